@@ -1,0 +1,106 @@
+//! The runtime context: the state every actor shares and that outlives any
+//! actor incarnation (runs, actions, limits, shutdown, run tasks).
+//!
+//! Actors receive an `Arc<Context>` in their arguments; a restarted actor
+//! gets the same one and rebuilds from it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::task::TaskTracker;
+
+use crate::action::ActionTable;
+use crate::process::ProcessLimits;
+use crate::registry::{Registry, Retention};
+use crate::shutdown::Shutdown;
+use crate::task::DEFAULT_MAX_OUTPUT;
+
+/// Limits that apply to all work of one runtime.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Process termination and output draining.
+    pub process: ProcessLimits,
+    /// How long in-flight runs may finish on their own at shutdown before
+    /// they are terminated.
+    pub shutdown_grace: Duration,
+    /// Default capture cap per stream for tasks that set none.
+    pub max_output: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            process: ProcessLimits::default(),
+            shutdown_grace: Duration::from_secs(5),
+            max_output: DEFAULT_MAX_OUTPUT,
+        }
+    }
+}
+
+/// Shared runtime state (see the module docs).
+#[derive(Debug)]
+pub struct Context {
+    registry: Arc<Registry>,
+    actions: ActionTable,
+    limits: Limits,
+    shutdown: Shutdown,
+    // Every run task of every actor incarnation, so shutdown can wait for
+    // clean-up even of runs whose actor died.
+    tasks: TaskTracker,
+    #[cfg(feature = "fault-injection")]
+    faults: crate::fault::FaultPlan,
+}
+
+impl Context {
+    /// A fresh context.
+    pub fn new(limits: Limits, retention: Retention) -> Arc<Self> {
+        Arc::new(Context {
+            registry: Arc::new(Registry::new(retention)),
+            actions: ActionTable::default(),
+            limits,
+            shutdown: Shutdown::default(),
+            tasks: TaskTracker::new(),
+            #[cfg(feature = "fault-injection")]
+            faults: crate::fault::FaultPlan::default(),
+        })
+    }
+
+    /// The run registry.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// The in-process actions.
+    pub fn actions(&self) -> &ActionTable {
+        &self.actions
+    }
+
+    /// The runtime limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The shutdown state.
+    pub fn shutdown(&self) -> &Shutdown {
+        &self.shutdown
+    }
+
+    /// The tracker of every run task.
+    pub fn tasks(&self) -> &TaskTracker {
+        &self.tasks
+    }
+
+    /// Pending injected faults.
+    #[cfg(feature = "fault-injection")]
+    pub fn faults(&self) -> &crate::fault::FaultPlan {
+        &self.faults
+    }
+
+    /// Called by every actor before it handles a message: applies an
+    /// injected fault when the feature is on, nothing otherwise.
+    #[inline]
+    pub(crate) async fn before_message(&self, _actor: &'static str) {
+        #[cfg(feature = "fault-injection")]
+        self.faults.apply(_actor).await;
+    }
+}

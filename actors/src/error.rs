@@ -1,0 +1,173 @@
+//! The one error type of the runtime.
+//!
+//! Every variant carries the context a user needs to act on it: the program
+//! that could not be found, the run that timed out, the actor that failed.
+//! `Error` is `Clone` because one outcome can have many readers (several
+//! `wait` callers of one run), so I/O sources are kept behind an `Arc`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::run::RunId;
+
+/// Result alias used throughout taskorch.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can keep work from running or finishing.
+///
+/// A command that runs and exits non-zero is *not* an error: it is an
+/// [`Output`](crate::Output) whose [`success`](crate::Output::success) is
+/// `false`. `Err` means the work could not run or could not finish.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The program does not exist (or is not on `PATH`).
+    #[error("program not found: {program}")]
+    NotFound {
+        /// The program as the task named it.
+        program: String,
+    },
+
+    /// The program exists but may not be executed.
+    #[error("permission denied: {program} is not executable")]
+    PermissionDenied {
+        /// The program as the task named it.
+        program: String,
+    },
+
+    /// The work did not finish within its time limit.
+    #[error("{} timed out after {after:?}", subject(run))]
+    TimedOut {
+        /// The run that timed out; `None` for requests that are not runs
+        /// (a pool request, a bounded wait).
+        run: Option<RunId>,
+        /// The limit that was exceeded.
+        after: Duration,
+    },
+
+    /// The work was cancelled before it finished.
+    #[error("{} was cancelled", subject(run))]
+    Cancelled {
+        /// The cancelled run; `None` for work cancelled before it got an id.
+        run: Option<RunId>,
+    },
+
+    /// No run with this id is known to this orchestrator (never existed,
+    /// belongs to another orchestrator, or was evicted from history).
+    #[error("unknown run {0}")]
+    UnknownRun(RunId),
+
+    /// No in-process action is registered under this name.
+    #[error("unknown action {0:?}: register it with Orchestrator::register_action first")]
+    UnknownAction(String),
+
+    /// The task (or request) is malformed; the message says how.
+    #[error("invalid task: {0}")]
+    InvalidTask(String),
+
+    /// A configuration value cannot work; the message names the field.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+
+    /// The actor handling the request failed (panicked or stopped) before it
+    /// could answer. The actor is restarted by the root supervisor.
+    #[error("actor {actor} failed: {reason}")]
+    ActorFailed {
+        /// The child name of the actor ("executor", "batch", ...).
+        actor: String,
+        /// What happened to it.
+        reason: String,
+    },
+
+    /// The orchestrator is shutting down (or has shut down) and takes no
+    /// new work; work cut short by the shutdown also ends with this.
+    #[error("the orchestrator is shutting down")]
+    ShuttingDown,
+
+    /// The named pool does not exist, is closed, or cannot keep workers up.
+    #[error("pool unavailable: {0}")]
+    PoolUnavailable(String),
+
+    /// Spawning the process failed for a reason other than not-found or
+    /// permission-denied.
+    #[error("could not start {program}: {source}")]
+    Spawn {
+        /// The program as the task named it.
+        program: String,
+        /// The operating system's error.
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+
+    /// An I/O error while talking to a running process.
+    #[error("i/o error on {context}: {source}")]
+    Io {
+        /// What was being done ("reading stdout of run ...").
+        context: String,
+        /// The operating system's error.
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+}
+
+fn subject(run: &Option<RunId>) -> String {
+    match run {
+        Some(id) => format!("run {id}"),
+        None => "request".to_string(),
+    }
+}
+
+impl Error {
+    /// `ActorFailed` for `actor` with a reason.
+    pub fn actor_failed(actor: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::ActorFailed {
+            actor: actor.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// A short, stable name for the variant ("not_found", "timed_out", ...),
+    /// for logs, JSON and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::NotFound { .. } => "not_found",
+            Error::PermissionDenied { .. } => "permission_denied",
+            Error::TimedOut { .. } => "timed_out",
+            Error::Cancelled { .. } => "cancelled",
+            Error::UnknownRun(_) => "unknown_run",
+            Error::UnknownAction(_) => "unknown_action",
+            Error::InvalidTask(_) => "invalid_task",
+            Error::InvalidConfig(_) => "invalid_config",
+            Error::ActorFailed { .. } => "actor_failed",
+            Error::ShuttingDown => "shutting_down",
+            Error::PoolUnavailable(_) => "pool_unavailable",
+            Error::Spawn { .. } => "spawn",
+            Error::Io { .. } => "io",
+        }
+    }
+
+    /// Whether trying the same task again could give a different answer.
+    ///
+    /// Input errors (not found, not executable, malformed, unknown action),
+    /// cancellation and shutdown are final; everything else is worth a retry.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(
+            self,
+            Error::NotFound { .. }
+                | Error::PermissionDenied { .. }
+                | Error::InvalidTask(_)
+                | Error::InvalidConfig(_)
+                | Error::UnknownAction(_)
+                | Error::Cancelled { .. }
+                | Error::ShuttingDown
+                | Error::UnknownRun(_)
+        )
+    }
+
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source: Arc::new(source),
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! The process layer: spawn one attempt of a command in its own process
+//! group, feed its stdin, capture its output within bounds, and end it —
+//! by itself, on cancellation, or on time-out — without leaving anything of
+//! it running.
+//!
+//! # Layout
+//! - [`resolve`]: program name -> absolute path, with `NotFound` /
+//!   `PermissionDenied` before anything is spawned.
+//! - [`child`]: the small [`ChildProcess`](child::ChildProcess) trait and
+//!   the termination sequence (SIGTERM to the group, grace, SIGKILL).
+//! - `unix` / `windows`: process groups / job objects (through process-wrap).
+//! - [`capture`]: bounded stdout/stderr buffers.
+//!
+//! # Caveats
+//! When the direct child exits, whatever is left of its group is killed:
+//! the run is over. A descendant that left the group (`setsid`) and keeps a
+//! pipe open cannot hold the run hostage: output is drained for at most
+//! `drain_timeout` after the exit, then abandoned.
+
+pub(crate) mod capture;
+pub(crate) mod child;
+pub(crate) mod resolve;
+#[cfg(unix)]
+mod unix;
+#[cfg(windows)]
+mod windows;
+
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use process_wrap::tokio::CommandWrap;
+use tokio::io::AsyncWriteExt;
+use tokio::process::ChildStdin;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, Result};
+use crate::run::RunId;
+use capture::{BoundedCapture, drain};
+use child::{ChildProcess, terminate};
+#[cfg(unix)]
+pub(crate) use unix::{GroupChild, SHELL, exit_signal};
+#[cfg(windows)]
+pub(crate) use windows::{GroupChild, SHELL, exit_signal};
+
+/// Environment variable every child gets: its run id.
+pub const RUN_ID_ENV: &str = "TASKORCH_RUN_ID";
+
+/// Timing limits of the process layer.
+#[derive(Debug, Clone, Copy)]
+pub struct ProcessLimits {
+    /// Between the polite stop (SIGTERM) and the kill (SIGKILL).
+    pub kill_grace: Duration,
+    /// How long output is still read after the direct child exited.
+    pub drain_timeout: Duration,
+}
+
+impl Default for ProcessLimits {
+    fn default() -> Self {
+        ProcessLimits {
+            kill_grace: Duration::from_secs(2),
+            drain_timeout: Duration::from_millis(250),
+        }
+    }
+}
+
+/// One attempt of a command, fully resolved.
+#[derive(Debug)]
+pub(crate) struct ProcessSpec<'a> {
+    /// Absolute path of the program.
+    pub program: &'a Path,
+    /// The program as the task named it (for errors).
+    pub display: &'a str,
+    pub args: &'a [String],
+    pub env: &'a [(String, String)],
+    pub dir: Option<&'a Path>,
+    pub stdin: Option<&'a [u8]>,
+    pub max_output: usize,
+    pub run_id: RunId,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// The child exited by itself.
+    Exited,
+    /// The stop token fired; the group was terminated.
+    Stopped,
+    /// The deadline passed; the group was terminated.
+    TimedOut,
+}
+
+/// What an attempt left behind.
+#[derive(Debug)]
+pub(crate) struct Finished {
+    pub status: ExitStatus,
+    pub ending: Ending,
+    pub stdout: BoundedCapture,
+    pub stderr: BoundedCapture,
+}
+
+/// Run one attempt of `spec` until it exits, `stop` fires or `deadline`
+/// passes. `on_spawn` is told the pid as soon as the child exists.
+///
+/// # Errors
+/// `NotFound` / `PermissionDenied` / `Spawn` if the process could not be
+/// started; `Io` if waiting for it failed.
+pub(crate) async fn run(
+    spec: &ProcessSpec<'_>,
+    limits: &ProcessLimits,
+    stop: &CancellationToken,
+    deadline: Option<Instant>,
+    on_spawn: impl FnOnce(Option<u32>),
+) -> Result<Finished> {
+    let mut child = spawn(spec)?;
+    on_spawn(child.pid());
+
+    let mut stdout = BoundedCapture::new(spec.max_output);
+    let mut stderr = BoundedCapture::new(spec.max_output);
+    let (status, ending) = {
+        let pipes = (child.take_stdin(), child.take_stdout(), child.take_stderr());
+        let io = async {
+            tokio::join!(
+                feed(pipes.0, spec.stdin),
+                drain(pipes.1, &mut stdout),
+                drain(pipes.2, &mut stderr),
+            )
+        };
+        tokio::pin!(io);
+        let mut io_done = false;
+        let expiry = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(expiry);
+
+        let ending = loop {
+            tokio::select! {
+                status = child.wait() => {
+                    let status = status.map_err(|e| wait_error(spec, e))?;
+                    break Ok(status);
+                }
+                _ = &mut io, if !io_done => io_done = true,
+                _ = stop.cancelled() => break Err(Ending::Stopped),
+                _ = &mut expiry => break Err(Ending::TimedOut),
+            }
+        };
+        let (status, ending) = match ending {
+            Ok(status) => (status, Ending::Exited),
+            Err(ending) => {
+                // Keep draining while the group stops: a child that prints
+                // on SIGTERM must not block on a full pipe.
+                let stopping = terminate(&mut child, limits.kill_grace);
+                tokio::pin!(stopping);
+                let status = loop {
+                    tokio::select! {
+                        status = &mut stopping => break status.map_err(|e| wait_error(spec, e))?,
+                        _ = &mut io, if !io_done => io_done = true,
+                    }
+                };
+                (status, ending)
+            }
+        };
+        // The run is over: nothing of its group may outlive it, and with the
+        // group gone the pipes close, which ends the drain below.
+        child.kill_group();
+        if !io_done {
+            let _ = tokio::time::timeout(limits.drain_timeout, &mut io).await;
+        }
+        (status, ending)
+    };
+    Ok(Finished {
+        status,
+        ending,
+        stdout,
+        stderr,
+    })
+}
+
+fn spawn(spec: &ProcessSpec<'_>) -> Result<GroupChild> {
+    let command = CommandWrap::with_new(spec.program, |cmd| {
+        cmd.args(spec.args)
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .env(RUN_ID_ENV, spec.run_id.to_string())
+            .stdin(if spec.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(dir) = spec.dir {
+            cmd.current_dir(dir);
+        }
+    });
+    #[cfg(unix)]
+    let spawned = unix::spawn(command);
+    #[cfg(windows)]
+    let spawned = windows::spawn(command);
+    spawned.map_err(|e| {
+        let program = spec.display.to_string();
+        match e.kind() {
+            std::io::ErrorKind::NotFound => Error::NotFound { program },
+            std::io::ErrorKind::PermissionDenied => Error::PermissionDenied { program },
+            _ => Error::Spawn {
+                program,
+                source: std::sync::Arc::new(e),
+            },
+        }
+    })
+}
+
+/// Write the task's stdin bytes, then close the pipe so the child sees end
+/// of file. A child that exits without reading gives EPIPE: not an error.
+async fn feed(stdin: Option<ChildStdin>, bytes: Option<&[u8]>) {
+    if let (Some(mut pipe), Some(bytes)) = (stdin, bytes) {
+        let _ = pipe.write_all(bytes).await;
+        let _ = pipe.shutdown().await;
+    }
+}
+
+fn wait_error(spec: &ProcessSpec<'_>, e: std::io::Error) -> Error {
+    Error::io(
+        format!("waiting for {} (run {})", spec.display, spec.run_id),
+        e,
+    )
+}

@@ -1,0 +1,188 @@
+//! Program resolution: turn the program a task names into an absolute path
+//! before anything is spawned.
+//!
+//! Two reasons. A clean `NotFound`/`PermissionDenied` naming the program,
+//! instead of an `io::Error` from deep in spawn. And speed: the standard
+//! library falls back from `posix_spawn` to `fork` + `exec` when it has to
+//! search `PATH` itself in some cases (a changed `PATH`, for one); an
+//! absolute path always takes the fast path.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Resolve `program` the way a shell would: a name with a path separator is
+/// taken as a path (relative to `dir` when given, else to our working
+/// directory); a bare name is searched on `path` (the task's `PATH`, else
+/// ours).
+pub(crate) fn resolve(program: &str, path: Option<&OsStr>, dir: Option<&Path>) -> Result<PathBuf> {
+    if has_separator(program) {
+        let candidate = Path::new(program);
+        let absolute = if candidate.is_absolute() {
+            candidate.to_path_buf()
+        } else {
+            let base = match dir {
+                Some(d) => d.to_path_buf(),
+                None => std::env::current_dir()
+                    .map_err(|e| Error::io("reading the working directory", e))?,
+            };
+            base.join(candidate)
+        };
+        return match check(&absolute) {
+            Found::Executable => Ok(absolute),
+            Found::NotExecutable => Err(Error::PermissionDenied {
+                program: program.to_string(),
+            }),
+            Found::Missing => Err(Error::NotFound {
+                program: program.to_string(),
+            }),
+        };
+    }
+
+    let search = path
+        .map(OsStr::to_os_string)
+        .or_else(|| std::env::var_os("PATH"))
+        .unwrap_or_default();
+    let mut denied = false;
+    for entry in std::env::split_paths(&search) {
+        // An empty PATH entry means the current directory, as in sh.
+        let entry = if entry.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            entry
+        };
+        for candidate in candidates(&entry, program) {
+            match check(&candidate) {
+                Found::Executable => return Ok(absolutize(candidate)),
+                Found::NotExecutable => denied = true,
+                Found::Missing => {}
+            }
+        }
+    }
+    let program = program.to_string();
+    Err(if denied {
+        Error::PermissionDenied { program }
+    } else {
+        Error::NotFound { program }
+    })
+}
+
+fn absolutize(path: PathBuf) -> PathBuf {
+    if path.is_absolute() {
+        return path;
+    }
+    std::env::current_dir()
+        .map(|cwd| cwd.join(&path))
+        .unwrap_or(path)
+}
+
+fn has_separator(program: &str) -> bool {
+    program.contains('/') || (cfg!(windows) && program.contains('\\'))
+}
+
+enum Found {
+    Executable,
+    NotExecutable,
+    Missing,
+}
+
+#[cfg(unix)]
+fn candidates(dir: &Path, program: &str) -> impl Iterator<Item = PathBuf> {
+    std::iter::once(dir.join(program))
+}
+
+#[cfg(windows)]
+fn candidates(dir: &Path, program: &str) -> impl Iterator<Item = PathBuf> {
+    // Like cmd.exe: a name with an extension is taken as it is, a name
+    // without one is tried with the usual executable extensions.
+    let exts: &'static [&'static str] = if Path::new(program).extension().is_some() {
+        &[""]
+    } else {
+        &[".exe", ".com", ".cmd", ".bat"]
+    };
+    let base = dir.join(program);
+    exts.iter().map(move |ext| {
+        let mut name = base.clone().into_os_string();
+        name.push(ext);
+        PathBuf::from(name)
+    })
+}
+
+#[cfg(unix)]
+fn check(path: &Path) -> Found {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::metadata(path) {
+        Err(_) => Found::Missing,
+        // A directory cannot be executed (exec gives EACCES).
+        Ok(meta) if meta.is_dir() => Found::NotExecutable,
+        Ok(meta) if meta.permissions().mode() & 0o111 == 0 => Found::NotExecutable,
+        Ok(_) => Found::Executable,
+    }
+}
+
+#[cfg(windows)]
+fn check(path: &Path) -> Found {
+    match std::fs::metadata(path) {
+        Err(_) => Found::Missing,
+        Ok(meta) if meta.is_dir() => Found::NotExecutable,
+        Ok(_) => Found::Executable,
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn absolute_path_is_checked() {
+        assert_eq!(
+            resolve("/bin/sh", None, None).unwrap(),
+            PathBuf::from("/bin/sh")
+        );
+        let err = resolve("/definitely/not/here", None, None).unwrap_err();
+        assert!(matches!(err, Error::NotFound { program } if program == "/definitely/not/here"));
+    }
+
+    #[test]
+    fn bare_name_is_searched_on_the_given_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let exe = dir.path().join("tool");
+        std::fs::write(&exe, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let found = resolve("tool", Some(dir.path().as_os_str()), None).unwrap();
+        assert_eq!(found, exe);
+        let err = resolve("tool", Some(OsStr::new("/nonexistent")), None).unwrap_err();
+        assert!(matches!(err, Error::NotFound { .. }));
+    }
+
+    #[test]
+    fn not_executable_is_permission_denied() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("data.txt");
+        std::fs::write(&file, "x").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = resolve(file.to_str().unwrap(), None, None).unwrap_err();
+        assert!(matches!(err, Error::PermissionDenied { .. }));
+        let err = resolve("data.txt", Some(dir.path().as_os_str()), None).unwrap_err();
+        assert!(matches!(err, Error::PermissionDenied { program } if program == "data.txt"));
+        let err = resolve(dir.path().to_str().unwrap(), None, None).unwrap_err();
+        assert!(
+            matches!(err, Error::PermissionDenied { .. }),
+            "a directory is not a program"
+        );
+    }
+
+    #[test]
+    fn relative_path_is_taken_from_the_task_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let exe = dir.path().join("run.sh");
+        std::fs::write(&exe, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(
+            resolve("./run.sh", None, Some(dir.path())).unwrap(),
+            dir.path().join("./run.sh")
+        );
+    }
+}

@@ -1,0 +1,320 @@
+//! Runs one accepted task to its terminal status: attempts, retries with
+//! backoff, per-attempt time-out, cancellation, and the registry updates
+//! along the way. Every pattern actor runs its work through here, so the
+//! semantics (what is retried, what a time-out or a cancel returns, how a
+//! run ends when its actor dies) are the same everywhere.
+//!
+//! Work is split in two steps so bad input never becomes a run:
+//! [`prepare`] checks the task and resolves its program or action (errors
+//! here are returned before anything is registered), then [`execute`]
+//! drives a registered run.
+
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant as StdInstant};
+
+use futures::FutureExt;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::action::ActionFn;
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::output::Output;
+use crate::process::{self, Ending, ProcessSpec, SHELL, exit_signal};
+use crate::registry::RunRecord;
+use crate::task::{Task, TaskKind};
+
+/// A task whose input has been checked and whose program or action has been
+/// found: ready to run, any number of times.
+#[derive(Clone)]
+pub(crate) struct Prepared {
+    pub(crate) task: Task,
+    work: Work,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("task", &self.task)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone)]
+enum Work {
+    Process(PathBuf),
+    Action(ActionFn),
+}
+
+/// Check `task` and resolve what it runs.
+///
+/// # Errors
+/// `InvalidTask` (malformed task, missing working directory), `NotFound`,
+/// `PermissionDenied`, `UnknownAction`.
+pub(crate) fn prepare(ctx: &Context, task: Task) -> Result<Prepared> {
+    task.validate()?;
+    if let Some(dir) = task.dir()
+        && !dir.is_dir()
+    {
+        return Err(Error::InvalidTask(format!(
+            "working directory {} does not exist or is not a directory",
+            dir.display()
+        )));
+    }
+    let work = match task.kind() {
+        TaskKind::Command { program, .. } => {
+            let path = task
+                .env_vars()
+                .iter()
+                .rev()
+                .find(|(k, _)| k == "PATH")
+                .map(|(_, v)| std::ffi::OsStr::new(v.as_str()));
+            Work::Process(process::resolve::resolve(program, path, task.dir())?)
+        }
+        TaskKind::Shell { .. } => Work::Process(process::resolve::resolve(SHELL.0, None, None)?),
+        TaskKind::Action { name, .. } => Work::Action(
+            ctx.actions()
+                .get(name)
+                .ok_or_else(|| Error::UnknownAction(name.clone()))?,
+        ),
+    };
+    Ok(Prepared { task, work })
+}
+
+/// The actor incarnation that owns runs. Stopping it stops its runs; the
+/// reason it was stopped is what their callers get.
+#[derive(Debug, Clone)]
+pub(crate) struct Owner {
+    actor: &'static str,
+    token: CancellationToken,
+    reason: Arc<OnceLock<Error>>,
+}
+
+impl Owner {
+    pub(crate) fn new(actor: &'static str, parent: &CancellationToken) -> Self {
+        Owner {
+            actor,
+            token: parent.child_token(),
+            reason: Arc::new(OnceLock::new()),
+        }
+    }
+
+    pub(crate) fn token(&self) -> &CancellationToken {
+        &self.token
+    }
+
+    /// Stop every run of this owner; the first reason given wins.
+    pub(crate) fn stop(&self, reason: Error) {
+        let _ = self.reason.set(reason);
+        self.token.cancel();
+    }
+
+    /// Why runs of this owner were stopped. A parent cancellation without a
+    /// reason of our own is the runtime's emergency stop.
+    pub(crate) fn reason(&self) -> Error {
+        self.reason.get().cloned().unwrap_or(Error::ShuttingDown)
+    }
+
+    /// A guard that stops the owner's runs when dropped: held in the
+    /// actor's state, it fires when the state is dropped after a panic.
+    pub(crate) fn guard(&self) -> OwnerGuard {
+        OwnerGuard(self.clone())
+    }
+}
+
+/// See [`Owner::guard`].
+#[derive(Debug)]
+pub(crate) struct OwnerGuard(Owner);
+
+impl Drop for OwnerGuard {
+    fn drop(&mut self) {
+        let actor = self.0.actor;
+        self.0.stop(Error::actor_failed(
+            actor,
+            "the actor stopped while the run was in flight",
+        ));
+    }
+}
+
+/// Drive the registered run `record` of `prepared` to its end, record the
+/// outcome, and return it.
+pub(crate) async fn execute(
+    ctx: &Context,
+    record: &RunRecord,
+    prepared: &Prepared,
+    owner: &Owner,
+) -> Result<Output> {
+    let Some(token) = record.token() else {
+        // Ended before it started (cancelled while queued).
+        return record.outcome().unwrap_or(Err(Error::Cancelled {
+            run: Some(record.id()),
+        }));
+    };
+    if record.start().is_err() {
+        return record
+            .outcome()
+            .unwrap_or_else(|| Err(stop_error(record, owner)));
+    }
+    let started = StdInstant::now();
+    let task = &prepared.task;
+    let mut attempt = 0;
+    let result = loop {
+        attempt += 1;
+        record.set_attempt(attempt);
+        let result = attempt_once(ctx, record, prepared, &token, owner).await;
+        let failed = match &result {
+            Ok(out) => !out.success(),
+            Err(e) => e.is_retryable(),
+        };
+        if !failed || attempt > task.retry_count() || token.is_cancelled() {
+            break result;
+        }
+        let delay = task.backoff_policy().delay(attempt);
+        tracing::debug!(run = %record.id(), attempt, ?delay, "retrying");
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = token.cancelled() => break Err(stop_error(record, owner)),
+        }
+    };
+    let result = result.map(|mut out| {
+        out.attempts = attempt;
+        out.duration = started.elapsed();
+        out
+    });
+    // `finish` refuses only a second outcome, which cannot happen here: this
+    // task is the run's only runner.
+    let _ = ctx.registry().finish(record, result.clone());
+    result
+}
+
+/// What a stopped run reports: `Cancelled` if the caller asked for it,
+/// otherwise why its owner stopped.
+fn stop_error(record: &RunRecord, owner: &Owner) -> Error {
+    if record.cancel_requested() {
+        Error::Cancelled {
+            run: Some(record.id()),
+        }
+    } else {
+        owner.reason()
+    }
+}
+
+async fn attempt_once(
+    ctx: &Context,
+    record: &RunRecord,
+    prepared: &Prepared,
+    token: &CancellationToken,
+    owner: &Owner,
+) -> Result<Output> {
+    let task = &prepared.task;
+    let deadline = task.time_limit().map(|limit| Instant::now() + limit);
+    let timed_out = || Error::TimedOut {
+        run: Some(record.id()),
+        after: task.time_limit().unwrap_or_default(),
+    };
+    let mut out = Output::empty(record.id());
+    match &prepared.work {
+        Work::Action(action) => {
+            let TaskKind::Action { input, .. } = task.kind() else {
+                unreachable!("prepare pairs Work::Action only with action tasks")
+            };
+            let call = AssertUnwindSafe(action(input.clone())).catch_unwind();
+            let expiry = sleep_until(deadline);
+            let result = tokio::select! {
+                result = call => result,
+                _ = token.cancelled() => return Err(stop_error(record, owner)),
+                _ = expiry => return Err(timed_out()),
+            };
+            match result {
+                Ok(Ok(value)) => out.value = Some(value),
+                Ok(Err(message)) => out.stderr = message.into_bytes(),
+                Err(panic) => {
+                    out.stderr = format!("action panicked: {}", panic_message(&panic)).into_bytes()
+                }
+            }
+            Ok(out)
+        }
+        Work::Process(program) => {
+            let script_args;
+            let (display, args): (&str, &[String]) = match task.kind() {
+                TaskKind::Command { program, args } => (program, args),
+                TaskKind::Shell { script } => {
+                    script_args = [SHELL.1.to_string(), script.clone()];
+                    (SHELL.0, &script_args)
+                }
+                TaskKind::Action { .. } => {
+                    unreachable!("prepare pairs Work::Process only with processes")
+                }
+            };
+            let spec = ProcessSpec {
+                program,
+                display,
+                args,
+                env: task.env_vars(),
+                dir: task.dir(),
+                stdin: task.stdin_bytes(),
+                max_output: task.output_cap().unwrap_or(ctx.limits().max_output),
+                run_id: record.id(),
+            };
+            let limits = ctx.limits().process;
+            let mut fin =
+                process::run(&spec, &limits, token, deadline, |pid| record.set_pid(pid)).await?;
+            match fin.ending {
+                Ending::Exited => {}
+                Ending::Stopped => return Err(stop_error(record, owner)),
+                Ending::TimedOut => return Err(timed_out()),
+            }
+            out.exit_code = fin.status.code();
+            out.signal = exit_signal(&fin.status);
+            out.stdout_truncated = fin.stdout.truncated();
+            out.stderr_truncated = fin.stderr.truncated();
+            out.stdout_dropped = fin.stdout.dropped();
+            out.stderr_dropped = fin.stderr.dropped();
+            out.stdout = fin.stdout.take();
+            out.stderr = fin.stderr.take();
+            Ok(out)
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_string())
+}
+
+/// Stop an actor incarnation's runs: at shutdown, give them
+/// `shutdown_grace` to finish on their own first; on any other stop (a
+/// strategy restart), stop them at once. Then wait for their clean-up
+/// (terminations run in parallel, each bounded by `kill_grace`).
+pub(crate) async fn drain_runs(
+    ctx: &Context,
+    owner: &Owner,
+    runs: &TaskTracker,
+    actor: &'static str,
+) {
+    runs.close();
+    if ctx.shutdown().is_closing() {
+        let grace = ctx.limits().shutdown_grace;
+        if tokio::time::timeout(grace, runs.wait()).await.is_ok() {
+            return;
+        }
+        owner.stop(Error::ShuttingDown);
+    } else {
+        owner.stop(Error::actor_failed(actor, "stopped by the supervisor"));
+    }
+    let bound = ctx.limits().process.kill_grace + Duration::from_secs(1);
+    let _ = tokio::time::timeout(bound, runs.wait()).await;
+}

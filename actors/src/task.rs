@@ -1,0 +1,388 @@
+//! What to run: [`Task`] (a command, a shell script or an in-process action)
+//! and its retry [`Backoff`].
+//!
+//! A `Task` is plain data: building one checks nothing and costs nothing.
+//! [`Task::validate`] (called by every pattern before it accepts a task)
+//! turns malformed input into `Error::InvalidTask` naming the problem.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Default cap on captured bytes per stream (1 MiB).
+pub const DEFAULT_MAX_OUTPUT: usize = 1 << 20;
+
+/// The kind of work a [`Task`] does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskKind {
+    /// Run a program with arguments (no shell involved).
+    Command {
+        /// Program name (looked up on `PATH`) or path.
+        program: String,
+        /// Arguments, passed as they are.
+        args: Vec<String>,
+    },
+    /// Run a script with the system shell (`/bin/sh -c` on Unix,
+    /// `cmd /C` on Windows).
+    Shell {
+        /// The script.
+        script: String,
+    },
+    /// Call an in-process action registered with `register_action`.
+    Action {
+        /// The registered name.
+        name: String,
+        /// The input handed to the action.
+        input: serde_json::Value,
+    },
+}
+
+/// One unit of work, built with chained calls.
+///
+/// ```
+/// use std::time::Duration;
+/// use taskorch_actors::{Backoff, Task};
+///
+/// let task = Task::command("rsync")
+///     .args(["-a", "src/", "backup/"])
+///     .env("LC_ALL", "C")
+///     .timeout(Duration::from_secs(600))
+///     .retries(2)
+///     .backoff(Backoff::exponential(Duration::from_secs(1), Duration::from_secs(30)));
+/// assert_eq!(task.display_name(), "rsync");
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    kind: TaskKind,
+    env: Vec<(String, String)>,
+    current_dir: Option<PathBuf>,
+    stdin: Option<Vec<u8>>,
+    name: Option<String>,
+    timeout: Option<Duration>,
+    retries: u32,
+    backoff: Backoff,
+    max_output: Option<usize>,
+    stray_args: bool,
+}
+
+impl Task {
+    fn new(kind: TaskKind) -> Self {
+        Task {
+            kind,
+            env: Vec::new(),
+            current_dir: None,
+            stdin: None,
+            name: None,
+            timeout: None,
+            retries: 0,
+            backoff: Backoff::default(),
+            max_output: None,
+            stray_args: false,
+        }
+    }
+
+    /// Run `program` directly (no shell). A bare name is looked up on `PATH`.
+    pub fn command(program: impl Into<String>) -> Self {
+        Task::new(TaskKind::Command {
+            program: program.into(),
+            args: Vec::new(),
+        })
+    }
+
+    /// Run `script` with the system shell.
+    pub fn shell(script: impl Into<String>) -> Self {
+        Task::new(TaskKind::Shell {
+            script: script.into(),
+        })
+    }
+
+    /// Call the in-process action registered under `name` with `input`.
+    pub fn action(name: impl Into<String>, input: serde_json::Value) -> Self {
+        Task::new(TaskKind::Action {
+            name: name.into(),
+            input,
+        })
+    }
+
+    /// Add one argument (commands only; ignored by shell and action tasks,
+    /// which `validate` reports).
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        if let Some(args) = self.args_mut() {
+            args.push(arg.into());
+        }
+        self
+    }
+
+    /// Add several arguments.
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        if let Some(list) = self.args_mut() {
+            list.extend(args.into_iter().map(Into::into));
+        }
+        self
+    }
+
+    /// Set an environment variable for the process (inherits the rest).
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Run the process in this directory.
+    pub fn current_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.current_dir = Some(dir.into());
+        self
+    }
+
+    /// Bytes written to the process's stdin, which is then closed. Without
+    /// it the process gets a null stdin (reads see end of file).
+    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(bytes.into());
+        self
+    }
+
+    /// A human name for the run (defaults to the program or action name).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Time limit for each attempt; past it the process group is
+    /// terminated and the attempt ends with `Error::TimedOut`.
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.timeout = Some(limit);
+        self
+    }
+
+    /// Retry up to `n` more times after a failed attempt (non-zero exit,
+    /// time-out, action error): at most `1 + n` attempts in all.
+    pub fn retries(mut self, n: u32) -> Self {
+        self.retries = n;
+        self
+    }
+
+    /// Delay between attempts (default: exponential from 100 ms to 10 s).
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Cap on captured bytes per stream (default 1 MiB); the rest is read
+    /// and discarded, and the output is flagged truncated.
+    pub fn max_output(mut self, bytes: usize) -> Self {
+        self.max_output = Some(bytes);
+        self
+    }
+
+    fn args_mut(&mut self) -> Option<&mut Vec<String>> {
+        match &mut self.kind {
+            TaskKind::Command { args, .. } => Some(args),
+            // Shell and action tasks have no argument list; the builder stays
+            // infallible and `validate` names the mistake.
+            _ => {
+                self.stray_args = true;
+                None
+            }
+        }
+    }
+
+    /// What kind of work this is.
+    pub fn kind(&self) -> &TaskKind {
+        &self.kind
+    }
+
+    /// The name runs of this task are listed under.
+    pub fn display_name(&self) -> &str {
+        if let Some(name) = &self.name {
+            return name;
+        }
+        match &self.kind {
+            TaskKind::Command { program, .. } => Path::new(program)
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or(program),
+            TaskKind::Shell { .. } => "sh",
+            TaskKind::Action { name, .. } => name,
+        }
+    }
+
+    /// Environment variables set on the process.
+    pub fn env_vars(&self) -> &[(String, String)] {
+        &self.env
+    }
+
+    /// The working directory, if set.
+    pub fn dir(&self) -> Option<&Path> {
+        self.current_dir.as_deref()
+    }
+
+    /// Bytes for stdin, if set.
+    pub fn stdin_bytes(&self) -> Option<&[u8]> {
+        self.stdin.as_deref()
+    }
+
+    /// The per-attempt time limit, if set.
+    pub fn time_limit(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// Retries allowed after the first attempt.
+    pub fn retry_count(&self) -> u32 {
+        self.retries
+    }
+
+    /// The delay policy between attempts.
+    pub fn backoff_policy(&self) -> &Backoff {
+        &self.backoff
+    }
+
+    /// The capture cap per stream, if set on the task.
+    pub fn output_cap(&self) -> Option<usize> {
+        self.max_output
+    }
+
+    /// Whether this task runs an in-process action.
+    pub fn is_action(&self) -> bool {
+        matches!(self.kind, TaskKind::Action { .. })
+    }
+
+    /// Check the task for input no process could accept.
+    ///
+    /// # Errors
+    /// `Error::InvalidTask` naming the problem: an empty program name or
+    /// script, a NUL byte in the program, an argument, the script or the
+    /// environment, an environment name that is empty or contains `=`,
+    /// arguments on a shell or action task, or a zero timeout.
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |msg: String| Err(Error::InvalidTask(msg));
+        match &self.kind {
+            TaskKind::Command { program, args } => {
+                if program.trim().is_empty() {
+                    return invalid("empty program name".into());
+                }
+                if program.contains('\0') {
+                    return invalid(format!("NUL byte in program name {program:?}"));
+                }
+                if let Some((i, arg)) = args.iter().enumerate().find(|(_, a)| a.contains('\0')) {
+                    return invalid(format!("NUL byte in argument {i} ({arg:?}) of {program}"));
+                }
+            }
+            TaskKind::Shell { script } => {
+                if script.trim().is_empty() {
+                    return invalid("empty shell script".into());
+                }
+                if script.contains('\0') {
+                    return invalid("NUL byte in shell script".into());
+                }
+            }
+            TaskKind::Action { name, .. } => {
+                if name.is_empty() {
+                    return invalid("empty action name".into());
+                }
+            }
+        }
+        if self.stray_args {
+            return invalid(format!(
+                "arguments given to a {} task; only Task::command takes arguments",
+                if self.is_action() { "action" } else { "shell" }
+            ));
+        }
+        for (key, value) in &self.env {
+            if key.is_empty() || key.contains('=') || key.contains('\0') {
+                return invalid(format!("invalid environment variable name {key:?}"));
+            }
+            if value.contains('\0') {
+                return invalid(format!(
+                    "NUL byte in the value of environment variable {key}"
+                ));
+            }
+        }
+        if self.timeout == Some(Duration::ZERO) {
+            return invalid("timeout must be greater than zero".into());
+        }
+        Ok(())
+    }
+}
+
+/// Delay between attempts of a task (and between restarts of an actor).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Backoff {
+    initial: Duration,
+    max: Duration,
+    factor: u32,
+    jitter: f64,
+}
+
+impl Backoff {
+    /// The same delay before every retry.
+    pub fn fixed(delay: Duration) -> Self {
+        Backoff {
+            initial: delay,
+            max: delay,
+            factor: 1,
+            jitter: 0.0,
+        }
+    }
+
+    /// Doubling delays: `initial`, `2 * initial`, ... capped at `max`.
+    pub fn exponential(initial: Duration, max: Duration) -> Self {
+        Backoff {
+            initial,
+            max: max.max(initial),
+            factor: 2,
+            jitter: 0.0,
+        }
+    }
+
+    /// No delay at all.
+    pub fn none() -> Self {
+        Backoff::fixed(Duration::ZERO)
+    }
+
+    /// Spread each delay randomly by up to `fraction` of itself in either
+    /// direction (clamped to 0..=1), so that many retrying callers do not
+    /// move in lock-step.
+    pub fn with_jitter(mut self, fraction: f64) -> Self {
+        self.jitter = if fraction.is_finite() {
+            fraction.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        self
+    }
+
+    /// The delay before retry number `retry` (1 for the first retry),
+    /// without jitter.
+    pub fn base_delay(&self, retry: u32) -> Duration {
+        if retry == 0 {
+            return Duration::ZERO;
+        }
+        let exp = retry.saturating_sub(1).min(32);
+        let mult = (self.factor as u64).saturating_pow(exp) as u32;
+        self.initial.saturating_mul(mult.max(1)).min(self.max)
+    }
+
+    /// The delay before retry number `retry`, jitter applied.
+    pub fn delay(&self, retry: u32) -> Duration {
+        let base = self.base_delay(retry);
+        if self.jitter == 0.0 || base.is_zero() {
+            return base;
+        }
+        let spread = rand::random_range(-self.jitter..=self.jitter);
+        base.mul_f64((1.0 + spread).max(0.0))
+    }
+}
+
+impl Default for Backoff {
+    /// Exponential from 100 ms to 10 s.
+    fn default() -> Self {
+        Backoff::exponential(Duration::from_millis(100), Duration::from_secs(10))
+    }
+}

@@ -1,0 +1,98 @@
+//! [`Config`]: everything an [`Orchestrator`](crate::Orchestrator) is
+//! started with. Every field has a default; set the ones you need:
+//!
+//! ```
+//! use std::time::Duration;
+//! use taskorch::Config;
+//!
+//! let config = Config {
+//!     kill_grace: Duration::from_millis(500),
+//!     ..Config::default()
+//! };
+//! assert_eq!(config.max_concurrency, 64);
+//! ```
+
+use std::time::Duration;
+
+use taskorch_actors::{Backoff, Error, RestartIntensity, Result, Strategy};
+
+/// Orchestrator settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Most units of work running at once across all patterns (default 64).
+    pub max_concurrency: usize,
+    /// Between SIGTERM and SIGKILL when a process group is stopped
+    /// (cancel, time-out, shutdown). Default 2 s.
+    pub kill_grace: Duration,
+    /// How long runs in flight may finish on their own at shutdown before
+    /// they are terminated. Default 5 s.
+    pub shutdown_grace: Duration,
+    /// Default cap on captured bytes per stream for tasks that set none
+    /// (default 1 MiB).
+    pub max_output: usize,
+    /// Finished runs kept in the registry (default 10,000).
+    pub history_limit: usize,
+    /// Bytes of captured output kept across finished runs (default 64 MiB).
+    pub output_budget: usize,
+    /// Which children restart together when one fails (default one_for_one).
+    pub strategy: Strategy,
+    /// Restarts of one child tolerated within a window before it is marked
+    /// `Failed` (default 5 in 10 s).
+    pub restart_intensity: RestartIntensity,
+    /// Delay before the 2nd, 3rd, ... restart of a child within the
+    /// intensity window; the first is immediate. Default exponential from
+    /// 10 ms to 2 s with 20 % jitter.
+    pub restart_backoff: Backoff,
+    /// How long a request waits for a restarting actor to come back before
+    /// it fails with `ActorFailed` (default 5 s).
+    pub restart_wait: Duration,
+    /// How long `system_status` waits for each child's answer (default 1 s).
+    pub status_timeout: Duration,
+    /// How long output is still read after a process exited while a
+    /// descendant that escaped its group holds the pipe (default 250 ms).
+    pub drain_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_concurrency: 64,
+            kill_grace: Duration::from_secs(2),
+            shutdown_grace: Duration::from_secs(5),
+            max_output: taskorch_actors::DEFAULT_MAX_OUTPUT,
+            history_limit: 10_000,
+            output_budget: 64 << 20,
+            strategy: Strategy::OneForOne,
+            restart_intensity: RestartIntensity::default(),
+            restart_backoff: Backoff::exponential(
+                Duration::from_millis(10),
+                Duration::from_secs(2),
+            )
+            .with_jitter(0.2),
+            restart_wait: Duration::from_secs(5),
+            status_timeout: Duration::from_secs(1),
+            drain_timeout: Duration::from_millis(250),
+        }
+    }
+}
+
+impl Config {
+    /// Check the settings.
+    ///
+    /// # Errors
+    /// `InvalidConfig` naming the field when a value cannot work
+    /// (`max_concurrency` or `history_limit` of zero).
+    pub fn validate(&self) -> Result<()> {
+        if self.max_concurrency == 0 {
+            return Err(Error::InvalidConfig(
+                "Config::max_concurrency must be at least 1".into(),
+            ));
+        }
+        if self.history_limit == 0 {
+            return Err(Error::InvalidConfig(
+                "Config::history_limit must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}

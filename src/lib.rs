@@ -1,0 +1,40 @@
+//! # taskorch
+//!
+//! An actor-based supervision runtime for running work — subprocess
+//! commands and in-process Rust actions — inside long-lived Rust
+//! applications.
+//!
+//! ```no_run
+//! use taskorch::{Config, Orchestrator, Task};
+//!
+//! # async fn demo() -> taskorch::Result<()> {
+//! let orch = Orchestrator::start(Config::default()).await?;
+//! let out = orch.run(Task::command("echo").arg("hello")).await?;
+//! assert!(out.success());
+//! assert_eq!(out.stdout_str(), "hello\n");
+//! orch.shutdown().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Every pattern is served by an actor under a root supervisor that
+//! restarts what fails: a crash never takes the application down, never
+//! leaves a caller waiting forever, and never leaves a process behind.
+//! The runtime itself lives in the `taskorch-actors` crate; this crate is
+//! the facade.
+
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+#![forbid(unsafe_code)]
+
+mod config;
+mod orchestrator;
+
+pub use config::Config;
+pub use orchestrator::Orchestrator;
+#[cfg(feature = "fault-injection")]
+pub use taskorch_actors::Fault;
+pub use taskorch_actors::{
+    Backoff, ChildState, ChildStatus, Error, Output, OutputLine, Pattern, RUN_ID_ENV, Restart,
+    RestartIntensity, Result, RunId, RunInfo, RunStatus, Strategy, StreamKind, SystemStatus, Task,
+    TaskKind,
+};

@@ -1,0 +1,242 @@
+//! The [`Orchestrator`]: one handle to the whole runtime.
+//!
+//! Every method turns into a typed message to one pattern actor (through an
+//! [`ActorSlot`], never a cached `ActorRef`), or into a read of the run
+//! registry. The handle is cheap to clone and can be shared freely.
+//!
+//! One `impl Orchestrator` block per pattern lives in `orchestrator/`.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use ractor::{Actor, ActorRef};
+use serde_json::Value;
+use taskorch_actors::executor::{Executor, ExecutorArguments, ExecutorMessage};
+use taskorch_actors::{
+    ActorSlot, ChildSpec, Context, Error, Limits, ProcessLimits, Result, Retention, RootSupervisor,
+    RunId, RunInfo, RunStatus, SupervisorArguments, SupervisorMessage, SupervisorPolicy,
+    SystemStatus,
+};
+
+use crate::config::Config;
+
+mod simple;
+
+/// Runs work in all six patterns under one root supervisor.
+///
+/// Start one with [`Orchestrator::start`], clone it wherever it is needed,
+/// and call [`shutdown`](Orchestrator::shutdown) when done. If every handle
+/// is dropped without a shutdown, the runtime stops at once (every run is
+/// terminated) but nothing waits for it.
+#[derive(Clone)]
+pub struct Orchestrator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    ctx: Arc<Context>,
+    config: Config,
+    supervisor: ActorRef<SupervisorMessage>,
+    executor: ActorSlot<ExecutorMessage>,
+}
+
+impl std::fmt::Debug for Orchestrator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Orchestrator")
+            .field("runs", &self.inner.ctx.registry().len())
+            .field("shutting_down", &self.inner.ctx.shutdown().is_closing())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if !self.ctx.shutdown().is_done() {
+            // Emergency stop (see taskorch_actors::shutdown): terminate every
+            // run and the actor tree; Drop cannot wait for it.
+            self.ctx.shutdown().emergency();
+            self.supervisor.kill();
+        }
+    }
+}
+
+impl Orchestrator {
+    /// Start the runtime: the root supervisor and its pattern actors.
+    ///
+    /// Must be called inside a tokio runtime.
+    ///
+    /// # Errors
+    /// `InvalidConfig` for unusable settings; `ActorFailed` if an actor
+    /// could not be started.
+    pub async fn start(config: Config) -> Result<Orchestrator> {
+        config.validate()?;
+        let limits = Limits {
+            process: ProcessLimits {
+                kill_grace: config.kill_grace,
+                drain_timeout: config.drain_timeout,
+            },
+            shutdown_grace: config.shutdown_grace,
+            max_output: config.max_output,
+        };
+        let retention = Retention {
+            history_limit: config.history_limit,
+            output_budget: config.output_budget,
+        };
+        let ctx = Context::new(limits, retention);
+        // A graceful stop of a child waits out its runs' grace and kill
+        // periods; give it that long before the supervisor kills it.
+        let child_stop =
+            config.shutdown_grace + config.kill_grace + std::time::Duration::from_secs(2);
+
+        let executor = ActorSlot::new("executor", config.restart_wait);
+        let children = vec![{
+            let ctx = Arc::clone(&ctx);
+            ChildSpec::new(executor.clone(), move || {
+                (
+                    Executor,
+                    ExecutorArguments {
+                        ctx: Arc::clone(&ctx),
+                    },
+                )
+            })
+            .shutdown_timeout(child_stop)
+        }];
+        let policy = SupervisorPolicy {
+            strategy: config.strategy,
+            intensity: config.restart_intensity,
+            backoff: config.restart_backoff,
+            status_timeout: config.status_timeout,
+        };
+        let (supervisor, _join) = Actor::spawn(
+            None,
+            RootSupervisor,
+            SupervisorArguments { children, policy },
+        )
+        .await
+        .map_err(|e| Error::actor_failed("supervisor", e.to_string()))?;
+        Ok(Orchestrator {
+            inner: Arc::new(Inner {
+                ctx,
+                config,
+                supervisor,
+                executor,
+            }),
+        })
+    }
+
+    /// Stop the runtime gracefully: refuse new work, stop the actors in
+    /// reverse start order, give runs in flight `shutdown_grace` to finish,
+    /// terminate the rest (they end `Interrupted`; their callers get
+    /// `ShuttingDown`), and wait until no process of ours is left.
+    ///
+    /// Idempotent: later and concurrent calls wait for the same shutdown.
+    ///
+    /// # Errors
+    /// None today; the `Result` leaves room for persistence flushes.
+    pub async fn shutdown(&self) -> Result<()> {
+        let inner = &self.inner;
+        inner
+            .ctx
+            .shutdown()
+            .run_once(|| async {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                if inner
+                    .supervisor
+                    .cast(SupervisorMessage::Shutdown(tx.into()))
+                    .is_ok()
+                {
+                    let _ = rx.await;
+                }
+                let _ = inner
+                    .supervisor
+                    .stop_and_wait(None, Some(inner.config.kill_grace))
+                    .await;
+                // Run tasks of incarnations that died before shutdown may
+                // still be cleaning up; each is bounded by `kill_grace`.
+                inner.ctx.tasks().close();
+                let bound = inner.config.shutdown_grace + inner.config.kill_grace * 2;
+                let _ = tokio::time::timeout(bound, inner.ctx.tasks().wait()).await;
+            })
+            .await;
+        Ok(())
+    }
+
+    /// Register an in-process action under `name` (replacing an earlier
+    /// one). [`Task::action`](crate::Task::action) calls it with its JSON
+    /// input; `Ok(value)` becomes [`Output::value`](crate::Output), `Err(msg)`
+    /// an unsuccessful output with `msg` as its stderr.
+    ///
+    /// Actions run on tokio worker threads: move blocking work into
+    /// `tokio::task::spawn_blocking`.
+    pub fn register_action<F, Fut>(&self, name: impl Into<String>, f: F)
+    where
+        F: Fn(Value) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::result::Result<Value, String>> + Send + 'static,
+    {
+        self.inner.ctx.actions().register(name, f);
+    }
+
+    /// The status of every supervised actor, answered by the root
+    /// supervisor (restarting and failed children included).
+    ///
+    /// # Errors
+    /// `ShuttingDown` once the runtime has shut down.
+    pub async fn system_status(&self) -> Result<SystemStatus> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.inner
+            .supervisor
+            .cast(SupervisorMessage::Status(tx.into()))
+            .map_err(|_| Error::ShuttingDown)?;
+        rx.await.map_err(|_| Error::ShuttingDown)
+    }
+
+    /// The status of run `id`; `None` if unknown here (never existed,
+    /// another orchestrator's, or evicted from history).
+    pub fn status(&self, id: RunId) -> Option<RunStatus> {
+        self.inner.ctx.registry().status(id)
+    }
+
+    /// A snapshot of run `id`.
+    pub fn run_info(&self, id: RunId) -> Option<RunInfo> {
+        self.inner.ctx.registry().info(id)
+    }
+
+    /// Snapshots of every run in the registry, oldest first.
+    pub fn runs(&self) -> Vec<RunInfo> {
+        self.inner.ctx.registry().list()
+    }
+
+    /// Wait for run `id` to end; any number of callers may wait, before or
+    /// after it ended.
+    ///
+    /// # Errors
+    /// `UnknownRun` for an unknown id; otherwise the run's own error
+    /// (`TimedOut`, `Cancelled`, `ActorFailed`, `ShuttingDown`, ...). A run
+    /// that exited non-zero is `Ok` with `success() == false`.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: dropping the future only stops waiting.
+    pub async fn wait(&self, id: RunId) -> Result<taskorch_actors::Output> {
+        self.inner.ctx.registry().wait(id).await
+    }
+
+    /// Cancel run `id`: its process group gets SIGTERM, `kill_grace`, then
+    /// SIGKILL; it ends `Cancelled`. Cancelling a finished run does nothing.
+    ///
+    /// # Errors
+    /// `UnknownRun` for an unknown id.
+    pub async fn cancel(&self, id: RunId) -> Result<()> {
+        self.inner.ctx.registry().cancel(id)
+    }
+
+    /// Queue a fault for the next message of `actor` ("executor", ...).
+    #[cfg(feature = "fault-injection")]
+    pub fn inject_fault(&self, actor: &str, fault: taskorch_actors::Fault) {
+        self.inner.ctx.faults().inject(actor, fault);
+    }
+
+    /// The configuration this orchestrator was started with.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+}
