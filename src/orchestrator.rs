@@ -49,13 +49,17 @@ impl std::fmt::Debug for Orchestrator {
     }
 }
 
+impl Inner {
+    fn abort(&self) {
+        self.ctx.shutdown().emergency();
+        self.supervisor.kill();
+    }
+}
+
 impl Drop for Inner {
     fn drop(&mut self) {
         if !self.ctx.shutdown().is_done() {
-            // Emergency stop (see taskorch_actors::shutdown): terminate every
-            // run and the actor tree; Drop cannot wait for it.
-            self.ctx.shutdown().emergency();
-            self.supervisor.kill();
+            self.abort();
         }
     }
 }
@@ -159,6 +163,16 @@ impl Orchestrator {
             })
             .await;
         Ok(())
+    }
+
+    /// Emergency stop, without waiting: refuse new work, stop every run at
+    /// once (each process group still gets SIGTERM, then SIGKILL after
+    /// `kill_grace`) and kill the actor tree. Runs end `Interrupted`; their
+    /// callers get `ShuttingDown`. For a panic handler or a `Drop`; prefer
+    /// [`shutdown`](Self::shutdown) wherever you can await. Dropping the last
+    /// handle without a shutdown does the same.
+    pub fn abort(&self) {
+        self.inner.abort();
     }
 
     /// Register an in-process action under `name` (replacing an earlier

@@ -54,6 +54,10 @@ pub struct ExecutorArguments {
 }
 
 /// Messages the executor accepts.
+// ractor boxes every message before queueing it, so the size of the largest
+// variant costs one allocation size, not mailbox space; boxing `Task` again
+// would add a second allocation per run.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum ExecutorMessage {
     /// Run `task` (Simple pattern) and answer with its outcome.

@@ -1,0 +1,106 @@
+//! Shared fixtures: a runtime with short grace periods, condition waits,
+//! and process liveness checks by pid.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use taskorch::{Config, Orchestrator};
+
+/// Short grace periods so termination paths finish quickly in tests.
+pub fn fast_config() -> Config {
+    Config {
+        kill_grace: Duration::from_millis(300),
+        shutdown_grace: Duration::from_millis(300),
+        ..Config::default()
+    }
+}
+
+/// A started orchestrator that is stopped when dropped, even when the test
+/// fails half-way: `abort()` terminates every run, and the test runtime
+/// dropping right after kills any process group still there.
+pub struct Runtime {
+    pub orch: Orchestrator,
+}
+
+impl std::ops::Deref for Runtime {
+    type Target = Orchestrator;
+    fn deref(&self) -> &Orchestrator {
+        &self.orch
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.orch.abort();
+    }
+}
+
+pub async fn start_runtime() -> Runtime {
+    start_with(fast_config()).await
+}
+
+pub async fn start_with(config: Config) -> Runtime {
+    Runtime {
+        orch: Orchestrator::start(config)
+            .await
+            .expect("orchestrator starts"),
+    }
+}
+
+/// Poll `cond` until it holds or `timeout` passes; returns whether it held.
+pub async fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Whether `pid` is a live process (zombies count as dead: in a container
+/// the reaper of an orphan may be slow).
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => false,
+        Ok(stat) => {
+            // Field 3, after the parenthesised command name.
+            let state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|rest| rest.split_whitespace().next());
+            !matches!(state, Some("Z") | Some("X") | None)
+        }
+    }
+}
+
+/// Pids written one per line to `file` by a test script.
+pub fn read_pids(file: &Path) -> Vec<u32> {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+/// Wait until `file` lists `n` pids.
+pub async fn wait_for_pids(file: &Path, n: usize) -> Vec<u32> {
+    assert!(
+        wait_until(Duration::from_secs(10), || read_pids(file).len() >= n).await,
+        "script did not write {n} pids to {}",
+        file.display()
+    );
+    read_pids(file)
+}
+
+/// Assert every pid is gone within a few seconds.
+pub async fn assert_all_dead(pids: &[u32]) {
+    let gone = wait_until(Duration::from_secs(10), || pids.iter().all(|&p| !alive(p))).await;
+    let survivors: Vec<u32> = pids.iter().copied().filter(|&p| alive(p)).collect();
+    assert!(gone, "processes survived: {survivors:?}");
+}

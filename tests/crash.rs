@@ -1,0 +1,113 @@
+//! Crash semantics: a failing executor never hangs a caller, never orphans
+//! a process, and comes back for the next request.
+
+#![cfg(feature = "fault-injection")]
+
+use std::time::Duration;
+
+use serde_json::json;
+use taskorch::{ChildState, Error, Fault, RunStatus, Task};
+
+use crate::common::*;
+
+#[tokio::test]
+async fn panic_while_handling_gives_actor_failed_and_the_next_run_works() {
+    let rt = start_runtime().await;
+    rt.inject_fault("executor", Fault::PanicNextMessage);
+    let err = rt.run(Task::command("true")).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::ActorFailed { actor, .. } if actor == "executor"),
+        "{err:?}"
+    );
+
+    let out = rt.run(Task::command("echo").arg("back")).await.unwrap();
+    assert_eq!(out.stdout_str(), "back\n");
+    let status = rt.system_status().await.unwrap();
+    let executor = status.child("executor").unwrap();
+    assert_eq!(executor.state, ChildState::Running);
+    assert_eq!(executor.restarts, 1);
+    assert!(
+        executor
+            .last_failure
+            .as_deref()
+            .unwrap()
+            .contains("injected fault")
+    );
+}
+
+#[tokio::test]
+async fn runs_in_flight_when_the_executor_dies_are_interrupted_not_orphaned() {
+    let rt = start_runtime().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pids = dir.path().join("pids");
+    let script = format!(
+        "sleep 100 & echo $! >> {p}; echo $$ >> {p}; wait",
+        p = pids.display()
+    );
+    let orch = rt.orch.clone();
+    let long = tokio::spawn(async move { orch.run(Task::shell(script)).await });
+    let pids = wait_for_pids(&pids, 2).await;
+
+    rt.inject_fault("executor", Fault::PanicNextMessage);
+    assert!(rt.run(Task::command("true")).await.is_err());
+
+    let err = tokio::time::timeout(Duration::from_secs(10), long)
+        .await
+        .expect("the caller of the in-flight run is answered")
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::ActorFailed { actor, .. } if actor == "executor"),
+        "{err:?}"
+    );
+    assert_all_dead(&pids).await;
+    let run = rt.runs().into_iter().find(|r| r.name == "sh").unwrap();
+    assert_eq!(run.status, RunStatus::Interrupted);
+    assert!(rt.run(Task::command("true")).await.unwrap().success());
+}
+
+#[tokio::test]
+async fn a_delayed_executor_still_answers_status() {
+    let rt = start_runtime().await;
+    rt.inject_fault("executor", Fault::DelayNextMessage(Duration::from_secs(3)));
+    let orch = rt.orch.clone();
+    let slow = tokio::spawn(async move { orch.run(Task::command("true")).await });
+    // The supervisor answers from its own table; the busy child's probe
+    // times out instead of blocking the answer.
+    let status = tokio::time::timeout(Duration::from_secs(2), rt.system_status())
+        .await
+        .expect("status answers while a child is busy")
+        .unwrap();
+    assert_eq!(status.child("executor").unwrap().state, ChildState::Running);
+    assert!(slow.await.unwrap().unwrap().success());
+}
+
+#[tokio::test]
+async fn repeated_crashes_past_the_intensity_fail_fast() {
+    let rt = start_with(taskorch::Config {
+        restart_intensity: taskorch::RestartIntensity {
+            max_restarts: 2,
+            within: Duration::from_secs(60),
+        },
+        restart_backoff: taskorch::Backoff::none(),
+        ..fast_config()
+    })
+    .await;
+    rt.register_action("noop", |_| async { Ok(json!(null)) });
+    for _ in 0..3 {
+        rt.inject_fault("executor", Fault::PanicNextMessage);
+        assert!(rt.run(Task::action("noop", json!(null))).await.is_err());
+    }
+    let status = rt.system_status().await.unwrap();
+    assert_eq!(status.child("executor").unwrap().state, ChildState::Failed);
+    let started = std::time::Instant::now();
+    let err = rt.run(Task::action("noop", json!(null))).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::ActorFailed { reason, .. } if reason.contains("gave up")),
+        "{err:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "a failed child answers at once"
+    );
+}
