@@ -111,3 +111,66 @@ async fn repeated_crashes_past_the_intensity_fail_fast() {
         "a failed child answers at once"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_request_right_after_a_crash_succeeds() {
+    let rt = start_with(taskorch::Config {
+        restart_intensity: taskorch::RestartIntensity {
+            max_restarts: 100,
+            within: Duration::from_secs(60),
+        },
+        restart_backoff: taskorch::Backoff::none(),
+        ..fast_config()
+    })
+    .await;
+    rt.register_action("noop", |_| async { Ok(json!(1)) });
+    let task = Task::action("noop", json!(null));
+    // Repeated on a multi-threaded runtime: the next request often lands in
+    // the dying actor's mailbox and must be re-delivered, not failed.
+    for round in 0..30 {
+        rt.inject_fault("executor", Fault::PanicNextMessage);
+        assert!(
+            rt.run(task.clone()).await.is_err(),
+            "round {round}: the panicking request fails"
+        );
+        let out = rt.run(task.clone()).await;
+        assert!(
+            out.is_ok_and(|o| o.success()),
+            "round {round}: the next request succeeds"
+        );
+    }
+    assert_eq!(
+        rt.system_status()
+            .await
+            .unwrap()
+            .child("executor")
+            .unwrap()
+            .restarts,
+        30
+    );
+}
+
+#[tokio::test]
+async fn requests_queued_behind_a_crash_are_redelivered() {
+    let rt = start_with(taskorch::Config {
+        restart_wait: Duration::from_secs(10),
+        ..fast_config()
+    })
+    .await;
+    rt.register_action("noop", |_| async { Ok(json!(1)) });
+    // The first message stalls the executor while the rest queue up behind
+    // it; the second panics, and ractor drops everything queued after it.
+    rt.inject_fault(
+        "executor",
+        Fault::DelayNextMessage(Duration::from_millis(200)),
+    );
+    rt.inject_fault("executor", Fault::PanicNextMessage);
+    let calls = (0..10).map(|_| rt.run(Task::action("noop", json!(null))));
+    let results = futures::future::join_all(calls).await;
+    let failed = results.iter().filter(|r| r.is_err()).count();
+    assert_eq!(
+        failed, 1,
+        "only the request being handled fails: {results:?}"
+    );
+    assert!(matches!(results[1], Err(Error::ActorFailed { .. })));
+}

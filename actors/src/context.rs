@@ -11,6 +11,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::action::ActionTable;
 use crate::process::ProcessLimits;
+use crate::process::resolve::ProgramCache;
 use crate::registry::{Registry, Retention};
 use crate::shutdown::Shutdown;
 use crate::task::DEFAULT_MAX_OUTPUT;
@@ -47,6 +48,7 @@ pub struct Context {
     // Every run task of every actor incarnation, so shutdown can wait for
     // clean-up even of runs whose actor died.
     tasks: TaskTracker,
+    programs: ProgramCache,
     #[cfg(feature = "fault-injection")]
     faults: crate::fault::FaultPlan,
 }
@@ -60,6 +62,7 @@ impl Context {
             limits,
             shutdown: Shutdown::default(),
             tasks: TaskTracker::new(),
+            programs: ProgramCache::default(),
             #[cfg(feature = "fault-injection")]
             faults: crate::fault::FaultPlan::default(),
         })
@@ -88,6 +91,11 @@ impl Context {
     /// The tracker of every run task.
     pub fn tasks(&self) -> &TaskTracker {
         &self.tasks
+    }
+
+    /// Resolved program paths.
+    pub(crate) fn programs(&self) -> &ProgramCache {
+        &self.programs
     }
 
     /// Pending injected faults.

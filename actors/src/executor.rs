@@ -36,6 +36,7 @@ use crate::output::Output;
 use crate::panic_hook::quiet;
 use crate::pattern::Pattern;
 use crate::runner::{self, Owner, OwnerGuard, drain_runs};
+use crate::slot::Reply;
 use crate::supervisor::{ChildMessage, ChildReport};
 use crate::task::Task;
 
@@ -54,21 +55,27 @@ pub struct ExecutorArguments {
 }
 
 /// Messages the executor accepts.
-// ractor boxes every message before queueing it, so the size of the largest
-// variant costs one allocation size, not mailbox space; boxing `Task` again
-// would add a second allocation per run.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum ExecutorMessage {
     /// Run `task` (Simple pattern) and answer with its outcome.
     Run {
-        /// What to run.
-        task: Task,
+        /// What to run (shared, so a request lost in a crash can be
+        /// re-sent without copying the task).
+        task: Arc<Task>,
         /// Where the outcome goes.
-        reply: RpcReplyPort<Result<Output>>,
+        reply: Reply<Output>,
     },
     /// Report on this incarnation.
     Status(RpcReplyPort<ChildReport>),
+}
+
+impl ExecutorMessage {
+    /// Arm the request's reply (see [`Reply::accept`]).
+    fn accept(&mut self) {
+        if let ExecutorMessage::Run { reply, .. } = self {
+            reply.accept();
+        }
+    }
 }
 
 impl ChildMessage for ExecutorMessage {
@@ -110,9 +117,10 @@ impl Actor for Executor {
     async fn handle(
         &self,
         _myself: ActorRef<Self::Msg>,
-        message: ExecutorMessage,
+        mut message: ExecutorMessage,
         state: &mut ExecutorState,
     ) -> Result<(), ActorProcessingErr> {
+        message.accept();
         quiet(EXECUTOR, async {
             state.ctx.before_message(EXECUTOR).await;
             match message {
@@ -139,7 +147,7 @@ impl Actor for Executor {
 }
 
 impl ExecutorState {
-    fn run(&self, task: Task, reply: RpcReplyPort<Result<Output>>) {
+    fn run(&self, task: Arc<Task>, reply: Reply<Output>) {
         let ctx = Arc::clone(&self.ctx);
         let owner = self.owner.clone();
         // Holding a token of the runtime-wide tracker lets shutdown wait for
@@ -148,12 +156,12 @@ impl ExecutorState {
         self.runs.spawn(async move {
             let _alive = alive;
             let result = run_simple(&ctx, &owner, task).await;
-            let _ = reply.send(result);
+            reply.send(result);
         });
     }
 }
 
-async fn run_simple(ctx: &Context, owner: &Owner, task: Task) -> Result<Output> {
+async fn run_simple(ctx: &Context, owner: &Owner, task: Arc<Task>) -> Result<Output> {
     ctx.shutdown().check()?;
     let prepared = runner::prepare(ctx, task)?;
     let record = ctx.registry().register(

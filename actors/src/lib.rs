@@ -60,7 +60,7 @@ pub use pattern::Pattern;
 pub use process::{ProcessLimits, RUN_ID_ENV};
 pub use registry::{Registry, Retention, RunRecord};
 pub use run::{ParseRunIdError, RunId, RunInfo, RunStatus};
-pub use slot::ActorSlot;
+pub use slot::{ActorSlot, Reply};
 pub use supervisor::{
     ChildMessage, ChildReport, ChildSpec, ChildState, ChildStatus, Restart, RestartIntensity,
     RootSupervisor, Strategy, SupervisorArguments, SupervisorMessage, SupervisorPolicy,

@@ -31,7 +31,7 @@ use crate::task::{Task, TaskKind};
 /// found: ready to run, any number of times.
 #[derive(Clone)]
 pub(crate) struct Prepared {
-    pub(crate) task: Task,
+    pub(crate) task: Arc<Task>,
     work: Work,
 }
 
@@ -54,7 +54,7 @@ enum Work {
 /// # Errors
 /// `InvalidTask` (malformed task, missing working directory), `NotFound`,
 /// `PermissionDenied`, `UnknownAction`.
-pub(crate) fn prepare(ctx: &Context, task: Task) -> Result<Prepared> {
+pub(crate) fn prepare(ctx: &Context, task: Arc<Task>) -> Result<Prepared> {
     task.validate()?;
     if let Some(dir) = task.dir()
         && !dir.is_dir()
@@ -72,9 +72,9 @@ pub(crate) fn prepare(ctx: &Context, task: Task) -> Result<Prepared> {
                 .rev()
                 .find(|(k, _)| k == "PATH")
                 .map(|(_, v)| std::ffi::OsStr::new(v.as_str()));
-            Work::Process(process::resolve::resolve(program, path, task.dir())?)
+            Work::Process(ctx.programs().resolve(program, path, task.dir())?)
         }
-        TaskKind::Shell { .. } => Work::Process(process::resolve::resolve(SHELL.0, None, None)?),
+        TaskKind::Shell { .. } => Work::Process(ctx.programs().resolve(SHELL.0, None, None)?),
         TaskKind::Action { name, .. } => Work::Action(
             ctx.actions()
                 .get(name)
@@ -260,8 +260,19 @@ async fn attempt_once(
                 run_id: record.id(),
             };
             let limits = ctx.limits().process;
-            let mut fin =
-                process::run(&spec, &limits, token, deadline, |pid| record.set_pid(pid)).await?;
+            // Boxed: the process future is large (pipes, timers, termination)
+            // and would otherwise inflate every run's future, actions
+            // included, which tokio copies on spawn.
+            let mut fin = Box::pin(process::run(&spec, &limits, token, deadline, |pid| {
+                record.set_pid(pid)
+            }))
+            .await
+            .inspect_err(|e| {
+                if matches!(e, Error::NotFound { .. } | Error::PermissionDenied { .. }) {
+                    // The cached path went stale (see process::resolve).
+                    ctx.programs().forget(display);
+                }
+            })?;
             match fin.ending {
                 Ending::Exited => {}
                 Ending::Stopped => return Err(stop_error(record, owner)),

@@ -7,6 +7,18 @@
 //! waits (bounded) for the supervisor to publish the next. A child the
 //! supervisor gave up on answers `ActorFailed` at once; a stopped one
 //! answers `ShuttingDown`.
+//!
+//! # Requests lost behind a crash
+//! ractor drops the messages queued behind a panic, and a message sent in
+//! the instant between a panic and the supervisor noticing it lands in the
+//! dead mailbox too. Requests therefore carry a [`Reply`]. A handler arms
+//! it ([`Reply::accept`]) before doing anything else; from then on,
+//! dropping it unanswered (a panic, a stop) answers `ActorFailed` by
+//! itself, while a `Reply` dropped unarmed (in a dead mailbox) just closes
+//! the channel. So the caller can tell the two
+//! cases apart: an explicit `ActorFailed` means the actor failed *while
+//! handling* this request; a closed channel means the request was never
+//! handled, and [`ActorSlot::request`] re-sends it to the next incarnation.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -134,6 +146,82 @@ impl<M: Message> ActorSlot<M> {
     /// The error for a request whose reply port was dropped unanswered.
     pub fn no_reply(&self) -> Error {
         Error::actor_failed(self.name, "the actor stopped before answering")
+    }
+
+    /// Send a request answered through a [`Reply`], re-sending it to the
+    /// next incarnation if it was lost unhandled (see the module docs).
+    /// `make` is called once per delivery attempt.
+    ///
+    /// # Errors
+    /// The actor's answer; `ActorFailed` if the actor failed while handling
+    /// the request or kept losing it; as [`send`](Self::send) otherwise.
+    pub async fn request<T>(&self, make: impl Fn(Reply<T>) -> M) -> Result<T> {
+        // Each loss means an incarnation died with the request queued; the
+        // supervisor's restart intensity bounds how often that can happen,
+        // and this bounds how long one caller follows it.
+        const DELIVERIES: usize = 4;
+        for _ in 0..DELIVERIES {
+            let (tx, rx) = oneshot::channel();
+            let reply = Reply {
+                port: Some(tx.into()),
+                actor: self.name,
+                accepted: false,
+            };
+            self.send(make(reply)).await?;
+            if let Ok(answer) = rx.await {
+                return answer;
+            }
+        }
+        Err(Error::actor_failed(
+            self.name,
+            format!("the request was lost {DELIVERIES} times by crashing incarnations"),
+        ))
+    }
+}
+
+/// The reply half of a request (see the module docs): answers exactly once,
+/// and, once accepted, answers `ActorFailed` by itself if dropped
+/// unanswered.
+#[derive(Debug)]
+pub struct Reply<T> {
+    port: Option<RpcReplyPort<Result<T>>>,
+    actor: &'static str,
+    accepted: bool,
+}
+
+impl<T> Reply<T> {
+    /// Mark the request as taken by a handler. Call it first thing in the
+    /// handler, before anything that can fail.
+    pub fn accept(&mut self) {
+        self.accepted = true;
+    }
+
+    /// Answer the request.
+    pub fn send(mut self, answer: Result<T>) {
+        if let Some(port) = self.port.take() {
+            // The caller may have given up waiting; nothing to do then.
+            let _ = port.send(answer);
+        }
+    }
+
+    /// Whether the caller stopped waiting.
+    pub fn is_closed(&self) -> bool {
+        self.port.as_ref().is_none_or(RpcReplyPort::is_closed)
+    }
+}
+
+impl<T> Drop for Reply<T> {
+    fn drop(&mut self) {
+        if !self.accepted {
+            // Never handled: closing the channel tells the caller to re-send.
+            return;
+        }
+        if let Some(port) = self.port.take() {
+            let _ = port.send(Err(Error::actor_failed(
+                self.actor,
+                "the actor failed while handling this request",
+            )));
+        }
     }
 }
 

@@ -1,5 +1,7 @@
 //! The Simple pattern: run one task, wait, get its output.
 
+use std::sync::Arc;
+
 use taskorch_actors::executor::ExecutorMessage;
 use taskorch_actors::{Output, Result, Task};
 
@@ -24,9 +26,13 @@ impl Orchestrator {
     /// registry ([`runs`](Self::runs) lists it).
     pub async fn run(&self, task: Task) -> Result<Output> {
         self.inner.ctx.shutdown().check()?;
+        let task = Arc::new(task);
         self.inner
             .executor
-            .call(|reply| ExecutorMessage::Run { task, reply })
-            .await?
+            .request(|reply| ExecutorMessage::Run {
+                task: Arc::clone(&task),
+                reply,
+            })
+            .await
     }
 }

@@ -7,8 +7,13 @@
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Read size per `read` call: large enough that a chatty child costs few
-/// wake-ups, small enough to live in the task's future.
+/// wake-ups. Reads go straight into the capture's heap buffer, never into a
+/// stack array: a buffer inside the future would make every run future
+/// tens of kilobytes, copied on each move.
 const CHUNK: usize = 16 * 1024;
+
+/// The first read of a stream: enough for the typical short output.
+const FIRST_READ: usize = 512;
 
 /// The captured bytes of one stream, with what did not fit.
 #[derive(Debug, Default)]
@@ -28,6 +33,7 @@ impl BoundedCapture {
     }
 
     /// Keep what fits, count the rest.
+    #[cfg(test)]
     pub(crate) fn push(&mut self, chunk: &[u8]) {
         let room = self.cap.saturating_sub(self.bytes.len());
         let keep = room.min(chunk.len());
@@ -57,11 +63,29 @@ impl BoundedCapture {
 /// Cancel safe: everything read before cancellation is already in `sink`.
 pub(crate) async fn drain<R: AsyncRead + Unpin>(reader: Option<R>, sink: &mut BoundedCapture) {
     let Some(mut reader) = reader else { return };
-    let mut chunk = [0u8; CHUNK];
-    loop {
-        match reader.read(&mut chunk).await {
+    // Below the cap: read into the spare capacity of the kept bytes.
+    while sink.bytes.len() < sink.cap {
+        let room = sink.cap - sink.bytes.len();
+        // Grow with what the child actually writes: most runs print little,
+        // and a large first reservation per stream per run costs more than
+        // the run's own bookkeeping.
+        let want = sink.bytes.len().clamp(FIRST_READ, CHUNK);
+        sink.bytes.reserve(room.min(want));
+        match (&mut reader)
+            .take(room as u64)
+            .read_buf(&mut sink.bytes)
+            .await
+        {
             Ok(0) | Err(_) => return,
-            Ok(n) => sink.push(&chunk[..n]),
+            Ok(_) => {}
+        }
+    }
+    // Past the cap: keep reading so the child never blocks, count, discard.
+    let mut scratch = vec![0u8; CHUNK];
+    loop {
+        match reader.read(&mut scratch).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => sink.dropped += n as u64,
         }
     }
 }

@@ -6,11 +6,92 @@
 //! library falls back from `posix_spawn` to `fork` + `exec` when it has to
 //! search `PATH` itself in some cases (a changed `PATH`, for one); an
 //! absolute path always takes the fast path.
+//!
+//! Results are cached ([`ProgramCache`]): a `stat` costs microseconds, a
+//! `PATH` search one per directory, and the same few programs run over and
+//! over. A cached path that has since disappeared makes the spawn fail with
+//! `ENOENT`, which the process layer reports as `NotFound` and which evicts
+//! the entry, so a stale entry never outlives one failed run.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
+use dashmap::DashMap;
+
 use crate::error::{Error, Result};
+
+/// Entries kept before the cache starts over (tasks naming a fresh script
+/// path every time must not grow it without bound).
+const CACHE_LIMIT: usize = 1024;
+
+/// Resolved programs by the name the task gave.
+#[derive(Debug, Default)]
+pub(crate) struct ProgramCache {
+    found: DashMap<String, Cached>,
+}
+
+#[derive(Debug)]
+struct Cached {
+    /// What the resolution depended on: the `PATH` searched (bare names)
+    /// or the directory joined (relative paths).
+    basis: Basis,
+    path: PathBuf,
+}
+
+#[derive(Debug, PartialEq)]
+enum Basis {
+    Absolute,
+    Relative(Option<PathBuf>),
+    Searched(OsString),
+}
+
+impl ProgramCache {
+    /// [`resolve`], cached.
+    pub(crate) fn resolve(
+        &self,
+        program: &str,
+        path: Option<&OsStr>,
+        dir: Option<&Path>,
+    ) -> Result<PathBuf> {
+        let basis = if !has_separator(program) {
+            Basis::Searched(
+                path.map(OsStr::to_os_string)
+                    .or_else(|| std::env::var_os("PATH"))
+                    .unwrap_or_default(),
+            )
+        } else if Path::new(program).is_absolute() {
+            Basis::Absolute
+        } else {
+            Basis::Relative(dir.map(Path::to_path_buf))
+        };
+        if let Some(hit) = self.found.get(program)
+            && hit.basis == basis
+        {
+            return Ok(hit.path.clone());
+        }
+        let search = match &basis {
+            Basis::Searched(p) => Some(p.as_os_str()),
+            _ => None,
+        };
+        let resolved = resolve(program, search, dir)?;
+        if self.found.len() >= CACHE_LIMIT {
+            self.found.clear();
+        }
+        self.found.insert(
+            program.to_string(),
+            Cached {
+                basis,
+                path: resolved.clone(),
+            },
+        );
+        Ok(resolved)
+    }
+
+    /// Drop what is known about `program` (its spawn just failed).
+    pub(crate) fn forget(&self, program: &str) {
+        self.found.remove(program);
+    }
+}
 
 /// Resolve `program` the way a shell would: a name with a path separator is
 /// taken as a path (relative to `dir` when given, else to our working
@@ -134,6 +215,42 @@ fn check(path: &Path) -> Found {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn cache_follows_the_path_it_searched_and_forgets_on_request() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        for dir in [&a, &b] {
+            let exe = dir.path().join("tool");
+            std::fs::write(&exe, "#!/bin/sh\n").unwrap();
+            std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let cache = ProgramCache::default();
+        let in_a = cache
+            .resolve("tool", Some(a.path().as_os_str()), None)
+            .unwrap();
+        assert_eq!(in_a, a.path().join("tool"));
+        let in_b = cache
+            .resolve("tool", Some(b.path().as_os_str()), None)
+            .unwrap();
+        assert_eq!(
+            in_b,
+            b.path().join("tool"),
+            "another PATH is another answer"
+        );
+        std::fs::remove_file(b.path().join("tool")).unwrap();
+        // Still cached until a failed spawn says otherwise...
+        assert!(
+            cache
+                .resolve("tool", Some(b.path().as_os_str()), None)
+                .is_ok()
+        );
+        cache.forget("tool");
+        // ...then resolved afresh.
+        let err = cache
+            .resolve("tool", Some(b.path().as_os_str()), None)
+            .unwrap_err();
+        assert!(matches!(err, Error::NotFound { .. }));
+    }
 
     #[test]
     fn absolute_path_is_checked() {
