@@ -22,7 +22,6 @@
 mod util;
 
 use std::process::Stdio;
-use std::time::Duration;
 
 use serde_json::json;
 use taskorch::{Config, Orchestrator, Task};
@@ -156,16 +155,21 @@ async fn action_round_trip(orch: &Orchestrator, samples: usize) {
 #[cfg(feature = "fault-injection")]
 mod restart {
     use super::*;
+    use std::time::Duration;
+
     use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
     use taskorch::{Backoff, Fault, RestartIntensity};
     use tokio::sync::watch;
     use util::report;
 
+    type ChildMsg = (bool, RpcReplyPort<()>);
+    type Slot = watch::Sender<Option<ActorRef<ChildMsg>>>;
+
     /// A child that panics on `true` and answers on `false`.
     struct Child;
 
     impl Actor for Child {
-        type Msg = (bool, RpcReplyPort<()>);
+        type Msg = ChildMsg;
         type State = ();
         type Arguments = ();
         async fn pre_start(&self, _: ActorRef<Self::Msg>, _: ()) -> Result<(), ActorProcessingErr> {
@@ -191,8 +195,8 @@ mod restart {
 
     impl Actor for Sup {
         type Msg = ();
-        type State = watch::Sender<Option<ActorRef<(bool, RpcReplyPort<()>)>>>;
-        type Arguments = watch::Sender<Option<ActorRef<(bool, RpcReplyPort<()>)>>>;
+        type State = Slot;
+        type Arguments = Slot;
         async fn pre_start(
             &self,
             _: ActorRef<()>,
@@ -214,7 +218,7 @@ mod restart {
         }
     }
 
-    async fn raw_cycle(slot: &watch::Receiver<Option<ActorRef<(bool, RpcReplyPort<()>)>>>) {
+    async fn raw_cycle(slot: &watch::Receiver<Option<ActorRef<ChildMsg>>>) {
         let child = slot.borrow().clone().expect("child");
         let _ = ractor::call!(child, |r| (true, r));
         loop {
