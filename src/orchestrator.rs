@@ -81,6 +81,7 @@ impl Orchestrator {
             },
             shutdown_grace: config.shutdown_grace,
             max_output: config.max_output,
+            max_concurrency: config.max_concurrency,
         };
         let retention = Retention {
             history_limit: config.history_limit,

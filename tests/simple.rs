@@ -372,3 +372,82 @@ async fn many_runs_in_parallel() {
         assert_eq!(out.unwrap().stdout_str(), format!("{i}\n"));
     }
 }
+
+#[tokio::test]
+async fn max_concurrency_bounds_running_work_and_queued_runs_wait() {
+    let rt = start_with(taskorch::Config {
+        max_concurrency: 2,
+        ..fast_config()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let script = format!("echo s >> {l}; sleep 0.2; echo e >> {l}", l = log.display());
+    let runs = (0..6).map(|_| rt.run(Task::shell(script.clone())));
+    for out in futures::future::join_all(runs).await {
+        assert!(out.unwrap().success());
+    }
+    let (mut now, mut peak) = (0i32, 0i32);
+    for line in std::fs::read_to_string(&log).unwrap().lines() {
+        now += if line == "s" { 1 } else { -1 };
+        peak = peak.max(now);
+    }
+    assert_eq!(peak, 2, "never more than max_concurrency processes at once");
+}
+
+#[tokio::test]
+async fn a_run_waiting_for_a_slot_is_queued_and_can_be_cancelled() {
+    let rt = start_with(taskorch::Config {
+        max_concurrency: 1,
+        ..fast_config()
+    })
+    .await;
+    let orch = rt.orch.clone();
+    let blocker = tokio::spawn(async move {
+        orch.run(Task::command("sleep").arg("5").name("blocker"))
+            .await
+    });
+    assert!(
+        wait_until(Duration::from_secs(5), || rt
+            .runs()
+            .iter()
+            .any(|r| r.status == RunStatus::Running))
+        .await
+    );
+    let orch = rt.orch.clone();
+    let waiting =
+        tokio::spawn(async move { orch.run(Task::command("true").name("waiting")).await });
+    assert!(
+        wait_until(Duration::from_secs(5), || rt
+            .runs()
+            .iter()
+            .any(|r| r.name == "waiting" && r.status == RunStatus::Queued))
+        .await
+    );
+    let id = rt
+        .runs()
+        .into_iter()
+        .find(|r| r.name == "waiting")
+        .unwrap()
+        .id;
+    rt.cancel(id).await.unwrap();
+    let err = waiting.await.unwrap().unwrap_err();
+    assert!(
+        matches!(err, Error::Cancelled { run: Some(r) } if r == id),
+        "{err:?}"
+    );
+    let info = rt.run_info(id).unwrap();
+    assert_eq!(info.status, RunStatus::Cancelled);
+    assert!(info.started.is_none(), "it never ran");
+    let blocker_id = rt
+        .runs()
+        .into_iter()
+        .find(|r| r.name == "blocker")
+        .unwrap()
+        .id;
+    rt.cancel(blocker_id).await.unwrap();
+    assert!(matches!(
+        blocker.await.unwrap(),
+        Err(Error::Cancelled { .. })
+    ));
+}

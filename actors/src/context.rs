@@ -4,9 +4,11 @@
 //! Actors receive an `Arc<Context>` in their arguments; a restarted actor
 //! gets the same one and rebuilds from it.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_util::task::TaskTracker;
 
 use crate::action::ActionTable;
@@ -26,6 +28,9 @@ pub struct Limits {
     pub shutdown_grace: Duration,
     /// Default capture cap per stream for tasks that set none.
     pub max_output: usize,
+    /// Most runs executing at once across all patterns; the rest wait,
+    /// `Queued`, for a slot.
+    pub max_concurrency: usize,
 }
 
 impl Default for Limits {
@@ -34,6 +39,7 @@ impl Default for Limits {
             process: ProcessLimits::default(),
             shutdown_grace: Duration::from_secs(5),
             max_output: DEFAULT_MAX_OUTPUT,
+            max_concurrency: 64,
         }
     }
 }
@@ -48,6 +54,8 @@ pub struct Context {
     // Every run task of every actor incarnation, so shutdown can wait for
     // clean-up even of runs whose actor died.
     tasks: TaskTracker,
+    // The global concurrency cap: one permit per executing run.
+    slots: Semaphore,
     programs: ProgramCache,
     #[cfg(feature = "fault-injection")]
     faults: crate::fault::FaultPlan,
@@ -62,6 +70,7 @@ impl Context {
             limits,
             shutdown: Shutdown::default(),
             tasks: TaskTracker::new(),
+            slots: Semaphore::new(limits.max_concurrency.clamp(1, Semaphore::MAX_PERMITS)),
             programs: ProgramCache::default(),
             #[cfg(feature = "fault-injection")]
             faults: crate::fault::FaultPlan::default(),
@@ -104,11 +113,41 @@ impl Context {
         &self.faults
     }
 
-    /// Called by every actor before it handles a message: applies an
-    /// injected fault when the feature is on, nothing otherwise.
-    #[inline]
-    pub(crate) async fn before_message(&self, _actor: &'static str) {
-        #[cfg(feature = "fault-injection")]
-        self.faults.apply(_actor).await;
+    /// Wait for an execution slot under the global concurrency cap.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: a waiter that gives up holds no slot.
+    pub(crate) async fn execution_slot(&self) -> SemaphorePermit<'_> {
+        // The semaphore is never closed, so `acquire` cannot fail.
+        self.slots
+            .acquire()
+            .await
+            .expect("the concurrency semaphore is never closed")
+    }
+
+    /// Execution slots free right now.
+    pub fn free_slots(&self) -> usize {
+        self.slots.available_permits()
+    }
+
+    /// Every actor handles each message through here: one place for what
+    /// happens around a message (injected faults when the feature is on,
+    /// quiet reporting of a panic, and later the message trace), so every
+    /// actor gets it the same way.
+    ///
+    /// `actor` is the child name ("executor", ...), `kind` the message
+    /// variant's name.
+    pub(crate) async fn handle<F: Future<Output = ()>>(
+        &self,
+        actor: &'static str,
+        _kind: &'static str,
+        work: F,
+    ) {
+        crate::panic_hook::quiet(actor, async {
+            #[cfg(feature = "fault-injection")]
+            self.faults.apply(actor).await;
+            work.await;
+        })
+        .await;
     }
 }

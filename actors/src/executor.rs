@@ -33,7 +33,6 @@ use tokio_util::task::TaskTracker;
 use crate::context::Context;
 use crate::error::Result;
 use crate::output::Output;
-use crate::panic_hook::quiet;
 use crate::pattern::Pattern;
 use crate::runner::{self, Owner, OwnerGuard, drain_runs};
 use crate::slot::Reply;
@@ -70,6 +69,14 @@ pub enum ExecutorMessage {
 }
 
 impl ExecutorMessage {
+    /// The variant's name, for traces.
+    fn kind(&self) -> &'static str {
+        match self {
+            ExecutorMessage::Run { .. } => "Run",
+            ExecutorMessage::Status(_) => "Status",
+        }
+    }
+
     /// Arm the request's reply (see [`Reply::accept`]).
     fn accept(&mut self) {
         if let ExecutorMessage::Run { reply, .. } = self {
@@ -121,8 +128,8 @@ impl Actor for Executor {
         state: &mut ExecutorState,
     ) -> Result<(), ActorProcessingErr> {
         message.accept();
-        quiet(EXECUTOR, async {
-            state.ctx.before_message(EXECUTOR).await;
+        let ctx = Arc::clone(&state.ctx);
+        ctx.handle(EXECUTOR, message.kind(), async {
             match message {
                 ExecutorMessage::Run { task, reply } => state.run(task, reply),
                 ExecutorMessage::Status(reply) => {

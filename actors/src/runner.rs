@@ -153,6 +153,15 @@ pub(crate) async fn execute(
             run: Some(record.id()),
         }));
     };
+    // Wait, still `Queued`, for a slot under the global concurrency cap.
+    let _slot = tokio::select! {
+        slot = ctx.execution_slot() => slot,
+        _ = token.cancelled() => {
+            let stopped = Err(stop_error(record, owner));
+            let _ = ctx.registry().finish(record, stopped.clone());
+            return record.outcome().unwrap_or(stopped);
+        }
+    };
     if record.start().is_err() {
         return record
             .outcome()
