@@ -26,9 +26,11 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![forbid(unsafe_code)]
 
+mod advisor;
 mod config;
 mod orchestrator;
 
+pub use advisor::{Advisor, Alternative, Recommendation, Requirements};
 pub use config::Config;
 pub use orchestrator::Orchestrator;
 #[cfg(feature = "fault-injection")]
