@@ -380,10 +380,7 @@ fn owned(bytes: &[u8]) -> String {
 /// Everything `record`'s ring holds; empty for a run without one (an
 /// in-process action, or a run that has not started a process yet).
 pub fn captured(record: &RunRecord) -> CapturedOutput {
-    record
-        .lines()
-        .map(|log| log.snapshot())
-        .unwrap_or_default()
+    record.lines().map(|log| log.snapshot()).unwrap_or_default()
 }
 
 /// A reader of `record`'s lines: the backlog, then live lines until the run

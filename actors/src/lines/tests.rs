@@ -247,3 +247,33 @@ async fn a_reader_attached_before_the_run_writes_sees_all_of_it() {
     assert_eq!(reader.next_line().await.unwrap().text, "first");
     assert!(reader.next_line().await.is_none(), "finish closes the ring");
 }
+
+#[test]
+fn the_registry_output_budget_counts_and_reclaims_rings() {
+    let registry = Registry::new(Retention {
+        history_limit: 100,
+        output_budget: 3000,
+    });
+    let mut records = Vec::new();
+    for _ in 0..3 {
+        let record = registry.register("cmd", Pattern::Simple, None);
+        let log =
+            record.lines_or_init(|| Arc::new(LineLog::new(record.id(), LineLimits::default())));
+        for _ in 0..10 {
+            log.push_line(StreamKind::Stdout, &"y".repeat(100));
+        }
+        record.start().unwrap();
+        let mut out = crate::output::Output::empty(record.id());
+        out.exit_code = Some(0);
+        registry.finish(&record, Ok(out)).unwrap();
+        records.push(record);
+    }
+    // Each ring holds ~2 KB (1000 bytes of text in a buffer grown by
+    // doubling, plus its index): past 3000 bytes in all, the oldest rings
+    // are reclaimed and the newest stays.
+    let oldest = captured(&records[0]);
+    assert!(oldest.lines.is_empty());
+    assert_eq!(oldest.dropped, 10);
+    assert_eq!(records[0].lines().unwrap().held_bytes(), 0);
+    assert_eq!(captured(&records[2]).lines.len(), 10);
+}

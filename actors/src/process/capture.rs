@@ -142,7 +142,9 @@ mod tests {
         use crate::lines::{LineLimits, LineLog};
         use crate::output::StreamKind;
 
-        let data: Vec<u8> = (0..2000).flat_map(|i| format!("{i}\n").into_bytes()).collect();
+        let data: Vec<u8> = (0..2000)
+            .flat_map(|i| format!("{i}\n").into_bytes())
+            .collect();
         let log = LineLog::new(crate::run::RunId::new(), LineLimits::default());
         let mut splitter = log.splitter(StreamKind::Stdout);
         let mut sink = BoundedCapture::new(100);
