@@ -22,7 +22,9 @@
 //! Text is stored back to back in one byte ring with a small index entry
 //! per line: pushing a line allocates nothing and evicting one frees
 //! nothing, and memory stays what the limits say. A reader copies each line
-//! out, one allocation per line, as `BufReader::lines` does.
+//! out, one allocation per line, as `BufReader::lines` does; invalid UTF-8
+//! is replaced then (U+FFFD), never earlier, so the writer side (which must
+//! keep up with the child) does no more than split and copy.
 //!
 //! # Layout
 //! - `splitter`: bytes of one stream -> lines (partial lines, the line cap,
@@ -45,7 +47,7 @@ use serde::{Deserialize, Serialize};
 use crate::output::{OutputLine, StreamKind};
 use crate::registry::RunRecord;
 use crate::run::RunId;
-pub(crate) use splitter::LineSplitter;
+use splitter::LineSplitter;
 pub use subscription::OutputSubscription;
 
 /// Default lines kept per run.
@@ -199,45 +201,52 @@ impl LineLog {
         ring.text.capacity() + ring.entries.capacity() * std::mem::size_of::<Entry>()
     }
 
-    /// A splitter for one stream of one attempt, with this log's line cap.
-    pub(crate) fn splitter(&self, stream: StreamKind) -> LineSplitter {
-        LineSplitter::new(stream, self.limits.max_line)
+    /// The writing end of one stream of one attempt.
+    pub(crate) fn writer(&self, stream: StreamKind) -> LineWriter {
+        LineWriter {
+            splitter: LineSplitter::new(stream, self.limits.max_line),
+            batch: LineBatch::default(),
+        }
     }
 
-    /// Split `chunk` (the next bytes `splitter`'s stream produced) and push
-    /// its complete lines.
-    pub(crate) fn append(&self, splitter: &mut LineSplitter, chunk: &[u8]) {
-        if chunk.is_empty() {
+    /// Split `chunk` (the next bytes of `writer`'s stream) and push the
+    /// lines it completes.
+    ///
+    /// Splitting and UTF-8 checks happen before the lock is taken, so a
+    /// reader copying lines out and the writer pushing them hold it only
+    /// for a copy each.
+    pub(crate) fn append(&self, writer: &mut LineWriter, chunk: &[u8]) {
+        let LineWriter { splitter, batch } = writer;
+        splitter.feed(chunk, |text, split| batch.add(text, split));
+        self.push_batch(writer);
+    }
+
+    /// Push what is left in `writer`: the last line of a stream that ended
+    /// without a newline.
+    pub(crate) fn flush(&self, writer: &mut LineWriter) {
+        let LineWriter { splitter, batch } = writer;
+        splitter.finish(|text, split| batch.add(text, split));
+        self.push_batch(writer);
+    }
+
+    fn push_batch(&self, writer: &mut LineWriter) {
+        if writer.batch.lines.is_empty() {
             return;
         }
-        let limits = &self.limits;
         let mut ring = self.ring.lock();
-        let before = ring.next_seq;
-        splitter.feed(chunk, |stream, text, split| {
-            ring.push(limits, stream, text, split)
-        });
-        if ring.next_seq != before {
-            ring.wake();
-        }
-    }
-
-    /// Push what is left in `splitter`: the last line of a stream that
-    /// ended without a newline.
-    pub(crate) fn flush(&self, splitter: &mut LineSplitter) {
-        let limits = &self.limits;
-        let mut ring = self.ring.lock();
-        let before = ring.next_seq;
-        splitter.finish(|stream, text, split| ring.push(limits, stream, text, split));
-        if ring.next_seq != before {
-            ring.wake();
-        }
+        ring.push(&self.limits, writer.splitter.stream(), &writer.batch);
+        ring.wake();
+        drop(ring);
+        writer.batch.clear();
     }
 
     /// Push one whole line.
     #[cfg(test)]
     pub(crate) fn push_line(&self, stream: StreamKind, text: &str) {
+        let mut batch = LineBatch::default();
+        batch.add(text.as_bytes(), false);
         let mut ring = self.ring.lock();
-        ring.push(&self.limits, stream, text.as_bytes(), false);
+        ring.push(&self.limits, stream, &batch);
         ring.wake();
     }
 
@@ -260,44 +269,102 @@ impl LineLog {
     }
 }
 
+/// The writing end of one stream into a [`LineLog`]: its splitter, and the
+/// lines of the current read waiting to be pushed.
+#[derive(Debug)]
+pub(crate) struct LineWriter {
+    splitter: LineSplitter,
+    batch: LineBatch,
+}
+
+/// Lines split from one read, ready to be pushed in one go.
+///
+/// Text is kept as the child wrote it: UTF-8 is checked (and invalid bytes
+/// replaced) when a line is read out, where a `String` has to be made
+/// anyway, so the writer side never pays for it.
+#[derive(Debug, Default)]
+struct LineBatch {
+    /// Their bytes, back to back.
+    text: Vec<u8>,
+    /// Each line's length in `text`, and its split flag.
+    lines: Vec<(usize, bool)>,
+}
+
+impl LineBatch {
+    fn add(&mut self, raw: &[u8], split: bool) {
+        self.text.extend_from_slice(raw);
+        self.lines.push((raw.len(), split));
+    }
+
+    fn clear(&mut self) {
+        self.text.clear();
+        self.lines.clear();
+    }
+}
+
 impl Ring {
     fn first_seq(&self) -> u64 {
         self.next_seq - self.entries.len() as u64
     }
 
-    fn push(&mut self, limits: &LineLimits, stream: StreamKind, raw: &[u8], split: bool) {
-        // Valid UTF-8 (the usual case) is borrowed, not copied.
-        let text = String::from_utf8_lossy(raw);
-        let bytes = text.as_bytes();
-        let len = bytes.len();
-        while let Some(oldest) = self.entries.front().copied() {
-            if self.entries.len() < limits.ring_lines && self.text.len() + len <= limits.ring_bytes
-            {
-                break;
-            }
-            self.entries.pop_front();
-            self.text.drain(..oldest.len);
-            self.base += oldest.len as u64;
-            self.dropped += 1;
+    /// Append `batch`, evicting the oldest lines to stay within `limits`.
+    fn push(&mut self, limits: &LineLimits, stream: StreamKind, batch: &LineBatch) {
+        let mut lines = &batch.lines[..];
+        let mut text = &batch.text[..];
+        // Lines of the batch itself that cannot fit are dropped at once
+        // (keeping at least one, which `max_line <= ring_bytes` lets fit).
+        let mut skipped = 0;
+        while lines.len() > 1 && (lines.len() > limits.ring_lines || text.len() > limits.ring_bytes)
+        {
+            text = &text[lines[0].0..];
+            lines = &lines[1..];
+            skipped += 1;
         }
+        if skipped > 0 {
+            // Then nothing older fits either, and the ring must stay one
+            // run of consecutive seqs.
+            self.evict(self.entries.len());
+            self.next_seq += skipped;
+            self.dropped += skipped;
+        }
+        let (mut count, mut bytes) = (0, 0);
+        while count < self.entries.len()
+            && (self.entries.len() - count + lines.len() > limits.ring_lines
+                || self.text.len() - bytes + text.len() > limits.ring_bytes)
+        {
+            bytes += self.entries[count].len;
+            count += 1;
+        }
+        self.evict(count);
         // Grow by doubling, but never past the cap: a plain `extend` could
         // double a ring that is just over half full to twice the cap.
-        let need = self.text.len() + len;
+        let need = self.text.len() + text.len();
         if need > self.text.capacity() {
             let target = (self.text.capacity() * 2)
                 .max(need)
                 .min(limits.ring_bytes.max(need));
             self.text.reserve_exact(target - self.text.len());
         }
-        let start = self.base + self.text.len() as u64;
-        self.text.extend(bytes);
-        self.entries.push_back(Entry {
-            start,
-            len,
-            stream,
-            split,
-        });
-        self.next_seq += 1;
+        let mut start = self.base + self.text.len() as u64;
+        self.text.extend(text);
+        for &(len, split) in lines {
+            self.entries.push_back(Entry {
+                start,
+                len,
+                stream,
+                split,
+            });
+            start += len as u64;
+        }
+        self.next_seq += lines.len() as u64;
+    }
+
+    /// Drop the `count` oldest lines.
+    fn evict(&mut self, count: usize) {
+        let bytes: usize = self.entries.drain(..count).map(|e| e.len).sum();
+        self.text.drain(..bytes);
+        self.base += bytes as u64;
+        self.dropped += count as u64;
     }
 
     /// A copy of the kept line at index `i`.
@@ -315,9 +382,7 @@ impl Ring {
             let mut bytes = Vec::with_capacity(entry.len);
             bytes.extend_from_slice(&front[at..]);
             bytes.extend_from_slice(&back[..end - front.len()]);
-            // Only valid UTF-8 is stored, so this never replaces anything.
-            String::from_utf8(bytes)
-                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+            owned(&bytes)
         };
         OutputLine {
             stream: entry.stream,
@@ -328,26 +393,48 @@ impl Ring {
     }
 
     /// Copy a batch of lines from `*next` on into `out`, moving `*next`
-    /// past them. A cursor older than the oldest kept line skips to it and
-    /// counts the lines it skipped in `missed`.
-    fn read_into(&self, next: &mut u64, missed: &mut u64, out: &mut VecDeque<OutputLine>) {
+    /// past them: only their bytes and index entries, so the lock is held
+    /// for little more than a `memcpy`; the reader makes `String`s after
+    /// releasing it. A cursor older than the oldest kept line skips to it
+    /// and counts the lines it skipped in `missed`.
+    fn read_into(&self, next: &mut u64, missed: &mut u64, out: &mut ReadBatch) {
         let first = self.first_seq();
         if *next < first {
             *missed += first - *next;
             *next = first;
         }
-        let mut index = (*next - first) as usize;
+        let from = (*next - first) as usize;
+        let mut to = from;
         let mut bytes = 0;
-        while index < self.entries.len()
-            && out.len() < READ_BATCH_LINES
-            && (bytes < READ_BATCH_BYTES || out.is_empty())
+        while to < self.entries.len()
+            && to - from < READ_BATCH_LINES
+            && (bytes < READ_BATCH_BYTES || to == from)
         {
-            let line = self.line(index);
-            bytes += line.text.len();
-            out.push_back(line);
-            index += 1;
-            *next += 1;
+            bytes += self.entries[to].len;
+            to += 1;
         }
+        if to == from {
+            return;
+        }
+        let at = (self.entries[from].start - self.base) as usize;
+        let (front, back) = self.text.as_slices();
+        let end = at + bytes;
+        if at < front.len() {
+            out.text.extend_from_slice(&front[at..end.min(front.len())]);
+        }
+        if end > front.len() {
+            out.text
+                .extend_from_slice(&back[at.saturating_sub(front.len())..end - front.len()]);
+        }
+        for (i, entry) in self.entries.range(from..to).enumerate() {
+            out.lines.push_back(LineMeta {
+                seq: *next + i as u64,
+                len: entry.len,
+                stream: entry.stream,
+                split: entry.split,
+            });
+        }
+        *next += (to - from) as u64;
     }
 
     /// Remember that reader `id` waits for a line.
@@ -371,10 +458,73 @@ impl Ring {
     }
 }
 
-/// A line's stored text as a `String`; stored text is valid UTF-8, so this
-/// is one copy and never replaces anything.
+/// Lines a reader has copied out of the ring, not yet returned.
+#[derive(Debug, Default)]
+struct ReadBatch {
+    /// Their bytes, back to back; `at` is where the next one starts.
+    text: Vec<u8>,
+    /// `text` checked as UTF-8 in one pass (much faster than line by line):
+    /// `Some` once checked and valid.
+    checked: Option<String>,
+    at: usize,
+    lines: VecDeque<LineMeta>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct LineMeta {
+    seq: u64,
+    len: usize,
+    stream: StreamKind,
+    split: bool,
+}
+
+impl ReadBatch {
+    fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    fn pop(&mut self) -> Option<OutputLine> {
+        let meta = self.lines.pop_front()?;
+        if self.at == 0 && self.checked.is_none() {
+            match String::from_utf8(std::mem::take(&mut self.text)) {
+                Ok(valid) => self.checked = Some(valid),
+                Err(invalid) => self.text = invalid.into_bytes(),
+            }
+        }
+        let range = self.at..self.at + meta.len;
+        let text = match &self.checked {
+            // `get` refuses a range that is not on character boundaries:
+            // a character cut between two lines, valid only together.
+            Some(valid) => valid
+                .get(range.clone())
+                .map_or_else(|| owned(&valid.as_bytes()[range]), str::to_owned),
+            None => owned(&self.text[range]),
+        };
+        self.at += meta.len;
+        if self.lines.is_empty() {
+            // Keep the allocation for the next batch.
+            if let Some(valid) = self.checked.take() {
+                self.text = valid.into_bytes();
+            }
+            self.text.clear();
+            self.at = 0;
+        }
+        Some(OutputLine {
+            stream: meta.stream,
+            seq: meta.seq,
+            text,
+            split: meta.split,
+        })
+    }
+}
+
+/// A line's stored bytes as a `String`, invalid UTF-8 replaced. `from_utf8`
+/// first: valid text (the usual case) is then one copy.
 fn owned(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
 }
 
 /// Everything `record`'s ring holds; empty for a run without one (an

@@ -125,8 +125,8 @@ pub(crate) async fn run(
     let mut stderr = BoundedCapture::new(spec.max_output);
     // Outside the I/O future, so an unfinished last line survives a drain
     // that is cut short and is flushed below either way.
-    let mut out_lines = spec.lines.map(|log| log.splitter(StreamKind::Stdout));
-    let mut err_lines = spec.lines.map(|log| log.splitter(StreamKind::Stderr));
+    let mut out_lines = spec.lines.map(|log| log.writer(StreamKind::Stdout));
+    let mut err_lines = spec.lines.map(|log| log.writer(StreamKind::Stderr));
     let (status, ending) = {
         let pipes = (child.take_stdin(), child.take_stdout(), child.take_stderr());
         let io = async {
@@ -183,8 +183,8 @@ pub(crate) async fn run(
     };
     // Partial last lines (no trailing newline) are delivered at exit.
     if let Some(log) = spec.lines {
-        for splitter in [&mut out_lines, &mut err_lines].into_iter().flatten() {
-            log.flush(splitter);
+        for writer in [&mut out_lines, &mut err_lines].into_iter().flatten() {
+            log.flush(writer);
         }
     }
     Ok(Finished {

@@ -6,8 +6,8 @@
 //! the unfinished line between reads (never more than the line cap), cuts
 //! over-long lines at the cap on a character boundary, drops the `\r` of
 //! `\r\n`, and hands over the rest of the stream as a last line when it
-//! ends. UTF-8 is not checked here: the ring replaces invalid bytes when it
-//! stores a line.
+//! ends. UTF-8 is not checked here: invalid bytes are replaced when a line
+//! is read out of the ring.
 
 use crate::output::StreamKind;
 
@@ -32,9 +32,14 @@ impl LineSplitter {
         }
     }
 
-    /// Split the next bytes of the stream; `emit(stream, text, split)` gets
-    /// each line completed by them, and each piece cut off a long line.
-    pub(crate) fn feed(&mut self, chunk: &[u8], mut emit: impl FnMut(StreamKind, &[u8], bool)) {
+    /// The stream this splitter splits.
+    pub(crate) fn stream(&self) -> StreamKind {
+        self.stream
+    }
+
+    /// Split the next bytes of the stream; `emit(text, split)` gets each
+    /// line completed by them, and each piece cut off a long line.
+    pub(crate) fn feed(&mut self, chunk: &[u8], mut emit: impl FnMut(&[u8], bool)) {
         let mut rest = chunk;
         while let Some(newline) = memchr::memchr(b'\n', rest) {
             self.segment(&rest[..newline], true, &mut emit);
@@ -46,20 +51,15 @@ impl LineSplitter {
     }
 
     /// The stream ended: emit the unfinished line, if any.
-    pub(crate) fn finish(&mut self, mut emit: impl FnMut(StreamKind, &[u8], bool)) {
+    pub(crate) fn finish(&mut self, mut emit: impl FnMut(&[u8], bool)) {
         if !self.pending.is_empty() {
-            emit(self.stream, &self.pending, false);
+            emit(&self.pending, false);
             self.pending.clear();
         }
     }
 
     /// Add `seg` to the current line; `eol` if a newline ended it.
-    fn segment(
-        &mut self,
-        mut seg: &[u8],
-        eol: bool,
-        emit: &mut impl FnMut(StreamKind, &[u8], bool),
-    ) {
+    fn segment(&mut self, mut seg: &[u8], eol: bool, emit: &mut impl FnMut(&[u8], bool)) {
         if eol {
             if let Some(stripped) = seg.strip_suffix(b"\r") {
                 seg = stripped;
@@ -72,7 +72,7 @@ impl LineSplitter {
         // straight from the read buffer.
         if self.pending.is_empty() && seg.len() <= self.max {
             if eol {
-                emit(self.stream, seg, false);
+                emit(seg, false);
             } else {
                 self.pending.extend_from_slice(seg);
             }
@@ -85,13 +85,13 @@ impl LineSplitter {
             self.pending.extend_from_slice(&seg[..room]);
             seg = &seg[room..];
             let cut = char_boundary(&self.pending);
-            emit(self.stream, &self.pending[..cut], true);
+            emit(&self.pending[..cut], true);
             // At most 3 bytes (an unfinished character) stay behind.
             self.pending.drain(..cut);
         }
         self.pending.extend_from_slice(seg);
         if eol {
-            emit(self.stream, &self.pending, false);
+            emit(&self.pending, false);
             self.pending.clear();
         }
     }
@@ -131,7 +131,7 @@ mod tests {
     fn split_all(max: usize, chunks: &[&[u8]]) -> Vec<(String, bool)> {
         let mut splitter = LineSplitter::new(StreamKind::Stdout, max);
         let mut lines = Vec::new();
-        let mut emit = |_: StreamKind, text: &[u8], split: bool| {
+        let mut emit = |text: &[u8], split: bool| {
             lines.push((String::from_utf8_lossy(text).into_owned(), split))
         };
         for chunk in chunks {
@@ -219,8 +219,8 @@ mod tests {
         let mut pieces = 0;
         let chunk = vec![b'x'; 4096];
         for _ in 0..256 {
-            splitter.feed(&chunk, |stream, text, split| {
-                assert_eq!(stream, StreamKind::Stderr);
+            assert_eq!(splitter.stream(), StreamKind::Stderr);
+            splitter.feed(&chunk, |text, split| {
                 assert!(split && text.len() == 1024);
                 pieces += 1;
             });

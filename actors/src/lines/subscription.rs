@@ -1,6 +1,5 @@
 //! [`OutputSubscription`]: one reader of a run's line ring.
 
-use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -8,7 +7,7 @@ use std::task::{Context, Poll};
 use futures::Stream;
 use futures::stream::FusedStream;
 
-use super::LineLog;
+use super::{LineLog, ReadBatch};
 use crate::output::OutputLine;
 use crate::run::RunId;
 
@@ -30,7 +29,7 @@ pub struct OutputSubscription {
     next: u64,
     missed: u64,
     /// Lines copied out of the ring but not returned yet.
-    ready: VecDeque<OutputLine>,
+    ready: ReadBatch,
     /// `None` was returned.
     done: bool,
 }
@@ -42,7 +41,7 @@ impl OutputSubscription {
             id,
             next: 0,
             missed: 0,
-            ready: VecDeque::new(),
+            ready: ReadBatch::default(),
             done: false,
         }
     }
@@ -74,7 +73,7 @@ impl Stream for OutputSubscription {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<OutputLine>> {
         let this = self.get_mut();
-        if let Some(line) = this.ready.pop_front() {
+        if let Some(line) = this.ready.pop() {
             return Poll::Ready(Some(line));
         }
         if this.done {
@@ -82,8 +81,10 @@ impl Stream for OutputSubscription {
         }
         let mut ring = this.log.ring.lock();
         ring.read_into(&mut this.next, &mut this.missed, &mut this.ready);
-        if let Some(line) = this.ready.pop_front() {
-            return Poll::Ready(Some(line));
+        if !this.ready.is_empty() {
+            // Strings are made outside the lock.
+            drop(ring);
+            return Poll::Ready(this.ready.pop());
         }
         if ring.closed {
             ring.forget(this.id);

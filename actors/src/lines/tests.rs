@@ -88,7 +88,7 @@ fn lines_that_wrap_around_the_buffer_read_back_intact() {
 #[test]
 fn invalid_utf8_is_replaced_not_a_panic() {
     let log = log(10, 1 << 10);
-    let mut out = log.splitter(StreamKind::Stdout);
+    let mut out = log.writer(StreamKind::Stdout);
     log.append(&mut out, b"ok \xff\xfe end\n\xc3");
     log.flush(&mut out);
     let lines = log.snapshot().lines;
@@ -98,8 +98,8 @@ fn invalid_utf8_is_replaced_not_a_panic() {
 #[test]
 fn stdout_and_stderr_interleave_in_arrival_order() {
     let log = log(10, 1 << 10);
-    let mut out = log.splitter(StreamKind::Stdout);
-    let mut err = log.splitter(StreamKind::Stderr);
+    let mut out = log.writer(StreamKind::Stdout);
+    let mut err = log.writer(StreamKind::Stderr);
     log.append(&mut out, b"o1\no2-");
     log.append(&mut err, b"e1\n");
     log.append(&mut out, b"end\n");
@@ -207,7 +207,7 @@ async fn stripping_frees_the_text_and_counts_it_dropped() {
 #[test]
 fn memory_stays_within_the_byte_cap() {
     let log = log(usize::MAX, 1 << 16);
-    let mut out = log.splitter(StreamKind::Stdout);
+    let mut out = log.writer(StreamKind::Stdout);
     let chunk = b"some progress line of ordinary length\n".repeat(1000);
     for _ in 0..100 {
         log.append(&mut out, &chunk);

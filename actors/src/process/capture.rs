@@ -6,7 +6,7 @@
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use crate::lines::{LineLog, LineSplitter};
+use crate::lines::{LineLog, LineWriter};
 
 /// Read size per `read` call: large enough that a chatty child costs few
 /// wake-ups. Reads go straight into the capture's heap buffer, never into a
@@ -16,6 +16,11 @@ const CHUNK: usize = 16 * 1024;
 
 /// The first read of a stream: enough for the typical short output.
 const FIRST_READ: usize = 512;
+
+/// Read size once the cap is reached: a whole Linux pipe buffer (64 KiB),
+/// so a chatty child (a stream printing for hours) costs one read, one
+/// line-ring push and one reader wake-up per pipe-full.
+const PAST_CAP_READ: usize = 64 * 1024;
 
 /// The captured bytes of one stream, with what did not fit.
 #[derive(Debug, Default)]
@@ -57,14 +62,14 @@ impl BoundedCapture {
 }
 
 /// Where the lines of one stream go, besides the byte capture: the run's
-/// ring, through this stream's splitter.
-pub(crate) type LineTap<'a> = Option<(&'a LineLog, &'a mut LineSplitter)>;
+/// ring, through this stream's writer.
+pub(crate) type LineTap<'a> = Option<(&'a LineLog, &'a mut LineWriter)>;
 
 /// Read `reader` to end of file into `sink`, and every byte read (kept or
 /// not) into `lines`.
 ///
 /// Errors end the capture quietly: a read error on a child's pipe means the
-/// child is gone, which the exit status reports better. The splitter keeps
+/// child is gone, which the exit status reports better. The writer keeps
 /// an unfinished last line; the caller flushes it when the stream is over.
 ///
 /// # Cancel safety
@@ -77,8 +82,8 @@ pub(crate) async fn drain<R: AsyncRead + Unpin>(
 ) {
     let Some(mut reader) = reader else { return };
     let mut tap = |bytes: &[u8]| {
-        if let Some((log, splitter)) = lines.as_mut() {
-            log.append(splitter, bytes);
+        if let Some((log, writer)) = lines.as_mut() {
+            log.append(writer, bytes);
         }
     };
     // Below the cap: read into the spare capacity of the kept bytes.
@@ -100,7 +105,7 @@ pub(crate) async fn drain<R: AsyncRead + Unpin>(
         }
     }
     // Past the cap: keep reading so the child never blocks, count, discard.
-    let mut scratch = vec![0u8; CHUNK];
+    let mut scratch = vec![0u8; PAST_CAP_READ];
     loop {
         match reader.read(&mut scratch).await {
             Ok(0) | Err(_) => return,
@@ -146,9 +151,9 @@ mod tests {
             .flat_map(|i| format!("{i}\n").into_bytes())
             .collect();
         let log = LineLog::new(crate::run::RunId::new(), LineLimits::default());
-        let mut splitter = log.splitter(StreamKind::Stdout);
+        let mut writer = log.writer(StreamKind::Stdout);
         let mut sink = BoundedCapture::new(100);
-        drain(Some(&data[..]), &mut sink, Some((&log, &mut splitter))).await;
+        drain(Some(&data[..]), &mut sink, Some((&log, &mut writer))).await;
         assert_eq!(sink.take().len(), 100);
         let lines = log.snapshot().lines;
         assert_eq!(lines.len(), 2000);
