@@ -61,6 +61,10 @@ impl RunStream {
     /// The next output line; `None` once the run has ended and every line
     /// has been read (then [`wait`](Self::wait) answers at once).
     ///
+    /// # Errors
+    /// None: the end of the output is `None`, and how the run ended is for
+    /// `wait`.
+    ///
     /// # Cancel safety
     /// Cancel safe: a line is taken only when it is returned, so a
     /// `next_line` dropped in a `select!` loses nothing.

@@ -54,6 +54,10 @@ impl OutputSubscription {
     /// The next line; `None` once the run has ended and every line kept
     /// has been read.
     ///
+    /// # Errors
+    /// None: the end of the output is `None`, and how the run ended is for
+    /// `wait`.
+    ///
     /// # Cancel safety
     /// Cancel safe: a line is taken only when it is returned, so a
     /// `next_line` dropped in a `select!` loses nothing.
