@@ -11,11 +11,12 @@ use std::sync::Arc;
 
 use ractor::{Actor, ActorRef};
 use serde_json::Value;
+use taskorch_actors::LineLimits;
 use taskorch_actors::executor::{Executor, ExecutorArguments, ExecutorMessage};
 use taskorch_actors::{
-    ActorSlot, ChildSpec, Context, Error, Limits, LineLimits, ProcessLimits, Result, Retention,
-    RootSupervisor, RunId, RunInfo, RunStatus, SupervisorArguments, SupervisorMessage,
-    SupervisorPolicy, SystemStatus,
+    ActorSlot, ChildSpec, Context, Error, Limits, ProcessLimits, Result, Retention, RootSupervisor,
+    RunId, RunInfo, RunStatus, SupervisorArguments, SupervisorMessage, SupervisorPolicy,
+    SystemStatus,
 };
 
 use crate::config::Config;
