@@ -51,6 +51,16 @@ pub struct Config {
     /// How long output is still read after a process exited while a
     /// descendant that escaped its group holds the pipe (default 250 ms).
     pub drain_timeout: Duration,
+    /// Output lines kept per run for `output(id)` and late readers; past it
+    /// the oldest lines go and are counted as dropped (default 10,000).
+    pub output_ring_lines: usize,
+    /// Bytes of line text kept per run, with the same eviction (default
+    /// 4 MiB). Must be at least `max_line_bytes`.
+    pub output_ring_bytes: usize,
+    /// Longest output line in bytes; a longer one is cut into pieces of this
+    /// size on a character boundary, each but the last flagged
+    /// `OutputLine::split` (default 64 KiB, at least 4).
+    pub max_line_bytes: usize,
 }
 
 impl Default for Config {
@@ -72,6 +82,9 @@ impl Default for Config {
             restart_wait: Duration::from_secs(5),
             status_timeout: Duration::from_secs(1),
             drain_timeout: Duration::from_millis(250),
+            output_ring_lines: taskorch_actors::lines::DEFAULT_RING_LINES,
+            output_ring_bytes: taskorch_actors::lines::DEFAULT_RING_BYTES,
+            max_line_bytes: taskorch_actors::lines::DEFAULT_MAX_LINE,
         }
     }
 }
@@ -81,7 +94,9 @@ impl Config {
     ///
     /// # Errors
     /// `InvalidConfig` naming the field when a value cannot work
-    /// (`max_concurrency` or `history_limit` of zero).
+    /// (`max_concurrency`, `history_limit` or `output_ring_lines` of zero,
+    /// `max_line_bytes` under 4, `output_ring_bytes` under
+    /// `max_line_bytes`).
     pub fn validate(&self) -> Result<()> {
         if self.max_concurrency == 0 {
             return Err(Error::InvalidConfig(
@@ -92,6 +107,23 @@ impl Config {
             return Err(Error::InvalidConfig(
                 "Config::history_limit must be at least 1".into(),
             ));
+        }
+        if self.output_ring_lines == 0 {
+            return Err(Error::InvalidConfig(
+                "Config::output_ring_lines must be at least 1".into(),
+            ));
+        }
+        if self.max_line_bytes < 4 {
+            return Err(Error::InvalidConfig(format!(
+                "Config::max_line_bytes must be at least 4 (one UTF-8 character), not {}",
+                self.max_line_bytes
+            )));
+        }
+        if self.output_ring_bytes < self.max_line_bytes {
+            return Err(Error::InvalidConfig(format!(
+                "Config::output_ring_bytes ({}) must be at least Config::max_line_bytes ({})",
+                self.output_ring_bytes, self.max_line_bytes
+            )));
         }
         Ok(())
     }

@@ -40,3 +40,4 @@ pub use taskorch_actors::{
     RestartIntensity, Result, RunId, RunInfo, RunStatus, Strategy, StreamKind, SystemStatus, Task,
     TaskKind,
 };
+pub use taskorch_actors::{CapturedOutput, OutputSubscription, RunStream};

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use ractor::{Actor, ActorRef};
 use serde_json::Value;
+use taskorch_actors::LineLimits;
 use taskorch_actors::executor::{Executor, ExecutorArguments, ExecutorMessage};
 use taskorch_actors::{
     ActorSlot, ChildSpec, Context, Error, Limits, ProcessLimits, Result, Retention, RootSupervisor,
@@ -20,6 +21,7 @@ use taskorch_actors::{
 
 use crate::config::Config;
 
+mod long_running;
 mod simple;
 
 /// Runs work in all six patterns under one root supervisor.
@@ -82,6 +84,11 @@ impl Orchestrator {
             shutdown_grace: config.shutdown_grace,
             max_output: config.max_output,
             max_concurrency: config.max_concurrency,
+            lines: LineLimits {
+                ring_lines: config.output_ring_lines,
+                ring_bytes: config.output_ring_bytes,
+                max_line: config.max_line_bytes,
+            },
         };
         let retention = Retention {
             history_limit: config.history_limit,
@@ -236,7 +243,10 @@ impl Orchestrator {
     }
 
     /// Cancel run `id`: its process group gets SIGTERM, `kill_grace`, then
-    /// SIGKILL; it ends `Cancelled`. Cancelling a finished run does nothing.
+    /// SIGKILL; it ends `Cancelled`, and its waiters (`wait`,
+    /// `RunStream::wait`, the caller of `run`) get `Error::Cancelled`. A run
+    /// still queued ends `Cancelled` without starting. Cancelling a finished
+    /// run does nothing and returns `Ok`.
     ///
     /// # Errors
     /// `UnknownRun` for an unknown id.

@@ -3,5 +3,7 @@
 mod common;
 
 mod crash;
+mod long_running;
+mod long_running_crash;
 mod shutdown;
 mod simple;

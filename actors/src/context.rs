@@ -12,6 +12,7 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_util::task::TaskTracker;
 
 use crate::action::ActionTable;
+use crate::lines::LineLimits;
 use crate::process::ProcessLimits;
 use crate::process::resolve::ProgramCache;
 use crate::registry::{Registry, Retention};
@@ -31,6 +32,8 @@ pub struct Limits {
     /// Most runs executing at once across all patterns; the rest wait,
     /// `Queued`, for a slot.
     pub max_concurrency: usize,
+    /// Bounds of each run's line ring (live output and `output(id)`).
+    pub lines: LineLimits,
 }
 
 impl Default for Limits {
@@ -40,6 +43,7 @@ impl Default for Limits {
             shutdown_grace: Duration::from_secs(5),
             max_output: DEFAULT_MAX_OUTPUT,
             max_concurrency: 64,
+            lines: LineLimits::default(),
         }
     }
 }

@@ -1,11 +1,16 @@
 //! The executor: serves the Simple pattern (run one task, answer with its
-//! `Output`).
+//! `Output`) and the LongRunning pattern (start one task, answer at once
+//! with a [`RunStream`] of its live output).
 //!
 //! # Messages
 //! - [`ExecutorMessage::Run`]: check the task, register the run, start it
 //!   in a task this incarnation owns, and answer the reply port when it
 //!   ends. The handler itself only dispatches, so one slow run never delays
 //!   the next request.
+//! - [`ExecutorMessage::Stream`]: the same, but answer as soon as the run
+//!   is registered, with a [`RunStream`] reading the run's line ring from
+//!   its first line. The run is owned by this incarnation exactly like a
+//!   `Run`; the stream only reads the registry.
 //! - [`ExecutorMessage::Status`]: how many runs are in flight.
 //!
 //! # Supervision
@@ -24,6 +29,12 @@
 //! orphaned, and the next incarnation starts clean. On a graceful stop
 //! (shutdown) runs get `shutdown_grace` to finish first; the rest end the
 //! same way with `Error::ShuttingDown`.
+//!
+//! Streamed runs follow the same rule, on purpose: a run that kept going
+//! under a task outliving the actor would be a run nobody supervises, and
+//! an executor that dies mid-stream is exactly the failure the caller must
+//! hear about. The stream returns the lines captured up to the kill, then
+//! ends; `wait` answers `ActorFailed`, and the lines stay readable by run id.
 
 use std::sync::Arc;
 
@@ -32,10 +43,12 @@ use tokio_util::task::TaskTracker;
 
 use crate::context::Context;
 use crate::error::Result;
+use crate::lines;
 use crate::output::Output;
 use crate::pattern::Pattern;
 use crate::runner::{self, Owner, OwnerGuard, drain_runs};
 use crate::slot::Reply;
+use crate::stream::RunStream;
 use crate::supervisor::{ChildMessage, ChildReport};
 use crate::task::Task;
 
@@ -64,6 +77,14 @@ pub enum ExecutorMessage {
         /// Where the outcome goes.
         reply: Reply<Output>,
     },
+    /// Start `task` (LongRunning pattern) and answer as soon as it is
+    /// registered, with a stream of its output.
+    Stream {
+        /// What to run.
+        task: Arc<Task>,
+        /// Where the stream goes.
+        reply: Reply<RunStream>,
+    },
     /// Report on this incarnation.
     Status(RpcReplyPort<ChildReport>),
 }
@@ -73,14 +94,17 @@ impl ExecutorMessage {
     fn kind(&self) -> &'static str {
         match self {
             ExecutorMessage::Run { .. } => "Run",
+            ExecutorMessage::Stream { .. } => "Stream",
             ExecutorMessage::Status(_) => "Status",
         }
     }
 
     /// Arm the request's reply (see [`Reply::accept`]).
     fn accept(&mut self) {
-        if let ExecutorMessage::Run { reply, .. } = self {
-            reply.accept();
+        match self {
+            ExecutorMessage::Run { reply, .. } => reply.accept(),
+            ExecutorMessage::Stream { reply, .. } => reply.accept(),
+            ExecutorMessage::Status(_) => {}
         }
     }
 }
@@ -132,6 +156,7 @@ impl Actor for Executor {
         ctx.handle(EXECUTOR, message.kind(), async {
             match message {
                 ExecutorMessage::Run { task, reply } => state.run(task, reply),
+                ExecutorMessage::Stream { task, reply } => state.stream(task, reply),
                 ExecutorMessage::Status(reply) => {
                     let _ = reply.send(ChildReport {
                         detail: format!("{} runs in flight", state.runs.len()),
@@ -166,6 +191,40 @@ impl ExecutorState {
             reply.send(result);
         });
     }
+}
+
+impl ExecutorState {
+    fn stream(&self, task: Arc<Task>, reply: Reply<RunStream>) {
+        let ctx = Arc::clone(&self.ctx);
+        let owner = self.owner.clone();
+        let alive = ctx.tasks().token();
+        self.runs.spawn(async move {
+            let _alive = alive;
+            run_streamed(&ctx, &owner, task, reply).await;
+        });
+    }
+}
+
+async fn run_streamed(ctx: &Context, owner: &Owner, task: Arc<Task>, reply: Reply<RunStream>) {
+    let prepared = match ctx
+        .shutdown()
+        .check()
+        .and_then(|()| runner::prepare(ctx, task))
+    {
+        Ok(prepared) => prepared,
+        Err(e) => return reply.send(Err(e)),
+    };
+    let record = ctx.registry().register(
+        prepared.task.display_name(),
+        Pattern::LongRunning,
+        Some(owner.token()),
+    );
+    // Subscribed before the run starts, so the stream sees every line.
+    let lines = lines::subscribe(&record, ctx.limits().lines);
+    // The caller may be gone already; the run goes on regardless, readable
+    // by its id, as a dropped `RunStream` would leave it.
+    reply.send(Ok(RunStream::new(Arc::clone(&record), lines)));
+    let _ = runner::execute(ctx, &record, &prepared, owner).await;
 }
 
 async fn run_simple(ctx: &Context, owner: &Owner, task: Arc<Task>) -> Result<Output> {

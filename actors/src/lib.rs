@@ -13,6 +13,8 @@
 //! RootSupervisor                      (one_for_one, 5 restarts / 10 s per child)
 //! └── executor   Simple + LongRunning   runs: tokio tasks owned by the incarnation
 //!                                       state outside: Context { registry, actions }
+//!                                       LongRunning: RunStream reads the run's line
+//!                                       ring in its registry record, never the actor
 //! ```
 //!
 //! More pattern actors (batch, launcher, scheduler, pool_keeper) join this
@@ -24,6 +26,8 @@
 //! - `runner`: one run from start to terminal status (attempts, retries,
 //!   time-outs, cancellation), shared by every pattern actor.
 //! - `process`: spawning, process groups, termination, bounded capture.
+//! - [`lines`]: each run's bounded ring of output lines and its readers.
+//! - `stream`: [`RunStream`], the handle of a LongRunning run.
 //! - [`registry`]: the run registry.
 //! - [`shutdown`]: the one shutdown mechanism.
 //! - `fault` (feature `fault-injection`): faults injected into actors.
@@ -37,6 +41,7 @@ mod error;
 pub mod executor;
 #[cfg(feature = "fault-injection")]
 mod fault;
+pub mod lines;
 mod output;
 mod panic_hook;
 mod pattern;
@@ -46,6 +51,7 @@ mod run;
 mod runner;
 pub mod shutdown;
 mod slot;
+mod stream;
 pub mod supervisor;
 mod task;
 
@@ -54,6 +60,7 @@ pub use context::{Context, Limits};
 pub use error::{Error, Result};
 #[cfg(feature = "fault-injection")]
 pub use fault::{Fault, FaultPlan};
+pub use lines::{CapturedOutput, LineLimits, LineLog, OutputSubscription};
 pub use output::{Output, OutputLine, StreamKind};
 pub use panic_hook::install as install_quiet_panic_hook;
 pub use pattern::Pattern;
@@ -61,6 +68,7 @@ pub use process::{ProcessLimits, RUN_ID_ENV};
 pub use registry::{Registry, Retention, RunRecord};
 pub use run::{ParseRunIdError, RunId, RunInfo, RunStatus};
 pub use slot::{ActorSlot, Reply};
+pub use stream::RunStream;
 pub use supervisor::{
     ChildMessage, ChildReport, ChildSpec, ChildState, ChildStatus, Restart, RestartIntensity,
     RootSupervisor, Strategy, SupervisorArguments, SupervisorMessage, SupervisorPolicy,

@@ -98,6 +98,13 @@ pub struct OutputLine {
     /// Position in the run's output, strictly increasing across both
     /// streams; a gap means lines were dropped in between.
     pub seq: u64,
-    /// The text, without its newline; invalid UTF-8 replaced.
+    /// The text, without its newline (a `\r` before it is removed too);
+    /// invalid UTF-8 replaced.
     pub text: String,
+    /// The child wrote a line longer than the line cap
+    /// (`Config::max_line_bytes`): this is one piece of it, cut at the cap,
+    /// and the next line of the same stream continues it. `false` for
+    /// ordinary lines and for the last piece of a long one.
+    #[serde(default)]
+    pub split: bool,
 }

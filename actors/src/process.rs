@@ -9,7 +9,8 @@
 //! - [`child`]: the small [`ChildProcess`](child::ChildProcess) trait and
 //!   the termination sequence (SIGTERM to the group, grace, SIGKILL).
 //! - `unix` / `windows`: process groups / job objects (through process-wrap).
-//! - [`capture`]: bounded stdout/stderr buffers.
+//! - [`capture`]: bounded stdout/stderr buffers, and the tap that feeds
+//!   the run's line ring (`crate::lines`) from the same reads.
 //!
 //! # Caveats
 //! When the direct child exits, whatever is left of its group is killed:
@@ -36,6 +37,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
+use crate::lines::LineLog;
+use crate::output::StreamKind;
 use crate::run::RunId;
 use capture::{BoundedCapture, drain};
 use child::{ChildProcess, terminate};
@@ -78,6 +81,8 @@ pub(crate) struct ProcessSpec<'a> {
     pub stdin: Option<&'a [u8]>,
     pub max_output: usize,
     pub run_id: RunId,
+    /// The run's line ring, fed from both streams as they are read.
+    pub lines: Option<&'a LineLog>,
 }
 
 /// How an attempt ended.
@@ -118,13 +123,17 @@ pub(crate) async fn run(
 
     let mut stdout = BoundedCapture::new(spec.max_output);
     let mut stderr = BoundedCapture::new(spec.max_output);
+    // Outside the I/O future, so an unfinished last line survives a drain
+    // that is cut short and is flushed below either way.
+    let mut out_lines = spec.lines.map(|log| log.writer(StreamKind::Stdout));
+    let mut err_lines = spec.lines.map(|log| log.writer(StreamKind::Stderr));
     let (status, ending) = {
         let pipes = (child.take_stdin(), child.take_stdout(), child.take_stderr());
         let io = async {
             tokio::join!(
                 feed(pipes.0, spec.stdin),
-                drain(pipes.1, &mut stdout),
-                drain(pipes.2, &mut stderr),
+                drain(pipes.1, &mut stdout, spec.lines.zip(out_lines.as_mut())),
+                drain(pipes.2, &mut stderr, spec.lines.zip(err_lines.as_mut())),
             )
         };
         tokio::pin!(io);
@@ -172,6 +181,12 @@ pub(crate) async fn run(
         }
         (status, ending)
     };
+    // Partial last lines (no trailing newline) are delivered at exit.
+    if let Some(log) = spec.lines {
+        for writer in [&mut out_lines, &mut err_lines].into_iter().flatten() {
+            log.flush(writer);
+        }
+    }
     Ok(Finished {
         status,
         ending,

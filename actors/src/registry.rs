@@ -8,10 +8,14 @@
 //!
 //! Retention: finished runs are kept up to `history_limit`; their captured
 //! output up to `output_budget` bytes in total. The oldest finished runs go
-//! first; queued and running runs are never evicted.
+//! first; queued and running runs are never evicted. A run's output, for
+//! the budget, is its captured bytes plus the memory of its line ring
+//! ([`LineLog`]); stripping a run empties both (the ring's lines count as
+//! dropped).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
@@ -21,6 +25,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
+use crate::lines::LineLog;
 use crate::output::Output;
 use crate::pattern::Pattern;
 use crate::run::{RunId, RunInfo, RunStatus};
@@ -109,6 +114,7 @@ impl Registry {
             }),
             cancel_requested: AtomicBool::new(false),
             done: Notify::new(),
+            lines: OnceLock::new(),
         });
         self.runs.insert(record.id, Arc::clone(&record));
         record
@@ -181,7 +187,8 @@ impl Registry {
         outcome: Result<Output>,
     ) -> Result<RunStatus, IllegalTransition> {
         let status = terminal_status(&outcome);
-        let held = outcome.as_ref().map_or(0, Output::held_bytes);
+        let held = outcome.as_ref().map_or(0, Output::held_bytes)
+            + record.lines().map_or(0, |lines| lines.held_bytes());
         {
             let mut state = record.state.lock();
             state.advance(record.id, status)?;
@@ -193,6 +200,9 @@ impl Registry {
             state.pid = None;
         }
         record.done.notify_waiters();
+        if let Some(lines) = record.lines() {
+            lines.close();
+        }
         self.retire(record.id, held);
         Ok(status)
     }
@@ -256,6 +266,9 @@ pub struct RunRecord {
     state: Mutex<RunState>,
     cancel_requested: AtomicBool,
     done: Notify,
+    // The run's output lines, attached when its first process starts (or
+    // when a reader asks first); closed when the run finishes.
+    lines: OnceLock<Arc<LineLog>>,
 }
 
 #[derive(Debug)]
@@ -410,7 +423,21 @@ impl RunRecord {
         }
     }
 
+    /// The run's line ring, if it has one (runs of a process have one
+    /// from their first spawn; in-process actions have none).
+    pub fn lines(&self) -> Option<&Arc<LineLog>> {
+        self.lines.get()
+    }
+
+    /// The run's line ring, attaching the one `init` makes if it has none.
+    pub fn lines_or_init(&self, init: impl FnOnce() -> Arc<LineLog>) -> &Arc<LineLog> {
+        self.lines.get_or_init(init)
+    }
+
     fn strip_output(&self) {
+        if let Some(lines) = self.lines() {
+            lines.strip();
+        }
         let mut state = self.state.lock();
         if let Some(outcome) = state.outcome.as_deref_mut()
             && let Ok(out) = outcome

@@ -22,6 +22,7 @@ use tokio_util::task::TaskTracker;
 use crate::action::ActionFn;
 use crate::context::Context;
 use crate::error::{Error, Result};
+use crate::lines::LineLog;
 use crate::output::Output;
 use crate::process::{self, Ending, ProcessSpec, SHELL, exit_signal};
 use crate::registry::RunRecord;
@@ -258,6 +259,11 @@ async fn attempt_once(
                     unreachable!("prepare pairs Work::Process only with processes")
                 }
             };
+            // Every process run captures its lines (not only streamed ones),
+            // so `output(id)` and late readers work for any run; attempts
+            // of one run share the ring, so `seq` keeps rising across them.
+            let lines =
+                record.lines_or_init(|| Arc::new(LineLog::new(record.id(), ctx.limits().lines)));
             let spec = ProcessSpec {
                 program,
                 display,
@@ -267,6 +273,7 @@ async fn attempt_once(
                 stdin: task.stdin_bytes(),
                 max_output: task.output_cap().unwrap_or(ctx.limits().max_output),
                 run_id: record.id(),
+                lines: Some(lines),
             };
             let limits = ctx.limits().process;
             // Boxed: the process future is large (pipes, timers, termination)

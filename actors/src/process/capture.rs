@@ -6,6 +6,8 @@
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+use crate::lines::{LineLog, LineWriter};
+
 /// Read size per `read` call: large enough that a chatty child costs few
 /// wake-ups. Reads go straight into the capture's heap buffer, never into a
 /// stack array: a buffer inside the future would make every run future
@@ -14,6 +16,11 @@ const CHUNK: usize = 16 * 1024;
 
 /// The first read of a stream: enough for the typical short output.
 const FIRST_READ: usize = 512;
+
+/// Read size once the cap is reached: a whole Linux pipe buffer (64 KiB),
+/// so a chatty child (a stream printing for hours) costs one read, one
+/// line-ring push and one reader wake-up per pipe-full.
+const PAST_CAP_READ: usize = 64 * 1024;
 
 /// The captured bytes of one stream, with what did not fit.
 #[derive(Debug, Default)]
@@ -54,15 +61,31 @@ impl BoundedCapture {
     }
 }
 
-/// Read `reader` to end of file into `sink`.
+/// Where the lines of one stream go, besides the byte capture: the run's
+/// ring, through this stream's writer.
+pub(crate) type LineTap<'a> = Option<(&'a LineLog, &'a mut LineWriter)>;
+
+/// Read `reader` to end of file into `sink`, and every byte read (kept or
+/// not) into `lines`.
 ///
 /// Errors end the capture quietly: a read error on a child's pipe means the
-/// child is gone, which the exit status reports better.
+/// child is gone, which the exit status reports better. The writer keeps
+/// an unfinished last line; the caller flushes it when the stream is over.
 ///
 /// # Cancel safety
-/// Cancel safe: everything read before cancellation is already in `sink`.
-pub(crate) async fn drain<R: AsyncRead + Unpin>(reader: Option<R>, sink: &mut BoundedCapture) {
+/// Cancel safe: everything read before cancellation is already in `sink`
+/// and `lines`.
+pub(crate) async fn drain<R: AsyncRead + Unpin>(
+    reader: Option<R>,
+    sink: &mut BoundedCapture,
+    mut lines: LineTap<'_>,
+) {
     let Some(mut reader) = reader else { return };
+    let mut tap = |bytes: &[u8]| {
+        if let Some((log, writer)) = lines.as_mut() {
+            log.append(writer, bytes);
+        }
+    };
     // Below the cap: read into the spare capacity of the kept bytes.
     while sink.bytes.len() < sink.cap {
         let room = sink.cap - sink.bytes.len();
@@ -71,21 +94,25 @@ pub(crate) async fn drain<R: AsyncRead + Unpin>(reader: Option<R>, sink: &mut Bo
         // the run's own bookkeeping.
         let want = sink.bytes.len().clamp(FIRST_READ, CHUNK);
         sink.bytes.reserve(room.min(want));
+        let before = sink.bytes.len();
         match (&mut reader)
             .take(room as u64)
             .read_buf(&mut sink.bytes)
             .await
         {
             Ok(0) | Err(_) => return,
-            Ok(_) => {}
+            Ok(_) => tap(&sink.bytes[before..]),
         }
     }
     // Past the cap: keep reading so the child never blocks, count, discard.
-    let mut scratch = vec![0u8; CHUNK];
+    let mut scratch = vec![0u8; PAST_CAP_READ];
     loop {
         match reader.read(&mut scratch).await {
             Ok(0) | Err(_) => return,
-            Ok(n) => sink.dropped += n as u64,
+            Ok(n) => {
+                sink.dropped += n as u64;
+                tap(&scratch[..n]);
+            }
         }
     }
 }
@@ -110,8 +137,26 @@ mod tests {
     async fn drains_a_reader_past_the_cap() {
         let data = vec![7u8; 100_000];
         let mut sink = BoundedCapture::new(1000);
-        drain(Some(&data[..]), &mut sink).await;
+        drain(Some(&data[..]), &mut sink, None).await;
         assert_eq!(sink.dropped(), 99_000);
         assert_eq!(sink.take().len(), 1000);
+    }
+
+    #[tokio::test]
+    async fn lines_see_every_byte_kept_or_not() {
+        use crate::lines::{LineLimits, LineLog};
+        use crate::output::StreamKind;
+
+        let data: Vec<u8> = (0..2000)
+            .flat_map(|i| format!("{i}\n").into_bytes())
+            .collect();
+        let log = LineLog::new(crate::run::RunId::new(), LineLimits::default());
+        let mut writer = log.writer(StreamKind::Stdout);
+        let mut sink = BoundedCapture::new(100);
+        drain(Some(&data[..]), &mut sink, Some((&log, &mut writer))).await;
+        assert_eq!(sink.take().len(), 100);
+        let lines = log.snapshot().lines;
+        assert_eq!(lines.len(), 2000);
+        assert_eq!(lines[1999].text, "1999");
     }
 }

@@ -1,0 +1,550 @@
+//! Line capture: the bounded ring of one run's output lines, and the
+//! readers that follow it live.
+//!
+//! Every process run writes its stdout and stderr, split into lines, into a
+//! [`LineLog`] attached to its registry record. `orch.output(id)` copies
+//! what the ring holds, a `RunStream` or `orch.subscribe_output(id)` reads
+//! it line by line as it grows, during the run and after it.
+//!
+//! # A ring with cursors
+//! The ring keeps the newest lines: at most [`LineLimits::ring_lines`] lines
+//! and [`LineLimits::ring_bytes`] bytes of text; older lines go and are
+//! counted in `dropped`. A reader is only a cursor into it (the `seq` it
+//! wants next), so:
+//! - the writer never waits for a reader: the child's pipes are always
+//!   drained, and a slow or stalled reader costs the run nothing;
+//! - a reader that attaches late gets the backlog (all the ring still
+//!   holds), then live lines;
+//! - a reader that falls a whole ring behind finds its next line gone: it
+//!   skips to the oldest line kept, and the jump in `seq` tells it how many
+//!   lines it missed.
+//!
+//! Text is stored back to back in one byte ring with a small index entry
+//! per line: pushing a line allocates nothing and evicting one frees
+//! nothing, and memory stays what the limits say. A reader copies each line
+//! out, one allocation per line, as `BufReader::lines` does; invalid UTF-8
+//! is replaced then (U+FFFD), never earlier, so the writer side (which must
+//! keep up with the child) does no more than split and copy.
+//!
+//! # Layout
+//! - `splitter`: bytes of one stream -> lines (partial lines, the line cap,
+//!   `\r\n`, invalid UTF-8).
+//! - `subscription`: [`OutputSubscription`], one reader.
+
+mod splitter;
+mod subscription;
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Waker;
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+use crate::output::{OutputLine, StreamKind};
+use crate::registry::RunRecord;
+use crate::run::RunId;
+use splitter::LineSplitter;
+pub use subscription::OutputSubscription;
+
+/// Default lines kept per run.
+pub const DEFAULT_RING_LINES: usize = 10_000;
+/// Default bytes of line text kept per run (4 MiB).
+pub const DEFAULT_RING_BYTES: usize = 4 << 20;
+/// Default longest line (64 KiB); longer lines are split.
+pub const DEFAULT_MAX_LINE: usize = 64 << 10;
+
+/// The smallest line cap: room for any one UTF-8 character.
+const MIN_LINE: usize = 4;
+
+/// Lines a reader copies out per lock, and the bytes that cap such a batch:
+/// enough to make locking rare for a fast reader, small enough that a
+/// batch never holds much outside the ring.
+const READ_BATCH_LINES: usize = 256;
+const READ_BATCH_BYTES: usize = 64 << 10;
+
+/// Bounds of the line capture of one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineLimits {
+    /// Lines kept per run; past it the oldest go (default 10,000).
+    pub ring_lines: usize,
+    /// Bytes of line text kept per run; past it the oldest lines go
+    /// (default 4 MiB).
+    pub ring_bytes: usize,
+    /// Longest line in bytes: a longer one is cut into pieces of at most
+    /// this size, each but the last flagged [`OutputLine::split`]
+    /// (default 64 KiB, at least 4).
+    pub max_line: usize,
+}
+
+impl Default for LineLimits {
+    fn default() -> Self {
+        LineLimits {
+            ring_lines: DEFAULT_RING_LINES,
+            ring_bytes: DEFAULT_RING_BYTES,
+            max_line: DEFAULT_MAX_LINE,
+        }
+    }
+}
+
+/// Every line of a run still held by its ring, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapturedOutput {
+    /// The lines kept, in `seq` order; stdout and stderr interleaved as
+    /// they arrived.
+    pub lines: Vec<OutputLine>,
+    /// Lines written before these that the ring no longer holds (evicted
+    /// when it was full, or stripped by the registry's output budget).
+    pub dropped: u64,
+}
+
+/// The line ring of one run (see the module docs).
+#[derive(Debug)]
+pub struct LineLog {
+    run: RunId,
+    limits: LineLimits,
+    ring: Mutex<Ring>,
+    // Ids for readers, so each can replace its own waker.
+    readers: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Ring {
+    /// The text of the kept lines, back to back.
+    text: VecDeque<u8>,
+    /// One entry per kept line, oldest first; entry `i` has seq
+    /// `first_seq() + i`.
+    entries: VecDeque<Entry>,
+    /// Offset of `text[0]` among all bytes ever pushed.
+    base: u64,
+    /// The seq of the next line pushed (= lines ever pushed).
+    next_seq: u64,
+    /// Lines no longer kept.
+    dropped: u64,
+    /// No more lines will come (the run ended).
+    closed: bool,
+    /// Readers waiting for a line, by reader id.
+    waiting: Vec<(u64, Waker)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    /// Offset of the line's text among all bytes ever pushed.
+    start: u64,
+    len: usize,
+    stream: StreamKind,
+    split: bool,
+}
+
+impl LineLog {
+    /// An empty, open log for run `run`.
+    pub fn new(run: RunId, limits: LineLimits) -> Self {
+        LineLog {
+            run,
+            limits: LineLimits {
+                max_line: limits.max_line.max(MIN_LINE),
+                ..limits
+            },
+            ring: Mutex::new(Ring::default()),
+            readers: AtomicU64::new(0),
+        }
+    }
+
+    /// The run whose lines these are.
+    pub fn run_id(&self) -> RunId {
+        self.run
+    }
+
+    /// The limits of this log.
+    pub fn limits(&self) -> &LineLimits {
+        &self.limits
+    }
+
+    /// A copy of every line kept, with the count of those no longer kept.
+    pub fn snapshot(&self) -> CapturedOutput {
+        let ring = self.ring.lock();
+        let lines = (0..ring.entries.len()).map(|i| ring.line(i)).collect();
+        CapturedOutput {
+            lines,
+            dropped: ring.dropped,
+        }
+    }
+
+    /// A reader that starts at the oldest line kept: the backlog first,
+    /// then lines as they are written, until the run ends.
+    pub fn subscribe(self: &Arc<Self>) -> OutputSubscription {
+        let id = self.readers.fetch_add(1, Ordering::Relaxed);
+        OutputSubscription::new(Arc::clone(self), id)
+    }
+
+    /// Whether the run has ended: no more lines will be written.
+    pub fn is_closed(&self) -> bool {
+        self.ring.lock().closed
+    }
+
+    /// Lines written so far, kept or not.
+    pub fn written(&self) -> u64 {
+        self.ring.lock().next_seq
+    }
+
+    /// Lines written but no longer kept.
+    pub fn dropped(&self) -> u64 {
+        self.ring.lock().dropped
+    }
+
+    /// Memory held by the ring (text and index), for retention budgets.
+    pub fn held_bytes(&self) -> usize {
+        let ring = self.ring.lock();
+        ring.text.capacity() + ring.entries.capacity() * std::mem::size_of::<Entry>()
+    }
+
+    /// The writing end of one stream of one attempt.
+    pub(crate) fn writer(&self, stream: StreamKind) -> LineWriter {
+        LineWriter {
+            splitter: LineSplitter::new(stream, self.limits.max_line),
+            batch: LineBatch::default(),
+        }
+    }
+
+    /// Split `chunk` (the next bytes of `writer`'s stream) and push the
+    /// lines it completes.
+    ///
+    /// Splitting and UTF-8 checks happen before the lock is taken, so a
+    /// reader copying lines out and the writer pushing them hold it only
+    /// for a copy each.
+    pub(crate) fn append(&self, writer: &mut LineWriter, chunk: &[u8]) {
+        let LineWriter { splitter, batch } = writer;
+        splitter.feed(chunk, |text, split| batch.add(text, split));
+        self.push_batch(writer);
+    }
+
+    /// Push what is left in `writer`: the last line of a stream that ended
+    /// without a newline.
+    pub(crate) fn flush(&self, writer: &mut LineWriter) {
+        let LineWriter { splitter, batch } = writer;
+        splitter.finish(|text, split| batch.add(text, split));
+        self.push_batch(writer);
+    }
+
+    fn push_batch(&self, writer: &mut LineWriter) {
+        if writer.batch.lines.is_empty() {
+            return;
+        }
+        let mut ring = self.ring.lock();
+        ring.push(&self.limits, writer.splitter.stream(), &writer.batch);
+        ring.wake();
+        drop(ring);
+        writer.batch.clear();
+    }
+
+    /// Push one whole line.
+    #[cfg(test)]
+    pub(crate) fn push_line(&self, stream: StreamKind, text: &str) {
+        let mut batch = LineBatch::default();
+        batch.add(text.as_bytes(), false);
+        let mut ring = self.ring.lock();
+        ring.push(&self.limits, stream, &batch);
+        ring.wake();
+    }
+
+    /// No more lines will come: readers end once they have read the rest.
+    /// Idempotent.
+    pub(crate) fn close(&self) {
+        let mut ring = self.ring.lock();
+        ring.closed = true;
+        ring.wake();
+    }
+
+    /// Drop every kept line (counted in `dropped`) and free the memory:
+    /// the registry's output budget reclaiming an old run.
+    pub(crate) fn strip(&self) {
+        let mut ring = self.ring.lock();
+        ring.dropped += ring.entries.len() as u64;
+        ring.base += ring.text.len() as u64;
+        ring.text = VecDeque::new();
+        ring.entries = VecDeque::new();
+    }
+}
+
+/// The writing end of one stream into a [`LineLog`]: its splitter, and the
+/// lines of the current read waiting to be pushed.
+#[derive(Debug)]
+pub(crate) struct LineWriter {
+    splitter: LineSplitter,
+    batch: LineBatch,
+}
+
+/// Lines split from one read, ready to be pushed in one go.
+///
+/// Text is kept as the child wrote it: UTF-8 is checked (and invalid bytes
+/// replaced) when a line is read out, where a `String` has to be made
+/// anyway, so the writer side never pays for it.
+#[derive(Debug, Default)]
+struct LineBatch {
+    /// Their bytes, back to back.
+    text: Vec<u8>,
+    /// Each line's length in `text`, and its split flag.
+    lines: Vec<(usize, bool)>,
+}
+
+impl LineBatch {
+    fn add(&mut self, raw: &[u8], split: bool) {
+        self.text.extend_from_slice(raw);
+        self.lines.push((raw.len(), split));
+    }
+
+    fn clear(&mut self) {
+        self.text.clear();
+        self.lines.clear();
+    }
+}
+
+impl Ring {
+    fn first_seq(&self) -> u64 {
+        self.next_seq - self.entries.len() as u64
+    }
+
+    /// Append `batch`, evicting the oldest lines to stay within `limits`.
+    fn push(&mut self, limits: &LineLimits, stream: StreamKind, batch: &LineBatch) {
+        let mut lines = &batch.lines[..];
+        let mut text = &batch.text[..];
+        // Lines of the batch itself that cannot fit are dropped at once
+        // (keeping at least one, which `max_line <= ring_bytes` lets fit).
+        let mut skipped = 0;
+        while lines.len() > 1 && (lines.len() > limits.ring_lines || text.len() > limits.ring_bytes)
+        {
+            text = &text[lines[0].0..];
+            lines = &lines[1..];
+            skipped += 1;
+        }
+        if skipped > 0 {
+            // Then nothing older fits either, and the ring must stay one
+            // run of consecutive seqs.
+            self.evict(self.entries.len());
+            self.next_seq += skipped;
+            self.dropped += skipped;
+        }
+        let (mut count, mut bytes) = (0, 0);
+        while count < self.entries.len()
+            && (self.entries.len() - count + lines.len() > limits.ring_lines
+                || self.text.len() - bytes + text.len() > limits.ring_bytes)
+        {
+            bytes += self.entries[count].len;
+            count += 1;
+        }
+        self.evict(count);
+        // Grow by doubling, but never past the cap: a plain `extend` could
+        // double a ring that is just over half full to twice the cap.
+        let need = self.text.len() + text.len();
+        if need > self.text.capacity() {
+            let target = (self.text.capacity() * 2)
+                .max(need)
+                .min(limits.ring_bytes.max(need));
+            self.text.reserve_exact(target - self.text.len());
+        }
+        let mut start = self.base + self.text.len() as u64;
+        self.text.extend(text);
+        for &(len, split) in lines {
+            self.entries.push_back(Entry {
+                start,
+                len,
+                stream,
+                split,
+            });
+            start += len as u64;
+        }
+        self.next_seq += lines.len() as u64;
+    }
+
+    /// Drop the `count` oldest lines.
+    fn evict(&mut self, count: usize) {
+        let bytes: usize = self.entries.drain(..count).map(|e| e.len).sum();
+        self.text.drain(..bytes);
+        self.base += bytes as u64;
+        self.dropped += count as u64;
+    }
+
+    /// A copy of the kept line at index `i`.
+    fn line(&self, i: usize) -> OutputLine {
+        let entry = self.entries[i];
+        let at = (entry.start - self.base) as usize;
+        let (front, back) = self.text.as_slices();
+        let end = at + entry.len;
+        let text = if at >= front.len() {
+            owned(&back[at - front.len()..end - front.len()])
+        } else if end <= front.len() {
+            owned(&front[at..end])
+        } else {
+            // The line wraps around the end of the ring's buffer.
+            let mut bytes = Vec::with_capacity(entry.len);
+            bytes.extend_from_slice(&front[at..]);
+            bytes.extend_from_slice(&back[..end - front.len()]);
+            owned(&bytes)
+        };
+        OutputLine {
+            stream: entry.stream,
+            seq: self.first_seq() + i as u64,
+            text,
+            split: entry.split,
+        }
+    }
+
+    /// Copy a batch of lines from `*next` on into `out`, moving `*next`
+    /// past them: only their bytes and index entries, so the lock is held
+    /// for little more than a `memcpy`; the reader makes `String`s after
+    /// releasing it. A cursor older than the oldest kept line skips to it
+    /// and counts the lines it skipped in `missed`.
+    fn read_into(&self, next: &mut u64, missed: &mut u64, out: &mut ReadBatch) {
+        let first = self.first_seq();
+        if *next < first {
+            *missed += first - *next;
+            *next = first;
+        }
+        let from = (*next - first) as usize;
+        let mut to = from;
+        let mut bytes = 0;
+        while to < self.entries.len()
+            && to - from < READ_BATCH_LINES
+            && (bytes < READ_BATCH_BYTES || to == from)
+        {
+            bytes += self.entries[to].len;
+            to += 1;
+        }
+        if to == from {
+            return;
+        }
+        let at = (self.entries[from].start - self.base) as usize;
+        let (front, back) = self.text.as_slices();
+        let end = at + bytes;
+        if at < front.len() {
+            out.text.extend_from_slice(&front[at..end.min(front.len())]);
+        }
+        if end > front.len() {
+            out.text
+                .extend_from_slice(&back[at.saturating_sub(front.len())..end - front.len()]);
+        }
+        for (i, entry) in self.entries.range(from..to).enumerate() {
+            out.lines.push_back(LineMeta {
+                seq: *next + i as u64,
+                len: entry.len,
+                stream: entry.stream,
+                split: entry.split,
+            });
+        }
+        *next += (to - from) as u64;
+    }
+
+    /// Remember that reader `id` waits for a line.
+    fn register(&mut self, id: u64, waker: &Waker) {
+        match self.waiting.iter_mut().find(|(reader, _)| *reader == id) {
+            Some((_, known)) => known.clone_from(waker),
+            None => self.waiting.push((id, waker.clone())),
+        }
+    }
+
+    fn forget(&mut self, id: u64) {
+        self.waiting.retain(|(reader, _)| *reader != id);
+    }
+
+    /// Wake every waiting reader. Done under the lock: waking a tokio task
+    /// only queues it, and this keeps the waker list's allocation.
+    fn wake(&mut self) {
+        for (_, waker) in self.waiting.drain(..) {
+            waker.wake();
+        }
+    }
+}
+
+/// Lines a reader has copied out of the ring, not yet returned.
+#[derive(Debug, Default)]
+struct ReadBatch {
+    /// Their bytes, back to back; `at` is where the next one starts.
+    text: Vec<u8>,
+    /// `text` checked as UTF-8 in one pass (much faster than line by line):
+    /// `Some` once checked and valid.
+    checked: Option<String>,
+    at: usize,
+    lines: VecDeque<LineMeta>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct LineMeta {
+    seq: u64,
+    len: usize,
+    stream: StreamKind,
+    split: bool,
+}
+
+impl ReadBatch {
+    fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    fn pop(&mut self) -> Option<OutputLine> {
+        let meta = self.lines.pop_front()?;
+        if self.at == 0 && self.checked.is_none() {
+            match String::from_utf8(std::mem::take(&mut self.text)) {
+                Ok(valid) => self.checked = Some(valid),
+                Err(invalid) => self.text = invalid.into_bytes(),
+            }
+        }
+        let range = self.at..self.at + meta.len;
+        let text = match &self.checked {
+            // `get` refuses a range that is not on character boundaries:
+            // a character cut between two lines, valid only together.
+            Some(valid) => valid
+                .get(range.clone())
+                .map_or_else(|| owned(&valid.as_bytes()[range]), str::to_owned),
+            None => owned(&self.text[range]),
+        };
+        self.at += meta.len;
+        if self.lines.is_empty() {
+            // Keep the allocation for the next batch.
+            if let Some(valid) = self.checked.take() {
+                self.text = valid.into_bytes();
+            }
+            self.text.clear();
+            self.at = 0;
+        }
+        Some(OutputLine {
+            stream: meta.stream,
+            seq: meta.seq,
+            text,
+            split: meta.split,
+        })
+    }
+}
+
+/// A line's stored bytes as a `String`, invalid UTF-8 replaced. `from_utf8`
+/// first: valid text (the usual case) is then one copy.
+fn owned(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
+}
+
+/// Everything `record`'s ring holds; empty for a run without one (an
+/// in-process action, or a run that has not started a process yet).
+pub fn captured(record: &RunRecord) -> CapturedOutput {
+    record.lines().map(|log| log.snapshot()).unwrap_or_default()
+}
+
+/// A reader of `record`'s lines: the backlog, then live lines until the run
+/// ends. A run that has no ring yet gets one (with `limits`), so a reader
+/// attached while the run is queued sees all of it; a finished run without
+/// one (an action) gives a reader that ends at once.
+pub fn subscribe(record: &RunRecord, limits: LineLimits) -> OutputSubscription {
+    let log = record.lines_or_init(|| Arc::new(LineLog::new(record.id(), limits)));
+    // The registry closes a run's ring when it finishes; a ring attached
+    // just after that would never be closed. Checking the status after
+    // attaching covers that race: either `finish` saw the ring, or we see
+    // the terminal status.
+    if record.status().is_terminal() {
+        log.close();
+    }
+    log.subscribe()
+}

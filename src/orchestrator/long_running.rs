@@ -1,0 +1,75 @@
+//! The LongRunning pattern: start a task, watch its output live, cancel it
+//! mid-way, read its output back later by run id.
+
+use std::sync::Arc;
+
+use taskorch_actors::executor::ExecutorMessage;
+use taskorch_actors::lines;
+use taskorch_actors::{CapturedOutput, Error, OutputSubscription, Result, RunId, RunStream, Task};
+
+use super::Orchestrator;
+
+impl Orchestrator {
+    /// Start `task` and return as soon as it is accepted, with a
+    /// [`RunStream`] of its output lines as the child writes them (stdout
+    /// and stderr interleaved in arrival order); [`RunStream::wait`] gives
+    /// the [`Output`](crate::Output) at the end.
+    ///
+    /// Dropping the stream does not stop the run (see [`RunStream`]);
+    /// [`cancel`](Self::cancel) or [`RunStream::cancel_on_drop`] do.
+    ///
+    /// # Errors
+    /// Input errors before anything runs, as [`run`](Self::run):
+    /// `InvalidTask`, `NotFound`, `PermissionDenied`, `UnknownAction`;
+    /// `ActorFailed` if the executor failed while accepting the task;
+    /// `ShuttingDown`. Errors of the run itself (time-out, cancel, ...) come
+    /// from [`RunStream::wait`].
+    ///
+    /// # Cancel safety
+    /// If the future is dropped after the executor accepted the task, the
+    /// run goes on without a stream, like a dropped [`RunStream`]; it is
+    /// listed by [`runs`](Self::runs).
+    pub async fn stream(&self, task: Task) -> Result<RunStream> {
+        self.inner.ctx.shutdown().check()?;
+        let task = Arc::new(task);
+        self.inner
+            .executor
+            .request(|reply| ExecutorMessage::Stream {
+                task: Arc::clone(&task),
+                reply,
+            })
+            .await
+    }
+
+    /// Every output line of run `id` still held in its ring, with the count
+    /// of older lines dropped to keep the ring bounded. Works for runs of
+    /// every pattern, while they run and after they end, whether or not
+    /// anyone streamed them; an in-process action has no lines. `None` if
+    /// the id is unknown here.
+    ///
+    /// Finished runs keep their lines until the registry's retention
+    /// reclaims them (`Config::output_budget`, `Config::history_limit`);
+    /// then `lines` is empty and `dropped` counts them.
+    pub fn output(&self, id: RunId) -> Option<CapturedOutput> {
+        let record = self.inner.ctx.registry().get(id)?;
+        Some(lines::captured(&record))
+    }
+
+    /// Another reader of run `id`'s output: every line still in its ring
+    /// (the backlog), then each new line as it is written, and the end when
+    /// the run ends. Any number of readers can follow one run, each at its
+    /// own pace; a reader that falls a whole ring behind skips the lines
+    /// dropped meanwhile (a jump in `seq`).
+    ///
+    /// # Errors
+    /// `UnknownRun` if the id is unknown here.
+    pub fn subscribe_output(&self, id: RunId) -> Result<OutputSubscription> {
+        let record = self
+            .inner
+            .ctx
+            .registry()
+            .get(id)
+            .ok_or(Error::UnknownRun(id))?;
+        Ok(lines::subscribe(&record, self.inner.ctx.limits().lines))
+    }
+}
