@@ -156,7 +156,7 @@ async fn partial_last_lines_and_invalid_utf8_are_delivered() {
         .map(|l| l.text.as_str())
         .collect();
     assert_eq!(stderr, ["tail-err"]);
-    assert!(lines.iter().all(|l| !l.split));
+    assert!(rt.output(stream.run_id()).unwrap().split.is_empty());
     assert!(stream.wait().await.unwrap().success());
 }
 
@@ -375,11 +375,12 @@ async fn a_ten_mib_line_is_split_at_the_cap_flagged_and_bounded() {
     assert_eq!(captured.lines.len(), (4 << 20) / cap);
     assert!(captured.lines.iter().all(|l| l.text.len() == cap));
     let (last, rest) = captured.lines.split_last().unwrap();
-    assert!(
-        rest.iter().all(|l| l.split),
+    let flagged: Vec<u64> = rest.iter().map(|l| l.seq).collect();
+    assert_eq!(
+        captured.split, flagged,
         "every piece but the last is flagged"
     );
-    assert!(!last.split);
+    assert!(!captured.split.contains(&last.seq));
 }
 
 #[tokio::test]

@@ -75,7 +75,7 @@ pub struct LineLimits {
     /// (default 4 MiB).
     pub ring_bytes: usize,
     /// Longest line in bytes: a longer one is cut into pieces of at most
-    /// this size, each but the last flagged [`OutputLine::split`]
+    /// this size, each but the last flagged (see [`CapturedOutput::split`])
     /// (default 64 KiB, at least 4).
     pub max_line: usize,
 }
@@ -99,6 +99,10 @@ pub struct CapturedOutput {
     /// Lines written before these that the ring no longer holds (evicted
     /// when it was full, or stripped by the registry's output budget).
     pub dropped: u64,
+    /// The `seq` of every kept line that is a piece of a longer line cut at
+    /// the line cap (`Config::max_line_bytes`), continued by the next line
+    /// of the same stream; the last piece is not listed. Usually empty.
+    pub split: Vec<u64>,
 }
 
 /// The line ring of one run (see the module docs).
@@ -166,10 +170,20 @@ impl LineLog {
     /// A copy of every line kept, with the count of those no longer kept.
     pub fn snapshot(&self) -> CapturedOutput {
         let ring = self.ring.lock();
-        let lines = (0..ring.entries.len()).map(|i| ring.line(i)).collect();
+        let mut split = Vec::new();
+        let lines = (0..ring.entries.len())
+            .map(|i| {
+                let (line, cut) = ring.line(i);
+                if cut {
+                    split.push(line.seq);
+                }
+                line
+            })
+            .collect();
         CapturedOutput {
             lines,
             dropped: ring.dropped,
+            split,
         }
     }
 
@@ -367,8 +381,9 @@ impl Ring {
         self.dropped += count as u64;
     }
 
-    /// A copy of the kept line at index `i`.
-    fn line(&self, i: usize) -> OutputLine {
+    /// A copy of the kept line at index `i`, and whether it is a piece of
+    /// a longer line.
+    fn line(&self, i: usize) -> (OutputLine, bool) {
         let entry = self.entries[i];
         let at = (entry.start - self.base) as usize;
         let (front, back) = self.text.as_slices();
@@ -384,12 +399,12 @@ impl Ring {
             bytes.extend_from_slice(&back[..end - front.len()]);
             owned(&bytes)
         };
-        OutputLine {
+        let line = OutputLine {
             stream: entry.stream,
             seq: self.first_seq() + i as u64,
             text,
-            split: entry.split,
-        }
+        };
+        (line, entry.split)
     }
 
     /// Copy a batch of lines from `*next` on into `out`, moving `*next`
@@ -483,7 +498,8 @@ impl ReadBatch {
         self.lines.is_empty()
     }
 
-    fn pop(&mut self) -> Option<OutputLine> {
+    /// The next line, and whether it is a piece of a longer line.
+    fn pop(&mut self) -> Option<(OutputLine, bool)> {
         let meta = self.lines.pop_front()?;
         if self.at == 0 && self.checked.is_none() {
             match String::from_utf8(std::mem::take(&mut self.text)) {
@@ -509,12 +525,12 @@ impl ReadBatch {
             self.text.clear();
             self.at = 0;
         }
-        Some(OutputLine {
+        let line = OutputLine {
             stream: meta.stream,
             seq: meta.seq,
             text,
-            split: meta.split,
-        })
+        };
+        Some((line, meta.split))
     }
 }
 

@@ -99,12 +99,9 @@ pub struct OutputLine {
     /// streams; a gap means lines were dropped in between.
     pub seq: u64,
     /// The text, without its newline (a `\r` before it is removed too);
-    /// invalid UTF-8 replaced.
+    /// invalid UTF-8 replaced. A line longer than `Config::max_line_bytes`
+    /// arrives in pieces cut at that cap; which lines are such pieces is
+    /// reported beside them ([`CapturedOutput::split`](crate::lines::CapturedOutput),
+    /// `RunStream::last_split`), so this type stays the plain line it is.
     pub text: String,
-    /// The child wrote a line longer than the line cap
-    /// (`Config::max_line_bytes`): this is one piece of it, cut at the cap,
-    /// and the next line of the same stream continues it. `false` for
-    /// ordinary lines and for the last piece of a long one.
-    #[serde(default)]
-    pub split: bool,
 }

@@ -78,6 +78,13 @@ impl RunStream {
         self.lines.missed()
     }
 
+    /// Whether the line last returned is a piece of a line longer than
+    /// `Config::max_line_bytes`, cut at that cap and continued by the next
+    /// line of the same stream.
+    pub fn last_split(&self) -> bool {
+        self.lines.last_split()
+    }
+
     /// Wait for the run to end and return its outcome. Lines not read yet
     /// are still readable with `output(run_id)`.
     ///

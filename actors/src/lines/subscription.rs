@@ -30,6 +30,8 @@ pub struct OutputSubscription {
     missed: u64,
     /// Lines copied out of the ring but not returned yet.
     ready: ReadBatch,
+    /// The last line returned was a piece of a longer line.
+    last_split: bool,
     /// `None` was returned.
     done: bool,
 }
@@ -42,6 +44,7 @@ impl OutputSubscription {
             next: 0,
             missed: 0,
             ready: ReadBatch::default(),
+            last_split: false,
             done: false,
         }
     }
@@ -70,6 +73,18 @@ impl OutputSubscription {
     pub fn missed(&self) -> u64 {
         self.missed
     }
+
+    /// Whether the line last returned is a piece of a longer line, cut at
+    /// the line cap and continued by the next line of the same stream.
+    pub fn last_split(&self) -> bool {
+        self.last_split
+    }
+
+    fn take(&mut self) -> Option<OutputLine> {
+        let (line, split) = self.ready.pop()?;
+        self.last_split = split;
+        Some(line)
+    }
 }
 
 impl Stream for OutputSubscription {
@@ -77,7 +92,7 @@ impl Stream for OutputSubscription {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<OutputLine>> {
         let this = self.get_mut();
-        if let Some(line) = this.ready.pop() {
+        if let Some(line) = this.take() {
             return Poll::Ready(Some(line));
         }
         if this.done {
@@ -88,7 +103,7 @@ impl Stream for OutputSubscription {
         if !this.ready.is_empty() {
             // Strings are made outside the lock.
             drop(ring);
-            return Poll::Ready(this.ready.pop());
+            return Poll::Ready(this.take());
         }
         if ring.closed {
             ring.forget(this.id);
