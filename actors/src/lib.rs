@@ -11,8 +11,10 @@
 //!
 //! ```text
 //! RootSupervisor                      (one_for_one, 5 restarts / 10 s per child)
-//! └── executor   Simple + LongRunning   runs: tokio tasks owned by the incarnation
-//!                                       state outside: Context { registry, actions }
+//! ├── executor   Simple + LongRunning   runs: tokio tasks owned by the incarnation
+//! │                                     state outside: Context { registry, actions }
+//! └── scheduler  Periodic               timing heap + timer task, rebuilt on restart
+//!                                       state outside: ScheduleStore { schedules, counters, next due }
 //! ```
 //!
 //! More pattern actors (batch, launcher, scheduler, pool_keeper) join this
@@ -21,6 +23,7 @@
 //! # Layout
 //! - [`supervisor`]: root supervisor, child specs, strategies, status.
 //! - [`executor`]: the executor actor.
+//! - [`scheduler`]: the scheduler actor, triggers, the schedule store.
 //! - `runner`: one run from start to terminal status (attempts, retries,
 //!   time-outs, cancellation), shared by every pattern actor.
 //! - `process`: spawning, process groups, termination, bounded capture.
@@ -44,6 +47,7 @@ mod process;
 pub mod registry;
 mod run;
 mod runner;
+pub mod scheduler;
 pub mod shutdown;
 mod slot;
 pub mod supervisor;

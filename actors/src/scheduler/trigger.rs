@@ -1,0 +1,481 @@
+//! When a schedule fires: [`Trigger`], a fixed interval or a cron
+//! expression in a time zone.
+//!
+//! Cron parsing and the search for the next match are croner's job; this
+//! module only adds the time zone, the checks that turn bad input into
+//! `Error::InvalidSchedule`, and the conversion to and from `SystemTime`.
+//!
+//! # Daylight saving time
+//! croner follows Vixie cron: a job whose time falls in the hour skipped
+//! in spring runs once, at the first valid time after the gap (a 02:30
+//! daily job in Europe/Berlin runs at 03:00 on that day); a job at a fixed
+//! time in the hour repeated in autumn runs once, in the first copy of the
+//! hour. Jobs that name no fixed hour (`*/30 * * * *`) keep their pace in
+//! real time, so they run in both copies of the repeated hour, and not in
+//! the skipped one.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, TimeZone, Utc};
+use croner::Cron;
+use croner::errors::CronError;
+
+use crate::error::{Error, Result};
+
+/// When a schedule fires.
+///
+/// ```
+/// use std::time::Duration;
+/// use taskorch_actors::scheduler::Trigger;
+///
+/// // Every 5 s, the first time 5 s from now.
+/// let health = Trigger::every(Duration::from_secs(5));
+/// // Every 5 s, the first time right away.
+/// let eager = Trigger::every(Duration::from_secs(5)).immediately();
+/// // At 03:30 every day, Berlin time (seconds field optional).
+/// let compact = Trigger::cron("30 3 * * *")?.in_time_zone("Europe/Berlin")?;
+/// assert_eq!(compact.to_string(), "cron \"30 3 * * *\" in Europe/Berlin");
+/// # Ok::<(), taskorch_actors::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Trigger {
+    kind: Kind,
+    immediately: bool,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Kind {
+    Every(Duration),
+    Cron(Arc<CronTrigger>),
+}
+
+/// A parsed cron expression and the zone its fields are read in.
+#[derive(Debug)]
+pub(crate) struct CronTrigger {
+    expression: String,
+    cron: Cron,
+    zone: Zone,
+}
+
+/// The time zone a cron expression is read in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Zone {
+    Utc,
+    Local,
+    Named(chrono_tz::Tz),
+}
+
+impl Trigger {
+    /// Fire every `interval`, the first time one interval from now (see
+    /// [`immediately`](Self::immediately)). Intervals follow the monotonic
+    /// clock: changes of the wall clock do not move them.
+    ///
+    /// A zero interval is refused when the schedule is added
+    /// (`Error::InvalidTask`).
+    pub fn every(interval: Duration) -> Self {
+        Trigger {
+            kind: Kind::Every(interval),
+            immediately: false,
+        }
+    }
+
+    /// Fire whenever the wall clock matches the cron expression `expr`, read
+    /// in UTC unless [`in_time_zone`](Self::in_time_zone) or
+    /// [`in_local_time`](Self::in_local_time) says otherwise.
+    ///
+    /// Five fields (`min hour day month weekday`) or six with a leading
+    /// seconds field (`sec min hour day month weekday`), plus an optional
+    /// year; names (`MON`, `JAN`), ranges, lists, steps, `L`, `W`, `#` and
+    /// the `@daily`-style nicknames are accepted.
+    ///
+    /// # Errors
+    /// `Error::InvalidSchedule` naming the expression and what is wrong with
+    /// it: a malformed field, a value out of range, or a pattern that never
+    /// matches any time (`0 0 30 2 *`).
+    pub fn cron(expr: impl AsRef<str>) -> Result<Self> {
+        let expression = expr.as_ref().trim().to_string();
+        let invalid = |reason: String| Error::InvalidSchedule {
+            expression: expression.clone(),
+            reason,
+        };
+        let cron = Cron::from_str(&expression).map_err(|e| invalid(describe(&e)))?;
+        let trigger = CronTrigger {
+            expression: expression.clone(),
+            cron,
+            zone: Zone::Utc,
+        };
+        // A pattern that parses may still never match (the 30th of
+        // February); say so now rather than leave a schedule that never runs.
+        if let Err(e) = trigger.try_next_after(SystemTime::now()) {
+            return Err(invalid(describe(&e)));
+        }
+        Ok(Trigger {
+            kind: Kind::Cron(Arc::new(trigger)),
+            immediately: false,
+        })
+    }
+
+    /// Read the cron expression in the IANA time zone `name`
+    /// (`"Europe/Berlin"`), daylight saving time included (see the module
+    /// docs for what happens on the days the clocks change).
+    ///
+    /// # Errors
+    /// `Error::InvalidSchedule` if `name` is not a known IANA time zone, or
+    /// if this is not a cron trigger.
+    pub fn in_time_zone(self, name: impl AsRef<str>) -> Result<Self> {
+        let name = name.as_ref();
+        let zone = chrono_tz::Tz::from_str(name.trim()).map_err(|_| Error::InvalidSchedule {
+            expression: self.expression_or_description(),
+            reason: format!(
+                "unknown time zone {name:?}: expected an IANA name such as \"Europe/Berlin\" or \"UTC\""
+            ),
+        })?;
+        self.with_zone(Zone::Named(zone))
+    }
+
+    /// Read the cron expression in the system's local time zone.
+    ///
+    /// # Errors
+    /// `Error::InvalidSchedule` if this is not a cron trigger.
+    pub fn in_local_time(self) -> Result<Self> {
+        self.with_zone(Zone::Local)
+    }
+
+    fn with_zone(self, zone: Zone) -> Result<Self> {
+        match self.kind {
+            Kind::Cron(cron) => Ok(Trigger {
+                kind: Kind::Cron(Arc::new(CronTrigger {
+                    expression: cron.expression.clone(),
+                    cron: cron.cron.clone(),
+                    zone,
+                })),
+                immediately: self.immediately,
+            }),
+            Kind::Every(_) => Err(Error::InvalidSchedule {
+                expression: self.to_string(),
+                reason: "a time zone applies only to cron triggers; intervals follow the \
+                         monotonic clock"
+                    .into(),
+            }),
+        }
+    }
+
+    /// Also fire once as soon as the schedule is added (an interval then
+    /// counts from that first run).
+    pub fn immediately(mut self) -> Self {
+        self.immediately = true;
+        self
+    }
+
+    /// The interval, for an interval trigger.
+    pub fn interval(&self) -> Option<Duration> {
+        match &self.kind {
+            Kind::Every(interval) => Some(*interval),
+            Kind::Cron(_) => None,
+        }
+    }
+
+    /// The cron expression, for a cron trigger.
+    pub fn expression(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Cron(cron) => Some(&cron.expression),
+            Kind::Every(_) => None,
+        }
+    }
+
+    /// The time zone name of a cron trigger ("UTC", "Local", "Europe/Berlin").
+    pub fn time_zone(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Cron(cron) => Some(match cron.zone {
+                Zone::Utc => "UTC",
+                Zone::Local => "Local",
+                Zone::Named(tz) => tz.name(),
+            }),
+            Kind::Every(_) => None,
+        }
+    }
+
+    /// Whether the schedule also fires once when added.
+    pub fn is_immediate(&self) -> bool {
+        self.immediately
+    }
+
+    pub(crate) fn kind(&self) -> &Kind {
+        &self.kind
+    }
+
+    /// Share the parsed expression of `other` when both read the same
+    /// expression in the same zone: a parsed cron pattern is about 5 KiB
+    /// (croner keeps a bit per possible year), too much to hold once per
+    /// schedule when thousands share a handful of expressions.
+    pub(crate) fn share_cron_with(&mut self, other: &Arc<CronTrigger>) {
+        if let Kind::Cron(own) = &mut self.kind
+            && own.expression == other.expression
+            && own.zone == other.zone
+        {
+            *own = Arc::clone(other);
+        }
+    }
+
+    fn expression_or_description(&self) -> String {
+        match &self.kind {
+            Kind::Cron(cron) => cron.expression.clone(),
+            Kind::Every(_) => self.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Trigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            Kind::Every(interval) => write!(f, "every {interval:?}")?,
+            Kind::Cron(cron) => write!(
+                f,
+                "cron {:?} in {}",
+                cron.expression,
+                self.time_zone().unwrap_or("UTC")
+            )?,
+        }
+        if self.immediately {
+            f.write_str(", immediately")?;
+        }
+        Ok(())
+    }
+}
+
+impl CronTrigger {
+    /// The expression as given.
+    pub(crate) fn expression(&self) -> &str {
+        &self.expression
+    }
+
+    /// The first matching time strictly after `after`; `None` if the pattern
+    /// matches nothing more (a year field that has run out).
+    pub(crate) fn next_after(&self, after: SystemTime) -> Option<SystemTime> {
+        self.try_next_after(after).ok()
+    }
+
+    /// The latest matching time at or before `at`; `None` if there is none
+    /// within croner's search range.
+    pub(crate) fn latest_at_or_before(&self, at: SystemTime) -> Option<SystemTime> {
+        let utc = DateTime::<Utc>::from(at);
+        let found = match self.zone {
+            Zone::Utc => self
+                .cron
+                .find_previous_occurrence(&utc, true)
+                .map(SystemTime::from),
+            Zone::Local => self
+                .cron
+                .find_previous_occurrence(&utc.with_timezone(&chrono::Local), true)
+                .map(SystemTime::from),
+            Zone::Named(tz) => self
+                .cron
+                .find_previous_occurrence(&utc.with_timezone(&tz), true)
+                .map(SystemTime::from),
+        };
+        found.ok()
+    }
+
+    fn try_next_after(&self, after: SystemTime) -> std::result::Result<SystemTime, CronError> {
+        let utc = DateTime::<Utc>::from(after);
+        match self.zone {
+            Zone::Utc => next_in(&self.cron, utc),
+            Zone::Local => next_in(&self.cron, utc.with_timezone(&chrono::Local)),
+            Zone::Named(tz) => next_in(&self.cron, utc.with_timezone(&tz)),
+        }
+    }
+}
+
+/// Search in the zone of `after`, so the fields are matched against that
+/// zone's wall clock and a repeated hour is told apart by the instant.
+fn next_in<Tz: TimeZone>(
+    cron: &Cron,
+    after: DateTime<Tz>,
+) -> std::result::Result<SystemTime, CronError> {
+    cron.find_next_occurrence(&after, false)
+        .map(SystemTime::from)
+}
+
+/// croner's messages, reworded where they would confuse a user of ours.
+fn describe(error: &CronError) -> String {
+    match error {
+        CronError::EmptyPattern => "the expression is empty".into(),
+        CronError::TimeSearchLimitExceeded => {
+            "the expression never matches any time (for example the 30th of February)".into()
+        }
+        CronError::InvalidPattern(msg) => msg.clone(),
+        CronError::IllegalCharacters(msg) => format!("illegal characters: {msg}"),
+        CronError::ComponentError(msg) => msg.clone(),
+        CronError::InvalidDate | CronError::InvalidTime => {
+            "the expression leads to a date or time that does not exist".into()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{NaiveDate, TimeZone};
+
+    fn berlin(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> SystemTime {
+        let naive = NaiveDate::from_ymd_opt(y, mo, d)
+            .unwrap()
+            .and_hms_opt(h, mi, 0)
+            .unwrap();
+        chrono_tz::Europe::Berlin
+            .from_local_datetime(&naive)
+            .earliest()
+            .unwrap()
+            .into()
+    }
+
+    fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> SystemTime {
+        Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap().into()
+    }
+
+    fn cron(trigger: &Trigger) -> &CronTrigger {
+        match trigger.kind() {
+            Kind::Cron(c) => c,
+            Kind::Every(_) => panic!("not a cron trigger"),
+        }
+    }
+
+    /// Every fire time in `(from, to]`.
+    fn fires(trigger: &Trigger, from: SystemTime, to: SystemTime) -> Vec<SystemTime> {
+        let mut out = Vec::new();
+        let mut at = from;
+        while let Some(next) = cron(trigger).next_after(at) {
+            if next > to {
+                break;
+            }
+            out.push(next);
+            at = next;
+        }
+        out
+    }
+
+    #[test]
+    fn five_and_six_field_expressions() {
+        let t = Trigger::cron("30 3 * * *").unwrap();
+        assert_eq!(
+            cron(&t).next_after(utc(2026, 1, 1, 0, 0)),
+            Some(utc(2026, 1, 1, 3, 30))
+        );
+        let t = Trigger::cron("*/15 * * * * *").unwrap();
+        let start = utc(2026, 1, 1, 0, 0);
+        assert_eq!(
+            cron(&t).next_after(start),
+            Some(start + Duration::from_secs(15))
+        );
+    }
+
+    #[test]
+    fn malformed_expressions_name_the_expression_and_the_problem() {
+        for (expr, needle) in [
+            ("", "empty"),
+            ("* * *", "fields"),
+            ("61 * * * *", ""),
+            ("* * * * * * * *", "fields"),
+            ("every tuesday", ""),
+            ("0 0 30 2 *", "never matches"),
+        ] {
+            let err = Trigger::cron(expr).unwrap_err();
+            match &err {
+                Error::InvalidSchedule { expression, reason } => {
+                    assert_eq!(expression, expr.trim(), "{err}");
+                    assert!(reason.contains(needle), "{expr:?}: {reason}");
+                    assert!(!reason.is_empty());
+                }
+                other => panic!("{expr:?}: expected InvalidSchedule, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_time_zone_is_invalid_schedule_naming_both() {
+        let err = Trigger::cron("30 3 * * *")
+            .unwrap()
+            .in_time_zone("Mars/Olympus_Mons")
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidSchedule { expression, reason }
+                if expression == "30 3 * * *" && reason.contains("Mars/Olympus_Mons")),
+            "{err:?}"
+        );
+        let err = Trigger::every(Duration::from_secs(1))
+            .in_time_zone("Europe/Berlin")
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidSchedule { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn spring_forward_gap_job_runs_once_at_the_end_of_the_gap() {
+        // Europe/Berlin skips 02:00-03:00 on 2026-03-29.
+        let t = Trigger::cron("30 2 * * *")
+            .unwrap()
+            .in_time_zone("Europe/Berlin")
+            .unwrap();
+        let got = fires(&t, berlin(2026, 3, 28, 12, 0), berlin(2026, 3, 30, 12, 0));
+        assert_eq!(
+            got,
+            vec![berlin(2026, 3, 29, 3, 0), berlin(2026, 3, 30, 2, 30)],
+            "once on the day of the gap, at 03:00"
+        );
+    }
+
+    #[test]
+    fn autumn_repeated_hour_job_runs_once() {
+        // Europe/Berlin repeats 02:00-03:00 on 2026-10-25.
+        let t = Trigger::cron("30 2 * * *")
+            .unwrap()
+            .in_time_zone("Europe/Berlin")
+            .unwrap();
+        let got = fires(&t, berlin(2026, 10, 24, 12, 0), berlin(2026, 10, 26, 12, 0));
+        assert_eq!(got.len(), 2, "{got:?}");
+        // The first 02:30 of the 25th is 00:30 UTC (still summer time).
+        assert_eq!(got[0], utc(2026, 10, 25, 0, 30));
+        assert_eq!(got[1], berlin(2026, 10, 26, 2, 30));
+    }
+
+    #[test]
+    fn wildcard_hour_jobs_keep_real_time_pace_across_changes() {
+        let t = Trigger::cron("0 */30 * * * *")
+            .unwrap()
+            .in_time_zone("Europe/Berlin")
+            .unwrap();
+        // Autumn: 00:00-04:00 local is five real hours, ten half-hours.
+        let got = fires(&t, berlin(2026, 10, 25, 0, 0), berlin(2026, 10, 25, 4, 0));
+        assert_eq!(got.len(), 10, "{got:?}");
+        // Spring: 00:00-04:00 local is three real hours, six half-hours.
+        let got = fires(&t, berlin(2026, 3, 29, 0, 0), berlin(2026, 3, 29, 4, 0));
+        assert_eq!(got.len(), 6, "{got:?}");
+    }
+
+    #[test]
+    fn latest_at_or_before_finds_the_last_match() {
+        let t = Trigger::cron("0 * * * *").unwrap();
+        let c = cron(&t);
+        assert_eq!(
+            c.latest_at_or_before(utc(2026, 1, 1, 5, 59)),
+            Some(utc(2026, 1, 1, 5, 0))
+        );
+        assert_eq!(
+            c.latest_at_or_before(utc(2026, 1, 1, 5, 0)),
+            Some(utc(2026, 1, 1, 5, 0))
+        );
+    }
+
+    #[test]
+    fn display_and_accessors() {
+        let t = Trigger::every(Duration::from_secs(5)).immediately();
+        assert_eq!(t.to_string(), "every 5s, immediately");
+        assert_eq!(t.interval(), Some(Duration::from_secs(5)));
+        assert!(t.expression().is_none() && t.time_zone().is_none());
+        let t = Trigger::cron("@daily").unwrap().in_local_time().unwrap();
+        assert_eq!(t.time_zone(), Some("Local"));
+        assert_eq!(t.expression(), Some("@daily"));
+    }
+}
