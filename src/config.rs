@@ -14,6 +14,7 @@
 
 use std::time::Duration;
 
+use taskorch_actors::scheduler::Clock;
 use taskorch_actors::{Backoff, Error, RestartIntensity, Result, Strategy};
 
 /// Orchestrator settings.
@@ -51,6 +52,10 @@ pub struct Config {
     /// How long output is still read after a process exited while a
     /// descendant that escaped its group holds the pipe (default 250 ms).
     pub drain_timeout: Duration,
+    /// The wall clock cron schedules follow (default the system clock).
+    /// [`Clock::simulated`] starts at a chosen time and advances with tokio
+    /// time, so cron schedules can be tested on paused time.
+    pub clock: Clock,
 }
 
 impl Default for Config {
@@ -72,6 +77,7 @@ impl Default for Config {
             restart_wait: Duration::from_secs(5),
             status_timeout: Duration::from_secs(1),
             drain_timeout: Duration::from_millis(250),
+            clock: Clock::system(),
         }
     }
 }
