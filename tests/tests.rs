@@ -4,5 +4,6 @@ mod common;
 
 mod crash;
 mod periodic;
+mod periodic_crash;
 mod shutdown;
 mod simple;

@@ -241,8 +241,9 @@ impl Actor for Scheduler {
                 SchedulerMessage::Status(reply) => {
                     let _ = reply.send(ChildReport {
                         detail: format!(
-                            "{} schedules, {} runs in flight",
+                            "{} schedules, timing heap {} items, {} runs in flight",
                             state.store.len(),
+                            state.mono.len() + state.wall.len(),
                             state.runs.len()
                         ),
                     });
