@@ -156,22 +156,19 @@ async fn memory() {
         }),
     ];
     for (kind, trigger) in kinds {
-        // Triggers and specs are built outside the measured region: they are
-        // the caller's values until handed over.
-        let specs: Vec<ScheduleSpec> = (0..N)
-            .map(|i| {
-                ScheduleSpec::new(
-                    format!("{kind}-{i:05}"),
-                    trigger(i),
-                    Task::action("noop", json!(null)),
-                )
-            })
-            .collect();
+        // Everything the caller builds (names, triggers, tasks) counts too:
+        // it is handed over and held for the schedule's life.
         let region = Region::new(GLOBAL);
         let mut handles = Vec::with_capacity(N);
-        for spec in specs {
+        for i in 0..N {
+            let spec = ScheduleSpec::new(
+                format!("{kind}-{i:05}"),
+                trigger(i),
+                Task::action("noop", json!(null)),
+            );
             handles.push(orch.schedule(spec).await.expect("schedule"));
         }
+        // The handles are the caller's; dropping them keeps the schedules.
         drop(handles);
         let change = region.change();
         let held = change.bytes_allocated as f64 - change.bytes_deallocated as f64;

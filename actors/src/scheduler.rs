@@ -167,6 +167,7 @@ type Armed = (u64, Arc<ScheduleEntry>);
 /// One incarnation's state.
 #[derive(Debug)]
 pub struct SchedulerState {
+    myself: ActorRef<SchedulerMessage>,
     ctx: Arc<Context>,
     store: Arc<ScheduleStore>,
     owner: Owner,
@@ -195,12 +196,13 @@ impl Actor for Scheduler {
         let owner = Owner::new(SCHEDULER, args.ctx.shutdown().root());
         let (deadline, deadline_rx) = watch::channel(None);
         let timer = tokio::spawn(timer::run(
-            myself,
+            myself.clone(),
             Arc::clone(&args.store),
             deadline_rx,
             owner.token().clone(),
         ));
         let mut state = SchedulerState {
+            myself,
             _stop_runs_on_drop: owner.guard(),
             owner,
             ctx: args.ctx,
@@ -272,7 +274,7 @@ impl SchedulerState {
         spec.validate()?;
         runner::prepare(&self.ctx, Arc::clone(&spec.task))?;
         let now = Instant::now();
-        let first = tick::first_due(spec, now, self.store.clock().now());
+        let first = tick::first_due(spec, now, self.store.clock().now(), self.store.crons());
         let entry = self.store.insert(spec.clone(), first)?;
         let state = entry.state.lock();
         self.arm(&entry, &state);
@@ -349,7 +351,7 @@ impl SchedulerState {
         if state.generation != generation || !state.is_armed() {
             return; // a stale heap item (see `timeline`)
         }
-        let plan = tick::plan(&entry.spec, due, now, wall);
+        let plan = tick::plan(&entry.spec, due, now, wall, self.store.crons());
         state.missed += plan.missed;
         state.next = plan.next;
         state.generation += 1;
@@ -459,6 +461,10 @@ impl SchedulerState {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        match deadline {
+            Some(at) => self.store.precise().arm(at, &self.myself),
+            None => self.store.precise().disarm(),
+        }
         if force {
             self.deadline.send_replace(deadline);
         } else {

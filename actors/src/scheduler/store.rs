@@ -9,9 +9,8 @@
 //! for a few field updates (never across an `.await`), so `info()` readers,
 //! the scheduler and run tasks never wait on each other for long.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
 use std::time::SystemTime;
 
 use dashmap::DashMap;
@@ -23,7 +22,7 @@ use super::clock::Clock;
 use super::spec::ScheduleSpec;
 use super::tick::Due;
 use super::timer::PreciseWake;
-use super::trigger::{CronTrigger, Kind};
+use super::trigger::CronCache;
 use crate::error::{Error, Result};
 use crate::registry::RunRecord;
 use crate::run::{RunInfo, RunStatus};
@@ -34,9 +33,8 @@ pub struct ScheduleStore {
     clock: Clock,
     entries: DashMap<Arc<str>, Arc<ScheduleEntry>>,
     next_id: AtomicU64,
-    // Parsed cron patterns by expression and zone, shared between schedules
-    // (see `Trigger::share_cron_with`).
-    crons: Mutex<HashMap<(String, String), Weak<CronTrigger>>>,
+    // Parsed cron patterns, shared between schedules (see `trigger`).
+    crons: CronCache,
     // Schedules whose queued run may start now that their last run ended;
     // filled by run tasks of any incarnation, drained by the current one.
     ready: Mutex<Vec<Arc<ScheduleEntry>>>,
@@ -51,7 +49,7 @@ impl ScheduleStore {
             clock,
             entries: DashMap::new(),
             next_id: AtomicU64::new(1),
-            crons: Mutex::new(HashMap::new()),
+            crons: CronCache::default(),
             ready: Mutex::new(Vec::new()),
             ready_wake: Notify::new(),
             precise: PreciseWake::default(),
@@ -88,13 +86,12 @@ impl ScheduleStore {
     /// Add `spec` with its first tick `next`.
     pub(crate) fn insert(
         &self,
-        mut spec: ScheduleSpec,
+        spec: ScheduleSpec,
         next: Option<Due>,
     ) -> Result<Arc<ScheduleEntry>> {
         match self.entries.entry(Arc::clone(&spec.name)) {
             Entry::Occupied(_) => Err(Error::DuplicateSchedule(spec.name.to_string())),
             Entry::Vacant(slot) => {
-                self.share_cron(&mut spec);
                 let entry = Arc::new(ScheduleEntry {
                     id: self.next_id.fetch_add(1, Ordering::Relaxed),
                     state: Mutex::new(EntryState {
@@ -114,27 +111,6 @@ impl ScheduleStore {
                 });
                 slot.insert(Arc::clone(&entry));
                 Ok(entry)
-            }
-        }
-    }
-
-    fn share_cron(&self, spec: &mut ScheduleSpec) {
-        let Kind::Cron(cron) = spec.trigger.kind() else {
-            return;
-        };
-        let key = (
-            cron.expression().to_string(),
-            spec.trigger.time_zone().unwrap_or_default().to_string(),
-        );
-        let mut crons = self.crons.lock();
-        match crons.get(&key).and_then(Weak::upgrade) {
-            Some(shared) => spec.trigger.share_cron_with(&shared),
-            None => {
-                // Forget patterns no schedule uses any more, now and then.
-                if crons.len() >= 64 && crons.len().is_power_of_two() {
-                    crons.retain(|_, weak| weak.strong_count() > 0);
-                }
-                crons.insert(key, Arc::downgrade(cron));
             }
         }
     }
@@ -171,6 +147,10 @@ impl ScheduleStore {
     /// waiter.
     pub(crate) async fn ready_notified(&self) {
         self.ready_wake.notified().await;
+    }
+
+    pub(crate) fn crons(&self) -> &CronCache {
+        &self.crons
     }
 
     pub(crate) fn precise(&self) -> &PreciseWake {

@@ -39,32 +39,6 @@ fn store_refuses_duplicate_names_and_frees_removed_ones() {
 }
 
 #[test]
-fn schedules_with_the_same_cron_expression_share_the_parsed_pattern() {
-    let store = ScheduleStore::new(Clock::system());
-    let cron = |zone: &str| {
-        Trigger::cron("0 3 * * *")
-            .unwrap()
-            .in_time_zone(zone)
-            .unwrap()
-    };
-    let parsed = |entry: &ScheduleEntry| match entry.spec.trigger.kind() {
-        trigger::Kind::Cron(c) => Arc::clone(c),
-        trigger::Kind::Every(_) => unreachable!(),
-    };
-    let a = store
-        .insert(ScheduleSpec::new("a", cron("UTC"), noop()), None)
-        .unwrap();
-    let b = store
-        .insert(ScheduleSpec::new("b", cron("UTC"), noop()), None)
-        .unwrap();
-    let c = store
-        .insert(ScheduleSpec::new("c", cron("Europe/Berlin"), noop()), None)
-        .unwrap();
-    assert!(Arc::ptr_eq(&parsed(&a), &parsed(&b)));
-    assert!(!Arc::ptr_eq(&parsed(&a), &parsed(&c)), "another zone");
-}
-
-#[test]
 fn the_in_flight_guard_counts_failures_and_hands_over_a_queued_run() {
     let store = ScheduleStore::new(Clock::system());
     let registry = crate::Registry::new(Retention::default());

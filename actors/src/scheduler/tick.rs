@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 use super::spec::{CatchUp, ScheduleSpec};
-use super::trigger::Kind;
+use super::trigger::{CronCache, Kind};
 
 /// The upcoming tick of a schedule: its exact time on the schedule's pace
 /// (`nominal`) and when it fires, jitter included (`at >= nominal`).
@@ -40,7 +40,12 @@ pub(crate) struct Plan {
 const MAX_COUNTED: u64 = 10_000;
 
 /// The first tick of a newly added schedule.
-pub(crate) fn first_due(spec: &ScheduleSpec, now: Instant, wall: SystemTime) -> Option<Due> {
+pub(crate) fn first_due(
+    spec: &ScheduleSpec,
+    now: Instant,
+    wall: SystemTime,
+    crons: &CronCache,
+) -> Option<Due> {
     let immediately = spec.trigger.is_immediate();
     match spec.trigger.kind() {
         Kind::Every(interval) => {
@@ -59,7 +64,7 @@ pub(crate) fn first_due(spec: &ScheduleSpec, now: Instant, wall: SystemTime) -> 
                     at: wall,
                 });
             }
-            let nominal = cron.next_after(wall)?;
+            let nominal = cron.next_after(crons, wall)?;
             Some(Due::Wall {
                 nominal,
                 at: nominal + spec.jitter_sample(),
@@ -69,7 +74,13 @@ pub(crate) fn first_due(spec: &ScheduleSpec, now: Instant, wall: SystemTime) -> 
 }
 
 /// Handle `due`, which has come (its `at` is not after `now` or `wall`).
-pub(crate) fn plan(spec: &ScheduleSpec, due: Due, now: Instant, wall: SystemTime) -> Plan {
+pub(crate) fn plan(
+    spec: &ScheduleSpec,
+    due: Due,
+    now: Instant,
+    wall: SystemTime,
+    crons: &CronCache,
+) -> Plan {
     match (spec.trigger.kind(), due) {
         (Kind::Every(interval), Due::Mono { nominal, at }) => {
             let period = interval.as_nanos().max(1);
@@ -96,14 +107,17 @@ pub(crate) fn plan(spec: &ScheduleSpec, due: Due, now: Instant, wall: SystemTime
         (Kind::Cron(cron), Due::Wall { nominal, at }) => {
             let mut latest = nominal;
             let mut count = 1;
-            while let Some(next) = cron.next_after(latest) {
+            while let Some(next) = cron.next_after(crons, latest) {
                 if next > wall {
                     break;
                 }
                 if count >= MAX_COUNTED {
                     // Jump: a per-second pattern after a long suspend would
                     // otherwise walk every second.
-                    latest = cron.latest_at_or_before(wall).unwrap_or(next).max(next);
+                    latest = cron
+                        .latest_at_or_before(crons, wall)
+                        .unwrap_or(next)
+                        .max(next);
                     count += 1;
                     break;
                 }
@@ -118,7 +132,7 @@ pub(crate) fn plan(spec: &ScheduleSpec, due: Due, now: Instant, wall: SystemTime
                     first_at: at,
                     now: wall,
                 },
-                |t| cron.next_after(t),
+                |t| cron.next_after(crons, t),
                 |nominal, at| Due::Wall { nominal, at },
             )
         }
@@ -227,7 +241,13 @@ mod tests {
     fn on_time_tick_fires_and_the_next_keeps_the_pace() {
         let spec = every(10);
         let t0 = Instant::now();
-        let plan = plan(&spec, mono(t0), t0 + S / 2, SystemTime::now());
+        let plan = plan(
+            &spec,
+            mono(t0),
+            t0 + S / 2,
+            SystemTime::now(),
+            &CronCache::default(),
+        );
         assert_eq!(
             plan,
             Plan {
@@ -244,12 +264,24 @@ mod tests {
         let spec = every(10);
         let t0 = Instant::now();
         // 35 s late: ticks at 0, 10, 20, 30 are due; 30 is 5 s late.
-        let plan = plan(&spec, mono(t0), t0 + S * 35, SystemTime::now());
+        let plan = plan(
+            &spec,
+            mono(t0),
+            t0 + S * 35,
+            SystemTime::now(),
+            &CronCache::default(),
+        );
         assert!(!plan.fire, "the latest is past the grace: skipped");
         assert_eq!(plan.missed, 4);
         assert_eq!(plan.next, Some(mono(t0 + S * 40)));
         // 30.5 s late: the latest (30) is within the grace and fires.
-        let plan = super::plan(&spec, mono(t0), t0 + S * 30 + S / 2, SystemTime::now());
+        let plan = super::plan(
+            &spec,
+            mono(t0),
+            t0 + S * 30 + S / 2,
+            SystemTime::now(),
+            &CronCache::default(),
+        );
         assert!(plan.fire);
         assert_eq!(plan.missed, 3);
         assert_eq!(plan.next, Some(mono(t0 + S * 40)));
@@ -259,12 +291,24 @@ mod tests {
     fn catch_up_last_runs_once_for_all_missed() {
         let spec = every(10).catch_up(CatchUp::Last);
         let t0 = Instant::now();
-        let plan = plan(&spec, mono(t0), t0 + S * 35, SystemTime::now());
+        let plan = plan(
+            &spec,
+            mono(t0),
+            t0 + S * 35,
+            SystemTime::now(),
+            &CronCache::default(),
+        );
         assert!(plan.fire);
         assert_eq!(plan.missed, 4);
         assert_eq!(plan.next, Some(mono(t0 + S * 40)));
         // One late tick alone is missed too, and caught up.
-        let plan = super::plan(&spec, mono(t0), t0 + S * 5, SystemTime::now());
+        let plan = super::plan(
+            &spec,
+            mono(t0),
+            t0 + S * 5,
+            SystemTime::now(),
+            &CronCache::default(),
+        );
         assert!(plan.fire);
         assert_eq!(plan.missed, 1);
     }
@@ -282,7 +326,13 @@ mod tests {
             at: hour(1),
         };
         // The machine slept from before 01:00 to 05:20.
-        let plan = plan(&spec, due, Instant::now(), hour(5) + S * 1200);
+        let plan = plan(
+            &spec,
+            due,
+            Instant::now(),
+            hour(5) + S * 1200,
+            &CronCache::default(),
+        );
         assert!(!plan.fire);
         assert_eq!(plan.missed, 5, "01:00 .. 05:00");
         assert_eq!(
@@ -299,7 +349,13 @@ mod tests {
         let spec = every(10).jitter(S * 3);
         let t0 = Instant::now();
         for _ in 0..50 {
-            let plan = plan(&spec, mono(t0), t0, SystemTime::now());
+            let plan = plan(
+                &spec,
+                mono(t0),
+                t0,
+                SystemTime::now(),
+                &CronCache::default(),
+            );
             let Some(Due::Mono { nominal, at }) = plan.next else {
                 panic!("interval schedules always have a next tick")
             };
@@ -313,12 +369,18 @@ mod tests {
         let t0 = Instant::now();
         let wall = SystemTime::now();
         let spec = every(5);
-        assert_eq!(first_due(&spec, t0, wall), Some(mono(t0 + S * 5)));
+        assert_eq!(
+            first_due(&spec, t0, wall, &CronCache::default()),
+            Some(mono(t0 + S * 5))
+        );
         let spec = ScheduleSpec::new(
             "t",
             Trigger::every(S * 5).immediately(),
             Task::action("a", json!(null)),
         );
-        assert_eq!(first_due(&spec, t0, wall), Some(mono(t0)));
+        assert_eq!(
+            first_due(&spec, t0, wall, &CronCache::default()),
+            Some(mono(t0))
+        );
     }
 }

@@ -5,12 +5,13 @@
 //! (a raw `tokio::time::interval(10ms)` starts ~1.4 ms late on the reference
 //! machine). That is too coarse for a scheduler that promises sub-millisecond
 //! starts, so each runtime has a small OS thread, [`PreciseWake`], that
-//! sleeps until the exact deadline (futex precision, ~0.1 ms) and wakes the
-//! scheduler's timer task. The timer task waits on both that thread and a
-//! tokio `sleep_until`, and whichever comes first wins: on paused tokio time
-//! (tests) the tokio sleep is the one that counts, because the thread's
-//! real-time wait knows nothing of `advance`; an early wake from the thread
-//! there is noticed (`Instant::now() < deadline`) and ignored.
+//! sleeps until the exact deadline (futex precision, ~0.1 ms) and sends the
+//! scheduler its `Tick` directly (one wake-up, not two). Each incarnation
+//! also has a timer task on a tokio `sleep_until` of the same deadline, and
+//! whichever comes first wins; the other finds nothing due. On paused tokio
+//! time (tests) the tokio sleep is the one that counts, because the
+//! thread's real-time wait knows nothing of `advance`; a tick from the
+//! thread there finds nothing due yet and changes nothing.
 //!
 //! The thread is started on the first deadline (a runtime with no
 //! schedules has none) and ends when the [`ScheduleStore`] is dropped.
@@ -23,7 +24,7 @@ use std::time::Instant as StdInstant;
 
 use parking_lot::{Condvar, Mutex};
 use ractor::ActorRef;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -41,40 +42,30 @@ pub(crate) struct PreciseWake {
 struct Shared {
     state: Mutex<Armed>,
     changed: Condvar,
-    fired: Notify,
 }
 
 #[derive(Debug, Default)]
 struct Armed {
-    deadline: Option<StdInstant>,
+    deadline: Option<(StdInstant, ActorRef<SchedulerMessage>)>,
     closed: bool,
 }
 
 impl PreciseWake {
-    /// Wake [`fired`](Self::fired) at tokio instant `at` (replacing any
+    /// Send `Tick` to `scheduler` at tokio instant `at` (replacing any
     /// earlier deadline).
-    pub(crate) fn arm(&self, at: Instant) {
+    pub(crate) fn arm(&self, at: Instant, scheduler: &ActorRef<SchedulerMessage>) {
         self.start();
         // Map through "now" rather than `into_std`: on paused tokio time the
         // two clocks differ, and the offset from now is what both agree on.
         let deadline = StdInstant::now() + at.saturating_duration_since(Instant::now());
         let mut armed = self.shared.state.lock();
-        armed.deadline = Some(deadline);
+        armed.deadline = Some((deadline, scheduler.clone()));
         self.shared.changed.notify_one();
     }
 
     /// Forget the deadline.
     pub(crate) fn disarm(&self) {
         self.shared.state.lock().deadline = None;
-    }
-
-    /// Wait for the armed deadline.
-    ///
-    /// # Cancel safety
-    /// Cancel safe: a wake-up nobody waits for is kept for the next waiter,
-    /// which then sees it may be early and waits again.
-    pub(crate) async fn fired(&self) {
-        self.shared.fired.notified().await;
     }
 
     fn start(&self) {
@@ -105,13 +96,16 @@ fn wait_loop(shared: &Shared) {
         if armed.closed {
             return;
         }
-        match armed.deadline {
+        match &armed.deadline {
             None => shared.changed.wait(&mut armed),
-            Some(deadline) if StdInstant::now() >= deadline => {
-                armed.deadline = None;
-                shared.fired.notify_one();
+            Some((deadline, _)) if StdInstant::now() >= *deadline => {
+                if let Some((_, scheduler)) = armed.deadline.take() {
+                    // A dead incarnation refuses it; its successor re-arms.
+                    let _ = scheduler.cast(SchedulerMessage::Tick);
+                }
             }
-            Some(deadline) => {
+            Some((deadline, _)) => {
+                let deadline = *deadline;
                 // Woken early by a new deadline or by `closed`: the loop
                 // looks again either way.
                 let _ = shared.changed.wait_until(&mut armed, deadline);
@@ -120,10 +114,11 @@ fn wait_loop(shared: &Shared) {
     }
 }
 
-/// One incarnation's timer task: sleeps until the deadline the actor
-/// publishes, then sends it a `Tick`, and waits for the next deadline
-/// before sleeping again (so a deadline in the past cannot flood the
-/// mailbox with ticks). Ends with `stop` or when the actor is gone.
+/// One incarnation's timer task: sleeps (tokio time) until the deadline the
+/// actor publishes, or until a queued run may start, then sends it a
+/// `Tick`, and waits for the next deadline before sleeping again (so a
+/// deadline in the past cannot flood the mailbox with ticks). Ends with
+/// `stop` or when the actor is gone.
 pub(crate) async fn run(
     actor: ActorRef<SchedulerMessage>,
     store: Arc<ScheduleStore>,
@@ -132,10 +127,6 @@ pub(crate) async fn run(
 ) {
     loop {
         let at = *deadline.borrow_and_update();
-        match at {
-            Some(at) => store.precise().arm(at),
-            None => store.precise().disarm(),
-        }
         let tick = tokio::select! {
             biased;
             _ = stop.cancelled() => return,
@@ -148,7 +139,6 @@ pub(crate) async fn run(
             // Runs ended with a queued run waiting to start.
             _ = store.ready_notified() => true,
             _ = sleep_until(at) => true,
-            _ = store.precise().fired() => at.is_some_and(|at| Instant::now() >= at),
         };
         if !tick {
             continue;

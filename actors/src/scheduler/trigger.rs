@@ -5,6 +5,13 @@
 //! module only adds the time zone, the checks that turn bad input into
 //! `Error::InvalidSchedule`, and the conversion to and from `SystemTime`.
 //!
+//! A parsed croner pattern is about 5 KiB (it keeps a byte for every
+//! possible year), too much to hold once per schedule when there are
+//! thousands. A trigger keeps only its expression; the patterns themselves
+//! sit in a bounded [`CronCache`] of the schedule store, shared by every
+//! schedule with the same expression and re-parsed (microseconds) when
+//! evicted.
+//!
 //! # Daylight saving time
 //! croner follows Vixie cron: a job whose time falls in the hour skipped
 //! in spring runs once, at the first valid time after the gap (a 02:30
@@ -14,6 +21,7 @@
 //! real time, so they run in both copies of the repeated hour, and not in
 //! the skipped one.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -22,6 +30,7 @@ use std::time::{Duration, SystemTime};
 use chrono::{DateTime, TimeZone, Utc};
 use croner::Cron;
 use croner::errors::CronError;
+use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
 
@@ -52,11 +61,10 @@ pub(crate) enum Kind {
     Cron(Arc<CronTrigger>),
 }
 
-/// A parsed cron expression and the zone its fields are read in.
+/// A checked cron expression and the zone its fields are read in.
 #[derive(Debug)]
 pub(crate) struct CronTrigger {
     expression: String,
-    cron: Cron,
     zone: Zone,
 }
 
@@ -102,18 +110,16 @@ impl Trigger {
             reason,
         };
         let cron = Cron::from_str(&expression).map_err(|e| invalid(describe(&e)))?;
-        let trigger = CronTrigger {
-            expression: expression.clone(),
-            cron,
-            zone: Zone::Utc,
-        };
         // A pattern that parses may still never match (the 30th of
         // February); say so now rather than leave a schedule that never runs.
-        if let Err(e) = trigger.try_next_after(SystemTime::now()) {
+        if let Err(e) = next_in_zone(&cron, Zone::Utc, SystemTime::now()) {
             return Err(invalid(describe(&e)));
         }
         Ok(Trigger {
-            kind: Kind::Cron(Arc::new(trigger)),
+            kind: Kind::Cron(Arc::new(CronTrigger {
+                expression,
+                zone: Zone::Utc,
+            })),
             immediately: false,
         })
     }
@@ -149,7 +155,6 @@ impl Trigger {
             Kind::Cron(cron) => Ok(Trigger {
                 kind: Kind::Cron(Arc::new(CronTrigger {
                     expression: cron.expression.clone(),
-                    cron: cron.cron.clone(),
                     zone,
                 })),
                 immediately: self.immediately,
@@ -207,19 +212,6 @@ impl Trigger {
         &self.kind
     }
 
-    /// Share the parsed expression of `other` when both read the same
-    /// expression in the same zone: a parsed cron pattern is about 5 KiB
-    /// (croner keeps a bit per possible year), too much to hold once per
-    /// schedule when thousands share a handful of expressions.
-    pub(crate) fn share_cron_with(&mut self, other: &Arc<CronTrigger>) {
-        if let Kind::Cron(own) = &mut self.kind
-            && own.expression == other.expression
-            && own.zone == other.zone
-        {
-            *own = Arc::clone(other);
-        }
-    }
-
     fn expression_or_description(&self) -> String {
         match &self.kind {
             Kind::Cron(cron) => cron.expression.clone(),
@@ -247,50 +239,80 @@ impl fmt::Display for Trigger {
 }
 
 impl CronTrigger {
-    /// The expression as given.
-    pub(crate) fn expression(&self) -> &str {
-        &self.expression
-    }
-
     /// The first matching time strictly after `after`; `None` if the pattern
     /// matches nothing more (a year field that has run out).
-    pub(crate) fn next_after(&self, after: SystemTime) -> Option<SystemTime> {
-        self.try_next_after(after).ok()
+    pub(crate) fn next_after(&self, cache: &CronCache, after: SystemTime) -> Option<SystemTime> {
+        let cron = cache.get(&self.expression)?;
+        next_in_zone(&cron, self.zone, after).ok()
     }
 
     /// The latest matching time at or before `at`; `None` if there is none
     /// within croner's search range.
-    pub(crate) fn latest_at_or_before(&self, at: SystemTime) -> Option<SystemTime> {
+    pub(crate) fn latest_at_or_before(
+        &self,
+        cache: &CronCache,
+        at: SystemTime,
+    ) -> Option<SystemTime> {
+        let cron = cache.get(&self.expression)?;
         let utc = DateTime::<Utc>::from(at);
         let found = match self.zone {
-            Zone::Utc => self
-                .cron
+            Zone::Utc => cron
                 .find_previous_occurrence(&utc, true)
                 .map(SystemTime::from),
-            Zone::Local => self
-                .cron
+            Zone::Local => cron
                 .find_previous_occurrence(&utc.with_timezone(&chrono::Local), true)
                 .map(SystemTime::from),
-            Zone::Named(tz) => self
-                .cron
+            Zone::Named(tz) => cron
                 .find_previous_occurrence(&utc.with_timezone(&tz), true)
                 .map(SystemTime::from),
         };
         found.ok()
     }
+}
 
-    fn try_next_after(&self, after: SystemTime) -> std::result::Result<SystemTime, CronError> {
-        let utc = DateTime::<Utc>::from(after);
-        match self.zone {
-            Zone::Utc => next_in(&self.cron, utc),
-            Zone::Local => next_in(&self.cron, utc.with_timezone(&chrono::Local)),
-            Zone::Named(tz) => next_in(&self.cron, utc.with_timezone(&tz)),
+/// Parsed cron patterns by expression, bounded (see the module docs).
+#[derive(Debug, Default)]
+pub(crate) struct CronCache {
+    parsed: Mutex<HashMap<String, Arc<Cron>>>,
+}
+
+impl CronCache {
+    /// Patterns kept at most: about 1.3 MiB. A working set beyond it is
+    /// re-parsed as it is used.
+    const CAPACITY: usize = 256;
+
+    /// The parsed pattern of `expression` (checked by `Trigger::cron`, so
+    /// `None` only if croner changed its mind).
+    pub(crate) fn get(&self, expression: &str) -> Option<Arc<Cron>> {
+        if let Some(cron) = self.parsed.lock().get(expression) {
+            return Some(Arc::clone(cron));
         }
+        let cron = Arc::new(Cron::from_str(expression).ok()?);
+        let mut parsed = self.parsed.lock();
+        if parsed.len() >= Self::CAPACITY {
+            // Crude but bounded; patterns in use are back on their next tick.
+            parsed.clear();
+        }
+        parsed.insert(expression.to_string(), Arc::clone(&cron));
+        Some(cron)
     }
 }
 
-/// Search in the zone of `after`, so the fields are matched against that
-/// zone's wall clock and a repeated hour is told apart by the instant.
+/// Search in `zone`, so the fields are matched against that zone's wall
+/// clock and a repeated hour is told apart by the instant.
+fn next_in_zone(
+    cron: &Cron,
+    zone: Zone,
+    after: SystemTime,
+) -> std::result::Result<SystemTime, CronError> {
+    let utc = DateTime::<Utc>::from(after);
+    match zone {
+        Zone::Utc => next_in(cron, utc),
+        Zone::Local => next_in(cron, utc.with_timezone(&chrono::Local)),
+        Zone::Named(tz) => next_in(cron, utc.with_timezone(&tz)),
+    }
+}
+
 fn next_in<Tz: TimeZone>(
     cron: &Cron,
     after: DateTime<Tz>,
@@ -345,9 +367,10 @@ mod tests {
 
     /// Every fire time in `(from, to]`.
     fn fires(trigger: &Trigger, from: SystemTime, to: SystemTime) -> Vec<SystemTime> {
+        let cache = CronCache::default();
         let mut out = Vec::new();
         let mut at = from;
-        while let Some(next) = cron(trigger).next_after(at) {
+        while let Some(next) = cron(trigger).next_after(&cache, at) {
             if next > to {
                 break;
             }
@@ -359,15 +382,16 @@ mod tests {
 
     #[test]
     fn five_and_six_field_expressions() {
+        let cache = CronCache::default();
         let t = Trigger::cron("30 3 * * *").unwrap();
         assert_eq!(
-            cron(&t).next_after(utc(2026, 1, 1, 0, 0)),
+            cron(&t).next_after(&cache, utc(2026, 1, 1, 0, 0)),
             Some(utc(2026, 1, 1, 3, 30))
         );
         let t = Trigger::cron("*/15 * * * * *").unwrap();
         let start = utc(2026, 1, 1, 0, 0);
         assert_eq!(
-            cron(&t).next_after(start),
+            cron(&t).next_after(&cache, start),
             Some(start + Duration::from_secs(15))
         );
     }
@@ -456,16 +480,31 @@ mod tests {
 
     #[test]
     fn latest_at_or_before_finds_the_last_match() {
+        let cache = CronCache::default();
         let t = Trigger::cron("0 * * * *").unwrap();
         let c = cron(&t);
         assert_eq!(
-            c.latest_at_or_before(utc(2026, 1, 1, 5, 59)),
+            c.latest_at_or_before(&cache, utc(2026, 1, 1, 5, 59)),
             Some(utc(2026, 1, 1, 5, 0))
         );
         assert_eq!(
-            c.latest_at_or_before(utc(2026, 1, 1, 5, 0)),
+            c.latest_at_or_before(&cache, utc(2026, 1, 1, 5, 0)),
             Some(utc(2026, 1, 1, 5, 0))
         );
+    }
+
+    #[test]
+    fn the_cron_cache_shares_patterns_and_stays_bounded() {
+        let cache = CronCache::default();
+        let a = cache.get("0 3 * * *").unwrap();
+        assert!(Arc::ptr_eq(&a, &cache.get("0 3 * * *").unwrap()));
+        for minute in 0..60 {
+            for hour in 0..10 {
+                cache.get(&format!("{minute} {hour} * * *")).unwrap();
+            }
+        }
+        assert!(cache.parsed.lock().len() <= CronCache::CAPACITY);
+        assert!(cache.get("not a cron").is_none());
     }
 
     #[test]
