@@ -201,6 +201,7 @@ fn malformed_cron_and_unknown_zone_are_invalid_schedule() {
         "{err:?}"
     );
     assert!(err.to_string().contains("61 * * * *"), "{err}");
+    assert!(err.to_string().contains("minute field"), "{err}");
     let err = Trigger::cron("0 3 * *").unwrap_err();
     assert!(matches!(err, Error::InvalidSchedule { .. }), "{err:?}");
     let err = Trigger::cron("30 3 * * *")

@@ -27,7 +27,9 @@ pub struct Clock {
 }
 
 impl Clock {
-    /// The system wall clock (the default).
+    /// The system wall clock (the default). It does not move with
+    /// `tokio::time::advance`: on paused time, cron schedules wait for the
+    /// real clock; use [`Clock::simulated`] there.
     pub fn system() -> Self {
         Clock { simulated: None }
     }

@@ -109,7 +109,12 @@ impl Trigger {
             expression: expression.clone(),
             reason,
         };
-        let cron = Cron::from_str(&expression).map_err(|e| invalid(describe(&e)))?;
+        let cron = Cron::from_str(&expression).map_err(|e| {
+            invalid(match culprit(&expression) {
+                Some(field) => format!("{field}: {}", describe(&e)),
+                None => describe(&e),
+            })
+        })?;
         // A pattern that parses may still never match (the 30th of
         // February); say so now rather than leave a schedule that never runs.
         if let Err(e) = next_in_zone(&cron, Zone::Utc, SystemTime::now()) {
@@ -321,6 +326,45 @@ fn next_in<Tz: TimeZone>(
         .map(SystemTime::from)
 }
 
+/// The field croner refuses, found by parsing each field alone among
+/// wildcards: croner's own messages ("Number out of bounds.") do not say
+/// which field they mean.
+fn culprit(expression: &str) -> Option<String> {
+    let fields: Vec<&str> = expression.split_whitespace().collect();
+    let names: &[&str] = match fields.len() {
+        5 => &["minute", "hour", "day-of-month", "month", "day-of-week"],
+        6 => &[
+            "second",
+            "minute",
+            "hour",
+            "day-of-month",
+            "month",
+            "day-of-week",
+        ],
+        7 => &[
+            "second",
+            "minute",
+            "hour",
+            "day-of-month",
+            "month",
+            "day-of-week",
+            "year",
+        ],
+        _ => return None,
+    };
+    if expression.starts_with('@') {
+        return None;
+    }
+    (0..fields.len()).find_map(|i| {
+        let probe: Vec<&str> = (0..fields.len())
+            .map(|j| if j == i { fields[i] } else { "*" })
+            .collect();
+        Cron::from_str(&probe.join(" "))
+            .is_err()
+            .then(|| format!("{} field {:?}", names[i], fields[i]))
+    })
+}
+
 /// croner's messages, reworded where they would confuse a user of ours.
 fn describe(error: &CronError) -> String {
     match error {
@@ -401,7 +445,9 @@ mod tests {
         for (expr, needle) in [
             ("", "empty"),
             ("* * *", "fields"),
-            ("61 * * * *", ""),
+            ("61 * * * *", "minute field \"61\""),
+            ("0 25 * * *", "hour field \"25\""),
+            ("0 0 0 * * MON-XYZ", "day-of-week field"),
             ("* * * * * * * *", "fields"),
             ("every tuesday", ""),
             ("0 0 30 2 *", "never matches"),
