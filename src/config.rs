@@ -14,6 +14,7 @@
 
 use std::time::Duration;
 
+use taskorch_actors::scheduler::Clock;
 use taskorch_actors::{Backoff, Error, RestartIntensity, Result, Strategy};
 
 /// Orchestrator settings.
@@ -58,9 +59,13 @@ pub struct Config {
     /// 4 MiB). Must be at least `max_line_bytes`.
     pub output_ring_bytes: usize,
     /// Longest output line in bytes; a longer one is cut into pieces of this
-    /// size on a character boundary, each but the last flagged
-    /// `OutputLine::split` (default 64 KiB, at least 4).
+    /// size on a character boundary, each but the last flagged in
+    /// `CapturedOutput::split` (default 64 KiB, at least 4).
     pub max_line_bytes: usize,
+    /// The wall clock cron schedules follow (default the system clock).
+    /// [`Clock::simulated`] starts at a chosen time and advances with tokio
+    /// time, so cron schedules can be tested on paused time.
+    pub clock: Clock,
 }
 
 impl Default for Config {
@@ -85,6 +90,7 @@ impl Default for Config {
             output_ring_lines: taskorch_actors::lines::DEFAULT_RING_LINES,
             output_ring_bytes: taskorch_actors::lines::DEFAULT_RING_BYTES,
             max_line_bytes: taskorch_actors::lines::DEFAULT_MAX_LINE,
+            clock: Clock::system(),
         }
     }
 }

@@ -35,6 +35,9 @@ pub use config::Config;
 pub use orchestrator::Orchestrator;
 #[cfg(feature = "fault-injection")]
 pub use taskorch_actors::Fault;
+pub use taskorch_actors::scheduler::{
+    CatchUp, Clock, Overlap, Schedule, ScheduleInfo, ScheduleSpec, Trigger,
+};
 pub use taskorch_actors::{
     Backoff, ChildState, ChildStatus, Error, Output, OutputLine, Pattern, RUN_ID_ENV, Restart,
     RestartIntensity, Result, RunId, RunInfo, RunStatus, Strategy, StreamKind, SystemStatus, Task,

@@ -13,6 +13,7 @@ use ractor::{Actor, ActorRef};
 use serde_json::Value;
 use taskorch_actors::LineLimits;
 use taskorch_actors::executor::{Executor, ExecutorArguments, ExecutorMessage};
+use taskorch_actors::scheduler::{ScheduleStore, Scheduler, SchedulerArguments, SchedulerMessage};
 use taskorch_actors::{
     ActorSlot, ChildSpec, Context, Error, Limits, ProcessLimits, Result, Retention, RootSupervisor,
     RunId, RunInfo, RunStatus, SupervisorArguments, SupervisorMessage, SupervisorPolicy,
@@ -22,6 +23,7 @@ use taskorch_actors::{
 use crate::config::Config;
 
 mod long_running;
+mod periodic;
 mod simple;
 
 /// Runs work in all six patterns under one root supervisor.
@@ -40,6 +42,8 @@ struct Inner {
     config: Config,
     supervisor: ActorRef<SupervisorMessage>,
     executor: ActorSlot<ExecutorMessage>,
+    scheduler: ActorSlot<SchedulerMessage>,
+    schedules: Arc<ScheduleStore>,
 }
 
 impl std::fmt::Debug for Orchestrator {
@@ -101,18 +105,36 @@ impl Orchestrator {
             config.shutdown_grace + config.kill_grace + std::time::Duration::from_secs(2);
 
         let executor = ActorSlot::new("executor", config.restart_wait);
-        let children = vec![{
-            let ctx = Arc::clone(&ctx);
-            ChildSpec::new(executor.clone(), move || {
-                (
-                    Executor,
-                    ExecutorArguments {
-                        ctx: Arc::clone(&ctx),
-                    },
-                )
-            })
-            .shutdown_timeout(child_stop)
-        }];
+        let scheduler = ActorSlot::new("scheduler", config.restart_wait);
+        let schedules = ScheduleStore::new(config.clock);
+        let children = vec![
+            {
+                let ctx = Arc::clone(&ctx);
+                ChildSpec::new(executor.clone(), move || {
+                    (
+                        Executor,
+                        ExecutorArguments {
+                            ctx: Arc::clone(&ctx),
+                        },
+                    )
+                })
+                .shutdown_timeout(child_stop)
+            },
+            {
+                let ctx = Arc::clone(&ctx);
+                let store = Arc::clone(&schedules);
+                ChildSpec::new(scheduler.clone(), move || {
+                    (
+                        Scheduler,
+                        SchedulerArguments {
+                            ctx: Arc::clone(&ctx),
+                            store: Arc::clone(&store),
+                        },
+                    )
+                })
+                .shutdown_timeout(child_stop)
+            },
+        ];
         let policy = SupervisorPolicy {
             strategy: config.strategy,
             intensity: config.restart_intensity,
@@ -132,6 +154,8 @@ impl Orchestrator {
                 config,
                 supervisor,
                 executor,
+                scheduler,
+                schedules,
             }),
         })
     }

@@ -167,18 +167,20 @@ async fn requests_queued_behind_a_crash_are_redelivered() {
     rt.inject_fault("executor", Fault::PanicNextMessage);
     let calls = (0..10).map(|_| rt.run(Task::action("noop", json!(null))));
     let results = futures::future::join_all(calls).await;
-    // The first request's run may still be in flight when the second
-    // panics: it is then stopped with its incarnation (ActorFailed), as
-    // designed, so only the requests queued behind the crash are checked.
-    let failed = results[2..].iter().filter(|r| r.is_err()).count();
-    assert_eq!(
-        failed, 0,
-        "requests queued behind the crash are re-delivered: {results:?}"
+    // The first request's run was started by the incarnation that then
+    // died; whether its task got to run before the panic is up to the
+    // tokio scheduler, and if not it is interrupted like any run in flight.
+    assert!(
+        match &results[0] {
+            Ok(_) => true,
+            Err(Error::ActorFailed { reason, .. }) => reason.contains("in flight"),
+            Err(_) => false,
+        },
+        "{results:?}"
     );
     assert!(matches!(results[1], Err(Error::ActorFailed { .. })));
     assert!(
-        matches!(&results[0], Ok(_) | Err(Error::ActorFailed { .. })),
-        "{:?}",
-        results[0]
+        results[2..].iter().all(Result::is_ok),
+        "requests queued behind the crash are re-delivered: {results:?}"
     );
 }

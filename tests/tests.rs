@@ -5,5 +5,7 @@ mod common;
 mod crash;
 mod long_running;
 mod long_running_crash;
+mod periodic;
+mod periodic_crash;
 mod shutdown;
 mod simple;

@@ -84,6 +84,24 @@ pub enum Error {
     #[error("the orchestrator is shutting down")]
     ShuttingDown,
 
+    /// A schedule's trigger cannot work: a malformed cron expression, an
+    /// unknown time zone, an expression that never matches.
+    #[error("invalid schedule {expression:?}: {reason}")]
+    InvalidSchedule {
+        /// The cron expression (or trigger) as given.
+        expression: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// No schedule by this name exists (never added, or removed).
+    #[error("unknown schedule {0:?}")]
+    UnknownSchedule(String),
+
+    /// A schedule by this name already exists; names are unique.
+    #[error("a schedule named {0:?} already exists")]
+    DuplicateSchedule(String),
+
     /// The named pool does not exist, is closed, or cannot keep workers up.
     #[error("pool unavailable: {0}")]
     PoolUnavailable(String),
@@ -141,6 +159,9 @@ impl Error {
             Error::ActorFailed { .. } => "actor_failed",
             Error::ShuttingDown => "shutting_down",
             Error::PoolUnavailable(_) => "pool_unavailable",
+            Error::InvalidSchedule { .. } => "invalid_schedule",
+            Error::UnknownSchedule(_) => "unknown_schedule",
+            Error::DuplicateSchedule(_) => "duplicate_schedule",
             Error::Spawn { .. } => "spawn",
             Error::Io { .. } => "io",
         }
@@ -161,6 +182,9 @@ impl Error {
                 | Error::Cancelled { .. }
                 | Error::ShuttingDown
                 | Error::UnknownRun(_)
+                | Error::InvalidSchedule { .. }
+                | Error::UnknownSchedule(_)
+                | Error::DuplicateSchedule(_)
         )
     }
 

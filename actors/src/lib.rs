@@ -11,10 +11,12 @@
 //!
 //! ```text
 //! RootSupervisor                      (one_for_one, 5 restarts / 10 s per child)
-//! └── executor   Simple + LongRunning   runs: tokio tasks owned by the incarnation
-//!                                       state outside: Context { registry, actions }
-//!                                       LongRunning: RunStream reads the run's line
-//!                                       ring in its registry record, never the actor
+//! ├── executor   Simple + LongRunning   runs: tokio tasks owned by the incarnation
+//! │                                     state outside: Context { registry, actions }
+//! │                                     LongRunning: RunStream reads the run's line
+//! │                                     ring in its registry record, never the actor
+//! └── scheduler  Periodic               timing heap + timer task, rebuilt on restart
+//!                                       state outside: ScheduleStore { schedules, counters, next due }
 //! ```
 //!
 //! More pattern actors (batch, launcher, scheduler, pool_keeper) join this
@@ -23,6 +25,7 @@
 //! # Layout
 //! - [`supervisor`]: root supervisor, child specs, strategies, status.
 //! - [`executor`]: the executor actor.
+//! - [`scheduler`]: the scheduler actor, triggers, the schedule store.
 //! - `runner`: one run from start to terminal status (attempts, retries,
 //!   time-outs, cancellation), shared by every pattern actor.
 //! - `process`: spawning, process groups, termination, bounded capture.
@@ -49,6 +52,7 @@ mod process;
 pub mod registry;
 mod run;
 mod runner;
+pub mod scheduler;
 pub mod shutdown;
 mod slot;
 mod stream;
