@@ -38,3 +38,4 @@ pub use taskorch_actors::{
     RestartIntensity, Result, RunId, RunInfo, RunStatus, Strategy, StreamKind, SystemStatus, Task,
     TaskKind,
 };
+pub use taskorch_actors::{Batch, BatchProgress, BatchSpec};

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use ractor::{Actor, ActorRef};
 use serde_json::Value;
+use taskorch_actors::batch::{BatchArguments, BatchCoordinator, BatchMessage};
 use taskorch_actors::executor::{Executor, ExecutorArguments, ExecutorMessage};
 use taskorch_actors::{
     ActorSlot, ChildSpec, Context, Error, Limits, ProcessLimits, Result, Retention, RootSupervisor,
@@ -20,6 +21,7 @@ use taskorch_actors::{
 
 use crate::config::Config;
 
+mod concurrent;
 mod simple;
 
 /// Runs work in all six patterns under one root supervisor.
@@ -38,6 +40,7 @@ struct Inner {
     config: Config,
     supervisor: ActorRef<SupervisorMessage>,
     executor: ActorSlot<ExecutorMessage>,
+    batch: ActorSlot<BatchMessage>,
 }
 
 impl std::fmt::Debug for Orchestrator {
@@ -94,18 +97,33 @@ impl Orchestrator {
             config.shutdown_grace + config.kill_grace + std::time::Duration::from_secs(2);
 
         let executor = ActorSlot::new("executor", config.restart_wait);
-        let children = vec![{
-            let ctx = Arc::clone(&ctx);
-            ChildSpec::new(executor.clone(), move || {
-                (
-                    Executor,
-                    ExecutorArguments {
-                        ctx: Arc::clone(&ctx),
-                    },
-                )
-            })
-            .shutdown_timeout(child_stop)
-        }];
+        let batch = ActorSlot::new("batch", config.restart_wait);
+        let children = vec![
+            {
+                let ctx = Arc::clone(&ctx);
+                ChildSpec::new(executor.clone(), move || {
+                    (
+                        Executor,
+                        ExecutorArguments {
+                            ctx: Arc::clone(&ctx),
+                        },
+                    )
+                })
+                .shutdown_timeout(child_stop)
+            },
+            {
+                let ctx = Arc::clone(&ctx);
+                ChildSpec::new(batch.clone(), move || {
+                    (
+                        BatchCoordinator,
+                        BatchArguments {
+                            ctx: Arc::clone(&ctx),
+                        },
+                    )
+                })
+                .shutdown_timeout(child_stop)
+            },
+        ];
         let policy = SupervisorPolicy {
             strategy: config.strategy,
             intensity: config.restart_intensity,
@@ -125,6 +143,7 @@ impl Orchestrator {
                 config,
                 supervisor,
                 executor,
+                batch,
             }),
         })
     }

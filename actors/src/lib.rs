@@ -11,16 +11,19 @@
 //!
 //! ```text
 //! RootSupervisor                      (one_for_one, 5 restarts / 10 s per child)
-//! └── executor   Simple + LongRunning   runs: tokio tasks owned by the incarnation
-//!                                       state outside: Context { registry, actions }
+//! ├── executor   Simple + LongRunning   runs: tokio tasks owned by the incarnation
+//! │                                     state outside: Context { registry, actions }
+//! └── batch      Concurrent             one driver task per batch, owned by the incarnation;
+//!                                       runs started lazily, at most `limit` per batch
 //! ```
 //!
-//! More pattern actors (batch, launcher, scheduler, pool_keeper) join this
+//! More pattern actors (launcher, scheduler, pool_keeper) join this
 //! tree as they land; the supervisor takes any list of [`ChildSpec`]s.
 //!
 //! # Layout
 //! - [`supervisor`]: root supervisor, child specs, strategies, status.
 //! - [`executor`]: the executor actor.
+//! - [`batch`]: the batch coordinator (Concurrent pattern).
 //! - `runner`: one run from start to terminal status (attempts, retries,
 //!   time-outs, cancellation), shared by every pattern actor.
 //! - `process`: spawning, process groups, termination, bounded capture.
@@ -32,6 +35,7 @@
 #![forbid(unsafe_code)]
 
 mod action;
+pub mod batch;
 mod context;
 mod error;
 pub mod executor;
@@ -50,6 +54,7 @@ pub mod supervisor;
 mod task;
 
 pub use action::{ActionFn, ActionTable};
+pub use batch::{Batch, BatchProgress, BatchSpec};
 pub use context::{Context, Limits};
 pub use error::{Error, Result};
 #[cfg(feature = "fault-injection")]
