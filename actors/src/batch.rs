@@ -119,7 +119,7 @@ pub struct BatchState {
     // Dropped with the state: stops this incarnation's batches (see the
     // module docs). Never read.
     _stop_runs_on_drop: OwnerGuard,
-    /// Drivers and runs of this incarnation.
+    /// This incarnation's drivers (each waits for its own runs).
     runs: TaskTracker,
     /// Drivers still running (for status).
     batches: Arc<AtomicUsize>,
@@ -188,12 +188,7 @@ impl BatchState {
             // are re-sent only when never handled.
             return Err(Error::InvalidTask("this batch was already started".into()));
         };
-        let driver = Driver::new(
-            Arc::clone(&self.ctx),
-            self.owner.clone(),
-            self.runs.clone(),
-            job,
-        );
+        let driver = Driver::new(Arc::clone(&self.ctx), self.owner.clone(), job);
         let gauge = InFlightGauge::new(&self.batches);
         // As for runs: the runtime-wide tracker lets shutdown wait for this
         // driver even if this incarnation dies first.

@@ -4,33 +4,36 @@
 //!
 //! # Memory
 //! A batch of N never holds more than `limit` runs: the tasks wait in the
-//! caller's own `Vec`, consumed in order, and each becomes a run (checked,
-//! registered, given a tokio task) only when it starts. Per queued task the
-//! driver keeps just its result slot.
+//! caller's own `Vec`, consumed in order, and each becomes a run only when
+//! it starts. Per queued task the driver keeps just its result slot.
+//!
+//! # Work split
+//! The driver only hands each task to a tokio task of its own; that task
+//! checks it, registers the run and runs it. So the per-run work spreads
+//! over every worker thread, and the driver, which every run of the batch
+//! passes through, stays small.
 //!
 //! # Stopping
-//! Each run has its own [`Owner`], so a stop can tell each run why it
-//! stopped, with its run id: `Cancelled` (fail-fast or [`Batch::cancel`]),
-//! `TimedOut` (the batch's time limit), `ActorFailed` (the coordinator
-//! incarnation died) or `ShuttingDown`. The reason is set before the run's
-//! token fires, so the runner, the registry and the caller all see the same
-//! one; tasks not started yet report it too, without a run id. The run
-//! owners hang off the runtime's root token, so an emergency stop reaches
-//! them even without the driver.
+//! All runs of the batch share one [`Owner`]: stopping it with a reason —
+//! `Cancelled` (fail-fast or [`Batch::cancel`]), `TimedOut` (the batch's
+//! time limit), `ActorFailed` (the coordinator incarnation died) or
+//! `ShuttingDown` — sets the reason before any run's token fires, so the
+//! runner, the registry and the caller all see the same one, each run with
+//! its own id. Tasks not started report it too, without a run id. The
+//! owner hangs off the runtime's root token, so an emergency stop reaches
+//! the runs even without the driver.
 //!
 //! [`Batch::cancel`]: super::Batch::cancel
 
-use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 use tokio::task::{JoinError, JoinHandle};
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use super::BATCH;
 use super::handle::BatchProgress;
@@ -39,7 +42,6 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::output::Output;
 use crate::pattern::Pattern;
-use crate::registry::RunRecord;
 use crate::runner::{self, Owner};
 use crate::task::Task;
 
@@ -48,45 +50,27 @@ pub(super) struct Driver {
     ctx: Arc<Context>,
     /// The coordinator incarnation that accepted the batch.
     incarnation: Owner,
-    /// That incarnation's tasks, so its stop waits for our runs.
-    runs: TaskTracker,
     job: Arc<BatchJob>,
-    /// Parent of every run owner of this batch (see the module docs).
-    parent: CancellationToken,
+    /// Owns every run of this batch (see the module docs).
+    owner: Owner,
     /// One per task, filled as results come in.
     slots: Vec<Option<Result<Output>>>,
-    /// Runs started and not finished, by task index (at most `limit`).
-    in_flight: HashMap<usize, InFlight>,
     progress: BatchProgress,
     /// Why the batch stopped early, once it has.
     stopped: Option<Error>,
 }
 
-struct InFlight {
-    owner: Owner,
-    record: Arc<RunRecord>,
-}
-
 impl Driver {
-    pub(super) fn new(
-        ctx: Arc<Context>,
-        incarnation: Owner,
-        runs: TaskTracker,
-        job: Arc<BatchJob>,
-    ) -> Self {
+    pub(super) fn new(ctx: Arc<Context>, incarnation: Owner, job: Arc<BatchJob>) -> Self {
         let total = job.total();
-        let parent = ctx.shutdown().root().child_token();
         Driver {
+            owner: Owner::new(BATCH, ctx.shutdown().root()),
             slots: std::iter::repeat_with(|| None).take(total).collect(),
-            // Never sized by `limit` alone: a caller may pass usize::MAX.
-            in_flight: HashMap::with_capacity(job.limit().min(total)),
             progress: BatchProgress::queued(total),
             stopped: None,
             ctx,
             incarnation,
-            runs,
             job,
-            parent,
         }
     }
 
@@ -108,11 +92,14 @@ impl Driver {
         let mut cancelled = pin!(cancel.cancelled());
         let mut expiry = pin!(sleep_until(deadline));
 
+        // A batch cancelled (or an incarnation dead) before we got here
+        // starts nothing. Later stops are seen by the `select!` below,
+        // which polls them before any completion.
+        self.check_stops();
         loop {
-            // Checked before starting anything, so a stop is seen even when
-            // a completion is ready on every round.
-            if self.stopped.is_none() {
-                self.check_stops(deadline, after);
+            if self.stopped.is_none() && deadline.is_some_and(|at| at <= Instant::now()) {
+                // The timer may lag behind a driver kept busy by completions.
+                self.stop(timed_out(after));
             }
             while self.stopped.is_none() && running.len() < limit {
                 // At shutdown nothing new starts, but runs in flight keep
@@ -124,14 +111,8 @@ impl Driver {
                     break;
                 };
                 self.progress.queued -= 1;
-                match self.start(index, task) {
-                    Ok(handle) => {
-                        self.progress.running += 1;
-                        running.push(joined(index, handle));
-                    }
-                    // Bad input fails its own slot only: it never became a run.
-                    Err(e) => self.finish(index, Err(e)),
-                }
+                self.progress.running += 1;
+                running.push(joined(index, self.start(task)));
             }
             self.job.publish(self.progress);
             if running.is_empty() {
@@ -167,57 +148,38 @@ impl Driver {
             .collect()
     }
 
-    /// Stop conditions that may have come true while completions kept the
-    /// driver busy.
-    fn check_stops(&mut self, deadline: Option<Instant>, after: Option<Duration>) {
+    /// Stops that happened before the driver ran.
+    fn check_stops(&mut self) {
         if self.incarnation.token().is_cancelled() {
             let reason = self.incarnation.reason();
             self.stop(reason);
         } else if self.job.cancel_token().is_cancelled() {
             self.stop(Error::Cancelled { run: None });
-        } else if deadline.is_some_and(|at| at <= Instant::now()) {
-            self.stop(timed_out(after));
         }
     }
 
-    /// Check, register and spawn the run of task `index`.
-    fn start(&mut self, index: usize, task: Task) -> Result<JoinHandle<Result<Output>>> {
-        let prepared = runner::prepare(&self.ctx, Arc::new(task))?;
-        let owner = Owner::new(BATCH, &self.parent);
-        let record = self.ctx.registry().register(
-            prepared.task.display_name(),
-            Pattern::Concurrent,
-            Some(owner.token()),
-        );
-        self.in_flight.insert(
-            index,
-            InFlight {
-                owner: owner.clone(),
-                record: Arc::clone(&record),
-            },
-        );
+    /// Hand `task` to a tokio task of its own (see the module docs).
+    ///
+    /// Not put in the incarnation's or the runtime's task tracker: the
+    /// driver, which is in both, holds the run's handle and never ends
+    /// before its runs do, so waiting for the driver waits for them — and
+    /// two shared counters fewer per run matter at 100,000 runs a second.
+    fn start(&self, task: Task) -> JoinHandle<Result<Output>> {
         let ctx = Arc::clone(&self.ctx);
-        // As in the executor: the runtime-wide tracker lets shutdown wait
-        // for this run even if the incarnation's own tracker is gone.
-        let alive = ctx.tasks().token();
-        Ok(self.runs.spawn(async move {
-            let _alive = alive;
-            runner::execute(&ctx, &record, &prepared, &owner).await
-        }))
+        let owner = self.owner.clone();
+        // Boxed inside the task: the run's future is ~1 KiB, and tokio
+        // copies what it spawns; the box is made on the run's own thread.
+        tokio::spawn(async move { Box::pin(run_one(&ctx, &owner, task)).await })
     }
 
     /// A run's task ended.
     fn ended(&mut self, index: usize, result: std::result::Result<Result<Output>, JoinError>) {
         self.progress.running -= 1;
-        let flight = self.in_flight.remove(&index);
         let result = result.unwrap_or_else(|join| {
-            // The runner catches action panics; this is a bug elsewhere.
-            // Still, the run must not stay `Running` in the registry.
-            let e = Error::actor_failed(BATCH, format!("the run's task failed: {join}"));
-            if let Some(flight) = &flight {
-                let _ = self.ctx.registry().finish(&flight.record, Err(e.clone()));
-            }
-            Err(e)
+            Err(Error::actor_failed(
+                BATCH,
+                format!("the run's task failed: {join}"),
+            ))
         });
         self.finish(index, result);
     }
@@ -236,31 +198,40 @@ impl Driver {
     }
 
     /// Stop the batch: no new starts, and every run in flight is stopped
-    /// with `reason` (carrying its own run id).
+    /// with `reason` (each reports it with its own run id).
     fn stop(&mut self, reason: Error) {
         if self.stopped.is_some() {
             return;
         }
-        tracing::debug!(reason = %reason, in_flight = self.in_flight.len(), "batch stopping");
-        for flight in self.in_flight.values() {
-            flight.owner.stop(for_run(&reason, &flight.record));
-        }
+        tracing::debug!(%reason, running = self.progress.running, "batch stopping");
+        self.owner.stop(reason.clone());
         self.stopped = Some(reason);
     }
 }
 
-/// `reason` as the run `record` reports it: with its id where the error
-/// has room for one.
-fn for_run(reason: &Error, record: &RunRecord) -> Error {
-    match reason {
-        Error::Cancelled { run: None } => Error::Cancelled {
-            run: Some(record.id()),
-        },
-        Error::TimedOut { run: None, after } => Error::TimedOut {
-            run: Some(record.id()),
-            after: *after,
-        },
-        other => other.clone(),
+/// One task of the batch, from check to terminal status.
+async fn run_one(ctx: &Context, owner: &Owner, task: Task) -> Result<Output> {
+    // Stopped between the hand-over and now: it never started.
+    if owner.token().is_cancelled() {
+        return Err(owner.reason());
+    }
+    // Bad input fails its own slot only: it never becomes a run.
+    let prepared = runner::prepare(ctx, Arc::new(task))?;
+    let record = ctx.registry().register(
+        prepared.task.display_name(),
+        Pattern::Concurrent,
+        Some(owner.token()),
+    );
+    let run = AssertUnwindSafe(runner::execute(ctx, &record, &prepared, owner));
+    match run.catch_unwind().await {
+        Ok(result) => result,
+        Err(_) => {
+            // The runner catches action panics; this would be a bug of ours.
+            // Still, the run must not stay `Running` in the registry.
+            let e = Error::actor_failed(BATCH, "the run's task panicked");
+            let _ = ctx.registry().finish(&record, Err(e.clone()));
+            Err(e)
+        }
     }
 }
 

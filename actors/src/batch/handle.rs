@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::oneshot;
 
 use super::BATCH;
 use super::spec::BatchJob;
@@ -58,19 +58,16 @@ impl BatchProgress {
 #[derive(Debug)]
 pub struct Batch {
     job: Arc<BatchJob>,
-    progress: watch::Receiver<BatchProgress>,
+    /// The progress version last returned by `changed`.
+    seen: u64,
     results: oneshot::Receiver<Vec<Result<Output>>>,
 }
 
 impl Batch {
-    pub(crate) fn new(
-        job: Arc<BatchJob>,
-        progress: watch::Receiver<BatchProgress>,
-        results: oneshot::Receiver<Vec<Result<Output>>>,
-    ) -> Self {
+    pub(crate) fn new(job: Arc<BatchJob>, results: oneshot::Receiver<Vec<Result<Output>>>) -> Self {
         Batch {
             job,
-            progress,
+            seen: 0,
             results,
         }
     }
@@ -87,7 +84,7 @@ impl Batch {
 
     /// The counts right now.
     pub fn progress(&self) -> BatchProgress {
-        *self.progress.borrow()
+        self.job.progress().1
     }
 
     /// Wait until the counts change, and return them. Returns at once once
@@ -97,12 +94,18 @@ impl Batch {
     /// Cancel safe: a change that arrives while nobody waits is reported by
     /// the next call.
     pub async fn changed(&mut self) -> BatchProgress {
-        if !self.progress.borrow().is_finished() {
-            // The sender lives in the job this handle holds, so it cannot
-            // be dropped while we wait: `changed` cannot fail.
-            let _ = self.progress.changed().await;
+        loop {
+            let notified = self.job.changed().notified();
+            tokio::pin!(notified);
+            // Register before reading, so a publish in between still wakes us.
+            notified.as_mut().enable();
+            let (version, progress) = self.job.progress();
+            if version != self.seen || progress.is_finished() {
+                self.seen = version;
+                return progress;
+            }
+            notified.await;
         }
-        *self.progress.borrow_and_update()
     }
 
     /// Cancel the whole batch: runs in flight are terminated (SIGTERM to

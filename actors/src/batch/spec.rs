@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{Notify, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::handle::{Batch, BatchProgress};
@@ -114,8 +114,13 @@ pub struct BatchJob {
     total: usize,
     /// Fired by [`Batch::cancel`].
     cancel: CancellationToken,
-    /// Written by the driver only; read by the handle.
-    progress: watch::Sender<BatchProgress>,
+    /// Written by the driver only, with a version bumped on every write;
+    /// read by the handle. A plain lock and one `Notify` rather than a
+    /// `watch` channel: the driver publishes once per finished run, and a
+    /// `watch` send costs nine lock operations.
+    progress: Mutex<(u64, BatchProgress)>,
+    /// Woken on every publish.
+    changed: Notify,
     /// Taken once, by the driver that accepts the job.
     pending: Mutex<Option<Pending>>,
 }
@@ -132,7 +137,7 @@ impl std::fmt::Debug for BatchJob {
             .field("limit", &self.limit)
             .field("fail_fast", &self.fail_fast)
             .field("timeout", &self.timeout)
-            .field("progress", &*self.progress.borrow())
+            .field("progress", &self.progress().1)
             .finish_non_exhaustive()
     }
 }
@@ -146,20 +151,20 @@ impl BatchJob {
         spec.validate()?;
         let total = spec.tasks.len();
         let (results_tx, results_rx) = oneshot::channel();
-        let (progress, progress_rx) = watch::channel(BatchProgress::queued(total));
         let job = Arc::new(BatchJob {
             limit: spec.limit,
             fail_fast: spec.fail_fast,
             timeout: spec.timeout,
             total,
             cancel: CancellationToken::new(),
-            progress,
+            progress: Mutex::new((0, BatchProgress::queued(total))),
+            changed: Notify::new(),
             pending: Mutex::new(Some(Pending {
                 tasks: spec.tasks,
                 results: results_tx,
             })),
         });
-        let handle = Batch::new(Arc::clone(&job), progress_rx, results_rx);
+        let handle = Batch::new(Arc::clone(&job), results_rx);
         Ok((job, handle))
     }
 
@@ -185,8 +190,21 @@ impl BatchJob {
     }
 
     pub(crate) fn publish(&self, progress: BatchProgress) {
-        // `send_replace` stores the value even when no handle is watching.
-        self.progress.send_replace(progress);
+        {
+            let mut current = self.progress.lock();
+            current.0 += 1;
+            current.1 = progress;
+        }
+        self.changed.notify_waiters();
+    }
+
+    /// The progress and its version.
+    pub(crate) fn progress(&self) -> (u64, BatchProgress) {
+        *self.progress.lock()
+    }
+
+    pub(crate) fn changed(&self) -> &Notify {
+        &self.changed
     }
 
     /// Take the tasks and the results port; `None` if a driver already

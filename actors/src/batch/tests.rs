@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::json;
-use tokio_util::task::TaskTracker;
 
 use super::driver::Driver;
 use super::{BATCH, Batch, BatchJob, BatchSpec};
@@ -63,12 +62,7 @@ impl Fixture {
         let (job, handle) = BatchJob::new(spec).unwrap();
         let pending = job.take().expect("a fresh job has its tasks");
         assert!(job.take().is_none(), "the tasks are taken once");
-        let driver = Driver::new(
-            Arc::clone(&self.ctx),
-            self.owner.clone(),
-            TaskTracker::new(),
-            job,
-        );
+        let driver = Driver::new(Arc::clone(&self.ctx), self.owner.clone(), job);
         (handle, tokio::spawn(driver.run(pending.tasks)))
     }
 
@@ -284,12 +278,7 @@ async fn a_batch_cancelled_before_it_starts_runs_nothing() {
     let (job, handle) = BatchJob::new(BatchSpec::new((0..3).map(|i| sleep(i, 1)), 2)).unwrap();
     handle.cancel();
     let pending = job.take().unwrap();
-    let driver = Driver::new(
-        Arc::clone(&fx.ctx),
-        fx.owner.clone(),
-        TaskTracker::new(),
-        job,
-    );
+    let driver = Driver::new(Arc::clone(&fx.ctx), fx.owner.clone(), job);
     let results = driver.run(pending.tasks).await;
     assert!(
         results
