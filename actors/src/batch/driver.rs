@@ -92,14 +92,12 @@ impl Driver {
         let mut cancelled = pin!(cancel.cancelled());
         let mut expiry = pin!(sleep_until(deadline));
 
-        // A batch cancelled (or an incarnation dead) before we got here
-        // starts nothing. Later stops are seen by the `select!` below,
-        // which polls them before any completion.
-        self.check_stops();
         loop {
-            if self.stopped.is_none() && deadline.is_some_and(|at| at <= Instant::now()) {
-                // The timer may lag behind a driver kept busy by completions.
-                self.stop(timed_out(after));
+            // Checked before each round of starts, so nothing new starts
+            // after a stop that arrived with a completion (the `select!`
+            // below sees it only after this round).
+            if self.stopped.is_none() {
+                self.check_stops(deadline, after);
             }
             while self.stopped.is_none() && running.len() < limit {
                 // At shutdown nothing new starts, but runs in flight keep
@@ -148,13 +146,17 @@ impl Driver {
             .collect()
     }
 
-    /// Stops that happened before the driver ran.
-    fn check_stops(&mut self) {
+    /// Stops that may have come while the driver was busy. (Both tokens
+    /// are touched by nobody else per run, so their locks are uncontended.)
+    fn check_stops(&mut self, deadline: Option<Instant>, after: Option<Duration>) {
         if self.incarnation.token().is_cancelled() {
             let reason = self.incarnation.reason();
             self.stop(reason);
         } else if self.job.cancel_token().is_cancelled() {
             self.stop(Error::Cancelled { run: None });
+        } else if deadline.is_some_and(|at| at <= Instant::now()) {
+            // The timer may lag behind a driver kept busy by completions.
+            self.stop(timed_out(after));
         }
     }
 
