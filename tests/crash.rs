@@ -167,10 +167,16 @@ async fn requests_queued_behind_a_crash_are_redelivered() {
     rt.inject_fault("executor", Fault::PanicNextMessage);
     let calls = (0..10).map(|_| rt.run(Task::action("noop", json!(null))));
     let results = futures::future::join_all(calls).await;
-    let failed = results.iter().filter(|r| r.is_err()).count();
-    assert_eq!(
-        failed, 1,
-        "only the request being handled fails: {results:?}"
+    // The first request's run may still be in flight when the executor
+    // dies (then it is rightly interrupted), so only the rest are certain.
+    assert!(
+        matches!(&results[1], Err(Error::ActorFailed { reason, .. }) if reason.contains("while handling")),
+        "{:?}",
+        results[1]
     );
-    assert!(matches!(results[1], Err(Error::ActorFailed { .. })));
+    let failed = results[2..].iter().filter(|r| r.is_err()).count();
+    assert_eq!(
+        failed, 0,
+        "requests queued behind the crash succeed: {results:?}"
+    );
 }
