@@ -43,4 +43,5 @@ pub use taskorch_actors::{
     RestartIntensity, Result, RunId, RunInfo, RunStatus, Strategy, StreamKind, SystemStatus, Task,
     TaskKind,
 };
+pub use taskorch_actors::{Batch, BatchProgress, BatchSpec};
 pub use taskorch_actors::{CapturedOutput, OutputSubscription, RunStream};

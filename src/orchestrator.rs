@@ -12,6 +12,7 @@ use std::sync::Arc;
 use ractor::{Actor, ActorRef};
 use serde_json::Value;
 use taskorch_actors::LineLimits;
+use taskorch_actors::batch::{BatchArguments, BatchCoordinator, BatchMessage};
 use taskorch_actors::executor::{Executor, ExecutorArguments, ExecutorMessage};
 use taskorch_actors::scheduler::{ScheduleStore, Scheduler, SchedulerArguments, SchedulerMessage};
 use taskorch_actors::{
@@ -22,6 +23,7 @@ use taskorch_actors::{
 
 use crate::config::Config;
 
+mod concurrent;
 mod long_running;
 mod periodic;
 mod simple;
@@ -44,6 +46,7 @@ struct Inner {
     executor: ActorSlot<ExecutorMessage>,
     scheduler: ActorSlot<SchedulerMessage>,
     schedules: Arc<ScheduleStore>,
+    batch: ActorSlot<BatchMessage>,
 }
 
 impl std::fmt::Debug for Orchestrator {
@@ -107,6 +110,7 @@ impl Orchestrator {
         let executor = ActorSlot::new("executor", config.restart_wait);
         let scheduler = ActorSlot::new("scheduler", config.restart_wait);
         let schedules = ScheduleStore::new(config.clock);
+        let batch = ActorSlot::new("batch", config.restart_wait);
         let children = vec![
             {
                 let ctx = Arc::clone(&ctx);
@@ -114,6 +118,18 @@ impl Orchestrator {
                     (
                         Executor,
                         ExecutorArguments {
+                            ctx: Arc::clone(&ctx),
+                        },
+                    )
+                })
+                .shutdown_timeout(child_stop)
+            },
+            {
+                let ctx = Arc::clone(&ctx);
+                ChildSpec::new(batch.clone(), move || {
+                    (
+                        BatchCoordinator,
+                        BatchArguments {
                             ctx: Arc::clone(&ctx),
                         },
                     )
@@ -156,6 +172,7 @@ impl Orchestrator {
                 executor,
                 scheduler,
                 schedules,
+                batch,
             }),
         })
     }

@@ -2,6 +2,8 @@
 
 mod common;
 
+mod batch;
+mod batch_crash;
 mod crash;
 mod long_running;
 mod long_running_crash;

@@ -144,6 +144,20 @@ impl Error {
         }
     }
 
+    /// This error as run `id` reports it: a `TimedOut` or `Cancelled`
+    /// without a run id gets `id` (one reason stops a whole batch; each of
+    /// its runs reports it with its own id). Others are unchanged.
+    pub fn for_run(self, id: RunId) -> Self {
+        match self {
+            Error::TimedOut { run: None, after } => Error::TimedOut {
+                run: Some(id),
+                after,
+            },
+            Error::Cancelled { run: None } => Error::Cancelled { run: Some(id) },
+            other => other,
+        }
+    }
+
     /// A short, stable name for the variant ("not_found", "timed_out", ...),
     /// for logs, JSON and metrics.
     pub fn kind(&self) -> &'static str {

@@ -15,17 +15,20 @@
 //! │                                     state outside: Context { registry, actions }
 //! │                                     LongRunning: RunStream reads the run's line
 //! │                                     ring in its registry record, never the actor
+//! ├── batch      Concurrent             one driver task per batch, owned by the incarnation;
+//! │                                     runs started lazily, at most `limit` per batch
 //! └── scheduler  Periodic               timing heap + timer task, rebuilt on restart
 //!                                       state outside: ScheduleStore { schedules, counters, next due }
 //! ```
 //!
-//! More pattern actors (batch, launcher, scheduler, pool_keeper) join this
+//! More pattern actors (launcher, scheduler, pool_keeper) join this
 //! tree as they land; the supervisor takes any list of [`ChildSpec`]s.
 //!
 //! # Layout
 //! - [`supervisor`]: root supervisor, child specs, strategies, status.
 //! - [`executor`]: the executor actor.
 //! - [`scheduler`]: the scheduler actor, triggers, the schedule store.
+//! - [`batch`]: the batch coordinator (Concurrent pattern).
 //! - `runner`: one run from start to terminal status (attempts, retries,
 //!   time-outs, cancellation), shared by every pattern actor.
 //! - `process`: spawning, process groups, termination, bounded capture.
@@ -39,6 +42,7 @@
 #![forbid(unsafe_code)]
 
 mod action;
+pub mod batch;
 mod context;
 mod error;
 pub mod executor;
@@ -60,6 +64,7 @@ pub mod supervisor;
 mod task;
 
 pub use action::{ActionFn, ActionTable};
+pub use batch::{Batch, BatchProgress, BatchSpec};
 pub use context::{Context, Limits};
 pub use error::{Error, Result};
 #[cfg(feature = "fault-injection")]

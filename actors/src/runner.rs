@@ -201,14 +201,15 @@ pub(crate) async fn execute(
 }
 
 /// What a stopped run reports: `Cancelled` if the caller asked for it,
-/// otherwise why its owner stopped.
+/// otherwise why its owner stopped (with this run's id, where the owner
+/// stopped a whole group of runs with one reason).
 fn stop_error(record: &RunRecord, owner: &Owner) -> Error {
     if record.cancel_requested() {
         Error::Cancelled {
             run: Some(record.id()),
         }
     } else {
-        owner.reason()
+        owner.reason().for_run(record.id())
     }
 }
 

@@ -1,0 +1,222 @@
+//! The batch coordinator: serves the Concurrent pattern (run many tasks, at
+//! most `limit` at once, results in input order).
+//!
+//! # Messages
+//! - [`BatchMessage::Start`]: take the batch's tasks out of its
+//!   [`BatchJob`], start a driver task for it that this incarnation owns,
+//!   and answer at once; the results go to the caller's [`Batch`] handle
+//!   when the driver is done. The handler only dispatches, so a long batch
+//!   never delays the next one.
+//! - [`BatchMessage::Status`]: how many batches are in flight.
+//!
+//! # How a batch runs
+//! Its driver (see `batch/driver.rs`) starts runs lazily: a task becomes a
+//! run — checked, registered with [`Pattern::Concurrent`](crate::Pattern),
+//! given its own tokio task — only when one of the batch's `limit` slots is
+//! free. Each run then also waits for the runtime-wide cap
+//! (`max_concurrency`), so two batches of limit 8 on a cap of 8 never run
+//! 16 things at once. A task that cannot run (missing program, invalid
+//! input) fails its own slot and the batch goes on, unless it asked to
+//! fail fast.
+//!
+//! # Supervision
+//! A permanent child of the root supervisor, started after the executor.
+//!
+//! # State outside the actor
+//! Runs and their outcomes live in the registry of the runtime
+//! [`Context`]; a batch's tasks, progress and result port live in its
+//! [`BatchJob`], shared with the caller. The actor keeps only its driver
+//! and run tasks and the token that owns them.
+//!
+//! # Restart and stop
+//! If the coordinator dies (a panic while handling a message), its state is
+//! dropped, which stops the token owning its batches. Each driver then
+//! stops its batch: runs in flight terminate their process groups (SIGTERM,
+//! `kill_grace`, SIGKILL) and end `Interrupted`, and the caller gets the
+//! results of everything that finished and `Error::ActorFailed` for the
+//! rest. Nothing is orphaned; the next incarnation starts clean. On a
+//! graceful stop (shutdown) no queued task starts, runs in flight get
+//! `shutdown_grace` to finish, and the rest report `Error::ShuttingDown`.
+
+mod driver;
+mod handle;
+mod spec;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tokio_util::task::TaskTracker;
+
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::runner::{Owner, OwnerGuard, drain_runs};
+use crate::slot::Reply;
+use crate::supervisor::{ChildMessage, ChildReport};
+use driver::Driver;
+pub use handle::{Batch, BatchProgress};
+pub use spec::{BatchJob, BatchSpec};
+
+/// The child name of the batch coordinator.
+pub const BATCH: &str = "batch";
+
+/// The batch coordinator actor (stateless; see [`BatchState`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BatchCoordinator;
+
+/// What each coordinator incarnation starts with.
+#[derive(Debug, Clone)]
+pub struct BatchArguments {
+    /// The shared runtime context.
+    pub ctx: Arc<Context>,
+}
+
+/// Messages the batch coordinator accepts.
+#[derive(Debug)]
+pub enum BatchMessage {
+    /// Start the batch in `job`; answer once it is under way.
+    Start {
+        /// The batch (shared, so a request lost in a crash can be re-sent
+        /// without copying the tasks).
+        job: Arc<BatchJob>,
+        /// Answered `Ok` once the batch's driver runs.
+        reply: Reply<()>,
+    },
+    /// Report on this incarnation.
+    Status(RpcReplyPort<ChildReport>),
+}
+
+impl BatchMessage {
+    /// The variant's name, for traces.
+    fn kind(&self) -> &'static str {
+        match self {
+            BatchMessage::Start { .. } => "Start",
+            BatchMessage::Status(_) => "Status",
+        }
+    }
+
+    /// Arm the request's reply (see [`Reply::accept`]).
+    fn accept(&mut self) {
+        if let BatchMessage::Start { reply, .. } = self {
+            reply.accept();
+        }
+    }
+}
+
+impl ChildMessage for BatchMessage {
+    fn status_request(reply: RpcReplyPort<ChildReport>) -> Self {
+        BatchMessage::Status(reply)
+    }
+}
+
+/// One incarnation's state.
+#[derive(Debug)]
+pub struct BatchState {
+    ctx: Arc<Context>,
+    owner: Owner,
+    // Dropped with the state: stops this incarnation's batches (see the
+    // module docs). Never read.
+    _stop_runs_on_drop: OwnerGuard,
+    /// This incarnation's drivers (each waits for its own runs).
+    runs: TaskTracker,
+    /// Drivers still running (for status).
+    batches: Arc<AtomicUsize>,
+}
+
+impl Actor for BatchCoordinator {
+    type Msg = BatchMessage;
+    type State = BatchState;
+    type Arguments = BatchArguments;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        args: BatchArguments,
+    ) -> Result<BatchState, ActorProcessingErr> {
+        let owner = Owner::new(BATCH, args.ctx.shutdown().root());
+        Ok(BatchState {
+            _stop_runs_on_drop: owner.guard(),
+            owner,
+            ctx: args.ctx,
+            runs: TaskTracker::new(),
+            batches: Arc::default(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        mut message: BatchMessage,
+        state: &mut BatchState,
+    ) -> Result<(), ActorProcessingErr> {
+        message.accept();
+        let ctx = Arc::clone(&state.ctx);
+        ctx.handle(BATCH, message.kind(), async {
+            match message {
+                BatchMessage::Start { job, reply } => reply.send(state.start(job)),
+                BatchMessage::Status(reply) => {
+                    let _ = reply.send(ChildReport {
+                        detail: format!(
+                            "{} batches in flight",
+                            state.batches.load(Ordering::Relaxed)
+                        ),
+                    });
+                }
+            }
+        })
+        .await;
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut BatchState,
+    ) -> Result<(), ActorProcessingErr> {
+        drain_runs(&state.ctx, &state.owner, &state.runs, BATCH).await;
+        Ok(())
+    }
+}
+
+impl BatchState {
+    fn start(&self, job: Arc<BatchJob>) -> Result<()> {
+        self.ctx.shutdown().check()?;
+        let Some(pending) = job.take() else {
+            // Only a request delivered twice could get here, and requests
+            // are re-sent only when never handled.
+            return Err(Error::InvalidTask("this batch was already started".into()));
+        };
+        let driver = Driver::new(Arc::clone(&self.ctx), self.owner.clone(), job);
+        let gauge = InFlightGauge::new(&self.batches);
+        // As for runs: the runtime-wide tracker lets shutdown wait for this
+        // driver even if this incarnation dies first.
+        let alive = self.ctx.tasks().token();
+        self.runs.spawn(async move {
+            let _alive = alive;
+            let _gauge = gauge;
+            let results = driver.run(pending.tasks).await;
+            // The caller may have dropped its handle; the runs are in the
+            // registry either way.
+            let _ = pending.results.send(results);
+        });
+        Ok(())
+    }
+}
+
+/// Counts a driver as in flight until dropped.
+struct InFlightGauge(Arc<AtomicUsize>);
+
+impl InFlightGauge {
+    fn new(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        InFlightGauge(Arc::clone(count))
+    }
+}
+
+impl Drop for InFlightGauge {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
