@@ -38,3 +38,6 @@ pub use taskorch_actors::{
     RestartIntensity, Result, RunId, RunInfo, RunStatus, Strategy, StreamKind, SystemStatus, Task,
     TaskKind,
 };
+pub use taskorch_actors::{
+    POOL_ENV, Pool, PoolSpec, PoolState, PoolStats, WORKER_ENV, WorkerLog, WorkerLogLine,
+};

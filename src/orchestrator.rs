@@ -12,14 +12,16 @@ use std::sync::Arc;
 use ractor::{Actor, ActorRef};
 use serde_json::Value;
 use taskorch_actors::executor::{Executor, ExecutorArguments, ExecutorMessage};
+use taskorch_actors::pool::{PoolKeeper, PoolKeeperArguments, PoolTable};
 use taskorch_actors::{
-    ActorSlot, ChildSpec, Context, Error, Limits, ProcessLimits, Result, Retention, RootSupervisor,
-    RunId, RunInfo, RunStatus, SupervisorArguments, SupervisorMessage, SupervisorPolicy,
-    SystemStatus,
+    ActorSlot, ChildSpec, Context, Error, Limits, Pools, ProcessLimits, Result, Retention,
+    RootSupervisor, RunId, RunInfo, RunStatus, SupervisorArguments, SupervisorMessage,
+    SupervisorPolicy, SystemStatus,
 };
 
 use crate::config::Config;
 
+mod pooled;
 mod simple;
 
 /// Runs work in all six patterns under one root supervisor.
@@ -38,6 +40,8 @@ struct Inner {
     config: Config,
     supervisor: ActorRef<SupervisorMessage>,
     executor: ActorSlot<ExecutorMessage>,
+    /// The pools, and the slot of the pool keeper that manages them.
+    pools: Pools,
 }
 
 impl std::fmt::Debug for Orchestrator {
@@ -94,18 +98,40 @@ impl Orchestrator {
             config.shutdown_grace + config.kill_grace + std::time::Duration::from_secs(2);
 
         let executor = ActorSlot::new("executor", config.restart_wait);
-        let children = vec![{
-            let ctx = Arc::clone(&ctx);
-            ChildSpec::new(executor.clone(), move || {
-                (
-                    Executor,
-                    ExecutorArguments {
-                        ctx: Arc::clone(&ctx),
-                    },
-                )
-            })
-            .shutdown_timeout(child_stop)
-        }];
+        let pool_keeper = ActorSlot::new(taskorch_actors::pool::POOL_KEEPER, config.restart_wait);
+        // Outside the keeper, so a keeper restart restores every pool.
+        let pool_table = Arc::new(PoolTable::default());
+        let children = vec![
+            {
+                let ctx = Arc::clone(&ctx);
+                ChildSpec::new(executor.clone(), move || {
+                    (
+                        Executor,
+                        ExecutorArguments {
+                            ctx: Arc::clone(&ctx),
+                        },
+                    )
+                })
+                .shutdown_timeout(child_stop)
+            },
+            // Started last (after batch, launcher, scheduler), stopped first.
+            {
+                let ctx = Arc::clone(&ctx);
+                let pools = Arc::clone(&pool_table);
+                ChildSpec::new(pool_keeper.clone(), move || {
+                    (
+                        PoolKeeper,
+                        PoolKeeperArguments {
+                            ctx: Arc::clone(&ctx),
+                            pools: Arc::clone(&pools),
+                        },
+                    )
+                })
+                // Pool requests get `shutdown_grace`, then every worker is
+                // terminated (closing stdin, then SIGTERM/SIGKILL).
+                .shutdown_timeout(child_stop + config.kill_grace)
+            },
+        ];
         let policy = SupervisorPolicy {
             strategy: config.strategy,
             intensity: config.restart_intensity,
@@ -121,6 +147,7 @@ impl Orchestrator {
         .map_err(|e| Error::actor_failed("supervisor", e.to_string()))?;
         Ok(Orchestrator {
             inner: Arc::new(Inner {
+                pools: Pools::new(Arc::clone(&ctx), pool_table, pool_keeper),
                 ctx,
                 config,
                 supervisor,

@@ -3,5 +3,6 @@
 mod common;
 
 mod crash;
+mod pool;
 mod shutdown;
 mod simple;

@@ -11,8 +11,12 @@
 //!
 //! ```text
 //! RootSupervisor                      (one_for_one, 5 restarts / 10 s per child)
-//! └── executor   Simple + LongRunning   runs: tokio tasks owned by the incarnation
-//!                                       state outside: Context { registry, actions }
+//! ├── executor   Simple + LongRunning   runs: tokio tasks owned by the incarnation
+//! │                                     state outside: Context { registry, actions }
+//! └── pool_keeper  Pooled               one worker actor per warm process, restarted
+//!     │                                 by the keeper (backoff, give-up on bad programs)
+//!     │                                 state outside: PoolTable { spec, queue, counters, logs }
+//!     └── pool_worker × n               serve loop: pulls requests from the pool's queue
 //! ```
 //!
 //! More pattern actors (batch, launcher, scheduler, pool_keeper) join this
@@ -21,6 +25,7 @@
 //! # Layout
 //! - [`supervisor`]: root supervisor, child specs, strategies, status.
 //! - [`executor`]: the executor actor.
+//! - [`pool`]: the pool keeper and its worker actors (Pooled).
 //! - `runner`: one run from start to terminal status (attempts, retries,
 //!   time-outs, cancellation), shared by every pattern actor.
 //! - `process`: spawning, process groups, termination, bounded capture.
@@ -40,6 +45,7 @@ mod fault;
 mod output;
 mod panic_hook;
 mod pattern;
+pub mod pool;
 mod process;
 pub mod registry;
 mod run;
@@ -57,6 +63,9 @@ pub use fault::{Fault, FaultPlan};
 pub use output::{Output, OutputLine, StreamKind};
 pub use panic_hook::install as install_quiet_panic_hook;
 pub use pattern::Pattern;
+pub use pool::{
+    POOL_ENV, Pool, PoolSpec, PoolState, PoolStats, Pools, WORKER_ENV, WorkerLog, WorkerLogLine,
+};
 pub use process::{ProcessLimits, RUN_ID_ENV};
 pub use registry::{Registry, Retention, RunRecord};
 pub use run::{ParseRunIdError, RunId, RunInfo, RunStatus};

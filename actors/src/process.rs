@@ -10,6 +10,8 @@
 //!   the termination sequence (SIGTERM to the group, grace, SIGKILL).
 //! - `unix` / `windows`: process groups / job objects (through process-wrap).
 //! - [`capture`]: bounded stdout/stderr buffers.
+//! - [`piped`]: long-lived children with piped stdin/stdout/stderr (pool
+//!   workers).
 //!
 //! # Caveats
 //! When the direct child exits, whatever is left of its group is killed:
@@ -19,6 +21,7 @@
 
 pub(crate) mod capture;
 pub(crate) mod child;
+pub(crate) mod piped;
 pub(crate) mod resolve;
 #[cfg(unix)]
 mod unix;
