@@ -137,7 +137,6 @@ pub(crate) async fn run(serve: Serve, process: PipedChild) {
     {
         stderr_task.abort();
     }
-    serve.pool.set_pid(worker, None);
     if !early {
         serve.report(end);
     }
@@ -145,6 +144,8 @@ pub(crate) async fn run(serve: Serve, process: PipedChild) {
 
 impl Serve {
     fn report(&self, end: WorkerEnd) {
+        // From here on the keeper counts the worker gone.
+        self.pool.set_pid(self.info.id, None);
         let _ = self.info.end.set(end);
         self.actor.stop(None);
     }
