@@ -4,5 +4,6 @@ mod common;
 
 mod crash;
 mod pool;
+mod pool_crash;
 mod shutdown;
 mod simple;
