@@ -384,6 +384,23 @@ done"#;
 }
 
 #[tokio::test]
+async fn a_late_extra_line_replaces_the_worker_before_the_next_request() {
+    let rt = start_runtime().await;
+    let script = r#"while IFS= read -r l; do echo "$$ $l"; sleep 0.05; echo extra; done"#;
+    let pool = rt.pool(sh("late", script)).await.unwrap();
+    let first = pid_of(&pool.request("a").await.unwrap());
+    wait_for("the replacement", || pool.stats().restarts == 1).await;
+    assert!(
+        pool.last_failure()
+            .unwrap()
+            .contains("output nobody asked for")
+    );
+    let reply = pool.request("b").await.unwrap();
+    assert_eq!(reply, format!("{} b", pid_of(&reply)), "not the stray line");
+    assert_ne!(pid_of(&reply), first);
+}
+
+#[tokio::test]
 async fn a_program_that_keeps_dying_at_start_makes_the_pool_unavailable() {
     let rt = start_runtime().await;
     let script = r#"echo "ModuleNotFoundError: No module named 'scorer'" >&2; exit 1"#;
@@ -612,4 +629,30 @@ while IFS= read -r l; do sleep 100; done"#,
         rt.pool(PoolSpec::command("new", "cat")).await,
         Err(Error::ShuttingDown)
     ));
+}
+
+#[tokio::test]
+async fn an_emergency_stop_answers_queued_requests_and_kills_the_workers() {
+    let rt = start_runtime().await;
+    let script = r#"while IFS= read -r l; do sleep 100; done"#;
+    let pool = rt.pool(sh("aborted", script)).await.unwrap();
+    let pids = pool.worker_pids();
+    let calls: Vec<_> = (0..3)
+        .map(|i| spawn_request(&pool, &format!("a{i}")))
+        .collect();
+    wait_for("1 busy, 2 queued", || {
+        let s = pool.stats();
+        s.busy == 1 && s.queued == 2
+    })
+    .await;
+    rt.abort();
+    for call in calls {
+        let err = tokio::time::timeout(WAIT, call)
+            .await
+            .expect("answered")
+            .unwrap()
+            .unwrap_err();
+        assert!(matches!(err, Error::ShuttingDown), "{err:?}");
+    }
+    assert_all_dead(&pids).await;
 }

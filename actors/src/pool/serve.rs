@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use futures::FutureExt;
 use ractor::ActorCell;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{ChildStdin, ChildStdout};
@@ -184,7 +185,6 @@ impl Serve {
             }
         };
         tokio::pin!(expiry);
-        let with_retries = spec.retry_idempotent;
         loop {
             if self.retire.is_cancelled() {
                 return self.stopped_or_retired();
@@ -195,28 +195,32 @@ impl Serve {
             // Under load the next request is already queued: take it
             // without setting up the idle wait below.
             let job = match self.try_take() {
-                Ok(Some(job)) => job,
+                Ok(Some(job)) => {
+                    // The idle wait watches for output nobody asked for
+                    // (say, a second reply line written late), which would
+                    // otherwise be taken for this request's reply: look
+                    // once, without waiting.
+                    if let Some(ready) = io.stdout.fill_buf().now_or_never() {
+                        let unasked = matches!(ready, Ok(bytes) if !bytes.is_empty());
+                        // Not sent: it goes to another worker, ahead of the
+                        // queue, whatever its idempotency.
+                        if let Err(refused) = self.pool.retries.try_send(job) {
+                            refused.into_inner().answer(Err(self.pool.refusal()));
+                        }
+                        return unsolicited(child, unasked).await;
+                    }
+                    job
+                }
                 Err(end) => return end,
                 Ok(None) => tokio::select! {
                     biased;
                     _ = self.retire.cancelled() => return self.stopped_or_retired(),
                     ready = io.stdout.fill_buf() => {
                         let unasked = matches!(ready, Ok(bytes) if !bytes.is_empty());
-                        return if unasked {
-                            WorkerEnd::Failed {
-                                reason: "broke the line protocol: wrote output nobody asked for"
-                                    .into(),
-                                during_request: false,
-                            }
-                        } else {
-                            WorkerEnd::Failed {
-                                reason: describe_exit(child, "closed its stdout").await,
-                                during_request: false,
-                            }
-                        };
+                        return unsolicited(child, unasked).await;
                     }
                     _ = &mut expiry => return WorkerEnd::Recycled,
-                    Ok(job) = self.pool.retries_rx.recv(), if with_retries => job,
+                    Ok(job) = self.pool.retries_rx.recv() => job,
                     job = self.pool.jobs_rx.recv() => match job {
                         Ok(job) => job,
                         Err(_) => return WorkerEnd::Drained,
@@ -345,6 +349,20 @@ impl Io {
                 }
             }
         }
+    }
+}
+
+/// A worker whose stdout became readable with no request pending: it
+/// wrote output nobody asked for (`unasked`), or it closed its stdout.
+async fn unsolicited(child: &mut GroupChild, unasked: bool) -> WorkerEnd {
+    let reason = if unasked {
+        "broke the line protocol: wrote output nobody asked for".to_string()
+    } else {
+        describe_exit(child, "closed its stdout").await
+    };
+    WorkerEnd::Failed {
+        reason,
+        during_request: false,
     }
 }
 
