@@ -118,12 +118,14 @@ impl Orchestrator {
             {
                 let ctx = Arc::clone(&ctx);
                 let pools = Arc::clone(&pool_table);
+                let slot = pool_keeper.clone();
                 ChildSpec::new(pool_keeper.clone(), move || {
                     (
                         PoolKeeper,
                         PoolKeeperArguments {
                             ctx: Arc::clone(&ctx),
                             pools: Arc::clone(&pools),
+                            slot: slot.clone(),
                         },
                     )
                 })

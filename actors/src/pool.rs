@@ -44,6 +44,7 @@ mod handle;
 mod job;
 mod line;
 mod log;
+mod messages;
 mod serve;
 mod shared;
 mod spec;
@@ -56,17 +57,16 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use ractor::{
-    Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr, SupervisionEvent,
-};
+use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SpawnErr, SupervisionEvent};
 
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::runner::Owner;
-use crate::slot::Reply;
-use crate::supervisor::{ChildMessage, ChildReport};
+use crate::slot::ActorSlot;
+use crate::supervisor::ChildReport;
 pub use handle::{Pool, Pools};
 pub use log::{WorkerLog, WorkerLogLine};
+pub use messages::PoolKeeperMessage;
 use serve::WorkerEnd;
 use shared::WorkerInfo;
 pub use shared::{PoolShared, PoolState, PoolStats, PoolTable};
@@ -98,71 +98,9 @@ pub struct PoolKeeperArguments {
     pub ctx: Arc<Context>,
     /// The pools, kept across keeper restarts.
     pub pools: Arc<PoolTable>,
-}
-
-/// Messages the pool keeper accepts.
-#[derive(Debug)]
-pub enum PoolKeeperMessage {
-    /// Open a pool and start its workers.
-    Open {
-        /// What to run (shared, so a lost request can be re-sent).
-        spec: Arc<PoolSpec>,
-        /// Where the new pool goes.
-        reply: Reply<Arc<PoolShared>>,
-    },
-    /// Change a pool's number of workers.
-    Resize {
-        /// The pool.
-        pool: Arc<PoolShared>,
-        /// Workers wanted.
-        workers: usize,
-        /// Answered once started workers are up (or retiring ones told).
-        reply: Reply<()>,
-    },
-    /// Begin closing a pool (the caller then waits for it to finish).
-    Close {
-        /// The pool.
-        pool: Arc<PoolShared>,
-        /// Answered once the pool refuses new requests.
-        reply: Reply<()>,
-    },
-    /// Replace failed workers of the pool with this id (after a backoff).
-    Respawn {
-        /// The pool's id.
-        pool: u64,
-    },
-    /// Report on this incarnation.
-    Status(RpcReplyPort<ChildReport>),
-}
-
-impl PoolKeeperMessage {
-    /// The variant's name, for traces.
-    fn kind(&self) -> &'static str {
-        match self {
-            PoolKeeperMessage::Open { .. } => "Open",
-            PoolKeeperMessage::Resize { .. } => "Resize",
-            PoolKeeperMessage::Close { .. } => "Close",
-            PoolKeeperMessage::Respawn { .. } => "Respawn",
-            PoolKeeperMessage::Status(_) => "Status",
-        }
-    }
-
-    /// Arm the request's reply (see [`Reply::accept`]).
-    fn accept(&mut self) {
-        match self {
-            PoolKeeperMessage::Open { reply, .. } => reply.accept(),
-            PoolKeeperMessage::Resize { reply, .. } | PoolKeeperMessage::Close { reply, .. } => {
-                reply.accept()
-            }
-            PoolKeeperMessage::Respawn { .. } | PoolKeeperMessage::Status(_) => {}
-        }
-    }
-}
-
-impl ChildMessage for PoolKeeperMessage {
-    fn status_request(reply: RpcReplyPort<ChildReport>) -> Self {
-        PoolKeeperMessage::Status(reply)
-    }
+    /// The slot callers find the keeper in: each pool watches it, so its
+    /// queued requests are answered if the keeper is given up on.
+    pub slot: ActorSlot<PoolKeeperMessage>,
 }
 
 /// One keeper incarnation's state: its workers.
@@ -170,6 +108,7 @@ impl ChildMessage for PoolKeeperMessage {
 pub struct PoolKeeperState {
     ctx: Arc<Context>,
     pools: Arc<PoolTable>,
+    slot: ActorSlot<PoolKeeperMessage>,
     workers: HashMap<ActorId, WorkerEntry>,
     /// Replacements scheduled after a backoff, by pool id.
     pending: HashMap<u64, usize>,
@@ -213,6 +152,7 @@ impl Actor for PoolKeeper {
         Ok(PoolKeeperState {
             ctx: args.ctx,
             pools: args.pools,
+            slot: args.slot,
             workers: HashMap::new(),
             pending: HashMap::new(),
             stopping: false,
@@ -351,6 +291,7 @@ impl PoolKeeperState {
             program,
         ));
         self.pools.insert(Arc::clone(&pool));
+        self.watch(&pool);
         for _ in 0..spec.workers {
             if let Err(e) = self.spawn_worker(myself, &pool).await {
                 // Nothing was accepted yet: undo the pool and say why.
@@ -367,6 +308,25 @@ impl PoolKeeperState {
         }
         tracing::debug!(pool = %spec.name, workers = spec.workers, "pool opened");
         Ok(pool)
+    }
+
+    /// Requests wait in the pool's queue for a keeper incarnation to serve
+    /// them. If there will be none — the supervisor gave up on the keeper,
+    /// or the runtime was stopped without a graceful shutdown — this
+    /// answers them, so no caller waits forever. One watcher per pool, for
+    /// the pool's whole life (not per incarnation).
+    fn watch(&self, pool: &Arc<PoolShared>) {
+        let pool = Arc::clone(pool);
+        let slot = self.slot.clone();
+        let ctx = Arc::clone(&self.ctx);
+        self.ctx.tasks().spawn(async move {
+            let error = tokio::select! {
+                _ = pool.done.cancelled() => return,
+                _ = ctx.shutdown().root().cancelled() => Error::ShuttingDown,
+                error = slot.gone() => error,
+            };
+            pool.abandon(&error);
+        });
     }
 
     async fn resize(

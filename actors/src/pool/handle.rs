@@ -53,7 +53,6 @@ impl Pools {
                 reply,
             })
             .await?;
-        self.watch(&shared);
         Ok(self.handle(shared))
     }
 
@@ -73,24 +72,6 @@ impl Pools {
             keeper: self.keeper.clone(),
             ctx: Arc::clone(&self.ctx),
         }
-    }
-
-    /// Requests wait in the pool's queue for a keeper incarnation to serve
-    /// them. If there will be none — the supervisor gave up on the keeper,
-    /// or the runtime was stopped without a graceful shutdown — this
-    /// answers them, so no caller waits forever.
-    fn watch(&self, pool: &Arc<PoolShared>) {
-        let pool = Arc::clone(pool);
-        let keeper = self.keeper.clone();
-        let ctx = Arc::clone(&self.ctx);
-        self.ctx.tasks().spawn(async move {
-            let error = tokio::select! {
-                _ = pool.done.cancelled() => return,
-                _ = ctx.shutdown().root().cancelled() => Error::ShuttingDown,
-                error = keeper.gone() => error,
-            };
-            pool.abandon(&error);
-        });
     }
 }
 
