@@ -205,6 +205,7 @@ async fn specs_that_cannot_work_are_invalid_config() {
     let rt = start_runtime().await;
     for spec in [
         PoolSpec::command("zero", "cat").workers(0),
+        PoolSpec::command("huge", "cat").workers(1_000_000),
         PoolSpec::command("", "cat"),
         PoolSpec::command("t", "cat").request_timeout(Duration::ZERO),
         PoolSpec::command("dir", "cat").current_dir("/no/such/dir"),
@@ -213,8 +214,10 @@ async fn specs_that_cannot_work_are_invalid_config() {
         assert!(matches!(err, Error::InvalidConfig(_)), "{err:?}");
     }
     let pool = rt.pool(PoolSpec::command("ok", "cat")).await.unwrap();
-    let err = pool.resize(0).await.unwrap_err();
-    assert!(matches!(err, Error::InvalidConfig(_)), "{err:?}");
+    for workers in [0, 100_000] {
+        let err = pool.resize(workers).await.unwrap_err();
+        assert!(matches!(err, Error::InvalidConfig(_)), "{err:?}");
+    }
 }
 
 #[tokio::test]

@@ -70,7 +70,9 @@ pub use messages::PoolKeeperMessage;
 use serve::WorkerEnd;
 use shared::WorkerInfo;
 pub use shared::{PoolShared, PoolState, PoolStats, PoolTable};
-pub use spec::{DEFAULT_LOG_LINES, DEFAULT_MAX_START_FAILURES, DEFAULT_REQUEST_TIMEOUT, PoolSpec};
+pub use spec::{
+    DEFAULT_LOG_LINES, DEFAULT_MAX_START_FAILURES, DEFAULT_REQUEST_TIMEOUT, MAX_WORKERS, PoolSpec,
+};
 pub use worker::{POOL_ENV, WORKER_ENV};
 use worker::{PoolWorker, PoolWorkerArguments, PoolWorkerMessage};
 
@@ -338,6 +340,12 @@ impl PoolKeeperState {
         if workers == 0 {
             return Err(Error::InvalidConfig(format!(
                 "pool {}: Pool::resize needs at least 1 worker (use close to stop them all)",
+                pool.name()
+            )));
+        }
+        if workers > MAX_WORKERS {
+            return Err(Error::InvalidConfig(format!(
+                "pool {}: Pool::resize allows at most {MAX_WORKERS} workers",
                 pool.name()
             )));
         }

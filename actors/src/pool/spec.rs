@@ -16,6 +16,10 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default number of stderr lines a pool keeps (all workers together).
 pub const DEFAULT_LOG_LINES: usize = 1000;
 
+/// Most workers one pool may have: a typo in a worker count must not fork
+/// the machine to its knees.
+pub const MAX_WORKERS: usize = 1024;
+
 /// Default number of workers in a row that may fail at start before the
 /// pool gives up.
 pub const DEFAULT_MAX_START_FAILURES: u32 = 5;
@@ -107,7 +111,7 @@ impl PoolSpec {
         self
     }
 
-    /// Number of warm workers (default 1).
+    /// Number of warm workers (default 1, at most [`MAX_WORKERS`]).
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = n;
         self
@@ -198,7 +202,8 @@ impl PoolSpec {
     /// # Errors
     /// `Error::InvalidConfig` naming the field: an empty name or program, a
     /// NUL byte in the program, an argument or the environment, an invalid
-    /// environment variable name, zero workers, `recycle_after(0)`, a zero
+    /// environment variable name, zero workers or more than
+    /// [`MAX_WORKERS`], `recycle_after(0)`, a zero
     /// `max_age`, `request_timeout`, `max_reply`, `log_lines` or
     /// `max_start_failures`.
     pub fn validate(&self) -> Result<()> {
@@ -228,8 +233,12 @@ impl PoolSpec {
                 ));
             }
         }
-        let checks: [(bool, &str); 7] = [
+        let checks: [(bool, &str); 8] = [
             (self.workers == 0, "PoolSpec::workers must be at least 1"),
+            (
+                self.workers > MAX_WORKERS,
+                "PoolSpec::workers must be at most 1024",
+            ),
             (
                 self.recycle_after == Some(0),
                 "PoolSpec::recycle_after must be at least 1",

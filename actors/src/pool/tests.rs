@@ -37,6 +37,7 @@ fn specs_that_cannot_work_name_the_field() {
         (base().env("A=B", "x"), "invalid environment variable name"),
         (base().env("A", "x\0"), "NUL byte in the value"),
         (base().workers(0), "workers must be at least 1"),
+        (base().workers(1025), "workers must be at most 1024"),
         (base().recycle_after(0), "recycle_after must be at least 1"),
         (base().max_age(Duration::ZERO), "max_age must be greater"),
         (
