@@ -11,12 +11,13 @@ use std::sync::Arc;
 
 use ractor::{Actor, ActorRef};
 use serde_json::Value;
+use taskorch_actors::Pools;
 use taskorch_actors::executor::{Executor, ExecutorArguments, ExecutorMessage};
 use taskorch_actors::pool::{PoolKeeper, PoolKeeperArguments, PoolTable};
 use taskorch_actors::{
-    ActorSlot, ChildSpec, Context, Error, Limits, Pools, ProcessLimits, Result, Retention,
-    RootSupervisor, RunId, RunInfo, RunStatus, SupervisorArguments, SupervisorMessage,
-    SupervisorPolicy, SystemStatus,
+    ActorSlot, ChildSpec, Context, Error, Limits, ProcessLimits, Result, Retention, RootSupervisor,
+    RunId, RunInfo, RunStatus, SupervisorArguments, SupervisorMessage, SupervisorPolicy,
+    SystemStatus,
 };
 
 use crate::config::Config;
@@ -101,39 +102,38 @@ impl Orchestrator {
         let pool_keeper = ActorSlot::new(taskorch_actors::pool::POOL_KEEPER, config.restart_wait);
         // Outside the keeper, so a keeper restart restores every pool.
         let pool_table = Arc::new(PoolTable::default());
-        let children = vec![
-            {
-                let ctx = Arc::clone(&ctx);
-                ChildSpec::new(executor.clone(), move || {
-                    (
-                        Executor,
-                        ExecutorArguments {
-                            ctx: Arc::clone(&ctx),
-                        },
-                    )
-                })
-                .shutdown_timeout(child_stop)
-            },
-            // Started last (after batch, launcher, scheduler), stopped first.
-            {
-                let ctx = Arc::clone(&ctx);
-                let pools = Arc::clone(&pool_table);
-                let slot = pool_keeper.clone();
-                ChildSpec::new(pool_keeper.clone(), move || {
-                    (
-                        PoolKeeper,
-                        PoolKeeperArguments {
-                            ctx: Arc::clone(&ctx),
-                            pools: Arc::clone(&pools),
-                            slot: slot.clone(),
-                        },
-                    )
-                })
-                // Pool requests get `shutdown_grace`, then every worker is
-                // terminated (closing stdin, then SIGTERM/SIGKILL).
-                .shutdown_timeout(child_stop + config.kill_grace)
-            },
-        ];
+        let mut children = vec![{
+            let ctx = Arc::clone(&ctx);
+            ChildSpec::new(executor.clone(), move || {
+                (
+                    Executor,
+                    ExecutorArguments {
+                        ctx: Arc::clone(&ctx),
+                    },
+                )
+            })
+            .shutdown_timeout(child_stop)
+        }];
+        // The pool keeper starts last (after batch, launcher, scheduler), so
+        // it stops first.
+        children.push({
+            let ctx = Arc::clone(&ctx);
+            let pools = Arc::clone(&pool_table);
+            let slot = pool_keeper.clone();
+            ChildSpec::new(pool_keeper.clone(), move || {
+                (
+                    PoolKeeper,
+                    PoolKeeperArguments {
+                        ctx: Arc::clone(&ctx),
+                        pools: Arc::clone(&pools),
+                        slot: slot.clone(),
+                    },
+                )
+            })
+            // Pool requests get `shutdown_grace`, then every worker is
+            // terminated (stdin closed, SIGTERM, SIGKILL).
+            .shutdown_timeout(child_stop + config.kill_grace)
+        });
         let policy = SupervisorPolicy {
             strategy: config.strategy,
             intensity: config.restart_intensity,
