@@ -106,7 +106,9 @@ impl Pool {
     ///
     /// The request goes to an idle worker; when all are busy it waits in
     /// the pool's queue, first come first served. A worker has
-    /// `request_timeout` to answer once it has taken the request.
+    /// `request_timeout` to answer once it has taken the request. The queue
+    /// is not bounded: if requests can arrive faster than the workers
+    /// answer, bound the callers (a semaphore, say).
     ///
     /// # Errors
     /// - `InvalidTask` if `line` contains a newline (the protocol is one
