@@ -146,3 +146,43 @@ async fn a_job_answers_once_and_a_dropped_one_answers_actor_failed() {
     assert!(job.is_abandoned());
     job.discard();
 }
+
+#[test]
+fn the_table_never_removes_a_newer_pool_that_reused_the_name() {
+    use super::shared::{PoolShared, PoolTable};
+    use std::sync::Arc;
+
+    let table = PoolTable::default();
+    let old = Arc::new(PoolShared::new(
+        table.next_id(),
+        PoolSpec::command("p", "cat"),
+        "/bin/cat".into(),
+    ));
+    table.insert(Arc::clone(&old));
+    let new = Arc::new(PoolShared::new(
+        table.next_id(),
+        PoolSpec::command("p", "cat"),
+        "/bin/cat".into(),
+    ));
+    table.insert(Arc::clone(&new));
+    table.remove(&old);
+    assert_eq!(table.get("p").map(|p| p.id), Some(new.id));
+    table.remove(&new);
+    assert!(table.get("p").is_none());
+}
+
+#[tokio::test]
+async fn refused_requests_say_why_and_queued_ones_are_answered() {
+    use super::shared::{PoolShared, PoolState};
+
+    let pool = PoolShared::new(0, PoolSpec::command("p", "cat"), "/bin/cat".into());
+    let (job, answer) = Job::new("queued".into());
+    pool.jobs.try_send(job).unwrap();
+    pool.set_state(PoolState::Closing);
+    assert!(matches!(pool.refusal(), Error::PoolUnavailable(m) if m == "pool p is closing"));
+    pool.abandon(&Error::ShuttingDown);
+    assert!(matches!(answer.await.unwrap(), Err(Error::ShuttingDown)));
+    assert!(matches!(pool.state(), PoolState::Failed(_)));
+    assert!(pool.jobs.is_closed() && pool.done.is_cancelled());
+    assert_eq!(pool.stats().queued, 0);
+}
