@@ -85,6 +85,14 @@ async fn a_warm_worker_answers_line_by_line() {
     assert_eq!((stats.restarts, stats.recycled), (0, 0));
     assert_eq!(pool.state(), PoolState::Open);
     assert_eq!(pool.worker_pids().len(), 2);
+    let status = rt.system_status().await.unwrap();
+    let keeper = status
+        .child("pool_keeper")
+        .expect("the pool keeper is supervised");
+    assert_eq!(
+        keeper.detail.as_deref(),
+        Some("1 pools, 2 workers, 0 busy, 0 queued")
+    );
 }
 
 #[tokio::test]
