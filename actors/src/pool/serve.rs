@@ -14,6 +14,7 @@
 //! reads the ending from its supervision event and decides on a
 //! replacement.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -22,8 +23,8 @@ use futures::FutureExt;
 use ractor::ActorCell;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{ChildStdin, ChildStdout};
-use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::job::Job;
 use super::line::{Line, read_line};
@@ -70,6 +71,19 @@ pub(crate) struct Serve {
     pub(crate) limits: ProcessLimits,
     /// The worker actor, stopped when the loop is over.
     pub(crate) actor: ActorCell,
+}
+
+/// What a worker waits on besides its pipes, set up once for its whole
+/// life: registering a timer and a cancellation waiter for every request
+/// would cost more than the rest of our side of the hot path.
+struct Waits {
+    /// The owner's token: stop now.
+    stopped: Pin<Box<WaitForCancellationFutureOwned>>,
+    /// The retire token (also fires on stop): leave when idle.
+    retired: Pin<Box<WaitForCancellationFutureOwned>>,
+    /// The request time-out, re-armed lazily: it keeps an earlier request's
+    /// deadline until it fires, and is only moved then (see `handle`).
+    timer: Pin<Box<Sleep>>,
 }
 
 /// The worker's pipes and reusable buffers.
@@ -173,6 +187,11 @@ impl Serve {
 
     async fn serve(&self, io: &mut Io, child: &mut GroupChild) -> WorkerEnd {
         let spec = &self.pool.spec;
+        let mut waits = Waits {
+            stopped: Box::pin(self.owner.token().clone().cancelled_owned()),
+            retired: Box::pin(self.retire.clone().cancelled_owned()),
+            timer: Box::pin(tokio::time::sleep(spec.request_timeout)),
+        };
         // Shortened by up to 10 % so workers started together do not all
         // retire at the same moment.
         let retire_at = spec
@@ -214,7 +233,7 @@ impl Serve {
                 Err(end) => return end,
                 Ok(None) => tokio::select! {
                     biased;
-                    _ = self.retire.cancelled() => return self.stopped_or_retired(),
+                    _ = waits.retired.as_mut() => return self.stopped_or_retired(),
                     ready = io.stdout.fill_buf() => {
                         let unasked = matches!(ready, Ok(bytes) if !bytes.is_empty());
                         return unsolicited(child, unasked).await;
@@ -231,7 +250,7 @@ impl Serve {
                 job.discard();
                 continue;
             }
-            if let Some(end) = self.handle(job, io, child).await {
+            if let Some(end) = self.handle(job, io, child, &mut waits).await {
                 return end;
             }
             let served = self.info.served.load(Ordering::Relaxed);
@@ -242,16 +261,36 @@ impl Serve {
     }
 
     /// Send `job` to the worker and answer it; `Some` if the worker must go.
-    async fn handle(&self, mut job: Job, io: &mut Io, child: &mut GroupChild) -> Option<WorkerEnd> {
+    async fn handle(
+        &self,
+        mut job: Job,
+        io: &mut Io,
+        child: &mut GroupChild,
+        waits: &mut Waits,
+    ) -> Option<WorkerEnd> {
         let pool = &*self.pool;
         let spec = &pool.spec;
         pool.busy.fetch_add(1, Ordering::Relaxed);
         self.info.busy.store(true, Ordering::Relaxed);
-        let outcome = tokio::select! {
-            biased;
-            _ = self.owner.token().cancelled() => Outcome::Stopped,
-            outcome = io.exchange(&job.line, spec.max_reply) => outcome,
-            _ = tokio::time::sleep(spec.request_timeout) => Outcome::TimedOut,
+        // Deadlines only move forward, so the timer (armed for an earlier
+        // request) fires at or before this one's: check then, and re-arm.
+        let deadline = Instant::now() + spec.request_timeout;
+        let outcome = {
+            let exchange = io.exchange(&job.line, spec.max_reply);
+            tokio::pin!(exchange);
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = waits.stopped.as_mut() => break Outcome::Stopped,
+                    outcome = &mut exchange => break outcome,
+                    _ = waits.timer.as_mut() => {
+                        if Instant::now() >= deadline {
+                            break Outcome::TimedOut;
+                        }
+                        waits.timer.as_mut().reset(deadline);
+                    }
+                }
+            }
         };
         pool.busy.fetch_sub(1, Ordering::Relaxed);
         self.info.busy.store(false, Ordering::Relaxed);
