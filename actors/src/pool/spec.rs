@@ -7,6 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::{Error, Result};
 use crate::task::{Backoff, DEFAULT_MAX_OUTPUT};
 
@@ -37,7 +39,7 @@ pub const DEFAULT_MAX_START_FAILURES: u32 = 5;
 ///     .request_timeout(Duration::from_secs(2));
 /// assert_eq!(spec.name(), "scorer");
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PoolSpec {
     pub(crate) name: String,
     pub(crate) program: String,

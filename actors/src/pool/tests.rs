@@ -186,3 +186,17 @@ async fn refused_requests_say_why_and_queued_ones_are_answered() {
     assert!(pool.jobs.is_closed() && pool.done.is_cancelled());
     assert_eq!(pool.stats().queued, 0);
 }
+
+#[test]
+fn a_spec_round_trips_through_json() {
+    let spec = PoolSpec::command("scorer", "python3")
+        .args(["-u", "score.py"])
+        .env("MODEL", "small")
+        .workers(4)
+        .recycle_after(1000)
+        .max_age(Duration::from_secs(3600))
+        .retry_idempotent(true);
+    let json = serde_json::to_string(&spec).unwrap();
+    let back: PoolSpec = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, spec);
+}
