@@ -45,3 +45,6 @@ pub use taskorch_actors::{
 };
 pub use taskorch_actors::{Batch, BatchProgress, BatchSpec};
 pub use taskorch_actors::{CapturedOutput, OutputSubscription, RunStream};
+pub use taskorch_actors::{
+    POOL_ENV, Pool, PoolSpec, PoolState, PoolStats, WORKER_ENV, WorkerLog, WorkerLogLine,
+};

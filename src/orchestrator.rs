@@ -12,8 +12,10 @@ use std::sync::Arc;
 use ractor::{Actor, ActorRef};
 use serde_json::Value;
 use taskorch_actors::LineLimits;
+use taskorch_actors::Pools;
 use taskorch_actors::batch::{BatchArguments, BatchCoordinator, BatchMessage};
 use taskorch_actors::executor::{Executor, ExecutorArguments, ExecutorMessage};
+use taskorch_actors::pool::{PoolKeeper, PoolKeeperArguments, PoolTable};
 use taskorch_actors::scheduler::{ScheduleStore, Scheduler, SchedulerArguments, SchedulerMessage};
 use taskorch_actors::{
     ActorSlot, ChildSpec, Context, Error, Limits, ProcessLimits, Result, Retention, RootSupervisor,
@@ -26,6 +28,7 @@ use crate::config::Config;
 mod concurrent;
 mod long_running;
 mod periodic;
+mod pooled;
 mod simple;
 
 /// Runs work in all six patterns under one root supervisor.
@@ -47,6 +50,8 @@ struct Inner {
     scheduler: ActorSlot<SchedulerMessage>,
     schedules: Arc<ScheduleStore>,
     batch: ActorSlot<BatchMessage>,
+    /// The pools, and the slot of the pool keeper that manages them.
+    pools: Pools,
 }
 
 impl std::fmt::Debug for Orchestrator {
@@ -111,7 +116,10 @@ impl Orchestrator {
         let scheduler = ActorSlot::new("scheduler", config.restart_wait);
         let schedules = ScheduleStore::new(config.clock);
         let batch = ActorSlot::new("batch", config.restart_wait);
-        let children = vec![
+        let pool_keeper = ActorSlot::new(taskorch_actors::pool::POOL_KEEPER, config.restart_wait);
+        // Outside the keeper, so a keeper restart restores every pool.
+        let pool_table = Arc::new(PoolTable::default());
+        let mut children = vec![
             {
                 let ctx = Arc::clone(&ctx);
                 ChildSpec::new(executor.clone(), move || {
@@ -151,6 +159,26 @@ impl Orchestrator {
                 .shutdown_timeout(child_stop)
             },
         ];
+        // The pool keeper starts last (after batch, launcher, scheduler), so
+        // it stops first.
+        children.push({
+            let ctx = Arc::clone(&ctx);
+            let pools = Arc::clone(&pool_table);
+            let slot = pool_keeper.clone();
+            ChildSpec::new(pool_keeper.clone(), move || {
+                (
+                    PoolKeeper,
+                    PoolKeeperArguments {
+                        ctx: Arc::clone(&ctx),
+                        pools: Arc::clone(&pools),
+                        slot: slot.clone(),
+                    },
+                )
+            })
+            // Pool requests get `shutdown_grace`, then every worker is
+            // terminated (stdin closed, SIGTERM, SIGKILL).
+            .shutdown_timeout(child_stop + config.kill_grace)
+        });
         let policy = SupervisorPolicy {
             strategy: config.strategy,
             intensity: config.restart_intensity,
@@ -166,6 +194,7 @@ impl Orchestrator {
         .map_err(|e| Error::actor_failed("supervisor", e.to_string()))?;
         Ok(Orchestrator {
             inner: Arc::new(Inner {
+                pools: Pools::new(Arc::clone(&ctx), pool_table, pool_keeper),
                 ctx,
                 config,
                 supervisor,

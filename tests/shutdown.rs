@@ -68,7 +68,7 @@ async fn status_before_shutdown_shows_the_executor() {
     let status = rt.system_status().await.unwrap();
     // Children in start order.
     let names: Vec<&str> = status.children.iter().map(|c| c.name.as_str()).collect();
-    assert_eq!(names, ["executor", "batch", "scheduler"]);
+    assert_eq!(names, ["executor", "batch", "scheduler", "pool_keeper"]);
     for child in &status.children {
         assert_eq!(child.state, ChildState::Running, "{child:?}");
         assert_eq!(child.restarts, 0, "{child:?}");

@@ -9,5 +9,7 @@ mod long_running;
 mod long_running_crash;
 mod periodic;
 mod periodic_crash;
+mod pool;
+mod pool_crash;
 mod shutdown;
 mod simple;

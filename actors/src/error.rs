@@ -106,6 +106,36 @@ pub enum Error {
     #[error("pool unavailable: {0}")]
     PoolUnavailable(String),
 
+    /// A pool with this name is already open (find it with
+    /// `pool_handle`, or close it first).
+    #[error("a pool named {0:?} is already open")]
+    PoolExists(String),
+
+    /// A pool worker died (exited, crashed, or closed its stdout or stdin)
+    /// before answering the request. The worker is replaced.
+    #[error("pool {pool}: {} died before answering: {reason}", worker(pid))]
+    WorkerDied {
+        /// The pool's name.
+        pool: String,
+        /// The worker's pid, if it was known.
+        pid: Option<u32>,
+        /// How it died ("exited with exit status: 3", ...).
+        reason: String,
+    },
+
+    /// A pool worker broke the line protocol (a reply that is not UTF-8,
+    /// too long, more than one line, or output nobody asked for). The
+    /// worker is replaced.
+    #[error("pool {pool}: {} broke the line protocol: {reason}", worker(pid))]
+    WorkerProtocol {
+        /// The pool's name.
+        pool: String,
+        /// The worker's pid, if it was known.
+        pid: Option<u32>,
+        /// What it did wrong.
+        reason: String,
+    },
+
     /// Spawning the process failed for a reason other than not-found or
     /// permission-denied.
     #[error("could not start {program}: {source}")]
@@ -126,6 +156,13 @@ pub enum Error {
         #[source]
         source: Arc<std::io::Error>,
     },
+}
+
+fn worker(pid: &Option<u32>) -> String {
+    match pid {
+        Some(pid) => format!("worker (pid {pid})"),
+        None => "worker".to_string(),
+    }
 }
 
 fn subject(run: &Option<RunId>) -> String {
@@ -176,6 +213,9 @@ impl Error {
             Error::InvalidSchedule { .. } => "invalid_schedule",
             Error::UnknownSchedule(_) => "unknown_schedule",
             Error::DuplicateSchedule(_) => "duplicate_schedule",
+            Error::PoolExists(_) => "pool_exists",
+            Error::WorkerDied { .. } => "worker_died",
+            Error::WorkerProtocol { .. } => "worker_protocol",
             Error::Spawn { .. } => "spawn",
             Error::Io { .. } => "io",
         }
@@ -199,6 +239,7 @@ impl Error {
                 | Error::InvalidSchedule { .. }
                 | Error::UnknownSchedule(_)
                 | Error::DuplicateSchedule(_)
+                | Error::PoolExists(_)
         )
     }
 

@@ -17,8 +17,12 @@
 //! │                                     ring in its registry record, never the actor
 //! ├── batch      Concurrent             one driver task per batch, owned by the incarnation;
 //! │                                     runs started lazily, at most `limit` per batch
-//! └── scheduler  Periodic               timing heap + timer task, rebuilt on restart
-//!                                       state outside: ScheduleStore { schedules, counters, next due }
+//! ├── scheduler  Periodic               timing heap + timer task, rebuilt on restart
+//! │                                     state outside: ScheduleStore { schedules, counters, next due }
+//! └── pool_keeper  Pooled               one worker actor per warm process, restarted
+//!     │                                 by the keeper (backoff, give-up on bad programs)
+//!     │                                 state outside: PoolTable { spec, queue, counters, logs }
+//!     └── pool_worker × n               serve loop: pulls requests from the pool's queue
 //! ```
 //!
 //! More pattern actors (launcher, scheduler, pool_keeper) join this
@@ -29,6 +33,7 @@
 //! - [`executor`]: the executor actor.
 //! - [`scheduler`]: the scheduler actor, triggers, the schedule store.
 //! - [`batch`]: the batch coordinator (Concurrent pattern).
+//! - [`pool`]: the pool keeper and its worker actors (Pooled).
 //! - `runner`: one run from start to terminal status (attempts, retries,
 //!   time-outs, cancellation), shared by every pattern actor.
 //! - `process`: spawning, process groups, termination, bounded capture.
@@ -52,6 +57,7 @@ pub mod lines;
 mod output;
 mod panic_hook;
 mod pattern;
+pub mod pool;
 mod process;
 pub mod registry;
 mod run;
@@ -73,6 +79,9 @@ pub use lines::{CapturedOutput, LineLimits, LineLog, OutputSubscription};
 pub use output::{Output, OutputLine, StreamKind};
 pub use panic_hook::install as install_quiet_panic_hook;
 pub use pattern::Pattern;
+pub use pool::{
+    POOL_ENV, Pool, PoolSpec, PoolState, PoolStats, Pools, WORKER_ENV, WorkerLog, WorkerLogLine,
+};
 pub use process::{ProcessLimits, RUN_ID_ENV};
 pub use registry::{Registry, Retention, RunRecord};
 pub use run::{ParseRunIdError, RunId, RunInfo, RunStatus};

@@ -11,6 +11,8 @@
 //! - `unix` / `windows`: process groups / job objects (through process-wrap).
 //! - [`capture`]: bounded stdout/stderr buffers, and the tap that feeds
 //!   the run's line ring (`crate::lines`) from the same reads.
+//! - [`piped`]: long-lived children with piped stdin/stdout/stderr (pool
+//!   workers).
 //!
 //! # Caveats
 //! When the direct child exits, whatever is left of its group is killed:
@@ -20,6 +22,7 @@
 
 pub(crate) mod capture;
 pub(crate) mod child;
+pub(crate) mod piped;
 pub(crate) mod resolve;
 #[cfg(unix)]
 mod unix;

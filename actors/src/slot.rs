@@ -143,6 +143,29 @@ impl<M: Message> ActorSlot<M> {
         rx.await.map_err(|_| self.no_reply())
     }
 
+    /// Wait until the child is given up on or stopped for good, and return
+    /// the error its callers get from then on (`ActorFailed` /
+    /// `ShuttingDown`). For work that outlives one incarnation (queued pool
+    /// requests) and must be answered when there will be no next one.
+    ///
+    /// # Cancel safety
+    /// Cancel safe.
+    pub async fn gone(&self) -> Error {
+        let mut held = self.held.subscribe();
+        loop {
+            match &*held.borrow_and_update() {
+                Held::Failed(reason) => return Error::actor_failed(self.name, reason.clone()),
+                Held::Stopped => return Error::ShuttingDown,
+                Held::Starting | Held::Up(_) | Held::Restarting => {}
+            }
+            // The slot itself holds the sender, so this cannot fail while
+            // `self` lives.
+            if held.changed().await.is_err() {
+                return Error::ShuttingDown;
+            }
+        }
+    }
+
     /// The error for a request whose reply port was dropped unanswered.
     pub fn no_reply(&self) -> Error {
         Error::actor_failed(self.name, "the actor stopped before answering")
