@@ -88,6 +88,16 @@ pub enum Error {
     #[error("pool unavailable: {0}")]
     PoolUnavailable(String),
 
+    /// Too many launched runs are waiting or running: the work was not
+    /// accepted. Try again once some have finished, or raise the limit.
+    #[error(
+        "launch queue is full: {limit} launched runs are already queued or running (Config::max_queued)"
+    )]
+    QueueFull {
+        /// The limit that was reached (`Config::max_queued`).
+        limit: usize,
+    },
+
     /// Spawning the process failed for a reason other than not-found or
     /// permission-denied.
     #[error("could not start {program}: {source}")]
@@ -141,6 +151,7 @@ impl Error {
             Error::ActorFailed { .. } => "actor_failed",
             Error::ShuttingDown => "shutting_down",
             Error::PoolUnavailable(_) => "pool_unavailable",
+            Error::QueueFull { .. } => "queue_full",
             Error::Spawn { .. } => "spawn",
             Error::Io { .. } => "io",
         }

@@ -58,7 +58,7 @@ pub use output::{Output, OutputLine, StreamKind};
 pub use panic_hook::install as install_quiet_panic_hook;
 pub use pattern::Pattern;
 pub use process::{ProcessLimits, RUN_ID_ENV};
-pub use registry::{Registry, Retention, RunRecord};
+pub use registry::{Registry, Retention, RunQuery, RunRecord};
 pub use run::{ParseRunIdError, RunId, RunInfo, RunStatus};
 pub use slot::{ActorSlot, Reply};
 pub use supervisor::{
