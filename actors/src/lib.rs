@@ -11,8 +11,10 @@
 //!
 //! ```text
 //! RootSupervisor                      (one_for_one, 5 restarts / 10 s per child)
-//! └── executor   Simple + LongRunning   runs: tokio tasks owned by the incarnation
-//!                                       state outside: Context { registry, actions }
+//! ├── executor   Simple + LongRunning   runs: tokio tasks owned by the incarnation
+//! │                                     state outside: Context { registry, actions }
+//! └── launcher   FireAndForget          runs: owned by the runtime (outlive restarts;
+//!                                       stopped by shutdown), state outside: Launches
 //! ```
 //!
 //! More pattern actors (batch, launcher, scheduler, pool_keeper) join this
@@ -21,6 +23,7 @@
 //! # Layout
 //! - [`supervisor`]: root supervisor, child specs, strategies, status.
 //! - [`executor`]: the executor actor.
+//! - [`launcher`]: the launcher actor (FireAndForget).
 //! - `runner`: one run from start to terminal status (attempts, retries,
 //!   time-outs, cancellation), shared by every pattern actor.
 //! - `process`: spawning, process groups, termination, bounded capture.
@@ -37,6 +40,7 @@ mod error;
 pub mod executor;
 #[cfg(feature = "fault-injection")]
 mod fault;
+pub mod launcher;
 mod output;
 mod panic_hook;
 mod pattern;
