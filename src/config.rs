@@ -34,6 +34,10 @@ pub struct Config {
     pub history_limit: usize,
     /// Bytes of captured output kept across finished runs (default 64 MiB).
     pub output_budget: usize,
+    /// Most launched (fire-and-forget) runs in flight at once, waiting for
+    /// an execution slot or running (default 100,000); past it `launch`
+    /// answers `QueueFull`.
+    pub max_queued: usize,
     /// Which children restart together when one fails (default one_for_one).
     pub strategy: Strategy,
     /// Restarts of one child tolerated within a window before it is marked
@@ -62,6 +66,7 @@ impl Default for Config {
             max_output: taskorch_actors::DEFAULT_MAX_OUTPUT,
             history_limit: 10_000,
             output_budget: 64 << 20,
+            max_queued: 100_000,
             strategy: Strategy::OneForOne,
             restart_intensity: RestartIntensity::default(),
             restart_backoff: Backoff::exponential(
@@ -81,7 +86,7 @@ impl Config {
     ///
     /// # Errors
     /// `InvalidConfig` naming the field when a value cannot work
-    /// (`max_concurrency` or `history_limit` of zero).
+    /// (`max_concurrency`, `history_limit` or `max_queued` of zero).
     pub fn validate(&self) -> Result<()> {
         if self.max_concurrency == 0 {
             return Err(Error::InvalidConfig(
@@ -91,6 +96,11 @@ impl Config {
         if self.history_limit == 0 {
             return Err(Error::InvalidConfig(
                 "Config::history_limit must be at least 1".into(),
+            ));
+        }
+        if self.max_queued == 0 {
+            return Err(Error::InvalidConfig(
+                "Config::max_queued must be at least 1".into(),
             ));
         }
         Ok(())

@@ -38,3 +38,5 @@ pub use taskorch_actors::{
     RestartIntensity, Result, RunId, RunInfo, RunStatus, Strategy, StreamKind, SystemStatus, Task,
     TaskKind,
 };
+// FireAndForget and the run registry.
+pub use taskorch_actors::RunQuery;

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use ractor::{Actor, ActorRef};
 use serde_json::Value;
 use taskorch_actors::executor::{Executor, ExecutorArguments, ExecutorMessage};
+use taskorch_actors::launcher::{Launcher, LauncherArguments, LauncherMessage, Launches};
 use taskorch_actors::{
     ActorSlot, ChildSpec, Context, Error, Limits, ProcessLimits, Result, Retention, RootSupervisor,
     RunId, RunInfo, RunStatus, SupervisorArguments, SupervisorMessage, SupervisorPolicy,
@@ -20,6 +21,8 @@ use taskorch_actors::{
 
 use crate::config::Config;
 
+mod fire_and_forget;
+mod runs;
 mod simple;
 
 /// Runs work in all six patterns under one root supervisor.
@@ -38,6 +41,9 @@ struct Inner {
     config: Config,
     supervisor: ActorRef<SupervisorMessage>,
     executor: ActorSlot<ExecutorMessage>,
+    launcher: ActorSlot<LauncherMessage>,
+    // Launched runs outlive launcher incarnations; shutdown drains them.
+    launches: Arc<Launches>,
 }
 
 impl std::fmt::Debug for Orchestrator {
@@ -94,18 +100,34 @@ impl Orchestrator {
             config.shutdown_grace + config.kill_grace + std::time::Duration::from_secs(2);
 
         let executor = ActorSlot::new("executor", config.restart_wait);
-        let children = vec![{
-            let ctx = Arc::clone(&ctx);
-            ChildSpec::new(executor.clone(), move || {
-                (
-                    Executor,
-                    ExecutorArguments {
-                        ctx: Arc::clone(&ctx),
-                    },
-                )
-            })
-            .shutdown_timeout(child_stop)
-        }];
+        let launcher = ActorSlot::new("launcher", config.restart_wait);
+        let launches = Launches::new(Arc::clone(&ctx), config.max_queued);
+        let children = vec![
+            {
+                let ctx = Arc::clone(&ctx);
+                ChildSpec::new(executor.clone(), move || {
+                    (
+                        Executor,
+                        ExecutorArguments {
+                            ctx: Arc::clone(&ctx),
+                        },
+                    )
+                })
+                .shutdown_timeout(child_stop)
+            },
+            {
+                let launches = Arc::clone(&launches);
+                ChildSpec::new(launcher.clone(), move || {
+                    (
+                        Launcher,
+                        LauncherArguments {
+                            launches: Arc::clone(&launches),
+                        },
+                    )
+                })
+                .shutdown_timeout(child_stop)
+            },
+        ];
         let policy = SupervisorPolicy {
             strategy: config.strategy,
             intensity: config.restart_intensity,
@@ -125,6 +147,8 @@ impl Orchestrator {
                 config,
                 supervisor,
                 executor,
+                launcher,
+                launches,
             }),
         })
     }
@@ -156,6 +180,11 @@ impl Orchestrator {
                     .supervisor
                     .stop_and_wait(None, Some(inner.config.kill_grace))
                     .await;
+                // Launched runs are not owned by any incarnation: if no
+                // launcher was running to drain them (it had failed for
+                // good, or was restarting), this does; otherwise it returns
+                // at once.
+                inner.launches.drain_at_shutdown().await;
                 // Run tasks of incarnations that died before shutdown may
                 // still be cleaning up; each is bounded by `kill_grace`.
                 inner.ctx.tasks().close();

@@ -67,7 +67,7 @@ async fn status_before_shutdown_shows_the_executor() {
     let rt = start_runtime().await;
     let status = rt.system_status().await.unwrap();
     let names: Vec<&str> = status.children.iter().map(|c| c.name.as_str()).collect();
-    assert_eq!(names, ["executor"]);
+    assert_eq!(names, ["executor", "launcher"]);
     assert_eq!(status.children[0].state, ChildState::Running);
     assert_eq!(status.children[0].restarts, 0);
 }

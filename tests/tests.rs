@@ -3,5 +3,7 @@
 mod common;
 
 mod crash;
+mod launch;
+mod launch_crash;
 mod shutdown;
 mod simple;
