@@ -203,6 +203,12 @@ impl Launches {
         };
         self.runs.spawn(async move {
             let _alive = alive;
+            // Let the launch's caller resume first. A process spawn blocks
+            // this worker thread for half a millisecond or more, and when
+            // tokio runs this task before the woken caller (it does once
+            // its LIFO slot is used up for the tick) the caller would wait
+            // for the very spawn `launch` promises not to wait for.
+            tokio::task::yield_now().await;
             // `execute` records the outcome itself; `settle` only acts if
             // it never got to.
             let _ = runner::execute(&settle.ctx, &settle.record, &prepared, &owner).await;

@@ -1,13 +1,16 @@
 //! Queries over the run registry: by status, name, pattern, most recent N.
 //!
 //! A query scans the registry once (it holds at most `history_limit`
-//! finished runs plus the live ones) and locks each record only to read its
-//! status, so it never blocks a run for longer than one snapshot. Results
-//! are ordered by acceptance (run ids are time-ordered), oldest first.
+//! finished runs plus the live ones), locking a record only to read its
+//! status, and copies out only the runs it returns, so a dashboard asking
+//! for the last 20 of 100,000 runs copies 20. Results are ordered by
+//! acceptance (run ids are time-ordered), oldest first.
+
+use std::sync::Arc;
 
 use crate::pattern::Pattern;
 use crate::registry::{Registry, RunRecord};
-use crate::run::{RunInfo, RunStatus};
+use crate::run::{RunId, RunInfo, RunStatus};
 
 /// Which runs [`Registry::query`] returns. A fresh query matches every run;
 /// each call narrows it.
@@ -104,32 +107,43 @@ fn bit(status: RunStatus) -> u8 {
 
 impl Registry {
     /// Snapshots of the runs `query` matches, oldest first.
+    ///
+    /// Each snapshot is consistent, and every returned run matched when its
+    /// snapshot was taken; a run whose status changes while the query runs
+    /// may be left out.
     pub fn query(&self, query: &RunQuery) -> Vec<RunInfo> {
-        if query.most_recent == Some(0) {
+        let limit = query.most_recent.unwrap_or(usize::MAX);
+        if limit == 0 {
             return Vec::new();
         }
-        let mut found: Vec<RunInfo> = self
+        // First the matching records, without copying anything of them:
+        // with `most_recent`, only the kept few are snapshotted.
+        let mut found: Vec<(RunId, Arc<RunRecord>)> = self
             .runs
             .iter()
-            .filter(|entry| query.matches_fixed(entry.name(), entry.pattern()))
-            .filter_map(|entry| snapshot_if(entry.value(), query))
+            .filter(|entry| {
+                query.matches_fixed(entry.name(), entry.pattern())
+                    && (query.statuses == 0 || query.matches_status(entry.status()))
+            })
+            .map(|entry| (*entry.key(), Arc::clone(entry.value())))
             .collect();
-        if let Some(n) = query.most_recent
-            && n < found.len()
-        {
+        if limit < found.len() {
             // Partition instead of sorting everything: only the kept tail
             // needs an order.
-            let cut = found.len() - n;
-            found.select_nth_unstable_by_key(cut, |info| info.id);
+            let cut = found.len() - limit;
+            found.select_nth_unstable_by_key(cut, |(id, _)| *id);
             found.drain(..cut);
         }
-        found.sort_unstable_by_key(|info| info.id);
+        found.sort_unstable_by_key(|(id, _)| *id);
         found
+            .iter()
+            .filter_map(|(_, record)| snapshot_if(record, query))
+            .collect()
     }
 }
 
-/// One snapshot, taken only if its status matches: one lock, so the status
-/// tested is the status returned, and no copy of a run that does not match.
+/// One snapshot, taken only if its status (still) matches: one lock, so the
+/// status tested is the status returned.
 fn snapshot_if(record: &RunRecord, query: &RunQuery) -> Option<RunInfo> {
     let state = record.state.lock();
     query
