@@ -5,9 +5,10 @@
 //! - [`LauncherMessage::Launch`]: check the task (bad input answers at once:
 //!   `InvalidTask`, `NotFound`, `PermissionDenied`, `UnknownAction`), apply
 //!   the back-pressure bound (`QueueFull`), register the run as `Queued`,
-//!   start it in a task of its own, and answer with its [`RunId`] — before
-//!   the process is spawned. From then on the caller follows the run through
-//!   the registry (`status`, `wait`, `cancel`), never through this actor.
+//!   answer with its [`RunId`], and only then start the run in a task of its
+//!   own: the caller never waits for the process spawn. From then on it
+//!   follows the run through the registry (`status`, `wait`, `cancel`),
+//!   never through this actor.
 //! - [`LauncherMessage::Status`]: how many launched runs are in flight.
 //!
 //! # Supervision
@@ -171,8 +172,9 @@ impl Launches {
         }
     }
 
-    /// Admit `task`: the checks and the registration of a launch.
-    fn admit(&self, task: Arc<Task>) -> Result<RunId> {
+    /// Admit `task`: the checks and the registration of a launch. The run
+    /// is started by [`Admitted::start`].
+    fn admit(&self, task: Arc<Task>) -> Result<Admitted> {
         let ctx = &self.ctx;
         ctx.shutdown().check()?;
         // Input errors first: they say more than a full queue does.
@@ -187,28 +189,37 @@ impl Launches {
             Pattern::FireAndForget,
             Some(self.owner.token()),
         );
-        let id = record.id();
-        self.start(prepared, record);
-        Ok(id)
+        Ok(Admitted {
+            prepared,
+            settle: Settle {
+                ctx: Arc::clone(ctx),
+                record,
+            },
+        })
+    }
+}
+
+/// A registered run not started yet. Dropped unstarted (the launcher died
+/// in between), it ends `Interrupted`, like any run whose task dies.
+struct Admitted {
+    prepared: Prepared,
+    settle: Settle,
+}
+
+impl Admitted {
+    fn id(&self) -> RunId {
+        self.settle.record.id()
     }
 
-    fn start(&self, prepared: Prepared, record: Arc<RunRecord>) {
-        let owner = self.owner.clone();
+    /// Start the run in a task owned by `launches`.
+    fn start(self, launches: &Launches) {
+        let Admitted { prepared, settle } = self;
+        let owner = launches.owner.clone();
         // Holding a token of the runtime-wide tracker lets shutdown wait
         // for this run's clean-up whatever happens to the launcher.
-        let alive = self.ctx.tasks().token();
-        let settle = Settle {
-            ctx: Arc::clone(&self.ctx),
-            record,
-        };
-        self.runs.spawn(async move {
+        let alive = settle.ctx.tasks().token();
+        launches.runs.spawn(async move {
             let _alive = alive;
-            // Let the launch's caller resume first. A process spawn blocks
-            // this worker thread for half a millisecond or more, and when
-            // tokio runs this task before the woken caller (it does once
-            // its LIFO slot is used up for the tick) the caller would wait
-            // for the very spawn `launch` promises not to wait for.
-            tokio::task::yield_now().await;
             // `execute` records the outcome itself; `settle` only acts if
             // it never got to.
             let _ = runner::execute(&settle.ctx, &settle.record, &prepared, &owner).await;
@@ -274,10 +285,22 @@ impl Actor for Launcher {
             .ctx
             .handle(LAUNCHER, message.kind(), async {
                 match message {
-                    // The run task is spawned before the answer is sent, so
-                    // the woken caller runs next on this worker, ahead of
-                    // the run's spawn (tokio's LIFO slot).
-                    LauncherMessage::Launch { task, reply } => reply.send(launches.admit(task)),
+                    LauncherMessage::Launch { task, reply } => match launches.admit(task) {
+                        Ok(admitted) => {
+                            reply.send(Ok(admitted.id()));
+                            // Start the run only once the caller has its
+                            // answer: sending it put the caller in this
+                            // worker's LIFO slot, and yielding lets the
+                            // worker run it first. A process spawn holds a
+                            // worker (and a CPU, for the new child) for half
+                            // a millisecond or more; started first, it would
+                            // sit between the caller and the answer `launch`
+                            // promises without waiting for the spawn.
+                            tokio::task::yield_now().await;
+                            admitted.start(&launches);
+                        }
+                        Err(e) => reply.send(Err(e)),
+                    },
                     LauncherMessage::Status(reply) => {
                         let _ = reply.send(ChildReport {
                             detail: format!(

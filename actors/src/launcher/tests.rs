@@ -251,3 +251,20 @@ async fn a_run_task_that_dies_settles_its_run() {
     });
     assert_eq!(done.status(), RunStatus::Cancelled);
 }
+
+#[tokio::test]
+async fn an_admitted_run_dropped_unstarted_is_interrupted() {
+    let (ctx, _gate) = context(1);
+    let launches = Launches::new(Arc::clone(&ctx), 10);
+    let admitted = launches
+        .admit(Arc::new(Task::action("noop", json!(null))))
+        .unwrap();
+    let id = admitted.id();
+    assert_eq!(ctx.registry().status(id), Some(RunStatus::Queued));
+    drop(admitted);
+    assert_eq!(ctx.registry().status(id), Some(RunStatus::Interrupted));
+    assert!(matches!(
+        ctx.registry().wait(id).await,
+        Err(Error::ActorFailed { .. })
+    ));
+}

@@ -6,8 +6,6 @@
 //! for the last 20 of 100,000 runs copies 20. Results are ordered by
 //! acceptance (run ids are time-ordered), oldest first.
 
-use std::sync::Arc;
-
 use crate::pattern::Pattern;
 use crate::registry::{Registry, RunRecord};
 use crate::run::{RunId, RunInfo, RunStatus};
@@ -109,35 +107,39 @@ impl Registry {
     /// Snapshots of the runs `query` matches, oldest first.
     ///
     /// Each snapshot is consistent, and every returned run matched when its
-    /// snapshot was taken; a run whose status changes while the query runs
-    /// may be left out.
+    /// snapshot was taken; a run whose status changes (or that is evicted)
+    /// while the query runs may be left out.
     pub fn query(&self, query: &RunQuery) -> Vec<RunInfo> {
-        let limit = query.most_recent.unwrap_or(usize::MAX);
+        let matching = self
+            .runs
+            .iter()
+            .filter(|entry| query.matches_fixed(entry.name(), entry.pattern()));
+        let Some(limit) = query.most_recent else {
+            let mut found: Vec<RunInfo> = matching
+                .filter_map(|entry| snapshot_if(entry.value(), query))
+                .collect();
+            found.sort_unstable_by_key(|info| info.id);
+            return found;
+        };
         if limit == 0 {
             return Vec::new();
         }
-        // First the matching records, without copying anything of them:
-        // with `most_recent`, only the kept few are snapshotted.
-        let mut found: Vec<(RunId, Arc<RunRecord>)> = self
-            .runs
-            .iter()
-            .filter(|entry| {
-                query.matches_fixed(entry.name(), entry.pattern())
-                    && (query.statuses == 0 || query.matches_status(entry.status()))
-            })
-            .map(|entry| (*entry.key(), Arc::clone(entry.value())))
+        // Only ids first: a dashboard asking for the last 20 of 100,000
+        // runs copies out 20 of them.
+        let mut ids: Vec<RunId> = matching
+            .filter(|entry| query.statuses == 0 || query.matches_status(entry.status()))
+            .map(|entry| *entry.key())
             .collect();
-        if limit < found.len() {
+        if limit < ids.len() {
             // Partition instead of sorting everything: only the kept tail
             // needs an order.
-            let cut = found.len() - limit;
-            found.select_nth_unstable_by_key(cut, |(id, _)| *id);
-            found.drain(..cut);
+            let cut = ids.len() - limit;
+            ids.select_nth_unstable(cut);
+            ids.drain(..cut);
         }
-        found.sort_unstable_by_key(|(id, _)| *id);
-        found
-            .iter()
-            .filter_map(|(_, record)| snapshot_if(record, query))
+        ids.sort_unstable();
+        ids.into_iter()
+            .filter_map(|id| snapshot_if(&*self.get(id)?, query))
             .collect()
     }
 }
