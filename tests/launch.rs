@@ -296,11 +296,9 @@ async fn past_max_queued_launch_answers_queue_full() {
     }
     // The bound counts runs in flight, so there is room again. A run's task
     // ends just after its outcome is recorded: allow for that instant.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let mut again = rt.launch(Task::command("true")).await;
-    for _ in 0..100 {
-        if !matches!(again, Err(Error::QueueFull { .. })) {
-            break;
-        }
+    while matches!(again, Err(Error::QueueFull { .. })) && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
         again = rt.launch(Task::command("true")).await;
     }
@@ -331,7 +329,12 @@ async fn launch_after_shutdown_is_refused() {
 
 #[tokio::test]
 async fn shutdown_ends_launched_runs_and_answers_their_waiters() {
-    let rt = start_runtime().await;
+    // A grace long enough for the quick run even on a loaded machine.
+    let rt = start_with(Config {
+        shutdown_grace: Duration::from_secs(2),
+        ..fast_config()
+    })
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let pids = dir.path().join("pids");
     let script = format!(
@@ -339,24 +342,33 @@ async fn shutdown_ends_launched_runs_and_answers_their_waiters() {
         p = pids.display()
     );
     let long = rt.launch(Task::shell(script)).await.unwrap();
-    let quick = rt.launch(Task::shell("sleep 0.1; echo ok")).await.unwrap();
+    let started = dir.path().join("started");
+    let quick = rt
+        .launch(Task::shell(format!(
+            "touch {}; sleep 0.3; echo ok",
+            started.display()
+        )))
+        .await
+        .unwrap();
     let pids = wait_for_pids(&pids, 2).await;
+    assert!(wait_until(Duration::from_secs(10), || started.exists()).await);
     let orch = rt.orch.clone();
     let waiter = tokio::spawn(async move { orch.wait(long).await });
 
-    tokio::time::timeout(Duration::from_secs(10), rt.shutdown())
+    // Shutdown begins while both run: the quick one fits in the grace, the
+    // long one is terminated after it.
+    tokio::time::timeout(Duration::from_secs(15), rt.shutdown())
         .await
         .expect("shutdown is bounded")
         .unwrap();
-    for &pid in &pids {
-        assert!(!alive(pid), "pid {pid} outlived shutdown");
-    }
     let err = waiter.await.unwrap().unwrap_err();
     assert!(matches!(err, Error::ShuttingDown), "{err:?}");
     assert!(matches!(rt.wait(long).await, Err(Error::ShuttingDown)));
     assert_eq!(rt.status(long), Some(RunStatus::Interrupted));
     assert_eq!(rt.wait(quick).await.unwrap().stdout_str(), "ok\n");
     assert_eq!(rt.status(quick), Some(RunStatus::Succeeded));
+    // SIGKILL is delivered asynchronously: dead within a bounded wait.
+    assert_all_dead(&pids).await;
 }
 
 #[tokio::test]

@@ -146,9 +146,8 @@ async fn shutdown_ends_launched_runs_after_the_launcher_failed_for_good() {
         .await
         .expect("shutdown is bounded")
         .unwrap();
-    for &pid in &pids {
-        assert!(!alive(pid), "pid {pid} outlived shutdown");
-    }
     assert!(matches!(rt.wait(id).await, Err(Error::ShuttingDown)));
     assert_eq!(rt.status(id), Some(RunStatus::Interrupted));
+    // SIGKILL is delivered asynchronously: dead within a bounded wait.
+    assert_all_dead(&pids).await;
 }
