@@ -45,10 +45,11 @@ async fn runs_in_flight_are_given_grace_then_terminated() {
         .await
         .expect("shutdown is bounded")
         .unwrap();
-    // Everything is already over when shutdown returns.
-    for &pid in &pids {
-        assert!(!alive(pid), "pid {pid} outlived shutdown");
-    }
+    // The leader was reaped before shutdown returned; the SIGKILL sent to
+    // the rest of its group is delivered asynchronously, so on a loaded
+    // machine `sleep` may take a moment more to die.
+    assert!(!alive(pids[1]), "the run's leader outlived shutdown");
+    assert_all_dead(&pids).await;
     let err = long.await.unwrap().unwrap_err();
     assert!(matches!(err, Error::ShuttingDown), "{err:?}");
     let quick = quick.await.unwrap().unwrap();
