@@ -5,10 +5,11 @@
 //! - [`LauncherMessage::Launch`]: check the task (bad input answers at once:
 //!   `InvalidTask`, `NotFound`, `PermissionDenied`, `UnknownAction`), apply
 //!   the back-pressure bound (`QueueFull`), register the run as `Queued`,
-//!   answer with its [`RunId`], and only then start the run in a task of its
-//!   own: the caller never waits for the process spawn. From then on it
-//!   follows the run through the registry (`status`, `wait`, `cancel`),
-//!   never through this actor.
+//!   start it in a task of its own, and answer with its [`RunId`]. The run
+//!   task spawns the process only once the caller has dropped the answer
+//!   ([`Launched`]), so the caller never waits behind a process spawn. From
+//!   then on it follows the run through the registry (`status`, `wait`,
+//!   `cancel`), never through this actor.
 //! - [`LauncherMessage::Status`]: how many launched runs are in flight.
 //!
 //! # Supervision
@@ -56,6 +57,7 @@
 use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tokio::sync::oneshot;
 use tokio_util::task::TaskTracker;
 
 use crate::context::Context;
@@ -95,7 +97,7 @@ pub enum LauncherMessage {
         /// re-sent without copying the task).
         task: Arc<Task>,
         /// Where the run id (or the refusal) goes.
-        reply: Reply<RunId>,
+        reply: Reply<Launched>,
     },
     /// Report on the launched runs.
     Status(RpcReplyPort<ChildReport>),
@@ -121,6 +123,26 @@ impl LauncherMessage {
 impl ChildMessage for LauncherMessage {
     fn status_request(reply: RpcReplyPort<ChildReport>) -> Self {
         LauncherMessage::Status(reply)
+    }
+}
+
+/// The answer to a launch: the accepted run's id. The run's process is
+/// spawned only once this answer has been dropped (or was never received):
+/// see [`Launched::id`].
+#[derive(Debug)]
+pub struct Launched {
+    id: RunId,
+    // Dropping it (with the answer) wakes the run task: that is its start.
+    _go: oneshot::Sender<()>,
+}
+
+impl Launched {
+    /// The run's id. Take it and drop the `Launched`: the run starts when
+    /// its caller has the id in hand, so a process spawn (half a millisecond
+    /// or more of a worker thread, and a CPU for the new child) never sits
+    /// between the caller and its answer.
+    pub fn id(&self) -> RunId {
+        self.id
     }
 }
 
@@ -207,24 +229,34 @@ struct Admitted {
 }
 
 impl Admitted {
-    fn id(&self) -> RunId {
-        self.settle.record.id()
-    }
-
-    /// Start the run in a task owned by `launches`.
-    fn start(self, launches: &Launches) {
+    /// Start the run in a task owned by `launches`; its process is spawned
+    /// once the returned answer is dropped, or at once if the run is
+    /// stopped before that.
+    fn start(self, launches: &Launches) -> Launched {
         let Admitted { prepared, settle } = self;
         let owner = launches.owner.clone();
+        let (go, started) = oneshot::channel();
         // Holding a token of the runtime-wide tracker lets shutdown wait
         // for this run's clean-up whatever happens to the launcher.
         let alive = settle.ctx.tasks().token();
+        let id = settle.record.id();
+        let stop = settle.record.token();
         launches.runs.spawn(async move {
             let _alive = alive;
+            // Sent or dropped, the go-ahead comes; a stop (cancel,
+            // shutdown) never waits for it.
+            if let Some(stop) = stop {
+                tokio::select! {
+                    _ = started => {}
+                    _ = stop.cancelled() => {}
+                }
+            }
             // `execute` records the outcome itself; `settle` only acts if
             // it never got to.
             let _ = runner::execute(&settle.ctx, &settle.record, &prepared, &owner).await;
             drop(settle);
         });
+        Launched { id, _go: go }
     }
 }
 
@@ -285,22 +317,9 @@ impl Actor for Launcher {
             .ctx
             .handle(LAUNCHER, message.kind(), async {
                 match message {
-                    LauncherMessage::Launch { task, reply } => match launches.admit(task) {
-                        Ok(admitted) => {
-                            reply.send(Ok(admitted.id()));
-                            // Start the run only once the caller has its
-                            // answer: sending it put the caller in this
-                            // worker's LIFO slot, and yielding lets the
-                            // worker run it first. A process spawn holds a
-                            // worker (and a CPU, for the new child) for half
-                            // a millisecond or more; started first, it would
-                            // sit between the caller and the answer `launch`
-                            // promises without waiting for the spawn.
-                            tokio::task::yield_now().await;
-                            admitted.start(&launches);
-                        }
-                        Err(e) => reply.send(Err(e)),
-                    },
+                    LauncherMessage::Launch { task, reply } => {
+                        reply.send(launches.admit(task).map(|run| run.start(&launches)));
+                    }
                     LauncherMessage::Status(reply) => {
                         let _ = reply.send(ChildReport {
                             detail: format!(

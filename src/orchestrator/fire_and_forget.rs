@@ -43,5 +43,7 @@ impl Orchestrator {
                 reply,
             })
             .await
+            // Dropping the answer is the run's go-ahead (see `Launched`).
+            .map(|launched| launched.id())
     }
 }

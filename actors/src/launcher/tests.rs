@@ -79,6 +79,7 @@ impl Fixture {
                 reply,
             })
             .await
+            .map(|launched| launched.id())
     }
 
     fn status(&self, id: RunId) -> Option<RunStatus> {
@@ -259,7 +260,7 @@ async fn an_admitted_run_dropped_unstarted_is_interrupted() {
     let admitted = launches
         .admit(Arc::new(Task::action("noop", json!(null))))
         .unwrap();
-    let id = admitted.id();
+    let id = admitted.settle.record.id();
     assert_eq!(ctx.registry().status(id), Some(RunStatus::Queued));
     drop(admitted);
     assert_eq!(ctx.registry().status(id), Some(RunStatus::Interrupted));
@@ -267,4 +268,24 @@ async fn an_admitted_run_dropped_unstarted_is_interrupted() {
         ctx.registry().wait(id).await,
         Err(Error::ActorFailed { .. })
     ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_starts_once_its_answer_is_dropped_and_a_stop_never_waits() {
+    let (ctx, _gate) = context(4);
+    let launches = Launches::new(Arc::clone(&ctx), 10);
+    let noop = || Arc::new(Task::action("noop", json!(null)));
+
+    let answer = launches.admit(noop()).unwrap().start(&launches);
+    let id = answer.id();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(ctx.registry().status(id), Some(RunStatus::Queued));
+    drop(answer);
+    assert!(ctx.registry().wait(id).await.unwrap().success());
+
+    // Held answer, cancelled run: it ends without waiting for the answer.
+    let held = launches.admit(noop()).unwrap().start(&launches);
+    ctx.registry().cancel(held.id()).unwrap();
+    let err = ctx.registry().wait(held.id()).await.unwrap_err();
+    assert!(matches!(err, Error::Cancelled { .. }), "{err:?}");
 }
