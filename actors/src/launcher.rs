@@ -18,7 +18,7 @@
 //!
 //! # State outside the actor
 //! Runs and their outcomes live in the registry of the runtime
-//! [`Context`](crate::Context). The launched runs themselves — their tasks,
+//! [`Context`]. The launched runs themselves — their tasks,
 //! the token that stops them, the count the back-pressure bound reads — live
 //! in [`Launches`], which the runtime creates once and hands to every
 //! incarnation. The actor itself keeps nothing.
@@ -44,9 +44,12 @@
 //! once. A cancel (`Registry::cancel`) stops one run: its group is
 //! terminated the same way and it ends `Cancelled`.
 //!
-//! A run task that ends without recording an outcome (it panicked, or the
-//! tokio runtime dropped it) marks its run `Interrupted` on the way out, so
-//! no launched run is ever left `Queued` or `Running`.
+//! A caller that drops its `launch` future does not undo the launch: if it
+//! was accepted, the run goes on (it starts when the unread answer is
+//! dropped) and is listed in the registry. A run task that ends without
+//! recording an outcome (it panicked, or the tokio runtime dropped it)
+//! marks its run `Interrupted` on the way out, so no launched run is ever
+//! left `Queued` or `Running`.
 //!
 //! # Back-pressure
 //! At most `max_queued` launched runs may be in flight (waiting for an

@@ -54,7 +54,8 @@ impl Default for Retention {
     }
 }
 
-/// An illegal status change, refused by [`RunRecord::transition`].
+/// An illegal status change, refused by [`RunRecord::start`] and
+/// [`Registry::finish`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("run {run}: illegal transition {from} -> {to}")]
 pub struct IllegalTransition {
