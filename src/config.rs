@@ -35,6 +35,10 @@ pub struct Config {
     pub history_limit: usize,
     /// Bytes of captured output kept across finished runs (default 64 MiB).
     pub output_budget: usize,
+    /// Most launched (fire-and-forget) runs in flight at once, waiting for
+    /// an execution slot or running (default 100,000); past it `launch`
+    /// answers `QueueFull`.
+    pub max_queued: usize,
     /// Which children restart together when one fails (default one_for_one).
     pub strategy: Strategy,
     /// Restarts of one child tolerated within a window before it is marked
@@ -77,6 +81,7 @@ impl Default for Config {
             max_output: taskorch_actors::DEFAULT_MAX_OUTPUT,
             history_limit: 10_000,
             output_budget: 64 << 20,
+            max_queued: 100_000,
             strategy: Strategy::OneForOne,
             restart_intensity: RestartIntensity::default(),
             restart_backoff: Backoff::exponential(
@@ -100,9 +105,9 @@ impl Config {
     ///
     /// # Errors
     /// `InvalidConfig` naming the field when a value cannot work
-    /// (`max_concurrency`, `history_limit` or `output_ring_lines` of zero,
-    /// `max_line_bytes` under 4, `output_ring_bytes` under
-    /// `max_line_bytes`).
+    /// (`max_concurrency`, `history_limit`, `max_queued` or
+    /// `output_ring_lines` of zero, `max_line_bytes` under 4,
+    /// `output_ring_bytes` under `max_line_bytes`).
     pub fn validate(&self) -> Result<()> {
         if self.max_concurrency == 0 {
             return Err(Error::InvalidConfig(
@@ -130,6 +135,11 @@ impl Config {
                 "Config::output_ring_bytes ({}) must be at least Config::max_line_bytes ({})",
                 self.output_ring_bytes, self.max_line_bytes
             )));
+        }
+        if self.max_queued == 0 {
+            return Err(Error::InvalidConfig(
+                "Config::max_queued must be at least 1".into(),
+            ));
         }
         Ok(())
     }

@@ -48,3 +48,5 @@ pub use taskorch_actors::{CapturedOutput, OutputSubscription, RunStream};
 pub use taskorch_actors::{
     POOL_ENV, Pool, PoolSpec, PoolState, PoolStats, WORKER_ENV, WorkerLog, WorkerLogLine,
 };
+// FireAndForget and the run registry.
+pub use taskorch_actors::RunQuery;

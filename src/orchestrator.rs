@@ -15,6 +15,7 @@ use taskorch_actors::LineLimits;
 use taskorch_actors::Pools;
 use taskorch_actors::batch::{BatchArguments, BatchCoordinator, BatchMessage};
 use taskorch_actors::executor::{Executor, ExecutorArguments, ExecutorMessage};
+use taskorch_actors::launcher::{Launcher, LauncherArguments, LauncherMessage, Launches};
 use taskorch_actors::pool::{PoolKeeper, PoolKeeperArguments, PoolTable};
 use taskorch_actors::scheduler::{ScheduleStore, Scheduler, SchedulerArguments, SchedulerMessage};
 use taskorch_actors::{
@@ -26,9 +27,11 @@ use taskorch_actors::{
 use crate::config::Config;
 
 mod concurrent;
+mod fire_and_forget;
 mod long_running;
 mod periodic;
 mod pooled;
+mod runs;
 mod simple;
 
 /// Runs work in all six patterns under one root supervisor.
@@ -47,6 +50,9 @@ struct Inner {
     config: Config,
     supervisor: ActorRef<SupervisorMessage>,
     executor: ActorSlot<ExecutorMessage>,
+    launcher: ActorSlot<LauncherMessage>,
+    // Launched runs outlive launcher incarnations; shutdown drains them.
+    launches: Arc<Launches>,
     scheduler: ActorSlot<SchedulerMessage>,
     schedules: Arc<ScheduleStore>,
     batch: ActorSlot<BatchMessage>,
@@ -116,6 +122,8 @@ impl Orchestrator {
         let scheduler = ActorSlot::new("scheduler", config.restart_wait);
         let schedules = ScheduleStore::new(config.clock);
         let batch = ActorSlot::new("batch", config.restart_wait);
+        let launcher = ActorSlot::new("launcher", config.restart_wait);
+        let launches = Launches::new(Arc::clone(&ctx), config.max_queued);
         let pool_keeper = ActorSlot::new(taskorch_actors::pool::POOL_KEEPER, config.restart_wait);
         // Outside the keeper, so a keeper restart restores every pool.
         let pool_table = Arc::new(PoolTable::default());
@@ -139,6 +147,18 @@ impl Orchestrator {
                         BatchCoordinator,
                         BatchArguments {
                             ctx: Arc::clone(&ctx),
+                        },
+                    )
+                })
+                .shutdown_timeout(child_stop)
+            },
+            {
+                let launches = Arc::clone(&launches);
+                ChildSpec::new(launcher.clone(), move || {
+                    (
+                        Launcher,
+                        LauncherArguments {
+                            launches: Arc::clone(&launches),
                         },
                     )
                 })
@@ -199,6 +219,8 @@ impl Orchestrator {
                 config,
                 supervisor,
                 executor,
+                launcher,
+                launches,
                 scheduler,
                 schedules,
                 batch,
@@ -233,6 +255,11 @@ impl Orchestrator {
                     .supervisor
                     .stop_and_wait(None, Some(inner.config.kill_grace))
                     .await;
+                // Launched runs are not owned by any incarnation: if no
+                // launcher was running to drain them (it had failed for
+                // good, or was restarting), this does; otherwise it returns
+                // at once.
+                inner.launches.drain_at_shutdown().await;
                 // Run tasks of incarnations that died before shutdown may
                 // still be cleaning up; each is bounded by `kill_grace`.
                 inner.ctx.tasks().close();

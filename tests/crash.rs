@@ -167,20 +167,17 @@ async fn requests_queued_behind_a_crash_are_redelivered() {
     rt.inject_fault("executor", Fault::PanicNextMessage);
     let calls = (0..10).map(|_| rt.run(Task::action("noop", json!(null))));
     let results = futures::future::join_all(calls).await;
-    // The first request's run was started by the incarnation that then
-    // died; whether its task got to run before the panic is up to the
-    // tokio scheduler, and if not it is interrupted like any run in flight.
+    // The stalled first request was handled, but its run may still be in
+    // flight when the second one kills the incarnation; it then ends
+    // `ActorFailed` like every run of a dead incarnation. Only the second
+    // fails *while being handled*, and everything queued behind it is
+    // re-delivered.
     assert!(
-        match &results[0] {
-            Ok(_) => true,
-            Err(Error::ActorFailed { reason, .. }) => reason.contains("in flight"),
-            Err(_) => false,
-        },
+        matches!(&results[1], Err(Error::ActorFailed { reason, .. }) if reason.contains("while handling")),
         "{results:?}"
     );
-    assert!(matches!(results[1], Err(Error::ActorFailed { .. })));
     assert!(
-        results[2..].iter().all(Result::is_ok),
-        "requests queued behind the crash are re-delivered: {results:?}"
+        results[2..].iter().all(|r| r.is_ok()),
+        "queued requests are re-delivered: {results:?}"
     );
 }

@@ -45,10 +45,11 @@ async fn runs_in_flight_are_given_grace_then_terminated() {
         .await
         .expect("shutdown is bounded")
         .unwrap();
-    // Everything is already over when shutdown returns.
-    for &pid in &pids {
-        assert!(!alive(pid), "pid {pid} outlived shutdown");
-    }
+    // The leader was reaped before shutdown returned; the SIGKILL sent to
+    // the rest of its group is delivered asynchronously, so on a loaded
+    // machine `sleep` may take a moment more to die.
+    assert!(!alive(pids[1]), "the run's leader outlived shutdown");
+    assert_all_dead(&pids).await;
     let err = long.await.unwrap().unwrap_err();
     assert!(matches!(err, Error::ShuttingDown), "{err:?}");
     let quick = quick.await.unwrap().unwrap();
@@ -68,7 +69,10 @@ async fn status_before_shutdown_shows_the_executor() {
     let status = rt.system_status().await.unwrap();
     // Children in start order.
     let names: Vec<&str> = status.children.iter().map(|c| c.name.as_str()).collect();
-    assert_eq!(names, ["executor", "batch", "scheduler", "pool_keeper"]);
+    assert_eq!(
+        names,
+        ["executor", "batch", "launcher", "scheduler", "pool_keeper"]
+    );
     for child in &status.children {
         assert_eq!(child.state, ChildState::Running, "{child:?}");
         assert_eq!(child.restarts, 0, "{child:?}");

@@ -136,6 +136,16 @@ pub enum Error {
         reason: String,
     },
 
+    /// Too many launched runs are waiting or running: the work was not
+    /// accepted. Try again once some have finished, or raise the limit.
+    #[error(
+        "launch queue is full: {limit} launched runs are already queued or running (Config::max_queued)"
+    )]
+    QueueFull {
+        /// The limit that was reached (`Config::max_queued`).
+        limit: usize,
+    },
+
     /// Spawning the process failed for a reason other than not-found or
     /// permission-denied.
     #[error("could not start {program}: {source}")]
@@ -216,6 +226,7 @@ impl Error {
             Error::PoolExists(_) => "pool_exists",
             Error::WorkerDied { .. } => "worker_died",
             Error::WorkerProtocol { .. } => "worker_protocol",
+            Error::QueueFull { .. } => "queue_full",
             Error::Spawn { .. } => "spawn",
             Error::Io { .. } => "io",
         }

@@ -17,6 +17,8 @@
 //! │                                     ring in its registry record, never the actor
 //! ├── batch      Concurrent             one driver task per batch, owned by the incarnation;
 //! │                                     runs started lazily, at most `limit` per batch
+//! ├── launcher   FireAndForget          runs: owned by the runtime (outlive restarts;
+//! │                                     stopped by shutdown), state outside: Launches
 //! ├── scheduler  Periodic               timing heap + timer task, rebuilt on restart
 //! │                                     state outside: ScheduleStore { schedules, counters, next due }
 //! └── pool_keeper  Pooled               one worker actor per warm process, restarted
@@ -34,6 +36,7 @@
 //! - [`scheduler`]: the scheduler actor, triggers, the schedule store.
 //! - [`batch`]: the batch coordinator (Concurrent pattern).
 //! - [`pool`]: the pool keeper and its worker actors (Pooled).
+//! - [`launcher`]: the launcher actor (FireAndForget).
 //! - `runner`: one run from start to terminal status (attempts, retries,
 //!   time-outs, cancellation), shared by every pattern actor.
 //! - `process`: spawning, process groups, termination, bounded capture.
@@ -53,6 +56,7 @@ mod error;
 pub mod executor;
 #[cfg(feature = "fault-injection")]
 mod fault;
+pub mod launcher;
 pub mod lines;
 mod output;
 mod panic_hook;
@@ -83,7 +87,7 @@ pub use pool::{
     POOL_ENV, Pool, PoolSpec, PoolState, PoolStats, Pools, WORKER_ENV, WorkerLog, WorkerLogLine,
 };
 pub use process::{ProcessLimits, RUN_ID_ENV};
-pub use registry::{Registry, Retention, RunRecord};
+pub use registry::{Registry, Retention, RunQuery, RunRecord};
 pub use run::{ParseRunIdError, RunId, RunInfo, RunStatus};
 pub use slot::{ActorSlot, Reply};
 pub use stream::RunStream;

@@ -12,6 +12,11 @@
 //! the budget, is its captured bytes plus the memory of its line ring
 //! ([`LineLog`]); stripping a run empties both (the ring's lines count as
 //! dropped).
+//! first; queued and running runs are never evicted. An evicted run is
+//! unknown from then on (`None` / `UnknownRun`), except to waiters that were
+//! already waiting: they hold the record and still get its outcome.
+//!
+//! Queries (by status, name, pattern, most recent N) are in [`RunQuery`].
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -29,6 +34,12 @@ use crate::lines::LineLog;
 use crate::output::Output;
 use crate::pattern::Pattern;
 use crate::run::{RunId, RunInfo, RunStatus};
+
+mod query;
+#[cfg(test)]
+mod tests;
+
+pub use query::RunQuery;
 
 /// Retention limits of a [`Registry`].
 #[derive(Debug, Clone, Copy)]
@@ -49,7 +60,8 @@ impl Default for Retention {
     }
 }
 
-/// An illegal status change, refused by [`RunRecord::transition`].
+/// An illegal status change, refused by [`RunRecord::start`] and
+/// [`Registry::finish`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("run {run}: illegal transition {from} -> {to}")]
 pub struct IllegalTransition {
@@ -218,9 +230,21 @@ impl Registry {
                 fin.output_bytes += held;
             }
             while fin.order.len() > self.retention.history_limit {
-                if let Some(old) = fin.order.pop_front() {
-                    evict.push(old);
+                let Some(old) = fin.order.pop_front() else {
+                    break;
+                };
+                // `with_output` is a subsequence of `order` (both are pushed
+                // here, in finishing order), so an evicted run that still
+                // holds output is at its front. Forget its bytes with it:
+                // otherwise freed output would keep counting against the
+                // budget, and the queue would grow without bound when the
+                // budget is large.
+                if fin.with_output.front().is_some_and(|&(id, _)| id == old)
+                    && let Some((_, bytes)) = fin.with_output.pop_front()
+                {
+                    fin.output_bytes -= bytes;
                 }
+                evict.push(old);
             }
             while fin.output_bytes > self.retention.output_budget {
                 let Some((old, bytes)) = fin.with_output.pop_front() else {
@@ -332,7 +356,12 @@ impl RunRecord {
 
     /// A snapshot.
     pub fn info(&self) -> RunInfo {
-        let state = self.state.lock();
+        self.snapshot(&self.state.lock())
+    }
+
+    /// A snapshot from state already locked (queries test the status and
+    /// take the snapshot under one lock).
+    fn snapshot(&self, state: &RunState) -> RunInfo {
         RunInfo {
             id: self.id,
             name: self.name.clone(),
@@ -449,191 +478,5 @@ impl RunRecord {
             out.stdout = Vec::new();
             out.stderr = Vec::new();
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    fn ok_output(id: RunId, code: i32, bytes: usize) -> Output {
-        let mut out = Output::empty(id);
-        out.exit_code = Some(code);
-        out.stdout = vec![b'x'; bytes];
-        out.attempts = 1;
-        out
-    }
-
-    #[test]
-    fn state_machine_allows_only_forward_moves() {
-        use RunStatus::*;
-        let all = [
-            Queued,
-            Running,
-            Succeeded,
-            Failed,
-            Cancelled,
-            TimedOut,
-            Interrupted,
-        ];
-        for from in all {
-            for to in all {
-                let legal = match from {
-                    Queued => to != Queued,
-                    Running => to.is_terminal(),
-                    _ => false,
-                };
-                assert_eq!(from.can_become(to), legal, "{from} -> {to}");
-            }
-        }
-    }
-
-    #[test]
-    fn illegal_moves_are_refused_and_change_nothing() {
-        let reg = Registry::new(Retention::default());
-        let run = reg.register("t", Pattern::Simple, None);
-        assert_eq!(run.status(), RunStatus::Queued);
-        run.start().unwrap();
-        let err = run.start().unwrap_err();
-        assert_eq!((err.from, err.to), (RunStatus::Running, RunStatus::Running));
-        reg.finish(&run, Ok(ok_output(run.id(), 1, 0))).unwrap();
-        assert!(run.start().is_err(), "finished -> running must be refused");
-        let again = reg.finish(&run, Ok(ok_output(run.id(), 0, 0))).unwrap_err();
-        assert_eq!(again.from, RunStatus::Failed);
-        assert_eq!(run.status(), RunStatus::Failed, "first outcome stays");
-        assert_eq!(run.outcome().unwrap().unwrap().exit_code, Some(1));
-    }
-
-    #[test]
-    fn queued_run_may_end_without_running() {
-        let reg = Registry::new(Retention::default());
-        let run = reg.register("t", Pattern::FireAndForget, None);
-        let status = reg.finish(
-            &run,
-            Err(Error::Cancelled {
-                run: Some(run.id()),
-            }),
-        );
-        assert_eq!(status, Ok(RunStatus::Cancelled));
-        assert!(run.info().started.is_none());
-        assert!(run.info().finished.is_some());
-    }
-
-    #[test]
-    fn finish_maps_outcome_to_status_and_keeps_first() {
-        let reg = Registry::new(Retention::default());
-        let cases = [
-            (Ok(0), RunStatus::Succeeded),
-            (Ok(3), RunStatus::Failed),
-            (
-                Err(Error::TimedOut {
-                    run: None,
-                    after: Duration::from_secs(1),
-                }),
-                RunStatus::TimedOut,
-            ),
-            (Err(Error::Cancelled { run: None }), RunStatus::Cancelled),
-            (Err(Error::ShuttingDown), RunStatus::Interrupted),
-            (
-                Err(Error::actor_failed("executor", "boom")),
-                RunStatus::Interrupted,
-            ),
-        ];
-        for (outcome, want) in cases {
-            let run = reg.register("t", Pattern::Simple, None);
-            run.start().unwrap();
-            let outcome = outcome.map(|code| ok_output(run.id(), code, 0));
-            assert_eq!(reg.finish(&run, outcome), Ok(want));
-            assert_eq!(reg.status(run.id()), Some(want));
-        }
-    }
-
-    #[test]
-    fn history_limit_evicts_oldest_finished_never_running() {
-        let reg = Registry::new(Retention {
-            history_limit: 2,
-            output_budget: usize::MAX,
-        });
-        let running = reg.register("long", Pattern::FireAndForget, None);
-        running.start().unwrap();
-        let ids: Vec<RunId> = (0..4)
-            .map(|_| {
-                let r = reg.register("t", Pattern::Simple, None);
-                r.start().unwrap();
-                reg.finish(&r, Ok(ok_output(r.id(), 0, 0))).unwrap();
-                r.id()
-            })
-            .collect();
-        assert_eq!(reg.status(ids[0]), None);
-        assert_eq!(reg.status(ids[1]), None);
-        assert_eq!(reg.status(ids[2]), Some(RunStatus::Succeeded));
-        assert_eq!(reg.status(ids[3]), Some(RunStatus::Succeeded));
-        assert_eq!(reg.status(running.id()), Some(RunStatus::Running));
-        assert!(matches!(reg.cancel(ids[0]), Err(Error::UnknownRun(id)) if id == ids[0]));
-    }
-
-    #[test]
-    fn output_budget_strips_oldest_output() {
-        let reg = Registry::new(Retention {
-            history_limit: 100,
-            output_budget: 150,
-        });
-        let mut ids = Vec::new();
-        for _ in 0..3 {
-            let r = reg.register("t", Pattern::Simple, None);
-            r.start().unwrap();
-            reg.finish(&r, Ok(ok_output(r.id(), 0, 60))).unwrap();
-            ids.push(r);
-        }
-        let first = ids[0].outcome().unwrap().unwrap();
-        assert!(first.stdout.is_empty() && first.stdout_truncated);
-        assert_eq!(first.stdout_dropped, 60);
-        assert_eq!(ids[2].outcome().unwrap().unwrap().stdout.len(), 60);
-    }
-
-    #[tokio::test]
-    async fn many_waiters_before_and_after_finish() {
-        let reg = Arc::new(Registry::new(Retention::default()));
-        let run = reg.register("t", Pattern::FireAndForget, None);
-        let id = run.id();
-        let early: Vec<_> = (0..5)
-            .map(|_| {
-                let reg = Arc::clone(&reg);
-                tokio::spawn(async move { reg.wait(id).await })
-            })
-            .collect();
-        tokio::task::yield_now().await;
-        run.start().unwrap();
-        reg.finish(&run, Ok(ok_output(id, 0, 3))).unwrap();
-        for waiter in early {
-            assert_eq!(waiter.await.unwrap().unwrap().stdout.len(), 3);
-        }
-        assert_eq!(reg.wait(id).await.unwrap().exit_code, Some(0));
-    }
-
-    #[test]
-    fn cancel_fires_token_only_while_live() {
-        let reg = Registry::new(Retention::default());
-        let run = reg.register("t", Pattern::Simple, None);
-        let token = run.token().unwrap();
-        reg.cancel(run.id()).unwrap();
-        assert!(token.is_cancelled() && run.cancel_requested());
-
-        let done = reg.register("t", Pattern::Simple, None);
-        done.start().unwrap();
-        reg.finish(&done, Ok(ok_output(done.id(), 0, 0))).unwrap();
-        reg.cancel(done.id()).unwrap();
-        assert!(!done.cancel_requested());
-    }
-
-    #[test]
-    fn parent_token_cancels_children() {
-        let reg = Registry::new(Retention::default());
-        let parent = CancellationToken::new();
-        let run = reg.register("t", Pattern::Simple, Some(&parent));
-        parent.cancel();
-        assert!(run.token().unwrap().is_cancelled());
-        assert!(!run.cancel_requested(), "runtime stop is not a user cancel");
     }
 }

@@ -155,13 +155,16 @@ pub(crate) async fn execute(
         }));
     };
     // Wait, still `Queued`, for a slot under the global concurrency cap.
+    // Biased: a run stopped while queued must not start just because a
+    // slot happens to be free too.
     let _slot = tokio::select! {
-        slot = ctx.execution_slot() => slot,
+        biased;
         _ = token.cancelled() => {
             let stopped = Err(stop_error(record, owner));
             let _ = ctx.registry().finish(record, stopped.clone());
             return record.outcome().unwrap_or(stopped);
         }
+        slot = ctx.execution_slot() => slot,
     };
     if record.start().is_err() {
         return record

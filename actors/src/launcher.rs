@@ -1,0 +1,351 @@
+//! The launcher: serves the FireAndForget pattern (start it now, come back
+//! for the result later).
+//!
+//! # Messages
+//! - [`LauncherMessage::Launch`]: check the task (bad input answers at once:
+//!   `InvalidTask`, `NotFound`, `PermissionDenied`, `UnknownAction`), apply
+//!   the back-pressure bound (`QueueFull`), register the run as `Queued`,
+//!   start it in a task of its own, and answer with its [`RunId`]. The run
+//!   task spawns the process only once the caller has dropped the answer
+//!   ([`Launched`]), so the caller never waits behind a process spawn. From
+//!   then on it follows the run through the registry (`status`, `wait`,
+//!   `cancel`), never through this actor.
+//! - [`LauncherMessage::Status`]: how many launched runs are in flight.
+//!
+//! # Supervision
+//! A permanent child of the root supervisor, started after the executor
+//! (and the batch coordinator).
+//!
+//! # State outside the actor
+//! Runs and their outcomes live in the registry of the runtime
+//! [`Context`]. The launched runs themselves — their tasks,
+//! the token that stops them, the count the back-pressure bound reads — live
+//! in [`Launches`], which the runtime creates once and hands to every
+//! incarnation. The actor itself keeps nothing.
+//!
+//! # Restart and stop: launched runs outlive the launcher
+//! The launcher only admits and starts runs; it does not own them. A
+//! launched run belongs to the runtime (an owner whose token is a child of
+//! the shutdown root), so when the launcher panics, or is restarted along
+//! with a sibling by the supervisor's strategy, runs already launched keep
+//! going to their own end: an export launched an hour ago is not killed
+//! because an unrelated launch crashed the actor. The request being handled
+//! when the launcher panicked answers `ActorFailed` and was not accepted
+//! (nothing was registered for it); requests queued behind it are
+//! re-delivered to the next incarnation.
+//!
+//! Only shutdown stops launched runs. Graceful shutdown (this actor's
+//! `post_stop`, and again the shutdown sequence itself through
+//! [`Launches::drain_at_shutdown`], in case no launcher was running to do
+//! it) gives them `shutdown_grace` to finish, then terminates each process
+//! group (SIGTERM, `kill_grace`, SIGKILL); those runs end `Interrupted` and
+//! their waiters get `ShuttingDown`. The emergency stop (`abort`, or
+//! dropping the last handle) cancels the shutdown root, which stops them at
+//! once. A cancel (`Registry::cancel`) stops one run: its group is
+//! terminated the same way and it ends `Cancelled`.
+//!
+//! A caller that drops its `launch` future does not undo the launch: if it
+//! was accepted, the run goes on (it starts when the unread answer is
+//! dropped) and is listed in the registry. A run task that ends without
+//! recording an outcome (it panicked, or the tokio runtime dropped it)
+//! marks its run `Interrupted` on the way out, so no launched run is ever
+//! left `Queued` or `Running`.
+//!
+//! # Back-pressure
+//! At most `max_queued` launched runs may be in flight (waiting for an
+//! execution slot or running); past it a launch answers `QueueFull` instead
+//! of growing memory without limit. Finished runs do not count: the
+//! registry's retention bounds those.
+
+use std::sync::Arc;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tokio::sync::oneshot;
+use tokio_util::task::TaskTracker;
+
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::pattern::Pattern;
+use crate::registry::RunRecord;
+use crate::run::RunId;
+use crate::runner::{self, Owner, Prepared, drain_runs};
+use crate::slot::Reply;
+use crate::supervisor::{ChildMessage, ChildReport};
+use crate::task::Task;
+
+#[cfg(test)]
+mod tests;
+
+/// The child name of the launcher.
+pub const LAUNCHER: &str = "launcher";
+
+/// The launcher actor (stateless; see [`LauncherState`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Launcher;
+
+/// What each launcher incarnation starts with.
+#[derive(Debug, Clone)]
+pub struct LauncherArguments {
+    /// The runtime's launched runs (and through them, its context).
+    pub launches: Arc<Launches>,
+}
+
+/// Messages the launcher accepts.
+#[derive(Debug)]
+pub enum LauncherMessage {
+    /// Accept `task` as a fire-and-forget run and answer with its id as
+    /// soon as it is registered (`Queued`).
+    Launch {
+        /// What to run (shared, so a request lost in a crash can be
+        /// re-sent without copying the task).
+        task: Arc<Task>,
+        /// Where the run id (or the refusal) goes.
+        reply: Reply<Launched>,
+    },
+    /// Report on the launched runs.
+    Status(RpcReplyPort<ChildReport>),
+}
+
+impl LauncherMessage {
+    /// The variant's name, for traces.
+    fn kind(&self) -> &'static str {
+        match self {
+            LauncherMessage::Launch { .. } => "Launch",
+            LauncherMessage::Status(_) => "Status",
+        }
+    }
+
+    /// Arm the request's reply (see [`Reply::accept`]).
+    fn accept(&mut self) {
+        if let LauncherMessage::Launch { reply, .. } = self {
+            reply.accept();
+        }
+    }
+}
+
+impl ChildMessage for LauncherMessage {
+    fn status_request(reply: RpcReplyPort<ChildReport>) -> Self {
+        LauncherMessage::Status(reply)
+    }
+}
+
+/// The answer to a launch: the accepted run's id. The run's process is
+/// spawned only once this answer has been dropped (or was never received):
+/// see [`Launched::id`].
+#[derive(Debug)]
+pub struct Launched {
+    id: RunId,
+    // Dropping it (with the answer) wakes the run task: that is its start.
+    _go: oneshot::Sender<()>,
+}
+
+impl Launched {
+    /// The run's id. Take it and drop the `Launched`: the run starts when
+    /// its caller has the id in hand, so a process spawn (half a millisecond
+    /// or more of a worker thread, and a CPU for the new child) never sits
+    /// between the caller and its answer.
+    pub fn id(&self) -> RunId {
+        self.id
+    }
+}
+
+/// The launched runs of one runtime, shared by every launcher incarnation
+/// and by the shutdown sequence (see the module docs).
+#[derive(Debug)]
+pub struct Launches {
+    ctx: Arc<Context>,
+    // Owns every launched run; stopped only by shutdown (or through the
+    // shutdown root, by the emergency stop).
+    owner: Owner,
+    // Every launched run task still going: its length is what the
+    // back-pressure bound counts.
+    runs: TaskTracker,
+    max_queued: usize,
+}
+
+impl Launches {
+    /// The launched runs of the runtime `ctx`, at most `max_queued` in
+    /// flight at once (a bound of 0 is raised to 1).
+    pub fn new(ctx: Arc<Context>, max_queued: usize) -> Arc<Self> {
+        let owner = Owner::new(LAUNCHER, ctx.shutdown().root());
+        Arc::new(Launches {
+            ctx,
+            owner,
+            runs: TaskTracker::new(),
+            max_queued: max_queued.max(1),
+        })
+    }
+
+    /// Launched runs not finished yet (queued or running).
+    pub fn in_flight(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// The back-pressure bound.
+    pub fn max_queued(&self) -> usize {
+        self.max_queued
+    }
+
+    /// Graceful shutdown of every launched run: give them `shutdown_grace`
+    /// to finish, then terminate the rest (they end `Interrupted`, their
+    /// waiters get `ShuttingDown`), and wait for their clean-up. For the
+    /// shutdown sequence: it does nothing unless shutdown has begun, and
+    /// called again it returns as soon as nothing is left.
+    pub async fn drain_at_shutdown(&self) {
+        if self.ctx.shutdown().is_closing() {
+            drain_runs(&self.ctx, &self.owner, &self.runs, LAUNCHER).await;
+        }
+    }
+
+    /// Admit `task`: the checks and the registration of a launch. The run
+    /// is started by [`Admitted::start`].
+    fn admit(&self, task: Arc<Task>) -> Result<Admitted> {
+        let ctx = &self.ctx;
+        ctx.shutdown().check()?;
+        // Input errors first: they say more than a full queue does.
+        let prepared = runner::prepare(ctx, task)?;
+        if self.runs.len() >= self.max_queued {
+            return Err(Error::QueueFull {
+                limit: self.max_queued,
+            });
+        }
+        let record = ctx.registry().register(
+            prepared.task.display_name(),
+            Pattern::FireAndForget,
+            Some(self.owner.token()),
+        );
+        Ok(Admitted {
+            prepared,
+            settle: Settle {
+                ctx: Arc::clone(ctx),
+                record,
+            },
+        })
+    }
+}
+
+/// A registered run not started yet. Dropped unstarted (the launcher died
+/// in between), it ends `Interrupted`, like any run whose task dies.
+struct Admitted {
+    prepared: Prepared,
+    settle: Settle,
+}
+
+impl Admitted {
+    /// Start the run in a task owned by `launches`; its process is spawned
+    /// once the returned answer is dropped, or at once if the run is
+    /// stopped before that.
+    fn start(self, launches: &Launches) -> Launched {
+        let Admitted { prepared, settle } = self;
+        let owner = launches.owner.clone();
+        let (go, started) = oneshot::channel();
+        // Holding a token of the runtime-wide tracker lets shutdown wait
+        // for this run's clean-up whatever happens to the launcher.
+        let alive = settle.ctx.tasks().token();
+        let id = settle.record.id();
+        let stop = settle.record.token();
+        launches.runs.spawn(async move {
+            let _alive = alive;
+            // Sent or dropped, the go-ahead comes; a stop (cancel,
+            // shutdown) never waits for it.
+            if let Some(stop) = stop {
+                tokio::select! {
+                    _ = started => {}
+                    _ = stop.cancelled() => {}
+                }
+            }
+            // `execute` records the outcome itself; `settle` only acts if
+            // it never got to.
+            let _ = runner::execute(&settle.ctx, &settle.record, &prepared, &owner).await;
+            drop(settle);
+        });
+        Launched { id, _go: go }
+    }
+}
+
+/// Marks a launched run `Interrupted` if its task ends without having
+/// recorded an outcome (a panic, or the tokio runtime dropping the task):
+/// nobody is left to finish it otherwise, and its waiters would wait
+/// forever.
+struct Settle {
+    ctx: Arc<Context>,
+    record: Arc<RunRecord>,
+}
+
+impl Drop for Settle {
+    fn drop(&mut self) {
+        if !self.record.status().is_terminal() {
+            // Refused only if it finished in between: then its outcome stands.
+            let _ = self.ctx.registry().finish(
+                &self.record,
+                Err(Error::actor_failed(
+                    LAUNCHER,
+                    "the run's task ended before the run did",
+                )),
+            );
+        }
+    }
+}
+
+/// One incarnation's state: only the shared [`Launches`].
+#[derive(Debug)]
+pub struct LauncherState {
+    launches: Arc<Launches>,
+}
+
+impl Actor for Launcher {
+    type Msg = LauncherMessage;
+    type State = LauncherState;
+    type Arguments = LauncherArguments;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        args: LauncherArguments,
+    ) -> Result<LauncherState, ActorProcessingErr> {
+        Ok(LauncherState {
+            launches: args.launches,
+        })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        mut message: LauncherMessage,
+        state: &mut LauncherState,
+    ) -> Result<(), ActorProcessingErr> {
+        message.accept();
+        let launches = Arc::clone(&state.launches);
+        launches
+            .ctx
+            .handle(LAUNCHER, message.kind(), async {
+                match message {
+                    LauncherMessage::Launch { task, reply } => {
+                        reply.send(launches.admit(task).map(|run| run.start(&launches)));
+                    }
+                    LauncherMessage::Status(reply) => {
+                        let _ = reply.send(ChildReport {
+                            detail: format!(
+                                "{} launched runs in flight (limit {})",
+                                launches.in_flight(),
+                                launches.max_queued
+                            ),
+                        });
+                    }
+                }
+            })
+            .await;
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut LauncherState,
+    ) -> Result<(), ActorProcessingErr> {
+        // Any other stop (a strategy restart) leaves launched runs alone:
+        // they outlive the incarnation (see the module docs).
+        state.launches.drain_at_shutdown().await;
+        Ok(())
+    }
+}
