@@ -66,6 +66,13 @@ pub struct Config {
     /// size on a character boundary, each but the last flagged in
     /// `CapturedOutput::split` (default 64 KiB, at least 4).
     pub max_line_bytes: usize,
+    /// Events the message trace keeps (`Orchestrator::trace`): every
+    /// message every actor handles, every run, supervisor events. The
+    /// ring is reserved up front (about 100 bytes per event, touched as
+    /// events arrive) and the oldest events are overwritten once it is
+    /// full. Default 65,536; 0 turns recording off. At most
+    /// 16,777,216.
+    pub trace_capacity: usize,
     /// The wall clock cron schedules follow (default the system clock).
     /// [`Clock::simulated`] starts at a chosen time and advances with tokio
     /// time, so cron schedules can be tested on paused time.
@@ -95,6 +102,7 @@ impl Default for Config {
             output_ring_lines: taskorch_actors::lines::DEFAULT_RING_LINES,
             output_ring_bytes: taskorch_actors::lines::DEFAULT_RING_BYTES,
             max_line_bytes: taskorch_actors::lines::DEFAULT_MAX_LINE,
+            trace_capacity: taskorch_actors::trace::DEFAULT_TRACE_CAPACITY,
             clock: Clock::system(),
         }
     }
@@ -107,7 +115,8 @@ impl Config {
     /// `InvalidConfig` naming the field when a value cannot work
     /// (`max_concurrency`, `history_limit`, `max_queued` or
     /// `output_ring_lines` of zero, `max_line_bytes` under 4,
-    /// `output_ring_bytes` under `max_line_bytes`).
+    /// `output_ring_bytes` under `max_line_bytes`, `trace_capacity` over
+    /// 16,777,216).
     pub fn validate(&self) -> Result<()> {
         if self.max_concurrency == 0 {
             return Err(Error::InvalidConfig(
@@ -140,6 +149,13 @@ impl Config {
             return Err(Error::InvalidConfig(
                 "Config::max_queued must be at least 1".into(),
             ));
+        }
+        if self.trace_capacity > taskorch_actors::trace::MAX_TRACE_CAPACITY {
+            return Err(Error::InvalidConfig(format!(
+                "Config::trace_capacity must be at most {} events (0 turns tracing off), not {}",
+                taskorch_actors::trace::MAX_TRACE_CAPACITY,
+                self.trace_capacity
+            )));
         }
         Ok(())
     }

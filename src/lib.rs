@@ -50,3 +50,9 @@ pub use taskorch_actors::{
 };
 // FireAndForget and the run registry.
 pub use taskorch_actors::RunQuery;
+// The message trace.
+pub use taskorch_actors::{
+    CorrelationId, EventKind, Outcome, TRACEPARENT_ENV, TraceEvent, TraceLog,
+};
+#[cfg(feature = "fault-injection")]
+pub use taskorch_actors::{FaultStats, FaultTarget};

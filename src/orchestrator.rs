@@ -33,6 +33,7 @@ mod periodic;
 mod pooled;
 mod runs;
 mod simple;
+mod trace;
 
 /// Runs work in all six patterns under one root supervisor.
 ///
@@ -107,6 +108,7 @@ impl Orchestrator {
                 ring_bytes: config.output_ring_bytes,
                 max_line: config.max_line_bytes,
             },
+            trace_capacity: config.trace_capacity,
         };
         let retention = Retention {
             history_limit: config.history_limit,
@@ -208,7 +210,11 @@ impl Orchestrator {
         let (supervisor, _join) = Actor::spawn(
             None,
             RootSupervisor,
-            SupervisorArguments { children, policy },
+            SupervisorArguments {
+                children,
+                policy,
+                trace: Arc::clone(ctx.trace()),
+            },
         )
         .await
         .map_err(|e| Error::actor_failed("supervisor", e.to_string()))?;
@@ -352,6 +358,9 @@ impl Orchestrator {
     }
 
     /// Queue a fault for the next message of `actor` ("executor", ...).
+    /// An actor no fault can target is refused with a warning in the log;
+    /// [`inject_fault_at`](Self::inject_fault_at) returns the error, and
+    /// can aim at the nth message of a kind.
     #[cfg(feature = "fault-injection")]
     pub fn inject_fault(&self, actor: &str, fault: taskorch_actors::Fault) {
         self.inner.ctx.faults().inject(actor, fault);

@@ -146,6 +146,17 @@ pub enum Error {
         limit: usize,
     },
 
+    /// A fault injection that cannot work (feature `fault-injection`): an
+    /// unknown actor, a message kind that actor never handles, a zero
+    /// count, or a message kind given for a fault that counts processes.
+    #[error("invalid fault for actor {actor:?}: {reason}")]
+    InvalidFault {
+        /// The actor as named by the caller.
+        actor: String,
+        /// What is wrong, and what would be accepted.
+        reason: String,
+    },
+
     /// Spawning the process failed for a reason other than not-found or
     /// permission-denied.
     #[error("could not start {program}: {source}")]
@@ -227,6 +238,7 @@ impl Error {
             Error::WorkerDied { .. } => "worker_died",
             Error::WorkerProtocol { .. } => "worker_protocol",
             Error::QueueFull { .. } => "queue_full",
+            Error::InvalidFault { .. } => "invalid_fault",
             Error::Spawn { .. } => "spawn",
             Error::Io { .. } => "io",
         }
@@ -251,6 +263,7 @@ impl Error {
                 | Error::UnknownSchedule(_)
                 | Error::DuplicateSchedule(_)
                 | Error::PoolExists(_)
+                | Error::InvalidFault { .. }
         )
     }
 

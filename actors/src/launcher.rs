@@ -72,6 +72,7 @@ use crate::runner::{self, Owner, Prepared, drain_runs};
 use crate::slot::Reply;
 use crate::supervisor::{ChildMessage, ChildReport};
 use crate::task::Task;
+use crate::trace::{Correlation, MessageInfo};
 
 #[cfg(test)]
 mod tests;
@@ -107,6 +108,18 @@ pub enum LauncherMessage {
 }
 
 impl LauncherMessage {
+    /// Every variant's name (see [`kind`](Self::kind)), for fault targets.
+    pub const KINDS: &'static [&'static str] = &["Launch", "Status"];
+
+    /// What the trace records about this message.
+    fn info(&self) -> MessageInfo {
+        let info = MessageInfo::new(self.kind());
+        match self {
+            LauncherMessage::Launch { reply, .. } => info.request(reply.envelope()),
+            LauncherMessage::Status(_) => info.replies(),
+        }
+    }
+
     /// The variant's name, for traces.
     fn kind(&self) -> &'static str {
         match self {
@@ -199,7 +212,7 @@ impl Launches {
 
     /// Admit `task`: the checks and the registration of a launch. The run
     /// is started by [`Admitted::start`].
-    fn admit(&self, task: Arc<Task>) -> Result<Admitted> {
+    fn admit(&self, task: Arc<Task>, correlation: Correlation) -> Result<Admitted> {
         let ctx = &self.ctx;
         ctx.shutdown().check()?;
         // Input errors first: they say more than a full queue does.
@@ -214,6 +227,7 @@ impl Launches {
             Pattern::FireAndForget,
             Some(self.owner.token()),
         );
+        record.correlate(correlation);
         Ok(Admitted {
             prepared,
             settle: Settle {
@@ -318,10 +332,11 @@ impl Actor for Launcher {
         let launches = Arc::clone(&state.launches);
         launches
             .ctx
-            .handle(LAUNCHER, message.kind(), async {
+            .handle(LAUNCHER, message.info(), async {
                 match message {
                     LauncherMessage::Launch { task, reply } => {
-                        reply.send(launches.admit(task).map(|run| run.start(&launches)));
+                        let admitted = launches.admit(task, reply.correlation());
+                        reply.send(admitted.map(|run| run.start(&launches)));
                     }
                     LauncherMessage::Status(reply) => {
                         let _ = reply.send(ChildReport {
@@ -334,8 +349,7 @@ impl Actor for Launcher {
                     }
                 }
             })
-            .await;
-        Ok(())
+            .await
     }
 
     async fn post_stop(

@@ -45,6 +45,7 @@
 //! - [`registry`]: the run registry.
 //! - [`shutdown`]: the one shutdown mechanism.
 //! - `fault` (feature `fault-injection`): faults injected into actors.
+//! - [`trace`]: the message trace (every message every actor handles).
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![forbid(unsafe_code)]
@@ -72,13 +73,14 @@ mod slot;
 mod stream;
 pub mod supervisor;
 mod task;
+pub mod trace;
 
 pub use action::{ActionFn, ActionTable};
 pub use batch::{Batch, BatchProgress, BatchSpec};
 pub use context::{Context, Limits};
 pub use error::{Error, Result};
 #[cfg(feature = "fault-injection")]
-pub use fault::{Fault, FaultPlan};
+pub use fault::{Fault, FaultPlan, FaultStats, FaultTarget, fault_targets, process_group_alive};
 pub use lines::{CapturedOutput, LineLimits, LineLog, OutputSubscription};
 pub use output::{Output, OutputLine, StreamKind};
 pub use panic_hook::install as install_quiet_panic_hook;
@@ -97,3 +99,7 @@ pub use supervisor::{
     SystemStatus,
 };
 pub use task::{Backoff, DEFAULT_MAX_OUTPUT, Task, TaskKind};
+pub use trace::{
+    Correlation, CorrelationId, EventKind, Outcome, TRACEPARENT_ENV, TraceEvent, TraceLog,
+    TraceRecorder,
+};

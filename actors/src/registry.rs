@@ -34,6 +34,7 @@ use crate::lines::LineLog;
 use crate::output::Output;
 use crate::pattern::Pattern;
 use crate::run::{RunId, RunInfo, RunStatus};
+use crate::trace::Correlation;
 
 mod query;
 #[cfg(test)]
@@ -127,6 +128,7 @@ impl Registry {
             cancel_requested: AtomicBool::new(false),
             done: Notify::new(),
             lines: OnceLock::new(),
+            correlation: OnceLock::new(),
         });
         self.runs.insert(record.id, Arc::clone(&record));
         record
@@ -293,6 +295,10 @@ pub struct RunRecord {
     // The run's output lines, attached when its first process starts (or
     // when a reader asks first); closed when the run finishes.
     lines: OnceLock<Arc<LineLog>>,
+    // The request that started the run (none for scheduled runs): set by
+    // its actor right after registering it, read by the runner for the
+    // trace and the child's TRACEPARENT.
+    correlation: OnceLock<Correlation>,
 }
 
 #[derive(Debug)]
@@ -450,6 +456,16 @@ impl RunRecord {
             }
             notified.await;
         }
+    }
+
+    /// Tie the run to the request that started it (the first call wins).
+    pub fn correlate(&self, correlation: Correlation) {
+        let _ = self.correlation.set(correlation);
+    }
+
+    /// The request that started the run, if it was tied to one.
+    pub fn correlation(&self) -> Option<Correlation> {
+        self.correlation.get().copied()
     }
 
     /// The run's line ring, if it has one (runs of a process have one

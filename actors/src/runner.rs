@@ -18,6 +18,7 @@ use futures::FutureExt;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use crate::action::ActionFn;
 use crate::context::Context;
@@ -142,11 +143,49 @@ impl Drop for OwnerGuard {
 
 /// Drive the registered run `record` of `prepared` to its end, record the
 /// outcome, and return it.
+///
+/// The run is one event of the message trace (queued for an execution
+/// slot, then executing) and one `tracing` span ("run": actor, run id,
+/// correlation), inside which an action's own logging lands.
 pub(crate) async fn execute(
     ctx: &Context,
     record: &RunRecord,
     prepared: &Prepared,
     owner: &Owner,
+) -> Result<Output> {
+    // Off, the trace costs no clock reads either.
+    let traced = ctx.trace().is_on();
+    let entered = if traced { crate::trace::now() } else { 0 };
+    let correlation = record.correlation().map(|c| c.id);
+    let span = tracing::debug_span!(
+        target: "taskorch::run",
+        "run",
+        actor = owner.actor,
+        message = "run",
+        run_id = %record.id(),
+        correlation = tracing::field::Empty,
+    );
+    if let Some(id) = correlation {
+        span.record("correlation", tracing::field::display(id));
+    }
+    let mut started = None;
+    let result = drive(ctx, record, prepared, owner, &mut started)
+        .instrument(span)
+        .await;
+    let ok = matches!(&result, Ok(out) if out.success());
+    ctx.trace()
+        .run(owner.actor, record.id(), correlation, entered, started, ok);
+    result
+}
+
+/// [`execute`] without the trace; notes in `started` when the run got its
+/// execution slot.
+async fn drive(
+    ctx: &Context,
+    record: &RunRecord,
+    prepared: &Prepared,
+    owner: &Owner,
+    started_at: &mut Option<u64>,
 ) -> Result<Output> {
     let Some(token) = record.token() else {
         // Ended before it started (cancelled while queued).
@@ -170,6 +209,9 @@ pub(crate) async fn execute(
         return record
             .outcome()
             .unwrap_or_else(|| Err(stop_error(record, owner)));
+    }
+    if ctx.trace().is_on() {
+        *started_at = Some(crate::trace::now());
     }
     let started = StdInstant::now();
     let task = &prepared.task;
@@ -268,6 +310,8 @@ async fn attempt_once(
             // of one run share the ring, so `seq` keeps rising across them.
             let lines =
                 record.lines_or_init(|| Arc::new(LineLog::new(record.id(), ctx.limits().lines)));
+            // Only requests made inside a `tracing` span have one.
+            let traceparent = record.correlation().and_then(|c| c.traceparent());
             let spec = ProcessSpec {
                 program,
                 display,
@@ -277,22 +321,36 @@ async fn attempt_once(
                 stdin: task.stdin_bytes(),
                 max_output: task.output_cap().unwrap_or(ctx.limits().max_output),
                 run_id: record.id(),
+                traceparent: traceparent.as_deref(),
                 lines: Some(lines),
             };
             let limits = ctx.limits().process;
+            let on_spawn = |pid| {
+                record.set_pid(pid);
+                let kill = ctx.kill_at_spawn(owner.actor);
+                if kill {
+                    ctx.trace().note(
+                        owner.actor,
+                        "KillChildProcess",
+                        crate::trace::EventKind::Fault,
+                        crate::trace::Outcome::Ok,
+                        None,
+                        Some(record.id()),
+                    );
+                }
+                kill
+            };
             // Boxed: the process future is large (pipes, timers, termination)
             // and would otherwise inflate every run's future, actions
             // included, which tokio copies on spawn.
-            let mut fin = Box::pin(process::run(&spec, &limits, token, deadline, |pid| {
-                record.set_pid(pid)
-            }))
-            .await
-            .inspect_err(|e| {
-                if matches!(e, Error::NotFound { .. } | Error::PermissionDenied { .. }) {
-                    // The cached path went stale (see process::resolve).
-                    ctx.programs().forget(display);
-                }
-            })?;
+            let mut fin = Box::pin(process::run(&spec, &limits, token, deadline, on_spawn))
+                .await
+                .inspect_err(|e| {
+                    if matches!(e, Error::NotFound { .. } | Error::PermissionDenied { .. }) {
+                        // The cached path went stale (see process::resolve).
+                        ctx.programs().forget(display);
+                    }
+                })?;
             match fin.ending {
                 Ending::Exited => {}
                 Ending::Stopped => return Err(stop_error(record, owner)),

@@ -73,6 +73,7 @@ use crate::pattern::Pattern;
 use crate::runner::{self, Owner, OwnerGuard, drain_runs};
 use crate::slot::Reply;
 use crate::supervisor::{ChildMessage, ChildReport};
+use crate::trace::MessageInfo;
 use store::{EntryState, InFlight};
 use tick::Due;
 
@@ -132,6 +133,22 @@ pub enum SchedulerMessage {
 }
 
 impl SchedulerMessage {
+    /// Every variant's name (see [`kind`](Self::kind)), for fault targets.
+    pub const KINDS: &'static [&'static str] = &["Add", "SetEnabled", "Remove", "Tick", "Status"];
+
+    /// What the trace records about this message.
+    fn info(&self) -> MessageInfo {
+        let info = MessageInfo::new(self.kind());
+        match self {
+            SchedulerMessage::Add { reply, .. } => info.request(reply.envelope()),
+            SchedulerMessage::SetEnabled { reply, .. } | SchedulerMessage::Remove { reply, .. } => {
+                info.request(reply.envelope())
+            }
+            SchedulerMessage::Tick => info,
+            SchedulerMessage::Status(_) => info.replies(),
+        }
+    }
+
     /// The variant's name, for traces.
     fn kind(&self) -> &'static str {
         match self {
@@ -226,7 +243,7 @@ impl Actor for Scheduler {
     ) -> Result<(), ActorProcessingErr> {
         message.accept();
         let ctx = Arc::clone(&state.ctx);
-        ctx.handle(SCHEDULER, message.kind(), async {
+        ctx.handle(SCHEDULER, message.info(), async {
             let ticked = matches!(message, SchedulerMessage::Tick);
             match message {
                 SchedulerMessage::Add { spec, reply } => reply.send(state.add(&spec)),
@@ -254,8 +271,7 @@ impl Actor for Scheduler {
             // The timer task waits for an answer to every tick.
             state.publish(ticked);
         })
-        .await;
-        Ok(())
+        .await
     }
 
     async fn post_stop(
