@@ -28,6 +28,8 @@
 
 mod advisor;
 mod config;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 mod orchestrator;
 
 pub use advisor::{Advisor, Alternative, Recommendation, Requirements};

@@ -4,6 +4,7 @@ mod common;
 
 mod batch;
 mod batch_crash;
+mod chaos;
 mod crash;
 mod launch;
 mod launch_crash;

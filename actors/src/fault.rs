@@ -368,6 +368,36 @@ impl FaultPlan {
     }
 }
 
+/// Whether process `pid` is still alive (a zombie counts as dead: it has
+/// exited and only waits to be reaped).
+pub fn process_alive(pid: u32) -> bool {
+    pid_alive(pid)
+}
+
+#[cfg(target_os = "linux")]
+fn pid_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        let state = stat
+            .rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().next());
+        !matches!(state, Some("Z") | Some("X") | None)
+    })
+}
+
+#[cfg(all(unix, not(target_os = "linux")))]
+fn pid_alive(pid: u32) -> bool {
+    use nix::sys::signal::kill;
+    use nix::unistd::Pid;
+    i32::try_from(pid).is_ok_and(|pid| kill(Pid::from_raw(pid), None).is_ok())
+}
+
+#[cfg(windows)]
+fn pid_alive(_pid: u32) -> bool {
+    // Not needed on Windows, where runs live in job objects.
+    false
+}
+
 /// Whether any process of process group `pgid` is still alive (zombies
 /// count as dead: they have exited and only wait to be reaped). For tests
 /// and the chaos harness: a run's pid is its group's id, so this checks

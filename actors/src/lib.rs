@@ -80,7 +80,9 @@ pub use batch::{Batch, BatchProgress, BatchSpec};
 pub use context::{Context, Limits};
 pub use error::{Error, Result};
 #[cfg(feature = "fault-injection")]
-pub use fault::{Fault, FaultPlan, FaultStats, FaultTarget, fault_targets, process_group_alive};
+pub use fault::{
+    Fault, FaultPlan, FaultStats, FaultTarget, fault_targets, process_alive, process_group_alive,
+};
 pub use lines::{CapturedOutput, LineLimits, LineLog, OutputSubscription};
 pub use output::{Output, OutputLine, StreamKind};
 pub use panic_hook::install as install_quiet_panic_hook;
