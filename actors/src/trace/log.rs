@@ -71,10 +71,11 @@ impl TraceLog {
         }
     }
 
-    /// Everything about run `id`: its run event, and every event of the
-    /// request(s) that started it (the same correlation id), in every actor
-    /// they touched. For a batch run that includes the batch's own `Start`
-    /// message.
+    /// Everything about run `id`: its own events (the run, a fault that hit
+    /// its process), and the messages of the request that started it (the
+    /// same correlation id) in every actor they touched. For a batch run
+    /// that includes the batch's `Start` message, but not its sibling runs
+    /// (find those with [`for_correlation`](Self::for_correlation)).
     pub fn for_run(&self, id: RunId) -> TraceLog {
         let requests: HashSet<CorrelationId> = self
             .events
@@ -82,7 +83,10 @@ impl TraceLog {
             .filter(|e| e.run == Some(id))
             .filter_map(|e| e.correlation)
             .collect();
-        self.filter(|e| e.run == Some(id) || e.correlation.is_some_and(|c| requests.contains(&c)))
+        self.filter(|e| match e.run {
+            Some(run) => run == id,
+            None => e.correlation.is_some_and(|c| requests.contains(&c)),
+        })
     }
 
     /// Every event of one request.
