@@ -90,7 +90,8 @@ pub enum BatchMessage {
 }
 
 impl BatchMessage {
-    /// Every variant's name (see [`kind`](Self::kind)), for fault targets.
+    /// Every variant's name, as the message trace shows it and fault
+    /// targets name it.
     pub const KINDS: &'static [&'static str] = &["Start", "Status"];
 
     /// What the trace records about this message.

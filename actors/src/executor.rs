@@ -91,7 +91,8 @@ pub enum ExecutorMessage {
 }
 
 impl ExecutorMessage {
-    /// Every variant's name (see [`kind`](Self::kind)), for fault targets.
+    /// Every variant's name, as the message trace shows it and fault
+    /// targets name it.
     pub const KINDS: &'static [&'static str] = &["Run", "Stream", "Status"];
 
     /// What the trace records about this message.

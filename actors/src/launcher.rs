@@ -108,7 +108,8 @@ pub enum LauncherMessage {
 }
 
 impl LauncherMessage {
-    /// Every variant's name (see [`kind`](Self::kind)), for fault targets.
+    /// Every variant's name, as the message trace shows it and fault
+    /// targets name it.
     pub const KINDS: &'static [&'static str] = &["Launch", "Status"];
 
     /// What the trace records about this message.

@@ -133,7 +133,8 @@ pub enum SchedulerMessage {
 }
 
 impl SchedulerMessage {
-    /// Every variant's name (see [`kind`](Self::kind)), for fault targets.
+    /// Every variant's name, as the message trace shows it and fault
+    /// targets name it.
     pub const KINDS: &'static [&'static str] = &["Add", "SetEnabled", "Remove", "Tick", "Status"];
 
     /// What the trace records about this message.

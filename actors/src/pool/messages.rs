@@ -47,7 +47,8 @@ pub enum PoolKeeperMessage {
 }
 
 impl PoolKeeperMessage {
-    /// Every variant's name (see [`kind`](Self::kind)), for fault targets,
+    /// Every variant's name, as the message trace shows it and fault
+    /// targets name it.
     /// and `WorkerEnded`: a worker's exit, which the keeper handles like a
     /// message.
     pub const KINDS: &'static [&'static str] = &[
