@@ -144,7 +144,9 @@ async fn restart(dir: &Path, n: usize) {
     let mut starts = Samples::with_capacity(5);
     for _ in 0..5 {
         let begin = Instant::now();
-        let orch = Orchestrator::start(config(Some(&path), n)).await.expect("start");
+        let orch = Orchestrator::start(config(Some(&path), n))
+            .await
+            .expect("start");
         starts.push(begin.elapsed());
         let stored = orch.history(HistoryQuery::new().limit(1)).expect("history");
         assert_eq!(stored.len(), 1);
@@ -155,7 +157,9 @@ async fn restart(dir: &Path, n: usize) {
         starts.median().as_secs_f64() * 1e3,
         starts.max().as_secs_f64() * 1e3,
     );
-    let orch = Orchestrator::start(config(Some(&path), n)).await.expect("start");
+    let orch = Orchestrator::start(config(Some(&path), n))
+        .await
+        .expect("start");
     let listed = orch.history(HistoryQuery::new()).expect("history").len();
     orch.shutdown().await.expect("shutdown");
     let bytes = std::fs::metadata(&path).expect("store file").len();

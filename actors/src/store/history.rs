@@ -99,7 +99,7 @@ impl HistoryQuery {
     /// Apply the query to runs held in memory (no store): newest first.
     pub fn select(&self, mut runs: Vec<RunInfo>) -> Vec<RunInfo> {
         runs.retain(|info| self.matches(info));
-        runs.sort_unstable_by(|a, b| b.id.cmp(&a.id));
+        runs.sort_unstable_by_key(|info| std::cmp::Reverse(info.id));
         if let Some(limit) = self.limit {
             runs.truncate(limit);
         }
