@@ -34,6 +34,9 @@ impl ScheduleStore {
     /// with the schedule's lock held, so rows are journaled in the order
     /// of the changes.
     pub(crate) fn persist(&self, entry: &ScheduleEntry, state: &EntryState) {
+        if !self.durable().is_enabled() {
+            return;
+        }
         let name = entry.name().to_string();
         if state.removed {
             self.durable().journal(|| Op::ScheduleRemoved { name });
