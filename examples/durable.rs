@@ -35,7 +35,13 @@ async fn main() -> taskorch::Result<()> {
 async fn demo() -> taskorch::Result<()> {
     let path = std::env::temp_dir().join("taskorch-durable-demo.redb");
     println!("store: {}", path.display());
-    let orch = Orchestrator::start(Config::default().store(&path)).await?;
+    // One run at a time, so the jobs launched after the long one are still
+    // queued when the first run crashes.
+    let config = Config {
+        max_concurrency: 1,
+        ..Config::default().store(&path)
+    };
+    let orch = Orchestrator::start(config).await?;
     let before = orch.history(HistoryQuery::new())?;
     if before.is_empty() {
         println!("empty history: first run");
@@ -63,6 +69,23 @@ async fn demo() -> taskorch::Result<()> {
         heartbeat.info().missed
     );
     if !before.is_empty() {
+        // The jobs that were queued at the crash were started again; wait
+        // for them.
+        for _ in 0..200 {
+            let active = orch
+                .history(HistoryQuery::new().status(RunStatus::Queued))?
+                .len()
+                + orch
+                    .history(HistoryQuery::new().status(RunStatus::Running))?
+                    .len();
+            if active == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        for job in orch.history(HistoryQuery::new())? {
+            println!("  now {} {:<12} {}", job.id, job.status, job.name);
+        }
         for status in [RunStatus::Interrupted, RunStatus::Succeeded] {
             let n = orch.history(HistoryQuery::new().status(status))?.len();
             println!("{n} runs {status}");
@@ -81,6 +104,9 @@ async fn demo() -> taskorch::Result<()> {
     }
     tokio::time::sleep(Duration::from_millis(1200)).await;
     println!("long-export {long} is {:?}", orch.status(long));
+    for job in orch.history(HistoryQuery::new())? {
+        println!("  {} {:<12} {}", job.id, job.status, job.name);
+    }
     println!("crashing now (no shutdown): run me again");
     std::process::exit(0);
 }

@@ -7,6 +7,10 @@
 //! [`ActorSlot`] the supervisor rewrites on every restart, so it never holds
 //! a dead reference.
 //!
+//! With a durable [`Store`] (see [`store`]), runs, their output and the
+//! schedules also survive a restart of the whole process: the registry and
+//! the schedule store journal every change to it.
+//!
 //! # Supervision tree
 //!
 //! ```text
