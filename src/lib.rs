@@ -50,3 +50,5 @@ pub use taskorch_actors::{
 };
 // FireAndForget and the run registry.
 pub use taskorch_actors::RunQuery;
+// Durable state: the store's history query.
+pub use taskorch_actors::HistoryQuery;

@@ -5,6 +5,8 @@ mod common;
 mod batch;
 mod batch_crash;
 mod crash;
+mod durable;
+mod durable_crash;
 mod launch;
 mod launch_crash;
 mod long_running;

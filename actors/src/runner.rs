@@ -161,7 +161,7 @@ pub(crate) async fn execute(
         biased;
         _ = token.cancelled() => {
             let stopped = Err(stop_error(record, owner));
-            let _ = ctx.registry().finish(record, stopped.clone());
+            let _ = ctx.registry().finish_durable(record, stopped.clone()).await;
             return record.outcome().unwrap_or(stopped);
         }
         slot = ctx.execution_slot() => slot,
@@ -170,6 +170,14 @@ pub(crate) async fn execute(
         return record
             .outcome()
             .unwrap_or_else(|| Err(stop_error(record, owner)));
+    }
+    // Durable store: the start is committed before any work starts, so a
+    // run found `Queued` after a crash certainly never started and may be
+    // started again (see `store`). Nothing to wait for without a store.
+    if let Err(e) = record.durable().await {
+        let failed = Err(e);
+        let _ = ctx.registry().finish(record, failed.clone());
+        return failed;
     }
     let started = StdInstant::now();
     let task = &prepared.task;
@@ -198,8 +206,8 @@ pub(crate) async fn execute(
         out
     });
     // `finish` refuses only a second outcome, which cannot happen here: this
-    // task is the run's only runner.
-    let _ = ctx.registry().finish(record, result.clone());
+    // task is the run's only runner. Durable before its waiters hear of it.
+    let _ = ctx.registry().finish_durable(record, result.clone()).await;
     result
 }
 
