@@ -12,6 +12,7 @@
 //! assert_eq!(config.max_concurrency, 64);
 //! ```
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use taskorch_actors::scheduler::Clock;
@@ -77,6 +78,11 @@ pub struct Config {
     /// [`Clock::simulated`] starts at a chosen time and advances with tokio
     /// time, so cron schedules can be tested on paused time.
     pub clock: Clock,
+    /// The durable store: a redb database file that keeps every accepted
+    /// run, its output and the schedules across restarts (default `None`:
+    /// everything lives in memory and a restart forgets it). Set it with
+    /// [`Config::store`]; see the README section "Durable state".
+    pub store: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -104,7 +110,33 @@ impl Default for Config {
             max_line_bytes: taskorch_actors::lines::DEFAULT_MAX_LINE,
             trace_capacity: taskorch_actors::trace::DEFAULT_TRACE_CAPACITY,
             clock: Clock::system(),
+            store: None,
         }
+    }
+}
+
+impl Config {
+    /// Keep runs, output and schedules in the database file at `path`
+    /// (created, with its directory, if missing). A restarted orchestrator
+    /// on the same file marks the runs a crash cut short `Interrupted`,
+    /// starts again the runs that were accepted but never started, brings
+    /// the schedules back, and answers `history`, `run_info` and `output`
+    /// for runs from before the restart. One orchestrator per file.
+    ///
+    /// ```
+    /// let config = taskorch::Config::default().store("/var/lib/myapp/taskorch.redb");
+    /// assert!(config.store.is_some());
+    /// ```
+    pub fn store(mut self, path: impl Into<PathBuf>) -> Self {
+        self.store = Some(path.into());
+        self
+    }
+
+    /// The defaults, with the durable store in `taskorch.redb` in the
+    /// working directory: what a long-lived service wants. Chain
+    /// [`store`](Self::store) to put the file elsewhere.
+    pub fn production() -> Self {
+        Config::default().store("taskorch.redb")
     }
 }
 

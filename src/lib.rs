@@ -58,3 +58,5 @@ pub use taskorch_actors::{
 };
 #[cfg(feature = "fault-injection")]
 pub use taskorch_actors::{FaultStats, FaultTarget};
+// Durable state: the store's history query.
+pub use taskorch_actors::HistoryQuery;

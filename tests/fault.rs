@@ -10,7 +10,8 @@ use std::time::Duration;
 use serde_json::json;
 use taskorch::fault::{Fault, FaultTarget};
 use taskorch::{
-    ChildState, Error, EventKind, Outcome, PoolSpec, RestartIntensity, ScheduleSpec, Task, Trigger,
+    ChildState, Error, EventKind, Outcome, PoolSpec, RestartIntensity, RunStatus, ScheduleSpec,
+    Task, Trigger,
 };
 
 use crate::common::*;
@@ -163,11 +164,20 @@ async fn kill_child_process_kills_the_next_process_of_that_actor() {
     assert_eq!(fault.events()[0].name(), "KillChildProcess");
     // Only the next one: the one after runs normally (and is cancelled
     // here, after it recorded its pid, so its whole group is checked too).
+    // Its own pid file: the killed run may or may not have written its pid
+    // before the kill, so the first file's length says nothing.
+    let next_pids = dir.path().join("next-pids");
+    let next_script = format!("echo $$ >> {}; exec sleep 30", next_pids.display());
     let orch = rt.orch.clone();
-    let next = tokio::spawn(async move { orch.run(Task::shell(script)).await });
-    let recorded = wait_for_pids(&pids, 1).await;
-    let id = rt.runs().last().unwrap().id;
-    rt.cancel(id).await.unwrap();
+    let next = tokio::spawn(async move { orch.run(Task::shell(next_script)).await });
+    let recorded = wait_for_pids(&next_pids, 1).await;
+    let running: Vec<_> = rt
+        .runs()
+        .into_iter()
+        .filter(|run| run.status == RunStatus::Running)
+        .collect();
+    assert_eq!(running.len(), 1, "{running:?}");
+    rt.cancel(running[0].id).await.unwrap();
     assert!(matches!(next.await.unwrap(), Err(Error::Cancelled { .. })));
     assert_all_dead(&recorded).await;
 }
@@ -193,9 +203,11 @@ async fn kill_child_process_on_a_pool_kills_a_worker_which_is_replaced() {
         .pool(PoolSpec::command("p", "cat").workers(1))
         .await
         .unwrap();
-    // The first worker died at once; its replacement serves the request.
+    // The first worker dies at once and is replaced. A request sent before
+    // the pool saw the death could meet the dead worker (`WorkerDied`, as
+    // documented), so wait for the replacement, then ask.
+    assert!(wait_until(Duration::from_secs(10), || pool.stats().restarts >= 1).await);
     assert_eq!(answered(pool.request("hello")).await.unwrap(), "hello");
-    assert!(pool.stats().restarts >= 1, "{:?}", pool.stats());
     assert_eq!(rt.fault_stats().fired, 1);
 }
 

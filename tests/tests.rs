@@ -6,6 +6,8 @@ mod batch;
 mod batch_crash;
 mod chaos;
 mod crash;
+mod durable;
+mod durable_crash;
 mod fault;
 mod launch;
 mod launch_crash;

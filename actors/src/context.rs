@@ -19,6 +19,7 @@ use crate::process::ProcessLimits;
 use crate::process::resolve::ProgramCache;
 use crate::registry::{Registry, Retention};
 use crate::shutdown::Shutdown;
+use crate::store::Store;
 use crate::task::DEFAULT_MAX_OUTPUT;
 use crate::trace::{DEFAULT_TRACE_CAPACITY, MessageInfo, Outcome, TraceRecorder};
 
@@ -76,8 +77,13 @@ pub struct Context {
 impl Context {
     /// A fresh context.
     pub fn new(limits: Limits, retention: Retention) -> Arc<Self> {
+        Context::with_store(limits, retention, Store::disabled())
+    }
+
+    /// A fresh context whose runs are journaled to `store`.
+    pub fn with_store(limits: Limits, retention: Retention, store: Store) -> Arc<Self> {
         Arc::new(Context {
-            registry: Arc::new(Registry::new(retention)),
+            registry: Arc::new(Registry::with_store(retention, store)),
             actions: ActionTable::default(),
             limits,
             shutdown: Shutdown::default(),
@@ -93,6 +99,11 @@ impl Context {
     /// The run registry.
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
+    }
+
+    /// The durable store (disabled without one).
+    pub fn store(&self) -> &Store {
+        self.registry.store()
     }
 
     /// The in-process actions.

@@ -168,6 +168,18 @@ pub enum Error {
         source: Arc<std::io::Error>,
     },
 
+    /// The durable store (`Config::store`) cannot be used: the file is
+    /// corrupt, from a newer release, read-only, in use by another
+    /// orchestrator, or a write failed. The reason says what to do; the
+    /// file is never discarded or overwritten.
+    #[error("store {}: {reason}", path.display())]
+    Store {
+        /// The database file.
+        path: std::path::PathBuf,
+        /// What is wrong, and what to do about it.
+        reason: String,
+    },
+
     /// An I/O error while talking to a running process.
     #[error("i/o error on {context}: {source}")]
     Io {
@@ -241,6 +253,7 @@ impl Error {
             Error::InvalidFault { .. } => "invalid_fault",
             Error::Spawn { .. } => "spawn",
             Error::Io { .. } => "io",
+            Error::Store { .. } => "store",
         }
     }
 
@@ -264,6 +277,7 @@ impl Error {
                 | Error::DuplicateSchedule(_)
                 | Error::PoolExists(_)
                 | Error::InvalidFault { .. }
+                | Error::Store { .. }
         )
     }
 

@@ -228,8 +228,9 @@ async fn run_streamed(ctx: &Context, owner: &Owner, task: Arc<Task>, reply: Repl
         Ok(prepared) => prepared,
         Err(e) => return reply.send(Err(e)),
     };
-    let record = ctx.registry().register(
+    let record = ctx.registry().register_task(
         prepared.task.display_name(),
+        &prepared.task,
         Pattern::LongRunning,
         Some(owner.token()),
     );
@@ -250,8 +251,9 @@ async fn run_simple(
 ) -> Result<Output> {
     ctx.shutdown().check()?;
     let prepared = runner::prepare(ctx, task)?;
-    let record = ctx.registry().register(
+    let record = ctx.registry().register_task(
         prepared.task.display_name(),
+        &prepared.task,
         Pattern::Simple,
         Some(owner.token()),
     );

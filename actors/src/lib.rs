@@ -7,6 +7,10 @@
 //! [`ActorSlot`] the supervisor rewrites on every restart, so it never holds
 //! a dead reference.
 //!
+//! With a durable [`Store`] (see [`store`]), runs, their output and the
+//! schedules also survive a restart of the whole process: the registry and
+//! the schedule store journal every change to it.
+//!
 //! # Supervision tree
 //!
 //! ```text
@@ -43,6 +47,7 @@
 //! - [`lines`]: each run's bounded ring of output lines and its readers.
 //! - `stream`: [`RunStream`], the handle of a LongRunning run.
 //! - [`registry`]: the run registry.
+//! - [`store`]: the durable store (redb): run history, resume after restart.
 //! - [`shutdown`]: the one shutdown mechanism.
 //! - `fault` (feature `fault-injection`): faults injected into actors.
 //! - [`trace`]: the message trace (every message every actor handles).
@@ -70,6 +75,7 @@ mod runner;
 pub mod scheduler;
 pub mod shutdown;
 mod slot;
+pub mod store;
 mod stream;
 pub mod supervisor;
 mod task;
@@ -94,6 +100,7 @@ pub use process::{ProcessLimits, RUN_ID_ENV};
 pub use registry::{Registry, Retention, RunQuery, RunRecord};
 pub use run::{ParseRunIdError, RunId, RunInfo, RunStatus};
 pub use slot::{ActorSlot, Reply};
+pub use store::{HistoryQuery, Recovered, ResumedRun, Store, StoreLimits};
 pub use stream::RunStream;
 pub use supervisor::{
     ChildMessage, ChildReport, ChildSpec, ChildState, ChildStatus, Restart, RestartIntensity,

@@ -200,7 +200,7 @@ async fn drive(
         biased;
         _ = token.cancelled() => {
             let stopped = Err(stop_error(record, owner));
-            let _ = ctx.registry().finish(record, stopped.clone());
+            let _ = ctx.registry().finish_durable(record, stopped.clone()).await;
             return record.outcome().unwrap_or(stopped);
         }
         slot = ctx.execution_slot() => slot,
@@ -209,6 +209,14 @@ async fn drive(
         return record
             .outcome()
             .unwrap_or_else(|| Err(stop_error(record, owner)));
+    }
+    // Durable store: the start is committed before any work starts, so a
+    // run found `Queued` after a crash certainly never started and may be
+    // started again (see `store`). Nothing to wait for without a store.
+    if let Err(e) = record.durable().await {
+        let failed = Err(e);
+        let _ = ctx.registry().finish(record, failed.clone());
+        return failed;
     }
     if ctx.trace().is_on() {
         *started_at = Some(crate::trace::now());
@@ -240,8 +248,8 @@ async fn drive(
         out
     });
     // `finish` refuses only a second outcome, which cannot happen here: this
-    // task is the run's only runner.
-    let _ = ctx.registry().finish(record, result.clone());
+    // task is the run's only runner. Durable before its waiters hear of it.
+    let _ = ctx.registry().finish_durable(record, result.clone()).await;
     result
 }
 

@@ -234,8 +234,9 @@ async fn run_one(
     }
     // Bad input fails its own slot only: it never becomes a run.
     let prepared = runner::prepare(ctx, Arc::new(task))?;
-    let record = ctx.registry().register(
+    let record = ctx.registry().register_task(
         prepared.task.display_name(),
+        &prepared.task,
         Pattern::Concurrent,
         Some(owner.token()),
     );
