@@ -27,6 +27,10 @@
 #![forbid(unsafe_code)]
 
 mod advisor;
+// The `taskorch` command-line tool (feature `cli`, Unix: its read socket
+// is a unix socket).
+#[cfg(all(feature = "cli", unix))]
+pub mod cli;
 mod config;
 #[cfg(feature = "fault-injection")]
 pub mod fault;

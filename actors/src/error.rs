@@ -228,6 +228,14 @@ impl Error {
         }
     }
 
+    /// Whether this is the `Store` error of a store file that another
+    /// orchestrator (in this or another process) holds open: the one
+    /// failure of `Store::open` that waiting or stopping the other side
+    /// cures, which a tool may want to tell apart.
+    pub fn is_store_in_use(&self) -> bool {
+        matches!(self, Error::Store { reason, .. } if reason == crate::store::IN_USE)
+    }
+
     /// A short, stable name for the variant ("not_found", "timed_out", ...),
     /// for logs, JSON and metrics.
     pub fn kind(&self) -> &'static str {

@@ -100,7 +100,7 @@ pub use process::{ProcessLimits, RUN_ID_ENV};
 pub use registry::{Registry, Retention, RunQuery, RunRecord};
 pub use run::{ParseRunIdError, RunId, RunInfo, RunStatus};
 pub use slot::{ActorSlot, Reply};
-pub use store::{HistoryQuery, Recovered, ResumedRun, Store, StoreLimits};
+pub use store::{HistoryQuery, Recovered, ResumedRun, Store, StoreLimits, StoredRun};
 pub use stream::RunStream;
 pub use supervisor::{
     ChildMessage, ChildReport, ChildSpec, ChildState, ChildStatus, Restart, RestartIntensity,

@@ -52,6 +52,7 @@ use crate::slot::Reply;
 
 pub use history::HistoryQuery;
 pub(crate) use records::{OutcomeRow, OutputRow, RunRow, ScheduleRow, TriggerRow, micros, time};
+pub(crate) use recover::IN_USE;
 pub use recover::{Recovered, ResumedRun};
 
 /// Runs by id: [`RunRow`]s.
@@ -148,6 +149,21 @@ impl std::fmt::Debug for Store {
             Some(shared) => write!(f, "Store({})", shared.path.display()),
         }
     }
+}
+
+/// One run as the store keeps it (see [`Store::stored_run`]).
+#[derive(Debug, Clone)]
+pub struct StoredRun {
+    /// The run's record.
+    pub info: RunInfo,
+    /// What it runs; `None` for runs registered without a task.
+    pub task: Option<crate::task::Task>,
+    /// How it ended (`None` while it is not finished): the output `wait`
+    /// returns, or the error it ended with.
+    pub outcome: Option<Result<crate::output::Output>>,
+    /// Its output lines (empty if it had none, or the output budget
+    /// reclaimed them: then `dropped` counts them).
+    pub lines: crate::lines::CapturedOutput,
 }
 
 /// Limits of what the store keeps: the same as the registry's.
@@ -298,6 +314,25 @@ impl Store {
         let row: RunRow = self.decoded(id, &row)?;
         let output = output.and_then(|bytes| self.decoded(id, &bytes));
         Some((row, output))
+    }
+
+    /// Everything the store keeps of run `id`: its record, the task it
+    /// ran, how it ended and its output lines. For readers outside the
+    /// runtime (the `taskorch` CLI's `show` and `logs`), which have no
+    /// registry to ask. `None` if the run is not stored (or unreadable,
+    /// which is logged).
+    pub fn stored_run(&self, id: RunId) -> Option<StoredRun> {
+        let (row, output) = self.run_with_output(id)?;
+        let outcome = row
+            .outcome
+            .as_ref()
+            .map(|o| o.outcome(id, &row, output.as_ref()));
+        Some(StoredRun {
+            info: row.info(id),
+            task: row.task,
+            outcome,
+            lines: output.map(|o| o.lines).unwrap_or_default(),
+        })
     }
 
     /// Runs matching `query`, newest first.

@@ -112,6 +112,12 @@ fn remedy(e: &DecodeFailure) -> &'static str {
     }
 }
 
+/// The reason of the `Error::Store` a store in use elsewhere answers
+/// (see [`Error::is_store_in_use`]).
+pub(crate) const IN_USE: &str = "the store is in use by another orchestrator (in this or another \
+     process); each orchestrator needs its own store file: stop the other one or choose another \
+     path";
+
 /// redb's open, with its errors (and a panic on a file damaged outside
 /// redb) turned into reasons a user can act on.
 fn create(path: &Path) -> Result<Database> {
@@ -127,11 +133,7 @@ fn create(path: &Path) -> Result<Database> {
     });
     match opened {
         Ok(Ok(db)) => Ok(db),
-        Ok(Err(redb::DatabaseError::DatabaseAlreadyOpen)) => Err(fail(
-            "the store is in use by another orchestrator (in this or another process); each \
-             orchestrator needs its own store file: stop the other one or choose another path"
-                .into(),
-        )),
+        Ok(Err(redb::DatabaseError::DatabaseAlreadyOpen)) => Err(fail(IN_USE.into())),
         Ok(Err(redb::DatabaseError::UpgradeRequired(version))) => Err(fail(format!(
             "the file uses redb file format {version}, which this release cannot read; the file \
              was not modified: open it with the release that wrote it, or choose another path"

@@ -1,0 +1,216 @@
+//! The `taskorch` command-line tool, as a library (feature `cli`, on by
+//! default): `src/bin/taskorch.rs` only parses [`Args`] and calls [`run`],
+//! so the integration tests drive the same code through the real binary.
+//!
+//! # Subcommands
+//! | command | pattern | what it does |
+//! |---|---|---|
+//! | `run -- CMD ..` | Simple | runs one command, prints its output, exits with its code |
+//! | `stream -- CMD ..` | LongRunning | prints output live; Ctrl-C cancels the process group (exit 130) |
+//! | `batch FILE\|--stdin` | Concurrent | many commands, `-j N` at a time, progress, summary, joblog |
+//! | `up jobs.toml` | all six | setup steps, a task graph, services, launches, schedules, pools |
+//! | `runs`, `show`, `logs`, `trace` | — | read the store (and a running `up`) |
+//! | `advise` | — | the [`Advisor`](crate::Advisor)'s recommendation |
+//!
+//! # The store directory
+//! `--store DIR` (default `./.taskorch/` for `up` and the read commands;
+//! `run`, `stream` and `batch` keep no history unless given one) holds
+//! `taskorch.redb` (the durable store), `up.sock` and `up.pid` while a
+//! `taskorch up` runs, and `trace.jsonl` / `trace.chrome.json`, the message
+//! trace of the last process that worked on it.
+//!
+//! redb locks the database file to one process. So a read command first
+//! asks a running `up` over its unix socket (`up.sock`), which answers from
+//! its live orchestrator (that is how `logs --follow` follows a run); with
+//! no `up` running it opens the file itself, without starting anything
+//! (runs the store holds `Queued` stay queued for the next `up`). A store
+//! held by a process that does not serve reads (`run --store`, say) is
+//! reported as in use: [`CliError::StoreInUse`].
+//!
+//! # Errors and exit codes
+//! Work that ran reports its own status as the `Ok` exit code (the child's
+//! exit code for `run` and `stream`, 130 after Ctrl-C, 1 when a batch had
+//! failures); a [`CliError`] means the tool could not do what was asked,
+//! and the binary maps it to an exit code (2 bad input, 127 program not
+//! found, 126 not executable, 1 otherwise).
+
+mod advise;
+mod batch;
+mod client;
+mod joblog;
+mod jobs;
+mod read;
+mod render;
+mod run;
+mod serve;
+mod store_dir;
+mod trace;
+mod up;
+mod wire;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+pub use advise::AdviseArgs;
+pub use batch::BatchArgs;
+pub use read::{LogsArgs, RunsArgs, ShowArgs};
+pub use run::{RunArgs, StreamArgs};
+pub use trace::TraceArgs;
+pub use up::UpArgs;
+
+const EXAMPLES: &str = "\
+Examples:
+  taskorch run -- ls -l /tmp                  run one command, exit with its code
+  taskorch stream -- ping -c 3 localhost      live output; Ctrl-C cancels it
+  seq 100 | sed 's/^/echo /' | taskorch batch --stdin -j 8
+  taskorch up examples/jobs.toml --for 10s    tasks, graph, schedules, pools
+  taskorch runs --status failed --limit 20    history from ./.taskorch/
+  taskorch advise --duration 2h --streaming --tasks 1";
+
+/// `taskorch`: run commands under a supervising orchestrator, and read
+/// back what ran.
+#[derive(Debug, Parser)]
+#[command(name = "taskorch", version, after_help = EXAMPLES)]
+pub struct Args {
+    /// The store directory (see the module docs). Default `./.taskorch/`
+    /// for `up` and the read commands; `run`, `stream` and `batch` keep no
+    /// history unless it is given.
+    #[arg(long, global = true, value_name = "DIR", env = "TASKORCH_STORE")]
+    pub store: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one command (Simple pattern): print its output, exit with its
+    /// exit code.
+    Run(RunArgs),
+    /// Run one command with live output (LongRunning pattern); Ctrl-C
+    /// cancels its whole process group.
+    Stream(StreamArgs),
+    /// Run many commands, N at a time (Concurrent pattern).
+    Batch(BatchArgs),
+    /// Run a jobs file: setup steps, a task graph, services, launches,
+    /// schedules and pools, until Ctrl-C (or `--for`).
+    Up(UpArgs),
+    /// List runs from the store, newest first.
+    Runs(RunsArgs),
+    /// Show one run: status, times, exit code, outcome.
+    Show(ShowArgs),
+    /// Print one run's output lines; `--follow` waits for new ones.
+    Logs(LogsArgs),
+    /// Summarise (or export) the message trace of the last process that
+    /// worked on the store.
+    Trace(TraceArgs),
+    /// Recommend an execution pattern for a piece of work, and say why.
+    Advise(AdviseArgs),
+}
+
+/// Why a `taskorch` command could not do what was asked. The binary maps
+/// each to an exit code (see the module docs).
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Bad input the argument parser could not catch: a malformed jobs
+    /// file (the message starts with `file:line:column`), a bad run id, an
+    /// unreadable input file. Nothing was started. Exit 2.
+    #[error("{0}")]
+    Usage(String),
+    /// The program does not exist. Exit 127, like a shell.
+    #[error("{program}: command not found")]
+    NotFound {
+        /// The program as given.
+        program: String,
+    },
+    /// The program is not executable. Exit 126, like a shell.
+    #[error("{program}: permission denied")]
+    PermissionDenied {
+        /// The program as given.
+        program: String,
+    },
+    /// The store is held by another process that does not serve reads
+    /// (another `taskorch up` for `up`; `run --store` and the like for the
+    /// read commands). Exit 1.
+    #[error(
+        "the store {} is in use by another taskorch process{}; stop it, or pass --store DIR \
+         to use another store", dir.display(), holder.as_deref().map(|h| format!(" ({h})")).unwrap_or_default()
+    )]
+    StoreInUse {
+        /// The store directory.
+        dir: PathBuf,
+        /// Who holds it, when known (`taskorch up, pid 1234`).
+        holder: Option<String>,
+    },
+    /// A read command found no store. Exit 1.
+    #[error(
+        "no store at {}: nothing has run with it yet (`taskorch up` creates it; \
+         `run`/`batch` with --store too)", .0.display()
+    )]
+    NoStore(PathBuf),
+    /// The run id is not in the store. Exit 1.
+    #[error("no run {0} in the store")]
+    UnknownRun(String),
+    /// The orchestrator failed (an actor, the store, ...). Exit 1.
+    #[error(transparent)]
+    Runtime(#[from] crate::Error),
+    /// Reading or writing a file or the terminal failed. Exit 1.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl CliError {
+    fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> CliError {
+        let context = context.into();
+        move |source| CliError::Io { context, source }
+    }
+
+    /// The error for a task that could not be started: a missing or
+    /// non-executable program gets its own variant (and exit code).
+    fn from_start(e: crate::Error) -> CliError {
+        match e {
+            crate::Error::NotFound { program } => CliError::NotFound { program },
+            crate::Error::PermissionDenied { program } => CliError::PermissionDenied { program },
+            other => CliError::Runtime(other),
+        }
+    }
+}
+
+/// Run the parsed command line. `shutdown` resolves on Ctrl-C / SIGTERM
+/// (the binary passes its signal handlers; tests pass what they like): it
+/// cancels what runs (`run`, `stream`, `batch`; exit 130) or shuts `up`
+/// down gracefully (exit 0).
+///
+/// Returns the exit code of the work (see the module docs).
+///
+/// # Errors
+/// A [`CliError`] when the tool itself could not do what was asked.
+pub async fn run(args: Args, shutdown: impl Future<Output = ()> + Send) -> Result<i32, CliError> {
+    let store = args.store;
+    match args.command {
+        Command::Run(a) => run::run(a, store, shutdown).await,
+        Command::Stream(a) => run::stream(a, store, shutdown).await,
+        Command::Batch(a) => batch::run(a, store, shutdown).await,
+        Command::Up(a) => up::run(a, store, shutdown).await,
+        Command::Runs(a) => read::runs(a, store).await,
+        Command::Show(a) => read::show(a, store).await,
+        Command::Logs(a) => read::logs(a, store, shutdown).await,
+        Command::Trace(a) => trace::run(a, store).await,
+        Command::Advise(a) => advise::run(a),
+    }
+}
+
+/// A human duration (`30s`, `2h`, `1h 30m`, `250ms`) for clap.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (try 30s, 2h, 1h30m, 250ms)"))
+}

@@ -1,0 +1,205 @@
+//! Where the read commands read from: a running `taskorch up` (over its
+//! unix socket), or the store file itself when no process holds it.
+//!
+//! A socket file left by an `up` that was killed refuses connections: it
+//! is then ignored and the file read directly (the kill released the
+//! lock). Opening the file directly recovers it as any start does (runs a
+//! crash left `Running` become `Interrupted`) but starts nothing: runs it
+//! holds `Queued` stay queued for the next `up`.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+use tokio::net::unix::OwnedReadHalf;
+
+use crate::{HistoryQuery, OutputLine, RunId, RunInfo};
+use taskorch_actors::{Store, StoreLimits};
+
+use super::CliError;
+use super::store_dir::StoreDir;
+use super::wire::{self, Reply, Request, RunDetails};
+
+/// An open source of reads.
+pub(super) enum Source {
+    /// A running `taskorch up`.
+    Served(StoreDir),
+    /// The store file, opened by us.
+    File(Store),
+}
+
+impl Source {
+    /// Connect to a running `up`, else open the store file.
+    pub(super) async fn open(dir: &StoreDir) -> Result<Source, CliError> {
+        if UnixStream::connect(dir.socket()).await.is_ok() {
+            return Ok(Source::Served(dir.clone()));
+        }
+        let path = dir.database();
+        if !path.exists() {
+            return Err(CliError::NoStore(dir.dir.clone()));
+        }
+        let limits = StoreLimits {
+            history_limit: usize::MAX,
+            output_budget: usize::MAX,
+            kill_grace: Duration::from_secs(2),
+        };
+        let opened = tokio::task::spawn_blocking(move || Store::open(path, limits))
+            .await
+            .map_err(|e| CliError::Usage(format!("opening the store failed: {e}")))?;
+        match opened {
+            Ok((store, _recovered)) => Ok(Source::File(store)),
+            Err(e) if e.is_store_in_use() => Err(dir.in_use()),
+            Err(e) => Err(CliError::Runtime(e)),
+        }
+    }
+
+    /// Release the file (if we opened it).
+    pub(super) fn close(self) {
+        if let Source::File(store) = self {
+            store.close();
+        }
+    }
+
+    /// Runs matching `query`, newest first.
+    pub(super) async fn runs(&self, query: HistoryQuery) -> Result<Vec<RunInfo>, CliError> {
+        match self {
+            Source::File(store) => Ok(store.history(&query)?),
+            Source::Served(dir) => {
+                let request = Request::Runs {
+                    name: query.name,
+                    status: query.status,
+                    limit: query.limit,
+                };
+                match Conn::ask(dir, &request).await?.next().await? {
+                    Reply::Runs(runs) => Ok(runs),
+                    other => Err(unexpected(other)),
+                }
+            }
+        }
+    }
+
+    /// One run.
+    pub(super) async fn show(&self, id: RunId) -> Result<RunDetails, CliError> {
+        match self {
+            Source::File(store) => {
+                let run = store
+                    .stored_run(id)
+                    .ok_or_else(|| CliError::UnknownRun(id.to_string()))?;
+                let command = run.task.as_ref().map(wire::describe);
+                Ok(RunDetails::new(run.info, command, run.outcome.as_ref()))
+            }
+            Source::Served(dir) => match Conn::ask(dir, &Request::Show { id }).await?.next().await?
+            {
+                Reply::Run(details) => Ok(*details),
+                other => Err(unexpected(other)),
+            },
+        }
+    }
+
+    /// One run's lines, each handed to `each`; returns the lines dropped
+    /// before the first one kept. With `follow` (and a live `up`), waits
+    /// for new lines until the run ends.
+    pub(super) async fn logs(
+        &self,
+        id: RunId,
+        follow: bool,
+        mut each: impl FnMut(OutputLine) -> Result<(), CliError>,
+    ) -> Result<u64, CliError> {
+        match self {
+            Source::File(store) => {
+                let run = store
+                    .stored_run(id)
+                    .ok_or_else(|| CliError::UnknownRun(id.to_string()))?;
+                for line in run.lines.lines {
+                    each(line)?;
+                }
+                Ok(run.lines.dropped)
+            }
+            Source::Served(dir) => {
+                let mut conn = Conn::ask(dir, &Request::Logs { id, follow }).await?;
+                loop {
+                    match conn.next().await? {
+                        Reply::Line(line) => each(line)?,
+                        Reply::End { dropped } => return Ok(dropped),
+                        other => return Err(unexpected(other)),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Make sure the store directory holds the newest trace: a live `up`
+    /// writes its trace so far.
+    pub(super) async fn refresh_trace(&self) -> Result<(), CliError> {
+        match self {
+            Source::File(_) => Ok(()),
+            Source::Served(dir) => match Conn::ask(dir, &Request::Trace).await?.next().await? {
+                Reply::TraceWritten => Ok(()),
+                other => Err(unexpected(other)),
+            },
+        }
+    }
+}
+
+/// A reply that is an error, or not the one asked for.
+fn unexpected(reply: Reply) -> CliError {
+    match reply {
+        Reply::UnknownRun(id) => CliError::UnknownRun(id.to_string()),
+        Reply::Error(message) => CliError::Usage(format!("taskorch up answered: {message}")),
+        other => CliError::Usage(format!(
+            "taskorch up answered something unexpected: {other:?}"
+        )),
+    }
+}
+
+/// One request's connection.
+struct Conn {
+    lines: tokio::io::Lines<BufReader<OwnedReadHalf>>,
+    dir: StoreDir,
+}
+
+impl Conn {
+    async fn ask(dir: &StoreDir, request: &Request) -> Result<Conn, CliError> {
+        let context = || format!("asking taskorch up at {}", dir.socket().display());
+        let stream = UnixStream::connect(dir.socket())
+            .await
+            .map_err(CliError::io(context()))?;
+        let (read, mut write) = stream.into_split();
+        // Serializing plain data to a string cannot fail.
+        let mut line = serde_json::to_string(request).unwrap_or_default();
+        line.push('\n');
+        write
+            .write_all(line.as_bytes())
+            .await
+            .map_err(CliError::io(context()))?;
+        Ok(Conn {
+            lines: BufReader::new(read).lines(),
+            dir: dir.clone(),
+        })
+    }
+
+    async fn next(&mut self) -> Result<Reply, CliError> {
+        let context = || {
+            format!(
+                "reading from taskorch up at {}",
+                self.dir.socket().display()
+            )
+        };
+        let line = self
+            .lines
+            .next_line()
+            .await
+            .map_err(CliError::io(context()))?
+            .ok_or_else(|| {
+                CliError::Usage(format!(
+                    "taskorch up at {} closed the connection (it is shutting down?)",
+                    self.dir.socket().display()
+                ))
+            })?;
+        serde_json::from_str(&line).map_err(|e| {
+            CliError::Usage(format!(
+                "taskorch up sent a reply this version cannot read: {e}"
+            ))
+        })
+    }
+}

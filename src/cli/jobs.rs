@@ -1,0 +1,501 @@
+//! Jobs files: the TOML that `taskorch up` runs (and `taskorch batch`
+//! reads `[[task]]` entries from). One array of tables per pattern:
+//!
+//! | section | pattern | what `up` does with each entry |
+//! |---|---|---|
+//! | `[[setup]]` | Simple | runs it, in file order, before anything else; a failure stops `up` (exit 1) |
+//! | `[[task]]` | Concurrent | all tasks form one task graph: `after = ["name", ..]` orders them |
+//! | `[[service]]` | LongRunning | starts it and prints its lines live (`name | text`) until shutdown |
+//! | `[[launch]]` | FireAndForget | launches it and reports its end |
+//! | `[[schedule]]` | Periodic | `every = "5s"` or `cron = "*/10 * * * * *"` (+ `zone`) |
+//! | `[[pool]]` | Pooled | warm workers; `requests = [..]` are sent once they are up |
+//!
+//! Every entry needs a unique `name`. Commands are `command = ["prog",
+//! "arg", ..]` (no shell) or `shell = "script"`; options `env`, `cwd`,
+//! `timeout` (a human duration), `retries`. Unknown keys are refused.
+//!
+//! A file is checked whole before anything starts: every error names
+//! `file:line:column` and the offending key.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::{Overlap, PoolSpec, ScheduleSpec, Task, Trigger};
+
+use super::CliError;
+
+/// A parsed and checked jobs file.
+#[derive(Debug)]
+pub(super) struct Jobs {
+    pub(super) settings: Settings,
+    pub(super) setup: Vec<TaskDef>,
+    pub(super) task: Vec<TaskDef>,
+    pub(super) service: Vec<TaskDef>,
+    pub(super) launch: Vec<TaskDef>,
+    pub(super) schedule: Vec<ScheduleDef>,
+    pub(super) pool: Vec<PoolDef>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    settings: Settings,
+    #[serde(default)]
+    setup: Vec<Spanned<TaskDef>>,
+    #[serde(default)]
+    task: Vec<Spanned<TaskDef>>,
+    #[serde(default)]
+    service: Vec<Spanned<TaskDef>>,
+    #[serde(default)]
+    launch: Vec<Spanned<TaskDef>>,
+    #[serde(default)]
+    schedule: Vec<Spanned<ScheduleDef>>,
+    #[serde(default)]
+    pool: Vec<Spanned<PoolDef>>,
+}
+
+/// `[settings]`: orchestrator settings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Settings {
+    /// Most runs at once (default 64).
+    pub(super) max_concurrency: Option<usize>,
+    /// SIGTERM to SIGKILL.
+    pub(super) kill_grace: Option<Dur>,
+    /// How long runs may finish at shutdown.
+    pub(super) shutdown_grace: Option<Dur>,
+}
+
+/// What runs: a command or a shell script, and its options.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TaskDef {
+    pub(super) name: Spanned<String>,
+    command: Option<Spanned<Vec<String>>>,
+    shell: Option<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    cwd: Option<PathBuf>,
+    timeout: Option<Dur>,
+    #[serde(default)]
+    retries: u32,
+    /// `[[task]]` only: the tasks that must succeed first.
+    #[serde(default)]
+    pub(super) after: Vec<Spanned<String>>,
+}
+
+/// `[[schedule]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ScheduleDef {
+    pub(super) name: Spanned<String>,
+    every: Option<Dur>,
+    cron: Option<Spanned<String>>,
+    zone: Option<Spanned<String>>,
+    #[serde(default)]
+    immediately: bool,
+    overlap: Option<Spanned<String>>,
+    command: Option<Spanned<Vec<String>>>,
+    shell: Option<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    cwd: Option<PathBuf>,
+    timeout: Option<Dur>,
+    #[serde(default)]
+    retries: u32,
+}
+
+/// `[[pool]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PoolDef {
+    pub(super) name: Spanned<String>,
+    command: Spanned<Vec<String>>,
+    #[serde(default = "one")]
+    workers: Spanned<usize>,
+    recycle_after: Option<u64>,
+    request_timeout: Option<Dur>,
+    /// Lines sent to the pool once it is up (to show it answering).
+    #[serde(default)]
+    pub(super) requests: Vec<String>,
+}
+
+fn one() -> Spanned<usize> {
+    Spanned::new(0..0, 1)
+}
+
+/// A human duration in a jobs file (`"30s"`, `"2h"`).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Dur(pub(super) Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map(Dur).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "invalid duration {text:?}: {e} (try \"30s\", \"2h\", \"250ms\")"
+            ))
+        })
+    }
+}
+
+/// Where in the file an error is, and what it is.
+pub(super) struct Located {
+    span: Range<usize>,
+    message: String,
+}
+
+fn at(span: Range<usize>, message: impl Into<String>) -> Located {
+    Located {
+        span,
+        message: message.into(),
+    }
+}
+
+/// Read and check the jobs file at `path`.
+///
+/// # Errors
+/// `CliError::Usage` with `file:line:column: message` (naming the key).
+pub(super) fn load(path: &Path) -> Result<Jobs, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        CliError::Usage(format!(
+            "{}: cannot read the jobs file: {e}",
+            path.display()
+        ))
+    })?;
+    parse(&text).map_err(|e| CliError::Usage(locate(path, &text, e)))
+}
+
+/// `path:line:column: message` (1-based, column in characters), with the
+/// key at that place named when the message does not already.
+fn locate(path: &Path, text: &str, e: Located) -> String {
+    let start = e.span.start.min(text.len());
+    let before = &text[..start];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = text[line_start..start].chars().count() + 1;
+    let mut message = e.message;
+    // A value's error names no key; the key is what precedes `=` on its line.
+    if let Some((key, _)) = text[line_start..start].split_once('=') {
+        let key = key.trim();
+        if !key.is_empty() && !message.contains(&format!("`{key}`")) {
+            message = format!("{message} (key `{key}`)");
+        }
+    }
+    format!("{}:{line}:{column}: {message}", path.display())
+}
+
+fn parse(text: &str) -> Result<Jobs, Located> {
+    let file: File = toml::from_str(text).map_err(|e| {
+        let message = e.message().trim().to_string();
+        at(e.span().unwrap_or(0..0), message)
+    })?;
+    let mut names: HashMap<String, Range<usize>> = HashMap::new();
+    let mut unique = |name: &Spanned<String>, section: &str| -> Result<(), Located> {
+        if name.get_ref().trim().is_empty() {
+            return Err(at(name.span(), format!("empty `name` in [[{section}]]")));
+        }
+        if names.insert(name.get_ref().clone(), name.span()).is_some() {
+            return Err(at(
+                name.span(),
+                format!(
+                    "duplicate `name` {:?}: every entry needs its own",
+                    name.get_ref()
+                ),
+            ));
+        }
+        Ok(())
+    };
+    for (section, list) in [
+        ("setup", &file.setup),
+        ("task", &file.task),
+        ("service", &file.service),
+        ("launch", &file.launch),
+    ] {
+        for def in list {
+            unique(&def.get_ref().name, section)?;
+            check_task(def, section)?;
+        }
+    }
+    for def in &file.schedule {
+        unique(&def.get_ref().name, "schedule")?;
+        def.get_ref().spec()?;
+    }
+    for def in &file.pool {
+        unique(&def.get_ref().name, "pool")?;
+        let pool = def.get_ref();
+        if pool.command.get_ref().is_empty() {
+            return Err(at(
+                pool.command.span(),
+                "empty `command`: name the worker program",
+            ));
+        }
+        if *pool.workers.get_ref() == 0 {
+            return Err(at(pool.workers.span(), "`workers` must be at least 1"));
+        }
+    }
+    check_graph(&file.task)?;
+    let inner = |v: Vec<Spanned<TaskDef>>| v.into_iter().map(Spanned::into_inner).collect();
+    Ok(Jobs {
+        settings: file.settings,
+        setup: inner(file.setup),
+        task: inner(file.task),
+        service: inner(file.service),
+        launch: inner(file.launch),
+        schedule: file.schedule.into_iter().map(Spanned::into_inner).collect(),
+        pool: file.pool.into_iter().map(Spanned::into_inner).collect(),
+    })
+}
+
+fn check_task(def: &Spanned<TaskDef>, section: &str) -> Result<(), Located> {
+    let task = def.get_ref();
+    let name = task.name.get_ref();
+    match (&task.command, &task.shell) {
+        (None, None) => {
+            return Err(at(
+                def.span(),
+                format!("[[{section}]] {name:?} needs `command` (an array) or `shell` (a string)"),
+            ));
+        }
+        (Some(_), Some(_)) => {
+            return Err(at(
+                def.span(),
+                format!("[[{section}]] {name:?} has both `command` and `shell`: keep one"),
+            ));
+        }
+        (Some(command), None) if command.get_ref().is_empty() => {
+            return Err(at(command.span(), "empty `command`: name the program"));
+        }
+        _ => {}
+    }
+    if section != "task"
+        && let Some(first) = task.after.first()
+    {
+        return Err(at(
+            first.span(),
+            format!("`after` is for [[task]] entries; [[{section}]] {name:?} cannot have one"),
+        ));
+    }
+    Ok(())
+}
+
+/// Every `after` names a task, and the tasks form no cycle.
+fn check_graph(tasks: &[Spanned<TaskDef>]) -> Result<(), Located> {
+    let index: HashMap<&str, usize> = tasks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.get_ref().name.get_ref().as_str(), i))
+        .collect();
+    for t in tasks {
+        for dep in &t.get_ref().after {
+            if !index.contains_key(dep.get_ref().as_str()) {
+                return Err(at(
+                    dep.span(),
+                    format!(
+                        "`after` names {:?}, which is no [[task]] in this file",
+                        dep.get_ref()
+                    ),
+                ));
+            }
+        }
+    }
+    // Depth-first search; 1 = on the current path, 2 = done.
+    fn visit(
+        i: usize,
+        tasks: &[Spanned<TaskDef>],
+        index: &HashMap<&str, usize>,
+        mark: &mut [u8],
+    ) -> Result<(), Located> {
+        mark[i] = 1;
+        for dep in &tasks[i].get_ref().after {
+            let j = index[dep.get_ref().as_str()];
+            match mark[j] {
+                1 => {
+                    return Err(at(
+                        dep.span(),
+                        format!(
+                            "`after` makes a cycle: {:?} waits for {:?}, which waits (directly or not) for {:?}",
+                            tasks[i].get_ref().name.get_ref(),
+                            dep.get_ref(),
+                            tasks[i].get_ref().name.get_ref()
+                        ),
+                    ));
+                }
+                0 => visit(j, tasks, index, mark)?,
+                _ => {}
+            }
+        }
+        mark[i] = 2;
+        Ok(())
+    }
+    let mut mark = vec![0u8; tasks.len()];
+    for i in 0..tasks.len() {
+        if mark[i] == 0 {
+            visit(i, tasks, &index, &mut mark)?;
+        }
+    }
+    Ok(())
+}
+
+/// The task for a command and its options.
+#[allow(clippy::too_many_arguments)]
+fn build(
+    name: &str,
+    command: Option<&Spanned<Vec<String>>>,
+    shell: Option<&String>,
+    env: &BTreeMap<String, String>,
+    cwd: Option<&PathBuf>,
+    timeout: Option<Dur>,
+    retries: u32,
+) -> Task {
+    let mut task = match (command, shell) {
+        (Some(argv), _) => {
+            let argv = argv.get_ref();
+            Task::command(&argv[0]).args(argv[1..].iter().cloned())
+        }
+        (None, Some(script)) => Task::shell(script),
+        // Refused by `check_task` before anything is built.
+        (None, None) => Task::shell("false"),
+    };
+    task = task.name(name).retries(retries);
+    for (k, v) in env {
+        task = task.env(k, v);
+    }
+    if let Some(dir) = cwd {
+        task = task.current_dir(dir);
+    }
+    if let Some(Dur(limit)) = timeout {
+        task = task.timeout(limit);
+    }
+    task
+}
+
+impl TaskDef {
+    /// The entry's name.
+    pub(super) fn name(&self) -> &str {
+        self.name.get_ref()
+    }
+
+    /// The task to run.
+    pub(super) fn task(&self) -> Task {
+        build(
+            self.name.get_ref(),
+            self.command.as_ref(),
+            self.shell.as_ref(),
+            &self.env,
+            self.cwd.as_ref(),
+            self.timeout,
+            self.retries,
+        )
+    }
+}
+
+impl ScheduleDef {
+    /// The entry's name.
+    pub(super) fn name(&self) -> &str {
+        self.name.get_ref()
+    }
+
+    /// The schedule to add; checked (cron expression, zone, overlap) while
+    /// the file is read.
+    pub(super) fn spec(&self) -> Result<ScheduleSpec, Located> {
+        let name = self.name.get_ref();
+        let mut trigger = match (&self.every, &self.cron) {
+            (Some(Dur(every)), None) => {
+                if every.is_zero() {
+                    return Err(at(
+                        self.name.span(),
+                        format!("schedule {name:?}: `every` must be more than 0"),
+                    ));
+                }
+                Trigger::every(*every)
+            }
+            (None, Some(cron)) => Trigger::cron(cron.get_ref())
+                .map_err(|e| at(cron.span(), format!("invalid `cron`: {e}")))?,
+            _ => {
+                return Err(at(
+                    self.name.span(),
+                    format!("schedule {name:?} needs exactly one of `every` (\"5s\") and `cron`"),
+                ));
+            }
+        };
+        if let Some(zone) = &self.zone {
+            if self.cron.is_none() {
+                return Err(at(zone.span(), "`zone` applies to `cron` schedules only"));
+            }
+            trigger = trigger
+                .in_time_zone(zone.get_ref())
+                .map_err(|e| at(zone.span(), format!("invalid `zone`: {e}")))?;
+        }
+        if self.immediately {
+            trigger = trigger.immediately();
+        }
+        match (&self.command, &self.shell) {
+            (None, None) | (Some(_), Some(_)) => {
+                return Err(at(
+                    self.name.span(),
+                    format!("schedule {name:?} needs one of `command` (an array) and `shell`"),
+                ));
+            }
+            (Some(c), None) if c.get_ref().is_empty() => {
+                return Err(at(c.span(), "empty `command`: name the program"));
+            }
+            _ => {}
+        }
+        let task = build(
+            name,
+            self.command.as_ref(),
+            self.shell.as_ref(),
+            &self.env,
+            self.cwd.as_ref(),
+            self.timeout,
+            self.retries,
+        );
+        let mut spec = ScheduleSpec::new(name, trigger, task);
+        if let Some(overlap) = &self.overlap {
+            spec = spec.overlap(match overlap.get_ref().as_str() {
+                "skip" => Overlap::Skip,
+                "queue" => Overlap::Queue,
+                "allow" => Overlap::Allow,
+                other => {
+                    return Err(at(
+                        overlap.span(),
+                        format!("invalid `overlap` {other:?} (expected \"skip\", \"queue\" or \"allow\")"),
+                    ));
+                }
+            });
+        }
+        Ok(spec)
+    }
+}
+
+impl PoolDef {
+    /// The entry's name.
+    pub(super) fn name(&self) -> &str {
+        self.name.get_ref()
+    }
+
+    /// The pool to open.
+    pub(super) fn spec(&self) -> PoolSpec {
+        let argv = self.command.get_ref();
+        let mut spec = PoolSpec::command(self.name.get_ref(), &argv[0])
+            .args(argv[1..].iter().cloned())
+            .workers(*self.workers.get_ref());
+        if let Some(n) = self.recycle_after {
+            spec = spec.recycle_after(n);
+        }
+        if let Some(Dur(limit)) = self.request_timeout {
+            spec = spec.request_timeout(limit);
+        }
+        spec
+    }
+}
+
+#[cfg(test)]
+mod tests;

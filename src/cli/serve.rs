@@ -1,0 +1,162 @@
+//! The read socket of `taskorch up`: `up.sock` in the store directory. The
+//! store file is locked to `up`'s process, so the read commands of other
+//! processes ask `up` instead, which answers from its live orchestrator
+//! (the store's history, and live output for `logs --follow`).
+//!
+//! One connection per request: a JSON [`Request`] line in, [`Reply`] lines
+//! out (see `wire`). The socket is created with the directory's
+//! permissions; like the store file, it is for the user who runs `up`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::task::JoinSet;
+
+use crate::{HistoryQuery, Orchestrator};
+
+use super::CliError;
+use super::store_dir::StoreDir;
+use super::wire::{Reply, Request, RunDetails};
+
+/// The commands `up` started, by run name, for `show`.
+pub(super) type Commands = Arc<HashMap<String, String>>;
+
+/// A running read server; [`stop`](Self::stop) closes it and removes the
+/// socket.
+#[derive(Debug)]
+pub(super) struct Server {
+    task: tokio::task::JoinHandle<()>,
+    dir: StoreDir,
+}
+
+impl Server {
+    /// Bind `up.sock` (replacing a stale one: we hold the store's lock, so
+    /// no other `up` is behind it) and serve until stopped.
+    pub(super) fn start(
+        orch: Orchestrator,
+        dir: &StoreDir,
+        commands: Commands,
+    ) -> Result<Server, CliError> {
+        let path = dir.socket();
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path)
+            .map_err(CliError::io(format!("listening on {}", path.display())))?;
+        let served = dir.clone();
+        let task = tokio::spawn(async move {
+            // Connections end with the server (JoinSet aborts them on drop).
+            let mut connections = JoinSet::new();
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => match accepted {
+                        Ok((stream, _)) => {
+                            let orch = orch.clone();
+                            let dir = served.clone();
+                            let commands = Arc::clone(&commands);
+                            connections.spawn(async move {
+                                let _ = serve(stream, &orch, &dir, &commands).await;
+                            });
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "read socket: accept failed");
+                        }
+                    },
+                    Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                }
+            }
+        });
+        Ok(Server {
+            task,
+            dir: dir.clone(),
+        })
+    }
+
+    /// Stop serving and remove the socket.
+    pub(super) fn stop(self) {
+        self.task.abort();
+        let _ = std::fs::remove_file(self.dir.socket());
+    }
+}
+
+async fn serve(
+    stream: UnixStream,
+    orch: &Orchestrator,
+    dir: &StoreDir,
+    commands: &Commands,
+) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let Some(line) = BufReader::new(read).lines().next_line().await? else {
+        return Ok(());
+    };
+    let mut send = async |reply: Reply| -> std::io::Result<()> {
+        // Plain data: serializing it cannot fail.
+        let mut text = serde_json::to_string(&reply).unwrap_or_default();
+        text.push('\n');
+        write.write_all(text.as_bytes()).await
+    };
+    let request: Request = match serde_json::from_str(&line) {
+        Ok(request) => request,
+        Err(e) => return send(Reply::Error(format!("unreadable request: {e}"))).await,
+    };
+    match request {
+        Request::Runs {
+            name,
+            status,
+            limit,
+        } => {
+            let query = HistoryQuery {
+                name,
+                status,
+                limit,
+                ..HistoryQuery::default()
+            };
+            match orch.history(query) {
+                Ok(runs) => send(Reply::Runs(runs)).await,
+                Err(e) => send(Reply::Error(e.to_string())).await,
+            }
+        }
+        Request::Show { id } => {
+            let Some(info) = orch.run_info(id) else {
+                return send(Reply::UnknownRun(id)).await;
+            };
+            // A finished run's outcome answers at once.
+            let outcome = if info.status.is_terminal() {
+                Some(orch.wait(id).await)
+            } else {
+                None
+            };
+            let command = commands.get(&info.name).cloned();
+            let details = RunDetails::new(info, command, outcome.as_ref());
+            send(Reply::Run(Box::new(details))).await
+        }
+        Request::Logs { id, follow: false } => {
+            let Some(captured) = orch.output(id) else {
+                return send(Reply::UnknownRun(id)).await;
+            };
+            for line in captured.lines {
+                send(Reply::Line(line)).await?;
+            }
+            send(Reply::End {
+                dropped: captured.dropped,
+            })
+            .await
+        }
+        Request::Logs { id, follow: true } => {
+            let Ok(mut lines) = orch.subscribe_output(id) else {
+                return send(Reply::UnknownRun(id)).await;
+            };
+            while let Some(line) = lines.next_line().await {
+                send(Reply::Line(line)).await?;
+            }
+            send(Reply::End {
+                dropped: lines.missed(),
+            })
+            .await
+        }
+        Request::Trace => match dir.write_trace(orch) {
+            Ok(()) => send(Reply::TraceWritten).await,
+            Err(e) => send(Reply::Error(e.to_string())).await,
+        },
+    }
+}

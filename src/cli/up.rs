@@ -1,0 +1,366 @@
+//! `taskorch up jobs.toml`: run a jobs file (see `jobs` for the format)
+//! with the durable store, until Ctrl-C / SIGTERM or `--for DURATION`.
+//!
+//! Order: the file is read and checked whole (a bad file starts nothing,
+//! exit 2); the store is opened (held by another `up`: exit 1); `[[setup]]`
+//! steps run one by one (a failure stops here, exit 1); then services,
+//! launches, schedules, pools and the task graph all start. Each event is
+//! one line on stdout: `KIND NAME what happened`.
+//!
+//! Graceful shutdown (Ctrl-C, SIGTERM, `--for` elapsed): services are
+//! cancelled (SIGTERM to their process groups, then SIGKILL after the kill
+//! grace), the orchestrator shuts down (runs in flight get
+//! `shutdown_grace`, then are stopped and end `Interrupted`), the trace is
+//! written to the store directory, the read socket is removed. Exit 0.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args as ClapArgs;
+use tokio::task::JoinSet;
+
+use crate::{BatchSpec, Error, Orchestrator, Output, RunId, RunStatus};
+
+use super::jobs::{self, Jobs, TaskDef};
+use super::render::duration;
+use super::serve::Server;
+use super::store_dir::{StoreDir, config_for};
+use super::wire::describe;
+use super::{CliError, parse_duration};
+
+const EXAMPLES: &str = "\
+Examples:
+  taskorch up examples/jobs.toml                  until Ctrl-C
+  taskorch up examples/jobs.toml --for 10s        then a graceful shutdown
+  taskorch up jobs.toml --store /var/lib/myapp/taskorch
+While it runs, from another shell: taskorch runs, taskorch logs ID --follow";
+
+/// `taskorch up`.
+#[derive(Debug, ClapArgs)]
+#[command(after_help = EXAMPLES)]
+pub struct UpArgs {
+    /// The jobs file (TOML).
+    #[arg(value_name = "JOBS_FILE")]
+    pub file: PathBuf,
+    /// Shut down gracefully after this long (`10s`, `1h`) instead of
+    /// waiting for Ctrl-C.
+    #[arg(long = "for", value_parser = parse_duration, value_name = "DURATION")]
+    pub run_for: Option<Duration>,
+}
+
+/// One event line.
+fn event(kind: &str, name: &str, what: impl std::fmt::Display) {
+    println!("{kind:<8} {name:<14} {what}");
+}
+
+/// How a run ended, in words.
+fn outcome(result: &Result<Output, Error>) -> String {
+    match result {
+        Ok(out) if out.success() => format!("succeeded in {}", duration(out.duration)),
+        Ok(out) => match (out.exit_code, out.signal) {
+            (Some(code), _) => format!("failed: exit {code} after {}", duration(out.duration)),
+            (None, Some(signal)) => format!("failed: killed by signal {signal}"),
+            (None, None) => format!("failed: {}", out.stderr_str().trim()),
+        },
+        Err(e) => format!("failed: {e}"),
+    }
+}
+
+/// `taskorch up`.
+pub(super) async fn run(
+    args: UpArgs,
+    store: Option<PathBuf>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<i32, CliError> {
+    let jobs = jobs::load(&args.file)?;
+    let dir = StoreDir::or_default(store);
+    let mut config = config_for(0);
+    if let Some(n) = jobs.settings.max_concurrency {
+        config.max_concurrency = n;
+    }
+    if let Some(d) = jobs.settings.kill_grace {
+        config.kill_grace = d.0;
+    }
+    if let Some(d) = jobs.settings.shutdown_grace {
+        config.shutdown_grace = d.0;
+    }
+    let orch = dir.start(config).await?;
+    let pid = std::process::id();
+    let _ = std::fs::write(dir.pid_file(), format!("{pid}\n"));
+    let server = match Server::start(orch.clone(), &dir, commands(&jobs)) {
+        Ok(server) => Some(server),
+        Err(e) => {
+            eprintln!("taskorch: warning: reads will not be served while up runs: {e}");
+            None
+        }
+    };
+    println!(
+        "taskorch up {}: store {}, pid {pid}; {}",
+        args.file.display(),
+        dir.dir.display(),
+        match args.run_for {
+            Some(d) => format!("stopping in {}", humantime::format_duration(d)),
+            None => "Ctrl-C to stop".into(),
+        }
+    );
+    let mut background = JoinSet::new();
+    let mut services = Vec::new();
+    let code = match setup(&orch, &jobs).await {
+        Ok(()) => {
+            services = start_all(&orch, &jobs, &mut background).await?;
+            let stop = async {
+                match args.run_for {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = shutdown => {}
+                () = stop => {}
+            }
+            0
+        }
+        Err(()) => 1,
+    };
+    println!("taskorch up: shutting down");
+    for id in services {
+        let _ = orch.cancel(id).await;
+    }
+    orch.shutdown().await?;
+    background.abort_all();
+    if let Some(server) = server {
+        server.stop();
+    }
+    let _ = std::fs::remove_file(dir.pid_file());
+    dir.write_trace(&orch)?;
+    let mut counts: HashMap<RunStatus, usize> = HashMap::new();
+    for run in orch.runs() {
+        *counts.entry(run.status).or_default() += 1;
+    }
+    let mut counts: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
+    counts.sort();
+    println!(
+        "taskorch up: stopped; runs this session: {}",
+        if counts.is_empty() {
+            "none".into()
+        } else {
+            counts.join(", ")
+        }
+    );
+    Ok(code)
+}
+
+/// The command of every entry, by name (for `show` over the socket).
+fn commands(jobs: &Jobs) -> Arc<HashMap<String, String>> {
+    let mut map = HashMap::new();
+    for def in jobs
+        .setup
+        .iter()
+        .chain(&jobs.task)
+        .chain(&jobs.service)
+        .chain(&jobs.launch)
+    {
+        map.insert(def.name().to_string(), describe(&def.task()));
+    }
+    for def in &jobs.schedule {
+        if let Ok(spec) = def.spec() {
+            map.insert(def.name().to_string(), describe(spec.task()));
+        }
+    }
+    Arc::new(map)
+}
+
+/// `[[setup]]`, one by one; the first failure stops `up`.
+async fn setup(orch: &Orchestrator, jobs: &Jobs) -> Result<(), ()> {
+    for def in &jobs.setup {
+        let result = orch.run(def.task()).await;
+        if let Ok(out) = &result {
+            for line in out.stdout_str().lines() {
+                event("setup", def.name(), format_args!("| {line}"));
+            }
+        }
+        event("setup", def.name(), outcome(&result));
+        if !matches!(&result, Ok(out) if out.success()) {
+            eprintln!(
+                "taskorch: setup step {:?} failed; nothing else was started",
+                def.name()
+            );
+            return Err(());
+        }
+    }
+    Ok(())
+}
+
+/// Start services, launches, schedules, pools and tasks; returns the
+/// services' run ids (cancelled first at shutdown).
+async fn start_all(
+    orch: &Orchestrator,
+    jobs: &Jobs,
+    background: &mut JoinSet<()>,
+) -> Result<Vec<RunId>, CliError> {
+    let mut services = Vec::new();
+    for def in &jobs.service {
+        let name = def.name().to_string();
+        match orch.stream(def.task()).await {
+            Ok(mut stream) => {
+                services.push(stream.run_id());
+                event(
+                    "service",
+                    &name,
+                    format_args!("started (run {})", stream.run_id()),
+                );
+                background.spawn(async move {
+                    while let Some(line) = stream.next_line().await {
+                        event("service", &name, format_args!("| {}", line.text));
+                    }
+                    event("service", &name, outcome(&stream.wait().await));
+                });
+            }
+            Err(e) => event("service", &name, format_args!("failed to start: {e}")),
+        }
+    }
+    for def in &jobs.launch {
+        let name = def.name().to_string();
+        match orch.launch(def.task()).await {
+            Ok(id) => {
+                event("launch", &name, format_args!("launched (run {id})"));
+                let orch = orch.clone();
+                background.spawn(async move {
+                    event("launch", &name, outcome(&orch.wait(id).await));
+                });
+            }
+            Err(e) => event("launch", &name, format_args!("failed to launch: {e}")),
+        }
+    }
+    for def in &jobs.schedule {
+        let name = def.name().to_string();
+        // Checked when the file was read.
+        let Ok(spec) = def.spec() else { continue };
+        match orch.schedule(spec).await {
+            Ok(schedule) => {
+                event("schedule", &name, "added");
+                let orch = orch.clone();
+                background.spawn(watch_schedule(orch, schedule, name));
+            }
+            Err(e) => event("schedule", &name, format_args!("refused: {e}")),
+        }
+    }
+    for def in &jobs.pool {
+        let name = def.name().to_string();
+        match orch.pool(def.spec()).await {
+            Ok(pool) => {
+                event(
+                    "pool",
+                    &name,
+                    format_args!("{} workers up", pool.stats().workers),
+                );
+                let requests = def.requests.clone();
+                background.spawn(async move {
+                    for request in requests {
+                        match pool.request(request.as_str()).await {
+                            Ok(reply) => {
+                                event("pool", &name, format_args!("{request:?} -> {reply:?}"))
+                            }
+                            Err(e) => event("pool", &name, format_args!("{request:?} failed: {e}")),
+                        }
+                    }
+                });
+            }
+            Err(e) => event("pool", &name, format_args!("failed to open: {e}")),
+        }
+    }
+    if !jobs.task.is_empty() {
+        let orch = orch.clone();
+        let tasks: Vec<TaskDef> = jobs.task.clone();
+        background.spawn(async move { run_tasks(&orch, &tasks).await });
+    }
+    Ok(services)
+}
+
+/// Report each run of a schedule as it ends.
+async fn watch_schedule(orch: Orchestrator, schedule: crate::Schedule, name: String) {
+    let mut reported: Option<RunId> = None;
+    loop {
+        let info = schedule.info();
+        if let Some(last) = info.last.filter(|r| r.status.is_terminal())
+            && reported != Some(last.id)
+        {
+            reported = Some(last.id);
+            let result = orch.wait(last.id).await;
+            event(
+                "schedule",
+                &name,
+                format_args!("run #{}: {}", info.runs, outcome(&result)),
+            );
+        }
+        // Schedules fire at most a few times a second in a jobs file; a
+        // tenth of a second is prompt enough for a log line.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The `[[task]]` entries: each starts once every task in its `after`
+/// succeeded, the independent ones concurrently (one Concurrent batch per
+/// level of the dependency order); a task whose dependency did not
+/// succeed is skipped, and so are its own dependents.
+async fn run_tasks(orch: &Orchestrator, tasks: &[TaskDef]) {
+    let mut succeeded: HashSet<&str> = HashSet::new();
+    let mut settled: HashSet<&str> = HashSet::new();
+    while settled.len() < tasks.len() {
+        // Every task whose dependencies are all settled (the file has no
+        // cycles: checked when read), so each round settles at least one.
+        let ready: Vec<&TaskDef> = tasks
+            .iter()
+            .filter(|t| !settled.contains(t.name()))
+            .filter(|t| {
+                t.after
+                    .iter()
+                    .all(|d| settled.contains(d.get_ref().as_str()))
+            })
+            .collect();
+        if ready.is_empty() {
+            return;
+        }
+        let (runnable, blocked): (Vec<&TaskDef>, Vec<&TaskDef>) =
+            ready.into_iter().partition(|t| {
+                t.after
+                    .iter()
+                    .all(|d| succeeded.contains(d.get_ref().as_str()))
+            });
+        for t in blocked {
+            let dep = t
+                .after
+                .iter()
+                .find(|d| !succeeded.contains(d.get_ref().as_str()))
+                .map_or("", |d| d.get_ref().as_str());
+            event(
+                "task",
+                t.name(),
+                format_args!("skipped: {dep:?} did not succeed"),
+            );
+            settled.insert(t.name());
+        }
+        if runnable.is_empty() {
+            continue;
+        }
+        let limit = runnable.len();
+        let spec = BatchSpec::new(runnable.iter().map(|t| t.task()).collect::<Vec<_>>(), limit);
+        let results = match orch.batch(spec).await {
+            Ok(batch) => batch.wait().await,
+            Err(e) => {
+                event("task", "-", format_args!("could not start the tasks: {e}"));
+                return;
+            }
+        };
+        for (t, result) in runnable.iter().zip(&results) {
+            event("task", t.name(), outcome(result));
+            if matches!(result, Ok(out) if out.success()) {
+                succeeded.insert(t.name());
+            }
+            settled.insert(t.name());
+        }
+    }
+}
