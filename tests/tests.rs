@@ -5,6 +5,7 @@ mod common;
 mod batch;
 mod batch_crash;
 mod chaos;
+mod cli;
 mod crash;
 mod durable;
 mod durable_crash;

@@ -63,6 +63,8 @@ pub struct BatchArgs {
 
 /// One job: the text it is known by (joblog, summary) and its task.
 struct Job {
+    /// Its place in the input (1-based): the joblog's `Seq`, kept on resume.
+    seq: usize,
     command: String,
     task: Task,
 }
@@ -104,7 +106,9 @@ fn read_jobs(args: &BatchArgs) -> Result<Vec<Job>, CliError> {
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| Job {
+        .enumerate()
+        .map(|(i, l)| Job {
+            seq: i + 1,
             command: l.to_string(),
             task: line_task(l),
         })
@@ -132,7 +136,9 @@ fn toml_jobs(path: &std::path::Path) -> Result<Vec<Job>, CliError> {
     Ok(file
         .task
         .iter()
-        .map(|t| Job {
+        .enumerate()
+        .map(|(i, t)| Job {
+            seq: i + 1,
             command: t.name().to_string(),
             task: t.task(),
         })
@@ -217,11 +223,11 @@ pub(super) async fn run(
     let results = batch.wait().await;
     let elapsed = began.elapsed();
     let mut summary = render::BatchSummary::default();
-    for (seq, (job, result)) in jobs.iter().zip(&results).enumerate() {
+    for (job, result) in jobs.iter().zip(&results) {
         if let Ok(out) = result {
             write_output(out)?;
         }
-        let entry = entry(&orch, seq + 1, job, result);
+        let entry = entry(&orch, job, result);
         summary.add(&job.command, result, entry.exit);
         if let Some(log) = &mut log {
             log.write(&entry)?;
@@ -243,7 +249,7 @@ pub(super) async fn run(
 }
 
 /// The joblog line of one job.
-fn entry(orch: &Orchestrator, seq: usize, job: &Job, result: &TaskResult<Output>) -> Entry {
+fn entry(orch: &Orchestrator, job: &Job, result: &TaskResult<Output>) -> Entry {
     let (runtime, received, exit, signal, run) = match result {
         Ok(out) => (
             out.duration,
@@ -259,7 +265,7 @@ fn entry(orch: &Orchestrator, seq: usize, job: &Job, result: &TaskResult<Output>
         .and_then(|info| info.started)
         .unwrap_or_else(|| SystemTime::now() - runtime);
     Entry {
-        seq,
+        seq: job.seq,
         start,
         runtime,
         received,

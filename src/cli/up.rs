@@ -69,6 +69,15 @@ fn outcome(result: &Result<Output, Error>) -> String {
     }
 }
 
+/// A finished run's stdout, one event line per line.
+fn print_lines(kind: &str, name: &str, result: &Result<Output, Error>) {
+    if let Ok(out) = result {
+        for line in out.stdout_str().lines() {
+            event(kind, name, format_args!("| {line}"));
+        }
+    }
+}
+
 /// `taskorch up`.
 pub(super) async fn run(
     args: UpArgs,
@@ -177,11 +186,7 @@ fn commands(jobs: &Jobs) -> Arc<HashMap<String, String>> {
 async fn setup(orch: &Orchestrator, jobs: &Jobs) -> Result<(), ()> {
     for def in &jobs.setup {
         let result = orch.run(def.task()).await;
-        if let Ok(out) = &result {
-            for line in out.stdout_str().lines() {
-                event("setup", def.name(), format_args!("| {line}"));
-            }
-        }
+        print_lines("setup", def.name(), &result);
         event("setup", def.name(), outcome(&result));
         if !matches!(&result, Ok(out) if out.success()) {
             eprintln!(
@@ -216,7 +221,10 @@ async fn start_all(
                     while let Some(line) = stream.next_line().await {
                         event("service", &name, format_args!("| {}", line.text));
                     }
-                    event("service", &name, outcome(&stream.wait().await));
+                    match stream.wait().await {
+                        Err(Error::Cancelled { .. }) => event("service", &name, "stopped"),
+                        result => event("service", &name, outcome(&result)),
+                    }
                 });
             }
             Err(e) => event("service", &name, format_args!("failed to start: {e}")),
@@ -229,7 +237,9 @@ async fn start_all(
                 event("launch", &name, format_args!("launched (run {id})"));
                 let orch = orch.clone();
                 background.spawn(async move {
-                    event("launch", &name, outcome(&orch.wait(id).await));
+                    let result = orch.wait(id).await;
+                    print_lines("launch", &name, &result);
+                    event("launch", &name, outcome(&result));
                 });
             }
             Err(e) => event("launch", &name, format_args!("failed to launch: {e}")),
@@ -356,6 +366,7 @@ async fn run_tasks(orch: &Orchestrator, tasks: &[TaskDef]) {
             }
         };
         for (t, result) in runnable.iter().zip(&results) {
+            print_lines("task", t.name(), result);
             event("task", t.name(), outcome(result));
             if matches!(result, Ok(out) if out.success()) {
                 succeeded.insert(t.name());
