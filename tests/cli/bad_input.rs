@@ -58,7 +58,7 @@ fn malformed_jobs_files_name_file_line_column_and_key_with_exit_2() {
         ),
         (
             "[[task]]\nname = \"a\"\nshell = \"true\"\nafter = [\"b\"]\n\n[[task]]\nname = \"b\"\nshell = \"true\"\nafter = [\"a\"]\n",
-            "taskorch: jobs.toml:4:10: `after` makes a cycle: \"a\" waits for \"b\"",
+            "taskorch: jobs.toml:9:10: `after` makes a cycle: \"b\" waits for \"a\", which waits (directly or not) for \"b\"\n",
         ),
         (
             "[[schedule]]\nname = \"s\"\ncron = \"61 * * * *\"\nshell = \"true\"\n",
