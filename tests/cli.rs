@@ -135,7 +135,10 @@ impl Spawned {
         let child = self.child.as_mut().expect("running");
         let mut code = None;
         let exited = wait_until(Duration::from_secs(20), || {
-            code = child.try_wait().expect("try_wait").map(|s| s.code().unwrap_or(-1));
+            code = child
+                .try_wait()
+                .expect("try_wait")
+                .map(|s| s.code().unwrap_or(-1));
             code.is_some()
         })
         .await;
@@ -144,8 +147,14 @@ impl Spawned {
         // The pipes close with the process (and what it started): the
         // readers then have every line.
         let readers = std::mem::take(&mut self.readers);
-        let drained = wait_until(Duration::from_secs(10), || readers.iter().all(|r| r.is_finished())).await;
-        assert!(drained, "taskorch's output pipes stayed open after it exited");
+        let drained = wait_until(Duration::from_secs(10), || {
+            readers.iter().all(|r| r.is_finished())
+        })
+        .await;
+        assert!(
+            drained,
+            "taskorch's output pipes stayed open after it exited"
+        );
         code.unwrap_or(-1)
     }
 }

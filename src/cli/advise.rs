@@ -36,7 +36,12 @@ pub struct AdviseArgs {
     #[arg(long)]
     pub recurring: bool,
     /// Requests per second, for request/response work.
-    #[arg(long, default_value_t = 0.0, value_name = "PER_SECOND", allow_negative_numbers = true)]
+    #[arg(
+        long,
+        default_value_t = 0.0,
+        value_name = "PER_SECOND",
+        allow_negative_numbers = true
+    )]
     pub rate: f64,
     /// Print JSON.
     #[arg(long)]

@@ -119,7 +119,7 @@ pub(super) async fn run(
     let mut services = Vec::new();
     let code = match setup(&orch, &jobs).await {
         Ok(()) => {
-            services = start_all(&orch, &jobs, &mut background).await?;
+            services = start_all(&orch, &jobs, &mut background).await;
             let stop = async {
                 match args.run_for {
                     Some(d) => tokio::time::sleep(d).await,
@@ -201,11 +201,7 @@ async fn setup(orch: &Orchestrator, jobs: &Jobs) -> Result<(), ()> {
 
 /// Start services, launches, schedules, pools and tasks; returns the
 /// services' run ids (cancelled first at shutdown).
-async fn start_all(
-    orch: &Orchestrator,
-    jobs: &Jobs,
-    background: &mut JoinSet<()>,
-) -> Result<Vec<RunId>, CliError> {
+async fn start_all(orch: &Orchestrator, jobs: &Jobs, background: &mut JoinSet<()>) -> Vec<RunId> {
     let mut services = Vec::new();
     for def in &jobs.service {
         let name = def.name().to_string();
@@ -287,7 +283,7 @@ async fn start_all(
         let tasks: Vec<TaskDef> = jobs.task.clone();
         background.spawn(async move { run_tasks(&orch, &tasks).await });
     }
-    Ok(services)
+    services
 }
 
 /// Report each run of a schedule as it ends.

@@ -7,26 +7,56 @@ fn unknown_subcommand_and_flag_are_usage_errors_with_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let sub = taskorch(dir.path(), &["frobnicate"]);
     assert_eq!(sub.code, 2);
-    assert!(sub.stderr.starts_with("error: unrecognized subcommand 'frobnicate'"), "{}", sub.stderr);
-    assert!(sub.stderr.contains("Usage: taskorch [OPTIONS] <COMMAND>"), "{}", sub.stderr);
+    assert!(
+        sub.stderr
+            .starts_with("error: unrecognized subcommand 'frobnicate'"),
+        "{}",
+        sub.stderr
+    );
+    assert!(
+        sub.stderr.contains("Usage: taskorch [OPTIONS] <COMMAND>"),
+        "{}",
+        sub.stderr
+    );
 
     let flag = taskorch(dir.path(), &["runs", "--bogus"]);
     assert_eq!(flag.code, 2);
-    assert!(flag.stderr.starts_with("error: unexpected argument '--bogus' found"), "{}", flag.stderr);
-    assert!(flag.stderr.contains("Usage: taskorch runs"), "{}", flag.stderr);
+    assert!(
+        flag.stderr
+            .starts_with("error: unexpected argument '--bogus' found"),
+        "{}",
+        flag.stderr
+    );
+    assert!(
+        flag.stderr.contains("Usage: taskorch runs"),
+        "{}",
+        flag.stderr
+    );
 
     let duration = taskorch(dir.path(), &["run", "--timeout", "soon", "--", "true"]);
     assert_eq!(duration.code, 2);
-    assert!(duration.stderr.contains("invalid value 'soon' for '--timeout <DURATION>'"), "{}", duration.stderr);
+    assert!(
+        duration
+            .stderr
+            .contains("invalid value 'soon' for '--timeout <DURATION>'"),
+        "{}",
+        duration.stderr
+    );
 }
 
 #[test]
 fn every_subcommand_has_help_with_examples() {
     let dir = tempfile::tempdir().unwrap();
-    for sub in ["run", "stream", "batch", "up", "runs", "show", "logs", "trace", "advise"] {
+    for sub in [
+        "run", "stream", "batch", "up", "runs", "show", "logs", "trace", "advise",
+    ] {
         let help = taskorch(dir.path(), &[sub, "--help"]);
         assert_eq!(help.code, 0, "{sub}");
-        assert!(help.stdout.contains("Examples:"), "{sub} --help:\n{}", help.stdout);
+        assert!(
+            help.stdout.contains("Examples:"),
+            "{sub} --help:\n{}",
+            help.stdout
+        );
     }
     let top = taskorch(dir.path(), &["--help"]);
     assert!(top.stdout.contains("Examples:"));
@@ -73,7 +103,11 @@ fn malformed_jobs_files_name_file_line_column_and_key_with_exit_2() {
     for (text, expected) in cases {
         let (out, store_created) = up_with(text);
         assert_eq!(out.code, 2, "{text}\n{out:?}");
-        assert!(out.stderr.starts_with(expected), "{text}\nexpected {expected:?}\ngot {:?}", out.stderr);
+        assert!(
+            out.stderr.starts_with(expected),
+            "{text}\nexpected {expected:?}\ngot {:?}",
+            out.stderr
+        );
         assert!(out.stdout.is_empty(), "something started: {}", out.stdout);
         assert!(!store_created, "the store was opened for a bad file");
     }
@@ -87,15 +121,29 @@ fn bad_run_ids_and_unknown_runs() {
     let dir = tempfile::tempdir().unwrap();
     let bad = taskorch(dir.path(), &["show", "nope"]);
     assert_eq!(bad.code, 2);
-    assert!(bad.stderr.contains("invalid value 'nope' for '<ID>'"), "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("invalid value 'nope' for '<ID>'"),
+        "{}",
+        bad.stderr
+    );
 
     let none = taskorch(dir.path(), &["runs"]);
     assert_eq!(none.code, 1);
-    assert!(none.stderr.starts_with("taskorch: no store at .taskorch"), "{}", none.stderr);
+    assert!(
+        none.stderr.starts_with("taskorch: no store at .taskorch"),
+        "{}",
+        none.stderr
+    );
 
-    assert_eq!(taskorch(dir.path(), &["run", "--store", ".taskorch", "--", "true"]).code, 0);
+    assert_eq!(
+        taskorch(dir.path(), &["run", "--store", ".taskorch", "--", "true"]).code,
+        0
+    );
     let id = "0190a5c4-7d1e-7cc0-9a55-2f6c1f0e4b11";
     let unknown = taskorch(dir.path(), &["show", id]);
     assert_eq!(unknown.code, 1);
-    assert_eq!(unknown.stderr, format!("taskorch: no run {id} in the store\n"));
+    assert_eq!(
+        unknown.stderr,
+        format!("taskorch: no run {id} in the store\n")
+    );
 }

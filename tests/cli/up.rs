@@ -11,7 +11,10 @@ fn example() -> String {
 #[tokio::test]
 async fn up_runs_the_example_jobs_file_then_reads_show_what_ran() {
     let dir = tempfile::tempdir().unwrap();
-    let mut up = Spawned::start(dir.path(), &["up", &example(), "--store", "st", "--for", "3s"]);
+    let mut up = Spawned::start(
+        dir.path(),
+        &["up", &example(), "--store", "st", "--for", "3s"],
+    );
     assert_eq!(up.exit_code().await, 0, "stderr:\n{}", up.stderr());
     let out = up.stdout();
     for expected in [
@@ -35,20 +38,44 @@ async fn up_runs_the_example_jobs_file_then_reads_show_what_ran() {
     assert!(at("task     build-web      succeeded") < at("task     test           succeeded"));
     assert!(at("task     fetch          succeeded") < at("task     build-web      succeeded"));
 
-    let runs = taskorch(dir.path(), &["runs", "--store", "st", "--limit", "100", "--json"]);
+    let runs = taskorch(
+        dir.path(),
+        &["runs", "--store", "st", "--limit", "100", "--json"],
+    );
     assert_eq!(runs.code, 0, "{runs:?}");
     let runs: Vec<serde_json::Value> = serde_json::from_str(&runs.stdout).unwrap();
-    for pattern in ["simple", "concurrent", "long_running", "fire_and_forget", "periodic"] {
-        assert!(runs.iter().any(|r| r["pattern"] == pattern), "no {pattern} run: {runs:?}");
+    for pattern in [
+        "simple",
+        "concurrent",
+        "long_running",
+        "fire_and_forget",
+        "periodic",
+    ] {
+        assert!(
+            runs.iter().any(|r| r["pattern"] == pattern),
+            "no {pattern} run: {runs:?}"
+        );
     }
-    assert!(runs.iter().all(|r| r["status"] != "running" && r["status"] != "queued"));
+    assert!(
+        runs.iter()
+            .all(|r| r["status"] != "running" && r["status"] != "queued")
+    );
     let test = runs.iter().find(|r| r["name"] == "test").unwrap();
     let id = test["id"].as_str().unwrap();
 
     let show = taskorch(dir.path(), &["show", "--store", "st", id]);
     assert_eq!(show.code, 0, "{show:?}");
-    assert!(show.stdout.contains("status     succeeded"), "{}", show.stdout);
-    assert!(show.stdout.contains("command    sh -c 'echo all tests passed'"), "{}", show.stdout);
+    assert!(
+        show.stdout.contains("status     succeeded"),
+        "{}",
+        show.stdout
+    );
+    assert!(
+        show.stdout
+            .contains("command    sh -c 'echo all tests passed'"),
+        "{}",
+        show.stdout
+    );
     let json = taskorch(dir.path(), &["show", "--store", "st", id, "--json"]);
     let json: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(json["exit_code"], 0);
@@ -57,17 +84,31 @@ async fn up_runs_the_example_jobs_file_then_reads_show_what_ran() {
     let logs = taskorch(dir.path(), &["logs", "--store", "st", id]);
     assert_eq!((logs.code, logs.stdout.as_str()), (0, "all tests passed\n"));
 
-    let failed = taskorch(dir.path(), &["runs", "--store", "st", "--status", "cancelled", "--json"]);
+    let failed = taskorch(
+        dir.path(),
+        &["runs", "--store", "st", "--status", "cancelled", "--json"],
+    );
     let failed: Vec<serde_json::Value> = serde_json::from_str(&failed.stdout).unwrap();
-    assert_eq!(failed.len(), 1, "the service is cancelled at shutdown: {failed:?}");
+    assert_eq!(
+        failed.len(),
+        1,
+        "the service is cancelled at shutdown: {failed:?}"
+    );
     assert_eq!(failed[0]["name"], "ticker");
 
     let trace = taskorch(dir.path(), &["trace", "--store", "st"]);
     assert_eq!(trace.code, 0, "{trace:?}");
     for actor in ["executor", "batch", "launcher", "scheduler", "pool_keeper"] {
-        assert!(trace.stdout.contains(actor), "no {actor} in:\n{}", trace.stdout);
+        assert!(
+            trace.stdout.contains(actor),
+            "no {actor} in:\n{}",
+            trace.stdout
+        );
     }
-    let chrome = taskorch(dir.path(), &["trace", "--store", "st", "--chrome", "t.json"]);
+    let chrome = taskorch(
+        dir.path(),
+        &["trace", "--store", "st", "--chrome", "t.json"],
+    );
     assert_eq!(chrome.code, 0, "{chrome:?}");
     let file: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("t.json")).unwrap()).unwrap();
@@ -135,7 +176,10 @@ async fn a_store_held_by_a_process_that_does_not_serve_reads_is_reported_in_use(
     let dir = tempfile::tempdir().unwrap();
     let pid_file = dir.path().join("pid");
     let script = format!("echo $$ > {}; sleep 300", pid_file.display());
-    let mut run = Spawned::start(dir.path(), &["run", "--store", "st", "--", "sh", "-c", &script]);
+    let mut run = Spawned::start(
+        dir.path(),
+        &["run", "--store", "st", "--", "sh", "-c", &script],
+    );
     let pids = wait_for_pids(&pid_file, 1).await;
     let runs = taskorch(dir.path(), &["runs", "--store", "st"]);
     assert_eq!(runs.code, 1);
@@ -158,7 +202,15 @@ async fn a_failed_setup_step_stops_up_with_exit_1() {
     .unwrap();
     let out = taskorch(dir.path(), &["up", "jobs.toml"]);
     assert_eq!(out.code, 1, "{out:?}");
-    assert!(out.stdout.contains("setup    migrate        failed: exit 3"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("setup    migrate        failed: exit 3"),
+        "{}",
+        out.stdout
+    );
     assert!(!out.stdout.contains("never"), "{}", out.stdout);
-    assert_eq!(out.stderr, "taskorch: setup step \"migrate\" failed; nothing else was started\n");
+    assert_eq!(
+        out.stderr,
+        "taskorch: setup step \"migrate\" failed; nothing else was started\n"
+    );
 }
