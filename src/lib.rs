@@ -28,6 +28,7 @@
 
 mod advisor;
 mod config;
+mod execution;
 mod orchestrator;
 
 pub use advisor::{Advisor, Alternative, Recommendation, Requirements};
@@ -50,3 +51,6 @@ pub use taskorch_actors::{
 };
 // FireAndForget and the run registry.
 pub use taskorch_actors::RunQuery;
+// Automatic pattern selection.
+pub use execution::Execution;
+pub use taskorch_actors::{ExecutionPlan, Request};

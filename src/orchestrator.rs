@@ -27,6 +27,7 @@ use taskorch_actors::{
 use crate::config::Config;
 
 mod concurrent;
+mod execute;
 mod fire_and_forget;
 mod long_running;
 mod periodic;
