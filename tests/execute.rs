@@ -111,7 +111,10 @@ async fn batch_runs_concurrently_with_results_in_input_order() {
         .execute(Request::new(echo("x")).batch(Vec::new(), 4))
         .await
         .unwrap();
-    assert!(matches!(empty, Execution::Batch(ref r) if r.is_empty()), "{empty:?}");
+    assert!(
+        matches!(empty, Execution::Batch(ref r) if r.is_empty()),
+        "{empty:?}"
+    );
 }
 
 #[tokio::test]
@@ -187,7 +190,10 @@ async fn pooled_sends_the_stdin_line_to_the_named_pool() {
         .await
         .unwrap();
     assert_eq!(reply.pattern(), Pattern::Pooled);
-    assert!(matches!(&reply, Execution::Pooled(line) if line == "hello pool"), "{reply:?}");
+    assert!(
+        matches!(&reply, Execution::Pooled(line) if line == "hello pool"),
+        "{reply:?}"
+    );
     assert_eq!(pool.stats().served, 1);
     assert!(rt.runs().is_empty(), "a pool request is not a run");
 
@@ -231,7 +237,9 @@ async fn conflicting_options_are_refused_before_anything_runs() {
         Request::new(echo("x"))
             .batch(vec![echo("a"), echo("b")], 2)
             .every(Duration::from_secs(1)),
-        Request::new(line()).pooled("echo").batch(vec![echo("a")], 1),
+        Request::new(line())
+            .pooled("echo")
+            .batch(vec![echo("a")], 1),
         Request::new(echo("x")).pattern(Pattern::Simple).wait(false),
         Request::new(echo("x")).pattern(Pattern::Periodic),
         Request::new(echo("x")).pooled("echo"),
@@ -310,7 +318,9 @@ async fn after_shutdown_every_pattern_says_so() {
         panic!("{answer:?}")
     };
     assert!(
-        results.iter().all(|r| matches!(r, Err(Error::ShuttingDown))),
+        results
+            .iter()
+            .all(|r| matches!(r, Err(Error::ShuttingDown))),
         "{results:?}"
     );
 }

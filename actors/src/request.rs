@@ -230,7 +230,7 @@ impl Request {
     /// themselves are checked by the pattern that runs them.
     pub fn validate(&self) -> Result<Pattern> {
         let options = self.options();
-        let conflicts = conflicts(&options);
+        let conflicts = conflicts(options.iter().flatten());
         if !conflicts.is_empty() {
             return Err(Error::InvalidTask(format!(
                 "conflicting request options: {}",
@@ -323,28 +323,22 @@ impl Request {
         }
     }
 
-    /// The options the caller set, in selection order.
-    fn options(&self) -> Vec<Opt<'_>> {
-        let mut options = Vec::with_capacity(6);
-        if let Some(pattern) = self.pattern {
-            options.push(Opt::Pattern(pattern));
-        }
-        if let Some(trigger) = &self.trigger {
-            options.push(Opt::Schedule(trigger));
-        }
-        if let Some(streaming) = self.streaming {
-            options.push(Opt::Streaming(streaming));
-        }
-        if let Work::Batch { tasks, limit } = &self.work {
-            options.push(Opt::Batch(tasks.len(), *limit));
-        }
-        if let Some(wait) = self.wait {
-            options.push(Opt::Wait(wait));
-        }
-        if let Some(pool) = &self.pool {
-            options.push(Opt::Pooled(pool));
-        }
-        options
+    /// The options the caller set, in selection order. A fixed array, not
+    /// a `Vec`: `execute` checks every request, and this keeps the check
+    /// free of allocation.
+    fn options(&self) -> [Option<Opt<'_>>; 6] {
+        let batch = match &self.work {
+            Work::Batch { tasks, limit } => Some(Opt::Batch(tasks.len(), *limit)),
+            Work::Single(_) => None,
+        };
+        [
+            self.pattern.map(Opt::Pattern),
+            self.trigger.as_ref().map(Opt::Schedule),
+            self.streaming.map(Opt::Streaming),
+            batch,
+            self.wait.map(Opt::Wait),
+            self.pool.as_deref().map(Opt::Pooled),
+        ]
     }
 }
 
@@ -447,21 +441,21 @@ impl fmt::Display for Opt<'_> {
 }
 
 /// Every pair of options no single pattern can honour, as messages.
-fn conflicts(options: &[Opt<'_>]) -> Vec<String> {
+fn conflicts<'a>(options: impl Iterator<Item = &'a Opt<'a>> + Clone) -> Vec<String> {
     let mut found = Vec::new();
-    for (i, a) in options.iter().enumerate() {
-        for b in &options[i + 1..] {
+    for (i, a) in options.clone().enumerate() {
+        for b in options.clone().skip(i + 1) {
             if !a.allows().meets(b.allows()) {
                 found.push(format!("{a} but {b}"));
             }
         }
     }
     let shared = options
-        .iter()
+        .clone()
         .fold(Patterns::ALL, |set, opt| Patterns(set.0 & opt.allows().0));
     if found.is_empty() && shared.0 == 0 {
         // Every pair can be honoured but not all together; name them all.
-        let all: Vec<String> = options.iter().map(ToString::to_string).collect();
+        let all: Vec<String> = options.map(ToString::to_string).collect();
         found.push(format!("no pattern honours all of {}", all.join(", ")));
     }
     found

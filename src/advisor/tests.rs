@@ -150,7 +150,10 @@ fn explanations_table() {
     for (pattern, fragments) in cases {
         let text = Advisor::explain(pattern);
         for fragment in fragments {
-            assert!(text.contains(fragment), "{pattern}: {fragment:?} not in {text}");
+            assert!(
+                text.contains(fragment),
+                "{pattern}: {fragment:?} not in {text}"
+            );
         }
     }
 }

@@ -1,0 +1,541 @@
+//! What automatic selection costs: `orch.execute(Request)` against calling
+//! the pattern's own method directly, for all six patterns, each beside a
+//! raw floor (tokio doing the same work without the orchestrator), all
+//! three interleaved sample by sample in the same run so they see the same
+//! noise.
+//!
+//! | pattern | work | direct call | raw floor |
+//! |---|---|---|---|
+//! | Simple | `/bin/true` | `run` | tokio `Command`, own group, `.output()` |
+//! | Simple | no-op action | `run` | `tokio::spawn` of the same future |
+//! | LongRunning | `/bin/echo`, every line read, then the output | `stream` | tokio `Command` + `BufReader::lines` |
+//! | Concurrent | 8 x `/bin/true`, limit 4 | `run_batch` | `JoinSet` + `Semaphore(4)` |
+//! | Concurrent | 64 no-op actions, limit 8 | `run_batch` | `JoinSet` + `Semaphore(8)` |
+//! | FireAndForget | `/bin/true`, launch then wait | `launch` + `wait` | `tokio::spawn` of the raw command, awaited |
+//! | FireAndForget | no-op action, launch then wait | `launch` + `wait` | `tokio::spawn` of the future, awaited |
+//! | Periodic | add an hourly schedule | `schedule` | `tokio::spawn` of an interval loop |
+//! | Pooled | one line to a `cat` worker | `Pool::request` | a pipe round trip to our own `cat` |
+//!
+//! Targets: `execute` within 5 % of the direct call for process work, and
+//! under 2 us more for in-process work (median against median).
+//!
+//! ```text
+//! cargo bench --bench orchestrator
+//! ```
+//! `BENCH_SAMPLES` sets the samples of the process rows (default 400; the
+//! in-process rows take 20x as many).
+
+mod util;
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use taskorch::{
+    Config, Execution, Orchestrator, Pattern, Pool, PoolSpec, Request, ScheduleSpec, Task, Trigger,
+};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use util::Samples;
+
+const WARMUP: usize = 50;
+
+#[tokio::main]
+async fn main() {
+    // Measure from a spawned task, as callers in a real service are (see
+    // benches/simple.rs).
+    tokio::spawn(benches()).await.expect("benchmarks");
+}
+
+/// One line of the table.
+struct Row {
+    pattern: Pattern,
+    work: &'static str,
+    in_process: bool,
+    execute: Samples,
+    direct: Samples,
+    floor: Samples,
+}
+
+/// Time the three variants `n` times each, rotating which goes first so
+/// none always runs on a warmer cache. `$i` names the sample index.
+macro_rules! interleave {
+    ($n:expr, $i:ident, $execute:expr, $direct:expr, $floor:expr) => {{
+        for $i in 0..WARMUP.min($n) {
+            $execute;
+            $direct;
+            $floor;
+        }
+        let (mut execute, mut direct, mut floor) = (
+            Samples::with_capacity($n),
+            Samples::with_capacity($n),
+            Samples::with_capacity($n),
+        );
+        for $i in 0..$n {
+            for slot in 0..3 {
+                match ($i + slot) % 3 {
+                    0 => {
+                        floor
+                            .time(async {
+                                $floor;
+                            })
+                            .await
+                    }
+                    1 => {
+                        direct
+                            .time(async {
+                                $direct;
+                            })
+                            .await
+                    }
+                    _ => {
+                        execute
+                            .time(async {
+                                $execute;
+                            })
+                            .await
+                    }
+                }
+            }
+        }
+        (execute, direct, floor)
+    }};
+}
+
+async fn benches() {
+    let samples: usize = std::env::var("BENCH_SAMPLES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(400);
+    let orch = Orchestrator::start(Config::default()).await.expect("start");
+    orch.register_action("noop", |_| noop());
+    println!(
+        "taskorch execute() overhead ({samples} samples per process row, {} per in-process row, interleaved)",
+        samples * 20
+    );
+    let mut rows = Vec::new();
+    rows.push(simple_command(&orch, samples).await);
+    rows.push(simple_action(&orch, samples * 20).await);
+    rows.push(long_running(&orch, samples).await);
+    rows.push(concurrent_commands(&orch, samples / 4).await);
+    rows.push(concurrent_actions(&orch, samples * 2).await);
+    rows.push(launch_command(&orch, samples).await);
+    rows.push(launch_action(&orch, samples * 20).await);
+    rows.push(periodic(&orch, samples * 5).await);
+    rows.push(pooled(&orch, samples * 20).await);
+    print_table(&rows);
+    orch.shutdown().await.expect("shutdown");
+}
+
+async fn noop() -> Result<Value, String> {
+    Ok(Value::Null)
+}
+
+fn completed(execution: Execution) -> taskorch::Output {
+    match execution {
+        Execution::Completed(out) => out,
+        other => panic!("expected Completed, got {other:?}"),
+    }
+}
+
+async fn raw_command(program: &str) -> std::process::Output {
+    let out = Command::new(program)
+        .process_group(0)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("raw spawn");
+    assert!(out.status.success());
+    out
+}
+
+async fn simple_command(orch: &Orchestrator, n: usize) -> Row {
+    let task = Task::command("/bin/true");
+    let (execute, direct, floor) = interleave!(
+        n,
+        _i,
+        assert!(completed(orch.execute(Request::new(task.clone())).await.unwrap()).success()),
+        assert!(orch.run(task.clone()).await.unwrap().success()),
+        raw_command("/bin/true").await
+    );
+    row(Pattern::Simple, "/bin/true", false, execute, direct, floor)
+}
+
+async fn simple_action(orch: &Orchestrator, n: usize) -> Row {
+    let task = Task::action("noop", json!(null));
+    let (execute, direct, floor) = interleave!(
+        n,
+        _i,
+        assert!(completed(orch.execute(Request::new(task.clone())).await.unwrap()).success()),
+        assert!(orch.run(task.clone()).await.unwrap().success()),
+        tokio::spawn(noop()).await.unwrap().unwrap()
+    );
+    row(
+        Pattern::Simple,
+        "no-op action",
+        true,
+        execute,
+        direct,
+        floor,
+    )
+}
+
+/// Read every line of a stream, then its output.
+async fn drain(mut stream: taskorch::RunStream) {
+    let mut lines = 0;
+    while stream.next_line().await.is_some() {
+        lines += 1;
+    }
+    assert_eq!(lines, 1);
+    assert!(stream.wait().await.unwrap().success());
+}
+
+async fn raw_lines() {
+    let mut child = Command::new("/bin/echo")
+        .arg("progress 100%")
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("raw spawn");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut count = 0;
+    while lines.next_line().await.unwrap().is_some() {
+        count += 1;
+    }
+    assert_eq!(count, 1);
+    assert!(child.wait().await.unwrap().success());
+}
+
+async fn long_running(orch: &Orchestrator, n: usize) -> Row {
+    let task = Task::command("/bin/echo").arg("progress 100%");
+    let (execute, direct, floor) = interleave!(
+        n,
+        _i,
+        match orch
+            .execute(Request::new(task.clone()).streaming(true))
+            .await
+            .unwrap()
+        {
+            Execution::Streaming(stream) => drain(stream).await,
+            other => panic!("expected Streaming, got {other:?}"),
+        },
+        drain(orch.stream(task.clone()).await.unwrap()).await,
+        raw_lines().await
+    );
+    let work = "/bin/echo, read lines, wait";
+    row(Pattern::LongRunning, work, false, execute, direct, floor)
+}
+
+fn batch_ok(results: Vec<taskorch::Result<taskorch::Output>>, n: usize) {
+    assert_eq!(results.len(), n);
+    assert!(
+        results
+            .iter()
+            .all(|r| r.as_ref().is_ok_and(|o| o.success()))
+    );
+}
+
+/// The raw fan-out: `n` futures from `make`, at most `limit` at once.
+async fn raw_fan_out<F, Fut>(n: usize, limit: usize, make: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let permits = Arc::new(Semaphore::new(limit));
+    let mut set = JoinSet::new();
+    for _ in 0..n {
+        let permit = Arc::clone(&permits).acquire_owned().await.unwrap();
+        let work = make();
+        set.spawn(async move {
+            work.await;
+            drop(permit);
+        });
+    }
+    while let Some(done) = set.join_next().await {
+        done.unwrap();
+    }
+}
+
+async fn concurrent_commands(orch: &Orchestrator, n: usize) -> Row {
+    let tasks = vec![Task::command("/bin/true"); 8];
+    let (execute, direct, floor) = interleave!(
+        n,
+        _i,
+        match orch
+            .execute(Request::new(tasks[0].clone()).batch(tasks.clone(), 4))
+            .await
+            .unwrap()
+        {
+            Execution::Batch(results) => batch_ok(results, 8),
+            other => panic!("expected Batch, got {other:?}"),
+        },
+        batch_ok(orch.run_batch(tasks.clone(), 4).await, 8),
+        raw_fan_out(8, 4, || async {
+            raw_command("/bin/true").await;
+        })
+        .await
+    );
+    let work = "8 x /bin/true, limit 4";
+    row(Pattern::Concurrent, work, false, execute, direct, floor)
+}
+
+async fn concurrent_actions(orch: &Orchestrator, n: usize) -> Row {
+    let tasks = vec![Task::action("noop", json!(null)); 64];
+    let (execute, direct, floor) = interleave!(
+        n,
+        _i,
+        match orch
+            .execute(Request::new(tasks[0].clone()).batch(tasks.clone(), 8))
+            .await
+            .unwrap()
+        {
+            Execution::Batch(results) => batch_ok(results, 64),
+            other => panic!("expected Batch, got {other:?}"),
+        },
+        batch_ok(orch.run_batch(tasks.clone(), 8).await, 64),
+        raw_fan_out(64, 8, || async {
+            noop().await.unwrap();
+        })
+        .await
+    );
+    let work = "64 no-op actions, limit 8";
+    row(Pattern::Concurrent, work, true, execute, direct, floor)
+}
+
+async fn launched(orch: &Orchestrator, execution: Execution) {
+    let Execution::Launched(id) = execution else {
+        panic!("expected Launched, got {execution:?}")
+    };
+    assert!(orch.wait(id).await.unwrap().success());
+}
+
+async fn launch_command(orch: &Orchestrator, n: usize) -> Row {
+    let task = Task::command("/bin/true");
+    let (execute, direct, floor) = interleave!(
+        n,
+        _i,
+        launched(
+            orch,
+            orch.execute(Request::new(task.clone()).wait(false))
+                .await
+                .unwrap()
+        )
+        .await,
+        {
+            let id = orch.launch(task.clone()).await.unwrap();
+            assert!(orch.wait(id).await.unwrap().success());
+        },
+        tokio::spawn(raw_command("/bin/true")).await.unwrap()
+    );
+    let work = "/bin/true, launch + wait";
+    row(Pattern::FireAndForget, work, false, execute, direct, floor)
+}
+
+async fn launch_action(orch: &Orchestrator, n: usize) -> Row {
+    let task = Task::action("noop", json!(null));
+    let (execute, direct, floor) = interleave!(
+        n,
+        _i,
+        launched(
+            orch,
+            orch.execute(Request::new(task.clone()).wait(false))
+                .await
+                .unwrap()
+        )
+        .await,
+        {
+            let id = orch.launch(task.clone()).await.unwrap();
+            assert!(orch.wait(id).await.unwrap().success());
+        },
+        tokio::spawn(noop()).await.unwrap().unwrap()
+    );
+    let work = "no-op action, launch + wait";
+    row(Pattern::FireAndForget, work, true, execute, direct, floor)
+}
+
+/// Adding a schedule: only the call is timed; each schedule is removed
+/// (and each floor task aborted) outside the timing.
+async fn periodic(orch: &Orchestrator, n: usize) -> Row {
+    let hourly = Duration::from_secs(3600);
+    let task = |kind: &str, i: usize| Task::action("noop", json!(null)).name(format!("{kind}-{i}"));
+    let (mut execute, mut direct, mut floor) = (
+        Samples::with_capacity(n),
+        Samples::with_capacity(n),
+        Samples::with_capacity(n),
+    );
+    for i in 0..WARMUP + n {
+        let keep = i >= WARMUP;
+        for slot in 0..3 {
+            match (i + slot) % 3 {
+                0 => {
+                    let started = Instant::now();
+                    let ticker = tokio::spawn(async move {
+                        let mut interval = tokio::time::interval(hourly);
+                        interval.tick().await;
+                        loop {
+                            interval.tick().await;
+                            noop().await.unwrap();
+                        }
+                    });
+                    if keep {
+                        floor.push(started.elapsed());
+                    }
+                    ticker.abort();
+                }
+                1 => {
+                    let spec = ScheduleSpec::new(
+                        format!("direct-{i}"),
+                        Trigger::every(hourly),
+                        task("direct", i),
+                    );
+                    let started = Instant::now();
+                    let schedule = orch.schedule(spec).await.unwrap();
+                    if keep {
+                        direct.push(started.elapsed());
+                    }
+                    schedule.remove().await.unwrap();
+                }
+                _ => {
+                    let task = task("execute", i);
+                    let started = Instant::now();
+                    let schedule = match orch.execute(Request::new(task).every(hourly)).await {
+                        Ok(Execution::Scheduled(schedule)) => schedule,
+                        other => panic!("expected Scheduled, got {other:?}"),
+                    };
+                    if keep {
+                        execute.push(started.elapsed());
+                    }
+                    schedule.remove().await.unwrap();
+                }
+            }
+        }
+    }
+    let work = "add an hourly schedule";
+    row(Pattern::Periodic, work, true, execute, direct, floor)
+}
+
+/// A `cat` we talk to directly: the pooled floor.
+struct RawWorker {
+    _child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    line: String,
+}
+
+impl RawWorker {
+    fn spawn() -> RawWorker {
+        let mut child = Command::new("/bin/cat")
+            .process_group(0)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn cat");
+        RawWorker {
+            stdin: child.stdin.take().unwrap(),
+            stdout: BufReader::new(child.stdout.take().unwrap()),
+            _child: child,
+            line: String::new(),
+        }
+    }
+
+    async fn round_trip(&mut self, request: &str) {
+        self.stdin
+            .write_all(format!("{request}\n").as_bytes())
+            .await
+            .unwrap();
+        self.line.clear();
+        self.stdout.read_line(&mut self.line).await.unwrap();
+        assert_eq!(self.line.trim_end(), request);
+    }
+}
+
+async fn pooled(orch: &Orchestrator, n: usize) -> Row {
+    let pool: Pool = orch
+        .pool(PoolSpec::command("bench-echo", "/bin/cat"))
+        .await
+        .expect("pool");
+    let mut raw = RawWorker::spawn();
+    let line = "ping 0123456789";
+    let task = Task::command("/bin/cat").stdin(line);
+    let (execute, direct, floor) = interleave!(
+        n,
+        _i,
+        match orch
+            .execute(Request::new(task.clone()).pooled("bench-echo"))
+            .await
+            .unwrap()
+        {
+            Execution::Pooled(reply) => assert_eq!(reply, line),
+            other => panic!("expected Pooled, got {other:?}"),
+        },
+        assert_eq!(pool.request(line).await.unwrap(), line),
+        raw.round_trip(line).await
+    );
+    pool.close().await.expect("close");
+    let work = "one line to a cat worker";
+    row(Pattern::Pooled, work, false, execute, direct, floor)
+}
+
+fn row(
+    pattern: Pattern,
+    work: &'static str,
+    in_process: bool,
+    execute: Samples,
+    direct: Samples,
+    floor: Samples,
+) -> Row {
+    Row {
+        pattern,
+        work,
+        in_process,
+        execute,
+        direct,
+        floor,
+    }
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn print_table(rows: &[Row]) {
+    println!(
+        "{:<14} {:<28} {:<10} {:>12} {:>12} {:>12} {:>9} {:>10} {:>9}  target",
+        "pattern", "work", "kind", "execute", "direct", "raw floor", "ex/dir", "ex-dir", "ex/floor"
+    );
+    for r in rows {
+        let (e, d, f) = (
+            micros(r.execute.median()),
+            micros(r.direct.median()),
+            micros(r.floor.median()),
+        );
+        let (kind, target, met) = if r.in_process {
+            ("in-proc", "< +2 us", e - d < 2.0)
+        } else {
+            ("process", "< 1.05x", e / d < 1.05)
+        };
+        println!(
+            "{:<14} {:<28} {:<10} {:>9.2} us {:>9.2} us {:>9.2} us {:>8.3}x {:>+7.2} us {:>8.3}x  {target} {}",
+            format!("{:?}", r.pattern),
+            r.work,
+            kind,
+            e,
+            d,
+            f,
+            e / d,
+            e - d,
+            e / f,
+            if met { "ok" } else { "MISSED" }
+        );
+    }
+    println!(
+        "(medians; ex/dir = execute() over the pattern's own method; ex/floor = execute() over raw tokio)"
+    );
+}
