@@ -61,6 +61,9 @@ pub struct Request {
 /// The tasks of a request: the one it was made with, or the batch that
 /// replaced it.
 #[derive(Debug, Clone)]
+// One per request, moved rather than copied around: boxing the task would
+// cost `execute` an allocation for nothing.
+#[allow(clippy::large_enum_variant)]
 enum Work {
     Single(Task),
     Batch { tasks: Vec<Task>, limit: usize },
