@@ -30,6 +30,17 @@ impl Failure {
     }
 }
 
+impl Failure {
+    /// A step that went wrong without a process to blame.
+    pub fn broken(step: impl Into<String>, why: impl Into<String>) -> Self {
+        Failure::Step {
+            step: step.into(),
+            exit_code: None,
+            stderr: why.into(),
+        }
+    }
+}
+
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
