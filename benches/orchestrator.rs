@@ -267,7 +267,7 @@ async fn concurrent_commands(orch: &Orchestrator, n: usize) -> Row {
         n,
         _i,
         match orch
-            .execute(Request::new(tasks[0].clone()).batch(tasks.clone(), 4))
+            .execute(Request::batch_of(tasks.clone(), 4))
             .await
             .unwrap()
         {
@@ -290,7 +290,7 @@ async fn concurrent_actions(orch: &Orchestrator, n: usize) -> Row {
         n,
         _i,
         match orch
-            .execute(Request::new(tasks[0].clone()).batch(tasks.clone(), 8))
+            .execute(Request::batch_of(tasks.clone(), 8))
             .await
             .unwrap()
         {

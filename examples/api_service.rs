@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use taskorch::{Config, Orchestrator};
 
+#[path = "workflows/failure.rs"]
+mod failure;
 #[path = "workflows/api_service.rs"]
 mod workflow;
 
@@ -46,6 +48,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         report.answered, report.wrong, report.throughput, report.latency.0, report.latency.1
     );
     println!("the crashing request: {}", report.crash);
+    println!(
+        "worker processes over the run: {:?} (all gone: the pool is closed)",
+        report.worker_pids
+    );
     println!(
         "health checks: {} runs, {} failed; last: {:?}",
         report.health_runs.0, report.health_runs.1, report.health

@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use taskorch::{Config, Orchestrator};
 
+#[path = "workflows/failure.rs"]
+mod failure;
 #[path = "workflows/ml_training.rs"]
 mod workflow;
 

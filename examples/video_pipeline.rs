@@ -17,6 +17,8 @@ use std::time::Instant;
 
 use taskorch::{Config, Orchestrator};
 
+#[path = "workflows/failure.rs"]
+mod failure;
 #[path = "workflows/video_pipeline.rs"]
 mod workflow;
 

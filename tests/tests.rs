@@ -16,3 +16,4 @@ mod pool;
 mod pool_crash;
 mod shutdown;
 mod simple;
+mod workflows;

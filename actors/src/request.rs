@@ -130,6 +130,16 @@ impl Request {
         }
     }
 
+    /// A request for a batch from the start: `tasks`, at most `limit` at
+    /// once (Concurrent). The same as `Request::new(task).batch(tasks,
+    /// limit)`, without a first task to replace.
+    pub fn batch_of(tasks: Vec<Task>, limit: usize) -> Self {
+        Request {
+            work: Work::Batch { tasks, limit },
+            ..Request::new(Task::command(""))
+        }
+    }
+
     /// Whether the caller wants the output line by line while it runs
     /// (LongRunning).
     pub fn streaming(mut self, streaming: bool) -> Self {

@@ -19,9 +19,9 @@ use serde::Deserialize;
 use serde_json::json;
 use taskorch::{Error, Execution, Orchestrator, Pattern, Pool, PoolSpec, Request, Task};
 
-#[path = "failure.rs"]
-mod failure;
-pub use failure::{Failure, Result};
+// Declared beside this module by whoever includes it (the example, the
+// test), so the test binary holds one copy for all three workflows.
+use super::failure::{Failure, Result};
 
 /// The pool's name.
 pub const POOL: &str = "quotes";
@@ -90,6 +90,9 @@ pub struct Report {
     pub health_runs: (u64, u64),
     /// The last health check's findings (after the crash).
     pub health: Health,
+    /// Every worker process the pool had: the first ones and the
+    /// replacement (all gone once `run` returns: the pool is closed).
+    pub worker_pids: Vec<u32>,
 }
 
 /// Run the service under load; `say` gets a line for each step.
@@ -121,8 +124,9 @@ pub async fn run(
     let request = Request::new(Task::action("health", json!(null)).name("health"))
         .every(settings.health_every);
     stages.push(("health", Pattern::select(&request)));
-    let Execution::Scheduled(health) = orch.execute(request).await? else {
-        unreachable!("every(..) answers Scheduled")
+    let health = match orch.execute(request).await? {
+        Execution::Scheduled(health) => health,
+        other => return Err(Failure::unexpected("scheduling the health check", other)),
     };
     let outcome = serve(orch, settings, &pool, &health, &mut stages, say).await;
     // Stop the health check and close the pool whatever happened.
@@ -141,6 +145,7 @@ async fn serve(
     say: &(dyn Fn(String) + Sync),
 ) -> Result<Report> {
     stages.push(("request", Pattern::select(&quote_request(&quote(0)))));
+    let mut worker_pids = pool.worker_pids();
     let started = Instant::now();
     let mut latencies = load(orch, settings, 0).await?;
     say(format!(
@@ -170,6 +175,9 @@ async fn serve(
     })
     .await?;
     say(format!("worker replaced: {:?}", pool.worker_pids()));
+    worker_pids.extend(pool.worker_pids());
+    worker_pids.sort_unstable();
+    worker_pids.dedup();
     let runs_after_crash = health.info().runs;
 
     latencies.extend(load(orch, settings, 1).await?);
@@ -210,6 +218,7 @@ async fn serve(
         crash,
         health_runs: (info.runs, info.failures),
         health: checked,
+        worker_pids,
     })
 }
 

@@ -1,5 +1,7 @@
 //! How a workflow fails: the orchestrator refused or lost the work, or a
 //! step ran and exited unsuccessfully (its exit code and stderr kept).
+//! Included once beside the workflow modules by each example and by the
+//! integration test.
 
 use std::fmt;
 
@@ -31,6 +33,12 @@ impl Failure {
 }
 
 impl Failure {
+    /// `execute` answered in another shape than the request's options
+    /// call for (it never does; this keeps the workflow free of panics).
+    pub fn unexpected(step: &str, answer: impl fmt::Debug) -> Self {
+        Failure::broken(step, format!("execute() answered {answer:?}"))
+    }
+
     /// A step that went wrong without a process to blame.
     pub fn broken(step: impl Into<String>, why: impl Into<String>) -> Self {
         Failure::Step {

@@ -20,9 +20,9 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use taskorch::{Error, Execution, Orchestrator, Pattern, Request, RunId, RunStatus, Task};
 
-#[path = "failure.rs"]
-mod failure;
-pub use failure::{Failure, Result};
+// Declared beside this module by whoever includes it (the example, the
+// test), so the test binary holds one copy for all three workflows.
+use super::failure::{Failure, Result};
 
 /// The trainer: `train.py EPOCHS EPOCH_MS OUT_DIR`.
 const TRAIN: &str = r#"
@@ -137,8 +137,9 @@ pub async fn run(
     let checkpoint = Task::shell(CHECKPOINT).current_dir(dir).name("checkpoint");
     let request = Request::new(checkpoint).every(settings.checkpoint_every);
     stages.push(("checkpoint", Pattern::select(&request)));
-    let Execution::Scheduled(schedule) = orch.execute(request).await? else {
-        unreachable!("every(..) answers Scheduled")
+    let schedule = match orch.execute(request).await? {
+        Execution::Scheduled(schedule) => schedule,
+        other => return Err(Failure::unexpected("scheduling checkpoints", other)),
     };
     say(format!(
         "checkpoint job scheduled every {:?}",
@@ -199,8 +200,9 @@ pub async fn run(
         .name("evaluate");
     let request = Request::new(evaluate).wait(false);
     stages.push(("evaluate", Pattern::select(&request)));
-    let Execution::Launched(eval_id) = orch.execute(request).await? else {
-        unreachable!("wait(false) answers Launched")
+    let eval_id = match orch.execute(request).await? {
+        Execution::Launched(eval_id) => eval_id,
+        other => return Err(Failure::unexpected("launching the evaluation", other)),
     };
     say(format!("evaluation launched as run {eval_id}"));
 
@@ -235,8 +237,9 @@ async fn stream_training(
     request: Request,
     say: &(dyn Fn(String) + Sync),
 ) -> Result<Vec<Metrics>> {
-    let Execution::Streaming(mut stream) = orch.execute(request).await? else {
-        unreachable!("streaming(true) answers Streaming")
+    let mut stream = match orch.execute(request).await? {
+        Execution::Streaming(stream) => stream,
+        other => return Err(Failure::unexpected("starting training", other)),
     };
     let mut metrics = Vec::new();
     while let Some(line) = stream.next_line().await {

@@ -21,9 +21,9 @@ use std::path::{Path, PathBuf};
 
 use taskorch::{Error, Execution, Orchestrator, Pattern, Request, RunId, RunStatus, Task};
 
-#[path = "failure.rs"]
-mod failure;
-pub use failure::{Failure, Result};
+// Declared beside this module by whoever includes it (the example, the
+// test), so the test binary holds one copy for all three workflows.
+use super::failure::{Failure, Result};
 
 /// The tools the stages run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,14 +173,11 @@ pub async fn run(
         .iter()
         .map(|f| probe_task(tools, f))
         .collect();
-    let first = probes
-        .first()
-        .cloned()
-        .unwrap_or_else(|| Task::command("true"));
-    let request = Request::new(first).batch(probes, settings.probe_limit);
+    let request = Request::batch_of(probes, settings.probe_limit);
     stages.push(("probe", Pattern::select(&request)));
-    let Execution::Batch(results) = orch.execute(request).await? else {
-        unreachable!("a batch request answers Batch")
+    let results = match orch.execute(request).await? {
+        Execution::Batch(results) => results,
+        other => return Err(Failure::unexpected("probing", other)),
     };
     let mut probed = Vec::new();
     for (input, result) in settings.inputs.iter().zip(results) {
@@ -206,8 +203,9 @@ pub async fn run(
         if thumbnails.is_empty() {
             stages.push(("thumbnail", Pattern::select(&request)));
         }
-        let Execution::Launched(id) = orch.execute(request).await? else {
-            unreachable!("wait(false) answers Launched")
+        let id = match orch.execute(request).await? {
+            Execution::Launched(id) => id,
+            other => return Err(Failure::unexpected("launching a thumbnail", other)),
         };
         say(format!(
             "thumbnail of {} launched as run {id}",
@@ -231,8 +229,9 @@ pub async fn run(
         if files.is_empty() {
             stages.push(("transcode", Pattern::select(&request)));
         }
-        let Execution::Streaming(mut stream) = orch.execute(request).await? else {
-            unreachable!("streaming(true) answers Streaming")
+        let mut stream = match orch.execute(request).await? {
+            Execution::Streaming(stream) => stream,
+            other => return Err(Failure::unexpected("starting a transcode", other)),
         };
         let mut progress = Vec::new();
         while let Some(line) = stream.next_line().await {
@@ -258,8 +257,9 @@ pub async fn run(
         if files.is_empty() {
             stages.push(("verify", Pattern::select(&request)));
         }
-        let Execution::Completed(check) = orch.execute(request).await? else {
-            unreachable!("a plain request answers Completed")
+        let check = match orch.execute(request).await? {
+            Execution::Completed(check) => check,
+            other => return Err(Failure::unexpected("verifying", other)),
         };
         let verified = check.success()
             && match tools {
@@ -315,16 +315,9 @@ async fn batch(
     tasks: Vec<Task>,
     limit: usize,
 ) -> Result<Vec<taskorch::Result<taskorch::Output>>> {
-    let first = tasks
-        .first()
-        .cloned()
-        .unwrap_or_else(|| Task::command("true"));
-    match orch
-        .execute(Request::new(first).batch(tasks, limit))
-        .await?
-    {
+    match orch.execute(Request::batch_of(tasks, limit)).await? {
         Execution::Batch(results) => Ok(results),
-        other => unreachable!("a batch request answered {other:?}"),
+        other => Err(Failure::unexpected("running a batch", other)),
     }
 }
 

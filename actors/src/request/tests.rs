@@ -56,6 +56,7 @@ fn selection_and_validation_table() {
         ("batch", req().batch(tasks(3), 2), Concurrent, Want::Ok(Concurrent)),
         ("batch of one", req().batch(tasks(1), 4), Concurrent, Want::Ok(Concurrent)),
         ("empty batch", req().batch(Vec::new(), 1), Concurrent, Want::Ok(Concurrent)),
+        ("batch from the start", Request::batch_of(tasks(2), 2), Concurrent, Want::Ok(Concurrent)),
         ("pooled", pool_req(), Pooled, Want::Ok(Pooled)),
         ("pooled, stdin ends with a newline", Request::new(task().stdin("ping\n")).pooled("p"), Pooled, Want::Ok(Pooled)),
         ("pooled, empty line", Request::new(task().stdin("")).pooled("p"), Pooled, Want::Ok(Pooled)),
@@ -227,6 +228,9 @@ fn accessors_report_the_options() {
     assert!(r.waits());
     assert!(!r.is_streaming());
     assert_eq!(r.pattern_override(), None);
+    let r = Request::batch_of(tasks(2), 1);
+    assert_eq!(r.tasks(), tasks(2).as_slice());
+    assert_eq!(r.batch_limit(), Some(1));
     let r = pool_req().pattern(Pooled);
     assert_eq!(r.tasks(), &[task().stdin("ping")]);
     assert_eq!(r.pool_name(), Some("p"));
