@@ -19,12 +19,18 @@
 //! Targets: `execute` within 5 % of the direct call for process work, and
 //! under 2 us more for in-process work (median against median).
 //!
+//! Then, for the comparison matrix in README.md, throughput of each pattern
+//! through `execute()` and the memory of an idle pool worker
+//! (`orchestrator/throughput.rs`).
+//!
 //! ```text
 //! cargo bench --bench orchestrator
 //! ```
 //! `BENCH_SAMPLES` sets the samples of the process rows (default 400; the
 //! in-process rows take 20x as many).
 
+#[path = "orchestrator/throughput.rs"]
+mod throughput;
 mod util;
 
 use std::process::Stdio;
@@ -127,6 +133,8 @@ async fn benches() {
     rows.push(periodic(&orch, samples * 5).await);
     rows.push(pooled(&orch, samples * 20).await);
     print_table(&rows);
+    println!();
+    throughput::bench(&orch).await;
     orch.shutdown().await.expect("shutdown");
 }
 
