@@ -310,11 +310,12 @@ impl Request {
             Pattern::Pooled => {
                 let pool = pool.ok_or_else(missing_pool)?;
                 let task = single(work, pattern)?;
-                let line = pool_line(&pool, &task)?;
+                let timeout = task.time_limit();
+                let line = owned_pool_line(&pool, task)?;
                 ExecutionPlan::Pooled {
                     pool,
                     line,
-                    timeout: task.time_limit(),
+                    timeout,
                 }
             }
         })
@@ -329,7 +330,7 @@ impl Request {
     pub fn pool_line(&self) -> Result<String> {
         let pool = self.pool.as_deref().ok_or_else(missing_pool)?;
         match &self.work {
-            Work::Single(task) => pool_line(pool, task),
+            Work::Single(task) => pool_line(pool, task).map(str::to_string),
             Work::Batch { .. } => Err(Error::InvalidTask(format!(
                 "`.pooled({pool:?})` sends one task's stdin; a batch has no single line"
             ))),
@@ -498,8 +499,9 @@ fn single(work: Work, pattern: Pattern) -> Result<Task> {
     }
 }
 
-/// The task's stdin as one request line for `pool`.
-fn pool_line(pool: &str, task: &Task) -> Result<String> {
+/// The task's stdin as one request line for `pool`, borrowed: `validate`
+/// checks every pool request with it and allocates nothing.
+fn pool_line<'t>(pool: &str, task: &'t Task) -> Result<&'t str> {
     let invalid = |why: String| Err(Error::InvalidTask(format!("`.pooled({pool:?})`: {why}")));
     if pool.trim().is_empty() {
         return invalid("the pool name is empty".into());
@@ -522,7 +524,22 @@ fn pool_line(pool: &str, task: &Task) -> Result<String> {
             "the task's stdin has a newline at byte {at}; a pool request is one line"
         ));
     }
-    Ok(line.to_string())
+    Ok(line)
+}
+
+/// [`pool_line`], moving the task's stdin into the line instead of
+/// copying it: `execute` sends every pool request through here.
+fn owned_pool_line(pool: &str, mut task: Task) -> Result<String> {
+    let len = pool_line(pool, &task)?.len();
+    let mut bytes = task.take_stdin().unwrap_or_default();
+    // The line is a prefix of the stdin (only a trailing newline is cut),
+    // so the truncated bytes are the line, UTF-8 as `pool_line` checked.
+    bytes.truncate(len);
+    String::from_utf8(bytes).map_err(|e| {
+        Error::InvalidTask(format!(
+            "`.pooled({pool:?})`: the task's stdin is not UTF-8 ({e})"
+        ))
+    })
 }
 
 #[cfg(test)]
