@@ -66,19 +66,17 @@ impl Orchestrator {
                 line,
                 timeout,
             } => {
-                self.inner.ctx.shutdown().check()?;
-                let handle = self.pool_handle(&pool).ok_or_else(|| {
-                    Error::PoolUnavailable(format!(
-                        "no pool named {pool:?}: open it with Orchestrator::pool first"
-                    ))
-                })?;
+                // By name, not through a `Pool` handle: making one per
+                // request costs three reference counts shared with the
+                // pool's workers.
+                let request = self.inner.pools.request(&pool, line);
                 let reply = match timeout {
-                    // `Pool::request` is cancel safe: a request dropped by
+                    // `Pools::request` is cancel safe: a request dropped by
                     // the time-out is skipped or its reply discarded.
-                    Some(after) => tokio::time::timeout(after, handle.request(line))
+                    Some(after) => tokio::time::timeout(after, request)
                         .await
                         .map_err(|_| Error::TimedOut { run: None, after })?,
-                    None => handle.request(line).await,
+                    None => request.await,
                 };
                 Execution::Pooled(reply?)
             }
