@@ -126,11 +126,11 @@ async fn benches() {
     rows.push(simple_command(&orch, samples).await);
     rows.push(simple_action(&orch, samples * 20).await);
     rows.push(long_running(&orch, samples).await);
-    rows.push(concurrent_commands(&orch, samples / 4).await);
-    rows.push(concurrent_actions(&orch, samples * 2).await);
+    rows.push(concurrent_commands(&orch, samples).await);
+    rows.push(concurrent_actions(&orch, samples * 20).await);
     rows.push(launch_command(&orch, samples).await);
     rows.push(launch_action(&orch, samples * 20).await);
-    rows.push(periodic(&orch, samples * 5).await);
+    rows.push(periodic(&orch, samples * 20).await);
     rows.push(pooled(&orch, samples * 20).await);
     print_table(&rows);
     println!();
