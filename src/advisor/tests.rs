@@ -142,7 +142,7 @@ fn explanations_table() {
     let cases: [(Pattern, &[&str]); 6] = [
         (Simple, &["exit code", "wait", "process start", "microseconds"]),
         (LongRunning, &["live", "cancel", "ring"]),
-        (Concurrent, &["concurrency limit", "input order", "memory grows with the limit"]),
+        (Concurrent, &["concurrency limit", "input order", "result slot"]),
         (FireAndForget, &["run id", "status and wait", "microseconds"]),
         (Periodic, &["cron", "overlap", "timer"]),
         (Pooled, &["warm worker", "pipe round trip", "idle"]),
