@@ -41,11 +41,11 @@ use serde_json::{Value, json};
 use taskorch::{
     Config, Execution, Orchestrator, Pattern, Pool, PoolSpec, Request, ScheduleSpec, Task, Trigger,
 };
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-use util::Samples;
+use util::{RawWorker, Samples};
 
 const WARMUP: usize = 50;
 
@@ -269,56 +269,68 @@ where
     }
 }
 
-async fn concurrent_commands(orch: &Orchestrator, n: usize) -> Row {
-    let tasks = vec![Task::command("/bin/true"); 8];
-    let (execute, direct, floor) = interleave!(
+/// The samples of a Concurrent row: `tasks`, at most `limit` at once,
+/// against a raw fan-out of as many `floor_work` futures.
+async fn concurrent<F, Fut>(
+    orch: &Orchestrator,
+    n: usize,
+    tasks: Vec<Task>,
+    limit: usize,
+    floor_work: F,
+) -> (Samples, Samples, Samples)
+where
+    F: Fn() -> Fut + Copy,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let count = tasks.len();
+    interleave!(
         n,
         _i,
         match orch
-            .execute(Request::batch_of(tasks.clone(), 4))
+            .execute(Request::batch_of(tasks.clone(), limit))
             .await
             .unwrap()
         {
-            Execution::Batch(results) => batch_ok(results, 8),
+            Execution::Batch(results) => batch_ok(results, count),
             other => panic!("expected Batch, got {other:?}"),
         },
-        batch_ok(orch.run_batch(tasks.clone(), 4).await, 8),
-        raw_fan_out(8, 4, || async {
-            raw_command("/bin/true").await;
-        })
-        .await
-    );
+        batch_ok(orch.run_batch(tasks.clone(), limit).await, count),
+        raw_fan_out(count, limit, floor_work).await
+    )
+}
+
+async fn concurrent_commands(orch: &Orchestrator, n: usize) -> Row {
+    let tasks = vec![Task::command("/bin/true"); 8];
+    let floor = || async {
+        raw_command("/bin/true").await;
+    };
+    let (execute, direct, floor) = concurrent(orch, n, tasks, 4, floor).await;
     let work = "8 x /bin/true, limit 4";
     row(Pattern::Concurrent, work, false, execute, direct, floor)
 }
 
 async fn concurrent_actions(orch: &Orchestrator, n: usize) -> Row {
     let tasks = vec![Task::action("noop", json!(null)); 64];
-    let (execute, direct, floor) = interleave!(
-        n,
-        _i,
-        match orch
-            .execute(Request::batch_of(tasks.clone(), 8))
-            .await
-            .unwrap()
-        {
-            Execution::Batch(results) => batch_ok(results, 64),
-            other => panic!("expected Batch, got {other:?}"),
-        },
-        batch_ok(orch.run_batch(tasks.clone(), 8).await, 64),
-        raw_fan_out(64, 8, || async {
-            noop().await.unwrap();
-        })
-        .await
-    );
+    let floor = || async {
+        noop().await.unwrap();
+    };
+    let (execute, direct, floor) = concurrent(orch, n, tasks, 8, floor).await;
     let work = "64 no-op actions, limit 8";
     row(Pattern::Concurrent, work, true, execute, direct, floor)
 }
 
-async fn launched(orch: &Orchestrator, execution: Execution) {
-    let Execution::Launched(id) = execution else {
-        panic!("expected Launched, got {execution:?}")
-    };
+/// Launch `task` through `execute()` and wait for it.
+async fn execute_launch(orch: &Orchestrator, task: &Task) {
+    let request = Request::new(task.clone()).wait(false);
+    match orch.execute(request).await.unwrap() {
+        Execution::Launched(id) => assert!(orch.wait(id).await.unwrap().success()),
+        other => panic!("expected Launched, got {other:?}"),
+    }
+}
+
+/// Launch `task` with `launch` and wait for it.
+async fn direct_launch(orch: &Orchestrator, task: &Task) {
+    let id = orch.launch(task.clone()).await.unwrap();
     assert!(orch.wait(id).await.unwrap().success());
 }
 
@@ -327,17 +339,8 @@ async fn launch_command(orch: &Orchestrator, n: usize) -> Row {
     let (execute, direct, floor) = interleave!(
         n,
         _i,
-        launched(
-            orch,
-            orch.execute(Request::new(task.clone()).wait(false))
-                .await
-                .unwrap()
-        )
-        .await,
-        {
-            let id = orch.launch(task.clone()).await.unwrap();
-            assert!(orch.wait(id).await.unwrap().success());
-        },
+        execute_launch(orch, &task).await,
+        direct_launch(orch, &task).await,
         tokio::spawn(raw_command("/bin/true")).await.unwrap()
     );
     let work = "/bin/true, launch + wait";
@@ -349,17 +352,8 @@ async fn launch_action(orch: &Orchestrator, n: usize) -> Row {
     let (execute, direct, floor) = interleave!(
         n,
         _i,
-        launched(
-            orch,
-            orch.execute(Request::new(task.clone()).wait(false))
-                .await
-                .unwrap()
-        )
-        .await,
-        {
-            let id = orch.launch(task.clone()).await.unwrap();
-            assert!(orch.wait(id).await.unwrap().success());
-        },
+        execute_launch(orch, &task).await,
+        direct_launch(orch, &task).await,
         tokio::spawn(noop()).await.unwrap().unwrap()
     );
     let work = "no-op action, launch + wait";
@@ -425,43 +419,6 @@ async fn periodic(orch: &Orchestrator, n: usize) -> Row {
     }
     let work = "add an hourly schedule";
     row(Pattern::Periodic, work, true, execute, direct, floor)
-}
-
-/// A `cat` we talk to directly: the pooled floor.
-struct RawWorker {
-    _child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-    line: String,
-}
-
-impl RawWorker {
-    fn spawn() -> RawWorker {
-        let mut child = Command::new("/bin/cat")
-            .process_group(0)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn cat");
-        RawWorker {
-            stdin: child.stdin.take().unwrap(),
-            stdout: BufReader::new(child.stdout.take().unwrap()),
-            _child: child,
-            line: String::new(),
-        }
-    }
-
-    async fn round_trip(&mut self, request: &str) {
-        self.stdin
-            .write_all(format!("{request}\n").as_bytes())
-            .await
-            .unwrap();
-        self.line.clear();
-        self.stdout.read_line(&mut self.line).await.unwrap();
-        assert_eq!(self.line.trim_end(), request);
-    }
 }
 
 async fn pooled(orch: &Orchestrator, n: usize) -> Row {
