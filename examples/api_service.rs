@@ -17,6 +17,8 @@ use taskorch::{Config, Orchestrator};
 
 #[path = "workflows/failure.rs"]
 mod failure;
+#[path = "workflows/wait.rs"]
+mod wait;
 #[path = "workflows/api_service.rs"]
 mod workflow;
 

@@ -18,6 +18,8 @@ use taskorch::{Config, Orchestrator};
 
 #[path = "workflows/failure.rs"]
 mod failure;
+#[path = "workflows/wait.rs"]
+mod wait;
 #[path = "workflows/ml_training.rs"]
 mod workflow;
 

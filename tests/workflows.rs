@@ -11,6 +11,8 @@ use crate::common::*;
 
 #[path = "../examples/workflows/failure.rs"]
 mod failure;
+#[path = "../examples/workflows/wait.rs"]
+mod wait;
 
 #[path = "../examples/workflows/api_service.rs"]
 mod api_service;

@@ -22,6 +22,7 @@ use taskorch::{Error, Execution, Orchestrator, Pattern, Pool, PoolSpec, Request,
 // Declared beside this module by whoever includes it (the example, the
 // test), so the test binary holds one copy for all three workflows.
 use super::failure::{Failure, Result};
+use super::wait::wait_for;
 
 /// The pool's name.
 pub const POOL: &str = "quotes";
@@ -167,8 +168,7 @@ async fn serve(
         }
     };
     say(format!("a crashing request answered: {crash}"));
-    // The pool replaces the worker by itself; wait until it has, then for
-    // a health check that ran since: it sees the restart.
+    // The pool replaces the worker by itself; wait until it has.
     wait_for(Duration::from_secs(30), || {
         let stats = pool.stats();
         (stats.restarts >= 1 && stats.workers == settings.workers).then_some(())
@@ -178,7 +178,6 @@ async fn serve(
     worker_pids.extend(pool.worker_pids());
     worker_pids.sort_unstable();
     worker_pids.dedup();
-    let runs_after_crash = health.info().runs;
 
     latencies.extend(load(orch, settings, 1).await?);
     let elapsed = started.elapsed();
@@ -191,10 +190,14 @@ async fn serve(
         total as f64 / elapsed.as_secs_f64()
     ));
 
+    // A health check that started after the load (`runs` counts runs
+    // started, `last` is the latest): it sees every request and the
+    // restart. One already going may have counted only part of phase 2.
+    let runs_after_load = health.info().runs;
     let last = wait_for(Duration::from_secs(30), || {
         let info = health.info();
         let last = info.last.filter(|l| l.status.is_terminal())?;
-        (info.runs > runs_after_crash).then_some(last)
+        (info.runs > runs_after_load).then_some(last)
     })
     .await?;
     let out = orch.wait(last.id).await?;
@@ -322,22 +325,4 @@ fn quantile(sorted: &[Duration], q: f64) -> Duration {
         return Duration::ZERO;
     }
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
-}
-
-/// Poll `ready` every 10 ms for at most `limit`, until it has a value.
-async fn wait_for<T>(limit: Duration, mut ready: impl FnMut() -> Option<T>) -> Result<T> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = ready() {
-            return Ok(value);
-        }
-        if Instant::now() >= deadline {
-            return Err(Error::TimedOut {
-                run: None,
-                after: limit,
-            }
-            .into());
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }

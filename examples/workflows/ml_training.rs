@@ -15,14 +15,15 @@
 //! (`tests/workflows.rs`).
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Deserialize;
-use taskorch::{Error, Execution, Orchestrator, Pattern, Request, RunId, RunStatus, Task};
+use taskorch::{Execution, Orchestrator, Pattern, Request, RunId, RunStatus, Task};
 
 // Declared beside this module by whoever includes it (the example, the
 // test), so the test binary holds one copy for all three workflows.
 use super::failure::{Failure, Result};
+use super::wait::wait_for;
 
 /// The trainer: `train.py EPOCHS EPOCH_MS OUT_DIR`.
 const TRAIN: &str = r#"
@@ -289,22 +290,4 @@ fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string())
-}
-
-/// Poll `ready` every 10 ms for at most `limit`, until it has a value.
-async fn wait_for<T>(limit: Duration, mut ready: impl FnMut() -> Option<T>) -> Result<T> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = ready() {
-            return Ok(value);
-        }
-        if Instant::now() >= deadline {
-            return Err(Error::TimedOut {
-                run: None,
-                after: limit,
-            }
-            .into());
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
