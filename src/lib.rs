@@ -50,3 +50,9 @@ pub use taskorch_actors::{
 };
 // FireAndForget and the run registry.
 pub use taskorch_actors::RunQuery;
+// Task graphs.
+pub use taskorch_actors::graph::{
+    Access, DEFAULT_AGING, GraphReport, GraphRun, GraphState, GraphStats, GraphTask, Priority,
+    Resource, ResourceId, ResourceKind, ResourceUsage, TaskError, TaskGraph, TaskKey, TaskResult,
+    TaskState, TaskStatus,
+};

@@ -5,6 +5,7 @@ mod common;
 mod batch;
 mod batch_crash;
 mod crash;
+mod graph;
 mod launch;
 mod launch_crash;
 mod long_running;

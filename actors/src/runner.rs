@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::action::ActionFn;
-use crate::context::Context;
+use crate::context::{Context, OwnedSlot};
 use crate::error::{Error, Result};
 use crate::lines::LineLog;
 use crate::output::Output;
@@ -148,6 +148,29 @@ pub(crate) async fn execute(
     prepared: &Prepared,
     owner: &Owner,
 ) -> Result<Output> {
+    execute_in(ctx, record, prepared, owner, None).await
+}
+
+/// [`execute`] for a caller that already holds the run's execution slot
+/// (a graph driver, which takes slots itself to start tasks in priority
+/// order); the slot is freed when the run ends.
+pub(crate) async fn execute_holding(
+    ctx: &Context,
+    record: &RunRecord,
+    prepared: &Prepared,
+    owner: &Owner,
+    slot: OwnedSlot,
+) -> Result<Output> {
+    execute_in(ctx, record, prepared, owner, Some(slot)).await
+}
+
+async fn execute_in(
+    ctx: &Context,
+    record: &RunRecord,
+    prepared: &Prepared,
+    owner: &Owner,
+    held: Option<OwnedSlot>,
+) -> Result<Output> {
     let Some(token) = record.token() else {
         // Ended before it started (cancelled while queued).
         return record.outcome().unwrap_or(Err(Error::Cancelled {
@@ -164,7 +187,7 @@ pub(crate) async fn execute(
             let _ = ctx.registry().finish(record, stopped.clone());
             return record.outcome().unwrap_or(stopped);
         }
-        slot = ctx.execution_slot() => slot,
+        slot = slot_for(ctx, held) => slot,
     };
     if record.start().is_err() {
         return record
@@ -201,6 +224,18 @@ pub(crate) async fn execute(
     // task is the run's only runner.
     let _ = ctx.registry().finish(record, result.clone());
     result
+}
+
+/// The slot a run holds while it executes: the one it was handed, or one
+/// it waited for. (A pair rather than an enum: it is only ever held.)
+async fn slot_for(
+    ctx: &Context,
+    held: Option<OwnedSlot>,
+) -> (Option<OwnedSlot>, Option<tokio::sync::SemaphorePermit<'_>>) {
+    match held {
+        Some(slot) => (Some(slot), None),
+        None => (None, Some(ctx.execution_slot().await)),
+    }
 }
 
 /// What a stopped run reports: `Cancelled` if the caller asked for it,
