@@ -6,6 +6,8 @@ mod batch;
 mod batch_crash;
 mod crash;
 mod graph;
+mod graph_crash;
+mod graph_props;
 mod launch;
 mod launch_crash;
 mod long_running;

@@ -52,7 +52,7 @@ use crate::error::{Error, Result};
 use crate::output::Output;
 use crate::pattern::Pattern;
 use crate::registry::{RunRecord, terminal_status};
-use crate::runner::{self, Owner, Prepared};
+use crate::runner::{self, Owner, OwnerGuard, Prepared};
 
 /// Drive `job` for the incarnation `incarnation` until the graph is done,
 /// the runtime stops, or the incarnation dies (then the graph is given
@@ -66,7 +66,15 @@ pub(crate) async fn drive(ctx: Arc<Context>, incarnation: Owner, job: Arc<GraphJ
         hand_back(&ctx, job);
         return;
     }
-    Driver::new(ctx, incarnation, job).run().await;
+    let driver = Driver::new(Arc::clone(&ctx), incarnation, Arc::clone(&job));
+    if AssertUnwindSafe(driver.run()).catch_unwind().await.is_err() {
+        // A bug of ours; still, the graph must end rather than hang. Its
+        // runs were stopped when the driver was dropped (its owner guard).
+        let error = Error::actor_failed(BATCH, "the graph's driver panicked");
+        job.interrupt_unfinished(&error);
+        job.close_lease();
+        ctx.graphs().remove(job.id());
+    }
 }
 
 /// Give the graph back, leaving a caretaker in case no driver comes.
@@ -85,6 +93,9 @@ struct Driver {
     job: Arc<GraphJob>,
     /// Owns every run this driver starts.
     owner: Owner,
+    // Stops them if the driver is dropped with runs in flight (a panic of
+    // the driver itself). Never read.
+    _stop_runs_on_drop: OwnerGuard,
     prepared: Arc<[Prepared]>,
     /// Per task: dependencies that have not succeeded yet.
     waiting: Vec<u32>,
@@ -105,8 +116,10 @@ struct Ran {
 impl Driver {
     fn new(ctx: Arc<Context>, incarnation: Owner, job: Arc<GraphJob>) -> Self {
         let n = job.plan().len();
+        let owner = Owner::new(BATCH, ctx.shutdown().root());
         Driver {
-            owner: Owner::new(BATCH, ctx.shutdown().root()),
+            _stop_runs_on_drop: owner.guard(),
+            owner,
             prepared: job.prepared(),
             waiting: vec![0; n],
             ready: ReadyQueue::new(job.plan().aging),
