@@ -92,9 +92,9 @@ fn random_dag(n: usize, limit: usize) -> TaskGraph {
                 deps.push(keys[rng.below(i)]);
             }
         }
-        keys.push(
-            graph.add(GraphTask::new(format!("n{i}"), Task::action("noop", Value::Null)).depends_on(deps)),
-        );
+        keys.push(graph.add(
+            GraphTask::new(format!("n{i}"), Task::action("noop", Value::Null)).depends_on(deps),
+        ));
     }
     graph
 }
@@ -154,7 +154,11 @@ async fn batch(orch: &Orchestrator, n: usize, limit: usize) -> Duration {
     let start = Instant::now();
     let results = orch.run_batch(tasks, limit).await;
     let took = start.elapsed();
-    assert!(results.iter().all(|r| r.as_ref().is_ok_and(|o| o.success())));
+    assert!(
+        results
+            .iter()
+            .all(|r| r.as_ref().is_ok_and(|o| o.success()))
+    );
     took
 }
 
@@ -172,7 +176,8 @@ async fn overhead(orch: &Orchestrator, rounds: usize) {
     graph(orch, 1_000, LIMIT).await;
     batch(orch, 1_000, LIMIT).await;
     join_set(1_000, LIMIT).await;
-    let (mut ours, mut by_batch, mut raw) = (Samples::default(), Samples::default(), Samples::default());
+    let (mut ours, mut by_batch, mut raw) =
+        (Samples::default(), Samples::default(), Samples::default());
     for round in 0..rounds {
         for slot in 0..3 {
             match (round + slot) % 3 {
@@ -183,7 +188,10 @@ async fn overhead(orch: &Orchestrator, rounds: usize) {
         }
     }
     let per = |s: &Samples| s.median().as_secs_f64() * 1e6 / NODES as f64;
-    for (what, floor) in [("run_batch, limit 64", &by_batch), ("raw JoinSet, limit 64", &raw)] {
+    for (what, floor) in [
+        ("run_batch, limit 64", &by_batch),
+        ("raw JoinSet, limit 64", &raw),
+    ] {
         println!(
             "{:<44} ours {:>8.2} us/task | floor ({what}) {:>6.2} us/task | overhead {:>6.2} us/task  (target < 20 us)",
             "10,000-node DAG (~3 deps/node), limit 64",

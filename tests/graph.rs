@@ -221,13 +221,24 @@ async fn a_failure_after_its_retries_skips_everything_downstream_naming_it() {
     for key in [test, deploy] {
         let r = report.get(key).unwrap();
         assert_eq!(r.status, TaskStatus::Skipped);
-        assert_eq!(r.blocked_by, Some(build), "the root cause, also transitively");
+        assert_eq!(
+            r.blocked_by,
+            Some(build),
+            "the root cause, also transitively"
+        );
         assert_eq!(r.error_kind.as_deref(), Some("skipped"));
-        assert_eq!(r.error_message.as_deref(), Some("not run: \"build\" failed"));
+        assert_eq!(
+            r.error_message.as_deref(),
+            Some("not run: \"build\" failed")
+        );
         assert_eq!((r.attempts, r.run_id), (0, None));
     }
     assert_eq!(report.get(docs).unwrap().status, TaskStatus::Succeeded);
-    assert_eq!(probe.started(), ["build", "docs"], "skipped tasks never ran");
+    assert_eq!(
+        probe.started(),
+        ["build", "docs"],
+        "skipped tasks never ran"
+    );
     assert_eq!(
         (
             report.stats.failed,
@@ -485,14 +496,23 @@ async fn bad_graphs_are_refused_before_anything_runs() {
     g.add(step("a", 0));
     g.add(step("a", 0));
     let err = rt.submit_graph(g).await.unwrap_err();
-    assert!(matches!(&err, Error::DuplicateTask(name) if name == "a"), "{err:?}");
+    assert!(
+        matches!(&err, Error::DuplicateTask(name) if name == "a"),
+        "{err:?}"
+    );
 
-    let err = rt.submit_graph(TaskGraph::new().limit(0)).await.unwrap_err();
+    let err = rt
+        .submit_graph(TaskGraph::new().limit(0))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::InvalidTask(_)), "{err:?}");
 
     let mut g = TaskGraph::new();
     g.add(step("ok", 0));
-    g.add(GraphTask::new("missing", Task::command("no-such-program-xyz")));
+    g.add(GraphTask::new(
+        "missing",
+        Task::command("no-such-program-xyz"),
+    ));
     let err = rt.submit_graph(g).await.unwrap_err();
     assert!(
         matches!(&err, Error::NotFound { program } if program == "no-such-program-xyz"),
@@ -502,7 +522,10 @@ async fn bad_graphs_are_refused_before_anything_runs() {
     let mut g = TaskGraph::new();
     g.add(GraphTask::new("a", Task::action("nope", json!(null))));
     let err = rt.submit_graph(g).await.unwrap_err();
-    assert!(matches!(&err, Error::UnknownAction(name) if name == "nope"), "{err:?}");
+    assert!(
+        matches!(&err, Error::UnknownAction(name) if name == "nope"),
+        "{err:?}"
+    );
 
     let mut g = TaskGraph::new();
     g.add(step("big", 0).resource(Resource::api("github", 5)));
@@ -620,7 +643,11 @@ async fn queries_by_status_and_tag_with_metadata() {
             .tags(["build", "fast"])
             .metadata(json!({"owner": "ci"})),
     );
-    let b = g.add(GraphTask::new("b", failing("b", 5, 1)).tag("build").after(a));
+    let b = g.add(
+        GraphTask::new("b", failing("b", 5, 1))
+            .tag("build")
+            .after(a),
+    );
     let c = g.add(step("c", 5).after(b));
     let run = rt.submit_graph(g).await.unwrap();
     assert_eq!(run.tasks_by_tag("build"), [a, b]);
@@ -692,7 +719,10 @@ async fn a_non_zero_exit_fails_the_task_with_its_output() {
         Some("exited with code 3: disk full")
     );
     let out = r.output.as_ref().unwrap();
-    assert_eq!((out.exit_code, out.stdout_str().as_str()), (Some(3), "out\n"));
+    assert_eq!(
+        (out.exit_code, out.stdout_str().as_str()),
+        (Some(3), "out\n")
+    );
 }
 
 #[tokio::test]

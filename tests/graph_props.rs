@@ -89,8 +89,12 @@ fn node(i: usize) -> impl Strategy<Value = Node> {
                     fail_first,
                     retries,
                     times_out,
-                    priority: [Priority::Low, Priority::Normal, Priority::High, Priority::Critical]
-                        [p as usize],
+                    priority: [
+                        Priority::Low,
+                        Priority::Normal,
+                        Priority::High,
+                        Priority::Critical,
+                    ][p as usize],
                     claims,
                 }
             },
@@ -172,7 +176,8 @@ fn check(nodes: Vec<Node>, limit: usize, cap: usize) -> Result<(), TestCaseError
         prop_assert_eq!((s.pending, s.running), (0, 0));
 
         // Spans per task: (first start, last end) on the probe's clock.
-        let spans: Vec<Option<(u64, u64)>> = (0..nodes.len()).map(|i| probe.span(&name(i))).collect();
+        let spans: Vec<Option<(u64, u64)>> =
+            (0..nodes.len()).map(|i| probe.span(&name(i))).collect();
         for (i, n) in nodes.iter().enumerate() {
             let ran = spans[i].is_some();
             prop_assert_eq!(ran, want[i] != TaskStatus::Skipped, "t{} ran: {}", i, ran);

@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
+use taskorch_actors::Result;
 use taskorch_actors::batch::BatchMessage;
 use taskorch_actors::graph::{
     GraphJob, GraphReport, GraphRun, ResourceId, ResourceUsage, TaskGraph,
 };
-use taskorch_actors::Result;
 
 use super::Orchestrator;
 

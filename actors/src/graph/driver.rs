@@ -203,14 +203,14 @@ impl Driver {
                     skip_downstream(state, plan, i);
                 }
             }
-            for i in 0..plan.len() {
-                waiting[i] = plan
+            for (i, waits) in waiting.iter_mut().enumerate() {
+                *waits = plan
                     .deps(i)
                     .iter()
                     .filter(|&&d| state.status(d as usize) != TaskStatus::Succeeded)
                     .count() as u32;
                 match state.status(i) {
-                    TaskStatus::Pending if waiting[i] == 0 => {
+                    TaskStatus::Pending if *waits == 0 => {
                         state.set_status(i, TaskStatus::Ready);
                         ready.push(i, plan.nodes[i].priority, state.tasks[i].ready_seq);
                     }
@@ -311,11 +311,8 @@ impl Driver {
             if state.status(index) != TaskStatus::Ready {
                 return None;
             }
-            let record = registry.register(
-                node.name.clone(),
-                Pattern::Concurrent,
-                Some(owner.token()),
-            );
+            let record =
+                registry.register(node.name.clone(), Pattern::Concurrent, Some(owner.token()));
             let task = &mut state.tasks[index];
             task.run = Some(record.id());
             task.started = Some(SystemTime::now());
@@ -460,9 +457,7 @@ async fn run_one(
     slot: OwnedSlot,
 ) -> Ran {
     let started = Instant::now();
-    let run = AssertUnwindSafe(runner::execute_holding(
-        ctx, &record, prepared, owner, slot,
-    ));
+    let run = AssertUnwindSafe(runner::execute_holding(ctx, &record, prepared, owner, slot));
     let result = match run.catch_unwind().await {
         Ok(result) => result,
         Err(_) => {

@@ -336,7 +336,10 @@ impl GraphState {
 
     /// End task `i` without running it (skipped, cancelled, interrupted).
     pub(crate) fn end_unrun(&mut self, i: usize, status: TaskStatus, error: TaskError) -> bool {
-        if !matches!(self.tasks[i].status, TaskStatus::Pending | TaskStatus::Ready) {
+        if !matches!(
+            self.tasks[i].status,
+            TaskStatus::Pending | TaskStatus::Ready
+        ) {
             return false;
         }
         self.tasks[i].error = Some(Box::new(error));
