@@ -100,7 +100,13 @@ fn random_dag(n: usize, limit: usize) -> TaskGraph {
 }
 
 async fn memory() {
-    let orch = Orchestrator::start(Config::default()).await.expect("start");
+    // Every run kept (the default history limit would evict the oldest
+    // and hide their cost).
+    let config = Config {
+        history_limit: 4 * NODES,
+        ..Config::default()
+    };
+    let orch = Orchestrator::start(config).await.expect("start");
     orch.register_action("noop", noop);
     // Warm up the runtime's own one-time allocations.
     let warm = orch.run_graph(random_dag(100, LIMIT)).await.expect("graph");
