@@ -4,7 +4,7 @@
 //!
 //! - every task ends in exactly one terminal status, the one its
 //!   dependencies and its own plan (fail `k` times, `r` retries, time out)
-//!   call for;
+//!   call for, after exactly the attempts that plan calls for;
 //! - no task starts before every dependency has succeeded, and none
 //!   starts after a dependency failed (those are `Skipped`, never run);
 //! - no two conflicting claims are held at once (a sole claim with any
@@ -174,6 +174,18 @@ fn check(nodes: Vec<Node>, limit: usize, cap: usize) -> Result<(), TestCaseError
             nodes.len()
         );
         prop_assert_eq!((s.pending, s.running), (0, 0));
+        // Each attempt ran once and only as planned: nothing ran twice,
+        // nothing that was skipped ran at all.
+        for (i, (n, t)) in nodes.iter().zip(&report.tasks).enumerate() {
+            prop_assert!(t.status.is_terminal(), "t{} ended {:?}", i, t.status);
+            let attempts = match want[i] {
+                TaskStatus::Skipped => 0,
+                TaskStatus::Succeeded => n.fail_first + 1,
+                _ => n.retries + 1,
+            };
+            prop_assert_eq!(t.attempts, attempts, "t{} attempts", i);
+            prop_assert_eq!(probe.calls(&name(i)), attempts, "t{} calls", i);
+        }
 
         // Spans per task: (first start, last end) on the probe's clock.
         let spans: Vec<Option<(u64, u64)>> =

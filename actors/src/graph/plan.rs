@@ -90,9 +90,11 @@ impl Plan {
         }
         let n = graph.tasks.len();
         let mut names = HashSet::with_capacity(n);
-        for task in &graph.tasks {
+        for (i, task) in graph.tasks.iter().enumerate() {
             if task.name.trim().is_empty() {
-                return Err(Error::InvalidTask("a graph task has an empty name".into()));
+                return Err(Error::InvalidTask(format!(
+                    "graph task #{i} has an empty name (names tell the runs and skip reasons apart)"
+                )));
             }
             if !names.insert(task.name.as_str()) {
                 return Err(Error::DuplicateTask(task.name.clone()));
