@@ -341,6 +341,15 @@ impl TaskGraph {
         Some(TaskKey::new(self.id, index as u32))
     }
 
+    /// Every task with its key, in the order they were added.
+    pub fn tasks(&self) -> impl Iterator<Item = (TaskKey, &GraphTask)> {
+        let id = self.id;
+        self.tasks
+            .iter()
+            .enumerate()
+            .map(move |(i, task)| (TaskKey::new(id, i as u32), task))
+    }
+
     /// The task `key` names, if it is one of this graph's.
     pub fn task(&self, key: TaskKey) -> Option<&GraphTask> {
         self.index_of(key).map(|i| &self.tasks[i])

@@ -120,7 +120,10 @@ fn duplicate_dependencies_count_once_and_downstream_is_transitive() {
     let a = g.add(node("a"));
     let b = g.add(node("b").after(a).after(a));
     g.add(node("c").depends_on([a, b]));
-    g.add(node("d"));
+    let d = g.add(node("d"));
+    let listed: Vec<(TaskKey, &str)> = g.tasks().map(|(k, t)| (k, t.name())).collect();
+    assert_eq!(listed.len(), 4);
+    assert_eq!((listed[0], listed[3]), ((a, "a"), (d, "d")));
     let plan = Plan::build(g).unwrap();
     assert_eq!(plan.deps(1), [0]);
     assert_eq!(plan.downstream(0), [0, 1, 2]);
