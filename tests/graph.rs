@@ -596,6 +596,11 @@ async fn cancel_stops_a_task_and_its_dependents_and_the_rest_goes_on() {
         .await
     );
     assert_eq!(run.status(child), Some(TaskStatus::Pending));
+    let status = rt.system_status().await.unwrap();
+    assert_eq!(
+        status.child("batch").unwrap().detail.as_deref(),
+        Some("0 batches and 1 graphs in flight")
+    );
     run.cancel(held).unwrap();
     assert_eq!(run.status(child), Some(TaskStatus::Cancelled));
     assert_eq!(run.status(grandchild), Some(TaskStatus::Cancelled));
