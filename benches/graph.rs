@@ -30,9 +30,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use taskorch::{Config, GraphTask, Orchestrator, Task, TaskGraph};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
-use util::{Samples, report, report_alone};
+use util::{Samples, fan_out, report, report_alone};
 
 #[global_allocator]
 static ALLOCATOR: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
@@ -65,6 +63,11 @@ async fn benches() {
 
 async fn noop(_: Value) -> Result<Value, String> {
     Ok(Value::Null)
+}
+
+/// The floor's job: the same function the action calls.
+async fn noop_job() {
+    noop(Value::Null).await.expect("noop");
 }
 
 /// A small deterministic generator (xorshift), so every round runs the
@@ -134,27 +137,6 @@ async fn memory() {
     orch.shutdown().await.expect("shutdown");
 }
 
-/// The raw floor: `n` jobs, at most `limit` at once.
-async fn join_set(n: usize, limit: usize) -> Duration {
-    let start = Instant::now();
-    let slots = Arc::new(Semaphore::new(limit));
-    let mut set = JoinSet::new();
-    for _ in 0..n {
-        let permit = Arc::clone(&slots).acquire_owned().await.expect("open");
-        set.spawn(async move {
-            noop(Value::Null).await.expect("noop");
-            drop(permit);
-        });
-        while let Some(done) = set.try_join_next() {
-            done.expect("job");
-        }
-    }
-    while let Some(done) = set.join_next().await {
-        done.expect("job");
-    }
-    start.elapsed()
-}
-
 async fn batch(orch: &Orchestrator, n: usize, limit: usize) -> Duration {
     let tasks = vec![Task::action("noop", Value::Null); n];
     let start = Instant::now();
@@ -181,7 +163,7 @@ async fn graph(orch: &Orchestrator, n: usize, limit: usize) -> Duration {
 async fn overhead(orch: &Orchestrator, rounds: usize) {
     graph(orch, 1_000, LIMIT).await;
     batch(orch, 1_000, LIMIT).await;
-    join_set(1_000, LIMIT).await;
+    fan_out(1_000, LIMIT, noop_job).await;
     let (mut ours, mut by_batch, mut raw) =
         (Samples::default(), Samples::default(), Samples::default());
     for round in 0..rounds {
@@ -189,7 +171,7 @@ async fn overhead(orch: &Orchestrator, rounds: usize) {
             match (round + slot) % 3 {
                 0 => ours.push(graph(orch, NODES, LIMIT).await),
                 1 => by_batch.push(batch(orch, NODES, LIMIT).await),
-                _ => raw.push(join_set(NODES, LIMIT).await),
+                _ => raw.push(fan_out(NODES, LIMIT, noop_job).await),
             }
         }
     }

@@ -11,7 +11,6 @@ use taskorch::{
     Config, Error, GraphTask, Orchestrator, Pattern, Priority, Resource, ResourceId, RunStatus,
     Task, TaskGraph, TaskStatus,
 };
-use tokio::sync::Semaphore;
 
 use crate::common::*;
 
@@ -141,20 +140,6 @@ pub fn failing(task: &str, ms: u64, fail_first: u32) -> Task {
 
 fn step(name: &str, ms: u64) -> GraphTask {
     GraphTask::new(name, work(name, ms))
-}
-
-/// Registers "hold": waits for a permit of the returned semaphore.
-fn register_hold(orch: &Orchestrator) -> Arc<Semaphore> {
-    let gate = Arc::new(Semaphore::new(0));
-    let permits = Arc::clone(&gate);
-    orch.register_action("hold", move |input| {
-        let permits = Arc::clone(&permits);
-        async move {
-            permits.acquire().await.map_err(|e| e.to_string())?.forget();
-            Ok(input)
-        }
-    });
-    gate
 }
 
 fn hold(name: &str) -> GraphTask {
@@ -581,7 +566,7 @@ async fn an_empty_graph_finishes_at_once() {
 #[tokio::test]
 async fn cancel_stops_a_task_and_its_dependents_and_the_rest_goes_on() {
     let rt = start_runtime().await;
-    let gate = register_hold(&rt);
+    let gate = register_gate(&rt, "hold");
     Probe::register(&rt);
     let mut g = TaskGraph::new();
     let held = g.add(hold("held"));
@@ -636,7 +621,7 @@ async fn cancel_stops_a_task_and_its_dependents_and_the_rest_goes_on() {
 #[tokio::test]
 async fn wait_timeout_then_cancel_all() {
     let rt = start_runtime().await;
-    register_hold(&rt);
+    register_gate(&rt, "hold");
     let mut g = TaskGraph::new();
     let a = g.add(hold("a"));
     g.add(hold("b").after(a));
