@@ -59,6 +59,15 @@ impl Samples {
     }
 }
 
+/// A count or size from the environment (`BENCH_SAMPLES=200 cargo bench
+/// --bench simple`), or `default` when unset or unparsable.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
 pub fn us(d: Duration) -> String {
     format!("{:.2} us", d.as_secs_f64() * 1e6)
 }

@@ -28,6 +28,8 @@
 
 mod advisor;
 mod config;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 mod orchestrator;
 
 pub use advisor::{Advisor, Alternative, Recommendation, Requirements};
@@ -56,3 +58,11 @@ pub use taskorch_actors::graph::{
     Resource, ResourceId, ResourceKind, ResourceUsage, TaskError, TaskGraph, TaskKey, TaskResult,
     TaskState, TaskStatus,
 };
+// The message trace.
+pub use taskorch_actors::{
+    CorrelationId, EventKind, Outcome, TRACEPARENT_ENV, TraceEvent, TraceLog,
+};
+#[cfg(feature = "fault-injection")]
+pub use taskorch_actors::{FaultStats, FaultTarget};
+// Durable state: the store's history query.
+pub use taskorch_actors::HistoryQuery;

@@ -4,7 +4,11 @@ mod common;
 
 mod batch;
 mod batch_crash;
+mod chaos;
 mod crash;
+mod durable;
+mod durable_crash;
+mod fault;
 mod graph;
 mod graph_crash;
 mod graph_props;
@@ -18,3 +22,4 @@ mod pool;
 mod pool_crash;
 mod shutdown;
 mod simple;
+mod trace;

@@ -64,6 +64,7 @@ use crate::graph::{self, GraphJob};
 use crate::runner::{Owner, OwnerGuard, drain_runs};
 use crate::slot::Reply;
 use crate::supervisor::{ChildMessage, ChildReport};
+use crate::trace::{Correlation, MessageInfo};
 use driver::Driver;
 pub use handle::{Batch, BatchProgress};
 pub use spec::{BatchJob, BatchSpec};
@@ -107,6 +108,21 @@ pub enum BatchMessage {
 }
 
 impl BatchMessage {
+    /// Every variant's name, as the message trace shows it and fault
+    /// targets name it.
+    pub const KINDS: &'static [&'static str] = &["Start", "StartGraph", "Status"];
+
+    /// What the trace records about this message.
+    fn info(&self) -> MessageInfo {
+        let info = MessageInfo::new(self.kind());
+        match self {
+            BatchMessage::Start { reply, .. } | BatchMessage::StartGraph { reply, .. } => {
+                info.request(reply.envelope())
+            }
+            BatchMessage::Status(_) => info.replies(),
+        }
+    }
+
     /// The variant's name, for traces.
     fn kind(&self) -> &'static str {
         match self {
@@ -203,10 +219,16 @@ impl Actor for BatchCoordinator {
     ) -> Result<(), ActorProcessingErr> {
         message.accept();
         let ctx = Arc::clone(&state.ctx);
-        ctx.handle(BATCH, message.kind(), async {
+        ctx.handle(BATCH, message.info(), async {
             match message {
-                BatchMessage::Start { job, reply } => reply.send(state.start(job)),
-                BatchMessage::StartGraph { job, reply } => reply.send(state.start_graph(job)),
+                BatchMessage::Start { job, reply } => {
+                    let correlation = reply.correlation();
+                    reply.send(state.start(job, correlation));
+                }
+                BatchMessage::StartGraph { job, reply } => {
+                    job.correlate(reply.correlation());
+                    reply.send(state.start_graph(job));
+                }
                 BatchMessage::Status(reply) => {
                     let _ = reply.send(ChildReport {
                         detail: format!(
@@ -218,8 +240,7 @@ impl Actor for BatchCoordinator {
                 }
             }
         })
-        .await;
-        Ok(())
+        .await
     }
 
     async fn post_stop(
@@ -233,14 +254,14 @@ impl Actor for BatchCoordinator {
 }
 
 impl BatchState {
-    fn start(&self, job: Arc<BatchJob>) -> Result<()> {
+    fn start(&self, job: Arc<BatchJob>, correlation: Correlation) -> Result<()> {
         self.ctx.shutdown().check()?;
         let Some(pending) = job.take() else {
             // Only a request delivered twice could get here, and requests
             // are re-sent only when never handled.
             return Err(Error::InvalidTask("this batch was already started".into()));
         };
-        let driver = Driver::new(Arc::clone(&self.ctx), self.owner.clone(), job);
+        let driver = Driver::new(Arc::clone(&self.ctx), self.owner.clone(), job, correlation);
         let gauge = InFlightGauge::new(&self.batches);
         // As for runs: the runtime-wide tracker lets shutdown wait for this
         // driver even if this incarnation dies first.

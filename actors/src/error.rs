@@ -147,6 +147,17 @@ pub enum Error {
         limit: usize,
     },
 
+    /// A fault injection that cannot work (feature `fault-injection`): an
+    /// unknown actor, a message kind that actor never handles, a zero
+    /// count, or a message kind given for a fault that counts processes.
+    #[error("invalid fault for actor {actor:?}: {reason}")]
+    InvalidFault {
+        /// The actor as named by the caller.
+        actor: String,
+        /// What is wrong, and what would be accepted.
+        reason: String,
+    },
+
     /// Spawning the process failed for a reason other than not-found or
     /// permission-denied.
     #[error("could not start {program}: {source}")]
@@ -186,6 +197,18 @@ pub enum Error {
     /// `TaskGraph`).
     #[error("{0} is not a task of this graph")]
     UnknownTask(TaskKey),
+
+    /// The durable store (`Config::store`) cannot be used: the file is
+    /// corrupt, from a newer release, read-only, in use by another
+    /// orchestrator, or a write failed. The reason says what to do; the
+    /// file is never discarded or overwritten.
+    #[error("store {}: {reason}", path.display())]
+    Store {
+        /// The database file.
+        path: std::path::PathBuf,
+        /// What is wrong, and what to do about it.
+        reason: String,
+    },
 
     /// An I/O error while talking to a running process.
     #[error("i/o error on {context}: {source}")]
@@ -257,12 +280,14 @@ impl Error {
             Error::WorkerDied { .. } => "worker_died",
             Error::WorkerProtocol { .. } => "worker_protocol",
             Error::QueueFull { .. } => "queue_full",
+            Error::InvalidFault { .. } => "invalid_fault",
             Error::Spawn { .. } => "spawn",
             Error::Io { .. } => "io",
             Error::DependencyCycle { .. } => "dependency_cycle",
             Error::UnknownDependency { .. } => "unknown_dependency",
             Error::DuplicateTask(_) => "duplicate_task",
             Error::UnknownTask(_) => "unknown_task",
+            Error::Store { .. } => "store",
         }
     }
 
@@ -289,6 +314,8 @@ impl Error {
                 | Error::UnknownDependency { .. }
                 | Error::DuplicateTask(_)
                 | Error::UnknownTask(_)
+                | Error::InvalidFault { .. }
+                | Error::Store { .. }
         )
     }
 

@@ -7,6 +7,10 @@
 //! [`ActorSlot`] the supervisor rewrites on every restart, so it never holds
 //! a dead reference.
 //!
+//! With a durable [`Store`] (see [`store`]), runs, their output and the
+//! schedules also survive a restart of the whole process: the registry and
+//! the schedule store journal every change to it.
+//!
 //! # Supervision tree
 //!
 //! ```text
@@ -47,8 +51,10 @@
 //! - [`lines`]: each run's bounded ring of output lines and its readers.
 //! - `stream`: [`RunStream`], the handle of a LongRunning run.
 //! - [`registry`]: the run registry.
+//! - [`store`]: the durable store (redb): run history, resume after restart.
 //! - [`shutdown`]: the one shutdown mechanism.
 //! - `fault` (feature `fault-injection`): faults injected into actors.
+//! - [`trace`]: the message trace (every message every actor handles).
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![forbid(unsafe_code)]
@@ -74,16 +80,20 @@ mod runner;
 pub mod scheduler;
 pub mod shutdown;
 mod slot;
+pub mod store;
 mod stream;
 pub mod supervisor;
 mod task;
+pub mod trace;
 
 pub use action::{ActionFn, ActionTable};
 pub use batch::{Batch, BatchProgress, BatchSpec};
 pub use context::{Context, Limits};
 pub use error::{Error, Result};
 #[cfg(feature = "fault-injection")]
-pub use fault::{Fault, FaultPlan};
+pub use fault::{
+    Fault, FaultPlan, FaultStats, FaultTarget, fault_targets, process_alive, process_group_alive,
+};
 pub use lines::{CapturedOutput, LineLimits, LineLog, OutputSubscription};
 pub use output::{Output, OutputLine, StreamKind};
 pub use panic_hook::install as install_quiet_panic_hook;
@@ -95,6 +105,7 @@ pub use process::{ProcessLimits, RUN_ID_ENV};
 pub use registry::{Registry, Retention, RunQuery, RunRecord};
 pub use run::{ParseRunIdError, RunId, RunInfo, RunStatus};
 pub use slot::{ActorSlot, Reply};
+pub use store::{HistoryQuery, Recovered, ResumedRun, Store, StoreLimits};
 pub use stream::RunStream;
 pub use supervisor::{
     ChildMessage, ChildReport, ChildSpec, ChildState, ChildStatus, Restart, RestartIntensity,
@@ -102,3 +113,7 @@ pub use supervisor::{
     SystemStatus,
 };
 pub use task::{Backoff, DEFAULT_MAX_OUTPUT, Task, TaskKind};
+pub use trace::{
+    Correlation, CorrelationId, EventKind, Outcome, TRACEPARENT_ENV, TraceEvent, TraceLog,
+    TraceRecorder,
+};
