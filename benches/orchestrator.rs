@@ -34,7 +34,6 @@ mod throughput;
 mod util;
 
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -43,8 +42,6 @@ use taskorch::{
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 use util::{RawWorker, Samples};
 
 const WARMUP: usize = 50;
@@ -112,10 +109,7 @@ macro_rules! interleave {
 }
 
 async fn benches() {
-    let samples: usize = std::env::var("BENCH_SAMPLES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(400);
+    let samples: usize = util::env_or("BENCH_SAMPLES", 400);
     let orch = Orchestrator::start(Config::default()).await.expect("start");
     orch.register_action("noop", |_| noop());
     println!(
@@ -248,27 +242,6 @@ fn batch_ok(results: Vec<taskorch::Result<taskorch::Output>>, n: usize) {
     );
 }
 
-/// The raw fan-out: `n` futures from `make`, at most `limit` at once.
-async fn raw_fan_out<F, Fut>(n: usize, limit: usize, make: F)
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let permits = Arc::new(Semaphore::new(limit));
-    let mut set = JoinSet::new();
-    for _ in 0..n {
-        let permit = Arc::clone(&permits).acquire_owned().await.unwrap();
-        let work = make();
-        set.spawn(async move {
-            work.await;
-            drop(permit);
-        });
-    }
-    while let Some(done) = set.join_next().await {
-        done.unwrap();
-    }
-}
-
 /// The samples of a Concurrent row: `tasks`, at most `limit` at once,
 /// against a raw fan-out of as many `floor_work` futures.
 async fn concurrent<F, Fut>(
@@ -295,7 +268,7 @@ where
             other => panic!("expected Batch, got {other:?}"),
         },
         batch_ok(orch.run_batch(tasks.clone(), limit).await, count),
-        raw_fan_out(count, limit, floor_work).await
+        util::fan_out(count, limit, floor_work).await
     )
 }
 

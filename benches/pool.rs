@@ -36,10 +36,7 @@ async fn main() {
 }
 
 async fn benches() {
-    let samples: usize = std::env::var("BENCH_SAMPLES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5000);
+    let samples: usize = util::env_or("BENCH_SAMPLES", 5000);
     let orch = Orchestrator::start(Config::default()).await.expect("start");
     println!("taskorch pool benchmarks ({samples} samples for latency)");
     round_trip(&orch, samples).await;

@@ -12,6 +12,7 @@
 //! assert_eq!(config.max_concurrency, 64);
 //! ```
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use taskorch_actors::scheduler::Clock;
@@ -66,10 +67,22 @@ pub struct Config {
     /// size on a character boundary, each but the last flagged in
     /// `CapturedOutput::split` (default 64 KiB, at least 4).
     pub max_line_bytes: usize,
+    /// Events the message trace keeps (`Orchestrator::trace`): every
+    /// message every actor handles, every run, supervisor events. The
+    /// ring is reserved up front (about 100 bytes per event, touched as
+    /// events arrive) and the oldest events are overwritten once it is
+    /// full. Default 65,536; 0 turns recording off. At most
+    /// 16,777,216.
+    pub trace_capacity: usize,
     /// The wall clock cron schedules follow (default the system clock).
     /// [`Clock::simulated`] starts at a chosen time and advances with tokio
     /// time, so cron schedules can be tested on paused time.
     pub clock: Clock,
+    /// The durable store: a redb database file that keeps every accepted
+    /// run, its output and the schedules across restarts (default `None`:
+    /// everything lives in memory and a restart forgets it). Set it with
+    /// [`Config::store`]; see the README section "Durable state".
+    pub store: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -95,8 +108,35 @@ impl Default for Config {
             output_ring_lines: taskorch_actors::lines::DEFAULT_RING_LINES,
             output_ring_bytes: taskorch_actors::lines::DEFAULT_RING_BYTES,
             max_line_bytes: taskorch_actors::lines::DEFAULT_MAX_LINE,
+            trace_capacity: taskorch_actors::trace::DEFAULT_TRACE_CAPACITY,
             clock: Clock::system(),
+            store: None,
         }
+    }
+}
+
+impl Config {
+    /// Keep runs, output and schedules in the database file at `path`
+    /// (created, with its directory, if missing). A restarted orchestrator
+    /// on the same file marks the runs a crash cut short `Interrupted`,
+    /// starts again the runs that were accepted but never started, brings
+    /// the schedules back, and answers `history`, `run_info` and `output`
+    /// for runs from before the restart. One orchestrator per file.
+    ///
+    /// ```
+    /// let config = taskorch::Config::default().store("/var/lib/myapp/taskorch.redb");
+    /// assert!(config.store.is_some());
+    /// ```
+    pub fn store(mut self, path: impl Into<PathBuf>) -> Self {
+        self.store = Some(path.into());
+        self
+    }
+
+    /// The defaults, with the durable store in `taskorch.redb` in the
+    /// working directory: what a long-lived service wants. Chain
+    /// [`store`](Self::store) to put the file elsewhere.
+    pub fn production() -> Self {
+        Config::default().store("taskorch.redb")
     }
 }
 
@@ -107,7 +147,8 @@ impl Config {
     /// `InvalidConfig` naming the field when a value cannot work
     /// (`max_concurrency`, `history_limit`, `max_queued` or
     /// `output_ring_lines` of zero, `max_line_bytes` under 4,
-    /// `output_ring_bytes` under `max_line_bytes`).
+    /// `output_ring_bytes` under `max_line_bytes`, `trace_capacity` over
+    /// 16,777,216).
     pub fn validate(&self) -> Result<()> {
         if self.max_concurrency == 0 {
             return Err(Error::InvalidConfig(
@@ -140,6 +181,13 @@ impl Config {
             return Err(Error::InvalidConfig(
                 "Config::max_queued must be at least 1".into(),
             ));
+        }
+        if self.trace_capacity > taskorch_actors::trace::MAX_TRACE_CAPACITY {
+            return Err(Error::InvalidConfig(format!(
+                "Config::trace_capacity must be at most {} events (0 turns tracing off), not {}",
+                taskorch_actors::trace::MAX_TRACE_CAPACITY,
+                self.trace_capacity
+            )));
         }
         Ok(())
     }

@@ -29,6 +29,8 @@
 mod advisor;
 mod config;
 mod execution;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 mod orchestrator;
 
 pub use advisor::{Advisor, Alternative, Recommendation, Requirements};
@@ -54,3 +56,17 @@ pub use taskorch_actors::RunQuery;
 // Automatic pattern selection.
 pub use execution::Execution;
 pub use taskorch_actors::{ExecutionPlan, Request};
+// Task graphs.
+pub use taskorch_actors::graph::{
+    Access, DEFAULT_AGING, GraphReport, GraphRun, GraphState, GraphStats, GraphTask, Priority,
+    Resource, ResourceId, ResourceKind, ResourceUsage, TaskError, TaskGraph, TaskKey, TaskResult,
+    TaskState, TaskStatus,
+};
+// The message trace.
+pub use taskorch_actors::{
+    CorrelationId, EventKind, Outcome, TRACEPARENT_ENV, TraceEvent, TraceLog,
+};
+#[cfg(feature = "fault-injection")]
+pub use taskorch_actors::{FaultStats, FaultTarget};
+// Durable state: the store's history query.
+pub use taskorch_actors::HistoryQuery;

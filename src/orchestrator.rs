@@ -27,13 +27,16 @@ use taskorch_actors::{
 use crate::config::Config;
 
 mod concurrent;
+mod durable;
 mod execute;
 mod fire_and_forget;
+mod graph;
 mod long_running;
 mod periodic;
 mod pooled;
 mod runs;
 mod simple;
+mod trace;
 
 /// Runs work in all six patterns under one root supervisor.
 ///
@@ -90,9 +93,15 @@ impl Orchestrator {
     ///
     /// Must be called inside a tokio runtime.
     ///
+    /// With `Config::store`, the store is opened first and what it holds
+    /// is recovered (runs cut short by a crash marked `Interrupted`, runs
+    /// never started started again, schedules restored); see the README
+    /// section "Durable state".
+    ///
     /// # Errors
     /// `InvalidConfig` for unusable settings; `ActorFailed` if an actor
-    /// could not be started.
+    /// could not be started; `Store { path, reason }` if the store cannot
+    /// be opened (corrupt, newer release, read-only, in use).
     pub async fn start(config: Config) -> Result<Orchestrator> {
         config.validate()?;
         let limits = Limits {
@@ -108,12 +117,15 @@ impl Orchestrator {
                 ring_bytes: config.output_ring_bytes,
                 max_line: config.max_line_bytes,
             },
+            trace_capacity: config.trace_capacity,
         };
         let retention = Retention {
             history_limit: config.history_limit,
             output_budget: config.output_budget,
         };
-        let ctx = Context::new(limits, retention);
+        // Durable state: open the store and recover what it holds.
+        let (store, recovered) = durable::open_store(&config).await?;
+        let ctx = Context::with_store(limits, retention, store.clone());
         // A graceful stop of a child waits out its runs' grace and kill
         // periods; give it that long before the supervisor kills it.
         let child_stop =
@@ -121,7 +133,8 @@ impl Orchestrator {
 
         let executor = ActorSlot::new("executor", config.restart_wait);
         let scheduler = ActorSlot::new("scheduler", config.restart_wait);
-        let schedules = ScheduleStore::new(config.clock);
+        let schedules = ScheduleStore::with_store(config.clock, store);
+        schedules.restore_from(&recovered, ctx.registry());
         let batch = ActorSlot::new("batch", config.restart_wait);
         let launcher = ActorSlot::new("launcher", config.restart_wait);
         let launches = Launches::new(Arc::clone(&ctx), config.max_queued);
@@ -209,10 +222,18 @@ impl Orchestrator {
         let (supervisor, _join) = Actor::spawn(
             None,
             RootSupervisor,
-            SupervisorArguments { children, policy },
+            SupervisorArguments {
+                children,
+                policy,
+                trace: Arc::clone(ctx.trace()),
+            },
         )
         .await
         .map_err(|e| Error::actor_failed("supervisor", e.to_string()))?;
+        // Durable state: runs accepted but never started, started once.
+        for run in &recovered.queued {
+            launches.resume(run);
+        }
         Ok(Orchestrator {
             inner: Arc::new(Inner {
                 pools: Pools::new(Arc::clone(&ctx), pool_table, pool_keeper),
@@ -236,8 +257,11 @@ impl Orchestrator {
     ///
     /// Idempotent: later and concurrent calls wait for the same shutdown.
     ///
+    /// With a store, the last changes are committed and the file is closed
+    /// (released for the next orchestrator) before this returns.
+    ///
     /// # Errors
-    /// None today; the `Result` leaves room for persistence flushes.
+    /// None today; a failed last commit is logged.
     pub async fn shutdown(&self) -> Result<()> {
         let inner = &self.inner;
         inner
@@ -266,6 +290,8 @@ impl Orchestrator {
                 inner.ctx.tasks().close();
                 let bound = inner.config.shutdown_grace + inner.config.kill_grace * 2;
                 let _ = tokio::time::timeout(bound, inner.ctx.tasks().wait()).await;
+                // Durable state: commit the last changes and release the file.
+                durable::close_store(&inner.ctx).await;
             })
             .await;
         Ok(())
@@ -353,6 +379,9 @@ impl Orchestrator {
     }
 
     /// Queue a fault for the next message of `actor` ("executor", ...).
+    /// An actor no fault can target is refused with a warning in the log;
+    /// [`inject_fault_at`](Self::inject_fault_at) returns the error, and
+    /// can aim at the nth message of a kind.
     #[cfg(feature = "fault-injection")]
     pub fn inject_fault(&self, actor: &str, fault: taskorch_actors::Fault) {
         self.inner.ctx.faults().inject(actor, fault);

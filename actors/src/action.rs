@@ -9,6 +9,7 @@ use std::sync::Arc;
 use dashmap::DashMap;
 use futures::future::BoxFuture;
 use serde_json::Value;
+use tokio::sync::Notify;
 
 /// A registered action, type-erased.
 pub type ActionFn = Arc<dyn Fn(Value) -> BoxFuture<'static, Result<Value, String>> + Send + Sync>;
@@ -17,6 +18,9 @@ pub type ActionFn = Arc<dyn Fn(Value) -> BoxFuture<'static, Result<Value, String
 #[derive(Default)]
 pub struct ActionTable {
     actions: DashMap<String, ActionFn>,
+    // Woken on every registration: a run resumed after a restart may wait
+    // for its action, which the application registers after `start`.
+    registered: Notify,
 }
 
 impl std::fmt::Debug for ActionTable {
@@ -42,6 +46,25 @@ impl ActionTable {
     {
         let f: ActionFn = Arc::new(move |input| Box::pin(f(input)));
         self.actions.insert(name.into(), f);
+        self.registered.notify_waiters();
+    }
+
+    /// Wait until `name` is registered (at once if it is).
+    ///
+    /// # Cancel safety
+    /// Cancel safe.
+    pub async fn registered(&self, name: &str) {
+        loop {
+            let notified = self.registered.notified();
+            tokio::pin!(notified);
+            // Interest first, then the check: a registration in between
+            // still wakes us.
+            notified.as_mut().enable();
+            if self.contains(name) {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// The action registered under `name`.

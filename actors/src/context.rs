@@ -8,16 +8,21 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ractor::ActorProcessingErr;
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use crate::action::ActionTable;
+use crate::graph::GraphTable;
 use crate::lines::LineLimits;
 use crate::process::ProcessLimits;
 use crate::process::resolve::ProgramCache;
 use crate::registry::{Registry, Retention};
 use crate::shutdown::Shutdown;
+use crate::store::Store;
 use crate::task::DEFAULT_MAX_OUTPUT;
+use crate::trace::{DEFAULT_TRACE_CAPACITY, MessageInfo, Outcome, TraceRecorder};
 
 /// Limits that apply to all work of one runtime.
 #[derive(Debug, Clone, Copy)]
@@ -34,6 +39,8 @@ pub struct Limits {
     pub max_concurrency: usize,
     /// Bounds of each run's line ring (live output and `output(id)`).
     pub lines: LineLimits,
+    /// Events the message trace keeps (0 turns it off).
+    pub trace_capacity: usize,
 }
 
 impl Default for Limits {
@@ -44,6 +51,7 @@ impl Default for Limits {
             max_output: DEFAULT_MAX_OUTPUT,
             max_concurrency: 64,
             lines: LineLimits::default(),
+            trace_capacity: DEFAULT_TRACE_CAPACITY,
         }
     }
 }
@@ -61,6 +69,11 @@ pub struct Context {
     // The global concurrency cap: one permit per executing run.
     slots: Semaphore,
     programs: ProgramCache,
+    // Task graphs in flight and the resources their tasks claim: outside
+    // the batch coordinator, so a restarted one adopts its graphs.
+    graphs: GraphTable,
+    // The message trace: shared with the supervisor and pool workers.
+    trace: Arc<TraceRecorder>,
     #[cfg(feature = "fault-injection")]
     faults: crate::fault::FaultPlan,
 }
@@ -68,14 +81,21 @@ pub struct Context {
 impl Context {
     /// A fresh context.
     pub fn new(limits: Limits, retention: Retention) -> Arc<Self> {
+        Context::with_store(limits, retention, Store::disabled())
+    }
+
+    /// A fresh context whose runs are journaled to `store`.
+    pub fn with_store(limits: Limits, retention: Retention, store: Store) -> Arc<Self> {
         Arc::new(Context {
-            registry: Arc::new(Registry::new(retention)),
+            registry: Arc::new(Registry::with_store(retention, store)),
             actions: ActionTable::default(),
             limits,
             shutdown: Shutdown::default(),
             tasks: TaskTracker::new(),
             slots: Semaphore::new(limits.max_concurrency.clamp(1, Semaphore::MAX_PERMITS)),
             programs: ProgramCache::default(),
+            graphs: GraphTable::default(),
+            trace: Arc::new(TraceRecorder::new(limits.trace_capacity)),
             #[cfg(feature = "fault-injection")]
             faults: crate::fault::FaultPlan::default(),
         })
@@ -84,6 +104,11 @@ impl Context {
     /// The run registry.
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
+    }
+
+    /// The durable store (disabled without one).
+    pub fn store(&self) -> &Store {
+        self.registry.store()
     }
 
     /// The in-process actions.
@@ -111,6 +136,16 @@ impl Context {
         &self.programs
     }
 
+    /// Task graphs in flight and the resource table.
+    pub fn graphs(&self) -> &GraphTable {
+        &self.graphs
+    }
+
+    /// The message trace.
+    pub fn trace(&self) -> &Arc<TraceRecorder> {
+        &self.trace
+    }
+
     /// Pending injected faults.
     #[cfg(feature = "fault-injection")]
     pub fn faults(&self) -> &crate::fault::FaultPlan {
@@ -129,29 +164,118 @@ impl Context {
             .expect("the concurrency semaphore is never closed")
     }
 
+    /// Like [`execution_slot`](Self::execution_slot), but the slot is not
+    /// tied to a borrow of the context: for work that takes its slot in one
+    /// task and runs in another (a graph driver hands each task the slot it
+    /// took, so the graph's tasks start in the driver's priority order).
+    ///
+    /// # Cancel safety
+    /// Cancel safe, as `execution_slot`.
+    pub(crate) async fn owned_execution_slot(self: Arc<Self>) -> OwnedSlot {
+        self.execution_slot().await.forget();
+        OwnedSlot(self)
+    }
+
+    /// A slot at once, if one is free.
+    pub(crate) fn try_owned_execution_slot(self: &Arc<Self>) -> Option<OwnedSlot> {
+        let permit = self.slots.try_acquire().ok()?;
+        permit.forget();
+        Some(OwnedSlot(Arc::clone(self)))
+    }
+
     /// Execution slots free right now.
     pub fn free_slots(&self) -> usize {
         self.slots.available_permits()
     }
 
+    /// Whether the process just spawned for `actor`'s work is to be killed
+    /// at once (the injected fault `KillChildProcess`); always `false`
+    /// without the `fault-injection` feature.
+    #[cfg_attr(not(feature = "fault-injection"), allow(unused_variables))]
+    pub(crate) fn kill_at_spawn(&self, actor: &'static str) -> bool {
+        #[cfg(feature = "fault-injection")]
+        {
+            self.faults.take_kill(actor)
+        }
+        #[cfg(not(feature = "fault-injection"))]
+        {
+            false
+        }
+    }
+
     /// Every actor handles each message through here: one place for what
-    /// happens around a message (injected faults when the feature is on,
-    /// quiet reporting of a panic, and later the message trace), so every
-    /// actor gets it the same way.
+    /// happens around a message — the message trace (one event per
+    /// message, a `tracing` span around its handling), injected faults
+    /// when the feature is on, quiet reporting of a panic — so every actor
+    /// gets it the same way.
     ///
-    /// `actor` is the child name ("executor", ...), `kind` the message
-    /// variant's name.
+    /// `actor` is the child name ("executor", ...); `message` the message
+    /// kind (its variant name), with the request's envelope when it has
+    /// one. Return what this returns from the actor's handler: an error
+    /// (an injected `ErrorNextMessage`) fails the actor.
     pub(crate) async fn handle<F: Future<Output = ()>>(
         &self,
         actor: &'static str,
-        _kind: &'static str,
+        message: impl Into<MessageInfo>,
         work: F,
-    ) {
-        crate::panic_hook::quiet(actor, async {
+    ) -> Result<(), ActorProcessingErr> {
+        let info = message.into();
+        // Records the event when dropped, so a panic unwinding out of the
+        // handler is recorded too.
+        let handling = self.trace.begin(actor, info);
+        let span = tracing::debug_span!(
+            target: "taskorch::actor",
+            "message",
+            actor,
+            message = info.kind(),
+            correlation = tracing::field::Empty,
+        );
+        if let Some(correlation) = info.correlation() {
+            span.record("correlation", tracing::field::display(correlation.id));
+        }
+        let outcome = crate::panic_hook::quiet(actor, async {
             #[cfg(feature = "fault-injection")]
-            self.faults.apply(actor).await;
+            match self.faults.before(actor, &info).await {
+                crate::fault::Verdict::Handle => {}
+                crate::fault::Verdict::Fail(reason) => return Err(reason),
+                crate::fault::Verdict::DropReply => {
+                    // Dropping the unpolled handler drops the message and
+                    // its reply with it; the reply guard answers the caller.
+                    drop(work);
+                    return Ok(Outcome::ReplyDropped);
+                }
+            }
             work.await;
+            Ok::<_, String>(Outcome::Ok)
         })
+        .instrument(span)
         .await;
+        match outcome {
+            Ok(outcome) => {
+                handling.finish(outcome);
+                Ok(())
+            }
+            Err(reason) => {
+                handling.finish(Outcome::Error);
+                Err(reason.into())
+            }
+        }
+    }
+}
+
+/// One execution slot under the global cap, owned (see
+/// [`Context::owned_execution_slot`]); dropping it frees the slot.
+pub(crate) struct OwnedSlot(Arc<Context>);
+
+impl std::fmt::Debug for OwnedSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OwnedSlot")
+    }
+}
+
+impl Drop for OwnedSlot {
+    fn drop(&mut self) {
+        // The permit was forgotten when the slot was taken: give it back.
+        self.0.slots.add_permits(1);
     }
 }

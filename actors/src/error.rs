@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::graph::TaskKey;
 use crate::run::RunId;
 
 /// Result alias used throughout taskorch.
@@ -146,6 +147,17 @@ pub enum Error {
         limit: usize,
     },
 
+    /// A fault injection that cannot work (feature `fault-injection`): an
+    /// unknown actor, a message kind that actor never handles, a zero
+    /// count, or a message kind given for a fault that counts processes.
+    #[error("invalid fault for actor {actor:?}: {reason}")]
+    InvalidFault {
+        /// The actor as named by the caller.
+        actor: String,
+        /// What is wrong, and what would be accepted.
+        reason: String,
+    },
+
     /// Spawning the process failed for a reason other than not-found or
     /// permission-denied.
     #[error("could not start {program}: {source}")]
@@ -155,6 +167,47 @@ pub enum Error {
         /// The operating system's error.
         #[source]
         source: Arc<std::io::Error>,
+    },
+
+    /// A task graph's dependencies form a cycle, so none of the tasks in it
+    /// could ever start. Nothing of the graph ran.
+    #[error("dependency cycle in task graph: {} (each depends on the next)", path.join(" -> "))]
+    DependencyCycle {
+        /// The names of the tasks in the cycle, each depending on the next;
+        /// the first is repeated at the end (`["a", "b", "a"]`).
+        path: Vec<String>,
+    },
+
+    /// A graph task depends on a key that is not a task of its graph (a
+    /// key from another `TaskGraph`). Nothing of the graph ran.
+    #[error("task {task:?} depends on {dependency}, which is not a task of this graph")]
+    UnknownDependency {
+        /// The name of the task that declared the dependency.
+        task: String,
+        /// The key it named.
+        dependency: TaskKey,
+    },
+
+    /// Two tasks of one graph have the same name; names are unique within
+    /// a graph (they name the runs and the skip reasons).
+    #[error("a task named {0:?} is already in this graph")]
+    DuplicateTask(String),
+
+    /// A task key that does not belong to this graph (a key from another
+    /// `TaskGraph`).
+    #[error("{0} is not a task of this graph")]
+    UnknownTask(TaskKey),
+
+    /// The durable store (`Config::store`) cannot be used: the file is
+    /// corrupt, from a newer release, read-only, in use by another
+    /// orchestrator, or a write failed. The reason says what to do; the
+    /// file is never discarded or overwritten.
+    #[error("store {}: {reason}", path.display())]
+    Store {
+        /// The database file.
+        path: std::path::PathBuf,
+        /// What is wrong, and what to do about it.
+        reason: String,
     },
 
     /// An I/O error while talking to a running process.
@@ -227,8 +280,14 @@ impl Error {
             Error::WorkerDied { .. } => "worker_died",
             Error::WorkerProtocol { .. } => "worker_protocol",
             Error::QueueFull { .. } => "queue_full",
+            Error::InvalidFault { .. } => "invalid_fault",
             Error::Spawn { .. } => "spawn",
             Error::Io { .. } => "io",
+            Error::DependencyCycle { .. } => "dependency_cycle",
+            Error::UnknownDependency { .. } => "unknown_dependency",
+            Error::DuplicateTask(_) => "duplicate_task",
+            Error::UnknownTask(_) => "unknown_task",
+            Error::Store { .. } => "store",
         }
     }
 
@@ -251,6 +310,12 @@ impl Error {
                 | Error::UnknownSchedule(_)
                 | Error::DuplicateSchedule(_)
                 | Error::PoolExists(_)
+                | Error::DependencyCycle { .. }
+                | Error::UnknownDependency { .. }
+                | Error::DuplicateTask(_)
+                | Error::UnknownTask(_)
+                | Error::InvalidFault { .. }
+                | Error::Store { .. }
         )
     }
 

@@ -18,7 +18,7 @@
 //!
 //! # State outside the actor
 //! Runs and their outcomes live in the registry of the runtime
-//! [`Context`](crate::Context); actions in its action table. The actor
+//! [`Context`]; actions in its action table. The actor
 //! keeps only its run tasks and the token that owns them.
 //!
 //! # Restart and stop
@@ -51,6 +51,7 @@ use crate::slot::Reply;
 use crate::stream::RunStream;
 use crate::supervisor::{ChildMessage, ChildReport};
 use crate::task::Task;
+use crate::trace::{Correlation, MessageInfo};
 
 /// The child name of the executor.
 pub const EXECUTOR: &str = "executor";
@@ -90,6 +91,20 @@ pub enum ExecutorMessage {
 }
 
 impl ExecutorMessage {
+    /// Every variant's name, as the message trace shows it and fault
+    /// targets name it.
+    pub const KINDS: &'static [&'static str] = &["Run", "Stream", "Status"];
+
+    /// What the trace records about this message.
+    fn info(&self) -> MessageInfo {
+        let info = MessageInfo::new(self.kind());
+        match self {
+            ExecutorMessage::Run { reply, .. } => info.request(reply.envelope()),
+            ExecutorMessage::Stream { reply, .. } => info.request(reply.envelope()),
+            ExecutorMessage::Status(_) => info.replies(),
+        }
+    }
+
     /// The variant's name, for traces.
     fn kind(&self) -> &'static str {
         match self {
@@ -153,7 +168,7 @@ impl Actor for Executor {
     ) -> Result<(), ActorProcessingErr> {
         message.accept();
         let ctx = Arc::clone(&state.ctx);
-        ctx.handle(EXECUTOR, message.kind(), async {
+        ctx.handle(EXECUTOR, message.info(), async {
             match message {
                 ExecutorMessage::Run { task, reply } => state.run(task, reply),
                 ExecutorMessage::Stream { task, reply } => state.stream(task, reply),
@@ -164,8 +179,7 @@ impl Actor for Executor {
                 }
             }
         })
-        .await;
-        Ok(())
+        .await
     }
 
     async fn post_stop(
@@ -187,7 +201,7 @@ impl ExecutorState {
         let alive = ctx.tasks().token();
         self.runs.spawn(async move {
             let _alive = alive;
-            let result = run_simple(&ctx, &owner, task).await;
+            let result = run_simple(&ctx, &owner, task, reply.correlation()).await;
             reply.send(result);
         });
     }
@@ -214,11 +228,13 @@ async fn run_streamed(ctx: &Context, owner: &Owner, task: Arc<Task>, reply: Repl
         Ok(prepared) => prepared,
         Err(e) => return reply.send(Err(e)),
     };
-    let record = ctx.registry().register(
+    let record = ctx.registry().register_task(
         prepared.task.display_name(),
+        &prepared.task,
         Pattern::LongRunning,
         Some(owner.token()),
     );
+    record.correlate(reply.correlation());
     // Subscribed before the run starts, so the stream sees every line.
     let lines = lines::subscribe(&record, ctx.limits().lines);
     // The caller may be gone already; the run goes on regardless, readable
@@ -227,13 +243,20 @@ async fn run_streamed(ctx: &Context, owner: &Owner, task: Arc<Task>, reply: Repl
     let _ = runner::execute(ctx, &record, &prepared, owner).await;
 }
 
-async fn run_simple(ctx: &Context, owner: &Owner, task: Arc<Task>) -> Result<Output> {
+async fn run_simple(
+    ctx: &Context,
+    owner: &Owner,
+    task: Arc<Task>,
+    correlation: Correlation,
+) -> Result<Output> {
     ctx.shutdown().check()?;
     let prepared = runner::prepare(ctx, task)?;
-    let record = ctx.registry().register(
+    let record = ctx.registry().register_task(
         prepared.task.display_name(),
+        &prepared.task,
         Pattern::Simple,
         Some(owner.token()),
     );
+    record.correlate(correlation);
     runner::execute(ctx, &record, &prepared, owner).await
 }

@@ -1,67 +1,446 @@
 //! Fault injection (cargo feature `fault-injection`): make an actor fail on
 //! purpose, to test what the rest of the system does about it.
 //!
-//! Faults are queued per actor name in a [`FaultPlan`] held by the runtime
+//! Faults are queued per actor in a [`FaultPlan`] held by the runtime
 //! context (outside the actors, so a fault can target the *next*
-//! incarnation too) and consumed by the actor at the start of its next
-//! message, before the message is handled.
+//! incarnation too). Message faults are consumed by `Context::handle` as
+//! the message arrives, before it is handled; `KillChildProcess` is
+//! consumed where the actor's work spawns a process.
+//!
+//! # Which message a fault hits
+//! - An untargeted fault ([`FaultTarget::next`]) hits the next message of
+//!   the actor, whatever its kind. Several queue up: the first hits the
+//!   next message, the second the one after.
+//! - A targeted fault ([`FaultTarget::message`]) counts only messages of
+//!   its kind, from the moment it is injected, and hits the `nth`
+//!   (`.nth(3)`: the third `Launch` from now). Targeted faults are checked
+//!   before untargeted ones; one message takes at most one fault.
+//! - `DropReply` counts only messages that carry a reply (a timer tick has
+//!   none: dropping it would lose work silently instead of testing what a
+//!   caller sees).
+//! - `KillChildProcess` counts processes spawned for the actor's work
+//!   (`.nth(2)`: the second one from now); it takes no message kind.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
+
+use crate::batch::{BATCH, BatchMessage};
+use crate::error::{Error, Result};
+use crate::executor::{EXECUTOR, ExecutorMessage};
+use crate::launcher::{LAUNCHER, LauncherMessage};
+use crate::pool::{POOL_KEEPER, POOL_WORKER, PoolKeeperMessage, PoolWorkerMessage};
+use crate::scheduler::{SCHEDULER, SchedulerMessage};
+use crate::trace::MessageInfo;
 
 /// A fault to inject into an actor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Fault {
-    /// Panic while handling the next message. The caller of that message
-    /// gets `Error::ActorFailed`; the supervisor restarts the actor.
+    /// Panic while handling the message. The caller of that message gets
+    /// `Error::ActorFailed`; the supervisor restarts the actor.
     PanicNextMessage,
-    /// Sleep this long before handling the next message (a slow actor).
+    /// Sleep this long before handling the message (a slow actor: the
+    /// messages behind it wait, which shows as queue time in the trace).
     DelayNextMessage(Duration),
+    /// The handler returns an error instead of handling the message: the
+    /// actor fails and the supervisor restarts it. The caller gets
+    /// `Error::ActorFailed`.
+    ErrorNextMessage,
+    /// SIGKILL (the whole process group of) the next process spawned for
+    /// this actor's work, right after the spawn. For "pool_keeper" or
+    /// "pool_worker", the next pool worker process.
+    KillChildProcess,
+    /// Drop the message unhandled together with its reply, as a handler
+    /// that loses its reply port would. The reply guard still answers:
+    /// the caller gets `Error::ActorFailed`, never a hang. The actor keeps
+    /// running.
+    DropReply,
 }
 
-/// Pending faults by actor name.
+impl Fault {
+    /// The fault's name, as in the trace.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Fault::PanicNextMessage => "PanicNextMessage",
+            Fault::DelayNextMessage(_) => "DelayNextMessage",
+            Fault::ErrorNextMessage => "ErrorNextMessage",
+            Fault::KillChildProcess => "KillChildProcess",
+            Fault::DropReply => "DropReply",
+        }
+    }
+}
+
+/// Which message (or spawned process) of an actor a fault hits; see the
+/// module docs.
+///
+/// ```
+/// # use taskorch_actors::FaultTarget;
+/// let third_launch = FaultTarget::message("Launch").nth(3);
+/// let next_message = FaultTarget::next();
+/// # let _ = (third_launch, next_message);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaultTarget {
+    kind: Option<String>,
+    nth: u32,
+}
+
+impl Default for FaultTarget {
+    fn default() -> Self {
+        FaultTarget::next()
+    }
+}
+
+impl FaultTarget {
+    /// The next message, whatever its kind (for `KillChildProcess`: the
+    /// next spawned process).
+    pub fn next() -> Self {
+        FaultTarget { kind: None, nth: 1 }
+    }
+
+    /// The next message of `kind`: the message enum's variant name, as the
+    /// trace shows it ("Run", "Stream", "Start", "Launch", "Add", "Tick",
+    /// "Open", "Resize", "Retire", "Status", ...).
+    pub fn message(kind: impl Into<String>) -> Self {
+        FaultTarget {
+            kind: Some(kind.into()),
+            nth: 1,
+        }
+    }
+
+    /// The `n`th such message (or process) from now instead of the next;
+    /// `nth(1)` is the next one.
+    pub fn nth(mut self, n: u32) -> Self {
+        self.nth = n;
+        self
+    }
+
+    /// The message kind, if the target names one.
+    pub fn kind(&self) -> Option<&str> {
+        self.kind.as_deref()
+    }
+
+    /// Which one of the counted messages (or processes) is hit, from 1.
+    pub fn count(&self) -> u32 {
+        self.nth
+    }
+}
+
+/// Counts of a runtime's injected faults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FaultStats {
+    /// Faults ever injected (accepted).
+    pub injected: u64,
+    /// Faults that hit their message or process.
+    pub fired: u64,
+    /// Faults still waiting for theirs.
+    pub pending: usize,
+}
+
+/// The actors faults can target, with the message kinds each handles.
+const ACTORS: &[(&str, &[&str])] = &[
+    (EXECUTOR, ExecutorMessage::KINDS),
+    (BATCH, BatchMessage::KINDS),
+    (LAUNCHER, LauncherMessage::KINDS),
+    (SCHEDULER, SchedulerMessage::KINDS),
+    (POOL_KEEPER, PoolKeeperMessage::KINDS),
+    (POOL_WORKER, PoolWorkerMessage::KINDS),
+];
+
+/// The actors faults can target (child names, plus "pool_worker"), with
+/// the message kinds each handles.
+pub fn fault_targets() -> &'static [(&'static str, &'static [&'static str])] {
+    ACTORS
+}
+
+/// A fault waiting for its message.
+#[derive(Debug)]
+struct Armed {
+    actor: &'static str,
+    kind: Option<&'static str>,
+    /// Counted messages (or processes) still to go; fires at 1.
+    left: u32,
+    fault: Fault,
+}
+
+/// What `Context::handle` does with a message, after faults.
+#[derive(Debug)]
+pub(crate) enum Verdict {
+    /// Handle it.
+    Handle,
+    /// Return this error from the handler.
+    Fail(String),
+    /// Drop it, and its reply, unhandled.
+    DropReply,
+}
+
+/// Pending faults (see the module docs).
 #[derive(Debug, Default)]
 pub struct FaultPlan {
     // Fast path: handlers check this flag and skip the lock when nothing is
     // pending, so an armed build costs one relaxed load per message.
     armed: AtomicBool,
-    pending: Mutex<HashMap<String, VecDeque<Fault>>>,
+    pending: Mutex<Vec<Armed>>,
+    injected: AtomicU64,
+    fired: AtomicU64,
 }
 
 impl FaultPlan {
     /// Queue `fault` for the next message of `actor` ("executor", ...).
+    /// An actor no fault can target is refused with a warning in the log;
+    /// [`inject_at`](Self::inject_at) returns the error instead.
     pub fn inject(&self, actor: &str, fault: Fault) {
-        self.pending
-            .lock()
-            .entry(actor.to_string())
-            .or_default()
-            .push_back(fault);
-        self.armed.store(true, Ordering::Release);
+        if let Err(e) = self.inject_at(actor, &FaultTarget::next(), fault) {
+            tracing::warn!(error = %e, "fault not injected");
+        }
     }
 
-    /// Take the next fault queued for `actor`.
-    pub(crate) fn take(&self, actor: &str) -> Option<Fault> {
+    /// Queue `fault` for the message (or spawned process) of `actor` that
+    /// `target` names.
+    ///
+    /// # Errors
+    /// `InvalidFault` for an actor faults cannot target (the root
+    /// supervisor, an unknown name), a message kind the actor does not
+    /// handle, a count of zero, or a message kind given with
+    /// `KillChildProcess`.
+    pub fn inject_at(&self, actor: &str, target: &FaultTarget, fault: Fault) -> Result<()> {
+        let invalid = |reason: String| Error::InvalidFault {
+            actor: actor.to_string(),
+            reason,
+        };
+        let Some(&(name, kinds)) = ACTORS.iter().find(|(name, _)| *name == actor) else {
+            let known: Vec<&str> = ACTORS.iter().map(|(name, _)| *name).collect();
+            let reason = if actor == "supervisor" {
+                "the root supervisor takes no faults (nothing would restart it)".to_string()
+            } else {
+                format!("no such actor; faults can target {}", known.join(", "))
+            };
+            return Err(invalid(reason));
+        };
+        if target.nth == 0 {
+            return Err(invalid(
+                "nth counts from 1 (nth(1) is the next message)".to_string(),
+            ));
+        }
+        let kind = match (&target.kind, &fault) {
+            (None, _) => None,
+            (Some(_), Fault::KillChildProcess) => {
+                return Err(invalid(
+                    "KillChildProcess counts spawned processes, not messages: give no message kind"
+                        .to_string(),
+                ));
+            }
+            (Some(kind), _) => {
+                Some(*kinds.iter().find(|k| **k == kind.as_str()).ok_or_else(|| {
+                    invalid(format!(
+                        "{name} handles no {kind:?} messages; it handles {}",
+                        kinds.join(", ")
+                    ))
+                })?)
+            }
+        };
+        self.pending.lock().push(Armed {
+            actor: name,
+            kind,
+            left: target.nth,
+            fault,
+        });
+        self.injected.fetch_add(1, Ordering::Relaxed);
+        self.armed.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Drop every pending fault; returns how many there were.
+    pub fn clear(&self) -> usize {
+        let mut pending = self.pending.lock();
+        let n = pending.len();
+        pending.clear();
+        self.armed.store(false, Ordering::Release);
+        n
+    }
+
+    /// Faults injected, fired, pending.
+    pub fn stats(&self) -> FaultStats {
+        FaultStats {
+            injected: self.injected.load(Ordering::Relaxed),
+            fired: self.fired.load(Ordering::Relaxed),
+            pending: self.pending.lock().len(),
+        }
+    }
+
+    /// The fault for this message of `actor`, if one is due.
+    pub(crate) fn take_for_message(
+        &self,
+        actor: &str,
+        kind: &str,
+        has_reply: bool,
+    ) -> Option<Fault> {
         if !self.armed.load(Ordering::Acquire) {
             return None;
         }
         let mut pending = self.pending.lock();
-        let fault = pending.get_mut(actor).and_then(VecDeque::pop_front);
-        if pending.values().all(VecDeque::is_empty) {
-            self.armed.store(false, Ordering::Release);
+        let counts = |a: &Armed| {
+            a.actor == actor
+                && a.fault != Fault::KillChildProcess
+                && (has_reply || a.fault != Fault::DropReply)
+        };
+        let mut fire = None;
+        for (i, armed) in pending.iter_mut().enumerate() {
+            if !counts(armed) || armed.kind.is_none_or(|k| k != kind) {
+                continue;
+            }
+            if armed.left > 1 {
+                armed.left -= 1;
+            } else if fire.is_none() {
+                fire = Some(i);
+            }
+            // A second one due on the same message stays at 1: it hits the
+            // next matching message.
         }
+        if fire.is_none()
+            && let Some((i, armed)) = pending.iter_mut().enumerate().find(|(_, a)| {
+                a.actor == actor && a.kind.is_none() && a.fault != Fault::KillChildProcess
+            })
+            && counts(armed)
+        {
+            if armed.left > 1 {
+                armed.left -= 1;
+            } else {
+                fire = Some(i);
+            }
+        }
+        let fault = fire.map(|i| pending.remove(i).fault);
+        self.settle(&pending, fault.is_some());
         fault
     }
 
-    /// Apply the next fault queued for `actor`, if any.
-    pub(crate) async fn apply(&self, actor: &str) {
-        match self.take(actor) {
-            Some(Fault::PanicNextMessage) => panic!("injected fault: {actor} panics"),
-            Some(Fault::DelayNextMessage(delay)) => tokio::time::sleep(delay).await,
-            None => {}
+    /// Whether the process just spawned for `actor`'s work is to be
+    /// killed now.
+    pub(crate) fn take_kill(&self, actor: &str) -> bool {
+        if !self.armed.load(Ordering::Acquire) {
+            return false;
+        }
+        let mut pending = self.pending.lock();
+        let Some(i) = pending
+            .iter()
+            .position(|a| a.actor == actor && a.fault == Fault::KillChildProcess)
+        else {
+            return false;
+        };
+        let fire = pending[i].left <= 1;
+        if fire {
+            pending.remove(i);
+        } else {
+            pending[i].left -= 1;
+        }
+        self.settle(&pending, fire);
+        fire
+    }
+
+    fn settle(&self, pending: &[Armed], fired: bool) {
+        if fired {
+            self.fired.fetch_add(1, Ordering::Relaxed);
+        }
+        if pending.is_empty() {
+            self.armed.store(false, Ordering::Release);
+        }
+    }
+
+    /// Apply the fault due for this message of `actor`, if any.
+    pub(crate) async fn before(&self, actor: &str, info: &MessageInfo) -> Verdict {
+        let kind = info.kind();
+        match self.take_for_message(actor, kind, info.has_reply) {
+            Some(Fault::PanicNextMessage) => {
+                panic!("injected fault: {actor} panics handling {kind}")
+            }
+            Some(Fault::DelayNextMessage(delay)) => {
+                tokio::time::sleep(delay).await;
+                Verdict::Handle
+            }
+            Some(Fault::ErrorNextMessage) => Verdict::Fail(format!(
+                "injected fault: {actor} returns an error handling {kind}"
+            )),
+            Some(Fault::DropReply) => Verdict::DropReply,
+            Some(Fault::KillChildProcess) | None => Verdict::Handle,
         }
     }
 }
+
+/// Whether process `pid` is still alive (a zombie counts as dead: it has
+/// exited and only waits to be reaped).
+pub fn process_alive(pid: u32) -> bool {
+    pid_alive(pid)
+}
+
+#[cfg(target_os = "linux")]
+fn pid_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        let state = stat
+            .rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().next());
+        !matches!(state, Some("Z") | Some("X") | None)
+    })
+}
+
+#[cfg(all(unix, not(target_os = "linux")))]
+fn pid_alive(pid: u32) -> bool {
+    use nix::sys::signal::kill;
+    use nix::unistd::Pid;
+    i32::try_from(pid).is_ok_and(|pid| kill(Pid::from_raw(pid), None).is_ok())
+}
+
+#[cfg(windows)]
+fn pid_alive(_pid: u32) -> bool {
+    // Not needed on Windows, where runs live in job objects.
+    false
+}
+
+/// Whether any process of process group `pgid` is still alive (zombies
+/// count as dead: they have exited and only wait to be reaped). For tests
+/// and the chaos harness: a run's pid is its group's id, so this checks
+/// the run's descendants too.
+pub fn process_group_alive(pgid: u32) -> bool {
+    group_alive(pgid)
+}
+
+#[cfg(target_os = "linux")]
+fn group_alive(pgid: u32) -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    dir.filter_map(|entry| entry.ok())
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_str()
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .filter_map(|entry| std::fs::read_to_string(entry.path().join("stat")).ok())
+        .any(|stat| {
+            // After the parenthesised command name: state, ppid, pgrp.
+            let mut fields = stat.rsplit(')').next().unwrap_or("").split_whitespace();
+            let state = fields.next();
+            let pgrp = fields.nth(1).and_then(|f| f.parse::<u32>().ok());
+            pgrp == Some(pgid) && !matches!(state, Some("Z") | Some("X"))
+        })
+}
+
+#[cfg(all(unix, not(target_os = "linux")))]
+fn group_alive(pgid: u32) -> bool {
+    use nix::sys::signal::killpg;
+    use nix::unistd::Pid;
+    i32::try_from(pgid).is_ok_and(|pgid| killpg(Pid::from_raw(pgid), None).is_ok())
+}
+
+#[cfg(windows)]
+fn group_alive(_pgid: u32) -> bool {
+    // Windows runs use job objects, which end with their run; there is no
+    // process group to look up.
+    false
+}
+
+#[cfg(test)]
+mod tests;

@@ -12,6 +12,13 @@
 //!   `cancel`), never through this actor.
 //! - [`LauncherMessage::Status`]: how many launched runs are in flight.
 //!
+//! # Durable store
+//! With a store, a launch is answered only once the run's `Queued` record
+//! is committed (group commit: the actor does not wait; the run's own task
+//! answers after the commit). Runs found `Queued` after a restart are
+//! started again through [`Launches::resume`], owned by the runtime like
+//! launched runs.
+//!
 //! # Supervision
 //! A permanent child of the root supervisor, started after the executor
 //! (and the batch coordinator).
@@ -70,8 +77,10 @@ use crate::registry::RunRecord;
 use crate::run::RunId;
 use crate::runner::{self, Owner, Prepared, drain_runs};
 use crate::slot::Reply;
+use crate::store::ResumedRun;
 use crate::supervisor::{ChildMessage, ChildReport};
-use crate::task::Task;
+use crate::task::{Task, TaskKind};
+use crate::trace::{Correlation, MessageInfo};
 
 #[cfg(test)]
 mod tests;
@@ -107,6 +116,19 @@ pub enum LauncherMessage {
 }
 
 impl LauncherMessage {
+    /// Every variant's name, as the message trace shows it and fault
+    /// targets name it.
+    pub const KINDS: &'static [&'static str] = &["Launch", "Status"];
+
+    /// What the trace records about this message.
+    fn info(&self) -> MessageInfo {
+        let info = MessageInfo::new(self.kind());
+        match self {
+            LauncherMessage::Launch { reply, .. } => info.request(reply.envelope()),
+            LauncherMessage::Status(_) => info.replies(),
+        }
+    }
+
     /// The variant's name, for traces.
     fn kind(&self) -> &'static str {
         match self {
@@ -197,9 +219,51 @@ impl Launches {
         }
     }
 
+    /// Start `run`, found `Queued` in the durable store after a restart,
+    /// once, under its own id; owned by the runtime like a launched run
+    /// (not counted against `max_queued`: it was accepted long ago). A run
+    /// of an in-process action waits, `Queued`, until its action is
+    /// registered again; one whose program is gone fails as a launch would
+    /// have.
+    pub fn resume(&self, run: &ResumedRun) {
+        let ctx = Arc::clone(&self.ctx);
+        let record = ctx.registry().restore(run, Some(self.owner.token()));
+        let task = Arc::new(run.task.clone());
+        let settle = Settle { ctx, record };
+        let owner = self.owner.clone();
+        let alive = settle.ctx.tasks().token();
+        self.runs.spawn(async move {
+            let _alive = alive;
+            let ctx = Arc::clone(&settle.ctx);
+            let record = &settle.record;
+            if let (TaskKind::Action { name, .. }, Some(stop)) = (task.kind(), record.token()) {
+                tokio::select! {
+                    _ = ctx.actions().registered(name) => {}
+                    _ = stop.cancelled() => {
+                        let stopped = if record.cancel_requested() {
+                            Error::Cancelled { run: Some(record.id()) }
+                        } else {
+                            owner.reason()
+                        };
+                        let _ = ctx.registry().finish_durable(record, Err(stopped)).await;
+                        return;
+                    }
+                }
+            }
+            match runner::prepare(&ctx, task) {
+                Ok(prepared) => {
+                    let _ = runner::execute(&ctx, record, &prepared, &owner).await;
+                }
+                Err(e) => {
+                    let _ = ctx.registry().finish_durable(record, Err(e)).await;
+                }
+            }
+        });
+    }
+
     /// Admit `task`: the checks and the registration of a launch. The run
     /// is started by [`Admitted::start`].
-    fn admit(&self, task: Arc<Task>) -> Result<Admitted> {
+    fn admit(&self, task: Arc<Task>, correlation: Correlation) -> Result<Admitted> {
         let ctx = &self.ctx;
         ctx.shutdown().check()?;
         // Input errors first: they say more than a full queue does.
@@ -209,11 +273,13 @@ impl Launches {
                 limit: self.max_queued,
             });
         }
-        let record = ctx.registry().register(
+        let record = ctx.registry().register_task(
             prepared.task.display_name(),
+            &prepared.task,
             Pattern::FireAndForget,
             Some(self.owner.token()),
         );
+        record.correlate(correlation);
         Ok(Admitted {
             prepared,
             settle: Settle {
@@ -236,16 +302,49 @@ impl Admitted {
     /// once the returned answer is dropped, or at once if the run is
     /// stopped before that.
     fn start(self, launches: &Launches) -> Launched {
+        let (go, started) = oneshot::channel();
+        let launched = Launched {
+            id: self.settle.record.id(),
+            _go: go,
+        };
+        self.spawn(launches, started, None);
+        launched
+    }
+
+    /// [`start`](Self::start) with a durable store: the run's task answers
+    /// `reply` once the run's `Queued` record is committed (or with the
+    /// store's error, and the run ends `Failed` without starting).
+    fn start_durable(self, launches: &Launches, reply: Reply<Launched>) {
+        let (go, started) = oneshot::channel();
+        let launched = Launched {
+            id: self.settle.record.id(),
+            _go: go,
+        };
+        self.spawn(launches, started, Some((launched, reply)));
+    }
+
+    fn spawn(
+        self,
+        launches: &Launches,
+        started: oneshot::Receiver<()>,
+        answer: Option<(Launched, Reply<Launched>)>,
+    ) {
         let Admitted { prepared, settle } = self;
         let owner = launches.owner.clone();
-        let (go, started) = oneshot::channel();
         // Holding a token of the runtime-wide tracker lets shutdown wait
         // for this run's clean-up whatever happens to the launcher.
         let alive = settle.ctx.tasks().token();
-        let id = settle.record.id();
         let stop = settle.record.token();
         launches.runs.spawn(async move {
             let _alive = alive;
+            if let Some((launched, reply)) = answer {
+                if let Err(e) = settle.record.durable().await {
+                    let _ = settle.ctx.registry().finish(&settle.record, Err(e.clone()));
+                    reply.send(Err(e));
+                    return;
+                }
+                reply.send(Ok(launched));
+            }
             // Sent or dropped, the go-ahead comes; a stop (cancel,
             // shutdown) never waits for it.
             if let Some(stop) = stop {
@@ -259,7 +358,6 @@ impl Admitted {
             let _ = runner::execute(&settle.ctx, &settle.record, &prepared, &owner).await;
             drop(settle);
         });
-        Launched { id, _go: go }
     }
 }
 
@@ -318,10 +416,15 @@ impl Actor for Launcher {
         let launches = Arc::clone(&state.launches);
         launches
             .ctx
-            .handle(LAUNCHER, message.kind(), async {
+            .handle(LAUNCHER, message.info(), async {
                 match message {
                     LauncherMessage::Launch { task, reply } => {
-                        reply.send(launches.admit(task).map(|run| run.start(&launches)));
+                        match launches.admit(task, reply.correlation()) {
+                            Ok(run) if launches.ctx.store().is_enabled() => {
+                                run.start_durable(&launches, reply);
+                            }
+                            admitted => reply.send(admitted.map(|run| run.start(&launches))),
+                        }
                     }
                     LauncherMessage::Status(reply) => {
                         let _ = reply.send(ChildReport {
@@ -334,8 +437,7 @@ impl Actor for Launcher {
                     }
                 }
             })
-            .await;
-        Ok(())
+            .await
     }
 
     async fn post_stop(

@@ -7,6 +7,10 @@
 //! [`ActorSlot`] the supervisor rewrites on every restart, so it never holds
 //! a dead reference.
 //!
+//! With a durable [`Store`] (see [`store`]), runs, their output and the
+//! schedules also survive a restart of the whole process: the registry and
+//! the schedule store journal every change to it.
+//!
 //! # Supervision tree
 //!
 //! ```text
@@ -17,6 +21,8 @@
 //! │                                     ring in its registry record, never the actor
 //! ├── batch      Concurrent             one driver task per batch, owned by the incarnation;
 //! │                                     runs started lazily, at most `limit` per batch
+//! │                                     + task graphs: one driver per graph, state outside
+//! │                                     (GraphTable { graphs, resources }), adopted on restart
 //! ├── launcher   FireAndForget          runs: owned by the runtime (outlive restarts;
 //! │                                     stopped by shutdown), state outside: Launches
 //! ├── scheduler  Periodic               timing heap + timer task, rebuilt on restart
@@ -36,6 +42,8 @@
 //! - [`scheduler`]: the scheduler actor, triggers, the schedule store.
 //! - [`batch`]: the batch coordinator (Concurrent pattern).
 //! - [`pool`]: the pool keeper and its worker actors (Pooled).
+//! - [`graph`]: task graphs (dependencies, priorities, resources), driven
+//!   by the batch coordinator.
 //! - [`launcher`]: the launcher actor (FireAndForget).
 //! - `runner`: one run from start to terminal status (attempts, retries,
 //!   time-outs, cancellation), shared by every pattern actor.
@@ -45,8 +53,10 @@
 //! - [`registry`]: the run registry.
 //! - `request`: [`Request`], what `Orchestrator::execute` is asked for,
 //!   and the check that its options fit one pattern.
+//! - [`store`]: the durable store (redb): run history, resume after restart.
 //! - [`shutdown`]: the one shutdown mechanism.
 //! - `fault` (feature `fault-injection`): faults injected into actors.
+//! - [`trace`]: the message trace (every message every actor handles).
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![forbid(unsafe_code)]
@@ -58,6 +68,7 @@ mod error;
 pub mod executor;
 #[cfg(feature = "fault-injection")]
 mod fault;
+pub mod graph;
 pub mod launcher;
 pub mod lines;
 mod output;
@@ -72,16 +83,20 @@ mod runner;
 pub mod scheduler;
 pub mod shutdown;
 mod slot;
+pub mod store;
 mod stream;
 pub mod supervisor;
 mod task;
+pub mod trace;
 
 pub use action::{ActionFn, ActionTable};
 pub use batch::{Batch, BatchProgress, BatchSpec};
 pub use context::{Context, Limits};
 pub use error::{Error, Result};
 #[cfg(feature = "fault-injection")]
-pub use fault::{Fault, FaultPlan};
+pub use fault::{
+    Fault, FaultPlan, FaultStats, FaultTarget, fault_targets, process_alive, process_group_alive,
+};
 pub use lines::{CapturedOutput, LineLimits, LineLog, OutputSubscription};
 pub use output::{Output, OutputLine, StreamKind};
 pub use panic_hook::install as install_quiet_panic_hook;
@@ -94,6 +109,7 @@ pub use registry::{Registry, Retention, RunQuery, RunRecord};
 pub use request::{ExecutionPlan, Request};
 pub use run::{ParseRunIdError, RunId, RunInfo, RunStatus};
 pub use slot::{ActorSlot, Reply};
+pub use store::{HistoryQuery, Recovered, ResumedRun, Store, StoreLimits};
 pub use stream::RunStream;
 pub use supervisor::{
     ChildMessage, ChildReport, ChildSpec, ChildState, ChildStatus, Restart, RestartIntensity,
@@ -101,3 +117,7 @@ pub use supervisor::{
     SystemStatus,
 };
 pub use task::{Backoff, DEFAULT_MAX_OUTPUT, Task, TaskKind};
+pub use trace::{
+    Correlation, CorrelationId, EventKind, Outcome, TRACEPARENT_ENV, TraceEvent, TraceLog,
+    TraceRecorder,
+};

@@ -283,6 +283,35 @@ impl LineLog {
     }
 }
 
+impl LineLog {
+    /// A closed log holding `captured` (a snapshot read back from the
+    /// durable store), with the same `seq`s, split flags and dropped count;
+    /// its limits are whatever holds all of it.
+    pub(crate) fn restore(run: RunId, captured: &CapturedOutput) -> Self {
+        let bytes: usize = captured.lines.iter().map(|l| l.text.len()).sum();
+        let longest = captured.lines.iter().map(|l| l.text.len()).max();
+        let limits = LineLimits {
+            ring_lines: captured.lines.len().max(1),
+            ring_bytes: bytes.max(MIN_LINE),
+            max_line: longest.unwrap_or(0).max(MIN_LINE),
+        };
+        let log = LineLog::new(run, limits);
+        {
+            let mut ring = log.ring.lock();
+            let first = captured.lines.first().map_or(captured.dropped, |l| l.seq);
+            ring.next_seq = first;
+            ring.dropped = first;
+            for line in &captured.lines {
+                let mut batch = LineBatch::default();
+                batch.add(line.text.as_bytes(), captured.split.contains(&line.seq));
+                ring.push(&log.limits, line.stream, &batch);
+            }
+            ring.closed = true;
+        }
+        log
+    }
+}
+
 /// The writing end of one stream into a [`LineLog`]: its splitter, and the
 /// lines of the current read waiting to be pushed.
 #[derive(Debug)]

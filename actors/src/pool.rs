@@ -73,8 +73,10 @@ pub use shared::{PoolShared, PoolState, PoolStats, PoolTable};
 pub use spec::{
     DEFAULT_LOG_LINES, DEFAULT_MAX_START_FAILURES, DEFAULT_REQUEST_TIMEOUT, MAX_WORKERS, PoolSpec,
 };
+pub(crate) use worker::POOL_WORKER;
+pub(crate) use worker::PoolWorkerMessage;
 pub use worker::{POOL_ENV, WORKER_ENV};
-use worker::{PoolWorker, PoolWorkerArguments, PoolWorkerMessage};
+use worker::{PoolWorker, PoolWorkerArguments};
 
 /// The child name of the pool keeper.
 pub const POOL_KEEPER: &str = "pool_keeper";
@@ -178,7 +180,7 @@ impl Actor for PoolKeeper {
     ) -> Result<(), ActorProcessingErr> {
         message.accept();
         let ctx = Arc::clone(&state.ctx);
-        ctx.handle(POOL_KEEPER, message.kind(), async {
+        ctx.handle(POOL_KEEPER, message.info(), async {
             match message {
                 PoolKeeperMessage::Open { spec, reply } => {
                     reply.send(state.open(&myself, spec).await);
@@ -208,8 +210,7 @@ impl Actor for PoolKeeper {
                 }
             }
         })
-        .await;
-        Ok(())
+        .await
     }
 
     async fn handle_supervisor_evt(
@@ -230,8 +231,7 @@ impl Actor for PoolKeeper {
         ctx.handle(POOL_KEEPER, "WorkerEnded", async {
             state.worker_ended(&myself, entry, failure).await;
         })
-        .await;
-        Ok(())
+        .await
     }
 
     async fn post_stop(

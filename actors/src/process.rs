@@ -43,6 +43,7 @@ use crate::error::{Error, Result};
 use crate::lines::LineLog;
 use crate::output::StreamKind;
 use crate::run::RunId;
+use crate::trace::TRACEPARENT_ENV;
 use capture::{BoundedCapture, drain};
 use child::{ChildProcess, terminate};
 #[cfg(unix)]
@@ -84,6 +85,8 @@ pub(crate) struct ProcessSpec<'a> {
     pub stdin: Option<&'a [u8]>,
     pub max_output: usize,
     pub run_id: RunId,
+    /// The W3C trace context of the request, when it was made in a span.
+    pub traceparent: Option<&'a str>,
     /// The run's line ring, fed from both streams as they are read.
     pub lines: Option<&'a LineLog>,
 }
@@ -109,7 +112,9 @@ pub(crate) struct Finished {
 }
 
 /// Run one attempt of `spec` until it exits, `stop` fires or `deadline`
-/// passes. `on_spawn` is told the pid as soon as the child exists.
+/// passes. `on_spawn` is told the pid as soon as the child exists; if it
+/// answers `true` (the injected fault `KillChildProcess`), the group is
+/// killed at once and the attempt ends as the killed process does.
 ///
 /// # Errors
 /// `NotFound` / `PermissionDenied` / `Spawn` if the process could not be
@@ -119,10 +124,12 @@ pub(crate) async fn run(
     limits: &ProcessLimits,
     stop: &CancellationToken,
     deadline: Option<Instant>,
-    on_spawn: impl FnOnce(Option<u32>),
+    on_spawn: impl FnOnce(Option<u32>) -> bool,
 ) -> Result<Finished> {
     let mut child = spawn(spec)?;
-    on_spawn(child.pid());
+    if on_spawn(child.pid()) {
+        let _ = child.kill();
+    }
 
     let mut stdout = BoundedCapture::new(spec.max_output);
     let mut stderr = BoundedCapture::new(spec.max_output);
@@ -200,6 +207,10 @@ pub(crate) async fn run(
 
 fn spawn(spec: &ProcessSpec<'_>) -> Result<GroupChild> {
     let command = CommandWrap::with_new(spec.program, |cmd| {
+        if let Some(traceparent) = spec.traceparent {
+            // Before the task's own variables, so a TRACEPARENT it sets wins.
+            cmd.env(TRACEPARENT_ENV, traceparent);
+        }
         cmd.args(spec.args)
             .envs(spec.env.iter().map(|(k, v)| (k, v)))
             .env(RUN_ID_ENV, spec.run_id.to_string())

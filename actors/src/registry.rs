@@ -17,6 +17,11 @@
 //! already waiting: they hold the record and still get its outcome.
 //!
 //! Queries (by status, name, pattern, most recent N) are in [`RunQuery`].
+//!
+//! Durable state: with a [`Store`], every change of a run is journaled
+//! from here (acceptance, start, pid, end; see `durable`), and a run this
+//! registry no longer holds in memory (from before a restart, or evicted)
+//! is read back from the store by `get`, `status` and `info`.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -34,7 +39,11 @@ use crate::lines::LineLog;
 use crate::output::Output;
 use crate::pattern::Pattern;
 use crate::run::{RunId, RunInfo, RunStatus};
+use crate::store::Store;
+use crate::trace::Correlation;
 
+// Durable state: the store hooks (clearly apart from the in-memory logic).
+mod durable;
 mod query;
 #[cfg(test)]
 mod tests;
@@ -79,6 +88,8 @@ pub struct Registry {
     runs: DashMap<RunId, Arc<RunRecord>>,
     retention: Retention,
     finished: Mutex<Finished>,
+    // Where changes are journaled (disabled: nowhere).
+    store: Store,
 }
 
 /// Finished runs in finishing order, for eviction.
@@ -93,27 +104,62 @@ struct Finished {
 impl Registry {
     /// An empty registry with the given retention.
     pub fn new(retention: Retention) -> Self {
+        Registry::with_store(retention, Store::disabled())
+    }
+
+    /// An empty registry that journals every run to `store`.
+    pub fn with_store(retention: Retention, store: Store) -> Self {
         Registry {
             runs: DashMap::new(),
             retention,
             finished: Mutex::new(Finished::default()),
+            store,
         }
+    }
+
+    /// The durable store runs are journaled to (disabled without one).
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// Accept a run: record it as `Queued` and return its record.
     /// `parent` cancels the run along with it (an actor incarnation, a batch).
+    ///
+    /// A run registered without its task cannot be started again after a
+    /// restart: use [`register_task`](Self::register_task) with a store.
     pub fn register(
         &self,
         name: impl Into<String>,
         pattern: Pattern,
         parent: Option<&CancellationToken>,
     ) -> Arc<RunRecord> {
+        self.insert(
+            RunId::new(),
+            name.into(),
+            pattern,
+            SystemTime::now(),
+            parent,
+            None,
+        )
+    }
+
+    /// Insert a new `Queued` record; journal it (with `task`, if any)
+    /// unless it is already stored.
+    fn insert(
+        &self,
+        id: RunId,
+        name: String,
+        pattern: Pattern,
+        queued: SystemTime,
+        parent: Option<&CancellationToken>,
+        journal: Option<Option<&crate::task::Task>>,
+    ) -> Arc<RunRecord> {
         let token = parent.map_or_else(CancellationToken::new, |p| p.child_token());
         let record = Arc::new(RunRecord {
-            id: RunId::new(),
-            name: name.into(),
+            id,
+            name,
             pattern,
-            queued: SystemTime::now(),
+            queued,
             state: Mutex::new(RunState {
                 status: RunStatus::Queued,
                 started: None,
@@ -127,27 +173,42 @@ impl Registry {
             cancel_requested: AtomicBool::new(false),
             done: Notify::new(),
             lines: OnceLock::new(),
+            correlation: OnceLock::new(),
+            store: self.store.clone(),
         });
+        if let Some(task) = journal {
+            durable::journal_queued(&record, task);
+        }
         self.runs.insert(record.id, Arc::clone(&record));
         record
     }
 
     /// The record of `id`, if known.
     pub fn get(&self, id: RunId) -> Option<Arc<RunRecord>> {
-        self.runs.get(&id).map(|r| Arc::clone(r.value()))
+        self.runs
+            .get(&id)
+            .map(|r| Arc::clone(r.value()))
+            .or_else(|| self.stored(id))
     }
 
     /// The status of `id`, if known.
     pub fn status(&self, id: RunId) -> Option<RunStatus> {
-        self.runs.get(&id).map(|r| r.state.lock().status)
+        match self.runs.get(&id) {
+            Some(r) => Some(r.state.lock().status),
+            None => self.store.run(id).map(|row| row.status),
+        }
     }
 
     /// A snapshot of `id`, if known.
     pub fn info(&self, id: RunId) -> Option<RunInfo> {
-        self.runs.get(&id).map(|r| r.info())
+        match self.runs.get(&id) {
+            Some(r) => Some(r.info()),
+            None => self.store.run(id).map(|row| row.info(id)),
+        }
     }
 
-    /// Snapshots of every known run, oldest first.
+    /// Snapshots of every run held in memory, oldest first (with a store,
+    /// older runs are in [`Store::history`]).
     pub fn list(&self) -> Vec<RunInfo> {
         let mut all: Vec<RunInfo> = self.runs.iter().map(|r| r.info()).collect();
         all.sort_by_key(|info| info.id);
@@ -198,12 +259,35 @@ impl Registry {
         record: &RunRecord,
         outcome: Result<Output>,
     ) -> Result<RunStatus, IllegalTransition> {
+        let now = SystemTime::now();
+        if self.store.is_enabled() {
+            // Journal only an end that will be recorded.
+            let (from, to) = (record.status(), terminal_status(&outcome));
+            if !from.can_become(to) {
+                return Err(IllegalTransition {
+                    run: record.id,
+                    from,
+                    to,
+                });
+            }
+            durable::journal_finished(record, &outcome, now);
+        }
+        self.finish_at(record, outcome, now)
+    }
+
+    /// [`finish`](Self::finish) at time `now`, without journaling.
+    fn finish_at(
+        &self,
+        record: &RunRecord,
+        outcome: Result<Output>,
+        now: SystemTime,
+    ) -> Result<RunStatus, IllegalTransition> {
         let status = terminal_status(&outcome);
         let held = outcome.as_ref().map_or(0, Output::held_bytes)
             + record.lines().map_or(0, |lines| lines.held_bytes());
         {
             let mut state = record.state.lock();
-            state.advance(record.id, status)?;
+            state.advance(record.id, status, now)?;
             if let Ok(out) = &outcome {
                 state.exit_code = out.exit_code;
                 state.attempts = state.attempts.max(out.attempts);
@@ -293,6 +377,12 @@ pub struct RunRecord {
     // The run's output lines, attached when its first process starts (or
     // when a reader asks first); closed when the run finishes.
     lines: OnceLock<Arc<LineLog>>,
+    // The request that started the run (none for scheduled runs): set by
+    // its actor right after registering it, read by the runner for the
+    // trace and the child's TRACEPARENT.
+    correlation: OnceLock<Correlation>,
+    // Where this run's changes are journaled.
+    store: Store,
 }
 
 #[derive(Debug)]
@@ -312,7 +402,12 @@ struct RunState {
 impl RunState {
     /// The one place a status changes: refuses anything
     /// [`RunStatus::can_become`] does not allow.
-    fn advance(&mut self, run: RunId, next: RunStatus) -> Result<(), IllegalTransition> {
+    fn advance(
+        &mut self,
+        run: RunId,
+        next: RunStatus,
+        now: SystemTime,
+    ) -> Result<(), IllegalTransition> {
         if !self.status.can_become(next) {
             return Err(IllegalTransition {
                 run,
@@ -321,7 +416,6 @@ impl RunState {
             });
         }
         self.status = next;
-        let now = SystemTime::now();
         if next == RunStatus::Running {
             self.started = Some(now);
         } else {
@@ -380,8 +474,16 @@ impl RunRecord {
     /// # Errors
     /// [`IllegalTransition`] if the run is not queued (already started or
     /// finished, for instance cancelled while it waited).
+    ///
+    /// With a store, the start is journaled; the runner waits for it to be
+    /// durable ([`durable`](Self::durable)) before any work starts.
     pub fn start(&self) -> Result<(), IllegalTransition> {
-        self.state.lock().advance(self.id, RunStatus::Running)
+        let now = SystemTime::now();
+        self.state
+            .lock()
+            .advance(self.id, RunStatus::Running, now)?;
+        durable::journal_started(self, now);
+        Ok(())
     }
 
     /// Note the start of attempt `n` (1-based).
@@ -391,7 +493,14 @@ impl RunRecord {
 
     /// Note the pid (and process group) of the running attempt.
     pub fn set_pid(&self, pid: Option<u32>) {
-        self.state.lock().pid = pid;
+        let attempt = {
+            let mut state = self.state.lock();
+            state.pid = pid;
+            state.attempts
+        };
+        if let Some(pid) = pid {
+            durable::journal_pid(self, pid, attempt);
+        }
     }
 
     /// The pid of the running attempt, if it is a process.
@@ -450,6 +559,16 @@ impl RunRecord {
             }
             notified.await;
         }
+    }
+
+    /// Tie the run to the request that started it (the first call wins).
+    pub fn correlate(&self, correlation: Correlation) {
+        let _ = self.correlation.set(correlation);
+    }
+
+    /// The request that started the run, if it was tied to one.
+    pub fn correlation(&self) -> Option<Correlation> {
+        self.correlation.get().copied()
     }
 
     /// The run's line ring, if it has one (runs of a process have one

@@ -18,9 +18,10 @@ use futures::FutureExt;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use crate::action::ActionFn;
-use crate::context::Context;
+use crate::context::{Context, OwnedSlot};
 use crate::error::{Error, Result};
 use crate::lines::LineLog;
 use crate::output::Output;
@@ -142,11 +143,73 @@ impl Drop for OwnerGuard {
 
 /// Drive the registered run `record` of `prepared` to its end, record the
 /// outcome, and return it.
+///
+/// The run is one event of the message trace (queued for an execution
+/// slot, then executing) and one `tracing` span ("run": actor, run id,
+/// correlation), inside which an action's own logging lands.
 pub(crate) async fn execute(
     ctx: &Context,
     record: &RunRecord,
     prepared: &Prepared,
     owner: &Owner,
+) -> Result<Output> {
+    execute_in(ctx, record, prepared, owner, None).await
+}
+
+/// [`execute`] for a caller that already holds the run's execution slot
+/// (a graph driver, which takes slots itself to start tasks in priority
+/// order); the slot is freed when the run ends.
+pub(crate) async fn execute_holding(
+    ctx: &Context,
+    record: &RunRecord,
+    prepared: &Prepared,
+    owner: &Owner,
+    slot: OwnedSlot,
+) -> Result<Output> {
+    execute_in(ctx, record, prepared, owner, Some(slot)).await
+}
+
+async fn execute_in(
+    ctx: &Context,
+    record: &RunRecord,
+    prepared: &Prepared,
+    owner: &Owner,
+    held: Option<OwnedSlot>,
+) -> Result<Output> {
+    // Off, the trace costs no clock reads either.
+    let traced = ctx.trace().is_on();
+    let entered = if traced { crate::trace::now() } else { 0 };
+    let correlation = record.correlation().map(|c| c.id);
+    let span = tracing::debug_span!(
+        target: "taskorch::run",
+        "run",
+        actor = owner.actor,
+        message = "run",
+        run_id = %record.id(),
+        correlation = tracing::field::Empty,
+    );
+    if let Some(id) = correlation {
+        span.record("correlation", tracing::field::display(id));
+    }
+    let mut started = None;
+    let result = drive(ctx, record, prepared, owner, held, &mut started)
+        .instrument(span)
+        .await;
+    let ok = matches!(&result, Ok(out) if out.success());
+    ctx.trace()
+        .run(owner.actor, record.id(), correlation, entered, started, ok);
+    result
+}
+
+/// [`execute_in`] without the trace; notes in `started_at` when the run
+/// got its execution slot.
+async fn drive(
+    ctx: &Context,
+    record: &RunRecord,
+    prepared: &Prepared,
+    owner: &Owner,
+    held: Option<OwnedSlot>,
+    started_at: &mut Option<u64>,
 ) -> Result<Output> {
     let Some(token) = record.token() else {
         // Ended before it started (cancelled while queued).
@@ -161,15 +224,26 @@ pub(crate) async fn execute(
         biased;
         _ = token.cancelled() => {
             let stopped = Err(stop_error(record, owner));
-            let _ = ctx.registry().finish(record, stopped.clone());
+            let _ = ctx.registry().finish_durable(record, stopped.clone()).await;
             return record.outcome().unwrap_or(stopped);
         }
-        slot = ctx.execution_slot() => slot,
+        slot = slot_for(ctx, held) => slot,
     };
     if record.start().is_err() {
         return record
             .outcome()
             .unwrap_or_else(|| Err(stop_error(record, owner)));
+    }
+    // Durable store: the start is committed before any work starts, so a
+    // run found `Queued` after a crash certainly never started and may be
+    // started again (see `store`). Nothing to wait for without a store.
+    if let Err(e) = record.durable().await {
+        let failed = Err(e);
+        let _ = ctx.registry().finish(record, failed.clone());
+        return failed;
+    }
+    if ctx.trace().is_on() {
+        *started_at = Some(crate::trace::now());
     }
     let started = StdInstant::now();
     let task = &prepared.task;
@@ -198,9 +272,21 @@ pub(crate) async fn execute(
         out
     });
     // `finish` refuses only a second outcome, which cannot happen here: this
-    // task is the run's only runner.
-    let _ = ctx.registry().finish(record, result.clone());
+    // task is the run's only runner. Durable before its waiters hear of it.
+    let _ = ctx.registry().finish_durable(record, result.clone()).await;
     result
+}
+
+/// The slot a run holds while it executes: the one it was handed, or one
+/// it waited for. (A pair rather than an enum: it is only ever held.)
+async fn slot_for(
+    ctx: &Context,
+    held: Option<OwnedSlot>,
+) -> (Option<OwnedSlot>, Option<tokio::sync::SemaphorePermit<'_>>) {
+    match held {
+        Some(slot) => (Some(slot), None),
+        None => (None, Some(ctx.execution_slot().await)),
+    }
 }
 
 /// What a stopped run reports: `Cancelled` if the caller asked for it,
@@ -268,6 +354,8 @@ async fn attempt_once(
             // of one run share the ring, so `seq` keeps rising across them.
             let lines =
                 record.lines_or_init(|| Arc::new(LineLog::new(record.id(), ctx.limits().lines)));
+            // Only requests made inside a `tracing` span have one.
+            let traceparent = record.correlation().and_then(|c| c.traceparent());
             let spec = ProcessSpec {
                 program,
                 display,
@@ -277,22 +365,36 @@ async fn attempt_once(
                 stdin: task.stdin_bytes(),
                 max_output: task.output_cap().unwrap_or(ctx.limits().max_output),
                 run_id: record.id(),
+                traceparent: traceparent.as_deref(),
                 lines: Some(lines),
             };
             let limits = ctx.limits().process;
+            let on_spawn = |pid| {
+                record.set_pid(pid);
+                let kill = ctx.kill_at_spawn(owner.actor);
+                if kill {
+                    ctx.trace().note(
+                        owner.actor,
+                        "KillChildProcess",
+                        crate::trace::EventKind::Fault,
+                        crate::trace::Outcome::Ok,
+                        None,
+                        Some(record.id()),
+                    );
+                }
+                kill
+            };
             // Boxed: the process future is large (pipes, timers, termination)
             // and would otherwise inflate every run's future, actions
             // included, which tokio copies on spawn.
-            let mut fin = Box::pin(process::run(&spec, &limits, token, deadline, |pid| {
-                record.set_pid(pid)
-            }))
-            .await
-            .inspect_err(|e| {
-                if matches!(e, Error::NotFound { .. } | Error::PermissionDenied { .. }) {
-                    // The cached path went stale (see process::resolve).
-                    ctx.programs().forget(display);
-                }
-            })?;
+            let mut fin = Box::pin(process::run(&spec, &limits, token, deadline, on_spawn))
+                .await
+                .inspect_err(|e| {
+                    if matches!(e, Error::NotFound { .. } | Error::PermissionDenied { .. }) {
+                        // The cached path went stale (see process::resolve).
+                        ctx.programs().forget(display);
+                    }
+                })?;
             match fin.ending {
                 Ending::Exited => {}
                 Ending::Stopped => return Err(stop_error(record, owner)),

@@ -42,6 +42,8 @@
 //! millisecond rounding (see `timer`).
 
 mod clock;
+// Durable state: schedules in the store, restored on start.
+mod durable;
 mod handle;
 mod spec;
 mod store;
@@ -73,6 +75,8 @@ use crate::pattern::Pattern;
 use crate::runner::{self, Owner, OwnerGuard, drain_runs};
 use crate::slot::Reply;
 use crate::supervisor::{ChildMessage, ChildReport};
+use crate::task::TaskKind;
+use crate::trace::MessageInfo;
 use store::{EntryState, InFlight};
 use tick::Due;
 
@@ -132,6 +136,23 @@ pub enum SchedulerMessage {
 }
 
 impl SchedulerMessage {
+    /// Every variant's name, as the message trace shows it and fault
+    /// targets name it.
+    pub const KINDS: &'static [&'static str] = &["Add", "SetEnabled", "Remove", "Tick", "Status"];
+
+    /// What the trace records about this message.
+    fn info(&self) -> MessageInfo {
+        let info = MessageInfo::new(self.kind());
+        match self {
+            SchedulerMessage::Add { reply, .. } => info.request(reply.envelope()),
+            SchedulerMessage::SetEnabled { reply, .. } | SchedulerMessage::Remove { reply, .. } => {
+                info.request(reply.envelope())
+            }
+            SchedulerMessage::Tick => info,
+            SchedulerMessage::Status(_) => info.replies(),
+        }
+    }
+
     /// The variant's name, for traces.
     fn kind(&self) -> &'static str {
         match self {
@@ -226,10 +247,14 @@ impl Actor for Scheduler {
     ) -> Result<(), ActorProcessingErr> {
         message.accept();
         let ctx = Arc::clone(&state.ctx);
-        ctx.handle(SCHEDULER, message.kind(), async {
+        ctx.handle(SCHEDULER, message.info(), async {
             let ticked = matches!(message, SchedulerMessage::Tick);
             match message {
-                SchedulerMessage::Add { spec, reply } => reply.send(state.add(&spec)),
+                SchedulerMessage::Add { spec, reply } => {
+                    // Durable state: answered once the schedule is committed.
+                    let added = state.add(&spec);
+                    state.ctx.store().answer_when_durable(reply, added);
+                }
                 SchedulerMessage::SetEnabled {
                     name,
                     id,
@@ -254,8 +279,7 @@ impl Actor for Scheduler {
             // The timer task waits for an answer to every tick.
             state.publish(ticked);
         })
-        .await;
-        Ok(())
+        .await
     }
 
     async fn post_stop(
@@ -278,6 +302,7 @@ impl SchedulerState {
         let entry = self.store.insert(spec.clone(), first)?;
         let state = entry.state.lock();
         self.arm(&entry, &state);
+        self.store.persist(&entry, &state);
         drop(state);
         Ok(entry)
     }
@@ -295,6 +320,7 @@ impl SchedulerState {
         } else {
             drop_pending(&mut state);
         }
+        self.store.persist(&entry, &state);
         drop(state);
         self.compact_if_needed();
         Ok(())
@@ -308,6 +334,7 @@ impl SchedulerState {
             state.enabled = false;
             state.generation += 1;
             drop_pending(&mut state);
+            self.store.persist(&entry, &state);
         }
         self.store.remove(&entry);
         self.compact_if_needed();
@@ -356,6 +383,8 @@ impl SchedulerState {
         state.next = plan.next;
         state.generation += 1;
         self.arm(entry, &state);
+        // Durable state: the tick is consumed before its run starts.
+        self.store.persist(entry, &state);
         if !plan.fire {
             return;
         }
@@ -367,6 +396,7 @@ impl SchedulerState {
             Overlap::Queue if !state.pending => state.pending = true,
             _ => state.skipped += 1,
         }
+        self.store.persist(entry, &state);
     }
 
     /// Register a run of `entry` and start it in a task this incarnation
@@ -374,12 +404,16 @@ impl SchedulerState {
     /// run agree.
     fn start_run(&self, entry: &Arc<ScheduleEntry>, state: &mut EntryState) {
         let ctx = Arc::clone(&self.ctx);
-        let record =
-            ctx.registry()
-                .register(entry.name(), Pattern::Periodic, Some(self.owner.token()));
+        let record = ctx.registry().register_task(
+            entry.name(),
+            &entry.spec.task,
+            Pattern::Periodic,
+            Some(self.owner.token()),
+        );
         state.runs += 1;
         state.in_flight += 1;
         state.last = Some(Arc::clone(&record));
+        self.store.persist(entry, state);
         let in_flight = InFlight {
             entry: Arc::clone(entry),
             store: Arc::clone(&self.store),
@@ -394,6 +428,25 @@ impl SchedulerState {
             // Declared after `_alive`, so dropped before it: the counters are
             // final before shutdown stops waiting.
             let in_flight = in_flight;
+            // Durable state: a schedule restored after a restart may fire
+            // before the application has registered its action again; the
+            // run waits for it, `Queued`.
+            if let (TaskKind::Action { name, .. }, Some(stop)) =
+                (in_flight.entry.spec.task.kind(), record.token())
+            {
+                tokio::select! {
+                    _ = ctx.actions().registered(name) => {}
+                    _ = stop.cancelled() => {
+                        let stopped = if record.cancel_requested() {
+                            crate::error::Error::Cancelled { run: Some(record.id()) }
+                        } else {
+                            owner.reason().for_run(record.id())
+                        };
+                        let _ = ctx.registry().finish_durable(&record, Err(stopped)).await;
+                        return;
+                    }
+                }
+            }
             match runner::prepare(&ctx, Arc::clone(&in_flight.entry.spec.task)) {
                 Ok(prepared) => {
                     // The outcome is in the registry; the schedule's
@@ -403,7 +456,7 @@ impl SchedulerState {
                 Err(e) => {
                     // Resolved when the schedule was added, gone since (a
                     // deleted program, an unregistered action): a failed run.
-                    let _ = ctx.registry().finish(&record, Err(e));
+                    let _ = ctx.registry().finish_durable(&record, Err(e)).await;
                 }
             }
         });

@@ -28,6 +28,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::error::{Error, Result};
 use crate::supervisor::{ChildState, SlotControl};
+use crate::trace::{Correlation, Envelope};
 
 /// What the slot currently holds.
 #[derive(Debug)]
@@ -178,17 +179,23 @@ impl<M: Message> ActorSlot<M> {
     /// # Errors
     /// The actor's answer; `ActorFailed` if the actor failed while handling
     /// the request or kept losing it; as [`send`](Self::send) otherwise.
+    ///
+    /// The request gets a fresh [`Correlation`] (in the caller's current
+    /// `tracing` span), kept across re-deliveries; each delivery is
+    /// stamped with its send time for the message trace.
     pub async fn request<T>(&self, make: impl Fn(Reply<T>) -> M) -> Result<T> {
         // Each loss means an incarnation died with the request queued; the
         // supervisor's restart intensity bounds how often that can happen,
         // and this bounds how long one caller follows it.
         const DELIVERIES: usize = 4;
+        let correlation = Correlation::for_caller();
         for _ in 0..DELIVERIES {
             let (tx, rx) = oneshot::channel();
             let reply = Reply {
                 port: Some(tx.into()),
                 actor: self.name,
                 accepted: false,
+                envelope: Envelope::stamp(correlation),
             };
             self.send(make(reply)).await?;
             if let Ok(answer) = rx.await {
@@ -210,9 +217,22 @@ pub struct Reply<T> {
     port: Option<RpcReplyPort<Result<T>>>,
     actor: &'static str,
     accepted: bool,
+    // When it was sent and for which request: read by the message trace
+    // and handed on to the runs the request starts.
+    envelope: Envelope,
 }
 
 impl<T> Reply<T> {
+    /// When the request was sent, and its correlation.
+    pub fn envelope(&self) -> Envelope {
+        self.envelope
+    }
+
+    /// The request's correlation (see [`Envelope`]).
+    pub fn correlation(&self) -> Correlation {
+        self.envelope.correlation
+    }
+
     /// Mark the request as taken by a handler. Call it first thing in the
     /// handler, before anything that can fail.
     pub fn accept(&mut self) {

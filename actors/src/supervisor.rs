@@ -28,6 +28,12 @@
 //! runtime [`Context`](crate::Context), and every (re)start publishes the
 //! new `ActorRef` into the child's [`ActorSlot`](crate::ActorSlot).
 //!
+//! # Trace
+//! Its own messages are recorded in the message trace under the actor name
+//! "supervisor"; what happens to a child is recorded on the child's name:
+//! `ChildFailed`, `ChildRestarted` (spanning the time the child was down)
+//! and `ChildGaveUp`.
+//!
 //! # Restart of the supervisor itself
 //! There is none: it is the root. It handles no user input and catches
 //! nothing it could fail on, so a failure here is a bug.
@@ -38,6 +44,7 @@ mod status;
 mod tests;
 mod window;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -50,6 +57,11 @@ pub use spec::{
 pub use status::{ChildReport, ChildState, ChildStatus, SystemStatus};
 use window::RestartWindow;
 
+use crate::trace::{EventKind, MessageInfo, Outcome, TraceRecorder};
+
+/// The supervisor's name in the message trace.
+const SUPERVISOR: &str = "supervisor";
+
 /// The root supervisor actor (stateless; see [`SupervisorState`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RootSupervisor;
@@ -61,6 +73,9 @@ pub struct SupervisorArguments {
     pub children: Vec<ChildSpec>,
     /// Strategy, intensity, backoff.
     pub policy: SupervisorPolicy,
+    /// Where its messages and its children's failures and restarts are
+    /// recorded (the runtime's message trace).
+    pub trace: Arc<TraceRecorder>,
 }
 
 /// Messages the root supervisor accepts.
@@ -75,12 +90,24 @@ pub enum SupervisorMessage {
     Shutdown(RpcReplyPort<()>),
 }
 
+impl SupervisorMessage {
+    /// The variant's name, for traces.
+    fn kind(&self) -> &'static str {
+        match self {
+            SupervisorMessage::Status(_) => "Status",
+            SupervisorMessage::Restart(_) => "Restart",
+            SupervisorMessage::Shutdown(_) => "Shutdown",
+        }
+    }
+}
+
 /// The supervisor's child table.
 #[derive(Debug)]
 pub struct SupervisorState {
     children: Vec<Child>,
     policy: SupervisorPolicy,
     stopping: bool,
+    trace: Arc<TraceRecorder>,
 }
 
 #[derive(Debug)]
@@ -93,6 +120,8 @@ struct Child {
     // Bumped on every state change that invalidates pending restart timers.
     generation: u64,
     last_failure: Option<String>,
+    // Trace clock reading of its last exit, for the restart event's span.
+    down_since: Option<u64>,
 }
 
 impl Child {
@@ -117,6 +146,7 @@ impl Actor for RootSupervisor {
             children: Vec::with_capacity(args.children.len()),
             policy: args.policy,
             stopping: false,
+            trace: args.trace,
         };
         for spec in args.children {
             let name = spec.name;
@@ -129,6 +159,7 @@ impl Actor for RootSupervisor {
                     window: RestartWindow::default(),
                     generation: 0,
                     last_failure: None,
+                    down_since: None,
                 }),
                 Err(reason) => {
                     state.stop_all().await;
@@ -145,6 +176,9 @@ impl Actor for RootSupervisor {
         message: SupervisorMessage,
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
+        // Recorded, but never faulted: nothing would restart the root.
+        let trace = Arc::clone(&state.trace);
+        let handling = trace.begin(SUPERVISOR, MessageInfo::new(message.kind()));
         match message {
             SupervisorMessage::Status(reply) => state.status(reply),
             SupervisorMessage::Restart(targets) => state.restart(&myself, targets).await,
@@ -153,6 +187,7 @@ impl Actor for RootSupervisor {
                 let _ = reply.send(());
             }
         }
+        handling.finish(Outcome::Ok);
         Ok(())
     }
 
@@ -194,9 +229,18 @@ impl SupervisorState {
         let stopping = self.stopping;
         let child = &mut self.children[index];
         child.cell = None;
+        child.down_since = self.trace.is_on().then(crate::trace::now);
         if let Some(reason) = &failure {
             tracing::warn!(child = child.spec.name, %reason, "child failed");
             child.last_failure = Some(reason.clone());
+            self.trace.note(
+                child.spec.name,
+                "ChildFailed",
+                EventKind::Supervisor,
+                Outcome::Error,
+                None,
+                None,
+            );
         }
         let restart = match child.spec.restart {
             Restart::Permanent => true,
@@ -220,6 +264,14 @@ impl SupervisorState {
                 failure.as_deref().unwrap_or("stopped")
             );
             tracing::error!(child = child.spec.name, %reason, "child failed for good");
+            self.trace.note(
+                child.spec.name,
+                "ChildGaveUp",
+                EventKind::Supervisor,
+                Outcome::Error,
+                child.down_since,
+                None,
+            );
             child.set_state(ChildState::Failed, Some(&reason));
             child.last_failure = Some(reason);
             return;
@@ -286,16 +338,34 @@ impl SupervisorState {
                         restarts = child.restarts,
                         "child restarted"
                     );
+                    self.trace.note(
+                        child.spec.name,
+                        "ChildRestarted",
+                        EventKind::Supervisor,
+                        Outcome::Ok,
+                        child.down_since.take(),
+                        None,
+                    );
                 }
                 Err(reason) => {
                     tracing::warn!(child = child.spec.name, %reason, "child failed to restart");
                     child.last_failure = Some(reason.clone());
                     let policy = self.policy;
                     match child.window.admit(Instant::now(), policy.intensity) {
-                        None => child.set_state(
-                            ChildState::Failed,
-                            Some(&format!("gave up: failed to restart: {reason}")),
-                        ),
+                        None => {
+                            self.trace.note(
+                                child.spec.name,
+                                "ChildGaveUp",
+                                EventKind::Supervisor,
+                                Outcome::Error,
+                                child.down_since,
+                                None,
+                            );
+                            child.set_state(
+                                ChildState::Failed,
+                                Some(&format!("gave up: failed to restart: {reason}")),
+                            );
+                        }
                         Some(prior) => {
                             child.generation += 1;
                             // Never retry a failing start without a pause.

@@ -37,6 +37,7 @@ pub enum TaskKind {
         /// The registered name.
         name: String,
         /// The input handed to the action.
+        #[serde(with = "json_in_binary")]
         input: serde_json::Value,
     },
 }
@@ -390,5 +391,32 @@ impl Default for Backoff {
     /// Exponential from 100 ms to 10 s.
     fn default() -> Self {
         Backoff::exponential(Duration::from_millis(100), Duration::from_secs(10))
+    }
+}
+
+/// Action inputs in binary formats: a `serde_json::Value` needs a
+/// self-describing format to be read back, which bincode (the durable
+/// store's codec) is not. There the value travels as its JSON text; in
+/// human-readable formats (JSON, TOML) it stays the value it is, so task
+/// files look the same as ever.
+mod json_in_binary {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde_json::Value;
+
+    pub(super) fn serialize<S: Serializer>(value: &Value, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            value.serialize(s)
+        } else {
+            s.serialize_str(&value.to_string())
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+        if d.is_human_readable() {
+            Value::deserialize(d)
+        } else {
+            let text = String::deserialize(d)?;
+            serde_json::from_str(&text).map_err(serde::de::Error::custom)
+        }
     }
 }

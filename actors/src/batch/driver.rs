@@ -44,6 +44,7 @@ use crate::output::Output;
 use crate::pattern::Pattern;
 use crate::runner::{self, Owner};
 use crate::task::Task;
+use crate::trace::Correlation;
 
 /// One batch being run.
 pub(super) struct Driver {
@@ -58,10 +59,17 @@ pub(super) struct Driver {
     progress: BatchProgress,
     /// Why the batch stopped early, once it has.
     stopped: Option<Error>,
+    /// The request that started the batch: every run of it carries it.
+    correlation: Correlation,
 }
 
 impl Driver {
-    pub(super) fn new(ctx: Arc<Context>, incarnation: Owner, job: Arc<BatchJob>) -> Self {
+    pub(super) fn new(
+        ctx: Arc<Context>,
+        incarnation: Owner,
+        job: Arc<BatchJob>,
+        correlation: Correlation,
+    ) -> Self {
         let total = job.total();
         Driver {
             owner: Owner::new(BATCH, ctx.shutdown().root()),
@@ -71,6 +79,7 @@ impl Driver {
             ctx,
             incarnation,
             job,
+            correlation,
         }
     }
 
@@ -169,9 +178,10 @@ impl Driver {
     fn start(&self, task: Task) -> JoinHandle<Result<Output>> {
         let ctx = Arc::clone(&self.ctx);
         let owner = self.owner.clone();
+        let correlation = self.correlation;
         // Boxed inside the task: the run's future is ~1 KiB, and tokio
         // copies what it spawns; the box is made on the run's own thread.
-        tokio::spawn(async move { Box::pin(run_one(&ctx, &owner, task)).await })
+        tokio::spawn(async move { Box::pin(run_one(&ctx, &owner, task, correlation)).await })
     }
 
     /// A run's task ended.
@@ -212,18 +222,25 @@ impl Driver {
 }
 
 /// One task of the batch, from check to terminal status.
-async fn run_one(ctx: &Context, owner: &Owner, task: Task) -> Result<Output> {
+async fn run_one(
+    ctx: &Context,
+    owner: &Owner,
+    task: Task,
+    correlation: Correlation,
+) -> Result<Output> {
     // Stopped between the hand-over and now: it never started.
     if owner.token().is_cancelled() {
         return Err(owner.reason());
     }
     // Bad input fails its own slot only: it never becomes a run.
     let prepared = runner::prepare(ctx, Arc::new(task))?;
-    let record = ctx.registry().register(
+    let record = ctx.registry().register_task(
         prepared.task.display_name(),
+        &prepared.task,
         Pattern::Concurrent,
         Some(owner.token()),
     );
+    record.correlate(correlation);
     let run = AssertUnwindSafe(runner::execute(ctx, &record, &prepared, owner));
     match run.catch_unwind().await {
         Ok(result) => result,

@@ -17,6 +17,7 @@ use crate::registry::Retention;
 use crate::run::RunStatus;
 use crate::runner::Owner;
 use crate::task::Task;
+use crate::trace::Correlation;
 
 /// A runtime context with a `sleep` action: `{"ms": n, "i": i}` sleeps n ms
 /// and answers `i`; `{"fail": true}` answers an error. `now` / `peak`
@@ -62,7 +63,12 @@ impl Fixture {
         let (job, handle) = BatchJob::new(spec).unwrap();
         let pending = job.take().expect("a fresh job has its tasks");
         assert!(job.take().is_none(), "the tasks are taken once");
-        let driver = Driver::new(Arc::clone(&self.ctx), self.owner.clone(), job);
+        let driver = Driver::new(
+            Arc::clone(&self.ctx),
+            self.owner.clone(),
+            job,
+            Correlation::for_caller(),
+        );
         (handle, tokio::spawn(driver.run(pending.tasks)))
     }
 
@@ -278,7 +284,12 @@ async fn a_batch_cancelled_before_it_starts_runs_nothing() {
     let (job, handle) = BatchJob::new(BatchSpec::new((0..3).map(|i| sleep(i, 1)), 2)).unwrap();
     handle.cancel();
     let pending = job.take().unwrap();
-    let driver = Driver::new(Arc::clone(&fx.ctx), fx.owner.clone(), job);
+    let driver = Driver::new(
+        Arc::clone(&fx.ctx),
+        fx.owner.clone(),
+        job,
+        Correlation::for_caller(),
+    );
     let results = driver.run(pending.tasks).await;
     assert!(
         results

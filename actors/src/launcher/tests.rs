@@ -258,7 +258,10 @@ async fn an_admitted_run_dropped_unstarted_is_interrupted() {
     let (ctx, _gate) = context(1);
     let launches = Launches::new(Arc::clone(&ctx), 10);
     let admitted = launches
-        .admit(Arc::new(Task::action("noop", json!(null))))
+        .admit(
+            Arc::new(Task::action("noop", json!(null))),
+            Correlation::for_caller(),
+        )
         .unwrap();
     let id = admitted.settle.record.id();
     assert_eq!(ctx.registry().status(id), Some(RunStatus::Queued));
@@ -276,7 +279,10 @@ async fn a_run_starts_once_its_answer_is_dropped_and_a_stop_never_waits() {
     let launches = Launches::new(Arc::clone(&ctx), 10);
     let noop = || Arc::new(Task::action("noop", json!(null)));
 
-    let answer = launches.admit(noop()).unwrap().start(&launches);
+    let answer = launches
+        .admit(noop(), Correlation::for_caller())
+        .unwrap()
+        .start(&launches);
     let id = answer.id();
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(ctx.registry().status(id), Some(RunStatus::Queued));
@@ -284,7 +290,10 @@ async fn a_run_starts_once_its_answer_is_dropped_and_a_stop_never_waits() {
     assert!(ctx.registry().wait(id).await.unwrap().success());
 
     // Held answer, cancelled run: it ends without waiting for the answer.
-    let held = launches.admit(noop()).unwrap().start(&launches);
+    let held = launches
+        .admit(noop(), Correlation::for_caller())
+        .unwrap()
+        .start(&launches);
     ctx.registry().cancel(held.id()).unwrap();
     let err = ctx.registry().wait(held.id()).await.unwrap_err();
     assert!(matches!(err, Error::Cancelled { .. }), "{err:?}");

@@ -56,6 +56,32 @@ fn a_full_ring_drops_the_oldest_lines_by_count() {
 }
 
 #[test]
+fn a_restored_log_reads_back_as_it_was_stored() {
+    let log = log(3, 1 << 20);
+    for i in 0..5 {
+        log.push_line(StreamKind::Stdout, &i.to_string());
+    }
+    log.push_line(StreamKind::Stderr, "last");
+    let mut stored = log.snapshot();
+    stored.split = vec![4];
+    let restored = LineLog::restore(log.run_id(), &stored);
+    assert_eq!(
+        restored.snapshot(),
+        stored,
+        "same lines, seqs, dropped count, split flags"
+    );
+    assert!(restored.is_closed(), "a stored run's output is complete");
+    let empty = LineLog::restore(
+        log.run_id(),
+        &CapturedOutput {
+            dropped: 9,
+            ..CapturedOutput::default()
+        },
+    );
+    assert_eq!(empty.snapshot().dropped, 9);
+}
+
+#[test]
 fn a_full_ring_drops_the_oldest_lines_by_bytes() {
     let log = log(1000, 10);
     for word in ["aaaa", "bbbb", "cccc", "dd"] {

@@ -19,6 +19,9 @@ pub(crate) struct Job {
     reply: Option<oneshot::Sender<Result<String>>>,
     /// Already sent to a worker that died (see `PoolSpec::retry_idempotent`).
     pub(crate) retried: bool,
+    /// Trace clock reading when the caller queued it (the message trace's
+    /// enqueue time).
+    pub(crate) queued: u64,
 }
 
 impl Job {
@@ -29,6 +32,7 @@ impl Job {
             line,
             reply: Some(tx),
             retried: false,
+            queued: crate::trace::now(),
         };
         (job, rx)
     }

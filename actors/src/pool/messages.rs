@@ -9,6 +9,7 @@ use super::shared::PoolShared;
 use super::spec::PoolSpec;
 use crate::slot::Reply;
 use crate::supervisor::{ChildMessage, ChildReport};
+use crate::trace::MessageInfo;
 
 /// Messages the pool keeper accepts.
 #[derive(Debug)]
@@ -46,6 +47,32 @@ pub enum PoolKeeperMessage {
 }
 
 impl PoolKeeperMessage {
+    /// Every variant's name, as the message trace shows it and fault
+    /// targets name it.
+    /// and `WorkerEnded`: a worker's exit, which the keeper handles like a
+    /// message.
+    pub const KINDS: &'static [&'static str] = &[
+        "Open",
+        "Resize",
+        "Close",
+        "Respawn",
+        "Status",
+        "WorkerEnded",
+    ];
+
+    /// What the trace records about this message.
+    pub(super) fn info(&self) -> MessageInfo {
+        let info = MessageInfo::new(self.kind());
+        match self {
+            PoolKeeperMessage::Open { reply, .. } => info.request(reply.envelope()),
+            PoolKeeperMessage::Resize { reply, .. } | PoolKeeperMessage::Close { reply, .. } => {
+                info.request(reply.envelope())
+            }
+            PoolKeeperMessage::Respawn { .. } => info,
+            PoolKeeperMessage::Status(_) => info.replies(),
+        }
+    }
+
     /// The variant's name, for traces.
     pub(super) fn kind(&self) -> &'static str {
         match self {

@@ -34,6 +34,7 @@ use crate::process::child::{ChildProcess, terminate};
 use crate::process::piped::PipedChild;
 use crate::process::{GroupChild, ProcessLimits};
 use crate::runner::Owner;
+use crate::trace::TraceRecorder;
 
 /// How long a dead worker's exit status is waited for, to say how it died.
 const EXIT_STATUS_WAIT: Duration = Duration::from_millis(50);
@@ -71,6 +72,8 @@ pub(crate) struct Serve {
     pub(crate) limits: ProcessLimits,
     /// The worker actor, stopped when the loop is over.
     pub(crate) actor: ActorCell,
+    /// The message trace: one event per request.
+    pub(crate) trace: Arc<TraceRecorder>,
 }
 
 /// What a worker waits on besides its pipes, set up once for its whole
@@ -270,6 +273,7 @@ impl Serve {
     ) -> Option<WorkerEnd> {
         let pool = &*self.pool;
         let spec = &pool.spec;
+        let (queued, taken) = (job.queued, self.trace.is_on().then(crate::trace::now));
         pool.busy.fetch_add(1, Ordering::Relaxed);
         self.info.busy.store(true, Ordering::Relaxed);
         // Deadlines only move forward, so the timer (armed for an earlier
@@ -295,6 +299,10 @@ impl Serve {
         pool.busy.fetch_sub(1, Ordering::Relaxed);
         self.info.busy.store(false, Ordering::Relaxed);
         let pid = self.info.pid();
+        if let Some(taken) = taken {
+            let ok = matches!(outcome, Outcome::Reply(_));
+            self.trace.request(super::POOL_WORKER, queued, taken, ok);
+        }
         match outcome {
             Outcome::Reply(text) => {
                 job.answer(Ok(text));

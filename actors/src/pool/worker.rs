@@ -67,6 +67,12 @@ pub(crate) enum PoolWorkerMessage {
     Retire,
 }
 
+impl PoolWorkerMessage {
+    /// Every variant's name, for fault targets.
+    #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
+    pub(crate) const KINDS: &'static [&'static str] = &["Retire"];
+}
+
 /// One worker's state.
 #[derive(Debug)]
 pub(crate) struct PoolWorkerState {
@@ -106,7 +112,7 @@ impl Actor for PoolWorker {
         env.push((WORKER_ENV.to_string(), args.info.id.to_string()));
         // A failed spawn is returned as our own error type, so the keeper
         // can tell `NotFound` from the rest.
-        let process = piped::spawn(&PipedSpec {
+        let mut process = piped::spawn(&PipedSpec {
             program: &pool.program,
             display: &spec.program,
             args: &spec.args,
@@ -114,6 +120,19 @@ impl Actor for PoolWorker {
             dir: spec.dir(),
         })?;
         let pid = process.child.pid();
+        // The injected fault `KillChildProcess`, aimed at the pool's
+        // worker processes: the serve loop sees the worker die.
+        if args.ctx.kill_at_spawn(POOL_WORKER) || args.ctx.kill_at_spawn(super::POOL_KEEPER) {
+            let _ = process.child.kill();
+            args.ctx.trace().note(
+                POOL_WORKER,
+                "KillChildProcess",
+                crate::trace::EventKind::Fault,
+                crate::trace::Outcome::Ok,
+                None,
+                None,
+            );
+        }
         args.info.pid.store(pid.unwrap_or(0), Ordering::Relaxed);
         pool.set_pid(args.info.id, pid);
         let serve = Serve {
@@ -123,6 +142,7 @@ impl Actor for PoolWorker {
             retire: args.retire.clone(),
             limits: args.ctx.limits().process,
             actor: myself.get_cell(),
+            trace: Arc::clone(args.ctx.trace()),
         };
         // On the runtime-wide tracker, so shutdown waits for the process
         // to be gone even if this actor died first.
@@ -146,7 +166,6 @@ impl Actor for PoolWorker {
                 PoolWorkerMessage::Retire => state.retire.cancel(),
             }
         })
-        .await;
-        Ok(())
+        .await
     }
 }

@@ -26,6 +26,7 @@ use super::trigger::CronCache;
 use crate::error::{Error, Result};
 use crate::registry::RunRecord;
 use crate::run::{RunInfo, RunStatus};
+use crate::store::Store;
 
 /// Every schedule of one runtime (see the module docs).
 #[derive(Debug)]
@@ -40,12 +41,20 @@ pub struct ScheduleStore {
     ready: Mutex<Vec<Arc<ScheduleEntry>>>,
     ready_wake: Notify,
     precise: PreciseWake,
+    // Durable state: where schedules are journaled (see `durable`).
+    durable: Store,
 }
 
 impl ScheduleStore {
     /// An empty store whose cron schedules follow `clock`.
     pub fn new(clock: Clock) -> Arc<Self> {
+        ScheduleStore::with_store(clock, Store::disabled())
+    }
+
+    /// An empty store that journals its schedules to the durable `store`.
+    pub fn with_store(clock: Clock, store: Store) -> Arc<Self> {
         Arc::new(ScheduleStore {
+            durable: store,
             clock,
             entries: DashMap::new(),
             next_id: AtomicU64::new(1),
@@ -54,6 +63,11 @@ impl ScheduleStore {
             ready_wake: Notify::new(),
             precise: PreciseWake::default(),
         })
+    }
+
+    /// The durable store schedules are journaled to.
+    pub(crate) fn durable(&self) -> &Store {
+        &self.durable
     }
 
     /// The wall clock of cron schedules.
@@ -90,6 +104,14 @@ impl ScheduleStore {
         next: Option<Due>,
     ) -> Result<Arc<ScheduleEntry>> {
         match self.entries.entry(Arc::clone(&spec.name)) {
+            // Durable state: restored at start and added again by the
+            // application: adopted (see `durable`).
+            Entry::Occupied(mut slot) if slot.get().state.lock().restored => {
+                let state = super::durable::adopt(slot.get(), &spec, next);
+                let entry = self.entry_of(spec, state);
+                slot.insert(Arc::clone(&entry));
+                Ok(entry)
+            }
             Entry::Occupied(_) => Err(Error::DuplicateSchedule(spec.name.to_string())),
             Entry::Vacant(slot) => {
                 let entry = Arc::new(ScheduleEntry {
@@ -106,6 +128,7 @@ impl ScheduleStore {
                         in_flight: 0,
                         pending: false,
                         last: None,
+                        restored: false,
                     }),
                     spec,
                 });
@@ -113,6 +136,21 @@ impl ScheduleStore {
                 Ok(entry)
             }
         }
+    }
+
+    fn entry_of(&self, spec: ScheduleSpec, state: EntryState) -> Arc<ScheduleEntry> {
+        Arc::new(ScheduleEntry {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            state: Mutex::new(state),
+            spec,
+        })
+    }
+
+    /// Add a schedule restored from the durable store (replacing any by
+    /// its name, which a start does not have).
+    pub(crate) fn insert_restored(&self, spec: ScheduleSpec, state: EntryState) {
+        let entry = self.entry_of(spec, state);
+        self.entries.insert(Arc::clone(&entry.spec.name), entry);
     }
 
     /// Forget the schedule `entry` (if it is still the one by its name).
@@ -185,6 +223,9 @@ pub(crate) struct EntryState {
     pub(crate) in_flight: u32,
     pub(crate) pending: bool,
     pub(crate) last: Option<Arc<RunRecord>>,
+    /// Restored from the durable store and not added again since the
+    /// start: adding its name adopts it.
+    pub(crate) restored: bool,
 }
 
 impl EntryState {
@@ -283,6 +324,7 @@ impl Drop for InFlight {
             state.in_flight = state.in_flight.saturating_sub(1);
             if !succeeded {
                 state.failures += 1;
+                self.store.persist(&self.entry, &state);
             }
             state.in_flight == 0 && state.pending
         };

@@ -120,7 +120,11 @@ async fn tree(policy: SupervisorPolicy, restart: [Restart; 3]) -> Tree {
     let (sup, _) = Actor::spawn(
         None,
         RootSupervisor,
-        SupervisorArguments { children, policy },
+        SupervisorArguments {
+            children,
+            policy,
+            trace: Arc::new(crate::trace::TraceRecorder::new(1024)),
+        },
     )
     .await
     .unwrap();

@@ -1,0 +1,173 @@
+//! Which message a fault hits, and which injections are refused.
+
+use std::time::Duration;
+
+use super::*;
+
+fn take(plan: &FaultPlan, actor: &str, kind: &str) -> Option<Fault> {
+    plan.take_for_message(actor, kind, true)
+}
+
+#[test]
+fn untargeted_faults_hit_the_next_messages_in_order() {
+    let plan = FaultPlan::default();
+    plan.inject(
+        "executor",
+        Fault::DelayNextMessage(Duration::from_millis(1)),
+    );
+    plan.inject("executor", Fault::PanicNextMessage);
+    assert_eq!(
+        take(&plan, "batch", "Start"),
+        None,
+        "other actors are untouched"
+    );
+    assert_eq!(
+        take(&plan, "executor", "Status"),
+        Some(Fault::DelayNextMessage(Duration::from_millis(1)))
+    );
+    assert_eq!(
+        take(&plan, "executor", "Run"),
+        Some(Fault::PanicNextMessage)
+    );
+    assert_eq!(take(&plan, "executor", "Run"), None);
+    assert_eq!(
+        plan.stats(),
+        FaultStats {
+            injected: 2,
+            fired: 2,
+            pending: 0
+        }
+    );
+}
+
+#[test]
+fn a_targeted_fault_counts_only_its_kind() {
+    let plan = FaultPlan::default();
+    plan.inject_at(
+        "launcher",
+        &FaultTarget::message("Launch").nth(3),
+        Fault::ErrorNextMessage,
+    )
+    .unwrap();
+    assert_eq!(take(&plan, "launcher", "Launch"), None);
+    assert_eq!(take(&plan, "launcher", "Status"), None);
+    assert_eq!(take(&plan, "launcher", "Launch"), None);
+    assert_eq!(take(&plan, "launcher", "Status"), None);
+    assert_eq!(
+        take(&plan, "launcher", "Launch"),
+        Some(Fault::ErrorNextMessage)
+    );
+}
+
+#[test]
+fn targeted_faults_go_first_and_one_message_takes_one_fault() {
+    let plan = FaultPlan::default();
+    plan.inject("scheduler", Fault::PanicNextMessage);
+    plan.inject_at(
+        "scheduler",
+        &FaultTarget::message("Tick"),
+        Fault::ErrorNextMessage,
+    )
+    .unwrap();
+    plan.inject_at("scheduler", &FaultTarget::message("Tick"), Fault::DropReply)
+        .unwrap();
+    assert_eq!(
+        take(&plan, "scheduler", "Tick"),
+        Some(Fault::ErrorNextMessage)
+    );
+    // The second targeted one was due too: it waits for the next Tick.
+    assert_eq!(take(&plan, "scheduler", "Tick"), Some(Fault::DropReply));
+    assert_eq!(
+        take(&plan, "scheduler", "Tick"),
+        Some(Fault::PanicNextMessage)
+    );
+}
+
+#[test]
+fn drop_reply_waits_for_a_message_with_a_reply() {
+    let plan = FaultPlan::default();
+    plan.inject("scheduler", Fault::DropReply);
+    assert_eq!(plan.take_for_message("scheduler", "Tick", false), None);
+    assert_eq!(plan.take_for_message("scheduler", "Tick", false), None);
+    assert_eq!(
+        plan.take_for_message("scheduler", "Add", true),
+        Some(Fault::DropReply)
+    );
+}
+
+#[test]
+fn kill_child_process_counts_spawns_not_messages() {
+    let plan = FaultPlan::default();
+    plan.inject_at(
+        "batch",
+        &FaultTarget::next().nth(2),
+        Fault::KillChildProcess,
+    )
+    .unwrap();
+    assert_eq!(
+        take(&plan, "batch", "Start"),
+        None,
+        "messages do not consume it"
+    );
+    assert!(!plan.take_kill("executor"));
+    assert!(!plan.take_kill("batch"), "the first spawn is spared");
+    assert!(plan.take_kill("batch"), "the second is killed");
+    assert!(!plan.take_kill("batch"));
+    assert_eq!(plan.stats().fired, 1);
+}
+
+#[test]
+fn bad_injections_are_refused_with_invalid_fault() {
+    let plan = FaultPlan::default();
+    let refused = |actor: &str, target: FaultTarget, fault: Fault| match plan
+        .inject_at(actor, &target, fault)
+    {
+        Err(Error::InvalidFault {
+            actor: named,
+            reason,
+        }) => {
+            assert_eq!(named, actor);
+            reason
+        }
+        other => panic!("expected InvalidFault, got {other:?}"),
+    };
+    let reason = refused("exec", FaultTarget::next(), Fault::PanicNextMessage);
+    assert!(reason.contains("executor, batch"), "{reason}");
+    let reason = refused("supervisor", FaultTarget::next(), Fault::PanicNextMessage);
+    assert!(reason.contains("root supervisor"), "{reason}");
+    let reason = refused("executor", FaultTarget::message("Launch"), Fault::DropReply);
+    assert!(reason.contains("Run, Stream, Status"), "{reason}");
+    let reason = refused("executor", FaultTarget::next().nth(0), Fault::DropReply);
+    assert!(reason.contains("from 1"), "{reason}");
+    let reason = refused(
+        "executor",
+        FaultTarget::message("Run"),
+        Fault::KillChildProcess,
+    );
+    assert!(reason.contains("spawned processes"), "{reason}");
+    assert_eq!(plan.stats(), FaultStats::default(), "nothing was queued");
+    // The unchecked form refuses the same way, without an error to return.
+    plan.inject("exec", Fault::PanicNextMessage);
+    assert_eq!(plan.stats().pending, 0);
+}
+
+#[test]
+fn clear_drops_pending_faults() {
+    let plan = FaultPlan::default();
+    plan.inject("executor", Fault::PanicNextMessage);
+    plan.inject("pool_worker", Fault::KillChildProcess);
+    assert_eq!(plan.clear(), 2);
+    assert_eq!(take(&plan, "executor", "Run"), None);
+    assert!(!plan.take_kill("pool_worker"));
+}
+
+#[test]
+fn every_target_names_its_kinds() {
+    for (actor, kinds) in fault_targets() {
+        assert!(
+            kinds.contains(&"Status") || *actor == "pool_worker",
+            "{actor}"
+        );
+        assert!(!kinds.is_empty());
+    }
+}

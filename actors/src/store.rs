@@ -1,0 +1,352 @@
+//! The durable store: an embedded redb database that keeps every accepted
+//! run, its output and the schedules, so a restarted application finds its
+//! history, stops what a crash left running, and starts again exactly once
+//! what was accepted but never started.
+//!
+//! # What is written, and when
+//! The run registry and the schedule store journal every change through a
+//! [`Store`] handle; a disabled handle (no `Config::store`, the default)
+//! makes every hook one branch, so the in-memory path costs what it did.
+//! With a file, one writer thread owns the database and commits whatever
+//! has queued up since its last commit in **one transaction** (group
+//! commit): under load, one fsync carries hundreds of changes. Nobody is
+//! told a change happened before its commit:
+//! - `launch` answers only once the run's `Queued` record is durable;
+//! - a run's `Running` record is durable before its process is spawned or
+//!   its action called, so a run found `Queued` after a crash had
+//!   certainly not started, and starting it again runs it once;
+//! - a run's outcome is durable before its waiters are woken;
+//! - a schedule is durable before `schedule` answers.
+//!
+//! # Layout
+//! - `records`: the record types (one per table) and their encoding
+//!   (schema version byte + bincode).
+//! - `writer`: the group-commit writer thread and background retention.
+//! - `recover`: opening the file, and what a start finds: runs `Running`
+//!   -> `Interrupted` (their process groups stopped), runs `Queued` ->
+//!   resumed, schedules -> restored.
+//! - `history`: [`HistoryQuery`] over the stored runs.
+//!
+//! A new kind of state (task-graph runs, say) is one more table, one more
+//! record type in `records` and one more `Op` variant.
+
+mod history;
+mod records;
+mod recover;
+#[cfg(test)]
+mod tests;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use parking_lot::{Mutex, RwLock};
+use redb::{Database, ReadableDatabase, TableDefinition};
+use tokio::sync::oneshot;
+
+use crate::error::{Error, Result};
+use crate::run::{RunId, RunInfo};
+use crate::slot::Reply;
+
+pub use history::HistoryQuery;
+pub(crate) use records::{OutcomeRow, OutputRow, RunRow, ScheduleRow, TriggerRow, micros, time};
+pub use recover::{Recovered, ResumedRun};
+
+/// Runs by id: [`RunRow`]s.
+const RUNS: TableDefinition<&[u8; 16], &[u8]> = TableDefinition::new("runs");
+/// Ids of the runs not finished (queued or running): what a start looks at.
+const ACTIVE: TableDefinition<&[u8; 16], ()> = TableDefinition::new("active");
+/// Captured output of finished runs, by run id: [`OutputRow`]s.
+const OUTPUT: TableDefinition<&[u8; 16], &[u8]> = TableDefinition::new("output");
+/// Schedules by name: [`ScheduleRow`]s.
+const SCHEDULES: TableDefinition<&str, &[u8]> = TableDefinition::new("schedules");
+/// File-wide facts: the schema version, the output bytes stored.
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+/// The file's schema version (in `META`): bumped when a release changes the
+/// tables in a way an older one cannot read.
+const SCHEMA: u64 = 1;
+
+/// A change to journal (see [`Store::journal`]).
+#[derive(Debug)]
+pub(crate) enum Op {
+    /// A run was accepted.
+    Queued { id: RunId, row: Box<RunRow> },
+    /// A run started (`at`: microseconds since the epoch).
+    Started { id: RunId, at: u64 },
+    /// A run's attempt `attempt` runs as process (group) `pid`.
+    Pid { id: RunId, pid: u32, attempt: u32 },
+    /// A run ended.
+    Finished { id: RunId, end: Box<Finish> },
+    /// A schedule was added or changed.
+    Schedule { name: String, row: Box<ScheduleRow> },
+    /// A schedule was removed.
+    ScheduleRemoved { name: String },
+    /// Answer once everything before it is committed.
+    Sync(oneshot::Sender<Result<()>>),
+    /// Commit what is queued and stop the writer (a std channel: `close`
+    /// blocks, from any thread).
+    Close(mpsc::Sender<()>),
+}
+
+/// The end of a run, as journaled.
+#[derive(Debug)]
+pub(crate) struct Finish {
+    pub(crate) status: crate::run::RunStatus,
+    pub(crate) at: u64,
+    pub(crate) exit_code: Option<i32>,
+    pub(crate) attempts: u32,
+    pub(crate) outcome: OutcomeRow,
+    pub(crate) output: Option<OutputRow>,
+}
+
+/// A handle to the durable store of one runtime, or to none (see the
+/// module docs). Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Store {
+    shared: Option<Arc<Shared>>,
+}
+
+struct Shared {
+    path: PathBuf,
+    ops: mpsc::Sender<Op>,
+    // For reads. Taken (and the file closed) by `close`.
+    db: RwLock<Option<Arc<Database>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Shared {
+    fn close(&self) {
+        let (tx, rx) = mpsc::channel();
+        if self.ops.send(Op::Close(tx)).is_ok() {
+            let _ = rx.recv();
+        }
+        if let Some(handle) = self.writer.lock().take() {
+            let _ = handle.join();
+        }
+        // Readers hold the lock while they read, so once we have it the
+        // last handle to the database is ours, and dropping it closes it.
+        self.db.write().take();
+    }
+}
+
+impl Drop for Shared {
+    /// The last handle gone without `close` (an orchestrator dropped
+    /// without `shutdown`): still commit what is queued and release the
+    /// file, so it can be opened again at once.
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.shared {
+            None => f.write_str("Store(in memory)"),
+            Some(shared) => write!(f, "Store({})", shared.path.display()),
+        }
+    }
+}
+
+/// Limits of what the store keeps: the same as the registry's.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreLimits {
+    /// Finished runs kept; the oldest (by acceptance) go first.
+    pub history_limit: usize,
+    /// Bytes of captured output kept across finished runs; the oldest go
+    /// first (their run records stay).
+    pub output_budget: usize,
+    /// How long a process group a crash left running gets between SIGTERM
+    /// and SIGKILL.
+    pub kill_grace: std::time::Duration,
+}
+
+impl Store {
+    /// No store: nothing is written, every hook returns at once.
+    pub fn disabled() -> Self {
+        Store { shared: None }
+    }
+
+    /// Open (or create) the store at `path`, recover what a previous run
+    /// of the application left in it, and start its writer. Blocking: call
+    /// it from `spawn_blocking` in async code.
+    ///
+    /// # Errors
+    /// `Error::Store { path, reason }`: the directory cannot be created,
+    /// the file is read-only, corrupt, from a newer release, or open in
+    /// another orchestrator. The reason says what to do; the file is left
+    /// as it was.
+    pub fn open(path: impl AsRef<Path>, limits: StoreLimits) -> Result<(Store, Recovered)> {
+        let path = path.as_ref().to_path_buf();
+        let (db, recovered, output_bytes) = recover::open(&path, limits)?;
+        let db = Arc::new(db);
+        let (ops, rx) = mpsc::channel();
+        let writer = writer::Writer::new(Arc::clone(&db), path.clone(), limits, output_bytes);
+        let handle = std::thread::Builder::new()
+            .name("taskorch-store".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| Error::Store {
+                path: path.clone(),
+                reason: format!("could not start the store's writer thread: {e}"),
+            })?;
+        let store = Store {
+            shared: Some(Arc::new(Shared {
+                path,
+                ops,
+                db: RwLock::new(Some(db)),
+                writer: Mutex::new(Some(handle)),
+            })),
+        };
+        Ok((store, recovered))
+    }
+
+    /// Whether a file backs this store.
+    pub fn is_enabled(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    /// The database file, if any.
+    pub fn path(&self) -> Option<&Path> {
+        self.shared.as_deref().map(|s| s.path.as_path())
+    }
+
+    /// Queue `op` for the next commit (nothing if disabled). Never waits.
+    pub(crate) fn journal(&self, op: impl FnOnce() -> Op) {
+        if let Some(shared) = &self.shared {
+            // Refused only once the writer has stopped (after `close`):
+            // the runtime has shut down, and what still happens is not
+            // journaled, as documented.
+            let _ = shared.ops.send(op());
+        }
+    }
+
+    /// Wait until everything journaled so far is committed (at once if
+    /// disabled).
+    ///
+    /// # Errors
+    /// `Error::Store` if the commit failed or the store is closed.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: the changes are committed whether or not anyone waits.
+    pub(crate) async fn sync(&self) -> Result<()> {
+        let Some(shared) = &self.shared else {
+            return Ok(());
+        };
+        let (tx, rx) = oneshot::channel();
+        if shared.ops.send(Op::Sync(tx)).is_err() {
+            return Err(self.closed_error());
+        }
+        rx.await.unwrap_or_else(|_| Err(self.closed_error()))
+    }
+
+    /// Send `answer` through `reply` once everything journaled so far is
+    /// committed; at once if disabled. A failed commit answers its error.
+    pub(crate) fn answer_when_durable<T: Send + 'static>(
+        &self,
+        reply: Reply<T>,
+        answer: Result<T>,
+    ) {
+        if self.shared.is_none() || answer.is_err() {
+            reply.send(answer);
+            return;
+        }
+        let store = self.clone();
+        tokio::spawn(async move {
+            match store.sync().await {
+                Ok(()) => reply.send(answer),
+                Err(e) => reply.send(Err(e)),
+            }
+        });
+    }
+
+    /// Commit what is queued, stop the writer and close the file, so the
+    /// next `open` (in this process or another) finds it clean and
+    /// unlocked. Idempotent; reads afterwards find nothing. Blocking.
+    pub fn close(&self) {
+        if let Some(shared) = &self.shared {
+            shared.close();
+        }
+    }
+
+    /// The stored run `id`.
+    pub(crate) fn run(&self, id: RunId) -> Option<RunRow> {
+        self.read(|db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(RUNS)?;
+            Ok(table.get(id.as_bytes())?.map(|v| v.value().to_vec()))
+        })
+        .flatten()
+        .and_then(|bytes| self.decoded(id, &bytes))
+    }
+
+    /// The stored run `id` with its output.
+    pub(crate) fn run_with_output(&self, id: RunId) -> Option<(RunRow, Option<OutputRow>)> {
+        let (row, output) = self
+            .read(|db| {
+                let txn = db.begin_read()?;
+                let runs = txn.open_table(RUNS)?;
+                let Some(row) = runs.get(id.as_bytes())? else {
+                    return Ok(None);
+                };
+                let outputs = txn.open_table(OUTPUT)?;
+                let output = outputs.get(id.as_bytes())?.map(|v| v.value().to_vec());
+                Ok(Some((row.value().to_vec(), output)))
+            })
+            .flatten()?;
+        let row: RunRow = self.decoded(id, &row)?;
+        let output = output.and_then(|bytes| self.decoded(id, &bytes));
+        Some((row, output))
+    }
+
+    /// Runs matching `query`, newest first.
+    ///
+    /// # Errors
+    /// `Error::Store` if the file cannot be read.
+    pub fn history(&self, query: &HistoryQuery) -> Result<Vec<RunInfo>> {
+        let Some(shared) = &self.shared else {
+            return Ok(Vec::new());
+        };
+        let db = shared.db.read();
+        let Some(db) = db.as_ref() else {
+            return Err(self.closed_error());
+        };
+        history::scan(db, query).map_err(|e| Error::Store {
+            path: shared.path.clone(),
+            reason: format!("reading the history failed: {e}"),
+        })
+    }
+
+    /// Size of the database file in bytes (0 without one).
+    pub fn file_size(&self) -> u64 {
+        self.path()
+            .and_then(|p| std::fs::metadata(p).ok())
+            .map_or(0, |m| m.len())
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Database) -> Result<T, redb::Error>) -> Option<T> {
+        let shared = self.shared.as_ref()?;
+        let db = shared.db.read();
+        match f(db.as_ref()?) {
+            Ok(value) => Some(value),
+            Err(e) => {
+                tracing::warn!(path = %shared.path.display(), error = %e, "store read failed");
+                None
+            }
+        }
+    }
+
+    fn decoded<T: serde::de::DeserializeOwned>(&self, id: RunId, bytes: &[u8]) -> Option<T> {
+        records::decode(bytes)
+            .inspect_err(|e| tracing::warn!(run = %id, error = %e, "unreadable stored record"))
+            .ok()
+    }
+
+    fn closed_error(&self) -> Error {
+        Error::Store {
+            path: self.path().map(Path::to_path_buf).unwrap_or_default(),
+            reason: "the store is closed (the orchestrator has shut down)".into(),
+        }
+    }
+}

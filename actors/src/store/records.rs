@@ -1,0 +1,381 @@
+//! What the store keeps, one record type per table, and their encoding.
+//!
+//! Records are serde types encoded with bincode 2 (varint integers, so a
+//! finished run costs about a hundred bytes). bincode is not
+//! self-describing, so nothing here uses `#[serde(flatten)]`, `skip`,
+//! internally tagged enums or `serde_json::Value`: JSON values travel as
+//! text. Every record starts with a schema version byte
+//! ([`RECORD_VERSION`]): a later release reads the byte, migrates what it
+//! knows, and refuses what it does not, instead of misreading it.
+//!
+//! Enums are encoded by variant index, so new variants go at the end.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::error::Error;
+use crate::lines::CapturedOutput;
+use crate::output::Output;
+use crate::pattern::Pattern;
+use crate::run::{RunId, RunInfo, RunStatus};
+use crate::task::Task;
+
+/// The version byte in front of every record this release writes.
+pub(crate) const RECORD_VERSION: u8 = 1;
+
+/// Why a record could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum DecodeFailure {
+    /// Written by a newer release (its version byte).
+    Newer(u8),
+    /// Not a record at all (truncated, garbage, a bug).
+    Malformed(String),
+}
+
+impl std::fmt::Display for DecodeFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecodeFailure::Newer(v) => write!(
+                f,
+                "record schema version {v} is newer than this release reads ({RECORD_VERSION})"
+            ),
+            DecodeFailure::Malformed(why) => write!(f, "malformed record: {why}"),
+        }
+    }
+}
+
+/// `value` as a record: the version byte, then bincode.
+pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = vec![RECORD_VERSION];
+    // Encoding into a Vec fails only for types serde cannot express in
+    // bincode (maps with non-string keys are fine; `Value` is not used);
+    // every record type here is plain data.
+    let body = bincode::serde::encode_to_vec(value, bincode::config::standard())
+        .expect("store records are plain data bincode can encode");
+    out.extend_from_slice(&body);
+    out
+}
+
+/// A record written by [`encode`] (of this or an older release).
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeFailure> {
+    let Some((&version, body)) = bytes.split_first() else {
+        return Err(DecodeFailure::Malformed("empty record".into()));
+    };
+    if version > RECORD_VERSION {
+        return Err(DecodeFailure::Newer(version));
+    }
+    if version == 0 {
+        return Err(DecodeFailure::Malformed("version byte 0".into()));
+    }
+    bincode::serde::decode_from_slice(body, bincode::config::standard())
+        .map(|(value, _)| value)
+        .map_err(|e| DecodeFailure::Malformed(e.to_string()))
+}
+
+/// Microseconds since the Unix epoch (0 for times before it).
+pub(crate) fn micros(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// The time `us` microseconds after the Unix epoch.
+pub(crate) fn time(us: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_micros(us)
+}
+
+/// One run: everything but its output. Keyed by run id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct RunRow {
+    pub(crate) name: String,
+    pub(crate) pattern: Pattern,
+    pub(crate) status: RunStatus,
+    /// Times in microseconds since the Unix epoch.
+    pub(crate) queued: u64,
+    pub(crate) started: Option<u64>,
+    pub(crate) finished: Option<u64>,
+    pub(crate) exit_code: Option<i32>,
+    pub(crate) attempts: u32,
+    /// The running attempt's process (and process group, which it leads),
+    /// so a restart can stop what a crash left behind.
+    pub(crate) pid: Option<u32>,
+    /// What runs: needed to start a queued run again after a restart.
+    /// `None` for runs registered without one (they cannot be resumed).
+    pub(crate) task: Option<Task>,
+    /// How it ended.
+    pub(crate) outcome: Option<OutcomeRow>,
+}
+
+impl RunRow {
+    pub(crate) fn info(&self, id: RunId) -> RunInfo {
+        RunInfo {
+            id,
+            name: self.name.clone(),
+            status: self.status,
+            pattern: self.pattern,
+            queued: time(self.queued),
+            started: self.started.map(time),
+            finished: self.finished.map(time),
+            exit_code: self.exit_code,
+            attempts: self.attempts,
+        }
+    }
+}
+
+/// How a run ended. Captured bytes and lines live in the output table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) enum OutcomeRow {
+    /// It ran to its end (any exit code).
+    Output {
+        signal: Option<i32>,
+        /// An action's return value, as JSON text.
+        value: Option<String>,
+        duration_us: u64,
+        stdout_truncated: bool,
+        stderr_truncated: bool,
+        stdout_dropped: u64,
+        stderr_dropped: u64,
+        /// Bytes of stdout and stderr captured (kept in the output table).
+        captured: (u64, u64),
+    },
+    /// It could not run or finish.
+    Error(ErrorRow),
+}
+
+impl OutcomeRow {
+    pub(crate) fn from_outcome(outcome: &Result<Output, Error>) -> Self {
+        match outcome {
+            Ok(out) => OutcomeRow::Output {
+                signal: out.signal,
+                value: out.value.as_ref().map(|v| v.to_string()),
+                duration_us: u64::try_from(out.duration.as_micros()).unwrap_or(u64::MAX),
+                stdout_truncated: out.stdout_truncated,
+                stderr_truncated: out.stderr_truncated,
+                stdout_dropped: out.stdout_dropped,
+                stderr_dropped: out.stderr_dropped,
+                captured: (out.stdout.len() as u64, out.stderr.len() as u64),
+            },
+            Err(e) => OutcomeRow::Error(ErrorRow::from_error(e)),
+        }
+    }
+
+    /// The outcome as `wait` returns it, with the captured bytes of `output`.
+    pub(crate) fn outcome(
+        &self,
+        id: RunId,
+        row: &RunRow,
+        output: Option<&OutputRow>,
+    ) -> Result<Output, Error> {
+        match self {
+            OutcomeRow::Output {
+                signal,
+                value,
+                duration_us,
+                stdout_truncated,
+                stderr_truncated,
+                stdout_dropped,
+                stderr_dropped,
+                captured,
+            } => {
+                let mut out = Output::empty(id);
+                out.exit_code = row.exit_code;
+                out.signal = *signal;
+                out.value = value.as_deref().and_then(|v| serde_json::from_str(v).ok());
+                out.duration = Duration::from_micros(*duration_us);
+                out.attempts = row.attempts;
+                out.stdout_truncated = *stdout_truncated;
+                out.stderr_truncated = *stderr_truncated;
+                out.stdout_dropped = *stdout_dropped;
+                out.stderr_dropped = *stderr_dropped;
+                match output {
+                    Some(output) => {
+                        out.stdout = output.stdout.clone();
+                        out.stderr = output.stderr.clone();
+                    }
+                    None => {
+                        // Reclaimed by the output budget: counted as
+                        // dropped, as the registry does in memory.
+                        out.stdout_dropped += captured.0;
+                        out.stderr_dropped += captured.1;
+                        out.stdout_truncated |= captured.0 > 0;
+                        out.stderr_truncated |= captured.1 > 0;
+                    }
+                }
+                Ok(out)
+            }
+            OutcomeRow::Error(e) => Err(e.error(id)),
+        }
+    }
+}
+
+/// An [`Error`] a run ended with, in a form that survives a restart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) enum ErrorRow {
+    TimedOut {
+        after_us: u64,
+    },
+    Cancelled,
+    ActorFailed {
+        actor: String,
+        reason: String,
+    },
+    ShuttingDown,
+    NotFound {
+        program: String,
+    },
+    PermissionDenied {
+        program: String,
+    },
+    UnknownAction(String),
+    InvalidTask(String),
+    Spawn {
+        program: String,
+        message: String,
+    },
+    Io {
+        context: String,
+        message: String,
+    },
+    Store {
+        path: String,
+        reason: String,
+    },
+    /// Any other variant, by kind and message.
+    Other {
+        kind: String,
+        message: String,
+    },
+}
+
+impl ErrorRow {
+    pub(crate) fn from_error(e: &Error) -> Self {
+        match e {
+            Error::TimedOut { after, .. } => ErrorRow::TimedOut {
+                after_us: u64::try_from(after.as_micros()).unwrap_or(u64::MAX),
+            },
+            Error::Cancelled { .. } => ErrorRow::Cancelled,
+            Error::ActorFailed { actor, reason } => ErrorRow::ActorFailed {
+                actor: actor.clone(),
+                reason: reason.clone(),
+            },
+            Error::ShuttingDown => ErrorRow::ShuttingDown,
+            Error::NotFound { program } => ErrorRow::NotFound {
+                program: program.clone(),
+            },
+            Error::PermissionDenied { program } => ErrorRow::PermissionDenied {
+                program: program.clone(),
+            },
+            Error::UnknownAction(name) => ErrorRow::UnknownAction(name.clone()),
+            Error::InvalidTask(why) => ErrorRow::InvalidTask(why.clone()),
+            Error::Spawn { program, source } => ErrorRow::Spawn {
+                program: program.clone(),
+                message: source.to_string(),
+            },
+            Error::Io { context, source } => ErrorRow::Io {
+                context: context.clone(),
+                message: source.to_string(),
+            },
+            Error::Store { path, reason } => ErrorRow::Store {
+                path: path.display().to_string(),
+                reason: reason.clone(),
+            },
+            other => ErrorRow::Other {
+                kind: other.kind().to_string(),
+                message: other.to_string(),
+            },
+        }
+    }
+
+    /// The error, as run `id` reports it.
+    pub(crate) fn error(&self, id: RunId) -> Error {
+        let io = |message: &str| std::sync::Arc::new(std::io::Error::other(message.to_string()));
+        match self {
+            ErrorRow::TimedOut { after_us } => Error::TimedOut {
+                run: Some(id),
+                after: Duration::from_micros(*after_us),
+            },
+            ErrorRow::Cancelled => Error::Cancelled { run: Some(id) },
+            ErrorRow::ActorFailed { actor, reason } => Error::actor_failed(actor, reason),
+            ErrorRow::ShuttingDown => Error::ShuttingDown,
+            ErrorRow::NotFound { program } => Error::NotFound {
+                program: program.clone(),
+            },
+            ErrorRow::PermissionDenied { program } => Error::PermissionDenied {
+                program: program.clone(),
+            },
+            ErrorRow::UnknownAction(name) => Error::UnknownAction(name.clone()),
+            ErrorRow::InvalidTask(why) => Error::InvalidTask(why.clone()),
+            ErrorRow::Spawn { program, message } => Error::Spawn {
+                program: program.clone(),
+                source: io(message),
+            },
+            ErrorRow::Io { context, message } => Error::Io {
+                context: context.clone(),
+                source: io(message),
+            },
+            ErrorRow::Store { path, reason } => Error::Store {
+                path: path.into(),
+                reason: reason.clone(),
+            },
+            // A variant this table has no row for: keep what it said.
+            ErrorRow::Other { kind, message } => {
+                Error::actor_failed("store", format!("{kind}: {message}"))
+            }
+        }
+    }
+}
+
+/// A finished run's captured output: the bytes `wait` returns and the line
+/// ring `output(id)` returns. Keyed by run id; absent when there was none
+/// or the output budget reclaimed it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct OutputRow {
+    pub(crate) stdout: Vec<u8>,
+    pub(crate) stderr: Vec<u8>,
+    pub(crate) lines: CapturedOutput,
+}
+
+impl OutputRow {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.stdout.is_empty()
+            && self.stderr.is_empty()
+            && self.lines.lines.is_empty()
+            && self.lines.dropped == 0
+    }
+}
+
+/// When a schedule fires, as stored: interval or cron expression and zone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) enum TriggerRow {
+    Every {
+        interval: Duration,
+        immediately: bool,
+    },
+    Cron {
+        expression: String,
+        /// "UTC", "Local" or an IANA name.
+        zone: String,
+        immediately: bool,
+    },
+}
+
+/// One schedule: definition and state. Keyed by name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ScheduleRow {
+    pub(crate) trigger: TriggerRow,
+    pub(crate) task: Task,
+    /// `Overlap` and `CatchUp` by index (see `scheduler::spec`).
+    pub(crate) overlap: u8,
+    pub(crate) catch_up: u8,
+    pub(crate) jitter: Duration,
+    pub(crate) grace: Duration,
+    pub(crate) enabled: bool,
+    /// The upcoming tick on the wall clock (microseconds since the epoch):
+    /// its exact time and its time with jitter.
+    pub(crate) next: Option<(u64, u64)>,
+    pub(crate) runs: u64,
+    pub(crate) failures: u64,
+    pub(crate) skipped: u64,
+    pub(crate) missed: u64,
+    pub(crate) last: Option<RunId>,
+}

@@ -1,0 +1,369 @@
+//! Opening the store, and what a start finds in it.
+//!
+//! Opening never discards or overwrites what it cannot read: a corrupt
+//! file, one from a newer release or one in use fails the start with
+//! `Error::Store` and a reason that says what to do, and the file is left
+//! as it was (redb's own crash repair aside, which is what it is for).
+//!
+//! Then, in one transaction, before anything else runs:
+//! - a run found `Running` was cut short by the crash: it is marked
+//!   `Interrupted`, and if its recorded process group is still alive *and
+//!   ours* (a member carries the run's `TASKORCH_RUN_ID`; a recycled pid
+//!   does not) it gets SIGTERM, then SIGKILL after `kill_grace`;
+//! - a run found `Queued` had not started (a run's `Running` record is
+//!   durable before it starts): it is handed back to be started, once;
+//! - schedules are read back with their state.
+
+use std::path::Path;
+use std::time::SystemTime;
+
+use redb::{Database, ReadableDatabase, ReadableTable};
+
+use super::records::{self, DecodeFailure, ErrorRow, OutcomeRow, RunRow, ScheduleRow};
+use super::{ACTIVE, META, OUTPUT, RUNS, SCHEDULES, SCHEMA, StoreLimits};
+use crate::error::{Error, Result};
+use crate::run::{RunId, RunStatus};
+use crate::task::Task;
+
+/// What a start found in the store.
+#[derive(Debug, Default)]
+pub struct Recovered {
+    /// Runs accepted but never started: start each of them, once.
+    pub queued: Vec<ResumedRun>,
+    /// Runs that were running when the application stopped, now
+    /// `Interrupted`.
+    pub interrupted: Vec<RunId>,
+    /// Process groups of interrupted runs that were still alive and were
+    /// stopped.
+    pub killed_groups: Vec<u32>,
+    /// Schedules, by name.
+    pub(crate) schedules: Vec<(String, ScheduleRow)>,
+}
+
+/// A run found `Queued`: what is needed to start it again.
+#[derive(Debug, Clone)]
+pub struct ResumedRun {
+    /// The run's id (unchanged).
+    pub id: RunId,
+    /// The run's name.
+    pub name: String,
+    /// The pattern that accepted it.
+    pub pattern: crate::pattern::Pattern,
+    /// When it was accepted.
+    pub queued: SystemTime,
+    /// What it runs.
+    pub task: Task,
+}
+
+/// Why a run found `Running` is `Interrupted`.
+fn crash_error() -> ErrorRow {
+    ErrorRow::ActorFailed {
+        actor: "runtime".into(),
+        reason: "the application stopped (crash or kill) while the run was in flight".into(),
+    }
+}
+
+/// Open `path` and recover (module docs). Returns the database, what was
+/// found, and the bytes in the output table.
+pub(super) fn open(path: &Path, limits: StoreLimits) -> Result<(Database, Recovered, u64)> {
+    let fail = |reason: String| Error::Store {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.is_dir()
+    {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            fail(format!(
+                "cannot create its directory {}: {e}; create it, or choose another path",
+                dir.display()
+            ))
+        })?;
+    }
+    let db = create(path)?;
+    let output_bytes = check_schema(&db, path)?;
+    let recovered = recover(&db, limits).map_err(|e| match e {
+        Recovery::Store(e) => fail(format!(
+            "reading it failed: {e}; the file was left as it is: restore a backup, or move it \
+             aside to start with an empty history"
+        )),
+        Recovery::Record(id, e) => fail(format!(
+            "the record of run {id} cannot be read ({e}); {}",
+            remedy(&e)
+        )),
+        Recovery::Schedule(name, e) => fail(format!(
+            "the record of schedule {name:?} cannot be read ({e}); {}",
+            remedy(&e)
+        )),
+    })?;
+    Ok((db, recovered, output_bytes))
+}
+
+fn remedy(e: &DecodeFailure) -> &'static str {
+    match e {
+        DecodeFailure::Newer(_) => {
+            "it was written by a newer taskorch: upgrade, or point Config::store at another file; \
+             the file was not modified"
+        }
+        DecodeFailure::Malformed(_) => {
+            "the file was left as it is: restore a backup, or move it aside to start with an \
+             empty history"
+        }
+    }
+}
+
+/// redb's open, with its errors (and a panic on a file damaged outside
+/// redb) turned into reasons a user can act on.
+fn create(path: &Path) -> Result<Database> {
+    let fail = |reason: String| Error::Store {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let opened = std::panic::catch_unwind(|| {
+        Database::builder()
+            // Reads are point lookups and recent history: a modest cache.
+            .set_cache_size(64 << 20)
+            .create(path)
+    });
+    match opened {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(redb::DatabaseError::DatabaseAlreadyOpen)) => Err(fail(
+            "the store is in use by another orchestrator (in this or another process); each \
+             orchestrator needs its own store file: stop the other one or choose another path"
+                .into(),
+        )),
+        Ok(Err(redb::DatabaseError::UpgradeRequired(version))) => Err(fail(format!(
+            "the file uses redb file format {version}, which this release cannot read; the file \
+             was not modified: open it with the release that wrote it, or choose another path"
+        ))),
+        Ok(Err(redb::DatabaseError::Storage(redb::StorageError::Io(e))))
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+            ) =>
+        {
+            Err(fail(format!(
+                "cannot open it for writing ({e}); the store must be writable: fix the \
+                 permissions of the file and its directory, or choose another path"
+            )))
+        }
+        Ok(Err(e)) => Err(fail(format!(
+            "cannot open it: {e}; if it is not a taskorch store or is damaged, it was left as it \
+             is: restore a backup, or move it aside to start with an empty history"
+        ))),
+        Err(_) => Err(fail(
+            "the file is damaged (the database engine could not read it); it was left as it is: \
+             restore a backup, or move it aside to start with an empty history"
+                .into(),
+        )),
+    }
+}
+
+/// Refuse a file of a newer schema before anything is written to it; set
+/// up a new one. Returns the output bytes recorded in it.
+fn check_schema(db: &Database, path: &Path) -> Result<u64> {
+    let fail = |reason: String| Error::Store {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let io = |e: redb::Error| fail(format!("cannot read it: {e}"));
+    let read = db.begin_read().map_err(|e| io(e.into()))?;
+    let (schema, output_bytes) = match read.open_table(META) {
+        Ok(meta) => (
+            meta.get("schema")
+                .map_err(|e| io(e.into()))?
+                .map(|v| v.value()),
+            meta.get("output_bytes")
+                .map_err(|e| io(e.into()))?
+                .map_or(0, |v| v.value()),
+        ),
+        Err(redb::TableError::TableDoesNotExist(_)) => (None, 0),
+        Err(e) => return Err(io(e.into())),
+    };
+    drop(read);
+    match schema {
+        Some(version) if version > SCHEMA => Err(fail(format!(
+            "it was written by a newer taskorch (store schema {version}; this release reads up to \
+             {SCHEMA}); the file was not modified: upgrade taskorch, or point Config::store at \
+             another file"
+        ))),
+        Some(_) => Ok(output_bytes),
+        None => {
+            let init = || -> Result<(), redb::Error> {
+                let txn = db.begin_write()?;
+                txn.open_table(META)?.insert("schema", SCHEMA)?;
+                txn.open_table(RUNS)?;
+                txn.open_table(ACTIVE)?;
+                txn.open_table(OUTPUT)?;
+                txn.open_table(SCHEDULES)?;
+                txn.commit()?;
+                Ok(())
+            };
+            init().map_err(|e| fail(format!("cannot initialise it: {e}")))?;
+            Ok(0)
+        }
+    }
+}
+
+enum Recovery {
+    Store(redb::Error),
+    Record(RunId, DecodeFailure),
+    Schedule(String, DecodeFailure),
+}
+
+impl<E: Into<redb::Error>> From<E> for Recovery {
+    fn from(e: E) -> Self {
+        Recovery::Store(e.into())
+    }
+}
+
+fn recover(db: &Database, limits: StoreLimits) -> Result<Recovered, Recovery> {
+    let mut found = Recovered::default();
+    let mut groups = Vec::new();
+    let txn = db.begin_write()?;
+    {
+        let mut runs = txn.open_table(RUNS)?;
+        let mut active = txn.open_table(ACTIVE)?;
+        let ids: Vec<[u8; 16]> = active
+            .iter()?
+            .map(|entry| entry.map(|(k, _)| *k.value()))
+            .collect::<Result<_, _>>()?;
+        let now = records::micros(SystemTime::now());
+        for key in ids {
+            let id = RunId::from_bytes(key);
+            let Some(bytes) = runs.get(&key)?.map(|v| v.value().to_vec()) else {
+                // Removed by retention (it never removes an active run) or
+                // a stale marker: nothing to recover.
+                active.remove(&key)?;
+                continue;
+            };
+            let mut row: RunRow = records::decode(&bytes).map_err(|e| Recovery::Record(id, e))?;
+            match (row.status, row.task.take()) {
+                (RunStatus::Queued, Some(task)) => {
+                    found.queued.push(ResumedRun {
+                        id,
+                        name: row.name,
+                        pattern: row.pattern,
+                        queued: records::time(row.queued),
+                        task,
+                    });
+                    continue;
+                }
+                (status, task) => {
+                    row.task = task;
+                    if let Some(pid) = row.pid.take() {
+                        groups.push((pid, id));
+                    }
+                    let error = if status == RunStatus::Queued {
+                        ErrorRow::ActorFailed {
+                            actor: "runtime".into(),
+                            reason: "the run was accepted without a task to start it again with"
+                                .into(),
+                        }
+                    } else {
+                        crash_error()
+                    };
+                    row.status = RunStatus::Interrupted;
+                    row.finished = Some(now);
+                    row.outcome = Some(OutcomeRow::Error(error));
+                    runs.insert(&key, records::encode(&row).as_slice())?;
+                    active.remove(&key)?;
+                    found.interrupted.push(id);
+                }
+            }
+        }
+        let schedules = txn.open_table(SCHEDULES)?;
+        for entry in schedules.iter()? {
+            let (name, bytes) = entry?;
+            let name = name.value().to_string();
+            let row =
+                records::decode(bytes.value()).map_err(|e| Recovery::Schedule(name.clone(), e))?;
+            found.schedules.push((name, row));
+        }
+    }
+    txn.commit()?;
+    found.killed_groups = stop_groups(&groups, limits.kill_grace);
+    Ok(found)
+}
+
+/// Stop the process groups of interrupted runs that are still alive and
+/// ours: SIGTERM now, SIGKILL after `grace` (on a thread of its own, so a
+/// start does not wait). Returns the groups signalled.
+#[cfg(target_os = "linux")]
+fn stop_groups(groups: &[(u32, RunId)], grace: std::time::Duration) -> Vec<u32> {
+    use nix::sys::signal::{Signal, killpg};
+    use nix::unistd::Pid;
+
+    let ours: Vec<(u32, RunId)> = groups
+        .iter()
+        .copied()
+        .filter(|&(pgid, run)| group_is_ours(pgid, run))
+        .collect();
+    for &(pgid, _) in &ours {
+        let _ = killpg(Pid::from_raw(pgid as i32), Signal::SIGTERM);
+    }
+    if !ours.is_empty() {
+        let later = ours.clone();
+        let spawned = std::thread::Builder::new()
+            .name("taskorch-reaper".into())
+            .spawn(move || {
+                std::thread::sleep(grace);
+                for (pgid, run) in later {
+                    // Checked again: in between, the group may have ended
+                    // and its id been reused by someone else's.
+                    if group_is_ours(pgid, run) {
+                        let _ = killpg(Pid::from_raw(pgid as i32), Signal::SIGKILL);
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "no thread for SIGKILL; groups got SIGTERM only");
+        }
+    }
+    ours.into_iter().map(|(pgid, _)| pgid).collect()
+}
+
+/// Whether a live member of process group `pgid` carries run `run`'s id in
+/// its environment (every process of a run does, and its descendants
+/// inherit it), so a pid reused by another program is never signalled.
+#[cfg(target_os = "linux")]
+fn group_is_ours(pgid: u32, run: RunId) -> bool {
+    let needle = format!("{}={run}", crate::process::RUN_ID_ENV);
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    dir.flatten().any(|entry| {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            return false;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        // Fields after the parenthesised command: state, ppid, pgrp.
+        let mut rest = stat.rsplit(')').next().unwrap_or("").split_whitespace();
+        let state = rest.next();
+        let pgrp = rest.nth(1).and_then(|p| p.parse::<u32>().ok());
+        if pgrp != Some(pgid) || matches!(state, Some("Z") | Some("X")) {
+            return false;
+        }
+        std::fs::read(format!("/proc/{pid}/environ"))
+            .is_ok_and(|env| env.split(|&b| b == 0).any(|var| var == needle.as_bytes()))
+    })
+}
+
+/// Elsewhere a recycled pid cannot be told from ours, so nothing is
+/// signalled: the run is still marked `Interrupted`.
+#[cfg(not(target_os = "linux"))]
+fn stop_groups(groups: &[(u32, RunId)], _grace: std::time::Duration) -> Vec<u32> {
+    if !groups.is_empty() {
+        tracing::warn!(
+            groups = groups.len(),
+            "process groups of interrupted runs were not checked or stopped on this platform"
+        );
+    }
+    Vec::new()
+}

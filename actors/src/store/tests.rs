@@ -1,0 +1,371 @@
+//! The store on its own: record encoding, the writer's batches and
+//! retention, recovery of what a crash leaves, and the errors of opening.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::records::{self, DecodeFailure, ErrorRow, RECORD_VERSION};
+use super::*;
+use crate::lines::CapturedOutput;
+use crate::output::{OutputLine, StreamKind};
+use crate::pattern::Pattern;
+use crate::run::RunStatus;
+use crate::task::Task;
+
+fn limits() -> StoreLimits {
+    StoreLimits {
+        history_limit: 1000,
+        output_budget: 1 << 20,
+        kill_grace: Duration::from_millis(100),
+    }
+}
+
+fn queued(task: Option<Task>) -> Box<RunRow> {
+    Box::new(RunRow {
+        name: "t".into(),
+        pattern: Pattern::FireAndForget,
+        status: RunStatus::Queued,
+        queued: records::micros(std::time::SystemTime::now()),
+        started: None,
+        finished: None,
+        exit_code: None,
+        attempts: 0,
+        pid: None,
+        task,
+        outcome: None,
+    })
+}
+
+fn finish(status: RunStatus, output: Option<OutputRow>) -> Box<Finish> {
+    Box::new(Finish {
+        status,
+        at: 1,
+        exit_code: Some(0),
+        attempts: 1,
+        outcome: OutcomeRow::Error(ErrorRow::Cancelled),
+        output,
+    })
+}
+
+#[test]
+fn records_round_trip_with_their_version_byte() {
+    let task = Task::action("resize", json!({"w": 640, "tags": ["a", null]}))
+        .name("resize")
+        .timeout(Duration::from_secs(3))
+        .retries(2)
+        .env("K", "V");
+    let row = queued(Some(task.clone()));
+    let bytes = records::encode(&*row);
+    assert_eq!(bytes[0], RECORD_VERSION);
+    let back: RunRow = records::decode(&bytes).unwrap();
+    assert_eq!(back, *row);
+    assert_eq!(
+        back.task.unwrap(),
+        task,
+        "action input survives bincode as JSON text"
+    );
+    // Human-readable formats keep the input as a JSON value.
+    let text = serde_json::to_value(&task).unwrap();
+    assert_eq!(text["kind"]["action"]["input"]["w"], 640);
+}
+
+#[test]
+fn a_record_from_a_newer_release_or_garbage_is_refused() {
+    let mut bytes = records::encode(&*queued(None));
+    bytes[0] = RECORD_VERSION + 1;
+    assert_eq!(
+        records::decode::<RunRow>(&bytes),
+        Err(DecodeFailure::Newer(RECORD_VERSION + 1))
+    );
+    assert!(matches!(
+        records::decode::<RunRow>(&[RECORD_VERSION, 0xff, 0xff]),
+        Err(DecodeFailure::Malformed(_))
+    ));
+    assert!(matches!(
+        records::decode::<RunRow>(&[]),
+        Err(DecodeFailure::Malformed(_))
+    ));
+}
+
+#[tokio::test]
+async fn changes_are_applied_as_deltas_and_synced() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.redb");
+    let (store, found) = Store::open(&path, limits()).unwrap();
+    assert!(found.queued.is_empty() && found.interrupted.is_empty());
+    let id = RunId::new();
+    store.journal(|| Op::Queued {
+        id,
+        row: queued(Some(Task::command("true"))),
+    });
+    store.journal(|| Op::Started { id, at: 7 });
+    store.journal(|| Op::Pid {
+        id,
+        pid: 42,
+        attempt: 2,
+    });
+    store.sync().await.unwrap();
+    let row = store.run(id).unwrap();
+    assert_eq!(
+        (row.status, row.started, row.pid, row.attempts),
+        (RunStatus::Running, Some(7), Some(42), 2)
+    );
+    let output = OutputRow {
+        stdout: b"hi\n".to_vec(),
+        stderr: Vec::new(),
+        lines: CapturedOutput {
+            lines: vec![OutputLine {
+                stream: StreamKind::Stdout,
+                seq: 0,
+                text: "hi".into(),
+            }],
+            dropped: 0,
+            split: Vec::new(),
+        },
+    };
+    store.journal(|| Op::Finished {
+        id,
+        end: finish(RunStatus::Succeeded, Some(output.clone())),
+    });
+    store.sync().await.unwrap();
+    let (row, stored) = store.run_with_output(id).unwrap();
+    assert_eq!(row.status, RunStatus::Succeeded);
+    assert_eq!(row.pid, None, "a finished run has no process");
+    assert_eq!(stored, Some(output));
+    store.close();
+    assert!(store.run(id).is_none(), "closed: nothing is read");
+    assert!(store.sync().await.is_err());
+}
+
+#[tokio::test]
+async fn a_restart_interrupts_running_runs_and_hands_back_queued_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.redb");
+    let (store, _) = Store::open(&path, limits()).unwrap();
+    let (running, waiting, bare) = (RunId::new(), RunId::new(), RunId::new());
+    store.journal(|| Op::Queued {
+        id: running,
+        row: queued(Some(Task::command("sleep"))),
+    });
+    store.journal(|| Op::Started { id: running, at: 1 });
+    // A pid that is not ours (pid 1): recorded, never signalled.
+    store.journal(|| Op::Pid {
+        id: running,
+        pid: 1,
+        attempt: 1,
+    });
+    store.journal(|| Op::Queued {
+        id: waiting,
+        row: queued(Some(Task::shell("echo hi"))),
+    });
+    store.journal(|| Op::Queued {
+        id: bare,
+        row: queued(None),
+    });
+    store.sync().await.unwrap();
+    // No close: as after kill -9 the writer is simply gone.
+    drop(store);
+    let (store, found) = Store::open(&path, limits()).unwrap();
+    assert_eq!(found.queued.len(), 1);
+    assert_eq!(found.queued[0].id, waiting);
+    assert_eq!(found.queued[0].task, Task::shell("echo hi"));
+    let mut interrupted = found.interrupted.clone();
+    interrupted.sort();
+    let mut expected = vec![running, bare];
+    expected.sort();
+    assert_eq!(interrupted, expected);
+    assert!(found.killed_groups.is_empty(), "pid 1 is not ours");
+    let row = store.run(running).unwrap();
+    assert_eq!(row.status, RunStatus::Interrupted);
+    assert!(matches!(
+        row.outcome,
+        Some(OutcomeRow::Error(ErrorRow::ActorFailed { .. }))
+    ));
+    store.close();
+    // Recovered once: a second start finds only the queued run again
+    // (nobody started it).
+    let (store, found) = Store::open(&path, limits()).unwrap();
+    assert_eq!(found.queued.len(), 1);
+    assert!(found.interrupted.is_empty());
+    store.close();
+}
+
+#[tokio::test]
+async fn retention_keeps_the_newest_finished_runs_and_every_active_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = Store::open(
+        dir.path().join("s.redb"),
+        StoreLimits {
+            history_limit: 3,
+            output_budget: 100,
+            ..limits()
+        },
+    )
+    .unwrap();
+    let active = RunId::new();
+    store.journal(|| Op::Queued {
+        id: active,
+        row: queued(None),
+    });
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        let id = RunId::new();
+        ids.push(id);
+        store.journal(|| Op::Queued {
+            id,
+            row: queued(None),
+        });
+        let output = OutputRow {
+            stdout: vec![b'x'; 40],
+            ..OutputRow::default()
+        };
+        store.journal(|| Op::Finished {
+            id,
+            end: finish(RunStatus::Succeeded, Some(output)),
+        });
+        store.sync().await.unwrap();
+    }
+    assert!(
+        store.run(active).is_some(),
+        "an active run is never evicted"
+    );
+    let kept: Vec<RunId> = ids
+        .iter()
+        .copied()
+        .filter(|&id| store.run(id).is_some())
+        .collect();
+    assert_eq!(kept, ids[7..], "the three newest finished runs");
+    let with_output = ids
+        .iter()
+        .filter(|&&id| store.run_with_output(id).is_some_and(|(_, o)| o.is_some()))
+        .count();
+    assert_eq!(
+        with_output, 2,
+        "the output budget holds two outputs of ~45 bytes"
+    );
+    store.close();
+}
+
+#[test]
+fn opening_refuses_what_it_cannot_use_and_leaves_the_file_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    // Not a database.
+    let garbage = dir.path().join("garbage.redb");
+    std::fs::write(&garbage, vec![0x5a; 8192]).unwrap();
+    let before = std::fs::read(&garbage).unwrap();
+    let err = Store::open(&garbage, limits()).unwrap_err();
+    assert!(
+        matches!(&err, Error::Store { path, .. } if path == &garbage),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&garbage).unwrap(),
+        before,
+        "never overwritten"
+    );
+
+    // In use.
+    let path = dir.path().join("nested/dirs/s.redb");
+    let (store, _) = Store::open(&path, limits()).expect("missing directories are created");
+    let err = Store::open(&path, limits()).unwrap_err();
+    assert!(
+        matches!(&err, Error::Store { reason, .. } if reason.contains("in use")),
+        "{err}"
+    );
+    store.close();
+    let (again, _) = Store::open(&path, limits()).expect("closed: free again");
+    again.close();
+}
+
+#[test]
+fn a_newer_schema_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.redb");
+    {
+        let db = redb::Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert("schema", SCHEMA + 1)
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let err = Store::open(&path, limits()).unwrap_err();
+    assert!(
+        matches!(&err, Error::Store { reason, .. } if reason.contains("newer taskorch")),
+        "{err}"
+    );
+    // Nothing of ours was written: the newer release finds its file as it
+    // left it (redb's own header bookkeeping aside).
+    let db = redb::Database::create(&path).unwrap();
+    let txn = db.begin_read().unwrap();
+    let meta = txn.open_table(META).unwrap();
+    assert_eq!(meta.get("schema").unwrap().unwrap().value(), SCHEMA + 1);
+    assert!(
+        txn.open_table(RUNS).is_err(),
+        "no table of ours was created"
+    );
+}
+
+#[test]
+fn a_newer_record_fails_the_start_naming_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.redb");
+    let (store, _) = Store::open(&path, limits()).unwrap();
+    store.close();
+    let id = RunId::new();
+    {
+        let db = redb::Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        let mut bytes = records::encode(&*queued(None));
+        bytes[0] = RECORD_VERSION + 1;
+        txn.open_table(RUNS)
+            .unwrap()
+            .insert(id.as_bytes(), bytes.as_slice())
+            .unwrap();
+        txn.open_table(ACTIVE)
+            .unwrap()
+            .insert(id.as_bytes(), ())
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let err = Store::open(&path, limits()).unwrap_err();
+    let Error::Store { reason, .. } = &err else {
+        panic!("{err}")
+    };
+    assert!(
+        reason.contains(&id.to_string()) && reason.contains("newer"),
+        "{reason}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_read_only_file_is_refused_naming_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.redb");
+    let (store, _) = Store::open(&path, limits()).unwrap();
+    store.close();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
+    // Root ignores file modes; the immutable flag binds root too.
+    let immutable = std::fs::OpenOptions::new().write(true).open(&path).is_ok()
+        && std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(&path)
+            .status()
+            .is_ok_and(|s| s.success());
+    let err = Store::open(&path, limits());
+    if immutable {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&path)
+            .status();
+    }
+    let err = err.unwrap_err();
+    assert!(
+        matches!(&err, Error::Store { path: p, reason } if p == &path && reason.contains("writable")),
+        "{err}"
+    );
+}

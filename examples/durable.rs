@@ -1,0 +1,186 @@
+//! Durable state: run history and resume after a crash.
+//!
+//! Run it twice. The first run opens a store, launches a few jobs (one of
+//! them long), adds a schedule, and then "crashes" (exits without shutting
+//! down, leaving the long job's process behind). The second run finds the
+//! crash: the long job is `Interrupted` and its process stopped, jobs that
+//! were accepted but never started are started again (once), the schedule
+//! is back with its counters, and the history of the first run is there.
+//!
+//! ```text
+//! cargo run --release --example durable     # first run: works, then crashes
+//! cargo run --release --example durable     # second run: recovers
+//! ```
+//!
+//! The crash test (`tests/durable_crash.rs`) drives the same binary with
+//! arguments: `durable <db> <marker> work|drain|hold`.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use taskorch::{
+    CatchUp, Config, HistoryQuery, Orchestrator, RunStatus, ScheduleSpec, Task, Trigger,
+};
+
+#[tokio::main]
+async fn main() -> taskorch::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.as_slice() {
+        [db, marker, mode] => harness(Path::new(db), Path::new(marker), mode).await,
+        _ => demo().await,
+    }
+}
+
+async fn demo() -> taskorch::Result<()> {
+    let path = std::env::temp_dir().join("taskorch-durable-demo.redb");
+    println!("store: {}", path.display());
+    // One run at a time, so the jobs launched after the long one are still
+    // queued when the first run crashes.
+    let config = Config {
+        max_concurrency: 1,
+        ..Config::default().store(&path)
+    };
+    let orch = Orchestrator::start(config).await?;
+    let before = orch.history(HistoryQuery::new())?;
+    if before.is_empty() {
+        println!("empty history: first run");
+    } else {
+        println!(
+            "history from earlier runs ({} runs), newest first:",
+            before.len()
+        );
+        for run in before.iter().take(10) {
+            println!("  {} {:<12} {}", run.id, run.status, run.name);
+        }
+    }
+    let schedule = ScheduleSpec::new(
+        "heartbeat",
+        Trigger::every(Duration::from_millis(500)),
+        Task::command("true"),
+    )
+    .catch_up(CatchUp::Last);
+    // Added again on every start: a schedule restored from the store is
+    // adopted (same counters), not refused as a duplicate.
+    let heartbeat = orch.schedule(schedule).await?;
+    println!(
+        "schedule heartbeat: {} runs so far, {} missed",
+        heartbeat.info().runs,
+        heartbeat.info().missed
+    );
+    if !before.is_empty() {
+        // The jobs that were queued at the crash were started again; wait
+        // for them.
+        for _ in 0..200 {
+            let active = orch
+                .history(HistoryQuery::new().status(RunStatus::Queued))?
+                .len()
+                + orch
+                    .history(HistoryQuery::new().status(RunStatus::Running))?
+                    .len();
+            if active == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        for job in orch.history(HistoryQuery::new())? {
+            println!("  now {} {:<12} {}", job.id, job.status, job.name);
+        }
+        for status in [RunStatus::Interrupted, RunStatus::Succeeded] {
+            let n = orch.history(HistoryQuery::new().status(status))?.len();
+            println!("{n} runs {status}");
+        }
+        orch.shutdown().await?;
+        std::fs::remove_file(&path).ok();
+        println!("shut down cleanly; store removed, so the next run starts afresh");
+        return Ok(());
+    }
+    let long = orch
+        .launch(Task::command("sleep").arg("60").name("long-export"))
+        .await?;
+    for i in 0..3 {
+        orch.launch(Task::shell(format!("echo job {i}")).name(format!("job-{i}")))
+            .await?;
+    }
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    println!("long-export {long} is {:?}", orch.status(long));
+    for job in orch.history(HistoryQuery::new())? {
+        println!("  {} {:<12} {}", job.id, job.status, job.name);
+    }
+    println!("crashing now (no shutdown): run me again");
+    std::process::exit(0);
+}
+
+/// The crash test's child: see `tests/durable_crash.rs`.
+async fn harness(db: &Path, marker: &Path, mode: &str) -> taskorch::Result<()> {
+    let hold = mode == "hold";
+    let orch = Orchestrator::start(Config {
+        kill_grace: Duration::from_millis(200),
+        shutdown_grace: Duration::from_millis(200),
+        max_concurrency: if hold { 1 } else { 4 },
+        ..Config::default().store(db)
+    })
+    .await?;
+    let mark = format!("echo \"$TASKORCH_RUN_ID\" >> '{}'", marker.display());
+    let spec = ScheduleSpec::new(
+        "tick",
+        Trigger::every(Duration::from_millis(40)),
+        Task::shell(mark.clone()),
+    );
+    let mut out = std::io::stdout();
+    match mode {
+        "work" => {
+            orch.schedule(spec).await?;
+            writeln!(out, "ready").ok();
+            for i in 0u64.. {
+                let task = Task::shell(format!("{mark}; sleep 0.0{}", 1 + i % 5)).name("job");
+                let id = orch.launch(task).await?;
+                // Printed only once `launch` returned: the run is accepted
+                // and durable, so the test may hold us to it.
+                writeln!(out, "launched {id}").ok();
+                out.flush().ok();
+                tokio::time::sleep(Duration::from_millis(8)).await;
+            }
+        }
+        "hold" => {
+            let pids = marker.with_extension("pids");
+            let blocker = Task::shell(format!(
+                "sleep 60 & echo $! > '{}'; echo $$ >> '{}'; wait",
+                pids.display(),
+                pids.display()
+            ))
+            .name("blocker");
+            let id = orch.launch(blocker).await?;
+            writeln!(out, "blocker {id}").ok();
+            for _ in 0..3 {
+                let id = orch
+                    .launch(Task::shell(mark.clone()).name("waiting"))
+                    .await?;
+                writeln!(out, "queued {id}").ok();
+            }
+            // An in-process action: after the restart it waits, queued,
+            // until the new process registers the action again.
+            orch.register_action("echo", |input| async move { Ok(input) });
+            let action = Task::action("echo", serde_json::json!({"n": 1})).name("waiting-action");
+            let id = orch.launch(action).await?;
+            writeln!(out, "queued-action {id}").ok();
+            writeln!(out, "ready").ok();
+            out.flush().ok();
+            std::future::pending::<()>().await;
+        }
+        _ => {
+            // drain: no new ticks; let resumed runs finish, then stop.
+            orch.schedule(spec).await?.disable().await?;
+            let active = |orch: &Orchestrator| -> taskorch::Result<usize> {
+                let q = |s| orch.history(HistoryQuery::new().status(s));
+                Ok(q(RunStatus::Queued)?.len() + q(RunStatus::Running)?.len())
+            };
+            while active(&orch)? > 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            orch.shutdown().await?;
+            writeln!(out, "drained").ok();
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,211 @@
+//! [`Chaos`]: a seeded chaos harness. It starts an orchestrator, drives a
+//! mixed workload through every pattern while injecting one random fault
+//! per round into a random actor, then checks the runtime's promises:
+//!
+//! 1. every accepted run reaches a terminal status;
+//! 2. no call hangs: each is bounded by `call_timeout`;
+//! 3. no process outlives its run: every shell run records its own pid and
+//!    a grandchild's, and once the runs are over each pid must be gone
+//!    (pool workers: once the runtime has shut down);
+//! 4. `system_status()` answers throughout (a poller asks it all along);
+//! 5. the registry holds exactly the accepted runs: every run in it was
+//!    submitted (each task has a unique name), none twice, and every run
+//!    id a caller got back is there.
+//!
+//! The same seed gives the same fault sequence ([`Chaos::plan`]) and the
+//! same workload; how the two interleave is up to the machine.
+
+mod report;
+mod workload;
+
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use taskorch_actors::{Backoff, Error, Fault, FaultTarget, RestartIntensity, Result};
+
+pub use report::ChaosReport;
+
+use crate::{Config, Orchestrator};
+use workload::Workload;
+
+/// One fault of the plan: into which actor, which message, what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedFault {
+    /// The actor ("executor", "batch", ...).
+    pub actor: &'static str,
+    /// Which of its messages (or spawned processes).
+    pub target: FaultTarget,
+    /// What goes wrong.
+    pub fault: Fault,
+}
+
+/// The message kinds the workload sends each actor, so targeted faults
+/// find their message.
+const EXERCISED: &[(&str, &[&str])] = &[
+    ("executor", &["Run", "Stream", "Status"]),
+    ("batch", &["Start", "Status"]),
+    ("launcher", &["Launch", "Status"]),
+    ("scheduler", &["SetEnabled", "Tick", "Status"]),
+    ("pool_keeper", &["Resize", "Status", "WorkerEnded"]),
+    ("pool_worker", &["Retire"]),
+];
+
+/// A seeded chaos run (see the module docs).
+///
+/// ```no_run
+/// # async fn f() -> taskorch::Result<()> {
+/// let report = taskorch::fault::Chaos::new(42).faults(300).run().await?;
+/// assert!(report.is_ok(), "{report}");
+/// println!("{report}");
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Chaos {
+    seed: u64,
+    faults: usize,
+    config: Config,
+    call_timeout: Duration,
+    max_delay: Duration,
+}
+
+impl Chaos {
+    /// A harness for `seed`: 200 faults, each call bounded by 30 s, and a
+    /// configuration with short grace periods and a restart intensity high
+    /// enough that actors keep coming back (see [`config`](Self::config)).
+    pub fn new(seed: u64) -> Self {
+        Chaos {
+            seed,
+            faults: 200,
+            config: Config {
+                kill_grace: Duration::from_millis(300),
+                shutdown_grace: Duration::from_millis(300),
+                restart_intensity: RestartIntensity {
+                    max_restarts: 1_000_000,
+                    within: Duration::from_secs(1),
+                },
+                restart_backoff: Backoff::none(),
+                history_limit: 1_000_000,
+                ..Config::default()
+            },
+            call_timeout: Duration::from_secs(30),
+            max_delay: Duration::from_millis(40),
+        }
+    }
+
+    /// How many faults to inject (one per round of the workload).
+    pub fn faults(mut self, n: usize) -> Self {
+        self.faults = n;
+        self
+    }
+
+    /// The orchestrator's configuration. With the default restart
+    /// intensity actors are soon given up on, and calls answer
+    /// `ActorFailed` at once; the invariants hold either way. Keep
+    /// `history_limit` above the number of runs (about 8 per fault), or
+    /// evicted runs look missing.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The bound on each call; one that takes longer counts as hung.
+    pub fn call_timeout(mut self, bound: Duration) -> Self {
+        self.call_timeout = bound;
+        self
+    }
+
+    /// The longest `DelayNextMessage` the plan draws (default 40 ms).
+    pub fn max_delay(mut self, max: Duration) -> Self {
+        self.max_delay = max;
+        self
+    }
+
+    /// The seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The fault sequence this seed gives, in injection order.
+    pub fn plan(&self) -> Vec<PlannedFault> {
+        let mut rng = StdRng::seed_from_u64(self.seed);
+        let max_delay = u64::try_from(self.max_delay.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        (0..self.faults)
+            .map(|_| {
+                let (actor, kinds) = EXERCISED[rng.random_range(0..EXERCISED.len())];
+                let fault = match rng.random_range(0..100) {
+                    0..25 => Fault::PanicNextMessage,
+                    25..45 => Fault::ErrorNextMessage,
+                    45..65 => Fault::DelayNextMessage(Duration::from_millis(
+                        rng.random_range(1..=max_delay),
+                    )),
+                    65..85 => Fault::DropReply,
+                    _ => Fault::KillChildProcess,
+                };
+                let aimed = rng.random_bool(0.35);
+                let nth = rng.random_range(1..=3);
+                let target = match (&fault, aimed) {
+                    (_, false) => FaultTarget::next(),
+                    (Fault::KillChildProcess, true) => FaultTarget::next().nth(nth),
+                    (_, true) => {
+                        FaultTarget::message(kinds[rng.random_range(0..kinds.len())]).nth(nth)
+                    }
+                };
+                PlannedFault {
+                    actor,
+                    target,
+                    fault,
+                }
+            })
+            .collect()
+    }
+
+    /// Start an orchestrator, run the workload with the plan's faults,
+    /// check the invariants, shut down, and report.
+    ///
+    /// # Errors
+    /// Only if the harness cannot run at all: the orchestrator does not
+    /// start (`InvalidConfig`, `ActorFailed`), or its scratch directory
+    /// cannot be made (`Io`). Broken invariants are in the report.
+    pub async fn run(self) -> Result<ChaosReport> {
+        let started = Instant::now();
+        let plan = self.plan();
+        let scratch = tempfile::Builder::new()
+            .prefix("taskorch-chaos-")
+            .tempdir()
+            .map_err(|e| Error::Io {
+                context: "creating the chaos harness's scratch directory".into(),
+                source: std::sync::Arc::new(e),
+            })?;
+        let orch = Orchestrator::start(self.config.clone()).await?;
+        let mut workload = Workload::new(
+            orch.clone(),
+            scratch.path().join("pids"),
+            self.call_timeout,
+            StdRng::seed_from_u64(self.seed ^ 0x9e37_79b9_7f4a_7c15),
+        );
+        let poller = workload.poll_status();
+        workload.setup().await;
+        for (round, planned) in plan.iter().enumerate() {
+            // Every planned fault names a known actor and kind, so this
+            // cannot be refused; if it were, the report would say so.
+            if let Err(e) =
+                orch.inject_fault_at(planned.actor, planned.target.clone(), planned.fault.clone())
+            {
+                workload.note_violation(format!("fault {round} refused: {e}"));
+            }
+            workload.round(round).await;
+        }
+        let stats = orch.fault_stats();
+        orch.clear_faults();
+        let mut report = workload.finish(poller).await;
+        report.seed = self.seed;
+        report.rounds = plan.len();
+        report.faults_injected = stats.injected;
+        report.faults_fired = stats.fired;
+        report.elapsed = started.elapsed();
+        Ok(report)
+    }
+}

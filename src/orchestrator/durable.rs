@@ -1,0 +1,74 @@
+//! Durable state: opening and closing the store, and the history of runs.
+
+use std::sync::Arc;
+
+use taskorch_actors::{
+    Context, Error, HistoryQuery, Recovered, Result, RunInfo, Store, StoreLimits,
+};
+
+use super::Orchestrator;
+use crate::config::Config;
+
+/// Open `config.store` (if set) and recover it, off the async threads:
+/// redb reads (and after a crash, checks) the file.
+pub(super) async fn open_store(config: &Config) -> Result<(Store, Recovered)> {
+    let Some(path) = config.store.clone() else {
+        return Ok((Store::disabled(), Recovered::default()));
+    };
+    let limits = StoreLimits {
+        history_limit: config.history_limit,
+        output_budget: config.output_budget,
+        kill_grace: config.kill_grace,
+    };
+    let fallback = path.clone();
+    tokio::task::spawn_blocking(move || Store::open(path, limits))
+        .await
+        .unwrap_or_else(|e| {
+            Err(Error::Store {
+                path: fallback,
+                reason: format!("opening the store panicked: {e}"),
+            })
+        })
+}
+
+/// Commit what is left and release the file.
+pub(super) async fn close_store(ctx: &Arc<Context>) {
+    let store = ctx.store().clone();
+    if store.is_enabled() {
+        let _ = tokio::task::spawn_blocking(move || store.close()).await;
+    }
+}
+
+impl Orchestrator {
+    /// Runs matching `query` (name, status, accepted since / until, at
+    /// most `limit`), newest first. With a store (`Config::store`) this is
+    /// the durable history, runs from before a restart included, up to
+    /// `Config::history_limit` finished runs; without one, the runs held
+    /// in memory.
+    ///
+    /// ```no_run
+    /// # fn f(orch: taskorch::Orchestrator) -> taskorch::Result<()> {
+    /// use taskorch::{HistoryQuery, RunStatus};
+    ///
+    /// let failed = orch.history(HistoryQuery::new().status(RunStatus::Failed).limit(20))?;
+    /// for run in failed {
+    ///     println!("{} {} {:?}", run.id, run.name, run.finished);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// A query reads the store on the calling thread; one without a limit
+    /// or a time window reads every stored run.
+    ///
+    /// # Errors
+    /// `Store` if the file cannot be read, or the orchestrator has shut
+    /// down (its store is closed).
+    pub fn history(&self, query: HistoryQuery) -> Result<Vec<RunInfo>> {
+        let store = self.inner.ctx.store();
+        if store.is_enabled() {
+            store.history(&query)
+        } else {
+            Ok(query.select(self.inner.ctx.registry().list()))
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! Observing and breaking the runtime on purpose: the message trace, and
+//! fault injection (feature `fault-injection`).
+
+use taskorch_actors::TraceLog;
+#[cfg(feature = "fault-injection")]
+use taskorch_actors::{Fault, FaultStats, FaultTarget, Result};
+
+use super::Orchestrator;
+
+impl Orchestrator {
+    /// A snapshot of the message trace: every message every actor handled,
+    /// every run, the supervisor's restarts, oldest first, as far back as
+    /// `Config::trace_capacity` reaches (empty when it is 0). Filter it
+    /// ([`TraceLog::for_run`], [`for_actor`](TraceLog::for_actor),
+    /// [`between`](TraceLog::between)) and write it out
+    /// ([`write_json_lines`](TraceLog::write_json_lines),
+    /// [`write_chrome_trace`](TraceLog::write_chrome_trace) for Perfetto).
+    pub fn trace(&self) -> TraceLog {
+        self.inner.ctx.trace().snapshot()
+    }
+
+    /// Forget the events recorded so far (a test's trace of one step).
+    pub fn clear_trace(&self) {
+        self.inner.ctx.trace().clear();
+    }
+
+    /// Queue `fault` for the message (or spawned process) of `actor` that
+    /// `target` names: `FaultTarget::next()`, or
+    /// `FaultTarget::message("Launch").nth(3)` for the third `Launch` from
+    /// now. Actors: "executor", "batch", "launcher", "scheduler",
+    /// "pool_keeper", "pool_worker".
+    ///
+    /// # Errors
+    /// `InvalidFault` for an actor faults cannot target (the root
+    /// supervisor, a misspelt name), a message kind that actor does not
+    /// handle, `nth(0)`, or a message kind given with `KillChildProcess`
+    /// (which counts spawned processes).
+    #[cfg(feature = "fault-injection")]
+    pub fn inject_fault_at(&self, actor: &str, target: FaultTarget, fault: Fault) -> Result<()> {
+        self.inner.ctx.faults().inject_at(actor, &target, fault)
+    }
+
+    /// Drop every fault not fired yet; returns how many there were.
+    #[cfg(feature = "fault-injection")]
+    pub fn clear_faults(&self) -> usize {
+        self.inner.ctx.faults().clear()
+    }
+
+    /// How many faults were injected, have fired, and are still pending.
+    #[cfg(feature = "fault-injection")]
+    pub fn fault_stats(&self) -> FaultStats {
+        self.inner.ctx.faults().stats()
+    }
+}

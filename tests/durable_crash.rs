@@ -1,0 +1,161 @@
+//! The kill -9 crash test: a child process (the `durable` example) keeps
+//! launching runs and running a schedule, each run appending its run id to
+//! a marker file; it is SIGKILLed at seeded random points and started
+//! again, 20 times, then drained. Afterwards: the database opened every
+//! time, no accepted run is lost, none ran twice (count per run id <= 1,
+//! == 1 for the finished ones), every run is terminal, and no process of
+//! any run is left.
+//!
+//! The seed is printed; `TASKORCH_CRASH_SEED=<n>` replays a failure.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use taskorch::{HistoryQuery, Orchestrator, RunId, RunStatus};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::common::{fast_config, wait_until};
+use crate::durable::example;
+
+const ROUNDS: usize = 20;
+
+/// xorshift64*: a seeded sequence is all this test needs.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_at_seeded_points_loses_nothing_and_runs_nothing_twice() {
+    let seed: u64 = std::env::var("TASKORCH_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed_1234_abcd);
+    eprintln!("crash test seed {seed} (TASKORCH_CRASH_SEED replays it)");
+    let mut rng = Rng(seed.max(1));
+    let exe = example("durable");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.redb");
+    let marker = dir.path().join("marker");
+    let mut accepted: HashSet<RunId> = HashSet::new();
+
+    for round in 0..=ROUNDS {
+        let last = round == ROUNDS;
+        let mut child = tokio::process::Command::new(&exe)
+            .arg(&db)
+            .arg(&marker)
+            .arg(if last { "drain" } else { "work" })
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        if last {
+            let mut drained = false;
+            while let Some(line) = lines.next_line().await.unwrap() {
+                drained |= line == "drained";
+            }
+            let status = child.wait().await.unwrap();
+            assert!(
+                status.success() && drained,
+                "the drain round failed: {status}"
+            );
+            break;
+        }
+        // The database opened (`Orchestrator::start` returned) before
+        // "ready" is printed.
+        let ready = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("the child starts")
+            .unwrap();
+        assert_eq!(
+            ready.as_deref(),
+            Some("ready"),
+            "round {round}: start failed"
+        );
+        let reader = tokio::spawn(async move {
+            let mut ids = Vec::new();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(id) = line.strip_prefix("launched ") {
+                    ids.push(id.parse::<RunId>().unwrap());
+                }
+            }
+            ids
+        });
+        tokio::time::sleep(Duration::from_millis(20 + rng.below(230))).await;
+        child.start_kill().unwrap();
+        child.wait().await.unwrap();
+        accepted.extend(reader.await.unwrap());
+    }
+
+    let orch = Orchestrator::start(fast_config().store(&db)).await.unwrap();
+    let history = orch.history(HistoryQuery::new()).unwrap();
+    let status: HashMap<RunId, RunStatus> = history.iter().map(|r| (r.id, r.status)).collect();
+    let mut marks: HashMap<RunId, usize> = HashMap::new();
+    for line in std::fs::read_to_string(&marker).unwrap_or_default().lines() {
+        *marks.entry(line.trim().parse().unwrap()).or_default() += 1;
+    }
+    eprintln!(
+        "{} launched runs accepted, {} runs in all, {} interrupted, {} ran",
+        accepted.len(),
+        history.len(),
+        history
+            .iter()
+            .filter(|r| r.status == RunStatus::Interrupted)
+            .count(),
+        marks.len()
+    );
+    assert!(!accepted.is_empty());
+    for id in &accepted {
+        assert!(status.contains_key(id), "accepted run {id} was lost");
+    }
+    for (id, st) in &status {
+        assert!(st.is_terminal(), "run {id} is still {st}");
+        let count = marks.get(id).copied().unwrap_or(0);
+        assert!(count <= 1, "run {id} ran {count} times");
+        if *st == RunStatus::Succeeded {
+            assert_eq!(count, 1, "finished run {id} left no mark");
+        }
+    }
+    for id in marks.keys() {
+        assert!(
+            status.contains_key(id),
+            "a run unknown to the store ran: {id}"
+        );
+    }
+    orch.shutdown().await.unwrap();
+    // No process of any run is left (crashed rounds' groups are stopped by
+    // the next start).
+    let ids: HashSet<String> = status.keys().map(|id| id.to_string()).collect();
+    assert!(
+        wait_until(Duration::from_secs(10), || run_processes(&ids).is_empty()).await,
+        "orphaned processes: {:?}",
+        run_processes(&ids)
+    );
+}
+
+/// Live processes whose `TASKORCH_RUN_ID` is one of `ids`.
+fn run_processes(ids: &HashSet<String>) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| crate::common::alive(pid))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+                env.split(|&b| b == 0).any(|var| {
+                    var.strip_prefix(b"TASKORCH_RUN_ID=")
+                        .and_then(|v| std::str::from_utf8(v).ok())
+                        .is_some_and(|v| ids.contains(v))
+                })
+            })
+        })
+        .collect()
+}
