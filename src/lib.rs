@@ -32,6 +32,7 @@ mod advisor;
 #[cfg(all(feature = "cli", unix))]
 pub mod cli;
 mod config;
+mod execution;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
 mod orchestrator;
@@ -56,6 +57,15 @@ pub use taskorch_actors::{
 };
 // FireAndForget and the run registry.
 pub use taskorch_actors::RunQuery;
+// Automatic pattern selection.
+pub use execution::Execution;
+pub use taskorch_actors::{ExecutionPlan, Request};
+// Task graphs.
+pub use taskorch_actors::graph::{
+    Access, DEFAULT_AGING, GraphReport, GraphRun, GraphState, GraphStats, GraphTask, Priority,
+    Resource, ResourceId, ResourceKind, ResourceUsage, TaskError, TaskGraph, TaskKey, TaskResult,
+    TaskState, TaskStatus,
+};
 // The message trace.
 pub use taskorch_actors::{
     CorrelationId, EventKind, Outcome, TRACEPARENT_ENV, TraceEvent, TraceLog,

@@ -28,7 +28,9 @@ use crate::config::Config;
 
 mod concurrent;
 mod durable;
+mod execute;
 mod fire_and_forget;
+mod graph;
 mod long_running;
 mod periodic;
 mod pooled;

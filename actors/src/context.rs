@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::action::ActionTable;
+use crate::graph::GraphTable;
 use crate::lines::LineLimits;
 use crate::process::ProcessLimits;
 use crate::process::resolve::ProgramCache;
@@ -68,6 +69,9 @@ pub struct Context {
     // The global concurrency cap: one permit per executing run.
     slots: Semaphore,
     programs: ProgramCache,
+    // Task graphs in flight and the resources their tasks claim: outside
+    // the batch coordinator, so a restarted one adopts its graphs.
+    graphs: GraphTable,
     // The message trace: shared with the supervisor and pool workers.
     trace: Arc<TraceRecorder>,
     #[cfg(feature = "fault-injection")]
@@ -90,6 +94,7 @@ impl Context {
             tasks: TaskTracker::new(),
             slots: Semaphore::new(limits.max_concurrency.clamp(1, Semaphore::MAX_PERMITS)),
             programs: ProgramCache::default(),
+            graphs: GraphTable::default(),
             trace: Arc::new(TraceRecorder::new(limits.trace_capacity)),
             #[cfg(feature = "fault-injection")]
             faults: crate::fault::FaultPlan::default(),
@@ -131,6 +136,11 @@ impl Context {
         &self.programs
     }
 
+    /// Task graphs in flight and the resource table.
+    pub fn graphs(&self) -> &GraphTable {
+        &self.graphs
+    }
+
     /// The message trace.
     pub fn trace(&self) -> &Arc<TraceRecorder> {
         &self.trace
@@ -152,6 +162,25 @@ impl Context {
             .acquire()
             .await
             .expect("the concurrency semaphore is never closed")
+    }
+
+    /// Like [`execution_slot`](Self::execution_slot), but the slot is not
+    /// tied to a borrow of the context: for work that takes its slot in one
+    /// task and runs in another (a graph driver hands each task the slot it
+    /// took, so the graph's tasks start in the driver's priority order).
+    ///
+    /// # Cancel safety
+    /// Cancel safe, as `execution_slot`.
+    pub(crate) async fn owned_execution_slot(self: Arc<Self>) -> OwnedSlot {
+        self.execution_slot().await.forget();
+        OwnedSlot(self)
+    }
+
+    /// A slot at once, if one is free.
+    pub(crate) fn try_owned_execution_slot(self: &Arc<Self>) -> Option<OwnedSlot> {
+        let permit = self.slots.try_acquire().ok()?;
+        permit.forget();
+        Some(OwnedSlot(Arc::clone(self)))
     }
 
     /// Execution slots free right now.
@@ -231,5 +260,22 @@ impl Context {
                 Err(reason.into())
             }
         }
+    }
+}
+
+/// One execution slot under the global cap, owned (see
+/// [`Context::owned_execution_slot`]); dropping it frees the slot.
+pub(crate) struct OwnedSlot(Arc<Context>);
+
+impl std::fmt::Debug for OwnedSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OwnedSlot")
+    }
+}
+
+impl Drop for OwnedSlot {
+    fn drop(&mut self) {
+        // The permit was forgotten when the slot was taken: give it back.
+        self.0.slots.add_permits(1);
     }
 }

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::graph::TaskKey;
 use crate::run::RunId;
 
 /// Result alias used throughout taskorch.
@@ -168,6 +169,35 @@ pub enum Error {
         source: Arc<std::io::Error>,
     },
 
+    /// A task graph's dependencies form a cycle, so none of the tasks in it
+    /// could ever start. Nothing of the graph ran.
+    #[error("dependency cycle in task graph: {} (each depends on the next)", path.join(" -> "))]
+    DependencyCycle {
+        /// The names of the tasks in the cycle, each depending on the next;
+        /// the first is repeated at the end (`["a", "b", "a"]`).
+        path: Vec<String>,
+    },
+
+    /// A graph task depends on a key that is not a task of its graph (a
+    /// key from another `TaskGraph`). Nothing of the graph ran.
+    #[error("task {task:?} depends on {dependency}, which is not a task of this graph")]
+    UnknownDependency {
+        /// The name of the task that declared the dependency.
+        task: String,
+        /// The key it named.
+        dependency: TaskKey,
+    },
+
+    /// Two tasks of one graph have the same name; names are unique within
+    /// a graph (they name the runs and the skip reasons).
+    #[error("a task named {0:?} is already in this graph")]
+    DuplicateTask(String),
+
+    /// A task key that does not belong to this graph (a key from another
+    /// `TaskGraph`).
+    #[error("{0} is not a task of this graph")]
+    UnknownTask(TaskKey),
+
     /// The durable store (`Config::store`) cannot be used: the file is
     /// corrupt, from a newer release, read-only, in use by another
     /// orchestrator, or a write failed. The reason says what to do; the
@@ -261,6 +291,10 @@ impl Error {
             Error::InvalidFault { .. } => "invalid_fault",
             Error::Spawn { .. } => "spawn",
             Error::Io { .. } => "io",
+            Error::DependencyCycle { .. } => "dependency_cycle",
+            Error::UnknownDependency { .. } => "unknown_dependency",
+            Error::DuplicateTask(_) => "duplicate_task",
+            Error::UnknownTask(_) => "unknown_task",
             Error::Store { .. } => "store",
         }
     }
@@ -284,6 +318,10 @@ impl Error {
                 | Error::UnknownSchedule(_)
                 | Error::DuplicateSchedule(_)
                 | Error::PoolExists(_)
+                | Error::DependencyCycle { .. }
+                | Error::UnknownDependency { .. }
+                | Error::DuplicateTask(_)
+                | Error::UnknownTask(_)
                 | Error::InvalidFault { .. }
                 | Error::Store { .. }
         )

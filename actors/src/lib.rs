@@ -21,6 +21,8 @@
 //! │                                     ring in its registry record, never the actor
 //! ├── batch      Concurrent             one driver task per batch, owned by the incarnation;
 //! │                                     runs started lazily, at most `limit` per batch
+//! │                                     + task graphs: one driver per graph, state outside
+//! │                                     (GraphTable { graphs, resources }), adopted on restart
 //! ├── launcher   FireAndForget          runs: owned by the runtime (outlive restarts;
 //! │                                     stopped by shutdown), state outside: Launches
 //! ├── scheduler  Periodic               timing heap + timer task, rebuilt on restart
@@ -40,6 +42,8 @@
 //! - [`scheduler`]: the scheduler actor, triggers, the schedule store.
 //! - [`batch`]: the batch coordinator (Concurrent pattern).
 //! - [`pool`]: the pool keeper and its worker actors (Pooled).
+//! - [`graph`]: task graphs (dependencies, priorities, resources), driven
+//!   by the batch coordinator.
 //! - [`launcher`]: the launcher actor (FireAndForget).
 //! - `runner`: one run from start to terminal status (attempts, retries,
 //!   time-outs, cancellation), shared by every pattern actor.
@@ -47,6 +51,8 @@
 //! - [`lines`]: each run's bounded ring of output lines and its readers.
 //! - `stream`: [`RunStream`], the handle of a LongRunning run.
 //! - [`registry`]: the run registry.
+//! - `request`: [`Request`], what `Orchestrator::execute` is asked for,
+//!   and the check that its options fit one pattern.
 //! - [`store`]: the durable store (redb): run history, resume after restart.
 //! - [`shutdown`]: the one shutdown mechanism.
 //! - `fault` (feature `fault-injection`): faults injected into actors.
@@ -62,6 +68,7 @@ mod error;
 pub mod executor;
 #[cfg(feature = "fault-injection")]
 mod fault;
+pub mod graph;
 pub mod launcher;
 pub mod lines;
 mod output;
@@ -70,6 +77,7 @@ mod pattern;
 pub mod pool;
 mod process;
 pub mod registry;
+mod request;
 mod run;
 mod runner;
 pub mod scheduler;
@@ -98,6 +106,7 @@ pub use pool::{
 };
 pub use process::{ProcessLimits, RUN_ID_ENV};
 pub use registry::{Registry, Retention, RunQuery, RunRecord};
+pub use request::{ExecutionPlan, Request};
 pub use run::{ParseRunIdError, RunId, RunInfo, RunStatus};
 pub use slot::{ActorSlot, Reply};
 pub use store::{HistoryQuery, Recovered, ResumedRun, Store, StoreLimits, StoredRun};

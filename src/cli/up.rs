@@ -22,7 +22,10 @@ use std::time::Duration;
 use clap::Args as ClapArgs;
 use tokio::task::JoinSet;
 
-use crate::{BatchSpec, Error, Orchestrator, Output, RunId, RunStatus};
+use crate::{
+    Error, GraphTask, Orchestrator, Output, RunId, RunStatus, TaskGraph, TaskKey, TaskResult,
+    TaskStatus,
+};
 
 use super::jobs::{self, Jobs, TaskDef};
 use super::render::duration;
@@ -308,66 +311,81 @@ async fn watch_schedule(orch: Orchestrator, schedule: crate::Schedule, name: Str
     }
 }
 
-/// The `[[task]]` entries: each starts once every task in its `after`
-/// succeeded, the independent ones concurrently (one Concurrent batch per
-/// level of the dependency order); a task whose dependency did not
-/// succeed is skipped, and so are its own dependents.
+/// The `[[task]]` entries, as one task graph: each starts once every task
+/// in its `after` succeeded, independent ones concurrently (up to the
+/// runtime's cap); a task whose dependency did not succeed is skipped, and
+/// so are its own dependents. One event line per task as it ends.
 async fn run_tasks(orch: &Orchestrator, tasks: &[TaskDef]) {
-    let mut succeeded: HashSet<&str> = HashSet::new();
-    let mut settled: HashSet<&str> = HashSet::new();
-    while settled.len() < tasks.len() {
-        // Every task whose dependencies are all settled (the file has no
-        // cycles: checked when read), so each round settles at least one.
-        let ready: Vec<&TaskDef> = tasks
-            .iter()
-            .filter(|t| !settled.contains(t.name()))
-            .filter(|t| {
-                t.after
-                    .iter()
-                    .all(|d| settled.contains(d.get_ref().as_str()))
-            })
-            .collect();
-        if ready.is_empty() {
-            return;
-        }
-        let (runnable, blocked): (Vec<&TaskDef>, Vec<&TaskDef>) =
-            ready.into_iter().partition(|t| {
-                t.after
-                    .iter()
-                    .all(|d| succeeded.contains(d.get_ref().as_str()))
-            });
-        for t in blocked {
-            let dep = t
+    if tasks.is_empty() {
+        return;
+    }
+    let mut graph = TaskGraph::new();
+    let mut keys: HashMap<&str, TaskKey> = HashMap::new();
+    // A task may name one that comes later in the file: add each once all
+    // it waits for are in. The file was checked for unknown names and
+    // cycles when it was read, so every pass adds at least one.
+    while keys.len() < tasks.len() {
+        let before = keys.len();
+        for t in tasks {
+            if keys.contains_key(t.name()) {
+                continue;
+            }
+            let deps: Option<Vec<TaskKey>> = t
                 .after
                 .iter()
-                .find(|d| !succeeded.contains(d.get_ref().as_str()))
-                .map_or("", |d| d.get_ref().as_str());
-            event(
-                "task",
-                t.name(),
-                format_args!("skipped: {dep:?} did not succeed"),
-            );
-            settled.insert(t.name());
-        }
-        if runnable.is_empty() {
-            continue;
-        }
-        let limit = runnable.len();
-        let spec = BatchSpec::new(runnable.iter().map(|t| t.task()).collect::<Vec<_>>(), limit);
-        let results = match orch.batch(spec).await {
-            Ok(batch) => batch.wait().await,
-            Err(e) => {
-                event("task", "-", format_args!("could not start the tasks: {e}"));
-                return;
+                .map(|d| keys.get(d.get_ref().as_str()).copied())
+                .collect();
+            if let Some(deps) = deps {
+                let key = graph.add(GraphTask::new(t.name(), t.task()).depends_on(deps));
+                keys.insert(t.name(), key);
             }
-        };
-        for (t, result) in runnable.iter().zip(&results) {
-            print_lines("task", t.name(), result);
-            event("task", t.name(), outcome(result));
-            if matches!(result, Ok(out) if out.success()) {
-                succeeded.insert(t.name());
-            }
-            settled.insert(t.name());
         }
+        if keys.len() == before {
+            event("task", "-", "the tasks' dependencies form a cycle");
+            return;
+        }
+    }
+    let run = match orch.submit_graph(graph).await {
+        Ok(run) => run,
+        Err(e) => {
+            event("task", "-", format_args!("could not start the tasks: {e}"));
+            return;
+        }
+    };
+    // The graph has no change feed: look at it every few milliseconds and
+    // report each task once, when it has ended.
+    let mut reported: HashSet<&str> = HashSet::new();
+    loop {
+        let finished = run.is_finished();
+        for t in tasks {
+            if reported.contains(t.name()) {
+                continue;
+            }
+            let Some(result) = run.result(keys[t.name()]) else {
+                continue;
+            };
+            if !result.status.is_terminal() {
+                continue;
+            }
+            if let Some(out) = &result.output {
+                print_lines("task", t.name(), &Ok(out.clone()));
+            }
+            event("task", t.name(), task_outcome(&result));
+            reported.insert(t.name());
+        }
+        if finished {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// How a graph task ended, in words.
+fn task_outcome(result: &TaskResult) -> String {
+    let why = result.error_message.as_deref().unwrap_or("");
+    match (result.status, &result.output) {
+        (TaskStatus::Skipped, _) => format!("skipped: {why}"),
+        (TaskStatus::Succeeded | TaskStatus::Failed, Some(out)) => outcome(&Ok(out.clone())),
+        (status, _) => format!("{}: {why}", status.as_str()),
     }
 }
