@@ -54,9 +54,9 @@ pub use taskorch_actors::{
 pub use taskorch_actors::RunQuery;
 // Task graphs.
 pub use taskorch_actors::graph::{
-    Access, DEFAULT_AGING, GraphReport, GraphRun, GraphState, GraphStats, GraphTask, Priority,
-    Resource, ResourceId, ResourceKind, ResourceUsage, TaskError, TaskGraph, TaskKey, TaskResult,
-    TaskState, TaskStatus,
+    Access, DEFAULT_AGING, GraphInfo, GraphReport, GraphRun, GraphState, GraphStats, GraphTask,
+    Priority, Resource, ResourceId, ResourceKind, ResourceUsage, TaskError, TaskGraph, TaskKey,
+    TaskResult, TaskState, TaskStatus,
 };
 // The message trace.
 pub use taskorch_actors::{

@@ -123,7 +123,7 @@ impl Orchestrator {
             output_budget: config.output_budget,
         };
         // Durable state: open the store and recover what it holds.
-        let (store, recovered) = durable::open_store(&config).await?;
+        let (store, mut recovered) = durable::open_store(&config).await?;
         let ctx = Context::with_store(limits, retention, store.clone());
         // A graceful stop of a child waits out its runs' grace and kill
         // periods; give it that long before the supervisor kills it.
@@ -232,6 +232,15 @@ impl Orchestrator {
         // Durable state: runs accepted but never started, started once.
         for run in &recovered.queued {
             launches.resume(run);
+        }
+        // Task graphs a crash left unfinished carry on (finished tasks are
+        // not run again).
+        // One that cannot be rebuilt is left in the store as it is (not
+        // discarded) and reported; the rest of the runtime is already up.
+        for graph in std::mem::take(&mut recovered.graphs) {
+            if let Err(e) = taskorch_actors::graph::adopt(&ctx, &batch, graph) {
+                tracing::error!(error = %e, "a stored task graph was not resumed");
+            }
         }
         Ok(Orchestrator {
             inner: Arc::new(Inner {
