@@ -8,6 +8,7 @@ mod chaos;
 mod crash;
 mod durable;
 mod durable_crash;
+mod durable_graph;
 mod fault;
 mod graph;
 mod graph_crash;
