@@ -165,7 +165,7 @@ fn task_row(plan: &Plan, task: &TaskState) -> GraphTaskRow {
         duration_us: task
             .duration
             .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
-        outcome: output.map(|out| OutcomeRow::from_output(out)),
+        outcome: output.map(OutcomeRow::from_output),
         exit_code: output.and_then(|out| out.exit_code),
         error: task.error.as_deref().map(|e| {
             (
