@@ -17,13 +17,10 @@
 
 mod util;
 
-use std::process::Stdio;
 use std::time::Instant;
 
 use taskorch::{Config, Orchestrator, Pool, PoolSpec, Task};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
-use util::{Samples, report, us};
+use util::{RawWorker, Samples, report, us};
 
 const WARMUP: usize = 500;
 
@@ -46,43 +43,6 @@ async fn benches() {
     throughput(&orch, samples * 20).await;
     python(&orch).await;
     orch.shutdown().await.expect("shutdown");
-}
-
-/// A `cat` we talk to directly: the floor.
-struct RawWorker {
-    _child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-    line: String,
-}
-
-impl RawWorker {
-    fn spawn() -> RawWorker {
-        let mut child = Command::new("/bin/cat")
-            .process_group(0)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn cat");
-        RawWorker {
-            stdin: child.stdin.take().unwrap(),
-            stdout: BufReader::new(child.stdout.take().unwrap()),
-            _child: child,
-            line: String::new(),
-        }
-    }
-
-    async fn round_trip(&mut self, request: &str) {
-        let mut out = Vec::with_capacity(request.len() + 1);
-        out.extend_from_slice(request.as_bytes());
-        out.push(b'\n');
-        self.stdin.write_all(&out).await.unwrap();
-        self.line.clear();
-        self.stdout.read_line(&mut self.line).await.unwrap();
-        assert_eq!(self.line.trim_end(), request);
-    }
 }
 
 async fn round_trip(orch: &Orchestrator, samples: usize) {

@@ -28,6 +28,7 @@
 
 mod advisor;
 mod config;
+mod execution;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
 mod orchestrator;
@@ -52,6 +53,9 @@ pub use taskorch_actors::{
 };
 // FireAndForget and the run registry.
 pub use taskorch_actors::RunQuery;
+// Automatic pattern selection.
+pub use execution::Execution;
+pub use taskorch_actors::{ExecutionPlan, Request};
 // Task graphs.
 pub use taskorch_actors::graph::{
     Access, DEFAULT_AGING, GraphInfo, GraphReport, GraphRun, GraphState, GraphStats, GraphTask,

@@ -28,6 +28,7 @@ use crate::config::Config;
 
 mod concurrent;
 mod durable;
+mod execute;
 mod fire_and_forget;
 mod graph;
 mod long_running;
