@@ -30,10 +30,11 @@ mod advisor;
 mod config;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
+pub mod logging;
 mod orchestrator;
 
 pub use advisor::{Advisor, Alternative, Recommendation, Requirements};
-pub use config::Config;
+pub use config::{Config, LogFormat};
 pub use orchestrator::Orchestrator;
 #[cfg(feature = "fault-injection")]
 pub use taskorch_actors::Fault;
@@ -60,3 +61,8 @@ pub use taskorch_actors::{
 pub use taskorch_actors::{FaultStats, FaultTarget};
 // Durable state: the store's history query.
 pub use taskorch_actors::HistoryQuery;
+// Events, emergency halt, risk limits, circuit breakers.
+pub use taskorch_actors::{
+    BreakerOptions, BreakerSpec, BreakerState, BreakerStatus, EVENT_SCHEMA_VERSION, Event,
+    EventBody, EventItem, EventStream, RiskLimit,
+};

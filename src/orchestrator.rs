@@ -28,7 +28,9 @@ use crate::config::Config;
 
 mod concurrent;
 mod durable;
+mod events;
 mod fire_and_forget;
+mod halt;
 mod long_running;
 mod periodic;
 mod pooled;
@@ -116,6 +118,7 @@ impl Orchestrator {
                 max_line: config.max_line_bytes,
             },
             trace_capacity: config.trace_capacity,
+            event_capacity: config.event_capacity,
         };
         let retention = Retention {
             history_limit: config.history_limit,
@@ -224,6 +227,7 @@ impl Orchestrator {
                 children,
                 policy,
                 trace: Arc::clone(ctx.trace()),
+                events: ctx.events().clone(),
             },
         )
         .await
@@ -321,7 +325,8 @@ impl Orchestrator {
     }
 
     /// The status of every supervised actor, answered by the root
-    /// supervisor (restarting and failed children included).
+    /// supervisor (restarting and failed children included), with every
+    /// circuit breaker's state and the current halt, if any.
     ///
     /// # Errors
     /// `ShuttingDown` once the runtime has shut down.
@@ -331,7 +336,10 @@ impl Orchestrator {
             .supervisor
             .cast(SupervisorMessage::Status(tx.into()))
             .map_err(|_| Error::ShuttingDown)?;
-        rx.await.map_err(|_| Error::ShuttingDown)
+        let mut status = rx.await.map_err(|_| Error::ShuttingDown)?;
+        status.breakers = self.inner.ctx.breakers().status();
+        status.halted = self.inner.ctx.halt().reason();
+        Ok(status)
     }
 
     /// The status of run `id`; `None` if unknown here (never existed,

@@ -4,13 +4,17 @@ mod common;
 
 mod batch;
 mod batch_crash;
+mod breaker;
 mod chaos;
 mod crash;
 mod durable;
 mod durable_crash;
+mod events;
 mod fault;
+mod halt;
 mod launch;
 mod launch_crash;
+mod logging;
 mod long_running;
 mod long_running_crash;
 mod periodic;

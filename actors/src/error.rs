@@ -180,6 +180,66 @@ pub enum Error {
         reason: String,
     },
 
+    /// The runtime is halted (`Orchestrator::halt`): no new work is
+    /// accepted until `Orchestrator::resume`. Runs cut short by the halt
+    /// end `Cancelled`.
+    #[error("the orchestrator is halted: {reason}")]
+    Halted {
+        /// The reason given to `halt` (or the tripped risk limit).
+        reason: String,
+    },
+
+    /// A risk limit was exceeded (`Orchestrator::check_limit`).
+    #[error("risk limit {name:?} exceeded: {value} > {limit}")]
+    RiskLimitExceeded {
+        /// The limit's name.
+        name: String,
+        /// The value that was checked.
+        value: f64,
+        /// The limit it exceeded.
+        limit: f64,
+    },
+
+    /// The circuit breaker of a dependency is open: the work was refused
+    /// at once, nothing was spawned. Try again after `retry_after`.
+    #[error("circuit {key:?} is open; retry after {retry_after:?}")]
+    CircuitOpen {
+        /// The dependency key (`Task::breaker`).
+        key: String,
+        /// How long until the breaker lets a trial through.
+        retry_after: Duration,
+    },
+
+    /// A workflow definition cannot run: the message names the block and
+    /// what is wrong with it (unknown type, missing input, type mismatch,
+    /// cycle).
+    #[error("invalid workflow {workflow:?}: block {block:?}: {reason}")]
+    InvalidWorkflow {
+        /// The workflow's id.
+        workflow: String,
+        /// The offending block's id (empty when the fault is not one block's).
+        block: String,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A workflow file could not be parsed (malformed JSON or TOML).
+    #[error("cannot parse workflow ({format}) at line {line}, column {column}: {message}")]
+    WorkflowParse {
+        /// "json" or "toml".
+        format: &'static str,
+        /// 1-based line of the error (0 if the parser gave none).
+        line: usize,
+        /// 1-based column of the error (0 if the parser gave none).
+        column: usize,
+        /// The parser's message.
+        message: String,
+    },
+
+    /// No workflow with this id is running here.
+    #[error("unknown workflow {0:?}")]
+    UnknownWorkflow(String),
+
     /// An I/O error while talking to a running process.
     #[error("i/o error on {context}: {source}")]
     Io {
@@ -254,6 +314,12 @@ impl Error {
             Error::Spawn { .. } => "spawn",
             Error::Io { .. } => "io",
             Error::Store { .. } => "store",
+            Error::Halted { .. } => "halted",
+            Error::RiskLimitExceeded { .. } => "risk_limit_exceeded",
+            Error::CircuitOpen { .. } => "circuit_open",
+            Error::InvalidWorkflow { .. } => "invalid_workflow",
+            Error::WorkflowParse { .. } => "workflow_parse",
+            Error::UnknownWorkflow(_) => "unknown_workflow",
         }
     }
 
@@ -261,6 +327,9 @@ impl Error {
     ///
     /// Input errors (not found, not executable, malformed, unknown action),
     /// cancellation and shutdown are final; everything else is worth a retry.
+    /// A halt, a tripped risk limit and an open circuit are final too: an
+    /// attempt is not retried into them (an open circuit says itself when
+    /// to come back: `retry_after`).
     pub fn is_retryable(&self) -> bool {
         !matches!(
             self,
@@ -278,6 +347,12 @@ impl Error {
                 | Error::PoolExists(_)
                 | Error::InvalidFault { .. }
                 | Error::Store { .. }
+                | Error::Halted { .. }
+                | Error::RiskLimitExceeded { .. }
+                | Error::CircuitOpen { .. }
+                | Error::InvalidWorkflow { .. }
+                | Error::WorkflowParse { .. }
+                | Error::UnknownWorkflow(_)
         )
     }
 
