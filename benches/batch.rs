@@ -31,8 +31,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use taskorch::{BatchSpec, Config, Orchestrator, Task};
 use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
-use util::Samples;
+use util::{Samples, fan_out};
 
 const COMMANDS: usize = 500;
 const COMMAND_LIMIT: usize = 8;
@@ -127,34 +126,6 @@ async fn raw_true(with_run_id: bool) {
     }
     let out = command.output().await.expect("raw spawn");
     assert!(out.status.success());
-}
-
-/// The raw floor: `n` jobs, at most `limit` at once, started as permits
-/// free up (lazily, like ours).
-async fn fan_out<F, Fut>(n: usize, limit: usize, job: F) -> Duration
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let start = Instant::now();
-    let slots = Arc::new(Semaphore::new(limit));
-    let mut set = JoinSet::new();
-    for _ in 0..n {
-        let permit = Arc::clone(&slots).acquire_owned().await.expect("open");
-        let job = job();
-        set.spawn(async move {
-            job.await;
-            drop(permit);
-        });
-        // Reap as we go so the set stays at about `limit` entries.
-        while let Some(done) = set.try_join_next() {
-            done.expect("job");
-        }
-    }
-    while let Some(done) = set.join_next().await {
-        done.expect("job");
-    }
-    start.elapsed()
 }
 
 async fn ours(orch: &Orchestrator, tasks: &[Task], limit: usize) -> Duration {

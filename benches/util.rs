@@ -1,9 +1,15 @@
-//! Shared by the benchmarks: sample statistics and the ours / floor / ratio
+//! Shared by the benchmarks: sample statistics, the raw fan-out floor, and
+//! the ours / floor / ratio
 //! line every benchmark prints.
 
 #![allow(dead_code)]
 
+use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 
 /// Latency samples of one measured operation.
 #[derive(Debug, Default, Clone)]
@@ -78,4 +84,32 @@ pub fn report_alone(what: &str, ours: &Samples, target: &str) {
         us(ours.p99()),
         us(ours.max())
     );
+}
+
+/// The raw floor: `n` jobs, at most `limit` at once, started as permits
+/// free up (lazily, like ours).
+pub async fn fan_out<F, Fut>(n: usize, limit: usize, job: F) -> Duration
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let start = Instant::now();
+    let slots = Arc::new(Semaphore::new(limit));
+    let mut set = JoinSet::new();
+    for _ in 0..n {
+        let permit = Arc::clone(&slots).acquire_owned().await.expect("open");
+        let job = job();
+        set.spawn(async move {
+            job.await;
+            drop(permit);
+        });
+        // Reap as we go so the set stays at about `limit` entries.
+        while let Some(done) = set.try_join_next() {
+            done.expect("job");
+        }
+    }
+    while let Some(done) = set.join_next().await {
+        done.expect("job");
+    }
+    start.elapsed()
 }

@@ -66,3 +66,9 @@ pub use taskorch_actors::{
     BreakerOptions, BreakerSpec, BreakerState, BreakerStatus, EVENT_SCHEMA_VERSION, Event,
     EventBody, EventItem, EventStream, RiskLimit,
 };
+// Task graphs.
+pub use taskorch_actors::graph::{
+    Access, DEFAULT_AGING, GraphReport, GraphRun, GraphState, GraphStats, GraphTask, Priority,
+    Resource, ResourceId, ResourceKind, ResourceUsage, TaskError, TaskGraph, TaskKey, TaskResult,
+    TaskState, TaskStatus,
+};

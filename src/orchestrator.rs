@@ -30,6 +30,7 @@ mod concurrent;
 mod durable;
 mod events;
 mod fire_and_forget;
+mod graph;
 mod halt;
 mod long_running;
 mod periodic;

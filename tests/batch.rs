@@ -398,5 +398,8 @@ async fn the_coordinator_reports_in_system_status() {
     let status = rt.system_status().await.unwrap();
     let batch = status.child("batch").expect("a child called batch");
     assert_eq!(batch.restarts, 0);
-    assert_eq!(batch.detail.as_deref(), Some("0 batches in flight"));
+    assert_eq!(
+        batch.detail.as_deref(),
+        Some("0 batches and 0 graphs in flight")
+    );
 }

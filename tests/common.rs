@@ -1,12 +1,14 @@
 //! Shared fixtures: a runtime with short grace periods, condition waits,
-//! and process liveness checks by pid.
+//! a gated action, and process liveness checks by pid.
 
 #![allow(dead_code)]
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use taskorch::{Config, Orchestrator};
+use tokio::sync::Semaphore;
 
 /// Short grace periods so termination paths finish quickly in tests.
 pub fn fast_config() -> Config {
@@ -103,4 +105,20 @@ pub async fn assert_all_dead(pids: &[u32]) {
     let gone = wait_until(Duration::from_secs(10), || pids.iter().all(|&p| !alive(p))).await;
     let survivors: Vec<u32> = pids.iter().copied().filter(|&p| alive(p)).collect();
     assert!(gone, "processes survived: {survivors:?}");
+}
+
+/// Registers the action `name`: each call waits for a permit of the
+/// returned semaphore (none at first), then returns its input. The test
+/// decides when each run ends.
+pub fn register_gate(orch: &Orchestrator, name: &str) -> Arc<Semaphore> {
+    let gate = Arc::new(Semaphore::new(0));
+    let permits = Arc::clone(&gate);
+    orch.register_action(name, move |input| {
+        let permits = Arc::clone(&permits);
+        async move {
+            permits.acquire().await.map_err(|e| e.to_string())?.forget();
+            Ok(input)
+        }
+    });
+    gate
 }

@@ -12,7 +12,6 @@ use taskorch::{
     Backoff, CatchUp, Clock, Config, Error, Overlap, Pattern, RunStatus, Schedule, ScheduleSpec,
     Task, Trigger,
 };
-use tokio::sync::Semaphore;
 
 use crate::common::*;
 
@@ -69,20 +68,6 @@ async fn paused_runtime() -> Runtime {
 
 fn noop() -> Task {
     Task::action("noop", json!(null))
-}
-
-/// An action that waits for a permit of `gate` per run.
-fn register_gate(rt: &Runtime) -> Arc<Semaphore> {
-    let gate = Arc::new(Semaphore::new(0));
-    let held = Arc::clone(&gate);
-    rt.register_action("gate", move |_| {
-        let gate = Arc::clone(&held);
-        async move {
-            gate.acquire().await.map_err(|e| e.to_string())?.forget();
-            Ok(json!(null))
-        }
-    });
-    gate
 }
 
 #[tokio::test(start_paused = true)]
@@ -367,7 +352,7 @@ async fn a_busy_scheduler_never_bursts() {
 #[tokio::test(start_paused = true)]
 async fn overlap_skip_counts_skipped_ticks() {
     let rt = paused_runtime().await;
-    let gate = register_gate(&rt);
+    let gate = register_gate(&rt, "gate");
     let s = rt
         .schedule(ScheduleSpec::new(
             "slow",
@@ -393,7 +378,7 @@ async fn overlap_skip_counts_skipped_ticks() {
 #[tokio::test(start_paused = true)]
 async fn overlap_queue_keeps_one_pending_run() {
     let rt = paused_runtime().await;
-    let gate = register_gate(&rt);
+    let gate = register_gate(&rt, "gate");
     let s = rt
         .schedule(
             ScheduleSpec::new(
@@ -426,7 +411,7 @@ async fn overlap_queue_keeps_one_pending_run() {
 #[tokio::test(start_paused = true)]
 async fn overlap_allow_runs_alongside() {
     let rt = paused_runtime().await;
-    let gate = register_gate(&rt);
+    let gate = register_gate(&rt, "gate");
     let s = rt
         .schedule(
             ScheduleSpec::new("many", Trigger::every(S), Task::action("gate", json!(null)))
@@ -446,7 +431,7 @@ async fn overlap_allow_runs_alongside() {
 #[tokio::test(start_paused = true)]
 async fn disabling_drops_a_pending_run() {
     let rt = paused_runtime().await;
-    let gate = register_gate(&rt);
+    let gate = register_gate(&rt, "gate");
     let s = rt
         .schedule(
             ScheduleSpec::new("q", Trigger::every(S), Task::action("gate", json!(null)))
@@ -669,7 +654,7 @@ async fn schedules_are_listed_by_name_and_runs_count_against_the_cap() {
         ..fast_config()
     })
     .await;
-    let gate = register_gate(&rt);
+    let gate = register_gate(&rt, "gate");
     for name in ["b", "a"] {
         rt.schedule(ScheduleSpec::new(
             name,

@@ -7,7 +7,11 @@
 //!   and answer at once; the results go to the caller's [`Batch`] handle
 //!   when the driver is done. The handler only dispatches, so a long batch
 //!   never delays the next one.
-//! - [`BatchMessage::Status`]: how many batches are in flight.
+//! - [`BatchMessage::StartGraph`]: check and accept a task graph (every
+//!   task's program or action, every resource claim), start its driver
+//!   task, owned by this incarnation, and answer at once. See
+//!   [`graph`](crate::graph) for how a graph runs.
+//! - [`BatchMessage::Status`]: how many batches and graphs are in flight.
 //!
 //! # How a batch runs
 //! Its driver (see `batch/driver.rs`) starts runs lazily: a task becomes a
@@ -34,7 +38,11 @@
 //! stops its batch: runs in flight terminate their process groups (SIGTERM,
 //! `kill_grace`, SIGKILL) and end `Interrupted`, and the caller gets the
 //! results of everything that finished and `Error::ActorFailed` for the
-//! rest. Nothing is orphaned; the next incarnation starts clean. On a
+//! rest. Nothing is orphaned; the next incarnation starts clean. Graphs
+//! are different: their state lives outside the actor, so the next
+//! incarnation adopts every unfinished graph in `pre_start` and carries on
+//! with the tasks that were waiting (the runs in flight were interrupted
+//! and their dependents skipped; see [`graph`](crate::graph)). On a
 //! graceful stop (shutdown) no queued task starts, runs in flight get
 //! `shutdown_grace` to finish, and the rest report `Error::ShuttingDown`.
 
@@ -52,6 +60,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::context::Context;
 use crate::error::{Error, Result};
+use crate::graph::{self, GraphJob};
 use crate::runner::{Owner, OwnerGuard, drain_runs};
 use crate::slot::Reply;
 use crate::supervisor::{ChildMessage, ChildReport};
@@ -85,6 +94,15 @@ pub enum BatchMessage {
         /// Answered `Ok` once the batch's driver runs.
         reply: Reply<()>,
     },
+    /// Accept the task graph in `job` and start driving it; answer once it
+    /// is under way.
+    StartGraph {
+        /// The graph (shared with the caller's `GraphRun`).
+        job: Arc<GraphJob>,
+        /// Answered `Ok` once the graph's driver runs, or with why the
+        /// graph cannot run (a missing program, an impossible claim).
+        reply: Reply<()>,
+    },
     /// Report on this incarnation.
     Status(RpcReplyPort<ChildReport>),
 }
@@ -92,13 +110,15 @@ pub enum BatchMessage {
 impl BatchMessage {
     /// Every variant's name, as the message trace shows it and fault
     /// targets name it.
-    pub const KINDS: &'static [&'static str] = &["Start", "Status"];
+    pub const KINDS: &'static [&'static str] = &["Start", "StartGraph", "Status"];
 
     /// What the trace records about this message.
     fn info(&self) -> MessageInfo {
         let info = MessageInfo::new(self.kind());
         match self {
-            BatchMessage::Start { reply, .. } => info.request(reply.envelope()),
+            BatchMessage::Start { reply, .. } | BatchMessage::StartGraph { reply, .. } => {
+                info.request(reply.envelope())
+            }
             BatchMessage::Status(_) => info.replies(),
         }
     }
@@ -107,14 +127,18 @@ impl BatchMessage {
     fn kind(&self) -> &'static str {
         match self {
             BatchMessage::Start { .. } => "Start",
+            BatchMessage::StartGraph { .. } => "StartGraph",
             BatchMessage::Status(_) => "Status",
         }
     }
 
     /// Arm the request's reply (see [`Reply::accept`]).
     fn accept(&mut self) {
-        if let BatchMessage::Start { reply, .. } = self {
-            reply.accept();
+        match self {
+            BatchMessage::Start { reply, .. } | BatchMessage::StartGraph { reply, .. } => {
+                reply.accept()
+            }
+            BatchMessage::Status(_) => {}
         }
     }
 }
@@ -139,6 +163,28 @@ pub struct BatchState {
     batches: Arc<AtomicUsize>,
 }
 
+impl BatchState {
+    /// Drive `job` in a task this incarnation owns.
+    fn drive_graph(&self, job: Arc<GraphJob>) {
+        let drive = graph::drive(Arc::clone(&self.ctx), self.owner.clone(), job);
+        // As for batch drivers: the runtime-wide tracker lets shutdown wait
+        // for this driver even if this incarnation dies first.
+        let alive = self.ctx.tasks().token();
+        self.runs.spawn(async move {
+            let _alive = alive;
+            drive.await;
+        });
+    }
+
+    fn start_graph(&self, job: Arc<GraphJob>) -> Result<()> {
+        self.ctx.shutdown().check()?;
+        job.accept(&self.ctx)?;
+        self.ctx.graphs().insert(Arc::clone(&job));
+        self.drive_graph(job);
+        Ok(())
+    }
+}
+
 impl Actor for BatchCoordinator {
     type Msg = BatchMessage;
     type State = BatchState;
@@ -150,13 +196,19 @@ impl Actor for BatchCoordinator {
         args: BatchArguments,
     ) -> Result<BatchState, ActorProcessingErr> {
         let owner = Owner::new(BATCH, args.ctx.shutdown().root());
-        Ok(BatchState {
+        let state = BatchState {
             _stop_runs_on_drop: owner.guard(),
             owner,
             ctx: args.ctx,
             runs: TaskTracker::new(),
             batches: Arc::default(),
-        })
+        };
+        // Graphs a previous incarnation was driving carry on here (each
+        // driver waits until the previous one has let go of its graph).
+        for job in state.ctx.graphs().active() {
+            state.drive_graph(job);
+        }
+        Ok(state)
     }
 
     async fn handle(
@@ -173,11 +225,13 @@ impl Actor for BatchCoordinator {
                     let correlation = reply.correlation();
                     reply.send(state.start(job, correlation));
                 }
+                BatchMessage::StartGraph { job, reply } => reply.send(state.start_graph(job)),
                 BatchMessage::Status(reply) => {
                     let _ = reply.send(ChildReport {
                         detail: format!(
-                            "{} batches in flight",
-                            state.batches.load(Ordering::Relaxed)
+                            "{} batches and {} graphs in flight",
+                            state.batches.load(Ordering::Relaxed),
+                            state.ctx.graphs().len()
                         ),
                     });
                 }

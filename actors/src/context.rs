@@ -16,6 +16,7 @@ use tracing::Instrument;
 use crate::action::ActionTable;
 use crate::breaker::Breakers;
 use crate::events::Events;
+use crate::graph::GraphTable;
 use crate::halt::Halt;
 use crate::lines::LineLimits;
 use crate::process::ProcessLimits;
@@ -77,6 +78,9 @@ pub struct Context {
     programs: ProgramCache,
     // The message trace: shared with the supervisor and pool workers.
     trace: Arc<TraceRecorder>,
+    // Task graphs in flight and the resources their tasks claim: outside
+    // the batch coordinator, so a restarted one adopts its graphs.
+    graphs: GraphTable,
     #[cfg(feature = "fault-injection")]
     faults: crate::fault::FaultPlan,
     // The event stream, the halt switch and the circuit breakers.
@@ -104,6 +108,7 @@ impl Context {
             slots: Semaphore::new(limits.max_concurrency.clamp(1, Semaphore::MAX_PERMITS)),
             programs: ProgramCache::default(),
             trace: Arc::new(TraceRecorder::new(limits.trace_capacity)),
+            graphs: GraphTable::default(),
             #[cfg(feature = "fault-injection")]
             faults: crate::fault::FaultPlan::default(),
             breakers: Breakers::new(events.clone()),
@@ -173,6 +178,11 @@ impl Context {
         &self.trace
     }
 
+    /// Task graphs in flight and the resource table.
+    pub fn graphs(&self) -> &GraphTable {
+        &self.graphs
+    }
+
     /// Pending injected faults.
     #[cfg(feature = "fault-injection")]
     pub fn faults(&self) -> &crate::fault::FaultPlan {
@@ -189,6 +199,25 @@ impl Context {
             .acquire()
             .await
             .expect("the concurrency semaphore is never closed")
+    }
+
+    /// Like [`execution_slot`](Self::execution_slot), but the slot is not
+    /// tied to a borrow of the context: for work that takes its slot in one
+    /// task and runs in another (a graph driver hands each task the slot it
+    /// took, so the graph's tasks start in the driver's priority order).
+    ///
+    /// # Cancel safety
+    /// Cancel safe, as `execution_slot`.
+    pub(crate) async fn owned_execution_slot(self: Arc<Self>) -> OwnedSlot {
+        self.execution_slot().await.forget();
+        OwnedSlot(self)
+    }
+
+    /// A slot at once, if one is free.
+    pub(crate) fn try_owned_execution_slot(self: &Arc<Self>) -> Option<OwnedSlot> {
+        let permit = self.slots.try_acquire().ok()?;
+        permit.forget();
+        Some(OwnedSlot(Arc::clone(self)))
     }
 
     /// Execution slots free right now.
@@ -268,5 +297,22 @@ impl Context {
                 Err(reason.into())
             }
         }
+    }
+}
+
+/// One execution slot under the global cap, owned (see
+/// [`Context::owned_execution_slot`]); dropping it frees the slot.
+pub(crate) struct OwnedSlot(Arc<Context>);
+
+impl std::fmt::Debug for OwnedSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OwnedSlot")
+    }
+}
+
+impl Drop for OwnedSlot {
+    fn drop(&mut self) {
+        // The permit was forgotten when the slot was taken: give it back.
+        self.0.slots.add_permits(1);
     }
 }

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::graph::TaskKey;
 use crate::run::RunId;
 
 /// Result alias used throughout taskorch.
@@ -239,6 +240,34 @@ pub enum Error {
     /// No workflow with this id is running here.
     #[error("unknown workflow {0:?}")]
     UnknownWorkflow(String),
+    /// A task graph's dependencies form a cycle, so none of the tasks in it
+    /// could ever start. Nothing of the graph ran.
+    #[error("dependency cycle in task graph: {} (each depends on the next)", path.join(" -> "))]
+    DependencyCycle {
+        /// The names of the tasks in the cycle, each depending on the next;
+        /// the first is repeated at the end (`["a", "b", "a"]`).
+        path: Vec<String>,
+    },
+
+    /// A graph task depends on a key that is not a task of its graph (a
+    /// key from another `TaskGraph`). Nothing of the graph ran.
+    #[error("task {task:?} depends on {dependency}, which is not a task of this graph")]
+    UnknownDependency {
+        /// The name of the task that declared the dependency.
+        task: String,
+        /// The key it named.
+        dependency: TaskKey,
+    },
+
+    /// Two tasks of one graph have the same name; names are unique within
+    /// a graph (they name the runs and the skip reasons).
+    #[error("a task named {0:?} is already in this graph")]
+    DuplicateTask(String),
+
+    /// A task key that does not belong to this graph (a key from another
+    /// `TaskGraph`).
+    #[error("{0} is not a task of this graph")]
+    UnknownTask(TaskKey),
 
     /// An I/O error while talking to a running process.
     #[error("i/o error on {context}: {source}")]
@@ -320,6 +349,10 @@ impl Error {
             Error::InvalidWorkflow { .. } => "invalid_workflow",
             Error::WorkflowParse { .. } => "workflow_parse",
             Error::UnknownWorkflow(_) => "unknown_workflow",
+            Error::DependencyCycle { .. } => "dependency_cycle",
+            Error::UnknownDependency { .. } => "unknown_dependency",
+            Error::DuplicateTask(_) => "duplicate_task",
+            Error::UnknownTask(_) => "unknown_task",
         }
     }
 
@@ -353,6 +386,10 @@ impl Error {
                 | Error::InvalidWorkflow { .. }
                 | Error::WorkflowParse { .. }
                 | Error::UnknownWorkflow(_)
+                | Error::DependencyCycle { .. }
+                | Error::UnknownDependency { .. }
+                | Error::DuplicateTask(_)
+                | Error::UnknownTask(_)
         )
     }
 

@@ -21,6 +21,8 @@
 //! │                                     ring in its registry record, never the actor
 //! ├── batch      Concurrent             one driver task per batch, owned by the incarnation;
 //! │                                     runs started lazily, at most `limit` per batch
+//! │                                     + task graphs: one driver per graph, state outside
+//! │                                     (GraphTable { graphs, resources }), adopted on restart
 //! ├── launcher   FireAndForget          runs: owned by the runtime (outlive restarts;
 //! │                                     stopped by shutdown), state outside: Launches
 //! ├── scheduler  Periodic               timing heap + timer task, rebuilt on restart
@@ -40,6 +42,8 @@
 //! - [`scheduler`]: the scheduler actor, triggers, the schedule store.
 //! - [`batch`]: the batch coordinator (Concurrent pattern).
 //! - [`pool`]: the pool keeper and its worker actors (Pooled).
+//! - [`graph`]: task graphs (dependencies, priorities, resources), driven
+//!   by the batch coordinator.
 //! - [`launcher`]: the launcher actor (FireAndForget).
 //! - `runner`: one run from start to terminal status (attempts, retries,
 //!   time-outs, cancellation), shared by every pattern actor.
@@ -68,6 +72,7 @@ pub mod events;
 pub mod executor;
 #[cfg(feature = "fault-injection")]
 mod fault;
+pub mod graph;
 pub mod halt;
 pub mod launcher;
 pub mod lines;

@@ -21,7 +21,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::action::ActionFn;
-use crate::context::Context;
+use crate::context::{Context, OwnedSlot};
 use crate::error::{Error, Result};
 use crate::lines::LineLog;
 use crate::output::Output;
@@ -159,6 +159,31 @@ pub(crate) async fn execute(
     prepared: &Prepared,
     owner: &Owner,
 ) -> Result<Output> {
+    execute_in(ctx, record, prepared, owner, None).await
+}
+
+/// [`execute`] for a caller that already holds the run's execution slot
+/// (a graph driver, which takes slots itself to start tasks in priority
+/// order); the slot is freed when the run ends.
+pub(crate) async fn execute_holding(
+    ctx: &Context,
+    record: &RunRecord,
+    prepared: &Prepared,
+    owner: &Owner,
+    slot: OwnedSlot,
+) -> Result<Output> {
+    execute_in(ctx, record, prepared, owner, Some(slot)).await
+}
+
+/// [`execute`] with the slot it may hold: the trace event and the span
+/// around [`drive`].
+async fn execute_in(
+    ctx: &Context,
+    record: &RunRecord,
+    prepared: &Prepared,
+    owner: &Owner,
+    held: Option<OwnedSlot>,
+) -> Result<Output> {
     // Off, the trace costs no clock reads either.
     let traced = ctx.trace().is_on();
     let entered = if traced { crate::trace::now() } else { 0 };
@@ -175,7 +200,7 @@ pub(crate) async fn execute(
         span.record("correlation", tracing::field::display(id));
     }
     let mut started = None;
-    let result = drive(ctx, record, prepared, owner, &mut started)
+    let result = drive(ctx, record, prepared, owner, held, &mut started)
         .instrument(span)
         .await;
     let ok = matches!(&result, Ok(out) if out.success());
@@ -191,6 +216,7 @@ async fn drive(
     record: &RunRecord,
     prepared: &Prepared,
     owner: &Owner,
+    held: Option<OwnedSlot>,
     started_at: &mut Option<u64>,
 ) -> Result<Output> {
     let Some(token) = record.token() else {
@@ -209,7 +235,7 @@ async fn drive(
             let _ = ctx.registry().finish_durable(record, stopped.clone()).await;
             return record.outcome().unwrap_or(stopped);
         }
-        slot = ctx.execution_slot() => slot,
+        slot = slot_for(ctx, held) => slot,
     };
     if record.start().is_err() {
         return record
@@ -258,6 +284,18 @@ async fn drive(
     // task is the run's only runner. Durable before its waiters hear of it.
     let _ = ctx.registry().finish_durable(record, result.clone()).await;
     result
+}
+
+/// The slot a run holds while it executes: the one it was handed, or one
+/// it waited for. (A pair rather than an enum: it is only ever held.)
+async fn slot_for(
+    ctx: &Context,
+    held: Option<OwnedSlot>,
+) -> (Option<OwnedSlot>, Option<tokio::sync::SemaphorePermit<'_>>) {
+    match held {
+        Some(slot) => (Some(slot), None),
+        None => (None, Some(ctx.execution_slot().await)),
+    }
 }
 
 /// What a stopped run reports: `Cancelled` if the caller asked for it,

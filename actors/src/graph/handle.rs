@@ -1,0 +1,311 @@
+//! The caller's side of a submitted graph: the [`GraphRun`] handle
+//! (status, results, cancel, wait, queries, counts) and what it reports
+//! ([`TaskResult`], [`GraphReport`]). Everything here reads the graph's
+//! shared state; nothing goes through an actor.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use super::job::GraphJob;
+use super::spec::TaskKey;
+use super::state::{GraphState, GraphStats, TaskError, TaskStatus};
+use crate::error::{Error, Result};
+use crate::output::Output;
+use crate::run::RunId;
+
+/// One task's outcome (or progress, while the graph runs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskResult {
+    /// The task.
+    pub key: TaskKey,
+    /// Its name.
+    pub name: String,
+    /// Where it is.
+    pub status: TaskStatus,
+    /// What its run produced, if it got to finish (also for a non-zero
+    /// exit: the output is there, with `success() == false`).
+    pub output: Option<Output>,
+    /// Why it did not succeed, in words: the error, the exit code and last
+    /// stderr line, the action's message, or for a skipped task which task
+    /// it follows from (`not run: "build" failed`).
+    pub error_message: Option<String>,
+    /// A short stable name for the same: an [`Error::kind`] ("timed_out",
+    /// "cancelled", "not_found", ...), "exit_code", "signal",
+    /// "action_error", or "skipped".
+    pub error_kind: Option<String>,
+    /// Attempts made (0 if it never ran).
+    pub attempts: u32,
+    /// How long its run took, retries included (`None` if it never ran).
+    pub duration: Option<Duration>,
+    /// The metadata it was given.
+    pub metadata: serde_json::Value,
+    /// Its tags.
+    pub tags: Vec<String>,
+    /// Its run in the registry, once it started.
+    pub run_id: Option<RunId>,
+    /// When its run started.
+    pub started: Option<SystemTime>,
+    /// When it reached its terminal status.
+    pub finished: Option<SystemTime>,
+    /// For a skipped task, the task whose failure it follows from.
+    pub blocked_by: Option<TaskKey>,
+}
+
+impl TaskResult {
+    /// Whether the task succeeded.
+    pub fn success(&self) -> bool {
+        self.status == TaskStatus::Succeeded
+    }
+}
+
+/// Every task's result once a graph has finished.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GraphReport {
+    /// One per task, in the order they were added.
+    pub tasks: Vec<TaskResult>,
+    /// The final counts.
+    pub stats: GraphStats,
+    /// From submit to the last task's end.
+    pub elapsed: Duration,
+}
+
+impl GraphReport {
+    /// Whether every task succeeded.
+    pub fn success(&self) -> bool {
+        self.stats.completed == self.stats.total
+    }
+
+    /// The result of `key`.
+    pub fn get(&self, key: TaskKey) -> Option<&TaskResult> {
+        self.tasks.iter().find(|t| t.key == key)
+    }
+
+    /// The result of the task called `name`.
+    pub fn by_name(&self, name: &str) -> Option<&TaskResult> {
+        self.tasks.iter().find(|t| t.name == name)
+    }
+
+    /// The tasks that did not succeed.
+    pub fn unsuccessful(&self) -> impl Iterator<Item = &TaskResult> {
+        self.tasks.iter().filter(|t| !t.success())
+    }
+}
+
+/// A handle to a graph started with `Orchestrator::submit_graph`: ask about
+/// its tasks, cancel some or all of them, wait for the end.
+///
+/// Cheap to clone. Dropping it does not stop the graph: it runs to its
+/// end, and its runs stay readable in the registry.
+#[derive(Debug, Clone)]
+pub struct GraphRun {
+    job: Arc<GraphJob>,
+}
+
+impl GraphRun {
+    pub(crate) fn new(job: Arc<GraphJob>) -> Self {
+        GraphRun { job }
+    }
+
+    /// Number of tasks.
+    pub fn len(&self) -> usize {
+        self.job.plan().len()
+    }
+
+    /// Whether the graph has no task.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every task's key, in the order they were added.
+    pub fn keys(&self) -> Vec<TaskKey> {
+        let plan = self.job.plan();
+        (0..plan.len()).map(|i| plan.key(i)).collect()
+    }
+
+    /// The key of the task called `name`.
+    pub fn key(&self, name: &str) -> Option<TaskKey> {
+        let plan = self.job.plan();
+        let i = plan.nodes.iter().position(|n| n.name == name)?;
+        Some(plan.key(i))
+    }
+
+    /// The name of `key`'s task.
+    pub fn name(&self, key: TaskKey) -> Option<&str> {
+        let plan = self.job.plan();
+        plan.index(key).map(|i| plan.nodes[i].name.as_str())
+    }
+
+    /// Where `key`'s task is; `None` for a key of another graph.
+    pub fn status(&self, key: TaskKey) -> Option<TaskStatus> {
+        let i = self.job.plan().index(key)?;
+        Some(self.job.read(|state| state.status(i)))
+    }
+
+    /// `key`'s task's result so far (final once its status is terminal);
+    /// `None` for a key of another graph.
+    pub fn result(&self, key: TaskKey) -> Option<TaskResult> {
+        let i = self.job.plan().index(key)?;
+        Some(self.job.read(|state| result_of(&self.job, state, i)))
+    }
+
+    /// Every task's result so far, in the order they were added.
+    pub fn results(&self) -> Vec<TaskResult> {
+        self.job.read(|state| {
+            (0..state.tasks.len())
+                .map(|i| result_of(&self.job, state, i))
+                .collect()
+        })
+    }
+
+    /// The tasks now in `status`.
+    pub fn tasks_by_status(&self, status: TaskStatus) -> Vec<TaskKey> {
+        let plan = self.job.plan();
+        self.job.read(|state| {
+            (0..state.tasks.len())
+                .filter(|&i| state.status(i) == status)
+                .map(|i| plan.key(i))
+                .collect()
+        })
+    }
+
+    /// The tasks tagged `tag`.
+    pub fn tasks_by_tag(&self, tag: &str) -> Vec<TaskKey> {
+        let plan = self.job.plan();
+        (0..plan.len())
+            .filter(|&i| plan.nodes[i].tags.iter().any(|t| t == tag))
+            .map(|i| plan.key(i))
+            .collect()
+    }
+
+    /// The counts right now.
+    pub fn stats(&self) -> GraphStats {
+        self.job.read(|state| state.stats)
+    }
+
+    /// Whether every task is in a terminal status.
+    pub fn is_finished(&self) -> bool {
+        self.job.is_finished()
+    }
+
+    /// A copy of the whole state (plain data: statuses, attempts, runs,
+    /// outputs, errors), for storing or inspecting.
+    pub fn snapshot(&self) -> GraphState {
+        self.job.read(GraphState::clone)
+    }
+
+    /// Cancel `key`'s task and everything downstream of it that has not
+    /// finished: tasks not started end `Cancelled` at once; running ones
+    /// are stopped (SIGTERM to the process group, `kill_grace`, SIGKILL)
+    /// and end `Cancelled`. Finished tasks keep their result; the rest of
+    /// the graph goes on.
+    ///
+    /// # Errors
+    /// `UnknownTask` for a key of another graph.
+    pub fn cancel(&self, key: TaskKey) -> Result<()> {
+        let plan = self.job.plan();
+        let i = plan.index(key).ok_or(Error::UnknownTask(key))?;
+        self.cancel_tasks(plan.downstream(i));
+        Ok(())
+    }
+
+    /// Cancel every task not finished yet (see [`cancel`](Self::cancel)).
+    pub fn cancel_all(&self) {
+        self.cancel_tasks((0..self.len()).collect());
+    }
+
+    fn cancel_tasks(&self, tasks: Vec<usize>) {
+        let runs: Vec<RunId> = self.job.update(|state| {
+            let mut runs = Vec::new();
+            for i in tasks {
+                match state.status(i) {
+                    TaskStatus::Pending | TaskStatus::Ready => {
+                        let error = TaskError {
+                            kind: "cancelled".into(),
+                            message: "cancelled before it started".into(),
+                            cause: None,
+                        };
+                        state.end_unrun(i, TaskStatus::Cancelled, error);
+                    }
+                    // Its run ends `Cancelled`, and the driver records it.
+                    TaskStatus::Running => runs.extend(state.tasks[i].run),
+                    _ => {}
+                }
+            }
+            runs
+        });
+        for run in runs {
+            // Unknown only if retention already evicted it, i.e. it ended.
+            let _ = self.job.registry().cancel(run);
+        }
+        // The driver may be waiting with nothing left to run.
+        self.job.poke().notify_one();
+    }
+
+    /// Wait until every task has finished, and report.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: dropping the future only stops waiting (the graph goes
+    /// on; use [`cancel_all`](Self::cancel_all) to stop it).
+    pub async fn wait(&self) -> GraphReport {
+        loop {
+            let done = self.job.done().notified();
+            tokio::pin!(done);
+            done.as_mut().enable();
+            if self.job.is_finished() {
+                return self.report();
+            }
+            done.await;
+        }
+    }
+
+    /// [`wait`](Self::wait), for at most `limit`.
+    ///
+    /// # Errors
+    /// `TimedOut { run: None, after: limit }` if the graph has not finished
+    /// by then; it keeps running.
+    ///
+    /// # Cancel safety
+    /// Cancel safe, as `wait`.
+    pub async fn wait_timeout(&self, limit: Duration) -> Result<GraphReport> {
+        tokio::time::timeout(limit, self.wait())
+            .await
+            .map_err(|_| Error::TimedOut {
+                run: None,
+                after: limit,
+            })
+    }
+
+    /// The report as it stands.
+    pub fn report(&self) -> GraphReport {
+        GraphReport {
+            tasks: self.results(),
+            stats: self.stats(),
+            elapsed: self.job.elapsed(),
+        }
+    }
+}
+
+fn result_of(job: &GraphJob, state: &GraphState, i: usize) -> TaskResult {
+    let plan = job.plan();
+    let node = &plan.nodes[i];
+    let task = &state.tasks[i];
+    let error = task.error.as_deref();
+    TaskResult {
+        key: plan.key(i),
+        name: node.name.clone(),
+        status: task.status,
+        output: task.output.as_deref().cloned(),
+        error_message: error.map(|e| e.message.clone()),
+        error_kind: error.map(|e| e.kind.clone()),
+        attempts: task.attempts,
+        duration: task.duration,
+        metadata: node.metadata.clone(),
+        tags: node.tags.to_vec(),
+        run_id: task.run,
+        started: task.started,
+        finished: task.finished,
+        blocked_by: error.and_then(|e| e.cause),
+    }
+}

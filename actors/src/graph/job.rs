@@ -1,0 +1,350 @@
+//! A submitted graph: the [`GraphJob`] its handle and its driver share
+//! (plan, state, prepared tasks, the driver lease), and the runtime's
+//! [`GraphTable`] of graphs in flight, from which a restarted coordinator
+//! adopts them.
+//!
+//! # The driver lease
+//! At most one driver drives a graph at a time. A driver takes the lease
+//! before touching the graph and gives it back when its coordinator
+//! incarnation dies (after it has ended its runs); the next incarnation's
+//! driver, waiting for the lease, then carries on from the state. When no
+//! next incarnation will come (the supervisor gave up on the coordinator,
+//! or the runtime stopped), the caretaker left behind by the last driver
+//! ends the graph's unfinished tasks `Interrupted`, so no waiter is left
+//! hanging.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::handle::GraphRun;
+use super::plan::Plan;
+use super::resource::ResourceTable;
+use super::spec::TaskGraph;
+use super::state::{GraphState, TaskError, TaskStatus};
+use crate::batch::BatchMessage;
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::registry::Registry;
+use crate::runner::{self, Prepared};
+use crate::slot::ActorSlot;
+
+/// Who drives the graph (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lease {
+    /// Nobody: waiting for a (next) driver.
+    Free,
+    /// A driver has it.
+    Held,
+    /// The graph is finished; nobody will drive it again.
+    Done,
+}
+
+/// A checked graph and its progress, shared by the caller's
+/// [`GraphRun`] and the driver that runs it. Built by [`GraphJob::new`];
+/// sent to the batch coordinator in
+/// [`BatchMessage::StartGraph`](crate::batch::BatchMessage::StartGraph).
+pub struct GraphJob {
+    plan: Plan,
+    state: Mutex<GraphState>,
+    /// Woken when the graph finishes.
+    done: Notify,
+    /// Woken when the handle changed the state (a cancel), so the driver
+    /// looks again.
+    poke: Notify,
+    lease: Mutex<Lease>,
+    lease_changed: Notify,
+    /// Set by the coordinator that accepted the graph.
+    accepted: AtomicBool,
+    /// Every task, checked and resolved at submit.
+    prepared: OnceLock<Arc<[Prepared]>>,
+    registry: Arc<Registry>,
+    /// The coordinator's slot: tells the caretaker when no incarnation
+    /// will come back.
+    coordinator: ActorSlot<BatchMessage>,
+    submitted: Instant,
+    finished: OnceLock<Instant>,
+}
+
+impl std::fmt::Debug for GraphJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GraphJob")
+            .field("graph", &self.plan.graph)
+            .field("stats", &self.state.lock().stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GraphJob {
+    /// Check `graph` and build the job and the caller's handle to it. The
+    /// tasks themselves (programs, actions, claims) are checked when the
+    /// coordinator accepts the job.
+    ///
+    /// # Errors
+    /// As the graph's checks: `InvalidTask`, `DuplicateTask`,
+    /// `UnknownDependency`, `DependencyCycle`.
+    pub fn new(
+        graph: TaskGraph,
+        registry: Arc<Registry>,
+        coordinator: ActorSlot<BatchMessage>,
+    ) -> Result<(Arc<GraphJob>, GraphRun)> {
+        let plan = Plan::build(graph)?;
+        let state = GraphState::new(plan.len());
+        let job = Arc::new(GraphJob {
+            plan,
+            state: Mutex::new(state),
+            done: Notify::new(),
+            poke: Notify::new(),
+            lease: Mutex::new(Lease::Free),
+            lease_changed: Notify::new(),
+            accepted: AtomicBool::new(false),
+            prepared: OnceLock::new(),
+            registry,
+            coordinator,
+            submitted: Instant::now(),
+            finished: OnceLock::new(),
+        });
+        let run = GraphRun::new(Arc::clone(&job));
+        Ok((job, run))
+    }
+
+    /// The graph's id.
+    pub fn id(&self) -> u64 {
+        self.plan.graph
+    }
+
+    pub(crate) fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Read the state.
+    pub(crate) fn read<R>(&self, f: impl FnOnce(&GraphState) -> R) -> R {
+        f(&self.state.lock())
+    }
+
+    /// Change the state; wakes the waiters when this change finished the
+    /// graph.
+    pub(crate) fn update<R>(&self, f: impl FnOnce(&mut GraphState) -> R) -> R {
+        let (result, finished) = {
+            let mut state = self.state.lock();
+            let result = f(&mut state);
+            (result, state.stats.is_finished())
+        };
+        if finished && self.finished.set(Instant::now()).is_ok() {
+            self.done.notify_waiters();
+        }
+        result
+    }
+
+    /// Whether every task is in a terminal status.
+    pub(crate) fn is_finished(&self) -> bool {
+        self.finished.get().is_some()
+    }
+
+    /// From submit to finish (or to now, while it runs).
+    pub(crate) fn elapsed(&self) -> Duration {
+        self.finished
+            .get()
+            .copied()
+            .unwrap_or_else(Instant::now)
+            .duration_since(self.submitted)
+    }
+
+    pub(crate) fn done(&self) -> &Notify {
+        &self.done
+    }
+
+    pub(crate) fn poke(&self) -> &Notify {
+        &self.poke
+    }
+
+    /// Take the job for the coordinator: check and resolve every task
+    /// (program, action, claims). Refuses a job already accepted.
+    pub(crate) fn accept(&self, ctx: &Context) -> Result<()> {
+        if self.accepted.swap(true, Ordering::AcqRel) {
+            // Only a request delivered twice could get here, and requests
+            // are re-sent only when never handled.
+            return Err(Error::InvalidTask("this graph was already started".into()));
+        }
+        let checked = self.prepare(ctx);
+        if checked.is_err() {
+            self.accepted.store(false, Ordering::Release);
+        }
+        checked
+    }
+
+    fn prepare(&self, ctx: &Context) -> Result<()> {
+        let resources = ctx.graphs().resources();
+        let mut prepared = Vec::with_capacity(self.plan.len());
+        for node in self.plan.nodes.iter() {
+            resources.check(&node.name, &node.claims)?;
+            let task = runner::prepare(ctx, Arc::clone(&node.task)).map_err(|e| match e {
+                Error::InvalidTask(why) => {
+                    Error::InvalidTask(format!("graph task {:?}: {why}", node.name))
+                }
+                other => other,
+            })?;
+            prepared.push(task);
+        }
+        // Set once: `accepted` lets only one caller get here.
+        let _ = self.prepared.set(prepared.into());
+        if self.plan.len() == 0 {
+            // Nothing to run: finished on arrival.
+            self.update(|_| ());
+        }
+        Ok(())
+    }
+
+    pub(crate) fn prepared(&self) -> Arc<[Prepared]> {
+        Arc::clone(self.prepared.get().expect("a driven graph was accepted"))
+    }
+
+    /// Wait for the lease; `false` once the graph is done (nothing to
+    /// drive).
+    ///
+    /// # Cancel safety
+    /// Cancel safe: a waiter that gives up holds nothing.
+    pub(crate) async fn acquire_lease(&self) -> bool {
+        loop {
+            let changed = self.lease_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            {
+                let mut lease = self.lease.lock();
+                match *lease {
+                    Lease::Free => {
+                        *lease = Lease::Held;
+                        return true;
+                    }
+                    Lease::Done => return false,
+                    Lease::Held => {}
+                }
+            }
+            changed.await;
+        }
+    }
+
+    /// Take the lease only if nobody holds it.
+    pub(crate) fn try_acquire_lease(&self) -> bool {
+        let mut lease = self.lease.lock();
+        if *lease == Lease::Free {
+            *lease = Lease::Held;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Give the lease back for a next driver.
+    pub(crate) fn release_lease(&self) {
+        {
+            let mut lease = self.lease.lock();
+            if *lease == Lease::Held {
+                *lease = Lease::Free;
+            }
+        }
+        self.lease_changed.notify_waiters();
+    }
+
+    /// The graph is done: no driver will take it again.
+    pub(crate) fn close_lease(&self) {
+        *self.lease.lock() = Lease::Done;
+        self.lease_changed.notify_waiters();
+    }
+
+    /// Wait until a driver took the lease or the graph is done.
+    async fn lease_taken(&self) {
+        loop {
+            let changed = self.lease_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if *self.lease.lock() != Lease::Free {
+                return;
+            }
+            changed.await;
+        }
+    }
+
+    /// End every unfinished task `Interrupted` with `reason` (the runtime
+    /// is stopping, or no coordinator will drive the graph again).
+    pub(crate) fn interrupt_unfinished(&self, reason: &Error) {
+        self.update(|state| {
+            for i in 0..state.tasks.len() {
+                match state.status(i) {
+                    TaskStatus::Pending | TaskStatus::Ready => {
+                        state.end_unrun(i, TaskStatus::Interrupted, TaskError::from_error(reason));
+                    }
+                    TaskStatus::Running => {
+                        // Its run did not end in time; it is stopped and
+                        // records its own outcome in the registry.
+                        state.tasks[i].error = Some(Box::new(TaskError::from_error(reason)));
+                        state.set_status(i, TaskStatus::Interrupted);
+                    }
+                    _ => {}
+                }
+            }
+        });
+    }
+
+    /// Left behind by a driver that gave the graph back: if no coordinator
+    /// will take it (given up on, or stopped), end it here.
+    pub(crate) async fn caretake(self: Arc<Self>, ctx: Arc<Context>) {
+        tokio::select! {
+            _ = self.lease_taken() => {}
+            gone = self.coordinator.gone() => {
+                if self.try_acquire_lease() {
+                    self.interrupt_unfinished(&gone);
+                    self.close_lease();
+                    ctx.graphs().remove(self.id());
+                }
+            }
+        }
+    }
+}
+
+/// Task graphs in flight and the resource table of one runtime (see the
+/// module docs). Lives in the [`Context`], outside the coordinator.
+#[derive(Debug, Default)]
+pub struct GraphTable {
+    active: Mutex<HashMap<u64, Arc<GraphJob>>>,
+    resources: Arc<ResourceTable>,
+}
+
+impl GraphTable {
+    /// The resource table shared by every graph.
+    pub fn resources(&self) -> &Arc<ResourceTable> {
+        &self.resources
+    }
+
+    /// Graphs not finished yet.
+    pub fn active(&self) -> Vec<Arc<GraphJob>> {
+        self.active.lock().values().cloned().collect()
+    }
+
+    /// Number of graphs not finished yet.
+    pub fn len(&self) -> usize {
+        self.active.lock().len()
+    }
+
+    /// Whether no graph is in flight.
+    pub fn is_empty(&self) -> bool {
+        self.active.lock().is_empty()
+    }
+
+    pub(crate) fn insert(&self, job: Arc<GraphJob>) {
+        self.active.lock().insert(job.id(), job);
+    }
+
+    pub(crate) fn remove(&self, id: u64) {
+        self.active.lock().remove(&id);
+    }
+}

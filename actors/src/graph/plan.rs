@@ -1,0 +1,259 @@
+//! A checked graph: [`Plan::build`] turns a [`TaskGraph`] into the
+//! immutable structure the driver and the handle share, or into the error
+//! that names what is wrong with it (nothing runs then).
+//!
+//! Edges are kept in two compressed adjacency lists (dependencies and
+//! dependents of every task, each one slice of a shared array), which costs
+//! 8 bytes per edge and no allocation per task.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use super::resource::{Resource, normalize};
+use super::spec::{Priority, TaskGraph, TaskKey};
+use crate::error::{Error, Result};
+use crate::task::Task;
+
+/// One task of a checked graph.
+#[derive(Debug)]
+pub(crate) struct Node {
+    pub(crate) name: String,
+    pub(crate) task: Arc<Task>,
+    pub(crate) priority: Priority,
+    /// One claim per resource, merged and sorted.
+    pub(crate) claims: Box<[Resource]>,
+    pub(crate) tags: Box<[String]>,
+    pub(crate) metadata: serde_json::Value,
+}
+
+/// A checked graph (see the module docs).
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub(crate) graph: u64,
+    pub(crate) nodes: Box<[Node]>,
+    deps: Adjacency,
+    dependents: Adjacency,
+    pub(crate) limit: usize,
+    pub(crate) aging: u32,
+    /// Whether any task claims a resource (if none does, the driver never
+    /// looks at the resource table).
+    pub(crate) uses_resources: bool,
+}
+
+/// `list[start[i]..start[i + 1]]` are the neighbours of task `i`.
+#[derive(Debug)]
+struct Adjacency {
+    start: Box<[u32]>,
+    list: Box<[u32]>,
+}
+
+impl Adjacency {
+    fn of(&self, i: usize) -> &[u32] {
+        &self.list[self.start[i] as usize..self.start[i + 1] as usize]
+    }
+
+    /// From one neighbour list per task.
+    fn from_lists(lists: &[Vec<u32>]) -> Self {
+        let mut start = Vec::with_capacity(lists.len() + 1);
+        let mut list = Vec::with_capacity(lists.iter().map(Vec::len).sum());
+        start.push(0);
+        for l in lists {
+            list.extend_from_slice(l);
+            start.push(list.len() as u32);
+        }
+        Adjacency {
+            start: start.into(),
+            list: list.into(),
+        }
+    }
+}
+
+impl Plan {
+    /// Check `graph` and build its plan.
+    ///
+    /// # Errors
+    /// `InvalidTask` for a limit or an aging of zero, or a task with an
+    /// empty name; `DuplicateTask` for a name used twice;
+    /// `UnknownDependency` for a dependency on a key of another graph;
+    /// `DependencyCycle` naming the tasks of a cycle (a task depending on
+    /// itself is a cycle of one).
+    pub(crate) fn build(graph: TaskGraph) -> Result<Plan> {
+        if graph.limit == 0 {
+            return Err(Error::InvalidTask(
+                "graph limit must be at least 1 (got 0)".into(),
+            ));
+        }
+        if graph.aging == 0 {
+            return Err(Error::InvalidTask(
+                "graph aging must be at least 1 (got 0)".into(),
+            ));
+        }
+        let n = graph.tasks.len();
+        let mut names = HashSet::with_capacity(n);
+        for (i, task) in graph.tasks.iter().enumerate() {
+            if task.name.trim().is_empty() {
+                return Err(Error::InvalidTask(format!(
+                    "graph task #{i} has an empty name (names tell the runs and skip reasons apart)"
+                )));
+            }
+            if !names.insert(task.name.as_str()) {
+                return Err(Error::DuplicateTask(task.name.clone()));
+            }
+        }
+        drop(names);
+
+        let mut deps: Vec<Vec<u32>> = Vec::with_capacity(n);
+        let mut dependents: Vec<Vec<u32>> = vec![Vec::new(); n];
+        for (i, task) in graph.tasks.iter().enumerate() {
+            let mut mine = Vec::with_capacity(task.deps.len());
+            for &key in &task.deps {
+                if !belongs(graph.id, n, key) {
+                    return Err(Error::UnknownDependency {
+                        task: task.name.clone(),
+                        dependency: key,
+                    });
+                }
+                let dep = key.index() as u32;
+                // Declaring a dependency twice means it once.
+                if !mine.contains(&dep) {
+                    mine.push(dep);
+                    dependents[dep as usize].push(i as u32);
+                }
+            }
+            deps.push(mine);
+        }
+        if let Some(path) = find_cycle(&deps) {
+            let path = path
+                .into_iter()
+                .map(|i| graph.tasks[i as usize].name.clone())
+                .collect();
+            return Err(Error::DependencyCycle { path });
+        }
+
+        let deps = Adjacency::from_lists(&deps);
+        let dependents = Adjacency::from_lists(&dependents);
+        let mut uses_resources = false;
+        let nodes: Box<[Node]> = graph
+            .tasks
+            .into_iter()
+            .map(|t| {
+                let claims = normalize(&t.resources);
+                uses_resources |= !claims.is_empty();
+                Node {
+                    name: t.name,
+                    task: Arc::new(t.task),
+                    priority: t.priority,
+                    claims,
+                    tags: t.tags.into(),
+                    metadata: t.metadata,
+                }
+            })
+            .collect();
+        Ok(Plan {
+            graph: graph.id,
+            nodes,
+            deps,
+            dependents,
+            limit: graph.limit,
+            aging: graph.aging,
+            uses_resources,
+        })
+    }
+
+    /// Number of tasks.
+    pub(crate) fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// The tasks `i` depends on.
+    pub(crate) fn deps(&self, i: usize) -> &[u32] {
+        self.deps.of(i)
+    }
+
+    /// The tasks that depend on `i`.
+    pub(crate) fn dependents(&self, i: usize) -> &[u32] {
+        self.dependents.of(i)
+    }
+
+    /// The key of task `i`.
+    pub(crate) fn key(&self, i: usize) -> TaskKey {
+        TaskKey::new(self.graph, i as u32)
+    }
+
+    /// The index of `key`, if it is one of this graph's.
+    pub(crate) fn index(&self, key: TaskKey) -> Option<usize> {
+        belongs(self.graph, self.len(), key).then_some(key.index())
+    }
+
+    /// `i` and every task downstream of it, each once (breadth first).
+    pub(crate) fn downstream(&self, i: usize) -> Vec<usize> {
+        let mut seen = vec![false; self.len()];
+        let mut order = vec![i];
+        seen[i] = true;
+        let mut next = 0;
+        while let Some(&at) = order.get(next) {
+            next += 1;
+            for &d in self.dependents(at) {
+                let d = d as usize;
+                if !seen[d] {
+                    seen[d] = true;
+                    order.push(d);
+                }
+            }
+        }
+        order
+    }
+}
+
+fn belongs(graph: u64, len: usize, key: TaskKey) -> bool {
+    key.graph() == graph && key.index() < len
+}
+
+/// A cycle of `deps`, as task indices each depending on the next, the
+/// first repeated at the end; `None` if the graph is acyclic.
+///
+/// Kahn's algorithm peels off every task whose dependencies are all
+/// peeled; what is left each has a dependency left, so walking from any of
+/// them along such dependencies must come back to a task already seen.
+/// Iterative throughout: a chain of 100,000 tasks must not overflow the
+/// stack.
+fn find_cycle(deps: &[Vec<u32>]) -> Option<Vec<u32>> {
+    let n = deps.len();
+    let mut waiting: Vec<usize> = deps.iter().map(Vec::len).collect();
+    let mut dependents: Vec<Vec<u32>> = vec![Vec::new(); n];
+    for (i, ds) in deps.iter().enumerate() {
+        for &d in ds {
+            dependents[d as usize].push(i as u32);
+        }
+    }
+    let mut free: Vec<usize> = (0..n).filter(|&i| waiting[i] == 0).collect();
+    let mut peeled = vec![false; n];
+    while let Some(i) = free.pop() {
+        peeled[i] = true;
+        for &d in &dependents[i] {
+            let d = d as usize;
+            waiting[d] -= 1;
+            if waiting[d] == 0 {
+                free.push(d);
+            }
+        }
+    }
+    let start = (0..n).find(|&i| !peeled[i])?;
+    // Position of each task on the walk, to cut the cycle out of it.
+    let mut on_walk = vec![usize::MAX; n];
+    let mut walk = Vec::new();
+    let mut at = start;
+    while on_walk[at] == usize::MAX {
+        on_walk[at] = walk.len();
+        walk.push(at as u32);
+        // Unpeeled tasks always have an unpeeled dependency.
+        at = deps[at]
+            .iter()
+            .map(|&d| d as usize)
+            .find(|&d| !peeled[d])
+            .expect("an unpeeled task has an unpeeled dependency");
+    }
+    let mut cycle = walk.split_off(on_walk[at]);
+    cycle.push(at as u32);
+    Some(cycle)
+}

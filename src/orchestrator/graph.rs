@@ -1,0 +1,114 @@
+//! Task graphs: tasks that wait on other tasks, by priority, holding
+//! resources, run by the batch coordinator.
+
+use std::sync::Arc;
+
+use taskorch_actors::Result;
+use taskorch_actors::batch::BatchMessage;
+use taskorch_actors::graph::{
+    GraphJob, GraphReport, GraphRun, ResourceId, ResourceUsage, TaskGraph,
+};
+
+use super::Orchestrator;
+
+impl Orchestrator {
+    /// Check `graph` and start it; returns a [`GraphRun`] handle once the
+    /// batch coordinator has it under way. Follow it with
+    /// [`GraphRun::status`], [`result`](GraphRun::result),
+    /// [`stats`](GraphRun::stats), [`wait`](GraphRun::wait); steer it with
+    /// [`cancel`](GraphRun::cancel) and [`cancel_all`](GraphRun::cancel_all).
+    ///
+    /// ```no_run
+    /// # async fn f(orch: taskorch::Orchestrator) -> taskorch::Result<()> {
+    /// use taskorch::{GraphTask, Priority, Resource, Task, TaskGraph};
+    ///
+    /// let mut graph = TaskGraph::new();
+    /// let build = graph.add(GraphTask::new("build", Task::command("make")));
+    /// let test = graph.add(GraphTask::new("test", Task::command("make").arg("test")).after(build));
+    /// let lint = graph.add(GraphTask::new("lint", Task::command("make").arg("lint")).after(build));
+    /// graph.add(
+    ///     GraphTask::new("deploy", Task::command("./deploy.sh"))
+    ///         .depends_on([test, lint])
+    ///         .priority(Priority::Critical)
+    ///         .resource(Resource::exclusive("production")),
+    /// );
+    /// let run = orch.submit_graph(graph).await?;
+    /// let report = run.wait().await;
+    /// println!("{} of {} succeeded", report.stats.completed, report.stats.total);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Every task becomes a run in the registry (pattern `Concurrent`,
+    /// named after the task) when it starts, and waits, besides the
+    /// graph's own limit, for the runtime-wide `max_concurrency` cap.
+    ///
+    /// # Errors
+    /// Before anything runs: `DependencyCycle { path }` naming the tasks of
+    /// a cycle, `UnknownDependency` for a dependency on another graph's
+    /// key, `DuplicateTask` for a name used twice, `InvalidTask` for a
+    /// limit or aging of 0, a malformed task or a claim no capacity can
+    /// hold, `NotFound` / `PermissionDenied` / `UnknownAction` for a task
+    /// that cannot run; `ShuttingDown`; `ActorFailed` if the coordinator
+    /// failed and did not come back.
+    ///
+    /// # Cancel safety
+    /// If the future is dropped after the coordinator took the graph, the
+    /// graph runs to its end without a handle.
+    pub async fn submit_graph(&self, graph: TaskGraph) -> Result<GraphRun> {
+        self.inner.ctx.shutdown().check()?;
+        let (job, run) = GraphJob::new(
+            graph,
+            Arc::clone(self.inner.ctx.registry()),
+            self.inner.batch.clone(),
+        )?;
+        self.inner
+            .batch
+            .request(|reply| BatchMessage::StartGraph {
+                job: Arc::clone(&job),
+                reply,
+            })
+            .await?;
+        Ok(run)
+    }
+
+    /// [`submit_graph`](Self::submit_graph), then wait for every task to
+    /// finish and report.
+    ///
+    /// # Errors
+    /// As `submit_graph`; what happens to the tasks is in the report.
+    ///
+    /// # Cancel safety
+    /// Dropping the future does not stop the graph.
+    pub async fn run_graph(&self, graph: TaskGraph) -> Result<GraphReport> {
+        let run = self.submit_graph(graph).await?;
+        Ok(run.wait().await)
+    }
+
+    /// Set the capacity of a counted resource that graph tasks claim: the
+    /// CPU slots (default: the machine's available parallelism), the
+    /// memory budget in bytes (no default: set it before claiming memory),
+    /// or an external API's quota of concurrent calls (default 1). Shared
+    /// by every graph of this orchestrator; holders keep what they hold.
+    ///
+    /// # Errors
+    /// `InvalidConfig` for a lock (locks have no capacity) or a capacity
+    /// of 0.
+    pub fn set_resource_capacity(&self, id: ResourceId, capacity: u64) -> Result<()> {
+        self.inner
+            .ctx
+            .graphs()
+            .resources()
+            .set_capacity(id, capacity)
+    }
+
+    /// The capacity of `id` (`None` for a lock, and for the memory budget
+    /// until one is set).
+    pub fn resource_capacity(&self, id: &ResourceId) -> Option<u64> {
+        self.inner.ctx.graphs().resources().capacity(id)
+    }
+
+    /// How much of `id` graph tasks hold right now.
+    pub fn resource_usage(&self, id: &ResourceId) -> ResourceUsage {
+        self.inner.ctx.graphs().resources().usage(id)
+    }
+}
