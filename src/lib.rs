@@ -32,10 +32,12 @@ mod config;
 pub mod fault;
 pub mod logging;
 mod orchestrator;
+pub mod workflow;
 
 pub use advisor::{Advisor, Alternative, Recommendation, Requirements};
 pub use config::{Config, LogFormat};
-pub use orchestrator::Orchestrator;
+pub use orchestrator::{BLOCK_ACTION, Orchestrator, WorkflowReport, WorkflowRun};
+pub use workflow::{Block, BlockType, RISK_LIMIT_BLOCK, ValueType, Workflow};
 #[cfg(feature = "fault-injection")]
 pub use taskorch_actors::Fault;
 pub use taskorch_actors::scheduler::{

@@ -38,6 +38,9 @@ mod pooled;
 mod runs;
 mod simple;
 mod trace;
+mod workflow;
+
+pub use workflow::{BLOCK_ACTION, WorkflowReport, WorkflowRun};
 
 /// Runs work in all six patterns under one root supervisor.
 ///
@@ -63,6 +66,8 @@ struct Inner {
     batch: ActorSlot<BatchMessage>,
     /// The pools, and the slot of the pool keeper that manages them.
     pools: Pools,
+    /// Workflow block types and running instances.
+    workflows: workflow::WorkflowTable,
 }
 
 impl std::fmt::Debug for Orchestrator {
@@ -249,6 +254,7 @@ impl Orchestrator {
                 scheduler,
                 schedules,
                 batch,
+                workflows: workflow::WorkflowTable::default(),
             }),
         })
     }
