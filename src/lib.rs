@@ -37,7 +37,6 @@ pub mod workflow;
 pub use advisor::{Advisor, Alternative, Recommendation, Requirements};
 pub use config::{Config, LogFormat};
 pub use orchestrator::{BLOCK_ACTION, Orchestrator, WorkflowReport, WorkflowRun};
-pub use workflow::{Block, BlockType, RISK_LIMIT_BLOCK, ValueType, Workflow};
 #[cfg(feature = "fault-injection")]
 pub use taskorch_actors::Fault;
 pub use taskorch_actors::scheduler::{
@@ -53,6 +52,7 @@ pub use taskorch_actors::{CapturedOutput, OutputSubscription, RunStream};
 pub use taskorch_actors::{
     POOL_ENV, Pool, PoolSpec, PoolState, PoolStats, WORKER_ENV, WorkerLog, WorkerLogLine,
 };
+pub use workflow::{Block, BlockType, RISK_LIMIT_BLOCK, ValueType, Workflow};
 // FireAndForget and the run registry.
 pub use taskorch_actors::RunQuery;
 // The message trace.

@@ -199,7 +199,10 @@ impl BlockType {
     }
 
     pub(crate) fn output_type(&self, name: &str) -> Option<ValueType> {
-        self.outputs.iter().find(|(n, _)| n == name).map(|(_, t)| *t)
+        self.outputs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| *t)
     }
 }
 
@@ -276,7 +279,10 @@ impl Workflow {
         let mut index = HashMap::new();
         for (i, block) in self.blocks.iter().enumerate() {
             if block.id.trim().is_empty() || block.id.contains('.') {
-                return Err(bad(&block.id, "a block id must be non-empty, without '.'".into()));
+                return Err(bad(
+                    &block.id,
+                    "a block id must be non-empty, without '.'".into(),
+                ));
             }
             if index.insert(block.id.as_str(), i).is_some() {
                 return Err(bad(&block.id, "duplicate block id".into()));
@@ -289,14 +295,20 @@ impl Workflow {
                 known.sort();
                 bad(
                     &block.id,
-                    format!("unknown block type {:?} (registered: {known:?})", block.block_type),
+                    format!(
+                        "unknown block type {:?} (registered: {known:?})",
+                        block.block_type
+                    ),
                 )
             })?;
             for output in &block.outputs {
                 if ty.output_type(output).is_none() {
                     return Err(bad(
                         &block.id,
-                        format!("output {output:?} is not declared by type {:?}", block.block_type),
+                        format!(
+                            "output {output:?} is not declared by type {:?}",
+                            block.block_type
+                        ),
                     ));
                 }
             }
@@ -309,7 +321,10 @@ impl Workflow {
                 let want = ty.input_type(input).ok_or_else(|| {
                     bad(
                         &block.id,
-                        format!("input {input:?} is not declared by type {:?}", block.block_type),
+                        format!(
+                            "input {input:?} is not declared by type {:?}",
+                            block.block_type
+                        ),
                     )
                 })?;
                 let (source, output) = reference.split_once('.').ok_or_else(|| {
@@ -319,7 +334,10 @@ impl Workflow {
                     )
                 })?;
                 let &from = index.get(source).ok_or_else(|| {
-                    bad(&block.id, format!("input {input:?} refers to unknown block {source:?}"))
+                    bad(
+                        &block.id,
+                        format!("input {input:?} refers to unknown block {source:?}"),
+                    )
                 })?;
                 let src = &self.blocks[from];
                 let src_type = types.get(&src.block_type);
@@ -379,8 +397,10 @@ impl Workflow {
                 break;
             };
             if let Some(at) = path.iter().position(|&p| p == next) {
-                let mut cycle: Vec<String> =
-                    path[at..].iter().map(|&i| self.blocks[i].id.clone()).collect();
+                let mut cycle: Vec<String> = path[at..]
+                    .iter()
+                    .map(|&i| self.blocks[i].id.clone())
+                    .collect();
                 cycle.push(self.blocks[next].id.clone());
                 return Err(cycle);
             }
@@ -394,6 +414,9 @@ impl Workflow {
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = text.get(..offset).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |nl| before.len() - nl - 1)
+        + 1;
     (line, column)
 }

@@ -27,3 +27,4 @@ mod pool_crash;
 mod shutdown;
 mod simple;
 mod trace;
+mod workflow;

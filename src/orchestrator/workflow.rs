@@ -141,7 +141,13 @@ impl Orchestrator {
     }
 
     fn block_types(&self) -> HashMap<String, BlockType> {
-        let mut types = self.inner.workflows.types.lock().expect("types lock").clone();
+        let mut types = self
+            .inner
+            .workflows
+            .types
+            .lock()
+            .expect("types lock")
+            .clone();
         types
             .entry(RISK_LIMIT_BLOCK.to_string())
             .or_insert_with(BlockType::risk_limit);
@@ -221,7 +227,11 @@ impl Orchestrator {
         let graph = match self.submit_graph(graph).await {
             Ok(graph) => graph,
             Err(e) => {
-                table.instances.lock().expect("instances lock").remove(&instance_id);
+                table
+                    .instances
+                    .lock()
+                    .expect("instances lock")
+                    .remove(&instance_id);
                 return Err(e);
             }
         };
@@ -313,13 +323,16 @@ impl Orchestrator {
             return;
         }
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
-        self.inner.ctx.actions().register(BLOCK_ACTION, move |input| {
-            let weak = weak.clone();
-            async move {
-                let inner = weak.upgrade().ok_or("the orchestrator is gone")?;
-                run_block(Orchestrator { inner }, input).await
-            }
-        });
+        self.inner
+            .ctx
+            .actions()
+            .register(BLOCK_ACTION, move |input| {
+                let weak = weak.clone();
+                async move {
+                    let inner = weak.upgrade().ok_or("the orchestrator is gone")?;
+                    run_block(Orchestrator { inner }, input).await
+                }
+            });
     }
 }
 
@@ -345,7 +358,11 @@ async fn run_block(orch: Orchestrator, input: Value) -> std::result::Result<Valu
         block: block.id.clone(),
     });
     let result = execute_block(&orch, &instance, block, ty).await;
-    let status = if result.is_ok() { "succeeded" } else { "failed" };
+    let status = if result.is_ok() {
+        "succeeded"
+    } else {
+        "failed"
+    };
     events.emit(correlation(), || EventBody::BlockFinished {
         workflow: instance.workflow.id.clone(),
         block: block.id.clone(),

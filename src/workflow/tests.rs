@@ -82,14 +82,20 @@ fn malformed_files_report_line_and_column() {
     let json = "{\n  \"id\": \"x\",\n  \"blocks\": [,]\n}";
     match Workflow::from_json(json) {
         Err(Error::WorkflowParse {
-            format, line, column, ..
+            format,
+            line,
+            column,
+            ..
         }) => assert_eq!((format, line, column), ("json", 3, 14)),
         other => panic!("{other:?}"),
     }
     let toml = "id = \"x\"\nblocks = [\n  { id = }\n]\n";
     match Workflow::from_toml(toml) {
         Err(Error::WorkflowParse {
-            format, line, column, ..
+            format,
+            line,
+            column,
+            ..
         }) => {
             assert_eq!((format, line), ("toml", 3));
             assert!(column > 1);
@@ -98,16 +104,16 @@ fn malformed_files_report_line_and_column() {
     }
     // An unknown field is refused too, with its place.
     match Workflow::from_json("{\"id\": \"x\", \"blocks\": [], \"colour\": 1}") {
-        Err(Error::WorkflowParse { line: 1, message, .. }) => assert!(message.contains("colour")),
+        Err(Error::WorkflowParse {
+            line: 1, message, ..
+        }) => assert!(message.contains("colour")),
         other => panic!("{other:?}"),
     }
 }
 
 #[test]
 fn an_unknown_type_names_the_block() {
-    let (block, reason) = invalid(
-        r#"{"id": "w", "blocks": [{"id": "a", "type": "nope"}]}"#,
-    );
+    let (block, reason) = invalid(r#"{"id": "w", "blocks": [{"id": "a", "type": "nope"}]}"#);
     assert_eq!(block, "a");
     assert!(reason.contains("unknown block type \"nope\""), "{reason}");
 }
@@ -172,7 +178,10 @@ fn a_cycle_is_named_with_its_blocks() {
     );
     assert!(block == "a" || block == "b");
     assert!(reason.starts_with("cycle: "), "{reason}");
-    assert!(reason.contains("a -> b") || reason.contains("b -> a"), "{reason}");
+    assert!(
+        reason.contains("a -> b") || reason.contains("b -> a"),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -180,7 +189,10 @@ fn duplicate_and_empty_ids_are_refused() {
     let (block, reason) = invalid(
         r#"{"id": "w", "blocks": [{"id": "q", "type": "quote"}, {"id": "q", "type": "quote"}]}"#,
     );
-    assert_eq!((block.as_str(), reason.as_str()), ("q", "duplicate block id"));
+    assert_eq!(
+        (block.as_str(), reason.as_str()),
+        ("q", "duplicate block id")
+    );
     let (_, reason) = invalid(r#"{"id": "w", "blocks": []}"#);
     assert!(reason.contains("at least one block"));
     let (_, reason) = invalid(r#"{"id": " ", "blocks": [{"id": "q", "type": "quote"}]}"#);
