@@ -47,10 +47,7 @@ async fn main() {
 }
 
 async fn benches() {
-    let rounds: usize = std::env::var("BENCH_ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
+    let rounds: usize = util::env_or("BENCH_ROUNDS", 5);
     let orch = Orchestrator::start(Config::default()).await.expect("start");
     orch.register_action("noop", noop);
     println!(

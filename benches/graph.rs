@@ -48,10 +48,7 @@ async fn main() {
 }
 
 async fn benches() {
-    let rounds: usize = std::env::var("BENCH_ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
+    let rounds: usize = util::env_or("BENCH_ROUNDS", 5);
     println!("taskorch task-graph benchmarks ({rounds} rounds each, interleaved with the floor)");
     memory().await;
     let orch = Orchestrator::start(Config::default()).await.expect("start");

@@ -52,10 +52,7 @@ async fn main() {
 }
 
 async fn benches() {
-    let samples: usize = std::env::var("BENCH_SAMPLES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(2000);
+    let samples: usize = util::env_or("BENCH_SAMPLES", 2000);
     println!("taskorch fire-and-forget benchmarks ({samples} samples / runs)");
     // First, while nothing else in the process allocates.
     registry(100_000);

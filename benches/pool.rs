@@ -17,13 +17,10 @@
 
 mod util;
 
-use std::process::Stdio;
 use std::time::Instant;
 
 use taskorch::{Config, Orchestrator, Pool, PoolSpec, Task};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
-use util::{Samples, report, us};
+use util::{RawWorker, Samples, report, us};
 
 const WARMUP: usize = 500;
 
@@ -39,53 +36,13 @@ async fn main() {
 }
 
 async fn benches() {
-    let samples: usize = std::env::var("BENCH_SAMPLES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5000);
+    let samples: usize = util::env_or("BENCH_SAMPLES", 5000);
     let orch = Orchestrator::start(Config::default()).await.expect("start");
     println!("taskorch pool benchmarks ({samples} samples for latency)");
     round_trip(&orch, samples).await;
     throughput(&orch, samples * 20).await;
     python(&orch).await;
     orch.shutdown().await.expect("shutdown");
-}
-
-/// A `cat` we talk to directly: the floor.
-struct RawWorker {
-    _child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-    line: String,
-}
-
-impl RawWorker {
-    fn spawn() -> RawWorker {
-        let mut child = Command::new("/bin/cat")
-            .process_group(0)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn cat");
-        RawWorker {
-            stdin: child.stdin.take().unwrap(),
-            stdout: BufReader::new(child.stdout.take().unwrap()),
-            _child: child,
-            line: String::new(),
-        }
-    }
-
-    async fn round_trip(&mut self, request: &str) {
-        let mut out = Vec::with_capacity(request.len() + 1);
-        out.extend_from_slice(request.as_bytes());
-        out.push(b'\n');
-        self.stdin.write_all(&out).await.unwrap();
-        self.line.clear();
-        self.stdout.read_line(&mut self.line).await.unwrap();
-        assert_eq!(self.line.trim_end(), request);
-    }
 }
 
 async fn round_trip(orch: &Orchestrator, samples: usize) {

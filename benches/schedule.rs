@@ -46,10 +46,7 @@ async fn main() {
 }
 
 async fn benches() {
-    let ticks: u64 = std::env::var("BENCH_TICKS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1000);
+    let ticks: u64 = util::env_or("BENCH_TICKS", 1000);
     println!("taskorch periodic-pattern benchmarks ({ticks} ticks at {PERIOD:?})");
     let alone = lateness(ticks).await;
     memory().await;

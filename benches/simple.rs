@@ -38,10 +38,7 @@ async fn main() {
 }
 
 async fn benches() {
-    let samples: usize = std::env::var("BENCH_SAMPLES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(2000);
+    let samples: usize = util::env_or("BENCH_SAMPLES", 2000);
     let orch = Orchestrator::start(Config::default()).await.expect("start");
     orch.register_action("noop", |_| async { Ok(json!(null)) });
 

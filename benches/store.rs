@@ -39,10 +39,7 @@ async fn main() {
 }
 
 async fn benches() {
-    let runs: usize = std::env::var("BENCH_RUNS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20_000);
+    let runs: usize = util::env_or("BENCH_RUNS", 20_000);
     println!("taskorch durable store benchmarks");
     let dir = tempfile::tempdir().expect("temp dir");
     launch_throughput(dir.path(), runs).await;

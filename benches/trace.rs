@@ -44,10 +44,7 @@ async fn main() {
 }
 
 async fn benches() {
-    let rounds: usize = std::env::var("BENCH_ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
+    let rounds: usize = util::env_or("BENCH_ROUNDS", 5);
     let traced = start(Config::default()).await;
     let untraced = start(Config {
         trace_capacity: 0,

@@ -1,13 +1,16 @@
-//! Shared by the benchmarks: sample statistics, the raw fan-out floor, and
-//! the ours / floor / ratio
-//! line every benchmark prints.
+//! Shared by the benchmarks: sample statistics, the ours / floor / ratio
+//! line every benchmark prints, and the raw floors several of them use (a
+//! fan-out, a `cat` worker over its pipes).
 
 #![allow(dead_code)]
 
 use std::future::Future;
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -59,6 +62,15 @@ impl Samples {
     }
 }
 
+/// A count or size from the environment (`BENCH_SAMPLES=200 cargo bench
+/// --bench simple`), or `default` when unset or unparsable.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
 pub fn us(d: Duration) -> String {
     format!("{:.2} us", d.as_secs_f64() * 1e6)
 }
@@ -84,6 +96,44 @@ pub fn report_alone(what: &str, ours: &Samples, target: &str) {
         us(ours.p99()),
         us(ours.max())
     );
+}
+
+/// A `cat` we talk to directly over its pipes: the Pooled floor.
+pub struct RawWorker {
+    _child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    line: String,
+}
+
+impl RawWorker {
+    pub fn spawn() -> RawWorker {
+        let mut child = Command::new("/bin/cat")
+            .process_group(0)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn cat");
+        RawWorker {
+            stdin: child.stdin.take().unwrap(),
+            stdout: BufReader::new(child.stdout.take().unwrap()),
+            _child: child,
+            line: String::new(),
+        }
+    }
+
+    /// Send `request` and read the echoed line back.
+    pub async fn round_trip(&mut self, request: &str) {
+        let mut out = Vec::with_capacity(request.len() + 1);
+        out.extend_from_slice(request.as_bytes());
+        out.push(b'\n');
+        self.stdin.write_all(&out).await.unwrap();
+        self.line.clear();
+        self.stdout.read_line(&mut self.line).await.unwrap();
+        assert_eq!(self.line.trim_end(), request);
+    }
 }
 
 /// The raw floor: `n` jobs, at most `limit` at once, started as permits

@@ -224,7 +224,7 @@ impl Advisor {
                 "Concurrent: run many tasks with a concurrency limit, results in input order.",
                 "Use it for fan-out: checksum 500 files 8 at a time, call an API for every row.",
                 "Not for work that must run in a particular order (use a task graph) or forever (use Periodic).",
-                "Throughput close to a hand-written tokio fan-out; memory grows with the limit, not with the number of tasks.",
+                "Commands run at about 75-90 % of a hand-written tokio fan-out's rate; each in-process task adds a few microseconds of bookkeeping. A queued task holds only its result slot (about 150 bytes): it becomes a run, with a record in the registry, when it starts.",
             ),
             Pattern::FireAndForget => (
                 "FireAndForget: start the work and get a run id back at once.",
@@ -242,7 +242,7 @@ impl Advisor {
                 "Pooled: send many small requests to warm worker processes over pipes.",
                 "Use it for a model scorer, an image resizer, a linter server: per-request work far cheaper than starting the program.",
                 "Not for long or independent jobs, or when each request needs a clean process.",
-                "A pipe round trip (tens of microseconds) instead of a process start (a millisecond, ~40 ms for a Python interpreter); workers hold memory while idle.",
+                "A pipe round trip (about 12 us to a `cat` worker) instead of a process start (about a millisecond, far more for an interpreter such as Python); each worker holds its memory while idle (1.6 MiB for `cat`, 13 MiB for a Python loop).",
             ),
         };
         format!("{what}\nWhen: {when}\nWhen not: {not}\nCost: {cost}")

@@ -28,6 +28,7 @@
 
 mod advisor;
 mod config;
+mod execution;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
 pub mod logging;
@@ -55,6 +56,9 @@ pub use taskorch_actors::{
 pub use workflow::{Block, BlockType, RISK_LIMIT_BLOCK, ValueType, Workflow};
 // FireAndForget and the run registry.
 pub use taskorch_actors::RunQuery;
+// Automatic pattern selection.
+pub use execution::Execution;
+pub use taskorch_actors::{ExecutionPlan, Request};
 // The message trace.
 pub use taskorch_actors::{
     CorrelationId, EventKind, Outcome, TRACEPARENT_ENV, TraceEvent, TraceLog,

@@ -29,6 +29,7 @@ use crate::config::Config;
 mod concurrent;
 mod durable;
 mod events;
+mod execute;
 mod fire_and_forget;
 mod graph;
 mod halt;

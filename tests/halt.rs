@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use serde_json::json;
-use taskorch::{Error, EventBody, EventItem, RunStatus, ScheduleSpec, Task, Trigger};
+use taskorch::{Error, EventBody, EventItem, PoolSpec, RunStatus, ScheduleSpec, Task, Trigger};
 
 use crate::common::{assert_all_dead, start_runtime, wait_for_pids, wait_until};
 
@@ -75,6 +75,25 @@ async fn halt_cancels_every_run_kills_grandchildren_and_refuses_work_until_resum
     assert!(!rt.resume());
     assert_eq!(rt.halted(), None);
     assert!(rt.run(Task::command("true")).await.unwrap().success());
+    rt.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn pool_requests_are_refused_while_halted_and_served_after_resume() {
+    let rt = start_runtime().await;
+    let pool = rt
+        .pool(PoolSpec::command("echo", "cat").workers(1))
+        .await
+        .unwrap();
+    assert_eq!(pool.request("before").await.unwrap(), "before");
+    rt.halt("maintenance");
+    halted(pool.request("during").await, "maintenance");
+    halted(
+        rt.pool_handle("echo").unwrap().request("during").await,
+        "maintenance",
+    );
+    assert!(rt.resume());
+    assert_eq!(pool.request("after").await.unwrap(), "after");
     rt.shutdown().await.unwrap();
 }
 

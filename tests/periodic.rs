@@ -460,7 +460,7 @@ async fn failed_runs_are_retried_with_the_task_backoff_then_counted() {
         let n = seen.fetch_add(1, Ordering::SeqCst);
         async move {
             // Fails every first attempt of a run.
-            if n % 2 == 0 {
+            if n.is_multiple_of(2) {
                 Err("transient".to_string())
             } else {
                 Ok(json!(n))

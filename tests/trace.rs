@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use taskorch::{
-    Config, Error, EventKind, Outcome, PoolSpec, ScheduleSpec, Task, TraceEvent, Trigger,
+    Config, Error, EventKind, GraphTask, Outcome, PoolSpec, ScheduleSpec, Task, TaskGraph,
+    TraceEvent, Trigger,
 };
 use tracing::Instrument;
 use tracing_subscriber::layer::{Context, SubscriberExt};
@@ -158,6 +159,36 @@ async fn a_batch_request_follows_every_run_it_starts() {
         1,
         "one request, one correlation id for all its runs"
     );
+}
+
+#[tokio::test]
+async fn a_graph_request_follows_every_task_it_runs() {
+    let rt = start_runtime().await;
+    rt.register_action("noop", |_| async { Ok(json!(null)) });
+    let mut graph = TaskGraph::new();
+    let first = graph.add(GraphTask::new("first", Task::action("noop", json!(null))));
+    graph.add(GraphTask::new("second", Task::action("noop", json!(null))).after(first));
+    graph.add(GraphTask::new("third", Task::action("noop", json!(null))).after(first));
+    let report = rt.run_graph(graph).await.unwrap();
+    assert!(report.success(), "{report:#?}");
+    let trace = rt.trace();
+    let submitted = trace
+        .for_actor("batch")
+        .events()
+        .iter()
+        .find(|e| e.name() == "StartGraph")
+        .and_then(|e| e.correlation())
+        .expect("the StartGraph message is traced with its request");
+    for task in &report.tasks {
+        let run = trace.for_run(task.run_id.unwrap()).of_kind(EventKind::Run);
+        assert_eq!(run.len(), 1, "{}", task.name);
+        assert_eq!(
+            run.events()[0].correlation(),
+            Some(submitted),
+            "{}",
+            task.name
+        );
+    }
 }
 
 #[tokio::test]

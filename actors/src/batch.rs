@@ -225,7 +225,10 @@ impl Actor for BatchCoordinator {
                     let correlation = reply.correlation();
                     reply.send(state.start(job, correlation));
                 }
-                BatchMessage::StartGraph { job, reply } => reply.send(state.start_graph(job)),
+                BatchMessage::StartGraph { job, reply } => {
+                    job.correlate(reply.correlation());
+                    reply.send(state.start_graph(job));
+                }
                 BatchMessage::Status(reply) => {
                     let _ = reply.send(ChildReport {
                         detail: format!(

@@ -76,11 +76,11 @@ pub struct Context {
     // The global concurrency cap: one permit per executing run.
     slots: Semaphore,
     programs: ProgramCache,
-    // The message trace: shared with the supervisor and pool workers.
-    trace: Arc<TraceRecorder>,
     // Task graphs in flight and the resources their tasks claim: outside
     // the batch coordinator, so a restarted one adopts its graphs.
     graphs: GraphTable,
+    // The message trace: shared with the supervisor and pool workers.
+    trace: Arc<TraceRecorder>,
     #[cfg(feature = "fault-injection")]
     faults: crate::fault::FaultPlan,
     // The event stream, the halt switch and the circuit breakers.
@@ -107,8 +107,8 @@ impl Context {
             tasks: TaskTracker::new(),
             slots: Semaphore::new(limits.max_concurrency.clamp(1, Semaphore::MAX_PERMITS)),
             programs: ProgramCache::default(),
-            trace: Arc::new(TraceRecorder::new(limits.trace_capacity)),
             graphs: GraphTable::default(),
+            trace: Arc::new(TraceRecorder::new(limits.trace_capacity)),
             #[cfg(feature = "fault-injection")]
             faults: crate::fault::FaultPlan::default(),
             breakers: Breakers::new(events.clone()),
@@ -173,14 +173,14 @@ impl Context {
         &self.programs
     }
 
-    /// The message trace.
-    pub fn trace(&self) -> &Arc<TraceRecorder> {
-        &self.trace
-    }
-
     /// Task graphs in flight and the resource table.
     pub fn graphs(&self) -> &GraphTable {
         &self.graphs
+    }
+
+    /// The message trace.
+    pub fn trace(&self) -> &Arc<TraceRecorder> {
+        &self.trace
     }
 
     /// Pending injected faults.

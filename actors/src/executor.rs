@@ -18,7 +18,7 @@
 //!
 //! # State outside the actor
 //! Runs and their outcomes live in the registry of the runtime
-//! [`Context`](crate::Context); actions in its action table. The actor
+//! [`Context`]; actions in its action table. The actor
 //! keeps only its run tasks and the token that owns them.
 //!
 //! # Restart and stop

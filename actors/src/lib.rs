@@ -51,6 +51,8 @@
 //! - [`lines`]: each run's bounded ring of output lines and its readers.
 //! - `stream`: [`RunStream`], the handle of a LongRunning run.
 //! - [`registry`]: the run registry.
+//! - `request`: [`Request`], what `Orchestrator::execute` is asked for,
+//!   and the check that its options fit one pattern.
 //! - [`store`]: the durable store (redb): run history, resume after restart.
 //! - [`shutdown`]: the one shutdown mechanism.
 //! - `fault` (feature `fault-injection`): faults injected into actors.
@@ -82,6 +84,7 @@ mod pattern;
 pub mod pool;
 mod process;
 pub mod registry;
+mod request;
 pub mod risk;
 mod run;
 mod runner;
@@ -114,6 +117,7 @@ pub use pool::{
 };
 pub use process::{ProcessLimits, RUN_ID_ENV};
 pub use registry::{Registry, Retention, RunQuery, RunRecord};
+pub use request::{ExecutionPlan, Request};
 pub use risk::{RiskLimit, RiskLimits};
 pub use run::{ParseRunIdError, RunId, RunInfo, RunStatus};
 pub use slot::{ActorSlot, Reply};

@@ -209,8 +209,8 @@ async fn execute_in(
     result
 }
 
-/// [`execute`] without the trace; notes in `started` when the run got its
-/// execution slot.
+/// [`execute_in`] without the trace; notes in `started_at` when the run
+/// got its execution slot.
 async fn drive(
     ctx: &Context,
     record: &RunRecord,

@@ -28,7 +28,7 @@
 //! - `history`: [`HistoryQuery`] over the stored runs.
 //!
 //! A new kind of state (task-graph runs, say) is one more table, one more
-//! record type in `records` and one more [`Op`] variant.
+//! record type in `records` and one more `Op` variant.
 
 mod history;
 mod records;

@@ -267,6 +267,12 @@ impl Task {
         self.stdin.as_deref()
     }
 
+    /// Take the stdin bytes out, leaving none: a pool request reuses them
+    /// as its request line instead of copying them.
+    pub(crate) fn take_stdin(&mut self) -> Option<Vec<u8>> {
+        self.stdin.take()
+    }
+
     /// The per-attempt time limit, if set.
     pub fn time_limit(&self) -> Option<Duration> {
         self.timeout

@@ -133,3 +133,69 @@ fn recommendation_displays_with_alternatives() {
     assert!(text.starts_with("simple: "));
     assert!(text.contains("also: fire_and_forget"));
 }
+
+#[test]
+fn explanations_table() {
+    // What each explanation must say: the pattern's answer and its cost
+    // in the units that matter for it.
+    #[rustfmt::skip]
+    let cases: [(Pattern, &[&str]); 6] = [
+        (Simple, &["exit code", "wait", "process start", "microseconds"]),
+        (LongRunning, &["live", "cancel", "ring"]),
+        (Concurrent, &["concurrency limit", "input order", "result slot"]),
+        (FireAndForget, &["run id", "status and wait", "microseconds"]),
+        (Periodic, &["cron", "overlap", "timer"]),
+        (Pooled, &["warm worker", "pipe round trip", "idle"]),
+    ];
+    for (pattern, fragments) in cases {
+        let text = Advisor::explain(pattern);
+        for fragment in fragments {
+            assert!(
+                text.contains(fragment),
+                "{pattern}: {fragment:?} not in {text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn advice_agrees_with_selection_where_a_request_can_say_the_same() {
+    use taskorch_actors::{Request, Task};
+
+    // Every mix of the four needs a Request can express; where the request
+    // is valid, execute() would run the pattern the Advisor recommends.
+    let mut compared = 0;
+    for bits in 0..16u8 {
+        let (recurring, streaming, many, no_result) =
+            (bits & 1 != 0, bits & 2 != 0, bits & 4 != 0, bits & 8 != 0);
+        let needs = Requirements {
+            recurring,
+            streaming,
+            tasks: if many { 5 } else { 1 },
+            needs_result: !no_result,
+            ..req()
+        };
+        let mut request = Request::new(Task::command("true"));
+        if recurring {
+            request = request.every(secs(1));
+        }
+        if streaming {
+            request = request.streaming(true);
+        }
+        if many {
+            request = request.batch(vec![Task::command("true"); 5], 2);
+        }
+        if no_result {
+            request = request.wait(false);
+        }
+        if let Ok(selected) = request.validate() {
+            compared += 1;
+            assert_eq!(
+                Advisor::recommend(&needs).pattern,
+                selected,
+                "{needs:?} vs {request:?}"
+            );
+        }
+    }
+    assert!(compared >= 6, "only {compared} valid combinations");
+}

@@ -313,6 +313,9 @@ impl Driver {
             }
             let record =
                 registry.register(node.name.clone(), Pattern::Concurrent, Some(owner.token()));
+            if let Some(correlation) = self.job.correlation() {
+                record.correlate(correlation);
+            }
             let task = &mut state.tasks[index];
             task.run = Some(record.id());
             task.started = Some(SystemTime::now());

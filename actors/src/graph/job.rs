@@ -33,6 +33,7 @@ use crate::error::{Error, Result};
 use crate::registry::Registry;
 use crate::runner::{self, Prepared};
 use crate::slot::ActorSlot;
+use crate::trace::Correlation;
 
 /// Who drives the graph (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +70,9 @@ pub struct GraphJob {
     coordinator: ActorSlot<BatchMessage>,
     submitted: Instant,
     finished: OnceLock<Instant>,
+    /// The request that submitted the graph: every task's run carries it
+    /// (trace, `TRACEPARENT`).
+    correlation: OnceLock<Correlation>,
 }
 
 impl std::fmt::Debug for GraphJob {
@@ -108,6 +112,7 @@ impl GraphJob {
             coordinator,
             submitted: Instant::now(),
             finished: OnceLock::new(),
+            correlation: OnceLock::new(),
         });
         let run = GraphRun::new(Arc::clone(&job));
         Ok((job, run))
@@ -116,6 +121,17 @@ impl GraphJob {
     /// The graph's id.
     pub fn id(&self) -> u64 {
         self.plan.graph
+    }
+
+    /// Note the request that submitted the graph (the first one: a
+    /// re-delivered request keeps the original's).
+    pub(crate) fn correlate(&self, correlation: Correlation) {
+        let _ = self.correlation.set(correlation);
+    }
+
+    /// The request that submitted the graph, once accepted.
+    pub(crate) fn correlation(&self) -> Option<Correlation> {
+        self.correlation.get().copied()
     }
 
     pub(crate) fn plan(&self) -> &Plan {

@@ -7,6 +7,8 @@
 
 use std::sync::Arc;
 
+use tokio::sync::oneshot;
+
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::slot::ActorSlot;
@@ -56,6 +58,30 @@ impl Pools {
         Ok(self.handle(shared))
     }
 
+    /// Send one request line to the pool called `name` and return its
+    /// reply: [`Pool::request`] without a handle, for callers that name
+    /// the pool per request (`Orchestrator::execute`).
+    ///
+    /// # Errors
+    /// `PoolUnavailable` if no pool of that name is open; otherwise as
+    /// [`Pool::request`].
+    ///
+    /// # Cancel safety
+    /// As [`Pool::request`]: cancel safe.
+    pub async fn request(&self, name: &str, line: impl Into<String>) -> Result<String> {
+        self.ctx.shutdown().check()?;
+        let line = line.into();
+        let answer = self
+            .table
+            .with(name, |shared| submit(&self.ctx, shared, line))
+            .ok_or_else(|| {
+                Error::PoolUnavailable(format!(
+                    "no pool named {name:?}: open it with Orchestrator::pool first"
+                ))
+            })??;
+        answered(answer).await
+    }
+
     /// The pool called `name`, if there is one (open, closing, or failed).
     pub fn get(&self, name: &str) -> Option<Pool> {
         self.table.get(name).map(|shared| self.handle(shared))
@@ -72,6 +98,48 @@ impl Pools {
             keeper: self.keeper.clone(),
             ctx: Arc::clone(&self.ctx),
         }
+    }
+}
+
+/// Queue `line` on `shared`'s pool: the first half of a request, shared by
+/// [`Pool::request`] and [`Pools::request`]. Never blocks (the queue is
+/// unbounded), so it may run under the pool table's lock.
+fn submit(
+    ctx: &Context,
+    shared: &PoolShared,
+    line: String,
+) -> Result<oneshot::Receiver<Result<String>>> {
+    if let Some(at) = line.find('\n') {
+        return Err(Error::InvalidTask(format!(
+            "pool {}: request contains a newline at byte {at}; the protocol is one line \
+             per request",
+            shared.name()
+        )));
+    }
+    ctx.shutdown().check()?;
+    // A halt refuses new work of every pattern; requests already queued
+    // are answered (a warm worker is no run to cancel).
+    ctx.halt().check()?;
+    let (job, answer) = Job::new(line);
+    if let Err(refused) = shared.jobs.try_send(job) {
+        refused.into_inner().discard();
+        return Err(match ctx.shutdown().check() {
+            Err(e) => e,
+            Ok(()) => shared.refusal(),
+        });
+    }
+    Ok(answer)
+}
+
+/// The second half of a request: the worker's answer.
+async fn answered(answer: oneshot::Receiver<Result<String>>) -> Result<String> {
+    match answer.await {
+        Ok(answer) => answer,
+        // Every job is answered, even when dropped; this is a guard.
+        Err(_) => Err(Error::actor_failed(
+            POOL_KEEPER,
+            "the request was dropped unanswered",
+        )),
     }
 }
 
@@ -131,35 +199,8 @@ impl Pool {
     /// while a worker has it is finished by the worker and its reply
     /// discarded, so the worker stays in step.
     pub async fn request(&self, line: impl Into<String>) -> Result<String> {
-        let line = line.into();
-        if let Some(at) = line.find('\n') {
-            return Err(Error::InvalidTask(format!(
-                "pool {}: request contains a newline at byte {at}; the protocol is one line \
-                 per request",
-                self.name()
-            )));
-        }
-        self.ctx.shutdown().check()?;
-        let (job, answer) = Job::new(line);
-        if let Err(refused) = self.shared.jobs.try_send(job) {
-            refused.into_inner().discard();
-            return Err(self.refusal());
-        }
-        match answer.await {
-            Ok(answer) => answer,
-            // Every job is answered, even when dropped; this is a guard.
-            Err(_) => Err(Error::actor_failed(
-                POOL_KEEPER,
-                "the request was dropped unanswered",
-            )),
-        }
-    }
-
-    fn refusal(&self) -> Error {
-        match self.ctx.shutdown().check() {
-            Err(e) => e,
-            Ok(()) => self.shared.refusal(),
-        }
+        let answer = submit(&self.ctx, &self.shared, line.into())?;
+        answered(answer).await
     }
 
     /// The pool's counters now.

@@ -65,6 +65,14 @@ impl PoolTable {
         self.pools.lock().get(name).cloned()
     }
 
+    /// `f` on the pool called `name`, under the table's lock and without
+    /// cloning its `Arc`: a request by name only queues its job (which
+    /// never blocks), and a clone per request would bounce the pool's
+    /// reference count between the caller's and the workers' cores.
+    pub(crate) fn with<R>(&self, name: &str, f: impl FnOnce(&PoolShared) -> R) -> Option<R> {
+        self.pools.lock().get(name).map(|shared| f(shared))
+    }
+
     pub(crate) fn by_id(&self, id: u64) -> Option<Arc<PoolShared>> {
         self.pools.lock().values().find(|p| p.id == id).cloned()
     }

@@ -239,7 +239,7 @@ impl Workload {
             {
                 this.note_violation(format!("pool answered {reply:?} to {line:?}"));
             }
-            if round % 4 == 0 {
+            if round.is_multiple_of(4) {
                 let workers = 1 + (round / 4) % 2;
                 this.call(format!("pool resize {round}"), pool.resize(workers))
                     .await;
@@ -250,7 +250,7 @@ impl Workload {
             let Some(schedule) = &this.schedule else {
                 return;
             };
-            if round % 6 == 0 {
+            if round.is_multiple_of(6) {
                 this.call(format!("disable {round}"), schedule.disable())
                     .await;
                 this.call(format!("enable {round}"), schedule.enable())
