@@ -145,6 +145,8 @@ impl Registry {
             lines,
             correlation: OnceLock::new(),
             store: Store::disabled(),
+            // A read-back copy changes nothing worth an event.
+            events: crate::events::Events::new(1),
         }))
     }
 }
