@@ -14,6 +14,10 @@
 //! 3. Disk: the file size over those 100,000 finished runs without output
 //!    (no-op actions), redb's free space and indexes included (target under
 //!    300 bytes per run).
+//! 4. A durable task graph: `run_graph` of 1,000 independent no-op action
+//!    tasks with the store on (definition committed before submit answers,
+//!    every task's start and end journaled) vs off, rounds interleaved,
+//!    median of each. No target: it prints what the journal costs.
 //!
 //! ```text
 //! cargo bench --bench store
@@ -26,7 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use taskorch::{Config, HistoryQuery, Orchestrator, RunId, Task};
+use taskorch::{Config, GraphTask, HistoryQuery, Orchestrator, RunId, Task, TaskGraph};
 use util::Samples;
 
 const CALLERS: usize = 64;
@@ -44,6 +48,47 @@ async fn benches() {
     let dir = tempfile::tempdir().expect("temp dir");
     launch_throughput(dir.path(), runs).await;
     restart(dir.path(), 100_000).await;
+    graph_submit(dir.path(), util::env_or("BENCH_GRAPH_TASKS", 1_000)).await;
+}
+
+/// One `run_graph` of `n` independent no-op tasks; its wall time.
+async fn graph_round(dir: &Path, round: usize, n: usize, durable: bool) -> Duration {
+    let path = dir.join(format!("graph-{round}.redb"));
+    let orch = started(config(durable.then_some(path.as_path()), n)).await;
+    let mut graph = TaskGraph::new();
+    for i in 0..n {
+        graph.add(GraphTask::new(
+            format!("t{i}"),
+            Task::action("noop", json!(null)),
+        ));
+    }
+    let start = Instant::now();
+    let report = orch.run_graph(graph).await.expect("graph");
+    let took = start.elapsed();
+    assert!(report.success());
+    orch.shutdown().await.expect("shutdown");
+    let _ = std::fs::remove_file(&path);
+    took
+}
+
+async fn graph_submit(dir: &Path, n: usize) {
+    let (mut on, mut off) = (Samples::with_capacity(3), Samples::with_capacity(3));
+    // One warm-up round of each, then three measured, interleaved.
+    for round in 0..4 {
+        let a = graph_round(dir, round, n, false).await;
+        let b = graph_round(dir, round, n, true).await;
+        if round > 0 {
+            off.push(a);
+            on.push(b);
+        }
+    }
+    let (on, off) = (on.median(), off.median());
+    println!(
+        "durable graph of {n} no-op tasks, run_graph  ours {:>8.1} ms (store on) | floor {:>8.1} ms (store off, same run) | ratio {:.2}",
+        on.as_secs_f64() * 1e3,
+        off.as_secs_f64() * 1e3,
+        on.as_secs_f64() / off.as_secs_f64()
+    );
 }
 
 fn config(store: Option<&Path>, history_limit: usize) -> Config {

@@ -12,15 +12,17 @@
 //! cargo run --release --example durable     # second run: recovers
 //! ```
 //!
-//! The crash test (`tests/durable_crash.rs`) drives the same binary with
-//! arguments: `durable <db> <marker> work|drain|hold`.
+//! The crash tests (`tests/durable_crash.rs`, `tests/durable_graph.rs`)
+//! drive the same binary with arguments:
+//! `durable <db> <marker> work|drain|hold|graph|graph-action`.
 
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
 use taskorch::{
-    CatchUp, Config, HistoryQuery, Orchestrator, RunStatus, ScheduleSpec, Task, Trigger,
+    CatchUp, Config, GraphTask, HistoryQuery, Orchestrator, Priority, RunStatus, ScheduleSpec,
+    Task, TaskGraph, Trigger,
 };
 
 #[tokio::main]
@@ -131,6 +133,26 @@ async fn harness(db: &Path, marker: &Path, mode: &str) -> taskorch::Result<()> {
     match mode {
         "work" => {
             orch.schedule(spec).await?;
+            // A small graph per start: each task marks its run id (as every
+            // run does) and its graph task, so the test can tell that no
+            // graph task ran twice across restarts.
+            let label = std::process::id();
+            let step = |name: &str, pause: u32| {
+                let line = format!("G {label}/{name}");
+                GraphTask::new(
+                    name,
+                    Task::shell(format!(
+                        "{mark}; echo '{line}' >> '{}'; sleep 0.0{pause}",
+                        marker.display()
+                    )),
+                )
+            };
+            let mut graph = TaskGraph::new().named(format!("round-{label}"));
+            let first = graph.add(step("first", 3));
+            let left = graph.add(step("left", 5).after(first));
+            let right = graph.add(step("right", 2).after(first));
+            graph.add(step("last", 1).depends_on([left, right]));
+            orch.submit_graph(graph).await?;
             writeln!(out, "ready").ok();
             for i in 0u64.. {
                 let task = Task::shell(format!("{mark}; sleep 0.0{}", 1 + i % 5)).name("job");
@@ -168,6 +190,44 @@ async fn harness(db: &Path, marker: &Path, mode: &str) -> taskorch::Result<()> {
             out.flush().ok();
             std::future::pending::<()>().await;
         }
+        "graph" | "graph-action" => {
+            let step = |name: &str, tail: &str| {
+                GraphTask::new(
+                    name,
+                    Task::shell(format!("echo {name} >> '{}'{tail}", marker.display())),
+                )
+            };
+            // Limit 1: while the Critical `slow` task runs, the others wait
+            // (ready or pending) for the crash.
+            let graph = if mode == "graph" {
+                let mut graph = TaskGraph::new().named("pipeline").limit(1);
+                let a = graph.add(step("a", ""));
+                let b = graph.add(
+                    step("b", "; sleep 60")
+                        .after(a)
+                        .priority(Priority::Critical),
+                );
+                graph.add(step("c", "").after(b));
+                let d = graph.add(step("d", "").after(a));
+                graph.add(step("e", "").after(d));
+                graph
+            } else {
+                orch.register_action("echo", |input| async move { Ok(input) });
+                let mut graph = TaskGraph::new().named("actions").limit(1);
+                graph.add(step("slow", "; sleep 60").priority(Priority::Critical));
+                let q = graph.add(step("q", ""));
+                graph.add(
+                    GraphTask::new("act", Task::action("echo", serde_json::json!({"n": 2})))
+                        .after(q),
+                );
+                graph
+            };
+            let run = orch.submit_graph(graph).await?;
+            writeln!(out, "graph {}", run.id()).ok();
+            writeln!(out, "ready").ok();
+            out.flush().ok();
+            std::future::pending::<()>().await;
+        }
         _ => {
             // drain: no new ticks; let resumed runs finish, then stop.
             orch.schedule(spec).await?.disable().await?;
@@ -175,7 +235,8 @@ async fn harness(db: &Path, marker: &Path, mode: &str) -> taskorch::Result<()> {
                 let q = |s| orch.history(HistoryQuery::new().status(s));
                 Ok(q(RunStatus::Queued)?.len() + q(RunStatus::Running)?.len())
             };
-            while active(&orch)? > 0 {
+            let graphs_done = |orch: &Orchestrator| orch.graphs().iter().all(|g| g.finished);
+            while active(&orch)? > 0 || !graphs_done(&orch) {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             orch.shutdown().await?;

@@ -83,6 +83,31 @@ pub struct Config {
     /// everything lives in memory and a restart forgets it). Set it with
     /// [`Config::store`]; see the README section "Durable state".
     pub store: Option<PathBuf>,
+    /// Events a subscriber of the event stream (`Orchestrator::subscribe`)
+    /// may fall behind by before it loses the oldest (it then reads a
+    /// `Lagged(n)` marker). Default 4,096; at least 1.
+    pub event_capacity: usize,
+    /// How [`logging::init`](crate::logging::init) formats log lines
+    /// (default [`LogFormat::Compact`]). Nothing is installed unless the
+    /// application calls it.
+    pub log_format: LogFormat,
+    /// Which log lines [`logging::init`](crate::logging::init) keeps, as an
+    /// `EnvFilter` directive ("info", "taskorch=debug,warn"); `RUST_LOG`
+    /// wins when set. Default "info".
+    pub log_filter: String,
+}
+
+/// The format of log lines written by [`logging::init`](crate::logging::init).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// One line per event, human-readable.
+    #[default]
+    Compact,
+    /// Multi-line, coloured, for a developer's terminal.
+    Pretty,
+    /// One JSON object per line, with the current span's fields (run id,
+    /// correlation id) and the span list: for log shippers.
+    Json,
 }
 
 impl Default for Config {
@@ -111,6 +136,9 @@ impl Default for Config {
             trace_capacity: taskorch_actors::trace::DEFAULT_TRACE_CAPACITY,
             clock: Clock::system(),
             store: None,
+            event_capacity: taskorch_actors::events::DEFAULT_EVENT_CAPACITY,
+            log_format: LogFormat::Compact,
+            log_filter: "info".to_string(),
         }
     }
 }
@@ -132,11 +160,42 @@ impl Config {
         self
     }
 
-    /// The defaults, with the durable store in `taskorch.redb` in the
-    /// working directory: what a long-lived service wants. Chain
-    /// [`store`](Self::store) to put the file elsewhere.
+    /// For a long-lived service: the durable store in `taskorch.redb` in
+    /// the working directory (chain [`store`](Self::store) to put the file
+    /// elsewhere), JSON log lines at "info", and larger limits than the
+    /// defaults (256 runs at once, 100,000 finished runs and 256 MiB of
+    /// output kept, 16,384 events of slack per subscriber).
     pub fn production() -> Self {
-        Config::default().store("taskorch.redb")
+        Config {
+            max_concurrency: 256,
+            history_limit: 100_000,
+            output_budget: 256 << 20,
+            event_capacity: 16_384,
+            log_format: LogFormat::Json,
+            log_filter: "info".to_string(),
+            ..Config::default()
+        }
+        .store("taskorch.redb")
+    }
+
+    /// For a developer's machine: pretty log lines with taskorch's own at
+    /// "debug", no store, and small limits that surface mistakes early
+    /// (8 runs at once, 1,000 finished runs and 16 MiB of output kept,
+    /// 500 ms kill grace, 1 s shutdown grace, 1,024 events of slack, a
+    /// 4,096-event message trace).
+    pub fn development() -> Self {
+        Config {
+            max_concurrency: 8,
+            history_limit: 1_000,
+            output_budget: 16 << 20,
+            kill_grace: Duration::from_millis(500),
+            shutdown_grace: Duration::from_secs(1),
+            event_capacity: 1_024,
+            trace_capacity: 4_096,
+            log_format: LogFormat::Pretty,
+            log_filter: "taskorch=debug,info".to_string(),
+            ..Config::default()
+        }
     }
 }
 
@@ -146,7 +205,7 @@ impl Config {
     /// # Errors
     /// `InvalidConfig` naming the field when a value cannot work
     /// (`max_concurrency`, `history_limit`, `max_queued` or
-    /// `output_ring_lines` of zero, `max_line_bytes` under 4,
+    /// `output_ring_lines` or `event_capacity` of zero, `max_line_bytes` under 4,
     /// `output_ring_bytes` under `max_line_bytes`, `trace_capacity` over
     /// 16,777,216).
     pub fn validate(&self) -> Result<()> {
@@ -180,6 +239,11 @@ impl Config {
         if self.max_queued == 0 {
             return Err(Error::InvalidConfig(
                 "Config::max_queued must be at least 1".into(),
+            ));
+        }
+        if self.event_capacity == 0 {
+            return Err(Error::InvalidConfig(
+                "Config::event_capacity must be at least 1".into(),
             ));
         }
         if self.trace_capacity > taskorch_actors::trace::MAX_TRACE_CAPACITY {

@@ -35,11 +35,13 @@ mod config;
 mod execution;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
+pub mod logging;
 mod orchestrator;
+pub mod workflow;
 
 pub use advisor::{Advisor, Alternative, Recommendation, Requirements};
-pub use config::Config;
-pub use orchestrator::Orchestrator;
+pub use config::{Config, LogFormat};
+pub use orchestrator::{BLOCK_ACTION, Orchestrator, WorkflowReport, WorkflowRun};
 #[cfg(feature = "fault-injection")]
 pub use taskorch_actors::Fault;
 pub use taskorch_actors::scheduler::{
@@ -55,6 +57,7 @@ pub use taskorch_actors::{CapturedOutput, OutputSubscription, RunStream};
 pub use taskorch_actors::{
     POOL_ENV, Pool, PoolSpec, PoolState, PoolStats, WORKER_ENV, WorkerLog, WorkerLogLine,
 };
+pub use workflow::{Block, BlockType, RISK_LIMIT_BLOCK, ValueType, Workflow};
 // FireAndForget and the run registry.
 pub use taskorch_actors::RunQuery;
 // Automatic pattern selection.
@@ -62,9 +65,9 @@ pub use execution::Execution;
 pub use taskorch_actors::{ExecutionPlan, Request};
 // Task graphs.
 pub use taskorch_actors::graph::{
-    Access, DEFAULT_AGING, GraphReport, GraphRun, GraphState, GraphStats, GraphTask, Priority,
-    Resource, ResourceId, ResourceKind, ResourceUsage, TaskError, TaskGraph, TaskKey, TaskResult,
-    TaskState, TaskStatus,
+    Access, DEFAULT_AGING, GraphInfo, GraphReport, GraphRun, GraphState, GraphStats, GraphTask,
+    Priority, Resource, ResourceId, ResourceKind, ResourceUsage, TaskError, TaskGraph, TaskKey,
+    TaskResult, TaskState, TaskStatus,
 };
 // The message trace.
 pub use taskorch_actors::{
@@ -74,3 +77,8 @@ pub use taskorch_actors::{
 pub use taskorch_actors::{FaultStats, FaultTarget};
 // Durable state: the store's history query.
 pub use taskorch_actors::HistoryQuery;
+// Events, emergency halt, risk limits, circuit breakers.
+pub use taskorch_actors::{
+    BreakerOptions, BreakerSpec, BreakerState, BreakerStatus, EVENT_SCHEMA_VERSION, Event,
+    EventBody, EventItem, EventStream, RiskLimit,
+};

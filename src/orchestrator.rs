@@ -28,15 +28,20 @@ use crate::config::Config;
 
 mod concurrent;
 mod durable;
+mod events;
 mod execute;
 mod fire_and_forget;
 mod graph;
+mod halt;
 mod long_running;
 mod periodic;
 mod pooled;
 mod runs;
 mod simple;
 mod trace;
+mod workflow;
+
+pub use workflow::{BLOCK_ACTION, WorkflowReport, WorkflowRun};
 
 /// Runs work in all six patterns under one root supervisor.
 ///
@@ -62,6 +67,8 @@ struct Inner {
     batch: ActorSlot<BatchMessage>,
     /// The pools, and the slot of the pool keeper that manages them.
     pools: Pools,
+    /// Workflow block types and running instances.
+    workflows: workflow::WorkflowTable,
 }
 
 impl std::fmt::Debug for Orchestrator {
@@ -118,13 +125,14 @@ impl Orchestrator {
                 max_line: config.max_line_bytes,
             },
             trace_capacity: config.trace_capacity,
+            event_capacity: config.event_capacity,
         };
         let retention = Retention {
             history_limit: config.history_limit,
             output_budget: config.output_budget,
         };
         // Durable state: open the store and recover what it holds.
-        let (store, recovered) = durable::open_store(&config).await?;
+        let (store, mut recovered) = durable::open_store(&config).await?;
         let ctx = Context::with_store(limits, retention, store.clone());
         // A graceful stop of a child waits out its runs' grace and kill
         // periods; give it that long before the supervisor kills it.
@@ -226,6 +234,7 @@ impl Orchestrator {
                 children,
                 policy,
                 trace: Arc::clone(ctx.trace()),
+                events: ctx.events().clone(),
             },
         )
         .await
@@ -233,6 +242,15 @@ impl Orchestrator {
         // Durable state: runs accepted but never started, started once.
         for run in &recovered.queued {
             launches.resume(run);
+        }
+        // Task graphs a crash left unfinished carry on (finished tasks are
+        // not run again).
+        // One that cannot be rebuilt is left in the store as it is (not
+        // discarded) and reported; the rest of the runtime is already up.
+        for graph in std::mem::take(&mut recovered.graphs) {
+            if let Err(e) = taskorch_actors::graph::adopt(&ctx, &batch, graph) {
+                tracing::error!(error = %e, "a stored task graph was not resumed");
+            }
         }
         Ok(Orchestrator {
             inner: Arc::new(Inner {
@@ -246,6 +264,7 @@ impl Orchestrator {
                 scheduler,
                 schedules,
                 batch,
+                workflows: workflow::WorkflowTable::default(),
             }),
         })
     }
@@ -323,7 +342,8 @@ impl Orchestrator {
     }
 
     /// The status of every supervised actor, answered by the root
-    /// supervisor (restarting and failed children included).
+    /// supervisor (restarting and failed children included), with every
+    /// circuit breaker's state and the current halt, if any.
     ///
     /// # Errors
     /// `ShuttingDown` once the runtime has shut down.
@@ -333,7 +353,10 @@ impl Orchestrator {
             .supervisor
             .cast(SupervisorMessage::Status(tx.into()))
             .map_err(|_| Error::ShuttingDown)?;
-        rx.await.map_err(|_| Error::ShuttingDown)
+        let mut status = rx.await.map_err(|_| Error::ShuttingDown)?;
+        status.breakers = self.inner.ctx.breakers().status();
+        status.halted = self.inner.ctx.halt().reason();
+        Ok(status)
     }
 
     /// The status of run `id`; `None` if unknown here (never existed,

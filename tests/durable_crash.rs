@@ -1,10 +1,12 @@
 //! The kill -9 crash test: a child process (the `durable` example) keeps
 //! launching runs and running a schedule, each run appending its run id to
 //! a marker file; it is SIGKILLed at seeded random points and started
-//! again, 20 times, then drained. Afterwards: the database opened every
-//! time, no accepted run is lost, none ran twice (count per run id <= 1,
-//! == 1 for the finished ones), every run is terminal, and no process of
-//! any run is left.
+//! again, 20 times, then drained. Each start also submits a small task
+//! graph whose tasks mark themselves. Afterwards: the database opened
+//! every time, no accepted run is lost, none ran twice (count per run id
+//! <= 1, == 1 for the finished ones), no graph task ran twice (adopted
+//! graphs carry on across restarts), every run is terminal, and no
+//! process of any run is left.
 //!
 //! The seed is printed; `TASKORCH_CRASH_SEED=<n>` replays a failure.
 
@@ -98,8 +100,17 @@ async fn kill_9_at_seeded_points_loses_nothing_and_runs_nothing_twice() {
     let history = orch.history(HistoryQuery::new()).unwrap();
     let status: HashMap<RunId, RunStatus> = history.iter().map(|r| (r.id, r.status)).collect();
     let mut marks: HashMap<RunId, usize> = HashMap::new();
+    // "G <start>/<task>": a task of the graph submitted by one start.
+    let mut graph_marks: HashMap<String, usize> = HashMap::new();
     for line in std::fs::read_to_string(&marker).unwrap_or_default().lines() {
-        *marks.entry(line.trim().parse().unwrap()).or_default() += 1;
+        match line.strip_prefix("G ") {
+            Some(task) => *graph_marks.entry(task.to_string()).or_default() += 1,
+            None => *marks.entry(line.trim().parse().unwrap()).or_default() += 1,
+        }
+    }
+    assert!(!graph_marks.is_empty(), "no graph task ran");
+    for (task, count) in &graph_marks {
+        assert_eq!(*count, 1, "graph task {task} ran {count} times");
     }
     eprintln!(
         "{} launched runs accepted, {} runs in all, {} interrupted, {} ran",

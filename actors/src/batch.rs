@@ -227,7 +227,9 @@ impl Actor for BatchCoordinator {
                 }
                 BatchMessage::StartGraph { job, reply } => {
                     job.correlate(reply.correlation());
-                    reply.send(state.start_graph(job));
+                    // With a store, answered once the graph is durable.
+                    let answer = state.start_graph(job);
+                    state.ctx.store().answer_when_durable(reply, answer);
                 }
                 BatchMessage::Status(reply) => {
                     let _ = reply.send(ChildReport {

@@ -14,11 +14,15 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::action::ActionTable;
+use crate::breaker::Breakers;
+use crate::events::Events;
 use crate::graph::GraphTable;
+use crate::halt::Halt;
 use crate::lines::LineLimits;
 use crate::process::ProcessLimits;
 use crate::process::resolve::ProgramCache;
 use crate::registry::{Registry, Retention};
+use crate::risk::RiskLimits;
 use crate::shutdown::Shutdown;
 use crate::store::Store;
 use crate::task::DEFAULT_MAX_OUTPUT;
@@ -41,6 +45,8 @@ pub struct Limits {
     pub lines: LineLimits,
     /// Events the message trace keeps (0 turns it off).
     pub trace_capacity: usize,
+    /// Events a subscriber of the event stream may fall behind by.
+    pub event_capacity: usize,
 }
 
 impl Default for Limits {
@@ -52,6 +58,7 @@ impl Default for Limits {
             max_concurrency: 64,
             lines: LineLimits::default(),
             trace_capacity: DEFAULT_TRACE_CAPACITY,
+            event_capacity: crate::events::DEFAULT_EVENT_CAPACITY,
         }
     }
 }
@@ -76,6 +83,11 @@ pub struct Context {
     trace: Arc<TraceRecorder>,
     #[cfg(feature = "fault-injection")]
     faults: crate::fault::FaultPlan,
+    // The event stream, the halt switch and the circuit breakers.
+    events: Events,
+    halt: Halt,
+    breakers: Breakers,
+    risk: RiskLimits,
 }
 
 impl Context {
@@ -86,8 +98,9 @@ impl Context {
 
     /// A fresh context whose runs are journaled to `store`.
     pub fn with_store(limits: Limits, retention: Retention, store: Store) -> Arc<Self> {
+        let events = Events::new(limits.event_capacity);
         Arc::new(Context {
-            registry: Arc::new(Registry::with_store(retention, store)),
+            registry: Arc::new(Registry::with_store(retention, store).with_events(events.clone())),
             actions: ActionTable::default(),
             limits,
             shutdown: Shutdown::default(),
@@ -98,7 +111,31 @@ impl Context {
             trace: Arc::new(TraceRecorder::new(limits.trace_capacity)),
             #[cfg(feature = "fault-injection")]
             faults: crate::fault::FaultPlan::default(),
+            breakers: Breakers::new(events.clone()),
+            events,
+            halt: Halt::default(),
+            risk: RiskLimits::default(),
         })
+    }
+
+    /// The event stream's sending side.
+    pub fn events(&self) -> &Events {
+        &self.events
+    }
+
+    /// The halt switch (see [`halt`](crate::halt)).
+    pub fn halt(&self) -> &Halt {
+        &self.halt
+    }
+
+    /// The registered risk limits.
+    pub fn risk_limits(&self) -> &RiskLimits {
+        &self.risk
+    }
+
+    /// The circuit breakers.
+    pub fn breakers(&self) -> &Breakers {
+        &self.breakers
     }
 
     /// The run registry.

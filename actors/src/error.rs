@@ -169,6 +169,77 @@ pub enum Error {
         source: Arc<std::io::Error>,
     },
 
+    /// The durable store (`Config::store`) cannot be used: the file is
+    /// corrupt, from a newer release, read-only, in use by another
+    /// orchestrator, or a write failed. The reason says what to do; the
+    /// file is never discarded or overwritten.
+    #[error("store {}: {reason}", path.display())]
+    Store {
+        /// The database file.
+        path: std::path::PathBuf,
+        /// What is wrong, and what to do about it.
+        reason: String,
+    },
+
+    /// The runtime is halted (`Orchestrator::halt`): no new work is
+    /// accepted until `Orchestrator::resume`. Runs cut short by the halt
+    /// end `Cancelled`.
+    #[error("the orchestrator is halted: {reason}")]
+    Halted {
+        /// The reason given to `halt` (or the tripped risk limit).
+        reason: String,
+    },
+
+    /// A risk limit was exceeded (`Orchestrator::check_limit`).
+    #[error("risk limit {name:?} exceeded: {value} > {limit}")]
+    RiskLimitExceeded {
+        /// The limit's name.
+        name: String,
+        /// The value that was checked.
+        value: f64,
+        /// The limit it exceeded.
+        limit: f64,
+    },
+
+    /// The circuit breaker of a dependency is open: the work was refused
+    /// at once, nothing was spawned. Try again after `retry_after`.
+    #[error("circuit {key:?} is open; retry after {retry_after:?}")]
+    CircuitOpen {
+        /// The dependency key (`Task::breaker`).
+        key: String,
+        /// How long until the breaker lets a trial through.
+        retry_after: Duration,
+    },
+
+    /// A workflow definition cannot run: the message names the block and
+    /// what is wrong with it (unknown type, missing input, type mismatch,
+    /// cycle).
+    #[error("invalid workflow {workflow:?}: block {block:?}: {reason}")]
+    InvalidWorkflow {
+        /// The workflow's id.
+        workflow: String,
+        /// The offending block's id (empty when the fault is not one block's).
+        block: String,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A workflow file could not be parsed (malformed JSON or TOML).
+    #[error("cannot parse workflow ({format}) at line {line}, column {column}: {message}")]
+    WorkflowParse {
+        /// "json" or "toml".
+        format: &'static str,
+        /// 1-based line of the error (0 if the parser gave none).
+        line: usize,
+        /// 1-based column of the error (0 if the parser gave none).
+        column: usize,
+        /// The parser's message.
+        message: String,
+    },
+
+    /// No workflow with this id is running here.
+    #[error("unknown workflow {0:?}")]
+    UnknownWorkflow(String),
     /// A task graph's dependencies form a cycle, so none of the tasks in it
     /// could ever start. Nothing of the graph ran.
     #[error("dependency cycle in task graph: {} (each depends on the next)", path.join(" -> "))]
@@ -197,18 +268,6 @@ pub enum Error {
     /// `TaskGraph`).
     #[error("{0} is not a task of this graph")]
     UnknownTask(TaskKey),
-
-    /// The durable store (`Config::store`) cannot be used: the file is
-    /// corrupt, from a newer release, read-only, in use by another
-    /// orchestrator, or a write failed. The reason says what to do; the
-    /// file is never discarded or overwritten.
-    #[error("store {}: {reason}", path.display())]
-    Store {
-        /// The database file.
-        path: std::path::PathBuf,
-        /// What is wrong, and what to do about it.
-        reason: String,
-    },
 
     /// An I/O error while talking to a running process.
     #[error("i/o error on {context}: {source}")]
@@ -291,11 +350,17 @@ impl Error {
             Error::InvalidFault { .. } => "invalid_fault",
             Error::Spawn { .. } => "spawn",
             Error::Io { .. } => "io",
+            Error::Store { .. } => "store",
+            Error::Halted { .. } => "halted",
+            Error::RiskLimitExceeded { .. } => "risk_limit_exceeded",
+            Error::CircuitOpen { .. } => "circuit_open",
+            Error::InvalidWorkflow { .. } => "invalid_workflow",
+            Error::WorkflowParse { .. } => "workflow_parse",
+            Error::UnknownWorkflow(_) => "unknown_workflow",
             Error::DependencyCycle { .. } => "dependency_cycle",
             Error::UnknownDependency { .. } => "unknown_dependency",
             Error::DuplicateTask(_) => "duplicate_task",
             Error::UnknownTask(_) => "unknown_task",
-            Error::Store { .. } => "store",
         }
     }
 
@@ -303,6 +368,9 @@ impl Error {
     ///
     /// Input errors (not found, not executable, malformed, unknown action),
     /// cancellation and shutdown are final; everything else is worth a retry.
+    /// A halt, a tripped risk limit and an open circuit are final too: an
+    /// attempt is not retried into them (an open circuit says itself when
+    /// to come back: `retry_after`).
     pub fn is_retryable(&self) -> bool {
         !matches!(
             self,
@@ -318,12 +386,18 @@ impl Error {
                 | Error::UnknownSchedule(_)
                 | Error::DuplicateSchedule(_)
                 | Error::PoolExists(_)
+                | Error::InvalidFault { .. }
+                | Error::Store { .. }
+                | Error::Halted { .. }
+                | Error::RiskLimitExceeded { .. }
+                | Error::CircuitOpen { .. }
+                | Error::InvalidWorkflow { .. }
+                | Error::WorkflowParse { .. }
+                | Error::UnknownWorkflow(_)
                 | Error::DependencyCycle { .. }
                 | Error::UnknownDependency { .. }
                 | Error::DuplicateTask(_)
                 | Error::UnknownTask(_)
-                | Error::InvalidFault { .. }
-                | Error::Store { .. }
         )
     }
 

@@ -36,8 +36,15 @@
 //! graph's unfinished tasks end `Interrupted` (`ActorFailed`). At shutdown
 //! nothing new starts; runs in flight get `shutdown_grace`, then end
 //! `Interrupted`, as does every task that never started.
+//!
+//! # With a durable store
+//! A graph's definition and its tasks' transitions are journaled; a start
+//! after a crash adopts the unfinished graphs again ([`adopt`]): finished
+//! tasks keep their result, tasks cut short end `Interrupted` (dependents
+//! `Skipped`), the rest run. See `graph/durable.rs`.
 
 mod driver;
+mod durable;
 mod handle;
 mod job;
 mod plan;
@@ -49,7 +56,8 @@ mod state;
 mod tests;
 
 pub(crate) use driver::drive;
-pub use handle::{GraphReport, GraphRun, TaskResult};
+pub use durable::adopt;
+pub use handle::{GraphInfo, GraphReport, GraphRun, TaskResult};
 pub use job::{GraphJob, GraphTable};
 pub use resource::{Access, Resource, ResourceId, ResourceKind, ResourceTable, ResourceUsage};
 pub use spec::{DEFAULT_AGING, GraphTask, Priority, TaskGraph, TaskKey};

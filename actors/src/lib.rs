@@ -57,18 +57,25 @@
 //! - [`shutdown`]: the one shutdown mechanism.
 //! - `fault` (feature `fault-injection`): faults injected into actors.
 //! - [`trace`]: the message trace (every message every actor handles).
+//! - [`events`]: the event stream (typed events, broadcast to subscribers).
+//! - [`halt`]: the emergency halt switch.
+//! - [`breaker`]: circuit breakers per dependency key.
+//! - [`risk`]: risk limits (checked values that can halt the runtime).
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![forbid(unsafe_code)]
 
 mod action;
 pub mod batch;
+pub mod breaker;
 mod context;
 mod error;
+pub mod events;
 pub mod executor;
 #[cfg(feature = "fault-injection")]
 mod fault;
 pub mod graph;
+pub mod halt;
 pub mod launcher;
 pub mod lines;
 mod output;
@@ -78,6 +85,7 @@ pub mod pool;
 mod process;
 pub mod registry;
 mod request;
+pub mod risk;
 mod run;
 mod runner;
 pub mod scheduler;
@@ -91,12 +99,15 @@ pub mod trace;
 
 pub use action::{ActionFn, ActionTable};
 pub use batch::{Batch, BatchProgress, BatchSpec};
+pub use breaker::{BreakerOptions, BreakerSpec, BreakerState, BreakerStatus, Breakers};
 pub use context::{Context, Limits};
 pub use error::{Error, Result};
+pub use events::{EVENT_SCHEMA_VERSION, Event, EventBody, EventItem, EventStream, Events};
 #[cfg(feature = "fault-injection")]
 pub use fault::{
     Fault, FaultPlan, FaultStats, FaultTarget, fault_targets, process_alive, process_group_alive,
 };
+pub use halt::Halt;
 pub use lines::{CapturedOutput, LineLimits, LineLog, OutputSubscription};
 pub use output::{Output, OutputLine, StreamKind};
 pub use panic_hook::install as install_quiet_panic_hook;
@@ -107,6 +118,7 @@ pub use pool::{
 pub use process::{ProcessLimits, RUN_ID_ENV};
 pub use registry::{Registry, Retention, RunQuery, RunRecord};
 pub use request::{ExecutionPlan, Request};
+pub use risk::{RiskLimit, RiskLimits};
 pub use run::{ParseRunIdError, RunId, RunInfo, RunStatus};
 pub use slot::{ActorSlot, Reply};
 pub use store::{HistoryQuery, Recovered, ResumedRun, Store, StoreLimits, StoredRun};

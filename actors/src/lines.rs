@@ -113,6 +113,8 @@ pub struct LineLog {
     ring: Mutex<Ring>,
     // Ids for readers, so each can replace its own waker.
     readers: AtomicU64,
+    // Where each line also goes as a `run_output` event, if anywhere.
+    events: Option<crate::events::Events>,
 }
 
 #[derive(Debug, Default)]
@@ -154,7 +156,14 @@ impl LineLog {
             },
             ring: Mutex::new(Ring::default()),
             readers: AtomicU64::new(0),
+            events: None,
         }
+    }
+
+    /// Also emit every line as a `run_output` event to `events`.
+    pub fn with_events(mut self, events: crate::events::Events) -> Self {
+        self.events = Some(events);
+        self
     }
 
     /// The run whose lines these are.
@@ -248,9 +257,15 @@ impl LineLog {
             return;
         }
         let mut ring = self.ring.lock();
+        let first = ring.next_seq;
         ring.push(&self.limits, writer.splitter.stream(), &writer.batch);
         ring.wake();
         drop(ring);
+        if let Some(events) = &self.events {
+            crate::events::run_output(events, self.run, writer.splitter.stream(), first, |f| {
+                writer.batch.each(f)
+            });
+        }
         writer.batch.clear();
     }
 
@@ -342,6 +357,15 @@ impl LineBatch {
     fn clear(&mut self) {
         self.text.clear();
         self.lines.clear();
+    }
+
+    /// Each line's text (invalid UTF-8 replaced).
+    fn each(&self, mut f: impl FnMut(String)) {
+        let mut at = 0;
+        for &(len, _) in &self.lines {
+            f(String::from_utf8_lossy(&self.text[at..at + len]).into_owned());
+            at += len;
+        }
     }
 }
 
@@ -583,7 +607,9 @@ pub fn captured(record: &RunRecord) -> CapturedOutput {
 /// attached while the run is queued sees all of it; a finished run without
 /// one (an action) gives a reader that ends at once.
 pub fn subscribe(record: &RunRecord, limits: LineLimits) -> OutputSubscription {
-    let log = record.lines_or_init(|| Arc::new(LineLog::new(record.id(), limits)));
+    let log = record.lines_or_init(|| {
+        Arc::new(LineLog::new(record.id(), limits).with_events(record.events().clone()))
+    });
     // The registry closes a run's ring when it finishes; a ring attached
     // just after that would never be closed. Checking the status after
     // attaching covers that race: either `finish` saw the ring, or we see

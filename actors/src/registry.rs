@@ -35,6 +35,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
+use crate::events::Events;
 use crate::lines::LineLog;
 use crate::output::Output;
 use crate::pattern::Pattern;
@@ -90,6 +91,8 @@ pub struct Registry {
     finished: Mutex<Finished>,
     // Where changes are journaled (disabled: nowhere).
     store: Store,
+    // Where run events go (see `events`).
+    events: Events,
 }
 
 /// Finished runs in finishing order, for eviction.
@@ -114,7 +117,29 @@ impl Registry {
             retention,
             finished: Mutex::new(Finished::default()),
             store,
+            events: Events::new(1),
         }
+    }
+
+    /// Emit run events (queued, started, finished) to `events`.
+    pub fn with_events(mut self, events: Events) -> Self {
+        self.events = events;
+        self
+    }
+
+    /// Cancel every run that has not finished (the emergency halt); how
+    /// many were asked to stop.
+    pub fn cancel_unfinished(&self) -> usize {
+        let live: Vec<Arc<RunRecord>> = self
+            .runs
+            .iter()
+            .filter(|r| !r.status().is_terminal())
+            .map(|r| Arc::clone(r.value()))
+            .collect();
+        for record in &live {
+            record.request_cancel();
+        }
+        live.len()
     }
 
     /// The durable store runs are journaled to (disabled without one).
@@ -175,7 +200,9 @@ impl Registry {
             lines: OnceLock::new(),
             correlation: OnceLock::new(),
             store: self.store.clone(),
+            events: self.events.clone(),
         });
+        crate::events::run_queued(&record);
         if let Some(task) = journal {
             durable::journal_queued(&record, task);
         }
@@ -283,6 +310,7 @@ impl Registry {
         now: SystemTime,
     ) -> Result<RunStatus, IllegalTransition> {
         let status = terminal_status(&outcome);
+        let event = crate::events::finish_summary(record, &outcome);
         let held = outcome.as_ref().map_or(0, Output::held_bytes)
             + record.lines().map_or(0, |lines| lines.held_bytes());
         {
@@ -296,6 +324,7 @@ impl Registry {
             state.pid = None;
         }
         record.done.notify_waiters();
+        crate::events::run_finished(record, status, event);
         if let Some(lines) = record.lines() {
             lines.close();
         }
@@ -383,6 +412,8 @@ pub struct RunRecord {
     correlation: OnceLock<Correlation>,
     // Where this run's changes are journaled.
     store: Store,
+    // Where this run's events go.
+    events: Events,
 }
 
 #[derive(Debug)]
@@ -483,6 +514,7 @@ impl RunRecord {
             .lock()
             .advance(self.id, RunStatus::Running, now)?;
         durable::journal_started(self, now);
+        crate::events::run_started(self);
         Ok(())
     }
 
@@ -569,6 +601,11 @@ impl RunRecord {
     /// The request that started the run, if it was tied to one.
     pub fn correlation(&self) -> Option<Correlation> {
         self.correlation.get().copied()
+    }
+
+    /// Where this run's events go.
+    pub fn events(&self) -> &Events {
+        &self.events
     }
 
     /// The run's line ring, if it has one (runs of a process have one

@@ -55,9 +55,15 @@ enum Work {
 ///
 /// # Errors
 /// `InvalidTask` (malformed task, missing working directory), `NotFound`,
-/// `PermissionDenied`, `UnknownAction`.
+/// `PermissionDenied`, `UnknownAction`; `Halted` while the runtime is
+/// halted; `CircuitOpen` while the task's breaker is open.
 pub(crate) fn prepare(ctx: &Context, task: Arc<Task>) -> Result<Prepared> {
     task.validate()?;
+    // Halted, or the task's circuit open: refused before anything exists.
+    ctx.halt().check()?;
+    if let Some(spec) = task.breaker_spec() {
+        ctx.breakers().check(spec)?;
+    }
     if let Some(dir) = task.dir()
         && !dir.is_dir()
     {
@@ -169,6 +175,8 @@ pub(crate) async fn execute_holding(
     execute_in(ctx, record, prepared, owner, Some(slot)).await
 }
 
+/// [`execute`] with the slot it may hold: the trace event and the span
+/// around [`drive`].
 async fn execute_in(
     ctx: &Context,
     record: &RunRecord,
@@ -251,7 +259,8 @@ async fn drive(
     let result = loop {
         attempt += 1;
         record.set_attempt(attempt);
-        let result = attempt_once(ctx, record, prepared, &token, owner).await;
+        let attempt_future = attempt_once(ctx, record, prepared, &token, owner);
+        let result = crate::breaker::guarded(ctx, task, attempt_future).await;
         let failed = match &result {
             Ok(out) => !out.success(),
             Err(e) => e.is_retryable(),
@@ -352,8 +361,12 @@ async fn attempt_once(
             // Every process run captures its lines (not only streamed ones),
             // so `output(id)` and late readers work for any run; attempts
             // of one run share the ring, so `seq` keeps rising across them.
-            let lines =
-                record.lines_or_init(|| Arc::new(LineLog::new(record.id(), ctx.limits().lines)));
+            let lines = record.lines_or_init(|| {
+                Arc::new(
+                    LineLog::new(record.id(), ctx.limits().lines)
+                        .with_events(record.events().clone()),
+                )
+            });
             // Only requests made inside a `tracing` span have one.
             let traceparent = record.correlation().and_then(|c| c.traceparent());
             let spec = ProcessSpec {

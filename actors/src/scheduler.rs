@@ -388,13 +388,23 @@ impl SchedulerState {
         if !plan.fire {
             return;
         }
+        // Emergency halt: schedules stay enabled, their ticks are skipped.
+        if self.ctx.halt().is_halted() {
+            state.skipped += 1;
+            self.store.persist(entry, &state);
+            crate::events::schedule_skipped(self.ctx.events(), entry.name(), "halted");
+            return;
+        }
         if state.in_flight == 0 || entry.spec.overlap == Overlap::Allow {
             self.start_run(entry, &mut state);
             return;
         }
         match entry.spec.overlap {
             Overlap::Queue if !state.pending => state.pending = true,
-            _ => state.skipped += 1,
+            _ => {
+                state.skipped += 1;
+                crate::events::schedule_skipped(self.ctx.events(), entry.name(), "overlap");
+            }
         }
         self.store.persist(entry, &state);
     }
@@ -413,6 +423,7 @@ impl SchedulerState {
         state.runs += 1;
         state.in_flight += 1;
         state.last = Some(Arc::clone(&record));
+        crate::events::schedule_fired(ctx.events(), entry.name(), record.id());
         self.store.persist(entry, state);
         let in_flight = InFlight {
             entry: Arc::clone(entry),

@@ -26,10 +26,15 @@
 //!   -> `Interrupted` (their process groups stopped), runs `Queued` ->
 //!   resumed, schedules -> restored.
 //! - `history`: [`HistoryQuery`] over the stored runs.
+//! - `graphs`: task graphs (definition, per-task state), their changes,
+//!   retention and recovery; graphs are adopted again by
+//!   `graph::durable`.
 //!
-//! A new kind of state (task-graph runs, say) is one more table, one more
-//! record type in `records` and one more `Op` variant.
+//! A new kind of state is one more table, one more record type and one
+//! more `Op` variant, as `graphs` shows. New tables need no schema bump:
+//! an older file gets them created empty on its first write.
 
+mod graphs;
 mod history;
 mod records;
 mod recover;
@@ -50,6 +55,8 @@ use crate::error::{Error, Result};
 use crate::run::{RunId, RunInfo};
 use crate::slot::Reply;
 
+pub use graphs::StoredGraph;
+pub(crate) use graphs::{GraphRow, GraphTaskDef, GraphTaskRow};
 pub use history::HistoryQuery;
 pub(crate) use records::{OutcomeRow, OutputRow, RunRow, ScheduleRow, TriggerRow, micros, time};
 pub(crate) use recover::IN_USE;
@@ -85,6 +92,16 @@ pub(crate) enum Op {
     Schedule { name: String, row: Box<ScheduleRow> },
     /// A schedule was removed.
     ScheduleRemoved { name: String },
+    /// A task graph was accepted (`key`: its store key).
+    Graph { key: [u8; 16], row: Box<GraphRow> },
+    /// Task `index` of graph `key` started or ended.
+    GraphTask {
+        key: [u8; 16],
+        index: u32,
+        row: Box<GraphTaskRow>,
+    },
+    /// Graph `key` finished: not resumed again, subject to retention.
+    GraphFinished { key: [u8; 16] },
     /// Answer once everything before it is committed.
     Sync(oneshot::Sender<Result<()>>),
     /// Commit what is queued and stop the writer (a std channel: `close`

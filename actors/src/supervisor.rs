@@ -76,6 +76,8 @@ pub struct SupervisorArguments {
     /// Where its messages and its children's failures and restarts are
     /// recorded (the runtime's message trace).
     pub trace: Arc<TraceRecorder>,
+    /// Where restarts and give-ups are emitted (the runtime's event stream).
+    pub events: crate::events::Events,
 }
 
 /// Messages the root supervisor accepts.
@@ -108,6 +110,7 @@ pub struct SupervisorState {
     policy: SupervisorPolicy,
     stopping: bool,
     trace: Arc<TraceRecorder>,
+    events: crate::events::Events,
 }
 
 #[derive(Debug)]
@@ -147,6 +150,7 @@ impl Actor for RootSupervisor {
             policy: args.policy,
             stopping: false,
             trace: args.trace,
+            events: args.events,
         };
         for spec in args.children {
             let name = spec.name;
@@ -273,6 +277,7 @@ impl SupervisorState {
                 None,
             );
             child.set_state(ChildState::Failed, Some(&reason));
+            crate::events::child_gave_up(&self.events, child.spec.name, &reason);
             child.last_failure = Some(reason);
             return;
         };
@@ -338,6 +343,7 @@ impl SupervisorState {
                         restarts = child.restarts,
                         "child restarted"
                     );
+                    crate::events::child_restarted(&self.events, child.spec.name, child.restarts);
                     self.trace.note(
                         child.spec.name,
                         "ChildRestarted",
@@ -361,10 +367,9 @@ impl SupervisorState {
                                 child.down_since,
                                 None,
                             );
-                            child.set_state(
-                                ChildState::Failed,
-                                Some(&format!("gave up: failed to restart: {reason}")),
-                            );
+                            let reason = format!("gave up: failed to restart: {reason}");
+                            child.set_state(ChildState::Failed, Some(&reason));
+                            crate::events::child_gave_up(&self.events, child.spec.name, &reason);
                         }
                         Some(prior) => {
                             child.generation += 1;
@@ -454,7 +459,10 @@ impl SupervisorState {
                     status
                 })
                 .collect();
-            let _ = reply.send(SystemStatus { children });
+            let _ = reply.send(SystemStatus {
+                children,
+                ..SystemStatus::default()
+            });
         });
     }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::breaker::{BreakerOptions, BreakerSpec};
 use crate::error::{Error, Result};
 
 /// Default cap on captured bytes per stream (1 MiB).
@@ -68,6 +69,7 @@ pub struct Task {
     backoff: Backoff,
     max_output: Option<usize>,
     stray_args: bool,
+    breaker: Option<BreakerSpec>,
 }
 
 impl Task {
@@ -83,6 +85,7 @@ impl Task {
             backoff: Backoff::default(),
             max_output: None,
             stray_args: false,
+            breaker: None,
         }
     }
 
@@ -182,6 +185,41 @@ impl Task {
         self
     }
 
+    /// Guard this task with the circuit breaker of dependency `key`: tasks
+    /// with the same key share one breaker, which opens after repeated
+    /// failures and then refuses work at once with `Error::CircuitOpen`
+    /// (see [`breaker`](crate::breaker)). Default options:
+    /// [`BreakerOptions::default`].
+    pub fn breaker(mut self, key: impl Into<String>) -> Self {
+        let options = self.breaker.take().map(|b| b.options).unwrap_or_default();
+        self.breaker = Some(BreakerSpec {
+            key: key.into(),
+            options,
+        });
+        self
+    }
+
+    /// The options of this task's breaker (set the key with
+    /// [`breaker`](Self::breaker); options without a key are refused by
+    /// `validate`).
+    pub fn breaker_options(mut self, options: BreakerOptions) -> Self {
+        match &mut self.breaker {
+            Some(spec) => spec.options = options,
+            None => {
+                self.breaker = Some(BreakerSpec {
+                    key: String::new(),
+                    options,
+                })
+            }
+        }
+        self
+    }
+
+    /// The task's breaker, if it has one.
+    pub fn breaker_spec(&self) -> Option<&BreakerSpec> {
+        self.breaker.as_ref()
+    }
+
     fn args_mut(&mut self) -> Option<&mut Vec<String>> {
         match &mut self.kind {
             TaskKind::Command { args, .. } => Some(args),
@@ -266,7 +304,8 @@ impl Task {
     /// `Error::InvalidTask` naming the problem: an empty program name or
     /// script, a NUL byte in the program, an argument, the script or the
     /// environment, an environment name that is empty or contains `=`,
-    /// arguments on a shell or action task, or a zero timeout.
+    /// arguments on a shell or action task, a zero timeout, or circuit
+    /// breaker options out of range (or without a key).
     pub fn validate(&self) -> Result<()> {
         let invalid = |msg: String| Err(Error::InvalidTask(msg));
         match &self.kind {
@@ -313,6 +352,14 @@ impl Task {
         }
         if self.timeout == Some(Duration::ZERO) {
             return invalid("timeout must be greater than zero".into());
+        }
+        if let Some(spec) = &self.breaker {
+            if spec.key.is_empty() {
+                return invalid(
+                    "breaker options without a key: call Task::breaker(key) too".into(),
+                );
+            }
+            spec.options.validate(&spec.key)?;
         }
         Ok(())
     }

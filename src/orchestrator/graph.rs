@@ -6,7 +6,7 @@ use std::sync::Arc;
 use taskorch_actors::Result;
 use taskorch_actors::batch::BatchMessage;
 use taskorch_actors::graph::{
-    GraphJob, GraphReport, GraphRun, ResourceId, ResourceUsage, TaskGraph,
+    GraphInfo, GraphJob, GraphReport, GraphRun, ResourceId, ResourceUsage, TaskGraph,
 };
 
 use super::Orchestrator;
@@ -82,6 +82,28 @@ impl Orchestrator {
     pub async fn run_graph(&self, graph: TaskGraph) -> Result<GraphReport> {
         let run = self.submit_graph(graph).await?;
         Ok(run.wait().await)
+    }
+
+    /// The graphs this orchestrator knows of, oldest first: those in
+    /// flight, and those adopted from the durable store at start (kept
+    /// after they finish, for the runtime's life), so a graph submitted
+    /// before a crash can be found again (by [`GraphInfo::name`]) and
+    /// followed with [`graph`](Self::graph). Graphs submitted here are
+    /// listed until they finish; keep their [`GraphRun`] for longer.
+    pub fn graphs(&self) -> Vec<GraphInfo> {
+        self.inner
+            .ctx
+            .graphs()
+            .all()
+            .iter()
+            .map(|job| job.handle().info())
+            .collect()
+    }
+
+    /// A handle to graph `id` (see [`graphs`](Self::graphs)); `None` if
+    /// it is not in flight and was not adopted at start.
+    pub fn graph(&self, id: u64) -> Option<GraphRun> {
+        self.inner.ctx.graphs().find(id).map(|job| job.handle())
     }
 
     /// Set the capacity of a counted resource that graph tasks claim: the

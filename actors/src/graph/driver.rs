@@ -96,7 +96,7 @@ struct Driver {
     // Stops them if the driver is dropped with runs in flight (a panic of
     // the driver itself). Never read.
     _stop_runs_on_drop: OwnerGuard,
-    prepared: Arc<[Prepared]>,
+    prepared: Arc<[Option<Prepared>]>,
     /// Per task: dependencies that have not succeeded yet.
     waiting: Vec<u32>,
     ready: ReadyQueue,
@@ -305,14 +305,29 @@ impl Driver {
         let node = &plan.nodes[index];
         let registry = self.ctx.registry();
         let owner = &self.owner;
+        let unprepared = self.prepared[index].is_none();
         // Registered under the state lock, so a cancel sees either a task
         // not started or a task with its run.
         let record = self.job.update(|state| {
             if state.status(index) != TaskStatus::Ready {
                 return None;
             }
-            let record =
-                registry.register(node.name.clone(), Pattern::Concurrent, Some(owner.token()));
+            if unprepared {
+                // Only an adopted graph has unprepared tasks, and those
+                // ended when it was adopted; never run one blind.
+                let error = Error::actor_failed(BATCH, "the task was not prepared");
+                state.end_unrun(index, TaskStatus::Failed, TaskError::from_error(&error));
+                skip_downstream(state, plan, index);
+                return None;
+            }
+            // Journaled (without its task) with a store, so its history
+            // and output survive a restart; the graph, not the launcher,
+            // decides whether it runs again.
+            let record = registry.register_journaled(
+                node.name.clone(),
+                Pattern::Concurrent,
+                Some(owner.token()),
+            );
             if let Some(correlation) = self.job.correlation() {
                 record.correlate(correlation);
             }
@@ -329,7 +344,11 @@ impl Driver {
         // is large, and tokio copies what it spawns.
         let handle = tokio::spawn(async move {
             let _held = grant;
-            Box::pin(run_one(&ctx, &owner, record, &prepared[index], slot)).await
+            // Checked in `launch` above, before the run was registered.
+            let task = prepared[index]
+                .as_ref()
+                .expect("a started task is prepared");
+            Box::pin(run_one(&ctx, &owner, record, task, slot)).await
         });
         Some(Joined { index, handle })
     }
@@ -429,7 +448,7 @@ impl Driver {
 
 /// Skip every task downstream of `root` that has not started, naming the
 /// task the failure comes from (`root`, or what `root` was skipped for).
-fn skip_downstream(state: &mut GraphState, plan: &Plan, root: usize) {
+pub(super) fn skip_downstream(state: &mut GraphState, plan: &Plan, root: usize) {
     let status = state.status(root);
     let cause = state.tasks[root]
         .error

@@ -103,9 +103,52 @@ pub struct GraphRun {
     job: Arc<GraphJob>,
 }
 
+/// A graph the runtime knows of, as `Orchestrator::graphs` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GraphInfo {
+    /// Its id in this process ([`GraphRun::id`]); an adopted graph gets a
+    /// new one at each start.
+    pub id: u64,
+    /// Its name, if it was given one (`TaskGraph::named`).
+    pub name: Option<String>,
+    /// Whether it was adopted from the durable store at start.
+    pub resumed: bool,
+    /// Whether every task is in a terminal status.
+    pub finished: bool,
+    /// The counts right now.
+    pub stats: GraphStats,
+}
+
 impl GraphRun {
     pub(crate) fn new(job: Arc<GraphJob>) -> Self {
         GraphRun { job }
+    }
+
+    /// The graph's id in this process (the one its keys carry).
+    pub fn id(&self) -> u64 {
+        self.job.id()
+    }
+
+    /// The graph's name, if it was given one (`TaskGraph::named`).
+    pub fn graph_name(&self) -> Option<&str> {
+        self.job.plan().name.as_deref()
+    }
+
+    /// Whether the graph was adopted from the durable store at start
+    /// (submitted before a crash).
+    pub fn resumed(&self) -> bool {
+        self.job.resumed
+    }
+
+    /// Id, name, origin and counts.
+    pub fn info(&self) -> GraphInfo {
+        GraphInfo {
+            id: self.id(),
+            name: self.graph_name().map(str::to_string),
+            resumed: self.resumed(),
+            finished: self.is_finished(),
+            stats: self.stats(),
+        }
     }
 
     /// Number of tasks.

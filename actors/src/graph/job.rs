@@ -62,8 +62,10 @@ pub struct GraphJob {
     lease_changed: Notify,
     /// Set by the coordinator that accepted the graph.
     accepted: AtomicBool,
-    /// Every task, checked and resolved at submit.
-    prepared: OnceLock<Arc<[Prepared]>>,
+    /// Every task, checked and resolved at submit. `None` only in an
+    /// adopted graph, for a task that will not run (it had ended, or
+    /// could not be prepared again and ended `Failed`).
+    prepared: OnceLock<Arc<[Option<Prepared>]>>,
     registry: Arc<Registry>,
     /// The coordinator's slot: tells the caretaker when no incarnation
     /// will come back.
@@ -73,6 +75,11 @@ pub struct GraphJob {
     /// The request that submitted the graph: every task's run carries it
     /// (trace, `TRACEPARENT`).
     correlation: OnceLock<Correlation>,
+    /// The graph's key in the durable store; `None` without a store (then
+    /// nothing is journaled). See `graph/durable.rs`.
+    pub(super) store_key: Option<[u8; 16]>,
+    /// Adopted from the store after a restart (its definition is stored).
+    pub(crate) resumed: bool,
 }
 
 impl std::fmt::Debug for GraphJob {
@@ -99,6 +106,31 @@ impl GraphJob {
     ) -> Result<(Arc<GraphJob>, GraphRun)> {
         let plan = Plan::build(graph)?;
         let state = GraphState::new(plan.len());
+        // A UUIDv7, as run ids are: time ordered, so store retention
+        // evicts the oldest graphs first.
+        let store_key = registry
+            .store()
+            .is_enabled()
+            .then(|| *crate::run::RunId::new().as_bytes());
+        Ok(GraphJob::assemble(
+            plan,
+            state,
+            registry,
+            coordinator,
+            store_key,
+            false,
+        ))
+    }
+
+    /// The job and its handle, from their parts.
+    pub(super) fn assemble(
+        plan: Plan,
+        state: GraphState,
+        registry: Arc<Registry>,
+        coordinator: ActorSlot<BatchMessage>,
+        store_key: Option<[u8; 16]>,
+        resumed: bool,
+    ) -> (Arc<GraphJob>, GraphRun) {
         let job = Arc::new(GraphJob {
             plan,
             state: Mutex::new(state),
@@ -113,14 +145,21 @@ impl GraphJob {
             submitted: Instant::now(),
             finished: OnceLock::new(),
             correlation: OnceLock::new(),
+            store_key,
+            resumed,
         });
         let run = GraphRun::new(Arc::clone(&job));
-        Ok((job, run))
+        (job, run)
     }
 
     /// The graph's id.
     pub fn id(&self) -> u64 {
         self.plan.graph
+    }
+
+    /// A handle to the graph.
+    pub fn handle(self: &Arc<Self>) -> GraphRun {
+        GraphRun::new(Arc::clone(self))
     }
 
     /// Note the request that submitted the graph (the first one: a
@@ -153,9 +192,14 @@ impl GraphJob {
         let (result, finished) = {
             let mut state = self.state.lock();
             let result = f(&mut state);
-            (result, state.stats.is_finished())
+            let finished = state.stats.is_finished();
+            // Journaled under the lock, so the store sees a graph's changes
+            // in the order they happened.
+            self.journal_changes(&mut state);
+            (result, finished)
         };
         if finished && self.finished.set(Instant::now()).is_ok() {
+            self.journal_finished();
             self.done.notify_waiters();
         }
         result
@@ -199,6 +243,12 @@ impl GraphJob {
     }
 
     fn prepare(&self, ctx: &Context) -> Result<()> {
+        if self.resumed {
+            // Its tasks were checked when it was first submitted.
+            let prepared = self.prepare_adopted(ctx);
+            let _ = self.prepared.set(prepared.into());
+            return Ok(());
+        }
         let resources = ctx.graphs().resources();
         let mut prepared = Vec::with_capacity(self.plan.len());
         for node in self.plan.nodes.iter() {
@@ -209,10 +259,13 @@ impl GraphJob {
                 }
                 other => other,
             })?;
-            prepared.push(task);
+            prepared.push(Some(task));
         }
         // Set once: `accepted` lets only one caller get here.
         let _ = self.prepared.set(prepared.into());
+        // Durable before `submit_graph` answers (the coordinator answers
+        // once the store has committed it).
+        self.journal_definition();
         if self.plan.len() == 0 {
             // Nothing to run: finished on arrival.
             self.update(|_| ());
@@ -220,7 +273,7 @@ impl GraphJob {
         Ok(())
     }
 
-    pub(crate) fn prepared(&self) -> Arc<[Prepared]> {
+    pub(crate) fn prepared(&self) -> Arc<[Option<Prepared>]> {
         Arc::clone(self.prepared.get().expect("a driven graph was accepted"))
     }
 
@@ -332,6 +385,9 @@ impl GraphJob {
 #[derive(Debug, Default)]
 pub struct GraphTable {
     active: Mutex<HashMap<u64, Arc<GraphJob>>>,
+    /// Graphs adopted from the durable store at start, kept after they
+    /// finish so the caller can still find them (`Orchestrator::graph`).
+    adopted: Mutex<Vec<Arc<GraphJob>>>,
     resources: Arc<ResourceTable>,
 }
 
@@ -358,6 +414,33 @@ impl GraphTable {
 
     pub(crate) fn insert(&self, job: Arc<GraphJob>) {
         self.active.lock().insert(job.id(), job);
+    }
+
+    /// The graph `id`: in flight, or adopted from the store at start.
+    pub fn find(&self, id: u64) -> Option<Arc<GraphJob>> {
+        if let Some(job) = self.active.lock().get(&id) {
+            return Some(Arc::clone(job));
+        }
+        self.adopted.lock().iter().find(|j| j.id() == id).cloned()
+    }
+
+    /// Every graph in flight, and every graph adopted from the store at
+    /// start (finished or not), each once, oldest first.
+    pub fn all(&self) -> Vec<Arc<GraphJob>> {
+        let mut all = self.adopted.lock().clone();
+        for job in self.active.lock().values() {
+            if !all.iter().any(|j| j.id() == job.id()) {
+                all.push(Arc::clone(job));
+            }
+        }
+        all.sort_by_key(|j| j.id());
+        all
+    }
+
+    /// Keep `job`, adopted from the store, findable for the runtime's life
+    /// (bounded: only what a start found).
+    pub(crate) fn keep_adopted(&self, job: Arc<GraphJob>) {
+        self.adopted.lock().push(job);
     }
 
     pub(crate) fn remove(&self, id: u64) {

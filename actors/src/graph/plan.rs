@@ -30,6 +30,7 @@ pub(crate) struct Node {
 #[derive(Debug)]
 pub(crate) struct Plan {
     pub(crate) graph: u64,
+    pub(crate) name: Option<String>,
     pub(crate) nodes: Box<[Node]>,
     deps: Adjacency,
     dependents: Adjacency,
@@ -151,6 +152,7 @@ impl Plan {
             .collect();
         Ok(Plan {
             graph: graph.id,
+            name: graph.name,
             nodes,
             deps,
             dependents,

@@ -258,6 +258,9 @@ impl GraphTask {
 #[derive(Debug, Clone)]
 pub struct TaskGraph {
     pub(crate) id: u64,
+    /// Optional; lets a caller find the graph again after a restart
+    /// (`Orchestrator::graphs`).
+    pub(crate) name: Option<String>,
     pub(crate) tasks: Vec<GraphTask>,
     pub(crate) limit: usize,
     pub(crate) aging: u32,
@@ -279,6 +282,7 @@ impl TaskGraph {
     pub fn new() -> Self {
         TaskGraph {
             id: NEXT_GRAPH.fetch_add(1, Ordering::Relaxed),
+            name: None,
             tasks: Vec::new(),
             limit: usize::MAX,
             aging: DEFAULT_AGING,
@@ -323,6 +327,19 @@ impl TaskGraph {
     pub fn aging(mut self, every: u32) -> Self {
         self.aging = every;
         self
+    }
+
+    /// Name the graph, so it can be found again, by name, after a
+    /// restart with a durable store (`Orchestrator::graphs`). Names need
+    /// not be unique.
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// The graph's name, if it was given one ([`named`](Self::named)).
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
     }
 
     /// Number of tasks.

@@ -286,6 +286,11 @@ pub struct GraphState {
     pub stats: GraphStats,
     /// The next ready sequence number.
     pub next_ready: u64,
+    /// Tasks that started or ended since the job last looked (the durable
+    /// store journals them; see `graph/durable.rs`). Drained by every
+    /// change of the job's state, so it stays short.
+    #[serde(skip)]
+    pub(crate) changed: Vec<u32>,
 }
 
 impl GraphState {
@@ -299,6 +304,7 @@ impl GraphState {
                 ..GraphStats::default()
             },
             next_ready: 1,
+            changed: Vec::new(),
         }
     }
 
@@ -320,6 +326,9 @@ impl GraphState {
         if status == TaskStatus::Ready {
             task.ready_seq = self.next_ready;
             self.next_ready += 1;
+        }
+        if status == TaskStatus::Running || status.is_terminal() {
+            self.changed.push(i as u32);
         }
         if status.is_terminal() {
             task.finished = Some(SystemTime::now());

@@ -117,6 +117,9 @@ fn submit(
         )));
     }
     ctx.shutdown().check()?;
+    // A halt refuses new work of every pattern; requests already queued
+    // are answered (a warm worker is no run to cancel).
+    ctx.halt().check()?;
     let (job, answer) = Job::new(line);
     if let Err(refused) = shared.jobs.try_send(job) {
         refused.into_inner().discard();

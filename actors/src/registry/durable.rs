@@ -43,6 +43,27 @@ impl Registry {
         )
     }
 
+    /// Accept a run, as [`register`](Self::register), journaled with a
+    /// store but without its task: its history and output survive a
+    /// restart, and a restart never starts it on its own (a run found
+    /// `Queued` without a task ends `Interrupted`). For runs whose owner
+    /// decides what runs again: a task graph's.
+    pub fn register_journaled(
+        &self,
+        name: impl Into<String>,
+        pattern: Pattern,
+        parent: Option<&CancellationToken>,
+    ) -> Arc<RunRecord> {
+        self.insert(
+            RunId::new(),
+            name.into(),
+            pattern,
+            SystemTime::now(),
+            parent,
+            Some(None),
+        )
+    }
+
     /// Put back a run found `Queued` in the store after a restart, under
     /// its own id, `Queued`; it is already stored, so nothing is journaled.
     pub fn restore(&self, run: &ResumedRun, parent: Option<&CancellationToken>) -> Arc<RunRecord> {
@@ -124,6 +145,8 @@ impl Registry {
             lines,
             correlation: OnceLock::new(),
             store: Store::disabled(),
+            // A read-back copy changes nothing worth an event.
+            events: crate::events::Events::new(1),
         }))
     }
 }

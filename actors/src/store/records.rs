@@ -145,17 +145,22 @@ pub(crate) enum OutcomeRow {
 impl OutcomeRow {
     pub(crate) fn from_outcome(outcome: &Result<Output, Error>) -> Self {
         match outcome {
-            Ok(out) => OutcomeRow::Output {
-                signal: out.signal,
-                value: out.value.as_ref().map(|v| v.to_string()),
-                duration_us: u64::try_from(out.duration.as_micros()).unwrap_or(u64::MAX),
-                stdout_truncated: out.stdout_truncated,
-                stderr_truncated: out.stderr_truncated,
-                stdout_dropped: out.stdout_dropped,
-                stderr_dropped: out.stderr_dropped,
-                captured: (out.stdout.len() as u64, out.stderr.len() as u64),
-            },
+            Ok(out) => OutcomeRow::from_output(out),
             Err(e) => OutcomeRow::Error(ErrorRow::from_error(e)),
+        }
+    }
+
+    /// A finished output's outcome (its bytes go to the output table).
+    pub(crate) fn from_output(out: &Output) -> Self {
+        OutcomeRow::Output {
+            signal: out.signal,
+            value: out.value.as_ref().map(|v| v.to_string()),
+            duration_us: u64::try_from(out.duration.as_micros()).unwrap_or(u64::MAX),
+            stdout_truncated: out.stdout_truncated,
+            stderr_truncated: out.stderr_truncated,
+            stdout_dropped: out.stdout_dropped,
+            stderr_dropped: out.stderr_dropped,
+            captured: (out.stdout.len() as u64, out.stderr.len() as u64),
         }
     }
 

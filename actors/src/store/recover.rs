@@ -12,13 +12,16 @@
 //!   does not) it gets SIGTERM, then SIGKILL after `kill_grace`;
 //! - a run found `Queued` had not started (a run's `Running` record is
 //!   durable before it starts): it is handed back to be started, once;
-//! - schedules are read back with their state.
+//! - schedules are read back with their state;
+//! - unfinished task graphs are read back, their tasks' runs settled
+//!   first (see `graphs`).
 
 use std::path::Path;
 use std::time::SystemTime;
 
 use redb::{Database, ReadableDatabase, ReadableTable};
 
+use super::graphs::{self, GraphRecovery, StoredGraph};
 use super::records::{self, DecodeFailure, ErrorRow, OutcomeRow, RunRow, ScheduleRow};
 use super::{ACTIVE, META, OUTPUT, RUNS, SCHEDULES, SCHEMA, StoreLimits};
 use crate::error::{Error, Result};
@@ -38,6 +41,8 @@ pub struct Recovered {
     pub killed_groups: Vec<u32>,
     /// Schedules, by name.
     pub(crate) schedules: Vec<(String, ScheduleRow)>,
+    /// Task graphs not finished: adopt each again (`graph::adopt`).
+    pub graphs: Vec<StoredGraph>,
 }
 
 /// A run found `Queued`: what is needed to start it again.
@@ -93,6 +98,10 @@ pub(super) fn open(path: &Path, limits: StoreLimits) -> Result<(Database, Recove
         )),
         Recovery::Schedule(name, e) => fail(format!(
             "the record of schedule {name:?} cannot be read ({e}); {}",
+            remedy(&e)
+        )),
+        Recovery::Graph(key, e) => fail(format!(
+            "a record of task graph {key} cannot be read ({e}); {}",
             remedy(&e)
         )),
     })?;
@@ -198,6 +207,9 @@ fn check_schema(db: &Database, path: &Path) -> Result<u64> {
                 txn.open_table(ACTIVE)?;
                 txn.open_table(OUTPUT)?;
                 txn.open_table(SCHEDULES)?;
+                txn.open_table(graphs::GRAPHS)?;
+                txn.open_table(graphs::GRAPH_TASKS)?;
+                txn.open_table(graphs::GRAPHS_ACTIVE)?;
                 txn.commit()?;
                 Ok(())
             };
@@ -211,6 +223,16 @@ enum Recovery {
     Store(redb::Error),
     Record(RunId, DecodeFailure),
     Schedule(String, DecodeFailure),
+    Graph(String, DecodeFailure),
+}
+
+impl From<GraphRecovery> for Recovery {
+    fn from(e: GraphRecovery) -> Self {
+        match e {
+            GraphRecovery::Store(e) => Recovery::Store(e),
+            GraphRecovery::Record(key, e) => Recovery::Graph(key, e),
+        }
+    }
 }
 
 impl<E: Into<redb::Error>> From<E> for Recovery {
@@ -231,6 +253,12 @@ fn recover(db: &Database, limits: StoreLimits) -> Result<Recovered, Recovery> {
             .map(|entry| entry.map(|(k, _)| *k.value()))
             .collect::<Result<_, _>>()?;
         let now = records::micros(SystemTime::now());
+        // Graphs first: they read their tasks' runs as the crash left them.
+        found.graphs = graphs::recover(&txn, &mut runs, &mut active, now)?;
+        let ids: Vec<[u8; 16]> = ids
+            .into_iter()
+            .filter(|key| active.get(key).is_ok_and(|v| v.is_some()))
+            .collect();
         for key in ids {
             let id = RunId::from_bytes(key);
             let Some(bytes) = runs.get(&key)?.map(|v| v.value().to_vec()) else {

@@ -369,3 +369,119 @@ fn a_read_only_file_is_refused_naming_it() {
         "{err}"
     );
 }
+
+fn graph_def(name: &str) -> Box<GraphRow> {
+    Box::new(GraphRow {
+        name: Some(name.into()),
+        limit: u64::MAX,
+        aging: 16,
+        submitted: 1,
+        tasks: vec![super::GraphTaskDef {
+            name: "only".into(),
+            task: Task::command("true"),
+            deps: Vec::new(),
+            priority: crate::graph::Priority::Normal,
+            resources: Vec::new(),
+            tags: vec!["t".into()],
+            metadata: "null".into(),
+        }],
+    })
+}
+
+fn graph_task(status: crate::graph::TaskStatus, run: Option<RunId>) -> Box<GraphTaskRow> {
+    Box::new(GraphTaskRow {
+        status,
+        attempts: 1,
+        run,
+        started: Some(1),
+        finished: None,
+        duration_us: None,
+        outcome: None,
+        exit_code: None,
+        error: None,
+    })
+}
+
+/// Finished graphs past `history_limit` go oldest first; an unfinished
+/// one is kept and found by the next start, its task whose run never
+/// started handed back as pending (and that run ended), its task whose
+/// run ended given the run's status.
+#[tokio::test]
+async fn graphs_are_recovered_settled_against_their_runs_and_retained() {
+    use crate::graph::TaskStatus;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.redb");
+    let small = StoreLimits {
+        history_limit: 2,
+        ..limits()
+    };
+    let (store, _) = Store::open(&path, small).unwrap();
+    let mut finished = Vec::new();
+    for i in 0..5 {
+        let key = *RunId::new().as_bytes();
+        finished.push(key);
+        store.journal(|| Op::Graph {
+            key,
+            row: graph_def(&format!("done-{i}")),
+        });
+        store.journal(|| Op::GraphTask {
+            key,
+            index: 0,
+            row: graph_task(TaskStatus::Succeeded, None),
+        });
+        store.journal(|| Op::GraphFinished { key });
+        store.sync().await.unwrap();
+    }
+    // Two unfinished graphs whose one task is `Running`: one's run never
+    // started, the other's run ended before the crash.
+    let (never, ended) = (RunId::new(), RunId::new());
+    let mut open = Vec::new();
+    for (name, run) in [("never", never), ("ended", ended)] {
+        let key = *RunId::new().as_bytes();
+        open.push(key);
+        store.journal(|| Op::Graph {
+            key,
+            row: graph_def(name),
+        });
+        store.journal(|| Op::Queued {
+            id: run,
+            row: queued(None),
+        });
+        store.journal(|| Op::GraphTask {
+            key,
+            index: 0,
+            row: graph_task(TaskStatus::Running, Some(run)),
+        });
+    }
+    store.journal(|| Op::Started { id: ended, at: 2 });
+    store.journal(|| Op::Finished {
+        id: ended,
+        end: finish(RunStatus::Succeeded, None),
+    });
+    store.sync().await.unwrap();
+    store.close();
+
+    let (store, found) = Store::open(&path, small).unwrap();
+    let mut graphs = found.graphs;
+    graphs.sort_by_key(|g| g.name().map(str::to_string));
+    let names: Vec<_> = graphs.iter().map(|g| g.name().unwrap()).collect();
+    assert_eq!(names, ["ended", "never"], "only unfinished graphs");
+    let task = |g: &StoredGraph| g.tasks[0].as_ref().unwrap().0.clone();
+    assert_eq!(task(&graphs[0]).status, TaskStatus::Succeeded);
+    assert_eq!(task(&graphs[1]).status, TaskStatus::Pending);
+    assert_eq!(task(&graphs[1]).run, None);
+    assert_eq!(store.run(never).unwrap().status, RunStatus::Interrupted);
+    assert!(found.queued.is_empty() && !found.interrupted.contains(&never));
+    // Retention: of the five finished graphs, the two newest are kept.
+    let db = store.shared.as_ref().unwrap().db.read();
+    let txn = db.as_ref().unwrap().begin_read().unwrap();
+    let table = txn.open_table(graphs::GRAPHS).unwrap();
+    let kept: Vec<bool> = finished
+        .iter()
+        .map(|k| table.get(k).unwrap().is_some())
+        .collect();
+    assert_eq!(kept, [false, false, false, true, true]);
+    assert!(open.iter().all(|k| table.get(k).unwrap().is_some()));
+    drop((table, txn, db));
+    store.close();
+}

@@ -24,6 +24,7 @@ use std::sync::mpsc::Receiver;
 
 use redb::{Database, ReadableTable, ReadableTableMetadata, Table};
 
+use super::graphs;
 use super::records::{self, OutputRow, RunRow};
 use super::{ACTIVE, META, OUTPUT, Op, RUNS, SCHEDULES, StoreLimits};
 use crate::error::{Error, Result};
@@ -118,6 +119,13 @@ impl Writer {
 
     fn apply(&mut self, changes: Vec<Op>) -> Result<(), redb::Error> {
         let txn = self.db.begin_write()?;
+        // Graph changes touch tables of their own: opened only when a batch
+        // has any, so runs-only commits cost what they did.
+        let (graph_ops, changes): (Vec<Op>, Vec<Op>) =
+            changes.into_iter().partition(graphs::is_graph_op);
+        if !graph_ops.is_empty() {
+            graphs::apply(&txn, graph_ops, self.limits)?;
+        }
         {
             let mut runs = txn.open_table(RUNS)?;
             let mut active = txn.open_table(ACTIVE)?;
@@ -163,7 +171,11 @@ impl Writer {
                     Op::ScheduleRemoved { name } => {
                         schedules.remove(name.as_str())?;
                     }
-                    Op::Sync(_) | Op::Close(_) => {}
+                    Op::Sync(_)
+                    | Op::Close(_)
+                    | Op::Graph { .. }
+                    | Op::GraphTask { .. }
+                    | Op::GraphFinished { .. } => {}
                 }
             }
             for (id, row) in &rows {

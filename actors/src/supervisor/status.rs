@@ -35,10 +35,16 @@ pub struct ChildStatus {
 }
 
 /// The whole runtime's status, answered by the root supervisor.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SystemStatus {
     /// Children in start order.
     pub children: Vec<ChildStatus>,
+    /// Every circuit breaker, by key (filled in by the orchestrator).
+    #[serde(default)]
+    pub breakers: Vec<crate::breaker::BreakerStatus>,
+    /// The reason of the current emergency halt; `None` while running.
+    #[serde(default)]
+    pub halted: Option<String>,
 }
 
 impl SystemStatus {

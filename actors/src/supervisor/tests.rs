@@ -124,6 +124,7 @@ async fn tree(policy: SupervisorPolicy, restart: [Restart; 3]) -> Tree {
             children,
             policy,
             trace: Arc::new(crate::trace::TraceRecorder::new(1024)),
+            events: crate::events::Events::new(16),
         },
     )
     .await

@@ -1,0 +1,83 @@
+//! Emergency halt, risk limits and circuit breaker state.
+
+use taskorch_actors::{BreakerStatus, Result, RiskLimit};
+
+use super::Orchestrator;
+
+impl Orchestrator {
+    /// Emergency halt: cancel every unfinished run now (each process group
+    /// gets SIGTERM, then SIGKILL after `kill_grace`; the runs end
+    /// `Cancelled`), skip every schedule's ticks, and refuse new work with
+    /// `Error::Halted { reason }` until [`resume`](Self::resume). Running
+    /// workflows stop with their runs. The actors keep running; pools keep
+    /// their warm workers.
+    ///
+    /// Returns how many runs were cancelled; `None` if the runtime was
+    /// already halted (a no-op: the first reason stays).
+    pub fn halt(&self, reason: impl Into<String>) -> Option<usize> {
+        self.inner.ctx.halt_runtime(&reason.into())
+    }
+
+    /// Accept work again after a [`halt`](Self::halt); schedules fire again
+    /// from their next tick. `false` if the runtime was not halted (a
+    /// no-op).
+    pub fn resume(&self) -> bool {
+        self.inner.ctx.resume_runtime()
+    }
+
+    /// The reason of the current halt; `None` while running.
+    pub fn halted(&self) -> Option<String> {
+        self.inner.ctx.halt().reason()
+    }
+
+    /// Check `value` against `limit`: `Ok` when `value <= limit`. Otherwise
+    /// emit `limit_exceeded`, halt the runtime first if `auto_halt`, and
+    /// return the error. A NaN value counts as exceeded.
+    ///
+    /// # Errors
+    /// `RiskLimitExceeded { name, value, limit }`.
+    pub fn check_limit(
+        &self,
+        name: impl AsRef<str>,
+        value: f64,
+        limit: f64,
+        auto_halt: bool,
+    ) -> Result<()> {
+        self.inner
+            .ctx
+            .check_risk(name.as_ref(), value, limit, auto_halt)
+    }
+
+    /// Register (or replace) the risk limit `name`, to be checked later by
+    /// name ([`check_registered_limit`](Self::check_registered_limit), or a
+    /// workflow's `risk_limit` block).
+    ///
+    /// # Errors
+    /// `InvalidConfig` for an empty name or a limit that is not finite.
+    pub fn register_limit(&self, name: impl AsRef<str>, limit: f64, auto_halt: bool) -> Result<()> {
+        self.inner
+            .ctx
+            .risk_limits()
+            .register(name.as_ref(), limit, auto_halt)
+    }
+
+    /// Check `value` against the registered limit `name`.
+    ///
+    /// # Errors
+    /// `RiskLimitExceeded` as [`check_limit`](Self::check_limit);
+    /// `InvalidConfig` if no limit is registered under `name`.
+    pub fn check_registered_limit(&self, name: impl AsRef<str>, value: f64) -> Result<()> {
+        self.inner.ctx.check_registered_risk(name.as_ref(), value)
+    }
+
+    /// Every registered risk limit, by name.
+    pub fn limits(&self) -> Vec<RiskLimit> {
+        self.inner.ctx.risk_limits().list()
+    }
+
+    /// Every circuit breaker's state, by key (also in
+    /// [`system_status`](Self::system_status)).
+    pub fn breakers(&self) -> Vec<BreakerStatus> {
+        self.inner.ctx.breakers().status()
+    }
+}

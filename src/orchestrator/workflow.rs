@@ -1,0 +1,495 @@
+//! Running workflows: each one compiles into a task graph (one graph task
+//! per block, dependencies from the data edges), so the graph machinery
+//! orders, limits, retries, skips and cancels them; there is no second
+//! scheduler.
+//!
+//! Every block's graph task is the internal action [`BLOCK_ACTION`], which
+//! finds its block in the workflow's instance, gathers its inputs from the
+//! outputs of the blocks it reads, runs the block (its action in process;
+//! its command as a launched run, cancelled with it; the built-in risk
+//! check), checks the outputs against their declared types, keeps them for
+//! later blocks, and emits `block_started` / `block_finished`. The action
+//! holds the orchestrator weakly: the runtime's action table must not keep
+//! the runtime alive.
+//!
+//! A command block holds two execution slots while its process runs (its
+//! graph task's and its process run's), so a workflow with command blocks
+//! runs at most `max_concurrency / 2` blocks at once, which keeps it from
+//! taking every slot and waiting on itself.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use serde_json::{Map, Value, json};
+use taskorch_actors::graph::{GraphReport, GraphRun, GraphTask, TaskGraph, TaskStatus};
+use taskorch_actors::{CorrelationId, Error, EventBody, Result, RunId, Task};
+
+use super::{Inner, Orchestrator};
+use crate::workflow::{BlockRun, BlockType, RISK_LIMIT_BLOCK, Workflow};
+
+/// The internal action every workflow block runs as.
+pub const BLOCK_ACTION: &str = "taskorch.workflow.block";
+
+/// Block types and running workflow instances of one orchestrator.
+#[derive(Debug, Default)]
+pub(crate) struct WorkflowTable {
+    types: Mutex<HashMap<String, BlockType>>,
+    instances: Mutex<HashMap<u64, Arc<Instance>>>,
+    next: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Instance {
+    workflow: Workflow,
+    correlation: String,
+    // Block id -> its index in `workflow.blocks` and its type.
+    blocks: HashMap<String, (usize, BlockType)>,
+    // Block id -> the outputs it produced.
+    outputs: Mutex<HashMap<String, Map<String, Value>>>,
+    // Command runs in flight, cancelled by `halt_workflow`.
+    runs: Mutex<HashSet<RunId>>,
+    graph: std::sync::OnceLock<GraphRun>,
+}
+
+/// A running workflow (`Orchestrator::start_workflow`).
+#[derive(Debug, Clone)]
+pub struct WorkflowRun {
+    id: String,
+    graph: GraphRun,
+    instance: Arc<Instance>,
+}
+
+/// How a workflow ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkflowReport {
+    /// The workflow's id.
+    pub id: String,
+    /// Whether every block succeeded.
+    pub succeeded: bool,
+    /// Each block's id and how it ended, in definition order.
+    pub blocks: Vec<(String, TaskStatus)>,
+    /// The outputs of every block that succeeded, by block id.
+    pub outputs: BTreeMap<String, Map<String, Value>>,
+    /// The graph's own report (runs, errors, attempts, timings).
+    pub graph: GraphReport,
+}
+
+impl WorkflowRun {
+    /// The workflow's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The task graph it runs as.
+    pub fn graph(&self) -> &GraphRun {
+        &self.graph
+    }
+
+    /// Wait for every block to end.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: dropping the future only stops waiting.
+    pub async fn wait(&self) -> WorkflowReport {
+        let graph = self.graph.wait().await;
+        let outputs: BTreeMap<String, Map<String, Value>> = self
+            .instance
+            .outputs
+            .lock()
+            .expect("outputs lock")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        WorkflowReport {
+            id: self.id.clone(),
+            succeeded: graph.success(),
+            blocks: graph
+                .tasks
+                .iter()
+                .map(|t| (t.name.clone(), t.status))
+                .collect(),
+            outputs,
+            graph,
+        }
+    }
+}
+
+impl Orchestrator {
+    /// Register the block type `name` for workflows (replacing an earlier
+    /// one). `risk_limit` is built in.
+    pub fn register_block_type(&self, name: impl Into<String>, block_type: BlockType) {
+        self.inner
+            .workflows
+            .types
+            .lock()
+            .expect("types lock")
+            .insert(name.into(), block_type);
+    }
+
+    /// Check `workflow` against the registered block types; its block ids
+    /// in the order they can run.
+    ///
+    /// # Errors
+    /// `InvalidWorkflow` naming the block (see [`Workflow::validate`]).
+    pub fn validate_workflow(&self, workflow: &Workflow) -> Result<Vec<String>> {
+        let types = self.block_types();
+        let order = workflow.validate(&types)?;
+        Ok(order
+            .into_iter()
+            .map(|i| workflow.blocks[i].id.clone())
+            .collect())
+    }
+
+    fn block_types(&self) -> HashMap<String, BlockType> {
+        let mut types = self
+            .inner
+            .workflows
+            .types
+            .lock()
+            .expect("types lock")
+            .clone();
+        types
+            .entry(RISK_LIMIT_BLOCK.to_string())
+            .or_insert_with(BlockType::risk_limit);
+        types
+    }
+
+    /// Validate `workflow`, compile it into a task graph and start it.
+    /// Events: `workflow_started`, then `block_started` / `block_finished`
+    /// per block, then `workflow_completed`, all with the workflow's
+    /// correlation id.
+    ///
+    /// # Errors
+    /// `InvalidWorkflow` naming the bad block; `UnknownAction` for a block
+    /// type whose action is not registered; `Halted`, `ShuttingDown`, and
+    /// what [`submit_graph`](Self::submit_graph) returns.
+    pub async fn start_workflow(&self, workflow: Workflow) -> Result<WorkflowRun> {
+        self.inner.ctx.halt().check()?;
+        let types = self.block_types();
+        let order = workflow.validate(&types)?;
+        let mut commands = false;
+        let mut blocks = HashMap::new();
+        for block in &workflow.blocks {
+            let ty = types[&block.block_type].clone();
+            match &ty.run {
+                BlockRun::Action(name) if !self.inner.ctx.actions().contains(name) => {
+                    return Err(Error::UnknownAction(name.clone()));
+                }
+                BlockRun::Command { .. } => commands = true,
+                _ => {}
+            }
+            let index = blocks.len();
+            blocks.insert(block.id.clone(), (index, ty));
+        }
+        self.register_block_action();
+        let table = &self.inner.workflows;
+        let instance_id = table.next.fetch_add(1, Ordering::Relaxed);
+        let mut graph = TaskGraph::new();
+        if commands {
+            graph = graph.limit((self.inner.config.max_concurrency / 2).max(1));
+        }
+        let mut keys = HashMap::new();
+        for i in order {
+            let block = &workflow.blocks[i];
+            let input = json!({ "instance": instance_id, "block": block.id });
+            let mut task = GraphTask::new(
+                block.id.clone(),
+                Task::action(BLOCK_ACTION, input).name(block.id.clone()),
+            );
+            let sources: HashSet<&str> = block
+                .inputs
+                .values()
+                .filter_map(|r| r.split_once('.').map(|(b, _)| b))
+                .collect();
+            task = task.depends_on(sources.iter().map(|s| keys[*s]));
+            keys.insert(block.id.as_str(), graph.add(task));
+        }
+        let correlation = CorrelationId::next().to_string();
+        let instance = Arc::new(Instance {
+            correlation: correlation.clone(),
+            blocks,
+            outputs: Mutex::new(HashMap::new()),
+            runs: Mutex::new(HashSet::new()),
+            graph: std::sync::OnceLock::new(),
+            workflow,
+        });
+        table
+            .instances
+            .lock()
+            .expect("instances lock")
+            .insert(instance_id, Arc::clone(&instance));
+        let id = instance.workflow.id.clone();
+        let events = self.inner.ctx.events();
+        events.emit(Some(correlation.clone()), || EventBody::WorkflowStarted {
+            workflow: id.clone(),
+            blocks: instance.workflow.blocks.len(),
+        });
+        let graph = match self.submit_graph(graph).await {
+            Ok(graph) => graph,
+            Err(e) => {
+                table
+                    .instances
+                    .lock()
+                    .expect("instances lock")
+                    .remove(&instance_id);
+                return Err(e);
+            }
+        };
+        let _ = instance.graph.set(graph.clone());
+        // Report the end, and forget the instance, whoever waits.
+        let weak = Arc::downgrade(&self.inner);
+        let watched = graph.clone();
+        let watched_instance = Arc::clone(&instance);
+        self.inner.ctx.tasks().spawn(async move {
+            let report = watched.wait().await;
+            let Some(inner) = weak.upgrade() else { return };
+            let events = inner.ctx.events();
+            for task in &report.tasks {
+                if !matches!(task.status, TaskStatus::Succeeded | TaskStatus::Failed) {
+                    events.emit(Some(watched_instance.correlation.clone()), || {
+                        EventBody::BlockFinished {
+                            workflow: watched_instance.workflow.id.clone(),
+                            block: task.name.clone(),
+                            status: task.status.as_str().to_string(),
+                        }
+                    });
+                }
+            }
+            events.emit(Some(watched_instance.correlation.clone()), || {
+                EventBody::WorkflowCompleted {
+                    workflow: watched_instance.workflow.id.clone(),
+                    succeeded: report.success(),
+                }
+            });
+            inner
+                .workflows
+                .instances
+                .lock()
+                .expect("instances lock")
+                .remove(&instance_id);
+        });
+        Ok(WorkflowRun {
+            id,
+            graph,
+            instance,
+        })
+    }
+
+    /// [`start_workflow`](Self::start_workflow), then wait for its end.
+    ///
+    /// # Errors
+    /// As `start_workflow`; how each block ended is in the report.
+    pub async fn run_workflow(&self, workflow: Workflow) -> Result<WorkflowReport> {
+        let run = self.start_workflow(workflow).await?;
+        Ok(run.wait().await)
+    }
+
+    /// Stop every running instance of workflow `id` (the tiered halt: the
+    /// rest of the runtime carries on): its graph is cancelled, so blocks
+    /// running end `Cancelled` (their processes terminated) and blocks not
+    /// started never start.
+    ///
+    /// # Errors
+    /// `UnknownWorkflow` if no workflow with this id is running.
+    pub fn halt_workflow(&self, id: impl AsRef<str>) -> Result<()> {
+        let id = id.as_ref();
+        let matching: Vec<Arc<Instance>> = self
+            .inner
+            .workflows
+            .instances
+            .lock()
+            .expect("instances lock")
+            .values()
+            .filter(|i| i.workflow.id == id)
+            .cloned()
+            .collect();
+        if matching.is_empty() {
+            return Err(Error::UnknownWorkflow(id.to_string()));
+        }
+        for instance in matching {
+            if let Some(graph) = instance.graph.get() {
+                graph.cancel_all();
+            }
+            let runs: Vec<RunId> = instance.runs.lock().expect("runs lock").drain().collect();
+            for run in runs {
+                let _ = self.inner.ctx.registry().cancel(run);
+            }
+        }
+        Ok(())
+    }
+
+    fn register_block_action(&self) {
+        if self.inner.ctx.actions().contains(BLOCK_ACTION) {
+            return;
+        }
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        self.inner
+            .ctx
+            .actions()
+            .register(BLOCK_ACTION, move |input| {
+                let weak = weak.clone();
+                async move {
+                    let inner = weak.upgrade().ok_or("the orchestrator is gone")?;
+                    run_block(Orchestrator { inner }, input).await
+                }
+            });
+    }
+}
+
+/// The body of [`BLOCK_ACTION`].
+async fn run_block(orch: Orchestrator, input: Value) -> std::result::Result<Value, String> {
+    let instance_id = input["instance"].as_u64().ok_or("no workflow instance")?;
+    let block_id = input["block"].as_str().ok_or("no block id")?;
+    let instance = orch
+        .inner
+        .workflows
+        .instances
+        .lock()
+        .expect("instances lock")
+        .get(&instance_id)
+        .cloned()
+        .ok_or("the workflow instance is gone")?;
+    let (index, ty) = instance.blocks.get(block_id).ok_or("unknown block")?;
+    let block = &instance.workflow.blocks[*index];
+    let events = orch.inner.ctx.events();
+    let correlation = || Some(instance.correlation.clone());
+    events.emit(correlation(), || EventBody::BlockStarted {
+        workflow: instance.workflow.id.clone(),
+        block: block.id.clone(),
+    });
+    let result = execute_block(&orch, &instance, block, ty).await;
+    let status = if result.is_ok() {
+        "succeeded"
+    } else {
+        "failed"
+    };
+    events.emit(correlation(), || EventBody::BlockFinished {
+        workflow: instance.workflow.id.clone(),
+        block: block.id.clone(),
+        status: status.to_string(),
+    });
+    let outputs = result.map_err(|e| format!("block {}: {e}", block.id))?;
+    instance
+        .outputs
+        .lock()
+        .expect("outputs lock")
+        .insert(block.id.clone(), outputs.clone());
+    Ok(Value::Object(outputs))
+}
+
+async fn execute_block(
+    orch: &Orchestrator,
+    instance: &Instance,
+    block: &crate::workflow::Block,
+    ty: &BlockType,
+) -> std::result::Result<Map<String, Value>, String> {
+    let mut inputs = Map::new();
+    {
+        let outputs = instance.outputs.lock().expect("outputs lock");
+        for (name, reference) in &block.inputs {
+            let (source, output) = reference.split_once('.').unwrap_or_default();
+            let value = outputs
+                .get(source)
+                .and_then(|o| o.get(output))
+                .cloned()
+                .ok_or_else(|| format!("input {name:?}: {reference} was not produced"))?;
+            inputs.insert(name.clone(), value);
+        }
+    }
+    let produced = match &ty.run {
+        BlockRun::Action(name) => {
+            let action = orch
+                .inner
+                .ctx
+                .actions()
+                .get(name)
+                .ok_or_else(|| format!("action {name:?} is not registered"))?;
+            action(json!({ "inputs": inputs, "params": block.params })).await?
+        }
+        BlockRun::RiskLimit => {
+            let limit = block.params["limit"]
+                .as_str()
+                .ok_or("params.limit must name a registered risk limit")?;
+            let value = inputs["value"].as_f64().unwrap_or(f64::NAN);
+            orch.check_registered_limit(limit, value)
+                .map_err(|e| e.to_string())?;
+            json!({ "value": value })
+        }
+        BlockRun::Command { program, args } => {
+            run_command(orch, instance, block, ty, program, args, &inputs).await?
+        }
+    };
+    // Keep the outputs this block exposes, checked against their types.
+    let exposed: Vec<&String> = if block.outputs.is_empty() {
+        ty.outputs.iter().map(|(n, _)| n).collect()
+    } else {
+        block.outputs.iter().collect()
+    };
+    let mut outputs = Map::new();
+    for name in exposed {
+        let value = produced
+            .get(name)
+            .ok_or_else(|| format!("did not produce output {name:?} (got {produced})"))?;
+        let want = ty.output_type(name).unwrap_or(crate::ValueType::Any);
+        if !want.matches(value) {
+            return Err(format!("output {name:?} should be {want:?}, got {value}"));
+        }
+        outputs.insert(name.clone(), value.clone());
+    }
+    Ok(outputs)
+}
+
+async fn run_command(
+    orch: &Orchestrator,
+    instance: &Instance,
+    block: &crate::workflow::Block,
+    ty: &BlockType,
+    program: &str,
+    args: &[String],
+    inputs: &Map<String, Value>,
+) -> std::result::Result<Value, String> {
+    let rendered = args.iter().map(|arg| {
+        inputs.iter().fold(arg.clone(), |arg, (name, value)| {
+            let text = match value {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            arg.replace(&format!("{{{{{name}}}}}"), &text)
+        })
+    });
+    let task = Task::command(program).args(rendered).name(block.id.clone());
+    let id = orch.launch(task).await.map_err(|e| e.to_string())?;
+    instance.runs.lock().expect("runs lock").insert(id);
+    // Dropped with the block (its graph task cancelled): stop the process.
+    let _cancel = CancelOnDrop(orch.clone(), id);
+    let out = orch.wait(id).await.map_err(|e| e.to_string())?;
+    instance.runs.lock().expect("runs lock").remove(&id);
+    if !out.success() {
+        return Err(format!(
+            "{program} exited with {:?}: {}",
+            out.exit_code,
+            out.stderr_str().trim()
+        ));
+    }
+    let stdout = out.stdout_str();
+    let parsed: Option<Value> = serde_json::from_str(stdout.trim()).ok();
+    Ok(match parsed {
+        Some(Value::Object(map)) => Value::Object(map),
+        other if ty.outputs.len() == 1 => {
+            let value = other.unwrap_or_else(|| Value::String(stdout.trim().to_string()));
+            let mut map = Map::new();
+            map.insert(ty.outputs[0].0.clone(), value);
+            Value::Object(map)
+        }
+        _ => json!({ "stdout": stdout }),
+    })
+}
+
+struct CancelOnDrop(Orchestrator, RunId);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        // A finished run is left alone by cancel.
+        let _ = self.0.inner.ctx.registry().cancel(self.1);
+    }
+}
