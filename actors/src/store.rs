@@ -173,7 +173,8 @@ impl std::fmt::Debug for Store {
 pub struct StoredRun {
     /// The run's record.
     pub info: RunInfo,
-    /// What it runs; `None` for runs registered without a task.
+    /// What it runs (for a graph task's run, the task from its graph's
+    /// definition); `None` for runs registered without a task.
     pub task: Option<crate::task::Task>,
     /// How it ended (`None` while it is not finished): the output `wait`
     /// returns, or the error it ended with.
@@ -344,9 +345,13 @@ impl Store {
             .outcome
             .as_ref()
             .map(|o| o.outcome(id, &row, output.as_ref()));
+        let info = row.info(id);
+        let task = row
+            .task
+            .or_else(|| self.read(|db| graphs::task_of_run(db, id)).flatten());
         Some(StoredRun {
-            info: row.info(id),
-            task: row.task,
+            info,
+            task,
             outcome,
             lines: output.map(|o| o.lines).unwrap_or_default(),
         })

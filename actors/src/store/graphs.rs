@@ -34,7 +34,10 @@
 //! Finished graphs past `history_limit` go oldest first with their task
 //! rows, a bounded step per commit, as runs do (counted apart from runs).
 
-use redb::{ReadableTable, ReadableTableMetadata, Table, TableDefinition, WriteTransaction};
+use redb::{
+    ReadableDatabase, ReadableTable, ReadableTableMetadata, Table, TableDefinition,
+    WriteTransaction,
+};
 use serde::{Deserialize, Serialize};
 
 use super::records::{self, DecodeFailure, ErrorRow, OutcomeRow, OutputRow, RunRow};
@@ -277,6 +280,36 @@ pub(super) fn recover(
         });
     }
     Ok(found)
+}
+
+/// The task that graph task run `run` ran: graph task runs are stored
+/// without their task (only their graph may start them again), so a
+/// reader outside the runtime finds it in the graph's definition. A scan
+/// of the task rows: for occasional lookups (the CLI's `show`).
+pub(super) fn task_of_run(db: &redb::Database, run: RunId) -> Result<Option<Task>, redb::Error> {
+    let txn = db.begin_read()?;
+    let tasks = txn.open_table(GRAPH_TASKS)?;
+    for entry in tasks.iter()? {
+        let (key, value) = entry?;
+        let Ok(row) = records::decode::<GraphTaskRow>(value.value()) else {
+            continue;
+        };
+        if row.run != Some(run) {
+            continue;
+        }
+        let key = key.value();
+        let graph: [u8; 16] = key[..16].try_into().expect("16 bytes");
+        let index = u32::from_be_bytes(key[16..].try_into().expect("4 bytes")) as usize;
+        let graphs = txn.open_table(GRAPHS)?;
+        let Some(bytes) = graphs.get(&graph)? else {
+            return Ok(None);
+        };
+        let Ok(definition) = records::decode::<GraphRow>(bytes.value()) else {
+            return Ok(None);
+        };
+        return Ok(definition.tasks.into_iter().nth(index).map(|t| t.task));
+    }
+    Ok(None)
 }
 
 /// A task found `Running`, against its run's row (module docs).
