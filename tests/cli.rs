@@ -167,13 +167,17 @@ impl Drop for Spawned {
         let _ = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status();
-        for _ in 0..500 {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        // Wait for the graceful exit on a thread, bounded: std has no wait
+        // with a time-out. Past it, SIGKILL, then the thread reaps.
+        let pid = child.id().to_string();
+        let (exited, waiting) = std::sync::mpsc::channel();
+        let reaper = std::thread::spawn(move || {
+            let _ = child.wait();
+            let _ = exited.send(());
+        });
+        if waiting.recv_timeout(Duration::from_secs(5)).is_err() {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
         }
-        let _ = child.kill();
-        let _ = child.wait();
+        let _ = reaper.join();
     }
 }

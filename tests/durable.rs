@@ -7,7 +7,8 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::json;
 use taskorch::{
-    CatchUp, Config, Error, HistoryQuery, Orchestrator, RunStatus, ScheduleSpec, Task, Trigger,
+    CatchUp, Clock, Config, Error, HistoryQuery, Orchestrator, RunStatus, ScheduleSpec, Task,
+    Trigger,
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -260,7 +261,14 @@ async fn a_tick_missed_while_down_follows_catch_up() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.redb");
     let interval = Duration::from_millis(400);
-    let orch = Orchestrator::start(stored(&path)).await.unwrap();
+    // The downtime is simulated: the second start's wall clock is two
+    // intervals later, so the test does not have to sleep through it.
+    let down_at = SystemTime::now();
+    let at = |when: SystemTime| Config {
+        clock: Clock::simulated(when),
+        ..stored(&path)
+    };
+    let orch = Orchestrator::start(at(down_at)).await.unwrap();
     for (name, catch_up) in [("last", CatchUp::Last), ("skip", CatchUp::Skip)] {
         let spec = ScheduleSpec::new(name, Trigger::every(interval), Task::command("true"))
             .catch_up(catch_up)
@@ -270,8 +278,9 @@ async fn a_tick_missed_while_down_follows_catch_up() {
     orch.shutdown().await.unwrap();
     drop(orch);
     // Down for more than an interval: the first tick is missed.
-    tokio::time::sleep(interval * 2).await;
-    let orch = Orchestrator::start(stored(&path)).await.unwrap();
+    let orch = Orchestrator::start(at(down_at + interval * 2))
+        .await
+        .unwrap();
     let last = orch.find_schedule("last").unwrap();
     let skip = orch.find_schedule("skip").unwrap();
     assert!(wait_until(Duration::from_secs(10), || last.info().missed >= 1).await);

@@ -71,6 +71,8 @@ impl Probe {
                 // Ends the span also when the call is dropped (time-out,
                 // cancel): a claim is held until then.
                 let _end = SpanEnd { log, index };
+                // The simulated work: the tests that run it are on paused
+                // time, so this advances the virtual clock, not the wall's.
                 tokio::time::sleep(Duration::from_millis(ms)).await;
                 drop(_end);
                 if attempt <= fail_first {

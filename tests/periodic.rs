@@ -576,22 +576,26 @@ async fn cron_follows_the_simulated_wall_clock() {
     assert_eq!(s.info().missed, 0);
 }
 
+/// A daily 02:30 Europe/Berlin job, the case both DST changes test.
+async fn compact_at_0230_berlin(rt: &Runtime) -> Schedule {
+    rt.schedule(ScheduleSpec::new(
+        "compact",
+        Trigger::cron("30 2 * * *")
+            .unwrap()
+            .in_time_zone("Europe/Berlin")
+            .unwrap(),
+        noop(),
+    ))
+    .await
+    .unwrap()
+}
+
 #[tokio::test(start_paused = true)]
 async fn daily_job_in_berlin_runs_once_on_both_dst_change_days() {
     // Berlin: 2026-03-29 02:00 CET -> 03:00 CEST; 2026-10-25 03:00 CEST ->
     // 02:00 CET.
     let (rt, clock) = simulated_runtime(utc(2026, 3, 28, 12, 0)).await;
-    let spring = rt
-        .schedule(ScheduleSpec::new(
-            "compact",
-            Trigger::cron("30 2 * * *")
-                .unwrap()
-                .in_time_zone("Europe/Berlin")
-                .unwrap(),
-            noop(),
-        ))
-        .await
-        .unwrap();
+    let spring = compact_at_0230_berlin(&rt).await;
     let fired = fire_times(&spring, &clock, utc(2026, 3, 31, 0, 0)).await;
     assert_eq!(
         fired,
@@ -603,17 +607,7 @@ async fn daily_job_in_berlin_runs_once_on_both_dst_change_days() {
     spring.remove().await.unwrap();
 
     let (rt, clock) = simulated_runtime(utc(2026, 10, 24, 12, 0)).await;
-    let autumn = rt
-        .schedule(ScheduleSpec::new(
-            "compact",
-            Trigger::cron("30 2 * * *")
-                .unwrap()
-                .in_time_zone("Europe/Berlin")
-                .unwrap(),
-            noop(),
-        ))
-        .await
-        .unwrap();
+    let autumn = compact_at_0230_berlin(&rt).await;
     let fired = fire_times(&autumn, &clock, utc(2026, 10, 27, 0, 0)).await;
     assert_eq!(
         fired,
