@@ -114,7 +114,9 @@ async fn a_graph_submitted_while_the_coordinator_restarts_is_delivered() {
     let first = tokio::spawn(async move { orch.run_batch(vec![Task::command("true")], 1).await });
     let orch = rt.orch.clone();
     let second = tokio::spawn(async move { orch.run_batch(vec![Task::command("true")], 1).await });
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Submit once the coordinator is stalled on the delayed message, so the
+    // graph's request waits in the mailbox the panic then drops.
+    assert!(wait_until(Duration::from_secs(10), || rt.fault_stats().fired >= 1).await);
     let mut g = TaskGraph::new();
     let a = g.add(count("a"));
     g.add(count("b").after(a));
