@@ -14,7 +14,7 @@
 //! # orch.shutdown().await }
 //! ```
 //!
-//! With [`LogFormat::Json`](crate::LogFormat::Json) every line is one JSON
+//! With [`LogFormat::Json`] every line is one JSON
 //! object carrying the fields of the current span (`run_id`,
 //! `correlation`, `actor`) and the list of spans it is in, so a log
 //! shipper can join log lines to events (`Event::correlation`) and traces.

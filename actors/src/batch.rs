@@ -10,7 +10,7 @@
 //! - [`BatchMessage::StartGraph`]: check and accept a task graph (every
 //!   task's program or action, every resource claim), start its driver
 //!   task, owned by this incarnation, and answer at once. See
-//!   [`graph`](crate::graph) for how a graph runs.
+//!   [`graph`] for how a graph runs.
 //! - [`BatchMessage::Status`]: how many batches and graphs are in flight.
 //!
 //! # How a batch runs
@@ -42,7 +42,7 @@
 //! are different: their state lives outside the actor, so the next
 //! incarnation adopts every unfinished graph in `pre_start` and carries on
 //! with the tasks that were waiting (the runs in flight were interrupted
-//! and their dependents skipped; see [`graph`](crate::graph)). On a
+//! and their dependents skipped; see [`graph`]). On a
 //! graceful stop (shutdown) no queued task starts, runs in flight get
 //! `shutdown_grace` to finish, and the rest report `Error::ShuttingDown`.
 
