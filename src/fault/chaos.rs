@@ -1,21 +1,45 @@
-//! [`Chaos`]: a seeded chaos harness. It starts an orchestrator, drives a
-//! mixed workload through every pattern while injecting one random fault
-//! per round into a random actor, then checks the runtime's promises:
+//! [`Chaos`]: a seeded chaos harness. It starts an orchestrator (with a
+//! durable store unless told otherwise) and drives a mixed workload
+//! through every pattern: run, stream, batch, launch, a task graph, a
+//! workflow (action and command blocks), a pool and two schedules. Faults
+//! come from two sides:
+//!
+//! - one planned fault per round into a random actor ([`Chaos::plan`]):
+//!   panics, errors, delays, lost replies, killed processes;
+//! - inside the runs: each task does a seeded hazard (see `hazard`): an
+//!   action that panics before returning its future, panics inside it or
+//!   hangs until cancelled; a child that traps SIGTERM and cleans up, one
+//!   that ignores SIGTERM, a double-forked daemon left in the group, a
+//!   grandchild that holds stdout open; and a scheduled action that
+//!   panics on two ticks out of three.
+//!
+//! Then it checks the runtime's promises:
 //!
 //! 1. every accepted run reaches a terminal status;
 //! 2. no call hangs: each is bounded by `call_timeout`;
-//! 3. no process outlives its run: every shell run records its own pid and
-//!    a grandchild's, and once the runs are over each pid must be gone
-//!    (pool workers: once the runtime has shut down);
+//! 3. no process outlives its run: every process of a run records its pid
+//!    and start time, and every one carries a marker in its environment;
+//!    once the runs are over none may be running, nor a zombie left
+//!    unreaped by this process tree (pool workers: once the runtime has
+//!    shut down);
 //! 4. `system_status()` answers throughout (a poller asks it all along);
 //! 5. the registry holds exactly the accepted runs: every run in it was
 //!    submitted (each task has a unique name), none twice, and every run
-//!    id a caller got back is there.
+//!    id a caller got back is there;
+//! 6. no task executed twice: each appends a line to its own marker file;
+//! 7. a child that traps SIGTERM, stopped by a timeout or a cancel,
+//!    finishes its cleanup (the grace covers the whole process group).
 //!
-//! The same seed gives the same fault sequence ([`Chaos::plan`]) and the
-//! same workload; how the two interleave is up to the machine.
+//! What (3) covers: processes that stay in their run's process group. A
+//! daemon that calls `setsid` leaves it on purpose, and is not followed.
+//!
+//! The same seed gives the same fault sequence and the same workload; how
+//! the two interleave is up to the machine.
 
+mod hazard;
+mod procs;
 mod report;
+mod round;
 mod workload;
 
 use std::time::{Duration, Instant};
@@ -27,6 +51,7 @@ use taskorch_actors::{Backoff, Error, Fault, FaultTarget, RestartIntensity, Resu
 pub use report::ChaosReport;
 
 use crate::{Config, Orchestrator};
+use hazard::Scratch;
 use workload::Workload;
 
 /// One fault of the plan: into which actor, which message, what.
@@ -67,10 +92,11 @@ pub struct Chaos {
     config: Config,
     call_timeout: Duration,
     max_delay: Duration,
+    store: bool,
 }
 
 impl Chaos {
-    /// A harness for `seed`: 200 faults, each call bounded by 30 s, and a
+    /// A harness for `seed`: 200 rounds, each call bounded by 30 s, a store, and a
     /// configuration with short grace periods and a restart intensity high
     /// enough that actors keep coming back (see [`config`](Self::config)).
     pub fn new(seed: u64) -> Self {
@@ -90,10 +116,20 @@ impl Chaos {
             },
             call_timeout: Duration::from_secs(30),
             max_delay: Duration::from_millis(40),
+            store: true,
         }
     }
 
-    /// How many faults to inject (one per round of the workload).
+    /// Whether the orchestrator keeps a durable store (default: yes, a
+    /// fresh one in the harness's scratch directory, unless the
+    /// [`config`](Self::config) names one).
+    pub fn store(mut self, on: bool) -> Self {
+        self.store = on;
+        self
+    }
+
+    /// How many rounds to run, with one planned actor fault each (the
+    /// faults inside runs come on top).
     pub fn faults(mut self, n: usize) -> Self {
         self.faults = n;
         self
@@ -179,10 +215,27 @@ impl Chaos {
                 context: "creating the chaos harness's scratch directory".into(),
                 source: std::sync::Arc::new(e),
             })?;
-        let orch = Orchestrator::start(self.config.clone()).await?;
+        let io = |context: &str, e: std::io::Error| Error::Io {
+            context: context.into(),
+            source: std::sync::Arc::new(e),
+        };
+        let files = Scratch::create(&scratch.path().join("work"))
+            .map_err(|e| io("laying out the chaos harness's scratch directory", e))?;
+        let mut config = self.config.clone();
+        if self.store && config.store.is_none() {
+            config.store = Some(scratch.path().join("store.redb"));
+        }
+        let orch = Orchestrator::start(config).await?;
+        let tag = scratch
+            .path()
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("taskorch-chaos")
+            .to_string();
         let mut workload = Workload::new(
             orch.clone(),
-            scratch.path().join("pids"),
+            files,
+            tag,
             self.call_timeout,
             StdRng::seed_from_u64(self.seed ^ 0x9e37_79b9_7f4a_7c15),
         );
@@ -201,6 +254,12 @@ impl Chaos {
         let stats = orch.fault_stats();
         orch.clear_faults();
         let mut report = workload.finish(poller).await;
+        for planned in &plan {
+            *report
+                .faults_by_kind
+                .entry(planned.fault.name().to_string())
+                .or_default() += 1;
+        }
         report.seed = self.seed;
         report.rounds = plan.len();
         report.faults_injected = stats.injected;

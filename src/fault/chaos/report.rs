@@ -1,5 +1,6 @@
 //! [`ChaosReport`]: what a chaos run did and which invariants broke.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -17,6 +18,12 @@ pub struct ChaosReport {
     /// Faults that hit their message or process (a targeted fault whose
     /// message never came stays unfired).
     pub faults_fired: u64,
+    /// Every fault injected, by kind: the planned actor faults by
+    /// [`Fault::name`](crate::fault::Fault::name), and the faults inside
+    /// runs (a panicking or hanging action, a child that traps or ignores
+    /// SIGTERM, a double-forked daemon, a grandchild holding stdout, a
+    /// panicking scheduled action).
+    pub faults_by_kind: BTreeMap<String, u64>,
     /// Calls made (run, stream, batch, launch, wait, pool request, resize,
     /// enable/disable, ...).
     pub calls: u64,
@@ -42,6 +49,18 @@ pub struct ChaosReport {
     /// Processes alive after their run ended, or after shutdown for pool
     /// workers (invariant 3).
     pub orphans: Vec<u32>,
+    /// Zombies left unreaped by this process tree (invariant 3).
+    pub zombies: Vec<u32>,
+    /// Zombies of the harness's processes that were reparented to the
+    /// machine's init and not (yet) reaped by it: not the runtime's to
+    /// reap, so no violation; counted because an init that never reaps
+    /// leaves them for ever.
+    pub zombies_of_init: usize,
+    /// Tasks that executed more than once (invariant 6).
+    pub duplicated_runs: Vec<String>,
+    /// Runs stopped by SIGTERM whose child's TERM trap did not get to
+    /// finish its cleanup (invariant 7).
+    pub missed_cleanups: Vec<String>,
     /// `system_status()` calls that failed or timed out (invariant 4).
     pub status_failures: u64,
     /// Registry runs nobody submitted, submitted tasks that became two
@@ -68,6 +87,9 @@ impl ChaosReport {
                 .iter()
                 .map(|p| format!("orphaned process: {p}")),
         );
+        out.extend(self.zombies.iter().map(|p| format!("unreaped zombie: {p}")));
+        out.extend(self.duplicated_runs.iter().cloned());
+        out.extend(self.missed_cleanups.iter().cloned());
         if self.status_failures > 0 {
             out.push(format!(
                 "system_status failed {} times",
@@ -82,6 +104,11 @@ impl ChaosReport {
     /// Whether every invariant held.
     pub fn is_ok(&self) -> bool {
         self.violations().is_empty()
+    }
+
+    /// Every fault injected, planned or inside runs.
+    pub fn faults_total(&self) -> u64 {
+        self.faults_by_kind.values().sum()
     }
 }
 
@@ -108,6 +135,22 @@ impl fmt::Display for ChaosReport {
             self.status_failures,
             violations.len(),
             self.elapsed,
+        )?;
+        write!(f, "\n  faults by kind ({} in all):", self.faults_total())?;
+        for (kind, n) in &self.faults_by_kind {
+            write!(f, " {kind} {n},")?;
+        }
+        write!(
+            f,
+            "\n  hung callers {}, non-terminal runs {}, leftover processes {}, unreaped \
+             zombies {} ({} more left to init), duplicated runs {}, unfinished TERM cleanups {}",
+            self.hung_calls.len(),
+            self.stuck_runs.len(),
+            self.orphans.len(),
+            self.zombies.len(),
+            self.zombies_of_init,
+            self.duplicated_runs.len(),
+            self.missed_cleanups.len(),
         )?;
         for v in violations.iter().take(20) {
             write!(f, "\n  - {v}")?;
