@@ -240,6 +240,21 @@ impl Context {
         }
     }
 
+    /// Whether the run `actor` just started is to panic inside its task
+    /// (the injected fault `PanicInRun`); always `false` without the
+    /// `fault-injection` feature.
+    #[cfg_attr(not(feature = "fault-injection"), allow(unused_variables))]
+    pub(crate) fn panic_in_run(&self, actor: &'static str) -> bool {
+        #[cfg(feature = "fault-injection")]
+        {
+            self.faults.take_run_panic(actor)
+        }
+        #[cfg(not(feature = "fault-injection"))]
+        {
+            false
+        }
+    }
+
     /// Every actor handles each message through here: one place for what
     /// happens around a message — the message trace (one event per
     /// message, a `tracing` span around its handling), injected faults

@@ -5,7 +5,8 @@
 //! context (outside the actors, so a fault can target the *next*
 //! incarnation too). Message faults are consumed by `Context::handle` as
 //! the message arrives, before it is handled; `KillChildProcess` is
-//! consumed where the actor's work spawns a process.
+//! consumed where the actor's work spawns a process; `PanicInRun` where a
+//! run of the actor is started.
 //!
 //! # Which message a fault hits
 //! - An untargeted fault ([`FaultTarget::next`]) hits the next message of
@@ -20,6 +21,10 @@
 //!   caller sees).
 //! - `KillChildProcess` counts processes spawned for the actor's work
 //!   (`.nth(2)`: the second one from now); it takes no message kind.
+//! - `PanicInRun` counts runs the actor starts (`.nth(2)`: the second run
+//!   from now); it takes no message kind either. The batch coordinator's
+//!   runs include those of task graphs. Pools start no runs: the pool
+//!   actors refuse it.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -57,6 +62,15 @@ pub enum Fault {
     /// the caller gets `Error::ActorFailed`, never a hang. The actor keeps
     /// running.
     DropReply,
+    /// Panic inside the run task of the next run this actor starts, once
+    /// the run is registered and `Running`: for a process run right after
+    /// its process is spawned (so the unwind must clean the process group
+    /// up too), for an action run before its action is called. The run
+    /// must still end in a terminal status, its caller and waiters must
+    /// hear of it, and nothing may be left behind. Targets the actors that
+    /// own runs: "executor", "batch" (batches and graphs), "launcher",
+    /// "scheduler".
+    PanicInRun,
 }
 
 impl Fault {
@@ -68,8 +82,21 @@ impl Fault {
             Fault::ErrorNextMessage => "ErrorNextMessage",
             Fault::KillChildProcess => "KillChildProcess",
             Fault::DropReply => "DropReply",
+            Fault::PanicInRun => "PanicInRun",
         }
     }
+
+    /// Whether the fault counts messages (or else spawned processes or
+    /// started runs, see the module docs).
+    fn counts_messages(&self) -> bool {
+        !matches!(self, Fault::KillChildProcess | Fault::PanicInRun)
+    }
+}
+
+/// Panic as an injected fault: the quiet panic hook reports a planned
+/// panic as one `tracing` event only (see `panic_hook`).
+pub(crate) fn injected_panic(message: String) -> ! {
+    crate::panic_hook::planned(message)
 }
 
 /// Which message (or spawned process) of an actor a fault hits; see the
@@ -224,11 +251,22 @@ impl FaultPlan {
                 "nth counts from 1 (nth(1) is the next message)".to_string(),
             ));
         }
+        if fault == Fault::PanicInRun && [POOL_KEEPER, POOL_WORKER].contains(&name) {
+            return Err(invalid(
+                "PanicInRun needs an actor that starts runs; pools start none".to_string(),
+            ));
+        }
         let kind = match (&target.kind, &fault) {
             (None, _) => None,
             (Some(_), Fault::KillChildProcess) => {
                 return Err(invalid(
                     "KillChildProcess counts spawned processes, not messages: give no message kind"
+                        .to_string(),
+                ));
+            }
+            (Some(_), Fault::PanicInRun) => {
+                return Err(invalid(
+                    "PanicInRun counts started runs, not messages: give no message kind"
                         .to_string(),
                 ));
             }
@@ -283,7 +321,7 @@ impl FaultPlan {
         let mut pending = self.pending.lock();
         let counts = |a: &Armed| {
             a.actor == actor
-                && a.fault != Fault::KillChildProcess
+                && a.fault.counts_messages()
                 && (has_reply || a.fault != Fault::DropReply)
         };
         let mut fire = None;
@@ -300,9 +338,10 @@ impl FaultPlan {
             // next matching message.
         }
         if fire.is_none()
-            && let Some((i, armed)) = pending.iter_mut().enumerate().find(|(_, a)| {
-                a.actor == actor && a.kind.is_none() && a.fault != Fault::KillChildProcess
-            })
+            && let Some((i, armed)) = pending
+                .iter_mut()
+                .enumerate()
+                .find(|(_, a)| a.actor == actor && a.kind.is_none() && a.fault.counts_messages())
             && counts(armed)
         {
             if armed.left > 1 {
@@ -319,13 +358,24 @@ impl FaultPlan {
     /// Whether the process just spawned for `actor`'s work is to be
     /// killed now.
     pub(crate) fn take_kill(&self, actor: &str) -> bool {
+        self.take_counted(actor, &Fault::KillChildProcess)
+    }
+
+    /// Whether the run `actor` just started is to panic in its task.
+    pub(crate) fn take_run_panic(&self, actor: &str) -> bool {
+        self.take_counted(actor, &Fault::PanicInRun)
+    }
+
+    /// Count one event (a spawn, a run start) against the first pending
+    /// `fault` of `actor`; whether it fires now.
+    fn take_counted(&self, actor: &str, fault: &Fault) -> bool {
         if !self.armed.load(Ordering::Acquire) {
             return false;
         }
         let mut pending = self.pending.lock();
         let Some(i) = pending
             .iter()
-            .position(|a| a.actor == actor && a.fault == Fault::KillChildProcess)
+            .position(|a| a.actor == actor && a.fault == *fault)
         else {
             return false;
         };
@@ -353,7 +403,7 @@ impl FaultPlan {
         let kind = info.kind();
         match self.take_for_message(actor, kind, info.has_reply) {
             Some(Fault::PanicNextMessage) => {
-                panic!("injected fault: {actor} panics handling {kind}")
+                injected_panic(format!("injected fault: {actor} panics handling {kind}"))
             }
             Some(Fault::DelayNextMessage(delay)) => {
                 tokio::time::sleep(delay).await;
@@ -363,7 +413,7 @@ impl FaultPlan {
                 "injected fault: {actor} returns an error handling {kind}"
             )),
             Some(Fault::DropReply) => Verdict::DropReply,
-            Some(Fault::KillChildProcess) | None => Verdict::Handle,
+            Some(Fault::KillChildProcess | Fault::PanicInRun) | None => Verdict::Handle,
         }
     }
 }

@@ -255,11 +255,14 @@ async fn drive(
     }
     let started = StdInstant::now();
     let task = &prepared.task;
+    // The injected fault `PanicInRun` hits the run's first attempt.
+    let mut inject_panic = ctx.panic_in_run(owner.actor);
     let mut attempt = 0;
     let result = loop {
         attempt += 1;
         record.set_attempt(attempt);
-        let attempt_future = attempt_once(ctx, record, prepared, &token, owner);
+        let fault = std::mem::take(&mut inject_panic);
+        let attempt_future = attempt_once(ctx, record, prepared, &token, owner, fault);
         let result = crate::breaker::guarded(ctx, task, attempt_future).await;
         let failed = match &result {
             Ok(out) => !out.success(),
@@ -311,12 +314,16 @@ fn stop_error(record: &RunRecord, owner: &Owner) -> Error {
     }
 }
 
+/// One attempt of the run. `inject_panic` (the injected fault
+/// `PanicInRun`) makes it panic once the work has begun: right after the
+/// process is spawned, or before the action is called.
 async fn attempt_once(
     ctx: &Context,
     record: &RunRecord,
     prepared: &Prepared,
     token: &CancellationToken,
     owner: &Owner,
+    inject_panic: bool,
 ) -> Result<Output> {
     let task = &prepared.task;
     let deadline = task.time_limit().map(|limit| Instant::now() + limit);
@@ -330,6 +337,9 @@ async fn attempt_once(
             let TaskKind::Action { input, .. } = task.kind() else {
                 unreachable!("prepare pairs Work::Action only with action tasks")
             };
+            if inject_panic {
+                panic_in_run(ctx, owner.actor, record);
+            }
             let call = AssertUnwindSafe(action(input.clone())).catch_unwind();
             let expiry = sleep_until(deadline);
             let result = tokio::select! {
@@ -341,7 +351,7 @@ async fn attempt_once(
                 Ok(Ok(value)) => out.value = Some(value),
                 Ok(Err(message)) => out.stderr = message.into_bytes(),
                 Err(panic) => {
-                    out.stderr = format!("action panicked: {}", panic_message(&panic)).into_bytes()
+                    out.stderr = format!("action panicked: {}", panic_message(&*panic)).into_bytes()
                 }
             }
             Ok(out)
@@ -384,6 +394,9 @@ async fn attempt_once(
             let limits = ctx.limits().process;
             let on_spawn = |pid| {
                 record.set_pid(pid);
+                if inject_panic {
+                    panic_in_run(ctx, owner.actor, record);
+                }
                 let kill = ctx.kill_at_spawn(owner.actor);
                 if kill {
                     ctx.trace().note(
@@ -426,6 +439,22 @@ async fn attempt_once(
     }
 }
 
+/// Raise the injected fault `PanicInRun` in `record`'s task.
+fn panic_in_run(ctx: &Context, actor: &'static str, record: &RunRecord) -> ! {
+    ctx.trace().note(
+        actor,
+        "PanicInRun",
+        crate::trace::EventKind::Fault,
+        crate::trace::Outcome::Ok,
+        None,
+        Some(record.id()),
+    );
+    crate::panic_hook::planned(format!(
+        "injected fault: run {} of {actor} panics in its task",
+        record.id()
+    ))
+}
+
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at).await,
@@ -433,11 +462,12 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    panic
+/// The message of a panic payload (`panic!` makes a `&str` or a `String`).
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "non-string panic payload".to_string())
 }
 
