@@ -10,6 +10,7 @@ mod cli;
 mod crash;
 mod durable;
 mod durable_crash;
+mod durable_faults;
 mod durable_graph;
 mod events;
 mod execute;

@@ -99,6 +99,12 @@ impl Context {
     /// A fresh context whose runs are journaled to `store`.
     pub fn with_store(limits: Limits, retention: Retention, store: Store) -> Arc<Self> {
         let events = Events::new(limits.event_capacity);
+        #[cfg(feature = "fault-injection")]
+        let faults = crate::fault::FaultPlan::default();
+        #[cfg(feature = "fault-injection")]
+        if let Some(switch) = store.fault_switch() {
+            faults.attach_store(switch);
+        }
         Arc::new(Context {
             registry: Arc::new(Registry::with_store(retention, store).with_events(events.clone())),
             actions: ActionTable::default(),
@@ -110,7 +116,7 @@ impl Context {
             graphs: GraphTable::default(),
             trace: Arc::new(TraceRecorder::new(limits.trace_capacity)),
             #[cfg(feature = "fault-injection")]
-            faults: crate::fault::FaultPlan::default(),
+            faults,
             breakers: Breakers::new(events.clone()),
             events,
             halt: Halt::default(),

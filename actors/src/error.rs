@@ -181,6 +181,20 @@ pub enum Error {
         reason: String,
     },
 
+    /// The durable store cannot take writes for now: a write or fsync
+    /// failed (a full disk, an I/O error), the store's writer is
+    /// reopening the file, and the work that needed a commit was refused,
+    /// not half-done. Everything acknowledged before stays stored. Free the
+    /// space or fix the disk; the store recovers on its own, and the same
+    /// call can then be made again.
+    #[error("store {} is unavailable: {reason}", path.display())]
+    StoreUnavailable {
+        /// The database file.
+        path: std::path::PathBuf,
+        /// What failed, and what to do about it.
+        reason: String,
+    },
+
     /// The runtime is halted (`Orchestrator::halt`): no new work is
     /// accepted until `Orchestrator::resume`. Runs cut short by the halt
     /// end `Cancelled`.
@@ -351,6 +365,7 @@ impl Error {
             Error::Spawn { .. } => "spawn",
             Error::Io { .. } => "io",
             Error::Store { .. } => "store",
+            Error::StoreUnavailable { .. } => "store_unavailable",
             Error::Halted { .. } => "halted",
             Error::RiskLimitExceeded { .. } => "risk_limit_exceeded",
             Error::CircuitOpen { .. } => "circuit_open",

@@ -27,6 +27,7 @@
 //!   actors refuse it.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -37,6 +38,7 @@ use crate::executor::{EXECUTOR, ExecutorMessage};
 use crate::launcher::{LAUNCHER, LauncherMessage};
 use crate::pool::{POOL_KEEPER, POOL_WORKER, PoolKeeperMessage, PoolWorkerMessage};
 use crate::scheduler::{SCHEDULER, SchedulerMessage};
+use crate::store::FaultSwitch;
 use crate::trace::MessageInfo;
 
 /// A fault to inject into an actor.
@@ -71,6 +73,12 @@ pub enum Fault {
     /// own runs: "executor", "batch" (batches and graphs), "launcher",
     /// "scheduler".
     PanicInRun,
+    /// Fail the next `n` commits of the durable store's writer (actor
+    /// name "store"; needs `Config::store`) as a full or failing disk
+    /// would: the commit's write fails with `ENOSPC` inside redb, which
+    /// rolls it back and latches the database handle (`PreviousIo`), so
+    /// the store's reopen path runs exactly as after a real I/O error.
+    FailCommits(u32),
 }
 
 impl Fault {
@@ -83,13 +91,17 @@ impl Fault {
             Fault::KillChildProcess => "KillChildProcess",
             Fault::DropReply => "DropReply",
             Fault::PanicInRun => "PanicInRun",
+            Fault::FailCommits(_) => "FailCommits",
         }
     }
 
     /// Whether the fault counts messages (or else spawned processes or
     /// started runs, see the module docs).
     fn counts_messages(&self) -> bool {
-        !matches!(self, Fault::KillChildProcess | Fault::PanicInRun)
+        !matches!(
+            self,
+            Fault::KillChildProcess | Fault::PanicInRun | Fault::FailCommits(_)
+        )
     }
 }
 
@@ -166,6 +178,10 @@ pub struct FaultStats {
     pub pending: usize,
 }
 
+/// The name `Fault::FailCommits` is injected under: the store's writer is
+/// not an actor, and takes no other fault.
+pub const STORE_FAULT_TARGET: &str = "store";
+
 /// The actors faults can target, with the message kinds each handles.
 const ACTORS: &[(&str, &[&str])] = &[
     (EXECUTOR, ExecutorMessage::KINDS),
@@ -212,6 +228,8 @@ pub struct FaultPlan {
     pending: Mutex<Vec<Armed>>,
     injected: AtomicU64,
     fired: AtomicU64,
+    /// The store's fault switch, when the runtime has a store.
+    store: OnceLock<Arc<FaultSwitch>>,
 }
 
 impl FaultPlan {
@@ -237,6 +255,9 @@ impl FaultPlan {
             actor: actor.to_string(),
             reason,
         };
+        if actor == STORE_FAULT_TARGET || matches!(fault, Fault::FailCommits(_)) {
+            return self.inject_store(actor, target, fault);
+        }
         let Some(&(name, kinds)) = ACTORS.iter().find(|(name, _)| *name == actor) else {
             let known: Vec<&str> = ACTORS.iter().map(|(name, _)| *name).collect();
             let reason = if actor == "supervisor" {
@@ -290,21 +311,63 @@ impl FaultPlan {
         Ok(())
     }
 
+    /// Connect the store's fault switch (once, by the runtime's context).
+    pub(crate) fn attach_store(&self, switch: Arc<FaultSwitch>) {
+        let _ = self.store.set(switch);
+    }
+
+    /// `FailCommits` for the store's writer: the only fault it takes, and
+    /// it takes no target but the next commit.
+    fn inject_store(&self, actor: &str, target: &FaultTarget, fault: Fault) -> Result<()> {
+        let invalid = |reason: &str| Error::InvalidFault {
+            actor: actor.to_string(),
+            reason: reason.to_string(),
+        };
+        let n = match (actor, fault) {
+            (STORE_FAULT_TARGET, Fault::FailCommits(n)) => n,
+            (STORE_FAULT_TARGET, _) => {
+                return Err(invalid("the store takes only FailCommits"));
+            }
+            (_, _) => {
+                return Err(invalid(
+                    "FailCommits targets the store's writer: inject it into \"store\"",
+                ));
+            }
+        };
+        if n == 0 {
+            return Err(invalid("FailCommits(0) fails nothing"));
+        }
+        if *target != FaultTarget::next() {
+            return Err(invalid(
+                "FailCommits counts commits from the next one: give FaultTarget::next()",
+            ));
+        }
+        let Some(switch) = self.store.get() else {
+            return Err(invalid(
+                "this orchestrator has no store (Config::store): nothing to fail",
+            ));
+        };
+        switch.fail_commits(n);
+        self.injected.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// Drop every pending fault; returns how many there were.
     pub fn clear(&self) -> usize {
         let mut pending = self.pending.lock();
         let n = pending.len();
         pending.clear();
         self.armed.store(false, Ordering::Release);
-        n
+        n + self.store.get().map_or(0, |s| s.clear())
     }
 
     /// Faults injected, fired, pending.
     pub fn stats(&self) -> FaultStats {
+        let (store_fired, store_pending) = self.store.get().map_or((0, 0), |s| s.stats());
         FaultStats {
             injected: self.injected.load(Ordering::Relaxed),
-            fired: self.fired.load(Ordering::Relaxed),
-            pending: self.pending.lock().len(),
+            fired: self.fired.load(Ordering::Relaxed) + store_fired,
+            pending: self.pending.lock().len() + store_pending,
         }
     }
 
@@ -413,7 +476,9 @@ impl FaultPlan {
                 "injected fault: {actor} returns an error handling {kind}"
             )),
             Some(Fault::DropReply) => Verdict::DropReply,
-            Some(Fault::KillChildProcess | Fault::PanicInRun) | None => Verdict::Handle,
+            Some(Fault::KillChildProcess | Fault::PanicInRun | Fault::FailCommits(_)) | None => {
+                Verdict::Handle
+            }
         }
     }
 }

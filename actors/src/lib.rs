@@ -105,7 +105,8 @@ pub use error::{Error, Result};
 pub use events::{EVENT_SCHEMA_VERSION, Event, EventBody, EventItem, EventStream, Events};
 #[cfg(feature = "fault-injection")]
 pub use fault::{
-    Fault, FaultPlan, FaultStats, FaultTarget, fault_targets, process_alive, process_group_alive,
+    Fault, FaultPlan, FaultStats, FaultTarget, STORE_FAULT_TARGET, fault_targets, process_alive,
+    process_group_alive,
 };
 pub use halt::Halt;
 pub use lines::{CapturedOutput, LineLimits, LineLog, OutputSubscription};

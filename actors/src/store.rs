@@ -34,6 +34,7 @@
 //! more `Op` variant, as `graphs` shows. New tables need no schema bump:
 //! an older file gets them created empty on its first write.
 
+mod backend;
 mod graphs;
 mod history;
 mod records;
@@ -55,6 +56,7 @@ use crate::error::{Error, Result};
 use crate::run::{RunId, RunInfo};
 use crate::slot::Reply;
 
+pub(crate) use backend::FaultSwitch;
 pub use graphs::StoredGraph;
 pub(crate) use graphs::{GraphRow, GraphTaskDef, GraphTaskRow};
 pub use history::HistoryQuery;
@@ -133,6 +135,8 @@ struct Shared {
     // For reads. Taken (and the file closed) by `close`.
     db: RwLock<Option<Arc<Database>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// Commits to fail on purpose (`Fault::FailCommits`).
+    faults: Arc<FaultSwitch>,
 }
 
 impl Shared {
@@ -214,10 +218,17 @@ impl Store {
     /// as it was.
     pub fn open(path: impl AsRef<Path>, limits: StoreLimits) -> Result<(Store, Recovered)> {
         let path = path.as_ref().to_path_buf();
-        let (db, recovered, output_bytes) = recover::open(&path, limits)?;
+        let faults = Arc::new(FaultSwitch::default());
+        let (db, recovered, output_bytes) = recover::open(&path, limits, &faults)?;
         let db = Arc::new(db);
         let (ops, rx) = mpsc::channel();
-        let writer = writer::Writer::new(Arc::clone(&db), path.clone(), limits, output_bytes);
+        let writer = writer::Writer::new(
+            Arc::clone(&db),
+            path.clone(),
+            limits,
+            output_bytes,
+            Arc::clone(&faults),
+        );
         let handle = std::thread::Builder::new()
             .name("taskorch-store".into())
             .spawn(move || writer.run(rx))
@@ -231,9 +242,17 @@ impl Store {
                 ops,
                 db: RwLock::new(Some(db)),
                 writer: Mutex::new(Some(handle)),
+                faults,
             })),
         };
         Ok((store, recovered))
+    }
+
+    /// The switch that fails commits on purpose (`Fault::FailCommits`);
+    /// `None` without a file.
+    #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
+    pub(crate) fn fault_switch(&self) -> Option<Arc<FaultSwitch>> {
+        self.shared.as_ref().map(|s| Arc::clone(&s.faults))
     }
 
     /// Whether a file backs this store.

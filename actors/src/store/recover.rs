@@ -17,10 +17,12 @@
 //!   first (see `graphs`).
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use redb::{Database, ReadableDatabase, ReadableTable};
 
+use super::backend::{Backend, FaultSwitch};
 use super::graphs::{self, GraphRecovery, StoredGraph};
 use super::records::{self, DecodeFailure, ErrorRow, OutcomeRow, RunRow, ScheduleRow};
 use super::{ACTIVE, META, OUTPUT, RUNS, SCHEDULES, SCHEMA, StoreLimits};
@@ -70,7 +72,11 @@ fn crash_error() -> ErrorRow {
 
 /// Open `path` and recover (module docs). Returns the database, what was
 /// found, and the bytes in the output table.
-pub(super) fn open(path: &Path, limits: StoreLimits) -> Result<(Database, Recovered, u64)> {
+pub(super) fn open(
+    path: &Path,
+    limits: StoreLimits,
+    faults: &Arc<FaultSwitch>,
+) -> Result<(Database, Recovered, u64)> {
     let fail = |reason: String| Error::Store {
         path: path.to_path_buf(),
         reason,
@@ -78,14 +84,19 @@ pub(super) fn open(path: &Path, limits: StoreLimits) -> Result<(Database, Recove
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
         && !dir.is_dir()
     {
-        std::fs::create_dir_all(dir).map_err(|e| {
+        // Owner only, like the file: it holds task environments and output.
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir).map_err(|e| {
             fail(format!(
                 "cannot create its directory {}: {e}; create it, or choose another path",
                 dir.display()
             ))
         })?;
     }
-    let db = create(path)?;
+    let db = create(path, faults)?;
     let output_bytes = check_schema(&db, path)?;
     let recovered = recover(&db, limits).map_err(|e| match e {
         Recovery::Store(e) => fail(format!(
@@ -129,17 +140,20 @@ pub(crate) const IN_USE: &str = "the store is in use by another orchestrator (in
 
 /// redb's open, with its errors (and a panic on a file damaged outside
 /// redb) turned into reasons a user can act on.
-fn create(path: &Path) -> Result<Database> {
+pub(super) fn create(path: &Path, faults: &Arc<FaultSwitch>) -> Result<Database> {
     let fail = |reason: String| Error::Store {
         path: path.to_path_buf(),
         reason,
     };
-    let opened = std::panic::catch_unwind(|| {
+    // A panic inside redb leaves nothing of ours half-changed: the switch
+    // is only shared.
+    let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let backend = Backend::new(open_file(path)?, Arc::clone(faults))?;
         Database::builder()
             // Reads are point lookups and recent history: a modest cache.
             .set_cache_size(64 << 20)
-            .create(path)
-    });
+            .create_with_backend(backend)
+    }));
     match opened {
         Ok(Ok(db)) => Ok(db),
         Ok(Err(redb::DatabaseError::DatabaseAlreadyOpen)) => Err(fail(IN_USE.into())),
@@ -168,6 +182,17 @@ fn create(path: &Path) -> Result<Database> {
                 .into(),
         )),
     }
+}
+
+/// The file, opened as redb's `create` does; a new one is created
+/// readable and writable by its owner only (it holds task environments,
+/// stdin and output).
+fn open_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
 }
 
 /// Refuse a file of a newer schema before anything is written to it; set

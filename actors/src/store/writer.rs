@@ -24,6 +24,7 @@ use std::sync::mpsc::Receiver;
 
 use redb::{Database, ReadableTable, ReadableTableMetadata, Table};
 
+use super::FaultSwitch;
 use super::graphs;
 use super::records::{self, OutputRow, RunRow};
 use super::{ACTIVE, META, OUTPUT, Op, RUNS, SCHEDULES, StoreLimits};
@@ -44,6 +45,8 @@ pub(super) struct Writer {
     limits: StoreLimits,
     /// Bytes in the output table (mirrored in `META`).
     output_bytes: u64,
+    /// Commits to fail on purpose.
+    faults: Arc<FaultSwitch>,
 }
 
 impl Writer {
@@ -52,12 +55,14 @@ impl Writer {
         path: PathBuf,
         limits: StoreLimits,
         output_bytes: u64,
+        faults: Arc<FaultSwitch>,
     ) -> Self {
         Writer {
             db,
             path,
             limits,
             output_bytes,
+            faults,
         }
     }
 
@@ -106,7 +111,10 @@ impl Writer {
 
     fn commit(&mut self, changes: Vec<Op>) -> Result<()> {
         let before = self.output_bytes;
+        // An injected failure hits this commit's first write inside redb.
+        self.faults.arm_for_commit();
         let result = self.apply(changes);
+        self.faults.disarm();
         if result.is_err() {
             // The transaction was rolled back with its byte count.
             self.output_bytes = before;
