@@ -57,7 +57,8 @@ use workload::Workload;
 /// One fault of the plan: into which actor, which message, what.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedFault {
-    /// The actor ("executor", "batch", ...).
+    /// The actor ("executor", "batch", ..., or "store" for the store's
+    /// writer).
     pub actor: &'static str,
     /// Which of its messages (or spawned processes).
     pub target: FaultTarget,
@@ -75,6 +76,13 @@ const EXERCISED: &[(&str, &[&str])] = &[
     ("pool_keeper", &["Resize", "Status", "WorkerEnded"]),
     ("pool_worker", &["Retire"]),
 ];
+
+/// The actors that own runs: `PanicInRun` makes one of their run tasks
+/// panic from inside.
+const RUN_OWNERS: &[&str] = &["executor", "batch", "launcher", "scheduler"];
+
+/// Where `FailCommits` goes: the durable store's writer.
+const STORE: &str = "store";
 
 /// A seeded chaos run (see the module docs).
 ///
@@ -162,7 +170,10 @@ impl Chaos {
         self.seed
     }
 
-    /// The fault sequence this seed gives, in injection order.
+    /// The fault sequence this seed gives, in injection order: message
+    /// faults and killed processes into any actor the workload exercises,
+    /// panics inside the run tasks of the actors that own runs
+    /// (`PanicInRun`), and, with a store, failed commits (`FailCommits`).
     pub fn plan(&self) -> Vec<PlannedFault> {
         let mut rng = StdRng::seed_from_u64(self.seed);
         let max_delay = u64::try_from(self.max_delay.as_millis())
@@ -170,21 +181,32 @@ impl Chaos {
             .max(1);
         (0..self.faults)
             .map(|_| {
-                let (actor, kinds) = EXERCISED[rng.random_range(0..EXERCISED.len())];
+                let (mut actor, kinds) = EXERCISED[rng.random_range(0..EXERCISED.len())];
                 let fault = match rng.random_range(0..100) {
-                    0..25 => Fault::PanicNextMessage,
-                    25..45 => Fault::ErrorNextMessage,
-                    45..65 => Fault::DelayNextMessage(Duration::from_millis(
+                    0..20 => Fault::PanicNextMessage,
+                    20..35 => Fault::ErrorNextMessage,
+                    35..50 => Fault::DelayNextMessage(Duration::from_millis(
                         rng.random_range(1..=max_delay),
                     )),
-                    65..85 => Fault::DropReply,
-                    _ => Fault::KillChildProcess,
+                    50..62 => Fault::DropReply,
+                    62..72 => Fault::KillChildProcess,
+                    88..100 if self.store => Fault::FailCommits(rng.random_range(1..=3)),
+                    _ => Fault::PanicInRun,
                 };
+                match fault {
+                    Fault::PanicInRun => {
+                        actor = RUN_OWNERS[rng.random_range(0..RUN_OWNERS.len())];
+                    }
+                    Fault::FailCommits(_) => actor = STORE,
+                    _ => {}
+                }
                 let aimed = rng.random_bool(0.35);
                 let nth = rng.random_range(1..=3);
                 let target = match (&fault, aimed) {
-                    (_, false) => FaultTarget::next(),
-                    (Fault::KillChildProcess, true) => FaultTarget::next().nth(nth),
+                    (Fault::FailCommits(_), _) | (_, false) => FaultTarget::next(),
+                    (Fault::KillChildProcess | Fault::PanicInRun, true) => {
+                        FaultTarget::next().nth(nth)
+                    }
                     (_, true) => {
                         FaultTarget::message(kinds[rng.random_range(0..kinds.len())]).nth(nth)
                     }

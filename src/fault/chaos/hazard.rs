@@ -288,7 +288,7 @@ pub(super) fn register(orch: &Orchestrator, scratch: &Scratch, tick_panics: Arc<
     let ticks = AtomicU64::new(0);
     orch.register_action(TICK_ACTION, move |_input: Value| {
         let n = ticks.fetch_add(1, Ordering::Relaxed);
-        if n % 3 == 0 {
+        if n.is_multiple_of(3) {
             tick_panics.early.fetch_add(1, Ordering::Relaxed);
             panic!("chaos: the scheduled action panics before returning its future");
         }

@@ -30,6 +30,8 @@ pub struct ChaosReport {
     /// Of those, how many answered an error (expected under faults:
     /// `ActorFailed`, `Interrupted` runs, ...).
     pub calls_failed: u64,
+    /// The errors calls answered, by `Error` variant.
+    pub errors_by_kind: BTreeMap<String, u64>,
     /// Runs in the registry at the end.
     pub runs: usize,
     /// Of those, how many reached a terminal status.
@@ -75,30 +77,41 @@ pub struct ChaosReport {
 impl ChaosReport {
     /// Every broken invariant, one line each.
     pub fn violations(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        out.extend(self.hung_calls.iter().map(|c| format!("hung call: {c}")));
-        out.extend(
-            self.stuck_runs
-                .iter()
-                .map(|r| format!("run not terminal: {r}")),
-        );
-        out.extend(
-            self.orphans
-                .iter()
-                .map(|p| format!("orphaned process: {p}")),
-        );
-        out.extend(self.zombies.iter().map(|p| format!("unreaped zombie: {p}")));
-        out.extend(self.duplicated_runs.iter().cloned());
-        out.extend(self.missed_cleanups.iter().cloned());
+        self.by_invariant()
+            .into_iter()
+            .flat_map(|(_, v)| v)
+            .collect()
+    }
+
+    /// The broken invariants, grouped.
+    fn by_invariant(&self) -> Vec<(&'static str, Vec<String>)> {
+        let lines = |prefix: &str, items: &[String]| -> Vec<String> {
+            items.iter().map(|i| format!("{prefix}{i}")).collect()
+        };
+        let pids = |prefix: &str, pids: &[u32]| -> Vec<String> {
+            pids.iter().map(|p| format!("{prefix}{p}")).collect()
+        };
+        let mut status = Vec::new();
         if self.status_failures > 0 {
-            out.push(format!(
+            status.push(format!(
                 "system_status failed {} times",
                 self.status_failures
             ));
         }
-        out.extend(self.registry_mismatches.iter().cloned());
-        out.extend(self.other_violations.iter().cloned());
-        out
+        vec![
+            ("hung calls", lines("hung call: ", &self.hung_calls)),
+            (
+                "non-terminal runs",
+                lines("run not terminal: ", &self.stuck_runs),
+            ),
+            ("live processes", pids("orphaned process: ", &self.orphans)),
+            ("zombies", pids("unreaped zombie: ", &self.zombies)),
+            ("duplicated runs", self.duplicated_runs.clone()),
+            ("TERM cleanups", self.missed_cleanups.clone()),
+            ("system_status", status),
+            ("registry", self.registry_mismatches.clone()),
+            ("other", self.other_violations.clone()),
+        ]
     }
 
     /// Whether every invariant held.
@@ -140,6 +153,10 @@ impl fmt::Display for ChaosReport {
         for (kind, n) in &self.faults_by_kind {
             write!(f, " {kind} {n},")?;
         }
+        write!(f, "\n  errors answered:")?;
+        for (kind, n) in &self.errors_by_kind {
+            write!(f, " {kind} {n},")?;
+        }
         write!(
             f,
             "\n  hung callers {}, non-terminal runs {}, leftover processes {}, unreaped \
@@ -152,11 +169,14 @@ impl fmt::Display for ChaosReport {
             self.duplicated_runs.len(),
             self.missed_cleanups.len(),
         )?;
-        for v in violations.iter().take(20) {
-            write!(f, "\n  - {v}")?;
-        }
-        if violations.len() > 20 {
-            write!(f, "\n  ... and {} more", violations.len() - 20)?;
+        // A few of each kind, so one flood does not hide the others.
+        for (_, lines) in self.by_invariant() {
+            for line in lines.iter().take(5) {
+                write!(f, "\n  - {line}")?;
+            }
+            if lines.len() > 5 {
+                write!(f, "\n  ... and {} more like it", lines.len() - 5)?;
+            }
         }
         Ok(())
     }

@@ -113,7 +113,7 @@ impl Workload {
                 for (result, name) in results.iter().zip(&names) {
                     match result {
                         Ok(out) => this.returned(out.run_id, name),
-                        Err(_) => this.ledger().failed += 1,
+                        Err(e) => this.ledger().count_error(e),
                     }
                 }
             }
@@ -131,7 +131,7 @@ impl Workload {
             this.ledger().launched.push(id);
             // Half of the runs that never end on their own are cancelled
             // rather than timed out.
-            if launch_h.0.runs_until_stopped() && round % 2 == 0 {
+            if launch_h.0.runs_until_stopped() && round.is_multiple_of(2) {
                 sleep(Duration::from_millis(30)).await;
                 this.call(format!("cancel {name}"), async {
                     // Already over is an answer too.

@@ -44,8 +44,23 @@ pub(super) struct Ledger {
     pub(super) pool_procs: Vec<Proc>,
     pub(super) calls: u64,
     pub(super) failed: u64,
+    /// The errors calls answered, by variant.
+    pub(super) errors: BTreeMap<String, u64>,
     pub(super) hung: Vec<String>,
     pub(super) other: Vec<String>,
+}
+
+impl Ledger {
+    /// Count an error answered, by its variant.
+    pub(super) fn count_error(&mut self, e: &taskorch_actors::Error) {
+        self.failed += 1;
+        let debug = format!("{e:?}");
+        let variant = debug
+            .split(|c: char| !c.is_alphanumeric())
+            .next()
+            .unwrap_or_default();
+        *self.errors.entry(variant.to_string()).or_default() += 1;
+    }
 }
 
 /// Stops the status poller and collects its counts.
@@ -188,8 +203,8 @@ impl Workload {
                 ledger.hung.push(what);
                 None
             }
-            Ok(Err(_)) => {
-                ledger.failed += 1;
+            Ok(Err(e)) => {
+                ledger.count_error(&e);
                 None
             }
             Ok(Ok(value)) => Some(value),
@@ -232,6 +247,7 @@ impl Workload {
                 }
             }
         }
+        self.check_recovery().await;
         let launched = std::mem::take(&mut self.ledger().launched);
         for id in launched {
             self.call(format!("wait {id}"), async {
@@ -303,9 +319,35 @@ impl Workload {
         }
         report.calls = ledger.calls;
         report.calls_failed = ledger.failed;
+        report.errors_by_kind = std::mem::take(&mut ledger.errors);
         report.hung_calls = std::mem::take(&mut ledger.hung);
         report.other_violations = std::mem::take(&mut ledger.other);
         report
+    }
+
+    /// Once the faults stop, the runtime serves again: a plain run
+    /// succeeds within a few seconds (the store reopened after failed
+    /// commits, every actor restarted).
+    async fn check_recovery(&self) {
+        let mut last = String::from("no attempt answered");
+        for attempt in 0..10 {
+            let name = format!("chaos-probe-{attempt}");
+            let task = self.task(&name, Hazard::ShellOk, Duration::from_secs(10));
+            match timeout(self.bound, self.orch.run(task)).await {
+                Ok(Ok(out)) if out.success() => {
+                    self.returned(out.run_id, &name);
+                    return;
+                }
+                Ok(Ok(out)) => last = format!("exit {:?}", out.exit_code),
+                Ok(Err(e)) => last = e.to_string(),
+                Err(_) => last = "hung".into(),
+            }
+            sleep(Duration::from_millis(500)).await;
+        }
+        self.note_violation(format!(
+            "the runtime did not recover: no plain run succeeded in 10 tries once the faults \
+             stopped (last: {last})"
+        ));
     }
 
     /// Every run in the registry was submitted, none became more runs than
