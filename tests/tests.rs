@@ -27,6 +27,7 @@ mod periodic;
 mod periodic_crash;
 mod pool;
 mod pool_crash;
+mod run_panic;
 mod shutdown;
 mod simple;
 mod trace;
