@@ -25,6 +25,7 @@ mod long_running;
 mod long_running_crash;
 mod periodic;
 mod periodic_crash;
+mod poison;
 mod pool;
 mod pool_crash;
 mod run_panic;
