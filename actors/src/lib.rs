@@ -69,6 +69,8 @@ mod action;
 pub mod batch;
 pub mod breaker;
 mod context;
+pub mod duration;
+mod env;
 mod error;
 pub mod events;
 pub mod executor;

@@ -109,3 +109,61 @@ impl Drop for Restore {
         IN_ACTOR.with(|flag| flag.set(self.0));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::panic::AssertUnwindSafe;
+    use std::sync::Mutex;
+
+    use futures::FutureExt;
+
+    use super::*;
+
+    const CHILD: &str = "TASKORCH_PANIC_HOOK_UNIT_CHILD";
+    const NAME: &str = "panic_hook::tests::an_unplanned_actor_panic_reaches_the_previous_hook";
+
+    static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+    /// The hook is process-wide and installed once, so the check runs in a
+    /// child process: this test binary again, on this test alone.
+    #[test]
+    fn an_unplanned_actor_panic_reaches_the_previous_hook() {
+        if std::env::var_os(CHILD).is_some() {
+            return child();
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
+            .env(CHILD, "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "stdout:\n{stdout}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn child() {
+        // The application's hook (a crash reporter), installed first.
+        std::panic::set_hook(Box::new(|info| {
+            let message = crate::runner::panic_message(info.payload());
+            SEEN.lock().unwrap().push(message);
+        }));
+        install();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let bug = quiet("probe", async { panic!("a real bug") });
+            assert!(AssertUnwindSafe(bug).catch_unwind().await.is_err());
+            let fault = quiet("probe", async { planned("injected fault".into()) });
+            assert!(AssertUnwindSafe(fault).catch_unwind().await.is_err());
+            let in_run = async { planned("injected fault in a run".into()) };
+            assert!(AssertUnwindSafe(in_run).catch_unwind().await.is_err());
+            let user = async { panic!("user code") };
+            assert!(AssertUnwindSafe(user).catch_unwind().await.is_err());
+        });
+        assert_eq!(*SEEN.lock().unwrap(), ["a real bug", "user code"]);
+    }
+}

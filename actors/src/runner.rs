@@ -8,6 +8,20 @@
 //! [`prepare`] checks the task and resolves its program or action (errors
 //! here are returned before anything is registered), then [`execute`]
 //! drives a registered run.
+//!
+//! # A panic inside a run's task
+//! Whatever panics while a run is driven — the runtime's own code, an
+//! action's closure before it returns its future, an overflow no check
+//! caught — [`execute`] catches it and ends the run `Failed` with
+//! `Error::RunPanicked` (naming the run and the panic): the outcome is
+//! recorded (durably, with a store), the output ring is closed, every
+//! waiter wakes, and the caller gets that error. A run task that ends
+//! without an outcome in any other way (it panicked outside `execute`, or
+//! the tokio runtime dropped it) is ended by its [`RunGuard`]. Every
+//! pattern's run task goes through both, so no run is ever left `Queued`
+//! or `Running` by its own task. (A panic *inside an action's future* is
+//! the action's own failure, caught per attempt: a failed `Output` with
+//! the panic message on stderr, retried like any failure.)
 
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
@@ -74,12 +88,8 @@ pub(crate) fn prepare(ctx: &Context, task: Arc<Task>) -> Result<Prepared> {
     }
     let work = match task.kind() {
         TaskKind::Command { program, .. } => {
-            let path = task
-                .env_vars()
-                .iter()
-                .rev()
-                .find(|(k, _)| k == "PATH")
-                .map(|(_, v)| std::ffi::OsStr::new(v.as_str()));
+            // The task's own PATH if it sets one; removed or not set, ours.
+            let path = crate::env::lookup(task.env_ops(), "PATH").flatten();
             Work::Process(ctx.programs().resolve(program, path, task.dir())?)
         }
         TaskKind::Shell { .. } => Work::Process(ctx.programs().resolve(SHELL.0, None, None)?),
@@ -200,9 +210,20 @@ async fn execute_in(
         span.record("correlation", tracing::field::display(id));
     }
     let mut started = None;
-    let result = drive(ctx, record, prepared, owner, held, &mut started)
+    let guard = RunGuard::new(ctx, record, owner.actor);
+    let driven = AssertUnwindSafe(drive(ctx, record, prepared, owner, held, &mut started))
+        .catch_unwind()
         .instrument(span)
         .await;
+    let result = match driven {
+        Ok(result) => result,
+        Err(payload) => {
+            let message = panic_message(&*payload);
+            drop(payload);
+            panicked(ctx, record, message).await
+        }
+    };
+    drop(guard);
     let ok = matches!(&result, Ok(out) if out.success());
     ctx.trace()
         .run(owner.actor, record.id(), correlation, entered, started, ok);
@@ -289,6 +310,62 @@ async fn drive(
     result
 }
 
+/// End `record`, whose task panicked with `message`, with `RunPanicked`;
+/// what its caller gets (the recorded outcome, if one came first).
+async fn panicked(ctx: &Context, record: &RunRecord, message: String) -> Result<Output> {
+    let error = Error::RunPanicked {
+        run: record.id(),
+        message,
+    };
+    tracing::error!(run = %record.id(), %error, "a run's task panicked");
+    match ctx
+        .registry()
+        .finish_durable(record, Err(error.clone()))
+        .await
+    {
+        Ok(_) => Err(error),
+        // It had ended before the panic: that outcome stands.
+        Err(_) => record.outcome().unwrap_or(Err(error)),
+    }
+}
+
+/// Ends its run if the run's task lets go of it without an outcome: a
+/// panic outside [`execute`] (`RunPanicked`), or the task dropped unfinished
+/// by the tokio runtime (`ActorFailed`, so the run is `Interrupted`).
+/// Nobody else would finish such a run, and its waiters would wait
+/// forever. Create one at the top of every run task; [`execute`] holds one
+/// too.
+pub(crate) struct RunGuard<'a> {
+    ctx: &'a Context,
+    record: &'a RunRecord,
+    actor: &'static str,
+}
+
+impl<'a> RunGuard<'a> {
+    /// Guard `record`, owned by `actor`'s run task.
+    pub(crate) fn new(ctx: &'a Context, record: &'a RunRecord, actor: &'static str) -> Self {
+        RunGuard { ctx, record, actor }
+    }
+}
+
+impl Drop for RunGuard<'_> {
+    fn drop(&mut self) {
+        if self.record.status().is_terminal() {
+            return;
+        }
+        let error = if std::thread::panicking() {
+            Error::RunPanicked {
+                run: self.record.id(),
+                message: format!("the {} run task panicked (see the log)", self.actor),
+            }
+        } else {
+            Error::actor_failed(self.actor, "the run's task ended before the run did")
+        };
+        // Refused only if it finished in between: then its outcome stands.
+        let _ = self.ctx.registry().finish(self.record, Err(error));
+    }
+}
+
 /// The slot a run holds while it executes: the one it was handed, or one
 /// it waited for. (A pair rather than an enum: it is only ever held.)
 async fn slot_for(
@@ -326,7 +403,9 @@ async fn attempt_once(
     inject_panic: bool,
 ) -> Result<Output> {
     let task = &prepared.task;
-    let deadline = task.time_limit().map(|limit| Instant::now() + limit);
+    let deadline = task
+        .time_limit()
+        .map(|limit| crate::duration::after(Instant::now(), limit));
     let timed_out = || Error::TimedOut {
         run: Some(record.id()),
         after: task.time_limit().unwrap_or_default(),
@@ -383,7 +462,7 @@ async fn attempt_once(
                 program,
                 display,
                 args,
-                env: task.env_vars(),
+                env: task.env_ops(),
                 dir: task.dir(),
                 stdin: task.stdin_bytes(),
                 max_output: task.output_cap().unwrap_or(ctx.limits().max_output),
@@ -491,6 +570,10 @@ pub(crate) async fn drain_runs(
     } else {
         owner.stop(Error::actor_failed(actor, "stopped by the supervisor"));
     }
-    let bound = ctx.limits().process.kill_grace + Duration::from_secs(1);
+    let bound = ctx
+        .limits()
+        .process
+        .kill_grace
+        .saturating_add(Duration::from_secs(1));
     let _ = tokio::time::timeout(bound, runs.wait()).await;
 }
