@@ -106,3 +106,51 @@ async fn garbage_in_any_page_is_refused_cleanly_and_the_file_is_left_untouched()
         "damage in the live pages is refused ({started} started)"
     );
 }
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_store_file_and_its_directory_are_private_to_their_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state").join("store.redb");
+    let orch = Orchestrator::start(stored(&path)).await.unwrap();
+    orch.run(Task::command("true").env("TOKEN", "secret"))
+        .await
+        .unwrap();
+    orch.shutdown().await.unwrap();
+    assert_eq!(mode(path.parent().unwrap()), 0o700, "the directory");
+    assert_eq!(mode(&path), 0o600, "the file");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_up_socket_is_private_to_its_owner() {
+    use crate::cli::Spawned;
+    use crate::common::wait_until;
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("jobs.toml"),
+        "[[service]]\nname = \"svc\"\nshell = \"while true; do sleep 0.1; done\"\n",
+    )
+    .unwrap();
+    let mut up = Spawned::start(dir.path(), &["up", "jobs.toml"]);
+    let socket = dir.path().join(".taskorch/up.sock");
+    let bound = wait_until(Duration::from_secs(20), || socket.exists()).await;
+    let modes = bound.then(|| (mode(&socket), mode(&dir.path().join(".taskorch"))));
+    up.signal("TERM");
+    assert_eq!(up.exit_code().await, 0, "stderr:\n{}", up.stderr());
+    assert_eq!(modes, Some((0o600, 0o700)), "socket and store directory");
+    // Nothing of the private staging is left beside it.
+    let left: Vec<_> = std::fs::read_dir(dir.path().join(".taskorch"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().starts_with(".up.sock"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
