@@ -12,6 +12,7 @@ mod durable;
 mod durable_crash;
 mod durable_faults;
 mod durable_graph;
+mod durable_store;
 mod environment;
 mod events;
 mod execute;
