@@ -104,7 +104,8 @@ async fn schedules_pools_batches_and_backoffs_refuse_duration_max() {
 
 #[tokio::test]
 async fn a_config_with_duration_max_is_refused_at_start() {
-    let cases: [(&str, fn(&mut Config)); 3] = [
+    type Poison = fn(&mut Config);
+    let cases: [(&str, Poison); 3] = [
         ("Config::restart_wait", |c| c.restart_wait = Duration::MAX),
         ("Config::kill_grace", |c| c.kill_grace = Duration::MAX),
         ("Config::shutdown_grace", |c| {
