@@ -221,3 +221,60 @@ proptest! {
         });
     }
 }
+
+/// The limit itself is accepted everywhere, and every deadline computed
+/// from it saturates: the runtime works with it.
+#[tokio::test]
+async fn the_longest_accepted_durations_work() {
+    let long = duration::MAX;
+    let rt = start_with(Config {
+        restart_wait: long,
+        status_timeout: long,
+        ..fast_config()
+    })
+    .await;
+    noop(&rt);
+    let task = || Task::action("noop", json!(null));
+    let out = answered(
+        rt.run(
+            task()
+                .timeout(long)
+                .retries(1)
+                .backoff(Backoff::fixed(long)),
+        ),
+    )
+    .await;
+    assert!(out.unwrap().success());
+    let every = answered(
+        rt.schedule(
+            ScheduleSpec::new("every", Trigger::every(long), task())
+                .jitter(long - Duration::from_secs(1))
+                .grace(long),
+        ),
+    )
+    .await
+    .unwrap();
+    let cron = answered(rt.schedule(
+        ScheduleSpec::new("cron", Trigger::cron("* * * * *").unwrap(), task()).jitter(long),
+    ))
+    .await
+    .unwrap();
+    assert!(every.info().next_due.is_some() && cron.info().next_due.is_some());
+    let pool = answered(
+        rt.pool(
+            PoolSpec::command("p", "cat")
+                .request_timeout(long)
+                .max_age(long),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answered(pool.request("hi")).await.unwrap(), "hi");
+    let results = answered(rt.batch(BatchSpec::new(vec![task()], 1).timeout(long)))
+        .await
+        .unwrap();
+    let results = answered(results.wait()).await;
+    assert!(results.into_iter().all(|r| r.unwrap().success()));
+    nothing_crashed(&rt).await;
+    answered(pool.close()).await.unwrap();
+}
