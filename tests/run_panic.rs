@@ -9,10 +9,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use taskorch::{
-    ChildState, Error, GraphTask, Orchestrator, RunId, RunStatus, ScheduleSpec, Task, TaskGraph,
-    Trigger,
-};
+use taskorch::{ChildState, Error, Orchestrator, RunId, RunStatus, ScheduleSpec, Task, Trigger};
 
 use crate::common::*;
 
@@ -157,6 +154,7 @@ mod injected {
     //! `Fault::PanicInRun` in the run task of every pattern.
 
     use taskorch::fault::Fault;
+    use taskorch::{GraphTask, TaskGraph};
 
     use super::*;
 
