@@ -104,7 +104,8 @@ async fn schedules_pools_batches_and_backoffs_refuse_duration_max() {
 
 #[tokio::test]
 async fn a_config_with_duration_max_is_refused_at_start() {
-    let cases: [(&str, fn(&mut Config)); 3] = [
+    type Poison = fn(&mut Config);
+    let cases: [(&str, Poison); 3] = [
         ("Config::restart_wait", |c| c.restart_wait = Duration::MAX),
         ("Config::kill_grace", |c| c.kill_grace = Duration::MAX),
         ("Config::shutdown_grace", |c| {
@@ -219,4 +220,61 @@ proptest! {
             nothing_crashed(&orch).await;
         });
     }
+}
+
+/// The limit itself is accepted everywhere, and every deadline computed
+/// from it saturates: the runtime works with it.
+#[tokio::test]
+async fn the_longest_accepted_durations_work() {
+    let long = duration::MAX;
+    let rt = start_with(Config {
+        restart_wait: long,
+        status_timeout: long,
+        ..fast_config()
+    })
+    .await;
+    noop(&rt);
+    let task = || Task::action("noop", json!(null));
+    let out = answered(
+        rt.run(
+            task()
+                .timeout(long)
+                .retries(1)
+                .backoff(Backoff::fixed(long)),
+        ),
+    )
+    .await;
+    assert!(out.unwrap().success());
+    let every = answered(
+        rt.schedule(
+            ScheduleSpec::new("every", Trigger::every(long), task())
+                .jitter(long - Duration::from_secs(1))
+                .grace(long),
+        ),
+    )
+    .await
+    .unwrap();
+    let cron = answered(rt.schedule(
+        ScheduleSpec::new("cron", Trigger::cron("* * * * *").unwrap(), task()).jitter(long),
+    ))
+    .await
+    .unwrap();
+    assert!(every.info().next_due.is_some() && cron.info().next_due.is_some());
+    let pool = answered(
+        rt.pool(
+            PoolSpec::command("p", "cat")
+                .request_timeout(long)
+                .max_age(long),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answered(pool.request("hi")).await.unwrap(), "hi");
+    let results = answered(rt.batch(BatchSpec::new(vec![task()], 1).timeout(long)))
+        .await
+        .unwrap();
+    let results = answered(results.wait()).await;
+    assert!(results.into_iter().all(|r| r.unwrap().success()));
+    nothing_crashed(&rt).await;
+    answered(pool.close()).await.unwrap();
 }

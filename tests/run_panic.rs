@@ -9,10 +9,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use taskorch::{
-    ChildState, Error, GraphTask, Orchestrator, RunId, RunStatus, ScheduleSpec, Task, TaskGraph,
-    Trigger,
-};
+use taskorch::{ChildState, Error, Orchestrator, RunId, RunStatus, ScheduleSpec, Task, Trigger};
 
 use crate::common::*;
 
@@ -152,33 +149,35 @@ async fn a_timeout_of_duration_max_is_refused_and_the_longest_accepted_one_runs(
     assert!(out.unwrap().success());
 }
 
-/// Live (not zombie) processes whose command line contains `marker`.
-fn processes_with(marker: &str) -> Vec<u32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|&pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(marker))
-                && alive(pid)
-        })
-        .collect()
-}
-
 #[cfg(feature = "fault-injection")]
 mod injected {
     //! `Fault::PanicInRun` in the run task of every pattern.
 
     use taskorch::fault::Fault;
+    use taskorch::{GraphTask, TaskGraph};
 
     use super::*;
 
-    /// A process run whose command line is unique to the test, so the test
-    /// can tell its process is gone.
+    /// Live (not zombie) processes whose command line contains `marker`.
+    fn processes_with(marker: &str) -> Vec<u32> {
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        dir.filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|&pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(marker))
+                    && alive(pid)
+            })
+            .collect()
+    }
+
+    /// A process run whose command line is unique to the test (`marker` is
+    /// a number of seconds no other test sleeps), so the test can tell its
+    /// process is gone.
     fn sleeper(marker: &str) -> Task {
-        Task::shell(format!("exec sleep 30 # {marker}"))
+        Task::command("sleep").arg(marker)
     }
 
     async fn no_process_left(marker: &str) {
@@ -193,7 +192,7 @@ mod injected {
     async fn in_a_simple_run_the_process_is_killed_and_the_caller_told() {
         let rt = start_runtime().await;
         rt.inject_fault("executor", Fault::PanicInRun);
-        let marker = "panic-in-simple-7c1";
+        let marker = "30.1001";
         let run = panicked(answered(rt.run(sleeper(marker))).await, "injected fault");
         ended(&rt, run, "injected fault").await;
         no_process_left(marker).await;
@@ -211,7 +210,7 @@ mod injected {
     async fn in_a_streamed_run_the_stream_ends() {
         let rt = start_runtime().await;
         rt.inject_fault("executor", Fault::PanicInRun);
-        let marker = "panic-in-stream-7c1";
+        let marker = "30.1002";
         let mut stream = answered(rt.stream(sleeper(marker))).await.unwrap();
         let run = stream.run_id();
         assert!(answered(stream.next_line()).await.is_none());
@@ -227,7 +226,7 @@ mod injected {
     async fn in_a_launched_run() {
         let rt = start_runtime().await;
         rt.inject_fault("launcher", Fault::PanicInRun);
-        let marker = "panic-in-launch-7c1";
+        let marker = "30.1003";
         let run = answered(rt.launch(sleeper(marker))).await.unwrap();
         ended(&rt, run, "injected fault").await;
         no_process_left(marker).await;
@@ -259,7 +258,7 @@ mod injected {
     async fn in_a_batch_run() {
         let rt = start_runtime().await;
         rt.inject_fault("batch", Fault::PanicInRun);
-        let marker = "panic-in-batch-7c1";
+        let marker = "30.1004";
         let results = answered(rt.run_batch(vec![sleeper(marker)], 1)).await;
         let run = panicked(results.into_iter().next().unwrap(), "injected fault");
         ended(&rt, run, "injected fault").await;

@@ -9,7 +9,7 @@
 //!   schedule, pool or configuration into work ([`check`]) refuses a
 //!   duration above [`MAX`] with `Error::InvalidDuration`, naming the
 //!   field and the limit;
-//! - the runtime computes deadlines only through [`after`], which
+//! - the runtime computes deadlines only through `after`, which
 //!   saturates, so a duration that reached it unchecked (a field added
 //!   later, a deserialized value) can at worst mean "not in this century",
 //!   never a panic.
