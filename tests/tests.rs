@@ -33,4 +33,5 @@ mod shutdown;
 mod simple;
 mod trace;
 mod workflow;
+mod workflow_slots;
 mod workflows;
