@@ -37,4 +37,5 @@ mod shutdown;
 mod simple;
 mod trace;
 mod workflow;
+mod workflow_slots;
 mod workflows;
