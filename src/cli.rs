@@ -210,7 +210,19 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()> + Send) -> Resul
     }
 }
 
-/// A human duration (`30s`, `2h`, `1h 30m`, `250ms`) for clap.
+/// A human duration (`30s`, `2h`, `1h 30m`, `250ms`) for clap, at most
+/// `taskorch_actors::duration::MAX` (100 years).
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("{e} (try 30s, 2h, 1h30m, 250ms)"))
+    let d = humantime::parse_duration(s).map_err(|e| format!("{e} (try 30s, 2h, 1h30m, 250ms)"))?;
+    check_duration(s, d)
+}
+
+/// `d` (parsed from `text`), if the runtime can work with it.
+fn check_duration(text: &str, d: Duration) -> Result<Duration, String> {
+    if d > taskorch_actors::duration::MAX {
+        return Err(format!(
+            "{text:?} is too long: a duration may be at most 100 years"
+        ));
+    }
+    Ok(d)
 }

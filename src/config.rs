@@ -246,6 +246,23 @@ impl Config {
                 "Config::event_capacity must be at least 1".into(),
             ));
         }
+        // Every duration the runtime adds to a clock: one above the limit
+        // would overflow it (and used to panic in the actor doing so).
+        let durations = [
+            ("Config::kill_grace", self.kill_grace),
+            ("Config::shutdown_grace", self.shutdown_grace),
+            ("Config::restart_wait", self.restart_wait),
+            ("Config::status_timeout", self.status_timeout),
+            ("Config::drain_timeout", self.drain_timeout),
+            (
+                "Config::restart_intensity.within",
+                self.restart_intensity.within,
+            ),
+        ];
+        for (field, value) in durations {
+            taskorch_actors::duration::check(field, value)?;
+        }
+        self.restart_backoff.validate("Config::restart_backoff")?;
         if self.trace_capacity > taskorch_actors::trace::MAX_TRACE_CAPACITY {
             return Err(Error::InvalidConfig(format!(
                 "Config::trace_capacity must be at most {} events (0 turns tracing off), not {}",

@@ -5,9 +5,12 @@
 //!   queues a [`Fault`] for the next message of an actor;
 //!   [`inject_fault_at`](crate::Orchestrator::inject_fault_at) aims at the
 //!   nth message of a kind ([`FaultTarget`]).
-//! - [`Chaos`] runs a seeded mixed workload over every pattern while
-//!   injecting random faults, then checks that nothing was lost, hung or
-//!   orphaned ([`ChaosReport`]).
+//! - [`Chaos`] runs a seeded mixed workload over every pattern (graphs,
+//!   workflows, pools and schedules included, the store on) while
+//!   injecting random faults into the actors and inside the runs, then
+//!   checks that nothing was lost, hung, run twice or orphaned (zombies
+//!   included) ([`ChaosReport`]). The long run:
+//!   `CHAOS_ROUNDS=200 cargo test --all-features --test tests chaos::soak -- --ignored --nocapture`.
 //!
 //! ```no_run
 //! use taskorch::fault::{Fault, FaultTarget};

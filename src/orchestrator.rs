@@ -136,6 +136,7 @@ impl Orchestrator {
         let ctx = Context::with_store(limits, retention, store.clone());
         // A graceful stop of a child waits out its runs' grace and kill
         // periods; give it that long before the supervisor kills it.
+        // (Each at most `duration::MAX`, checked by `validate`: no overflow.)
         let child_stop =
             config.shutdown_grace + config.kill_grace + std::time::Duration::from_secs(2);
 

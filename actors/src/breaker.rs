@@ -110,6 +110,8 @@ impl BreakerOptions {
         if self.reset_timeout.is_zero() {
             return invalid("reset_timeout must be greater than zero".into());
         }
+        crate::duration::check("BreakerOptions::reset_timeout", self.reset_timeout)?;
+        crate::duration::check("BreakerOptions::failure_rate window", self.window)?;
         if let Some(rate) = self.failure_rate {
             if !(rate > 0.0 && rate <= 1.0) {
                 return invalid(format!("failure_rate must be in (0, 1], not {rate}"));
@@ -360,7 +362,7 @@ impl Breaker {
     /// Open now; the event that says so.
     fn open(&mut self, key: &str, now: Instant) -> EventBody {
         self.state = State::Open {
-            until: now + self.options.reset_timeout,
+            until: crate::duration::after(now, self.options.reset_timeout),
         };
         self.opened += 1;
         let failures = self.consecutive;

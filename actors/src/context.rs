@@ -99,6 +99,12 @@ impl Context {
     /// A fresh context whose runs are journaled to `store`.
     pub fn with_store(limits: Limits, retention: Retention, store: Store) -> Arc<Self> {
         let events = Events::new(limits.event_capacity);
+        #[cfg(feature = "fault-injection")]
+        let faults = crate::fault::FaultPlan::default();
+        #[cfg(feature = "fault-injection")]
+        if let Some(switch) = store.fault_switch() {
+            faults.attach_store(switch);
+        }
         Arc::new(Context {
             registry: Arc::new(Registry::with_store(retention, store).with_events(events.clone())),
             actions: ActionTable::default(),
@@ -110,7 +116,7 @@ impl Context {
             graphs: GraphTable::default(),
             trace: Arc::new(TraceRecorder::new(limits.trace_capacity)),
             #[cfg(feature = "fault-injection")]
-            faults: crate::fault::FaultPlan::default(),
+            faults,
             breakers: Breakers::new(events.clone()),
             events,
             halt: Halt::default(),
@@ -213,6 +219,21 @@ impl Context {
         OwnedSlot(self)
     }
 
+    /// Give the execution slot the calling run holds back to the others
+    /// while it waits for runs of its own (a workflow's command block
+    /// waiting for its command's run), and get one again with
+    /// [`LentSlot::reclaim`]. No run then holds a slot while it waits for
+    /// another, which with every slot taken would wait for ever.
+    ///
+    /// Call it only from a run's own work (an action), which always holds
+    /// one slot.
+    pub fn lend_slot(self: &Arc<Self>) -> LentSlot {
+        self.slots.add_permits(1);
+        LentSlot {
+            ctx: Some(Arc::clone(self)),
+        }
+    }
+
     /// A slot at once, if one is free.
     pub(crate) fn try_owned_execution_slot(self: &Arc<Self>) -> Option<OwnedSlot> {
         let permit = self.slots.try_acquire().ok()?;
@@ -233,6 +254,21 @@ impl Context {
         #[cfg(feature = "fault-injection")]
         {
             self.faults.take_kill(actor)
+        }
+        #[cfg(not(feature = "fault-injection"))]
+        {
+            false
+        }
+    }
+
+    /// Whether the run `actor` just started is to panic inside its task
+    /// (the injected fault `PanicInRun`); always `false` without the
+    /// `fault-injection` feature.
+    #[cfg_attr(not(feature = "fault-injection"), allow(unused_variables))]
+    pub(crate) fn panic_in_run(&self, actor: &'static str) -> bool {
+        #[cfg(feature = "fault-injection")]
+        {
+            self.faults.take_run_panic(actor)
         }
         #[cfg(not(feature = "fault-injection"))]
         {
@@ -307,6 +343,50 @@ pub(crate) struct OwnedSlot(Arc<Context>);
 impl std::fmt::Debug for OwnedSlot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("OwnedSlot")
+    }
+}
+
+/// A slot given back by its run ([`Context::lend_slot`]), to be taken
+/// again before the run goes on. Dropped without
+/// [`reclaim`](Self::reclaim) (the run was cancelled while it waited), the
+/// slot is taken back as soon as one is free, so the cap holds either way.
+#[must_use = "a lent slot is to be reclaimed before the run goes on"]
+pub struct LentSlot {
+    ctx: Option<Arc<Context>>,
+}
+
+impl std::fmt::Debug for LentSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LentSlot")
+    }
+}
+
+impl LentSlot {
+    /// Wait for a slot again (holding none meanwhile).
+    ///
+    /// # Cancel safety
+    /// Cancel safe: dropped while waiting, the slot is taken back later.
+    pub async fn reclaim(mut self) {
+        if let Some(ctx) = &self.ctx {
+            ctx.execution_slot().await.forget();
+        }
+        self.ctx = None;
+    }
+}
+
+impl Drop for LentSlot {
+    fn drop(&mut self) {
+        let Some(ctx) = self.ctx.take() else {
+            return;
+        };
+        if let Ok(permit) = ctx.slots.try_acquire() {
+            permit.forget();
+            return;
+        }
+        // Without a runtime there is nothing left to cap.
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move { ctx.execution_slot().await.forget() });
+        }
     }
 }
 

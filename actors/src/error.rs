@@ -80,6 +80,32 @@ pub enum Error {
         reason: String,
     },
 
+    /// Something panicked inside the run's own task (the runtime's code
+    /// around the work, or an action's closure before it returned its
+    /// future). The run ended `Failed` with this error; its output ring is
+    /// closed and every waiter has been woken.
+    #[error("run {run} panicked: {message}")]
+    RunPanicked {
+        /// The run whose task panicked.
+        run: RunId,
+        /// The panic's message.
+        message: String,
+    },
+
+    /// A duration is outside what the runtime can represent or schedule
+    /// (`Duration::MAX` as a time-out, an interval of a billion years, a
+    /// negative jitter). Nothing was started.
+    #[error("{field} = {} is out of range: {limit}", show(value))]
+    InvalidDuration {
+        /// The setting that holds it ("Task::timeout", "Config::kill_grace", ...).
+        field: String,
+        /// The value given (`None` where it was not a duration at all, such
+        /// as a negative or non-finite number of seconds).
+        value: Option<Duration>,
+        /// What is accepted ("at most 100 years", ...).
+        limit: String,
+    },
+
     /// The orchestrator is shutting down (or has shut down) and takes no
     /// new work; work cut short by the shutdown also ends with this.
     #[error("the orchestrator is shutting down")]
@@ -178,6 +204,20 @@ pub enum Error {
         /// The database file.
         path: std::path::PathBuf,
         /// What is wrong, and what to do about it.
+        reason: String,
+    },
+
+    /// The durable store cannot take writes for now: a write or fsync
+    /// failed (a full disk, an I/O error), the store's writer is
+    /// reopening the file, and the work that needed a commit was refused,
+    /// not half-done. Everything acknowledged before stays stored. Free the
+    /// space or fix the disk; the store recovers on its own, and the same
+    /// call can then be made again.
+    #[error("store {} is unavailable: {reason}", path.display())]
+    StoreUnavailable {
+        /// The database file.
+        path: std::path::PathBuf,
+        /// What failed, and what to do about it.
         reason: String,
     },
 
@@ -287,6 +327,13 @@ fn worker(pid: &Option<u32>) -> String {
     }
 }
 
+fn show(value: &Option<Duration>) -> String {
+    match value {
+        Some(d) => format!("{d:?}"),
+        None => "a value that is not a duration".to_string(),
+    }
+}
+
 fn subject(run: &Option<RunId>) -> String {
     match run {
         Some(id) => format!("run {id}"),
@@ -339,6 +386,8 @@ impl Error {
             Error::InvalidConfig(_) => "invalid_config",
             Error::ActorFailed { .. } => "actor_failed",
             Error::ShuttingDown => "shutting_down",
+            Error::RunPanicked { .. } => "run_panicked",
+            Error::InvalidDuration { .. } => "invalid_duration",
             Error::PoolUnavailable(_) => "pool_unavailable",
             Error::InvalidSchedule { .. } => "invalid_schedule",
             Error::UnknownSchedule(_) => "unknown_schedule",
@@ -351,6 +400,7 @@ impl Error {
             Error::Spawn { .. } => "spawn",
             Error::Io { .. } => "io",
             Error::Store { .. } => "store",
+            Error::StoreUnavailable { .. } => "store_unavailable",
             Error::Halted { .. } => "halted",
             Error::RiskLimitExceeded { .. } => "risk_limit_exceeded",
             Error::CircuitOpen { .. } => "circuit_open",
@@ -381,6 +431,8 @@ impl Error {
                 | Error::UnknownAction(_)
                 | Error::Cancelled { .. }
                 | Error::ShuttingDown
+                | Error::RunPanicked { .. }
+                | Error::InvalidDuration { .. }
                 | Error::UnknownRun(_)
                 | Error::InvalidSchedule { .. }
                 | Error::UnknownSchedule(_)

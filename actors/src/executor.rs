@@ -30,6 +30,11 @@
 //! (shutdown) runs get `shutdown_grace` to finish first; the rest end the
 //! same way with `Error::ShuttingDown`.
 //!
+//! A panic inside one run's own task (an action's closure, the runtime's
+//! code around the work) is not the executor dying: the runner ends that
+//! run `Failed` with `Error::RunPanicked`, which its caller (and stream,
+//! and waiters) get; the executor and its other runs go on.
+//!
 //! Streamed runs follow the same rule, on purpose: a run that kept going
 //! under a task outliving the actor would be a run nobody supervises, and
 //! an executor that dies mid-stream is exactly the failure the caller must

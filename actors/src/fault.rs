@@ -5,7 +5,8 @@
 //! context (outside the actors, so a fault can target the *next*
 //! incarnation too). Message faults are consumed by `Context::handle` as
 //! the message arrives, before it is handled; `KillChildProcess` is
-//! consumed where the actor's work spawns a process.
+//! consumed where the actor's work spawns a process; `PanicInRun` where a
+//! run of the actor is started.
 //!
 //! # Which message a fault hits
 //! - An untargeted fault ([`FaultTarget::next`]) hits the next message of
@@ -20,8 +21,13 @@
 //!   caller sees).
 //! - `KillChildProcess` counts processes spawned for the actor's work
 //!   (`.nth(2)`: the second one from now); it takes no message kind.
+//! - `PanicInRun` counts runs the actor starts (`.nth(2)`: the second run
+//!   from now); it takes no message kind either. The batch coordinator's
+//!   runs include those of task graphs. Pools start no runs: the pool
+//!   actors refuse it.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -32,6 +38,7 @@ use crate::executor::{EXECUTOR, ExecutorMessage};
 use crate::launcher::{LAUNCHER, LauncherMessage};
 use crate::pool::{POOL_KEEPER, POOL_WORKER, PoolKeeperMessage, PoolWorkerMessage};
 use crate::scheduler::{SCHEDULER, SchedulerMessage};
+use crate::store::FaultSwitch;
 use crate::trace::MessageInfo;
 
 /// A fault to inject into an actor.
@@ -57,6 +64,21 @@ pub enum Fault {
     /// the caller gets `Error::ActorFailed`, never a hang. The actor keeps
     /// running.
     DropReply,
+    /// Panic inside the run task of the next run this actor starts, once
+    /// the run is registered and `Running`: for a process run right after
+    /// its process is spawned (so the unwind must clean the process group
+    /// up too), for an action run before its action is called. The run
+    /// must still end in a terminal status, its caller and waiters must
+    /// hear of it, and nothing may be left behind. Targets the actors that
+    /// own runs: "executor", "batch" (batches and graphs), "launcher",
+    /// "scheduler".
+    PanicInRun,
+    /// Fail the next `n` commits of the durable store's writer (actor
+    /// name "store"; needs `Config::store`) as a full or failing disk
+    /// would: the commit's write fails with `ENOSPC` inside redb, which
+    /// rolls it back and latches the database handle (`PreviousIo`), so
+    /// the store's reopen path runs exactly as after a real I/O error.
+    FailCommits(u32),
 }
 
 impl Fault {
@@ -68,8 +90,25 @@ impl Fault {
             Fault::ErrorNextMessage => "ErrorNextMessage",
             Fault::KillChildProcess => "KillChildProcess",
             Fault::DropReply => "DropReply",
+            Fault::PanicInRun => "PanicInRun",
+            Fault::FailCommits(_) => "FailCommits",
         }
     }
+
+    /// Whether the fault counts messages (or else spawned processes or
+    /// started runs, see the module docs).
+    fn counts_messages(&self) -> bool {
+        !matches!(
+            self,
+            Fault::KillChildProcess | Fault::PanicInRun | Fault::FailCommits(_)
+        )
+    }
+}
+
+/// Panic as an injected fault: the quiet panic hook reports a planned
+/// panic as one `tracing` event only (see `panic_hook`).
+pub(crate) fn injected_panic(message: String) -> ! {
+    crate::panic_hook::planned(message)
 }
 
 /// Which message (or spawned process) of an actor a fault hits; see the
@@ -139,6 +178,10 @@ pub struct FaultStats {
     pub pending: usize,
 }
 
+/// The name `Fault::FailCommits` is injected under: the store's writer is
+/// not an actor, and takes no other fault.
+pub const STORE_FAULT_TARGET: &str = "store";
+
 /// The actors faults can target, with the message kinds each handles.
 const ACTORS: &[(&str, &[&str])] = &[
     (EXECUTOR, ExecutorMessage::KINDS),
@@ -185,6 +228,8 @@ pub struct FaultPlan {
     pending: Mutex<Vec<Armed>>,
     injected: AtomicU64,
     fired: AtomicU64,
+    /// The store's fault switch, when the runtime has a store.
+    store: OnceLock<Arc<FaultSwitch>>,
 }
 
 impl FaultPlan {
@@ -210,6 +255,9 @@ impl FaultPlan {
             actor: actor.to_string(),
             reason,
         };
+        if actor == STORE_FAULT_TARGET || matches!(fault, Fault::FailCommits(_)) {
+            return self.inject_store(actor, target, fault);
+        }
         let Some(&(name, kinds)) = ACTORS.iter().find(|(name, _)| *name == actor) else {
             let known: Vec<&str> = ACTORS.iter().map(|(name, _)| *name).collect();
             let reason = if actor == "supervisor" {
@@ -224,11 +272,22 @@ impl FaultPlan {
                 "nth counts from 1 (nth(1) is the next message)".to_string(),
             ));
         }
+        if fault == Fault::PanicInRun && [POOL_KEEPER, POOL_WORKER].contains(&name) {
+            return Err(invalid(
+                "PanicInRun needs an actor that starts runs; pools start none".to_string(),
+            ));
+        }
         let kind = match (&target.kind, &fault) {
             (None, _) => None,
             (Some(_), Fault::KillChildProcess) => {
                 return Err(invalid(
                     "KillChildProcess counts spawned processes, not messages: give no message kind"
+                        .to_string(),
+                ));
+            }
+            (Some(_), Fault::PanicInRun) => {
+                return Err(invalid(
+                    "PanicInRun counts started runs, not messages: give no message kind"
                         .to_string(),
                 ));
             }
@@ -252,21 +311,63 @@ impl FaultPlan {
         Ok(())
     }
 
+    /// Connect the store's fault switch (once, by the runtime's context).
+    pub(crate) fn attach_store(&self, switch: Arc<FaultSwitch>) {
+        let _ = self.store.set(switch);
+    }
+
+    /// `FailCommits` for the store's writer: the only fault it takes, and
+    /// it takes no target but the next commit.
+    fn inject_store(&self, actor: &str, target: &FaultTarget, fault: Fault) -> Result<()> {
+        let invalid = |reason: &str| Error::InvalidFault {
+            actor: actor.to_string(),
+            reason: reason.to_string(),
+        };
+        let n = match (actor, fault) {
+            (STORE_FAULT_TARGET, Fault::FailCommits(n)) => n,
+            (STORE_FAULT_TARGET, _) => {
+                return Err(invalid("the store takes only FailCommits"));
+            }
+            (_, _) => {
+                return Err(invalid(
+                    "FailCommits targets the store's writer: inject it into \"store\"",
+                ));
+            }
+        };
+        if n == 0 {
+            return Err(invalid("FailCommits(0) fails nothing"));
+        }
+        if *target != FaultTarget::next() {
+            return Err(invalid(
+                "FailCommits counts commits from the next one: give FaultTarget::next()",
+            ));
+        }
+        let Some(switch) = self.store.get() else {
+            return Err(invalid(
+                "this orchestrator has no store (Config::store): nothing to fail",
+            ));
+        };
+        switch.fail_commits(n);
+        self.injected.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// Drop every pending fault; returns how many there were.
     pub fn clear(&self) -> usize {
         let mut pending = self.pending.lock();
         let n = pending.len();
         pending.clear();
         self.armed.store(false, Ordering::Release);
-        n
+        n + self.store.get().map_or(0, |s| s.clear())
     }
 
     /// Faults injected, fired, pending.
     pub fn stats(&self) -> FaultStats {
+        let (store_fired, store_pending) = self.store.get().map_or((0, 0), |s| s.stats());
         FaultStats {
             injected: self.injected.load(Ordering::Relaxed),
-            fired: self.fired.load(Ordering::Relaxed),
-            pending: self.pending.lock().len(),
+            fired: self.fired.load(Ordering::Relaxed) + store_fired,
+            pending: self.pending.lock().len() + store_pending,
         }
     }
 
@@ -283,7 +384,7 @@ impl FaultPlan {
         let mut pending = self.pending.lock();
         let counts = |a: &Armed| {
             a.actor == actor
-                && a.fault != Fault::KillChildProcess
+                && a.fault.counts_messages()
                 && (has_reply || a.fault != Fault::DropReply)
         };
         let mut fire = None;
@@ -300,9 +401,10 @@ impl FaultPlan {
             // next matching message.
         }
         if fire.is_none()
-            && let Some((i, armed)) = pending.iter_mut().enumerate().find(|(_, a)| {
-                a.actor == actor && a.kind.is_none() && a.fault != Fault::KillChildProcess
-            })
+            && let Some((i, armed)) = pending
+                .iter_mut()
+                .enumerate()
+                .find(|(_, a)| a.actor == actor && a.kind.is_none() && a.fault.counts_messages())
             && counts(armed)
         {
             if armed.left > 1 {
@@ -319,13 +421,24 @@ impl FaultPlan {
     /// Whether the process just spawned for `actor`'s work is to be
     /// killed now.
     pub(crate) fn take_kill(&self, actor: &str) -> bool {
+        self.take_counted(actor, &Fault::KillChildProcess)
+    }
+
+    /// Whether the run `actor` just started is to panic in its task.
+    pub(crate) fn take_run_panic(&self, actor: &str) -> bool {
+        self.take_counted(actor, &Fault::PanicInRun)
+    }
+
+    /// Count one event (a spawn, a run start) against the first pending
+    /// `fault` of `actor`; whether it fires now.
+    fn take_counted(&self, actor: &str, fault: &Fault) -> bool {
         if !self.armed.load(Ordering::Acquire) {
             return false;
         }
         let mut pending = self.pending.lock();
         let Some(i) = pending
             .iter()
-            .position(|a| a.actor == actor && a.fault == Fault::KillChildProcess)
+            .position(|a| a.actor == actor && a.fault == *fault)
         else {
             return false;
         };
@@ -353,7 +466,7 @@ impl FaultPlan {
         let kind = info.kind();
         match self.take_for_message(actor, kind, info.has_reply) {
             Some(Fault::PanicNextMessage) => {
-                panic!("injected fault: {actor} panics handling {kind}")
+                injected_panic(format!("injected fault: {actor} panics handling {kind}"))
             }
             Some(Fault::DelayNextMessage(delay)) => {
                 tokio::time::sleep(delay).await;
@@ -363,7 +476,9 @@ impl FaultPlan {
                 "injected fault: {actor} returns an error handling {kind}"
             )),
             Some(Fault::DropReply) => Verdict::DropReply,
-            Some(Fault::KillChildProcess) | None => Verdict::Handle,
+            Some(Fault::KillChildProcess | Fault::PanicInRun | Fault::FailCommits(_)) | None => {
+                Verdict::Handle
+            }
         }
     }
 }

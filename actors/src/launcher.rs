@@ -361,10 +361,10 @@ impl Admitted {
     }
 }
 
-/// Marks a launched run `Interrupted` if its task ends without having
-/// recorded an outcome (a panic, or the tokio runtime dropping the task):
-/// nobody is left to finish it otherwise, and its waiters would wait
-/// forever.
+/// Ends a launched run whose task (or whose admission, if the launcher
+/// died before starting it) lets go of it without an outcome, through
+/// [`runner::RunGuard`]: nobody is left to finish it otherwise, and its
+/// waiters would wait forever.
 struct Settle {
     ctx: Arc<Context>,
     record: Arc<RunRecord>,
@@ -372,16 +372,9 @@ struct Settle {
 
 impl Drop for Settle {
     fn drop(&mut self) {
-        if !self.record.status().is_terminal() {
-            // Refused only if it finished in between: then its outcome stands.
-            let _ = self.ctx.registry().finish(
-                &self.record,
-                Err(Error::actor_failed(
-                    LAUNCHER,
-                    "the run's task ended before the run did",
-                )),
-            );
-        }
+        // The runner's guard decides: `RunPanicked` during a panic,
+        // `Interrupted` otherwise, nothing if the run has ended.
+        drop(runner::RunGuard::new(&self.ctx, &self.record, LAUNCHER));
     }
 }
 

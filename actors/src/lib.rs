@@ -69,6 +69,8 @@ mod action;
 pub mod batch;
 pub mod breaker;
 mod context;
+pub mod duration;
+mod env;
 mod error;
 pub mod events;
 pub mod executor;
@@ -100,12 +102,13 @@ pub mod trace;
 pub use action::{ActionFn, ActionTable};
 pub use batch::{Batch, BatchProgress, BatchSpec};
 pub use breaker::{BreakerOptions, BreakerSpec, BreakerState, BreakerStatus, Breakers};
-pub use context::{Context, Limits};
+pub use context::{Context, LentSlot, Limits};
 pub use error::{Error, Result};
 pub use events::{EVENT_SCHEMA_VERSION, Event, EventBody, EventItem, EventStream, Events};
 #[cfg(feature = "fault-injection")]
 pub use fault::{
-    Fault, FaultPlan, FaultStats, FaultTarget, fault_targets, process_alive, process_group_alive,
+    Fault, FaultPlan, FaultStats, FaultTarget, STORE_FAULT_TARGET, fault_targets, process_alive,
+    process_group_alive,
 };
 pub use halt::Halt;
 pub use lines::{CapturedOutput, LineLimits, LineLog, OutputSubscription};

@@ -272,12 +272,8 @@ impl PoolKeeperState {
                 dir.display()
             )));
         }
-        let path = spec
-            .env
-            .iter()
-            .rev()
-            .find(|(k, _)| k == "PATH")
-            .map(|(_, v)| std::ffi::OsStr::new(v.as_str()));
+        // The pool's own PATH if it sets one; removed or not set, ours.
+        let path = crate::env::lookup(&spec.env, "PATH").flatten();
         let program = self
             .ctx
             .programs()
@@ -646,7 +642,9 @@ impl PoolKeeperState {
         }
         // Each worker stops itself once its process is gone (bounded by
         // `kill_grace`); wait for that, so no process outlives the keeper.
-        let bound = self.ctx.limits().process.kill_grace * 2 + Duration::from_secs(1);
+        let bound = (self.ctx.limits().process.kill_grace)
+            .saturating_mul(2)
+            .saturating_add(Duration::from_secs(1));
         let cells: Vec<_> = self.workers.values().map(|w| w.actor.get_cell()).collect();
         let _ = tokio::time::timeout(
             bound,

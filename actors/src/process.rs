@@ -43,7 +43,6 @@ use crate::error::{Error, Result};
 use crate::lines::LineLog;
 use crate::output::StreamKind;
 use crate::run::RunId;
-use crate::trace::TRACEPARENT_ENV;
 use capture::{BoundedCapture, drain};
 use child::{ChildProcess, terminate};
 #[cfg(unix)]
@@ -80,7 +79,8 @@ pub(crate) struct ProcessSpec<'a> {
     /// The program as the task named it (for errors).
     pub display: &'a str,
     pub args: &'a [String],
-    pub env: &'a [(String, String)],
+    /// Changes to the inherited environment, in order.
+    pub env: &'a [crate::env::EnvOp],
     pub dir: Option<&'a Path>,
     pub stdin: Option<&'a [u8]>,
     pub max_output: usize,
@@ -206,14 +206,11 @@ pub(crate) async fn run(
 }
 
 fn spawn(spec: &ProcessSpec<'_>) -> Result<GroupChild> {
+    let run_id = spec.run_id.to_string();
     let command = CommandWrap::with_new(spec.program, |cmd| {
-        if let Some(traceparent) = spec.traceparent {
-            // Before the task's own variables, so a TRACEPARENT it sets wins.
-            cmd.env(TRACEPARENT_ENV, traceparent);
-        }
+        // A TRACEPARENT the task sets wins over the runtime's.
+        crate::env::apply(cmd, spec.env, spec.traceparent, &[(RUN_ID_ENV, &run_id)]);
         cmd.args(spec.args)
-            .envs(spec.env.iter().map(|(k, v)| (k, v)))
-            .env(RUN_ID_ENV, spec.run_id.to_string())
             .stdin(if spec.stdin.is_some() {
                 Stdio::piped()
             } else {

@@ -8,6 +8,20 @@
 //! [`prepare`] checks the task and resolves its program or action (errors
 //! here are returned before anything is registered), then [`execute`]
 //! drives a registered run.
+//!
+//! # A panic inside a run's task
+//! Whatever panics while a run is driven — the runtime's own code, an
+//! action's closure before it returns its future, an overflow no check
+//! caught — [`execute`] catches it and ends the run `Failed` with
+//! `Error::RunPanicked` (naming the run and the panic): the outcome is
+//! recorded (durably, with a store), the output ring is closed, every
+//! waiter wakes, and the caller gets that error. A run task that ends
+//! without an outcome in any other way (it panicked outside `execute`, or
+//! the tokio runtime dropped it) is ended by its [`RunGuard`]. Every
+//! pattern's run task goes through both, so no run is ever left `Queued`
+//! or `Running` by its own task. (A panic *inside an action's future* is
+//! the action's own failure, caught per attempt: a failed `Output` with
+//! the panic message on stderr, retried like any failure.)
 
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
@@ -74,12 +88,8 @@ pub(crate) fn prepare(ctx: &Context, task: Arc<Task>) -> Result<Prepared> {
     }
     let work = match task.kind() {
         TaskKind::Command { program, .. } => {
-            let path = task
-                .env_vars()
-                .iter()
-                .rev()
-                .find(|(k, _)| k == "PATH")
-                .map(|(_, v)| std::ffi::OsStr::new(v.as_str()));
+            // The task's own PATH if it sets one; removed or not set, ours.
+            let path = crate::env::lookup(task.env_ops(), "PATH").flatten();
             Work::Process(ctx.programs().resolve(program, path, task.dir())?)
         }
         TaskKind::Shell { .. } => Work::Process(ctx.programs().resolve(SHELL.0, None, None)?),
@@ -200,9 +210,20 @@ async fn execute_in(
         span.record("correlation", tracing::field::display(id));
     }
     let mut started = None;
-    let result = drive(ctx, record, prepared, owner, held, &mut started)
+    let guard = RunGuard::new(ctx, record, owner.actor);
+    let driven = AssertUnwindSafe(drive(ctx, record, prepared, owner, held, &mut started))
+        .catch_unwind()
         .instrument(span)
         .await;
+    let result = match driven {
+        Ok(result) => result,
+        Err(payload) => {
+            let message = panic_message(&*payload);
+            drop(payload);
+            panicked(ctx, record, message).await
+        }
+    };
+    drop(guard);
     let ok = matches!(&result, Ok(out) if out.success());
     ctx.trace()
         .run(owner.actor, record.id(), correlation, entered, started, ok);
@@ -255,11 +276,14 @@ async fn drive(
     }
     let started = StdInstant::now();
     let task = &prepared.task;
+    // The injected fault `PanicInRun` hits the run's first attempt.
+    let mut inject_panic = ctx.panic_in_run(owner.actor);
     let mut attempt = 0;
     let result = loop {
         attempt += 1;
         record.set_attempt(attempt);
-        let attempt_future = attempt_once(ctx, record, prepared, &token, owner);
+        let fault = std::mem::take(&mut inject_panic);
+        let attempt_future = attempt_once(ctx, record, prepared, &token, owner, fault);
         let result = crate::breaker::guarded(ctx, task, attempt_future).await;
         let failed = match &result {
             Ok(out) => !out.success(),
@@ -284,6 +308,62 @@ async fn drive(
     // task is the run's only runner. Durable before its waiters hear of it.
     let _ = ctx.registry().finish_durable(record, result.clone()).await;
     result
+}
+
+/// End `record`, whose task panicked with `message`, with `RunPanicked`;
+/// what its caller gets (the recorded outcome, if one came first).
+async fn panicked(ctx: &Context, record: &RunRecord, message: String) -> Result<Output> {
+    let error = Error::RunPanicked {
+        run: record.id(),
+        message,
+    };
+    tracing::error!(run = %record.id(), %error, "a run's task panicked");
+    match ctx
+        .registry()
+        .finish_durable(record, Err(error.clone()))
+        .await
+    {
+        Ok(_) => Err(error),
+        // It had ended before the panic: that outcome stands.
+        Err(_) => record.outcome().unwrap_or(Err(error)),
+    }
+}
+
+/// Ends its run if the run's task lets go of it without an outcome: a
+/// panic outside [`execute`] (`RunPanicked`), or the task dropped unfinished
+/// by the tokio runtime (`ActorFailed`, so the run is `Interrupted`).
+/// Nobody else would finish such a run, and its waiters would wait
+/// forever. Create one at the top of every run task; [`execute`] holds one
+/// too.
+pub(crate) struct RunGuard<'a> {
+    ctx: &'a Context,
+    record: &'a RunRecord,
+    actor: &'static str,
+}
+
+impl<'a> RunGuard<'a> {
+    /// Guard `record`, owned by `actor`'s run task.
+    pub(crate) fn new(ctx: &'a Context, record: &'a RunRecord, actor: &'static str) -> Self {
+        RunGuard { ctx, record, actor }
+    }
+}
+
+impl Drop for RunGuard<'_> {
+    fn drop(&mut self) {
+        if self.record.status().is_terminal() {
+            return;
+        }
+        let error = if std::thread::panicking() {
+            Error::RunPanicked {
+                run: self.record.id(),
+                message: format!("the {} run task panicked (see the log)", self.actor),
+            }
+        } else {
+            Error::actor_failed(self.actor, "the run's task ended before the run did")
+        };
+        // Refused only if it finished in between: then its outcome stands.
+        let _ = self.ctx.registry().finish(self.record, Err(error));
+    }
 }
 
 /// The slot a run holds while it executes: the one it was handed, or one
@@ -311,15 +391,21 @@ fn stop_error(record: &RunRecord, owner: &Owner) -> Error {
     }
 }
 
+/// One attempt of the run. `inject_panic` (the injected fault
+/// `PanicInRun`) makes it panic once the work has begun: right after the
+/// process is spawned, or before the action is called.
 async fn attempt_once(
     ctx: &Context,
     record: &RunRecord,
     prepared: &Prepared,
     token: &CancellationToken,
     owner: &Owner,
+    inject_panic: bool,
 ) -> Result<Output> {
     let task = &prepared.task;
-    let deadline = task.time_limit().map(|limit| Instant::now() + limit);
+    let deadline = task
+        .time_limit()
+        .map(|limit| crate::duration::after(Instant::now(), limit));
     let timed_out = || Error::TimedOut {
         run: Some(record.id()),
         after: task.time_limit().unwrap_or_default(),
@@ -330,6 +416,9 @@ async fn attempt_once(
             let TaskKind::Action { input, .. } = task.kind() else {
                 unreachable!("prepare pairs Work::Action only with action tasks")
             };
+            if inject_panic {
+                panic_in_run(ctx, owner.actor, record);
+            }
             let call = AssertUnwindSafe(action(input.clone())).catch_unwind();
             let expiry = sleep_until(deadline);
             let result = tokio::select! {
@@ -341,7 +430,7 @@ async fn attempt_once(
                 Ok(Ok(value)) => out.value = Some(value),
                 Ok(Err(message)) => out.stderr = message.into_bytes(),
                 Err(panic) => {
-                    out.stderr = format!("action panicked: {}", panic_message(&panic)).into_bytes()
+                    out.stderr = format!("action panicked: {}", panic_message(&*panic)).into_bytes()
                 }
             }
             Ok(out)
@@ -373,7 +462,7 @@ async fn attempt_once(
                 program,
                 display,
                 args,
-                env: task.env_vars(),
+                env: task.env_ops(),
                 dir: task.dir(),
                 stdin: task.stdin_bytes(),
                 max_output: task.output_cap().unwrap_or(ctx.limits().max_output),
@@ -384,6 +473,9 @@ async fn attempt_once(
             let limits = ctx.limits().process;
             let on_spawn = |pid| {
                 record.set_pid(pid);
+                if inject_panic {
+                    panic_in_run(ctx, owner.actor, record);
+                }
                 let kill = ctx.kill_at_spawn(owner.actor);
                 if kill {
                     ctx.trace().note(
@@ -426,6 +518,22 @@ async fn attempt_once(
     }
 }
 
+/// Raise the injected fault `PanicInRun` in `record`'s task.
+fn panic_in_run(ctx: &Context, actor: &'static str, record: &RunRecord) -> ! {
+    ctx.trace().note(
+        actor,
+        "PanicInRun",
+        crate::trace::EventKind::Fault,
+        crate::trace::Outcome::Ok,
+        None,
+        Some(record.id()),
+    );
+    crate::panic_hook::planned(format!(
+        "injected fault: run {} of {actor} panics in its task",
+        record.id()
+    ))
+}
+
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at).await,
@@ -433,11 +541,12 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    panic
+/// The message of a panic payload (`panic!` makes a `&str` or a `String`).
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "non-string panic payload".to_string())
 }
 
@@ -461,6 +570,10 @@ pub(crate) async fn drain_runs(
     } else {
         owner.stop(Error::actor_failed(actor, "stopped by the supervisor"));
     }
-    let bound = ctx.limits().process.kill_grace + Duration::from_secs(1);
+    let bound = ctx
+        .limits()
+        .process
+        .kill_grace
+        .saturating_add(Duration::from_secs(1));
     let _ = tokio::time::timeout(bound, runs.wait()).await;
 }

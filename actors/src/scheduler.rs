@@ -439,6 +439,11 @@ impl SchedulerState {
             // Declared after `_alive`, so dropped before it: the counters are
             // final before shutdown stops waiting.
             let in_flight = in_flight;
+            // Ends the run if this task lets go of it unfinished (a panic
+            // outside `execute`, the runtime dropping the task); declared
+            // after `in_flight`, so the run has ended when the counters
+            // read it.
+            let _guard = runner::RunGuard::new(&ctx, &record, SCHEDULER);
             // Durable state: a schedule restored after a restart may fire
             // before the application has registered its action again; the
             // run waits for it, `Queued`.

@@ -106,7 +106,7 @@ impl<M: Message> ActorSlot<M> {
     /// within the restart wait; `ShuttingDown` if it was stopped.
     pub async fn send(&self, mut msg: M) -> Result<()> {
         let mut held = self.held.subscribe();
-        let deadline = tokio::time::Instant::now() + self.restart_wait;
+        let deadline = crate::duration::after(tokio::time::Instant::now(), self.restart_wait);
         loop {
             let now = held.borrow_and_update().clone();
             match now {

@@ -21,7 +21,12 @@
 //! # Layout
 //! - `records`: the record types (one per table) and their encoding
 //!   (schema version byte + bincode).
-//! - `writer`: the group-commit writer thread and background retention.
+//! - `writer`: the group-commit writer thread and background retention;
+//!   after a failed write (a full disk, EIO: redb then fails every later
+//!   operation of that handle) it reopens the file and commits what is
+//!   pending, refusing meanwhile with `Error::StoreUnavailable`.
+//! - `backend`: the file under redb, with the fault switch of
+//!   `Fault::FailCommits`.
 //! - `recover`: opening the file, and what a start finds: runs `Running`
 //!   -> `Interrupted` (their process groups stopped), runs `Queued` ->
 //!   resumed, schedules -> restored.
@@ -34,6 +39,7 @@
 //! more `Op` variant, as `graphs` shows. New tables need no schema bump:
 //! an older file gets them created empty on its first write.
 
+mod backend;
 mod graphs;
 mod history;
 mod records;
@@ -55,6 +61,7 @@ use crate::error::{Error, Result};
 use crate::run::{RunId, RunInfo};
 use crate::slot::Reply;
 
+pub(crate) use backend::FaultSwitch;
 pub use graphs::StoredGraph;
 pub(crate) use graphs::{GraphRow, GraphTaskDef, GraphTaskRow};
 pub use history::HistoryQuery;
@@ -130,9 +137,12 @@ pub struct Store {
 struct Shared {
     path: PathBuf,
     ops: mpsc::Sender<Op>,
-    // For reads. Taken (and the file closed) by `close`.
-    db: RwLock<Option<Arc<Database>>>,
+    // For reads. Taken (and the file closed) by `close`; swapped by the
+    // writer when it reopens the file after a failed write.
+    db: writer::ReadSlot,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// Commits to fail on purpose (`Fault::FailCommits`).
+    faults: Arc<FaultSwitch>,
 }
 
 impl Shared {
@@ -214,10 +224,19 @@ impl Store {
     /// as it was.
     pub fn open(path: impl AsRef<Path>, limits: StoreLimits) -> Result<(Store, Recovered)> {
         let path = path.as_ref().to_path_buf();
-        let (db, recovered, output_bytes) = recover::open(&path, limits)?;
+        let faults = Arc::new(FaultSwitch::default());
+        let (db, recovered, output_bytes) = recover::open(&path, limits, &faults)?;
         let db = Arc::new(db);
+        let readers: writer::ReadSlot = Arc::new(RwLock::new(Some(Arc::clone(&db))));
         let (ops, rx) = mpsc::channel();
-        let writer = writer::Writer::new(Arc::clone(&db), path.clone(), limits, output_bytes);
+        let writer = writer::Writer::new(
+            db,
+            Arc::clone(&readers),
+            path.clone(),
+            limits,
+            output_bytes,
+            Arc::clone(&faults),
+        );
         let handle = std::thread::Builder::new()
             .name("taskorch-store".into())
             .spawn(move || writer.run(rx))
@@ -229,11 +248,19 @@ impl Store {
             shared: Some(Arc::new(Shared {
                 path,
                 ops,
-                db: RwLock::new(Some(db)),
+                db: readers,
                 writer: Mutex::new(Some(handle)),
+                faults,
             })),
         };
         Ok((store, recovered))
+    }
+
+    /// The switch that fails commits on purpose (`Fault::FailCommits`);
+    /// `None` without a file.
+    #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
+    pub(crate) fn fault_switch(&self) -> Option<Arc<FaultSwitch>> {
+        self.shared.as_ref().map(|s| Arc::clone(&s.faults))
     }
 
     /// Whether a file backs this store.
@@ -367,7 +394,7 @@ impl Store {
         };
         let db = shared.db.read();
         let Some(db) = db.as_ref() else {
-            return Err(self.closed_error());
+            return Err(self.unreadable_error());
         };
         history::scan(db, query).map_err(|e| Error::Store {
             path: shared.path.clone(),
@@ -398,6 +425,18 @@ impl Store {
         records::decode(bytes)
             .inspect_err(|e| tracing::warn!(run = %id, error = %e, "unreadable stored record"))
             .ok()
+    }
+
+    /// Why there is no database to read: closed, or being reopened after
+    /// a failed write.
+    fn unreadable_error(&self) -> Error {
+        match &self.shared {
+            Some(shared) if shared.writer.lock().is_some() => Error::StoreUnavailable {
+                path: shared.path.clone(),
+                reason: "a write failed and the store is reopening; try again shortly".into(),
+            },
+            _ => self.closed_error(),
+        }
     }
 
     fn closed_error(&self) -> Error {

@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::breaker::{BreakerOptions, BreakerSpec};
+use crate::env::{EnvOp, EnvOps};
 use crate::error::{Error, Result};
 
 /// Default cap on captured bytes per stream (1 MiB).
@@ -60,7 +61,8 @@ pub enum TaskKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Task {
     kind: TaskKind,
-    env: Vec<(String, String)>,
+    #[serde(with = "crate::env::wire")]
+    env: EnvOps,
     current_dir: Option<PathBuf>,
     stdin: Option<Vec<u8>>,
     name: Option<String>,
@@ -135,7 +137,24 @@ impl Task {
 
     /// Set an environment variable for the process (inherits the rest).
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.env.push((key.into(), value.into()));
+        self.env.push(EnvOp::Set(key.into(), value.into()));
+        self
+    }
+
+    /// Remove an environment variable from the process's environment,
+    /// inherited or set before. A later [`env`](Self::env) sets it again.
+    pub fn env_remove(mut self, key: impl Into<String>) -> Self {
+        self.env.push(EnvOp::Remove(key.into()));
+        self
+    }
+
+    /// Start the process with an empty environment: nothing inherited,
+    /// nothing set before this call. Variables set after it are the whole
+    /// environment, with the runtime's own (`TASKORCH_RUN_ID`, and
+    /// `TRACEPARENT` inside a span). A bare program name is still looked up
+    /// on the orchestrator's `PATH` unless the task sets one.
+    pub fn env_clear(mut self) -> Self {
+        self.env.push(EnvOp::Clear);
         self
     }
 
@@ -252,8 +271,15 @@ impl Task {
         }
     }
 
-    /// Environment variables set on the process.
-    pub fn env_vars(&self) -> &[(String, String)] {
+    /// Environment variables set on the process, in the order they were
+    /// set (see [`env_remove`](Self::env_remove) and
+    /// [`env_clear`](Self::env_clear) for what else may change).
+    pub fn env_vars(&self) -> impl Iterator<Item = (&str, &str)> {
+        crate::env::set_vars(&self.env)
+    }
+
+    /// Every change to the environment, in order.
+    pub(crate) fn env_ops(&self) -> &[EnvOp] {
         &self.env
     }
 
@@ -340,19 +366,14 @@ impl Task {
                 if self.is_action() { "action" } else { "shell" }
             ));
         }
-        for (key, value) in &self.env {
-            if key.is_empty() || key.contains('=') || key.contains('\0') {
-                return invalid(format!("invalid environment variable name {key:?}"));
+        crate::env::validate(&self.env, "", Error::InvalidTask)?;
+        if let Some(limit) = self.timeout {
+            if limit.is_zero() {
+                return invalid("timeout must be greater than zero".into());
             }
-            if value.contains('\0') {
-                return invalid(format!(
-                    "NUL byte in the value of environment variable {key}"
-                ));
-            }
+            crate::duration::check("Task::timeout", limit)?;
         }
-        if self.timeout == Some(Duration::ZERO) {
-            return invalid("timeout must be greater than zero".into());
-        }
+        self.backoff.validate("Task::backoff")?;
         if let Some(spec) = &self.breaker {
             if spec.key.is_empty() {
                 return invalid(
@@ -413,24 +434,55 @@ impl Backoff {
     }
 
     /// The delay before retry number `retry` (1 for the first retry),
-    /// without jitter.
+    /// without jitter. Grows until it reaches `max` and stays there, for
+    /// any number of retries.
     pub fn base_delay(&self, retry: u32) -> Duration {
         if retry == 0 {
             return Duration::ZERO;
         }
-        let exp = retry.saturating_sub(1).min(32);
-        let mult = (self.factor as u64).saturating_pow(exp) as u32;
+        // Saturates at u32::MAX (from 2^32 on with the factor 2) instead of
+        // wrapping to 0, which made retry 33 and later start over at
+        // `initial`.
+        let mult =
+            u32::try_from(u64::from(self.factor).saturating_pow(retry - 1)).unwrap_or(u32::MAX);
         self.initial.saturating_mul(mult.max(1)).min(self.max)
     }
 
-    /// The delay before retry number `retry`, jitter applied.
+    /// The delay before retry number `retry`, jitter applied (at most
+    /// [`duration::MAX`](crate::duration::MAX), whatever the settings).
     pub fn delay(&self, retry: u32) -> Duration {
         let base = self.base_delay(retry);
-        if self.jitter == 0.0 || base.is_zero() {
+        // A deserialized backoff was never clamped by `with_jitter`.
+        let jitter = if self.jitter.is_finite() {
+            self.jitter.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        if jitter == 0.0 || base.is_zero() {
             return base;
         }
-        let spread = rand::random_range(-self.jitter..=self.jitter);
-        base.mul_f64((1.0 + spread).max(0.0))
+        let spread = rand::random_range(-jitter..=jitter);
+        crate::duration::mul_f64(base, 1.0 + spread)
+    }
+
+    /// Check the durations and the jitter; `field` names the setting in
+    /// the error.
+    ///
+    /// # Errors
+    /// `InvalidDuration` for an `initial` or `max` above
+    /// [`duration::MAX`](crate::duration::MAX), or a jitter that is not a
+    /// fraction in `0..=1` (only a deserialized backoff can have one).
+    pub fn validate(&self, field: &str) -> Result<()> {
+        crate::duration::check(&format!("{field} (initial delay)"), self.initial)?;
+        crate::duration::check(&format!("{field} (maximum delay)"), self.max)?;
+        if !(0.0..=1.0).contains(&self.jitter) {
+            return Err(Error::InvalidDuration {
+                field: format!("{field} (jitter {})", self.jitter),
+                value: None,
+                limit: "a jitter is a fraction of the delay, from 0 to 1".to_string(),
+            });
+        }
+        Ok(())
     }
 }
 

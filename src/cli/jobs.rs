@@ -137,11 +137,14 @@ pub(super) struct Dur(pub(super) Duration);
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        humantime::parse_duration(&text).map(Dur).map_err(|e| {
+        let parsed = humantime::parse_duration(&text).map_err(|e| {
             serde::de::Error::custom(format!(
                 "invalid duration {text:?}: {e} (try \"30s\", \"2h\", \"250ms\")"
             ))
-        })
+        })?;
+        super::check_duration(&text, parsed)
+            .map(Dur)
+            .map_err(serde::de::Error::custom)
     }
 }
 

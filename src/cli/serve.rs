@@ -4,8 +4,9 @@
 //! (the store's history, and live output for `logs --follow`).
 //!
 //! One connection per request: a JSON [`Request`] line in, [`Reply`] lines
-//! out (see `wire`). The socket is created with the directory's
-//! permissions; like the store file, it is for the user who runs `up`.
+//! out (see `wire`). Like the store file, the socket is for the user who
+//! runs `up` only (mode 0600, and never reachable with a wider mode: it
+//! is bound in a private directory and renamed into place).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -41,7 +42,7 @@ impl Server {
     ) -> Result<Server, CliError> {
         let path = dir.socket();
         let _ = std::fs::remove_file(&path);
-        let listener = UnixListener::bind(&path)
+        let listener = bind_private(&path)
             .map_err(CliError::io(format!("listening on {}", path.display())))?;
         let served = dir.clone();
         let task = tokio::spawn(async move {
@@ -77,6 +78,26 @@ impl Server {
         self.task.abort();
         let _ = std::fs::remove_file(self.dir.socket());
     }
+}
+
+/// Bind a unix socket at `path`, mode 0600. `bind` gives the socket the
+/// umask's mode, so it is bound in a fresh directory only we can enter,
+/// narrowed there, then renamed into place: no one else can connect in
+/// between, whatever the store directory's own mode.
+fn bind_private(path: &std::path::Path) -> std::io::Result<UnixListener> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let parent = path.parent().unwrap_or(std::path::Path::new("."));
+    let private = parent.join(format!(".up.sock.{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&private);
+    std::fs::DirBuilder::new().mode(0o700).create(&private)?;
+    let staged = private.join("up.sock");
+    let bound = UnixListener::bind(&staged).and_then(|listener| {
+        std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600))?;
+        std::fs::rename(&staged, path)?;
+        Ok(listener)
+    });
+    let _ = std::fs::remove_dir_all(&private);
+    bound
 }
 
 async fn serve(

@@ -1,21 +1,45 @@
-//! [`Chaos`]: a seeded chaos harness. It starts an orchestrator, drives a
-//! mixed workload through every pattern while injecting one random fault
-//! per round into a random actor, then checks the runtime's promises:
+//! [`Chaos`]: a seeded chaos harness. It starts an orchestrator (with a
+//! durable store unless told otherwise) and drives a mixed workload
+//! through every pattern: run, stream, batch, launch, a task graph, a
+//! workflow (action and command blocks), a pool and two schedules. Faults
+//! come from two sides:
+//!
+//! - one planned fault per round into a random actor ([`Chaos::plan`]):
+//!   panics, errors, delays, lost replies, killed processes;
+//! - inside the runs: each task does a seeded hazard (see `hazard`): an
+//!   action that panics before returning its future, panics inside it or
+//!   hangs until cancelled; a child that traps SIGTERM and cleans up, one
+//!   that ignores SIGTERM, a double-forked daemon left in the group, a
+//!   grandchild that holds stdout open; and a scheduled action that
+//!   panics on two ticks out of three.
+//!
+//! Then it checks the runtime's promises:
 //!
 //! 1. every accepted run reaches a terminal status;
 //! 2. no call hangs: each is bounded by `call_timeout`;
-//! 3. no process outlives its run: every shell run records its own pid and
-//!    a grandchild's, and once the runs are over each pid must be gone
-//!    (pool workers: once the runtime has shut down);
+//! 3. no process outlives its run: every process of a run records its pid
+//!    and start time, and every one carries a marker in its environment;
+//!    once the runs are over none may be running, nor a zombie left
+//!    unreaped by this process tree (pool workers: once the runtime has
+//!    shut down);
 //! 4. `system_status()` answers throughout (a poller asks it all along);
 //! 5. the registry holds exactly the accepted runs: every run in it was
 //!    submitted (each task has a unique name), none twice, and every run
-//!    id a caller got back is there.
+//!    id a caller got back is there;
+//! 6. no task executed twice: each appends a line to its own marker file;
+//! 7. a child that traps SIGTERM, stopped by a timeout or a cancel,
+//!    finishes its cleanup (the grace covers the whole process group).
 //!
-//! The same seed gives the same fault sequence ([`Chaos::plan`]) and the
-//! same workload; how the two interleave is up to the machine.
+//! What (3) covers: processes that stay in their run's process group. A
+//! daemon that calls `setsid` leaves it on purpose, and is not followed.
+//!
+//! The same seed gives the same fault sequence and the same workload; how
+//! the two interleave is up to the machine.
 
+mod hazard;
+mod procs;
 mod report;
+mod round;
 mod workload;
 
 use std::time::{Duration, Instant};
@@ -27,12 +51,14 @@ use taskorch_actors::{Backoff, Error, Fault, FaultTarget, RestartIntensity, Resu
 pub use report::ChaosReport;
 
 use crate::{Config, Orchestrator};
+use hazard::Scratch;
 use workload::Workload;
 
 /// One fault of the plan: into which actor, which message, what.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedFault {
-    /// The actor ("executor", "batch", ...).
+    /// The actor ("executor", "batch", ..., or "store" for the store's
+    /// writer).
     pub actor: &'static str,
     /// Which of its messages (or spawned processes).
     pub target: FaultTarget,
@@ -51,6 +77,13 @@ const EXERCISED: &[(&str, &[&str])] = &[
     ("pool_worker", &["Retire"]),
 ];
 
+/// The actors that own runs: `PanicInRun` makes one of their run tasks
+/// panic from inside.
+const RUN_OWNERS: &[&str] = &["executor", "batch", "launcher", "scheduler"];
+
+/// Where `FailCommits` goes: the durable store's writer.
+const STORE: &str = "store";
+
 /// A seeded chaos run (see the module docs).
 ///
 /// ```no_run
@@ -67,10 +100,11 @@ pub struct Chaos {
     config: Config,
     call_timeout: Duration,
     max_delay: Duration,
+    store: bool,
 }
 
 impl Chaos {
-    /// A harness for `seed`: 200 faults, each call bounded by 30 s, and a
+    /// A harness for `seed`: 200 rounds, each call bounded by 30 s, a store, and a
     /// configuration with short grace periods and a restart intensity high
     /// enough that actors keep coming back (see [`config`](Self::config)).
     pub fn new(seed: u64) -> Self {
@@ -90,10 +124,20 @@ impl Chaos {
             },
             call_timeout: Duration::from_secs(30),
             max_delay: Duration::from_millis(40),
+            store: true,
         }
     }
 
-    /// How many faults to inject (one per round of the workload).
+    /// Whether the orchestrator keeps a durable store (default: yes, a
+    /// fresh one in the harness's scratch directory, unless the
+    /// [`config`](Self::config) names one).
+    pub fn store(mut self, on: bool) -> Self {
+        self.store = on;
+        self
+    }
+
+    /// How many rounds to run, with one planned actor fault each (the
+    /// faults inside runs come on top).
     pub fn faults(mut self, n: usize) -> Self {
         self.faults = n;
         self
@@ -126,7 +170,10 @@ impl Chaos {
         self.seed
     }
 
-    /// The fault sequence this seed gives, in injection order.
+    /// The fault sequence this seed gives, in injection order: message
+    /// faults and killed processes into any actor the workload exercises,
+    /// panics inside the run tasks of the actors that own runs
+    /// (`PanicInRun`), and, with a store, failed commits (`FailCommits`).
     pub fn plan(&self) -> Vec<PlannedFault> {
         let mut rng = StdRng::seed_from_u64(self.seed);
         let max_delay = u64::try_from(self.max_delay.as_millis())
@@ -134,21 +181,34 @@ impl Chaos {
             .max(1);
         (0..self.faults)
             .map(|_| {
-                let (actor, kinds) = EXERCISED[rng.random_range(0..EXERCISED.len())];
+                let (mut actor, kinds) = EXERCISED[rng.random_range(0..EXERCISED.len())];
                 let fault = match rng.random_range(0..100) {
-                    0..25 => Fault::PanicNextMessage,
-                    25..45 => Fault::ErrorNextMessage,
-                    45..65 => Fault::DelayNextMessage(Duration::from_millis(
+                    0..20 => Fault::PanicNextMessage,
+                    20..35 => Fault::ErrorNextMessage,
+                    35..50 => Fault::DelayNextMessage(Duration::from_millis(
                         rng.random_range(1..=max_delay),
                     )),
-                    65..85 => Fault::DropReply,
-                    _ => Fault::KillChildProcess,
+                    50..62 => Fault::DropReply,
+                    62..72 => Fault::KillChildProcess,
+                    // Rarer: while the store reopens, every run is refused,
+                    // which would starve the rest of the workload.
+                    94..100 if self.store => Fault::FailCommits(rng.random_range(1..=3)),
+                    _ => Fault::PanicInRun,
                 };
+                match fault {
+                    Fault::PanicInRun => {
+                        actor = RUN_OWNERS[rng.random_range(0..RUN_OWNERS.len())];
+                    }
+                    Fault::FailCommits(_) => actor = STORE,
+                    _ => {}
+                }
                 let aimed = rng.random_bool(0.35);
                 let nth = rng.random_range(1..=3);
                 let target = match (&fault, aimed) {
-                    (_, false) => FaultTarget::next(),
-                    (Fault::KillChildProcess, true) => FaultTarget::next().nth(nth),
+                    (Fault::FailCommits(_), _) | (_, false) => FaultTarget::next(),
+                    (Fault::KillChildProcess | Fault::PanicInRun, true) => {
+                        FaultTarget::next().nth(nth)
+                    }
                     (_, true) => {
                         FaultTarget::message(kinds[rng.random_range(0..kinds.len())]).nth(nth)
                     }
@@ -179,10 +239,27 @@ impl Chaos {
                 context: "creating the chaos harness's scratch directory".into(),
                 source: std::sync::Arc::new(e),
             })?;
-        let orch = Orchestrator::start(self.config.clone()).await?;
+        let io = |context: &str, e: std::io::Error| Error::Io {
+            context: context.into(),
+            source: std::sync::Arc::new(e),
+        };
+        let files = Scratch::create(&scratch.path().join("work"))
+            .map_err(|e| io("laying out the chaos harness's scratch directory", e))?;
+        let mut config = self.config.clone();
+        if self.store && config.store.is_none() {
+            config.store = Some(scratch.path().join("store.redb"));
+        }
+        let orch = Orchestrator::start(config).await?;
+        let tag = scratch
+            .path()
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("taskorch-chaos")
+            .to_string();
         let mut workload = Workload::new(
             orch.clone(),
-            scratch.path().join("pids"),
+            files,
+            tag,
             self.call_timeout,
             StdRng::seed_from_u64(self.seed ^ 0x9e37_79b9_7f4a_7c15),
         );
@@ -201,6 +278,12 @@ impl Chaos {
         let stats = orch.fault_stats();
         orch.clear_faults();
         let mut report = workload.finish(poller).await;
+        for planned in &plan {
+            *report
+                .faults_by_kind
+                .entry(planned.fault.name().to_string())
+                .or_default() += 1;
+        }
         report.seed = self.seed;
         report.rounds = plan.len();
         report.faults_injected = stats.injected;

@@ -26,7 +26,11 @@ pub(super) async fn open_store(config: &Config) -> Result<(Store, Recovered)> {
         .unwrap_or_else(|e| {
             Err(Error::Store {
                 path: fallback,
-                reason: format!("opening the store panicked: {e}"),
+                reason: format!(
+                    "opening the store failed inside the storage engine ({e}); the file was left \
+                     untouched: move it aside (or delete it) to start with an empty history, or \
+                     restore it from a backup"
+                ),
             })
         })
 }

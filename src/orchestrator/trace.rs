@@ -28,7 +28,9 @@ impl Orchestrator {
     /// `target` names: `FaultTarget::next()`, or
     /// `FaultTarget::message("Launch").nth(3)` for the third `Launch` from
     /// now. Actors: "executor", "batch", "launcher", "scheduler",
-    /// "pool_keeper", "pool_worker".
+    /// "pool_keeper", "pool_worker"; and "store" (with `Config::store`),
+    /// which takes only `Fault::FailCommits(n)` at `FaultTarget::next()`:
+    /// the store writer's next `n` commits fail as on a full disk.
     ///
     /// # Errors
     /// `InvalidFault` for an actor faults cannot target (the root

@@ -12,10 +12,11 @@
 //! holds the orchestrator weakly: the runtime's action table must not keep
 //! the runtime alive.
 //!
-//! A command block holds two execution slots while its process runs (its
-//! graph task's and its process run's), so a workflow with command blocks
-//! runs at most `max_concurrency / 2` blocks at once, which keeps it from
-//! taking every slot and waiting on itself.
+//! A command block gives its graph task's execution slot back while its
+//! command's run waits and runs (`Context::lend_slot`), and takes one
+//! again after: no block holds one slot while it waits for another, so
+//! workflows never wait on themselves or on each other, whatever
+//! `max_concurrency`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -167,16 +168,13 @@ impl Orchestrator {
         self.inner.ctx.halt().check()?;
         let types = self.block_types();
         let order = workflow.validate(&types)?;
-        let mut commands = false;
         let mut blocks = HashMap::new();
         for block in &workflow.blocks {
             let ty = types[&block.block_type].clone();
-            match &ty.run {
-                BlockRun::Action(name) if !self.inner.ctx.actions().contains(name) => {
-                    return Err(Error::UnknownAction(name.clone()));
-                }
-                BlockRun::Command { .. } => commands = true,
-                _ => {}
+            if let BlockRun::Action(name) = &ty.run
+                && !self.inner.ctx.actions().contains(name)
+            {
+                return Err(Error::UnknownAction(name.clone()));
             }
             let index = blocks.len();
             blocks.insert(block.id.clone(), (index, ty));
@@ -185,9 +183,6 @@ impl Orchestrator {
         let table = &self.inner.workflows;
         let instance_id = table.next.fetch_add(1, Ordering::Relaxed);
         let mut graph = TaskGraph::new();
-        if commands {
-            graph = graph.limit((self.inner.config.max_concurrency / 2).max(1));
-        }
         let mut keys = HashMap::new();
         for i in order {
             let block = &workflow.blocks[i];
@@ -458,12 +453,21 @@ async fn run_command(
         })
     });
     let task = Task::command(program).args(rendered).name(block.id.clone());
-    let id = orch.launch(task).await.map_err(|e| e.to_string())?;
-    instance.runs.lock().expect("runs lock").insert(id);
-    // Dropped with the block (its graph task cancelled): stop the process.
-    let _cancel = CancelOnDrop(orch.clone(), id);
-    let out = orch.wait(id).await.map_err(|e| e.to_string())?;
-    instance.runs.lock().expect("runs lock").remove(&id);
+    // The block's slot is the command's while it waits and runs (module
+    // docs); dropped with the block, the lent slot is taken back later.
+    let lent = orch.inner.ctx.lend_slot();
+    let waited = async {
+        let id = orch.launch(task).await.map_err(|e| e.to_string())?;
+        instance.runs.lock().expect("runs lock").insert(id);
+        // Dropped with the block (its graph task cancelled): stop the process.
+        let _cancel = CancelOnDrop(orch.clone(), id);
+        let out = orch.wait(id).await.map_err(|e| e.to_string())?;
+        instance.runs.lock().expect("runs lock").remove(&id);
+        Ok::<_, String>(out)
+    }
+    .await;
+    lent.reclaim().await;
+    let out = waited?;
     if !out.success() {
         return Err(format!(
             "{program} exited with {:?}: {}",

@@ -147,3 +147,37 @@ fn bad_run_ids_and_unknown_runs() {
         format!("taskorch: no run {id} in the store\n")
     );
 }
+
+/// Durations past what a clock can hold (they used to panic the run's task
+/// or the scheduler, and `run` then waited for ever) are usage errors,
+/// found before anything starts. Bounded: a hang fails the test.
+#[tokio::test]
+async fn durations_too_long_for_a_clock_are_usage_errors_not_hangs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = super::Spawned::start(
+        dir.path(),
+        &["run", "--timeout", "300000000000y", "--", "true"],
+    );
+    assert_eq!(run.exit_code().await, 2, "{}", run.stderr());
+    let stderr = run.stderr();
+    assert!(
+        stderr.contains("'300000000000y'") && stderr.contains("at most 100 years"),
+        "{stderr}"
+    );
+
+    for (key, section) in [("every", "schedule"), ("timeout", "task")] {
+        let text =
+            format!("[[{section}]]\nname = \"a\"\nshell = \"true\"\n{key} = \"300000000000y\"\n");
+        std::fs::write(dir.path().join("jobs.toml"), text).unwrap();
+        let mut up = super::Spawned::start(dir.path(), &["up", "jobs.toml", "--for", "1s"]);
+        assert_eq!(up.exit_code().await, 2, "{}", up.stderr());
+        let stderr = up.stderr();
+        assert!(
+            stderr.starts_with("taskorch: jobs.toml:4:")
+                && stderr
+                    .contains("\"300000000000y\" is too long: a duration may be at most 100 years"),
+            "{stderr}"
+        );
+        assert!(up.stdout().is_empty(), "something started: {}", up.stdout());
+    }
+}

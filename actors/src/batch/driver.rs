@@ -25,13 +25,12 @@
 //!
 //! [`Batch::cancel`]: super::Batch::cancel
 
-use std::panic::AssertUnwindSafe;
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use futures::{FutureExt, StreamExt};
 use tokio::task::{JoinError, JoinHandle};
 use tokio::time::Instant;
 
@@ -89,7 +88,7 @@ impl Driver {
     pub(super) async fn run(mut self, tasks: Vec<Task>) -> Vec<Result<Output>> {
         let limit = self.job.limit();
         let after = self.job.time_limit();
-        let deadline = after.map(|limit| Instant::now() + limit);
+        let deadline = after.map(|limit| crate::duration::after(Instant::now(), limit));
         let mut queue = tasks.into_iter().enumerate();
         let mut running = FuturesUnordered::new();
 
@@ -241,17 +240,9 @@ async fn run_one(
         Some(owner.token()),
     );
     record.correlate(correlation);
-    let run = AssertUnwindSafe(runner::execute(ctx, &record, &prepared, owner));
-    match run.catch_unwind().await {
-        Ok(result) => result,
-        Err(_) => {
-            // The runner catches action panics; this would be a bug of ours.
-            // Still, the run must not stay `Running` in the registry.
-            let e = Error::actor_failed(BATCH, "the run's task panicked");
-            let _ = ctx.registry().finish(&record, Err(e.clone()));
-            Err(e)
-        }
-    }
+    // A panic inside is the runner's to catch: it ends the run
+    // `RunPanicked` and returns that.
+    runner::execute(ctx, &record, &prepared, owner).await
 }
 
 fn timed_out(after: Option<Duration>) -> Error {

@@ -88,7 +88,9 @@ impl BatchSpec {
     /// they start, so one bad task fails only its own slot).
     ///
     /// # Errors
-    /// `InvalidTask` for a limit of zero or a zero timeout.
+    /// `InvalidTask` for a limit of zero or a zero timeout;
+    /// `InvalidDuration` for a timeout above
+    /// [`duration::MAX`](crate::duration::MAX).
     pub fn validate(&self) -> Result<()> {
         if self.limit == 0 {
             return Err(Error::InvalidTask(
@@ -99,6 +101,9 @@ impl BatchSpec {
             return Err(Error::InvalidTask(
                 "batch timeout must be greater than zero".into(),
             ));
+        }
+        if let Some(limit) = self.timeout {
+            crate::duration::check("BatchSpec::timeout", limit)?;
         }
         Ok(())
     }

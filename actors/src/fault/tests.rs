@@ -171,3 +171,41 @@ fn every_target_names_its_kinds() {
         assert!(!kinds.is_empty());
     }
 }
+
+#[test]
+fn panic_in_run_counts_started_runs_not_messages_or_spawns() {
+    let plan = FaultPlan::default();
+    plan.inject_at("scheduler", &FaultTarget::next().nth(2), Fault::PanicInRun)
+        .unwrap();
+    assert_eq!(
+        take(&plan, "scheduler", "Tick"),
+        None,
+        "messages do not count"
+    );
+    assert!(!plan.take_kill("scheduler"), "spawns do not count");
+    assert!(!plan.take_run_panic("executor"));
+    assert!(!plan.take_run_panic("scheduler"), "the first run is spared");
+    assert!(plan.take_run_panic("scheduler"), "the second one panics");
+    assert!(!plan.take_run_panic("scheduler"));
+    assert_eq!(plan.stats().fired, 1);
+}
+
+#[test]
+fn panic_in_run_is_refused_for_pools_and_message_kinds() {
+    let plan = FaultPlan::default();
+    for actor in ["pool_keeper", "pool_worker"] {
+        match plan.inject_at(actor, &FaultTarget::next(), Fault::PanicInRun) {
+            Err(Error::InvalidFault { reason, .. }) => {
+                assert!(reason.contains("start none"), "{reason}")
+            }
+            other => panic!("expected InvalidFault, got {other:?}"),
+        }
+    }
+    match plan.inject_at("executor", &FaultTarget::message("Run"), Fault::PanicInRun) {
+        Err(Error::InvalidFault { reason, .. }) => {
+            assert!(reason.contains("started runs"), "{reason}")
+        }
+        other => panic!("expected InvalidFault, got {other:?}"),
+    }
+    assert_eq!(plan.stats(), FaultStats::default());
+}

@@ -411,7 +411,8 @@ impl Driver {
     }
 
     fn stop_deadline(&self) -> Instant {
-        Instant::now() + self.ctx.limits().process.kill_grace + Duration::from_secs(1)
+        let grace = self.ctx.limits().process.kill_grace;
+        crate::duration::after(Instant::now(), grace.saturating_add(Duration::from_secs(1)))
     }
 
     /// After the loop: finish the graph, or give it back for the next
@@ -479,17 +480,9 @@ async fn run_one(
     slot: OwnedSlot,
 ) -> Ran {
     let started = Instant::now();
-    let run = AssertUnwindSafe(runner::execute_holding(ctx, &record, prepared, owner, slot));
-    let result = match run.catch_unwind().await {
-        Ok(result) => result,
-        Err(_) => {
-            // The runner catches action panics; this would be a bug of ours.
-            // Still, the run must not stay `Running` in the registry.
-            let e = Error::actor_failed(BATCH, "the run's task panicked");
-            let _ = ctx.registry().finish(&record, Err(e.clone()));
-            Err(e)
-        }
-    };
+    // A panic inside is the runner's to catch: it ends the run
+    // `RunPanicked` and returns that.
+    let result = runner::execute_holding(ctx, &record, prepared, owner, slot).await;
     let (attempts, duration) = match &result {
         Ok(out) => (out.attempts, out.duration),
         Err(_) => (record.info().attempts, started.elapsed()),

@@ -197,9 +197,10 @@ impl Serve {
         };
         // Shortened by up to 10 % so workers started together do not all
         // retire at the same moment.
-        let retire_at = spec
-            .max_age
-            .map(|age| self.info.started + age.mul_f64(1.0 - rand::random_range(0.0..0.1)));
+        let retire_at = spec.max_age.map(|age| {
+            let age = crate::duration::mul_f64(age, 1.0 - rand::random_range(0.0..0.1));
+            crate::duration::after(self.info.started, age)
+        });
         let expiry = async {
             match retire_at {
                 Some(at) => tokio::time::sleep_until(at).await,
@@ -278,7 +279,7 @@ impl Serve {
         self.info.busy.store(true, Ordering::Relaxed);
         // Deadlines only move forward, so the timer (armed for an earlier
         // request) fires at or before this one's: check then, and re-arm.
-        let deadline = Instant::now() + spec.request_timeout;
+        let deadline = crate::duration::after(Instant::now(), spec.request_timeout);
         let outcome = {
             let exchange = io.exchange(&job.line, spec.max_reply);
             tokio::pin!(exchange);

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::env::{EnvOp, EnvOps};
 use crate::error::{Error, Result};
 use crate::task::{Backoff, DEFAULT_MAX_OUTPUT};
 
@@ -44,7 +45,8 @@ pub struct PoolSpec {
     pub(crate) name: String,
     pub(crate) program: String,
     pub(crate) args: Vec<String>,
-    pub(crate) env: Vec<(String, String)>,
+    #[serde(with = "crate::env::wire")]
+    pub(crate) env: EnvOps,
     pub(crate) current_dir: Option<PathBuf>,
     pub(crate) workers: usize,
     pub(crate) recycle_after: Option<u64>,
@@ -103,7 +105,23 @@ impl PoolSpec {
     /// Set an environment variable for every worker (on top of the
     /// orchestrator's environment).
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.env.push((key.into(), value.into()));
+        self.env.push(EnvOp::Set(key.into(), value.into()));
+        self
+    }
+
+    /// Remove an environment variable from the workers' environment,
+    /// inherited or set before. A later [`env`](Self::env) sets it again.
+    pub fn env_remove(mut self, key: impl Into<String>) -> Self {
+        self.env.push(EnvOp::Remove(key.into()));
+        self
+    }
+
+    /// Start the workers with an empty environment: nothing inherited,
+    /// nothing set before this call. Variables set after it are the whole
+    /// environment, with the pool's own (`TASKORCH_POOL`, the worker id).
+    /// A bare program name is still looked up on the orchestrator's `PATH`.
+    pub fn env_clear(mut self) -> Self {
+        self.env.push(EnvOp::Clear);
         self
     }
 
@@ -223,18 +241,12 @@ impl PoolSpec {
         if let Some(i) = self.args.iter().position(|a| a.contains('\0')) {
             return invalid(format!("pool {name}: NUL byte in argument {i}"));
         }
-        for (key, value) in &self.env {
-            if key.is_empty() || key.contains('=') || key.contains('\0') {
-                return invalid(format!(
-                    "pool {name}: invalid environment variable name {key:?}"
-                ));
-            }
-            if value.contains('\0') {
-                return invalid(format!(
-                    "pool {name}: NUL byte in the value of environment variable {key}"
-                ));
-            }
+        crate::env::validate(&self.env, &format!("pool {name}: "), Error::InvalidConfig)?;
+        crate::duration::check("PoolSpec::request_timeout", self.request_timeout)?;
+        if let Some(age) = self.max_age {
+            crate::duration::check("PoolSpec::max_age", age)?;
         }
+        self.restart_backoff.validate("PoolSpec::restart_backoff")?;
         let checks: [(bool, &str); 8] = [
             (self.workers == 0, "PoolSpec::workers must be at least 1"),
             (

@@ -107,16 +107,19 @@ impl Actor for PoolWorker {
     ) -> Result<PoolWorkerState, ActorProcessingErr> {
         let pool = &args.pool;
         let spec = &pool.spec;
-        let mut env = spec.env.clone();
-        env.push((POOL_ENV.to_string(), spec.name.clone()));
-        env.push((WORKER_ENV.to_string(), args.info.id.to_string()));
+        let worker = args.info.id.to_string();
+        let extra_env = [
+            (POOL_ENV, spec.name.as_str()),
+            (WORKER_ENV, worker.as_str()),
+        ];
         // A failed spawn is returned as our own error type, so the keeper
         // can tell `NotFound` from the rest.
         let mut process = piped::spawn(&PipedSpec {
             program: &pool.program,
             display: &spec.program,
             args: &spec.args,
-            env: &env,
+            env: &spec.env,
+            extra_env: &extra_env,
             dir: spec.dir(),
         })?;
         let pid = process.child.pid();

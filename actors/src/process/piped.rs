@@ -25,7 +25,10 @@ pub(crate) struct PipedSpec<'a> {
     /// The program as the caller named it (for errors).
     pub display: &'a str,
     pub args: &'a [String],
-    pub env: &'a [(String, String)],
+    /// Changes to the inherited environment, in order.
+    pub env: &'a [crate::env::EnvOp],
+    /// The runtime's own variables, set last.
+    pub extra_env: &'a [(&'a str, &'a str)],
     pub dir: Option<&'a Path>,
 }
 
@@ -46,8 +49,8 @@ pub(crate) struct PipedChild {
 /// other failure to start it.
 pub(crate) fn spawn(spec: &PipedSpec<'_>) -> Result<PipedChild> {
     let command = CommandWrap::with_new(spec.program, |cmd| {
+        crate::env::apply(cmd, spec.env, None, spec.extra_env);
         cmd.args(spec.args)
-            .envs(spec.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

@@ -42,7 +42,9 @@ struct Cached {
 enum Basis {
     Absolute,
     Relative(Option<PathBuf>),
-    Searched(OsString),
+    /// The `PATH` searched, and the directory its relative entries are
+    /// relative to.
+    Searched(OsString, Option<PathBuf>),
 }
 
 impl ProgramCache {
@@ -58,6 +60,7 @@ impl ProgramCache {
                 path.map(OsStr::to_os_string)
                     .or_else(|| std::env::var_os("PATH"))
                     .unwrap_or_default(),
+                dir.map(Path::to_path_buf),
             )
         } else if Path::new(program).is_absolute() {
             Basis::Absolute
@@ -70,7 +73,7 @@ impl ProgramCache {
             return Ok(hit.path.clone());
         }
         let search = match &basis {
-            Basis::Searched(p) => Some(p.as_os_str()),
+            Basis::Searched(p, _) => Some(p.as_os_str()),
             _ => None,
         };
         let resolved = resolve(program, search, dir)?;
@@ -93,22 +96,22 @@ impl ProgramCache {
     }
 }
 
-/// Resolve `program` the way a shell would: a name with a path separator is
-/// taken as a path (relative to `dir` when given, else to our working
-/// directory); a bare name is searched on `path` (the task's `PATH`, else
-/// ours).
+/// Resolve `program` the way a shell started in the child's working
+/// directory would: a name with a path separator is taken as a path
+/// (relative to `dir` when given, else to our working directory); a bare
+/// name is searched on `path` (the task's `PATH`, else ours), relative
+/// entries of which (`.`, `bin`) are relative to that directory too.
+///
+/// The result is always absolute: a relative one would be looked up again
+/// by the child from *its* working directory, which is `dir` (`./run.sh`
+/// with `current_dir("sub")` is `sub/run.sh` here, not `sub/sub/run.sh`).
 pub(crate) fn resolve(program: &str, path: Option<&OsStr>, dir: Option<&Path>) -> Result<PathBuf> {
     if has_separator(program) {
         let candidate = Path::new(program);
         let absolute = if candidate.is_absolute() {
             candidate.to_path_buf()
         } else {
-            let base = match dir {
-                Some(d) => d.to_path_buf(),
-                None => std::env::current_dir()
-                    .map_err(|e| Error::io("reading the working directory", e))?,
-            };
-            base.join(candidate)
+            child_dir(dir)?.join(candidate)
         };
         return match check(&absolute) {
             Found::Executable => Ok(absolute),
@@ -126,16 +129,22 @@ pub(crate) fn resolve(program: &str, path: Option<&OsStr>, dir: Option<&Path>) -
         .or_else(|| std::env::var_os("PATH"))
         .unwrap_or_default();
     let mut denied = false;
+    // Only needed for a relative entry, which is rare.
+    let mut cwd = None;
     for entry in std::env::split_paths(&search) {
         // An empty PATH entry means the current directory, as in sh.
-        let entry = if entry.as_os_str().is_empty() {
-            PathBuf::from(".")
-        } else {
+        let entry = if entry.is_absolute() {
             entry
+        } else {
+            let base = match &cwd {
+                Some(base) => base,
+                None => cwd.insert(child_dir(dir)?),
+            };
+            base.join(entry)
         };
         for candidate in candidates(&entry, program) {
             match check(&candidate) {
-                Found::Executable => return Ok(absolutize(candidate)),
+                Found::Executable => return Ok(candidate),
                 Found::NotExecutable => denied = true,
                 Found::Missing => {}
             }
@@ -149,13 +158,17 @@ pub(crate) fn resolve(program: &str, path: Option<&OsStr>, dir: Option<&Path>) -
     })
 }
 
-fn absolutize(path: PathBuf) -> PathBuf {
-    if path.is_absolute() {
-        return path;
+/// The child's working directory, absolute: `dir` (relative to ours), or
+/// ours.
+fn child_dir(dir: Option<&Path>) -> Result<PathBuf> {
+    match dir {
+        Some(d) if d.is_absolute() => Ok(d.to_path_buf()),
+        _ => {
+            let cwd = std::env::current_dir()
+                .map_err(|e| Error::io("reading the working directory", e))?;
+            Ok(dir.map_or_else(|| cwd.clone(), |d| cwd.join(d)))
+        }
     }
-    std::env::current_dir()
-        .map(|cwd| cwd.join(&path))
-        .unwrap_or(path)
 }
 
 fn has_separator(program: &str) -> bool {
@@ -300,6 +313,35 @@ mod tests {
         assert_eq!(
             resolve("./run.sh", None, Some(dir.path())).unwrap(),
             dir.path().join("./run.sh")
+        );
+    }
+
+    #[test]
+    fn a_relative_program_in_a_relative_dir_is_found_where_the_child_will_run() {
+        // Relative to our working directory, as a task's `current_dir("sub")`.
+        let dir = tempfile::tempdir_in(".").unwrap();
+        let exe = dir.path().join("run.sh");
+        std::fs::write(&exe, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let relative = Path::new(dir.path().file_name().unwrap());
+        let found = resolve("./run.sh", None, Some(relative)).unwrap();
+        assert!(found.is_absolute(), "{}", found.display());
+        assert_eq!(
+            found,
+            std::env::current_dir()
+                .unwrap()
+                .join(relative)
+                .join("./run.sh")
+        );
+        // A relative PATH entry is relative to the child's directory too.
+        let found = resolve("run.sh", Some(OsStr::new(".")), Some(relative)).unwrap();
+        assert_eq!(
+            found,
+            std::env::current_dir()
+                .unwrap()
+                .join(relative)
+                .join(".")
+                .join("run.sh")
         );
     }
 }

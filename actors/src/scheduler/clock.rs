@@ -61,7 +61,7 @@ impl Clock {
     pub(crate) fn wall_at(&self, at: Instant) -> SystemTime {
         let (wall, now) = (self.now(), Instant::now());
         if at >= now {
-            wall + (at - now)
+            crate::duration::wall_after(wall, at - now)
         } else {
             wall.checked_sub(now - at).unwrap_or(wall)
         }
@@ -72,7 +72,7 @@ impl Clock {
     pub(crate) fn instant_at(&self, wall: SystemTime) -> Instant {
         let (now_wall, now) = (self.now(), Instant::now());
         match wall.duration_since(now_wall) {
-            Ok(ahead) => now + ahead,
+            Ok(ahead) => crate::duration::after(now, ahead),
             Err(behind) => now.checked_sub(behind.duration()).unwrap_or(now),
         }
     }

@@ -148,12 +148,19 @@ impl ScheduleSpec {
     ///
     /// # Errors
     /// `InvalidTask` for an empty name, a zero interval, a zero grace, or a
-    /// jitter not shorter than the interval; the task's own `InvalidTask`.
+    /// jitter not shorter than the interval; `InvalidDuration` for an
+    /// interval, jitter or grace above [`duration::MAX`](crate::duration::MAX);
+    /// the task's own errors.
     pub fn validate(&self) -> Result<()> {
         let invalid = |why: String| Err(Error::InvalidTask(why));
         if self.name.trim().is_empty() {
             return invalid("schedule name must not be empty".into());
         }
+        if let Some(interval) = self.trigger.interval() {
+            crate::duration::check("Trigger::every", interval)?;
+        }
+        crate::duration::check("ScheduleSpec::jitter", self.jitter)?;
+        crate::duration::check("ScheduleSpec::grace", self.grace)?;
         if let Kind::Every(interval) = self.trigger.kind() {
             if interval.is_zero() {
                 return invalid(format!(
@@ -182,6 +189,6 @@ impl ScheduleSpec {
         if self.jitter.is_zero() {
             return Duration::ZERO;
         }
-        self.jitter.mul_f64(rand::random_range(0.0..=1.0))
+        crate::duration::mul_f64(self.jitter, rand::random_range(0.0..=1.0))
     }
 }

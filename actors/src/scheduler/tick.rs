@@ -6,7 +6,6 @@
 //! Interval ticks live on tokio's monotonic clock, cron ticks on the wall
 //! clock ([`Clock`](super::Clock)); [`Due`] keeps each in its own domain.
 
-use std::ops::Add;
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
@@ -49,11 +48,15 @@ pub(crate) fn first_due(
     let immediately = spec.trigger.is_immediate();
     match spec.trigger.kind() {
         Kind::Every(interval) => {
-            let nominal = if immediately { now } else { now + *interval };
+            let nominal = if immediately {
+                now
+            } else {
+                now.plus(*interval)
+            };
             let at = if immediately {
                 now
             } else {
-                nominal + spec.jitter_sample()
+                nominal.plus(spec.jitter_sample())
             };
             Some(Due::Mono { nominal, at })
         }
@@ -67,7 +70,7 @@ pub(crate) fn first_due(
             let nominal = cron.next_after(crons, wall)?;
             Some(Due::Wall {
                 nominal,
-                at: nominal + spec.jitter_sample(),
+                at: nominal.plus(spec.jitter_sample()),
             })
         }
     }
@@ -173,7 +176,7 @@ fn decide<P: Point>(
     let latest_at = if count == 1 {
         first_at
     } else {
-        latest + spec.jitter_sample()
+        latest.plus(spec.jitter_sample())
     };
     if latest_at > now {
         // The latest tick's jitter has not run out: it is still upcoming.
@@ -186,7 +189,7 @@ fn decide<P: Point>(
     }
     let on_time = now.since(latest_at) <= spec.grace;
     let missed = count - u64::from(on_time);
-    let next = following(latest).map(|n| due(n, n + spec.jitter_sample()));
+    let next = following(latest).map(|n| due(n, n.plus(spec.jitter_sample())));
     Plan {
         fire: on_time || (catch_up && missed > 0),
         missed,
@@ -195,20 +198,31 @@ fn decide<P: Point>(
 }
 
 /// A point in time of either domain.
-trait Point: Copy + Ord + Add<Duration, Output = Self> {
+trait Point: Copy + Ord {
     /// `self - earlier`, zero if `earlier` is later.
     fn since(self, earlier: Self) -> Duration;
+    /// `self + d`, saturated (see `crate::duration`): a restored schedule
+    /// never checked, or a jitter sample, cannot overflow it.
+    fn plus(self, d: Duration) -> Self;
 }
 
 impl Point for Instant {
     fn since(self, earlier: Self) -> Duration {
         self.saturating_duration_since(earlier)
     }
+
+    fn plus(self, d: Duration) -> Self {
+        crate::duration::after(self, d)
+    }
 }
 
 impl Point for SystemTime {
     fn since(self, earlier: Self) -> Duration {
         self.duration_since(earlier).unwrap_or_default()
+    }
+
+    fn plus(self, d: Duration) -> Self {
+        crate::duration::wall_after(self, d)
     }
 }
 

@@ -57,7 +57,11 @@ impl PreciseWake {
         self.start();
         // Map through "now" rather than `into_std`: on paused tokio time the
         // two clocks differ, and the offset from now is what both agree on.
-        let deadline = StdInstant::now() + at.saturating_duration_since(Instant::now());
+        let now = StdInstant::now();
+        let ahead = at.saturating_duration_since(Instant::now());
+        let deadline = now
+            .checked_add(ahead.min(crate::duration::MAX))
+            .unwrap_or(now);
         let mut armed = self.shared.state.lock();
         armed.deadline = Some((deadline, scheduler.clone()));
         self.shared.changed.notify_one();

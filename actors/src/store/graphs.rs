@@ -154,7 +154,7 @@ pub(super) fn is_graph_op(op: &Op) -> bool {
 /// step if a graph finished.
 pub(super) fn apply(
     txn: &WriteTransaction,
-    ops: Vec<Op>,
+    ops: &[Op],
     limits: StoreLimits,
 ) -> Result<(), redb::Error> {
     let mut graphs = txn.open_table(GRAPHS)?;
@@ -164,14 +164,14 @@ pub(super) fn apply(
     for op in ops {
         match op {
             Op::Graph { key, row } => {
-                graphs.insert(&key, records::encode(&*row).as_slice())?;
-                active.insert(&key, ())?;
+                graphs.insert(key, records::encode(&**row).as_slice())?;
+                active.insert(key, ())?;
             }
             Op::GraphTask { key, index, row } => {
-                tasks.insert(&task_key(&key, index), records::encode(&*row).as_slice())?;
+                tasks.insert(&task_key(key, *index), records::encode(&**row).as_slice())?;
             }
             Op::GraphFinished { key } => {
-                active.remove(&key)?;
+                active.remove(key)?;
                 finished_any = true;
             }
             _ => {}

@@ -4,6 +4,9 @@
 //! file, one from a newer release or one in use fails the start with
 //! `Error::Store` and a reason that says what to do, and the file is left
 //! as it was (redb's own crash repair aside, which is what it is for).
+//! An existing file is verified first, read-only (redb's integrity check
+//! on an in-memory overlay of it, see `backend`), and a panic of the
+//! storage engine on a damaged file is a refusal, not a crash.
 //!
 //! Then, in one transaction, before anything else runs:
 //! - a run found `Running` was cut short by the crash: it is marked
@@ -17,10 +20,13 @@
 //!   first (see `graphs`).
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
 use redb::{Database, ReadableDatabase, ReadableTable};
 
+use super::backend::{Backend, FaultSwitch, Overlay};
 use super::graphs::{self, GraphRecovery, StoredGraph};
 use super::records::{self, DecodeFailure, ErrorRow, OutcomeRow, RunRow, ScheduleRow};
 use super::{ACTIVE, META, OUTPUT, RUNS, SCHEDULES, SCHEMA, StoreLimits};
@@ -70,7 +76,11 @@ fn crash_error() -> ErrorRow {
 
 /// Open `path` and recover (module docs). Returns the database, what was
 /// found, and the bytes in the output table.
-pub(super) fn open(path: &Path, limits: StoreLimits) -> Result<(Database, Recovered, u64)> {
+pub(super) fn open(
+    path: &Path,
+    limits: StoreLimits,
+    faults: &Arc<FaultSwitch>,
+) -> Result<(Database, Recovered, u64)> {
     let fail = |reason: String| Error::Store {
         path: path.to_path_buf(),
         reason,
@@ -78,14 +88,38 @@ pub(super) fn open(path: &Path, limits: StoreLimits) -> Result<(Database, Recove
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
         && !dir.is_dir()
     {
-        std::fs::create_dir_all(dir).map_err(|e| {
+        // Owner only, like the file: it holds task environments and output.
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir).map_err(|e| {
             fail(format!(
                 "cannot create its directory {}: {e}; create it, or choose another path",
                 dir.display()
             ))
         })?;
     }
-    let db = create(path)?;
+    let checked = verify(path)?;
+    // Verified, the file no longer makes redb panic; still, a panic while
+    // reading it is a refusal, never a crash of the caller.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        open_verified(path, limits, faults, checked)
+    }))
+    .unwrap_or_else(|_| Err(panicked(path)))
+}
+
+fn open_verified(
+    path: &Path,
+    limits: StoreLimits,
+    faults: &Arc<FaultSwitch>,
+    checked: bool,
+) -> Result<(Database, Recovered, u64)> {
+    let fail = |reason: String| Error::Store {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let db = create_checked(path, faults, checked)?;
     let output_bytes = check_schema(&db, path)?;
     let recovered = recover(&db, limits).map_err(|e| match e {
         Recovery::Store(e) => fail(format!(
@@ -127,47 +161,136 @@ pub(crate) const IN_USE: &str = "the store is in use by another orchestrator (in
      process); each orchestrator needs its own store file: stop the other one or choose another \
      path";
 
-/// redb's open, with its errors (and a panic on a file damaged outside
-/// redb) turned into reasons a user can act on.
-fn create(path: &Path) -> Result<Database> {
-    let fail = |reason: String| Error::Store {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let opened = std::panic::catch_unwind(|| {
+/// What to do about a damaged file, in every refusal that may be one.
+const DAMAGED: &str = "the file was left untouched: move it aside (or delete it) to start with \
+     an empty history, or restore it from a backup";
+
+/// redb's open of the file for writing, with its errors (and a panic on a
+/// file damaged outside redb) turned into reasons a user can act on.
+/// `checked`: run redb's integrity check and repair on open (when
+/// [`verify`] found the last commit damaged and fell back past it).
+pub(super) fn create(path: &Path, faults: &Arc<FaultSwitch>) -> Result<Database> {
+    create_checked(path, faults, false)
+}
+
+fn create_checked(path: &Path, faults: &Arc<FaultSwitch>, checked: bool) -> Result<Database> {
+    // A panic inside redb leaves nothing of ours half-changed: the switch
+    // is only shared.
+    let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let backend = Backend::new(open_file(path)?, Arc::clone(faults))?;
         Database::builder()
             // Reads are point lookups and recent history: a modest cache.
             .set_cache_size(64 << 20)
-            .create(path)
-    });
+            .set_check_integrity_on_open(checked)
+            .create_with_backend(backend)
+    }));
     match opened {
         Ok(Ok(db)) => Ok(db),
-        Ok(Err(redb::DatabaseError::DatabaseAlreadyOpen)) => Err(fail(IN_USE.into())),
-        Ok(Err(redb::DatabaseError::UpgradeRequired(version))) => Err(fail(format!(
+        Ok(Err(e)) => Err(refusal(path, e, "open it for writing")),
+        Err(_) => Err(panicked(path)),
+    }
+}
+
+/// The `Error::Store` of a redb open that failed while doing `what`.
+fn refusal(path: &Path, e: redb::DatabaseError, what: &str) -> Error {
+    let reason = match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => IN_USE.into(),
+        redb::DatabaseError::UpgradeRequired(version) => format!(
             "the file uses redb file format {version}, which this release cannot read; the file \
              was not modified: open it with the release that wrote it, or choose another path"
-        ))),
-        Ok(Err(redb::DatabaseError::Storage(redb::StorageError::Io(e))))
+        ),
+        redb::DatabaseError::Storage(redb::StorageError::Io(e))
             if matches!(
                 e.kind(),
                 std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
             ) =>
         {
-            Err(fail(format!(
-                "cannot open it for writing ({e}); the store must be writable: fix the \
+            format!(
+                "cannot {what} ({e}); the store must be readable and writable: fix the \
                  permissions of the file and its directory, or choose another path"
-            )))
+            )
         }
-        Ok(Err(e)) => Err(fail(format!(
-            "cannot open it: {e}; if it is not a taskorch store or is damaged, it was left as it \
-             is: restore a backup, or move it aside to start with an empty history"
-        ))),
-        Err(_) => Err(fail(
-            "the file is damaged (the database engine could not read it); it was left as it is: \
-             restore a backup, or move it aside to start with an empty history"
-                .into(),
-        )),
+        redb::DatabaseError::Storage(redb::StorageError::Corrupted(problem)) => {
+            format!("the file is damaged ({problem}); {DAMAGED}")
+        }
+        e => format!("cannot {what}: {e}; if it is not a taskorch store or is damaged, {DAMAGED}"),
+    };
+    Error::Store {
+        path: path.to_path_buf(),
+        reason,
     }
+}
+
+/// The `Error::Store` of a panic inside the storage engine: only a file
+/// damaged outside redb makes it panic.
+fn panicked(path: &Path) -> Error {
+    Error::Store {
+        path: path.to_path_buf(),
+        reason: format!("the file is damaged (the database engine failed reading it); {DAMAGED}"),
+    }
+}
+
+/// Check an existing file before anything is written to it: redb's
+/// integrity check (every page of the committed trees against its
+/// checksum, then the repair a crash needs) runs on an [`Overlay`], so
+/// the file is only read, and a damaged one is refused as it is. Returns
+/// whether the check fell back past a damaged last commit (as after a
+/// crash mid-commit): then the real open must repair the same way.
+fn verify(path: &Path) -> Result<bool> {
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => {
+            return Err(refusal(
+                path,
+                redb::DatabaseError::Storage(redb::StorageError::Io(e)),
+                "read it",
+            ));
+        }
+    };
+    if file.metadata().is_ok_and(|m| m.len() == 0) {
+        // Empty: redb makes a new database of it.
+        return Ok(false);
+    }
+    let fell_back = Arc::new(AtomicBool::new(false));
+    let seen = Arc::clone(&fell_back);
+    let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let overlay = Overlay::new(file)?;
+        Database::builder()
+            .set_cache_size(16 << 20)
+            .set_check_integrity_on_open(true)
+            // redb reports progress 0.3 only when the last commit failed
+            // its checksums and the repair falls back to the one before.
+            .set_repair_callback(move |session| {
+                if (session.progress() - 0.3).abs() < 1e-6 {
+                    seen.store(true, Ordering::Relaxed);
+                }
+            })
+            .create_with_backend(overlay)
+            .map(drop)
+    }));
+    match checked {
+        Ok(Ok(())) => {
+            let fell_back = fell_back.load(Ordering::Relaxed);
+            if fell_back {
+                tracing::warn!(path = %path.display(), "the store's last commit was damaged (a crash mid-write?); opening from the one before");
+            }
+            Ok(fell_back)
+        }
+        Ok(Err(e)) => Err(refusal(path, e, "read it")),
+        Err(_) => Err(panicked(path)),
+    }
+}
+
+/// The file, opened as redb's `create` does; a new one is created
+/// readable and writable by its owner only (it holds task environments,
+/// stdin and output).
+fn open_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
 }
 
 /// Refuse a file of a newer schema before anything is written to it; set

@@ -18,15 +18,19 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
 
+use parking_lot::RwLock;
 use redb::{Database, ReadableTable, ReadableTableMetadata, Table};
 
-use super::graphs;
+use super::FaultSwitch;
 use super::records::{self, OutputRow, RunRow};
 use super::{ACTIVE, META, OUTPUT, Op, RUNS, SCHEDULES, StoreLimits};
+use super::{graphs, recover};
 use crate::error::{Error, Result};
 use crate::run::{RunId, RunStatus};
 
@@ -37,27 +41,70 @@ const MAX_BATCH: usize = 4096;
 /// Most rows retention deletes per commit.
 const RETENTION_STEP: usize = 512;
 
+/// Longest wait between two attempts to reopen a store whose writes
+/// fail; the first comes at once, then every [`FIRST_RETRY`] doubling.
+const MAX_RETRY: Duration = Duration::from_secs(2);
+const FIRST_RETRY: Duration = Duration::from_millis(20);
+
+/// Most changes kept for the next commit while the store is unavailable:
+/// bounds the memory a long outage holds (runs are refused meanwhile, so
+/// only runs already in flight add to it).
+const MAX_PENDING: usize = 1 << 16;
+
+/// The readers' handle to the database, swapped by the writer on reopen.
+pub(super) type ReadSlot = Arc<RwLock<Option<Arc<Database>>>>;
+
 /// The writer thread's state.
 pub(super) struct Writer {
-    db: Arc<Database>,
+    /// `None` while the store is unavailable (see [`Down`]).
+    db: Option<Arc<Database>>,
+    readers: ReadSlot,
     path: PathBuf,
     limits: StoreLimits,
     /// Bytes in the output table (mirrored in `META`).
     output_bytes: u64,
+    /// Commits to fail on purpose.
+    faults: Arc<FaultSwitch>,
+    /// Changes not committed yet: a batch's, or every change since a
+    /// write failed (they are committed, in order, once the store is back).
+    pending: Vec<Op>,
+    down: Option<Down>,
+}
+
+/// A store whose writes fail: when to try again, and why.
+struct Down {
+    reason: String,
+    retry_in: Duration,
+    next: Instant,
+}
+
+/// What the writer waits for next.
+enum Next {
+    Op(Op),
+    /// The time to try the store again.
+    Retry,
+    /// Every sender is gone.
+    Gone,
 }
 
 impl Writer {
     pub(super) fn new(
         db: Arc<Database>,
+        readers: ReadSlot,
         path: PathBuf,
         limits: StoreLimits,
         output_bytes: u64,
+        faults: Arc<FaultSwitch>,
     ) -> Self {
         Writer {
-            db,
+            db: Some(db),
+            readers,
             path,
             limits,
             output_bytes,
+            faults,
+            pending: Vec::new(),
+            down: None,
         }
     }
 
@@ -65,10 +112,22 @@ impl Writer {
     pub(super) fn run(mut self, ops: Receiver<Op>) {
         let mut closing: Option<std::sync::mpsc::Sender<()>> = None;
         while closing.is_none() {
-            let Ok(first) = ops.recv() else {
-                break;
+            let first = match &self.down {
+                None => ops.recv().map_or(Next::Gone, Next::Op),
+                Some(down) => {
+                    match ops.recv_timeout(down.next.saturating_duration_since(Instant::now())) {
+                        Ok(op) => Next::Op(op),
+                        Err(RecvTimeoutError::Timeout) => Next::Retry,
+                        Err(RecvTimeoutError::Disconnected) => Next::Gone,
+                    }
+                }
             };
-            let mut batch = vec![first];
+            let mut batch = Vec::new();
+            match first {
+                Next::Op(op) => batch.push(op),
+                Next::Retry => {}
+                Next::Gone => break,
+            }
             while batch.len() < MAX_BATCH {
                 match ops.try_recv() {
                     Ok(op) => batch.push(op),
@@ -76,25 +135,24 @@ impl Writer {
                 }
             }
             let mut syncs = Vec::new();
-            let mut changes = Vec::with_capacity(batch.len());
             for op in batch {
                 match op {
                     Op::Sync(tx) => syncs.push(tx),
                     Op::Close(tx) => closing = Some(tx),
-                    other => changes.push(other),
+                    other => self.pending.push(other),
                 }
             }
-            let result = if changes.is_empty() {
-                Ok(())
-            } else {
-                self.commit(changes)
-            };
-            if let Err(e) = &result {
-                tracing::error!(path = %self.path.display(), error = %e, "store commit failed");
-            }
+            let result = self.step(closing.is_some());
             for tx in syncs {
                 let _ = tx.send(result.clone());
             }
+        }
+        if !self.pending.is_empty() {
+            tracing::error!(
+                path = %self.path.display(),
+                changes = self.pending.len(),
+                "the store stopped with changes it could not write"
+            );
         }
         // Dropping `self` drops our handle to the database; `close` takes
         // the readers' one.
@@ -104,27 +162,153 @@ impl Writer {
         }
     }
 
-    fn commit(&mut self, changes: Vec<Op>) -> Result<()> {
-        let before = self.output_bytes;
-        let result = self.apply(changes);
-        if result.is_err() {
-            // The transaction was rolled back with its byte count.
-            self.output_bytes = before;
+    /// Commit what is pending, or try the store again if it is down and
+    /// it is time (or the store is closing). Answers whether everything
+    /// journaled so far is now committed.
+    fn step(&mut self, closing: bool) -> Result<()> {
+        if let Some(down) = &self.down {
+            if !closing && Instant::now() < down.next {
+                self.bound_pending();
+                return Err(self.unavailable());
+            }
+            return self.recover();
         }
-        result.map_err(|e| Error::Store {
-            path: self.path.clone(),
-            reason: format!("write failed: {e}"),
-        })
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        match self.commit() {
+            Ok(()) => Ok(()),
+            Err(Failure::Disk(e)) => {
+                tracing::warn!(path = %self.path.display(), error = %e, "store write failed; reopening");
+                self.down = Some(Down {
+                    reason: e,
+                    retry_in: FIRST_RETRY,
+                    next: Instant::now(),
+                });
+                // At once: a one-off error (EIO on one write) costs no one
+                // a refusal.
+                self.recover()
+            }
+            Err(Failure::Other(e)) => {
+                // Not the disk: the same changes would fail again. They are
+                // dropped (and logged); whoever waits for them is told.
+                tracing::error!(path = %self.path.display(), error = %e, changes = self.pending.len(), "store commit failed; its changes are not stored");
+                self.pending.clear();
+                Err(Error::Store {
+                    path: self.path.clone(),
+                    reason: format!("write failed: {e}"),
+                })
+            }
+        }
     }
 
-    fn apply(&mut self, changes: Vec<Op>) -> Result<(), redb::Error> {
-        let txn = self.db.begin_write()?;
+    /// Reopen the file and commit what is pending; on failure, wait
+    /// longer before the next try.
+    fn recover(&mut self) -> Result<()> {
+        let attempt = self.reopen().and_then(|()| {
+            if self.pending.is_empty() {
+                Ok(())
+            } else {
+                self.commit().map_err(|f| match f {
+                    Failure::Disk(e) | Failure::Other(e) => e,
+                })
+            }
+        });
+        match attempt {
+            Ok(()) => {
+                if self.down.take().is_some() {
+                    tracing::info!(path = %self.path.display(), "store writes work again");
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let down = self.down.get_or_insert(Down {
+                    reason: String::new(),
+                    retry_in: FIRST_RETRY,
+                    next: Instant::now(),
+                });
+                down.reason = e;
+                down.next = Instant::now() + down.retry_in;
+                down.retry_in = (down.retry_in * 2).min(MAX_RETRY);
+                self.bound_pending();
+                Err(self.unavailable())
+            }
+        }
+    }
+
+    /// Close the database handle (ours and the readers') and open the
+    /// file again: redb latches a failed write (`PreviousIo`) until then,
+    /// and its open repairs what the failed commit left.
+    fn reopen(&mut self) -> Result<(), String> {
+        self.readers.write().take();
+        self.db = None;
+        let db = Arc::new(recover::create(&self.path, &self.faults).map_err(|e| e.to_string())?);
+        *self.readers.write() = Some(Arc::clone(&db));
+        self.db = Some(db);
+        Ok(())
+    }
+
+    /// Drop the oldest pending changes past [`MAX_PENDING`].
+    fn bound_pending(&mut self) {
+        if self.pending.len() > MAX_PENDING {
+            let lost = self.pending.len() - MAX_PENDING;
+            tracing::error!(path = %self.path.display(), lost, "store unavailable for long: oldest changes not stored");
+            self.pending.drain(..lost);
+        }
+    }
+
+    fn unavailable(&self) -> Error {
+        let reason = self.down.as_ref().map_or("", |d| d.reason.as_str());
+        Error::StoreUnavailable {
+            path: self.path.clone(),
+            reason: format!(
+                "a write failed ({reason}); the store is reopening and refuses work that needs a \
+                 commit until one succeeds: free disk space or fix the disk, then try again \
+                 (what was acknowledged before is kept)"
+            ),
+        }
+    }
+
+    /// Commit the pending changes in one transaction; they stay pending
+    /// if it fails. A panic inside the storage engine is a failure too.
+    fn commit(&mut self) -> Result<(), Failure> {
+        let Some(db) = self.db.clone() else {
+            return Err(Failure::Disk("the store is not open".into()));
+        };
+        let before = self.output_bytes;
+        // An injected failure hits this commit's first write inside redb.
+        self.faults.arm_for_commit();
+        let changes = std::mem::take(&mut self.pending);
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| self.apply(&db, &changes)));
+        self.faults.disarm();
+        match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                // The transaction was rolled back with its byte count.
+                self.output_bytes = before;
+                self.pending = changes;
+                Err(match e {
+                    redb::Error::Io(_) | redb::Error::PreviousIo | redb::Error::DatabaseClosed => {
+                        Failure::Disk(e.to_string())
+                    }
+                    other => Failure::Other(other.to_string()),
+                })
+            }
+            Err(_) => {
+                self.output_bytes = before;
+                self.pending = changes;
+                // The handle may be half-way through anything: reopen it.
+                Err(Failure::Disk("the database engine panicked".into()))
+            }
+        }
+    }
+
+    fn apply(&mut self, db: &Database, changes: &[Op]) -> Result<(), redb::Error> {
+        let txn = db.begin_write()?;
         // Graph changes touch tables of their own: opened only when a batch
         // has any, so runs-only commits cost what they did.
-        let (graph_ops, changes): (Vec<Op>, Vec<Op>) =
-            changes.into_iter().partition(graphs::is_graph_op);
-        if !graph_ops.is_empty() {
-            graphs::apply(&txn, graph_ops, self.limits)?;
+        if changes.iter().any(graphs::is_graph_op) {
+            graphs::apply(&txn, changes, self.limits)?;
         }
         {
             let mut runs = txn.open_table(RUNS)?;
@@ -137,32 +321,32 @@ impl Writer {
                 match op {
                     Op::Queued { id, row } => {
                         active.insert(id.as_bytes(), ())?;
-                        rows.insert(id, *row);
+                        rows.insert(*id, (**row).clone());
                     }
                     Op::Started { id, at } => {
-                        if let Some(row) = row_mut(&mut rows, &runs, id)? {
+                        if let Some(row) = row_mut(&mut rows, &runs, *id)? {
                             row.status = RunStatus::Running;
-                            row.started = Some(at);
+                            row.started = Some(*at);
                         }
                     }
                     Op::Pid { id, pid, attempt } => {
-                        if let Some(row) = row_mut(&mut rows, &runs, id)? {
-                            row.pid = Some(pid);
-                            row.attempts = row.attempts.max(attempt);
+                        if let Some(row) = row_mut(&mut rows, &runs, *id)? {
+                            row.pid = Some(*pid);
+                            row.attempts = row.attempts.max(*attempt);
                         }
                     }
                     Op::Finished { id, end } => {
                         active.remove(id.as_bytes())?;
-                        if let Some(row) = row_mut(&mut rows, &runs, id)? {
+                        if let Some(row) = row_mut(&mut rows, &runs, *id)? {
                             row.status = end.status;
                             row.finished = Some(end.at);
                             row.exit_code = end.exit_code;
                             row.attempts = row.attempts.max(end.attempts);
                             row.pid = None;
-                            row.outcome = Some(end.outcome);
+                            row.outcome = Some(end.outcome.clone());
                         }
-                        if let Some(output) = end.output {
-                            self.put_output(&mut outputs, id, &output)?;
+                        if let Some(output) = &end.output {
+                            self.put_output(&mut outputs, *id, output)?;
                         }
                     }
                     Op::Schedule { name, row } => {
@@ -273,4 +457,13 @@ fn row_mut<'a>(
             }
         }
     }
+}
+
+/// Why a commit failed.
+enum Failure {
+    /// The disk (an I/O error, or redb's latch after one): reopen and try
+    /// the same changes again.
+    Disk(String),
+    /// Anything else: the same changes would fail again.
+    Other(String),
 }

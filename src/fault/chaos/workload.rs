@@ -1,46 +1,66 @@
-//! The chaos harness's workload: one round of calls over every pattern,
-//! each bounded, with what they answered written down in a ledger; and the
+//! The chaos harness's workload: the state shared by the rounds (see
+//! `round`), what the calls answered written down in a ledger, and the
 //! final checks.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
-use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rand::Rng;
 use rand::rngs::StdRng;
-use serde_json::json;
 use taskorch_actors::scheduler::{Schedule, ScheduleSpec, Trigger};
-use taskorch_actors::{
-    Backoff, Error, Pool, PoolSpec, PoolState, Result, RunId, Task, process_alive,
-};
+use taskorch_actors::{Backoff, Pool, PoolSpec, Result, RunId, RunInfo, RunStatus, Task};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::{sleep, timeout};
 
-use super::ChaosReport;
+use super::hazard::{self, Hazard, Scratch, TickPanics};
+use super::procs::{self, MARKER, Proc};
+use super::report::ChaosReport;
 use crate::Orchestrator;
 
-/// The name of every scheduled run (the only name allowed to repeat).
-const TICK: &str = "chaos-tick";
+/// The names of scheduled runs (the only names allowed to repeat).
+pub(super) const TICK: &str = "chaos-tick";
+pub(super) const ACTION_TICK: &str = "chaos-action-tick";
 
 /// How long the end of a run waits for runs to settle and processes to go.
 const SETTLE: Duration = Duration::from_secs(30);
 
 /// What the calls answered.
 #[derive(Debug, Default)]
-struct Ledger {
-    /// Names of every task submitted (unique).
-    submitted: HashSet<String>,
+pub(super) struct Ledger {
+    /// Every task submitted, by (unique) name, with how many runs it may
+    /// become: 1, or 2 for a workflow's command block (its block run
+    /// launches a run of the same name).
+    pub(super) submitted: HashMap<String, usize>,
     /// Run ids callers got back, with the task's name.
-    returned: Vec<(RunId, String)>,
-    launched: Vec<RunId>,
-    pool_pids: HashSet<u32>,
-    calls: u64,
-    failed: u64,
-    hung: Vec<String>,
-    other: Vec<String>,
+    pub(super) returned: Vec<(RunId, String)>,
+    pub(super) launched: Vec<RunId>,
+    /// Tasks whose child traps SIGTERM.
+    pub(super) trapping: Vec<String>,
+    /// Faults injected inside runs, by kind.
+    pub(super) hazards: BTreeMap<&'static str, u64>,
+    pub(super) pool_procs: Vec<Proc>,
+    pub(super) calls: u64,
+    pub(super) failed: u64,
+    /// The errors calls answered, by variant.
+    pub(super) errors: BTreeMap<String, u64>,
+    pub(super) hung: Vec<String>,
+    pub(super) other: Vec<String>,
+}
+
+impl Ledger {
+    /// Count an error answered, by its variant.
+    pub(super) fn count_error(&mut self, e: &taskorch_actors::Error) {
+        self.failed += 1;
+        let debug = format!("{e:?}");
+        let variant = debug
+            .split(|c: char| !c.is_alphanumeric())
+            .next()
+            .unwrap_or_default();
+        *self.errors.entry(variant.to_string()).or_default() += 1;
+    }
 }
 
 /// Stops the status poller and collects its counts.
@@ -50,41 +70,43 @@ pub(super) struct Poller {
 }
 
 pub(super) struct Workload {
-    orch: Orchestrator,
-    /// Where run scripts append "<run id> <pid>" lines.
-    pids: PathBuf,
-    bound: Duration,
-    rng: StdRng,
+    pub(super) orch: Orchestrator,
+    pub(super) scratch: Scratch,
+    /// The value of [`MARKER`] in every run's environment (pool workers:
+    /// with "-pool" appended).
+    pub(super) tag: String,
+    pub(super) bound: Duration,
+    pub(super) rng: StdRng,
     ledger: Mutex<Ledger>,
-    pool_name: String,
-    pool: Option<Pool>,
-    schedule: Option<Schedule>,
+    pub(super) pool_name: String,
+    pub(super) pool: Option<Pool>,
+    pub(super) schedules: Vec<Schedule>,
+    tick_panics: Arc<TickPanics>,
 }
 
 impl Workload {
-    pub(super) fn new(orch: Orchestrator, pids: PathBuf, bound: Duration, rng: StdRng) -> Self {
-        // Unique per harness, so the environment check of a pool worker
-        // (see `ours`) cannot mistake another harness's worker for ours.
-        let pool_name = format!(
-            "chaos-pool-{}",
-            pids.parent()
-                .and_then(|d| d.file_name())
-                .and_then(|n| n.to_str())
-                .unwrap_or("x")
-        );
+    pub(super) fn new(
+        orch: Orchestrator,
+        scratch: Scratch,
+        tag: String,
+        bound: Duration,
+        rng: StdRng,
+    ) -> Self {
         Workload {
             orch,
-            pids,
+            scratch,
+            pool_name: format!("chaos-pool-{tag}"),
+            tag,
             bound,
             rng,
             ledger: Mutex::default(),
-            pool_name,
             pool: None,
-            schedule: None,
+            schedules: Vec::new(),
+            tick_panics: Arc::default(),
         }
     }
 
-    fn ledger(&self) -> MutexGuard<'_, Ledger> {
+    pub(super) fn ledger(&self) -> MutexGuard<'_, Ledger> {
         // A panic while holding it would be a bug of the harness; the
         // counts are still worth reporting.
         self.ledger.lock().unwrap_or_else(|e| e.into_inner())
@@ -115,47 +137,64 @@ impl Workload {
         Poller { stop, task }
     }
 
-    /// Actions, the pool and the schedule.
+    /// Actions, block types, the pool and the two schedules (a script and
+    /// an action that panics on two ticks out of three).
     pub(super) async fn setup(&mut self) {
-        self.orch.register_action("chaos-echo", |input| async move {
-            match input.as_u64() {
-                Some(0) => Ok(input),
-                _ => Err("asked to fail".to_string()),
-            }
-        });
+        hazard::register(&self.orch, &self.scratch, Arc::clone(&self.tick_panics));
+        super::round::register_block_types(&self.orch);
         self.reopen_pool().await;
-        let tick = Task::shell(self.script(0)).timeout(Duration::from_secs(10));
-        let spec = ScheduleSpec::new(TICK, Trigger::every(Duration::from_millis(100)), tick);
-        self.schedule = self
-            .call(format!("schedule {TICK}"), self.orch.schedule(spec))
-            .await;
+        let tick = self
+            .tagged(Task::shell(self.scratch.command(Hazard::ShellOk, TICK)))
+            .timeout(Duration::from_secs(10));
+        let acting = self
+            .tagged(Task::action(hazard::TICK_ACTION, serde_json::Value::Null))
+            .timeout(Duration::from_secs(10));
+        for (name, task) in [(TICK, tick), (ACTION_TICK, acting)] {
+            let spec = ScheduleSpec::new(name, Trigger::every(Duration::from_millis(100)), task);
+            if let Some(schedule) = self
+                .call(format!("schedule {name}"), self.orch.schedule(spec))
+                .await
+            {
+                self.schedules.push(schedule);
+            }
+        }
     }
 
-    /// A shell script that records its pid and a grandchild's, prints a
-    /// line, exits `code`. The grandchild would sleep far longer than the
-    /// orphan check waits: only the runtime killing the run's process
-    /// group ends it in time.
-    fn script(&self, code: u8) -> String {
-        let p = self.pids.display();
-        format!(
-            "echo \"$TASKORCH_RUN_ID $$\" >> '{p}'; sleep 600 & echo \"$TASKORCH_RUN_ID $!\" >> '{p}'; \
-             echo line; exit {code}"
-        )
+    /// `task` with the harness's environment marker.
+    pub(super) fn tagged(&self, task: Task) -> Task {
+        task.env(MARKER, &self.tag)
     }
 
-    /// A uniquely named task: a shell script or an in-process action.
-    fn task(&self, name: &str, shell: bool, code: u8) -> Task {
-        self.ledger().submitted.insert(name.to_string());
-        let task = if shell {
-            Task::shell(self.script(code))
+    /// A uniquely named task doing `hazard`: one that runs until stopped
+    /// gets a timeout of 100 to 300 ms, the others 10 s.
+    pub(super) fn task(&self, name: &str, hazard: Hazard, limit: Duration) -> Task {
+        self.submitted(name, 1, hazard);
+        let task = if hazard.is_shell() {
+            Task::shell(self.scratch.command(hazard, name))
         } else {
-            Task::action("chaos-echo", json!(code))
+            Task::action(hazard::ACTION, Scratch::input(hazard, name))
         };
-        task.name(name).timeout(Duration::from_secs(10))
+        self.tagged(task).name(name).timeout(limit)
+    }
+
+    /// Write down that a task called `name` doing `hazard` was submitted.
+    pub(super) fn submitted(&self, name: &str, runs: usize, hazard: Hazard) {
+        let mut ledger = self.ledger();
+        ledger.submitted.insert(name.to_string(), runs);
+        if hazard.is_fault() {
+            *ledger.hazards.entry(hazard.name()).or_default() += 1;
+        }
+        if hazard == Hazard::TrapTerm {
+            ledger.trapping.push(name.to_string());
+        }
     }
 
     /// Await `fut` within the bound, counting the call.
-    async fn call<T>(&self, what: String, fut: impl Future<Output = Result<T>>) -> Option<T> {
+    pub(super) async fn call<T>(
+        &self,
+        what: String,
+        fut: impl Future<Output = Result<T>>,
+    ) -> Option<T> {
         let answer = timeout(self.bound, fut).await;
         let mut ledger = self.ledger();
         ledger.calls += 1;
@@ -164,116 +203,26 @@ impl Workload {
                 ledger.hung.push(what);
                 None
             }
-            Ok(Err(_)) => {
-                ledger.failed += 1;
+            Ok(Err(e)) => {
+                ledger.count_error(&e);
                 None
             }
             Ok(Ok(value)) => Some(value),
         }
     }
 
-    fn returned(&self, id: RunId, name: &str) {
+    pub(super) fn returned(&self, id: RunId, name: &str) {
         self.ledger().returned.push((id, name.to_string()));
     }
 
-    /// One round: every pattern at once.
-    pub(super) async fn round(&mut self, round: usize) {
-        let shell: [bool; 6] = std::array::from_fn(|_| self.rng.random_bool(0.6));
-        let code = |rng: &mut StdRng| u8::from(rng.random_bool(0.2));
-        let codes: [u8; 6] = std::array::from_fn(|_| code(&mut self.rng));
-        let this = &*self;
-
-        let run = async {
-            let name = format!("chaos-{round}-run");
-            let task = this.task(&name, shell[0], codes[0]);
-            if let Some(out) = this.call(format!("run {name}"), this.orch.run(task)).await {
-                this.returned(out.run_id, &name);
-            }
-        };
-        let stream = async {
-            let name = format!("chaos-{round}-stream");
-            let task = this.task(&name, true, codes[1]);
-            let streamed = async {
-                let mut stream = this.orch.stream(task).await?;
-                this.returned(stream.run_id(), &name);
-                while stream.next_line().await.is_some() {}
-                stream.wait().await
-            };
-            this.call(format!("stream {name}"), streamed).await;
-        };
-        let batch = async {
-            let names: Vec<String> = (0..3).map(|k| format!("chaos-{round}-b{k}")).collect();
-            let tasks = names
-                .iter()
-                .enumerate()
-                .map(|(k, name)| this.task(name, shell[2 + k], codes[2 + k]))
-                .collect();
-            let batched = async { Ok::<_, Error>(this.orch.run_batch(tasks, 2).await) };
-            if let Some(results) = this.call(format!("batch {round}"), batched).await {
-                for (result, name) in results.iter().zip(&names) {
-                    match result {
-                        Ok(out) => this.returned(out.run_id, name),
-                        Err(_) => this.ledger().failed += 1,
-                    }
-                }
-            }
-        };
-        let launch = async {
-            let name = format!("chaos-{round}-launch");
-            let task = this.task(&name, shell[5], codes[5]);
-            if let Some(id) = this
-                .call(format!("launch {name}"), this.orch.launch(task))
-                .await
-            {
-                this.returned(id, &name);
-                this.ledger().launched.push(id);
-            }
-        };
-        let pooled = async {
-            let Some(pool) = &this.pool else { return };
-            let line = format!("ping {round}");
-            if let Some(reply) = this
-                .call(format!("pool request {round}"), pool.request(line.clone()))
-                .await
-                && reply != line
-            {
-                this.note_violation(format!("pool answered {reply:?} to {line:?}"));
-            }
-            if round.is_multiple_of(4) {
-                let workers = 1 + (round / 4) % 2;
-                this.call(format!("pool resize {round}"), pool.resize(workers))
-                    .await;
-            }
-            this.ledger().pool_pids.extend(pool.worker_pids());
-        };
-        let toggle = async {
-            let Some(schedule) = &this.schedule else {
-                return;
-            };
-            if round.is_multiple_of(6) {
-                this.call(format!("disable {round}"), schedule.disable())
-                    .await;
-                this.call(format!("enable {round}"), schedule.enable())
-                    .await;
-            }
-        };
-        tokio::join!(run, stream, batch, launch, pooled, toggle);
-        if self
-            .pool
-            .as_ref()
-            .is_none_or(|p| matches!(p.state(), PoolState::Failed(_) | PoolState::Closed))
-        {
-            self.reopen_pool().await;
-        }
-    }
-
     /// Open the pool, closing a failed one first.
-    async fn reopen_pool(&mut self) {
+    pub(super) async fn reopen_pool(&mut self) {
         if let Some(old) = self.pool.take() {
             self.call("close a failed pool".into(), old.close()).await;
         }
         let spec = PoolSpec::command(&self.pool_name, "cat")
             .workers(2)
+            .env(MARKER, format!("{}-pool", self.tag))
             .max_start_failures(1_000)
             .restart_backoff(Backoff::none());
         self.pool = self
@@ -287,7 +236,7 @@ impl Workload {
         let mut report = ChaosReport::default();
         // No new scheduled runs from here on (a fault-free retry or two if
         // a late fault hit the scheduler).
-        if let Some(schedule) = &self.schedule {
+        for schedule in &self.schedules {
             for _ in 0..3 {
                 if self
                     .call("final disable".into(), schedule.disable())
@@ -298,6 +247,7 @@ impl Workload {
                 }
             }
         }
+        self.check_recovery().await;
         let launched = std::mem::take(&mut self.ledger().launched);
         for id in launched {
             self.call(format!("wait {id}"), async {
@@ -324,11 +274,14 @@ impl Workload {
                 .collect();
         }
         report.registry_mismatches = self.check_registry(&runs);
+        report.duplicated_runs = self.check_executions();
+        report.missed_cleanups = self.check_cleanups(&runs);
 
-        // Every run is over: every process a script recorded must be gone.
-        let recorded = self.recorded_pids();
+        // Every run is over: every process a script recorded, and every
+        // process with the runs' marker, must be gone and reaped.
+        let recorded = procs::recorded(&self.scratch.pids());
         report.pids_checked = recorded.len();
-        let mut orphans = survivors(&recorded).await;
+        let left = procs::leftovers(&recorded, &[&self.tag], Duration::from_secs(10)).await;
 
         let _ = poller.stop.send(());
         let (status_ok, status_failed) = poller.task.await.unwrap_or((0, 1));
@@ -340,39 +293,87 @@ impl Workload {
             self.ledger().hung.push("shutdown".into());
         }
         // Pool workers outlive no runtime.
-        let workers: Vec<(u32, String)> = self
-            .ledger()
-            .pool_pids
-            .iter()
-            .map(|&pid| (pid, format!("TASKORCH_POOL={}", self.pool_name)))
-            .collect();
+        let workers = self.ledger().pool_procs.clone();
         report.pids_checked += workers.len();
-        orphans.extend(survivors(&workers).await);
-        report.orphans = orphans;
+        let pool_tag = format!("{}-pool", self.tag);
+        let after =
+            procs::leftovers(&workers, &[&self.tag, &pool_tag], Duration::from_secs(10)).await;
+        report.orphans = left.live;
+        report.orphans.extend(after.live);
+        report.zombies = left.zombies;
+        report.zombies.extend(after.zombies);
+        report.zombies_of_init = left.zombies_of_init.max(after.zombies_of_init);
+
+        let ticks = &self.tick_panics;
         let mut ledger = self.ledger();
+        for (kind, n) in &ledger.hazards {
+            report.faults_by_kind.insert((*kind).to_string(), *n);
+        }
+        for (kind, n) in [
+            ("tick-panics-before-future", &ticks.early),
+            ("tick-panics-in-future", &ticks.inside),
+        ] {
+            report
+                .faults_by_kind
+                .insert(kind.to_string(), n.load(Ordering::Relaxed));
+        }
         report.calls = ledger.calls;
         report.calls_failed = ledger.failed;
+        report.errors_by_kind = std::mem::take(&mut ledger.errors);
         report.hung_calls = std::mem::take(&mut ledger.hung);
         report.other_violations = std::mem::take(&mut ledger.other);
         report
     }
 
-    /// Invariant 5 (see the harness's module docs).
-    fn check_registry(&self, runs: &[taskorch_actors::RunInfo]) -> Vec<String> {
+    /// Once the faults stop, the runtime serves again: a plain run
+    /// succeeds within a few seconds (the store reopened after failed
+    /// commits, every actor restarted).
+    async fn check_recovery(&self) {
+        let mut last = String::from("no attempt answered");
+        for attempt in 0..10 {
+            let name = format!("chaos-probe-{attempt}");
+            let task = self.task(&name, Hazard::ShellOk, Duration::from_secs(10));
+            match timeout(self.bound, self.orch.run(task)).await {
+                Ok(Ok(out)) if out.success() => {
+                    self.returned(out.run_id, &name);
+                    return;
+                }
+                Ok(Ok(out)) => last = format!("exit {:?}", out.exit_code),
+                Ok(Err(e)) => last = e.to_string(),
+                Err(_) => last = "hung".into(),
+            }
+            sleep(Duration::from_millis(500)).await;
+        }
+        self.note_violation(format!(
+            "the runtime did not recover: no plain run succeeded in 10 tries once the faults \
+             stopped (last: {last})"
+        ));
+    }
+
+    /// Every run in the registry was submitted, none became more runs than
+    /// it may, and every run id a caller got is there.
+    fn check_registry(&self, runs: &[RunInfo]) -> Vec<String> {
         let ledger = self.ledger();
         let mut out = Vec::new();
-        let mut seen = HashSet::new();
+        let mut seen: HashMap<&str, usize> = HashMap::new();
         for run in runs {
-            if run.name == TICK {
+            if run.name == TICK || run.name == ACTION_TICK {
                 continue;
             }
-            if !ledger.submitted.contains(&run.name) {
+            let Some(&allowed) = ledger.submitted.get(&run.name) else {
                 out.push(format!(
                     "registry run {} ({}) was never submitted",
                     run.id, run.name
                 ));
-            } else if !seen.insert(run.name.as_str()) {
-                out.push(format!("task {} became more than one run", run.name));
+                continue;
+            };
+            let count = seen.entry(run.name.as_str()).or_default();
+            *count += 1;
+            if *count == allowed + 1 {
+                out.push(format!(
+                    "task {} became more than {allowed} run(s)",
+                    run.name
+                ));
             }
         }
         for (id, name) in &ledger.returned {
@@ -390,55 +391,40 @@ impl Workload {
         out
     }
 
-    /// "<run id> <pid>" lines the scripts wrote, as (pid, environment
-    /// marker) pairs.
-    fn recorded_pids(&self) -> Vec<(u32, String)> {
-        std::fs::read_to_string(&self.pids)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|line| {
-                let (run, pid) = line.trim().split_once(' ')?;
-                Some((pid.parse().ok()?, format!("TASKORCH_RUN_ID={run}")))
+    /// No task executed twice: its marker file has at most one line.
+    fn check_executions(&self) -> Vec<String> {
+        let ledger = self.ledger();
+        let mut out: Vec<String> = ledger
+            .submitted
+            .keys()
+            .filter_map(|name| {
+                let n = self.scratch.executions(name);
+                (n > 1).then(|| format!("task {name} executed {n} times"))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// A run whose child traps SIGTERM, stopped by SIGTERM (timed out or
+    /// cancelled) after its trap was set, finished its cleanup: the grace
+    /// covers the whole group, not only the leader.
+    fn check_cleanups(&self, runs: &[RunInfo]) -> Vec<String> {
+        let ledger = self.ledger();
+        let by_name: HashMap<&str, &RunInfo> = runs.iter().map(|r| (r.name.as_str(), r)).collect();
+        ledger
+            .trapping
+            .iter()
+            .filter_map(|name| {
+                let run = by_name.get(name.as_str())?;
+                let stopped = matches!(run.status, RunStatus::TimedOut | RunStatus::Cancelled);
+                (stopped && self.scratch.armed(name) && !self.scratch.cleaned(name)).then(|| {
+                    format!(
+                        "run {} ({name}, {}): the TERM trap of its child did not finish",
+                        run.id, run.status
+                    )
+                })
             })
             .collect()
     }
-}
-
-/// The pids still alive (and still ours) after a bounded wait. They are
-/// killed on the way out: a failed check must not leave them running.
-async fn survivors(pids: &[(u32, String)]) -> Vec<u32> {
-    let live = || -> Vec<u32> {
-        pids.iter()
-            .filter(|(pid, marker)| process_alive(*pid) && ours(*pid, marker))
-            .map(|(pid, _)| *pid)
-            .collect()
-    };
-    let _ = timeout(Duration::from_secs(10), async {
-        while !live().is_empty() {
-            sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
-    let orphans = live();
-    if !orphans.is_empty() {
-        let _ = std::process::Command::new("kill")
-            .arg("-KILL")
-            .args(orphans.iter().map(u32::to_string))
-            .status();
-    }
-    orphans
-}
-
-/// Whether `pid` still is the process we recorded: pids get reused on a
-/// busy machine, so a live pid counts only if its environment carries the
-/// run id (or pool name) it was recorded with.
-#[cfg(target_os = "linux")]
-fn ours(pid: u32, marker: &str) -> bool {
-    std::fs::read(format!("/proc/{pid}/environ"))
-        .is_ok_and(|env| env.split(|&b| b == 0).any(|var| var == marker.as_bytes()))
-}
-
-#[cfg(not(target_os = "linux"))]
-fn ours(_pid: u32, _marker: &str) -> bool {
-    true
 }
