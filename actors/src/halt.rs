@@ -14,6 +14,11 @@
 //!
 //! Halting while halted and resuming while running are no-ops (the first
 //! reason stays).
+//!
+//! With a store the halt is durable: it is journaled before the runs it
+//! cancels, and a start that finds it halts again before anything runs
+//! (runs found queued end `Cancelled`, schedules skip their ticks) until
+//! `resume`, which is journaled too.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -85,6 +90,12 @@ impl crate::context::Context {
         if !self.halt().raise(reason) {
             return None;
         }
+        // Journaled before the runs' cancellations, so a crash never keeps
+        // those and loses the halt: a start halts again (see the module
+        // docs).
+        self.store().journal(|| crate::store::Op::Halt {
+            reason: Some(reason.to_string()),
+        });
         let cancelled = self.registry().cancel_unfinished();
         tracing::warn!(target: "taskorch::halt", reason, cancelled, "runtime halted");
         self.events()
@@ -100,6 +111,8 @@ impl crate::context::Context {
         let Some(reason) = self.halt().lower() else {
             return false;
         };
+        self.store()
+            .journal(|| crate::store::Op::Halt { reason: None });
         tracing::info!(target: "taskorch::halt", %reason, "runtime resumed");
         self.events()
             .emit(None, || crate::events::EventBody::Resumed { reason });

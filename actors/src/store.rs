@@ -77,6 +77,8 @@ const ACTIVE: TableDefinition<&[u8; 16], ()> = TableDefinition::new("active");
 const OUTPUT: TableDefinition<&[u8; 16], &[u8]> = TableDefinition::new("output");
 /// Schedules by name: [`ScheduleRow`]s.
 const SCHEDULES: TableDefinition<&str, &[u8]> = TableDefinition::new("schedules");
+/// The emergency halt, while one is on: key "reason" (see `halt`).
+const HALT: TableDefinition<&str, &str> = TableDefinition::new("halt");
 /// File-wide facts: the schema version, the output bytes stored.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
@@ -109,6 +111,8 @@ pub(crate) enum Op {
     },
     /// Graph `key` finished: not resumed again, subject to retention.
     GraphFinished { key: [u8; 16] },
+    /// The runtime was halted for `Some(reason)`, or resumed (`None`).
+    Halt { reason: Option<String> },
     /// Answer once everything before it is committed.
     Sync(oneshot::Sender<Result<()>>),
     /// Commit what is queued and stop the writer (a std channel: `close`

@@ -29,7 +29,7 @@ use redb::{Database, ReadableTable, ReadableTableMetadata, Table};
 
 use super::FaultSwitch;
 use super::records::{self, OutputRow, RunRow};
-use super::{ACTIVE, META, OUTPUT, Op, RUNS, SCHEDULES, StoreLimits};
+use super::{ACTIVE, HALT, META, OUTPUT, Op, RUNS, SCHEDULES, StoreLimits};
 use super::{graphs, recover};
 use crate::error::{Error, Result};
 use crate::run::{RunId, RunStatus};
@@ -354,6 +354,13 @@ impl Writer {
                     }
                     Op::ScheduleRemoved { name } => {
                         schedules.remove(name.as_str())?;
+                    }
+                    Op::Halt { reason } => {
+                        let mut halt = txn.open_table(HALT)?;
+                        match reason {
+                            Some(reason) => halt.insert("reason", reason.as_str())?,
+                            None => halt.remove("reason")?,
+                        };
                     }
                     Op::Sync(_)
                     | Op::Close(_)
