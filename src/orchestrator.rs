@@ -240,17 +240,21 @@ impl Orchestrator {
         .await
         .map_err(|e| Error::actor_failed("supervisor", e.to_string()))?;
         // A halt that was on when the application stopped holds again,
-        // before anything runs: runs found queued end `Cancelled`.
+        // before anything runs: runs found queued end `Cancelled`, as the
+        // halt would have ended them.
         let halted = recovered.halted.take();
         if let Some(reason) = &halted {
             ctx.halt_runtime(reason);
         }
         // Durable state: runs accepted but never started, started once.
         for run in &recovered.queued {
-            launches.resume(run);
-        }
-        if halted.is_some() {
-            ctx.registry().cancel_unfinished();
+            if halted.is_some() {
+                let record = ctx.registry().restore(run, None);
+                let cancelled = Err(Error::Cancelled { run: Some(run.id) });
+                let _ = ctx.registry().finish(&record, cancelled);
+            } else {
+                launches.resume(run);
+            }
         }
         // Task graphs a crash left unfinished carry on (finished tasks are
         // not run again).

@@ -115,6 +115,8 @@ pub(crate) enum Op {
     Halt { reason: Option<String> },
     /// Answer once everything before it is committed.
     Sync(oneshot::Sender<Result<()>>),
+    /// The same, for a caller that blocks (a std channel).
+    SyncBlocking(mpsc::Sender<Result<()>>),
     /// Commit what is queued and stop the writer (a std channel: `close`
     /// blocks, from any thread).
     Close(mpsc::Sender<()>),
@@ -304,6 +306,31 @@ impl Store {
             return Err(self.closed_error());
         }
         rx.await.unwrap_or_else(|_| Err(self.closed_error()))
+    }
+
+    /// [`sync`](Self::sync) for a caller that cannot await (the halt, a
+    /// plain function): blocks the calling thread until the commit, at
+    /// most `bound`.
+    ///
+    /// # Errors
+    /// `Error::Store` if the commit failed, the store is closed or the
+    /// commit took longer than `bound`.
+    pub(crate) fn sync_blocking(&self, bound: std::time::Duration) -> Result<()> {
+        let Some(shared) = &self.shared else {
+            return Ok(());
+        };
+        let (tx, rx) = mpsc::channel();
+        if shared.ops.send(Op::SyncBlocking(tx)).is_err() {
+            return Err(self.closed_error());
+        }
+        match rx.recv_timeout(bound) {
+            Ok(result) => result,
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(Error::StoreUnavailable {
+                path: shared.path.clone(),
+                reason: format!("the commit took longer than {bound:?}"),
+            }),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(self.closed_error()),
+        }
     }
 
     /// Send `answer` through `reply` once everything journaled so far is

@@ -135,15 +135,20 @@ impl Writer {
                 }
             }
             let mut syncs = Vec::new();
+            let mut blocking = Vec::new();
             for op in batch {
                 match op {
                     Op::Sync(tx) => syncs.push(tx),
+                    Op::SyncBlocking(tx) => blocking.push(tx),
                     Op::Close(tx) => closing = Some(tx),
                     other => self.pending.push(other),
                 }
             }
             let result = self.step(closing.is_some());
             for tx in syncs {
+                let _ = tx.send(result.clone());
+            }
+            for tx in blocking {
                 let _ = tx.send(result.clone());
             }
         }
@@ -363,6 +368,7 @@ impl Writer {
                         };
                     }
                     Op::Sync(_)
+                    | Op::SyncBlocking(_)
                     | Op::Close(_)
                     | Op::Graph { .. }
                     | Op::GraphTask { .. }
