@@ -479,6 +479,11 @@ async fn block_type(
         return Ok(ty.clone());
     }
     let lookup = || orch.block_types().get(&block.block_type).cloned();
+    if let Some(ty) = lookup()
+        && !matches!(&ty.run, BlockRun::Action(name) if !orch.inner.ctx.actions().contains(name))
+    {
+        return Ok(ty);
+    }
     let lent = orch.inner.ctx.lend_slot();
     let ty = loop {
         let notified = orch.inner.workflows.registered.notified();

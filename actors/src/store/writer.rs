@@ -355,7 +355,8 @@ impl Writer {
                         }
                     }
                     Op::Schedule { name, row } => {
-                        schedules.insert(name.as_str(), records::encode(row.as_ref()).as_slice())?;
+                        schedules
+                            .insert(name.as_str(), records::encode(row.as_ref()).as_slice())?;
                     }
                     Op::ScheduleRemoved { name } => {
                         schedules.remove(name.as_str())?;
