@@ -14,15 +14,15 @@
 //!
 //! The crash tests (`tests/durable_crash.rs`, `tests/durable_graph.rs`)
 //! drive the same binary with arguments:
-//! `durable <db> <marker> work|drain|hold|graph|graph-action`.
+//! `durable <db> <marker> work|drain|hold|graph|graph-action|halt|workflow`.
 
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
 use taskorch::{
-    CatchUp, Config, GraphTask, HistoryQuery, Orchestrator, Priority, RunStatus, ScheduleSpec,
-    Task, TaskGraph, Trigger,
+    BlockType, CatchUp, Config, GraphTask, HistoryQuery, Orchestrator, Priority, RunStatus,
+    ScheduleSpec, Task, TaskGraph, Trigger, ValueType, Workflow,
 };
 
 #[tokio::main]
@@ -115,7 +115,7 @@ async fn demo() -> taskorch::Result<()> {
 
 /// The crash test's child: see `tests/durable_crash.rs`.
 async fn harness(db: &Path, marker: &Path, mode: &str) -> taskorch::Result<()> {
-    let hold = mode == "hold";
+    let hold = mode == "hold" || mode == "halt" || mode == "workflow";
     let orch = Orchestrator::start(Config {
         kill_grace: Duration::from_millis(200),
         shutdown_grace: Duration::from_millis(200),
@@ -190,6 +190,39 @@ async fn harness(db: &Path, marker: &Path, mode: &str) -> taskorch::Result<()> {
             out.flush().ok();
             std::future::pending::<()>().await;
         }
+        "halt" => {
+            // Halted with a schedule, a run in flight and runs queued: the
+            // crash must not lift the halt.
+            orch.schedule(spec).await?;
+            let blocker = Task::command("sleep").arg("60").name("blocker");
+            writeln!(out, "blocker {}", orch.launch(blocker).await?).ok();
+            for _ in 0..2 {
+                let id = orch
+                    .launch(Task::shell(mark.clone()).name("waiting"))
+                    .await?;
+                writeln!(out, "queued {id}").ok();
+            }
+            orch.halt("crash test");
+            writeln!(out, "ready").ok();
+            out.flush().ok();
+            std::future::pending::<()>().await;
+        }
+        "workflow" => {
+            // a, then b (running at the crash, holding the only slot)
+            // while c -> d wait.
+            register_marking_blocks(&orch, marker);
+            let run = orch.start_workflow(marking_workflow()).await?;
+            writeln!(out, "workflow {}", run.id()).ok();
+            while !std::fs::read_to_string(marker)
+                .unwrap_or_default()
+                .contains("b\n")
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            writeln!(out, "ready").ok();
+            out.flush().ok();
+            std::future::pending::<()>().await;
+        }
         "graph" | "graph-action" => {
             let step = |name: &str, tail: &str| {
                 GraphTask::new(
@@ -244,4 +277,63 @@ async fn harness(db: &Path, marker: &Path, mode: &str) -> taskorch::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The block types of the crash test's workflow. With one execution slot
+/// (an action block keeps its slot): `a` (an action) succeeds, then `b`
+/// (an action that marks the file and never returns) holds the slot, so
+/// `c` and `d` (commands that mark the file) are still waiting at the
+/// crash. The test registers `c` and `d` again after the restart
+/// (`tests/durable_workflow.rs`).
+fn register_marking_blocks(orch: &Orchestrator, marker: &Path) {
+    orch.register_action("act", |_| async {
+        Ok(serde_json::json!({ "out": "a-done" }))
+    });
+    let mark = marker.to_path_buf();
+    orch.register_action("hang", move |_| {
+        let mark = mark.clone();
+        async move {
+            let line = "b\n";
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&mark)
+                .map_err(|e| e.to_string())?;
+            file.write_all(line.as_bytes()).map_err(|e| e.to_string())?;
+            std::future::pending::<()>().await;
+            Ok(serde_json::Value::Null)
+        }
+    });
+    orch.register_block_type(
+        "a",
+        BlockType::action("act").output("out", ValueType::String),
+    );
+    orch.register_block_type(
+        "b",
+        BlockType::action("hang")
+            .input("x", ValueType::Any)
+            .output("out", ValueType::Any),
+    );
+    for name in ["c", "d"] {
+        let script = format!("echo {name} >> '{}'; echo {name}-done", marker.display());
+        orch.register_block_type(
+            name,
+            BlockType::command("sh", ["-c".to_string(), script])
+                .input("x", ValueType::Any)
+                .output("out", ValueType::String),
+        );
+    }
+}
+
+/// The crash test's workflow (see [`register_marking_blocks`]).
+fn marking_workflow() -> Workflow {
+    Workflow::from_json(
+        r#"{"id": "crashy", "blocks": [
+          {"id": "a", "type": "a"},
+          {"id": "b", "type": "b", "inputs": {"x": "a.out"}},
+          {"id": "c", "type": "c", "inputs": {"x": "a.out"}},
+          {"id": "d", "type": "d", "inputs": {"x": "c.out"}}
+        ]}"#,
+    )
+    .expect("a valid workflow")
 }

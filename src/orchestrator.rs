@@ -240,20 +240,35 @@ impl Orchestrator {
         )
         .await
         .map_err(|e| Error::actor_failed("supervisor", e.to_string()))?;
+        // A halt that was on when the application stopped holds again,
+        // before anything runs: runs found queued end `Cancelled`, as the
+        // halt would have ended them.
+        let halted = recovered.halted.take();
+        if let Some(reason) = &halted {
+            ctx.halt_runtime(reason);
+        }
         // Durable state: runs accepted but never started, started once.
         for run in &recovered.queued {
-            launches.resume(run);
+            if halted.is_some() {
+                let record = ctx.registry().restore(run, None);
+                let cancelled = Err(Error::Cancelled { run: Some(run.id) });
+                let _ = ctx.registry().finish(&record, cancelled);
+            } else {
+                launches.resume(run);
+            }
         }
         // Task graphs a crash left unfinished carry on (finished tasks are
         // not run again).
         // One that cannot be rebuilt is left in the store as it is (not
         // discarded) and reported; the rest of the runtime is already up.
+        let mut adopted = Vec::new();
         for graph in std::mem::take(&mut recovered.graphs) {
-            if let Err(e) = taskorch_actors::graph::adopt(&ctx, &batch, graph) {
-                tracing::error!(error = %e, "a stored task graph was not resumed");
+            match taskorch_actors::graph::adopt(&ctx, &batch, graph) {
+                Ok(run) => adopted.push(run),
+                Err(e) => tracing::error!(error = %e, "a stored task graph was not resumed"),
             }
         }
-        Ok(Orchestrator {
+        let orch = Orchestrator {
             inner: Arc::new(Inner {
                 pools: Pools::new(Arc::clone(&ctx), pool_table, pool_keeper),
                 ctx,
@@ -267,7 +282,10 @@ impl Orchestrator {
                 batch,
                 workflows: workflow::WorkflowTable::default(),
             }),
-        })
+        };
+        // Workflows among them carry on in instances rebuilt from them.
+        orch.resume_workflows(adopted);
+        Ok(orch)
     }
 
     /// Stop the runtime gracefully: refuse new work, stop the actors in

@@ -13,6 +13,7 @@ mod durable_crash;
 mod durable_faults;
 mod durable_graph;
 mod durable_store;
+mod durable_workflow;
 mod environment;
 mod events;
 mod execute;

@@ -197,8 +197,10 @@ pub enum Error {
 
     /// The durable store (`Config::store`) cannot be used: the file is
     /// corrupt, from a newer release, read-only, in use by another
-    /// orchestrator, or a write failed. The reason says what to do; the
-    /// file is never discarded or overwritten.
+    /// orchestrator, or a write failed for a reason other than the disk
+    /// (a failing disk is [`StoreUnavailable`](Self::StoreUnavailable)).
+    /// The reason says what to do; the file is never discarded or
+    /// overwritten.
     #[error("store {}: {reason}", path.display())]
     Store {
         /// The database file.

@@ -14,12 +14,22 @@
 //!
 //! Halting while halted and resuming while running are no-ops (the first
 //! reason stays).
+//!
+//! With a store the halt is durable: it is committed before the runs it
+//! cancels and before `halt` returns (blocking its thread for that one
+//! commit), and a start that finds it halts again before anything runs
+//! (runs found queued end `Cancelled`, schedules skip their ticks) until
+//! `resume`, which is journaled too.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
+
+/// Longest a halt or resume waits for its commit (a plain function, it
+/// blocks its thread for one fsync, normally milliseconds).
+const HALT_COMMIT_BOUND: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The halt switch of one runtime.
 #[derive(Debug, Default)]
@@ -85,6 +95,15 @@ impl crate::context::Context {
         if !self.halt().raise(reason) {
             return None;
         }
+        // Durable before the runs' cancellations and before `halt`
+        // returns: a crash after it never loses the halt (see the module
+        // docs). A store that cannot commit does not stop the halt.
+        self.store().journal(|| crate::store::Op::Halt {
+            reason: Some(reason.to_string()),
+        });
+        if let Err(e) = self.store().sync_blocking(HALT_COMMIT_BOUND) {
+            tracing::error!(target: "taskorch::halt", error = %e, "the halt is not durable");
+        }
         let cancelled = self.registry().cancel_unfinished();
         tracing::warn!(target: "taskorch::halt", reason, cancelled, "runtime halted");
         self.events()
@@ -100,6 +119,11 @@ impl crate::context::Context {
         let Some(reason) = self.halt().lower() else {
             return false;
         };
+        self.store()
+            .journal(|| crate::store::Op::Halt { reason: None });
+        if let Err(e) = self.store().sync_blocking(HALT_COMMIT_BOUND) {
+            tracing::error!(target: "taskorch::halt", error = %e, "the resume is not durable");
+        }
         tracing::info!(target: "taskorch::halt", %reason, "runtime resumed");
         self.events()
             .emit(None, || crate::events::EventBody::Resumed { reason });

@@ -77,6 +77,8 @@ const ACTIVE: TableDefinition<&[u8; 16], ()> = TableDefinition::new("active");
 const OUTPUT: TableDefinition<&[u8; 16], &[u8]> = TableDefinition::new("output");
 /// Schedules by name: [`ScheduleRow`]s.
 const SCHEDULES: TableDefinition<&str, &[u8]> = TableDefinition::new("schedules");
+/// The emergency halt, while one is on: key "reason" (see `halt`).
+const HALT: TableDefinition<&str, &str> = TableDefinition::new("halt");
 /// File-wide facts: the schema version, the output bytes stored.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
@@ -109,8 +111,12 @@ pub(crate) enum Op {
     },
     /// Graph `key` finished: not resumed again, subject to retention.
     GraphFinished { key: [u8; 16] },
+    /// The runtime was halted for `Some(reason)`, or resumed (`None`).
+    Halt { reason: Option<String> },
     /// Answer once everything before it is committed.
     Sync(oneshot::Sender<Result<()>>),
+    /// The same, for a caller that blocks (a std channel).
+    SyncBlocking(mpsc::Sender<Result<()>>),
     /// Commit what is queued and stop the writer (a std channel: `close`
     /// blocks, from any thread).
     Close(mpsc::Sender<()>),
@@ -300,6 +306,31 @@ impl Store {
             return Err(self.closed_error());
         }
         rx.await.unwrap_or_else(|_| Err(self.closed_error()))
+    }
+
+    /// [`sync`](Self::sync) for a caller that cannot await (the halt, a
+    /// plain function): blocks the calling thread until the commit, at
+    /// most `bound`.
+    ///
+    /// # Errors
+    /// `Error::Store` if the commit failed, the store is closed or the
+    /// commit took longer than `bound`.
+    pub(crate) fn sync_blocking(&self, bound: std::time::Duration) -> Result<()> {
+        let Some(shared) = &self.shared else {
+            return Ok(());
+        };
+        let (tx, rx) = mpsc::channel();
+        if shared.ops.send(Op::SyncBlocking(tx)).is_err() {
+            return Err(self.closed_error());
+        }
+        match rx.recv_timeout(bound) {
+            Ok(result) => result,
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(Error::StoreUnavailable {
+                path: shared.path.clone(),
+                reason: format!("the commit took longer than {bound:?}"),
+            }),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(self.closed_error()),
+        }
     }
 
     /// Send `answer` through `reply` once everything journaled so far is

@@ -12,6 +12,17 @@
 //! holds the orchestrator weakly: the runtime's action table must not keep
 //! the runtime alive.
 //!
+//! # Durable workflows
+//! With a store, a workflow is its task graph, journaled and adopted
+//! again after a crash like any graph. Each instance has an id unique
+//! across restarts (the graph's name carries it), and each block task
+//! carries its block's definition in its metadata: an adopted graph is
+//! rebuilt into its instance at start, with the outputs of the blocks that
+//! had succeeded, so its remaining blocks run in it (and never in another
+//! workflow). Blocks that had ended are not run again, and one cut short
+//! ends `Interrupted` (the graph's rules): each block runs at most once.
+//! A resumed block waits for its block type to be registered again.
+//!
 //! A command block gives its graph task's execution slot back while its
 //! command's run waits and runs (`Context::lend_slot`), and takes one
 //! again after: no block holds one slot while it waits for another, so
@@ -19,7 +30,6 @@
 //! `max_concurrency`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use serde_json::{Map, Value, json};
@@ -32,20 +42,31 @@ use crate::workflow::{BlockRun, BlockType, RISK_LIMIT_BLOCK, Workflow};
 /// The internal action every workflow block runs as.
 pub const BLOCK_ACTION: &str = "taskorch.workflow.block";
 
+/// The name of a workflow instance's task graph: this, then the
+/// instance's id.
+const GRAPH_PREFIX: &str = "taskorch.workflow/";
+
 /// Block types and running workflow instances of one orchestrator.
 #[derive(Debug, Default)]
 pub(crate) struct WorkflowTable {
     types: Mutex<HashMap<String, BlockType>>,
-    instances: Mutex<HashMap<u64, Arc<Instance>>>,
-    next: AtomicU64,
+    /// Woken when a block type is registered (resumed blocks wait for
+    /// theirs).
+    registered: tokio::sync::Notify,
+    /// By instance id (unique across restarts).
+    instances: Mutex<HashMap<String, Arc<Instance>>>,
 }
 
 #[derive(Debug)]
 struct Instance {
     workflow: Workflow,
     correlation: String,
-    // Block id -> its index in `workflow.blocks` and its type.
-    blocks: HashMap<String, (usize, BlockType)>,
+    // Block id -> its index in `workflow.blocks`.
+    blocks: HashMap<String, usize>,
+    // Block type name -> the type, as registered when the workflow started;
+    // empty for a workflow resumed after a restart (looked up when each
+    // block runs).
+    types: HashMap<String, BlockType>,
     // Block id -> the outputs it produced.
     outputs: Mutex<HashMap<String, Map<String, Value>>>,
     // Command runs in flight, cancelled by `halt_workflow`.
@@ -125,6 +146,7 @@ impl Orchestrator {
             .lock()
             .expect("types lock")
             .insert(name.into(), block_type);
+        self.inner.workflows.registered.notify_waiters();
     }
 
     /// Check `workflow` against the registered block types; its block ids
@@ -169,20 +191,24 @@ impl Orchestrator {
         let types = self.block_types();
         let order = workflow.validate(&types)?;
         let mut blocks = HashMap::new();
-        for block in &workflow.blocks {
+        let mut used = HashMap::new();
+        for (index, block) in workflow.blocks.iter().enumerate() {
             let ty = types[&block.block_type].clone();
             if let BlockRun::Action(name) = &ty.run
                 && !self.inner.ctx.actions().contains(name)
             {
                 return Err(Error::UnknownAction(name.clone()));
             }
-            let index = blocks.len();
-            blocks.insert(block.id.clone(), (index, ty));
+            blocks.insert(block.id.clone(), index);
+            used.insert(block.block_type.clone(), ty);
         }
         self.register_block_action();
         let table = &self.inner.workflows;
-        let instance_id = table.next.fetch_add(1, Ordering::Relaxed);
-        let mut graph = TaskGraph::new();
+        // Unique across restarts: an adopted graph's blocks never find
+        // another workflow's instance under their id.
+        let instance_id = RunId::new().to_string();
+        let correlation = CorrelationId::next().to_string();
+        let mut graph = TaskGraph::new().named(format!("{GRAPH_PREFIX}{instance_id}"));
         let mut keys = HashMap::new();
         for i in order {
             let block = &workflow.blocks[i];
@@ -190,7 +216,13 @@ impl Orchestrator {
             let mut task = GraphTask::new(
                 block.id.clone(),
                 Task::action(BLOCK_ACTION, input).name(block.id.clone()),
-            );
+            )
+            .metadata(json!({
+                "workflow": workflow.id,
+                "description": workflow.description,
+                "correlation": correlation,
+                "block": block,
+            }));
             let sources: HashSet<&str> = block
                 .inputs
                 .values()
@@ -199,10 +231,10 @@ impl Orchestrator {
             task = task.depends_on(sources.iter().map(|s| keys[*s]));
             keys.insert(block.id.as_str(), graph.add(task));
         }
-        let correlation = CorrelationId::next().to_string();
         let instance = Arc::new(Instance {
             correlation: correlation.clone(),
             blocks,
+            types: used,
             outputs: Mutex::new(HashMap::new()),
             runs: Mutex::new(HashSet::new()),
             graph: std::sync::OnceLock::new(),
@@ -212,7 +244,7 @@ impl Orchestrator {
             .instances
             .lock()
             .expect("instances lock")
-            .insert(instance_id, Arc::clone(&instance));
+            .insert(instance_id.clone(), Arc::clone(&instance));
         let id = instance.workflow.id.clone();
         let events = self.inner.ctx.events();
         events.emit(Some(correlation.clone()), || EventBody::WorkflowStarted {
@@ -231,10 +263,19 @@ impl Orchestrator {
             }
         };
         let _ = instance.graph.set(graph.clone());
-        // Report the end, and forget the instance, whoever waits.
+        self.watch(instance_id, graph.clone(), Arc::clone(&instance));
+        Ok(WorkflowRun {
+            id,
+            graph,
+            instance,
+        })
+    }
+
+    /// Report the end of `instance`, and forget it, whoever waits.
+    fn watch(&self, instance_id: String, graph: GraphRun, instance: Arc<Instance>) {
         let weak = Arc::downgrade(&self.inner);
-        let watched = graph.clone();
-        let watched_instance = Arc::clone(&instance);
+        let watched = graph;
+        let watched_instance = instance;
         self.inner.ctx.tasks().spawn(async move {
             let report = watched.wait().await;
             let Some(inner) = weak.upgrade() else { return };
@@ -263,11 +304,64 @@ impl Orchestrator {
                 .expect("instances lock")
                 .remove(&instance_id);
         });
-        Ok(WorkflowRun {
-            id,
-            graph,
-            instance,
-        })
+    }
+
+    /// The workflows running now, those resumed after a restart included.
+    pub fn workflow_runs(&self) -> Vec<WorkflowRun> {
+        let instances = self
+            .inner
+            .workflows
+            .instances
+            .lock()
+            .expect("instances lock");
+        instances
+            .values()
+            .filter_map(|instance| {
+                Some(WorkflowRun {
+                    id: instance.workflow.id.clone(),
+                    graph: instance.graph.get()?.clone(),
+                    instance: Arc::clone(instance),
+                })
+            })
+            .collect()
+    }
+
+    /// Take back the workflows among `graphs`, task graphs a start adopted
+    /// from the store (module docs): rebuild each instance from its
+    /// graph, and let their blocks run.
+    pub(super) fn resume_workflows(&self, graphs: Vec<GraphRun>) {
+        let mut resumed = false;
+        for graph in graphs {
+            let Some(instance_id) = graph
+                .graph_name()
+                .and_then(|name| name.strip_prefix(GRAPH_PREFIX))
+                .map(str::to_string)
+            else {
+                continue;
+            };
+            match rebuild_instance(&graph) {
+                Ok(instance) => {
+                    let instance = Arc::new(instance);
+                    let _ = instance.graph.set(graph.clone());
+                    self.inner
+                        .workflows
+                        .instances
+                        .lock()
+                        .expect("instances lock")
+                        .insert(instance_id.clone(), Arc::clone(&instance));
+                    self.watch(instance_id, graph, instance);
+                    resumed = true;
+                }
+                Err(e) => {
+                    // Its blocks find no instance and fail; nothing runs
+                    // blind.
+                    tracing::error!(instance = %instance_id, error = %e, "a stored workflow was not resumed");
+                }
+            }
+        }
+        if resumed {
+            self.register_block_action();
+        }
     }
 
     /// [`start_workflow`](Self::start_workflow), then wait for its end.
@@ -333,7 +427,7 @@ impl Orchestrator {
 
 /// The body of [`BLOCK_ACTION`].
 async fn run_block(orch: Orchestrator, input: Value) -> std::result::Result<Value, String> {
-    let instance_id = input["instance"].as_u64().ok_or("no workflow instance")?;
+    let instance_id = input["instance"].as_str().ok_or("no workflow instance")?;
     let block_id = input["block"].as_str().ok_or("no block id")?;
     let instance = orch
         .inner
@@ -341,11 +435,12 @@ async fn run_block(orch: Orchestrator, input: Value) -> std::result::Result<Valu
         .instances
         .lock()
         .expect("instances lock")
-        .get(&instance_id)
+        .get(instance_id)
         .cloned()
         .ok_or("the workflow instance is gone")?;
-    let (index, ty) = instance.blocks.get(block_id).ok_or("unknown block")?;
-    let block = &instance.workflow.blocks[*index];
+    let index = *instance.blocks.get(block_id).ok_or("unknown block")?;
+    let block = &instance.workflow.blocks[index];
+    let ty = &block_type(&orch, &instance, block).await?;
     let events = orch.inner.ctx.events();
     let correlation = || Some(instance.correlation.clone());
     events.emit(correlation(), || EventBody::BlockStarted {
@@ -370,6 +465,87 @@ async fn run_block(orch: Orchestrator, input: Value) -> std::result::Result<Valu
         .expect("outputs lock")
         .insert(block.id.clone(), outputs.clone());
     Ok(Value::Object(outputs))
+}
+
+/// `block`'s type: as registered when its workflow started, or for a
+/// workflow resumed after a restart, as registered now, waiting (with the
+/// block's execution slot lent to the others) until it and its action are.
+async fn block_type(
+    orch: &Orchestrator,
+    instance: &Instance,
+    block: &crate::workflow::Block,
+) -> std::result::Result<BlockType, String> {
+    if let Some(ty) = instance.types.get(&block.block_type) {
+        return Ok(ty.clone());
+    }
+    let lookup = || orch.block_types().get(&block.block_type).cloned();
+    if let Some(ty) = lookup()
+        && !matches!(&ty.run, BlockRun::Action(name) if !orch.inner.ctx.actions().contains(name))
+    {
+        return Ok(ty);
+    }
+    let lent = orch.inner.ctx.lend_slot();
+    let ty = loop {
+        let notified = orch.inner.workflows.registered.notified();
+        tokio::pin!(notified);
+        // Registered before we look: a registration in between wakes us.
+        notified.as_mut().enable();
+        if let Some(ty) = lookup() {
+            break ty;
+        }
+        notified.await;
+    };
+    if let BlockRun::Action(name) = &ty.run {
+        orch.inner.ctx.actions().registered(name).await;
+    }
+    lent.reclaim().await;
+    Ok(ty)
+}
+
+/// The instance of an adopted workflow graph, from its tasks' metadata
+/// and the outputs of those that succeeded.
+fn rebuild_instance(graph: &GraphRun) -> std::result::Result<Instance, String> {
+    let results = graph.results();
+    let meta = |key: &str| {
+        results
+            .first()
+            .and_then(|r| r.metadata[key].as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut blocks = Vec::with_capacity(results.len());
+    let mut outputs = HashMap::new();
+    for result in &results {
+        let block: crate::workflow::Block =
+            serde_json::from_value(result.metadata["block"].clone())
+                .map_err(|e| format!("block {:?} has no readable definition: {e}", result.name))?;
+        if result.status == TaskStatus::Succeeded
+            && let Some(Value::Object(produced)) =
+                result.output.as_ref().and_then(|o| o.value.clone())
+        {
+            outputs.insert(block.id.clone(), produced);
+        }
+        blocks.push(block);
+    }
+    let workflow = Workflow {
+        id: meta("workflow"),
+        description: meta("description"),
+        blocks,
+    };
+    Ok(Instance {
+        correlation: meta("correlation"),
+        blocks: workflow
+            .blocks
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (b.id.clone(), i))
+            .collect(),
+        types: HashMap::new(),
+        outputs: Mutex::new(outputs),
+        runs: Mutex::new(HashSet::new()),
+        graph: std::sync::OnceLock::new(),
+        workflow,
+    })
 }
 
 async fn execute_block(

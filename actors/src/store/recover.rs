@@ -15,7 +15,8 @@
 //!   does not) it gets SIGTERM, then SIGKILL after `kill_grace`;
 //! - a run found `Queued` had not started (a run's `Running` record is
 //!   durable before it starts): it is handed back to be started, once;
-//! - schedules are read back with their state;
+//! - schedules are read back with their state, and the halt if one was
+//!   on;
 //! - unfinished task graphs are read back, their tasks' runs settled
 //!   first (see `graphs`).
 
@@ -29,7 +30,7 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 use super::backend::{Backend, FaultSwitch, Overlay};
 use super::graphs::{self, GraphRecovery, StoredGraph};
 use super::records::{self, DecodeFailure, ErrorRow, OutcomeRow, RunRow, ScheduleRow};
-use super::{ACTIVE, META, OUTPUT, RUNS, SCHEDULES, SCHEMA, StoreLimits};
+use super::{ACTIVE, HALT, META, OUTPUT, RUNS, SCHEDULES, SCHEMA, StoreLimits};
 use crate::error::{Error, Result};
 use crate::run::{RunId, RunStatus};
 use crate::task::Task;
@@ -49,6 +50,9 @@ pub struct Recovered {
     pub(crate) schedules: Vec<(String, ScheduleRow)>,
     /// Task graphs not finished: adopt each again (`graph::adopt`).
     pub graphs: Vec<StoredGraph>,
+    /// The reason of the emergency halt that was on when the application
+    /// stopped: the start halts again before anything runs.
+    pub halted: Option<String>,
 }
 
 /// A run found `Queued`: what is needed to start it again.
@@ -433,6 +437,8 @@ fn recover(db: &Database, limits: StoreLimits) -> Result<Recovered, Recovery> {
                 records::decode(bytes.value()).map_err(|e| Recovery::Schedule(name.clone(), e))?;
             found.schedules.push((name, row));
         }
+        let halt = txn.open_table(HALT)?;
+        found.halted = halt.get("reason")?.map(|v| v.value().to_string());
     }
     txn.commit()?;
     found.killed_groups = stop_groups(&groups, limits.kill_grace);

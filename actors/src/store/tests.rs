@@ -485,3 +485,42 @@ async fn graphs_are_recovered_settled_against_their_runs_and_retained() {
     drop((table, txn, db));
     store.close();
 }
+
+#[test]
+fn the_overlay_reads_the_file_and_keeps_every_write_in_memory() {
+    use redb::StorageBackend;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("file");
+    let original: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&path, &original).unwrap();
+    let overlay = backend::Overlay::new(std::fs::File::open(&path).unwrap()).unwrap();
+    // Across a page boundary, and past the end (the length grows).
+    overlay.write(4090, &[1; 20]).unwrap();
+    overlay.write(12_000, &[2; 8]).unwrap();
+    assert_eq!(overlay.len().unwrap(), 12_008);
+    let mut out = vec![0; 30];
+    overlay.read(4085, &mut out).unwrap();
+    let mut expected = original[4085..4090].to_vec();
+    expected.extend([1; 20]);
+    expected.extend(&original[4110..4115]);
+    assert_eq!(out, expected);
+    let mut gap = vec![9; 2000];
+    overlay.read(10_000, &mut gap).unwrap();
+    assert!(gap.iter().all(|&b| b == 0), "grown bytes read as zero");
+    // Shrunk then grown again: the dropped bytes come back as zeros.
+    overlay.set_len(5000).unwrap();
+    overlay.set_len(8000).unwrap();
+    let mut tail = vec![9; 3000];
+    overlay.read(5000, &mut tail).unwrap();
+    assert!(tail.iter().all(|&b| b == 0));
+    assert!(
+        overlay.read(7999, &mut [0; 2]).is_err(),
+        "reads stop at the length"
+    );
+    overlay.close().unwrap();
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        original,
+        "the file is untouched"
+    );
+}

@@ -29,7 +29,7 @@ use redb::{Database, ReadableTable, ReadableTableMetadata, Table};
 
 use super::FaultSwitch;
 use super::records::{self, OutputRow, RunRow};
-use super::{ACTIVE, META, OUTPUT, Op, RUNS, SCHEDULES, StoreLimits};
+use super::{ACTIVE, HALT, META, OUTPUT, Op, RUNS, SCHEDULES, StoreLimits};
 use super::{graphs, recover};
 use crate::error::{Error, Result};
 use crate::run::{RunId, RunStatus};
@@ -135,15 +135,20 @@ impl Writer {
                 }
             }
             let mut syncs = Vec::new();
+            let mut blocking = Vec::new();
             for op in batch {
                 match op {
                     Op::Sync(tx) => syncs.push(tx),
+                    Op::SyncBlocking(tx) => blocking.push(tx),
                     Op::Close(tx) => closing = Some(tx),
                     other => self.pending.push(other),
                 }
             }
             let result = self.step(closing.is_some());
             for tx in syncs {
+                let _ = tx.send(result.clone());
+            }
+            for tx in blocking {
                 let _ = tx.send(result.clone());
             }
         }
@@ -350,12 +355,21 @@ impl Writer {
                         }
                     }
                     Op::Schedule { name, row } => {
-                        schedules.insert(name.as_str(), records::encode(&*row).as_slice())?;
+                        schedules
+                            .insert(name.as_str(), records::encode(row.as_ref()).as_slice())?;
                     }
                     Op::ScheduleRemoved { name } => {
                         schedules.remove(name.as_str())?;
                     }
+                    Op::Halt { reason } => {
+                        let mut halt = txn.open_table(HALT)?;
+                        match reason {
+                            Some(reason) => halt.insert("reason", reason.as_str())?,
+                            None => halt.remove("reason")?,
+                        };
+                    }
                     Op::Sync(_)
+                    | Op::SyncBlocking(_)
                     | Op::Close(_)
                     | Op::Graph { .. }
                     | Op::GraphTask { .. }
