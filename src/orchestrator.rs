@@ -126,6 +126,7 @@ impl Orchestrator {
             },
             trace_capacity: config.trace_capacity,
             event_capacity: config.event_capacity,
+            event_capacity_bytes: config.event_capacity_bytes,
         };
         let retention = Retention {
             history_limit: config.history_limit,
