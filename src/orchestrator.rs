@@ -346,6 +346,11 @@ impl Orchestrator {
     /// supervisor (restarting and failed children included), with every
     /// circuit breaker's state and the current halt, if any.
     ///
+    /// Answers within `Config::status_timeout` (the bound of each running
+    /// child's probe), also while the supervisor stops a slow child: no
+    /// stop is awaited inside the supervisor, so children being stopped
+    /// are reported from its own table (`Restarting`, `Stopping`).
+    ///
     /// # Errors
     /// `ShuttingDown` once the runtime has shut down.
     pub async fn system_status(&self) -> Result<SystemStatus> {

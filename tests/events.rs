@@ -202,7 +202,11 @@ async fn seq_has_no_gap_and_no_swap_with_many_runs_at_once() {
     assert!(seqs.len() > 8 * 300 * 3, "{} events", seqs.len());
     let first = seqs[0];
     for (i, seq) in seqs.iter().enumerate() {
-        assert_eq!(*seq, first + i as u64, "seq out of order or with a gap at {i}");
+        assert_eq!(
+            *seq,
+            first + i as u64,
+            "seq out of order or with a gap at {i}"
+        );
     }
 }
 

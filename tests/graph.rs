@@ -789,7 +789,10 @@ async fn a_graphs_outputs_stay_within_the_output_budget() {
     let mut g = TaskGraph::new();
     let mut keys = Vec::new();
     for i in 0..TASKS {
-        let task = GraphTask::new(format!("t{i}"), Task::shell(format!("printf '%0{BYTES}d' 0")));
+        let task = GraphTask::new(
+            format!("t{i}"),
+            Task::shell(format!("printf '%0{BYTES}d' 0")),
+        );
         let task = match keys.last() {
             Some(&prev) => task.after(prev),
             None => task,
@@ -816,7 +819,10 @@ async fn a_graphs_outputs_stay_within_the_output_budget() {
     let last = report.get(keys[TASKS - 1]).unwrap().output.clone().unwrap();
     assert_eq!(last.stdout.len(), BYTES);
     let first = report.get(keys[0]).unwrap().output.clone().unwrap();
-    assert!(first.stdout.is_empty() && first.stdout_truncated, "{first:?}");
+    assert!(
+        first.stdout.is_empty() && first.stdout_truncated,
+        "{first:?}"
+    );
     assert_eq!(first.stdout_dropped, BYTES as u64);
     // The snapshot reads the same bytes.
     let snapshot = run.snapshot();

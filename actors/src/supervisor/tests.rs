@@ -404,15 +404,16 @@ async fn status_answers_during_a_slow_shutdown() {
         .await
         .unwrap();
     let (tx, rx) = oneshot::channel();
-    t.sup
-        .cast(SupervisorMessage::Shutdown(tx.into()))
-        .unwrap();
+    t.sup.cast(SupervisorMessage::Shutdown(tx.into())).unwrap();
     let status = prompt_status(&t).await;
     assert_eq!(Tree::states(&status), [ChildState::Stopping; 3]);
     rx.await.unwrap();
     let status = prompt_status(&t).await;
     assert_eq!(Tree::states(&status), [ChildState::Stopped; 3]);
     // Stopped in reverse start order ("a" was killed: no post_stop).
-    assert_eq!(*t.log.lock(), ["start a", "start b", "start c", "stop c", "stop b"]);
+    assert_eq!(
+        *t.log.lock(),
+        ["start a", "start b", "start c", "stop c", "stop b"]
+    );
     t.sup.stop_and_wait(None, None).await.unwrap();
 }
