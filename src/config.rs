@@ -30,7 +30,7 @@ pub struct Config {
     /// they are terminated. Default 5 s.
     pub shutdown_grace: Duration,
     /// Default cap on captured bytes per stream for tasks that set none
-    /// (default 1 MiB).
+    /// (default 1 MiB, at most [`MAX_OUTPUT_CEILING`](taskorch_actors::MAX_OUTPUT_CEILING)).
     pub max_output: usize,
     /// Finished runs kept in the registry (default 10,000).
     pub history_limit: usize,
@@ -61,7 +61,8 @@ pub struct Config {
     /// the oldest lines go and are counted as dropped (default 10,000).
     pub output_ring_lines: usize,
     /// Bytes of line text kept per run, with the same eviction (default
-    /// 4 MiB). Must be at least `max_line_bytes`.
+    /// 4 MiB). Must be at least `max_line_bytes`, and at most
+    /// [`MAX_OUTPUT_CEILING`](taskorch_actors::MAX_OUTPUT_CEILING).
     pub output_ring_bytes: usize,
     /// Longest output line in bytes; a longer one is cut into pieces of this
     /// size on a character boundary, each but the last flagged in
@@ -85,8 +86,15 @@ pub struct Config {
     pub store: Option<PathBuf>,
     /// Events a subscriber of the event stream (`Orchestrator::subscribe`)
     /// may fall behind by before it loses the oldest (it then reads a
-    /// `Lagged(n)` marker). Default 4,096; at least 1.
+    /// `Lagged(n)` marker). Default 4,096; at least 1, at most 1,048,576
+    /// (the channel reserves a slot per event up front).
     pub event_capacity: usize,
+    /// Bytes of events (approximate: `Event::approx_bytes`) a subscriber
+    /// may fall behind by before it loses the oldest, whichever of this and
+    /// `event_capacity` comes first: what a lagging subscriber can pin in
+    /// memory. Default 16 MiB; at least 1 (the newest event always gets
+    /// through to a subscriber that keeps up, whatever its size).
+    pub event_capacity_bytes: usize,
     /// How [`logging::init`](crate::logging::init) formats log lines
     /// (default [`LogFormat::Compact`]). Nothing is installed unless the
     /// application calls it.
@@ -137,6 +145,7 @@ impl Default for Config {
             clock: Clock::system(),
             store: None,
             event_capacity: taskorch_actors::events::DEFAULT_EVENT_CAPACITY,
+            event_capacity_bytes: taskorch_actors::events::DEFAULT_EVENT_BYTES,
             log_format: LogFormat::Compact,
             log_filter: "info".to_string(),
         }
@@ -205,9 +214,11 @@ impl Config {
     /// # Errors
     /// `InvalidConfig` naming the field when a value cannot work
     /// (`max_concurrency`, `history_limit`, `max_queued` or
-    /// `output_ring_lines` or `event_capacity` of zero, `max_line_bytes` under 4,
-    /// `output_ring_bytes` under `max_line_bytes`, `trace_capacity` over
-    /// 16,777,216).
+    /// `output_ring_lines`, `event_capacity` or `event_capacity_bytes` of
+    /// zero, `max_line_bytes` under 4, `output_ring_bytes` under
+    /// `max_line_bytes`, `max_output` or `output_ring_bytes` over
+    /// [`MAX_OUTPUT_CEILING`](taskorch_actors::MAX_OUTPUT_CEILING),
+    /// `event_capacity` over 1,048,576, `trace_capacity` over 16,777,216).
     pub fn validate(&self) -> Result<()> {
         if self.max_concurrency == 0 {
             return Err(Error::InvalidConfig(
@@ -241,6 +252,17 @@ impl Config {
                 "Config::max_queued must be at least 1".into(),
             ));
         }
+        for (field, bytes) in [
+            ("max_output", self.max_output),
+            ("output_ring_bytes", self.output_ring_bytes),
+        ] {
+            if bytes > taskorch_actors::MAX_OUTPUT_CEILING {
+                return Err(Error::InvalidConfig(format!(
+                    "Config::{field} must be at most {} bytes, not {bytes}",
+                    taskorch_actors::MAX_OUTPUT_CEILING
+                )));
+            }
+        }
         if self.event_capacity == 0 {
             return Err(Error::InvalidConfig(
                 "Config::event_capacity must be at least 1".into(),
@@ -263,6 +285,18 @@ impl Config {
             taskorch_actors::duration::check(field, value)?;
         }
         self.restart_backoff.validate("Config::restart_backoff")?;
+        if self.event_capacity > taskorch_actors::events::MAX_EVENT_CAPACITY {
+            return Err(Error::InvalidConfig(format!(
+                "Config::event_capacity must be at most {} events, not {}",
+                taskorch_actors::events::MAX_EVENT_CAPACITY,
+                self.event_capacity
+            )));
+        }
+        if self.event_capacity_bytes == 0 {
+            return Err(Error::InvalidConfig(
+                "Config::event_capacity_bytes must be at least 1".into(),
+            ));
+        }
         if self.trace_capacity > taskorch_actors::trace::MAX_TRACE_CAPACITY {
             return Err(Error::InvalidConfig(format!(
                 "Config::trace_capacity must be at most {} events (0 turns tracing off), not {}",

@@ -52,6 +52,8 @@ pub use taskorch_actors::{
     RestartIntensity, Result, RunId, RunInfo, RunStatus, Strategy, StreamKind, SystemStatus, Task,
     TaskKind,
 };
+// The hard ceiling on captured bytes per stream.
+pub use taskorch_actors::MAX_OUTPUT_CEILING;
 pub use taskorch_actors::{Batch, BatchProgress, BatchSpec};
 // The limit on every duration, and its check.
 pub use taskorch_actors::duration;

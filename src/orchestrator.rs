@@ -126,6 +126,7 @@ impl Orchestrator {
             },
             trace_capacity: config.trace_capacity,
             event_capacity: config.event_capacity,
+            event_capacity_bytes: config.event_capacity_bytes,
         };
         let retention = Retention {
             history_limit: config.history_limit,
@@ -363,6 +364,11 @@ impl Orchestrator {
     /// The status of every supervised actor, answered by the root
     /// supervisor (restarting and failed children included), with every
     /// circuit breaker's state and the current halt, if any.
+    ///
+    /// Answers within `Config::status_timeout` (the bound of each running
+    /// child's probe), also while the supervisor stops a slow child: no
+    /// stop is awaited inside the supervisor, so children being stopped
+    /// are reported from its own table (`Restarting`, `Stopping`).
     ///
     /// # Errors
     /// `ShuttingDown` once the runtime has shut down.

@@ -152,3 +152,99 @@ async fn schedules_emit_fired_events() {
     assert!(json["run_id"].is_string());
     rt.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn seq_has_no_gap_and_no_swap_with_many_runs_at_once() {
+    let rt = start_with(taskorch::Config {
+        // Room for every event below: this subscriber never lags, so it
+        // must see every number, in order.
+        event_capacity: 1 << 16,
+        ..fast_config()
+    })
+    .await;
+    rt.register_action("noop", |_| async { Ok(json!(null)) });
+    let mut stream = rt.subscribe();
+    let reader = tokio::spawn(async move {
+        let mut seqs = Vec::new();
+        while let Some(item) = stream.next().await {
+            let EventItem::Event(event) = item else {
+                panic!("a subscriber with room for everything lagged: {item:?}");
+            };
+            let done = matches!(event.body, EventBody::LimitExceeded { .. });
+            seqs.push(event.seq);
+            if done {
+                break;
+            }
+        }
+        seqs
+    });
+    // 8 callers at once, each running 300 actions (3 events per run),
+    // emitting from the runtime's 4 threads.
+    let callers: Vec<_> = (0..8)
+        .map(|_| {
+            let orch = rt.orch.clone();
+            tokio::spawn(async move {
+                for _ in 0..300 {
+                    orch.run(Task::action("noop", json!(null))).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for caller in callers {
+        caller.await.unwrap();
+    }
+    // A last event to tell the reader it has seen everything.
+    let _ = rt.check_limit("end", 1.0, 0.0, false);
+    let seqs = tokio::time::timeout(Duration::from_secs(30), reader)
+        .await
+        .expect("the reader sees the last event")
+        .unwrap();
+    assert!(seqs.len() > 8 * 300 * 3, "{} events", seqs.len());
+    let first = seqs[0];
+    for (i, seq) in seqs.iter().enumerate() {
+        assert_eq!(
+            *seq,
+            first + i as u64,
+            "seq out of order or with a gap at {i}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_slow_subscriber_lags_by_bytes_before_it_pins_more_than_the_bound() {
+    let rt = start_with(taskorch::Config {
+        // Room for many events, but only a few lines' worth of bytes.
+        event_capacity: 4_096,
+        event_capacity_bytes: 32 << 10,
+        ..fast_config()
+    })
+    .await;
+    let mut slow = rt.subscribe();
+    // 64 lines of 4 KiB: 256 KiB of output events nobody reads.
+    let out = rt
+        .run(Task::shell(
+            "i=0; while [ $i -lt 64 ]; do printf '%04096d\\n' $i; i=$((i+1)); done",
+        ))
+        .await
+        .unwrap();
+    assert!(out.success());
+    let Some(EventItem::Lagged(lost)) = slow.next().await else {
+        panic!("expected a lag marker first");
+    };
+    assert!(lost > 0);
+    // What is left fits in the bound (plus the newest event), in order,
+    // and ends with the run's end.
+    let mut rest = Vec::new();
+    let mut bytes = 0;
+    while let Some(EventItem::Event(e)) = slow.try_next() {
+        bytes += e.approx_bytes();
+        rest.push(e);
+    }
+    assert!(bytes <= (32 << 10) + 4_096 + 512, "{bytes} bytes kept");
+    assert!(rest.windows(2).all(|w| w[1].seq == w[0].seq + 1));
+    assert!(matches!(
+        rest.last().map(|e| &e.body),
+        Some(EventBody::RunFinished { .. })
+    ));
+    assert_eq!(rest[0].seq, lost, "the marker counts every lost event");
+}

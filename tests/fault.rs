@@ -384,3 +384,42 @@ async fn fault_stats_count_and_clear_drops_what_is_pending() {
     assert_eq!(rt.clear_faults(), 1);
     assert_eq!(rt.fault_stats().pending, 0);
 }
+
+#[tokio::test]
+async fn system_status_answers_while_a_stalled_child_is_stopped_for_a_restart() {
+    let rt = start_with(taskorch::Config {
+        strategy: taskorch::Strategy::OneForAll,
+        status_timeout: Duration::from_millis(200),
+        ..fast_config()
+    })
+    .await;
+    // The launcher gets stuck in a message for 30 s: stopping it for the
+    // one_for_all restart takes its whole stop timeout (shutdown_grace +
+    // kill_grace + 2 s), then a kill.
+    rt.inject_fault("launcher", Fault::DelayNextMessage(Duration::from_secs(30)));
+    let orch = rt.orch.clone();
+    let stalled = tokio::spawn(async move { orch.launch(Task::command("true")).await });
+    assert!(wait_until(Duration::from_secs(10), || rt.fault_stats().fired >= 1).await);
+    rt.inject_fault("executor", Fault::PanicNextMessage);
+    assert_actor_failed(answered(rt.run(Task::command("true"))).await, "executor");
+    // Every status query answers within its bound while the launcher is
+    // being stopped, reporting it from the supervisor's own table.
+    let bound = Duration::from_secs(1);
+    let mut seen_restarting = false;
+    let mut all_running = false;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while tokio::time::Instant::now() < deadline && !all_running {
+        let status = tokio::time::timeout(bound, rt.system_status())
+            .await
+            .expect("system_status answers within status_timeout, stop or no stop")
+            .unwrap();
+        seen_restarting |= status.child("launcher").unwrap().state == ChildState::Restarting;
+        all_running = seen_restarting && status.all_running();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(seen_restarting, "the launcher was reported Restarting");
+    assert!(all_running, "every child came back");
+    assert_actor_failed(answered(stalled).await.unwrap(), "launcher");
+    let id = rt.launch(Task::command("true")).await.unwrap();
+    assert!(rt.wait(id).await.unwrap().success());
+}

@@ -773,3 +773,59 @@ async fn shutdown_interrupts_the_graph_and_leaves_no_process_behind() {
     let err = rt.submit_graph(TaskGraph::new()).await.unwrap_err();
     assert!(matches!(err, Error::ShuttingDown));
 }
+
+#[tokio::test]
+async fn a_graphs_outputs_stay_within_the_output_budget() {
+    const TASKS: usize = 12;
+    const BYTES: usize = 10_000;
+    // Room for about two tasks' output (each run also keeps its line ring).
+    let budget = 5 * BYTES;
+    let rt = start_with(Config {
+        output_budget: budget,
+        ..fast_config()
+    })
+    .await;
+    // A chain, so the last task is the one that finished last.
+    let mut g = TaskGraph::new();
+    let mut keys = Vec::new();
+    for i in 0..TASKS {
+        let task = GraphTask::new(
+            format!("t{i}"),
+            Task::shell(format!("printf '%0{BYTES}d' 0")),
+        );
+        let task = match keys.last() {
+            Some(&prev) => task.after(prev),
+            None => task,
+        };
+        keys.push(g.add(task));
+    }
+    let run = rt.submit_graph(g).await.unwrap();
+    let report = run.wait().await;
+    assert!(report.success(), "{report:?}");
+    // What the graph holds besides its runs' records, plus what the report
+    // reads back from them, is within the budget: not TASKS x BYTES.
+    let reported: usize = report
+        .tasks
+        .iter()
+        .filter_map(|t| t.output.as_ref())
+        .map(|out| out.held_bytes())
+        .sum();
+    let held = run.held_output_bytes();
+    assert!(
+        held + reported <= budget,
+        "graph holds {held} bytes, its runs {reported}; budget {budget}"
+    );
+    // The newest output is whole; the oldest was reclaimed, and says so.
+    let last = report.get(keys[TASKS - 1]).unwrap().output.clone().unwrap();
+    assert_eq!(last.stdout.len(), BYTES);
+    let first = report.get(keys[0]).unwrap().output.clone().unwrap();
+    assert!(
+        first.stdout.is_empty() && first.stdout_truncated,
+        "{first:?}"
+    );
+    assert_eq!(first.stdout_dropped, BYTES as u64);
+    // The snapshot reads the same bytes.
+    let snapshot = run.snapshot();
+    let last_snap = snapshot.tasks[TASKS - 1].output.as_deref().unwrap();
+    assert_eq!(last_snap.stdout, last.stdout);
+}

@@ -24,6 +24,7 @@ mod graph_props;
 mod halt;
 mod launch;
 mod launch_crash;
+mod limits;
 mod logging;
 mod long_running;
 mod long_running_crash;

@@ -47,6 +47,8 @@ pub struct Limits {
     pub trace_capacity: usize,
     /// Events a subscriber of the event stream may fall behind by.
     pub event_capacity: usize,
+    /// Bytes of events a subscriber of the event stream may fall behind by.
+    pub event_capacity_bytes: usize,
 }
 
 impl Default for Limits {
@@ -59,6 +61,7 @@ impl Default for Limits {
             lines: LineLimits::default(),
             trace_capacity: DEFAULT_TRACE_CAPACITY,
             event_capacity: crate::events::DEFAULT_EVENT_CAPACITY,
+            event_capacity_bytes: crate::events::DEFAULT_EVENT_BYTES,
         }
     }
 }
@@ -98,7 +101,7 @@ impl Context {
 
     /// A fresh context whose runs are journaled to `store`.
     pub fn with_store(limits: Limits, retention: Retention, store: Store) -> Arc<Self> {
-        let events = Events::new(limits.event_capacity);
+        let events = Events::bounded(limits.event_capacity, limits.event_capacity_bytes);
         #[cfg(feature = "fault-injection")]
         let faults = crate::fault::FaultPlan::default();
         #[cfg(feature = "fault-injection")]

@@ -3,12 +3,14 @@
 //! number of subscribers ([`EventStream`]).
 //!
 //! # Why a broadcast channel
-//! Events go through a tokio `broadcast` channel with a fixed capacity
-//! (`Config::event_capacity`): a slow subscriber never stalls the runtime
-//! or the other subscribers — when it falls behind by more than the
-//! capacity, it loses the oldest events and reads an
-//! [`EventItem::Lagged`]`(n)` marker saying how many, then carries on with
-//! the oldest event still held.
+//! Events go through a tokio `broadcast` channel bounded in events
+//! (`Config::event_capacity`) and in bytes (`Config::event_capacity_bytes`):
+//! a slow subscriber never stalls the runtime or the other subscribers —
+//! when it falls behind by more than either bound, it loses the oldest
+//! events and reads an [`EventItem::Lagged`]`(n)` marker saying how many,
+//! then carries on with the oldest event still held. How `seq` stays in
+//! order under concurrent emitters and how the byte bound works: see
+//! `events/hub.rs`.
 //!
 //! # Why emitting is free without subscribers
 //! Every hook in the runtime (registry transitions, the supervisor, the
@@ -30,28 +32,28 @@
 //!
 //! - `schema`: [`EVENT_SCHEMA_VERSION`]; fields are only ever added within
 //!   a version, a rename or removal bumps it.
-//! - `seq`: per orchestrator, strictly increasing in emission order (a gap
-//!   seen by one subscriber means it lagged).
+//! - `seq`: per orchestrator, strictly increasing in emission order, also
+//!   across threads emitting at once (numbered and sent in one step); a
+//!   subscriber that keeps up sees every number, so a gap means it lagged
+//!   (and it read a `Lagged` marker there).
 //! - `time` (RFC 3339, UTC) and `time_ms` (Unix milliseconds).
 //! - `correlation`: the request's correlation id (the trace id of
 //!   `Orchestrator::trace` and `TRACEPARENT`), the workflow's id for
 //!   workflow events, `null` when there is none.
 //! - `type` plus the fields of [`EventBody`]'s variant, in snake case.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::SystemTime;
-
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast;
 
 use crate::output::StreamKind;
 use crate::pattern::Pattern;
 use crate::registry::RunRecord;
 use crate::run::{RunId, RunStatus};
 
+mod hub;
 #[cfg(test)]
 mod tests;
+
+pub use hub::{DEFAULT_EVENT_BYTES, EventItem, EventStream, Events, MAX_EVENT_CAPACITY};
 
 /// Version of the JSON form of [`Event`] (its `schema` field).
 pub const EVENT_SCHEMA_VERSION: u32 = 1;
@@ -77,6 +79,42 @@ pub struct Event {
     /// What happened.
     #[serde(flatten)]
     pub body: EventBody,
+}
+
+impl Event {
+    /// Approximate bytes this event holds in memory (its own size plus
+    /// its strings): what counts against the byte bound of the event
+    /// stream (`Config::event_capacity_bytes`).
+    pub fn approx_bytes(&self) -> usize {
+        Event::approx_size(self.correlation.as_deref(), &self.body)
+    }
+
+    pub(crate) fn approx_size(correlation: Option<&str>, body: &EventBody) -> usize {
+        let text = match body {
+            EventBody::RunQueued { name, .. } => name.len(),
+            EventBody::RunOutput { text, .. } => text.len(),
+            EventBody::RunFinished { error, .. } => error.as_ref().map_or(0, String::len),
+            EventBody::WorkflowStarted { workflow, .. }
+            | EventBody::WorkflowCompleted { workflow, .. } => workflow.len(),
+            EventBody::BlockStarted { workflow, block } => workflow.len() + block.len(),
+            EventBody::BlockFinished {
+                workflow,
+                block,
+                status,
+            } => workflow.len() + block.len() + status.len(),
+            EventBody::ScheduleFired { schedule, .. } => schedule.len(),
+            EventBody::ScheduleSkipped { schedule, reason } => schedule.len() + reason.len(),
+            EventBody::ChildRestarted { child, .. } => child.len(),
+            EventBody::ChildGaveUp { child, reason } => child.len() + reason.len(),
+            EventBody::Halted { reason, .. } | EventBody::Resumed { reason } => reason.len(),
+            EventBody::BreakerOpened { key, .. }
+            | EventBody::BreakerHalfOpen { key }
+            | EventBody::BreakerClosed { key } => key.len(),
+            EventBody::LimitExceeded { name, .. } => name.len(),
+            EventBody::RunStarted { .. } => 0,
+        };
+        std::mem::size_of::<Event>() + correlation.map_or(0, str::len) + text
+    }
 }
 
 /// What happened: the `type` field of the JSON form and its own fields.
@@ -220,147 +258,6 @@ pub enum EventBody {
         /// Whether it halted the runtime.
         auto_halt: bool,
     },
-}
-
-/// The sending side, shared by every hook of one runtime. Cheap to clone.
-#[derive(Debug, Clone)]
-pub struct Events {
-    hub: Arc<Hub>,
-    // Live `EventStream`s: the cheap "is anybody listening" flag. Apart
-    // from the hub, so a stream does not keep the sender (and the channel)
-    // alive after the runtime is gone.
-    subscribers: Arc<AtomicUsize>,
-}
-
-#[derive(Debug)]
-struct Hub {
-    tx: broadcast::Sender<Event>,
-    seq: AtomicU64,
-}
-
-impl Events {
-    /// A hub whose subscribers may fall `capacity` events behind (at least 1).
-    pub fn new(capacity: usize) -> Self {
-        let (tx, _) = broadcast::channel(capacity.max(1));
-        Events {
-            hub: Arc::new(Hub {
-                tx,
-                seq: AtomicU64::new(0),
-            }),
-            subscribers: Arc::new(AtomicUsize::new(0)),
-        }
-    }
-
-    /// Whether anybody subscribes (one atomic load).
-    #[inline]
-    pub fn is_active(&self) -> bool {
-        self.subscribers.load(Ordering::Relaxed) > 0
-    }
-
-    /// Emit the event `body` builds, if anybody subscribes; `body` does not
-    /// run otherwise.
-    #[inline]
-    pub fn emit(&self, correlation: Option<String>, body: impl FnOnce() -> EventBody) {
-        if self.is_active() {
-            self.send(correlation, body());
-        }
-    }
-
-    fn send(&self, correlation: Option<String>, body: EventBody) {
-        let now = SystemTime::now();
-        let time_ms = now
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        let event = Event {
-            schema: EVENT_SCHEMA_VERSION,
-            seq: self.hub.seq.fetch_add(1, Ordering::Relaxed),
-            time: now.into(),
-            time_ms,
-            correlation,
-            body,
-        };
-        // An error means every receiver has gone since the check: nobody
-        // to tell.
-        let _ = self.hub.tx.send(event);
-    }
-
-    /// A new subscriber, seeing events emitted from now on.
-    pub fn subscribe(&self) -> EventStream {
-        // Counted before the receiver exists, so no event emitted after
-        // `subscribe` returns is skipped by the flag.
-        self.subscribers.fetch_add(1, Ordering::Relaxed);
-        EventStream {
-            rx: self.hub.tx.subscribe(),
-            subscribers: Arc::clone(&self.subscribers),
-        }
-    }
-
-    /// Live subscribers.
-    pub fn subscribers(&self) -> usize {
-        self.subscribers.load(Ordering::Relaxed)
-    }
-}
-
-/// What [`EventStream::next`] yields.
-#[derive(Debug, Clone, PartialEq)]
-pub enum EventItem {
-    /// The next event.
-    Event(Event),
-    /// The subscriber fell behind: this many of the oldest events were
-    /// lost; the stream goes on with the oldest one still held.
-    Lagged(u64),
-}
-
-/// One subscriber's view of the event stream (`Orchestrator::subscribe`).
-/// Dropping it unsubscribes.
-#[derive(Debug)]
-pub struct EventStream {
-    rx: broadcast::Receiver<Event>,
-    subscribers: Arc<AtomicUsize>,
-}
-
-impl EventStream {
-    /// The next event, a [`EventItem::Lagged`] marker after events were
-    /// lost, or `None` once the runtime is gone.
-    ///
-    /// # Cancel safety
-    /// Cancel safe: an event is consumed only when this returns it.
-    pub async fn next(&mut self) -> Option<EventItem> {
-        match self.rx.recv().await {
-            Ok(event) => Some(EventItem::Event(event)),
-            Err(broadcast::error::RecvError::Lagged(n)) => Some(EventItem::Lagged(n)),
-            Err(broadcast::error::RecvError::Closed) => None,
-        }
-    }
-
-    /// The next event if one is waiting, without waiting.
-    pub fn try_next(&mut self) -> Option<EventItem> {
-        match self.rx.try_recv() {
-            Ok(event) => Some(EventItem::Event(event)),
-            Err(broadcast::error::TryRecvError::Lagged(n)) => Some(EventItem::Lagged(n)),
-            Err(_) => None,
-        }
-    }
-
-    /// The next event, skipping lag markers (for callers that only count
-    /// on what they see).
-    ///
-    /// # Cancel safety
-    /// Cancel safe.
-    pub async fn next_event(&mut self) -> Option<Event> {
-        loop {
-            match self.next().await? {
-                EventItem::Event(event) => return Some(event),
-                EventItem::Lagged(_) => continue,
-            }
-        }
-    }
-}
-
-impl Drop for EventStream {
-    fn drop(&mut self) {
-        self.subscribers.fetch_sub(1, Ordering::Relaxed);
-    }
 }
 
 // The hooks the runtime calls: one line at each emission point, the work

@@ -131,7 +131,7 @@ pub use supervisor::{
     RootSupervisor, Strategy, SupervisorArguments, SupervisorMessage, SupervisorPolicy,
     SystemStatus,
 };
-pub use task::{Backoff, DEFAULT_MAX_OUTPUT, Task, TaskKind};
+pub use task::{Backoff, DEFAULT_MAX_OUTPUT, MAX_OUTPUT_CEILING, Task, TaskKind};
 pub use trace::{
     Correlation, CorrelationId, EventKind, Outcome, TRACEPARENT_ENV, TraceEvent, TraceLog,
     TraceRecorder,

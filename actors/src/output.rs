@@ -78,6 +78,18 @@ impl Output {
     pub fn held_bytes(&self) -> usize {
         self.stdout.len() + self.stderr.len()
     }
+
+    /// Let go of the captured bytes, counting them as dropped (and the
+    /// streams that had any as truncated), as the registry does when the
+    /// output budget reclaims a run's output.
+    pub(crate) fn release_bytes(&mut self) {
+        self.stdout_dropped += self.stdout.len() as u64;
+        self.stderr_dropped += self.stderr.len() as u64;
+        self.stdout_truncated |= !self.stdout.is_empty();
+        self.stderr_truncated |= !self.stderr.is_empty();
+        self.stdout = Vec::new();
+        self.stderr = Vec::new();
+    }
 }
 
 /// Which stream a line came from.

@@ -275,7 +275,7 @@ impl<M: Message> SlotControl for ActorSlot<M> {
             ChildState::Running => return,
             ChildState::Restarting => Held::Restarting,
             ChildState::Failed => Held::Failed(reason.unwrap_or("gave up restarting").to_string()),
-            ChildState::Stopped => Held::Stopped,
+            ChildState::Stopped | ChildState::Stopping => Held::Stopped,
         };
         self.held.send_replace(held);
     }

@@ -8,10 +8,28 @@
 //!
 //! # Messages
 //! - [`SupervisorMessage::Status`]: answered from the supervisor's own table
-//!   (so restarting and failed children are reported too) plus a bounded
-//!   probe of each running child.
+//!   (so restarting, stopping and failed children are reported too) plus a
+//!   probe of each running child bounded by `status_timeout`.
 //! - [`SupervisorMessage::Restart`]: a delayed restart coming due.
+//! - [`SupervisorMessage::Stopped`]: children stopped in the background
+//!   are gone (see below).
 //! - [`SupervisorMessage::Shutdown`]: stop every child, last started first.
+//!
+//! # Status never waits for a stop
+//! The supervisor handles one message at a time, so nothing it handles may
+//! wait on a child that can be slow: stopping a child waits up to its
+//! shutdown timeout (graceful stop of its runs, then a kill). So no handler
+//! awaits a stop. Siblings stopped for a `one_for_all` or `rest_for_one`
+//! restart, and every child at shutdown, are taken out of the table at once
+//! (reported `Restarting` or `Stopping`) and stopped in order by a task of
+//! their own, which sends [`SupervisorMessage::Stopped`] when they are gone;
+//! no child starts again before that (restarts coming due meanwhile wait),
+//! and `Shutdown` answers only then. A status query therefore waits only
+//! for the message in hand, which at worst starts a child (its
+//! `pre_start`: no process waits, no stop), and then for the probes,
+//! `status_timeout` at most: `system_status()` answers within
+//! `status_timeout` plus that, even while a child takes its whole shutdown
+//! timeout to stop.
 //!
 //! # Children
 //! Started in spec order, stopped in reverse. When a child fails, its
@@ -88,6 +106,9 @@ pub enum SupervisorMessage {
     /// Restart these children (index, generation) now; stale generations
     /// (the child was restarted or stopped since) are skipped.
     Restart(Vec<(usize, u64)>),
+    /// Children stopped in the background (for a restart or the shutdown)
+    /// are gone: the restarts that waited for them may start.
+    Stopped,
     /// Stop every child in reverse start order, then answer.
     Shutdown(RpcReplyPort<()>),
 }
@@ -98,6 +119,7 @@ impl SupervisorMessage {
         match self {
             SupervisorMessage::Status(_) => "Status",
             SupervisorMessage::Restart(_) => "Restart",
+            SupervisorMessage::Stopped => "Stopped",
             SupervisorMessage::Shutdown(_) => "Shutdown",
         }
     }
@@ -111,6 +133,44 @@ pub struct SupervisorState {
     stopping: bool,
     trace: Arc<TraceRecorder>,
     events: crate::events::Events,
+    /// Background stops not finished yet (see "Status never waits for a
+    /// stop"): while any is, no child starts.
+    stops_in_flight: usize,
+    /// Restarts that came due while a stop was in flight.
+    deferred: Vec<(usize, u64)>,
+    /// Callers of `Shutdown` waiting for the last stop.
+    shutdown_waiters: Vec<RpcReplyPort<()>>,
+}
+
+/// A child taken out of the table, to be stopped (see [`Stop::run`]).
+struct Stop {
+    name: &'static str,
+    cell: ActorCell,
+    timeout: Duration,
+}
+
+impl Stop {
+    /// Stop the child gracefully within its shutdown timeout, else kill it.
+    async fn run(self) {
+        let Stop {
+            name,
+            cell,
+            timeout,
+        } = self;
+        if cell
+            .stop_and_wait(Some("stopped by the supervisor".into()), Some(timeout))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                child = name,
+                ?timeout,
+                "child did not stop in time; killing it"
+            );
+            cell.kill();
+            let _ = cell.wait(Some(Duration::from_secs(1))).await;
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -151,6 +211,9 @@ impl Actor for RootSupervisor {
             stopping: false,
             trace: args.trace,
             events: args.events,
+            stops_in_flight: 0,
+            deferred: Vec::new(),
+            shutdown_waiters: Vec::new(),
         };
         for spec in args.children {
             let name = spec.name;
@@ -186,10 +249,8 @@ impl Actor for RootSupervisor {
         match message {
             SupervisorMessage::Status(reply) => state.status(reply),
             SupervisorMessage::Restart(targets) => state.restart(&myself, targets).await,
-            SupervisorMessage::Shutdown(reply) => {
-                state.stop_all().await;
-                let _ = reply.send(());
-            }
+            SupervisorMessage::Stopped => state.stopped(&myself).await,
+            SupervisorMessage::Shutdown(reply) => state.shut_down(&myself, reply),
         }
         handling.finish(Outcome::Ok);
         Ok(())
@@ -292,9 +353,13 @@ impl SupervisorState {
             Strategy::OneForAll => (0..self.children.len()).collect(),
             Strategy::RestForOne => (index..self.children.len()).collect(),
         };
-        for &sibling in group.iter().rev().filter(|&&j| j != index) {
-            self.stop_child(sibling, ChildState::Restarting).await;
-        }
+        let stops: Vec<Stop> = group
+            .iter()
+            .rev()
+            .filter(|&&j| j != index)
+            .filter_map(|&j| self.detach(j, ChildState::Restarting))
+            .collect();
+        self.stop_in_background(myself, stops);
         // Restart the failed child and the siblings stopped for it; a sibling
         // that had already failed for good or stopped stays as it is.
         let mut targets = Vec::with_capacity(group.len());
@@ -325,6 +390,12 @@ impl SupervisorState {
     }
 
     async fn restart(&mut self, myself: &ActorRef<SupervisorMessage>, targets: Vec<(usize, u64)>) {
+        if self.stops_in_flight > 0 {
+            // A stopped sibling may still be winding down: the group comes
+            // back together once it is gone (`stopped`).
+            self.deferred.extend(targets);
+            return;
+        }
         for (index, generation) in targets {
             let child = &mut self.children[index];
             if self.stopping
@@ -384,41 +455,112 @@ impl SupervisorState {
         }
     }
 
-    /// Stop child `index` if it runs, leaving it in `then`.
-    async fn stop_child(&mut self, index: usize, then: ChildState) {
+    /// Take child `index` out of the table if it runs, leaving it in
+    /// `then`; the caller stops what this returns.
+    fn detach(&mut self, index: usize, then: ChildState) -> Option<Stop> {
         let child = &mut self.children[index];
-        let Some(cell) = child.cell.take() else {
-            return;
-        };
+        let cell = child.cell.take()?;
         // Publish first, so callers wait for the next incarnation (or fail
         // fast at shutdown) instead of queueing on a stopping actor.
         child.generation += 1;
         child.set_state(then, None);
-        let timeout = child.spec.shutdown_timeout;
-        if cell
-            .stop_and_wait(Some("stopped by the supervisor".into()), Some(timeout))
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                child = child.spec.name,
-                ?timeout,
-                "child did not stop in time; killing it"
-            );
-            cell.kill();
-            let _ = cell.wait(Some(Duration::from_secs(1))).await;
+        Some(Stop {
+            name: child.spec.name,
+            cell,
+            timeout: child.spec.shutdown_timeout,
+        })
+    }
+
+    /// Stop `stops` one after the other in a task of their own, which
+    /// reports `Stopped` when they are gone.
+    fn stop_in_background(&mut self, myself: &ActorRef<SupervisorMessage>, stops: Vec<Stop>) {
+        if stops.is_empty() {
+            return;
+        }
+        self.stops_in_flight += 1;
+        let myself = myself.clone();
+        tokio::spawn(async move {
+            for stop in stops {
+                stop.run().await;
+            }
+            // Fails only if the supervisor itself is gone: nobody to tell.
+            let _ = myself.cast(SupervisorMessage::Stopped);
+        });
+    }
+
+    /// A background stop finished: once none is left, run the restarts
+    /// that waited, or finish the shutdown.
+    async fn stopped(&mut self, myself: &ActorRef<SupervisorMessage>) {
+        self.stops_in_flight = self.stops_in_flight.saturating_sub(1);
+        if self.stops_in_flight > 0 {
+            return;
+        }
+        if self.stopping {
+            self.finish_shutdown();
+            return;
+        }
+        let mut due = std::mem::take(&mut self.deferred);
+        // In start order, each child once (stale generations are skipped
+        // by `restart`).
+        due.sort_unstable();
+        due.dedup();
+        self.restart(myself, due).await;
+    }
+
+    /// Start stopping every child, last started first; `reply` answers
+    /// once all are gone.
+    fn shut_down(&mut self, myself: &ActorRef<SupervisorMessage>, reply: RpcReplyPort<()>) {
+        self.shutdown_waiters.push(reply);
+        if self.stopping {
+            // A second request: answered with the first.
+            if self.stops_in_flight == 0 {
+                self.finish_shutdown();
+            }
+            return;
+        }
+        self.stopping = true;
+        self.deferred.clear();
+        let mut stops = Vec::new();
+        for index in (0..self.children.len()).rev() {
+            match self.detach(index, ChildState::Stopping) {
+                Some(stop) => stops.push(stop),
+                None => self.settle_stopped(index),
+            }
+        }
+        self.stop_in_background(myself, stops);
+        if self.stops_in_flight == 0 {
+            self.finish_shutdown();
         }
     }
 
+    /// Every child is gone: mark them `Stopped` and answer the shutdown.
+    fn finish_shutdown(&mut self) {
+        for index in 0..self.children.len() {
+            self.settle_stopped(index);
+        }
+        for reply in self.shutdown_waiters.drain(..) {
+            let _ = reply.send(());
+        }
+    }
+
+    /// Mark child `index` `Stopped` for good (unless it had failed for good).
+    fn settle_stopped(&mut self, index: usize) {
+        let child = &mut self.children[index];
+        if child.state != ChildState::Failed && child.state != ChildState::Stopped {
+            child.generation += 1;
+            child.set_state(ChildState::Stopped, None);
+        }
+    }
+
+    /// Stop every child now, last started first (a failed start, before
+    /// anybody can ask for status).
     async fn stop_all(&mut self) {
         self.stopping = true;
         for index in (0..self.children.len()).rev() {
-            self.stop_child(index, ChildState::Stopped).await;
-            let child = &mut self.children[index];
-            if child.state != ChildState::Failed {
-                child.generation += 1;
-                child.set_state(ChildState::Stopped, None);
+            if let Some(stop) = self.detach(index, ChildState::Stopped) {
+                stop.run().await;
             }
+            self.settle_stopped(index);
         }
     }
 

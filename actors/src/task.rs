@@ -17,6 +17,13 @@ use crate::error::{Error, Result};
 /// Default cap on captured bytes per stream (1 MiB).
 pub const DEFAULT_MAX_OUTPUT: usize = 1 << 20;
 
+/// The hard ceiling on captured bytes per stream (256 MiB): the most
+/// `Task::max_output`, `Config::max_output` and `Config::output_ring_bytes`
+/// accept. Past it a task is refused (`InvalidTask`) and a configuration
+/// too (`InvalidConfig`), naming the field and this limit, so no setting,
+/// `usize::MAX` included, makes capture unbounded in memory.
+pub const MAX_OUTPUT_CEILING: usize = 256 << 20;
+
 /// The kind of work a [`Task`] does.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -198,7 +205,8 @@ impl Task {
     }
 
     /// Cap on captured bytes per stream (default 1 MiB); the rest is read
-    /// and discarded, and the output is flagged truncated.
+    /// and discarded, and the output is flagged truncated. At most
+    /// [`MAX_OUTPUT_CEILING`]: [`validate`](Self::validate) refuses more.
     pub fn max_output(mut self, bytes: usize) -> Self {
         self.max_output = Some(bytes);
         self
@@ -330,8 +338,9 @@ impl Task {
     /// `Error::InvalidTask` naming the problem: an empty program name or
     /// script, a NUL byte in the program, an argument, the script or the
     /// environment, an environment name that is empty or contains `=`,
-    /// arguments on a shell or action task, a zero timeout, or circuit
-    /// breaker options out of range (or without a key).
+    /// arguments on a shell or action task, a zero timeout, a `max_output`
+    /// over [`MAX_OUTPUT_CEILING`], or circuit breaker options out of range
+    /// (or without a key).
     pub fn validate(&self) -> Result<()> {
         let invalid = |msg: String| Err(Error::InvalidTask(msg));
         match &self.kind {
@@ -374,6 +383,11 @@ impl Task {
             crate::duration::check("Task::timeout", limit)?;
         }
         self.backoff.validate("Task::backoff")?;
+        if let Some(bytes) = self.max_output.filter(|&b| b > MAX_OUTPUT_CEILING) {
+            return invalid(format!(
+                "max_output must be at most {MAX_OUTPUT_CEILING} bytes (256 MiB), not {bytes}"
+            ));
+        }
         if let Some(spec) = &self.breaker {
             if spec.key.is_empty() {
                 return invalid(

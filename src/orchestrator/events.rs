@@ -13,10 +13,13 @@ impl Orchestrator {
     /// form (`serde_json::to_string(&event)`; schema in the README section
     /// "Events").
     ///
-    /// The subscriber sees events emitted after this call. One that falls
-    /// more than `Config::event_capacity` events behind loses the oldest and
+    /// The subscriber sees events emitted after this call, `seq` going up
+    /// by one from event to event, also while many runs emit at once. One
+    /// that falls more than `Config::event_capacity` events or
+    /// `Config::event_capacity_bytes` bytes behind loses the oldest and
     /// reads [`EventItem::Lagged`](crate::EventItem::Lagged)`(n)`; it never
-    /// slows the runtime. Without subscribers no event is even built.
+    /// slows the runtime, and pins at most that much memory. Without
+    /// subscribers no event is even built.
     pub fn subscribe(&self) -> EventStream {
         self.inner.ctx.events().subscribe()
     }

@@ -398,6 +398,9 @@ impl Driver {
                 }
             }
         });
+        // Journaled above with its sizes; from now on the bytes live only
+        // in the run's record, under the output budget (see `state.rs`).
+        self.job.release_output(index);
     }
 
     /// Stop early: no new starts, and every run in flight is stopped with

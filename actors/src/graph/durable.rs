@@ -332,6 +332,10 @@ fn restore(plan: &Plan, stored: &StoredGraph) -> GraphState {
                 if task.error.is_none() && !out.success() {
                     task.error = Some(Box::new(TaskError::from_output(&out)));
                 }
+                // The bytes are read from the run's stored record when
+                // asked for (see `state.rs`), not kept twice.
+                let mut out = out;
+                out.release_bytes();
                 task.output = Some(Box::new(out));
             }
             Some(Err(e)) if task.error.is_none() => {

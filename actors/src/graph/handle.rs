@@ -188,18 +188,51 @@ impl GraphRun {
 
     /// `key`'s task's result so far (final once its status is terminal);
     /// `None` for a key of another graph.
+    ///
+    /// Its output's bytes come from its run's record, under the output
+    /// budget (see [`GraphState`]'s module docs): reclaimed ones read as
+    /// dropped.
     pub fn result(&self, key: TaskKey) -> Option<TaskResult> {
         let i = self.job.plan().index(key)?;
-        Some(self.job.read(|state| result_of(&self.job, state, i)))
+        let mut result = self.job.read(|state| result_of(&self.job, state, i));
+        self.fill(&mut result);
+        Some(result)
     }
 
-    /// Every task's result so far, in the order they were added.
+    /// Every task's result so far, in the order they were added (outputs
+    /// as [`result`](Self::result) has them).
     pub fn results(&self) -> Vec<TaskResult> {
-        self.job.read(|state| {
+        let mut results: Vec<TaskResult> = self.job.read(|state| {
             (0..state.tasks.len())
                 .map(|i| result_of(&self.job, state, i))
                 .collect()
+        });
+        for result in &mut results {
+            self.fill(result);
+        }
+        results
+    }
+
+    /// Bytes of captured output the graph itself holds, apart from its
+    /// runs' records: none once a task's run has ended (its bytes stay in
+    /// the run's record, under `Config::output_budget`), however many
+    /// tasks the graph has.
+    pub fn held_output_bytes(&self) -> usize {
+        self.job.read(|state| {
+            state
+                .tasks
+                .iter()
+                .filter_map(|t| t.output.as_deref())
+                .map(Output::held_bytes)
+                .sum()
         })
+    }
+
+    // Outside the state lock: the registry (or the store) is read here.
+    fn fill(&self, result: &mut TaskResult) {
+        if let Some(out) = result.output.as_mut() {
+            self.job.with_bytes(result.run_id, out);
+        }
     }
 
     /// The tasks now in `status`.
@@ -233,9 +266,16 @@ impl GraphRun {
     }
 
     /// A copy of the whole state (plain data: statuses, attempts, runs,
-    /// outputs, errors), for storing or inspecting.
+    /// outputs, errors), for storing or inspecting; outputs as
+    /// [`result`](Self::result) has them.
     pub fn snapshot(&self) -> GraphState {
-        self.job.read(GraphState::clone)
+        let mut state = self.job.read(GraphState::clone);
+        for task in &mut state.tasks {
+            if let Some(out) = task.output.as_deref_mut() {
+                self.job.with_bytes(task.run, out);
+            }
+        }
+        state
     }
 
     /// Cancel `key`'s task and everything downstream of it that has not

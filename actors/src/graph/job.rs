@@ -30,6 +30,7 @@ use super::state::{GraphState, TaskError, TaskStatus};
 use crate::batch::BatchMessage;
 use crate::context::Context;
 use crate::error::{Error, Result};
+use crate::output::Output;
 use crate::registry::Registry;
 use crate::runner::{self, Prepared};
 use crate::slot::ActorSlot;
@@ -203,6 +204,28 @@ impl GraphJob {
             self.done.notify_waiters();
         }
         result
+    }
+
+    /// Let go of task `i`'s captured bytes: its run's record keeps them,
+    /// under the output budget (see `state.rs`).
+    pub(crate) fn release_output(&self, i: usize) {
+        if let Some(out) = self.state.lock().tasks[i].output.as_deref_mut() {
+            out.release_bytes();
+        }
+    }
+
+    /// `kept`, a task's output without its bytes, with the bytes its run's
+    /// record still holds (with a store, also a record the registry has
+    /// forgotten); as it is when nothing holds them any more.
+    pub(crate) fn with_bytes(&self, run: Option<crate::run::RunId>, kept: &mut Output) {
+        let Some(run) = run else {
+            return;
+        };
+        if let Some(Ok(out)) = self.registry.get(run).and_then(|r| r.outcome())
+            && out.run_id == kept.run_id
+        {
+            *kept = out;
+        }
     }
 
     /// Whether every task is in a terminal status.

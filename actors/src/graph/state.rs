@@ -6,6 +6,17 @@
 //! It lives outside the batch coordinator (in the graph's shared job), so
 //! a restarted coordinator picks the graph up where it was; and being
 //! plain data, it can be stored and read back as it is.
+//!
+//! # Output bytes live in the registry, once
+//! A task's captured stdout and stderr stay in its run's registry record,
+//! where they count against `Config::output_budget` like any run's (the
+//! oldest finished runs lose theirs first). The graph keeps the rest of
+//! the [`Output`] (exit code, value, counts, flags) without the bytes, so
+//! 2,000 tasks of 1 MB each cost the budget, not 2 GB. The handle's
+//! `result`, `results`, `report` and `snapshot` fill the bytes in from the
+//! run's record (with a store, from the store once the registry forgot
+//! it); bytes reclaimed by the budget, or of a run forgotten without a
+//! store, read as dropped (`stdout_dropped`, `stdout_truncated`).
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -177,7 +188,10 @@ pub struct TaskState {
     /// How long its run took, all attempts included (`None` if it never
     /// ran).
     pub duration: Option<Duration>,
-    /// What its run produced, if it got to finish.
+    /// What its run produced, if it got to finish. In the graph's own
+    /// state the captured bytes are counted as dropped (they live in the
+    /// run's record, see the module docs); the handle's `snapshot` and
+    /// results fill them in from there.
     pub output: Option<Box<Output>>,
     /// Why it did not succeed.
     pub error: Option<Box<TaskError>>,

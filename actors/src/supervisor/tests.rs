@@ -29,6 +29,9 @@ struct ProbeArgs {
 enum ProbeMsg {
     Panic,
     Stop,
+    /// Busy for this long (a child stuck in a slow message: its stop waits
+    /// for it, up to its shutdown timeout).
+    Stall(Duration),
     /// Answers this incarnation's number.
     Ping(RpcReplyPort<u64>),
     Status(RpcReplyPort<ChildReport>),
@@ -66,6 +69,7 @@ impl Actor for Probe {
                 crate::panic_hook::quiet("probe", async { panic!("told to fail") }).await
             }
             ProbeMsg::Stop => me.stop(None),
+            ProbeMsg::Stall(busy) => tokio::time::sleep(busy).await,
             ProbeMsg::Ping(reply) => {
                 let _ = reply.send(state.1);
             }
@@ -356,4 +360,60 @@ async fn restarts_older_than_the_window_are_forgiven() {
     }
     assert_eq!(t.status().await.children[2].restarts, 9);
     t.shutdown().await;
+}
+
+/// The status, which must come without waiting for any stop.
+async fn prompt_status(t: &Tree) -> SystemStatus {
+    tokio::time::timeout(Duration::from_secs(2), t.status())
+        .await
+        .expect("status answers while a child is being stopped")
+}
+
+#[tokio::test(start_paused = true)]
+async fn status_answers_while_a_stalled_sibling_is_stopped_for_a_restart() {
+    let t = tree(policy(Strategy::OneForAll), [Restart::Permanent; 3]).await;
+    // "c" is stuck for a minute: stopping it takes its whole shutdown
+    // timeout (10 s), then a kill.
+    t.slots[2]
+        .send(ProbeMsg::Stall(Duration::from_secs(60)))
+        .await
+        .unwrap();
+    t.slots[1].send(ProbeMsg::Panic).await.unwrap();
+    loop {
+        let status = prompt_status(&t).await;
+        if Tree::states(&status) == [ChildState::Restarting; 3] {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    // Still answering while "c" is being stopped, and nothing has started
+    // again while it may still run.
+    tokio::time::advance(Duration::from_secs(5)).await;
+    let status = prompt_status(&t).await;
+    assert_eq!(Tree::states(&status), [ChildState::Restarting; 3]);
+    // Once "c" is gone, all three come back, in order.
+    assert_eq!(t.incarnations().await, [2, 2, 2]);
+    t.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn status_answers_during_a_slow_shutdown() {
+    let t = tree(policy(Strategy::OneForOne), [Restart::Permanent; 3]).await;
+    t.slots[0]
+        .send(ProbeMsg::Stall(Duration::from_secs(60)))
+        .await
+        .unwrap();
+    let (tx, rx) = oneshot::channel();
+    t.sup.cast(SupervisorMessage::Shutdown(tx.into())).unwrap();
+    let status = prompt_status(&t).await;
+    assert_eq!(Tree::states(&status), [ChildState::Stopping; 3]);
+    rx.await.unwrap();
+    let status = prompt_status(&t).await;
+    assert_eq!(Tree::states(&status), [ChildState::Stopped; 3]);
+    // Stopped in reverse start order ("a" was killed: no post_stop).
+    assert_eq!(
+        *t.log.lock(),
+        ["start a", "start b", "start c", "stop c", "stop b"]
+    );
+    t.sup.stop_and_wait(None, None).await.unwrap();
 }
