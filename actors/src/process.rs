@@ -14,15 +14,22 @@
 //! - [`piped`]: long-lived children with piped stdin/stdout/stderr (pool
 //!   workers).
 //!
+//! - `guardian`: kills every live group if the host process dies.
+//! - `procfs`: what `/proc` says about a group (Linux).
+//!
 //! # Caveats
-//! When the direct child exits, whatever is left of its group is killed:
-//! the run is over. A descendant that left the group (`setsid`) and keeps a
+//! When the direct child exits, the run is over: whatever is left of its
+//! group gets SIGTERM, `kill_grace` to leave, then SIGKILL. A descendant that left the group (`setsid`) and keeps a
 //! pipe open cannot hold the run hostage: output is drained for at most
 //! `drain_timeout` after the exit, then abandoned.
 
 pub(crate) mod capture;
 pub(crate) mod child;
+#[cfg(unix)]
+mod guardian;
 pub(crate) mod piped;
+#[cfg(unix)]
+mod procfs;
 pub(crate) mod resolve;
 #[cfg(unix)]
 mod unix;
@@ -158,7 +165,9 @@ pub(crate) async fn run(
 
         let ending = loop {
             tokio::select! {
-                status = child.wait() => {
+                // The leader alone: a run ends when its direct child exits,
+                // whatever of its group lives on (see `unix`).
+                status = child.wait_leader() => {
                     let status = status.map_err(|e| wait_error(spec, e))?;
                     break Ok(status);
                 }
@@ -167,20 +176,25 @@ pub(crate) async fn run(
                 _ = &mut expiry => break Err(Ending::TimedOut),
             }
         };
-        let (status, ending) = match ending {
-            Ok(status) => (status, Ending::Exited),
-            Err(ending) => {
-                // Keep draining while the group stops: a child that prints
-                // on SIGTERM must not block on a full pipe.
-                let stopping = terminate(&mut child, limits.kill_grace);
-                tokio::pin!(stopping);
-                let status = loop {
-                    tokio::select! {
-                        status = &mut stopping => break status.map_err(|e| wait_error(spec, e))?,
-                        _ = &mut io, if !io_done => io_done = true,
-                    }
-                };
-                (status, ending)
+        // Stopped, timed out, or the leader exited and left members behind:
+        // the whole group gets SIGTERM and up to `kill_grace` to be gone,
+        // then SIGKILL (when the leader was the last member, this is one
+        // signal that finds nobody). Keep draining meanwhile: a child that
+        // prints on SIGTERM must not block on a full pipe.
+        let (status, ending) = {
+            let stopping = terminate(&mut child, limits.kill_grace);
+            tokio::pin!(stopping);
+            let stopped = loop {
+                tokio::select! {
+                    status = &mut stopping => break status,
+                    _ = &mut io, if !io_done => io_done = true,
+                }
+            };
+            match ending {
+                // The leader's own status stands even if its leftovers were
+                // hard to get rid of.
+                Ok(status) => (status, Ending::Exited),
+                Err(ending) => (stopped.map_err(|e| wait_error(spec, e))?, ending),
             }
         };
         // The run is over: nothing of its group may outlive it, and with the

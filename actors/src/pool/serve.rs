@@ -416,7 +416,7 @@ async fn unsolicited(child: &mut GroupChild, unasked: bool) -> WorkerEnd {
 /// How a worker that stopped talking died: its exit status if it exits
 /// promptly, else `fallback` (it closed a pipe but lives on).
 async fn describe_exit(child: &mut GroupChild, fallback: &str) -> String {
-    match tokio::time::timeout(EXIT_STATUS_WAIT, child.wait()).await {
+    match tokio::time::timeout(EXIT_STATUS_WAIT, child.wait_leader()).await {
         Ok(Ok(status)) => format!("{fallback}; exited with {status}"),
         _ => fallback.to_string(),
     }
