@@ -6,6 +6,7 @@ mod batch;
 mod batch_crash;
 mod breaker;
 mod chaos;
+mod containment;
 mod cli;
 mod crash;
 mod durable;
