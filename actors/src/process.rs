@@ -40,6 +40,7 @@ use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
+use futures::FutureExt;
 use process_wrap::tokio::CommandWrap;
 use tokio::io::AsyncWriteExt;
 use tokio::process::ChildStdin;
@@ -178,23 +179,27 @@ pub(crate) async fn run(
         };
         // Stopped, timed out, or the leader exited and left members behind:
         // the whole group gets SIGTERM and up to `kill_grace` to be gone,
-        // then SIGKILL (when the leader was the last member, this is one
-        // signal that finds nobody). Keep draining meanwhile: a child that
-        // prints on SIGTERM must not block on a full pipe.
-        let (status, ending) = {
-            let stopping = terminate(&mut child, limits.kill_grace);
-            tokio::pin!(stopping);
-            let stopped = loop {
-                tokio::select! {
-                    status = &mut stopping => break status,
-                    _ = &mut io, if !io_done => io_done = true,
+        // then SIGKILL. Keep draining meanwhile: a child that prints on
+        // SIGTERM must not block on a full pipe.
+        let (status, ending) = match ending {
+            // The leader was the last of its group (the common case): one
+            // look, no signal.
+            Ok(status) if child.wait().now_or_never().is_some() => (status, Ending::Exited),
+            ending => {
+                let stopping = terminate(&mut child, limits.kill_grace);
+                tokio::pin!(stopping);
+                let stopped = loop {
+                    tokio::select! {
+                        status = &mut stopping => break status,
+                        _ = &mut io, if !io_done => io_done = true,
+                    }
+                };
+                match ending {
+                    // The leader's own status stands even if its leftovers were
+                    // hard to get rid of.
+                    Ok(status) => (status, Ending::Exited),
+                    Err(ending) => (stopped.map_err(|e| wait_error(spec, e))?, ending),
                 }
-            };
-            match ending {
-                // The leader's own status stands even if its leftovers were
-                // hard to get rid of.
-                Ok(status) => (status, Ending::Exited),
-                Err(ending) => (stopped.map_err(|e| wait_error(spec, e))?, ending),
             }
         };
         // The run is over: nothing of its group may outlive it, and with the

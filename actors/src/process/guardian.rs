@@ -19,6 +19,15 @@
 //! one second, sends SIGKILL to them, and exits. A normal exit does the
 //! same, with the set empty if the orchestrators were shut down.
 //!
+//! A child exists before the host learns its pid (its `exec` runs while
+//! the host waits in `posix_spawn`, a millisecond or more under load), so a
+//! host killed then never writes its `+pgid`. Every child therefore also
+//! carries `TASKORCH_HOST=<host marker>` in its environment (inherited by
+//! its descendants), and the guardian, on Linux, also signals every
+//! process it finds with that marker in `/proc/<pid>/environ`, with its
+//! group: twice, with the SIGTERM and again with the SIGKILL, so a child
+//! still in `exec` at the first look is found at the second.
+//!
 //! # Why this design
 //! - `PR_SET_PDEATHSIG` needs code in the child between `fork` and `exec`
 //!   (`pre_exec`), which forces `fork` instead of `posix_spawn` (1.5x to
@@ -35,8 +44,9 @@
 //!   ~500 us).
 //!
 //! # Caveats
-//! - A group spawned in the microseconds between `spawn` and its `+pgid`
-//!   write when the host dies is not contained.
+//! - A child spawned as the host dies, that also clears its environment
+//!   before the guardian's second look, escapes (and anywhere without
+//!   `/proc`, any child caught between `spawn` and its `+pgid` line).
 //! - Writes never block the host: the pipe is non-blocking, and a guardian
 //!   that falls behind (or is stopped) gets the unsent lines with the next
 //!   one.
@@ -60,7 +70,12 @@ use parking_lot::Mutex;
 /// The guardian's program: keep the set of live groups; on end of file,
 /// SIGTERM them all, wait a second, SIGKILL them all. The set is a string
 /// of space-separated pgids with a space at both ends, so one is removed
-/// with two expansions (POSIX sh has no arrays).
+/// with two expansions (POSIX sh has no arrays). `sweep` also signals every
+/// process whose environment carries this host's marker (`$1`): a child
+/// caught by the host's death between its spawn and its `+pgid` line (its
+/// `exec` takes a millisecond or more) is in no set, but carries the
+/// marker. It needs Linux's `/proc` and a `grep` with `-z`; without them
+/// it finds nothing and the set alone is used.
 const SCRIPT: &str = r#"trap '' INT HUP QUIT TERM
 live=' '
 while IFS= read -r line; do
@@ -70,12 +85,33 @@ while IFS= read -r line; do
         case $live in *" $p "*) live="${live%%" $p "*} ${live#*" $p "}" ;; esac ;;
   esac
 done
-[ "$live" = ' ' ] && exit 0
-for p in $live; do kill -s TERM -- "-$p" 2>/dev/null; done
+sweep() {
+  for p in $live; do kill -s "$1" -- "-$p" 2>/dev/null; done
+  grep -l -s -z -x -F "TASKORCH_HOST=$host" /proc/[0-9]*/environ 2>/dev/null |
+  while IFS= read -r f; do
+    p=${f#/proc/}; p=${p%/environ}
+    kill -s "$1" -- "-$p" "$p" 2>/dev/null
+  done
+}
+host=$1
+sweep TERM
 sleep 1 </dev/null >/dev/null 2>&1
-for p in $live; do kill -s KILL -- "-$p" 2>/dev/null; done
+sweep KILL
 exit 0
 "#;
+
+/// Environment variable every child gets: the marker of its host process
+/// (module docs), which the guardian looks for.
+pub(crate) const HOST_ENV: &str = "TASKORCH_HOST";
+
+/// This host's marker: its pid and start time, so a recycled pid does not
+/// make another process's children ours.
+pub(crate) static HOST_MARK: LazyLock<String> = LazyLock::new(|| {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{}.{nanos}", std::process::id())
+});
 
 /// The shortest time between two starts of the guardian, so one that dies
 /// at once is not restarted on every spawn.
@@ -126,10 +162,7 @@ impl Guardian {
 
     /// Start a guardian and tell it every live group.
     fn start(&mut self) {
-        if self
-            .started
-            .is_some_and(|at| at.elapsed() < RESTART_EVERY)
-        {
+        if self.started.is_some_and(|at| at.elapsed() < RESTART_EVERY) {
             return;
         }
         self.started = Some(Instant::now());
@@ -186,8 +219,12 @@ fn spawn() -> io::Result<(Child, ChildStdin)> {
     let mut child = Command::new(super::SHELL.0)
         .arg(super::SHELL.1)
         .arg(SCRIPT)
-        // Nothing of a run's identity: the guardian is nobody's run.
+        .arg("taskorch-guardian")
+        .arg(HOST_MARK.as_str())
+        // Nothing of a run's identity: the guardian is nobody's run, and
+        // must not find itself in its sweep.
         .env_remove(super::RUN_ID_ENV)
+        .env_remove(HOST_ENV)
         .env_remove(crate::trace::TRACEPARENT_ENV)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())

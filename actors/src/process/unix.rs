@@ -60,6 +60,9 @@ pub(crate) struct GroupChild {
 /// Spawn `command` as the leader of a new process group.
 pub(crate) fn spawn(mut command: CommandWrap) -> io::Result<GroupChild> {
     command.wrap(ProcessGroup::leader());
+    command
+        .command_mut()
+        .env(guardian::HOST_ENV, guardian::HOST_MARK.as_str());
     let inner = command.spawn()?;
     let pgid = inner
         .id()
