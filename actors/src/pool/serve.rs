@@ -409,21 +409,25 @@ impl Io {
 }
 
 /// Whether the worker wrote something (or closed its stdout) that is not
-/// read yet: in our buffer, or in the pipe — asked of the kernel with a
-/// zero-timeout `poll`, which knows what tokio's cached readiness may not.
+/// read yet: in our buffer, or in the pipe — asked of the kernel, which
+/// knows what tokio's cached readiness may not.
 fn unread_output(stdout: &BufReader<ChildStdout>) -> bool {
-    if !stdout.buffer().is_empty() {
-        return true;
-    }
-    #[cfg(unix)]
-    {
-        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-        use std::os::fd::AsFd;
-        let mut fds = [PollFd::new(stdout.get_ref().as_fd(), PollFlags::POLLIN)];
-        // An error (EINTR, ENOMEM) says nothing either way: send.
-        poll(&mut fds, PollTimeout::ZERO).is_ok_and(|n| n > 0)
-    }
-    #[cfg(not(unix))]
+    !stdout.buffer().is_empty() || pipe_readable(stdout.get_ref())
+}
+
+/// A zero-timeout `poll` of the pipe. An error (EINTR, ENOMEM) says
+/// nothing either way: no.
+#[cfg(unix)]
+fn pipe_readable(pipe: &ChildStdout) -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(pipe.as_fd(), PollFlags::POLLIN)];
+    poll(&mut fds, PollTimeout::ZERO).is_ok_and(|n| n > 0)
+}
+
+/// Windows pipes have no `poll`: only what tokio has seen counts.
+#[cfg(not(unix))]
+fn pipe_readable(_pipe: &ChildStdout) -> bool {
     false
 }
 

@@ -13,20 +13,24 @@
 //! it), ignoring SIGINT, SIGHUP, SIGQUIT and SIGTERM. Its stdin is a pipe
 //! whose only write end the host holds (close-on-exec, so no child
 //! inherits it). The host writes `+<pgid>` when a group is spawned and
-//! `-<pgid>` when it is gone; the guardian keeps the set. When the host
-//! dies, however it dies, the kernel closes the write end; the guardian
-//! reads end of file, sends SIGTERM to every group still in its set, waits
-//! one second, sends SIGKILL to them, and exits. A normal exit does the
+//! `-<pgid>` when it is gone (its drop guard has killed it); the guardian
+//! keeps the set. When the host dies, however it dies, the kernel closes
+//! the write end; the guardian reads end of file, sends SIGTERM to every
+//! group still in its set, waits one second (the SIGTERM grace; without a
+//! `sleep` on the `PATH`, none), sends SIGKILL to them, and exits. A normal exit does the
 //! same, with the set empty if the orchestrators were shut down.
 //!
 //! A child exists before the host learns its pid (its `exec` runs while
 //! the host waits in `posix_spawn`, a millisecond or more under load), so a
-//! host killed then never writes its `+pgid`. Every child therefore also
-//! carries `TASKORCH_HOST=<host marker>` in its environment (inherited by
-//! its descendants), and the guardian, on Linux, also signals every
-//! process it finds with that marker in `/proc/<pid>/environ`, with its
-//! group: twice, with the SIGTERM and again with the SIGKILL, so a child
-//! still in `exec` at the first look is found at the second.
+//! host killed then never writes its `+pgid`. The host therefore writes
+//! `s` before each spawn, and every child carries `TASKORCH_HOST=<host
+//! marker>` in its environment (inherited by its descendants): if a spawn
+//! was in flight when the host died, the guardian, on Linux, also signals
+//! every process it finds with that marker in `/proc/<pid>/environ`, and
+//! its group — with the SIGTERM and again with the SIGKILL, so a child
+//! still in `exec` at the first look is found at the second. Only then: a
+//! daemon a run started on purpose (`setsid`) is not hunted down when the
+//! host exits.
 //!
 //! # Why this design
 //! - `PR_SET_PDEATHSIG` needs code in the child between `fork` and `exec`
@@ -40,13 +44,13 @@
 //! - `/bin/sh` is on every Unix (runs already use it for `Task::shell`);
 //!   the script uses only builtins, plus `sleep` for the grace, so the
 //!   guardian costs one small process per host and nothing per run but
-//!   two short writes to a pipe (a few microseconds, against a spawn's
-//!   ~500 us).
+//!   three short writes to a pipe (`s`, `+`, `-`: a few microseconds,
+//!   against a spawn's ~500 us).
 //!
 //! # Caveats
-//! - A child spawned as the host dies, that also clears its environment
-//!   before the guardian's second look, escapes (and anywhere without
-//!   `/proc`, any child caught between `spawn` and its `+pgid` line).
+//! - A child spawned as the host dies that clears its environment before
+//!   the guardian's second look escapes; without `/proc` (or a `grep -z`),
+//!   any child caught between its spawn and its `+pgid` line does.
 //! - Writes never block the host: the pipe is non-blocking, and a guardian
 //!   that falls behind (or is stopped) gets the unsent lines with the next
 //!   one.
@@ -54,8 +58,11 @@
 //!   next spawn or release notices (`EPIPE`), reaps it and starts a new one
 //!   with the whole set; a guardian that cannot be started is retried at
 //!   most once a second, with a warning.
-//! - A group that left its group (`setsid`, a double-forking daemon)
-//!   escapes, as it escapes the runtime's own termination.
+//! - A process that left its group (`setsid`, a double-forking daemon)
+//!   escapes, as it escapes the runtime's own termination, unless it is
+//!   caught by the sweep above.
+//! - Killing the guardian itself with SIGKILL while the host dies leaves
+//!   the groups running, as killing any supervisor does.
 
 use std::collections::HashSet;
 use std::io::{self, Write};
@@ -70,23 +77,29 @@ use parking_lot::Mutex;
 /// The guardian's program: keep the set of live groups; on end of file,
 /// SIGTERM them all, wait a second, SIGKILL them all. The set is a string
 /// of space-separated pgids with a space at both ends, so one is removed
-/// with two expansions (POSIX sh has no arrays). `sweep` also signals every
-/// process whose environment carries this host's marker (`$1`): a child
-/// caught by the host's death between its spawn and its `+pgid` line (its
-/// `exec` takes a millisecond or more) is in no set, but carries the
-/// marker. It needs Linux's `/proc` and a `grep` with `-z`; without them
-/// it finds nothing and the set alone is used.
+/// with two expansions (POSIX sh has no arrays). Lines: `s` a spawn
+/// starts, `f` it failed, `+<pgid>` it succeeded, `=<pgid>` a live group
+/// (a new guardian being told the set), `-<pgid>` a group is gone. If a
+/// spawn was in flight when the host died, `sweep` also signals every
+/// process whose environment carries this host's marker (`$1`): that
+/// child is in no set yet, but carries the marker. This needs Linux's
+/// `/proc` and a `grep` with `-z`; without them it finds nothing.
 const SCRIPT: &str = r#"trap '' INT HUP QUIT TERM
 live=' '
+spawning=0
 while IFS= read -r line; do
   case $line in
-    +*) live="$live${line#+} " ;;
+    s) spawning=$((spawning + 1)) ;;
+    f) spawning=$((spawning - 1)) ;;
+    +*) spawning=$((spawning - 1)); live="$live${line#+} " ;;
+    =*) live="$live${line#=} " ;;
     -*) p=${line#-}
         case $live in *" $p "*) live="${live%%" $p "*} ${live#*" $p "}" ;; esac ;;
   esac
 done
 sweep() {
   for p in $live; do kill -s "$1" -- "-$p" 2>/dev/null; done
+  [ "$spawning" -gt 0 ] || return 0
   grep -l -s -z -x -F "TASKORCH_HOST=$host" /proc/[0-9]*/environ 2>/dev/null |
   while IFS= read -r f; do
     p=${f#/proc/}; p=${p%/environ}
@@ -126,17 +139,49 @@ struct Guardian {
     process: Option<(Child, ChildStdin)>,
     /// Groups spawned and not yet gone: what a new guardian is told.
     live: HashSet<i32>,
+    /// Spawns in flight (told with `s`, not yet ended by `+` or `f`).
+    spawning: usize,
     /// Lines not yet written (the pipe was full).
     pending: Vec<u8>,
     /// When a guardian was last started (or failed to start).
     started: Option<Instant>,
 }
 
-/// Tell the guardian that process group `pgid` was spawned.
-pub(crate) fn watch(pgid: i32) {
+/// A spawn in flight, told to the guardian before it starts (see the
+/// module docs): end it with [`Spawning::spawned`], or drop it if the
+/// spawn failed.
+#[derive(Debug)]
+pub(crate) struct Spawning {
+    done: bool,
+}
+
+/// Tell the guardian that a child is about to be spawned.
+pub(crate) fn spawning() -> Spawning {
     let mut guardian = GUARDIAN.lock();
-    guardian.live.insert(pgid);
-    guardian.send('+', pgid);
+    guardian.spawning += 1;
+    guardian.send(format_args!("s"));
+    Spawning { done: false }
+}
+
+impl Spawning {
+    /// The spawn succeeded: its process group is `pgid`.
+    pub(crate) fn spawned(mut self, pgid: i32) {
+        self.done = true;
+        let mut guardian = GUARDIAN.lock();
+        guardian.spawning -= 1;
+        guardian.live.insert(pgid);
+        guardian.send(format_args!("+{pgid}"));
+    }
+}
+
+impl Drop for Spawning {
+    fn drop(&mut self) {
+        if !self.done {
+            let mut guardian = GUARDIAN.lock();
+            guardian.spawning -= 1;
+            guardian.send(format_args!("f"));
+        }
+    }
 }
 
 /// Tell the guardian that process group `pgid` is gone (or being killed
@@ -144,19 +189,19 @@ pub(crate) fn watch(pgid: i32) {
 pub(crate) fn release(pgid: i32) {
     let mut guardian = GUARDIAN.lock();
     if guardian.live.remove(&pgid) {
-        guardian.send('-', pgid);
+        guardian.send(format_args!("-{pgid}"));
     }
 }
 
 impl Guardian {
-    fn send(&mut self, op: char, pgid: i32) {
+    fn send(&mut self, line: std::fmt::Arguments<'_>) {
         if self.process.is_none() {
-            // A new guardian is told the whole set, this change included.
+            // A new guardian is told the whole state, this change included.
             self.start();
             return;
         }
         // Writing into a Vec cannot fail.
-        let _ = writeln!(self.pending, "{op}{pgid}");
+        let _ = writeln!(self.pending, "{line}");
         self.flush();
     }
 
@@ -171,7 +216,10 @@ impl Guardian {
                 self.process = Some(process);
                 self.pending.clear();
                 for pgid in &self.live {
-                    let _ = writeln!(self.pending, "+{pgid}");
+                    let _ = writeln!(self.pending, "={pgid}");
+                }
+                for _ in 0..self.spawning {
+                    let _ = writeln!(self.pending, "s");
                 }
                 self.flush();
             }
@@ -272,7 +320,7 @@ mod tests {
         let mut n = 0;
         let second = loop {
             n += 1;
-            watch(-1_000 - n);
+            spawning().spawned(-1_000 - n);
             let pid = GUARDIAN.lock().process.as_ref().map(|(c, _)| c.id());
             if pid.is_some_and(|pid| pid != first) {
                 break pid.unwrap();

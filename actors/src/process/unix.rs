@@ -63,13 +63,14 @@ pub(crate) fn spawn(mut command: CommandWrap) -> io::Result<GroupChild> {
     command
         .command_mut()
         .env(guardian::HOST_ENV, guardian::HOST_MARK.as_str());
+    let spawning = guardian::spawning();
     let inner = command.spawn()?;
     let pgid = inner
         .id()
         .and_then(|id| i32::try_from(id).ok())
         .map(Pid::from_raw);
     if let Some(pgid) = pgid {
-        guardian::watch(pgid.as_raw());
+        spawning.spawned(pgid.as_raw());
     }
     Ok(GroupChild {
         inner,
