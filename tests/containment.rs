@@ -85,7 +85,9 @@ const HOST: &str = env!("CARGO_BIN_EXE_taskorch-fault-host");
 
 /// As a child subreaper (a container entrypoint), a leftover background
 /// process of a run is reparented to the host: the run must still end when
-/// its leader exits, the leftover must be stopped, and reaped.
+/// its leader exits, the leftover must be stopped, and reaped. The helper
+/// gives up on the run after 20 s, well before `sleep 100` ends and below
+/// its 60 s kill grace: an `ok` shows the run waited for neither.
 #[cfg(all(target_os = "linux", feature = "fault-injection"))]
 #[tokio::test]
 async fn as_a_subreaper_a_run_ends_when_its_leader_exits() {
@@ -118,10 +120,6 @@ async fn as_a_subreaper_a_run_ends_when_its_leader_exits() {
         "gone",
         "the leftover was stopped and reaped"
     );
-    let ms: u64 = field("ms").parse().unwrap();
-    // Its `sleep 100` dies on SIGTERM: nothing close to the 2 s grace, let
-    // alone 100 s.
-    assert!(ms < 2_000, "{ms} ms");
 }
 
 #[cfg(all(target_os = "linux", feature = "fault-injection"))]

@@ -13,20 +13,22 @@
 //!   the run's line ring (`crate::lines`) from the same reads.
 //! - [`piped`]: long-lived children with piped stdin/stdout/stderr (pool
 //!   workers).
-//!
 //! - `guardian`: kills every live group if the host process dies.
 //! - `procfs`: what `/proc` says about a group (Linux).
+//! - `orphans`: stopping the groups a crashed predecessor left running.
 //!
 //! # Caveats
 //! When the direct child exits, the run is over: whatever is left of its
-//! group gets SIGTERM, `kill_grace` to leave, then SIGKILL. A descendant that left the group (`setsid`) and keeps a
-//! pipe open cannot hold the run hostage: output is drained for at most
-//! `drain_timeout` after the exit, then abandoned.
+//! group gets SIGTERM, `kill_grace` to leave, then SIGKILL (see
+//! [`child::terminate`]). A descendant that left the group (`setsid`) and
+//! keeps a pipe open cannot hold the run hostage: output is drained for at
+//! most `drain_timeout` after the exit, then abandoned.
 
 pub(crate) mod capture;
 pub(crate) mod child;
 #[cfg(unix)]
 mod guardian;
+mod orphans;
 pub(crate) mod piped;
 #[cfg(unix)]
 mod procfs;
@@ -54,6 +56,7 @@ use crate::run::RunId;
 use crate::trace::TRACEPARENT_ENV;
 use capture::{BoundedCapture, drain};
 use child::{ChildProcess, terminate};
+pub(crate) use orphans::stop_orphan_groups;
 #[cfg(unix)]
 pub(crate) use unix::{GroupChild, SHELL, exit_signal};
 #[cfg(windows)]

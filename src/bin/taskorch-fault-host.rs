@@ -65,8 +65,10 @@ mod unix {
             return 1;
         }
         runtime().block_on(async {
+            // Longer than the time-out below: a run that waited for the
+            // grace would not answer in time.
             let config = Config {
-                kill_grace: Duration::from_secs(2),
+                kill_grace: Duration::from_secs(60),
                 ..Config::default()
             };
             let orch = Orchestrator::start(config).await.expect("orchestrator");

@@ -25,7 +25,7 @@
 //! background processes of a finished run). A process that moved itself to
 //! another group or session (a daemon) escapes, as it would from any
 //! supervisor short of a cgroup. Every group is also registered with the
-//! [`guardian`](super::guardian), which kills it if the host process dies.
+//! [`guardian`], which kills it if the host process dies.
 
 use std::io;
 use std::time::Duration;
