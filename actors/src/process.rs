@@ -31,7 +31,7 @@ mod guardian;
 mod orphans;
 pub(crate) mod piped;
 #[cfg(unix)]
-mod procfs;
+pub(crate) mod procfs;
 pub(crate) mod resolve;
 #[cfg(unix)]
 mod unix;
