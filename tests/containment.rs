@@ -271,6 +271,15 @@ mod host_death {
             *starts.entry(line.trim().parse().unwrap()).or_default() += 1;
         }
         orch.shutdown().await.unwrap();
+        let interrupted = acked
+            .iter()
+            .filter(|id| known.get(id) == Some(&RunStatus::Interrupted))
+            .count();
+        eprintln!(
+            "round {index}: {} runs acknowledged, {interrupted} interrupted, {} started",
+            acked.len(),
+            starts.len()
+        );
         for id in &acked {
             let status = known.get(id);
             assert!(

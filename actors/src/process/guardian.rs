@@ -296,42 +296,52 @@ fn spawn() -> io::Result<(Child, ChildStdin)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::process::CommandExt;
 
-    /// The pid of the running guardian, starting one if needed.
-    fn guardian_pid() -> u32 {
-        let mut guardian = GUARDIAN.lock();
-        if guardian.process.is_none() {
-            guardian.started = None;
-            guardian.start();
-        }
-        guardian.process.as_ref().map(|(c, _)| c.id()).unwrap()
+    /// A `sleep` leading its own group, as a run would.
+    fn group() -> Child {
+        Command::new("sleep")
+            .arg("30")
+            .process_group(0)
+            .spawn()
+            .unwrap()
     }
 
-    #[test]
-    fn a_killed_guardian_is_replaced_and_told_every_live_group() {
-        let first = guardian_pid();
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(first as i32),
-            nix::sys::signal::Signal::SIGKILL,
-        )
-        .unwrap();
-        // Fake groups (no such process): the guardian only records them.
+    fn gone(child: &mut Child) -> bool {
         let deadline = Instant::now() + Duration::from_secs(10);
-        let mut n = 0;
-        let second = loop {
-            n += 1;
-            spawning().spawned(-1_000 - n);
-            let pid = GUARDIAN.lock().process.as_ref().map(|(c, _)| c.id());
-            if pid.is_some_and(|pid| pid != first) {
-                break pid.unwrap();
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                return true;
             }
-            assert!(Instant::now() < deadline, "no new guardian");
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        for i in 1..=n {
-            release(-1_000 - i);
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
         }
-        assert_ne!(first, second);
-        assert!(GUARDIAN.lock().live.iter().all(|&p| p > 0));
+    }
+
+    /// A guardian of its own (the host's one serves the other tests): told
+    /// of one group, killed, replaced while a second group starts; the
+    /// replacement, seeing end of file, kills both.
+    #[test]
+    fn a_replaced_guardian_kills_every_group_it_was_told_of_at_end_of_file() {
+        let mut guardian = Guardian::default();
+        let mut first = group();
+        guardian.spawning += 1;
+        guardian.live.insert(first.id() as i32);
+        guardian.send(format_args!("+{}", first.id()));
+        let (old, _) = guardian.process.as_mut().unwrap();
+        old.kill().unwrap();
+        old.wait().unwrap();
+        // Noticed at the next line (EPIPE); restarts are allowed at once here.
+        guardian.started = None;
+        let mut second = group();
+        guardian.live.insert(second.id() as i32);
+        guardian.send(format_args!("+{}", second.id()));
+        let (mut new, stdin) = guardian.process.take().expect("a new guardian");
+        drop(stdin);
+        assert!(gone(&mut first), "the group told to the first guardian");
+        assert!(gone(&mut second), "the group told to the second");
+        new.wait().unwrap();
     }
 }
