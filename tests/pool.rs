@@ -411,6 +411,29 @@ async fn a_late_extra_line_replaces_the_worker_before_the_next_request() {
     assert_ne!(pid_of(&reply), first);
 }
 
+/// The late line is already in the pipe when the next request comes, but
+/// the reactor has not run since (this test's runtime has one thread, held
+/// until the worker has written it): it must not be read as the reply.
+#[tokio::test]
+async fn a_late_line_is_never_the_next_callers_reply() {
+    let rt = start_runtime().await;
+    let dir = tempfile::tempdir().unwrap();
+    let written = dir.path().join("late");
+    let script =
+        r#"while IFS= read -r l; do echo "$$ $l"; sleep 0.05; echo stray; touch "$LATE"; done"#;
+    let spec = sh("stray", script).env("LATE", written.display().to_string());
+    let pool = rt.pool(spec).await.unwrap();
+    let first = pid_of(&pool.request("a").await.unwrap());
+    let deadline = std::time::Instant::now() + WAIT;
+    while !written.exists() {
+        assert!(std::time::Instant::now() < deadline, "no late line");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let reply = pool.request("b").await.unwrap();
+    assert_eq!(reply, format!("{} b", pid_of(&reply)), "not the stray line");
+    assert_ne!(pid_of(&reply), first, "the stray writer was replaced");
+}
+
 #[tokio::test]
 async fn a_program_that_keeps_dying_at_start_makes_the_pool_unavailable() {
     let rt = start_runtime().await;

@@ -7,6 +7,7 @@ mod batch_crash;
 mod breaker;
 mod chaos;
 mod cli;
+mod containment;
 mod crash;
 mod durable;
 mod durable_crash;

@@ -523,24 +523,7 @@ pub fn process_group_alive(pgid: u32) -> bool {
 
 #[cfg(target_os = "linux")]
 fn group_alive(pgid: u32) -> bool {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return false;
-    };
-    dir.filter_map(|entry| entry.ok())
-        .filter(|entry| {
-            entry
-                .file_name()
-                .to_str()
-                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
-        })
-        .filter_map(|entry| std::fs::read_to_string(entry.path().join("stat")).ok())
-        .any(|stat| {
-            // After the parenthesised command name: state, ppid, pgrp.
-            let mut fields = stat.rsplit(')').next().unwrap_or("").split_whitespace();
-            let state = fields.next();
-            let pgrp = fields.nth(1).and_then(|f| f.parse::<u32>().ok());
-            pgrp == Some(pgid) && !matches!(state, Some("Z") | Some("X"))
-        })
+    crate::process::procfs::group_has_live_member(pgid)
 }
 
 #[cfg(all(unix, not(target_os = "linux")))]

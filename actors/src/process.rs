@@ -13,16 +13,25 @@
 //!   the run's line ring (`crate::lines`) from the same reads.
 //! - [`piped`]: long-lived children with piped stdin/stdout/stderr (pool
 //!   workers).
+//! - `guardian`: kills every live group if the host process dies.
+//! - `procfs`: what `/proc` says about a group (Linux).
+//! - `orphans`: stopping the groups a crashed predecessor left running.
 //!
 //! # Caveats
-//! When the direct child exits, whatever is left of its group is killed:
-//! the run is over. A descendant that left the group (`setsid`) and keeps a
-//! pipe open cannot hold the run hostage: output is drained for at most
-//! `drain_timeout` after the exit, then abandoned.
+//! When the direct child exits, the run is over: whatever is left of its
+//! group gets SIGTERM, `kill_grace` to leave, then SIGKILL (see
+//! [`child::terminate`]). A descendant that left the group (`setsid`) and
+//! keeps a pipe open cannot hold the run hostage: output is drained for at
+//! most `drain_timeout` after the exit, then abandoned.
 
 pub(crate) mod capture;
 pub(crate) mod child;
+#[cfg(unix)]
+mod guardian;
+mod orphans;
 pub(crate) mod piped;
+#[cfg(unix)]
+pub(crate) mod procfs;
 pub(crate) mod resolve;
 #[cfg(unix)]
 mod unix;
@@ -33,6 +42,7 @@ use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
+use futures::FutureExt;
 use process_wrap::tokio::CommandWrap;
 use tokio::io::AsyncWriteExt;
 use tokio::process::ChildStdin;
@@ -45,6 +55,7 @@ use crate::output::StreamKind;
 use crate::run::RunId;
 use capture::{BoundedCapture, drain};
 use child::{ChildProcess, terminate};
+pub(crate) use orphans::stop_orphan_groups;
 #[cfg(unix)]
 pub(crate) use unix::{GroupChild, SHELL, exit_signal};
 #[cfg(windows)]
@@ -158,7 +169,9 @@ pub(crate) async fn run(
 
         let ending = loop {
             tokio::select! {
-                status = child.wait() => {
+                // The leader alone: a run ends when its direct child exits,
+                // whatever of its group lives on (see `unix`).
+                status = child.wait_leader() => {
                     let status = status.map_err(|e| wait_error(spec, e))?;
                     break Ok(status);
                 }
@@ -167,20 +180,29 @@ pub(crate) async fn run(
                 _ = &mut expiry => break Err(Ending::TimedOut),
             }
         };
+        // Stopped, timed out, or the leader exited and left members behind:
+        // the whole group gets SIGTERM and up to `kill_grace` to be gone,
+        // then SIGKILL. Keep draining meanwhile: a child that prints on
+        // SIGTERM must not block on a full pipe.
         let (status, ending) = match ending {
-            Ok(status) => (status, Ending::Exited),
-            Err(ending) => {
-                // Keep draining while the group stops: a child that prints
-                // on SIGTERM must not block on a full pipe.
+            // The leader was the last of its group (the common case): one
+            // look, no signal.
+            Ok(status) if child.wait().now_or_never().is_some() => (status, Ending::Exited),
+            ending => {
                 let stopping = terminate(&mut child, limits.kill_grace);
                 tokio::pin!(stopping);
-                let status = loop {
+                let stopped = loop {
                     tokio::select! {
-                        status = &mut stopping => break status.map_err(|e| wait_error(spec, e))?,
+                        status = &mut stopping => break status,
                         _ = &mut io, if !io_done => io_done = true,
                     }
                 };
-                (status, ending)
+                match ending {
+                    // The leader's own status stands even if its leftovers were
+                    // hard to get rid of.
+                    Ok(status) => (status, Ending::Exited),
+                    Err(ending) => (stopped.map_err(|e| wait_error(spec, e))?, ending),
+                }
             }
         };
         // The run is over: nothing of its group may outlive it, and with the

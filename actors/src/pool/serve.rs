@@ -8,6 +8,15 @@
 //! also watches the worker: output nobody asked for, a closed stdout (the
 //! worker died), its `max_age`, and the tokens that retire or stop it.
 //!
+//! # Stray lines
+//! A worker answers one line per request. A line it writes while no
+//! request is pending (a second reply line, written late) fails it as a
+//! protocol break, and the next request goes to another worker: before
+//! each request is written, the kernel is asked whether the pipe holds
+//! unread output. A line written *after* the next request was sent cannot
+//! be told from that request's reply by a one-line protocol; the worker is
+//! replaced when the real reply then arrives unasked.
+//!
 //! When the loop ends it terminates the process group (closing stdin
 //! first, so a well-behaved worker exits by itself), records how the worker
 //! ended in its [`WorkerInfo`], and stops the worker actor; the keeper
@@ -19,7 +28,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use futures::FutureExt;
 use ractor::ActorCell;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{ChildStdin, ChildStdout};
@@ -218,22 +226,7 @@ impl Serve {
             // Under load the next request is already queued: take it
             // without setting up the idle wait below.
             let job = match self.try_take() {
-                Ok(Some(job)) => {
-                    // The idle wait watches for output nobody asked for
-                    // (say, a second reply line written late), which would
-                    // otherwise be taken for this request's reply: look
-                    // once, without waiting.
-                    if let Some(ready) = io.stdout.fill_buf().now_or_never() {
-                        let unasked = matches!(ready, Ok(bytes) if !bytes.is_empty());
-                        // Not sent: it goes to another worker, ahead of the
-                        // queue, whatever its idempotency.
-                        if let Err(refused) = self.pool.retries.try_send(job) {
-                            refused.into_inner().answer(Err(self.pool.refusal()));
-                        }
-                        return unsolicited(child, unasked).await;
-                    }
-                    job
-                }
+                Ok(Some(job)) => job,
                 Err(end) => return end,
                 Ok(None) => tokio::select! {
                     biased;
@@ -253,6 +246,22 @@ impl Serve {
             if job.is_abandoned() {
                 job.discard();
                 continue;
+            }
+            // Output nobody asked for (a second reply line written late)
+            // would be read as this request's reply. The idle wait above
+            // only sees what the reactor has reported, and it may not have
+            // run since the line arrived: ask the kernel.
+            if unread_output(&io.stdout) {
+                // Not sent: it goes to another worker, ahead of the
+                // queue, whatever its idempotency.
+                if let Err(refused) = self.pool.retries.try_send(job) {
+                    refused.into_inner().answer(Err(self.pool.refusal()));
+                }
+                let unasked = matches!(
+                    tokio::time::timeout(EXIT_STATUS_WAIT, io.stdout.fill_buf()).await,
+                    Ok(Ok(bytes)) if !bytes.is_empty()
+                );
+                return unsolicited(child, unasked).await;
             }
             if let Some(end) = self.handle(job, io, child, &mut waits).await {
                 return end;
@@ -400,6 +409,29 @@ impl Io {
     }
 }
 
+/// Whether the worker wrote something (or closed its stdout) that is not
+/// read yet: in our buffer, or in the pipe — asked of the kernel, which
+/// knows what tokio's cached readiness may not.
+fn unread_output(stdout: &BufReader<ChildStdout>) -> bool {
+    !stdout.buffer().is_empty() || pipe_readable(stdout.get_ref())
+}
+
+/// A zero-timeout `poll` of the pipe. An error (EINTR, ENOMEM) says
+/// nothing either way: no.
+#[cfg(unix)]
+fn pipe_readable(pipe: &ChildStdout) -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(pipe.as_fd(), PollFlags::POLLIN)];
+    poll(&mut fds, PollTimeout::ZERO).is_ok_and(|n| n > 0)
+}
+
+/// Windows pipes have no `poll`: only what tokio has seen counts.
+#[cfg(not(unix))]
+fn pipe_readable(_pipe: &ChildStdout) -> bool {
+    false
+}
+
 /// A worker whose stdout became readable with no request pending: it
 /// wrote output nobody asked for (`unasked`), or it closed its stdout.
 async fn unsolicited(child: &mut GroupChild, unasked: bool) -> WorkerEnd {
@@ -417,7 +449,7 @@ async fn unsolicited(child: &mut GroupChild, unasked: bool) -> WorkerEnd {
 /// How a worker that stopped talking died: its exit status if it exits
 /// promptly, else `fallback` (it closed a pipe but lives on).
 async fn describe_exit(child: &mut GroupChild, fallback: &str) -> String {
-    match tokio::time::timeout(EXIT_STATUS_WAIT, child.wait()).await {
+    match tokio::time::timeout(EXIT_STATUS_WAIT, child.wait_leader()).await {
         Ok(Ok(status)) => format!("{fallback}; exited with {status}"),
         _ => fallback.to_string(),
     }

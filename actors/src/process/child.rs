@@ -24,16 +24,31 @@ pub(crate) trait ChildProcess: Send {
     fn request_stop(&mut self) -> io::Result<()>;
     /// Kill the whole group (SIGKILL / terminate the job object).
     fn kill(&mut self) -> io::Result<()>;
-    /// Wait for the direct child to exit. Cancel safe.
+    /// Wait until nothing of the group is left — the direct child reaped,
+    /// every other member exited, the zombies that are ours reaped — and
+    /// answer the direct child's exit status. Cancel safe.
     fn wait(&mut self) -> WaitFuture<'_>;
 }
 
-/// Stop `child`: polite stop to the group, up to `grace` for it to exit,
-/// then kill the group, then reap. A zero grace kills at once.
+/// How long the group may take to disappear after SIGKILL before
+/// [`terminate`] gives up on it: only a process stuck in the kernel
+/// (uninterruptible sleep) or a zombie whose parent never reaps it lasts
+/// that long.
+pub(crate) const KILL_SETTLE: Duration = Duration::from_secs(5);
+
+/// Stop `child`: polite stop to the whole group, up to `grace` for the
+/// *group* to be gone (not only its leader: `sh -c 'a; b'`, npm or make
+/// exit on SIGTERM at once while their workload is still cleaning up),
+/// then kill what is left, then wait for it to be gone and reaped. A zero
+/// grace kills at once.
 ///
 /// Signal errors are ignored on purpose: the usual one is "no such
 /// process", meaning the group is already gone, and `wait` reports the
 /// exit either way.
+///
+/// # Errors
+/// What `wait` reports, or `TimedOut` if members of the group outlived
+/// SIGKILL by [`KILL_SETTLE`].
 pub(crate) async fn terminate<C: ChildProcess + ?Sized>(
     child: &mut C,
     grace: Duration,
@@ -45,7 +60,16 @@ pub(crate) async fn terminate<C: ChildProcess + ?Sized>(
         }
     }
     let _ = child.kill();
-    child.wait().await
+    match tokio::time::timeout(KILL_SETTLE, child.wait()).await {
+        Ok(status) => status,
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "members of process group {} outlived SIGKILL by {KILL_SETTLE:?}",
+                child.pid().unwrap_or(0)
+            ),
+        )),
+    }
 }
 
 #[cfg(all(test, unix))]
@@ -55,10 +79,15 @@ mod tests {
     use std::sync::{Arc, Mutex};
     use tokio::sync::Notify;
 
-    /// A child that exits only on the signals it is configured to honour.
+    use tokio::time::Instant;
+
+    /// A process group that is gone only on the signals it honours: its
+    /// members leave `cleanup` after SIGTERM (never, if `None`), or at
+    /// once on SIGKILL.
     struct Mock {
         log: Arc<Mutex<Vec<&'static str>>>,
-        exits_on_term: bool,
+        cleanup: Option<Duration>,
+        termed: Option<Instant>,
         exited: Arc<Notify>,
         dead: bool,
     }
@@ -69,10 +98,7 @@ mod tests {
         }
         fn request_stop(&mut self) -> io::Result<()> {
             self.log.lock().unwrap().push("term");
-            if self.exits_on_term {
-                self.dead = true;
-                self.exited.notify_one();
-            }
+            self.termed = Some(Instant::now());
             Ok(())
         }
         fn kill(&mut self) -> io::Result<()> {
@@ -84,24 +110,59 @@ mod tests {
         fn wait(&mut self) -> WaitFuture<'_> {
             let exited = Arc::clone(&self.exited);
             let dead = self.dead;
+            let gone_at = self.termed.zip(self.cleanup).map(|(at, d)| at + d);
             Box::pin(async move {
                 if !dead {
-                    exited.notified().await;
+                    let cleaned_up = async {
+                        match gone_at {
+                            Some(at) => tokio::time::sleep_until(at).await,
+                            None => std::future::pending().await,
+                        }
+                    };
+                    tokio::select! {
+                        _ = exited.notified() => {}
+                        _ = cleaned_up => {}
+                    }
                 }
                 Ok(ExitStatus::from_raw(15))
             })
         }
     }
 
-    fn mock(exits_on_term: bool) -> (Mock, Arc<Mutex<Vec<&'static str>>>) {
+    fn group(cleanup: Option<Duration>) -> (Mock, Arc<Mutex<Vec<&'static str>>>) {
         let log = Arc::new(Mutex::new(Vec::new()));
         let m = Mock {
             log: Arc::clone(&log),
-            exits_on_term,
+            cleanup,
+            termed: None,
             exited: Arc::new(Notify::new()),
             dead: false,
         };
         (m, log)
+    }
+
+    fn mock(exits_on_term: bool) -> (Mock, Arc<Mutex<Vec<&'static str>>>) {
+        group(exits_on_term.then_some(Duration::ZERO))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_group_cleaning_up_after_term_gets_the_whole_grace() {
+        // The leader exits on SIGTERM at once; the group is gone only when
+        // its last member has cleaned up, 1.5 s later: no SIGKILL.
+        let (mut child, log) = group(Some(Duration::from_millis(1500)));
+        let started = Instant::now();
+        terminate(&mut child, Duration::from_secs(2)).await.unwrap();
+        assert_eq!(*log.lock().unwrap(), ["term"]);
+        assert_eq!(started.elapsed(), Duration::from_millis(1500));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_group_still_cleaning_up_when_the_grace_ends_is_killed() {
+        let (mut child, log) = group(Some(Duration::from_secs(3)));
+        let started = Instant::now();
+        terminate(&mut child, Duration::from_secs(2)).await.unwrap();
+        assert_eq!(*log.lock().unwrap(), ["term", "kill"]);
+        assert_eq!(started.elapsed(), Duration::from_secs(2));
     }
 
     #[tokio::test(start_paused = true)]

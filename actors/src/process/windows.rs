@@ -39,6 +39,11 @@ impl GroupChild {
         self.inner.stderr().take()
     }
 
+    /// Wait for the child (the job's other processes are ended with it).
+    pub(crate) async fn wait_leader(&mut self) -> io::Result<std::process::ExitStatus> {
+        self.inner.wait().await
+    }
+
     /// Terminate whatever is left in the job (after the child exited).
     pub(crate) fn kill_group(&mut self) {
         let _ = self.inner.start_kill();
