@@ -6,7 +6,7 @@
 //!
 //! Every run appends its run id (a process) or a line (an action) to a
 //! per-task marker file, so a run executed twice shows as two lines; every
-//! process appends "<run id> <pid> <start time>" to the pid file, so the
+//! process appends `<run id> <pid> <start time>` to the pid file, so the
 //! harness finds it again (see `procs`).
 //!
 //! What the promise covers: processes that stay in their run's process
