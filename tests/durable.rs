@@ -12,7 +12,7 @@ use taskorch::{
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::common::{alive, fast_config, read_pids, wait_until};
+use crate::common::{fast_config, read_pids, wait_until};
 
 fn stored(path: &Path) -> Config {
     fast_config().store(path)
@@ -163,10 +163,9 @@ async fn a_crash_interrupts_running_runs_and_resumes_queued_ones_once() {
     let pids = crate::common::wait_for_pids(&marker.with_extension("pids"), 2).await;
     child.start_kill().unwrap();
     child.wait().await.unwrap();
-    assert!(
-        pids.iter().all(|&p| alive(p)),
-        "a crash leaves the group running"
-    );
+    // The host's guardian stops the blocker's group within about a second
+    // of the kill (tests/containment.rs); the restart below must work
+    // whether or not it has got there yet.
 
     let orch = Orchestrator::start(stored(&db)).await.unwrap();
     assert_eq!(orch.status(blocker), Some(RunStatus::Interrupted));

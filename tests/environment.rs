@@ -56,7 +56,8 @@ async fn env_remove_and_env_clear_change_what_the_child_inherits() {
     );
     assert!(names(&removed.stdout_str()).contains("TASKORCH_RUN_ID"));
 
-    // Cleared: only what is set after the clear, and the run id. A bare
+    // Cleared: only what is set after the clear, the run id and the host
+    // marker the guardian finds children by (process/guardian.rs). A bare
     // program name is still found (on our PATH), and spawned by its path.
     let cleared = answered(
         rt.run(
@@ -69,7 +70,9 @@ async fn env_remove_and_env_clear_change_what_the_child_inherits() {
     .await
     .unwrap();
     assert!(cleared.success(), "{cleared:?}");
-    let expected: BTreeSet<String> = ["ONLY", "TASKORCH_RUN_ID"].map(String::from).into();
+    let expected: BTreeSet<String> = ["ONLY", "TASKORCH_HOST", "TASKORCH_RUN_ID"]
+        .map(String::from)
+        .into();
     assert_eq!(names(&cleared.stdout_str()), expected);
     assert!(cleared.stdout_str().contains("ONLY=me\n"));
 

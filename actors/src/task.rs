@@ -157,7 +157,7 @@ impl Task {
 
     /// Start the process with an empty environment: nothing inherited,
     /// nothing set before this call. Variables set after it are the whole
-    /// environment, with the runtime's own (`TASKORCH_RUN_ID`, and
+    /// environment, with the runtime's own (`TASKORCH_RUN_ID`, `TASKORCH_HOST`, and
     /// `TRACEPARENT` inside a span). A bare program name is still looked up
     /// on the orchestrator's `PATH` unless the task sets one.
     pub fn env_clear(mut self) -> Self {
