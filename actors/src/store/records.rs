@@ -213,6 +213,9 @@ impl OutcomeRow {
     }
 }
 
+/// `Error::kind()` of `Error::RunPanicked`, the key of its `Other` row.
+const RUN_PANICKED: &str = "run_panicked";
+
 /// An [`Error`] a run ended with, in a form that survives a restart.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) enum ErrorRow {
@@ -284,6 +287,12 @@ impl ErrorRow {
                 path: path.display().to_string(),
                 reason: reason.clone(),
             },
+            // Kept by kind (no row of its own, so old stores still decode),
+            // with the bare panic message so it reads back as the same error.
+            Error::RunPanicked { message, .. } => ErrorRow::Other {
+                kind: RUN_PANICKED.to_string(),
+                message: message.clone(),
+            },
             other => ErrorRow::Other {
                 kind: other.kind().to_string(),
                 message: other.to_string(),
@@ -321,6 +330,10 @@ impl ErrorRow {
             ErrorRow::Store { path, reason } => Error::Store {
                 path: path.into(),
                 reason: reason.clone(),
+            },
+            ErrorRow::Other { kind, message } if kind == RUN_PANICKED => Error::RunPanicked {
+                run: id,
+                message: message.clone(),
             },
             // A variant this table has no row for: keep what it said.
             ErrorRow::Other { kind, message } => {

@@ -524,3 +524,20 @@ fn the_overlay_reads_the_file_and_keeps_every_write_in_memory() {
         "the file is untouched"
     );
 }
+
+#[test]
+fn a_panicked_run_reads_back_as_the_same_typed_error() {
+    let id = RunId::new();
+    let error = Error::RunPanicked {
+        run: id,
+        message: "boom".into(),
+    };
+    let row = ErrorRow::from_error(&error);
+    match row.error(id) {
+        Error::RunPanicked { run, message } => {
+            assert_eq!(run, id);
+            assert_eq!(message, "boom");
+        }
+        other => panic!("read back as {other:?}"),
+    }
+}
