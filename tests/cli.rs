@@ -10,6 +10,7 @@ mod bad_input;
 mod batch;
 mod pipes;
 mod read;
+mod resume;
 mod run;
 mod up;
 
