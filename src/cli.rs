@@ -22,8 +22,9 @@
 //! redb locks the database file to one process. So a read command first
 //! asks a running `up` over its unix socket (`up.sock`), which answers from
 //! its live orchestrator (that is how `logs --follow` follows a run); with
-//! no `up` running it opens the file itself, without starting anything
-//! (runs the store holds `Queued` stay queued for the next `up`). A store
+//! no `up` running it opens the file itself, read-only, and reads it as it
+//! is: no recovery, no signal to any process, no byte changed (a crashed
+//! store is recovered by the next `up`). A store
 //! held by a process that does not serve reads (`run --store`, say) is
 //! reported as in use: [`CliError::StoreInUse`].
 //!

@@ -7,11 +7,19 @@
 //! launches, schedules, pools and the task graph all start. Each event is
 //! one line on stdout: `KIND NAME what happened`.
 //!
-//! Graceful shutdown (Ctrl-C, SIGTERM, `--for` elapsed): services are
-//! cancelled (SIGTERM to their process groups, then SIGKILL after the kill
-//! grace), the orchestrator shuts down (runs in flight get
+//! The task graph is named after the jobs file: if the store held that
+//! file's graph unfinished (a crash), the runtime adopted it at start and
+//! `up` resumes it instead of submitting a new one (see `run_tasks`).
+//!
+//! Graceful shutdown (SIGINT, SIGTERM or SIGHUP, also during the store's
+//! recovery or `[[setup]]`; `--for` elapsed; stdout's reader gone):
+//! services are cancelled (SIGTERM to their process groups, then SIGKILL
+//! after the kill grace), the orchestrator shuts down (runs in flight get
 //! `shutdown_grace`, then are stopped and end `Interrupted`), the trace is
-//! written to the store directory, the read socket is removed. Exit 0.
+//! written to the store directory, the read socket is removed. Exit 0 (141
+//! when stdout's reader went away, see `pipe`). A second signal forces
+//! the stop: `Orchestrator::abort` (every group still gets SIGTERM, then
+//! SIGKILL), without waiting for `shutdown_grace`.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -144,9 +152,12 @@ pub(super) async fn run(
     // A signal or a closed stdout during `[[setup]]` stops the step (the
     // orchestrator's shutdown below terminates its process group).
     let set_up = tokio::select! {
-        done = setup(&orch, &jobs) => Some(done),
+        // A signal held since before the store was opened wins over a
+        // setup that has nothing to wait for.
+        biased;
         () = &mut shutdown => None,
         () = pipe::closed() => None,
+        done = setup(&orch, &jobs) => Some(done),
     };
     let code = match set_up {
         Some(Ok(())) => {
@@ -178,7 +189,7 @@ pub(super) async fn run(
     tokio::select! {
         result = &mut stopping => result?,
         () = forced => {
-            eprintln!("taskorch up: second signal: stopping every run now");
+            let _ = pipe::write_stderr(b"taskorch up: second signal: stopping every run now\n");
             // Every process group still gets SIGTERM, then SIGKILL after
             // the kill grace; the shutdown under way then ends at once.
             orch.abort();
