@@ -1,7 +1,8 @@
 //! After a crash (`kill -9` of `up`): a second `up` resumes the jobs
 //! file's task graph (finished tasks are not run again), and the read
 //! commands read the crashed store as it is, changing nothing and
-//! signalling no process; the next `up` stops what the crash left.
+//! signalling no process (also a store they may read but not write); the
+//! next `up` stops what the crash left.
 
 use std::path::Path;
 use std::process::Command;
@@ -131,4 +132,66 @@ async fn reads_of_a_crashed_store_change_nothing_and_leave_its_orphans_to_the_ne
     let show = taskorch(dir.path(), &["show", &id, "--json"]);
     let show: serde_json::Value = serde_json::from_str(&show.stdout).unwrap();
     assert_eq!(show["status"], "interrupted", "{show}");
+}
+
+/// `taskorch ARGS` in `dir` as a user who may read the store but not
+/// write it: as root (whom permission bits do not stop) through
+/// `setpriv` as `nobody`, otherwise as ourselves.
+fn taskorch_as_reader(dir: &Path, args: &[&str]) -> super::Done {
+    use std::os::unix::fs::MetadataExt;
+    let root = std::fs::metadata("/proc/self").unwrap().uid() == 0;
+    let mut command = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_taskorch"));
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_taskorch"))
+    };
+    let out = command
+        .args(args)
+        .current_dir(dir)
+        .env_remove("TASKORCH_STORE")
+        .output()
+        .expect("spawn taskorch");
+    super::Done {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[tokio::test]
+async fn a_store_readable_but_not_writable_is_readable() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let ran = taskorch(dir.path(), &["run", "--store", "st", "--", "echo", "kept"]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let store = dir.path().join("st");
+    let file = store.join("taskorch.redb");
+    let mode = |path: &Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    // Read and search for everyone (the reader may be `nobody`), write
+    // for no one.
+    mode(dir.path(), 0o755);
+    mode(&store, 0o555);
+    mode(&file, 0o444);
+    let before = std::fs::read(&file).unwrap();
+
+    let runs = taskorch_as_reader(dir.path(), &["runs", "--store", "st", "--json"]);
+    assert_eq!(runs.code, 0, "{runs:?}");
+    let runs: Vec<serde_json::Value> = serde_json::from_str(&runs.stdout).unwrap();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let id = runs[0]["id"].as_str().unwrap();
+    let logs = taskorch_as_reader(dir.path(), &["logs", "--store", "st", id]);
+    assert_eq!((logs.code, logs.stdout.as_str()), (0, "kept\n"), "{logs:?}");
+    let show = taskorch_as_reader(dir.path(), &["show", "--store", "st", id]);
+    assert_eq!(show.code, 0, "{show:?}");
+    assert!(
+        std::fs::read(&file).unwrap() == before,
+        "a read changed the store"
+    );
+    // Writable again, so the temporary directory can be removed.
+    mode(&store, 0o700);
 }
