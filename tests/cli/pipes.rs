@@ -105,6 +105,30 @@ async fn stream_into_a_closed_pipe_stops_the_command_and_exits_141() {
 }
 
 #[tokio::test]
+async fn run_and_read_commands_into_a_closed_pipe_exit_141_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    // Far more than a pipe holds (64 KiB), also of what the store keeps.
+    let line = "x".repeat(99);
+    let script = format!("yes {line} | head -n 20000");
+    let mut run = spawn_piped(
+        dir.path(),
+        &[
+            "run", "--store", "st", "--name", "many", "--", "sh", "-c", &script,
+        ],
+    );
+    assert_eq!(head(&mut run, 1), [line.as_str()]);
+    assert_eq!(exit_code(&mut run).await, 141);
+    let stderr = std::fs::read_to_string(dir.path().join("stderr")).unwrap();
+    assert_eq!(stderr, "");
+    let runs = taskorch(dir.path(), &["runs", "--store", "st", "--json"]);
+    let runs: Vec<serde_json::Value> = serde_json::from_str(&runs.stdout).unwrap();
+    let id = runs[0]["id"].as_str().unwrap();
+    let mut logs = spawn_piped(dir.path(), &["logs", "--store", "st", id]);
+    assert_eq!(head(&mut logs, 1), [line.as_str()]);
+    assert_eq!(exit_code(&mut logs).await, 141);
+}
+
+#[tokio::test]
 async fn each_signal_stops_run_and_stream_with_128_plus_its_number() {
     for (command, signal, code) in [
         ("run", "TERM", 143),
