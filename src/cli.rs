@@ -22,27 +22,33 @@
 //! redb locks the database file to one process. So a read command first
 //! asks a running `up` over its unix socket (`up.sock`), which answers from
 //! its live orchestrator (that is how `logs --follow` follows a run); with
-//! no `up` running it opens the file itself, without starting anything
-//! (runs the store holds `Queued` stay queued for the next `up`). A store
+//! no `up` running it opens the file itself, read-only, and reads it as it
+//! is: no recovery, no signal to any process, no byte changed (a crashed
+//! store is recovered by the next `up`). A store
 //! held by a process that does not serve reads (`run --store`, say) is
 //! reported as in use: [`CliError::StoreInUse`].
 //!
 //! # Errors and exit codes
 //! Work that ran reports its own status as the `Ok` exit code (the child's
-//! exit code for `run` and `stream`, 130 after Ctrl-C, 1 when a batch had
-//! failures); a [`CliError`] means the tool could not do what was asked,
-//! and the binary maps it to an exit code (2 bad input, 127 program not
-//! found, 126 not executable, 1 otherwise).
+//! exit code for `run` and `stream`, 1 when a batch had failures); a
+//! command stopped by a signal exits 128 + its number (130 Ctrl-C, 143
+//! SIGTERM, 129 SIGHUP; see [`signals`]), except `up`, for which a signal
+//! is the normal way to stop (exit 0). A [`CliError`] means the tool could
+//! not do what was asked, and the binary maps it to an exit code (2 bad
+//! input, 127 program not found, 126 not executable, 141 when our reader
+//! went away, see [`pipe`]; 1 otherwise).
 
 mod advise;
 mod batch;
 mod client;
 mod joblog;
 mod jobs;
+pub mod pipe;
 mod read;
 mod render;
 mod run;
 mod serve;
+pub mod signals;
 mod store_dir;
 mod trace;
 mod up;
@@ -58,6 +64,7 @@ pub use advise::AdviseArgs;
 pub use batch::BatchArgs;
 pub use read::{LogsArgs, RunsArgs, ShowArgs};
 pub use run::{RunArgs, StreamArgs};
+pub use signals::{Signal, Signals};
 pub use trace::TraceArgs;
 pub use up::UpArgs;
 
@@ -152,6 +159,11 @@ pub enum CliError {
          `run`/`batch` with --store too)", .0.display()
     )]
     NoStore(PathBuf),
+    /// Our stdout's reader went away (`taskorch up | head -3`): what ran
+    /// was stopped as after Ctrl-C. Exit 141 (128 + SIGPIPE), quietly
+    /// (see [`pipe`]).
+    #[error("the output was closed")]
+    OutputClosed,
     /// The run id is not in the store. Exit 1.
     #[error("no run {0} in the store")]
     UnknownRun(String),
@@ -196,12 +208,37 @@ impl CliError {
 /// # Errors
 /// A [`CliError`] when the tool itself could not do what was asked.
 pub async fn run(args: Args, shutdown: impl Future<Output = ()> + Send) -> Result<i32, CliError> {
+    dispatch(args, shutdown, std::future::pending()).await
+}
+
+/// Run the parsed command line under the process's [`Signals`] (what the
+/// binary does): the first signal stops the work as `shutdown` does in
+/// [`run`], a second one forces `up`'s stop, and a command the signal
+/// stopped exits 128 + its number (`up` excepted: 0).
+///
+/// # Errors
+/// A [`CliError`] when the tool itself could not do what was asked.
+pub async fn run_with_signals(args: Args, signals: &Signals) -> Result<i32, CliError> {
+    let up = matches!(args.command, Command::Up(_));
+    let code = dispatch(args, signals.shutdown(), signals.forced()).await?;
+    Ok(match signals.received() {
+        // The commands report a stop by any signal as Ctrl-C's code.
+        Some(signal) if !up && code == run::INTERRUPTED => signal.exit_code(),
+        _ => code,
+    })
+}
+
+async fn dispatch(
+    args: Args,
+    shutdown: impl Future<Output = ()> + Send,
+    forced: impl Future<Output = ()> + Send,
+) -> Result<i32, CliError> {
     let store = args.store;
     match args.command {
         Command::Run(a) => run::run(a, store, shutdown).await,
         Command::Stream(a) => run::stream(a, store, shutdown).await,
         Command::Batch(a) => batch::run(a, store, shutdown).await,
-        Command::Up(a) => up::run(a, store, shutdown).await,
+        Command::Up(a) => up::run(a, store, shutdown, forced).await,
         Command::Runs(a) => read::runs(a, store).await,
         Command::Show(a) => read::show(a, store).await,
         Command::Logs(a) => read::logs(a, store, shutdown).await,

@@ -8,7 +8,9 @@
 
 mod bad_input;
 mod batch;
+mod pipes;
 mod read;
+mod resume;
 mod run;
 mod up;
 

@@ -262,6 +262,37 @@ impl Store {
         Ok((store, recovered))
     }
 
+    /// Open the store at `path` for reading only, as it is: no recovery
+    /// (runs a crash left `Running` still read `Running`, and no process
+    /// is signalled; the next [`open`](Self::open) recovers them), no
+    /// writer, and no byte of the file changed, even after a crash (redb's
+    /// repair runs in memory). Works on a file (and directory) the caller
+    /// may read but not write. For readers outside the runtime (the
+    /// `taskorch` CLI's `runs`, `show` and `logs`). Blocking: call it from
+    /// `spawn_blocking` in async code.
+    ///
+    /// # Errors
+    /// `Error::Store { path, reason }`: the file is missing, unreadable,
+    /// damaged, from a newer release, or open for writing elsewhere
+    /// ([`Error::is_store_in_use`]).
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Store> {
+        let path = path.as_ref().to_path_buf();
+        let db = recover::open_read_only(&path)?;
+        let readers: writer::ReadSlot = Arc::new(RwLock::new(Some(Arc::new(db))));
+        // No writer: journaled changes (none are made by a reader) go
+        // nowhere, and `close` only releases the file.
+        let (ops, _) = mpsc::channel();
+        Ok(Store {
+            shared: Some(Arc::new(Shared {
+                path,
+                ops,
+                db: readers,
+                writer: Mutex::new(None),
+                faults: Arc::default(),
+            })),
+        })
+    }
+
     /// The switch that fails commits on purpose (`Fault::FailCommits`);
     /// `None` without a file.
     #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]

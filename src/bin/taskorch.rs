@@ -3,10 +3,12 @@
 //! codes. Everything else lives in the library (`src/cli.rs`), where the
 //! tests reach it.
 //!
-//! Exit codes: the work's own (the child's code for `run`/`stream`, 130
-//! after Ctrl-C, 1 for a batch with failures); 2 for bad input (clap's
-//! usage errors, a malformed jobs file); 127 / 126 for a program that is
-//! missing / not executable; 1 for any other failure of the tool.
+//! Exit codes: the work's own (the child's code for `run`/`stream`, 1 for
+//! a batch with failures); 128 + N after signal N stopped it (130 Ctrl-C,
+//! 143 SIGTERM, 129 SIGHUP; `up` exits 0); 141 when our reader went away
+//! (`| head`), with no message; 2 for bad input (clap's usage errors, a
+//! malformed jobs file); 127 / 126 for a program that is missing / not
+//! executable; 1 for any other failure of the tool.
 
 #[cfg(unix)]
 fn main() -> std::process::ExitCode {
@@ -24,10 +26,17 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(1);
         }
     };
-    let result: anyhow::Result<i32, CliError> =
-        runtime.block_on(async { taskorch::cli::run(args, shutdown_signal()).await });
+    let result: anyhow::Result<i32, CliError> = runtime.block_on(async {
+        // First thing: a signal from now on stops the work cleanly instead
+        // of killing us and leaving the children behind.
+        let signals = taskorch::cli::Signals::install();
+        taskorch::cli::run_with_signals(args, &signals).await
+    });
     let code = match result {
         Ok(code) => code,
+        // The reader chose to stop reading: nothing to say, and no one to
+        // say it to.
+        Err(CliError::OutputClosed) => taskorch::cli::pipe::OUTPUT_CLOSED,
         Err(e) => {
             eprintln!("taskorch: {e}");
             match e {
@@ -40,29 +49,6 @@ fn main() -> std::process::ExitCode {
     };
     // Exit codes are 0..=255; a child's code is already in range.
     std::process::ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
-}
-
-/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM.
-#[cfg(unix)]
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    // Without a handler the signal would kill us outright, leaving the
-    // children's process groups behind; if one cannot be installed, the
-    // other still works.
-    let term = signal(SignalKind::terminate());
-    let int = signal(SignalKind::interrupt());
-    match (int, term) {
-        (Ok(mut int), Ok(mut term)) => {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
-        }
-        (Ok(mut one), Err(_)) | (Err(_), Ok(mut one)) => {
-            one.recv().await;
-        }
-        (Err(_), Err(_)) => std::future::pending().await,
-    }
 }
 
 #[cfg(not(unix))]

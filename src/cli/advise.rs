@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::{Advisor, Pattern, Recommendation, Requirements};
 
-use super::{CliError, parse_duration};
+use super::{CliError, parse_duration, pipe};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -80,19 +80,23 @@ pub(super) fn run(args: AdviseArgs) -> Result<i32, CliError> {
             explanation,
         };
         // Plain data; serializing it cannot fail.
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&advice).unwrap_or_default()
-        );
+        pipe::line(serde_json::to_string_pretty(&advice).unwrap_or_default())?;
         return Ok(0);
     }
-    println!("recommended: {}", recommendation.pattern);
-    println!("why: {}", recommendation.reason);
+    let mut text = format!(
+        "recommended: {}\nwhy: {}\n",
+        recommendation.pattern, recommendation.reason
+    );
     for alt in &recommendation.alternatives {
-        println!("also consider {}: {}", alt.pattern, alt.reason);
+        text.push_str(&format!("also consider {}: {}\n", alt.pattern, alt.reason));
     }
-    println!("\n{}: {}", recommendation.pattern, explanation);
-    println!("\nin taskorch: {}", how(recommendation.pattern));
+    text.push_str(&format!(
+        "\n{}: {}\n\nin taskorch: {}\n",
+        recommendation.pattern,
+        explanation,
+        how(recommendation.pattern)
+    ));
+    pipe::write_stdout(text.as_bytes())?;
     Ok(0)
 }
 

@@ -223,9 +223,17 @@ pub(super) async fn run(
     let results = batch.wait().await;
     let elapsed = began.elapsed();
     let mut summary = render::BatchSummary::default();
+    let mut closed = false;
     for (job, result) in jobs.iter().zip(&results) {
-        if let Ok(out) = result {
-            write_output(out)?;
+        if let Ok(out) = result
+            && !closed
+        {
+            match write_output(out) {
+                // Our reader went away: the joblog and the shutdown still
+                // happen; then exit 141 (see `pipe`).
+                Err(CliError::OutputClosed) => closed = true,
+                other => other?,
+            }
         }
         let entry = entry(&orch, job, result);
         summary.add(&job.command, result, entry.exit);
@@ -240,6 +248,9 @@ pub(super) async fn run(
     orch.shutdown().await?;
     if let Some(dir) = &dir {
         dir.write_trace(&orch)?;
+    }
+    if closed {
+        return Err(CliError::OutputClosed);
     }
     Ok(if interrupted {
         INTERRUPTED

@@ -7,14 +7,12 @@
 //! crash left `Running` become `Interrupted`) but starts nothing: runs it
 //! holds `Queued` stay queued for the next `up`.
 
-use std::time::Duration;
-
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::net::unix::OwnedReadHalf;
 
 use crate::{HistoryQuery, OutputLine, RunId, RunInfo};
-use taskorch_actors::{Store, StoreLimits};
+use taskorch_actors::Store;
 
 use super::CliError;
 use super::store_dir::StoreDir;
@@ -38,16 +36,13 @@ impl Source {
         if !path.exists() {
             return Err(CliError::NoStore(dir.dir.clone()));
         }
-        let limits = StoreLimits {
-            history_limit: usize::MAX,
-            output_budget: usize::MAX,
-            kill_grace: Duration::from_secs(2),
-        };
-        let opened = tokio::task::spawn_blocking(move || Store::open(path, limits))
+        // Read-only, as it is: a crashed store is recovered (its orphans
+        // stopped) by the next `up`, not by a read.
+        let opened = tokio::task::spawn_blocking(move || Store::open_read_only(path))
             .await
             .map_err(|e| CliError::Usage(format!("opening the store failed: {e}")))?;
         match opened {
-            Ok((store, _recovered)) => Ok(Source::File(store)),
+            Ok(store) => Ok(Source::File(store)),
             Err(e) if e.is_store_in_use() => Err(dir.in_use()),
             Err(e) => Err(CliError::Runtime(e)),
         }

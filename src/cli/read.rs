@@ -3,7 +3,6 @@
 //! array of runs, `show` one object, `logs` one JSON object per line.
 
 use std::future::Future;
-use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args as ClapArgs;
@@ -12,7 +11,7 @@ use crate::{HistoryQuery, RunId, RunStatus, StreamKind};
 
 use super::client::Source;
 use super::store_dir::StoreDir;
-use super::{CliError, render};
+use super::{CliError, pipe, render};
 
 const RUNS_EXAMPLES: &str = "\
 Examples:
@@ -85,12 +84,9 @@ fn parse_id(s: &str) -> Result<RunId, String> {
     s.parse().map_err(|e| format!("{e}"))
 }
 
-/// Print, ignoring a reader that went away (`| head`).
+/// Print; a reader that went away (`| head`) is `CliError::OutputClosed`.
 fn print(text: &str) -> Result<(), CliError> {
-    match std::io::stdout().lock().write_all(text.as_bytes()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.map_err(CliError::io("writing output")),
-    }
+    pipe::write_stdout(text.as_bytes())
 }
 
 fn json<T: serde::Serialize>(value: &T) -> String {
@@ -153,10 +149,7 @@ pub(super) async fn logs(
         }
         match line.stream {
             StreamKind::Stdout => print(&format!("{}\n", line.text)),
-            StreamKind::Stderr => {
-                eprintln!("{}", line.text);
-                Ok(())
-            }
+            StreamKind::Stderr => pipe::write_stderr(format!("{}\n", line.text).as_bytes()),
         }
     });
     let result = tokio::select! {

@@ -8,7 +8,6 @@
 //! Ctrl-C reaches only `taskorch`, which then stops the group cleanly.
 
 use std::future::Future;
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -17,7 +16,7 @@ use clap::Args as ClapArgs;
 use crate::{Error, Orchestrator, Output, StreamKind, Task};
 
 use super::store_dir::{StoreDir, config_for};
-use super::{CliError, parse_duration};
+use super::{CliError, parse_duration, pipe};
 
 /// Exit code after Ctrl-C (128 + SIGINT), as a shell reports it.
 pub(super) const INTERRUPTED: i32 = 130;
@@ -116,10 +115,8 @@ pub(super) async fn run(
     // Ctrl-C: shutting down terminates the run's process group.
     let code = match result {
         None => Ok(INTERRUPTED),
-        Some(Ok(out)) => {
-            write_output(&out)?;
-            Ok(exit_code(&out))
-        }
+        // A closed stdout is returned after the shutdown below.
+        Some(Ok(out)) => write_output(&out).map(|()| exit_code(&out)),
         Some(Err(e)) => outcome_code(e),
     };
     finish(&orch, dir.as_ref()).await?;
@@ -143,20 +140,37 @@ pub(super) async fn stream(
     };
     tokio::pin!(shutdown);
     let mut interrupted = false;
+    let mut closed = false;
     loop {
         tokio::select! {
             line = stream.next_line() => match line {
-                Some(line) => print_line(line.stream, &line.text)?,
+                Some(line) if !closed => {
+                    if let Err(e) = print_line(line.stream, &line.text) {
+                        if !matches!(e, CliError::OutputClosed) {
+                            return Err(e);
+                        }
+                        // Our reader went away (`| head -1`): stop the
+                        // command as Ctrl-C does, and drain what is left.
+                        closed = true;
+                        stream.cancel();
+                    }
+                }
+                Some(_) => {}
                 None => break,
             },
-            () = &mut shutdown, if !interrupted => {
+            () = &mut shutdown, if !interrupted && !closed => {
                 interrupted = true;
                 // The stream then ends with the lines written up to the stop.
                 stream.cancel();
             }
         }
     }
-    let code = match stream.wait().await {
+    let waited = stream.wait().await;
+    if closed {
+        finish(&orch, dir.as_ref()).await?;
+        return Err(CliError::OutputClosed);
+    }
+    let code = match waited {
         _ if interrupted => Ok(INTERRUPTED),
         Ok(out) => Ok(exit_code(&out)),
         Err(e) => outcome_code(e),
@@ -167,27 +181,18 @@ pub(super) async fn stream(
 
 /// One line of live output, to the stream it came from.
 fn print_line(kind: StreamKind, text: &str) -> Result<(), CliError> {
-    let written = match kind {
-        StreamKind::Stdout => writeln!(std::io::stdout().lock(), "{text}"),
-        StreamKind::Stderr => writeln!(std::io::stderr().lock(), "{text}"),
-    };
-    match written {
-        // A closed pipe (`| head`) is the reader's choice, not our failure.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.map_err(CliError::io("writing output")),
+    let line = format!("{text}\n");
+    match kind {
+        StreamKind::Stdout => pipe::write_stdout(line.as_bytes()),
+        StreamKind::Stderr => pipe::write_stderr(line.as_bytes()),
     }
 }
 
-/// The captured output, each stream to ours.
+/// The captured output, each stream to ours. A reader that went away is
+/// [`CliError::OutputClosed`] (see `pipe`).
 pub(super) fn write_output(out: &Output) -> Result<(), CliError> {
-    let result = std::io::stdout()
-        .lock()
-        .write_all(&out.stdout)
-        .and_then(|()| std::io::stderr().lock().write_all(&out.stderr));
-    match result {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.map_err(CliError::io("writing output")),
-    }
+    pipe::write_stdout(&out.stdout)?;
+    pipe::write_stderr(&out.stderr)
 }
 
 /// The shell's exit code for a finished run.

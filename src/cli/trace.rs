@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::client::Source;
 use super::store_dir::StoreDir;
-use super::{CliError, render};
+use super::{CliError, pipe, render};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -81,9 +81,9 @@ pub(super) async fn run(args: TraceArgs, store: Option<PathBuf>) -> Result<i32, 
         );
     }
     if args.json {
-        print!("{text}");
+        pipe::write_stdout(text.as_bytes())?;
     } else if args.chrome.is_none() {
-        print!("{}", summary(&text)?);
+        pipe::write_stdout(summary(&text)?.as_bytes())?;
     }
     Ok(0)
 }

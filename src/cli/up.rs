@@ -7,11 +7,19 @@
 //! launches, schedules, pools and the task graph all start. Each event is
 //! one line on stdout: `KIND NAME what happened`.
 //!
-//! Graceful shutdown (Ctrl-C, SIGTERM, `--for` elapsed): services are
-//! cancelled (SIGTERM to their process groups, then SIGKILL after the kill
-//! grace), the orchestrator shuts down (runs in flight get
+//! The task graph is named after the jobs file: if the store held that
+//! file's graph unfinished (a crash), the runtime adopted it at start and
+//! `up` resumes it instead of submitting a new one (see `run_tasks`).
+//!
+//! Graceful shutdown (SIGINT, SIGTERM or SIGHUP, also during the store's
+//! recovery or `[[setup]]`; `--for` elapsed; stdout's reader gone):
+//! services are cancelled (SIGTERM to their process groups, then SIGKILL
+//! after the kill grace), the orchestrator shuts down (runs in flight get
 //! `shutdown_grace`, then are stopped and end `Interrupted`), the trace is
-//! written to the store directory, the read socket is removed. Exit 0.
+//! written to the store directory, the read socket is removed. Exit 0 (141
+//! when stdout's reader went away, see `pipe`). A second signal forces
+//! the stop: `Orchestrator::abort` (every group still gets SIGTERM, then
+//! SIGKILL), without waiting for `shutdown_grace`.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -32,7 +40,7 @@ use super::render::duration;
 use super::serve::Server;
 use super::store_dir::{StoreDir, config_for};
 use super::wire::describe;
-use super::{CliError, parse_duration};
+use super::{CliError, parse_duration, pipe};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -54,9 +62,16 @@ pub struct UpArgs {
     pub run_for: Option<Duration>,
 }
 
-/// One event line.
+/// One event line. A reader that went away (`| head`) is noticed by
+/// `run` through `pipe::closed`, which stops everything; the line itself
+/// is dropped.
 fn event(kind: &str, name: &str, what: impl std::fmt::Display) {
-    println!("{kind:<8} {name:<14} {what}");
+    let _ = pipe::line(format_args!("{kind:<8} {name:<14} {what}"));
+}
+
+/// A line of `up`'s own, to stdout (dropped if the reader went away).
+fn say(what: impl std::fmt::Display) {
+    let _ = pipe::line(what);
 }
 
 /// How a run ended, in words.
@@ -81,13 +96,23 @@ fn print_lines(kind: &str, name: &str, result: &Result<Output, Error>) {
     }
 }
 
-/// `taskorch up`.
+/// `taskorch up`. `shutdown` (the first signal) stops it gracefully,
+/// `forced` (a second one) without waiting for graces.
 pub(super) async fn run(
     args: UpArgs,
     store: Option<PathBuf>,
     shutdown: impl Future<Output = ()> + Send,
+    forced: impl Future<Output = ()> + Send,
 ) -> Result<i32, CliError> {
     let jobs = jobs::load(&args.file)?;
+    // The graph's name, by which a later `up` of the same file finds it
+    // again after a crash (see `run_tasks`).
+    let graph_name = format!(
+        "taskorch up {}",
+        std::fs::canonicalize(&args.file)
+            .unwrap_or_else(|_| args.file.clone())
+            .display()
+    );
     let dir = StoreDir::or_default(store);
     let mut config = config_for(0);
     if let Some(n) = jobs.settings.max_concurrency {
@@ -99,6 +124,9 @@ pub(super) async fn run(
     if let Some(d) = jobs.settings.shutdown_grace {
         config.shutdown_grace = d.0;
     }
+    // The signal handlers are installed (by the binary) before this: a
+    // signal during the store's recovery is held, and stops us below,
+    // once the orchestrator can stop what it started.
     let orch = dir.start(config).await?;
     let pid = std::process::id();
     let _ = std::fs::write(dir.pid_file(), format!("{pid}\n"));
@@ -109,7 +137,7 @@ pub(super) async fn run(
             None
         }
     };
-    println!(
+    say(format_args!(
         "taskorch up {}: store {}, pid {pid}; {}",
         args.file.display(),
         dir.dir.display(),
@@ -117,12 +145,23 @@ pub(super) async fn run(
             Some(d) => format!("stopping in {}", humantime::format_duration(d)),
             None => "Ctrl-C to stop".into(),
         }
-    );
+    ));
+    tokio::pin!(shutdown);
     let mut background = JoinSet::new();
     let mut services = Vec::new();
-    let code = match setup(&orch, &jobs).await {
-        Ok(()) => {
-            services = start_all(&orch, &jobs, &mut background).await;
+    // A signal or a closed stdout during `[[setup]]` stops the step (the
+    // orchestrator's shutdown below terminates its process group).
+    let set_up = tokio::select! {
+        // A signal held since before the store was opened wins over a
+        // setup that has nothing to wait for.
+        biased;
+        () = &mut shutdown => None,
+        () = pipe::closed() => None,
+        done = setup(&orch, &jobs) => Some(done),
+    };
+    let code = match set_up {
+        Some(Ok(())) => {
+            services = start_all(&orch, &jobs, &graph_name, &mut background).await;
             let stop = async {
                 match args.run_for {
                     Some(d) => tokio::time::sleep(d).await,
@@ -130,18 +169,33 @@ pub(super) async fn run(
                 }
             };
             tokio::select! {
-                () = shutdown => {}
+                () = &mut shutdown => {}
                 () = stop => {}
+                () = pipe::closed() => {}
             }
             0
         }
-        Err(()) => 1,
+        Some(Err(())) => 1,
+        None => 0,
     };
-    println!("taskorch up: shutting down");
-    for id in services {
-        let _ = orch.cancel(id).await;
+    say("taskorch up: shutting down");
+    let stopping = async {
+        for id in services {
+            let _ = orch.cancel(id).await;
+        }
+        orch.shutdown().await
+    };
+    tokio::pin!(stopping);
+    tokio::select! {
+        result = &mut stopping => result?,
+        () = forced => {
+            let _ = pipe::write_stderr(b"taskorch up: second signal: stopping every run now\n");
+            // Every process group still gets SIGTERM, then SIGKILL after
+            // the kill grace; the shutdown under way then ends at once.
+            orch.abort();
+            stopping.await?;
+        }
     }
-    orch.shutdown().await?;
     background.abort_all();
     if let Some(server) = server {
         server.stop();
@@ -154,14 +208,17 @@ pub(super) async fn run(
     }
     let mut counts: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
     counts.sort();
-    println!(
+    say(format_args!(
         "taskorch up: stopped; runs this session: {}",
         if counts.is_empty() {
             "none".into()
         } else {
             counts.join(", ")
         }
-    );
+    ));
+    if pipe::is_closed() {
+        return Err(CliError::OutputClosed);
+    }
     Ok(code)
 }
 
@@ -204,7 +261,12 @@ async fn setup(orch: &Orchestrator, jobs: &Jobs) -> Result<(), ()> {
 
 /// Start services, launches, schedules, pools and tasks; returns the
 /// services' run ids (cancelled first at shutdown).
-async fn start_all(orch: &Orchestrator, jobs: &Jobs, background: &mut JoinSet<()>) -> Vec<RunId> {
+async fn start_all(
+    orch: &Orchestrator,
+    jobs: &Jobs,
+    graph_name: &str,
+    background: &mut JoinSet<()>,
+) -> Vec<RunId> {
     let mut services = Vec::new();
     for def in &jobs.service {
         let name = def.name().to_string();
@@ -284,7 +346,8 @@ async fn start_all(orch: &Orchestrator, jobs: &Jobs, background: &mut JoinSet<()
     if !jobs.task.is_empty() {
         let orch = orch.clone();
         let tasks: Vec<TaskDef> = jobs.task.clone();
-        background.spawn(async move { run_tasks(&orch, &tasks).await });
+        let name = graph_name.to_string();
+        background.spawn(async move { run_tasks(&orch, &tasks, name).await });
     }
     services
 }
@@ -315,15 +378,85 @@ async fn watch_schedule(orch: Orchestrator, schedule: crate::Schedule, name: Str
 /// in its `after` succeeded, independent ones concurrently (up to the
 /// runtime's cap); a task whose dependency did not succeed is skipped, and
 /// so are its own dependents. One event line per task as it ends.
-async fn run_tasks(orch: &Orchestrator, tasks: &[TaskDef]) {
+///
+/// The graph is named after the jobs file (`graph_name`). If the store
+/// held this file's graph unfinished (an `up` crashed or was killed), the
+/// runtime adopted it at start: it is resumed instead of submitting a new
+/// one, so finished tasks keep their result and only unfinished ones run.
+async fn run_tasks(orch: &Orchestrator, tasks: &[TaskDef], graph_name: String) {
     if tasks.is_empty() {
         return;
     }
-    let mut graph = TaskGraph::new();
+    let adopted = orch
+        .graphs()
+        .into_iter()
+        .filter(|g| g.resumed && g.name.as_deref() == Some(graph_name.as_str()))
+        .max_by_key(|g| g.id)
+        .and_then(|g| orch.graph(g.id));
+    let run = match adopted {
+        Some(run) => {
+            let stats = run.stats();
+            event(
+                "task",
+                "-",
+                format_args!(
+                    "resuming the graph an earlier `up` left unfinished ({} of {} tasks had ended)",
+                    stats.total - stats.pending - stats.ready - stats.running,
+                    stats.total
+                ),
+            );
+            run
+        }
+        None => {
+            let Some(graph) = build_graph(tasks, graph_name) else {
+                event("task", "-", "the tasks' dependencies form a cycle");
+                return;
+            };
+            match orch.submit_graph(graph).await {
+                Ok(run) => run,
+                Err(e) => {
+                    event("task", "-", format_args!("could not start the tasks: {e}"));
+                    return;
+                }
+            }
+        }
+    };
+    // The graph has no change feed: look at it every few milliseconds and
+    // report each task once, when it has ended. A resumed graph's tasks
+    // that had ended before are reported too, as they ended then.
+    let mut reported: HashSet<&str> = HashSet::new();
+    loop {
+        let finished = run.is_finished();
+        for t in tasks {
+            if reported.contains(t.name()) {
+                continue;
+            }
+            let Some(result) = run.key(t.name()).and_then(|key| run.result(key)) else {
+                continue;
+            };
+            if !result.status.is_terminal() {
+                continue;
+            }
+            if let Some(out) = &result.output {
+                print_lines("task", t.name(), &Ok(out.clone()));
+            }
+            event("task", t.name(), task_outcome(&result));
+            reported.insert(t.name());
+        }
+        if finished {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The tasks as a graph named `name`; `None` if their dependencies form
+/// a cycle (the file was checked for that when it was read).
+fn build_graph(tasks: &[TaskDef], name: String) -> Option<TaskGraph> {
+    let mut graph = TaskGraph::new().named(name);
     let mut keys: HashMap<&str, TaskKey> = HashMap::new();
     // A task may name one that comes later in the file: add each once all
-    // it waits for are in. The file was checked for unknown names and
-    // cycles when it was read, so every pass adds at least one.
+    // it waits for are in. Every pass of an acyclic file adds at least one.
     while keys.len() < tasks.len() {
         let before = keys.len();
         for t in tasks {
@@ -341,43 +474,10 @@ async fn run_tasks(orch: &Orchestrator, tasks: &[TaskDef]) {
             }
         }
         if keys.len() == before {
-            event("task", "-", "the tasks' dependencies form a cycle");
-            return;
+            return None;
         }
     }
-    let run = match orch.submit_graph(graph).await {
-        Ok(run) => run,
-        Err(e) => {
-            event("task", "-", format_args!("could not start the tasks: {e}"));
-            return;
-        }
-    };
-    // The graph has no change feed: look at it every few milliseconds and
-    // report each task once, when it has ended.
-    let mut reported: HashSet<&str> = HashSet::new();
-    loop {
-        let finished = run.is_finished();
-        for t in tasks {
-            if reported.contains(t.name()) {
-                continue;
-            }
-            let Some(result) = run.result(keys[t.name()]) else {
-                continue;
-            };
-            if !result.status.is_terminal() {
-                continue;
-            }
-            if let Some(out) = &result.output {
-                print_lines("task", t.name(), &Ok(out.clone()));
-            }
-            event("task", t.name(), task_outcome(&result));
-            reported.insert(t.name());
-        }
-        if finished {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    Some(graph)
 }
 
 /// How a graph task ended, in words.

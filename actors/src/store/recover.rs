@@ -286,6 +286,52 @@ fn verify(path: &Path) -> Result<bool> {
     }
 }
 
+/// Open `path` for reading only (see `Store::open_read_only`): the file
+/// is opened read-only and seen through an [`Overlay`], so redb's repair
+/// of a file a crash left (and its integrity check) happen in memory, and
+/// no byte of the file changes. Nothing is recovered: runs stay as the
+/// crash left them, and no process is signalled.
+pub(super) fn open_read_only(path: &Path) -> Result<Database> {
+    let file = std::fs::File::open(path).map_err(|e| {
+        refusal(
+            path,
+            redb::DatabaseError::Storage(redb::StorageError::Io(e)),
+            "read it",
+        )
+    })?;
+    let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let overlay = Overlay::new(file)?;
+        Database::builder()
+            .set_cache_size(16 << 20)
+            .set_check_integrity_on_open(true)
+            .create_with_backend(overlay)
+    }));
+    let db = match opened {
+        Ok(Ok(db)) => db,
+        Ok(Err(e)) => return Err(refusal(path, e, "read it")),
+        Err(_) => return Err(panicked(path)),
+    };
+    let read = db.begin_read().map_err(|e| Error::Store {
+        path: path.to_path_buf(),
+        reason: format!("cannot read it: {e}"),
+    })?;
+    let schema = match read.open_table(META) {
+        Ok(meta) => meta.get("schema").ok().flatten().map(|v| v.value()),
+        Err(_) => None,
+    };
+    drop(read);
+    match schema {
+        Some(version) if version > SCHEMA => Err(Error::Store {
+            path: path.to_path_buf(),
+            reason: format!(
+                "it was written by a newer taskorch (store schema {version}; this release reads \
+                 up to {SCHEMA}); upgrade taskorch to read it"
+            ),
+        }),
+        _ => Ok(db),
+    }
+}
+
 /// The file, opened as redb's `create` does; a new one is created
 /// readable and writable by its owner only (it holds task environments,
 /// stdin and output).

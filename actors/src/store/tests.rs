@@ -541,3 +541,45 @@ fn a_panicked_run_reads_back_as_the_same_typed_error() {
         other => panic!("read back as {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_read_only_open_reads_the_store_as_it_is_and_changes_no_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.redb");
+    let (store, _) = Store::open(&path, limits()).unwrap();
+    let running = RunId::new();
+    store.journal(|| Op::Queued {
+        id: running,
+        row: queued(Some(Task::command("sleep"))),
+    });
+    store.journal(|| Op::Started { id: running, at: 1 });
+    store.sync().await.unwrap();
+    drop(store);
+    let before = std::fs::read(&path).unwrap();
+
+    let reader = Store::open_read_only(&path).unwrap();
+    let runs = reader.history(&HistoryQuery::new()).unwrap();
+    assert_eq!(runs.len(), 1);
+    // Not recovered: the next writable open does that.
+    assert_eq!(runs[0].status, RunStatus::Running);
+    assert_eq!(
+        reader.stored_run(running).unwrap().info.status,
+        RunStatus::Running
+    );
+    // Another reader at the same time is fine; a writer is kept out.
+    let second = Store::open_read_only(&path).unwrap();
+    let refused = Store::open(&path, limits()).unwrap_err();
+    assert!(refused.is_store_in_use(), "{refused}");
+    second.close();
+    reader.close();
+    assert!(std::fs::read(&path).unwrap() == before, "the file changed");
+
+    let (store, found) = Store::open(&path, limits()).unwrap();
+    assert_eq!(found.interrupted, vec![running]);
+    // While a writer holds the store, a reader is told it is in use.
+    let refused = Store::open_read_only(&path).unwrap_err();
+    assert!(refused.is_store_in_use(), "{refused}");
+    store.close();
+    let missing = Store::open_read_only(dir.path().join("none.redb")).unwrap_err();
+    assert!(missing.to_string().contains("none.redb"), "{missing}");
+}
