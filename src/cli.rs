@@ -198,15 +198,58 @@ impl CliError {
 pub async fn run(args: Args, shutdown: impl Future<Output = ()> + Send) -> Result<i32, CliError> {
     let store = args.store;
     match args.command {
-        Command::Run(a) => run::run(a, store, shutdown).await,
-        Command::Stream(a) => run::stream(a, store, shutdown).await,
-        Command::Batch(a) => batch::run(a, store, shutdown).await,
+        Command::Run(a) => {
+            check_command(&a.command, a.timeout)?;
+            run::run(a, store, shutdown).await
+        }
+        Command::Stream(a) => {
+            check_command(&a.command, a.timeout)?;
+            run::stream(a, store, shutdown).await
+        }
+        Command::Batch(a) => {
+            check_command(&[], a.timeout)?;
+            batch::run(a, store, shutdown).await
+        }
         Command::Up(a) => up::run(a, store, shutdown).await,
         Command::Runs(a) => read::runs(a, store).await,
         Command::Show(a) => read::show(a, store).await,
         Command::Logs(a) => read::logs(a, store, shutdown).await,
         Command::Trace(a) => trace::run(a, store).await,
         Command::Advise(a) => advise::run(a),
+    }
+}
+
+/// Check `CMD ARGS..` and `--timeout` with the runtime's own checks
+/// (`Task::validate`) before anything starts: a task the runtime would
+/// refuse is bad input (exit 2), named by its argument.
+fn check_command(command: &[String], timeout: Option<Duration>) -> Result<(), CliError> {
+    if let Some(limit) = timeout {
+        crate::Task::shell("true")
+            .timeout(limit)
+            .validate()
+            .map_err(|e| {
+                CliError::Usage(format!(
+                    "--timeout {}: {}",
+                    humantime::format_duration(limit),
+                    why(e)
+                ))
+            })?;
+    }
+    if let Some((program, args)) = command.split_first() {
+        crate::Task::command(program)
+            .args(args.iter().cloned())
+            .validate()
+            .map_err(|e| CliError::Usage(format!("CMD: {}", why(e))))?;
+    }
+    Ok(())
+}
+
+/// What a runtime error says, without the variant's prefix (`invalid
+/// task: `): the CLI puts the entry or argument in front instead.
+fn why(e: crate::Error) -> String {
+    match e {
+        crate::Error::InvalidTask(why) | crate::Error::InvalidConfig(why) => why,
+        other => other.to_string(),
     }
 }
 
