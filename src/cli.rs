@@ -37,7 +37,9 @@
 mod advise;
 mod batch;
 mod client;
+mod ids;
 mod joblog;
+mod json;
 mod jobs;
 mod read;
 mod render;
@@ -75,9 +77,11 @@ Examples:
 #[derive(Debug, Parser)]
 #[command(name = "taskorch", version, after_help = EXAMPLES)]
 pub struct Args {
-    /// The store directory (see the module docs). Default `./.taskorch/`
-    /// for `up` and the read commands; `run`, `stream` and `batch` keep no
-    /// history unless it is given.
+    /// Where taskorch keeps its history: a directory holding the run
+    /// database (`taskorch.redb`), the last message trace, and `up.sock`
+    /// while `taskorch up` runs (the read commands ask it). Default
+    /// `./.taskorch/` for `up`, `runs`, `show`, `logs` and `trace`; `run`,
+    /// `stream` and `batch` keep no history unless it is given.
     #[arg(long, global = true, value_name = "DIR", env = "TASKORCH_STORE")]
     pub store: Option<PathBuf>,
     /// What to do.

@@ -133,10 +133,26 @@ async fn serve(
                 ..HistoryQuery::default()
             };
             match orch.history(query) {
-                Ok(runs) => send(Reply::Runs(runs)).await,
+                Ok(runs) => {
+                    let runs = runs
+                        .into_iter()
+                        .map(|info| {
+                            let fallback = commands.get(&info.name).cloned();
+                            match orch.stored_run(info.id) {
+                                Some(run) => RunDetails::stored(run, fallback),
+                                None => RunDetails::new(info, fallback, None),
+                            }
+                        })
+                        .collect();
+                    send(Reply::Runs(runs)).await
+                }
                 Err(e) => send(Reply::Error(e.to_string())).await,
             }
         }
+        Request::Ids => match orch.history(HistoryQuery::default()) {
+            Ok(runs) => send(Reply::Ids(runs.into_iter().map(|r| r.id).collect())).await,
+            Err(e) => send(Reply::Error(e.to_string())).await,
+        },
         Request::Show { id } => {
             let Some(info) = orch.run_info(id) else {
                 return send(Reply::UnknownRun(id)).await;
@@ -147,7 +163,13 @@ async fn serve(
             } else {
                 None
             };
-            let command = commands.get(&info.name).cloned();
+            // The stored task, as a read of the file shows it; the jobs
+            // file's entry for a run the store has no task for.
+            let command = orch
+                .stored_run(id)
+                .and_then(|run| run.task)
+                .map(|task| super::wire::describe(&task))
+                .or_else(|| commands.get(&info.name).cloned());
             let details = RunDetails::new(info, command, outcome.as_ref());
             send(Reply::Run(Box::new(details))).await
         }
