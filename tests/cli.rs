@@ -10,7 +10,9 @@ mod bad_input;
 mod batch;
 mod read;
 mod run;
+mod scripting;
 mod up;
+mod validation;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

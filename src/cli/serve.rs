@@ -157,19 +157,26 @@ async fn serve(
             let Some(info) = orch.run_info(id) else {
                 return send(Reply::UnknownRun(id)).await;
             };
+            let fallback = commands.get(&info.name).cloned();
+            // A finished run as the store keeps it: what a read of the file
+            // prints (the store keeps times to the microsecond).
+            if info.status.is_terminal()
+                && let Some(run) = orch.stored_run(id)
+            {
+                let details = RunDetails::stored(run, fallback);
+                return send(Reply::Run(Box::new(details))).await;
+            }
             // A finished run's outcome answers at once.
             let outcome = if info.status.is_terminal() {
                 Some(orch.wait(id).await)
             } else {
                 None
             };
-            // The stored task, as a read of the file shows it; the jobs
-            // file's entry for a run the store has no task for.
             let command = orch
                 .stored_run(id)
                 .and_then(|run| run.task)
                 .map(|task| super::wire::describe(&task))
-                .or_else(|| commands.get(&info.name).cloned());
+                .or(fallback);
             let details = RunDetails::new(info, command, outcome.as_ref());
             send(Reply::Run(Box::new(details))).await
         }
