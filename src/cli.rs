@@ -39,8 +39,8 @@ mod batch;
 mod client;
 mod ids;
 mod joblog;
-mod json;
 mod jobs;
+mod json;
 mod read;
 mod render;
 mod run;
@@ -121,7 +121,9 @@ pub enum Command {
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     /// Bad input the argument parser could not catch: a malformed jobs
-    /// file (the message starts with `file:line:column`), a bad run id, an
+    /// file or one with a key the runtime would refuse (the message starts
+    /// with `file:line:column` and names the entry and key), a command or
+    /// `--timeout` the runtime would refuse, an ambiguous short run id, an
     /// unreadable input file. Nothing was started. Exit 2.
     #[error("{0}")]
     Usage(String),

@@ -89,7 +89,11 @@ fn line_task(line: &str) -> Task {
 
 fn read_jobs(args: &BatchArgs) -> Result<Vec<Job>, CliError> {
     let text = match &args.file {
-        Some(path) if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml")) => {
+        Some(path)
+            if path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("toml")) =>
+        {
             return toml_jobs(path);
         }
         Some(path) => std::fs::read_to_string(path)

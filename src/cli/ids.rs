@@ -113,7 +113,10 @@ mod tests {
         assert_eq!(resolve("1f0e4b11", &all).unwrap(), a);
         assert_eq!(resolve("F0E4B22", &all).unwrap(), c);
         assert!(matches!(resolve("0e4b11", &all), Err(CliError::Usage(_))));
-        assert!(matches!(resolve("abcdef", &all), Err(CliError::UnknownRun(_))));
+        assert!(matches!(
+            resolve("abcdef", &all),
+            Err(CliError::UnknownRun(_))
+        ));
         assert!(parse("4b11").is_err() && parse("nope!!").is_err());
     }
 }

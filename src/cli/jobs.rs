@@ -14,8 +14,11 @@
 //! "arg", ..]` (no shell) or `shell = "script"`; options `env`, `cwd`,
 //! `timeout` (a human duration), `retries`. Unknown keys are refused.
 //!
-//! A file is checked whole before anything starts: every error names
-//! `file:line:column` and the offending key.
+//! A file is checked whole before anything starts, every key with the
+//! runtime's own checks (`Task::validate`, `ScheduleSpec::validate`,
+//! `PoolSpec::validate`, `Config::validate`), so what the runtime would
+//! refuse after `up` started is refused here: every error names
+//! `file:line:column`, the entry (`[[task]] "name"`) and the key.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
@@ -237,10 +240,7 @@ fn parse(text: &str) -> Result<Jobs, Located> {
     check_graph(&file.task)?;
     let inner = |v: Vec<Spanned<TaskDef>>| v.into_iter().map(Spanned::into_inner).collect();
     Ok(Jobs {
-        settings: file
-            .settings
-            .map(Spanned::into_inner)
-            .unwrap_or_default(),
+        settings: file.settings.map(Spanned::into_inner).unwrap_or_default(),
         setup: inner(file.setup),
         task: inner(file.task),
         service: inner(file.service),

@@ -129,9 +129,7 @@ pub(super) fn details(d: &RunDetails, short: &str) -> String {
     }
     if let (Some(out), Some(err)) = (d.stdout_bytes, d.stderr_bytes) {
         let cut = |dropped: Option<u64>| {
-            dropped.map_or_else(String::new, |n| {
-                format!(" (truncated: {n} bytes dropped)")
-            })
+            dropped.map_or_else(String::new, |n| format!(" (truncated: {n} bytes dropped)"))
         };
         rows.push((
             "output",

@@ -135,9 +135,9 @@ fn json_lines(text: &str) -> Result<String, CliError> {
                     .map(|ns| super::json::seconds(Duration::from_nanos(ns)));
                 converted.insert(format!("{base}_secs"), secs.into());
             } else if key == "started_unix_us" {
-                let at = value.as_u64().map(|us| {
-                    super::json::time(std::time::UNIX_EPOCH + Duration::from_micros(us))
-                });
+                let at = value
+                    .as_u64()
+                    .map(|us| super::json::time(std::time::UNIX_EPOCH + Duration::from_micros(us)));
                 converted.insert("started_at".into(), at.into());
             } else {
                 converted.insert(key, value);

@@ -3,8 +3,7 @@
 use std::sync::Arc;
 
 use taskorch_actors::{
-    Context, Error, HistoryQuery, Recovered, Result, RunId, RunInfo, Store, StoreLimits,
-    StoredRun,
+    Context, Error, HistoryQuery, Recovered, Result, RunId, RunInfo, Store, StoreLimits, StoredRun,
 };
 
 use super::Orchestrator;

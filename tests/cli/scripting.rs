@@ -30,7 +30,16 @@ fn runs_and_show_json_use_rfc3339_times_seconds_and_carry_the_command() {
     let dir = tempfile::tempdir().unwrap();
     let ran = taskorch(
         dir.path(),
-        &["run", "--store", ".taskorch", "--name", "greet", "--", "echo", "hi there"],
+        &[
+            "run",
+            "--store",
+            ".taskorch",
+            "--name",
+            "greet",
+            "--",
+            "echo",
+            "hi there",
+        ],
     );
     assert_eq!(ran.code, 0, "{ran:?}");
     let runs = runs_json(dir.path());
@@ -60,7 +69,10 @@ fn runs_and_show_json_use_rfc3339_times_seconds_and_carry_the_command() {
 fn short_ids_are_printed_by_runs_and_accepted_by_show_and_logs() {
     let dir = tempfile::tempdir().unwrap();
     for word in ["one", "two", "three"] {
-        let out = taskorch(dir.path(), &["run", "--store", ".taskorch", "--", "echo", word]);
+        let out = taskorch(
+            dir.path(),
+            &["run", "--store", ".taskorch", "--", "echo", word],
+        );
         assert_eq!(out.code, 0, "{out:?}");
     }
     let runs = runs_json(dir.path());
@@ -71,13 +83,20 @@ fn short_ids_are_printed_by_runs_and_accepted_by_show_and_logs() {
         assert!(short.len() >= 8, "{short}");
         assert!(id.replace('-', "").ends_with(short), "{short} of {id}");
         assert!(
-            table.stdout.lines().any(|l| l.starts_with(&format!("{short} "))),
+            table
+                .stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("{short} "))),
             "{short} not in\n{}",
             table.stdout
         );
         let show = taskorch(dir.path(), &["show", short]);
         assert_eq!(show.code, 0, "{show:?}");
-        assert!(show.stdout.starts_with(&format!("id         {id}\n")), "{}", show.stdout);
+        assert!(
+            show.stdout.starts_with(&format!("id         {id}\n")),
+            "{}",
+            show.stdout
+        );
         // Six digits are enough when they are unique (they are among three
         // random 24-bit tails nearly always; if not, the test is moot).
         let six = &short[short.len() - 6..];
@@ -92,7 +111,10 @@ fn short_ids_are_printed_by_runs_and_accepted_by_show_and_logs() {
             let show = taskorch(dir.path(), &["show", six, "--json"]);
             let shown: Value = serde_json::from_str(&show.stdout).unwrap();
             assert_eq!(shown["id"], id);
-            let word = shown["command"].as_str().unwrap().trim_start_matches("echo ");
+            let word = shown["command"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("echo ");
             assert_eq!(logs.stdout, format!("{word}\n"));
         }
     }
@@ -121,7 +143,15 @@ fn show_and_logs_say_the_capture_was_truncated_with_the_bytes_dropped() {
     // 1,100,000 bytes against the default 1 MiB capture cap.
     let ran = taskorch(
         dir.path(),
-        &["run", "--store", ".taskorch", "--", "sh", "-c", "yes | head -c 1100000"],
+        &[
+            "run",
+            "--store",
+            ".taskorch",
+            "--",
+            "sh",
+            "-c",
+            "yes | head -c 1100000",
+        ],
     );
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     let dropped = 1_100_000 - 1_048_576;
@@ -183,7 +213,11 @@ fn trace_uses_one_unit_json_style_and_writes_chrome_to_stdout() {
     let chrome = taskorch(dir.path(), &["trace", "--chrome", "-"]);
     assert_eq!(chrome.code, 0, "{chrome:?}");
     let parsed: Value = serde_json::from_str(&chrome.stdout).unwrap();
-    assert!(parsed["traceEvents"].as_array().is_some_and(|e| !e.is_empty()));
+    assert!(
+        parsed["traceEvents"]
+            .as_array()
+            .is_some_and(|e| !e.is_empty())
+    );
     assert!(!dir.path().join("-").exists(), "wrote a file named -");
 }
 

@@ -59,7 +59,11 @@ fn jobs_file_keys_the_runtime_would_refuse_are_exit_2_naming_entry_and_key() {
         let out = taskorch(dir.path(), &["up", "jobs.toml", "--for", "1s"]);
         assert_eq!(out.code, 2, "{entry}\n{out:?}");
         assert_eq!(out.stderr, format!("taskorch: {expected}\n"), "{entry}");
-        assert!(out.stdout.is_empty(), "{entry}: something started: {}", out.stdout);
+        assert!(
+            out.stdout.is_empty(),
+            "{entry}: something started: {}",
+            out.stdout
+        );
         assert!(
             !dir.path().join("started").exists(),
             "{entry}: the setup step ran"
@@ -80,15 +84,40 @@ fn arguments_the_runtime_would_refuse_are_exit_2_before_anything_starts() {
             "taskorch: CMD: empty program name\n",
         ),
         (
-            &["run", "--store", ".taskorch", "--timeout", "0s", "--", "touch", "started"],
+            &[
+                "run",
+                "--store",
+                ".taskorch",
+                "--timeout",
+                "0s",
+                "--",
+                "touch",
+                "started",
+            ],
             "taskorch: --timeout 0s: timeout must be greater than zero\n",
         ),
         (
-            &["stream", "--store", ".taskorch", "--timeout", "0ms", "--", "touch", "started"],
+            &[
+                "stream",
+                "--store",
+                ".taskorch",
+                "--timeout",
+                "0ms",
+                "--",
+                "touch",
+                "started",
+            ],
             "taskorch: --timeout 0s: timeout must be greater than zero\n",
         ),
         (
-            &["batch", "--store", ".taskorch", "--timeout", "0s", "--stdin"],
+            &[
+                "batch",
+                "--store",
+                ".taskorch",
+                "--timeout",
+                "0s",
+                "--stdin",
+            ],
             "taskorch: --timeout 0s: timeout must be greater than zero\n",
         ),
     ];
