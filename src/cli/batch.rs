@@ -106,17 +106,28 @@ fn read_jobs(args: &BatchArgs) -> Result<Vec<Job>, CliError> {
             text
         }
     };
-    Ok(text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .enumerate()
-        .map(|(i, l)| Job {
-            seq: i + 1,
-            command: l.to_string(),
-            task: line_task(l),
-        })
-        .collect())
+    let source = args
+        .file
+        .as_ref()
+        .map_or_else(|| "standard input".to_string(), |p| p.display().to_string());
+    let mut jobs = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let task = line_task(line);
+        // What the runtime would refuse for this job (a NUL byte) is bad
+        // input, found before any job starts.
+        task.validate()
+            .map_err(|e| CliError::Usage(format!("{source}:{}: {}", n + 1, super::why(e))))?;
+        jobs.push(Job {
+            seq: jobs.len() + 1,
+            command: line.to_string(),
+            task,
+        });
+    }
+    Ok(jobs)
 }
 
 /// The `[[task]]` entries of a jobs file; anything else belongs to `up`.

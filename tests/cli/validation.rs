@@ -134,6 +134,22 @@ fn arguments_the_runtime_would_refuse_are_exit_2_before_anything_starts() {
 }
 
 #[test]
+fn a_batch_line_the_runtime_would_refuse_is_exit_2_naming_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = super::taskorch_with_stdin(
+        dir.path(),
+        &["batch", "--stdin"],
+        "touch started\n\n# comment\necho a\0b\n",
+    );
+    assert_eq!(out.code, 2, "{out:?}");
+    assert_eq!(
+        out.stderr,
+        "taskorch: standard input:4: NUL byte in argument 0 (\"a\\0b\") of echo\n"
+    );
+    assert!(!dir.path().join("started").exists(), "a job ran");
+}
+
+#[test]
 fn an_upper_case_toml_extension_is_a_jobs_file() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
