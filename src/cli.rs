@@ -41,9 +41,11 @@
 mod advise;
 mod batch;
 mod client;
+mod ids;
 mod joblog;
 mod jobs;
 pub mod pipe;
+mod json;
 mod read;
 mod render;
 mod run;
@@ -82,9 +84,11 @@ Examples:
 #[derive(Debug, Parser)]
 #[command(name = "taskorch", version, after_help = EXAMPLES)]
 pub struct Args {
-    /// The store directory (see the module docs). Default `./.taskorch/`
-    /// for `up` and the read commands; `run`, `stream` and `batch` keep no
-    /// history unless it is given.
+    /// Where taskorch keeps its history: a directory holding the run
+    /// database (`taskorch.redb`), the last message trace, and `up.sock`
+    /// while `taskorch up` runs (the read commands ask it). Default
+    /// `./.taskorch/` for `up`, `runs`, `show`, `logs` and `trace`; `run`,
+    /// `stream` and `batch` keep no history unless it is given.
     #[arg(long, global = true, value_name = "DIR", env = "TASKORCH_STORE")]
     pub store: Option<PathBuf>,
     /// What to do.
@@ -124,7 +128,9 @@ pub enum Command {
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     /// Bad input the argument parser could not catch: a malformed jobs
-    /// file (the message starts with `file:line:column`), a bad run id, an
+    /// file or one with a key the runtime would refuse (the message starts
+    /// with `file:line:column` and names the entry and key), a command or
+    /// `--timeout` the runtime would refuse, an ambiguous short run id, an
     /// unreadable input file. Nothing was started. Exit 2.
     #[error("{0}")]
     Usage(String),
@@ -235,15 +241,58 @@ async fn dispatch(
 ) -> Result<i32, CliError> {
     let store = args.store;
     match args.command {
-        Command::Run(a) => run::run(a, store, shutdown).await,
-        Command::Stream(a) => run::stream(a, store, shutdown).await,
-        Command::Batch(a) => batch::run(a, store, shutdown).await,
+        Command::Run(a) => {
+            check_command(&a.command, a.timeout)?;
+            run::run(a, store, shutdown).await
+        }
+        Command::Stream(a) => {
+            check_command(&a.command, a.timeout)?;
+            run::stream(a, store, shutdown).await
+        }
+        Command::Batch(a) => {
+            check_command(&[], a.timeout)?;
+            batch::run(a, store, shutdown).await
+        }
         Command::Up(a) => up::run(a, store, shutdown, forced).await,
         Command::Runs(a) => read::runs(a, store).await,
         Command::Show(a) => read::show(a, store).await,
         Command::Logs(a) => read::logs(a, store, shutdown).await,
         Command::Trace(a) => trace::run(a, store).await,
         Command::Advise(a) => advise::run(a),
+    }
+}
+
+/// Check `CMD ARGS..` and `--timeout` with the runtime's own checks
+/// (`Task::validate`) before anything starts: a task the runtime would
+/// refuse is bad input (exit 2), named by its argument.
+fn check_command(command: &[String], timeout: Option<Duration>) -> Result<(), CliError> {
+    if let Some(limit) = timeout {
+        crate::Task::shell("true")
+            .timeout(limit)
+            .validate()
+            .map_err(|e| {
+                CliError::Usage(format!(
+                    "--timeout {}: {}",
+                    humantime::format_duration(limit),
+                    why(e)
+                ))
+            })?;
+    }
+    if let Some((program, args)) = command.split_first() {
+        crate::Task::command(program)
+            .args(args.iter().cloned())
+            .validate()
+            .map_err(|e| CliError::Usage(format!("CMD: {}", why(e))))?;
+    }
+    Ok(())
+}
+
+/// What a runtime error says, without the variant's prefix (`invalid
+/// task: `): the CLI puts the entry or argument in front instead.
+fn why(e: crate::Error) -> String {
+    match e {
+        crate::Error::InvalidTask(why) | crate::Error::InvalidConfig(why) => why,
+        other => other.to_string(),
     }
 }
 

@@ -80,7 +80,7 @@ pub use taskorch_actors::{
 #[cfg(feature = "fault-injection")]
 pub use taskorch_actors::{FaultStats, FaultTarget};
 // Durable state: the store's history query.
-pub use taskorch_actors::HistoryQuery;
+pub use taskorch_actors::{HistoryQuery, StoredRun};
 // Events, emergency halt, risk limits, circuit breakers.
 pub use taskorch_actors::{
     BreakerOptions, BreakerSpec, BreakerState, BreakerStatus, EVENT_SCHEMA_VERSION, Event,

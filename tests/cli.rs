@@ -12,7 +12,9 @@ mod pipes;
 mod read;
 mod resume;
 mod run;
+mod scripting;
 mod up;
+mod validation;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

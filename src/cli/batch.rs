@@ -89,7 +89,11 @@ fn line_task(line: &str) -> Task {
 
 fn read_jobs(args: &BatchArgs) -> Result<Vec<Job>, CliError> {
     let text = match &args.file {
-        Some(path) if path.extension().is_some_and(|e| e == "toml") => {
+        Some(path)
+            if path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("toml")) =>
+        {
             return toml_jobs(path);
         }
         Some(path) => std::fs::read_to_string(path)
@@ -102,17 +106,28 @@ fn read_jobs(args: &BatchArgs) -> Result<Vec<Job>, CliError> {
             text
         }
     };
-    Ok(text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .enumerate()
-        .map(|(i, l)| Job {
-            seq: i + 1,
-            command: l.to_string(),
-            task: line_task(l),
-        })
-        .collect())
+    let source = args
+        .file
+        .as_ref()
+        .map_or_else(|| "standard input".to_string(), |p| p.display().to_string());
+    let mut jobs = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let task = line_task(line);
+        // What the runtime would refuse for this job (a NUL byte) is bad
+        // input, found before any job starts.
+        task.validate()
+            .map_err(|e| CliError::Usage(format!("{source}:{}: {}", n + 1, super::why(e))))?;
+        jobs.push(Job {
+            seq: jobs.len() + 1,
+            command: line.to_string(),
+            task,
+        });
+    }
+    Ok(jobs)
 }
 
 /// The `[[task]]` entries of a jobs file; anything else belongs to `up`.

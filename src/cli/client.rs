@@ -3,20 +3,21 @@
 //!
 //! A socket file left by an `up` that was killed refuses connections: it
 //! is then ignored and the file read directly (the kill released the
-//! lock). Opening the file directly recovers it as any start does (runs a
-//! crash left `Running` become `Interrupted`) but starts nothing: runs it
-//! holds `Queued` stay queued for the next `up`.
+//! lock). The file is opened read-only and read as it is: no recovery, no
+//! signal to any process, no byte changed. Runs a crash left `Running`
+//! show as running until the next `up` recovers them (and stops what is
+//! left of their groups).
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::net::unix::OwnedReadHalf;
 
-use crate::{HistoryQuery, OutputLine, RunId, RunInfo};
+use crate::{HistoryQuery, OutputLine, RunId};
 use taskorch_actors::Store;
 
 use super::CliError;
 use super::store_dir::StoreDir;
-use super::wire::{self, Reply, Request, RunDetails};
+use super::wire::{Reply, Request, RunDetails};
 
 /// An open source of reads.
 pub(super) enum Source {
@@ -55,10 +56,43 @@ impl Source {
         }
     }
 
-    /// Runs matching `query`, newest first.
-    pub(super) async fn runs(&self, query: HistoryQuery) -> Result<Vec<RunInfo>, CliError> {
+    /// Every run's id, newest first.
+    pub(super) async fn ids(&self) -> Result<Vec<RunId>, CliError> {
         match self {
-            Source::File(store) => Ok(store.history(&query)?),
+            Source::File(store) => Ok(store
+                .history(&HistoryQuery::default())?
+                .into_iter()
+                .map(|r| r.id)
+                .collect()),
+            Source::Served(dir) => match Conn::ask(dir, &Request::Ids).await?.next().await? {
+                Reply::Ids(ids) => Ok(ids),
+                other => Err(unexpected(other)),
+            },
+        }
+    }
+
+    /// The run a full or short id (see `ids`) names.
+    ///
+    /// # Errors
+    /// `UnknownRun`, or `Usage` for an ambiguous short id.
+    pub(super) async fn resolve(&self, text: &str) -> Result<RunId, CliError> {
+        if let Ok(id) = text.parse() {
+            return Ok(id);
+        }
+        super::ids::resolve(text, &self.ids().await?)
+    }
+
+    /// Runs matching `query`, newest first.
+    pub(super) async fn runs(&self, query: HistoryQuery) -> Result<Vec<RunDetails>, CliError> {
+        match self {
+            Source::File(store) => Ok(store
+                .history(&query)?
+                .into_iter()
+                .map(|info| match store.stored_run(info.id) {
+                    Some(run) => RunDetails::stored(run, None),
+                    None => RunDetails::new(info, None, None),
+                })
+                .collect()),
             Source::Served(dir) => {
                 let request = Request::Runs {
                     name: query.name,
@@ -80,8 +114,7 @@ impl Source {
                 let run = store
                     .stored_run(id)
                     .ok_or_else(|| CliError::UnknownRun(id.to_string()))?;
-                let command = run.task.as_ref().map(wire::describe);
-                Ok(RunDetails::new(run.info, command, run.outcome.as_ref()))
+                Ok(RunDetails::stored(run, None))
             }
             Source::Served(dir) => match Conn::ask(dir, &Request::Show { id }).await?.next().await?
             {

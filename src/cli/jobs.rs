@@ -14,8 +14,11 @@
 //! "arg", ..]` (no shell) or `shell = "script"`; options `env`, `cwd`,
 //! `timeout` (a human duration), `retries`. Unknown keys are refused.
 //!
-//! A file is checked whole before anything starts: every error names
-//! `file:line:column` and the offending key.
+//! A file is checked whole before anything starts, every key with the
+//! runtime's own checks (`Task::validate`, `ScheduleSpec::validate`,
+//! `PoolSpec::validate`, `Config::validate`), so what the runtime would
+//! refuse after `up` started is refused here: every error names
+//! `file:line:column`, the entry (`[[task]] "name"`) and the key.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
@@ -27,7 +30,7 @@ use toml::Spanned;
 
 use crate::{Overlap, PoolSpec, ScheduleSpec, Task, Trigger};
 
-use super::CliError;
+use super::{CliError, why};
 
 /// A parsed and checked jobs file.
 #[derive(Debug)]
@@ -44,8 +47,7 @@ pub(super) struct Jobs {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
-    #[serde(default)]
-    settings: Settings,
+    settings: Option<Spanned<Settings>>,
     #[serde(default)]
     setup: Vec<Spanned<TaskDef>>,
     #[serde(default)]
@@ -78,11 +80,10 @@ pub(super) struct Settings {
 pub(super) struct TaskDef {
     pub(super) name: Spanned<String>,
     command: Option<Spanned<Vec<String>>>,
-    shell: Option<String>,
-    #[serde(default)]
-    env: BTreeMap<String, String>,
-    cwd: Option<PathBuf>,
-    timeout: Option<Dur>,
+    shell: Option<Spanned<String>>,
+    env: Option<Spanned<BTreeMap<String, String>>>,
+    cwd: Option<Spanned<PathBuf>>,
+    timeout: Option<Spanned<Dur>>,
     #[serde(default)]
     retries: u32,
     /// `[[task]]` only: the tasks that must succeed first.
@@ -102,11 +103,10 @@ pub(super) struct ScheduleDef {
     immediately: bool,
     overlap: Option<Spanned<String>>,
     command: Option<Spanned<Vec<String>>>,
-    shell: Option<String>,
-    #[serde(default)]
-    env: BTreeMap<String, String>,
-    cwd: Option<PathBuf>,
-    timeout: Option<Dur>,
+    shell: Option<Spanned<String>>,
+    env: Option<Spanned<BTreeMap<String, String>>>,
+    cwd: Option<Spanned<PathBuf>>,
+    timeout: Option<Spanned<Dur>>,
     #[serde(default)]
     retries: u32,
 }
@@ -119,8 +119,8 @@ pub(super) struct PoolDef {
     command: Spanned<Vec<String>>,
     #[serde(default = "one")]
     workers: Spanned<usize>,
-    recycle_after: Option<u64>,
-    request_timeout: Option<Dur>,
+    recycle_after: Option<Spanned<u64>>,
+    request_timeout: Option<Spanned<Dur>>,
     /// Lines sent to the pool once it is up (to show it answering).
     #[serde(default)]
     pub(super) requests: Vec<String>,
@@ -199,6 +199,9 @@ fn parse(text: &str) -> Result<Jobs, Located> {
         let message = e.message().trim().to_string();
         at(e.span().unwrap_or(0..0), message)
     })?;
+    if let Some(settings) = &file.settings {
+        check_settings(settings)?;
+    }
     let mut names: HashMap<String, Range<usize>> = HashMap::new();
     let mut unique = |name: &Spanned<String>, section: &str| -> Result<(), Located> {
         if name.get_ref().trim().is_empty() {
@@ -232,21 +235,12 @@ fn parse(text: &str) -> Result<Jobs, Located> {
     }
     for def in &file.pool {
         unique(&def.get_ref().name, "pool")?;
-        let pool = def.get_ref();
-        if pool.command.get_ref().is_empty() {
-            return Err(at(
-                pool.command.span(),
-                "empty `command`: name the worker program",
-            ));
-        }
-        if *pool.workers.get_ref() == 0 {
-            return Err(at(pool.workers.span(), "`workers` must be at least 1"));
-        }
+        def.get_ref().check()?;
     }
     check_graph(&file.task)?;
     let inner = |v: Vec<Spanned<TaskDef>>| v.into_iter().map(Spanned::into_inner).collect();
     Ok(Jobs {
-        settings: file.settings,
+        settings: file.settings.map(Spanned::into_inner).unwrap_or_default(),
         setup: inner(file.setup),
         task: inner(file.task),
         service: inner(file.service),
@@ -284,6 +278,47 @@ fn check_task(def: &Spanned<TaskDef>, section: &str) -> Result<(), Located> {
             first.span(),
             format!("`after` is for [[task]] entries; [[{section}]] {name:?} cannot have one"),
         ));
+    }
+    let entry = format!("[[{section}]] {name:?}");
+    task.keys().check(&entry)?;
+    task.task()
+        .validate()
+        .map_err(|e| at(def.span(), format!("{entry}: {}", why(e))))
+}
+
+/// `[settings]`, each key with the runtime's own check
+/// (`Config::validate`) on a default configuration.
+fn check_settings(settings: &Spanned<Settings>) -> Result<(), Located> {
+    let s = settings.get_ref();
+    let checks = [
+        (
+            "max_concurrency",
+            s.max_concurrency.map(|n| crate::Config {
+                max_concurrency: n,
+                ..crate::Config::default()
+            }),
+        ),
+        (
+            "kill_grace",
+            s.kill_grace.map(|Dur(d)| crate::Config {
+                kill_grace: d,
+                ..crate::Config::default()
+            }),
+        ),
+        (
+            "shutdown_grace",
+            s.shutdown_grace.map(|Dur(d)| crate::Config {
+                shutdown_grace: d,
+                ..crate::Config::default()
+            }),
+        ),
+    ];
+    for (key, config) in checks {
+        if let Some(config) = config {
+            config
+                .validate()
+                .map_err(|e| at(settings.span(), format!("[settings]: `{key}`: {}", why(e))))?;
+        }
     }
     Ok(())
 }
@@ -346,37 +381,92 @@ fn check_graph(tasks: &[Spanned<TaskDef>]) -> Result<(), Located> {
     Ok(())
 }
 
-/// The task for a command and its options.
-#[allow(clippy::too_many_arguments)]
-fn build(
-    name: &str,
-    command: Option<&Spanned<Vec<String>>>,
-    shell: Option<&String>,
-    env: &BTreeMap<String, String>,
-    cwd: Option<&PathBuf>,
-    timeout: Option<Dur>,
-    retries: u32,
-) -> Task {
-    let mut task = match (command, shell) {
-        (Some(argv), _) => {
-            let argv = argv.get_ref();
-            Task::command(&argv[0]).args(argv[1..].iter().cloned())
+/// The keys of an entry that runs a command (`[[setup]]`, `[[task]]`,
+/// `[[service]]`, `[[launch]]`, `[[schedule]]`), for building and checking.
+struct CommandKeys<'a> {
+    command: Option<&'a Spanned<Vec<String>>>,
+    shell: Option<&'a Spanned<String>>,
+    env: Option<&'a Spanned<BTreeMap<String, String>>>,
+    cwd: Option<&'a Spanned<PathBuf>>,
+    timeout: Option<&'a Spanned<Dur>>,
+}
+
+impl CommandKeys<'_> {
+    /// Check each key on its own with the runtime's own checks (the ones
+    /// that would otherwise refuse the task after `up` started), so the
+    /// message can name the key. `entry` is `[[task]] "name"`.
+    fn check(&self, entry: &str) -> Result<(), Located> {
+        let bad = |span: Range<usize>, key: &str, e: crate::Error| {
+            at(span, format!("{entry}: `{key}`: {}", why(e)))
+        };
+        if let Some(command) = self.command
+            && let Some((program, args)) = command.get_ref().split_first()
+        {
+            Task::command(program)
+                .args(args.iter().cloned())
+                .validate()
+                .map_err(|e| bad(command.span(), "command", e))?;
         }
-        (None, Some(script)) => Task::shell(script),
-        // Refused by `check_task` before anything is built.
-        (None, None) => Task::shell("false"),
-    };
-    task = task.name(name).retries(retries);
-    for (k, v) in env {
-        task = task.env(k, v);
+        if let Some(script) = self.shell {
+            Task::shell(script.get_ref())
+                .validate()
+                .map_err(|e| bad(script.span(), "shell", e))?;
+        }
+        if let Some(env) = self.env {
+            for (key, value) in env.get_ref() {
+                Task::shell("true")
+                    .env(key, value)
+                    .validate()
+                    .map_err(|e| bad(env.span(), "env", e))?;
+            }
+        }
+        // The runtime checks the directory only when it starts the task
+        // (it may appear later); a jobs file names it up front, so a
+        // missing one is a mistake in the file. Same words as the runtime.
+        if let Some(dir) = self.cwd
+            && !dir.get_ref().is_dir()
+        {
+            return Err(at(
+                dir.span(),
+                format!(
+                    "{entry}: `cwd`: working directory {} does not exist or is not a directory",
+                    dir.get_ref().display()
+                ),
+            ));
+        }
+        if let Some(limit) = self.timeout {
+            Task::shell("true")
+                .timeout(limit.get_ref().0)
+                .validate()
+                .map_err(|e| bad(limit.span(), "timeout", e))?;
+        }
+        Ok(())
     }
-    if let Some(dir) = cwd {
-        task = task.current_dir(dir);
+
+    /// The task to run.
+    fn build(&self, name: &str, retries: u32) -> Task {
+        let mut task = match (self.command, self.shell) {
+            (Some(argv), _) => match argv.get_ref().split_first() {
+                Some((program, args)) => Task::command(program).args(args.iter().cloned()),
+                // Refused while the file is read; `validate` names it too.
+                None => Task::command(""),
+            },
+            (None, Some(script)) => Task::shell(script.get_ref()),
+            // Refused while the file is read; `validate` names it too.
+            (None, None) => Task::shell(""),
+        };
+        task = task.name(name).retries(retries);
+        for (k, v) in self.env.map(Spanned::get_ref).into_iter().flatten() {
+            task = task.env(k, v);
+        }
+        if let Some(dir) = self.cwd {
+            task = task.current_dir(dir.get_ref());
+        }
+        if let Some(limit) = self.timeout {
+            task = task.timeout(limit.get_ref().0);
+        }
+        task
     }
-    if let Some(Dur(limit)) = timeout {
-        task = task.timeout(limit);
-    }
-    task
 }
 
 impl TaskDef {
@@ -385,17 +475,19 @@ impl TaskDef {
         self.name.get_ref()
     }
 
+    fn keys(&self) -> CommandKeys<'_> {
+        CommandKeys {
+            command: self.command.as_ref(),
+            shell: self.shell.as_ref(),
+            env: self.env.as_ref(),
+            cwd: self.cwd.as_ref(),
+            timeout: self.timeout.as_ref(),
+        }
+    }
+
     /// The task to run.
     pub(super) fn task(&self) -> Task {
-        build(
-            self.name.get_ref(),
-            self.command.as_ref(),
-            self.shell.as_ref(),
-            &self.env,
-            self.cwd.as_ref(),
-            self.timeout,
-            self.retries,
-        )
+        self.keys().build(self.name.get_ref(), self.retries)
     }
 }
 
@@ -451,15 +543,16 @@ impl ScheduleDef {
             }
             _ => {}
         }
-        let task = build(
-            name,
-            self.command.as_ref(),
-            self.shell.as_ref(),
-            &self.env,
-            self.cwd.as_ref(),
-            self.timeout,
-            self.retries,
-        );
+        let keys = CommandKeys {
+            command: self.command.as_ref(),
+            shell: self.shell.as_ref(),
+            env: self.env.as_ref(),
+            cwd: self.cwd.as_ref(),
+            timeout: self.timeout.as_ref(),
+        };
+        let entry = format!("[[schedule]] {name:?}");
+        keys.check(&entry)?;
+        let task = keys.build(name, self.retries);
         let mut spec = ScheduleSpec::new(name, trigger, task);
         if let Some(overlap) = &self.overlap {
             spec = spec.overlap(match overlap.get_ref().as_str() {
@@ -474,6 +567,8 @@ impl ScheduleDef {
                 }
             });
         }
+        spec.validate()
+            .map_err(|e| at(self.name.span(), format!("{entry}: {}", why(e))))?;
         Ok(spec)
     }
 }
@@ -490,13 +585,55 @@ impl PoolDef {
         let mut spec = PoolSpec::command(self.name.get_ref(), &argv[0])
             .args(argv[1..].iter().cloned())
             .workers(*self.workers.get_ref());
-        if let Some(n) = self.recycle_after {
-            spec = spec.recycle_after(n);
+        if let Some(n) = &self.recycle_after {
+            spec = spec.recycle_after(*n.get_ref());
         }
-        if let Some(Dur(limit)) = self.request_timeout {
-            spec = spec.request_timeout(limit);
+        if let Some(limit) = &self.request_timeout {
+            spec = spec.request_timeout(limit.get_ref().0);
         }
         spec
+    }
+
+    /// Check each key with the runtime's own checks (`PoolSpec::validate`),
+    /// naming the key; then the whole spec.
+    fn check(&self) -> Result<(), Located> {
+        let name = self.name.get_ref();
+        let entry = format!("[[pool]] {name:?}");
+        let Some((program, args)) = self.command.get_ref().split_first() else {
+            return Err(at(
+                self.command.span(),
+                "empty `command`: name the worker program",
+            ));
+        };
+        let base = || PoolSpec::command(name, program).args(args.iter().cloned());
+        let bad = |span: Range<usize>, key: &str, e: crate::Error| {
+            at(span, format!("{entry}: `{key}`: {}", why(e)))
+        };
+        base()
+            .validate()
+            .map_err(|e| bad(self.command.span(), "command", e))?;
+        if *self.workers.get_ref() == 0 {
+            return Err(at(self.workers.span(), "`workers` must be at least 1"));
+        }
+        base()
+            .workers(*self.workers.get_ref())
+            .validate()
+            .map_err(|e| bad(self.workers.span(), "workers", e))?;
+        if let Some(n) = &self.recycle_after {
+            base()
+                .recycle_after(*n.get_ref())
+                .validate()
+                .map_err(|e| bad(n.span(), "recycle_after", e))?;
+        }
+        if let Some(limit) = &self.request_timeout {
+            base()
+                .request_timeout(limit.get_ref().0)
+                .validate()
+                .map_err(|e| bad(limit.span(), "request_timeout", e))?;
+        }
+        self.spec()
+            .validate()
+            .map_err(|e| at(self.name.span(), format!("{entry}: {}", why(e))))
     }
 }
 

@@ -1,17 +1,18 @@
 //! `taskorch runs`, `show` and `logs`: reads of the store (or of a running
-//! `up`, see `client`). `--json` prints machine output: `runs` a JSON
-//! array of runs, `show` one object, `logs` one JSON object per line.
+//! `up`, see `client`). `--json` prints machine output (see `json`):
+//! `runs` a JSON array of runs, `show` one run, `logs` one JSON object per
+//! line. Run ids may be short (see `ids`).
 
 use std::future::Future;
 use std::path::PathBuf;
 
 use clap::Args as ClapArgs;
 
-use crate::{HistoryQuery, RunId, RunStatus, StreamKind};
+use crate::{HistoryQuery, RunStatus, StreamKind};
 
 use super::client::Source;
 use super::store_dir::StoreDir;
-use super::{CliError, pipe, render};
+use super::{CliError, ids, json as json_out, pipe, render};
 
 const RUNS_EXAMPLES: &str = "\
 Examples:
@@ -22,12 +23,12 @@ Examples:
 const SHOW_EXAMPLES: &str = "\
 Examples:
   taskorch show 0197b2c4-8a2e-7c31-9a55-3f1d2e4b6a70
-  taskorch show 0197b2c4-8a2e-7c31-9a55-3f1d2e4b6a70 --json";
+  taskorch show 2e4b6a70 --json      (the short id `taskorch runs` prints)";
 
 const LOGS_EXAMPLES: &str = "\
 Examples:
   taskorch logs 0197b2c4-8a2e-7c31-9a55-3f1d2e4b6a70
-  taskorch logs 0197b2c4-8a2e-7c31-9a55-3f1d2e4b6a70 --follow   (while `taskorch up` runs it)";
+  taskorch logs 2e4b6a70 --follow   (short id; while `taskorch up` runs it)";
 
 /// `taskorch runs`.
 #[derive(Debug, ClapArgs)]
@@ -52,9 +53,10 @@ pub struct RunsArgs {
 #[derive(Debug, ClapArgs)]
 #[command(after_help = SHOW_EXAMPLES)]
 pub struct ShowArgs {
-    /// The run's id (as `taskorch runs` lists it).
-    #[arg(value_parser = parse_id, value_name = "ID")]
-    pub id: RunId,
+    /// The run's id: the full id, or a unique suffix of at least 6 hex
+    /// digits (`taskorch runs` prints one).
+    #[arg(value_parser = ids::parse, value_name = "ID")]
+    pub id: String,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -64,9 +66,10 @@ pub struct ShowArgs {
 #[derive(Debug, ClapArgs)]
 #[command(after_help = LOGS_EXAMPLES)]
 pub struct LogsArgs {
-    /// The run's id (as `taskorch runs` lists it).
-    #[arg(value_parser = parse_id, value_name = "ID")]
-    pub id: RunId,
+    /// The run's id: the full id, or a unique suffix of at least 6 hex
+    /// digits (`taskorch runs` prints one).
+    #[arg(value_parser = ids::parse, value_name = "ID")]
+    pub id: String,
     /// Keep printing new lines until the run ends (needs a running `up`;
     /// a run in a store no process holds has ended).
     #[arg(long, short = 'f')]
@@ -78,10 +81,6 @@ pub struct LogsArgs {
 
 fn parse_status(s: &str) -> Result<RunStatus, String> {
     s.parse()
-}
-
-fn parse_id(s: &str) -> Result<RunId, String> {
-    s.parse().map_err(|e| format!("{e}"))
 }
 
 /// Print; a reader that went away (`| head`) is `CliError::OutputClosed`.
@@ -106,15 +105,24 @@ pub(super) async fn runs(args: RunsArgs, store: Option<PathBuf>) -> Result<i32, 
     if let Some(name) = args.name {
         query = query.name(name);
     }
-    let result = source.runs(query).await;
+    let result = match source.runs(query).await {
+        Ok(runs) => source.ids().await.map(|all| (runs, all)),
+        Err(e) => Err(e),
+    };
     source.close();
-    let runs = result?;
+    let (runs, all) = result?;
+    let shorts: Vec<String> = runs.iter().map(|r| ids::short(r.info.id, &all)).collect();
     if args.json {
+        let runs: Vec<json_out::Run> = runs
+            .iter()
+            .zip(shorts)
+            .map(|(r, short)| json_out::Run::new(r, short))
+            .collect();
         print(&json(&runs))?;
     } else if runs.is_empty() {
         eprintln!("taskorch: no runs match");
     } else {
-        print(&render::runs(&runs))?;
+        print(&render::runs(&runs, &shorts))?;
     }
     Ok(0)
 }
@@ -122,13 +130,19 @@ pub(super) async fn runs(args: RunsArgs, store: Option<PathBuf>) -> Result<i32, 
 /// `taskorch show`.
 pub(super) async fn show(args: ShowArgs, store: Option<PathBuf>) -> Result<i32, CliError> {
     let source = Source::open(&StoreDir::or_default(store)).await?;
-    let result = source.show(args.id).await;
+    let result = async {
+        let id = source.resolve(&args.id).await?;
+        let details = source.show(id).await?;
+        let all = source.ids().await?;
+        Ok::<_, CliError>((details, ids::short(id, &all)))
+    }
+    .await;
     source.close();
-    let details = result?;
+    let (details, short) = result?;
     print(&if args.json {
-        json(&details)
+        json(&json_out::Run::new(&details, short))
     } else {
-        render::details(&details)
+        render::details(&details, &short)
     })?;
     Ok(0)
 }
@@ -140,8 +154,15 @@ pub(super) async fn logs(
     shutdown: impl Future<Output = ()>,
 ) -> Result<i32, CliError> {
     let source = Source::open(&StoreDir::or_default(store)).await?;
+    let id = match source.resolve(&args.id).await {
+        Ok(id) => id,
+        Err(e) => {
+            source.close();
+            return Err(e);
+        }
+    };
     let json = args.json;
-    let read = source.logs(args.id, args.follow, |line| {
+    let read = source.logs(id, args.follow, |line| {
         if json {
             let mut text = serde_json::to_string(&line).unwrap_or_default();
             text.push('\n');
@@ -156,13 +177,23 @@ pub(super) async fn logs(
         result = read => result.map(Some),
         () = shutdown => Ok(None),
     };
+    // Loss is never silent: the capture's cut (`max_output`) is part of
+    // the run's outcome, so it is read once the lines are out.
+    let details = match result {
+        Ok(Some(_)) => source.show(id).await.ok(),
+        _ => None,
+    };
     source.close();
-    match result? {
-        Some(dropped) if dropped > 0 && !json => {
-            eprintln!("taskorch: {dropped} earlier lines were no longer kept");
-            Ok(0)
-        }
-        Some(_) => Ok(0),
-        None => Ok(super::run::INTERRUPTED),
+    let Some(dropped) = result? else {
+        return Ok(super::run::INTERRUPTED);
+    };
+    if dropped > 0 {
+        eprintln!("taskorch: {dropped} earlier lines were no longer kept");
     }
+    if let Some(details) = details {
+        for note in render::truncation_notes(&details) {
+            eprintln!("taskorch: {note}");
+        }
+    }
+    Ok(0)
 }

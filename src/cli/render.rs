@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
-use crate::{Error, Output, RunInfo};
+use crate::{Error, Output};
 
 use super::wire::RunDetails;
 
@@ -51,21 +51,24 @@ pub(super) fn duration(d: Duration) -> String {
     }
 }
 
-/// `runs`: one row per run.
-pub(super) fn runs(runs: &[RunInfo]) -> String {
+/// `runs`: one row per run, under its short id (`shorts[i]` for
+/// `runs[i]`).
+pub(super) fn runs(runs: &[RunDetails], shorts: &[String]) -> String {
     let rows: Vec<Vec<String>> = runs
         .iter()
-        .map(|r| {
-            let took = match (r.started, r.finished) {
-                (Some(s), Some(f)) => f.duration_since(s).map(duration).unwrap_or_default(),
-                (Some(s), None) => s
+        .zip(shorts)
+        .map(|(d, short)| {
+            let r = &d.info;
+            let took = match (d.duration, r.started) {
+                (Some(took), _) => duration(took),
+                (None, Some(s)) => s
                     .elapsed()
                     .map(|d| format!("{} so far", duration(d)))
                     .unwrap_or_default(),
                 _ => "-".into(),
             };
             vec![
-                r.id.to_string(),
+                short.clone(),
                 r.name.clone(),
                 r.status.to_string(),
                 r.pattern.to_string(),
@@ -83,11 +86,24 @@ pub(super) fn runs(runs: &[RunInfo]) -> String {
     )
 }
 
+/// What a run's capture lost (`max_output`), one note per stream.
+pub(super) fn truncation_notes(d: &RunDetails) -> Vec<String> {
+    [("stdout", d.stdout_dropped), ("stderr", d.stderr_dropped)]
+        .into_iter()
+        .filter_map(|(stream, dropped)| {
+            dropped.map(|n| {
+                format!("{stream} was truncated: {n} bytes past the capture limit were dropped")
+            })
+        })
+        .collect()
+}
+
 /// `show`: one run, a field per line.
-pub(super) fn details(d: &RunDetails) -> String {
+pub(super) fn details(d: &RunDetails, short: &str) -> String {
     let opt_time = |t: Option<SystemTime>| t.map_or_else(|| "-".into(), time);
     let mut rows = vec![
         ("id", d.info.id.to_string()),
+        ("short id", short.to_string()),
         ("name", d.info.name.clone()),
         ("status", d.info.status.to_string()),
         ("pattern", d.info.pattern.to_string()),
@@ -112,7 +128,17 @@ pub(super) fn details(d: &RunDetails) -> String {
         rows.push(("signal", signal.to_string()));
     }
     if let (Some(out), Some(err)) = (d.stdout_bytes, d.stderr_bytes) {
-        rows.push(("output", format!("{out} bytes stdout, {err} bytes stderr")));
+        let cut = |dropped: Option<u64>| {
+            dropped.map_or_else(String::new, |n| format!(" (truncated: {n} bytes dropped)"))
+        };
+        rows.push((
+            "output",
+            format!(
+                "{out} bytes stdout{}, {err} bytes stderr{}",
+                cut(d.stdout_dropped),
+                cut(d.stderr_dropped)
+            ),
+        ));
     }
     if let Some(error) = &d.error {
         rows.push(("error", error.clone()));
@@ -217,14 +243,5 @@ impl BatchSummary {
             }
         }
         out
-    }
-}
-
-/// A short duration in microseconds (`12.3us`), milliseconds past 10 ms.
-pub(super) fn duration_us(d: Duration) -> String {
-    if d < Duration::from_millis(10) {
-        format!("{:.1}us", d.as_secs_f64() * 1e6)
-    } else {
-        duration(d)
     }
 }

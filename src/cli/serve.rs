@@ -133,21 +133,50 @@ async fn serve(
                 ..HistoryQuery::default()
             };
             match orch.history(query) {
-                Ok(runs) => send(Reply::Runs(runs)).await,
+                Ok(runs) => {
+                    let runs = runs
+                        .into_iter()
+                        .map(|info| {
+                            let fallback = commands.get(&info.name).cloned();
+                            match orch.stored_run(info.id) {
+                                Some(run) => RunDetails::stored(run, fallback),
+                                None => RunDetails::new(info, fallback, None),
+                            }
+                        })
+                        .collect();
+                    send(Reply::Runs(runs)).await
+                }
                 Err(e) => send(Reply::Error(e.to_string())).await,
             }
         }
+        Request::Ids => match orch.history(HistoryQuery::default()) {
+            Ok(runs) => send(Reply::Ids(runs.into_iter().map(|r| r.id).collect())).await,
+            Err(e) => send(Reply::Error(e.to_string())).await,
+        },
         Request::Show { id } => {
             let Some(info) = orch.run_info(id) else {
                 return send(Reply::UnknownRun(id)).await;
             };
+            let fallback = commands.get(&info.name).cloned();
+            // A finished run as the store keeps it: what a read of the file
+            // prints (the store keeps times to the microsecond).
+            if info.status.is_terminal()
+                && let Some(run) = orch.stored_run(id)
+            {
+                let details = RunDetails::stored(run, fallback);
+                return send(Reply::Run(Box::new(details))).await;
+            }
             // A finished run's outcome answers at once.
             let outcome = if info.status.is_terminal() {
                 Some(orch.wait(id).await)
             } else {
                 None
             };
-            let command = commands.get(&info.name).cloned();
+            let command = orch
+                .stored_run(id)
+                .and_then(|run| run.task)
+                .map(|task| super::wire::describe(&task))
+                .or(fallback);
             let details = RunDetails::new(info, command, outcome.as_ref());
             send(Reply::Run(Box::new(details))).await
         }

@@ -3,8 +3,13 @@
 //! runs; `run`, `stream` and `batch` with `--store` when they exit).
 //!
 //! Without options: a summary per actor (events, worst queue time, worst
-//! handling time). `--chrome FILE` writes the Chrome trace (open it in
-//! <https://ui.perfetto.dev>); `--json` prints the events as JSON lines.
+//! handling time; every time in milliseconds). `--chrome FILE` writes the
+//! Chrome trace (open it in <https://ui.perfetto.dev>; `-` for stdout);
+//! `--json` prints the events as JSON lines in the read commands' JSON
+//! style: the wall-clock time an event started as RFC 3339
+//! (`started_at`), every duration in seconds (`queue_secs`,
+//! `handling_secs`, and `enqueued_secs`, `started_secs`, `ended_secs`
+//! counted from the start of the trace).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -21,13 +26,15 @@ const EXAMPLES: &str = "\
 Examples:
   taskorch trace                          per-actor summary
   taskorch trace --chrome trace.json      then open it in https://ui.perfetto.dev
-  taskorch trace --json | jq 'select(.kind == \"run\")'";
+  taskorch trace --chrome - | gzip > trace.json.gz
+  taskorch trace --json | jq 'select(.kind == \"run\") | .handling_secs'";
 
 /// `taskorch trace`.
 #[derive(Debug, ClapArgs)]
 #[command(after_help = EXAMPLES)]
 pub struct TraceArgs {
-    /// Write the trace in the Chrome trace format to FILE.
+    /// Write the trace in the Chrome trace format to FILE (`-`: standard
+    /// output).
     #[arg(long, value_name = "FILE")]
     pub chrome: Option<PathBuf>,
     /// Print the events as JSON lines.
@@ -72,18 +79,26 @@ pub(super) async fn run(args: TraceArgs, store: Option<PathBuf>) -> Result<i32, 
     let jsonl = dir.trace_jsonl();
     let text = std::fs::read_to_string(&jsonl).map_err(|_| no_trace(&dir))?;
     if let Some(out) = &args.chrome {
-        std::fs::copy(dir.trace_chrome(), out)
-            .map_err(CliError::io(format!("writing {}", out.display())))?;
-        eprintln!(
-            "taskorch: wrote {} ({} events); open it in https://ui.perfetto.dev",
-            out.display(),
-            text.lines().count()
-        );
+        if out.as_os_str() == "-" {
+            let chrome = std::fs::read(dir.trace_chrome()).map_err(CliError::io(format!(
+                "reading {}",
+                dir.trace_chrome().display()
+            )))?;
+            print(&chrome)?;
+        } else {
+            std::fs::copy(dir.trace_chrome(), out)
+                .map_err(CliError::io(format!("writing {}", out.display())))?;
+            eprintln!(
+                "taskorch: wrote {} ({} events); open it in https://ui.perfetto.dev",
+                out.display(),
+                text.lines().count()
+            );
+        }
     }
     if args.json {
-        pipe::write_stdout(text.as_bytes())?;
+        print(json_lines(&text)?.as_bytes())?;
     } else if args.chrome.is_none() {
-        pipe::write_stdout(summary(&text)?.as_bytes())?;
+        print(summary(&text)?.as_bytes())?;
     }
     Ok(0)
 }
@@ -93,6 +108,42 @@ fn no_trace(dir: &StoreDir) -> CliError {
         "no trace in {} yet: `taskorch up` writes one (and `run`/`batch` with --store) when it exits",
         dir.dir.display()
     ))
+}
+
+/// Write to stdout, ignoring a reader that went away (`| head`).
+fn print(bytes: &[u8]) -> Result<(), CliError> {
+    pipe::write_stdout(bytes)
+}
+
+/// The trace file's events (times in `_ns` and `_unix_us` integers, as
+/// the runtime writes them) in the JSON style of the read commands (see
+/// the module docs). Other fields pass through unchanged.
+fn json_lines(text: &str) -> Result<String, CliError> {
+    let mut out = String::with_capacity(text.len());
+    for (n, line) in text.lines().enumerate() {
+        let event: serde_json::Map<String, serde_json::Value> = serde_json::from_str(line)
+            .map_err(|e| CliError::Usage(format!("trace line {}: {e}", n + 1)))?;
+        let mut converted = serde_json::Map::with_capacity(event.len());
+        for (key, value) in event {
+            if let Some(base) = key.strip_suffix("_ns") {
+                let secs = value
+                    .as_u64()
+                    .map(|ns| super::json::seconds(Duration::from_nanos(ns)));
+                converted.insert(format!("{base}_secs"), secs.into());
+            } else if key == "started_unix_us" {
+                let at = value
+                    .as_u64()
+                    .map(|us| super::json::time(std::time::UNIX_EPOCH + Duration::from_micros(us)));
+                converted.insert("started_at".into(), at.into());
+            } else {
+                converted.insert(key, value);
+            }
+        }
+        // A map of plain values: serializing it cannot fail.
+        out.push_str(&serde_json::to_string(&converted).unwrap_or_default());
+        out.push('\n');
+    }
+    Ok(out)
 }
 
 fn summary(text: &str) -> Result<String, CliError> {
@@ -109,7 +160,8 @@ fn summary(text: &str) -> Result<String, CliError> {
         a.worst_handling = a.worst_handling.max(e.handling_ns);
         a.total_handling += e.handling_ns;
     }
-    let us = |ns: u64| render::duration_us(Duration::from_nanos(ns));
+    // One unit for every column, so they compare at a glance.
+    let us = |ns: u64| format!("{:.3}", ns as f64 / 1e6);
     let rows: Vec<Vec<String>> = actors
         .iter()
         .map(|(name, a)| {
@@ -128,9 +180,9 @@ fn summary(text: &str) -> Result<String, CliError> {
             "ACTOR",
             "EVENTS",
             "NOT OK",
-            "WORST QUEUE",
-            "WORST HANDLING",
-            "TOTAL HANDLING",
+            "WORST QUEUE ms",
+            "WORST HANDLING ms",
+            "TOTAL HANDLING ms",
         ],
         &rows,
     );

@@ -1,18 +1,22 @@
 //! What the read commands exchange with a running `taskorch up` over its
 //! unix socket: one JSON [`Request`] line, then JSON [`Reply`] lines (one,
-//! or a stream of `line`s closed by `end` for `logs`). [`RunDetails`] is
-//! also what `show --json` prints.
+//! or a stream of `line`s closed by `end` for `logs`). Both sides build
+//! a run's [`RunDetails`] the same way (from what the store keeps of it,
+//! [`RunDetails::stored`]), so a read through a running `up` prints what
+//! a read of the file prints; `--json` prints them through `json`.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Output, OutputLine, RunId, RunInfo, RunStatus, Task, TaskKind};
+use crate::{Error, Output, OutputLine, RunId, RunInfo, RunStatus, StoredRun, Task, TaskKind};
 
 /// A read request.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub(super) enum Request {
+    /// Every run's id (to resolve a short id).
+    Ids,
     /// Runs, newest first.
     Runs {
         name: Option<String>,
@@ -31,7 +35,8 @@ pub(super) enum Request {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub(super) enum Reply {
-    Runs(Vec<RunInfo>),
+    Ids(Vec<RunId>),
+    Runs(Vec<RunDetails>),
     Run(Box<RunDetails>),
     Line(OutputLine),
     /// The end of `logs`: lines the ring no longer held.
@@ -58,6 +63,10 @@ pub(super) struct RunDetails {
     /// Bytes of stdout and stderr captured.
     pub(super) stdout_bytes: Option<usize>,
     pub(super) stderr_bytes: Option<usize>,
+    /// Bytes of stdout and stderr read past the capture cap (`max_output`)
+    /// and discarded: `Some` only when the capture was cut.
+    pub(super) stdout_dropped: Option<u64>,
+    pub(super) stderr_dropped: Option<u64>,
     /// Why it could not run or finish (timed out, not found, ...).
     pub(super) error: Option<String>,
 }
@@ -75,6 +84,8 @@ impl RunDetails {
             signal: None,
             stdout_bytes: None,
             stderr_bytes: None,
+            stdout_dropped: None,
+            stderr_dropped: None,
             error: None,
         };
         match outcome {
@@ -83,6 +94,8 @@ impl RunDetails {
                 details.signal = out.signal;
                 details.stdout_bytes = Some(out.stdout.len());
                 details.stderr_bytes = Some(out.stderr.len());
+                details.stdout_dropped = out.stdout_truncated.then_some(out.stdout_dropped);
+                details.stderr_dropped = out.stderr_truncated.then_some(out.stderr_dropped);
             }
             Some(Err(e)) => details.error = Some(e.to_string()),
             None => {}
@@ -93,6 +106,15 @@ impl RunDetails {
             details.duration = end.duration_since(start).ok();
         }
         details
+    }
+}
+
+impl RunDetails {
+    /// A run as the store keeps it; `fallback` names its command when the
+    /// store has no task for it (runs `up` started before it stored tasks).
+    pub(super) fn stored(run: StoredRun, fallback: Option<String>) -> Self {
+        let command = run.task.as_ref().map(describe).or(fallback);
+        RunDetails::new(run.info, command, run.outcome.as_ref())
     }
 }
 

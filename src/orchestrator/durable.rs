@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use taskorch_actors::{
-    Context, Error, HistoryQuery, Recovered, Result, RunInfo, Store, StoreLimits,
+    Context, Error, HistoryQuery, Recovered, Result, RunId, RunInfo, Store, StoreLimits, StoredRun,
 };
 
 use super::Orchestrator;
@@ -73,6 +73,19 @@ impl Orchestrator {
             store.history(&query)
         } else {
             Ok(query.select(self.inner.ctx.registry().list()))
+        }
+    }
+
+    /// Everything the store keeps of run `id`: its record, the task it
+    /// ran, how it ended and its output lines (what `taskorch show` reads,
+    /// alike through a running `up` and on the file). `None` without a
+    /// store, or for a run the store does not hold.
+    pub fn stored_run(&self, id: RunId) -> Option<StoredRun> {
+        let store = self.inner.ctx.store();
+        if store.is_enabled() {
+            store.stored_run(id)
+        } else {
+            None
         }
     }
 }
