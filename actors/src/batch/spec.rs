@@ -142,8 +142,11 @@ pub struct BatchJob {
     pending: Mutex<Option<Pending>>,
     /// Results not yet taken by [`Batch::next_finished`] (task index,
     /// result), when the spec asked for them; woken through `changed`.
-    finished: Option<Mutex<VecDeque<(usize, Result<Output>)>>>,
+    finished: Option<Mutex<VecDeque<Finished>>>,
 }
+
+/// A task's index in the input and its result.
+type Finished = (usize, Result<Output>);
 
 /// What the accepting driver takes out of a [`BatchJob`].
 pub(crate) struct Pending {
@@ -229,7 +232,7 @@ impl BatchJob {
 
     /// The oldest result not yet taken; `None` when none waits (always
     /// `None` without `report_each`).
-    pub(crate) fn take_finished(&self) -> Option<(usize, Result<Output>)> {
+    pub(crate) fn take_finished(&self) -> Option<Finished> {
         self.finished.as_ref()?.lock().pop_front()
     }
 

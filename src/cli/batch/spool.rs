@@ -88,7 +88,7 @@ impl Spool {
             .args(command)
             .name(task.display_name())
             .retries(task.retry_count())
-            .backoff(task.backoff_policy().clone());
+            .backoff(*task.backoff_policy());
         for (key, value) in task.env_vars() {
             wrapped = wrapped.env(key, value);
         }
