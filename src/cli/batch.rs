@@ -220,7 +220,8 @@ pub(super) async fn run(
     let mut batch = orch
         .batch(BatchSpec::new(tasks.collect::<Vec<_>>(), limit).report_each(true))
         .await?;
-    let printer = spool.printer(jobs.len());
+    let (printer, printer_stopped) = spool.printer(jobs.len());
+    tokio::pin!(printer_stopped);
     let mut progress = Progress::new(batch.len());
     let mut summary = render::BatchSummary::default();
     // The progress line is also refreshed while no job ends, for the
@@ -247,15 +248,16 @@ pub(super) async fn run(
                     Ok(out) => (out.stdout, out.stderr),
                     Err(_) => (Vec::new(), Vec::new()),
                 };
-                if !printer.ended(index, stdout, stderr) && !reader_gone {
-                    // Nobody reads our output any more: stop, as a
-                    // pipeline's writer does.
-                    reader_gone = true;
-                    batch.cancel();
-                }
+                printer.ended(index, stdout, stderr);
                 progress.show(&summary, batch.progress());
             }
             _ = refresh.tick() => progress.show(&summary, batch.progress()),
+            // Stopped before the batch ended: nobody reads our output any
+            // more. Stop, as a pipeline's writer does.
+            _ = &mut printer_stopped, if !reader_gone => {
+                reader_gone = true;
+                batch.cancel();
+            }
             () = &mut shutdown, if !interrupted => {
                 interrupted = true;
                 batch.cancel();

@@ -224,9 +224,11 @@ async fn batch_joblog_survives_kill_9_and_resume_runs_only_the_rest() {
     let lines = "echo a\necho b\nsh -c '[ -e go ] || sleep 60; echo c'\n";
     std::fs::write(dir.path().join("jobs.txt"), lines).unwrap();
     let log = dir.path().join("log.tsv");
-    let mut batch = Spawned::start(
+    // The spool directory a killed batch leaves behind is then the test's.
+    let mut batch = Spawned::start_with_env(
         dir.path(),
         &["batch", "jobs.txt", "-j", "3", "--joblog", "log.tsv"],
+        &[("TMPDIR", dir.path())],
     );
     let logged = wait_until(Duration::from_secs(20), || joblog_rows(&log).len() == 2).await;
     assert!(logged, "joblog: {:?}", std::fs::read_to_string(&log));
@@ -307,4 +309,39 @@ fn batch_timed_out_job_is_124_everywhere() {
         "{}",
         out.stderr
     );
+}
+
+#[tokio::test]
+async fn batch_stops_when_the_reader_of_its_output_goes_away() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    // Endless output: only the closed pipe can end this batch.
+    std::fs::write(dir.path().join("jobs.txt"), "yes\nyes\n").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_taskorch"))
+        .args(["batch", "jobs.txt", "-j", "2"])
+        .current_dir(dir.path())
+        .env_remove("TASKORCH_STORE")
+        .env("TMPDIR", dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 4];
+    stdout.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"y\ny\n");
+    drop(stdout);
+    let mut code = None;
+    let exited = wait_until(Duration::from_secs(20), || {
+        code = child.try_wait().unwrap().map(|s| s.code());
+        code.is_some()
+    })
+    .await;
+    if !exited {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    assert!(exited, "taskorch kept running with nobody reading");
+    assert_eq!(code, Some(Some(141)));
 }

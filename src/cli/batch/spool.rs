@@ -21,7 +21,10 @@
 //!
 //! # Caveats
 //! With `--retries`, the files are appended to, so every attempt's output
-//! is printed (a live job's first attempt may already be on screen). A
+//! is printed (a live job's first attempt may already be on screen). The
+//! live job writes to its file too (its output is fixed when it starts), so
+//! a reader slower than the job leaves the difference on disk, as with
+//! `parallel -k`. A
 //! `kill -9` of taskorch leaves the directory behind in the system's
 //! temporary directory.
 
@@ -32,6 +35,8 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+use tokio::sync::oneshot;
 
 use crate::{Task, TaskKind};
 
@@ -116,16 +121,25 @@ impl Spool {
     }
 
     /// Start the printer of `total` jobs. It must be finished before the
-    /// spool is dropped (the borrow says so).
-    pub(crate) fn printer(&self, total: usize) -> Printer<'_> {
+    /// spool is dropped (the borrow says so). The receiver resolves when
+    /// the printer stops: once all is printed, or at once when writing
+    /// failed (the reader of our output went away), so the caller can stop
+    /// the batch rather than spool output nobody will read.
+    pub(crate) fn printer(&self, total: usize) -> (Printer<'_>, oneshot::Receiver<()>) {
         let (tx, rx) = mpsc::channel();
+        let (stopped, on_stop) = oneshot::channel();
         let dir = self.dir.path().to_path_buf();
-        let thread = std::thread::spawn(move || print_in_order(&dir, total, &rx));
-        Printer {
+        let thread = std::thread::spawn(move || {
+            let result = print_in_order(&dir, total, &rx);
+            drop(stopped);
+            result
+        });
+        let printer = Printer {
             tx: Some(tx),
             thread: Some(thread),
             _spool: self,
-        }
+        };
+        (printer, on_stop)
     }
 }
 
@@ -178,17 +192,16 @@ pub(crate) struct Printer<'a> {
 }
 
 impl Printer<'_> {
-    /// Job `index` ended. `false` when the printer has stopped (its
-    /// output was closed or failed: see [`finish`](Self::finish)).
-    pub(crate) fn ended(&self, index: usize, stdout: Vec<u8>, stderr: Vec<u8>) -> bool {
-        self.tx.as_ref().is_some_and(|tx| {
-            tx.send(Ended {
+    /// Job `index` ended. Ignored once the printer has stopped (its
+    /// output failed: [`finish`](Self::finish) says why).
+    pub(crate) fn ended(&self, index: usize, stdout: Vec<u8>, stderr: Vec<u8>) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(Ended {
                 index,
                 stdout,
                 stderr,
-            })
-            .is_ok()
-        })
+            });
+        }
     }
 
     /// Print what is left in order and stop.
