@@ -70,10 +70,16 @@ pub struct Spawned {
 
 impl Spawned {
     pub fn start(dir: &Path, args: &[&str]) -> Spawned {
+        Spawned::start_with_env(dir, args, &[])
+    }
+
+    /// As [`start`](Self::start), with `env` added to its environment.
+    pub fn start_with_env(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> Spawned {
         let mut child = Command::new(env!("CARGO_BIN_EXE_taskorch"))
             .args(args)
             .current_dir(dir)
             .env_remove("TASKORCH_STORE")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -5,12 +5,24 @@
 //! syntax (`echo hello`) runs directly, split at whitespace, like `xargs`;
 //! a line with any (`|`, `>`, quotes, `$`, `*`, ...) runs with `sh -c`.
 //!
-//! While it runs: a progress bar (done / failed / running, ETA) on stderr
-//! when stderr is a terminal, else a plain progress line at most once a
-//! second. At the end, each job's captured output in input order (stdout
-//! to stdout, stderr to stderr, like `parallel -k`), then a summary table
-//! on stderr. Exit 0 when every job succeeded, 1 when any failed, 130
-//! after Ctrl-C (which cancels the jobs in flight and starts no more).
+//! Output: each job's, whole and byte for byte, in input order as soon as
+//! order allows (like `parallel -k`): the first unfinished job's output
+//! streams live, the others wait in files (see [`spool`]) and follow the
+//! moment their turn comes; stdout to stdout, stderr to stderr.
+//!
+//! While it runs: a progress bar (done / succeeded / running, ETA) on
+//! stderr when stderr is a terminal, else a plain progress line at most
+//! once a second. `--joblog` gets one line per job the moment it ends, so
+//! a `--resume` after a crash (even `kill -9`) skips what already
+//! succeeded. At the end, a summary table on stderr.
+//!
+//! One reading of each job ([`Verdict`]) feeds the progress line, the
+//! summary, the joblog and the exit status, so they agree: the summary's
+//! columns add up to JOBS, its EXIT column is the joblog's `Exitval`
+//! (124 for a job that timed out, as GNU parallel and `timeout(1)`).
+//! Exit 0 when every job succeeded, 1 when any did not, 130 after Ctrl-C
+//! (which cancels the jobs in flight and starts no more), 141 when the
+//! reader of our output went away (the batch is cancelled).
 
 use std::future::Future;
 use std::io::{IsTerminal, Read};
@@ -23,9 +35,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::{BatchProgress, BatchSpec, Error, Orchestrator, Output, Result as TaskResult, Task};
 
 use super::joblog::{self, Entry, JobLog};
-use super::run::{INTERRUPTED, exit_code, write_output};
+use super::run::{INTERRUPTED, exit_code};
 use super::store_dir::{StoreDir, config_for};
 use super::{CliError, jobs, parse_duration, render};
+use spool::Spool;
+
+mod spool;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -38,13 +53,14 @@ Examples:
 #[derive(Debug, ClapArgs)]
 #[command(after_help = EXAMPLES)]
 pub struct BatchArgs {
-    /// File of commands, one per line, or a TOML jobs file (`*.toml`).
+    /// File of commands, one per line (`-`: standard input), or a TOML
+    /// jobs file (`*.toml`).
     #[arg(required_unless_present = "stdin", conflicts_with = "stdin")]
     pub file: Option<PathBuf>,
     /// Read the commands from standard input instead.
     #[arg(long)]
     pub stdin: bool,
-    /// Jobs at once (default: the number of CPUs).
+    /// Jobs at once (default, and `0`: the number of CPUs).
     #[arg(short = 'j', long = "jobs", value_name = "N")]
     pub jobs: Option<usize>,
     /// Stop each job after this long (`30s`, `5m`).
@@ -96,9 +112,9 @@ fn read_jobs(args: &BatchArgs) -> Result<Vec<Job>, CliError> {
         {
             return toml_jobs(path);
         }
-        Some(path) => std::fs::read_to_string(path)
+        Some(path) if path.as_os_str() != "-" => std::fs::read_to_string(path)
             .map_err(|e| CliError::Usage(format!("{}: cannot read: {e}", path.display())))?,
-        None => {
+        _ => {
             let mut text = String::new();
             std::io::stdin()
                 .read_to_string(&mut text)
@@ -167,9 +183,10 @@ pub(super) async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<i32, CliError> {
     let limit = match args.jobs {
-        Some(0) => return Err(CliError::Usage("-j must be at least 1".into())),
+        // GNU parallel's `-j 0` is "as many as it can"; here that is one
+        // per core, the most that helps CPU-bound jobs.
+        Some(0) | None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         Some(n) => n,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     let mut jobs = read_jobs(&args)?;
     let total_input = jobs.len();
@@ -200,33 +217,61 @@ pub(super) async fn run(
         eprintln!("taskorch: nothing to run");
         return log.map_or(Ok(0), |l| l.finish().map(|()| 0));
     }
+    let spool = Spool::new()?;
     let dir = store.map(|dir| StoreDir { dir });
     let config = config_for(jobs.len());
     let orch = match &dir {
         Some(dir) => dir.start(config).await?,
         None => Orchestrator::start(config).await?,
     };
-    let tasks = jobs.iter().map(|job| {
+    let tasks = jobs.iter().enumerate().map(|(index, job)| {
         let mut task = job.task.clone().retries(args.retries);
         if let Some(limit) = args.timeout {
             task = task.timeout(limit);
         }
-        task
+        spool.wrap(index, task)
     });
     let began = Instant::now();
     let mut batch = orch
-        .batch(BatchSpec::new(tasks.collect::<Vec<_>>(), limit))
+        .batch(BatchSpec::new(tasks.collect::<Vec<_>>(), limit).report_each(true))
         .await?;
+    let (printer, printer_stopped) = spool.printer(jobs.len());
+    tokio::pin!(printer_stopped);
     let mut progress = Progress::new(batch.len());
+    let mut summary = render::BatchSummary::default();
+    // The progress line is also refreshed while no job ends, for the
+    // count of running ones.
+    let mut refresh = tokio::time::interval(Duration::from_secs(1));
     tokio::pin!(shutdown);
     let mut interrupted = false;
+    let mut reader_gone = false;
     loop {
         tokio::select! {
-            p = batch.changed() => {
-                progress.show(&p);
-                if p.is_finished() {
-                    break;
+            // Results first: the joblog line of a finished job is written
+            // before anything else happens.
+            biased;
+            ended = batch.next_finished() => {
+                let Some((index, result)) = ended else { break };
+                let job = &jobs[index];
+                let verdict = Verdict::of(&result);
+                let received = spool.received(index);
+                if let Some(log) = &mut log {
+                    log.write(&entry(&orch, job, &result, &verdict, received))?;
                 }
+                summary.add(&job.command, &verdict);
+                let (stdout, stderr) = match result {
+                    Ok(out) => (out.stdout, out.stderr),
+                    Err(_) => (Vec::new(), Vec::new()),
+                };
+                printer.ended(index, stdout, stderr);
+                progress.show(&summary, batch.progress());
+            }
+            _ = refresh.tick() => progress.show(&summary, batch.progress()),
+            // Stopped before the batch ended: nobody reads our output any
+            // more. Stop, as a pipeline's writer does.
+            _ = &mut printer_stopped, if !reader_gone => {
+                reader_gone = true;
+                batch.cancel();
             }
             () = &mut shutdown, if !interrupted => {
                 interrupted = true;
@@ -235,27 +280,8 @@ pub(super) async fn run(
         }
     }
     progress.finish();
-    let results = batch.wait().await;
+    let printed = printer.finish();
     let elapsed = began.elapsed();
-    let mut summary = render::BatchSummary::default();
-    let mut closed = false;
-    for (job, result) in jobs.iter().zip(&results) {
-        if let Ok(out) = result
-            && !closed
-        {
-            match write_output(out) {
-                // Our reader went away: the joblog and the shutdown still
-                // happen; then exit 141 (see `pipe`).
-                Err(CliError::OutputClosed) => closed = true,
-                other => other?,
-            }
-        }
-        let entry = entry(&orch, job, result);
-        summary.add(&job.command, result, entry.exit);
-        if let Some(log) = &mut log {
-            log.write(&entry)?;
-        }
-    }
     if let Some(log) = log {
         log.finish()?;
     }
@@ -264,8 +290,10 @@ pub(super) async fn run(
     if let Some(dir) = &dir {
         dir.write_trace(&orch)?;
     }
-    if closed {
-        return Err(CliError::OutputClosed);
+    match printed {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Err(CliError::OutputClosed),
+        Err(e) => return Err(CliError::io("writing the jobs' output")(e)),
+        Ok(()) => {}
     }
     Ok(if interrupted {
         INTERRUPTED
@@ -274,29 +302,101 @@ pub(super) async fn run(
     })
 }
 
+/// Exit value of a timed-out job in the joblog and the summary, as
+/// `timeout(1)` and GNU parallel report it.
+const TIMED_OUT: i32 = 124;
+
+/// How a job ended, read once: the progress line, the summary, the joblog
+/// and the exit status all count this, so they agree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Ended {
+    Succeeded,
+    /// Ran and failed: a non-zero exit, a signal, or an error of the runtime.
+    Failed,
+    /// The program was not found or not executable.
+    NotStarted,
+    TimedOut,
+    /// Ctrl-C (or the reader of our output went away) stopped it.
+    Cancelled,
+}
+
+/// A job's [`Ended`], with the joblog's `Exitval` and `Signal` and, for a
+/// job that did not succeed, why.
+#[derive(Debug, Clone)]
+pub(super) struct Verdict {
+    pub(super) ended: Ended,
+    pub(super) exit: i32,
+    pub(super) signal: i32,
+    pub(super) why: String,
+}
+
+impl Verdict {
+    fn of(result: &TaskResult<Output>) -> Verdict {
+        let (ended, exit, signal, why) = match result {
+            Ok(out) if out.success() => (Ended::Succeeded, 0, 0, String::new()),
+            Ok(out) => match out.signal {
+                // GNU's joblog: the signal in its column, no exit value.
+                Some(signal) => (
+                    Ended::Failed,
+                    -1,
+                    signal,
+                    format!("killed by signal {signal}"),
+                ),
+                None => {
+                    let exit = exit_code(out).min(255);
+                    (Ended::Failed, exit, 0, format!("exit {exit}"))
+                }
+            },
+            Err(e @ (Error::NotFound { .. } | Error::PermissionDenied { .. })) => {
+                (Ended::NotStarted, error_exit(e), 0, e.to_string())
+            }
+            Err(e @ Error::TimedOut { .. }) => (Ended::TimedOut, TIMED_OUT, 0, e.to_string()),
+            Err(e @ (Error::Cancelled { .. } | Error::ShuttingDown)) => {
+                (Ended::Cancelled, -1, 0, e.to_string())
+            }
+            Err(e) => (Ended::Failed, -1, 0, e.to_string()),
+        };
+        Verdict {
+            ended,
+            exit,
+            signal,
+            why,
+        }
+    }
+}
+
 /// The joblog line of one job.
-fn entry(orch: &Orchestrator, job: &Job, result: &TaskResult<Output>) -> Entry {
-    let (runtime, received, exit, signal, run) = match result {
-        Ok(out) => (
-            out.duration,
-            (out.stdout.len() + out.stderr.len()) as u64,
-            exit_code(out).min(255),
-            out.signal.unwrap_or(0),
-            Some(out.run_id),
-        ),
-        Err(e) => (Duration::ZERO, 0, error_exit(e), 0, error_run(e)),
+fn entry(
+    orch: &Orchestrator,
+    job: &Job,
+    result: &TaskResult<Output>,
+    verdict: &Verdict,
+    received: u64,
+) -> Entry {
+    let (runtime, run) = match result {
+        Ok(out) => (out.duration, Some(out.run_id)),
+        Err(e) => (Duration::ZERO, error_run(e)),
     };
-    let start = run
-        .and_then(|id| orch.run_info(id))
+    let info = run.and_then(|id| orch.run_info(id));
+    let start = info
+        .as_ref()
         .and_then(|info| info.started)
         .unwrap_or_else(|| SystemTime::now() - runtime);
+    // A run that ended in an error still ran for a while.
+    let runtime = match (result, &info) {
+        (Err(_), Some(info)) => info
+            .started
+            .and_then(|s| SystemTime::now().duration_since(s).ok())
+            .unwrap_or(runtime),
+        _ => runtime,
+    };
     Entry {
         seq: job.seq,
         start,
         runtime,
         received,
-        exit: if signal != 0 { -1 } else { exit },
-        signal,
+        exit: verdict.exit,
+        signal: verdict.signal,
         command: job.command.clone(),
     }
 }
@@ -341,19 +441,26 @@ impl Progress {
         Progress::Bar(bar)
     }
 
-    fn show(&mut self, p: &BatchProgress) {
+    /// Counts from `summary` (what the summary table will say), the number
+    /// running from the runtime.
+    fn show(&mut self, summary: &render::BatchSummary, p: BatchProgress) {
+        let (total, running) = (p.total, p.running);
+        let done = summary.total();
+        let succeeded = summary.succeeded();
         match self {
             Progress::Bar(bar) => {
-                bar.set_position(p.done as u64);
-                bar.set_message(format!("done, {} failed, {} running", p.failed, p.running));
+                bar.set_position(done as u64);
+                bar.set_message(format!("done, {succeeded} succeeded, {running} running"));
             }
             Progress::Lines { last } => {
+                let finished = done >= total;
                 let due = last.is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
-                if due || p.is_finished() {
+                if due || finished {
                     *last = Some(Instant::now());
+                    // Nothing runs once every job is in.
+                    let running = if finished { 0 } else { running };
                     eprintln!(
-                        "taskorch: {}/{} done, {} failed, {} running",
-                        p.done, p.total, p.failed, p.running
+                        "taskorch: {done}/{total} done, {succeeded} succeeded, {running} running"
                     );
                 }
             }

@@ -8,9 +8,15 @@
 //! ```
 //!
 //! `Starttime` is seconds since the epoch, `JobRuntime` seconds; `Host` is
-//! always `:` (this machine) and `Send` 0. A job that could not start
-//! (program not found) has the shell's `Exitval` (127, or 126 when not
-//! executable), one that timed out or was cancelled -1.
+//! always `:` (this machine) and `Send` 0; `Receive` is every byte the job
+//! wrote (both streams). A job that could not start (program not found)
+//! has the shell's `Exitval` (127, or 126 when not executable), one that
+//! timed out 124 (as GNU parallel and `timeout(1)`), one that was
+//! cancelled -1; one killed by a signal has `Exitval` -1 and the signal.
+//!
+//! Each line is written (and flushed to the file) the moment its job
+//! ends, in the order jobs end: a batch killed midway leaves every finished
+//! job in the log.
 //!
 //! `--resume` reads the log first and skips every job whose command has a
 //! line with `Exitval` 0 and `Signal` 0 (by command text, each line
@@ -93,7 +99,7 @@ impl JobLog {
         Ok(log)
     }
 
-    /// Append one job.
+    /// Append one job, flushed at once (see the module docs).
     pub(super) fn write(&mut self, e: &Entry) -> Result<(), CliError> {
         let start = e
             .start
@@ -111,7 +117,11 @@ impl JobLog {
             e.exit,
             e.signal
         );
-        self.write_line(&line)
+        self.write_line(&line)?;
+        self.out.flush().map_err(CliError::io(format!(
+            "writing joblog {}",
+            self.path.display()
+        )))
     }
 
     fn write_line(&mut self, line: &str) -> Result<(), CliError> {

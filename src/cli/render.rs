@@ -3,8 +3,8 @@
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
-use crate::{Error, Output};
 
+use super::batch::{Ended, Verdict};
 use super::wire::RunDetails;
 
 /// Columns padded to their widest cell; the last column is not padded.
@@ -166,37 +166,29 @@ pub(super) struct BatchSummary {
 const LISTED: usize = 10;
 
 impl BatchSummary {
-    pub(super) fn add(&mut self, command: &str, result: &Result<Output, Error>, exit: i32) {
-        let why = match result {
-            Ok(out) if out.success() => {
+    pub(super) fn add(&mut self, command: &str, verdict: &Verdict) {
+        match verdict.ended {
+            Ended::Succeeded => {
                 self.succeeded += 1;
                 return;
             }
-            Ok(out) => {
-                self.failed += 1;
-                match out.signal {
-                    Some(signal) => format!("killed by signal {signal}"),
-                    None => format!("exit {exit}"),
-                }
-            }
-            Err(e @ (Error::NotFound { .. } | Error::PermissionDenied { .. })) => {
-                self.not_started += 1;
-                e.to_string()
-            }
-            Err(e @ Error::TimedOut { .. }) => {
-                self.timed_out += 1;
-                e.to_string()
-            }
-            Err(e @ (Error::Cancelled { .. } | Error::ShuttingDown)) => {
-                self.cancelled += 1;
-                e.to_string()
-            }
-            Err(e) => {
-                self.failed += 1;
-                e.to_string()
-            }
-        };
-        self.failures.push((command.to_string(), exit, why));
+            Ended::Failed => self.failed += 1,
+            Ended::NotStarted => self.not_started += 1,
+            Ended::TimedOut => self.timed_out += 1,
+            Ended::Cancelled => self.cancelled += 1,
+        }
+        self.failures
+            .push((command.to_string(), verdict.exit, verdict.why.clone()));
+    }
+
+    /// Jobs that ended, whichever way.
+    pub(super) fn total(&self) -> usize {
+        self.succeeded + self.failed()
+    }
+
+    /// Jobs that succeeded.
+    pub(super) fn succeeded(&self) -> usize {
+        self.succeeded
     }
 
     /// Jobs that did not succeed.
@@ -205,7 +197,7 @@ impl BatchSummary {
     }
 
     pub(super) fn table(&self, elapsed: Duration) -> String {
-        let total = self.succeeded + self.failed();
+        let total = self.total();
         let rate = total as f64 / elapsed.as_secs_f64().max(1e-9);
         let mut out = table(
             &[

@@ -108,6 +108,33 @@ impl Batch {
         }
     }
 
+    /// The next task to end, as `(index in the input, result)`, in the
+    /// order they end; `None` once every result was taken. Needs
+    /// [`BatchSpec::report_each`](super::BatchSpec::report_each): without
+    /// it, `None` at once. Results stay in [`wait`](Self::wait) too.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: a result is taken only when this returns it.
+    pub async fn next_finished(&mut self) -> Option<(usize, Result<Output>)> {
+        if !self.job.reports_each() {
+            return None;
+        }
+        loop {
+            let notified = self.job.changed().notified();
+            tokio::pin!(notified);
+            // Register before looking, so a publish in between still wakes us.
+            notified.as_mut().enable();
+            if let Some(done) = self.job.take_finished() {
+                return Some(done);
+            }
+            // Every result is queued before the final publish.
+            if self.job.progress().1.is_finished() {
+                return None;
+            }
+            notified.await;
+        }
+    }
+
     /// Cancel the whole batch: runs in flight are terminated (SIGTERM to
     /// their process groups, `kill_grace`, SIGKILL) and end `Cancelled`;
     /// tasks not started report `Err(Cancelled)` without running. Results

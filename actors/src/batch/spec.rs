@@ -7,6 +7,7 @@
 //! copying the tasks: the driver that accepts the job takes the tasks out
 //! of it exactly once.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,6 +38,7 @@ pub struct BatchSpec {
     limit: usize,
     fail_fast: bool,
     timeout: Option<Duration>,
+    report_each: bool,
 }
 
 impl BatchSpec {
@@ -48,7 +50,17 @@ impl BatchSpec {
             limit,
             fail_fast: false,
             timeout: None,
+            report_each: false,
         }
+    }
+
+    /// Also hand each result to [`Batch::next_finished`] as soon as its
+    /// task ends, in the order they end (a caller that prints or logs
+    /// per task need not wait for the whole batch). Default off: each
+    /// result is then a clone, kept until the caller takes it.
+    pub fn report_each(mut self, on: bool) -> Self {
+        self.report_each = on;
+        self
     }
 
     /// Stop at the first failure (a non-zero exit, an action error, or a
@@ -128,7 +140,13 @@ pub struct BatchJob {
     changed: Notify,
     /// Taken once, by the driver that accepts the job.
     pending: Mutex<Option<Pending>>,
+    /// Results not yet taken by [`Batch::next_finished`] (task index,
+    /// result), when the spec asked for them; woken through `changed`.
+    finished: Option<Mutex<VecDeque<Finished>>>,
 }
+
+/// A task's index in the input and its result.
+type Finished = (usize, Result<Output>);
 
 /// What the accepting driver takes out of a [`BatchJob`].
 pub(crate) struct Pending {
@@ -168,6 +186,7 @@ impl BatchJob {
                 tasks: spec.tasks,
                 results: results_tx,
             })),
+            finished: spec.report_each.then(|| Mutex::new(VecDeque::new())),
         });
         let handle = Batch::new(Arc::clone(&job), results_rx);
         Ok((job, handle))
@@ -201,6 +220,25 @@ impl BatchJob {
             current.1 = progress;
         }
         self.changed.notify_waiters();
+    }
+
+    /// Keep a copy of slot `index`'s result for `Batch::next_finished`
+    /// when the spec asked for it. The next `publish` wakes the reader.
+    pub(crate) fn report(&self, index: usize, result: &Result<Output>) {
+        if let Some(finished) = &self.finished {
+            finished.lock().push_back((index, result.clone()));
+        }
+    }
+
+    /// The oldest result not yet taken; `None` when none waits (always
+    /// `None` without `report_each`).
+    pub(crate) fn take_finished(&self) -> Option<Finished> {
+        self.finished.as_ref()?.lock().pop_front()
+    }
+
+    /// Whether the spec asked for each result.
+    pub(crate) fn reports_each(&self) -> bool {
+        self.finished.is_some()
     }
 
     /// The progress and its version.

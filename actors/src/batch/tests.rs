@@ -330,3 +330,36 @@ async fn an_empty_batch_is_an_empty_result() {
     let fx = Fixture::new();
     assert!(fx.run(BatchSpec::new([], 4)).await.is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn each_result_is_reported_as_its_task_ends() {
+    let fx = Fixture::new();
+    // Task 1 ends first; the batch is cancelled then, which ends 0 and 2
+    // in flight and 3 before it starts.
+    let tasks = [sleep(0, 300), sleep(1, 100), sleep(2, 1000), sleep(3, 0)];
+    let (mut batch, driver) = fx.start(BatchSpec::new(tasks, 2).report_each(true));
+    let mut reported = Vec::new();
+    while let Some((index, result)) = batch.next_finished().await {
+        if reported.is_empty() {
+            assert_eq!(index, 1);
+            assert_eq!(result.unwrap().value, Some(json!(1)));
+            batch.cancel();
+        } else {
+            assert!(matches!(result, Err(Error::Cancelled { .. })), "{index}");
+        }
+        reported.push(index);
+    }
+    reported.sort_unstable();
+    assert_eq!(reported, [0, 1, 2, 3], "every slot is reported once");
+    // The same results stay in `wait`'s vector.
+    let results = driver.await.unwrap();
+    assert!(matches!(results[3], Err(Error::Cancelled { .. })));
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_report_each_nothing_is_reported() {
+    let fx = Fixture::new();
+    let (mut batch, driver) = fx.start(BatchSpec::new([sleep(0, 10)], 1));
+    assert!(batch.next_finished().await.is_none());
+    assert_eq!(driver.await.unwrap().len(), 1);
+}
