@@ -3,7 +3,6 @@
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
-
 use super::batch::{Ended, Verdict};
 use super::wire::RunDetails;
 
