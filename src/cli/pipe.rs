@@ -3,7 +3,7 @@
 //! Rust ignores SIGPIPE, so a write to a pipe whose reader has exited
 //! (`taskorch up | head -3`) fails with `EPIPE` instead of killing us; and
 //! `println!` then panics. Every subcommand writes its output through
-//! [`write_stdout`] (or [`line`]) instead: `EPIPE` becomes
+//! [`write_stdout`] (or [`line()`]) instead: `EPIPE` becomes
 //! [`CliError::OutputClosed`], the process-wide [`closed`] future
 //! resolves (so `up`, whose output comes from many tasks, notices it in
 //! one place), and the subcommand stops its children as after Ctrl-C and
