@@ -31,6 +31,7 @@
 //!   `\r\n`, invalid UTF-8).
 //! - `subscription`: [`OutputSubscription`], one reader.
 
+mod owner;
 mod splitter;
 mod subscription;
 #[cfg(test)]
@@ -47,6 +48,7 @@ use serde::{Deserialize, Serialize};
 use crate::output::{OutputLine, StreamKind};
 use crate::registry::RunRecord;
 use crate::run::RunId;
+pub use owner::{OWNER_QUEUE_BYTES, OwnedOutput};
 use splitter::LineSplitter;
 pub use subscription::OutputSubscription;
 
@@ -134,6 +136,10 @@ struct Ring {
     closed: bool,
     /// Readers waiting for a line, by reader id.
     waiting: Vec<(u64, Waker)>,
+    /// The queue of the run's own lossless reader, while it has one.
+    owner: Option<owner::OwnerQueue>,
+    /// Pipe readers waiting for room in `owner`.
+    writers: Vec<Waker>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -241,7 +247,7 @@ impl LineLog {
     pub(crate) fn append(&self, writer: &mut LineWriter, chunk: &[u8]) {
         let LineWriter { splitter, batch } = writer;
         splitter.feed(chunk, |text, split| batch.add(text, split));
-        self.push_batch(writer);
+        self.push_batch(writer, Some(chunk));
     }
 
     /// Push what is left in `writer`: the last line of a stream that ended
@@ -249,22 +255,36 @@ impl LineLog {
     pub(crate) fn flush(&self, writer: &mut LineWriter) {
         let LineWriter { splitter, batch } = writer;
         splitter.finish(|text, split| batch.add(text, split));
-        self.push_batch(writer);
+        self.push_batch(writer, None);
     }
 
-    fn push_batch(&self, writer: &mut LineWriter) {
-        if writer.batch.lines.is_empty() {
-            return;
-        }
+    /// Push the lines of `writer`'s batch, and give the owner (if any) the
+    /// raw `chunk` they came from (`None`: the stream ended) under the
+    /// same lock, so the owner's order is the ring's.
+    fn push_batch(&self, writer: &mut LineWriter, chunk: Option<&[u8]>) {
+        let stream = writer.splitter.stream();
+        let lines = !writer.batch.lines.is_empty();
         let mut ring = self.ring.lock();
         let first = ring.next_seq;
-        ring.push(&self.limits, writer.splitter.stream(), &writer.batch);
-        ring.wake();
+        if lines {
+            ring.push(&self.limits, stream, &writer.batch);
+        }
+        let queued = match ring.owner.as_mut() {
+            Some(queue) => {
+                queue.push(stream, chunk, first);
+                true
+            }
+            None => false,
+        };
+        if lines || queued {
+            ring.wake();
+        }
         drop(ring);
+        if !lines {
+            return;
+        }
         if let Some(events) = &self.events {
-            crate::events::run_output(events, self.run, writer.splitter.stream(), first, |f| {
-                writer.batch.each(f)
-            });
+            crate::events::run_output(events, self.run, stream, first, |f| writer.batch.each(f));
         }
         writer.batch.clear();
     }
@@ -513,6 +533,13 @@ impl Ring {
         }
     }
 
+    /// Wake the pipe readers waiting for room in the owner's queue.
+    fn wake_writers(&mut self) {
+        for waker in self.writers.drain(..) {
+            waker.wake();
+        }
+    }
+
     fn forget(&mut self, id: u64) {
         self.waiting.retain(|(reader, _)| *reader != id);
     }
@@ -600,6 +627,19 @@ fn owned(bytes: &[u8]) -> String {
 /// in-process action, or a run that has not started a process yet).
 pub fn captured(record: &RunRecord) -> CapturedOutput {
     record.lines().map(|log| log.snapshot()).unwrap_or_default()
+}
+
+/// The lossless reader of `record`'s output, for the run's own
+/// `RunStream` (see `owner`); made before the run starts, it gets all of it.
+pub fn own(record: &RunRecord, limits: LineLimits) -> OwnedOutput {
+    let log = record.lines_or_init(|| {
+        Arc::new(LineLog::new(record.id(), limits).with_events(record.events().clone()))
+    });
+    let owned = log.own();
+    if record.status().is_terminal() {
+        log.close();
+    }
+    owned
 }
 
 /// A reader of `record`'s lines: the backlog, then live lines until the run

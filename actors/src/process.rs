@@ -208,8 +208,15 @@ pub(crate) async fn run(
         // The run is over: nothing of its group may outlive it, and with the
         // group gone the pipes close, which ends the drain below.
         child.kill_group();
-        if !io_done {
-            let _ = tokio::time::timeout(limits.drain_timeout, &mut io).await;
+        // `drain_timeout` bounds the wait for a pipe a stray descendant
+        // keeps open; time the run's owner takes to catch up does not count,
+        // or a slow owner would lose the last pipe-fulls.
+        while !io_done {
+            match tokio::time::timeout(limits.drain_timeout, &mut io).await {
+                Ok(_) => io_done = true,
+                Err(_) if spec.lines.is_some_and(LineLog::owner_is_behind) => {}
+                Err(_) => break,
+            }
         }
         (status, ending)
     };
