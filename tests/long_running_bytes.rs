@@ -68,6 +68,12 @@ async fn chunks_are_exactly_the_bytes_the_child_wrote_per_stream() {
     );
 }
 
+/// The most the owner's queue may hold (see `RunStream::peak_queued_bytes`).
+fn bound() -> usize {
+    use taskorch_actors::lines::{OWNER_ENDING_ALLOWANCE, OWNER_QUEUE_BYTES};
+    OWNER_QUEUE_BYTES + (64 << 10) + OWNER_ENDING_ALLOWANCE
+}
+
 /// How many lines `seq` writes in the regression test: ~14 MB, more than
 /// 50 times the owner's queue and 3 times the ring.
 const LINES: u64 = 2_000_000;
@@ -94,7 +100,7 @@ async fn read_seq_slowly(rt: &Runtime, lines: u64) -> RunStream {
         expected += 1;
         // A slow reader: it stops now and then for longer than the child
         // needs to fill every buffer between them.
-        if expected % 100_000 == 0 {
+        if expected.is_multiple_of(100_000) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -109,12 +115,10 @@ async fn a_slow_owner_gets_every_line_in_order_and_memory_stays_bounded() {
     let stream = read_seq_slowly(&rt, LINES).await;
     let id = stream.run_id();
     let peak = stream.peak_queued_bytes();
-    // Bounded: the queue never held more than its cap plus one read, and
-    // it was full at some point, so the child was held back, not buffered.
-    assert!(
-        peak <= taskorch_actors::lines::OWNER_QUEUE_BYTES + (64 << 10),
-        "peak {peak}"
-    );
+    // Bounded: the queue never held more than its cap plus one read (and
+    // the pipes' rest at the end), and it was full at some point, so the
+    // child was held back, not buffered.
+    assert!(peak <= bound(), "peak {peak}");
     assert!(
         peak >= taskorch_actors::lines::OWNER_QUEUE_BYTES,
         "peak {peak}"
@@ -133,7 +137,7 @@ async fn a_slow_owner_gets_every_line_in_order_and_memory_stays_bounded() {
 async fn a_slow_owner_of_a_gib_of_lines_gets_every_line() {
     let rt = start_with(Config { ..fast_config() }).await;
     let stream = read_seq_slowly(&rt, 120_000_000).await;
-    assert!(stream.peak_queued_bytes() <= taskorch_actors::lines::OWNER_QUEUE_BYTES + (64 << 10));
+    assert!(stream.peak_queued_bytes() <= bound());
     assert!(stream.wait().await.unwrap().success());
 }
 
@@ -159,4 +163,54 @@ async fn an_owner_that_does_not_read_holds_the_child_until_it_lets_go() {
         .expect("a dropped owner never holds the child")
         .unwrap();
     assert!(out.success());
+}
+
+#[tokio::test]
+async fn the_end_of_a_run_never_waits_for_the_owner_and_loses_nothing() {
+    let rt = start_runtime().await;
+    // More than the owner's queue, less than the queue plus one pipe: the
+    // child can write it all and exit while the owner reads nothing.
+    let total = taskorch_actors::lines::OWNER_QUEUE_BYTES + 40_000;
+    let mut stream = rt
+        .stream(Task::shell(format!("head -c {total} /dev/zero")))
+        .await
+        .unwrap();
+    let id = stream.run_id();
+    let out = tokio::time::timeout(Duration::from_secs(10), rt.wait(id))
+        .await
+        .expect("the run ends without its owner reading")
+        .unwrap();
+    assert!(out.success());
+    let mut got = 0;
+    while let Some(chunk) = next_chunk(&mut stream).await {
+        got += chunk.bytes.len();
+    }
+    assert_eq!(got, total, "the pipe's rest was queued, not abandoned");
+}
+
+#[tokio::test]
+async fn a_time_out_or_cancel_ends_a_run_whose_owner_never_reads() {
+    let rt = start_runtime().await;
+    let stream = rt
+        .stream(Task::command("yes").timeout(Duration::from_millis(300)))
+        .await
+        .unwrap();
+    let err = tokio::time::timeout(Duration::from_secs(10), rt.wait(stream.run_id()))
+        .await
+        .expect("a blocked child still times out")
+        .unwrap_err();
+    assert!(matches!(err, taskorch::Error::TimedOut { .. }), "{err:?}");
+
+    let stream = rt.stream(Task::command("yes")).await.unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || stream.queued_bytes()
+            >= taskorch_actors::lines::OWNER_QUEUE_BYTES)
+        .await
+    );
+    stream.cancel();
+    let err = tokio::time::timeout(Duration::from_secs(10), rt.wait(stream.run_id()))
+        .await
+        .expect("a blocked child is still cancelled")
+        .unwrap_err();
+    assert!(matches!(err, taskorch::Error::Cancelled { .. }), "{err:?}");
 }

@@ -1,35 +1,63 @@
-//! Line capture: the bounded ring of one run's output lines, and the
-//! readers that follow it live.
+//! Line capture: the bounded ring of one run's output lines, the readers
+//! that follow it live, and the run owner's lossless queue.
 //!
 //! Every process run writes its stdout and stderr, split into lines, into a
 //! [`LineLog`] attached to its registry record. `orch.output(id)` copies
-//! what the ring holds, a `RunStream` or `orch.subscribe_output(id)` reads
-//! it line by line as it grows, during the run and after it.
+//! what the ring holds, `orch.subscribe_output(id)` reads it line by line
+//! as it grows, during the run and after it. The run's own `RunStream`
+//! reads its own queue instead (see below).
+//!
+//! # Who gets what
+//! | reader | sees | when it falls behind |
+//! |---|---|---|
+//! | the run's own `RunStream` ([`OwnedOutput`]) | every byte, as raw chunks or lines | the pipes are not read: the child blocks, as in a shell pipeline |
+//! | [`OutputSubscription`] (`subscribe_output`) | the ring's backlog, then live lines | it skips what the ring dropped, counted by `missed()` and shown by a jump in `seq` |
+//! | [`CapturedOutput`] (`output(id)`) | the lines the ring holds now | `dropped` counts the older lines |
 //!
 //! # A ring with cursors
 //! The ring keeps the newest lines: at most [`LineLimits::ring_lines`] lines
 //! and [`LineLimits::ring_bytes`] bytes of text; older lines go and are
 //! counted in `dropped`. A reader is only a cursor into it (the `seq` it
 //! wants next), so:
-//! - the writer never waits for a reader: the child's pipes are always
-//!   drained, and a slow or stalled reader costs the run nothing;
+//! - the ring never waits for a reader: a slow or stalled subscriber costs
+//!   the run nothing;
 //! - a reader that attaches late gets the backlog (all the ring still
 //!   holds), then live lines;
 //! - a reader that falls a whole ring behind finds its next line gone: it
 //!   skips to the oldest line kept, and the jump in `seq` tells it how many
 //!   lines it missed.
 //!
+//! # The owner's queue
+//! The run's owner must see everything, so it does not read the ring: each
+//! read of a pipe is also queued, raw, for it (`owner`), under the ring's
+//! lock so both orders agree, and the pipes are not read while that queue
+//! is full ([`OWNER_QUEUE_BYTES`]). Memory stays bounded either way: a slow
+//! owner slows the child instead of growing a buffer. An owner that lets go
+//! (drops its `RunStream`) leaves the run to the ring alone. The owner
+//! splits lines itself from the same bytes with the same splitter, so its
+//! lines and `seq`s are the ring's.
+//!
+//! # What a line is
+//! Lines are text for people; the owner's raw chunks are for bytes. A line
+//! is the bytes up to a `\n`, without it (and without a `\r` right before
+//! it); the last bytes of a stream without a newline are a line too; a
+//! line longer than [`LineLimits::max_line`] is cut into pieces (flagged,
+//! see [`CapturedOutput::split`]); invalid UTF-8 is replaced (U+FFFD) when
+//! a line is read out. A byte-exact copy of the output can therefore not be
+//! rebuilt from lines: use `RunStream::next_chunk`.
+//!
 //! Text is stored back to back in one byte ring with a small index entry
 //! per line: pushing a line allocates nothing and evicting one frees
 //! nothing, and memory stays what the limits say. A reader copies each line
 //! out, one allocation per line, as `BufReader::lines` does; invalid UTF-8
-//! is replaced then (U+FFFD), never earlier, so the writer side (which must
-//! keep up with the child) does no more than split and copy.
+//! is replaced then, never earlier, so the writer side (which must keep up
+//! with the child) does no more than split and copy.
 //!
 //! # Layout
 //! - `splitter`: bytes of one stream -> lines (partial lines, the line cap,
 //!   `\r\n`, invalid UTF-8).
-//! - `subscription`: [`OutputSubscription`], one reader.
+//! - `subscription`: [`OutputSubscription`], one reader of the ring.
+//! - `owner`: [`OwnedOutput`], the owner's lossless queue and reader.
 
 mod owner;
 mod splitter;
@@ -48,7 +76,7 @@ use serde::{Deserialize, Serialize};
 use crate::output::{OutputLine, StreamKind};
 use crate::registry::RunRecord;
 use crate::run::RunId;
-pub use owner::{OWNER_QUEUE_BYTES, OwnedOutput};
+pub use owner::{OWNER_ENDING_ALLOWANCE, OWNER_QUEUE_BYTES, OwnedOutput};
 use splitter::LineSplitter;
 pub use subscription::OutputSubscription;
 

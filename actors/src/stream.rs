@@ -34,7 +34,11 @@ use crate::run::{RunId, RunStatus};
 /// has room, so a child that writes faster than its owner reads blocks on
 /// its full pipe until the owner catches up, as in a shell pipeline. Its
 /// `timeout` keeps running meanwhile. Holding the handle without reading
-/// therefore stalls a chatty child: read it, or drop it.
+/// therefore stalls a chatty child: read it, or drop it. The end of a run
+/// never waits for the owner: once the process group is gone, what its
+/// pipes still hold is queued at once (past the cap, by at most
+/// [`OWNER_ENDING_ALLOWANCE`](crate::lines::OWNER_ENDING_ALLOWANCE)), so a
+/// cancel, a time-out or shutdown ends the run however slow the owner.
 ///
 /// Other readers (`subscribe_output`, `output`) read the run's bounded ring
 /// and never slow it down; they may miss lines, and say how many.
@@ -130,7 +134,9 @@ impl RunStream {
     }
 
     /// The most bytes this stream's queue ever held: the memory a slow
-    /// reader costs, at most `OWNER_QUEUE_BYTES` plus one read (64 KiB).
+    /// reader costs, at most `OWNER_QUEUE_BYTES` plus one read (64 KiB),
+    /// plus `OWNER_ENDING_ALLOWANCE` for what the pipes hold when the
+    /// process group is gone.
     pub fn peak_queued_bytes(&self) -> usize {
         self.out.peak_queued_bytes()
     }

@@ -32,6 +32,14 @@ use crate::output::{OutputChunk, OutputLine, StreamKind};
 /// (at most 64 KiB) can go past it.
 pub const OWNER_QUEUE_BYTES: usize = 256 << 10;
 
+/// How far past [`OWNER_QUEUE_BYTES`] the queue may grow once an attempt's
+/// process group is gone: enough for what its pipes still hold (two pipes
+/// at Linux's largest default size, `fs.pipe-max-size` = 1 MiB), so the
+/// end of a run never waits for a slow owner and loses nothing. A stray
+/// descendant that keeps writing past it is held back again, and cut off
+/// by the process layer's `drain_timeout`.
+pub const OWNER_ENDING_ALLOWANCE: usize = 2 << 20;
+
 /// The owner's queue, inside the ring's lock.
 #[derive(Debug, Default)]
 pub(super) struct OwnerQueue {
@@ -40,6 +48,9 @@ pub(super) struct OwnerQueue {
     bytes: usize,
     /// The most `bytes` ever was.
     peak: usize,
+    /// The attempt's group is gone: the rest of its pipes may go past the
+    /// cap (by [`OWNER_ENDING_ALLOWANCE`]).
+    ending: bool,
 }
 
 /// One read of one stream as the owner will get it.
@@ -57,7 +68,12 @@ struct Queued {
 impl OwnerQueue {
     /// Whether a writer must wait before reading its pipe again.
     pub(super) fn is_full(&self) -> bool {
-        self.bytes >= OWNER_QUEUE_BYTES
+        let allowance = if self.ending {
+            OWNER_ENDING_ALLOWANCE
+        } else {
+            0
+        };
+        self.bytes >= OWNER_QUEUE_BYTES + allowance
     }
 
     /// Queue `chunk` of `stream` (`None`: the stream of this attempt
@@ -115,7 +131,8 @@ impl OwnedOutput {
     }
 
     /// The most bytes the queue ever held: at most [`OWNER_QUEUE_BYTES`]
-    /// plus one read (64 KiB).
+    /// plus one read (64 KiB) while the child runs, plus
+    /// [`OWNER_ENDING_ALLOWANCE`] once its group is gone.
     pub fn peak_queued_bytes(&self) -> usize {
         self.log.ring.lock().owner.as_ref().map_or(0, |q| q.peak)
     }
@@ -275,12 +292,125 @@ impl LineLog {
         .await;
     }
 
-    /// Whether the owner is what holds the run up: its queue is full.
-    pub(crate) fn owner_is_behind(&self) -> bool {
-        self.ring
-            .lock()
-            .owner
-            .as_ref()
-            .is_some_and(OwnerQueue::is_full)
+    /// Whether the attempt's process group is gone (`true`: the rest of
+    /// its pipes may go past the owner's cap, see
+    /// [`OWNER_ENDING_ALLOWANCE`]) or a new attempt starts (`false`).
+    pub(crate) fn owner_ending(&self, ending: bool) {
+        let mut ring = self.ring.lock();
+        if let Some(queue) = ring.owner.as_mut() {
+            queue.ending = ending;
+            ring.wake_writers();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::poll_fn;
+
+    use super::*;
+    use crate::lines::LineLimits;
+    use crate::run::RunId;
+
+    fn log(ring_lines: usize, max_line: usize) -> Arc<LineLog> {
+        Arc::new(LineLog::new(
+            RunId::new(),
+            LineLimits {
+                ring_lines,
+                ring_bytes: 1 << 20,
+                max_line,
+            },
+        ))
+    }
+
+    async fn line(owner: &mut OwnedOutput) -> Option<OutputLine> {
+        poll_fn(|cx| owner.poll_line(cx)).await
+    }
+
+    #[tokio::test]
+    async fn owner_lines_match_the_ring_in_text_seq_and_split_even_when_the_ring_drops() {
+        let log = log(2, 4);
+        let mut owner = log.own();
+        let mut out = log.writer(StreamKind::Stdout);
+        let mut err = log.writer(StreamKind::Stderr);
+        log.append(&mut out, b"par");
+        log.append(&mut err, b"e1\r\n");
+        log.append(&mut out, b"tial\nx\n");
+        log.append(&mut err, b"tail");
+        log.flush(&mut out);
+        log.flush(&mut err);
+        log.close();
+        let mut got = Vec::new();
+        let mut split = Vec::new();
+        while let Some(l) = line(&mut owner).await {
+            split.push(owner.last_split());
+            got.push((l.stream, l.seq, l.text));
+        }
+        use StreamKind::{Stderr as E, Stdout as O};
+        assert_eq!(
+            got,
+            [
+                (E, 0, "e1".to_string()),
+                (O, 1, "part".to_string()),
+                (O, 2, "ial".to_string()),
+                (O, 3, "x".to_string()),
+                (E, 4, "tail".to_string()),
+            ]
+        );
+        assert_eq!(split, [false, true, false, false, false]);
+        // The ring kept only 2 lines; the owner got all 5, with its seqs.
+        let ring = log.snapshot();
+        assert_eq!(ring.dropped, 3);
+        assert_eq!(ring.lines[0].seq, 3);
+    }
+
+    #[tokio::test]
+    async fn chunks_are_the_raw_reads_per_stream() {
+        let log = log(10, 4);
+        let mut owner = log.own();
+        let mut out = log.writer(StreamKind::Stdout);
+        log.append(&mut out, b"a\r\n\xff");
+        log.append(&mut out, b"longer than the cap");
+        log.flush(&mut out);
+        log.close();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = poll_fn(|cx| owner.poll_chunk(cx)).await {
+            assert_eq!(chunk.stream, StreamKind::Stdout);
+            bytes.extend(chunk.bytes);
+        }
+        assert_eq!(bytes, b"a\r\n\xfflonger than the cap");
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_holds_the_writer_until_the_owner_reads_or_lets_go() {
+        use futures::FutureExt;
+
+        let log = log(10, 1 << 20);
+        let mut owner = log.own();
+        let mut out = log.writer(StreamKind::Stdout);
+        let big = vec![b'x'; OWNER_QUEUE_BYTES];
+        log.append(&mut out, &big);
+        let mut held = Box::pin(log.room());
+        assert!((&mut held).now_or_never().is_none(), "a full queue holds");
+        // One chunk read: room again (and the writer was woken).
+        assert!(poll_fn(|cx| owner.poll_chunk(cx)).await.is_some());
+        assert!(held.now_or_never().is_some());
+
+        log.append(&mut out, &big);
+        let mut held = Box::pin(log.room());
+        assert!((&mut held).now_or_never().is_none());
+        // The attempt's group is gone: the pipes' rest goes past the cap.
+        log.owner_ending(true);
+        assert!(held.now_or_never().is_some());
+        log.owner_ending(false);
+        let mut held = Box::pin(log.room());
+        assert!((&mut held).now_or_never().is_none());
+        drop(owner);
+        assert!(
+            held.now_or_never().is_some(),
+            "a dropped owner never holds the writer"
+        );
+        assert!(log.ring.lock().owner.is_none());
+        assert!(log.ring.lock().writers.is_empty(), "every writer was woken");
     }
 }
