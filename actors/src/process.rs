@@ -141,10 +141,6 @@ pub(crate) async fn run(
     deadline: Option<Instant>,
     on_spawn: impl FnOnce(Option<u32>) -> bool,
 ) -> Result<Finished> {
-    if let Some(log) = spec.lines {
-        // A retry: the owner holds the child back again.
-        log.owner_ending(false);
-    }
     let mut child = spawn(spec)?;
     if on_spawn(child.pid()) {
         let _ = child.kill();
@@ -220,7 +216,7 @@ pub(crate) async fn run(
         // gone) goes to the owner without waiting for it to catch up: a
         // slow owner must neither lose it nor hold the run's end.
         if let Some(log) = spec.lines {
-            log.owner_ending(true);
+            log.owner_ending();
         }
         if !io_done {
             let _ = tokio::time::timeout(limits.drain_timeout, &mut io).await;

@@ -525,6 +525,11 @@ impl RunRecord {
         self.state.lock().attempts = n;
     }
 
+    /// The attempt running (or last run), 1 for the first; 0 before it.
+    pub fn attempt(&self) -> u32 {
+        self.state.lock().attempts
+    }
+
     /// Note the pid (and process group) of the running attempt.
     pub fn set_pid(&self, pid: Option<u32>) {
         let attempt = {
