@@ -112,7 +112,7 @@ pub use fault::{
 };
 pub use halt::Halt;
 pub use lines::{CapturedOutput, LineLimits, LineLog, OutputSubscription};
-pub use output::{Output, OutputLine, StreamKind};
+pub use output::{Output, OutputChunk, OutputLine, StreamKind};
 pub use panic_hook::install as install_quiet_panic_hook;
 pub use pattern::Pattern;
 pub use pool::{
