@@ -58,6 +58,8 @@ pub use taskorch_actors::{Batch, BatchProgress, BatchSpec};
 // The limit on every duration, and its check.
 pub use taskorch_actors::duration;
 pub use taskorch_actors::{CapturedOutput, OutputSubscription, RunStream};
+// What a retried run reports of each failed attempt.
+pub use taskorch_actors::RetryNotice;
 pub use taskorch_actors::{
     POOL_ENV, Pool, PoolSpec, PoolState, PoolStats, WORKER_ENV, WorkerLog, WorkerLogLine,
 };

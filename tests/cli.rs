@@ -8,6 +8,7 @@
 
 mod bad_input;
 mod batch;
+mod pipe;
 mod read;
 mod run;
 mod up;

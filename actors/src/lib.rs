@@ -122,7 +122,7 @@ pub use process::{ProcessLimits, RUN_ID_ENV};
 pub use registry::{Registry, Retention, RunQuery, RunRecord};
 pub use request::{ExecutionPlan, Request};
 pub use risk::{RiskLimit, RiskLimits};
-pub use run::{ParseRunIdError, RunId, RunInfo, RunStatus};
+pub use run::{ParseRunIdError, RetryNotice, RunId, RunInfo, RunStatus};
 pub use slot::{ActorSlot, Reply};
 pub use store::{HistoryQuery, Recovered, ResumedRun, Store, StoreLimits, StoredRun};
 pub use stream::RunStream;

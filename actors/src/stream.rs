@@ -37,6 +37,8 @@ pub struct RunStream {
     record: Arc<RunRecord>,
     lines: OutputSubscription,
     cancel_on_drop: bool,
+    /// The last attempt whose retry notice was returned.
+    retries_seen: u32,
 }
 
 impl RunStream {
@@ -45,6 +47,7 @@ impl RunStream {
             record,
             lines,
             cancel_on_drop: false,
+            retries_seen: 0,
         }
     }
 
@@ -83,6 +86,19 @@ impl RunStream {
     /// line of the same stream.
     pub fn last_split(&self) -> bool {
         self.lines.last_split()
+    }
+
+    /// The next failed attempt that is being retried (the task's
+    /// `retries`), as it happens; `None` once the run has ended without
+    /// another one. Attempts that failed while nobody called this are
+    /// skipped but for the latest.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: a notice is marked read only when it is returned.
+    pub async fn next_retry(&mut self) -> Option<crate::run::RetryNotice> {
+        let notice = self.record.next_retry(self.retries_seen).await?;
+        self.retries_seen = notice.attempt;
+        Some(notice)
     }
 
     /// Wait for the run to end and return its outcome. Lines not read yet

@@ -112,7 +112,22 @@ pub(super) fn details(d: &RunDetails) -> String {
         rows.push(("signal", signal.to_string()));
     }
     if let (Some(out), Some(err)) = (d.stdout_bytes, d.stderr_bytes) {
-        rows.push(("output", format!("{out} bytes stdout, {err} bytes stderr")));
+        // A cut capture says so, with what it dropped: never a cut size
+        // passed off as all there was.
+        let kept = |bytes: usize, dropped: Option<u64>, stream: &str| match dropped {
+            Some(dropped) if dropped > 0 => {
+                format!("{bytes} bytes {stream} kept (truncated: {dropped} bytes dropped)")
+            }
+            _ => format!("{bytes} bytes {stream}"),
+        };
+        rows.push((
+            "output",
+            format!(
+                "{}, {}",
+                kept(out, d.stdout_dropped, "stdout"),
+                kept(err, d.stderr_dropped, "stderr")
+            ),
+        ));
     }
     if let Some(error) = &d.error {
         rows.push(("error", error.clone()));
