@@ -57,7 +57,9 @@ pub use taskorch_actors::MAX_OUTPUT_CEILING;
 pub use taskorch_actors::{Batch, BatchProgress, BatchSpec};
 // The limit on every duration, and its check.
 pub use taskorch_actors::duration;
-pub use taskorch_actors::{CapturedOutput, OutputSubscription, RunStream};
+pub use taskorch_actors::{
+    CapturedOutput, OutputChunk, OutputSubscription, OwnedOutput, RunStream,
+};
 // What a retried run reports of each failed attempt.
 pub use taskorch_actors::RetryNotice;
 pub use taskorch_actors::{

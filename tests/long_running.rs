@@ -209,12 +209,16 @@ async fn a_full_ring_drops_the_oldest_lines_and_a_reader_sees_the_gap() {
         ..fast_config()
     })
     .await;
-    // Nobody reads while the child writes 1000 lines: it is never blocked.
-    let mut stream = rt.stream(Task::command("seq").arg("1000")).await.unwrap();
+    // A subscriber that reads nothing while the child writes 1000 lines:
+    // the child is never blocked by it. (The run's own stream is let go,
+    // as its owner would hold the child back.)
+    let stream = rt.stream(Task::command("seq").arg("1000")).await.unwrap();
     let id = stream.run_id();
+    let mut reader = rt.subscribe_output(id).unwrap();
+    drop(stream);
     let out = tokio::time::timeout(Duration::from_secs(10), rt.wait(id))
         .await
-        .expect("an unread stream never blocks the child")
+        .expect("an unread subscription never blocks the child")
         .unwrap();
     assert!(out.success());
 
@@ -225,29 +229,32 @@ async fn a_full_ring_drops_the_oldest_lines_and_a_reader_sees_the_gap() {
     assert_eq!(captured.lines[0].text, "901");
     assert_eq!(captured.lines[99].text, "1000");
 
-    let first = next(&mut stream).await.unwrap();
+    let first = reader.next_line().await.unwrap();
     assert_eq!((first.seq, first.text.as_str()), (900, "901"));
-    assert_eq!(stream.missed(), 900);
+    assert_eq!(reader.missed(), 900);
 }
 
 #[tokio::test]
-async fn a_stalled_reader_never_slows_a_chatty_child() {
+async fn a_stalled_subscriber_never_slows_a_chatty_child() {
     let rt = start_runtime().await;
     // ~1.3 MB in 200,000 lines, far past the pipe buffer and the ring,
-    // while the stream's owner reads nothing.
-    let mut stream = rt.stream(Task::command("seq").arg("200000")).await.unwrap();
-    let out = tokio::time::timeout(Duration::from_secs(30), rt.wait(stream.run_id()))
+    // while a subscriber reads nothing.
+    let stream = rt.stream(Task::command("seq").arg("200000")).await.unwrap();
+    let id = stream.run_id();
+    let mut reader = rt.subscribe_output(id).unwrap();
+    drop(stream);
+    let out = tokio::time::timeout(Duration::from_secs(30), rt.wait(id))
         .await
-        .expect("the child finishes while the reader stalls")
+        .expect("the child finishes while the subscriber stalls")
         .unwrap();
     assert!(out.success());
-    let resumed = next(&mut stream).await.unwrap();
+    let resumed = reader.next_line().await.unwrap();
     assert_eq!(
         resumed.seq, 190_000,
         "the ring keeps the newest 10,000 lines"
     );
     assert_eq!(resumed.text, "190001");
-    assert_eq!(stream.missed(), 190_000);
+    assert_eq!(reader.missed(), 190_000);
 }
 
 #[tokio::test]

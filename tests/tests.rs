@@ -28,6 +28,7 @@ mod launch_crash;
 mod limits;
 mod logging;
 mod long_running;
+mod long_running_bytes;
 mod long_running_crash;
 mod panic_hook;
 mod periodic;

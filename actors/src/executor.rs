@@ -240,8 +240,8 @@ async fn run_streamed(ctx: &Context, owner: &Owner, task: Arc<Task>, reply: Repl
         Some(owner.token()),
     );
     record.correlate(reply.correlation());
-    // Subscribed before the run starts, so the stream sees every line.
-    let lines = lines::subscribe(&record, ctx.limits().lines);
+    // Owned before the run starts, so the stream sees every byte.
+    let lines = lines::own(&record, ctx.limits().lines);
     // The caller may be gone already; the run goes on regardless, readable
     // by its id, as a dropped `RunStream` would leave it.
     reply.send(Ok(RunStream::new(Arc::clone(&record), lines)));

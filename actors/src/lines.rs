@@ -1,36 +1,65 @@
-//! Line capture: the bounded ring of one run's output lines, and the
-//! readers that follow it live.
+//! Line capture: the bounded ring of one run's output lines, the readers
+//! that follow it live, and the run owner's lossless queue.
 //!
 //! Every process run writes its stdout and stderr, split into lines, into a
 //! [`LineLog`] attached to its registry record. `orch.output(id)` copies
-//! what the ring holds, a `RunStream` or `orch.subscribe_output(id)` reads
-//! it line by line as it grows, during the run and after it.
+//! what the ring holds, `orch.subscribe_output(id)` reads it line by line
+//! as it grows, during the run and after it. The run's own `RunStream`
+//! reads its own queue instead (see below).
+//!
+//! # Who gets what
+//! | reader | sees | when it falls behind |
+//! |---|---|---|
+//! | the run's own `RunStream` ([`OwnedOutput`]) | every byte, as raw chunks or lines | the pipes are not read: the child blocks, as in a shell pipeline |
+//! | [`OutputSubscription`] (`subscribe_output`) | the ring's backlog, then live lines | it skips what the ring dropped, counted by `missed()` and shown by a jump in `seq` |
+//! | [`CapturedOutput`] (`output(id)`) | the lines the ring holds now | `dropped` counts the older lines |
 //!
 //! # A ring with cursors
 //! The ring keeps the newest lines: at most [`LineLimits::ring_lines`] lines
 //! and [`LineLimits::ring_bytes`] bytes of text; older lines go and are
 //! counted in `dropped`. A reader is only a cursor into it (the `seq` it
 //! wants next), so:
-//! - the writer never waits for a reader: the child's pipes are always
-//!   drained, and a slow or stalled reader costs the run nothing;
+//! - the ring never waits for a reader: a slow or stalled subscriber costs
+//!   the run nothing;
 //! - a reader that attaches late gets the backlog (all the ring still
 //!   holds), then live lines;
 //! - a reader that falls a whole ring behind finds its next line gone: it
 //!   skips to the oldest line kept, and the jump in `seq` tells it how many
 //!   lines it missed.
 //!
+//! # The owner's queue
+//! The run's owner must see everything, so it does not read the ring: each
+//! read of a pipe is also queued, raw, for it (`owner`), under the ring's
+//! lock so both orders agree, and the pipes are not read while that queue
+//! is full ([`OWNER_QUEUE_BYTES`]). Memory stays bounded either way: a slow
+//! owner slows the child instead of growing a buffer. An owner that lets go
+//! (drops its `RunStream`) leaves the run to the ring alone. The owner
+//! splits lines itself from the same bytes with the same splitter, so its
+//! lines and `seq`s are the ring's.
+//!
+//! # What a line is
+//! Lines are text for people; the owner's raw chunks are for bytes. A line
+//! is the bytes up to a `\n`, without it (and without a `\r` right before
+//! it); the last bytes of a stream without a newline are a line too; a
+//! line longer than [`LineLimits::max_line`] is cut into pieces (flagged,
+//! see [`CapturedOutput::split`]); invalid UTF-8 is replaced (U+FFFD) when
+//! a line is read out. A byte-exact copy of the output can therefore not be
+//! rebuilt from lines: use `RunStream::next_chunk`.
+//!
 //! Text is stored back to back in one byte ring with a small index entry
 //! per line: pushing a line allocates nothing and evicting one frees
 //! nothing, and memory stays what the limits say. A reader copies each line
 //! out, one allocation per line, as `BufReader::lines` does; invalid UTF-8
-//! is replaced then (U+FFFD), never earlier, so the writer side (which must
-//! keep up with the child) does no more than split and copy.
+//! is replaced then, never earlier, so the writer side (which must keep up
+//! with the child) does no more than split and copy.
 //!
 //! # Layout
 //! - `splitter`: bytes of one stream -> lines (partial lines, the line cap,
 //!   `\r\n`, invalid UTF-8).
-//! - `subscription`: [`OutputSubscription`], one reader.
+//! - `subscription`: [`OutputSubscription`], one reader of the ring.
+//! - `owner`: [`OwnedOutput`], the owner's lossless queue and reader.
 
+mod owner;
 mod splitter;
 mod subscription;
 #[cfg(test)]
@@ -47,6 +76,7 @@ use serde::{Deserialize, Serialize};
 use crate::output::{OutputLine, StreamKind};
 use crate::registry::RunRecord;
 use crate::run::RunId;
+pub use owner::{OWNER_ENDING_ALLOWANCE, OWNER_QUEUE_BYTES, OwnedOutput};
 use splitter::LineSplitter;
 pub use subscription::OutputSubscription;
 
@@ -134,6 +164,10 @@ struct Ring {
     closed: bool,
     /// Readers waiting for a line, by reader id.
     waiting: Vec<(u64, Waker)>,
+    /// The queue of the run's own lossless reader, while it has one.
+    owner: Option<owner::OwnerQueue>,
+    /// Pipe readers waiting for room in `owner`.
+    writers: Vec<Waker>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -241,7 +275,7 @@ impl LineLog {
     pub(crate) fn append(&self, writer: &mut LineWriter, chunk: &[u8]) {
         let LineWriter { splitter, batch } = writer;
         splitter.feed(chunk, |text, split| batch.add(text, split));
-        self.push_batch(writer);
+        self.push_batch(writer, Some(chunk));
     }
 
     /// Push what is left in `writer`: the last line of a stream that ended
@@ -249,22 +283,36 @@ impl LineLog {
     pub(crate) fn flush(&self, writer: &mut LineWriter) {
         let LineWriter { splitter, batch } = writer;
         splitter.finish(|text, split| batch.add(text, split));
-        self.push_batch(writer);
+        self.push_batch(writer, None);
     }
 
-    fn push_batch(&self, writer: &mut LineWriter) {
-        if writer.batch.lines.is_empty() {
-            return;
-        }
+    /// Push the lines of `writer`'s batch, and give the owner (if any) the
+    /// raw `chunk` they came from (`None`: the stream ended) under the
+    /// same lock, so the owner's order is the ring's.
+    fn push_batch(&self, writer: &mut LineWriter, chunk: Option<&[u8]>) {
+        let stream = writer.splitter.stream();
+        let lines = !writer.batch.lines.is_empty();
         let mut ring = self.ring.lock();
         let first = ring.next_seq;
-        ring.push(&self.limits, writer.splitter.stream(), &writer.batch);
-        ring.wake();
+        if lines {
+            ring.push(&self.limits, stream, &writer.batch);
+        }
+        let queued = match ring.owner.as_mut() {
+            Some(queue) => {
+                queue.push(stream, chunk, first);
+                true
+            }
+            None => false,
+        };
+        if lines || queued {
+            ring.wake();
+        }
         drop(ring);
+        if !lines {
+            return;
+        }
         if let Some(events) = &self.events {
-            crate::events::run_output(events, self.run, writer.splitter.stream(), first, |f| {
-                writer.batch.each(f)
-            });
+            crate::events::run_output(events, self.run, stream, first, |f| writer.batch.each(f));
         }
         writer.batch.clear();
     }
@@ -513,6 +561,13 @@ impl Ring {
         }
     }
 
+    /// Wake the pipe readers waiting for room in the owner's queue.
+    fn wake_writers(&mut self) {
+        for waker in self.writers.drain(..) {
+            waker.wake();
+        }
+    }
+
     fn forget(&mut self, id: u64) {
         self.waiting.retain(|(reader, _)| *reader != id);
     }
@@ -600,6 +655,19 @@ fn owned(bytes: &[u8]) -> String {
 /// in-process action, or a run that has not started a process yet).
 pub fn captured(record: &RunRecord) -> CapturedOutput {
     record.lines().map(|log| log.snapshot()).unwrap_or_default()
+}
+
+/// The lossless reader of `record`'s output, for the run's own
+/// `RunStream` (see `owner`); made before the run starts, it gets all of it.
+pub fn own(record: &RunRecord, limits: LineLimits) -> OwnedOutput {
+    let log = record.lines_or_init(|| {
+        Arc::new(LineLog::new(record.id(), limits).with_events(record.events().clone()))
+    });
+    let owned = log.own();
+    if record.status().is_terminal() {
+        log.close();
+    }
+    owned
 }
 
 /// A reader of `record`'s lines: the backlog, then live lines until the run

@@ -102,6 +102,18 @@ pub enum StreamKind {
     Stderr,
 }
 
+/// Raw bytes of one stream of a run, exactly as the child wrote them: no
+/// decoding, no `\r` removed, no newline added or removed, no line cut.
+/// Concatenating the chunks of one stream gives that stream's bytes.
+/// Returned by `RunStream::next_chunk`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputChunk {
+    /// The stream the bytes came from.
+    pub stream: StreamKind,
+    /// The bytes of one read of the child's pipe (never empty).
+    pub bytes: Vec<u8>,
+}
+
 /// One line of a run's output, as the child wrote it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutputLine {

@@ -139,6 +139,10 @@ pub(crate) async fn run(
     deadline: Option<Instant>,
     on_spawn: impl FnOnce(Option<u32>) -> bool,
 ) -> Result<Finished> {
+    if let Some(log) = spec.lines {
+        // A retry: the owner holds the child back again.
+        log.owner_ending(false);
+    }
     let mut child = spawn(spec)?;
     if on_spawn(child.pid()) {
         let _ = child.kill();
@@ -210,6 +214,12 @@ pub(crate) async fn run(
         // The run is over: nothing of its group may outlive it, and with the
         // group gone the pipes close, which ends the drain below.
         child.kill_group();
+        // What is left in the pipes (at most their buffers, with the group
+        // gone) goes to the owner without waiting for it to catch up: a
+        // slow owner must neither lose it nor hold the run's end.
+        if let Some(log) = spec.lines {
+            log.owner_ending(true);
+        }
         if !io_done {
             let _ = tokio::time::timeout(limits.drain_timeout, &mut io).await;
         }

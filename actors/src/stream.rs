@@ -1,5 +1,13 @@
-//! [`RunStream`]: the handle of a LongRunning run — its lines as they come,
-//! its outcome at the end, and a way to cancel it.
+//! [`RunStream`]: the handle of a LongRunning run — its output as it comes
+//! (lines or raw bytes), its outcome at the end, and a way to cancel it.
+//!
+//! # Who gets what
+//! | reader | what it sees | if it falls behind |
+//! |---|---|---|
+//! | the run's own [`RunStream`] | every byte, from the first | the child waits (back-pressure) |
+//! | `orch.subscribe_output(id)` | the ring's backlog, then live lines | skips what the ring dropped (`missed`) |
+//! | `orch.output(id)` | what the ring holds now | `CapturedOutput::dropped` counts the rest |
+//! | `Output::stdout`/`stderr` | the first `max_output` bytes | `*_truncated`, `*_dropped` |
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -9,43 +17,69 @@ use futures::Stream;
 use futures::stream::FusedStream;
 
 use crate::error::Result;
-use crate::lines::OutputSubscription;
-use crate::output::{Output, OutputLine};
+use crate::lines::OwnedOutput;
+use crate::output::{Output, OutputChunk, OutputLine};
 use crate::registry::RunRecord;
 use crate::run::{RunId, RunStatus};
 
-/// A run started by `Orchestrator::stream`: read its output lines as the
-/// child writes them ([`next_line`](Self::next_line), or as a
-/// [`futures::Stream`]), then [`wait`](Self::wait) for its [`Output`].
+/// A run started by `Orchestrator::stream`: read its output as the child
+/// writes it, as lines ([`next_line`](Self::next_line), or as a
+/// [`futures::Stream`]) or as raw bytes ([`next_chunk`](Self::next_chunk)),
+/// then [`wait`](Self::wait) for its [`Output`].
 ///
-/// Lines arrive in the order the child wrote them, stdout and stderr
-/// interleaved, with [`OutputLine::seq`] strictly increasing. Reading is
-/// never required: the run's pipes are drained whether or not anyone reads,
-/// into a bounded ring; a reader that falls a whole ring behind skips the
-/// lines dropped meanwhile (a jump in `seq`, counted by
-/// [`missed`](Self::missed)).
+/// # Lossless, with back-pressure
+/// This handle sees **every** byte the child writes, however slowly it is
+/// read: the run's pipes are read only while this handle's queue (at most
+/// [`OWNER_QUEUE_BYTES`](crate::lines::OWNER_QUEUE_BYTES) plus one read)
+/// has room, so a child that writes faster than its owner reads blocks on
+/// its full pipe until the owner catches up, as in a shell pipeline. Its
+/// `timeout` keeps running meanwhile. Holding the handle without reading
+/// therefore stalls a chatty child: read it, or drop it. The end of a run
+/// never waits for the owner: once the process group is gone, what its
+/// pipes still hold is queued at once (past the cap, by at most
+/// [`OWNER_ENDING_ALLOWANCE`](crate::lines::OWNER_ENDING_ALLOWANCE)), so a
+/// cancel, a time-out or shutdown ends the run however slow the owner.
+///
+/// Other readers (`subscribe_output`, `output`) read the run's bounded ring
+/// and never slow it down; they may miss lines, and say how many.
+///
+/// # Lines or bytes
+/// Use one of the two per handle: each chunk is returned once, to whichever
+/// call takes it (a line being assembled from taken chunks stays with the
+/// line API).
+/// - [`next_chunk`](Self::next_chunk): raw bytes, stdout and stderr apart;
+///   each stream's chunks concatenated are exactly what the child wrote.
+/// - [`next_line`](Self::next_line): text, normalised as
+///   [`OutputLine::text`] says: split at `\n` (removed, and a `\r` right
+///   before it), a last line without newline delivered at the end, invalid
+///   UTF-8 replaced with U+FFFD, lines longer than `Config::max_line_bytes`
+///   cut into pieces ([`last_split`](Self::last_split)). Lines arrive in
+///   the order the child wrote them, stdout and stderr interleaved, with
+///   [`OutputLine::seq`] strictly increasing and equal to the `seq` the
+///   ring gives the same line.
 ///
 /// # Dropping
-/// Dropping a `RunStream` does **not** cancel the run: it keeps going, and
-/// its status, outcome and output stay readable by [`run_id`](Self::run_id)
-/// (`status`, `wait`, `output`, `subscribe_output`). Call
-/// [`cancel_on_drop(true)`](Self::cancel_on_drop) to stop the run when the
-/// handle is dropped instead (also when a [`wait`](Self::wait) future is
-/// dropped unfinished).
+/// Dropping a `RunStream` does **not** cancel the run: it keeps going
+/// (its output now only into the bounded ring, so nothing waits for a
+/// reader), and its status, outcome and output stay readable by
+/// [`run_id`](Self::run_id) (`status`, `wait`, `output`,
+/// `subscribe_output`). Call [`cancel_on_drop(true)`](Self::cancel_on_drop)
+/// to stop the run when the handle is dropped instead (also when a
+/// [`wait`](Self::wait) future is dropped unfinished).
 #[derive(Debug)]
 pub struct RunStream {
     record: Arc<RunRecord>,
-    lines: OutputSubscription,
+    out: OwnedOutput,
     cancel_on_drop: bool,
     /// The last attempt whose retry notice was returned.
     retries_seen: u32,
 }
 
 impl RunStream {
-    pub(crate) fn new(record: Arc<RunRecord>, lines: OutputSubscription) -> Self {
+    pub(crate) fn new(record: Arc<RunRecord>, out: OwnedOutput) -> Self {
         RunStream {
             record,
-            lines,
+            out,
             cancel_on_drop: false,
             retries_seen: 0,
         }
@@ -62,7 +96,8 @@ impl RunStream {
     }
 
     /// The next output line; `None` once the run has ended and every line
-    /// has been read (then [`wait`](Self::wait) answers at once).
+    /// has been read (then [`wait`](Self::wait) answers at once). See the
+    /// type docs for what a line is.
     ///
     /// # Errors
     /// None: the end of the output is `None`, and how the run ended is for
@@ -72,20 +107,48 @@ impl RunStream {
     /// Cancel safe: a line is taken only when it is returned, so a
     /// `next_line` dropped in a `select!` loses nothing.
     pub async fn next_line(&mut self) -> Option<OutputLine> {
-        self.lines.next_line().await
+        std::future::poll_fn(|cx| self.out.poll_line(cx)).await
     }
 
-    /// Lines this stream never returned because the ring dropped them
-    /// before they were read.
+    /// The next raw chunk of output, stdout and stderr kept apart; `None`
+    /// once the run has ended and every byte has been read. The bytes are
+    /// exactly what the child wrote (see [`OutputChunk`]).
+    ///
+    /// # Errors
+    /// None: the end of the output is `None`, and how the run ended is for
+    /// `wait`.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: a chunk is taken only when it is returned.
+    pub async fn next_chunk(&mut self) -> Option<OutputChunk> {
+        std::future::poll_fn(|cx| self.out.poll_chunk(cx)).await
+    }
+
+    /// Lines this stream never returned: always 0, as the run's own stream
+    /// is lossless (see the type docs). Kept for readers written against
+    /// the ring, where `OutputSubscription::missed` can be non-zero.
     pub fn missed(&self) -> u64 {
-        self.lines.missed()
+        0
+    }
+
+    /// Bytes read from the child and not yet returned by this stream.
+    pub fn queued_bytes(&self) -> usize {
+        self.out.queued_bytes()
+    }
+
+    /// The most bytes this stream's queue ever held: the memory a slow
+    /// reader costs, at most `OWNER_QUEUE_BYTES` plus one read (64 KiB),
+    /// plus `OWNER_ENDING_ALLOWANCE` for what the pipes hold when the
+    /// process group is gone.
+    pub fn peak_queued_bytes(&self) -> usize {
+        self.out.peak_queued_bytes()
     }
 
     /// Whether the line last returned is a piece of a line longer than
     /// `Config::max_line_bytes`, cut at that cap and continued by the next
     /// line of the same stream.
     pub fn last_split(&self) -> bool {
-        self.lines.last_split()
+        self.out.last_split()
     }
 
     /// The next failed attempt that is being retried (the task's
@@ -101,8 +164,9 @@ impl RunStream {
         Some(notice)
     }
 
-    /// Wait for the run to end and return its outcome. Lines not read yet
-    /// are still readable with `output(run_id)`.
+    /// Wait for the run to end and return its outcome. This lets go of
+    /// the stream (the run continues into the ring only); lines not read
+    /// yet are readable with `output(run_id)` as far as the ring keeps them.
     ///
     /// # Errors
     /// As `Orchestrator::run`: `Cancelled` after a cancel, `TimedOut`,
@@ -113,7 +177,9 @@ impl RunStream {
     /// # Cancel safety
     /// Dropping the future drops the stream: the run goes on, unless
     /// [`cancel_on_drop`](Self::cancel_on_drop) was set.
-    pub async fn wait(self) -> Result<Output> {
+    pub async fn wait(mut self) -> Result<Output> {
+        // Nobody reads this stream from here on: it must not hold the child.
+        self.out.release();
         self.record.wait().await
     }
 
@@ -136,13 +202,13 @@ impl Stream for RunStream {
     type Item = OutputLine;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<OutputLine>> {
-        Pin::new(&mut self.get_mut().lines).poll_next(cx)
+        self.get_mut().out.poll_line(cx)
     }
 }
 
 impl FusedStream for RunStream {
     fn is_terminated(&self) -> bool {
-        self.lines.is_terminated()
+        self.out.is_done()
     }
 }
 

@@ -1,8 +1,9 @@
 //! Bounded capture of a child's stdout and stderr.
 //!
 //! Output is never unbounded in memory: each stream keeps at most its cap,
-//! and everything past it is still *read* (so the child never blocks on a
-//! full pipe) but discarded and counted.
+//! and everything past it is still *read* but discarded and counted. The
+//! child blocks on a full pipe only while the run's owner (its
+//! `RunStream`) is behind: that is the owner's back-pressure.
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -81,6 +82,14 @@ pub(crate) async fn drain<R: AsyncRead + Unpin>(
     mut lines: LineTap<'_>,
 ) {
     let Some(mut reader) = reader else { return };
+    // Before each read: while the run's owner is behind, the pipe is not
+    // read, so the child blocks on it (see `lines::owner`).
+    let log = lines.as_ref().map(|(log, _)| *log);
+    let wait_room = || async {
+        if let Some(log) = log {
+            log.room().await;
+        }
+    };
     let mut tap = |bytes: &[u8]| {
         if let Some((log, writer)) = lines.as_mut() {
             log.append(writer, bytes);
@@ -88,6 +97,7 @@ pub(crate) async fn drain<R: AsyncRead + Unpin>(
     };
     // Below the cap: read into the spare capacity of the kept bytes.
     while sink.bytes.len() < sink.cap {
+        wait_room().await;
         let room = sink.cap - sink.bytes.len();
         // Grow with what the child actually writes: most runs print little,
         // and a large first reservation per stream per run costs more than
@@ -104,9 +114,10 @@ pub(crate) async fn drain<R: AsyncRead + Unpin>(
             Ok(_) => tap(&sink.bytes[before..]),
         }
     }
-    // Past the cap: keep reading so the child never blocks, count, discard.
+    // Past the cap: keep reading, count, discard.
     let mut scratch = vec![0u8; PAST_CAP_READ];
     loop {
+        wait_room().await;
         match reader.read(&mut scratch).await {
             Ok(0) | Err(_) => return,
             Ok(n) => {
