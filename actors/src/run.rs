@@ -207,11 +207,7 @@ impl fmt::Display for RetryNotice {
             (None, None, Some(signal)) => write!(f, "killed by signal {signal}")?,
             (None, None, None) => write!(f, "the action failed")?,
         }
-        write!(
-            f,
-            "), retrying in {}",
-            humantime_like(self.delay)
-        )
+        write!(f, "), retrying in {}", humantime_like(self.delay))
     }
 }
 

@@ -71,8 +71,6 @@ pub struct RunStream {
     record: Arc<RunRecord>,
     out: OwnedOutput,
     cancel_on_drop: bool,
-    /// The last attempt whose retry notice was returned.
-    retries_seen: u32,
 }
 
 impl RunStream {
@@ -81,7 +79,6 @@ impl RunStream {
             record,
             out,
             cancel_on_drop: false,
-            retries_seen: 0,
         }
     }
 
@@ -151,17 +148,14 @@ impl RunStream {
         self.out.last_split()
     }
 
-    /// The next failed attempt that is being retried (the task's
-    /// `retries`), as it happens; `None` once the run has ended without
-    /// another one. Attempts that failed while nobody called this are
-    /// skipped but for the latest.
-    ///
-    /// # Cancel safety
-    /// Cancel safe: a notice is marked read only when it is returned.
-    pub async fn next_retry(&mut self) -> Option<crate::run::RetryNotice> {
-        let notice = self.record.next_retry(self.retries_seen).await?;
-        self.retries_seen = notice.attempt;
-        Some(notice)
+    /// The run's failed attempts that are being retried (the task's
+    /// `retries`), as they happen: a handle of its own, so it can be
+    /// awaited beside [`next_chunk`](Self::next_chunk) in one `select!`.
+    pub fn retries(&self) -> Retries {
+        Retries {
+            record: Arc::clone(&self.record),
+            seen: 0,
+        }
     }
 
     /// Wait for the run to end and return its outcome. This lets go of
@@ -218,5 +212,27 @@ impl Drop for RunStream {
             // A no-op for a run that has already ended.
             self.record.request_cancel();
         }
+    }
+}
+
+/// A run's retries as they happen ([`RunStream::retries`]).
+#[derive(Debug)]
+pub struct Retries {
+    record: Arc<RunRecord>,
+    /// The last attempt whose notice was returned.
+    seen: u32,
+}
+
+impl Retries {
+    /// The next failed attempt that is being retried; `None` once the run
+    /// has ended without another one. Of attempts that failed while
+    /// nobody waited here, only the latest is returned.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: a notice is marked read only when it is returned.
+    pub async fn next(&mut self) -> Option<crate::run::RetryNotice> {
+        let notice = self.record.next_retry(self.seen).await?;
+        self.seen = notice.attempt;
+        Some(notice)
     }
 }

@@ -63,7 +63,12 @@ fn run_passes_20_mib_of_random_bytes_through_both_streams_exactly() {
         &["run", "--", "sh", "-c", &script],
         Stdio::null(),
     );
-    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&stderr[..stderr.len().min(500)]));
+    assert_eq!(
+        code,
+        0,
+        "{}",
+        String::from_utf8_lossy(&stderr[..stderr.len().min(500)])
+    );
     assert_same("stdout", &stdout, &out_bytes);
     assert_same("stderr", &stderr, &err_bytes);
 }
@@ -183,7 +188,15 @@ fn run_shows_each_retry_on_stderr() {
     let dir = tempfile::tempdir().unwrap();
     let out = taskorch(
         dir.path(),
-        &["run", "--retries", "2", "--", "sh", "-c", "echo try; exit 3"],
+        &[
+            "run",
+            "--retries",
+            "2",
+            "--",
+            "sh",
+            "-c",
+            "echo try; exit 3",
+        ],
     );
     assert_eq!(out.code, 3, "{out:?}");
     // Each attempt's output, live, between the notices.
@@ -209,7 +222,16 @@ fn a_capture_cut_for_the_store_is_reported_by_show_with_the_bytes_dropped() {
     // 3 MiB on stdout: all of it printed, 1 MiB (the default cap) kept.
     let (code, stdout, stderr) = bytes_through(
         dir.path(),
-        &["run", "--store", "st", "--", "head", "-c", "3145728", "/dev/zero"],
+        &[
+            "run",
+            "--store",
+            "st",
+            "--",
+            "head",
+            "-c",
+            "3145728",
+            "/dev/zero",
+        ],
         Stdio::null(),
     );
     assert_eq!(code, 0, "{}", String::from_utf8_lossy(&stderr));
@@ -232,43 +254,58 @@ fn a_capture_cut_for_the_store_is_reported_by_show_with_the_bytes_dropped() {
 }
 
 #[test]
-fn run_stops_the_command_and_exits_141_when_its_reader_goes() {
+fn run_and_stream_stop_the_command_and_exit_141_when_their_reader_goes() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_taskorch"))
-        .args(["run", "--", "yes"])
-        .current_dir(dir.path())
-        .env_remove("TASKORCH_STORE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn taskorch");
-    let mut stdout = child.stdout.take().unwrap();
-    let mut first = [0u8; 4];
-    stdout.read_exact(&mut first).unwrap();
-    assert_eq!(&first, b"y\ny\n");
-    drop(stdout);
-    // Bounded: a taskorch that ignores the closed pipe is killed, and fails.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break Some(status);
+    for command in ["run", "stream"] {
+        // `timeout 20` bounds a taskorch that would ignore the closed pipe
+        // (it would then exit 124, and fail).
+        let script = format!(
+            "timeout 20 \"$0\" {command} -- yes 2>err | head -c 4; echo \" ${{PIPESTATUS[0]}}\""
+        );
+        let out = Command::new("bash")
+            .args(["-c", &script, env!("CARGO_BIN_EXE_taskorch")])
+            .current_dir(dir.path())
+            .env_remove("TASKORCH_STORE")
+            .output()
+            .expect("run bash");
+        let stderr = std::fs::read_to_string(dir.path().join("err")).unwrap_or_default();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "y\ny\n 141\n",
+            "{command}: {stderr}"
+        );
+        assert!(stderr.is_empty(), "{command}, quietly: {stderr}");
+    }
+}
+
+#[test]
+fn stream_timestamps_prefix_each_line_with_the_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = taskorch(
+        dir.path(),
+        &[
+            "stream",
+            "--timestamps",
+            "--",
+            "sh",
+            "-c",
+            "echo a; echo b >&2; printf c",
+        ],
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    let stamped = |text: &str, want: &[&str]| {
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), want.len(), "{text}");
+        for (line, want) in lines.iter().zip(want) {
+            // `2026-12-07T20:41:55.123Z a`
+            let (stamp, rest) = line.split_once(' ').expect("a stamp and the line");
+            assert!(
+                stamp.len() == 24 && stamp.ends_with('Z') && stamp.as_bytes()[10] == b'T',
+                "{line}"
+            );
+            assert_eq!(rest, *want);
         }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
     };
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    let status = status.unwrap_or_else(|| panic!("taskorch kept running: {stderr}"));
-    assert_eq!(status.code(), Some(141), "{stderr}");
-    assert!(stderr.is_empty(), "quietly: {stderr}");
+    stamped(&out.stdout, &["a", "c"]);
+    stamped(&out.stderr, &["b"]);
 }
