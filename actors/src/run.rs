@@ -217,7 +217,7 @@ fn humantime_like(d: std::time::Duration) -> String {
         format!("{}ms", d.as_millis())
     } else if d < std::time::Duration::from_secs(60) {
         let ms = d.as_millis();
-        if ms % 1000 == 0 {
+        if ms.is_multiple_of(1000) {
             format!("{}s", ms / 1000)
         } else {
             format!("{:.3}s", d.as_secs_f64())
