@@ -29,7 +29,8 @@
 //!
 //! # Errors and exit codes
 //! Work that ran reports its own status as the `Ok` exit code (the child's
-//! exit code for `run` and `stream`, 130 after Ctrl-C, 1 when a batch had
+//! exit code for `run` and `stream`, 124 after their `--timeout`, 130
+//! after Ctrl-C, 141 when their reader closed the pipe, 1 when a batch had
 //! failures); a [`CliError`] means the tool could not do what was asked,
 //! and the binary maps it to an exit code (2 bad input, 127 program not
 //! found, 126 not executable, 1 otherwise).

@@ -285,15 +285,23 @@ async fn next_piece(stream: &mut RunStream, framing: Framing) -> Option<(StreamK
 /// Write `bytes` to our stream of the same kind, at once: no buffering,
 /// so a prompt without a newline shows too. A slow reader of ours blocks
 /// this write, which holds the child (back-pressure, as in a pipeline);
-/// `block_in_place` lets the runtime's other tasks go on meanwhile.
+/// on a multi-threaded runtime `block_in_place` lets its other tasks go on
+/// meanwhile (a current-thread runtime, which cannot, just waits).
 fn write_all(kind: StreamKind, bytes: &[u8]) -> std::io::Result<()> {
-    tokio::task::block_in_place(|| match kind {
+    let write = || match kind {
         StreamKind::Stdout => {
             let mut out = std::io::stdout().lock();
             out.write_all(bytes).and_then(|()| out.flush())
         }
         StreamKind::Stderr => std::io::stderr().lock().write_all(bytes),
-    })
+    };
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi_thread {
+        tokio::task::block_in_place(write)
+    } else {
+        write()
+    }
 }
 
 /// The captured output, each stream to ours.
