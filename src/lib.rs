@@ -57,13 +57,11 @@ pub use taskorch_actors::MAX_OUTPUT_CEILING;
 pub use taskorch_actors::{Batch, BatchProgress, BatchSpec};
 // The limit on every duration, and its check.
 pub use taskorch_actors::duration;
-pub use taskorch_actors::{
-    CapturedOutput, OutputChunk, OutputSubscription, OwnedOutput, RunStream,
-};
-// What a retried run reports of each failed attempt.
+pub use taskorch_actors::{CapturedOutput, OutputChunk, OutputSubscription, RunStream};
 pub use taskorch_actors::{
     POOL_ENV, Pool, PoolSpec, PoolState, PoolStats, WORKER_ENV, WorkerLog, WorkerLogLine,
 };
+// What a retried run reports of each failed attempt.
 pub use taskorch_actors::{Retries, RetryNotice};
 pub use workflow::{Block, BlockType, RISK_LIMIT_BLOCK, ValueType, Workflow};
 // FireAndForget and the run registry.

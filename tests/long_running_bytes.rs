@@ -214,3 +214,21 @@ async fn a_time_out_or_cancel_ends_a_run_whose_owner_never_reads() {
         .unwrap_err();
     assert!(matches!(err, taskorch::Error::Cancelled { .. }), "{err:?}");
 }
+
+#[tokio::test]
+async fn each_chunk_names_the_attempt_that_wrote_it() {
+    let rt = start_runtime().await;
+    let task = Task::shell("echo \"try $TASKORCH_RUN_ID\"; exit 1")
+        .retries(1)
+        .backoff(taskorch::Backoff::fixed(Duration::from_millis(1)));
+    let mut stream = rt.stream(task).await.unwrap();
+    let id = stream.run_id();
+    let mut attempts = Vec::new();
+    while let Some(chunk) = next_chunk(&mut stream).await {
+        assert_eq!(chunk.bytes, format!("try {id}\n").into_bytes());
+        attempts.push(chunk.attempt);
+    }
+    assert_eq!(attempts, [1, 2]);
+    let out = stream.wait().await.unwrap();
+    assert_eq!((out.attempts, out.exit_code), (2, Some(1)));
+}

@@ -30,6 +30,7 @@ mod logging;
 mod long_running;
 mod long_running_bytes;
 mod long_running_crash;
+mod output_loss;
 mod panic_hook;
 mod periodic;
 mod periodic_crash;

@@ -27,7 +27,8 @@
 //! ```json
 //! {"schema":1,"seq":7,"time":"2026-01-02T03:04:05.123456Z","time_ms":1767323045123,
 //!  "correlation":"…32 hex digits…","type":"run_finished","run_id":"…","status":"succeeded",
-//!  "exit_code":0,"error":null}
+//!  "exit_code":0,"error":null,"stdout_truncated":false,"stderr_truncated":false,
+//!  "stdout_dropped":0,"stderr_dropped":0}
 //! ```
 //!
 //! - `schema`: [`EVENT_SCHEMA_VERSION`]; fields are only ever added within
@@ -157,6 +158,19 @@ pub enum EventBody {
         exit_code: Option<i32>,
         /// The error's message, when it ended with one.
         error: Option<String>,
+        /// Its captured stdout was cut at `max_output`: `Output::stdout`
+        /// lacks bytes the child wrote.
+        #[serde(default)]
+        stdout_truncated: bool,
+        /// Its captured stderr was cut at `max_output`.
+        #[serde(default)]
+        stderr_truncated: bool,
+        /// Bytes of stdout the capture dropped (`Output::stdout_dropped`).
+        #[serde(default)]
+        stdout_dropped: u64,
+        /// Bytes of stderr the capture dropped (`Output::stderr_dropped`).
+        #[serde(default)]
+        stderr_dropped: u64,
     },
     /// A workflow started.
     WorkflowStarted {
@@ -287,27 +301,52 @@ pub(crate) fn run_started(record: &RunRecord) {
 
 /// What `run_finished` reports of an outcome, taken before the registry
 /// keeps it (only while somebody subscribes).
-pub(crate) type FinishSummary = Option<(Option<i32>, Option<String>)>;
+pub(crate) type FinishSummary = Option<Finish>;
+
+/// The part of an outcome a `run_finished` event carries.
+#[derive(Debug, Default)]
+pub(crate) struct Finish {
+    exit_code: Option<i32>,
+    error: Option<String>,
+    stdout_truncated: bool,
+    stderr_truncated: bool,
+    stdout_dropped: u64,
+    stderr_dropped: u64,
+}
 
 pub(crate) fn finish_summary(
     record: &RunRecord,
     outcome: &crate::error::Result<crate::output::Output>,
 ) -> FinishSummary {
     record.events().is_active().then(|| match outcome {
-        Ok(out) => (out.exit_code, None),
-        Err(e) => (None, Some(e.to_string())),
+        Ok(out) => Finish {
+            exit_code: out.exit_code,
+            error: None,
+            stdout_truncated: out.stdout_truncated,
+            stderr_truncated: out.stderr_truncated,
+            stdout_dropped: out.stdout_dropped,
+            stderr_dropped: out.stderr_dropped,
+        },
+        Err(e) => Finish {
+            error: Some(e.to_string()),
+            ..Finish::default()
+        },
     })
 }
 
 pub(crate) fn run_finished(record: &RunRecord, status: RunStatus, summary: FinishSummary) {
-    if let Some((exit_code, error)) = summary {
+    if let Some(finish) = summary {
         record
             .events()
             .emit(correlation_of(record), || EventBody::RunFinished {
                 run_id: record.id(),
                 status,
-                exit_code,
-                error,
+                exit_code: finish.exit_code,
+                error: finish.error,
+                stdout_truncated: finish.stdout_truncated,
+                stderr_truncated: finish.stderr_truncated,
+                stdout_dropped: finish.stdout_dropped,
+                stderr_dropped: finish.stderr_dropped,
             });
     }
 }

@@ -112,6 +112,9 @@ pub struct OutputChunk {
     pub stream: StreamKind,
     /// The bytes of one read of the child's pipe (never empty).
     pub bytes: Vec<u8>,
+    /// The attempt that wrote them, 1 for the first: a retried run's
+    /// output is each attempt's in turn, and this tells where one ends.
+    pub attempt: u32,
 }
 
 /// One line of a run's output, as the child wrote it.

@@ -10,7 +10,9 @@
 //!   the termination sequence (SIGTERM to the group, grace, SIGKILL).
 //! - `unix` / `windows`: process groups / job objects (through process-wrap).
 //! - [`capture`]: bounded stdout/stderr buffers, and the tap that feeds
-//!   the run's line ring (`crate::lines`) from the same reads.
+//!   the run's line ring (`crate::lines`) and its owner's queue from the
+//!   same reads; while the owner (the run's `RunStream`) is behind, the
+//!   pipes are not read, so the child waits on them (back-pressure).
 //! - [`piped`]: long-lived children with piped stdin/stdout/stderr (pool
 //!   workers).
 //! - `guardian`: kills every live group if the host process dies.
@@ -22,7 +24,9 @@
 //! group gets SIGTERM, `kill_grace` to leave, then SIGKILL (see
 //! [`child::terminate`]). A descendant that left the group (`setsid`) and
 //! keeps a pipe open cannot hold the run hostage: output is drained for at
-//! most `drain_timeout` after the exit, then abandoned.
+//! most `drain_timeout` after the exit, then abandoned. What the pipes hold
+//! when the group is gone is read without waiting for a slow owner, so
+//! the end of a run never depends on its reader.
 
 pub(crate) mod capture;
 pub(crate) mod child;
@@ -139,10 +143,6 @@ pub(crate) async fn run(
     deadline: Option<Instant>,
     on_spawn: impl FnOnce(Option<u32>) -> bool,
 ) -> Result<Finished> {
-    if let Some(log) = spec.lines {
-        // A retry: the owner holds the child back again.
-        log.owner_ending(false);
-    }
     let mut child = spawn(spec)?;
     if on_spawn(child.pid()) {
         let _ = child.kill();
@@ -218,7 +218,7 @@ pub(crate) async fn run(
         // gone) goes to the owner without waiting for it to catch up: a
         // slow owner must neither lose it nor hold the run's end.
         if let Some(log) = spec.lines {
-            log.owner_ending(true);
+            log.owner_ending();
         }
         if !io_done {
             let _ = tokio::time::timeout(limits.drain_timeout, &mut io).await;

@@ -501,6 +501,8 @@ impl RunRecord {
             finished: state.finished,
             exit_code: state.exit_code,
             attempts: state.attempts,
+            stdout_dropped: dropped(state, |out| out.stdout_dropped),
+            stderr_dropped: dropped(state, |out| out.stderr_dropped),
         }
     }
 
@@ -558,6 +560,11 @@ impl RunRecord {
             }
             notified.await;
         }
+    }
+
+    /// The attempt running (or last run), 1 for the first; 0 before it.
+    pub fn attempt(&self) -> u32 {
+        self.state.lock().attempts
     }
 
     /// Note the pid (and process group) of the running attempt.
@@ -671,5 +678,13 @@ impl RunRecord {
             out.stdout = Vec::new();
             out.stderr = Vec::new();
         }
+    }
+}
+
+/// A dropped-bytes count of the outcome held in `state` (0 without one).
+fn dropped(state: &RunState, count: impl Fn(&Output) -> u64) -> u64 {
+    match state.outcome.as_deref() {
+        Some(Ok(out)) => count(out),
+        _ => 0,
     }
 }

@@ -178,6 +178,23 @@ pub struct RunInfo {
     pub exit_code: Option<i32>,
     /// Attempts made so far (1 + retries used).
     pub attempts: u32,
+    /// Bytes of stdout missing from the captured output of the finished
+    /// run: cut at `max_output`, or reclaimed by the output budget
+    /// (`Output::stdout_dropped`). 0 while it runs, when it ended with an
+    /// error, or when nothing was lost.
+    #[serde(default)]
+    pub stdout_dropped: u64,
+    /// The same for stderr (`Output::stderr_dropped`).
+    #[serde(default)]
+    pub stderr_dropped: u64,
+}
+
+impl RunInfo {
+    /// Whether the run's captured output lacks bytes its process wrote
+    /// (see [`stdout_dropped`](Self::stdout_dropped)).
+    pub fn output_truncated(&self) -> bool {
+        self.stdout_dropped > 0 || self.stderr_dropped > 0
+    }
 }
 
 /// A failed attempt of a run that will be tried again

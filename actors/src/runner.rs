@@ -472,6 +472,8 @@ async fn attempt_once(
                         .with_events(record.events().clone()),
                 )
             });
+            // Chunks for the run's owner say which attempt wrote them.
+            lines.begin_attempt(record.attempt());
             // Only requests made inside a `tracing` span have one.
             let traceparent = record.correlation().and_then(|c| c.traceparent());
             let spec = ProcessSpec {

@@ -403,7 +403,12 @@ impl Store {
             .outcome
             .as_ref()
             .map(|o| o.outcome(id, &row, output.as_ref()));
-        let info = row.info(id);
+        let mut info = row.info(id);
+        if let Some(Ok(out)) = &outcome {
+            // Counts what the output budget reclaimed too.
+            info.stdout_dropped = out.stdout_dropped;
+            info.stderr_dropped = out.stderr_dropped;
+        }
         let task = row
             .task
             .or_else(|| self.read(|db| graphs::task_of_run(db, id)).flatten());

@@ -114,18 +114,20 @@ pub(super) fn details(d: &RunDetails) -> String {
     if let (Some(out), Some(err)) = (d.stdout_bytes, d.stderr_bytes) {
         // A cut capture says so, with what it dropped: never a cut size
         // passed off as all there was.
-        let kept = |bytes: usize, dropped: Option<u64>, stream: &str| match dropped {
-            Some(dropped) if dropped > 0 => {
+        // (`RunInfo` carries the counts, so `show --json` has them too.)
+        let kept = |bytes: usize, dropped: u64, stream: &str| {
+            if dropped > 0 {
                 format!("{bytes} bytes {stream} kept (truncated: {dropped} bytes dropped)")
+            } else {
+                format!("{bytes} bytes {stream}")
             }
-            _ => format!("{bytes} bytes {stream}"),
         };
         rows.push((
             "output",
             format!(
                 "{}, {}",
-                kept(out, d.stdout_dropped, "stdout"),
-                kept(err, d.stderr_dropped, "stderr")
+                kept(out, d.info.stdout_dropped, "stdout"),
+                kept(err, d.info.stderr_dropped, "stderr")
             ),
         ));
     }

@@ -58,11 +58,6 @@ pub(super) struct RunDetails {
     /// Bytes of stdout and stderr captured.
     pub(super) stdout_bytes: Option<usize>,
     pub(super) stderr_bytes: Option<usize>,
-    /// Bytes of stdout and stderr read past the capture's cap and not
-    /// kept (the run printed them, if it printed live; the store has
-    /// only the first part).
-    pub(super) stdout_dropped: Option<u64>,
-    pub(super) stderr_dropped: Option<u64>,
     /// Why it could not run or finish (timed out, not found, ...).
     pub(super) error: Option<String>,
 }
@@ -80,8 +75,6 @@ impl RunDetails {
             signal: None,
             stdout_bytes: None,
             stderr_bytes: None,
-            stdout_dropped: None,
-            stderr_dropped: None,
             error: None,
         };
         match outcome {
@@ -90,8 +83,6 @@ impl RunDetails {
                 details.signal = out.signal;
                 details.stdout_bytes = Some(out.stdout.len());
                 details.stderr_bytes = Some(out.stderr.len());
-                details.stdout_dropped = Some(out.stdout_dropped);
-                details.stderr_dropped = Some(out.stderr_dropped);
             }
             Some(Err(e)) => details.error = Some(e.to_string()),
             None => {}

@@ -11,9 +11,16 @@ use super::Orchestrator;
 
 impl Orchestrator {
     /// Start `task` and return as soon as it is accepted, with a
-    /// [`RunStream`] of its output lines as the child writes them (stdout
-    /// and stderr interleaved in arrival order); [`RunStream::wait`] gives
-    /// the [`Output`](crate::Output) at the end.
+    /// [`RunStream`] of its output as the child writes it: lines (stdout
+    /// and stderr interleaved in arrival order, [`RunStream::next_line`]) or
+    /// raw bytes, stdout and stderr apart ([`RunStream::next_chunk`]);
+    /// [`RunStream::wait`] gives the [`Output`](crate::Output) at the end.
+    ///
+    /// The stream is lossless: it gets every byte, and while its reader is
+    /// behind, the child's pipes are not read (the child waits, as in a
+    /// shell pipeline). Other readers ([`output`](Self::output),
+    /// [`subscribe_output`](Self::subscribe_output)) read a bounded ring
+    /// and are told what it dropped. See [`RunStream`].
     ///
     /// Dropping the stream does not stop the run (see [`RunStream`]);
     /// [`cancel`](Self::cancel) or [`RunStream::cancel_on_drop`] do.
@@ -58,8 +65,10 @@ impl Orchestrator {
     /// Another reader of run `id`'s output: every line still in its ring
     /// (the backlog), then each new line as it is written, and the end when
     /// the run ends. Any number of readers can follow one run, each at its
-    /// own pace; a reader that falls a whole ring behind skips the lines
-    /// dropped meanwhile (a jump in `seq`).
+    /// own pace and never slows the run; a reader that falls a whole ring
+    /// behind skips the lines dropped meanwhile (a jump in `seq`, counted
+    /// by [`OutputSubscription::missed`]). Only the run's own
+    /// [`RunStream`] is lossless.
     ///
     /// # Errors
     /// `UnknownRun` if the id is unknown here.

@@ -9,6 +9,10 @@ fn finished() -> EventBody {
         status: RunStatus::Succeeded,
         exit_code: Some(0),
         error: None,
+        stdout_truncated: false,
+        stderr_truncated: false,
+        stdout_dropped: 0,
+        stderr_dropped: 0,
     }
 }
 

@@ -51,6 +51,8 @@ pub(super) struct OwnerQueue {
     /// The attempt's group is gone: the rest of its pipes may go past the
     /// cap (by [`OWNER_ENDING_ALLOWANCE`]).
     ending: bool,
+    /// The attempt writing now (1 for the first).
+    attempt: u32,
 }
 
 /// One read of one stream as the owner will get it.
@@ -63,6 +65,7 @@ struct Queued {
     first_seq: u64,
     /// The stream of one attempt ended: an unfinished last line is a line.
     end: bool,
+    attempt: u32,
 }
 
 impl OwnerQueue {
@@ -86,6 +89,7 @@ impl OwnerQueue {
             bytes: chunk.map(<[u8]>::to_vec).unwrap_or_default(),
             first_seq,
             end: chunk.is_none(),
+            attempt: self.attempt,
         });
     }
 }
@@ -152,6 +156,7 @@ impl OwnedOutput {
                     return Poll::Ready(Some(OutputChunk {
                         stream: q.stream,
                         bytes: q.bytes,
+                        attempt: q.attempt,
                     }));
                 }
                 Poll::Ready(None) => return Poll::Ready(None),
@@ -180,6 +185,7 @@ impl OwnedOutput {
                             bytes: Vec::new(),
                             first_seq: seq,
                             end: true,
+                            attempt: 0,
                         });
                     }
                     if self.ready.is_empty() {
@@ -292,14 +298,23 @@ impl LineLog {
         .await;
     }
 
-    /// Whether the attempt's process group is gone (`true`: the rest of
-    /// its pipes may go past the owner's cap, see
-    /// [`OWNER_ENDING_ALLOWANCE`]) or a new attempt starts (`false`).
-    pub(crate) fn owner_ending(&self, ending: bool) {
+    /// The attempt's process group is gone: the rest of its pipes may go
+    /// past the owner's cap (see [`OWNER_ENDING_ALLOWANCE`]).
+    pub(crate) fn owner_ending(&self) {
         let mut ring = self.ring.lock();
         if let Some(queue) = ring.owner.as_mut() {
-            queue.ending = ending;
+            queue.ending = true;
             ring.wake_writers();
+        }
+    }
+
+    /// Attempt `attempt` (1 for the first) starts: its chunks carry its
+    /// number, and the owner holds its child back again.
+    pub(crate) fn begin_attempt(&self, attempt: u32) {
+        let mut ring = self.ring.lock();
+        if let Some(queue) = ring.owner.as_mut() {
+            queue.ending = false;
+            queue.attempt = attempt;
         }
     }
 }
@@ -400,9 +415,9 @@ mod tests {
         let mut held = Box::pin(log.room());
         assert!((&mut held).now_or_never().is_none());
         // The attempt's group is gone: the pipes' rest goes past the cap.
-        log.owner_ending(true);
+        log.owner_ending();
         assert!(held.now_or_never().is_some());
-        log.owner_ending(false);
+        log.begin_attempt(2);
         let mut held = Box::pin(log.room());
         assert!((&mut held).now_or_never().is_none());
         drop(owner);

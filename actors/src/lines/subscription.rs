@@ -17,8 +17,10 @@ use crate::run::RunId;
 ///
 /// Reading never slows the run down: a reader that falls a whole ring
 /// behind skips the lines that were dropped meanwhile, which shows as a jump
-/// in [`OutputLine::seq`] (and in [`missed`](Self::missed)). Any number of
-/// subscriptions can read one run; each has its own position.
+/// in [`OutputLine::seq`] (and in [`missed`](Self::missed)): loss is
+/// possible here, never silent. Any number of subscriptions can read one
+/// run; each has its own position. For every line, read the run's own
+/// `RunStream` instead (see the `lines` module docs).
 ///
 /// Also a [`futures::Stream`] of [`OutputLine`]s.
 #[derive(Debug)]

@@ -118,6 +118,23 @@ impl RunRow {
             finished: self.finished.map(time),
             exit_code: self.exit_code,
             attempts: self.attempts,
+            stdout_dropped: self.dropped().0,
+            stderr_dropped: self.dropped().1,
+        }
+    }
+
+    /// Bytes of stdout and stderr missing from the stored output: cut at
+    /// capture, and (if its output row is gone) reclaimed since. An output
+    /// row that is present is counted as kept; `Store::stored_run` corrects
+    /// it from the row itself.
+    fn dropped(&self) -> (u64, u64) {
+        match &self.outcome {
+            Some(OutcomeRow::Output {
+                stdout_dropped,
+                stderr_dropped,
+                ..
+            }) => (*stdout_dropped, *stderr_dropped),
+            _ => (0, 0),
         }
     }
 }
