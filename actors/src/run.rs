@@ -243,3 +243,41 @@ fn humantime_like(d: std::time::Duration) -> String {
         format!("{}m {}s", d.as_secs() / 60, d.as_secs() % 60)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::RetryNotice;
+
+    fn notice(exit_code: Option<i32>, signal: Option<i32>, error: Option<&str>, ms: u64) -> String {
+        RetryNotice {
+            attempt: 2,
+            exit_code,
+            signal,
+            error: error.map(str::to_string),
+            delay: Duration::from_millis(ms),
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn a_retry_notice_reads_as_a_shell_tool_would_say_it() {
+        assert_eq!(
+            notice(Some(1), None, None, 100),
+            "attempt 2 failed (exit 1), retrying in 100ms"
+        );
+        assert_eq!(
+            notice(None, Some(9), None, 1500),
+            "attempt 2 failed (killed by signal 9), retrying in 1.500s"
+        );
+        assert_eq!(
+            notice(None, None, Some("timed out after 1s"), 2000),
+            "attempt 2 failed (timed out after 1s), retrying in 2s"
+        );
+        assert_eq!(
+            notice(None, None, None, 125_000),
+            "attempt 2 failed (the action failed), retrying in 2m 5s"
+        );
+    }
+}
