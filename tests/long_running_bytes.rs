@@ -5,7 +5,7 @@
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
 
-use taskorch::{Config, OutputChunk, RunStream, StreamKind, Task};
+use taskorch::{OutputChunk, RunStream, StreamKind, Task};
 
 use crate::common::*;
 
@@ -128,6 +128,9 @@ async fn a_slow_owner_gets_every_line_in_order_and_memory_stays_bounded() {
     let captured = rt.output(id).unwrap();
     assert_eq!(captured.dropped + captured.lines.len() as u64, LINES);
     assert!(captured.dropped > 0);
+    let ring_text: usize = captured.lines.iter().map(|l| l.text.len()).sum();
+    assert!(captured.lines.len() <= taskorch_actors::lines::DEFAULT_RING_LINES);
+    assert!(ring_text <= taskorch_actors::lines::DEFAULT_RING_BYTES);
 }
 
 /// The same with about 1 GiB of lines (120 million). Slow in a debug build:
@@ -135,7 +138,7 @@ async fn a_slow_owner_gets_every_line_in_order_and_memory_stays_bounded() {
 #[tokio::test]
 #[ignore = "about 1 GiB of output; run by hand in a release build"]
 async fn a_slow_owner_of_a_gib_of_lines_gets_every_line() {
-    let rt = start_with(Config { ..fast_config() }).await;
+    let rt = start_runtime().await;
     let stream = read_seq_slowly(&rt, 120_000_000).await;
     assert!(stream.peak_queued_bytes() <= bound());
     assert!(stream.wait().await.unwrap().success());
