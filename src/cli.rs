@@ -5,8 +5,8 @@
 //! # Subcommands
 //! | command | pattern | what it does |
 //! |---|---|---|
-//! | `run -- CMD ..` | Simple | runs one command, prints its output, exits with its code |
-//! | `stream -- CMD ..` | LongRunning | prints output live; Ctrl-C cancels the process group (exit 130) |
+//! | `run -- CMD ..` | LongRunning | runs one command as a faithful pipe (stdin in, output out live and byte-exact), exits with its code |
+//! | `stream -- CMD ..` | LongRunning | the same, `--timestamps` for timed lines; Ctrl-C cancels the process group (exit 130) |
 //! | `batch FILE\|--stdin` | Concurrent | many commands, `-j N` at a time, progress, summary, joblog |
 //! | `up jobs.toml` | all six | setup steps, a task graph, services, launches, schedules, pools |
 //! | `runs`, `show`, `logs`, `trace` | — | read the store (and a running `up`) |
@@ -30,13 +30,13 @@
 //!
 //! # Errors and exit codes
 //! Work that ran reports its own status as the `Ok` exit code (the child's
-//! exit code for `run` and `stream`, 1 when a batch had failures); a
-//! command stopped by a signal exits 128 + its number (130 Ctrl-C, 143
-//! SIGTERM, 129 SIGHUP; see [`signals`]), except `up`, for which a signal
-//! is the normal way to stop (exit 0). A [`CliError`] means the tool could
-//! not do what was asked, and the binary maps it to an exit code (2 bad
-//! input, 127 program not found, 126 not executable, 141 when our reader
-//! went away, see [`pipe`]; 1 otherwise).
+//! exit code for `run` and `stream`, 124 after their `--timeout`, 1 when
+//! a batch had failures); a command stopped by a signal exits 128 + its
+//! number (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP; see [`signals`]), except
+//! `up`, for which a signal is the normal way to stop (exit 0). A
+//! [`CliError`] means the tool could not do what was asked, and the binary
+//! maps it to an exit code (2 bad input, 127 program not found, 126 not
+//! executable, 141 when our reader went away, see [`pipe`]; 1 otherwise).
 
 mod advise;
 mod batch;
@@ -99,11 +99,11 @@ pub struct Args {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run one command (Simple pattern): print its output, exit with its
-    /// exit code.
+    /// Run one command: its stdin ours, its output ours live and byte for
+    /// byte, its retries on stderr; exit with its exit code.
     Run(RunArgs),
-    /// Run one command with live output (LongRunning pattern); Ctrl-C
-    /// cancels its whole process group.
+    /// Run one command with live output, byte for byte or (`--timestamps`)
+    /// in timed lines; Ctrl-C cancels its whole process group.
     Stream(StreamArgs),
     /// Run many commands, N at a time (Concurrent pattern).
     Batch(BatchArgs),

@@ -61,6 +61,8 @@ pub use taskorch_actors::{CapturedOutput, OutputChunk, OutputSubscription, RunSt
 pub use taskorch_actors::{
     POOL_ENV, Pool, PoolSpec, PoolState, PoolStats, WORKER_ENV, WorkerLog, WorkerLogLine,
 };
+// What a retried run reports of each failed attempt.
+pub use taskorch_actors::{Retries, RetryNotice};
 pub use workflow::{Block, BlockType, RISK_LIMIT_BLOCK, ValueType, Workflow};
 // FireAndForget and the run registry.
 pub use taskorch_actors::RunQuery;

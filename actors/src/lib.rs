@@ -122,10 +122,10 @@ pub use process::{ProcessLimits, RUN_ID_ENV};
 pub use registry::{Registry, Retention, RunQuery, RunRecord};
 pub use request::{ExecutionPlan, Request};
 pub use risk::{RiskLimit, RiskLimits};
-pub use run::{ParseRunIdError, RunId, RunInfo, RunStatus};
+pub use run::{ParseRunIdError, RetryNotice, RunId, RunInfo, RunStatus};
 pub use slot::{ActorSlot, Reply};
 pub use store::{HistoryQuery, Recovered, ResumedRun, Store, StoreLimits, StoredRun};
-pub use stream::RunStream;
+pub use stream::{Retries, RunStream};
 pub use supervisor::{
     ChildMessage, ChildReport, ChildSpec, ChildState, ChildStatus, Restart, RestartIntensity,
     RootSupervisor, Strategy, SupervisorArguments, SupervisorMessage, SupervisorPolicy,

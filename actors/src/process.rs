@@ -98,6 +98,8 @@ pub(crate) struct ProcessSpec<'a> {
     pub env: &'a [crate::env::EnvOp],
     pub dir: Option<&'a Path>,
     pub stdin: Option<&'a [u8]>,
+    /// Hand our own stdin to the child (when `stdin` is `None`).
+    pub inherit_stdin: bool,
     pub max_output: usize,
     pub run_id: RunId,
     /// The W3C trace context of the request, when it was made in a span.
@@ -245,6 +247,8 @@ fn spawn(spec: &ProcessSpec<'_>) -> Result<GroupChild> {
         cmd.args(spec.args)
             .stdin(if spec.stdin.is_some() {
                 Stdio::piped()
+            } else if spec.inherit_stdin {
+                Stdio::inherit()
             } else {
                 Stdio::null()
             })

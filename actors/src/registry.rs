@@ -192,6 +192,7 @@ impl Registry {
                 exit_code: None,
                 attempts: 0,
                 pid: None,
+                retry: None,
                 outcome: None,
                 token: Some(token),
             }),
@@ -424,6 +425,9 @@ struct RunState {
     exit_code: Option<i32>,
     attempts: u32,
     pid: Option<u32>,
+    // The last failed attempt that is being retried; boxed, as most runs
+    // never retry.
+    retry: Option<Box<crate::run::RetryNotice>>,
     // Boxed: most records are finished and small; the outcome is the big part.
     outcome: Option<Box<Result<Output>>>,
     // Dropped at finish: only a live run needs a way to be stopped.
@@ -523,6 +527,39 @@ impl RunRecord {
     /// Note the start of attempt `n` (1-based).
     pub fn set_attempt(&self, n: u32) {
         self.state.lock().attempts = n;
+    }
+
+    /// Note that an attempt failed and will be retried, and wake
+    /// [`next_retry`](Self::next_retry) waiters.
+    pub fn note_retry(&self, notice: crate::run::RetryNotice) {
+        self.state.lock().retry = Some(Box::new(notice));
+        // `wait` callers wake too, see no outcome and wait again.
+        self.done.notify_waiters();
+    }
+
+    /// The first retry notice of an attempt after `seen`, once there is
+    /// one; `None` once the run has finished without one.
+    ///
+    /// # Cancel safety
+    /// Cancel safe.
+    pub async fn next_retry(&self, seen: u32) -> Option<crate::run::RetryNotice> {
+        loop {
+            let notified = self.done.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let state = self.state.lock();
+                if let Some(retry) = state.retry.as_deref()
+                    && retry.attempt > seen
+                {
+                    return Some(retry.clone());
+                }
+                if state.outcome.is_some() {
+                    return None;
+                }
+            }
+            notified.await;
+        }
     }
 
     /// The attempt running (or last run), 1 for the first; 0 before it.

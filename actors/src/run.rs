@@ -196,3 +196,88 @@ impl RunInfo {
         self.stdout_dropped > 0 || self.stderr_dropped > 0
     }
 }
+
+/// A failed attempt of a run that will be tried again
+/// (`RunStream::next_retry`): which attempt, how it failed, and how long
+/// the run waits before the next one. Displayed as a shell tool would say
+/// it: `attempt 1 failed (exit 1), retrying in 100ms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryNotice {
+    /// The attempt that failed (1-based).
+    pub attempt: u32,
+    /// Its exit code, if its process exited.
+    pub exit_code: Option<i32>,
+    /// The signal that killed its process, if one did.
+    pub signal: Option<i32>,
+    /// The error it ended with instead (timed out, could not start, ...).
+    pub error: Option<String>,
+    /// The wait before the next attempt.
+    pub delay: std::time::Duration,
+}
+
+impl fmt::Display for RetryNotice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "attempt {} failed (", self.attempt)?;
+        match (&self.error, self.exit_code, self.signal) {
+            (Some(error), _, _) => write!(f, "{error}")?,
+            (None, Some(code), _) => write!(f, "exit {code}")?,
+            (None, None, Some(signal)) => write!(f, "killed by signal {signal}")?,
+            (None, None, None) => write!(f, "the action failed")?,
+        }
+        write!(f, "), retrying in {}", humantime_like(self.delay))
+    }
+}
+
+/// `100ms`, `1.5s`, `2m 3s`: short enough for a one-line notice.
+fn humantime_like(d: std::time::Duration) -> String {
+    if d < std::time::Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else if d < std::time::Duration::from_secs(60) {
+        let ms = d.as_millis();
+        if ms.is_multiple_of(1000) {
+            format!("{}s", ms / 1000)
+        } else {
+            format!("{:.3}s", d.as_secs_f64())
+        }
+    } else {
+        format!("{}m {}s", d.as_secs() / 60, d.as_secs() % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::RetryNotice;
+
+    fn notice(exit_code: Option<i32>, signal: Option<i32>, error: Option<&str>, ms: u64) -> String {
+        RetryNotice {
+            attempt: 2,
+            exit_code,
+            signal,
+            error: error.map(str::to_string),
+            delay: Duration::from_millis(ms),
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn a_retry_notice_reads_as_a_shell_tool_would_say_it() {
+        assert_eq!(
+            notice(Some(1), None, None, 100),
+            "attempt 2 failed (exit 1), retrying in 100ms"
+        );
+        assert_eq!(
+            notice(None, Some(9), None, 1500),
+            "attempt 2 failed (killed by signal 9), retrying in 1.500s"
+        );
+        assert_eq!(
+            notice(None, None, Some("timed out after 1s"), 2000),
+            "attempt 2 failed (timed out after 1s), retrying in 2s"
+        );
+        assert_eq!(
+            notice(None, None, None, 125_000),
+            "attempt 2 failed (the action failed), retrying in 2m 5s"
+        );
+    }
+}

@@ -294,6 +294,7 @@ async fn drive(
         }
         let delay = task.backoff_policy().delay(attempt);
         tracing::debug!(run = %record.id(), attempt, ?delay, "retrying");
+        record.note_retry(retry_notice(attempt, &result, delay));
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = token.cancelled() => break Err(stop_error(record, owner)),
@@ -308,6 +309,21 @@ async fn drive(
     // task is the run's only runner. Durable before its waiters hear of it.
     let _ = ctx.registry().finish_durable(record, result.clone()).await;
     result
+}
+
+/// What a caller watching the run hears of failed attempt `attempt`.
+fn retry_notice(attempt: u32, result: &Result<Output>, delay: Duration) -> crate::run::RetryNotice {
+    let (exit_code, signal, error) = match result {
+        Ok(out) => (out.exit_code, out.signal, None),
+        Err(e) => (None, None, Some(e.to_string())),
+    };
+    crate::run::RetryNotice {
+        attempt,
+        exit_code,
+        signal,
+        error,
+        delay,
+    }
 }
 
 /// End `record`, whose task panicked with `message`, with `RunPanicked`;
@@ -467,6 +483,7 @@ async fn attempt_once(
                 env: task.env_ops(),
                 dir: task.dir(),
                 stdin: task.stdin_bytes(),
+                inherit_stdin: task.inherits_stdin(),
                 max_output: task.output_cap().unwrap_or(ctx.limits().max_output),
                 run_id: record.id(),
                 traceparent: traceparent.as_deref(),

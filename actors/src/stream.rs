@@ -148,6 +148,16 @@ impl RunStream {
         self.out.last_split()
     }
 
+    /// The run's failed attempts that are being retried (the task's
+    /// `retries`), as they happen: a handle of its own, so it can be
+    /// awaited beside [`next_chunk`](Self::next_chunk) in one `select!`.
+    pub fn retries(&self) -> Retries {
+        Retries {
+            record: Arc::clone(&self.record),
+            seen: 0,
+        }
+    }
+
     /// Wait for the run to end and return its outcome. This lets go of
     /// the stream (the run continues into the ring only); lines not read
     /// yet are readable with `output(run_id)` as far as the ring keeps them.
@@ -202,5 +212,27 @@ impl Drop for RunStream {
             // A no-op for a run that has already ended.
             self.record.request_cancel();
         }
+    }
+}
+
+/// A run's retries as they happen ([`RunStream::retries`]).
+#[derive(Debug)]
+pub struct Retries {
+    record: Arc<RunRecord>,
+    /// The last attempt whose notice was returned.
+    seen: u32,
+}
+
+impl Retries {
+    /// The next failed attempt that is being retried; `None` once the run
+    /// has ended without another one. Of attempts that failed while
+    /// nobody waited here, only the latest is returned.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: a notice is marked read only when it is returned.
+    pub async fn next(&mut self) -> Option<crate::run::RetryNotice> {
+        let notice = self.record.next_retry(self.seen).await?;
+        self.seen = notice.attempt;
+        Some(notice)
     }
 }

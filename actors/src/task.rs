@@ -72,6 +72,10 @@ pub struct Task {
     env: EnvOps,
     current_dir: Option<PathBuf>,
     stdin: Option<Vec<u8>>,
+    // Not stored: a task read back from the store (a re-run, a recovered
+    // run) has no stdin of ours to read, so it gets a null one.
+    #[serde(skip)]
+    inherit_stdin: bool,
     name: Option<String>,
     timeout: Option<Duration>,
     retries: u32,
@@ -88,6 +92,7 @@ impl Task {
             env: Vec::new(),
             current_dir: None,
             stdin: None,
+            inherit_stdin: false,
             name: None,
             timeout: None,
             retries: 0,
@@ -175,6 +180,22 @@ impl Task {
     /// it the process gets a null stdin (reads see end of file).
     pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {
         self.stdin = Some(bytes.into());
+        self
+    }
+
+    /// Let the process read this process's own stdin (the file descriptor
+    /// is handed over, so a pipe or file feeds the child directly, with
+    /// the writer held back by the pipe as in a shell pipeline). Ignored
+    /// when [`stdin`](Self::stdin) bytes are set, and by actions. Not
+    /// kept in a durable store: a run recovered or re-run from it gets a
+    /// null stdin. Retries read on from where the failed attempt stopped.
+    ///
+    /// The process runs in its own process group: if stdin is a terminal,
+    /// a read from it stops the process (`SIGTTIN`), so pass a terminal
+    /// only to a command that does not read it (the CLI passes a null
+    /// stdin instead).
+    pub fn inherit_stdin(mut self) -> Self {
+        self.inherit_stdin = true;
         self
     }
 
@@ -299,6 +320,12 @@ impl Task {
     /// Bytes for stdin, if set.
     pub fn stdin_bytes(&self) -> Option<&[u8]> {
         self.stdin.as_deref()
+    }
+
+    /// Whether the process reads this process's stdin
+    /// ([`inherit_stdin`](Self::inherit_stdin)).
+    pub fn inherits_stdin(&self) -> bool {
+        self.inherit_stdin && self.stdin.is_none()
     }
 
     /// Take the stdin bytes out, leaving none: a pool request reuses them

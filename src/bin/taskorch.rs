@@ -15,6 +15,7 @@ fn main() -> std::process::ExitCode {
     use clap::Parser;
     use taskorch::cli::{Args, CliError};
 
+    keep_standard_fds_open();
     let args = Args::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -49,6 +50,29 @@ fn main() -> std::process::ExitCode {
     };
     // Exit codes are 0..=255; a child's code is already in range.
     std::process::ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
+}
+
+/// Put `/dev/null` on any of fds 0, 1, 2 we were started without
+/// (`taskorch run -- cat <&-`): otherwise the first file we open (the async
+/// runtime's epoll, the store) takes that number, and a child handed our
+/// stdin would read it.
+#[cfg(unix)]
+fn keep_standard_fds_open() {
+    use std::os::fd::{AsRawFd, IntoRawFd};
+    for _ in 0..3 {
+        let opened = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null");
+        match opened {
+            // The lowest free number: one of ours was closed; keep it open
+            // for the life of the process.
+            Ok(null) if null.as_raw_fd() <= 2 => {
+                let _ = null.into_raw_fd();
+            }
+            _ => break,
+        }
+    }
 }
 
 #[cfg(not(unix))]

@@ -1,22 +1,47 @@
-//! `taskorch run` (Simple) and `taskorch stream` (LongRunning): one command,
+//! `taskorch run` and `taskorch stream`: one command as a faithful pipe,
 //! its exit code as ours.
 //!
-//! Exit codes follow the shell: the child's own code; 128 + N when signal
-//! N killed it; 124 when `--timeout` expired (as `timeout(1)`); 130 after
-//! Ctrl-C, which cancels the child's whole process group (SIGTERM, grace,
-//! SIGKILL). The child runs in its own process group, so a terminal's
-//! Ctrl-C reaches only `taskorch`, which then stops the group cleanly.
+//! # What passes through
+//! - **Output, live and byte for byte**: the child's stdout to our stdout
+//!   and its stderr to our stderr, each chunk as soon as it is read, with
+//!   nothing decoded, added or cut (`stream --timestamps` alone works in
+//!   lines, prefixing each with the time). The run's own `RunStream`
+//!   applies back-pressure: when our reader is slow, the child waits on
+//!   its full pipe, as in a shell pipeline, so nothing is dropped and
+//!   memory stays bounded. What a `--store` keeps is capped per stream
+//!   (`max_output`); `show` says when it was cut and how many bytes it
+//!   dropped. The two commands differ only in their options (`--retries`
+//!   for `run`, `--timestamps` for `stream`).
+//! - **Stdin**: the child reads ours directly (a pipe, a file), so
+//!   `echo hi | taskorch run -- cat` prints `hi`. A terminal is not handed
+//!   over: the child runs in its own process group, where reading the
+//!   terminal would stop it (SIGTTIN); it gets a null stdin instead. A
+//!   closed stdin reads as end of file. A retry reads on where the failed
+//!   attempt stopped.
+//! - **Retries** are announced on stderr as they happen:
+//!   `taskorch: attempt 1 failed (exit 1), retrying in 100ms`.
+//!
+//! # Exit codes
+//! The child's own code; 128 + N when signal N killed it; 124 when
+//! `--timeout` expired (as `timeout(1)`, after printing what the command
+//! wrote until then); 130 after Ctrl-C, which cancels the child's whole
+//! process group (SIGTERM, grace, SIGKILL) and still prints what it wrote
+//! up to the stop; 141 when our reader closed its pipe (`| head`): the
+//! command is stopped and we exit quietly, as a pipeline writer does. The
+//! child runs in its own process group, so a terminal's Ctrl-C reaches
+//! only `taskorch`, which then stops the group cleanly.
 
 use std::future::Future;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args as ClapArgs;
 
-use crate::{Error, Orchestrator, Output, StreamKind, Task};
+use crate::{Error, Orchestrator, Output, RunStream, StreamKind, Task};
 
 use super::store_dir::{StoreDir, config_for};
-use super::{CliError, parse_duration, pipe};
+use super::{CliError, parse_duration};
 
 /// Exit code after Ctrl-C (128 + SIGINT), as a shell reports it.
 pub(super) const INTERRUPTED: i32 = 130;
@@ -27,12 +52,14 @@ const RUN_EXAMPLES: &str = "\
 Examples:
   taskorch run -- make test
   taskorch run --timeout 30s --retries 2 -- curl -fsS https://example.com
-  taskorch run --store .taskorch --name backup -- ./backup.sh   (kept in history)";
+  taskorch run --store .taskorch --name backup -- ./backup.sh   (kept in history)
+  tar c src | taskorch run -- gzip -9 > src.tar.gz              (stdin and stdout pass through)";
 
 const STREAM_EXAMPLES: &str = "\
 Examples:
   taskorch stream -- ping -c 5 localhost
   taskorch stream --timeout 1h -- ./train.py --epochs 10
+  taskorch stream --timestamps -- ./deploy.sh          (each line with its time)
   (Ctrl-C stops the command and everything it started; exit 130)";
 
 /// `taskorch run`.
@@ -63,6 +90,11 @@ pub struct StreamArgs {
     /// The run's name in the history (default: the program).
     #[arg(long)]
     pub name: Option<String>,
+    /// Print the output line by line, each line prefixed with the time it
+    /// was read (RFC 3339, UTC, milliseconds). Without it the output is
+    /// passed through byte for byte.
+    #[arg(long)]
+    pub timestamps: bool,
     /// The program and its arguments (after `--`).
     #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub command: Vec<String>,
@@ -106,21 +138,8 @@ pub(super) async fn run(
     store: Option<PathBuf>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<i32, CliError> {
-    let (orch, dir) = start(store).await?;
     let task = task(&args.command, args.name.as_deref(), args.timeout).retries(args.retries);
-    let result = tokio::select! {
-        result = orch.run(task) => Some(result),
-        () = shutdown => None,
-    };
-    // Ctrl-C: shutting down terminates the run's process group.
-    let code = match result {
-        None => Ok(INTERRUPTED),
-        // A closed stdout is returned after the shutdown below.
-        Some(Ok(out)) => write_output(&out).map(|()| exit_code(&out)),
-        Some(Err(e)) => outcome_code(e),
-    };
-    finish(&orch, dir.as_ref()).await?;
-    code
+    pass_through(task, store, Framing::Bytes, shutdown).await
 }
 
 /// `taskorch stream`.
@@ -129,8 +148,51 @@ pub(super) async fn stream(
     store: Option<PathBuf>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<i32, CliError> {
-    let (orch, dir) = start(store).await?;
     let task = task(&args.command, args.name.as_deref(), args.timeout);
+    let framing = if args.timestamps {
+        Framing::TimestampedLines
+    } else {
+        Framing::Bytes
+    };
+    pass_through(task, store, framing, shutdown).await
+}
+
+/// How the child's output reaches ours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    /// Every byte as the child wrote it.
+    Bytes,
+    /// Line by line, each prefixed with the time it was read.
+    TimestampedLines,
+}
+
+/// Why the copy of the child's output stopped before its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// Ctrl-C (or SIGTERM).
+    Interrupted,
+    /// Our reader closed its end of a pipe (`| head`).
+    PipeClosed,
+}
+
+/// Run `task` with its output copied live to ours, its stdin ours (unless
+/// that is a terminal), and its retries announced on stderr; its outcome
+/// as our exit code.
+async fn pass_through(
+    task: Task,
+    store: Option<PathBuf>,
+    framing: Framing,
+    shutdown: impl Future<Output = ()>,
+) -> Result<i32, CliError> {
+    let (orch, dir) = start(store).await?;
+    // A terminal stays ours: the child runs in its own process group, and
+    // a read from the terminal there would stop it (SIGTTIN). A closed
+    // stdin reads as /dev/null (see the binary).
+    let task = if std::io::stdin().is_terminal() {
+        task
+    } else {
+        task.inherit_stdin()
+    };
     let mut stream = match orch.stream(task).await {
         Ok(stream) => stream,
         Err(e) => {
@@ -138,61 +200,106 @@ pub(super) async fn stream(
             return Err(CliError::from_start(e));
         }
     };
-    tokio::pin!(shutdown);
-    let mut interrupted = false;
-    let mut closed = false;
-    loop {
-        tokio::select! {
-            line = stream.next_line() => match line {
-                Some(line) if !closed => {
-                    if let Err(e) = print_line(line.stream, &line.text) {
-                        if !matches!(e, CliError::OutputClosed) {
-                            return Err(e);
-                        }
-                        // Our reader went away (`| head -1`): stop the
-                        // command as Ctrl-C does, and drain what is left.
-                        closed = true;
-                        stream.cancel();
-                    }
-                }
-                Some(_) => {}
-                None => break,
-            },
-            () = &mut shutdown, if !interrupted && !closed => {
-                interrupted = true;
-                // The stream then ends with the lines written up to the stop.
-                stream.cancel();
-            }
-        }
-    }
-    let waited = stream.wait().await;
-    if closed {
-        finish(&orch, dir.as_ref()).await?;
-        return Err(CliError::OutputClosed);
-    }
-    let code = match waited {
-        _ if interrupted => Ok(INTERRUPTED),
-        Ok(out) => Ok(exit_code(&out)),
-        Err(e) => outcome_code(e),
+    let stop = copy_output(&mut stream, framing, shutdown).await;
+    let code = match (stop, stream.wait().await) {
+        (Err(e), _) => Err(e),
+        (Ok(Some(Stop::Interrupted)), _) => Ok(INTERRUPTED),
+        // 141, quietly (see `pipe`).
+        (Ok(Some(Stop::PipeClosed)), _) => Err(CliError::OutputClosed),
+        (Ok(None), Ok(out)) => Ok(exit_code(&out)),
+        (Ok(None), Err(e)) => outcome_code(e),
     };
     finish(&orch, dir.as_ref()).await?;
     code
 }
 
-/// One line of live output, to the stream it came from.
-fn print_line(kind: StreamKind, text: &str) -> Result<(), CliError> {
-    let line = format!("{text}\n");
-    match kind {
-        StreamKind::Stdout => pipe::write_stdout(line.as_bytes()),
-        StreamKind::Stderr => pipe::write_stderr(line.as_bytes()),
+/// Copy `stream`'s output to ours until it ends (`None`), or until
+/// Ctrl-C or a closed pipe stop it (the run is cancelled then, and the
+/// output it wrote up to the stop is still copied after a Ctrl-C).
+async fn copy_output(
+    stream: &mut RunStream,
+    framing: Framing,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Option<Stop>, CliError> {
+    tokio::pin!(shutdown);
+    let mut stop = None;
+    let mut retries = stream.retries();
+    let mut retries_open = true;
+    loop {
+        // Biased: output before a retry notice, so the notice follows the
+        // failed attempt's last bytes.
+        let written = tokio::select! {
+            biased;
+            piece = next_piece(stream, framing) => match piece {
+                Some((kind, bytes)) => write_all(kind, &bytes),
+                None => break,
+            },
+            retry = retries.next(), if retries_open => match retry {
+                Some(notice) => write_all(StreamKind::Stderr, format!("taskorch: {notice}\n").as_bytes()),
+                None => {
+                    retries_open = false;
+                    Ok(())
+                }
+            },
+            () = &mut shutdown, if stop.is_none() => {
+                stop = Some(Stop::Interrupted);
+                // The output then ends with what was written up to the stop.
+                stream.cancel();
+                Ok(())
+            }
+        };
+        match written {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                // Nobody reads any more: stop the command, quietly, as a
+                // shell pipeline's writer dies of SIGPIPE.
+                stream.cancel();
+                return Ok(Some(Stop::PipeClosed));
+            }
+            Err(e) => {
+                stream.cancel();
+                return Err(CliError::io("writing output")(e));
+            }
+        }
+    }
+    Ok(stop)
+}
+
+/// The next piece of output to copy, framed: a raw chunk, or a line with
+/// its time. `None` at the end of the run's output.
+///
+/// # Cancel safety
+/// Cancel safe, as `next_chunk` and `next_line` are.
+async fn next_piece(stream: &mut RunStream, framing: Framing) -> Option<(StreamKind, Vec<u8>)> {
+    match framing {
+        Framing::Bytes => stream.next_chunk().await.map(|c| (c.stream, c.bytes)),
+        Framing::TimestampedLines => stream.next_line().await.map(|line| {
+            let stamp = humantime::format_rfc3339_millis(std::time::SystemTime::now());
+            (line.stream, format!("{stamp} {}\n", line.text).into_bytes())
+        }),
     }
 }
 
-/// The captured output, each stream to ours. A reader that went away is
-/// [`CliError::OutputClosed`] (see `pipe`).
-pub(super) fn write_output(out: &Output) -> Result<(), CliError> {
-    pipe::write_stdout(&out.stdout)?;
-    pipe::write_stderr(&out.stderr)
+/// Write `bytes` to our stream of the same kind, at once: no buffering,
+/// so a prompt without a newline shows too. A slow reader of ours blocks
+/// this write, which holds the child (back-pressure, as in a pipeline);
+/// on a multi-threaded runtime `block_in_place` lets its other tasks go on
+/// meanwhile (a current-thread runtime, which cannot, just waits).
+fn write_all(kind: StreamKind, bytes: &[u8]) -> std::io::Result<()> {
+    let write = || match kind {
+        StreamKind::Stdout => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(bytes).and_then(|()| out.flush())
+        }
+        StreamKind::Stderr => std::io::stderr().lock().write_all(bytes),
+    };
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi_thread {
+        tokio::task::block_in_place(write)
+    } else {
+        write()
+    }
 }
 
 /// The shell's exit code for a finished run.

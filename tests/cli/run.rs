@@ -73,7 +73,8 @@ fn run_with_a_store_keeps_the_run_in_history() {
     let runs: serde_json::Value = serde_json::from_str(&runs.stdout).unwrap();
     assert_eq!(runs[0]["name"], "greet");
     assert_eq!(runs[0]["status"], "succeeded");
-    assert_eq!(runs[0]["pattern"], "simple");
+    // Live output needs the run's own stream: the LongRunning pattern.
+    assert_eq!(runs[0]["pattern"], "long_running");
 }
 
 #[tokio::test]

@@ -135,6 +135,7 @@ impl Registry {
                 exit_code: row.exit_code,
                 attempts: row.attempts,
                 pid: None,
+                retry: None,
                 outcome,
                 // A stored run that is not finished belongs to a live
                 // runtime in memory; this copy cannot stop it.
