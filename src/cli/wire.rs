@@ -64,8 +64,12 @@ pub(super) struct RunDetails {
     pub(super) stdout_bytes: Option<usize>,
     pub(super) stderr_bytes: Option<usize>,
     /// Bytes of stdout and stderr read past the capture cap (`max_output`)
-    /// and discarded: `Some` only when the capture was cut.
+    /// and discarded: `Some` only when the capture was cut. Renamed on the
+    /// wire: the flattened `RunInfo` has fields of these names (which also
+    /// count bytes the output budget reclaimed later).
+    #[serde(rename = "capture_stdout_dropped")]
     pub(super) stdout_dropped: Option<u64>,
+    #[serde(rename = "capture_stderr_dropped")]
     pub(super) stderr_dropped: Option<u64>,
     /// Why it could not run or finish (timed out, not found, ...).
     pub(super) error: Option<String>,
