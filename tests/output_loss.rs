@@ -73,3 +73,38 @@ async fn a_stored_run_still_says_what_it_dropped_after_a_restart() {
     assert_eq!((again.stdout_dropped, again.stderr_dropped), (90, 40));
     orch.shutdown().await.unwrap();
 }
+
+/// `Task::tee_output` keeps every byte on disk while the capture stays cut
+/// at `max_output`; every attempt appends; a file that cannot be opened
+/// fails the run before anything is spawned.
+#[tokio::test]
+async fn tee_output_keeps_every_byte_beside_a_cut_capture() {
+    let rt = start_runtime().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (out_file, err_file) = (dir.path().join("out"), dir.path().join("err"));
+    let out = rt
+        .run(
+            Task::shell("printf 'a\\r\\n\\0b'; head -c 100000 /dev/zero; echo oops >&2; exit 3")
+                .max_output(10)
+                .retries(1)
+                .backoff(taskorch::Backoff::fixed(Duration::from_millis(1)))
+                .tee_output(&out_file, &err_file),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.attempts, 2);
+    assert!(out.stdout_truncated);
+    assert_eq!(out.stdout.len(), 10);
+    let one: Vec<u8> = b"a\r\n\0b".iter().copied().chain([0u8; 100_000]).collect();
+    let copied = std::fs::read(&out_file).unwrap();
+    assert_eq!(copied.len(), 2 * one.len());
+    assert!(copied == [one.clone(), one].concat(), "the copy changed");
+    assert_eq!(std::fs::read(&err_file).unwrap(), b"oops\noops\n");
+
+    let missing = dir.path().join("no/such/dir/out");
+    let refused = rt
+        .run(Task::command("true").tee_output(&missing, &err_file))
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("no/such/dir/out"), "{refused}");
+}

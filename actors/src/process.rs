@@ -100,6 +100,9 @@ pub(crate) struct ProcessSpec<'a> {
     pub stdin: Option<&'a [u8]>,
     /// Hand our own stdin to the child (when `stdin` is `None`).
     pub inherit_stdin: bool,
+    /// Files that get a copy of every byte of stdout and stderr
+    /// (`Task::tee_output`).
+    pub tee: Option<(&'a Path, &'a Path)>,
     pub max_output: usize,
     pub run_id: RunId,
     /// The W3C trace context of the request, when it was made in a span.
@@ -143,6 +146,12 @@ pub(crate) async fn run(
     deadline: Option<Instant>,
     on_spawn: impl FnOnce(Option<u32>) -> bool,
 ) -> Result<Finished> {
+    // Opened before the spawn: a file that cannot be opened fails the
+    // attempt before anything runs.
+    let (mut out_tee, mut err_tee) = match spec.tee {
+        Some((out, err)) => (Some(open_tee(out)?), Some(open_tee(err)?)),
+        None => (None, None),
+    };
     let mut child = spawn(spec)?;
     if on_spawn(child.pid()) {
         let _ = child.kill();
@@ -159,8 +168,18 @@ pub(crate) async fn run(
         let io = async {
             tokio::join!(
                 feed(pipes.0, spec.stdin),
-                drain(pipes.1, &mut stdout, spec.lines.zip(out_lines.as_mut())),
-                drain(pipes.2, &mut stderr, spec.lines.zip(err_lines.as_mut())),
+                drain(
+                    pipes.1,
+                    &mut stdout,
+                    spec.lines.zip(out_lines.as_mut()),
+                    out_tee.as_mut()
+                ),
+                drain(
+                    pipes.2,
+                    &mut stderr,
+                    spec.lines.zip(err_lines.as_mut()),
+                    err_tee.as_mut()
+                ),
             )
         };
         tokio::pin!(io);
@@ -237,6 +256,19 @@ pub(crate) async fn run(
         stdout,
         stderr,
     })
+}
+
+/// A `Task::tee_output` file, opened for appending.
+fn open_tee(path: &Path) -> Result<capture::Tee> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map(|file| capture::Tee::new(file, path))
+        .map_err(|source| Error::Io {
+            context: format!("opening {} for the output", path.display()),
+            source: std::sync::Arc::new(source),
+        })
 }
 
 fn spawn(spec: &ProcessSpec<'_>) -> Result<GroupChild> {

@@ -484,6 +484,7 @@ async fn attempt_once(
                 dir: task.dir(),
                 stdin: task.stdin_bytes(),
                 inherit_stdin: task.inherits_stdin(),
+                tee: task.tee_paths(),
                 max_output: task.output_cap().unwrap_or(ctx.limits().max_output),
                 run_id: record.id(),
                 traceparent: traceparent.as_deref(),

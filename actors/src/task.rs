@@ -76,6 +76,10 @@ pub struct Task {
     // run) has no stdin of ours to read, so it gets a null one.
     #[serde(skip)]
     inherit_stdin: bool,
+    // Not stored either: the files belong to the caller that asked (the
+    // CLI's batch spool), not to a later re-run.
+    #[serde(skip)]
+    tee: Option<Box<[PathBuf; 2]>>,
     name: Option<String>,
     timeout: Option<Duration>,
     retries: u32,
@@ -93,6 +97,7 @@ impl Task {
             current_dir: None,
             stdin: None,
             inherit_stdin: false,
+            tee: None,
             name: None,
             timeout: None,
             retries: 0,
@@ -197,6 +202,27 @@ impl Task {
     pub fn inherit_stdin(mut self) -> Self {
         self.inherit_stdin = true;
         self
+    }
+
+    /// Also append every byte the process writes to `stdout` and `stderr`
+    /// to these files (created if missing; every attempt appends), as it is
+    /// read: the whole output on disk, uncut, while the run's capture stays
+    /// bounded by [`max_output`](Self::max_output). For a caller that must
+    /// keep all of a chatty command's output without holding it in memory
+    /// (the CLI's `batch` spools each job this way). Not stored with the
+    /// task: a re-run writes no file. A file that cannot be opened fails the
+    /// attempt with `Error::Io` naming it; a write that fails stops that
+    /// file's copy with a warning, and the run goes on.
+    pub fn tee_output(mut self, stdout: impl Into<PathBuf>, stderr: impl Into<PathBuf>) -> Self {
+        self.tee = Some(Box::new([stdout.into(), stderr.into()]));
+        self
+    }
+
+    /// The files set by [`tee_output`](Self::tee_output), stdout's first.
+    pub fn tee_paths(&self) -> Option<(&Path, &Path)> {
+        self.tee
+            .as_deref()
+            .map(|[out, err]| (out.as_path(), err.as_path()))
     }
 
     /// A human name for the run (defaults to the program or action name).

@@ -259,9 +259,11 @@ pub(super) async fn run(
                     log.write(&entry(&orch, job, &result, &verdict, received))?;
                 }
                 summary.add(&job.command, &verdict);
+                // A command's output is in its spool files (see `spool`);
+                // only an action's captured bytes are printed from here.
                 let (stdout, stderr) = match result {
-                    Ok(out) => (out.stdout, out.stderr),
-                    Err(_) => (Vec::new(), Vec::new()),
+                    Ok(out) if job.task.is_action() => (out.stdout, out.stderr),
+                    _ => (Vec::new(), Vec::new()),
                 };
                 printer.ended(index, stdout, stderr);
                 progress.show(&summary, batch.progress());

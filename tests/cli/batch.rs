@@ -345,3 +345,24 @@ async fn batch_stops_when_the_reader_of_its_output_goes_away() {
     assert!(exited, "taskorch kept running with nobody reading");
     assert_eq!(code, Some(Some(141)));
 }
+
+/// The spool is a copy beside the run's own capture, not a detour around
+/// it: with `--store`, a batch job's history names its own command and
+/// keeps its (bounded) output, as any run's does.
+#[test]
+fn a_stored_batch_job_keeps_its_command_and_output() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("jobs.txt"), "echo kept-in-history\n").unwrap();
+    let done = taskorch(dir.path(), &["batch", "jobs.txt", "--store", "st"]);
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(done.stdout, "kept-in-history\n");
+    let runs = taskorch(dir.path(), &["runs", "--store", "st", "--json"]);
+    assert_eq!(runs.code, 0, "{}", runs.stderr);
+    let runs: serde_json::Value = serde_json::from_str(&runs.stdout).unwrap();
+    let run = &runs[0];
+    assert_eq!(run["command"], "echo kept-in-history", "{run}");
+    let id = run["id"].as_str().unwrap();
+    let logs = taskorch(dir.path(), &["logs", id, "--store", "st"]);
+    assert_eq!(logs.code, 0, "{}", logs.stderr);
+    assert_eq!(logs.stdout, "kept-in-history\n");
+}

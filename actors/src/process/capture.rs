@@ -62,12 +62,50 @@ impl BoundedCapture {
     }
 }
 
+/// A file that gets a copy of every byte of one stream
+/// (`Task::tee_output`).
+///
+/// Written with a plain blocking `write_all`: a file in the page cache
+/// takes the bytes at memory speed, and a slow disk then holds the child
+/// back exactly as a slow reader of its pipe would.
+#[derive(Debug)]
+pub(crate) struct Tee {
+    file: Option<std::fs::File>,
+    path: std::path::PathBuf,
+}
+
+impl Tee {
+    pub(crate) fn new(file: std::fs::File, path: &std::path::Path) -> Self {
+        Tee {
+            file: Some(file),
+            path: path.to_path_buf(),
+        }
+    }
+
+    /// Copy `bytes`; a failed write (a full disk) stops this copy, loudly,
+    /// and never the run.
+    fn write(&mut self, bytes: &[u8]) {
+        use std::io::Write;
+        if let Some(file) = &mut self.file
+            && let Err(e) = file.write_all(bytes)
+        {
+            tracing::warn!(
+                target: "taskorch::process",
+                path = %self.path.display(),
+                error = %e,
+                "writing the output's copy failed; the rest of it is not copied"
+            );
+            self.file = None;
+        }
+    }
+}
+
 /// Where the lines of one stream go, besides the byte capture: the run's
 /// ring, through this stream's writer.
 pub(crate) type LineTap<'a> = Option<(&'a LineLog, &'a mut LineWriter)>;
 
 /// Read `reader` to end of file into `sink`, and every byte read (kept or
-/// not) into `lines`.
+/// not) into `lines` and `tee`.
 ///
 /// Errors end the capture quietly: a read error on a child's pipe means the
 /// child is gone, which the exit status reports better. The writer keeps
@@ -80,6 +118,7 @@ pub(crate) async fn drain<R: AsyncRead + Unpin>(
     reader: Option<R>,
     sink: &mut BoundedCapture,
     mut lines: LineTap<'_>,
+    mut tee: Option<&mut Tee>,
 ) {
     let Some(mut reader) = reader else { return };
     // Before each read: while the run's owner is behind, the pipe is not
@@ -91,6 +130,9 @@ pub(crate) async fn drain<R: AsyncRead + Unpin>(
         }
     };
     let mut tap = |bytes: &[u8]| {
+        if let Some(tee) = tee.as_mut() {
+            tee.write(bytes);
+        }
         if let Some((log, writer)) = lines.as_mut() {
             log.append(writer, bytes);
         }
@@ -148,7 +190,7 @@ mod tests {
     async fn drains_a_reader_past_the_cap() {
         let data = vec![7u8; 100_000];
         let mut sink = BoundedCapture::new(1000);
-        drain(Some(&data[..]), &mut sink, None).await;
+        drain(Some(&data[..]), &mut sink, None, None).await;
         assert_eq!(sink.dropped(), 99_000);
         assert_eq!(sink.take().len(), 1000);
     }
@@ -164,7 +206,7 @@ mod tests {
         let log = LineLog::new(crate::run::RunId::new(), LineLimits::default());
         let mut writer = log.writer(StreamKind::Stdout);
         let mut sink = BoundedCapture::new(100);
-        drain(Some(&data[..]), &mut sink, Some((&log, &mut writer))).await;
+        drain(Some(&data[..]), &mut sink, Some((&log, &mut writer)), None).await;
         assert_eq!(sink.take().len(), 100);
         let lines = log.snapshot().lines;
         assert_eq!(lines.len(), 2000);

@@ -1,16 +1,14 @@
 //! Where each job's output waits for its turn, and the thread that prints
 //! it in input order as soon as order allows (like `parallel -k`).
 //!
-//! # Why files, and why the child writes them itself
+//! # Why files
 //! Each job's stdout and stderr are two files of its own in a temporary
-//! directory, opened by the job's own shell (`exec >>OUT 2>>ERR`) before it
-//! becomes the command: the child writes straight to disk, nothing of its
-//! output passes through the runtime's capture (which is bounded, 1 MiB a
-//! stream, and kept in memory), so no byte is cut and memory does not grow
-//! with the output. Disk holds only what still waits for its turn: a job's
-//! files are removed once printed, the directory when the batch ends.
-//! (The runtime's byte-level API would stream through memory instead and
-//! is not needed for this: a file is the spool.)
+//! directory, which the runtime appends every byte to as it reads them
+//! (`Task::tee_output`): nothing is cut and memory does not grow with the
+//! output, while the run's own capture (bounded, 1 MiB a stream) still
+//! goes to the store, so `show`/`logs` of a batch job work as for any run.
+//! Disk holds only what still waits for its turn: a job's files are
+//! removed once printed, the directory when the batch ends.
 //!
 //! # Order
 //! The first job not yet printed is *live*: its files are followed as it
@@ -38,17 +36,9 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use crate::{Task, TaskKind};
+use crate::Task;
 
 use super::super::CliError;
-
-/// The job's shell: both streams to its files (appended, so a retry adds
-/// to them), then the command itself in its place (`exec`, no extra
-/// process; the runtime's time-out and stop reach it as before).
-const WRAPPER: &str = r#"exec >>"$1" 2>>"$2"; shift 2; exec "$@""#;
-
-/// The system shell, as the runtime uses it for `Task::shell`.
-const SHELL: &str = "/bin/sh";
 
 /// How often the live job's files are looked at for new bytes.
 const TICK: Duration = Duration::from_millis(20);
@@ -69,44 +59,15 @@ impl Spool {
         Ok(Spool { dir })
     }
 
-    /// `task` (the `index`th of the batch) with its output sent to its
-    /// files. A command whose program is not on `PATH` (or not executable)
-    /// is left as it is, so the runtime reports it as before (`NotFound`,
-    /// `PermissionDenied`: "not started", exit 127/126); so is an
-    /// in-process action, which has no output.
+    /// `task` (the `index`th of the batch) with its output copied to its
+    /// files as it is read (appended, so a retry adds to them). An
+    /// in-process action has no output to copy and is left as it is.
     pub(crate) fn wrap(&self, index: usize, task: Task) -> Task {
-        let command: Vec<String> = match task.kind() {
-            TaskKind::Command { program, args } if runnable(program) => {
-                std::iter::once(program.clone())
-                    .chain(args.iter().cloned())
-                    .collect()
-            }
-            TaskKind::Shell { script } if cfg!(unix) => {
-                vec![SHELL.into(), "-c".into(), script.clone()]
-            }
-            _ => return task,
-        };
+        if task.is_action() {
+            return task;
+        }
         let [out, err] = files(self.dir.path(), index);
-        let mut wrapped = Task::command(SHELL)
-            .args(["-c".to_string(), WRAPPER.into(), "sh".into()])
-            .args([out, err].map(|p| p.to_string_lossy().into_owned()))
-            .args(command)
-            .name(task.display_name())
-            .retries(task.retry_count())
-            .backoff(*task.backoff_policy());
-        for (key, value) in task.env_vars() {
-            wrapped = wrapped.env(key, value);
-        }
-        if let Some(dir) = task.dir() {
-            wrapped = wrapped.current_dir(dir);
-        }
-        if let Some(bytes) = task.stdin_bytes() {
-            wrapped = wrapped.stdin(bytes.to_vec());
-        }
-        if let Some(limit) = task.time_limit() {
-            wrapped = wrapped.timeout(limit);
-        }
-        wrapped
+        task.tee_output(out, err)
     }
 
     /// Bytes job `index` wrote so far (both streams): the joblog's
@@ -143,31 +104,6 @@ impl Spool {
     }
 }
 
-/// Whether `program` will be found and can be executed; one with a `/`
-/// is left to the shell (relative to the job's `cwd`).
-#[cfg(unix)]
-fn runnable(program: &str) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    if program.contains('/') {
-        return true;
-    }
-    let Some(path) = std::env::var_os("PATH") else {
-        return false;
-    };
-    std::env::split_paths(&path).any(|dir| {
-        dir.join(program)
-            .metadata()
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    })
-}
-
-/// Elsewhere there is no `sh` to wrap with: the runtime captures output as
-/// before.
-#[cfg(not(unix))]
-fn runnable(_program: &str) -> bool {
-    false
-}
-
 fn files(dir: &Path, index: usize) -> [PathBuf; 2] {
     [
         dir.join(format!("{index}.out")),
@@ -176,7 +112,7 @@ fn files(dir: &Path, index: usize) -> [PathBuf; 2] {
 }
 
 /// A job that ended: its index and what the runtime captured of it (empty
-/// for a wrapped job, whose output is in its files).
+/// for a job whose output was copied to its files).
 struct Ended {
     index: usize,
     stdout: Vec<u8>,
