@@ -403,3 +403,29 @@ async fn the_coordinator_reports_in_system_status() {
         Some("0 batches and 0 graphs in flight")
     );
 }
+
+/// With `report_each`, a result's output bytes are handed out once, by
+/// `next_finished`: `wait` keeps the outcome without them, so a batch of
+/// chatty jobs never holds their output twice until it ends.
+#[tokio::test]
+async fn reported_output_bytes_are_not_held_again_for_wait() {
+    let rt = start_runtime().await;
+    let tasks = (0..3).map(|i| Task::shell(format!("echo job-{i}")));
+    let mut batch = rt
+        .batch(BatchSpec::new(tasks, 2).report_each(true))
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    while let Some((index, result)) = batch.next_finished().await {
+        let out = result.unwrap();
+        assert_eq!(out.stdout_str(), format!("job-{index}\n"));
+        seen.push(index);
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, [0, 1, 2]);
+    for result in batch.wait().await {
+        let out = result.unwrap();
+        assert!(out.success());
+        assert!(out.stdout.is_empty(), "{out:?}");
+    }
+}

@@ -32,7 +32,9 @@ use std::time::{Duration, Instant, SystemTime};
 use clap::Args as ClapArgs;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::{BatchProgress, BatchSpec, Error, Orchestrator, Output, Result as TaskResult, Task};
+use crate::{
+    BatchProgress, BatchSpec, Config, Error, Orchestrator, Output, Result as TaskResult, Task,
+};
 
 use super::joblog::{self, Entry, JobLog};
 use super::run::{INTERRUPTED, exit_code};
@@ -219,7 +221,17 @@ pub(super) async fn run(
     }
     let spool = Spool::new()?;
     let dir = store.map(|dir| StoreDir { dir });
-    let config = config_for(jobs.len());
+    // Every byte of every job reaches our output (and its spool file);
+    // what the runtime also keeps — in memory, and with `--store` in the
+    // history — is a bounded sample, so a batch of chatty jobs stays as
+    // small as `parallel -k`. A run whose bytes were reclaimed says so
+    // (`show`: truncated, bytes dropped).
+    let config = Config {
+        output_budget: BATCH_OUTPUT_BUDGET,
+        max_output: BATCH_OUTPUT_BUDGET / 16,
+        output_ring_bytes: BATCH_OUTPUT_BUDGET / 16,
+        ..config_for(jobs.len())
+    };
     let orch = match &dir {
         Some(dir) => dir.start(config).await?,
         None => Orchestrator::start(config).await?,
@@ -303,6 +315,11 @@ pub(super) async fn run(
         i32::from(summary.failed() > 0)
     })
 }
+
+/// Captured output the runtime keeps across a batch's finished jobs (see
+/// `run`): 4 MiB; a sixteenth of it per stream and per line ring of each
+/// job, so the jobs in flight add little to it.
+const BATCH_OUTPUT_BUDGET: usize = 4 << 20;
 
 /// Exit value of a timed-out job in the joblog and the summary, as
 /// `timeout(1)` and GNU parallel report it.

@@ -198,8 +198,7 @@ impl Driver {
     /// Fill slot `index`.
     fn finish(&mut self, index: usize, result: Result<Output>) {
         let failed = !matches!(&result, Ok(out) if out.success());
-        self.job.report(index, &result);
-        self.slots[index] = Some(result);
+        self.slots[index] = Some(self.job.report(index, result));
         self.progress.done += 1;
         if failed {
             self.progress.failed += 1;

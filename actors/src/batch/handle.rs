@@ -111,7 +111,8 @@ impl Batch {
     /// The next task to end, as `(index in the input, result)`, in the
     /// order they end; `None` once every result was taken. Needs
     /// [`BatchSpec::report_each`](super::BatchSpec::report_each): without
-    /// it, `None` at once. Results stay in [`wait`](Self::wait) too.
+    /// it, `None` at once. [`wait`](Self::wait) still returns every result,
+    /// without the output bytes handed out here.
     ///
     /// # Cancel safety
     /// Cancel safe: a result is taken only when this returns it.

@@ -56,8 +56,11 @@ impl BatchSpec {
 
     /// Also hand each result to [`Batch::next_finished`] as soon as its
     /// task ends, in the order they end (a caller that prints or logs
-    /// per task need not wait for the whole batch). Default off: each
-    /// result is then a clone, kept until the caller takes it.
+    /// per task need not wait for the whole batch). Default off. With it,
+    /// each result's output bytes go to `next_finished` only: `wait` then
+    /// returns every result with empty `stdout`/`stderr` (exit code,
+    /// counts and truncation flags kept), so the batch never holds them
+    /// twice.
     pub fn report_each(mut self, on: bool) -> Self {
         self.report_each = on;
         self
@@ -222,12 +225,35 @@ impl BatchJob {
         self.changed.notify_waiters();
     }
 
-    /// Keep a copy of slot `index`'s result for `Batch::next_finished`
-    /// when the spec asked for it. The next `publish` wakes the reader.
-    pub(crate) fn report(&self, index: usize, result: &Result<Output>) {
-        if let Some(finished) = &self.finished {
-            finished.lock().push_back((index, result.clone()));
-        }
+    /// Hand slot `index`'s result to `Batch::next_finished` when the spec
+    /// asked for it (the next `publish` wakes the reader), and return what
+    /// the slot keeps for `Batch::wait`: without `report_each`, all of it;
+    /// with it, the result without its output bytes, which were handed
+    /// over once rather than held twice until the batch ends (1,000 jobs of
+    /// 1 MiB each would otherwise hold a gigabyte).
+    pub(crate) fn report(&self, index: usize, result: Result<Output>) -> Result<Output> {
+        let Some(finished) = &self.finished else {
+            return result;
+        };
+        let kept = match &result {
+            Ok(out) => Ok(Output {
+                run_id: out.run_id,
+                exit_code: out.exit_code,
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+                stdout_truncated: out.stdout_truncated,
+                stderr_truncated: out.stderr_truncated,
+                stdout_dropped: out.stdout_dropped,
+                stderr_dropped: out.stderr_dropped,
+                value: out.value.clone(),
+                duration: out.duration,
+                attempts: out.attempts,
+                signal: out.signal,
+            }),
+            Err(e) => Err(e.clone()),
+        };
+        finished.lock().push_back((index, result));
+        kept
     }
 
     /// The oldest result not yet taken; `None` when none waits (always
