@@ -57,7 +57,9 @@ pub use taskorch_actors::MAX_OUTPUT_CEILING;
 pub use taskorch_actors::{Batch, BatchProgress, BatchSpec};
 // The limit on every duration, and its check.
 pub use taskorch_actors::duration;
-pub use taskorch_actors::{CapturedOutput, OutputChunk, OutputSubscription, RunStream};
+pub use taskorch_actors::{
+    CapturedOutput, LineTimes, OutputChunk, OutputSubscription, RunStream, TimedOutput,
+};
 pub use taskorch_actors::{
     POOL_ENV, Pool, PoolSpec, PoolState, PoolStats, WORKER_ENV, WorkerLog, WorkerLogLine,
 };

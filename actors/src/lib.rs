@@ -111,7 +111,7 @@ pub use fault::{
     process_group_alive,
 };
 pub use halt::Halt;
-pub use lines::{CapturedOutput, LineLimits, LineLog, OutputSubscription};
+pub use lines::{CapturedOutput, LineLimits, LineLog, LineTimes, OutputSubscription, TimedOutput};
 pub use output::{Output, OutputChunk, OutputLine, StreamKind};
 pub use panic_hook::install as install_quiet_panic_hook;
 pub use pattern::Pattern;

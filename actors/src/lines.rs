@@ -53,17 +53,26 @@
 //! is replaced then, never earlier, so the writer side (which must keep up
 //! with the child) does no more than split and copy.
 //!
+//! # When a line was captured
+//! Each index entry also holds the wall-clock time its line was read (one
+//! clock read per chunk, shared by the lines of that chunk; see `times`).
+//! `output(id)` and `OutputSubscription` return lines as they always did;
+//! the times come beside them ([`TimedOutput`],
+//! [`OutputSubscription::last_time`]), never inside the contract types.
+//!
 //! # Layout
 //! - `splitter`: bytes of one stream -> lines (partial lines, the line cap,
 //!   `\r\n`, invalid UTF-8).
 //! - `subscription`: [`OutputSubscription`], one reader of the ring.
 //! - `owner`: [`OwnedOutput`], the owner's lossless queue and reader.
+//! - `times`: [`LineTimes`] and [`TimedOutput`], the capture times.
 
 mod owner;
 mod splitter;
 mod subscription;
 #[cfg(test)]
 mod tests;
+mod times;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -79,6 +88,7 @@ use crate::run::RunId;
 pub use owner::{OWNER_ENDING_ALLOWANCE, OWNER_QUEUE_BYTES, OwnedOutput};
 use splitter::LineSplitter;
 pub use subscription::OutputSubscription;
+pub use times::{LineTimes, TimedOutput};
 
 /// Default lines kept per run.
 pub const DEFAULT_RING_LINES: usize = 10_000;
@@ -162,6 +172,9 @@ struct Ring {
     dropped: u64,
     /// No more lines will come (the run ended).
     closed: bool,
+    /// The capture time of the newest line pushed (microseconds since the
+    /// epoch): no line gets an earlier one, whatever the wall clock does.
+    last_time: u64,
     /// Readers waiting for a line, by reader id.
     waiting: Vec<(u64, Waker)>,
     /// The queue of the run's own lossless reader, while it has one.
@@ -177,6 +190,8 @@ struct Entry {
     len: usize,
     stream: StreamKind,
     split: bool,
+    /// When it was captured, microseconds since the epoch (0: unknown).
+    time: u64,
 }
 
 impl LineLog {
@@ -212,21 +227,32 @@ impl LineLog {
 
     /// A copy of every line kept, with the count of those no longer kept.
     pub fn snapshot(&self) -> CapturedOutput {
+        self.timed_snapshot().output
+    }
+
+    /// [`snapshot`](Self::snapshot), with the time each line was captured
+    /// (taken under the same lock, so the two lists match).
+    pub fn timed_snapshot(&self) -> TimedOutput {
         let ring = self.ring.lock();
         let mut split = Vec::new();
+        let mut times = Vec::with_capacity(ring.entries.len());
         let lines = (0..ring.entries.len())
             .map(|i| {
                 let (line, cut) = ring.line(i);
                 if cut {
                     split.push(line.seq);
                 }
+                times.push(ring.entries[i].time);
                 line
             })
             .collect();
-        CapturedOutput {
-            lines,
-            dropped: ring.dropped,
-            split,
+        TimedOutput {
+            output: CapturedOutput {
+                lines,
+                dropped: ring.dropped,
+                split,
+            },
+            times: LineTimes::from_micros(times),
         }
     }
 
@@ -292,10 +318,12 @@ impl LineLog {
     fn push_batch(&self, writer: &mut LineWriter, chunk: Option<&[u8]>) {
         let stream = writer.splitter.stream();
         let lines = !writer.batch.lines.is_empty();
+        // One clock read per chunk, outside the lock, shared by its lines.
+        let now = if lines { times::now_micros() } else { 0 };
         let mut ring = self.ring.lock();
         let first = ring.next_seq;
         if lines {
-            ring.push(&self.limits, stream, &writer.batch);
+            ring.push(&self.limits, stream, &writer.batch, now);
         }
         let queued = match ring.owner.as_mut() {
             Some(queue) => {
@@ -323,7 +351,7 @@ impl LineLog {
         let mut batch = LineBatch::default();
         batch.add(text.as_bytes(), false);
         let mut ring = self.ring.lock();
-        ring.push(&self.limits, stream, &batch);
+        ring.push(&self.limits, stream, &batch, times::now_micros());
         ring.wake();
     }
 
@@ -348,9 +376,10 @@ impl LineLog {
 
 impl LineLog {
     /// A closed log holding `captured` (a snapshot read back from the
-    /// durable store), with the same `seq`s, split flags and dropped count;
-    /// its limits are whatever holds all of it.
-    pub(crate) fn restore(run: RunId, captured: &CapturedOutput) -> Self {
+    /// durable store), with the same `seq`s, split flags, capture `times`
+    /// (unknown where `times` has none) and dropped count; its limits are
+    /// whatever holds all of it.
+    pub(crate) fn restore(run: RunId, captured: &CapturedOutput, times: &LineTimes) -> Self {
         let bytes: usize = captured.lines.iter().map(|l| l.text.len()).sum();
         let longest = captured.lines.iter().map(|l| l.text.len()).max();
         let limits = LineLimits {
@@ -364,10 +393,10 @@ impl LineLog {
             let first = captured.lines.first().map_or(captured.dropped, |l| l.seq);
             ring.next_seq = first;
             ring.dropped = first;
-            for line in &captured.lines {
+            for (i, line) in captured.lines.iter().enumerate() {
                 let mut batch = LineBatch::default();
                 batch.add(line.text.as_bytes(), captured.split.contains(&line.seq));
-                ring.push(&log.limits, line.stream, &batch);
+                ring.push(&log.limits, line.stream, &batch, times.micros_at(i));
             }
             ring.closed = true;
         }
@@ -422,8 +451,17 @@ impl Ring {
         self.next_seq - self.entries.len() as u64
     }
 
-    /// Append `batch`, evicting the oldest lines to stay within `limits`.
-    fn push(&mut self, limits: &LineLimits, stream: StreamKind, batch: &LineBatch) {
+    /// Append `batch`, read at `time` (microseconds since the epoch; 0:
+    /// unknown), evicting the oldest lines to stay within `limits`.
+    fn push(&mut self, limits: &LineLimits, stream: StreamKind, batch: &LineBatch, time: u64) {
+        // Never before the line before: a wall clock stepped back does not
+        // reorder a run's times. Unknown (0) stays unknown.
+        let time = if time == 0 {
+            0
+        } else {
+            time.max(self.last_time)
+        };
+        self.last_time = self.last_time.max(time);
         let mut lines = &batch.lines[..];
         let mut text = &batch.text[..];
         // Lines of the batch itself that cannot fit are dropped at once
@@ -468,6 +506,7 @@ impl Ring {
                 len,
                 stream,
                 split,
+                time,
             });
             start += len as u64;
         }
@@ -548,6 +587,7 @@ impl Ring {
                 len: entry.len,
                 stream: entry.stream,
                 split: entry.split,
+                time: entry.time,
             });
         }
         *next += (to - from) as u64;
@@ -599,6 +639,7 @@ struct LineMeta {
     len: usize,
     stream: StreamKind,
     split: bool,
+    time: u64,
 }
 
 impl ReadBatch {
@@ -606,8 +647,9 @@ impl ReadBatch {
         self.lines.is_empty()
     }
 
-    /// The next line, and whether it is a piece of a longer line.
-    fn pop(&mut self) -> Option<(OutputLine, bool)> {
+    /// The next line, whether it is a piece of a longer line, and when it
+    /// was captured (microseconds since the epoch; 0: unknown).
+    fn pop(&mut self) -> Option<(OutputLine, bool, u64)> {
         let meta = self.lines.pop_front()?;
         if self.at == 0 && self.checked.is_none() {
             match String::from_utf8(std::mem::take(&mut self.text)) {
@@ -638,7 +680,7 @@ impl ReadBatch {
             seq: meta.seq,
             text,
         };
-        Some((line, meta.split))
+        Some((line, meta.split, meta.time))
     }
 }
 
@@ -655,6 +697,14 @@ fn owned(bytes: &[u8]) -> String {
 /// in-process action, or a run that has not started a process yet).
 pub fn captured(record: &RunRecord) -> CapturedOutput {
     record.lines().map(|log| log.snapshot()).unwrap_or_default()
+}
+
+/// [`captured`], with the time each line was captured.
+pub fn timed_captured(record: &RunRecord) -> TimedOutput {
+    record
+        .lines()
+        .map(|log| log.timed_snapshot())
+        .unwrap_or_default()
 }
 
 /// The lossless reader of `record`'s output, for the run's own

@@ -198,6 +198,9 @@ pub struct StoredRun {
     /// Its output lines (empty if it had none, or the output budget
     /// reclaimed them: then `dropped` counts them).
     pub lines: crate::lines::CapturedOutput,
+    /// When each of `lines.lines` was captured; empty (unknown) for a run
+    /// stored by a release that did not keep the times.
+    pub line_times: crate::lines::LineTimes,
 }
 
 /// Limits of what the store keeps: the same as the registry's.
@@ -419,7 +422,11 @@ impl Store {
             })
             .flatten()?;
         let row: RunRow = self.decoded(id, &row)?;
-        let output = output.and_then(|bytes| self.decoded(id, &bytes));
+        let output = output.and_then(|bytes| {
+            OutputRow::decode(&bytes)
+                .inspect_err(|e| tracing::warn!(run = %id, error = %e, "unreadable stored output"))
+                .ok()
+        });
         Some((row, output))
     }
 
@@ -443,11 +450,13 @@ impl Store {
         let task = row
             .task
             .or_else(|| self.read(|db| graphs::task_of_run(db, id)).flatten());
+        let (lines, line_times) = output.map(|o| (o.lines, o.times)).unwrap_or_default();
         Some(StoredRun {
             info,
             task,
             outcome,
-            lines: output.map(|o| o.lines).unwrap_or_default(),
+            lines,
+            line_times,
         })
     }
 

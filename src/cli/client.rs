@@ -8,6 +8,8 @@
 //! show as running until the next `up` recovers them (and stops what is
 //! left of their groups).
 
+use std::time::SystemTime;
+
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::net::unix::OwnedReadHalf;
@@ -124,22 +126,23 @@ impl Source {
         }
     }
 
-    /// One run's lines, each handed to `each`; returns the lines dropped
-    /// before the first one kept. With `follow` (and a live `up`), waits
-    /// for new lines until the run ends.
+    /// One run's lines, each handed to `each` with the time it was
+    /// captured (`None` when the store has none for it); returns the lines
+    /// dropped before the first one kept. With `follow` (and a live `up`),
+    /// waits for new lines until the run ends.
     pub(super) async fn logs(
         &self,
         id: RunId,
         follow: bool,
-        mut each: impl FnMut(OutputLine) -> Result<(), CliError>,
+        mut each: impl FnMut(OutputLine, Option<SystemTime>) -> Result<(), CliError>,
     ) -> Result<u64, CliError> {
         match self {
             Source::File(store) => {
                 let run = store
                     .stored_run(id)
                     .ok_or_else(|| CliError::UnknownRun(id.to_string()))?;
-                for line in run.lines.lines {
-                    each(line)?;
+                for (i, line) in run.lines.lines.into_iter().enumerate() {
+                    each(line, run.line_times.get(i))?;
                 }
                 Ok(run.lines.dropped)
             }
@@ -147,7 +150,10 @@ impl Source {
                 let mut conn = Conn::ask(dir, &Request::Logs { id, follow }).await?;
                 loop {
                     match conn.next().await? {
-                        Reply::Line(line) => each(line)?,
+                        Reply::Line(timed) => {
+                            let time = timed.time();
+                            each(timed.line, time)?;
+                        }
                         Reply::End { dropped } => return Ok(dropped),
                         other => return Err(unexpected(other)),
                     }

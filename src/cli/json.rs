@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::{Pattern, RunStatus};
+use crate::{OutputLine, Pattern, RunStatus};
 
 use super::wire::RunDetails;
 
@@ -65,6 +65,24 @@ impl<'a> Run<'a> {
             stdout_dropped: d.stdout_dropped.unwrap_or(0),
             stderr_dropped: d.stderr_dropped.unwrap_or(0),
             error: d.error.as_deref(),
+        }
+    }
+}
+
+/// One line of `logs --json --timestamps`: the line's own fields, and
+/// when it was captured (`null` when the store has no time for it).
+#[derive(Debug, Serialize)]
+pub(super) struct Line<'a> {
+    #[serde(flatten)]
+    line: &'a OutputLine,
+    time: Option<String>,
+}
+
+impl<'a> Line<'a> {
+    pub(super) fn new(line: &'a OutputLine, time: Option<SystemTime>) -> Self {
+        Line {
+            line,
+            time: time.map(self::time),
         }
     }
 }

@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::time::SystemTime;
 
 use clap::Args as ClapArgs;
 
@@ -28,7 +29,8 @@ Examples:
 const LOGS_EXAMPLES: &str = "\
 Examples:
   taskorch logs 0197b2c4-8a2e-7c31-9a55-3f1d2e4b6a70
-  taskorch logs 2e4b6a70 --follow   (short id; while `taskorch up` runs it)";
+  taskorch logs 2e4b6a70 --follow   (short id; while `taskorch up` runs it)
+  taskorch logs 2e4b6a70 --timestamps   (each line with the time it was captured)";
 
 /// `taskorch runs`.
 #[derive(Debug, ClapArgs)]
@@ -74,9 +76,25 @@ pub struct LogsArgs {
     /// a run in a store no process holds has ended).
     #[arg(long, short = 'f')]
     pub follow: bool,
-    /// Print one JSON object per line (`stream`, `seq`, `text`).
+    /// Print one JSON object per line (`stream`, `seq`, `text`; with
+    /// `--timestamps` also `time`).
     #[arg(long)]
     pub json: bool,
+    /// Prefix each line with the time it was captured (RFC 3339, UTC,
+    /// milliseconds, as `stream --timestamps`; `--json` adds `time`, to
+    /// the microsecond). Lines of a run stored by a release that kept no
+    /// times show `-` (`null` in JSON).
+    #[arg(long, short = 't')]
+    pub timestamps: bool,
+}
+
+/// A line's `--timestamps` prefix: as `stream --timestamps` prints it, or
+/// `-` for a line whose time the store does not have.
+fn stamp(time: Option<SystemTime>) -> String {
+    time.map_or_else(
+        || "-".to_string(),
+        |t| humantime::format_rfc3339_millis(t).to_string(),
+    )
 }
 
 fn parse_status(s: &str) -> Result<RunStatus, String> {
@@ -161,16 +179,26 @@ pub(super) async fn logs(
             return Err(e);
         }
     };
-    let json = args.json;
-    let read = source.logs(id, args.follow, |line| {
+    let (json, timestamps) = (args.json, args.timestamps);
+    let read = source.logs(id, args.follow, |line, time| {
         if json {
-            let mut text = serde_json::to_string(&line).unwrap_or_default();
+            let mut text = if timestamps {
+                serde_json::to_string(&json_out::Line::new(&line, time))
+            } else {
+                serde_json::to_string(&line)
+            }
+            .unwrap_or_default();
             text.push('\n');
             return print(&text);
         }
+        let text = if timestamps {
+            format!("{} {}\n", stamp(time), line.text)
+        } else {
+            format!("{}\n", line.text)
+        };
         match line.stream {
-            StreamKind::Stdout => print(&format!("{}\n", line.text)),
-            StreamKind::Stderr => pipe::write_stderr(format!("{}\n", line.text).as_bytes()),
+            StreamKind::Stdout => print(&text),
+            StreamKind::Stderr => pipe::write_stderr(text.as_bytes()),
         }
     });
     let result = tokio::select! {

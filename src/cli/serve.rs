@@ -19,7 +19,7 @@ use crate::{HistoryQuery, Orchestrator};
 
 use super::CliError;
 use super::store_dir::StoreDir;
-use super::wire::{Reply, Request, RunDetails};
+use super::wire::{Reply, Request, RunDetails, TimedLine};
 
 /// The commands `up` started, by run name, for `show`.
 pub(super) type Commands = Arc<HashMap<String, String>>;
@@ -181,14 +181,15 @@ async fn serve(
             send(Reply::Run(Box::new(details))).await
         }
         Request::Logs { id, follow: false } => {
-            let Some(captured) = orch.output(id) else {
+            let Some(timed) = orch.timed_output(id) else {
                 return send(Reply::UnknownRun(id)).await;
             };
-            for line in captured.lines {
-                send(Reply::Line(line)).await?;
+            for (i, line) in timed.output.lines.into_iter().enumerate() {
+                let time = timed.times.get(i);
+                send(Reply::Line(TimedLine::new(line, time))).await?;
             }
             send(Reply::End {
-                dropped: captured.dropped,
+                dropped: timed.output.dropped,
             })
             .await
         }
@@ -197,7 +198,8 @@ async fn serve(
                 return send(Reply::UnknownRun(id)).await;
             };
             while let Some(line) = lines.next_line().await {
-                send(Reply::Line(line)).await?;
+                let time = lines.last_time();
+                send(Reply::Line(TimedLine::new(line, time))).await?;
             }
             send(Reply::End {
                 dropped: lines.missed(),

@@ -5,7 +5,7 @@
 //! [`RunDetails::stored`]), so a read through a running `up` prints what
 //! a read of the file prints; `--json` prints them through `json`.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -38,7 +38,7 @@ pub(super) enum Reply {
     Ids(Vec<RunId>),
     Runs(Vec<RunDetails>),
     Run(Box<RunDetails>),
-    Line(OutputLine),
+    Line(TimedLine),
     /// The end of `logs`: lines the ring no longer held.
     End {
         dropped: u64,
@@ -46,6 +46,35 @@ pub(super) enum Reply {
     TraceWritten,
     UnknownRun(RunId),
     Error(String),
+}
+
+/// One line of `logs`, with when it was captured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct TimedLine {
+    /// The line (flattened: `{"line": {"stream", "seq", "text",
+    /// "time_us"}}`, so a reply of an `up` without times still reads, and
+    /// a client without them ignores the extra field).
+    #[serde(flatten)]
+    pub(super) line: OutputLine,
+    /// Microseconds since the Unix epoch; absent when unknown (a run
+    /// stored without times, or an older `up`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) time_us: Option<u64>,
+}
+
+impl TimedLine {
+    pub(super) fn new(line: OutputLine, time: Option<SystemTime>) -> Self {
+        let time_us = time
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+        TimedLine { line, time_us }
+    }
+
+    /// When the line was captured, if known.
+    pub(super) fn time(&self) -> Option<SystemTime> {
+        self.time_us
+            .map(|us| UNIX_EPOCH + Duration::from_micros(us))
+    }
 }
 
 /// One run, as `show` prints it.

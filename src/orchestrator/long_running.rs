@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use taskorch_actors::executor::ExecutorMessage;
 use taskorch_actors::lines;
-use taskorch_actors::{CapturedOutput, Error, OutputSubscription, Result, RunId, RunStream, Task};
+use taskorch_actors::{
+    CapturedOutput, Error, OutputSubscription, Result, RunId, RunStream, Task, TimedOutput,
+};
 
 use super::Orchestrator;
 
@@ -60,6 +62,17 @@ impl Orchestrator {
     pub fn output(&self, id: RunId) -> Option<CapturedOutput> {
         let record = self.inner.ctx.registry().get(id)?;
         Some(lines::captured(&record))
+    }
+
+    /// [`output`](Self::output) with the wall-clock time each line was
+    /// captured (`times.get(i)` for `output.lines[i]`): the time the read
+    /// of the child's pipe that completed the line returned, shared by the
+    /// lines of one read, never going back within a run. Kept in the
+    /// durable store with the lines; unknown (`None`) for a run stored by
+    /// a release that did not keep times. `None` if the id is unknown here.
+    pub fn timed_output(&self, id: RunId) -> Option<TimedOutput> {
+        let record = self.inner.ctx.registry().get(id)?;
+        Some(lines::timed_captured(&record))
     }
 
     /// Another reader of run `id`'s output: every line still in its ring

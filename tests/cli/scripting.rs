@@ -4,6 +4,7 @@
 //! running `up` as from the store file.
 
 use std::path::Path;
+use std::time::SystemTime;
 
 use serde_json::Value;
 
@@ -257,4 +258,161 @@ async fn a_running_up_and_the_store_file_answer_the_same() {
     let file_show: Value = serde_json::from_str(&file_show.stdout).unwrap();
     assert_eq!(served_show, file_show);
     assert_eq!(served_show, served[0]);
+}
+
+/// A `--json` time (RFC 3339) as a `SystemTime`.
+fn parse_time(text: &str) -> SystemTime {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .unwrap_or_else(|e| panic!("{text:?} is not RFC 3339: {e}"))
+        .into()
+}
+
+/// `logs ID --timestamps --json`: each line's seq, text and time.
+fn timed_lines(dir: &Path, id: &str) -> Vec<(u64, String, SystemTime)> {
+    let out = taskorch(dir, &["logs", id, "--timestamps", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    out.stdout
+        .lines()
+        .map(|line| {
+            let line: Value = serde_json::from_str(line).unwrap();
+            let time = line["time"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no time in {line}"));
+            (
+                line["seq"].as_u64().unwrap(),
+                line["text"].as_str().unwrap().to_string(),
+                parse_time(time),
+            )
+        })
+        .collect()
+}
+
+/// `times` never go back, and lie within the run's `started`..`finished`
+/// (`show --json`).
+fn assert_in_order_within_the_run(dir: &Path, id: &str, times: &[SystemTime]) {
+    let show = taskorch(dir, &["show", id, "--json"]);
+    let run: Value = serde_json::from_str(&show.stdout).unwrap();
+    let started = parse_time(run["started"].as_str().unwrap());
+    let finished = parse_time(run["finished"].as_str().unwrap());
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    assert!(
+        times.iter().all(|&t| started <= t && t <= finished),
+        "{times:?} not within {started:?}..{finished:?}"
+    );
+}
+
+/// `text` as `logs --timestamps` prints a line: its time (RFC 3339, UTC,
+/// milliseconds, as `stream --timestamps`) and its text.
+fn split_stamp(line: &str) -> (SystemTime, &str) {
+    let (stamp, text) = line.split_once(' ').unwrap_or((line, ""));
+    assert!(
+        stamp.len() == "2026-12-07T20:47:38.841Z".len() && stamp.ends_with('Z'),
+        "{stamp:?} is not RFC 3339 UTC to the millisecond"
+    );
+    (parse_time(stamp), text)
+}
+
+fn millis(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+#[test]
+fn logs_timestamps_print_each_lines_capture_time_from_the_store_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let ran = taskorch(
+        dir.path(),
+        &[
+            "run",
+            "--store",
+            ".taskorch",
+            "--",
+            "sh",
+            "-c",
+            "echo one; echo two >&2; sleep 0.1; echo three",
+        ],
+    );
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let id = runs_json(dir.path())[0]["short_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let lines = timed_lines(dir.path(), &id);
+    let mut texts: Vec<&str> = lines.iter().map(|(_, text, _)| text.as_str()).collect();
+    texts.sort_unstable();
+    assert_eq!(texts, ["one", "three", "two"]);
+    assert!(lines.windows(2).all(|w| w[0].0 < w[1].0), "in seq order");
+    let times: Vec<SystemTime> = lines.iter().map(|l| l.2).collect();
+    assert_in_order_within_the_run(dir.path(), &id, &times);
+
+    // Text: each line prefixed with its time, stderr's on stderr.
+    let logs = taskorch(dir.path(), &["logs", &id, "--timestamps"]);
+    assert_eq!(logs.code, 0, "{logs:?}");
+    let printed: Vec<(SystemTime, &str)> = logs
+        .stdout
+        .lines()
+        .chain(logs.stderr.lines())
+        .map(split_stamp)
+        .collect();
+    assert_eq!(printed.len(), 3, "{logs:?}");
+    for (_, text, time) in &lines {
+        let (stamp, _) = printed
+            .iter()
+            .find(|(_, t)| t == text)
+            .unwrap_or_else(|| panic!("{text} not printed: {logs:?}"));
+        assert_eq!(millis(*stamp), millis(*time), "{text}");
+    }
+    assert!(logs.stderr.lines().all(|l| l.ends_with(" two")), "{logs:?}");
+
+    // Without the flag, nothing changes.
+    let plain = taskorch(dir.path(), &["logs", &id]);
+    assert_eq!(plain.stdout, "one\nthree\n");
+    let json = taskorch(dir.path(), &["logs", &id, "--json"]);
+    assert!(!json.stdout.contains("\"time\""), "{json:?}");
+}
+
+/// Through a running `up`, `logs --timestamps` (and `-f`) print the times
+/// the ring captured; after `up` exits, the store file has the same ones.
+#[tokio::test]
+async fn logs_timestamps_work_through_a_running_up_and_follow() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("jobs.toml"),
+        "[[service]]\nname = \"svc\"\nshell = \"i=0; while true; do i=$((i+1)); \
+         echo line $i; sleep 0.05; done\"\n",
+    )
+    .unwrap();
+    let mut up = Spawned::start(dir.path(), &["up", "jobs.toml"]);
+    up.wait_for("| line 2").await;
+    let runs = runs_json(dir.path());
+    let id = runs[0]["id"].as_str().unwrap().to_string();
+
+    let mut follow = Spawned::start(dir.path(), &["logs", &id, "-f", "--timestamps"]);
+    follow.wait_for(" line 4\n").await;
+    let served = timed_lines(dir.path(), &id);
+    assert!(served.len() >= 2, "{served:?}");
+
+    up.signal("TERM");
+    assert_eq!(up.exit_code().await, 0, "{}", up.stderr());
+    assert_eq!(follow.exit_code().await, 0, "{}", follow.stderr());
+
+    // From the file: the times the ring had, kept by the store.
+    let stored = timed_lines(dir.path(), &id);
+    assert!(stored.len() >= served.len());
+    for line in &served {
+        assert!(stored.contains(line), "{line:?} not stored as served");
+    }
+    let times: Vec<SystemTime> = stored.iter().map(|l| l.2).collect();
+    assert_in_order_within_the_run(dir.path(), &id, &times);
+    // What `-f` printed: the same times, to the millisecond.
+    let followed = follow.stdout();
+    assert!(!followed.is_empty());
+    for line in followed.lines() {
+        let (stamp, text) = split_stamp(line);
+        let (_, _, time) = stored
+            .iter()
+            .find(|(_, t, _)| t == text)
+            .unwrap_or_else(|| panic!("{line:?} not in the store"));
+        assert_eq!(millis(stamp), millis(*time), "{line}");
+    }
 }

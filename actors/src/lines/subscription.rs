@@ -3,6 +3,7 @@
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::SystemTime;
 
 use futures::Stream;
 use futures::stream::FusedStream;
@@ -34,6 +35,8 @@ pub struct OutputSubscription {
     ready: ReadBatch,
     /// The last line returned was a piece of a longer line.
     last_split: bool,
+    /// When the last line returned was captured (0: unknown).
+    last_time: u64,
     /// `None` was returned.
     done: bool,
 }
@@ -47,6 +50,7 @@ impl OutputSubscription {
             missed: 0,
             ready: ReadBatch::default(),
             last_split: false,
+            last_time: 0,
             done: false,
         }
     }
@@ -82,9 +86,17 @@ impl OutputSubscription {
         self.last_split
     }
 
+    /// When the line last returned was captured (see the `lines` module
+    /// docs: the time its chunk was read from the child's pipe); `None`
+    /// before the first line, and for a run stored without times.
+    pub fn last_time(&self) -> Option<SystemTime> {
+        super::times::time(self.last_time)
+    }
+
     fn take(&mut self) -> Option<OutputLine> {
-        let (line, split) = self.ready.pop()?;
+        let (line, split, time) = self.ready.pop()?;
         self.last_split = split;
+        self.last_time = time;
         Some(line)
     }
 }

@@ -1,7 +1,7 @@
 //! Unit tests of the line ring and its readers.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
 use futures::stream::FusedStream;
@@ -62,14 +62,20 @@ fn a_restored_log_reads_back_as_it_was_stored() {
         log.push_line(StreamKind::Stdout, &i.to_string());
     }
     log.push_line(StreamKind::Stderr, "last");
-    let mut stored = log.snapshot();
+    let timed = log.timed_snapshot();
+    let mut stored = timed.output.clone();
     stored.split = vec![4];
-    let restored = LineLog::restore(log.run_id(), &stored);
+    let restored = LineLog::restore(log.run_id(), &stored, &timed.times);
     assert_eq!(
         restored.snapshot(),
         stored,
         "same lines, seqs, dropped count, split flags"
     );
+    assert_eq!(restored.timed_snapshot().times, timed.times, "same times");
+    // A run stored without times (an older release) has lines, no times.
+    let untimed = LineLog::restore(log.run_id(), &stored, &LineTimes::default());
+    assert_eq!(untimed.snapshot(), stored);
+    assert!(untimed.timed_snapshot().times.iter().all(|t| t.is_none()));
     assert!(restored.is_closed(), "a stored run's output is complete");
     let empty = LineLog::restore(
         log.run_id(),
@@ -77,6 +83,7 @@ fn a_restored_log_reads_back_as_it_was_stored() {
             dropped: 9,
             ..CapturedOutput::default()
         },
+        &LineTimes::default(),
     );
     assert_eq!(empty.snapshot().dropped, 9);
 }
@@ -302,4 +309,65 @@ fn the_registry_output_budget_counts_and_reclaims_rings() {
     assert_eq!(oldest.dropped, 10);
     assert_eq!(records[0].lines().unwrap().held_bytes(), 0);
     assert_eq!(captured(&records[2]).lines.len(), 10);
+}
+
+#[tokio::test]
+async fn every_line_has_its_capture_time_one_per_read_never_going_back() {
+    let log = log(100, 1 << 20);
+    let mut reader = log.subscribe();
+    let mut out = log.writer(StreamKind::Stdout);
+    let mut err = log.writer(StreamKind::Stderr);
+    let before = SystemTime::now();
+    log.append(&mut out, b"a\nb\nc");
+    log.append(&mut err, b"e\n");
+    log.append(&mut out, b"\nd\n");
+    log.flush(&mut out);
+    let after = SystemTime::now();
+    log.close();
+
+    let timed = log.timed_snapshot();
+    assert_eq!(timed.output, log.snapshot(), "the same lines as output(id)");
+    assert_eq!(texts(&timed.output.lines), ["a", "b", "e", "c", "d"]);
+    assert_eq!(timed.times.len(), timed.output.lines.len());
+    let times: Vec<SystemTime> = timed
+        .times
+        .iter()
+        .map(|t| t.expect("every captured line has a time"))
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    // Kept to the microsecond: at most 1 us before `before`.
+    assert!(times[0] + Duration::from_micros(1) > before && times[4] <= after);
+    assert_eq!(times[0], times[1], "lines of one read share its time");
+    assert_eq!(
+        timed.iter().map(|(l, t)| (l.seq, t)).collect::<Vec<_>>(),
+        (0..5)
+            .map(|i| (i, Some(times[i as usize])))
+            .collect::<Vec<_>>()
+    );
+
+    // A subscriber sees the same time with each line.
+    let mut seen = Vec::new();
+    assert_eq!(reader.last_time(), None, "no line read yet");
+    while let Some(line) = reader.next_line().await {
+        seen.push((line.seq, reader.last_time().unwrap()));
+    }
+    assert_eq!(
+        seen,
+        (0..5).map(|i| (i, times[i as usize])).collect::<Vec<_>>()
+    );
+
+    // A wall clock stepped back does not reorder the run's times; an
+    // unknown time stays unknown.
+    let mut batch = LineBatch::default();
+    batch.add(b"late", false);
+    let latest = log.ring.lock().last_time;
+    log.ring
+        .lock()
+        .push(log.limits(), StreamKind::Stdout, &batch, latest - 5_000_000);
+    log.ring
+        .lock()
+        .push(log.limits(), StreamKind::Stdout, &batch, 0);
+    let timed = log.timed_snapshot();
+    assert_eq!(timed.times.get(5), timed.times.get(4));
+    assert_eq!(timed.times.get(6), None);
 }

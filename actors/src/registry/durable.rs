@@ -121,7 +121,7 @@ impl Registry {
             .map(|o| Box::new(o.outcome(id, &row, output.as_ref())));
         let lines = OnceLock::new();
         if let Some(output) = &output {
-            let _ = lines.set(Arc::new(LineLog::restore(id, &output.lines)));
+            let _ = lines.set(Arc::new(LineLog::restore(id, &output.lines, &output.times)));
         }
         Some(Arc::new(RunRecord {
             id,
@@ -212,10 +212,12 @@ pub(super) fn journal_finished(record: &RunRecord, outcome: &Result<Output>, at:
             ),
             Err(_) => (None, attempts, Vec::new(), Vec::new()),
         };
+        let timed = crate::lines::timed_captured(record);
         let output = OutputRow {
             stdout,
             stderr,
-            lines: crate::lines::captured(record),
+            lines: timed.output,
+            times: timed.times,
         };
         Op::Finished {
             id: record.id,

@@ -268,7 +268,7 @@ pub(super) fn recover(
             let output = match task.run {
                 Some(run) if task.status.is_terminal() => outputs
                     .get(run.as_bytes())?
-                    .and_then(|v| records::decode(v.value()).ok()),
+                    .and_then(|v| OutputRow::decode(v.value()).ok()),
                 _ => None,
             };
             *slot = Some((task, output));

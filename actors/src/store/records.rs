@@ -9,13 +9,20 @@
 //! knows, and refuses what it does not, instead of misreading it.
 //!
 //! Enums are encoded by variant index, so new variants go at the end.
+//!
+//! A record type whose fields change gets a version of its own, above
+//! [`RECORD_VERSION`], and a decoder that still reads its older versions:
+//! [`OutputRow`] is at [`OUTPUT_VERSION`] (it gained the lines' capture
+//! times) and is read with [`OutputRow::decode`]. The other records keep
+//! version 1, so a release that predates the change still reads every run
+//! of a newer store (only its output rows are refused, and logged).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::error::Error;
-use crate::lines::CapturedOutput;
+use crate::lines::{CapturedOutput, LineTimes};
 use crate::output::Output;
 use crate::pattern::Pattern;
 use crate::run::{RunId, RunInfo, RunStatus};
@@ -45,9 +52,18 @@ impl std::fmt::Display for DecodeFailure {
     }
 }
 
+/// The version byte in front of every [`OutputRow`] this release writes:
+/// 2 added the capture time of each line (`times`); 1 had none.
+pub(crate) const OUTPUT_VERSION: u8 = 2;
+
 /// `value` as a record: the version byte, then bincode.
 pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut out = vec![RECORD_VERSION];
+    encode_as(RECORD_VERSION, value)
+}
+
+/// `value` as a record of schema `version`.
+fn encode_as<T: Serialize>(version: u8, value: &T) -> Vec<u8> {
+    let mut out = vec![version];
     // Encoding into a Vec fails only for types serde cannot express in
     // bincode (maps with non-string keys are fine; `Value` is not used);
     // every record type here is plain data.
@@ -59,15 +75,25 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 
 /// A record written by [`encode`] (of this or an older release).
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeFailure> {
+    decode_up_to(RECORD_VERSION, bytes).and_then(|(_, body)| decode_body(body))
+}
+
+/// The version byte and body of a record whose type is read up to
+/// version `newest`.
+fn decode_up_to(newest: u8, bytes: &[u8]) -> Result<(u8, &[u8]), DecodeFailure> {
     let Some((&version, body)) = bytes.split_first() else {
         return Err(DecodeFailure::Malformed("empty record".into()));
     };
-    if version > RECORD_VERSION {
+    if version > newest {
         return Err(DecodeFailure::Newer(version));
     }
     if version == 0 {
         return Err(DecodeFailure::Malformed("version byte 0".into()));
     }
+    Ok((version, body))
+}
+
+fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, DecodeFailure> {
     bincode::serde::decode_from_slice(body, bincode::config::standard())
         .map(|(value, _)| value)
         .map_err(|e| DecodeFailure::Malformed(e.to_string()))
@@ -362,15 +388,49 @@ impl ErrorRow {
 
 /// A finished run's captured output: the bytes `wait` returns and the line
 /// ring `output(id)` returns. Keyed by run id; absent when there was none
-/// or the output budget reclaimed it.
+/// or the output budget reclaimed it. Versioned on its own
+/// ([`OUTPUT_VERSION`]): write it with [`OutputRow::encode`], read it with
+/// [`OutputRow::decode`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct OutputRow {
+    pub(crate) stdout: Vec<u8>,
+    pub(crate) stderr: Vec<u8>,
+    pub(crate) lines: CapturedOutput,
+    /// When each of `lines.lines` was captured (since version 2; empty in
+    /// a row of version 1).
+    pub(crate) times: LineTimes,
+}
+
+/// [`OutputRow`] as version 1 wrote it: no capture times.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct OutputRowV1 {
     pub(crate) stdout: Vec<u8>,
     pub(crate) stderr: Vec<u8>,
     pub(crate) lines: CapturedOutput,
 }
 
 impl OutputRow {
+    /// The row as a record of version [`OUTPUT_VERSION`].
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        encode_as(OUTPUT_VERSION, self)
+    }
+
+    /// A row written by [`encode`](Self::encode) of this or an older
+    /// release: a version 1 row reads back with its lines and no times.
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, DecodeFailure> {
+        let (version, body) = decode_up_to(OUTPUT_VERSION, bytes)?;
+        if version == 1 {
+            let old: OutputRowV1 = decode_body(body)?;
+            return Ok(OutputRow {
+                stdout: old.stdout,
+                stderr: old.stderr,
+                lines: old.lines,
+                times: LineTimes::default(),
+            });
+        }
+        decode_body(body)
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.stdout.is_empty()
             && self.stderr.is_empty()

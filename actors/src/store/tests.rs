@@ -123,6 +123,7 @@ async fn changes_are_applied_as_deltas_and_synced() {
             dropped: 0,
             split: Vec::new(),
         },
+        times: crate::lines::LineTimes::from_micros(vec![1_765_000_000_000_000]),
     };
     store.journal(|| Op::Finished {
         id,
@@ -582,4 +583,84 @@ async fn a_read_only_open_reads_the_store_as_it_is_and_changes_no_byte() {
     store.close();
     let missing = Store::open_read_only(dir.path().join("none.redb")).unwrap_err();
     assert!(missing.to_string().contains("none.redb"), "{missing}");
+}
+
+#[tokio::test]
+async fn output_rows_keep_line_times_and_rows_of_version_1_still_read() {
+    use super::records::{OUTPUT_VERSION, OutputRowV1};
+    use crate::lines::LineTimes;
+
+    let line = |seq: u64, text: &str| OutputLine {
+        stream: StreamKind::Stdout,
+        seq,
+        text: text.into(),
+    };
+    let lines = CapturedOutput {
+        lines: vec![line(3, "a"), line(4, "b")],
+        dropped: 3,
+        split: Vec::new(),
+    };
+    let t0 = 1_765_000_000_000_000;
+    let output = OutputRow {
+        stdout: b"a\nb\n".to_vec(),
+        stderr: Vec::new(),
+        lines: lines.clone(),
+        times: LineTimes::from_micros(vec![t0, t0 + 250]),
+    };
+    let bytes = output.encode();
+    assert_eq!(bytes[0], OUTPUT_VERSION);
+    assert_eq!(OutputRow::decode(&bytes).unwrap(), output);
+    let mut newer = bytes.clone();
+    newer[0] = OUTPUT_VERSION + 1;
+    assert_eq!(
+        OutputRow::decode(&newer),
+        Err(DecodeFailure::Newer(OUTPUT_VERSION + 1))
+    );
+
+    // Through a store file: one run written now, one whose output row is
+    // what the previous release wrote (version 1, no times).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.redb");
+    let (store, _) = Store::open(&path, limits()).unwrap();
+    let (new, old) = (RunId::new(), RunId::new());
+    for id in [new, old] {
+        store.journal(|| Op::Queued {
+            id,
+            row: queued(None),
+        });
+        store.journal(|| Op::Finished {
+            id,
+            end: finish(RunStatus::Succeeded, Some(output.clone())),
+        });
+    }
+    store.sync().await.unwrap();
+    store.close();
+    let v1 = records::encode(&OutputRowV1 {
+        stdout: output.stdout.clone(),
+        stderr: Vec::new(),
+        lines: lines.clone(),
+    });
+    assert_eq!(v1[0], 1, "the byte the previous release wrote");
+    {
+        let db = redb::Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(OUTPUT)
+            .unwrap()
+            .insert(old.as_bytes(), v1.as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let store = Store::open_read_only(path).unwrap();
+    let stored = store.stored_run(new).unwrap();
+    assert_eq!(stored.lines, lines);
+    let times: Vec<_> = stored.line_times.iter().collect();
+    assert_eq!(
+        times,
+        [Some(records::time(t0)), Some(records::time(t0 + 250))]
+    );
+    let stored = store.stored_run(old).unwrap();
+    assert_eq!(stored.lines, lines, "an old row's lines still read");
+    assert!(stored.line_times.is_empty());
+    assert_eq!(stored.line_times.get(0), None, "its times are unknown");
+    store.close();
 }

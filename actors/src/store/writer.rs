@@ -393,7 +393,7 @@ impl Writer {
         id: RunId,
         output: &OutputRow,
     ) -> Result<(), redb::Error> {
-        let bytes = records::encode(output);
+        let bytes = output.encode();
         // Output that alone exceeds the budget would only push out every
         // other run's: it is not stored (the run's record says how much
         // there was).
