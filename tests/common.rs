@@ -122,3 +122,31 @@ pub fn register_gate(orch: &Orchestrator, name: &str) -> Arc<Semaphore> {
     });
     gate
 }
+
+/// A seeded xorshift generator: the crash tests' random moments, replayable
+/// from the seed they print (no dependency, same numbers everywhere).
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// A generator for `seed` (0 would stay 0, so it becomes 1).
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.max(1))
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
+    }
+}
+
+/// The environment variable `name` parsed, else `default` (a seed or a
+/// count a developer may set to replay or lengthen a test).
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}

@@ -143,22 +143,10 @@ mod host_death {
     use tokio::io::{AsyncBufReadExt, BufReader};
 
     use super::HOST;
-    use crate::common::{fast_config, wait_until};
+    use crate::common::{Rng, env_or, fast_config, wait_until};
 
     /// Rounds run at once (each is mostly waiting).
     const AT_ONCE: usize = 4;
-
-    /// xorshift64*: a seeded sequence is all this test needs.
-    struct Rng(u64);
-
-    impl Rng {
-        fn below(&mut self, n: u64) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
-        }
-    }
 
     /// Processes of session `sid` (zombies included): `(pid, state)`.
     fn session(sid: u32) -> Vec<(u32, String)> {
@@ -297,16 +285,10 @@ mod host_death {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn kill_9_of_the_host_leaves_no_process_and_loses_no_run() {
-        let seed: u64 = std::env::var("TASKORCH_HOST_DEATH_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0x00dd_ba11_5eed);
-        let kills: usize = std::env::var("TASKORCH_HOST_DEATH_KILLS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(20);
+        let seed: u64 = env_or("TASKORCH_HOST_DEATH_SEED", 0x00dd_ba11_5eed);
+        let kills: usize = env_or("TASKORCH_HOST_DEATH_KILLS", 20);
         eprintln!("host death seed {seed} (TASKORCH_HOST_DEATH_SEED replays it)");
-        let mut rng = Rng(seed.max(1));
+        let mut rng = Rng::new(seed);
         let delays: Vec<Duration> = (0..kills)
             .map(|_| Duration::from_millis(rng.below(500)))
             .collect();

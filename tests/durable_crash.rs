@@ -16,31 +16,16 @@ use std::time::Duration;
 use taskorch::{HistoryQuery, Orchestrator, RunId, RunStatus};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::common::{fast_config, wait_until};
+use crate::common::{Rng, env_or, fast_config, wait_until};
 use crate::durable::example;
 
 const ROUNDS: usize = 20;
 
-/// xorshift64*: a seeded sequence is all this test needs.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_at_seeded_points_loses_nothing_and_runs_nothing_twice() {
-    let seed: u64 = std::env::var("TASKORCH_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_1234_abcd);
+    let seed: u64 = env_or("TASKORCH_CRASH_SEED", 0x5eed_1234_abcd);
     eprintln!("crash test seed {seed} (TASKORCH_CRASH_SEED replays it)");
-    let mut rng = Rng(seed.max(1));
+    let mut rng = Rng::new(seed);
     let exe = example("durable");
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("state.redb");
