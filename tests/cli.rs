@@ -144,16 +144,12 @@ impl Spawned {
     /// Wait (bounded) for the exit; returns the exit code.
     pub async fn exit_code(&mut self) -> i32 {
         let child = self.child.as_mut().expect("running");
-        let mut code = None;
-        let exited = wait_until(Duration::from_secs(20), || {
-            code = child
-                .try_wait()
-                .expect("try_wait")
-                .map(|s| s.code().unwrap_or(-1));
-            code.is_some()
-        })
-        .await;
-        assert!(exited, "taskorch did not exit; stdout:\n{}", self.stdout());
+        let code = exited_within(child, Duration::from_secs(20)).await;
+        assert!(
+            code.is_some(),
+            "taskorch did not exit; stdout:\n{}",
+            self.stdout()
+        );
         self.child = None;
         // The pipes close with the process (and what it started): the
         // readers then have every line.
@@ -168,6 +164,21 @@ impl Spawned {
         );
         code.unwrap_or(-1)
     }
+}
+
+/// Wait up to `bound` for `child` to exit: its exit code (-1 for a
+/// signal), `None` if it is still running.
+pub async fn exited_within(child: &mut Child, bound: Duration) -> Option<i32> {
+    let mut code = None;
+    wait_until(bound, || {
+        code = child
+            .try_wait()
+            .expect("try_wait")
+            .map(|s| s.code().unwrap_or(-1));
+        code.is_some()
+    })
+    .await;
+    code
 }
 
 impl Drop for Spawned {

@@ -9,8 +9,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use super::{Spawned, taskorch};
-use crate::common::{assert_all_dead, wait_for_pids, wait_until};
+use super::{Spawned, exited_within, taskorch};
+use crate::common::{assert_all_dead, wait_for_pids};
 
 /// `taskorch ARGS` in `dir` with stdout a pipe we hold and stderr in the
 /// file `stderr` of `dir`.
@@ -42,21 +42,14 @@ fn head(child: &mut Child, n: usize) -> Vec<String> {
 /// Wait (bounded) for `child` to exit; its exit code (-1 for a signal).
 /// Kills it if it does not exit, so the test fails without leaving it.
 async fn exit_code(child: &mut Child) -> i32 {
-    let mut code = None;
-    let exited = wait_until(Duration::from_secs(30), || {
-        code = child
-            .try_wait()
-            .expect("try_wait")
-            .map(|s| s.code().unwrap_or(-1));
-        code.is_some()
-    })
-    .await;
-    if !exited {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("taskorch did not exit");
+    match exited_within(child, Duration::from_secs(30)).await {
+        Some(code) => code,
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("taskorch did not exit");
+        }
     }
-    code.unwrap_or(-1)
 }
 
 fn ticker_jobs(dir: &Path) -> std::path::PathBuf {
