@@ -18,6 +18,28 @@ fn stored(path: &Path) -> Config {
     fast_config().store(path)
 }
 
+/// The `durable` example started in `mode` on store `db` (its runs mark
+/// `marker`), and its stdout as lines; killed if dropped.
+pub fn start_durable(
+    db: &Path,
+    marker: &Path,
+    mode: &str,
+) -> (
+    tokio::process::Child,
+    tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+) {
+    let mut child = tokio::process::Command::new(example("durable"))
+        .arg(db)
+        .arg(marker)
+        .arg(mode)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    (child, lines)
+}
+
 /// The example binary the crash tests drive (`cargo test` builds it).
 pub fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
@@ -140,15 +162,7 @@ async fn a_crash_interrupts_running_runs_and_resumes_queued_ones_once() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("state.redb");
     let marker = dir.path().join("marker");
-    let mut child = tokio::process::Command::new(example("durable"))
-        .arg(&db)
-        .arg(&marker)
-        .arg("hold")
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut child, mut lines) = start_durable(&db, &marker, "hold");
     let (mut blocker, mut queued, mut action) = (None, Vec::new(), None);
     while let Some(line) = lines.next_line().await.unwrap() {
         match line.split_once(' ') {

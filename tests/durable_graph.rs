@@ -12,10 +12,9 @@ use std::time::Duration;
 
 use serde_json::json;
 use taskorch::{GraphRun, Orchestrator, TaskStatus};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::common::{fast_config, wait_until};
-use crate::durable::example;
+use crate::durable::start_durable;
 
 /// How many times each task ran (one marker line per execution).
 fn runs_per_task(marker: &Path) -> HashMap<String, usize> {
@@ -30,15 +29,7 @@ fn runs_per_task(marker: &Path) -> HashMap<String, usize> {
 /// marker line is there: its start was durable before it ran), then
 /// SIGKILL the child.
 async fn crash_mid_graph(db: &Path, marker: &Path, mode: &str, running: &str) {
-    let mut child = tokio::process::Command::new(example("durable"))
-        .arg(db)
-        .arg(marker)
-        .arg(mode)
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut child, mut lines) = start_durable(db, marker, mode);
     let ready = tokio::time::timeout(Duration::from_secs(20), async {
         while let Some(line) = lines.next_line().await.unwrap() {
             if line == "ready" {

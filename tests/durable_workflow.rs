@@ -8,10 +8,9 @@ use std::time::Duration;
 use taskorch::{
     BlockType, Config, Error, Orchestrator, RunId, RunStatus, Task, TaskStatus, ValueType, Workflow,
 };
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::common::{fast_config, wait_until};
-use crate::durable::example;
+use crate::durable::start_durable;
 
 fn stored(path: &Path) -> Config {
     fast_config().store(path)
@@ -20,15 +19,7 @@ fn stored(path: &Path) -> Config {
 /// Start the durable example in `mode`, collect its `key id` lines until
 /// "ready", then `kill -9` it.
 async fn crash(db: &Path, marker: &Path, mode: &str) -> Vec<(String, String)> {
-    let mut child = tokio::process::Command::new(example("durable"))
-        .arg(db)
-        .arg(marker)
-        .arg(mode)
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut child, mut lines) = start_durable(db, marker, mode);
     let mut seen = Vec::new();
     let read = async {
         while let Some(line) = lines.next_line().await.unwrap() {
