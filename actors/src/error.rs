@@ -8,11 +8,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::graph::TaskKey;
+use crate::task_key::TaskKey;
 use crate::run::RunId;
 
 /// Result alias used throughout taskorch.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+// Here, not in the store: `Error::is_store_in_use` compares against it, and
+// the error vocabulary imports nothing above it.
+/// The reason of the `Error::Store` a store in use elsewhere answers
+/// (see [`Error::is_store_in_use`]).
+pub(crate) const STORE_IN_USE: &str = "the store is in use by another orchestrator (in this or another \
+     process); each orchestrator needs its own store file: stop the other one or choose another \
+     path";
 
 /// Everything that can keep work from running or finishing.
 ///
@@ -371,7 +379,7 @@ impl Error {
     /// failure of `Store::open` that waiting or stopping the other side
     /// cures, which a tool may want to tell apart.
     pub fn is_store_in_use(&self) -> bool {
-        matches!(self, Error::Store { reason, .. } if reason == crate::store::IN_USE)
+        matches!(self, Error::Store { reason, .. } if reason == STORE_IN_USE)
     }
 
     /// A short, stable name for the variant ("not_found", "timed_out", ...),

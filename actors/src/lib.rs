@@ -97,6 +97,7 @@ pub mod store;
 mod stream;
 pub mod supervisor;
 mod task;
+mod task_key;
 pub mod trace;
 
 pub use action::{ActionFn, ActionTable};

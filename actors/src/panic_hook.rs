@@ -50,7 +50,7 @@ pub fn install() {
             let planned = PLANNED.with(|flag| flag.replace(false));
             let actor = IN_ACTOR.with(Cell::get);
             if planned || actor.is_some() {
-                let message = crate::runner::panic_message(info.payload());
+                let message = panic_message(info.payload());
                 let location = info
                     .location()
                     .map(|l| format!("{}:{}", l.file(), l.line()))
@@ -110,6 +110,15 @@ impl Drop for Restore {
     }
 }
 
+/// The message of a panic payload (`panic!` makes a `&str` or a `String`).
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use std::panic::AssertUnwindSafe;
@@ -147,7 +156,7 @@ mod tests {
     fn child() {
         // The application's hook (a crash reporter), installed first.
         std::panic::set_hook(Box::new(|info| {
-            let message = crate::runner::panic_message(info.payload());
+            let message = panic_message(info.payload());
             SEEN.lock().unwrap().push(message);
         }));
         install();

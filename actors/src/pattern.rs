@@ -5,8 +5,6 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::request::Request;
-
 /// How a piece of work is run. Each pattern is served by one actor under
 /// the root supervisor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -46,34 +44,6 @@ impl Pattern {
             Pattern::FireAndForget => "fire_and_forget",
             Pattern::Periodic => "periodic",
             Pattern::Pooled => "pooled",
-        }
-    }
-
-    /// The pattern `request` runs in: the one it names with
-    /// [`Request::pattern`], or else the first rule that matches —
-    /// periodic (a trigger is given) > streaming > concurrent (a batch) >
-    /// fire-and-forget (`wait(false)`) > pooled (a pool is named) > simple.
-    ///
-    /// This only applies the rules; it does not check that the options fit
-    /// together. [`Request::validate`] does, and `Orchestrator::execute`
-    /// always validates: a request whose options conflict (a pool request
-    /// that streams, a batch on a schedule) is refused there, never run in
-    /// the pattern picked here.
-    pub fn select(request: &Request) -> Pattern {
-        if let Some(pattern) = request.pattern_override() {
-            pattern
-        } else if request.trigger().is_some() {
-            Pattern::Periodic
-        } else if request.is_streaming() {
-            Pattern::LongRunning
-        } else if request.batch_limit().is_some() {
-            Pattern::Concurrent
-        } else if !request.waits() {
-            Pattern::FireAndForget
-        } else if request.pool_name().is_some() {
-            Pattern::Pooled
-        } else {
-            Pattern::Simple
         }
     }
 

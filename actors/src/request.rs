@@ -116,6 +116,39 @@ impl ExecutionPlan {
     }
 }
 
+// Defined here, not in `pattern.rs`: choosing a pattern is a rule about
+// requests, and the pattern vocabulary must not import the request (and,
+// through it, the scheduler).
+impl Pattern {
+    /// The pattern `request` runs in: the one it names with
+    /// [`Request::pattern`], or else the first rule that matches —
+    /// periodic (a trigger is given) > streaming > concurrent (a batch) >
+    /// fire-and-forget (`wait(false)`) > pooled (a pool is named) > simple.
+    ///
+    /// This only applies the rules; it does not check that the options fit
+    /// together. [`Request::validate`] does, and `Orchestrator::execute`
+    /// always validates: a request whose options conflict (a pool request
+    /// that streams, a batch on a schedule) is refused there, never run in
+    /// the pattern picked here.
+    pub fn select(request: &Request) -> Pattern {
+        if let Some(pattern) = request.pattern_override() {
+            pattern
+        } else if request.trigger().is_some() {
+            Pattern::Periodic
+        } else if request.is_streaming() {
+            Pattern::LongRunning
+        } else if request.batch_limit().is_some() {
+            Pattern::Concurrent
+        } else if !request.waits() {
+            Pattern::FireAndForget
+        } else if request.pool_name().is_some() {
+            Pattern::Pooled
+        } else {
+            Pattern::Simple
+        }
+    }
+}
+
 impl Request {
     /// A request to run `task`; with no options it runs Simple (run and
     /// wait for the output).

@@ -39,6 +39,7 @@ use crate::context::{Context, OwnedSlot};
 use crate::error::{Error, Result};
 use crate::lines::LineLog;
 use crate::output::Output;
+use crate::panic_hook::panic_message;
 use crate::process::{self, Ending, ProcessSpec, SHELL, exit_signal};
 use crate::registry::RunRecord;
 use crate::task::{Task, TaskKind};
@@ -284,7 +285,7 @@ async fn drive(
         record.set_attempt(attempt);
         let fault = std::mem::take(&mut inject_panic);
         let attempt_future = attempt_once(ctx, record, prepared, &token, owner, fault);
-        let result = crate::breaker::guarded(ctx, task, attempt_future).await;
+        let result = guarded(ctx, task, attempt_future).await;
         let failed = match &result {
             Ok(out) => !out.success(),
             Err(e) => e.is_retryable(),
@@ -561,15 +562,6 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-/// The message of a panic payload (`panic!` makes a `&str` or a `String`).
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "non-string panic payload".to_string())
-}
-
 /// Stop an actor incarnation's runs: at shutdown, give them
 /// `shutdown_grace` to finish on their own first; on any other stop (a
 /// strategy restart), stop them at once. Then wait for their clean-up
@@ -596,4 +588,26 @@ pub(crate) async fn drain_runs(
         .kill_grace
         .saturating_add(Duration::from_secs(1));
     let _ = tokio::time::timeout(bound, runs.wait()).await;
+}
+
+/// Run one attempt under the runtime's halt and the task's breaker: refused
+/// at once while halted or while the breaker is open; otherwise run, and
+/// count its outcome. Here, not in `breaker.rs`: it reads the runtime's
+/// halt and the task, which sit above the breakers.
+async fn guarded<F>(
+    ctx: &Context,
+    task: &Task,
+    attempt: F,
+) -> Result<Output>
+where
+    F: std::future::Future<Output = Result<Output>>,
+{
+    ctx.halt().check()?;
+    let Some(spec) = task.breaker_spec() else {
+        return attempt.await;
+    };
+    let trial = ctx.breakers().admit(spec)?;
+    let result = attempt.await;
+    trial.record(&result);
+    result
 }

@@ -27,8 +27,37 @@ use ractor::{ActorRef, Message, MessagingErr, RpcReplyPort};
 use tokio::sync::{oneshot, watch};
 
 use crate::error::{Error, Result};
-use crate::supervisor::{ChildState, SlotControl};
 use crate::trace::{Correlation, Envelope};
+
+// The child states and the slot's control live here, not in the
+// supervisor: the supervisor writes the slot, and the slot (used by every
+// caller) must not import the supervisor.
+/// The state of one supervised child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChildState {
+    /// Up and handling messages.
+    Running,
+    /// Failed, or stopped because a sibling failed (`one_for_all`,
+    /// `rest_for_one`); a restart is pending (possibly after a backoff
+    /// delay, or until the stopped siblings are gone).
+    Restarting,
+    /// Failed more often than the restart intensity allows: given up on.
+    /// Requests to it answer `ActorFailed` at once.
+    Failed,
+    /// Stopped on purpose (shutdown, or a temporary child that exited).
+    Stopped,
+    /// Being stopped for good (the runtime shuts down): it will not come
+    /// back; it becomes `Stopped` once it is gone.
+    Stopping,
+}
+
+/// How the supervisor tells a child's slot about states it cannot publish
+/// itself (restarting, failed, stopped).
+pub trait SlotControl: Send + Sync {
+    /// Record the child's new state.
+    fn mark(&self, state: ChildState, reason: Option<&str>);
+}
 
 /// What the slot currently holds.
 #[derive(Debug)]

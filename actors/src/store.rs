@@ -66,7 +66,6 @@ pub use graphs::StoredGraph;
 pub(crate) use graphs::{GraphRow, GraphTaskDef, GraphTaskRow};
 pub use history::HistoryQuery;
 pub(crate) use records::{OutcomeRow, OutputRow, RunRow, ScheduleRow, TriggerRow, micros, time};
-pub(crate) use recover::IN_USE;
 pub use recover::{Recovered, ResumedRun};
 
 /// Runs by id: [`RunRow`]s.

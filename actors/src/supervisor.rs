@@ -69,12 +69,11 @@ use futures::future::join_all;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tokio::time::Instant;
 
-pub use spec::{
-    ChildMessage, ChildSpec, Restart, RestartIntensity, SlotControl, Strategy, SupervisorPolicy,
-};
+pub use spec::{ChildMessage, ChildSpec, Restart, RestartIntensity, Strategy, SupervisorPolicy};
 pub use status::{ChildReport, ChildState, ChildStatus, SystemStatus};
 use window::RestartWindow;
 
+pub use crate::slot::SlotControl;
 use crate::trace::{EventKind, MessageInfo, Outcome, TraceRecorder};
 
 /// The supervisor's name in the message trace.

@@ -15,42 +15,11 @@ use serde::{Deserialize, Serialize};
 
 use super::resource::Resource;
 use crate::error::{Error, Result};
+pub use crate::task_key::TaskKey;
 use crate::task::{Backoff, Task};
 
 /// Graph ids: unique in the process, so a key names one graph only.
 static NEXT_GRAPH: AtomicU64 = AtomicU64::new(1);
-
-/// Names one task of one [`TaskGraph`]: returned by [`TaskGraph::add`],
-/// used to declare dependencies and to ask a [`GraphRun`](super::GraphRun)
-/// about the task. A key from another graph is refused
-/// (`UnknownDependency` at submit, `UnknownTask` from a handle).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct TaskKey {
-    graph: u64,
-    index: u32,
-}
-
-impl TaskKey {
-    /// The task's position in its graph (0 for the first one added).
-    pub fn index(&self) -> usize {
-        self.index as usize
-    }
-
-    /// The id of the graph the key belongs to.
-    pub fn graph(&self) -> u64 {
-        self.graph
-    }
-
-    pub(crate) fn new(graph: u64, index: u32) -> Self {
-        TaskKey { graph, index }
-    }
-}
-
-impl fmt::Display for TaskKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "task #{} of graph {}", self.index, self.graph)
-    }
-}
 
 /// How urgently a ready task should start. Among the tasks whose
 /// dependencies have succeeded, the most urgent starts first; a task that
@@ -378,6 +347,6 @@ impl TaskGraph {
     }
 
     fn index_of(&self, key: TaskKey) -> Option<usize> {
-        (key.graph == self.id && key.index() < self.tasks.len()).then_some(key.index())
+        (key.graph() == self.id && key.index() < self.tasks.len()).then_some(key.index())
     }
 }

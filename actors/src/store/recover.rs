@@ -31,7 +31,7 @@ use super::backend::{Backend, FaultSwitch, Overlay};
 use super::graphs::{self, GraphRecovery, StoredGraph};
 use super::records::{self, DecodeFailure, ErrorRow, OutcomeRow, RunRow, ScheduleRow};
 use super::{ACTIVE, HALT, META, OUTPUT, RUNS, SCHEDULES, SCHEMA, StoreLimits};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, STORE_IN_USE};
 use crate::run::{RunId, RunStatus};
 use crate::task::Task;
 
@@ -159,12 +159,6 @@ fn remedy(e: &DecodeFailure) -> &'static str {
     }
 }
 
-/// The reason of the `Error::Store` a store in use elsewhere answers
-/// (see [`Error::is_store_in_use`]).
-pub(crate) const IN_USE: &str = "the store is in use by another orchestrator (in this or another \
-     process); each orchestrator needs its own store file: stop the other one or choose another \
-     path";
-
 /// What to do about a damaged file, in every refusal that may be one.
 const DAMAGED: &str = "the file was left untouched: move it aside (or delete it) to start with \
      an empty history, or restore it from a backup";
@@ -198,7 +192,7 @@ fn create_checked(path: &Path, faults: &Arc<FaultSwitch>, checked: bool) -> Resu
 /// The `Error::Store` of a redb open that failed while doing `what`.
 fn refusal(path: &Path, e: redb::DatabaseError, what: &str) -> Error {
     let reason = match e {
-        redb::DatabaseError::DatabaseAlreadyOpen => IN_USE.into(),
+        redb::DatabaseError::DatabaseAlreadyOpen => STORE_IN_USE.into(),
         redb::DatabaseError::UpgradeRequired(version) => format!(
             "the file uses redb file format {version}, which this release cannot read; the file \
              was not modified: open it with the release that wrote it, or choose another path"

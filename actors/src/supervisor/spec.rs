@@ -7,8 +7,8 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use ractor::{Actor, ActorCell, Message, RpcReplyPort};
 
-use super::status::{ChildReport, ChildState};
-use crate::slot::ActorSlot;
+use super::status::ChildReport;
+use crate::slot::{ActorSlot, SlotControl};
 use crate::task::Backoff;
 
 /// When a child that stopped is started again.
@@ -80,13 +80,6 @@ impl Default for SupervisorPolicy {
             status_timeout: Duration::from_secs(1),
         }
     }
-}
-
-/// How the supervisor tells a child's slot about states it cannot publish
-/// itself (restarting, failed, stopped).
-pub trait SlotControl: Send + Sync {
-    /// Record the child's new state.
-    fn mark(&self, state: ChildState, reason: Option<&str>);
 }
 
 /// Messages of a supervised child: it must answer status probes.

@@ -2,25 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The state of one supervised child.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ChildState {
-    /// Up and handling messages.
-    Running,
-    /// Failed, or stopped because a sibling failed (`one_for_all`,
-    /// `rest_for_one`); a restart is pending (possibly after a backoff
-    /// delay, or until the stopped siblings are gone).
-    Restarting,
-    /// Failed more often than the restart intensity allows: given up on.
-    /// Requests to it answer `ActorFailed` at once.
-    Failed,
-    /// Stopped on purpose (shutdown, or a temporary child that exited).
-    Stopped,
-    /// Being stopped for good (the runtime shuts down): it will not come
-    /// back; it becomes `Stopped` once it is gone.
-    Stopping,
-}
+pub use crate::slot::ChildState;
 
 /// One child's line in [`SystemStatus`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
