@@ -47,8 +47,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::output::StreamKind;
 use crate::pattern::Pattern;
-use crate::registry::RunRecord;
 use crate::run::{RunId, RunStatus};
+use crate::trace::Correlation;
 
 mod hub;
 #[cfg(test)]
@@ -277,26 +277,29 @@ pub enum EventBody {
 // The hooks the runtime calls: one line at each emission point, the work
 // here, and nothing at all without subscribers.
 
-fn correlation_of(record: &RunRecord) -> Option<String> {
-    record.correlation().map(|c| c.id.to_string())
+// They take the run's data, not the registry's `RunRecord`: the events sit
+// below the registry, which calls them.
+
+fn correlation_id(correlation: Option<Correlation>) -> Option<String> {
+    correlation.map(|c| c.id.to_string())
 }
 
-pub(crate) fn run_queued(record: &RunRecord) {
-    record
-        .events()
-        .emit(correlation_of(record), || EventBody::RunQueued {
-            run_id: record.id(),
-            name: record.name().to_string(),
-            pattern: record.pattern(),
-        });
+pub(crate) fn run_queued(
+    events: &Events,
+    correlation: Option<Correlation>,
+    run_id: RunId,
+    name: &str,
+    pattern: Pattern,
+) {
+    events.emit(correlation_id(correlation), || EventBody::RunQueued {
+        run_id,
+        name: name.to_string(),
+        pattern,
+    });
 }
 
-pub(crate) fn run_started(record: &RunRecord) {
-    record
-        .events()
-        .emit(correlation_of(record), || EventBody::RunStarted {
-            run_id: record.id(),
-        });
+pub(crate) fn run_started(events: &Events, correlation: Option<Correlation>, run_id: RunId) {
+    events.emit(correlation_id(correlation), || EventBody::RunStarted { run_id });
 }
 
 /// What `run_finished` reports of an outcome, taken before the registry
@@ -315,10 +318,10 @@ pub(crate) struct Finish {
 }
 
 pub(crate) fn finish_summary(
-    record: &RunRecord,
+    events: &Events,
     outcome: &crate::error::Result<crate::output::Output>,
 ) -> FinishSummary {
-    record.events().is_active().then(|| match outcome {
+    events.is_active().then(|| match outcome {
         Ok(out) => Finish {
             exit_code: out.exit_code,
             error: None,
@@ -334,12 +337,16 @@ pub(crate) fn finish_summary(
     })
 }
 
-pub(crate) fn run_finished(record: &RunRecord, status: RunStatus, summary: FinishSummary) {
+pub(crate) fn run_finished(
+    events: &Events,
+    correlation: Option<Correlation>,
+    run_id: RunId,
+    status: RunStatus,
+    summary: FinishSummary,
+) {
     if let Some(finish) = summary {
-        record
-            .events()
-            .emit(correlation_of(record), || EventBody::RunFinished {
-                run_id: record.id(),
+        events.emit(correlation_id(correlation), || EventBody::RunFinished {
+                run_id,
                 status,
                 exit_code: finish.exit_code,
                 error: finish.error,

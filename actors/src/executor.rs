@@ -48,7 +48,6 @@ use tokio_util::task::TaskTracker;
 
 use crate::context::Context;
 use crate::error::Result;
-use crate::lines;
 use crate::output::Output;
 use crate::pattern::Pattern;
 use crate::runner::{self, Owner, OwnerGuard, drain_runs};
@@ -241,7 +240,7 @@ async fn run_streamed(ctx: &Context, owner: &Owner, task: Arc<Task>, reply: Repl
     );
     record.correlate(reply.correlation());
     // Owned before the run starts, so the stream sees every byte.
-    let lines = lines::own(&record, ctx.limits().lines);
+    let lines = record.own_output(ctx.limits().lines);
     // The caller may be gone already; the run goes on regardless, readable
     // by its id, as a dropped `RunStream` would leave it.
     reply.send(Ok(RunStream::new(Arc::clone(&record), lines)));

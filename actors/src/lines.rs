@@ -83,7 +83,6 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::output::{OutputLine, StreamKind};
-use crate::registry::RunRecord;
 use crate::run::RunId;
 pub use owner::{OWNER_ENDING_ALLOWANCE, OWNER_QUEUE_BYTES, OwnedOutput};
 use splitter::LineSplitter;
@@ -691,49 +690,4 @@ fn owned(bytes: &[u8]) -> String {
         Ok(text) => text.to_owned(),
         Err(_) => String::from_utf8_lossy(bytes).into_owned(),
     }
-}
-
-/// Everything `record`'s ring holds; empty for a run without one (an
-/// in-process action, or a run that has not started a process yet).
-pub fn captured(record: &RunRecord) -> CapturedOutput {
-    record.lines().map(|log| log.snapshot()).unwrap_or_default()
-}
-
-/// [`captured`], with the time each line was captured.
-pub fn timed_captured(record: &RunRecord) -> TimedOutput {
-    record
-        .lines()
-        .map(|log| log.timed_snapshot())
-        .unwrap_or_default()
-}
-
-/// The lossless reader of `record`'s output, for the run's own
-/// `RunStream` (see `owner`); made before the run starts, it gets all of it.
-pub fn own(record: &RunRecord, limits: LineLimits) -> OwnedOutput {
-    let log = record.lines_or_init(|| {
-        Arc::new(LineLog::new(record.id(), limits).with_events(record.events().clone()))
-    });
-    let owned = log.own();
-    if record.status().is_terminal() {
-        log.close();
-    }
-    owned
-}
-
-/// A reader of `record`'s lines: the backlog, then live lines until the run
-/// ends. A run that has no ring yet gets one (with `limits`), so a reader
-/// attached while the run is queued sees all of it; a finished run without
-/// one (an action) gives a reader that ends at once.
-pub fn subscribe(record: &RunRecord, limits: LineLimits) -> OutputSubscription {
-    let log = record.lines_or_init(|| {
-        Arc::new(LineLog::new(record.id(), limits).with_events(record.events().clone()))
-    });
-    // The registry closes a run's ring when it finishes; a ring attached
-    // just after that would never be closed. Checking the status after
-    // attaching covers that race: either `finish` saw the ring, or we see
-    // the terminal status.
-    if record.status().is_terminal() {
-        log.close();
-    }
-    log.subscribe()
 }

@@ -45,6 +45,7 @@ use crate::trace::Correlation;
 
 // Durable state: the store hooks (clearly apart from the in-memory logic).
 mod durable;
+mod output;
 mod query;
 #[cfg(test)]
 mod tests;
@@ -203,7 +204,13 @@ impl Registry {
             store: self.store.clone(),
             events: self.events.clone(),
         });
-        crate::events::run_queued(&record);
+        crate::events::run_queued(
+            &record.events,
+            record.correlation(),
+            record.id,
+            record.name(),
+            record.pattern(),
+        );
         if let Some(task) = journal {
             durable::journal_queued(&record, task);
         }
@@ -311,7 +318,7 @@ impl Registry {
         now: SystemTime,
     ) -> Result<RunStatus, IllegalTransition> {
         let status = terminal_status(&outcome);
-        let event = crate::events::finish_summary(record, &outcome);
+        let event = crate::events::finish_summary(&record.events, &outcome);
         let held = outcome.as_ref().map_or(0, Output::held_bytes)
             + record.lines().map_or(0, |lines| lines.held_bytes());
         {
@@ -325,7 +332,7 @@ impl Registry {
             state.pid = None;
         }
         record.done.notify_waiters();
-        crate::events::run_finished(record, status, event);
+        crate::events::run_finished(&record.events, record.correlation(), record.id, status, event);
         if let Some(lines) = record.lines() {
             lines.close();
         }
@@ -520,7 +527,7 @@ impl RunRecord {
             .lock()
             .advance(self.id, RunStatus::Running, now)?;
         durable::journal_started(self, now);
-        crate::events::run_started(self);
+        crate::events::run_started(&self.events, self.correlation(), self.id);
         Ok(())
     }
 

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use taskorch_actors::executor::ExecutorMessage;
-use taskorch_actors::lines;
 use taskorch_actors::{
     CapturedOutput, Error, OutputSubscription, Result, RunId, RunStream, Task, TimedOutput,
 };
@@ -61,7 +60,7 @@ impl Orchestrator {
     /// then `lines` is empty and `dropped` counts them.
     pub fn output(&self, id: RunId) -> Option<CapturedOutput> {
         let record = self.inner.ctx.registry().get(id)?;
-        Some(lines::captured(&record))
+        Some(record.captured())
     }
 
     /// [`output`](Self::output) with the wall-clock time each line was
@@ -72,7 +71,7 @@ impl Orchestrator {
     /// a release that did not keep times. `None` if the id is unknown here.
     pub fn timed_output(&self, id: RunId) -> Option<TimedOutput> {
         let record = self.inner.ctx.registry().get(id)?;
-        Some(lines::timed_captured(&record))
+        Some(record.timed_captured())
     }
 
     /// Another reader of run `id`'s output: every line still in its ring
@@ -92,6 +91,6 @@ impl Orchestrator {
             .registry()
             .get(id)
             .ok_or(Error::UnknownRun(id))?;
-        Ok(lines::subscribe(&record, self.inner.ctx.limits().lines))
+        Ok(record.subscribe_output(self.inner.ctx.limits().lines))
     }
 }

@@ -255,12 +255,12 @@ fn memory_stays_within_the_byte_cap() {
 async fn records_without_a_ring_give_empty_output_and_readers_that_end() {
     let registry = Registry::new(Retention::default());
     let record = registry.register("action", Pattern::Simple, None);
-    assert_eq!(captured(&record), CapturedOutput::default());
+    assert_eq!(record.captured(), CapturedOutput::default());
     record.start().unwrap();
     let mut out = crate::output::Output::empty(record.id());
     out.value = Some(serde_json::json!(1));
     registry.finish(&record, Ok(out)).unwrap();
-    let mut reader = subscribe(&record, LineLimits::default());
+    let mut reader = record.subscribe_output(LineLimits::default());
     let next = tokio::time::timeout(Duration::from_secs(5), reader.next_line()).await;
     assert_eq!(next.expect("a finished run's reader ends at once"), None);
 }
@@ -269,7 +269,7 @@ async fn records_without_a_ring_give_empty_output_and_readers_that_end() {
 async fn a_reader_attached_before_the_run_writes_sees_all_of_it() {
     let registry = Registry::new(Retention::default());
     let record = registry.register("cmd", Pattern::Simple, None);
-    let mut reader = subscribe(&record, LineLimits::default());
+    let mut reader = record.subscribe_output(LineLimits::default());
     // The runner finds the same ring when the process starts.
     let log = record.lines_or_init(|| unreachable!("the reader attached a ring"));
     log.push_line(StreamKind::Stdout, "first");
@@ -304,11 +304,11 @@ fn the_registry_output_budget_counts_and_reclaims_rings() {
     // Each ring holds ~2 KB (1000 bytes of text in a buffer grown by
     // doubling, plus its index): past 3000 bytes in all, the oldest rings
     // are reclaimed and the newest stays.
-    let oldest = captured(&records[0]);
+    let oldest = records[0].captured();
     assert!(oldest.lines.is_empty());
     assert_eq!(oldest.dropped, 10);
     assert_eq!(records[0].lines().unwrap().held_bytes(), 0);
-    assert_eq!(captured(&records[2]).lines.len(), 10);
+    assert_eq!(records[2].captured().lines.len(), 10);
 }
 
 #[tokio::test]

@@ -212,7 +212,7 @@ pub(super) fn journal_finished(record: &RunRecord, outcome: &Result<Output>, at:
             ),
             Err(_) => (None, attempts, Vec::new(), Vec::new()),
         };
-        let timed = crate::lines::timed_captured(record);
+        let timed = record.timed_captured();
         let output = OutputRow {
             stdout,
             stderr,
