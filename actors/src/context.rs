@@ -16,6 +16,7 @@ use tracing::Instrument;
 use crate::action::ActionTable;
 use crate::breaker::Breakers;
 use crate::events::Events;
+use crate::error::{Error, Result};
 use crate::graph::GraphTable;
 use crate::halt::Halt;
 use crate::lines::LineLimits;
@@ -135,6 +136,43 @@ impl Context {
     /// The halt switch (see [`halt`](crate::halt)).
     pub fn halt(&self) -> &Halt {
         &self.halt
+    }
+
+    /// Halt the runtime (see [`halt`](crate::halt)): raise the flag, cancel
+    /// every unfinished run, emit `Halted`. `None` if it was already halted
+    /// (a no-op), otherwise how many runs were cancelled.
+    pub fn halt_runtime(&self, reason: &str) -> Option<usize> {
+        self.halt.halt(&self.registry, &self.events, reason)
+    }
+
+    /// Resume after a halt: `false` if it was not halted (a no-op).
+    pub fn resume_runtime(&self) -> bool {
+        self.halt.resume(&self.registry, &self.events)
+    }
+
+    /// Check `value` against `limit` (see [`risk`](crate::risk)).
+    ///
+    /// # Errors
+    /// `RiskLimitExceeded { name, value, limit }` when `value > limit` or
+    /// `value` is NaN.
+    pub fn check_risk(&self, name: &str, value: f64, limit: f64, auto_halt: bool) -> Result<()> {
+        crate::risk::check(&self.events, name, value, limit, auto_halt, |reason| {
+            self.halt_runtime(reason);
+        })
+    }
+
+    /// Check `value` against the registered limit `name`.
+    ///
+    /// # Errors
+    /// `RiskLimitExceeded` as [`check_risk`](Self::check_risk);
+    /// `InvalidConfig` if no limit is registered under `name`.
+    pub fn check_registered_risk(&self, name: &str, value: f64) -> Result<()> {
+        let Some(limit) = self.risk.get(name) else {
+            return Err(Error::InvalidConfig(format!(
+                "no risk limit named {name:?}: register it with Orchestrator::register_limit"
+            )));
+        };
+        self.check_risk(name, value, limit.limit, limit.auto_halt)
     }
 
     /// The registered risk limits.

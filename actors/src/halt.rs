@@ -26,6 +26,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
+use crate::events::{EventBody, Events};
+use crate::registry::Registry;
+use crate::store::Op;
 
 /// Longest a halt or resume waits for its commit (a plain function, it
 /// blocks its thread for one fsync, normally milliseconds).
@@ -87,27 +90,28 @@ impl Halt {
     }
 }
 
-impl crate::context::Context {
+// Takes the registry (which holds the store) and the events, not the whole
+// `Context`: the halt sits below the context, which wraps these two.
+impl Halt {
     /// Halt the runtime (see the module docs): raise the flag, cancel every
     /// unfinished run, emit `Halted`. `None` if it was already halted (a
     /// no-op), otherwise how many runs were cancelled.
-    pub fn halt_runtime(&self, reason: &str) -> Option<usize> {
-        if !self.halt().raise(reason) {
+    pub(crate) fn halt(&self, registry: &Registry, events: &Events, reason: &str) -> Option<usize> {
+        if !self.raise(reason) {
             return None;
         }
         // Durable before the runs' cancellations and before `halt`
         // returns: a crash after it never loses the halt (see the module
         // docs). A store that cannot commit does not stop the halt.
-        self.store().journal(|| crate::store::Op::Halt {
+        registry.store().journal(|| Op::Halt {
             reason: Some(reason.to_string()),
         });
-        if let Err(e) = self.store().sync_blocking(HALT_COMMIT_BOUND) {
+        if let Err(e) = registry.store().sync_blocking(HALT_COMMIT_BOUND) {
             tracing::error!(target: "taskorch::halt", error = %e, "the halt is not durable");
         }
-        let cancelled = self.registry().cancel_unfinished();
+        let cancelled = registry.cancel_unfinished();
         tracing::warn!(target: "taskorch::halt", reason, cancelled, "runtime halted");
-        self.events()
-            .emit(None, || crate::events::EventBody::Halted {
+        events.emit(None, || EventBody::Halted {
                 reason: reason.to_string(),
                 cancelled,
             });
@@ -115,18 +119,17 @@ impl crate::context::Context {
     }
 
     /// Resume after a halt: `false` if it was not halted (a no-op).
-    pub fn resume_runtime(&self) -> bool {
-        let Some(reason) = self.halt().lower() else {
+    pub(crate) fn resume(&self, registry: &Registry, events: &Events) -> bool {
+        let Some(reason) = self.lower() else {
             return false;
         };
-        self.store()
-            .journal(|| crate::store::Op::Halt { reason: None });
-        if let Err(e) = self.store().sync_blocking(HALT_COMMIT_BOUND) {
+        registry.store()
+            .journal(|| Op::Halt { reason: None });
+        if let Err(e) = registry.store().sync_blocking(HALT_COMMIT_BOUND) {
             tracing::error!(target: "taskorch::halt", error = %e, "the resume is not durable");
         }
         tracing::info!(target: "taskorch::halt", %reason, "runtime resumed");
-        self.events()
-            .emit(None, || crate::events::EventBody::Resumed { reason });
+        events.emit(None, || EventBody::Resumed { reason });
         true
     }
 }

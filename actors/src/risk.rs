@@ -13,9 +13,8 @@
 use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::events::EventBody;
+use crate::events::{EventBody, Events};
 
 /// A registered risk limit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,44 +72,37 @@ impl RiskLimits {
     }
 }
 
-impl Context {
-    /// Check `value` against `limit` (see the module docs).
-    ///
-    /// # Errors
-    /// `RiskLimitExceeded { name, value, limit }` when `value > limit` or
-    /// `value` is NaN.
-    pub fn check_risk(&self, name: &str, value: f64, limit: f64, auto_halt: bool) -> Result<()> {
-        if value <= limit {
-            return Ok(());
-        }
-        tracing::warn!(target: "taskorch::risk", name, value, limit, auto_halt, "risk limit exceeded");
-        self.events().emit(None, || EventBody::LimitExceeded {
-            name: name.to_string(),
-            value,
-            limit,
-            auto_halt,
-        });
-        if auto_halt {
-            self.halt_runtime(&format!("risk limit {name} exceeded: {value} > {limit}"));
-        }
-        Err(Error::RiskLimitExceeded {
-            name: name.to_string(),
-            value,
-            limit,
-        })
+/// Check `value` against `limit` (see the module docs); `halt` halts the
+/// runtime with the reason given. Takes the events and a halt hook, not the
+/// `Context` (which calls it): the limits sit below the context.
+///
+/// # Errors
+/// `RiskLimitExceeded { name, value, limit }` when `value > limit` or
+/// `value` is NaN.
+pub(crate) fn check(
+    events: &Events,
+    name: &str,
+    value: f64,
+    limit: f64,
+    auto_halt: bool,
+    halt: impl FnOnce(&str),
+) -> Result<()> {
+    if value <= limit {
+        return Ok(());
     }
-
-    /// Check `value` against the registered limit `name`.
-    ///
-    /// # Errors
-    /// `RiskLimitExceeded` as [`check_risk`](Self::check_risk);
-    /// `InvalidConfig` if no limit is registered under `name`.
-    pub fn check_registered_risk(&self, name: &str, value: f64) -> Result<()> {
-        let Some(limit) = self.risk_limits().get(name) else {
-            return Err(Error::InvalidConfig(format!(
-                "no risk limit named {name:?}: register it with Orchestrator::register_limit"
-            )));
-        };
-        self.check_risk(name, value, limit.limit, limit.auto_halt)
+    tracing::warn!(target: "taskorch::risk", name, value, limit, auto_halt, "risk limit exceeded");
+    events.emit(None, || EventBody::LimitExceeded {
+        name: name.to_string(),
+        value,
+        limit,
+        auto_halt,
+    });
+    if auto_halt {
+        halt(&format!("risk limit {name} exceeded: {value} > {limit}"));
     }
+    Err(Error::RiskLimitExceeded {
+        name: name.to_string(),
+        value,
+        limit,
+    })
 }
