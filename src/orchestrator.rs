@@ -15,6 +15,7 @@ use taskorch_actors::LineLimits;
 use taskorch_actors::Pools;
 use taskorch_actors::batch::{BatchArguments, BatchCoordinator, BatchMessage};
 use taskorch_actors::executor::{Executor, ExecutorArguments, ExecutorMessage};
+use taskorch_actors::graph::GraphTable;
 use taskorch_actors::launcher::{Launcher, LauncherArguments, LauncherMessage, Launches};
 use taskorch_actors::pool::{PoolKeeper, PoolKeeperArguments, PoolTable};
 use taskorch_actors::scheduler::{ScheduleStore, Scheduler, SchedulerArguments, SchedulerMessage};
@@ -65,6 +66,9 @@ struct Inner {
     scheduler: ActorSlot<SchedulerMessage>,
     schedules: Arc<ScheduleStore>,
     batch: ActorSlot<BatchMessage>,
+    /// Task graphs in flight (and those adopted at start), with the
+    /// resource table their tasks claim from.
+    graphs: Arc<GraphTable>,
     /// The pools, and the slot of the pool keeper that manages them.
     pools: Pools,
     /// Workflow block types and running instances.
@@ -146,6 +150,8 @@ impl Orchestrator {
         let schedules = ScheduleStore::with_store(config.clock, store);
         schedules.restore_from(&recovered, ctx.registry());
         let batch = ActorSlot::new("batch", config.restart_wait);
+        // Outside the coordinator, so a restarted one adopts its graphs.
+        let graphs = Arc::new(GraphTable::default());
         let launcher = ActorSlot::new("launcher", config.restart_wait);
         let launches = Launches::new(Arc::clone(&ctx), config.max_queued);
         let pool_keeper = ActorSlot::new(taskorch_actors::pool::POOL_KEEPER, config.restart_wait);
@@ -166,11 +172,13 @@ impl Orchestrator {
             },
             {
                 let ctx = Arc::clone(&ctx);
+                let graphs = Arc::clone(&graphs);
                 ChildSpec::new(batch.clone(), move || {
                     (
                         BatchCoordinator,
                         BatchArguments {
                             ctx: Arc::clone(&ctx),
+                            graphs: Arc::clone(&graphs),
                         },
                     )
                 })
@@ -264,7 +272,7 @@ impl Orchestrator {
         // discarded) and reported; the rest of the runtime is already up.
         let mut adopted = Vec::new();
         for graph in std::mem::take(&mut recovered.graphs) {
-            match taskorch_actors::graph::adopt(&ctx, &batch, graph) {
+            match taskorch_actors::graph::adopt(&ctx, &graphs, batch.clone(), graph) {
                 Ok(run) => adopted.push(run),
                 Err(e) => tracing::error!(error = %e, "a stored task graph was not resumed"),
             }
@@ -281,6 +289,7 @@ impl Orchestrator {
                 scheduler,
                 schedules,
                 batch,
+                graphs,
                 workflows: workflow::WorkflowTable::default(),
             }),
         };

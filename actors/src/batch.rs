@@ -55,14 +55,15 @@ mod tests;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use futures::future::BoxFuture;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio_util::task::TaskTracker;
 
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::graph::{self, GraphJob};
+use crate::graph::{self, Coordinator, GraphJob, GraphTable};
 use crate::runner::{Owner, OwnerGuard, drain_runs};
-use crate::slot::Reply;
+use crate::slot::{ActorSlot, Reply};
 use crate::supervisor::{ChildMessage, ChildReport};
 use crate::trace::{Correlation, MessageInfo};
 use driver::Driver;
@@ -81,6 +82,9 @@ pub struct BatchCoordinator;
 pub struct BatchArguments {
     /// The shared runtime context.
     pub ctx: Arc<Context>,
+    /// Task graphs in flight (outlive incarnations: a restarted
+    /// coordinator adopts them).
+    pub graphs: Arc<GraphTable>,
 }
 
 /// Messages the batch coordinator accepts.
@@ -149,10 +153,30 @@ impl ChildMessage for BatchMessage {
     }
 }
 
+// The graph engine reaches its coordinator through this, so it does not
+// import the batch actor (which sits above it).
+impl Coordinator for ActorSlot<BatchMessage> {
+    fn name(&self) -> &'static str {
+        ActorSlot::name(self)
+    }
+
+    fn gone(&self) -> BoxFuture<'_, Error> {
+        Box::pin(ActorSlot::gone(self))
+    }
+
+    fn start(&self, job: Arc<GraphJob>) -> BoxFuture<'_, Result<()>> {
+        Box::pin(self.request(move |reply| BatchMessage::StartGraph {
+            job: Arc::clone(&job),
+            reply,
+        }))
+    }
+}
+
 /// One incarnation's state.
 #[derive(Debug)]
 pub struct BatchState {
     ctx: Arc<Context>,
+    graphs: Arc<GraphTable>,
     owner: Owner,
     // Dropped with the state: stops this incarnation's batches (see the
     // module docs). Never read.
@@ -166,7 +190,12 @@ pub struct BatchState {
 impl BatchState {
     /// Drive `job` in a task this incarnation owns.
     fn drive_graph(&self, job: Arc<GraphJob>) {
-        let drive = graph::drive(Arc::clone(&self.ctx), self.owner.clone(), job);
+        let drive = graph::drive(
+            Arc::clone(&self.ctx),
+            Arc::clone(&self.graphs),
+            self.owner.clone(),
+            job,
+        );
         // As for batch drivers: the runtime-wide tracker lets shutdown wait
         // for this driver even if this incarnation dies first.
         let alive = self.ctx.tasks().token();
@@ -178,8 +207,8 @@ impl BatchState {
 
     fn start_graph(&self, job: Arc<GraphJob>) -> Result<()> {
         self.ctx.shutdown().check()?;
-        job.accept(&self.ctx)?;
-        self.ctx.graphs().insert(Arc::clone(&job));
+        job.accept(&self.ctx, &self.graphs)?;
+        self.graphs.insert(Arc::clone(&job));
         self.drive_graph(job);
         Ok(())
     }
@@ -200,12 +229,13 @@ impl Actor for BatchCoordinator {
             _stop_runs_on_drop: owner.guard(),
             owner,
             ctx: args.ctx,
+            graphs: args.graphs,
             runs: TaskTracker::new(),
             batches: Arc::default(),
         };
         // Graphs a previous incarnation was driving carry on here (each
         // driver waits until the previous one has let go of its graph).
-        for job in state.ctx.graphs().active() {
+        for job in state.graphs.active() {
             state.drive_graph(job);
         }
         Ok(state)
@@ -236,7 +266,7 @@ impl Actor for BatchCoordinator {
                         detail: format!(
                             "{} batches and {} graphs in flight",
                             state.batches.load(Ordering::Relaxed),
-                            state.ctx.graphs().len()
+                            state.graphs.len()
                         ),
                     });
                 }

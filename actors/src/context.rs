@@ -15,9 +15,8 @@ use tracing::Instrument;
 
 use crate::action::ActionTable;
 use crate::breaker::Breakers;
-use crate::events::Events;
 use crate::error::{Error, Result};
-use crate::graph::GraphTable;
+use crate::events::Events;
 use crate::halt::Halt;
 use crate::lines::LineLimits;
 use crate::process::ProcessLimits;
@@ -80,9 +79,6 @@ pub struct Context {
     // The global concurrency cap: one permit per executing run.
     slots: Semaphore,
     programs: ProgramCache,
-    // Task graphs in flight and the resources their tasks claim: outside
-    // the batch coordinator, so a restarted one adopts its graphs.
-    graphs: GraphTable,
     // The message trace: shared with the supervisor and pool workers.
     trace: Arc<TraceRecorder>,
     #[cfg(feature = "fault-injection")]
@@ -117,7 +113,6 @@ impl Context {
             tasks: TaskTracker::new(),
             slots: Semaphore::new(limits.max_concurrency.clamp(1, Semaphore::MAX_PERMITS)),
             programs: ProgramCache::default(),
-            graphs: GraphTable::default(),
             trace: Arc::new(TraceRecorder::new(limits.trace_capacity)),
             #[cfg(feature = "fault-injection")]
             faults,
@@ -218,11 +213,6 @@ impl Context {
     /// Resolved program paths.
     pub(crate) fn programs(&self) -> &ProgramCache {
         &self.programs
-    }
-
-    /// Task graphs in flight and the resource table.
-    pub fn graphs(&self) -> &GraphTable {
-        &self.graphs
     }
 
     /// The message trace.

@@ -8,8 +8,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::task_key::TaskKey;
 use crate::run::RunId;
+use crate::task_key::TaskKey;
 
 /// Result alias used throughout taskorch.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

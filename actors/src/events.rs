@@ -299,7 +299,9 @@ pub(crate) fn run_queued(
 }
 
 pub(crate) fn run_started(events: &Events, correlation: Option<Correlation>, run_id: RunId) {
-    events.emit(correlation_id(correlation), || EventBody::RunStarted { run_id });
+    events.emit(correlation_id(correlation), || EventBody::RunStarted {
+        run_id,
+    });
 }
 
 /// What `run_finished` reports of an outcome, taken before the registry
@@ -346,15 +348,15 @@ pub(crate) fn run_finished(
 ) {
     if let Some(finish) = summary {
         events.emit(correlation_id(correlation), || EventBody::RunFinished {
-                run_id,
-                status,
-                exit_code: finish.exit_code,
-                error: finish.error,
-                stdout_truncated: finish.stdout_truncated,
-                stderr_truncated: finish.stderr_truncated,
-                stdout_dropped: finish.stdout_dropped,
-                stderr_dropped: finish.stderr_dropped,
-            });
+            run_id,
+            status,
+            exit_code: finish.exit_code,
+            error: finish.error,
+            stdout_truncated: finish.stdout_truncated,
+            stderr_truncated: finish.stderr_truncated,
+            stdout_dropped: finish.stdout_dropped,
+            stderr_dropped: finish.stderr_dropped,
+        });
     }
 }
 

@@ -58,7 +58,7 @@ mod tests;
 pub(crate) use driver::drive;
 pub use durable::adopt;
 pub use handle::{GraphInfo, GraphReport, GraphRun, TaskResult};
-pub use job::{GraphJob, GraphTable};
+pub use job::{Coordinator, GraphJob, GraphTable};
 pub use resource::{Access, Resource, ResourceId, ResourceKind, ResourceTable, ResourceUsage};
 pub use spec::{DEFAULT_AGING, GraphTask, Priority, TaskGraph, TaskKey};
 pub use state::{GraphState, GraphStats, TaskError, TaskState, TaskStatus};

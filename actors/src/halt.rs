@@ -112,9 +112,9 @@ impl Halt {
         let cancelled = registry.cancel_unfinished();
         tracing::warn!(target: "taskorch::halt", reason, cancelled, "runtime halted");
         events.emit(None, || EventBody::Halted {
-                reason: reason.to_string(),
-                cancelled,
-            });
+            reason: reason.to_string(),
+            cancelled,
+        });
         Some(cancelled)
     }
 
@@ -123,8 +123,7 @@ impl Halt {
         let Some(reason) = self.lower() else {
             return false;
         };
-        registry.store()
-            .journal(|| Op::Halt { reason: None });
+        registry.store().journal(|| Op::Halt { reason: None });
         if let Err(e) = registry.store().sync_blocking(HALT_COMMIT_BOUND) {
             tracing::error!(target: "taskorch::halt", error = %e, "the resume is not durable");
         }

@@ -332,7 +332,13 @@ impl Registry {
             state.pid = None;
         }
         record.done.notify_waiters();
-        crate::events::run_finished(&record.events, record.correlation(), record.id, status, event);
+        crate::events::run_finished(
+            &record.events,
+            record.correlation(),
+            record.id,
+            status,
+            event,
+        );
         if let Some(lines) = record.lines() {
             lines.close();
         }

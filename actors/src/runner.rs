@@ -594,11 +594,7 @@ pub(crate) async fn drain_runs(
 /// at once while halted or while the breaker is open; otherwise run, and
 /// count its outcome. Here, not in `breaker.rs`: it reads the runtime's
 /// halt and the task, which sit above the breakers.
-async fn guarded<F>(
-    ctx: &Context,
-    task: &Task,
-    attempt: F,
-) -> Result<Output>
+async fn guarded<F>(ctx: &Context, task: &Task, attempt: F) -> Result<Output>
 where
     F: std::future::Future<Output = Result<Output>>,
 {

@@ -92,8 +92,7 @@ impl Orchestrator {
     /// listed until they finish; keep their [`GraphRun`] for longer.
     pub fn graphs(&self) -> Vec<GraphInfo> {
         self.inner
-            .ctx
-            .graphs()
+            .graphs
             .all()
             .iter()
             .map(|job| job.handle().info())
@@ -103,7 +102,7 @@ impl Orchestrator {
     /// A handle to graph `id` (see [`graphs`](Self::graphs)); `None` if
     /// it is not in flight and was not adopted at start.
     pub fn graph(&self, id: u64) -> Option<GraphRun> {
-        self.inner.ctx.graphs().find(id).map(|job| job.handle())
+        self.inner.graphs.find(id).map(|job| job.handle())
     }
 
     /// Set the capacity of a counted resource that graph tasks claim: the
@@ -116,21 +115,17 @@ impl Orchestrator {
     /// `InvalidConfig` for a lock (locks have no capacity) or a capacity
     /// of 0.
     pub fn set_resource_capacity(&self, id: ResourceId, capacity: u64) -> Result<()> {
-        self.inner
-            .ctx
-            .graphs()
-            .resources()
-            .set_capacity(id, capacity)
+        self.inner.graphs.resources().set_capacity(id, capacity)
     }
 
     /// The capacity of `id` (`None` for a lock, and for the memory budget
     /// until one is set).
     pub fn resource_capacity(&self, id: &ResourceId) -> Option<u64> {
-        self.inner.ctx.graphs().resources().capacity(id)
+        self.inner.graphs.resources().capacity(id)
     }
 
     /// How much of `id` graph tasks hold right now.
     pub fn resource_usage(&self, id: &ResourceId) -> ResourceUsage {
-        self.inner.ctx.graphs().resources().usage(id)
+        self.inner.graphs.resources().usage(id)
     }
 }

@@ -41,12 +41,11 @@ use futures::{FutureExt, StreamExt};
 use tokio::task::{JoinError, JoinHandle};
 use tokio::time::Instant;
 
-use super::job::GraphJob;
+use super::job::{GraphJob, GraphTable};
 use super::plan::Plan;
 use super::ready::{Entry, ReadyQueue};
 use super::resource::{Grant, Refusal, ResourceId};
 use super::state::{GraphState, TaskError, TaskStatus};
-use crate::batch::BATCH;
 use crate::context::{Context, OwnedSlot};
 use crate::error::{Error, Result};
 use crate::output::Output;
@@ -57,30 +56,40 @@ use crate::runner::{self, Owner, OwnerGuard, Prepared};
 /// Drive `job` for the incarnation `incarnation` until the graph is done,
 /// the runtime stops, or the incarnation dies (then the graph is given
 /// back for the next one).
-pub(crate) async fn drive(ctx: Arc<Context>, incarnation: Owner, job: Arc<GraphJob>) {
+pub(crate) async fn drive(
+    ctx: Arc<Context>,
+    graphs: Arc<GraphTable>,
+    incarnation: Owner,
+    job: Arc<GraphJob>,
+) {
     if !job.acquire_lease().await {
         return;
     }
     if incarnation.token().is_cancelled() {
         // Died before it got the graph: leave it to the next incarnation.
-        hand_back(&ctx, job);
+        hand_back(&ctx, graphs, job);
         return;
     }
-    let driver = Driver::new(Arc::clone(&ctx), incarnation, Arc::clone(&job));
+    let driver = Driver::new(
+        Arc::clone(&ctx),
+        Arc::clone(&graphs),
+        incarnation,
+        Arc::clone(&job),
+    );
     if AssertUnwindSafe(driver.run()).catch_unwind().await.is_err() {
         // A bug of ours; still, the graph must end rather than hang. Its
         // runs were stopped when the driver was dropped (its owner guard).
-        let error = Error::actor_failed(BATCH, "the graph's driver panicked");
+        let error = Error::actor_failed(job.actor(), "the graph's driver panicked");
         job.interrupt_unfinished(&error);
         job.close_lease();
-        ctx.graphs().remove(job.id());
+        graphs.remove(job.id());
     }
 }
 
 /// Give the graph back, leaving a caretaker in case no driver comes.
-fn hand_back(ctx: &Arc<Context>, job: Arc<GraphJob>) {
+fn hand_back(ctx: &Context, graphs: Arc<GraphTable>, job: Arc<GraphJob>) {
     job.release_lease();
-    ctx.tasks().spawn(job.caretake(Arc::clone(ctx)));
+    ctx.tasks().spawn(job.caretake(graphs));
 }
 
 type SlotWait = Option<Pin<Box<dyn Future<Output = OwnedSlot> + Send>>>;
@@ -88,6 +97,8 @@ type SlotWait = Option<Pin<Box<dyn Future<Output = OwnedSlot> + Send>>>;
 /// One graph being driven.
 struct Driver {
     ctx: Arc<Context>,
+    /// The runtime's graphs in flight and their resource table.
+    graphs: Arc<GraphTable>,
     /// The coordinator incarnation this driver belongs to.
     incarnation: Owner,
     job: Arc<GraphJob>,
@@ -114,9 +125,14 @@ struct Ran {
 }
 
 impl Driver {
-    fn new(ctx: Arc<Context>, incarnation: Owner, job: Arc<GraphJob>) -> Self {
+    fn new(
+        ctx: Arc<Context>,
+        graphs: Arc<GraphTable>,
+        incarnation: Owner,
+        job: Arc<GraphJob>,
+    ) -> Self {
         let n = job.plan().len();
-        let owner = Owner::new(BATCH, ctx.shutdown().root());
+        let owner = Owner::new(job.actor(), ctx.shutdown().root());
         Driver {
             _stop_runs_on_drop: owner.guard(),
             owner,
@@ -126,6 +142,7 @@ impl Driver {
             spare: None,
             stopping: None,
             ctx,
+            graphs,
             incarnation,
             job,
         }
@@ -134,7 +151,7 @@ impl Driver {
     async fn run(mut self) {
         self.rebuild();
         let job = Arc::clone(&self.job);
-        let resources = Arc::clone(self.ctx.graphs().resources());
+        let resources = Arc::clone(self.graphs.resources());
         let uses_resources = job.plan().uses_resources;
         let incarnation = self.incarnation.token().clone();
         let mut dead = pin!(incarnation.cancelled());
@@ -186,13 +203,14 @@ impl Driver {
     /// were waiting carry on.
     fn rebuild(&mut self) {
         let plan = self.job.plan();
+        let actor = self.job.actor();
         let (waiting, ready) = (&mut self.waiting, &mut self.ready);
         self.job.update(|state| {
             for i in 0..plan.len() {
                 if state.status(i) == TaskStatus::Running {
                     // The previous driver ends its runs before it lets go;
                     // never start such a task twice.
-                    let error = Error::actor_failed(BATCH, "the coordinator stopped while it ran");
+                    let error = Error::actor_failed(actor, "the coordinator stopped while it ran");
                     state.tasks[i].error = Some(Box::new(TaskError::from_error(&error)));
                     state.set_status(i, TaskStatus::Interrupted);
                 }
@@ -277,12 +295,7 @@ impl Driver {
                 parked.push(entry);
                 continue;
             }
-            match self
-                .ctx
-                .graphs()
-                .resources()
-                .try_grant(&node.name, &node.claims)
-            {
+            match self.graphs.resources().try_grant(&node.name, &node.claims) {
                 Ok(grant) => return Some((i, Some(grant))),
                 Err(Refusal::Busy(ids)) => {
                     reserved.extend(ids);
@@ -306,6 +319,7 @@ impl Driver {
         let registry = self.ctx.registry();
         let owner = &self.owner;
         let unprepared = self.prepared[index].is_none();
+        let actor = self.job.actor();
         // Registered under the state lock, so a cancel sees either a task
         // not started or a task with its run.
         let record = self.job.update(|state| {
@@ -315,7 +329,7 @@ impl Driver {
             if unprepared {
                 // Only an adopted graph has unprepared tasks, and those
                 // ended when it was adopted; never run one blind.
-                let error = Error::actor_failed(BATCH, "the task was not prepared");
+                let error = Error::actor_failed(actor, "the task was not prepared");
                 state.end_unrun(index, TaskStatus::Failed, TaskError::from_error(&error));
                 skip_downstream(state, plan, index);
                 return None;
@@ -358,7 +372,7 @@ impl Driver {
     fn ended(&mut self, index: usize, joined: std::result::Result<Ran, JoinError>) {
         let ran = joined.unwrap_or_else(|join| Ran {
             result: Err(Error::actor_failed(
-                BATCH,
+                self.job.actor(),
                 format!("the run's task failed: {join}"),
             )),
             attempts: 0,
@@ -441,12 +455,12 @@ impl Driver {
                 self.job.interrupt_unfinished(&reason);
             } else {
                 // The incarnation died and the runtime goes on.
-                hand_back(&self.ctx, Arc::clone(&self.job));
+                hand_back(&self.ctx, Arc::clone(&self.graphs), Arc::clone(&self.job));
                 return;
             }
         }
         self.job.close_lease();
-        self.ctx.graphs().remove(self.job.id());
+        self.graphs.remove(self.job.id());
     }
 }
 

@@ -34,16 +34,14 @@ use std::time::Duration;
 
 use super::driver::skip_downstream;
 use super::handle::GraphRun;
-use super::job::GraphJob;
+use super::job::{Coordinator, GraphJob, GraphTable};
 use super::plan::Plan;
 use super::spec::{GraphTask, TaskGraph, TaskKey};
 use super::state::{GraphState, TaskError, TaskState, TaskStatus};
-use crate::batch::BatchMessage;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::pattern::Pattern;
 use crate::runner::{self, Prepared};
-use crate::slot::ActorSlot;
 use crate::store::{
     GraphRow, GraphTaskDef, GraphTaskRow, Op, OutcomeRow, RunRow, StoredGraph, micros, time,
 };
@@ -179,7 +177,7 @@ fn task_row(plan: &Plan, task: &TaskState) -> GraphTaskRow {
 
 /// Adopt `stored`, an unfinished graph a start found (see the module
 /// docs): rebuild it, settle its tasks, keep it findable in the runtime's
-/// graph table, and hand it to the batch coordinator `coordinator` once
+/// graph table `graphs`, and hand it to the batch coordinator `coordinator` once
 /// the actions its tasks call are registered. Returns its handle.
 ///
 /// # Errors
@@ -187,7 +185,8 @@ fn task_row(plan: &Plan, task: &TaskState) -> GraphTaskRow {
 /// path is the store's).
 pub fn adopt(
     ctx: &Arc<Context>,
-    coordinator: &ActorSlot<BatchMessage>,
+    graphs: &GraphTable,
+    coordinator: impl Coordinator,
     stored: StoredGraph,
 ) -> Result<GraphRun> {
     let registry = Arc::clone(ctx.registry());
@@ -205,7 +204,7 @@ pub fn adopt(
         plan,
         state,
         registry,
-        coordinator.clone(),
+        Arc::new(coordinator),
         Some(stored.key),
         true,
     );
@@ -230,14 +229,14 @@ pub fn adopt(
             }
         }
     });
-    ctx.graphs().keep_adopted(Arc::clone(&job));
+    graphs.keep_adopted(Arc::clone(&job));
     if job.is_finished() {
         job.close_lease();
         return Ok(run);
     }
     let actions = job.pending_actions();
     let ctx = Arc::clone(ctx);
-    let coordinator = coordinator.clone();
+    let coordinator = Arc::clone(job.coordinator());
     ctx.tasks().spawn({
         let ctx = Arc::clone(&ctx);
         async move {
@@ -251,12 +250,7 @@ pub fn adopt(
                     }
                 }
             }
-            let started = coordinator
-                .request(|reply| BatchMessage::StartGraph {
-                    job: Arc::clone(&job),
-                    reply,
-                })
-                .await;
+            let started = coordinator.start(Arc::clone(&job)).await;
             if let Err(e) = started {
                 tracing::warn!(graph = job.id(), error = %e, "an adopted graph could not start");
                 job.interrupt_unfinished(&e);

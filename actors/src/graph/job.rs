@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -27,14 +28,25 @@ use super::plan::Plan;
 use super::resource::ResourceTable;
 use super::spec::TaskGraph;
 use super::state::{GraphState, TaskError, TaskStatus};
-use crate::batch::BatchMessage;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::output::Output;
 use crate::registry::Registry;
 use crate::runner::{self, Prepared};
-use crate::slot::ActorSlot;
 use crate::trace::Correlation;
+
+/// What a graph needs of the actor that drives it (the batch coordinator,
+/// which implements this for its slot): the graph engine sits below that
+/// actor and must not import it.
+pub trait Coordinator: Send + Sync + 'static {
+    /// The actor's name (in errors, and as the owner of the graph's runs).
+    fn name(&self) -> &'static str;
+    /// Resolves once no incarnation will come back (given up on, or
+    /// stopped), with the error its callers get from then on.
+    fn gone(&self) -> BoxFuture<'_, Error>;
+    /// Hand `job` to the current incarnation to accept and drive.
+    fn start(&self, job: Arc<GraphJob>) -> BoxFuture<'_, Result<()>>;
+}
 
 /// Who drives the graph (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,8 +61,7 @@ enum Lease {
 
 /// A checked graph and its progress, shared by the caller's
 /// [`GraphRun`] and the driver that runs it. Built by [`GraphJob::new`];
-/// sent to the batch coordinator in
-/// [`BatchMessage::StartGraph`](crate::batch::BatchMessage::StartGraph).
+/// sent to the batch coordinator (its `StartGraph` message).
 pub struct GraphJob {
     plan: Plan,
     state: Mutex<GraphState>,
@@ -68,9 +79,9 @@ pub struct GraphJob {
     /// could not be prepared again and ended `Failed`).
     prepared: OnceLock<Arc<[Option<Prepared>]>>,
     registry: Arc<Registry>,
-    /// The coordinator's slot: tells the caretaker when no incarnation
-    /// will come back.
-    coordinator: ActorSlot<BatchMessage>,
+    /// The coordinator: tells the caretaker when no incarnation will come
+    /// back.
+    coordinator: Arc<dyn Coordinator>,
     submitted: Instant,
     finished: OnceLock<Instant>,
     /// The request that submitted the graph: every task's run carries it
@@ -103,7 +114,7 @@ impl GraphJob {
     pub fn new(
         graph: TaskGraph,
         registry: Arc<Registry>,
-        coordinator: ActorSlot<BatchMessage>,
+        coordinator: impl Coordinator,
     ) -> Result<(Arc<GraphJob>, GraphRun)> {
         let plan = Plan::build(graph)?;
         let state = GraphState::new(plan.len());
@@ -117,7 +128,7 @@ impl GraphJob {
             plan,
             state,
             registry,
-            coordinator,
+            Arc::new(coordinator),
             store_key,
             false,
         ))
@@ -128,7 +139,7 @@ impl GraphJob {
         plan: Plan,
         state: GraphState,
         registry: Arc<Registry>,
-        coordinator: ActorSlot<BatchMessage>,
+        coordinator: Arc<dyn Coordinator>,
         store_key: Option<[u8; 16]>,
         resumed: bool,
     ) -> (Arc<GraphJob>, GraphRun) {
@@ -151,6 +162,16 @@ impl GraphJob {
         });
         let run = GraphRun::new(Arc::clone(&job));
         (job, run)
+    }
+
+    /// The name of the actor that drives the graph.
+    pub(crate) fn actor(&self) -> &'static str {
+        self.coordinator.name()
+    }
+
+    /// The actor that drives the graph.
+    pub(super) fn coordinator(&self) -> &Arc<dyn Coordinator> {
+        &self.coordinator
     }
 
     /// The graph's id.
@@ -252,27 +273,27 @@ impl GraphJob {
 
     /// Take the job for the coordinator: check and resolve every task
     /// (program, action, claims). Refuses a job already accepted.
-    pub(crate) fn accept(&self, ctx: &Context) -> Result<()> {
+    pub(crate) fn accept(&self, ctx: &Context, graphs: &GraphTable) -> Result<()> {
         if self.accepted.swap(true, Ordering::AcqRel) {
             // Only a request delivered twice could get here, and requests
             // are re-sent only when never handled.
             return Err(Error::InvalidTask("this graph was already started".into()));
         }
-        let checked = self.prepare(ctx);
+        let checked = self.prepare(ctx, graphs);
         if checked.is_err() {
             self.accepted.store(false, Ordering::Release);
         }
         checked
     }
 
-    fn prepare(&self, ctx: &Context) -> Result<()> {
+    fn prepare(&self, ctx: &Context, graphs: &GraphTable) -> Result<()> {
         if self.resumed {
             // Its tasks were checked when it was first submitted.
             let prepared = self.prepare_adopted(ctx);
             let _ = self.prepared.set(prepared.into());
             return Ok(());
         }
-        let resources = ctx.graphs().resources();
+        let resources = graphs.resources();
         let mut prepared = Vec::with_capacity(self.plan.len());
         for node in self.plan.nodes.iter() {
             resources.check(&node.name, &node.claims)?;
@@ -389,14 +410,14 @@ impl GraphJob {
 
     /// Left behind by a driver that gave the graph back: if no coordinator
     /// will take it (given up on, or stopped), end it here.
-    pub(crate) async fn caretake(self: Arc<Self>, ctx: Arc<Context>) {
+    pub(crate) async fn caretake(self: Arc<Self>, graphs: Arc<GraphTable>) {
         tokio::select! {
             _ = self.lease_taken() => {}
             gone = self.coordinator.gone() => {
                 if self.try_acquire_lease() {
                     self.interrupt_unfinished(&gone);
                     self.close_lease();
-                    ctx.graphs().remove(self.id());
+                    graphs.remove(self.id());
                 }
             }
         }
@@ -404,7 +425,8 @@ impl GraphJob {
 }
 
 /// Task graphs in flight and the resource table of one runtime (see the
-/// module docs). Lives in the [`Context`], outside the coordinator.
+/// module docs). Held by the batch coordinator's arguments and the facade,
+/// outside the coordinator (not in the [`Context`]: it is one actor's state).
 #[derive(Debug, Default)]
 pub struct GraphTable {
     active: Mutex<HashMap<u64, Arc<GraphJob>>>,

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use super::resource::Resource;
 use crate::error::{Error, Result};
-pub use crate::task_key::TaskKey;
 use crate::task::{Backoff, Task};
+pub use crate::task_key::TaskKey;
 
 /// Graph ids: unique in the process, so a key names one graph only.
 static NEXT_GRAPH: AtomicU64 = AtomicU64::new(1);

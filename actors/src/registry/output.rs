@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use super::RunRecord;
-use crate::lines::{CapturedOutput, LineLimits, LineLog, OutputSubscription, OwnedOutput, TimedOutput};
+use crate::lines::{
+    CapturedOutput, LineLimits, LineLog, OutputSubscription, OwnedOutput, TimedOutput,
+};
 
 impl RunRecord {
     /// Everything the run's ring holds; empty for a run without one (an
