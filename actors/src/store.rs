@@ -63,7 +63,10 @@ use crate::slot::Reply;
 
 pub(crate) use backend::FaultSwitch;
 pub use graphs::StoredGraph;
-pub(crate) use graphs::{GraphRow, GraphTaskDef, GraphTaskRow};
+pub(crate) use graphs::{
+    GraphRow, GraphTaskDef, GraphTaskRow, StoredAccess, StoredPriority, StoredResource,
+    StoredResourceId, StoredResourceKind, StoredTaskStatus,
+};
 pub use history::HistoryQuery;
 pub(crate) use records::{OutcomeRow, OutputRow, RunRow, ScheduleRow, TriggerRow, micros, time};
 pub use recover::{Recovered, ResumedRun};

@@ -36,14 +36,17 @@ use super::driver::skip_downstream;
 use super::handle::GraphRun;
 use super::job::{Coordinator, GraphJob, GraphTable};
 use super::plan::Plan;
-use super::spec::{GraphTask, TaskGraph, TaskKey};
+use super::resource::{Access, Resource, ResourceId, ResourceKind};
+use super::spec::{GraphTask, Priority, TaskGraph, TaskKey};
 use super::state::{GraphState, TaskError, TaskState, TaskStatus};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::pattern::Pattern;
 use crate::runner::{self, Prepared};
 use crate::store::{
-    GraphRow, GraphTaskDef, GraphTaskRow, Op, OutcomeRow, RunRow, StoredGraph, micros, time,
+    GraphRow, GraphTaskDef, GraphTaskRow, Op, OutcomeRow, RunRow, StoredAccess, StoredGraph,
+    StoredPriority, StoredResource, StoredResourceId, StoredResourceKind, StoredTaskStatus, micros,
+    time,
 };
 use crate::task::TaskKind;
 
@@ -99,8 +102,8 @@ impl GraphJob {
                             name: node.name.clone(),
                             task: (*node.task).clone(),
                             deps: plan.deps(i).to_vec(),
-                            priority: node.priority,
-                            resources: node.claims.to_vec(),
+                            priority: node.priority.into(),
+                            resources: node.claims.iter().map(StoredResource::from).collect(),
                             tags: node.tags.to_vec(),
                             metadata: node.metadata.to_string(),
                         }
@@ -155,7 +158,7 @@ impl GraphJob {
 fn task_row(plan: &Plan, task: &TaskState) -> GraphTaskRow {
     let output = task.output.as_deref();
     GraphTaskRow {
-        status: task.status,
+        status: task.status.into(),
         attempts: task.attempts,
         run: task.run,
         started: task.started.map(micros),
@@ -273,8 +276,8 @@ fn rebuild(row: &GraphRow) -> TaskGraph {
         graph.add(
             GraphTask::new(def.name.clone(), def.task.clone())
                 .depends_on(def.deps.iter().map(|&d| TaskKey::new(id, d)))
-                .priority(def.priority)
-                .resources(def.resources.iter().cloned())
+                .priority(def.priority.into())
+                .resources(def.resources.iter().map(Resource::from))
                 .tags(def.tags.iter().cloned())
                 .metadata(metadata),
         );
@@ -289,7 +292,8 @@ fn restore(plan: &Plan, stored: &StoredGraph) -> GraphState {
         let Some((row, output)) = found else {
             continue;
         };
-        if row.status == TaskStatus::Pending || row.status == TaskStatus::Ready {
+        let status = TaskStatus::from(row.status);
+        if status == TaskStatus::Pending || status == TaskStatus::Ready {
             continue;
         }
         let run = row.run.unwrap_or_default();
@@ -309,7 +313,7 @@ fn restore(plan: &Plan, stored: &StoredGraph) -> GraphState {
             let run_row = RunRow {
                 name: plan.nodes[i].name.clone(),
                 pattern: Pattern::Concurrent,
-                status: row.status.into_run_status(),
+                status: status.into_run_status(),
                 queued: row.started.unwrap_or_default(),
                 started: row.started,
                 finished: row.finished,
@@ -337,7 +341,7 @@ fn restore(plan: &Plan, stored: &StoredGraph) -> GraphState {
             }
             _ => {}
         }
-        state.set_status(i, row.status);
+        state.set_status(i, status);
         // `set_status` stamps the end now; the stored one is the real one.
         if let Some(at) = row.finished {
             state.tasks[i].finished = Some(time(at));
@@ -362,5 +366,103 @@ impl TaskStatus {
             TaskStatus::Cancelled => RunStatus::Cancelled,
             TaskStatus::Interrupted => RunStatus::Interrupted,
         }
+    }
+}
+
+// The graph's vocabulary to and from its stored mirrors (see
+// `store/graphs.rs`): variant for variant, so the bytes stay the same.
+
+impl From<TaskStatus> for StoredTaskStatus {
+    fn from(status: TaskStatus) -> Self {
+        match status {
+            TaskStatus::Pending => StoredTaskStatus::Pending,
+            TaskStatus::Ready => StoredTaskStatus::Ready,
+            TaskStatus::Running => StoredTaskStatus::Running,
+            TaskStatus::Succeeded => StoredTaskStatus::Succeeded,
+            TaskStatus::Failed => StoredTaskStatus::Failed,
+            TaskStatus::TimedOut => StoredTaskStatus::TimedOut,
+            TaskStatus::Cancelled => StoredTaskStatus::Cancelled,
+            TaskStatus::Interrupted => StoredTaskStatus::Interrupted,
+            TaskStatus::Skipped => StoredTaskStatus::Skipped,
+        }
+    }
+}
+
+impl From<StoredTaskStatus> for TaskStatus {
+    fn from(status: StoredTaskStatus) -> Self {
+        match status {
+            StoredTaskStatus::Pending => TaskStatus::Pending,
+            StoredTaskStatus::Ready => TaskStatus::Ready,
+            StoredTaskStatus::Running => TaskStatus::Running,
+            StoredTaskStatus::Succeeded => TaskStatus::Succeeded,
+            StoredTaskStatus::Failed => TaskStatus::Failed,
+            StoredTaskStatus::TimedOut => TaskStatus::TimedOut,
+            StoredTaskStatus::Cancelled => TaskStatus::Cancelled,
+            StoredTaskStatus::Interrupted => TaskStatus::Interrupted,
+            StoredTaskStatus::Skipped => TaskStatus::Skipped,
+        }
+    }
+}
+
+impl From<Priority> for StoredPriority {
+    fn from(priority: Priority) -> Self {
+        match priority {
+            Priority::Low => StoredPriority::Low,
+            Priority::Normal => StoredPriority::Normal,
+            Priority::High => StoredPriority::High,
+            Priority::Critical => StoredPriority::Critical,
+        }
+    }
+}
+
+impl From<StoredPriority> for Priority {
+    fn from(priority: StoredPriority) -> Self {
+        match priority {
+            StoredPriority::Low => Priority::Low,
+            StoredPriority::Normal => Priority::Normal,
+            StoredPriority::High => Priority::High,
+            StoredPriority::Critical => Priority::Critical,
+        }
+    }
+}
+
+impl From<&Resource> for StoredResource {
+    fn from(resource: &Resource) -> Self {
+        let id = resource.id();
+        StoredResource {
+            id: StoredResourceId {
+                kind: match id.kind() {
+                    ResourceKind::Lock => StoredResourceKind::Lock,
+                    ResourceKind::Cpu => StoredResourceKind::Cpu,
+                    ResourceKind::Memory => StoredResourceKind::Memory,
+                    ResourceKind::Api => StoredResourceKind::Api,
+                },
+                name: id.name().to_string(),
+            },
+            access: match resource.access() {
+                Access::Read => StoredAccess::Read,
+                Access::Write => StoredAccess::Write,
+                Access::Exclusive => StoredAccess::Exclusive,
+                Access::Units(n) => StoredAccess::Units(n),
+            },
+        }
+    }
+}
+
+impl From<&StoredResource> for Resource {
+    fn from(stored: &StoredResource) -> Self {
+        let kind = match stored.id.kind {
+            StoredResourceKind::Lock => ResourceKind::Lock,
+            StoredResourceKind::Cpu => ResourceKind::Cpu,
+            StoredResourceKind::Memory => ResourceKind::Memory,
+            StoredResourceKind::Api => ResourceKind::Api,
+        };
+        let access = match stored.access {
+            StoredAccess::Read => Access::Read,
+            StoredAccess::Write => Access::Write,
+            StoredAccess::Exclusive => Access::Exclusive,
+            StoredAccess::Units(n) => Access::Units(n),
+        };
+        Resource::from_parts(ResourceId::from_parts(kind, stored.id.name.clone()), access)
     }
 }

@@ -57,6 +57,11 @@ pub struct ResourceId {
 }
 
 impl ResourceId {
+    /// From its parts (as stored; see `graph/durable.rs`).
+    pub(super) fn from_parts(kind: ResourceKind, name: String) -> Self {
+        ResourceId { kind, name }
+    }
+
     /// The named lock `name`.
     pub fn lock(name: impl Into<String>) -> Self {
         ResourceId {
@@ -197,6 +202,11 @@ pub struct Resource {
 }
 
 impl Resource {
+    /// From its parts (as stored; see `graph/durable.rs`).
+    pub(super) fn from_parts(id: ResourceId, access: Access) -> Self {
+        Resource { id, access }
+    }
+
     /// Shared use of `id` (a `&str` names a lock).
     pub fn read(id: impl Into<ResourceId>) -> Self {
         Resource {

@@ -279,3 +279,55 @@ fn state_counts_add_up_through_every_transition() {
         "not run: \"a\" timed out"
     );
 }
+
+/// The store keeps its own mirrors of the graph's status, priority and
+/// claims (so it does not import the graph): each must encode to the very
+/// bytes the graph type did, or existing store files would not open, and
+/// convert back to what it came from.
+#[test]
+fn stored_mirrors_encode_as_the_graph_types_did() {
+    use crate::store::{StoredPriority, StoredResource, StoredTaskStatus};
+    fn bytes<T: serde::Serialize>(value: &T) -> Vec<u8> {
+        bincode::serde::encode_to_vec(value, bincode::config::standard()).unwrap()
+    }
+    let statuses = [
+        TaskStatus::Pending,
+        TaskStatus::Ready,
+        TaskStatus::Running,
+        TaskStatus::Succeeded,
+        TaskStatus::Failed,
+        TaskStatus::TimedOut,
+        TaskStatus::Cancelled,
+        TaskStatus::Interrupted,
+        TaskStatus::Skipped,
+    ];
+    for status in statuses {
+        let stored = StoredTaskStatus::from(status);
+        assert_eq!(bytes(&status), bytes(&stored), "{status}");
+        assert_eq!(TaskStatus::from(stored), status);
+        assert_eq!(stored.is_terminal(), status.is_terminal(), "{status}");
+    }
+    for priority in [
+        Priority::Low,
+        Priority::Normal,
+        Priority::High,
+        Priority::Critical,
+    ] {
+        let stored = StoredPriority::from(priority);
+        assert_eq!(bytes(&priority), bytes(&stored), "{priority}");
+        assert_eq!(Priority::from(stored), priority);
+    }
+    let claims = [
+        Resource::read("db"),
+        Resource::write("db"),
+        Resource::exclusive("gpu"),
+        Resource::cpu(2),
+        Resource::memory(1 << 30),
+        Resource::api("quota", 3),
+    ];
+    for claim in claims {
+        let stored = StoredResource::from(&claim);
+        assert_eq!(bytes(&claim), bytes(&stored), "{claim:?}");
+        assert_eq!(Resource::from(&stored), claim);
+    }
+}

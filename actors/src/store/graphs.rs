@@ -42,7 +42,6 @@ use serde::{Deserialize, Serialize};
 
 use super::records::{self, DecodeFailure, ErrorRow, OutcomeRow, OutputRow, RunRow};
 use super::{OUTPUT, Op, StoreLimits};
-use crate::graph::{Priority, Resource, TaskStatus};
 use crate::run::{RunId, RunStatus};
 use crate::task::Task;
 
@@ -57,6 +56,97 @@ pub(super) const GRAPHS_ACTIVE: TableDefinition<&[u8; 16], ()> =
 
 /// Most finished graphs retention removes per commit.
 const RETENTION_STEP: usize = 64;
+
+// The graph's vocabulary as stored. Mirrors of `graph::{TaskStatus,
+// Priority, Resource}`, converted in `graph/durable.rs`, so the store does
+// not import the graph engine (which sits above it). bincode writes an
+// enum's variant index and a struct's fields in order: the order of
+// variants and fields here IS the file format and must match what the
+// graph types wrote before (`graph/tests.rs` checks the bytes).
+
+/// A graph task's status, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum StoredTaskStatus {
+    Pending,
+    Ready,
+    Running,
+    Succeeded,
+    Failed,
+    TimedOut,
+    Cancelled,
+    Interrupted,
+    Skipped,
+}
+
+impl StoredTaskStatus {
+    /// Whether the task is over.
+    pub(crate) fn is_terminal(self) -> bool {
+        !matches!(
+            self,
+            StoredTaskStatus::Pending | StoredTaskStatus::Ready | StoredTaskStatus::Running
+        )
+    }
+}
+
+impl From<RunStatus> for StoredTaskStatus {
+    /// The status of a graph task whose run has `status`.
+    fn from(status: RunStatus) -> Self {
+        match status {
+            RunStatus::Queued => StoredTaskStatus::Ready,
+            RunStatus::Running => StoredTaskStatus::Running,
+            RunStatus::Succeeded => StoredTaskStatus::Succeeded,
+            RunStatus::Failed => StoredTaskStatus::Failed,
+            RunStatus::Cancelled => StoredTaskStatus::Cancelled,
+            RunStatus::TimedOut => StoredTaskStatus::TimedOut,
+            RunStatus::Interrupted => StoredTaskStatus::Interrupted,
+        }
+    }
+}
+
+/// A graph task's priority, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum StoredPriority {
+    Low,
+    Normal,
+    High,
+    Critical,
+}
+
+/// A resource claim, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StoredResource {
+    pub(crate) id: StoredResourceId,
+    pub(crate) access: StoredAccess,
+}
+
+/// A resource's id, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StoredResourceId {
+    pub(crate) kind: StoredResourceKind,
+    pub(crate) name: String,
+}
+
+/// A resource's kind, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum StoredResourceKind {
+    Lock,
+    Cpu,
+    Memory,
+    Api,
+}
+
+/// How a claim holds its resource, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum StoredAccess {
+    Read,
+    Write,
+    Exclusive,
+    Units(u64),
+}
 
 /// A graph as accepted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -77,8 +167,8 @@ pub(crate) struct GraphTaskDef {
     pub(crate) task: Task,
     /// Indices of the tasks it depends on.
     pub(crate) deps: Vec<u32>,
-    pub(crate) priority: Priority,
-    pub(crate) resources: Vec<Resource>,
+    pub(crate) priority: StoredPriority,
+    pub(crate) resources: Vec<StoredResource>,
     pub(crate) tags: Vec<String>,
     /// JSON text (bincode cannot carry a `serde_json::Value`).
     pub(crate) metadata: String,
@@ -87,7 +177,7 @@ pub(crate) struct GraphTaskDef {
 /// One task's state, once it started or ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct GraphTaskRow {
-    pub(crate) status: TaskStatus,
+    pub(crate) status: StoredTaskStatus,
     pub(crate) attempts: u32,
     pub(crate) run: Option<RunId>,
     /// Times in microseconds since the Unix epoch.
@@ -262,7 +352,7 @@ pub(super) fn recover(
             let Some(slot) = states.get_mut(index) else {
                 continue;
             };
-            if let (TaskStatus::Running, Some(run)) = (task.status, task.run) {
+            if let (StoredTaskStatus::Running, Some(run)) = (task.status, task.run) {
                 settle(&mut task, run, runs, runs_active, now)?;
             }
             let output = match task.run {
@@ -340,7 +430,7 @@ fn settle(
             runs.insert(run.as_bytes(), records::encode(&row).as_slice())?;
             runs_active.remove(run.as_bytes())?;
             *task = GraphTaskRow {
-                status: TaskStatus::Pending,
+                status: StoredTaskStatus::Pending,
                 attempts: 0,
                 run: None,
                 started: None,
@@ -353,7 +443,7 @@ fn settle(
         }
         RunStatus::Running => {}
         ended => {
-            task.status = TaskStatus::from(ended);
+            task.status = StoredTaskStatus::from(ended);
             task.attempts = task.attempts.max(row.attempts);
             task.finished = row.finished;
             task.exit_code = row.exit_code;

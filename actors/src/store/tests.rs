@@ -381,7 +381,7 @@ fn graph_def(name: &str) -> Box<GraphRow> {
             name: "only".into(),
             task: Task::command("true"),
             deps: Vec::new(),
-            priority: crate::graph::Priority::Normal,
+            priority: super::StoredPriority::Normal,
             resources: Vec::new(),
             tags: vec!["t".into()],
             metadata: "null".into(),
@@ -389,7 +389,7 @@ fn graph_def(name: &str) -> Box<GraphRow> {
     })
 }
 
-fn graph_task(status: crate::graph::TaskStatus, run: Option<RunId>) -> Box<GraphTaskRow> {
+fn graph_task(status: super::StoredTaskStatus, run: Option<RunId>) -> Box<GraphTaskRow> {
     Box::new(GraphTaskRow {
         status,
         attempts: 1,
@@ -409,7 +409,7 @@ fn graph_task(status: crate::graph::TaskStatus, run: Option<RunId>) -> Box<Graph
 /// run ended given the run's status.
 #[tokio::test]
 async fn graphs_are_recovered_settled_against_their_runs_and_retained() {
-    use crate::graph::TaskStatus;
+    use super::StoredTaskStatus as TaskStatus;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.redb");
     let small = StoreLimits {
