@@ -32,12 +32,9 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use crate::batch::{BATCH, BatchMessage};
+mod kinds;
+
 use crate::error::{Error, Result};
-use crate::executor::{EXECUTOR, ExecutorMessage};
-use crate::launcher::{LAUNCHER, LauncherMessage};
-use crate::pool::{POOL_KEEPER, POOL_WORKER, PoolKeeperMessage, PoolWorkerMessage};
-use crate::scheduler::{SCHEDULER, SchedulerMessage};
 use crate::store::FaultSwitch;
 use crate::trace::MessageInfo;
 
@@ -183,14 +180,7 @@ pub struct FaultStats {
 pub const STORE_FAULT_TARGET: &str = "store";
 
 /// The actors faults can target, with the message kinds each handles.
-const ACTORS: &[(&str, &[&str])] = &[
-    (EXECUTOR, ExecutorMessage::KINDS),
-    (BATCH, BatchMessage::KINDS),
-    (LAUNCHER, LauncherMessage::KINDS),
-    (SCHEDULER, SchedulerMessage::KINDS),
-    (POOL_KEEPER, PoolKeeperMessage::KINDS),
-    (POOL_WORKER, PoolWorkerMessage::KINDS),
-];
+const ACTORS: &[(&str, &[&str])] = kinds::TARGETS;
 
 /// The actors faults can target (child names, plus "pool_worker"), with
 /// the message kinds each handles.
@@ -272,7 +262,7 @@ impl FaultPlan {
                 "nth counts from 1 (nth(1) is the next message)".to_string(),
             ));
         }
-        if fault == Fault::PanicInRun && [POOL_KEEPER, POOL_WORKER].contains(&name) {
+        if fault == Fault::PanicInRun && kinds::POOLS.contains(&name) {
             return Err(invalid(
                 "PanicInRun needs an actor that starts runs; pools start none".to_string(),
             ));

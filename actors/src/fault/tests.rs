@@ -209,3 +209,25 @@ fn panic_in_run_is_refused_for_pools_and_message_kinds() {
     }
     assert_eq!(plan.stats(), FaultStats::default());
 }
+
+/// The targets table is written out in `fault/kinds.rs` (the fault plan
+/// must not import the actors): it must name every actor with exactly the
+/// message kinds that actor handles, in the order it lists them.
+#[test]
+fn the_targets_table_matches_every_actors_kinds() {
+    use crate::batch::{BATCH, BatchMessage};
+    use crate::executor::{EXECUTOR, ExecutorMessage};
+    use crate::launcher::{LAUNCHER, LauncherMessage};
+    use crate::pool::{POOL_KEEPER, POOL_WORKER, PoolKeeperMessage, PoolWorkerMessage};
+    use crate::scheduler::{SCHEDULER, SchedulerMessage};
+    let actors: [(&str, &[&str]); 6] = [
+        (EXECUTOR, ExecutorMessage::KINDS),
+        (BATCH, BatchMessage::KINDS),
+        (LAUNCHER, LauncherMessage::KINDS),
+        (SCHEDULER, SchedulerMessage::KINDS),
+        (POOL_KEEPER, PoolKeeperMessage::KINDS),
+        (POOL_WORKER, PoolWorkerMessage::KINDS),
+    ];
+    assert_eq!(fault_targets(), actors.as_slice());
+    assert_eq!(super::kinds::POOLS, [POOL_KEEPER, POOL_WORKER]);
+}
