@@ -259,7 +259,7 @@ impl Actor for BatchCoordinator {
                     job.correlate(reply.correlation());
                     // With a store, answered once the graph is durable.
                     let answer = state.start_graph(job);
-                    state.ctx.store().answer_when_durable(reply, answer);
+                    state.ctx.answer_when_durable(reply, answer);
                 }
                 BatchMessage::Status(reply) => {
                     let _ = reply.send(ChildReport {

@@ -24,6 +24,7 @@ use crate::process::resolve::ProgramCache;
 use crate::registry::{Registry, Retention};
 use crate::risk::RiskLimits;
 use crate::shutdown::Shutdown;
+use crate::slot::Reply;
 use crate::store::Store;
 use crate::task::DEFAULT_MAX_OUTPUT;
 use crate::trace::{DEFAULT_TRACE_CAPACITY, MessageInfo, Outcome, TraceRecorder};
@@ -188,6 +189,28 @@ impl Context {
     /// The durable store (disabled without one).
     pub fn store(&self) -> &Store {
         self.registry.store()
+    }
+
+    /// Send `answer` through `reply` once everything journaled so far is
+    /// committed; at once without a store. A failed commit answers its
+    /// error. Here, not in the store: the store sits below the actors'
+    /// request plumbing and knows nothing of replies.
+    pub(crate) fn answer_when_durable<T: Send + 'static>(
+        &self,
+        reply: Reply<T>,
+        answer: Result<T>,
+    ) {
+        if !self.store().is_enabled() || answer.is_err() {
+            reply.send(answer);
+            return;
+        }
+        let store = self.store().clone();
+        tokio::spawn(async move {
+            match store.sync().await {
+                Ok(()) => reply.send(answer),
+                Err(e) => reply.send(Err(e)),
+            }
+        });
     }
 
     /// The in-process actions.

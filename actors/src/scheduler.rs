@@ -253,7 +253,7 @@ impl Actor for Scheduler {
                 SchedulerMessage::Add { spec, reply } => {
                     // Durable state: answered once the schedule is committed.
                     let added = state.add(&spec);
-                    state.ctx.store().answer_when_durable(reply, added);
+                    state.ctx.answer_when_durable(reply, added);
                 }
                 SchedulerMessage::SetEnabled {
                     name,

@@ -59,7 +59,6 @@ use tokio::sync::oneshot;
 
 use crate::error::{Error, Result};
 use crate::run::{RunId, RunInfo};
-use crate::slot::Reply;
 
 pub(crate) use backend::FaultSwitch;
 pub use graphs::StoredGraph;
@@ -367,26 +366,6 @@ impl Store {
             }),
             Err(mpsc::RecvTimeoutError::Disconnected) => Err(self.closed_error()),
         }
-    }
-
-    /// Send `answer` through `reply` once everything journaled so far is
-    /// committed; at once if disabled. A failed commit answers its error.
-    pub(crate) fn answer_when_durable<T: Send + 'static>(
-        &self,
-        reply: Reply<T>,
-        answer: Result<T>,
-    ) {
-        if self.shared.is_none() || answer.is_err() {
-            reply.send(answer);
-            return;
-        }
-        let store = self.clone();
-        tokio::spawn(async move {
-            match store.sync().await {
-                Ok(()) => reply.send(answer),
-                Err(e) => reply.send(Err(e)),
-            }
-        });
     }
 
     /// Commit what is queued, stop the writer and close the file, so the
