@@ -40,7 +40,7 @@ pub struct Limits {
     /// Default capture cap per stream for tasks that set none.
     pub max_output: usize,
     /// Most runs executing at once across all patterns; the rest wait,
-    /// `Queued`, for a slot.
+    /// `Queued`, for a permit.
     pub max_concurrency: usize,
     /// Bounds of each run's line ring (live output and `output(id)`).
     pub lines: LineLimits,
@@ -78,7 +78,7 @@ pub struct Context {
     // clean-up even of runs whose actor died.
     tasks: TaskTracker,
     // The global concurrency cap: one permit per executing run.
-    slots: Semaphore,
+    permits: Semaphore,
     programs: ProgramCache,
     // The message trace: shared with the supervisor and pool workers.
     trace: Arc<TraceRecorder>,
@@ -112,7 +112,7 @@ impl Context {
             limits,
             shutdown: Shutdown::default(),
             tasks: TaskTracker::new(),
-            slots: Semaphore::new(limits.max_concurrency.clamp(1, Semaphore::MAX_PERMITS)),
+            permits: Semaphore::new(limits.max_concurrency.clamp(1, Semaphore::MAX_PERMITS)),
             programs: ProgramCache::default(),
             trace: Arc::new(TraceRecorder::new(limits.trace_capacity)),
             #[cfg(feature = "fault-injection")]
@@ -249,55 +249,55 @@ impl Context {
         &self.faults
     }
 
-    /// Wait for an execution slot under the global concurrency cap.
+    /// Wait for an execution permit under the global concurrency cap.
     ///
     /// # Cancel safety
-    /// Cancel safe: a waiter that gives up holds no slot.
-    pub(crate) async fn execution_slot(&self) -> SemaphorePermit<'_> {
+    /// Cancel safe: a waiter that gives up holds no permit.
+    pub(crate) async fn execution_permit(&self) -> SemaphorePermit<'_> {
         // The semaphore is never closed, so `acquire` cannot fail.
-        self.slots
+        self.permits
             .acquire()
             .await
             .expect("the concurrency semaphore is never closed")
     }
 
-    /// Like [`execution_slot`](Self::execution_slot), but the slot is not
-    /// tied to a borrow of the context: for work that takes its slot in one
-    /// task and runs in another (a graph driver hands each task the slot it
+    /// Like [`execution_permit`](Self::execution_permit), but the permit is not
+    /// tied to a borrow of the context: for work that takes its permit in one
+    /// task and runs in another (a graph driver hands each task the permit it
     /// took, so the graph's tasks start in the driver's priority order).
     ///
     /// # Cancel safety
-    /// Cancel safe, as `execution_slot`.
-    pub(crate) async fn owned_execution_slot(self: Arc<Self>) -> OwnedSlot {
-        self.execution_slot().await.forget();
-        OwnedSlot(self)
+    /// Cancel safe, as `execution_permit`.
+    pub(crate) async fn owned_execution_permit(self: Arc<Self>) -> OwnedPermit {
+        self.execution_permit().await.forget();
+        OwnedPermit(self)
     }
 
-    /// Give the execution slot the calling run holds back to the others
+    /// Give the execution permit the calling run holds back to the others
     /// while it waits for runs of its own (a workflow's command block
     /// waiting for its command's run), and get one again with
-    /// [`LentSlot::reclaim`]. No run then holds a slot while it waits for
-    /// another, which with every slot taken would wait for ever.
+    /// [`LentPermit::reclaim`]. No run then holds a permit while it waits for
+    /// another, which with every permit taken would wait for ever.
     ///
     /// Call it only from a run's own work (an action), which always holds
-    /// one slot.
-    pub fn lend_slot(self: &Arc<Self>) -> LentSlot {
-        self.slots.add_permits(1);
-        LentSlot {
+    /// one permit.
+    pub fn lend_permit(self: &Arc<Self>) -> LentPermit {
+        self.permits.add_permits(1);
+        LentPermit {
             ctx: Some(Arc::clone(self)),
         }
     }
 
-    /// A slot at once, if one is free.
-    pub(crate) fn try_owned_execution_slot(self: &Arc<Self>) -> Option<OwnedSlot> {
-        let permit = self.slots.try_acquire().ok()?;
+    /// A permit at once, if one is free.
+    pub(crate) fn try_owned_execution_permit(self: &Arc<Self>) -> Option<OwnedPermit> {
+        let permit = self.permits.try_acquire().ok()?;
         permit.forget();
-        Some(OwnedSlot(Arc::clone(self)))
+        Some(OwnedPermit(Arc::clone(self)))
     }
 
-    /// Execution slots free right now.
-    pub fn free_slots(&self) -> usize {
-        self.slots.available_permits()
+    /// Execution permits free right now.
+    pub fn free_permits(&self) -> usize {
+        self.permits.available_permits()
     }
 
     /// Whether the process just spawned for `actor`'s work is to be killed
@@ -390,63 +390,63 @@ impl Context {
     }
 }
 
-/// One execution slot under the global cap, owned (see
-/// [`Context::owned_execution_slot`]); dropping it frees the slot.
-pub(crate) struct OwnedSlot(Arc<Context>);
+/// One execution permit under the global cap, owned (see
+/// [`Context::owned_execution_permit`]); dropping it frees the permit.
+pub(crate) struct OwnedPermit(Arc<Context>);
 
-impl std::fmt::Debug for OwnedSlot {
+impl std::fmt::Debug for OwnedPermit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("OwnedSlot")
+        f.write_str("OwnedPermit")
     }
 }
 
-/// A slot given back by its run ([`Context::lend_slot`]), to be taken
+/// A permit given back by its run ([`Context::lend_permit`]), to be taken
 /// again before the run goes on. Dropped without
 /// [`reclaim`](Self::reclaim) (the run was cancelled while it waited), the
-/// slot is taken back as soon as one is free, so the cap holds either way.
-#[must_use = "a lent slot is to be reclaimed before the run goes on"]
-pub struct LentSlot {
+/// permit is taken back as soon as one is free, so the cap holds either way.
+#[must_use = "a lent permit is to be reclaimed before the run goes on"]
+pub struct LentPermit {
     ctx: Option<Arc<Context>>,
 }
 
-impl std::fmt::Debug for LentSlot {
+impl std::fmt::Debug for LentPermit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("LentSlot")
+        f.write_str("LentPermit")
     }
 }
 
-impl LentSlot {
-    /// Wait for a slot again (holding none meanwhile).
+impl LentPermit {
+    /// Wait for a permit again (holding none meanwhile).
     ///
     /// # Cancel safety
-    /// Cancel safe: dropped while waiting, the slot is taken back later.
+    /// Cancel safe: dropped while waiting, the permit is taken back later.
     pub async fn reclaim(mut self) {
         if let Some(ctx) = &self.ctx {
-            ctx.execution_slot().await.forget();
+            ctx.execution_permit().await.forget();
         }
         self.ctx = None;
     }
 }
 
-impl Drop for LentSlot {
+impl Drop for LentPermit {
     fn drop(&mut self) {
         let Some(ctx) = self.ctx.take() else {
             return;
         };
-        if let Ok(permit) = ctx.slots.try_acquire() {
+        if let Ok(permit) = ctx.permits.try_acquire() {
             permit.forget();
             return;
         }
         // Without a runtime there is nothing left to cap.
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move { ctx.execution_slot().await.forget() });
+            handle.spawn(async move { ctx.execution_permit().await.forget() });
         }
     }
 }
 
-impl Drop for OwnedSlot {
+impl Drop for OwnedPermit {
     fn drop(&mut self) {
-        // The permit was forgotten when the slot was taken: give it back.
-        self.0.slots.add_permits(1);
+        // The semaphore permit was forgotten when this was taken: give it back.
+        self.0.permits.add_permits(1);
     }
 }

@@ -35,7 +35,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::action::ActionFn;
-use crate::context::{Context, OwnedSlot};
+use crate::context::{Context, OwnedPermit};
 use crate::error::{Error, Result};
 use crate::lines::LineLog;
 use crate::output::Output;
@@ -162,7 +162,7 @@ impl Drop for OwnerGuard {
 /// outcome, and return it.
 ///
 /// The run is one event of the message trace (queued for an execution
-/// slot, then executing) and one `tracing` span ("run": actor, run id,
+/// permit, then executing) and one `tracing` span ("run": actor, run id,
 /// correlation), inside which an action's own logging lands.
 pub(crate) async fn execute(
     ctx: &Context,
@@ -173,27 +173,27 @@ pub(crate) async fn execute(
     execute_in(ctx, record, prepared, owner, None).await
 }
 
-/// [`execute`] for a caller that already holds the run's execution slot
-/// (a graph driver, which takes slots itself to start tasks in priority
-/// order); the slot is freed when the run ends.
+/// [`execute`] for a caller that already holds the run's execution permit
+/// (a graph driver, which takes permits itself to start tasks in priority
+/// order); the permit is freed when the run ends.
 pub(crate) async fn execute_holding(
     ctx: &Context,
     record: &RunRecord,
     prepared: &Prepared,
     owner: &Owner,
-    slot: OwnedSlot,
+    permit: OwnedPermit,
 ) -> Result<Output> {
-    execute_in(ctx, record, prepared, owner, Some(slot)).await
+    execute_in(ctx, record, prepared, owner, Some(permit)).await
 }
 
-/// [`execute`] with the slot it may hold: the trace event and the span
+/// [`execute`] with the permit it may hold: the trace event and the span
 /// around [`drive`].
 async fn execute_in(
     ctx: &Context,
     record: &RunRecord,
     prepared: &Prepared,
     owner: &Owner,
-    held: Option<OwnedSlot>,
+    held: Option<OwnedPermit>,
 ) -> Result<Output> {
     // Off, the trace costs no clock reads either.
     let traced = ctx.trace().is_on();
@@ -232,13 +232,13 @@ async fn execute_in(
 }
 
 /// [`execute_in`] without the trace; notes in `started_at` when the run
-/// got its execution slot.
+/// got its execution permit.
 async fn drive(
     ctx: &Context,
     record: &RunRecord,
     prepared: &Prepared,
     owner: &Owner,
-    held: Option<OwnedSlot>,
+    held: Option<OwnedPermit>,
     started_at: &mut Option<u64>,
 ) -> Result<Output> {
     let Some(token) = record.token() else {
@@ -247,17 +247,17 @@ async fn drive(
             run: Some(record.id()),
         }));
     };
-    // Wait, still `Queued`, for a slot under the global concurrency cap.
+    // Wait, still `Queued`, for a permit under the global concurrency cap.
     // Biased: a run stopped while queued must not start just because a
-    // slot happens to be free too.
-    let _slot = tokio::select! {
+    // permit happens to be free too.
+    let _permit = tokio::select! {
         biased;
         _ = token.cancelled() => {
             let stopped = Err(stop_error(record, owner));
             let _ = ctx.registry().finish_durable(record, stopped.clone()).await;
             return record.outcome().unwrap_or(stopped);
         }
-        slot = slot_for(ctx, held) => slot,
+        permit = permit_for(ctx, held) => permit,
     };
     if record.start().is_err() {
         return record
@@ -383,15 +383,18 @@ impl Drop for RunGuard<'_> {
     }
 }
 
-/// The slot a run holds while it executes: the one it was handed, or one
+/// The permit a run holds while it executes: the one it was handed, or one
 /// it waited for. (A pair rather than an enum: it is only ever held.)
-async fn slot_for(
+async fn permit_for(
     ctx: &Context,
-    held: Option<OwnedSlot>,
-) -> (Option<OwnedSlot>, Option<tokio::sync::SemaphorePermit<'_>>) {
+    held: Option<OwnedPermit>,
+) -> (
+    Option<OwnedPermit>,
+    Option<tokio::sync::SemaphorePermit<'_>>,
+) {
     match held {
-        Some(slot) => (Some(slot), None),
-        None => (None, Some(ctx.execution_slot().await)),
+        Some(permit) => (Some(permit), None),
+        None => (None, Some(ctx.execution_permit().await)),
     }
 }
 

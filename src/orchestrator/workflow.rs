@@ -23,9 +23,9 @@
 //! ends `Interrupted` (the graph's rules): each block runs at most once.
 //! A resumed block waits for its block type to be registered again.
 //!
-//! A command block gives its graph task's execution slot back while its
-//! command's run waits and runs (`Context::lend_slot`), and takes one
-//! again after: no block holds one slot while it waits for another, so
+//! A command block gives its graph task's execution permit back while its
+//! command's run waits and runs (`Context::lend_permit`), and takes one
+//! again after: no block holds one permit while it waits for another, so
 //! workflows never wait on themselves or on each other, whatever
 //! `max_concurrency`.
 
@@ -469,7 +469,7 @@ async fn run_block(orch: Orchestrator, input: Value) -> std::result::Result<Valu
 
 /// `block`'s type: as registered when its workflow started, or for a
 /// workflow resumed after a restart, as registered now, waiting (with the
-/// block's execution slot lent to the others) until it and its action are.
+/// block's execution permit lent to the others) until it and its action are.
 async fn block_type(
     orch: &Orchestrator,
     instance: &Instance,
@@ -484,7 +484,7 @@ async fn block_type(
     {
         return Ok(ty);
     }
-    let lent = orch.inner.ctx.lend_slot();
+    let lent = orch.inner.ctx.lend_permit();
     let ty = loop {
         let notified = orch.inner.workflows.registered.notified();
         tokio::pin!(notified);
@@ -629,9 +629,9 @@ async fn run_command(
         })
     });
     let task = Task::command(program).args(rendered).name(block.id.clone());
-    // The block's slot is the command's while it waits and runs (module
-    // docs); dropped with the block, the lent slot is taken back later.
-    let lent = orch.inner.ctx.lend_slot();
+    // The block's permit is the command's while it waits and runs (module
+    // docs); dropped with the block, the lent permit is taken back later.
+    let lent = orch.inner.ctx.lend_permit();
     let waited = async {
         let id = orch.launch(task).await.map_err(|e| e.to_string())?;
         instance.runs.lock().expect("runs lock").insert(id);

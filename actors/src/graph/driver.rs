@@ -1,14 +1,14 @@
 //! The driver of one graph: one tokio task, owned by the batch
 //! coordinator incarnation that accepted (or adopted) the graph, that
-//! starts ready tasks as slots and resources allow and records every
+//! starts ready tasks as permits and resources allow and records every
 //! outcome in the graph's shared state.
 //!
 //! # One round of starts
 //! While the graph is under its limit and a task is ready, the driver
-//! takes an execution slot under the runtime-wide cap itself (waiting for
+//! takes an execution permit under the runtime-wide cap itself (waiting for
 //! one in its `select!` if none is free), then picks the most urgent ready
 //! task whose claims can all be granted at once, and hands the task, the
-//! slot and the grant to a tokio task of its own. Taking the slot first is
+//! permit and the grant to a tokio task of its own. Taking the permit first is
 //! what makes priorities hold under the global cap: tasks start in the
 //! driver's order, not in whatever order their tokio tasks would reach the
 //! semaphore. A task blocked on a busy resource reserves it for the rest
@@ -46,7 +46,7 @@ use super::plan::Plan;
 use super::ready::{Entry, ReadyQueue};
 use super::resource::{Grant, Refusal, ResourceId};
 use super::state::{GraphState, TaskError, TaskStatus};
-use crate::context::{Context, OwnedSlot};
+use crate::context::{Context, OwnedPermit};
 use crate::error::{Error, Result};
 use crate::output::Output;
 use crate::pattern::Pattern;
@@ -92,7 +92,7 @@ fn hand_back(ctx: &Context, graphs: Arc<GraphTable>, job: Arc<GraphJob>) {
     ctx.tasks().spawn(job.caretake(graphs));
 }
 
-type SlotWait = Option<Pin<Box<dyn Future<Output = OwnedSlot> + Send>>>;
+type PermitWait = Option<Pin<Box<dyn Future<Output = OwnedPermit> + Send>>>;
 
 /// One graph being driven.
 struct Driver {
@@ -111,8 +111,8 @@ struct Driver {
     /// Per task: dependencies that have not succeeded yet.
     waiting: Vec<u32>,
     ready: ReadyQueue,
-    /// A slot taken but not used yet.
-    spare: Option<OwnedSlot>,
+    /// A permit taken but not used yet.
+    spare: Option<OwnedPermit>,
     /// Why the driver stopped early, once it has.
     stopping: Option<Error>,
 }
@@ -156,7 +156,7 @@ impl Driver {
         let incarnation = self.incarnation.token().clone();
         let mut dead = pin!(incarnation.cancelled());
         let mut running: FuturesUnordered<Joined> = FuturesUnordered::new();
-        let mut slot_wait: SlotWait = None;
+        let mut permit_wait: PermitWait = None;
         let mut stop_deadline: Option<Instant> = None;
 
         loop {
@@ -171,12 +171,12 @@ impl Driver {
 
             if self.stopping.is_none() && incarnation.is_cancelled() {
                 self.stop();
-                slot_wait = None;
+                permit_wait = None;
                 stop_deadline = Some(self.stop_deadline());
             }
             let closing = self.ctx.shutdown().is_closing();
             if self.stopping.is_none() && !closing {
-                self.start_ready(&mut running, &mut slot_wait);
+                self.start_ready(&mut running, &mut permit_wait);
             }
             if running.is_empty() && (job.is_finished() || self.stopping.is_some() || closing) {
                 break;
@@ -185,12 +185,12 @@ impl Driver {
                 biased;
                 _ = &mut dead, if self.stopping.is_none() => {
                     self.stop();
-                    slot_wait = None;
+                    permit_wait = None;
                     stop_deadline = Some(self.stop_deadline());
                 }
                 _ = sleep_until(stop_deadline) => break,
                 Some((index, ran)) = running.next() => self.ended(index, ran),
-                slot = next_slot(&mut slot_wait) => self.spare = Some(slot),
+                permit = next_permit(&mut permit_wait) => self.spare = Some(permit),
                 _ = &mut poked => {}
                 _ = &mut released, if uses_resources => {}
             }
@@ -242,29 +242,34 @@ impl Driver {
     }
 
     /// One round of starts (see the module docs).
-    fn start_ready(&mut self, running: &mut FuturesUnordered<Joined>, slot_wait: &mut SlotWait) {
+    fn start_ready(
+        &mut self,
+        running: &mut FuturesUnordered<Joined>,
+        permit_wait: &mut PermitWait,
+    ) {
         let limit = self.job.plan().limit;
         let mut parked = Vec::new();
         let mut reserved = Vec::new();
         while running.len() < limit && !self.ready.is_empty() {
-            let slot = match self
+            let permit = match self
                 .spare
                 .take()
-                .or_else(|| self.ctx.try_owned_execution_slot())
+                .or_else(|| self.ctx.try_owned_execution_permit())
             {
-                Some(slot) => slot,
+                Some(permit) => permit,
                 None => {
-                    if slot_wait.is_none() {
-                        *slot_wait = Some(Box::pin(Arc::clone(&self.ctx).owned_execution_slot()));
+                    if permit_wait.is_none() {
+                        *permit_wait =
+                            Some(Box::pin(Arc::clone(&self.ctx).owned_execution_permit()));
                     }
                     break;
                 }
             };
             let Some((index, grant)) = self.pick(&mut parked, &mut reserved) else {
-                // Nothing can start now: the slot goes back to the others.
+                // Nothing can start now: the permit goes back to the others.
                 break;
             };
-            if let Some(run) = self.launch(index, slot, grant) {
+            if let Some(run) = self.launch(index, permit, grant) {
                 running.push(run);
             }
         }
@@ -312,8 +317,13 @@ impl Driver {
     }
 
     /// Register task `index`'s run and start it in a tokio task of its own
-    /// with `slot` and `grant`; `None` if it was cancelled meanwhile.
-    fn launch(&mut self, index: usize, slot: OwnedSlot, grant: Option<Grant>) -> Option<Joined> {
+    /// with `permit` and `grant`; `None` if it was cancelled meanwhile.
+    fn launch(
+        &mut self,
+        index: usize,
+        permit: OwnedPermit,
+        grant: Option<Grant>,
+    ) -> Option<Joined> {
         let plan = self.job.plan();
         let node = &plan.nodes[index];
         let registry = self.ctx.registry();
@@ -362,7 +372,7 @@ impl Driver {
             let task = prepared[index]
                 .as_ref()
                 .expect("a started task is prepared");
-            Box::pin(run_one(&ctx, &owner, record, task, slot)).await
+            Box::pin(run_one(&ctx, &owner, record, task, permit)).await
         });
         Some(Joined { index, handle })
     }
@@ -488,18 +498,18 @@ pub(super) fn skip_downstream(state: &mut GraphState, plan: &Plan, root: usize) 
     }
 }
 
-/// One task's run, from its held slot to its terminal status.
+/// One task's run, from its held permit to its terminal status.
 async fn run_one(
     ctx: &Context,
     owner: &Owner,
     record: Arc<RunRecord>,
     prepared: &Prepared,
-    slot: OwnedSlot,
+    permit: OwnedPermit,
 ) -> Ran {
     let started = Instant::now();
     // A panic inside is the runner's to catch: it ends the run
     // `RunPanicked` and returns that.
-    let result = runner::execute_holding(ctx, &record, prepared, owner, slot).await;
+    let result = runner::execute_holding(ctx, &record, prepared, owner, permit).await;
     let (attempts, duration) = match &result {
         Ok(out) => (out.attempts, out.duration),
         Err(_) => (record.info().attempts, started.elapsed()),
@@ -529,14 +539,14 @@ impl Future for Joined {
     }
 }
 
-/// The slot being waited for, if any; never resolves otherwise.
-async fn next_slot(wait: &mut SlotWait) -> OwnedSlot {
-    let slot = match wait.as_mut() {
+/// The permit being waited for, if any; never resolves otherwise.
+async fn next_permit(wait: &mut PermitWait) -> OwnedPermit {
+    let permit = match wait.as_mut() {
         Some(waiting) => waiting.await,
         None => std::future::pending().await,
     };
     *wait = None;
-    slot
+    permit
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
