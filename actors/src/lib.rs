@@ -61,6 +61,23 @@
 //! - [`halt`]: the emergency halt switch.
 //! - [`breaker`]: circuit breakers per dependency key.
 //! - [`risk`]: risk limits (checked values that can halt the runtime).
+//!
+//! # Layers
+//! Each top-level module imports only modules of its own layer or below,
+//! with no cycle among them (checked by `actors/tests/layers.rs`, which
+//! holds the same list). Bottom first:
+//! 1. `pattern`, `task_key`, `action`, `panic_hook`: names and hooks.
+//! 2. `run`, `error`, `output`, `trace`: the vocabulary of runs.
+//! 3. `duration`, `env`, `shutdown`, `events`: small services over it.
+//! 4. `breaker`, `lines`, `risk`, `slot`: per-run and per-actor parts.
+//! 5. `task`, `process`: what runs, and how a process runs.
+//! 6. `store`, `supervisor`: durable state; the supervision tree.
+//! 7. `registry`, `fault`: the run registry; injected faults.
+//! 8. `halt`, `stream`: services over the registry.
+//! 9. `context`: runtime-wide state only.
+//! 10. `runner`: one run from start to terminal status.
+//! 11. `executor`, `launcher`, `scheduler`, `pool`, `graph`, `batch`,
+//!     `request`: the pattern actors and the requests that pick them.
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![forbid(unsafe_code)]
