@@ -103,10 +103,10 @@ fn without_unit_tests(src: &str) -> &str {
     while let Some(at) = src[from..].find("#[cfg(test)]") {
         let start = from + at;
         let rest = src[start + "#[cfg(test)]".len()..].trim_start();
-        if let Some(rest) = rest.strip_prefix("mod tests") {
-            if rest.trim_start().starts_with('{') {
-                return &src[..start];
-            }
+        if let Some(rest) = rest.strip_prefix("mod tests")
+            && rest.trim_start().starts_with('{')
+        {
+            return &src[..start];
         }
         from = start + 1;
     }

@@ -70,7 +70,7 @@ pub(crate) enum PoolWorkerMessage {
 impl PoolWorkerMessage {
     /// Every variant's name, as fault targets name them (`fault/kinds.rs`
     /// writes them out; its unit test checks them against this).
-    #[cfg_attr(not(test), allow(dead_code))]
+    #[cfg_attr(not(all(test, feature = "fault-injection")), allow(dead_code))]
     pub(crate) const KINDS: &'static [&'static str] = &["Retire"];
 }
 
