@@ -17,10 +17,10 @@ use taskorch::{Config, Orchestrator};
 
 #[path = "scenarios/failure.rs"]
 mod failure;
-#[path = "scenarios/wait.rs"]
-mod wait;
 #[path = "scenarios/api_service.rs"]
 mod scenario;
+#[path = "scenarios/wait.rs"]
+mod wait;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -18,10 +18,10 @@ use taskorch::{Config, Orchestrator};
 
 #[path = "scenarios/failure.rs"]
 mod failure;
-#[path = "scenarios/wait.rs"]
-mod wait;
 #[path = "scenarios/ml_training.rs"]
 mod scenario;
+#[path = "scenarios/wait.rs"]
+mod wait;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

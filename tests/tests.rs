@@ -6,56 +6,104 @@
 
 mod common;
 
-// The six patterns, one module each, and automatic selection.
-mod simple; // Simple: `orch.run(task)`, errors, retries, the registry entry
-mod long_running; // LongRunning: `orch.stream`, `output`, `subscribe_output`, `cancel`
-mod long_running_bytes; // LongRunning: byte-exact chunks and back-pressure of the run's own stream
-mod periodic; // Periodic: schedules on paused time; one real-process shutdown test
-mod batch; // Concurrent: `run_batch` and `orch.batch(spec)` (fail-fast, time-out, progress)
-mod graph; // task graphs: dependencies, priorities, resources, cancel, shutdown
-mod graph_props; // task graphs: property test of random DAGs against their invariants
-mod pool; // Pooled: routing, queueing, time-outs, worker crashes, recycling, resize, close
-mod launch; // FireAndForget: `launch`, `status`, `wait`, `cancel`, `find_runs`, retention
-mod execute; // automatic selection: `orch.execute(Request)` and conflicting options
+// ---- The six patterns, one module each, and automatic selection ----
 
-// What a crash of each pattern's actor does to callers, runs and processes.
-mod crash; // the executor: no hung caller, no orphan, back for the next request
-mod long_running_crash; // the executor mid-stream: run interrupted, lines kept
-mod periodic_crash; // the scheduler: state kept outside, no tick fired twice or lost
-mod batch_crash; // the batch coordinator mid-batch: finished results kept, rest interrupted
-mod graph_crash; // the batch coordinator mid-graph: adopted by the next incarnation
-mod pool_crash; // the pool keeper: pools restored, queued requests survive
-mod launch_crash; // the launcher: launched runs keep going; shutdown still ends them
-mod run_panic; // a panic inside a run's own task ends the run in every pattern
+// Concurrent: `run_batch` and `orch.batch(spec)` (fail-fast, time-out, progress).
+mod batch;
+// Automatic selection: `orch.execute(Request)` and conflicting options.
+mod execute;
+// Task graphs: dependencies, priorities, resources, cancel, shutdown.
+mod graph;
+// Task graphs: property test of random DAGs against their invariants.
+mod graph_props;
+// FireAndForget: `launch`, `status`, `wait`, `cancel`, `find_runs`, retention.
+mod launch;
+// LongRunning: `orch.stream`, `output`, `subscribe_output`, `cancel`.
+mod long_running;
+// LongRunning: byte-exact chunks and back-pressure of the run's own stream.
+mod long_running_bytes;
+// Periodic: schedules on paused time; one real-process shutdown test.
+mod periodic;
+// Pooled: routing, queueing, time-outs, worker crashes, recycling, resize, close.
+mod pool;
+// Simple: `orch.run(task)`, errors, retries, the registry entry.
+mod simple;
 
-// Processes and limits.
-mod containment; // process groups, leader exit as a subreaper, the guardian after `kill -9`
-mod environment; // a child's working directory and environment
-mod output_loss; // a cut capture is reported (bytes dropped) on every surface
-mod limits; // memory bounds: output ceiling, event ring bounds
-mod poison; // durations and values no clock can hold are refused where they enter
-mod shutdown; // graceful shutdown: reverse order, runs ended, no orphans, idempotent
+// ---- What a crash of each pattern's actor does to callers, runs and processes ----
 
-// Durable state (the redb store).
-mod durable; // history, output and outcomes across a restart; queued runs started once
-mod durable_crash; // `kill -9` of the durable example at seeded points: nothing lost or run twice
-mod durable_graph; // task graphs adopted after a `kill -9`
-mod durable_workflow; // the halt and workflows across a `kill -9`
-mod durable_faults; // failing commits: typed refusal, reopen, nothing acknowledged lost
-mod durable_store; // damaged store files refused untouched; file permissions
+// The batch coordinator mid-batch: finished results kept, rest interrupted.
+mod batch_crash;
+// The executor: no hung caller, no orphan, back for the next request.
+mod crash;
+// The batch coordinator mid-graph: adopted by the next incarnation.
+mod graph_crash;
+// The launcher: launched runs keep going; shutdown still ends them.
+mod launch_crash;
+// The executor mid-stream: run interrupted, lines kept.
+mod long_running_crash;
+// The scheduler: state kept outside, no tick fired twice or lost.
+mod periodic_crash;
+// The pool keeper: pools restored, queued requests survive.
+mod pool_crash;
+// A panic inside a run's own task ends the run in every pattern.
+mod run_panic;
 
-// Operations: workflows, events, halt, breakers, tracing, faults.
-mod workflow; // workflows end to end: data between blocks, command templates, risk limits
-mod workflow_slots; // workflows under the global concurrency cap (no self-wait)
-mod events; // the event stream: order, JSON form, lagging subscribers
-mod halt; // emergency halt and resume; risk limits that halt
-mod breaker; // circuit breakers with real processes
-mod trace; // the message trace, its exports, `tracing` spans, `TRACEPARENT`
-mod logging; // structured logging (JSON lines) and the config presets
-mod panic_hook; // the runtime's panic hook chains to the application's
-mod fault; // fault injection: each fault in every actor, aimed faults, refusals
-mod chaos; // the seeded chaos harness over every pattern, invariants checked
+// ---- Processes and limits ----
 
-// The command-line tool and the example programs.
-mod cli; // the `taskorch` binary: subcommands, exit codes, pipes, signals, the store
-mod scenarios; // the video_pipeline, ml_training and api_service examples on small inputs
+// Process groups, leader exit as a subreaper, the guardian after `kill -9`.
+mod containment;
+// A child's working directory and environment.
+mod environment;
+// Memory bounds: output ceiling, event ring bounds.
+mod limits;
+// A cut capture is reported (bytes dropped) on every surface.
+mod output_loss;
+// Durations and values no clock can hold are refused where they enter.
+mod poison;
+// Graceful shutdown: reverse order, runs ended, no orphans, idempotent.
+mod shutdown;
+
+// ---- Durable state (the redb store) ----
+
+// History, output and outcomes across a restart; queued runs started once.
+mod durable;
+// `kill -9` of the durable example at seeded points: nothing lost or run twice.
+mod durable_crash;
+// Failing commits: typed refusal, reopen, nothing acknowledged lost.
+mod durable_faults;
+// Task graphs adopted after a `kill -9`.
+mod durable_graph;
+// Damaged store files refused untouched; file permissions.
+mod durable_store;
+// The halt and workflows across a `kill -9`.
+mod durable_workflow;
+
+// ---- Operations: workflows, events, halt, breakers, tracing, faults ----
+
+// Circuit breakers with real processes.
+mod breaker;
+// The seeded chaos harness over every pattern, invariants checked.
+mod chaos;
+// The event stream: order, JSON form, lagging subscribers.
+mod events;
+// Fault injection: each fault in every actor, aimed faults, refusals.
+mod fault;
+// Emergency halt and resume; risk limits that halt.
+mod halt;
+// Structured logging (JSON lines) and the config presets.
+mod logging;
+// The runtime's panic hook chains to the application's.
+mod panic_hook;
+// The message trace, its exports, `tracing` spans, `TRACEPARENT`.
+mod trace;
+// Workflows end to end: data between blocks, command templates, risk limits.
+mod workflow;
+// Workflows under the global concurrency cap (no self-wait).
+mod workflow_slots;
+
+// ---- The command-line tool and the example programs ----
+
+// The `taskorch` binary: subcommands, exit codes, pipes, signals, the store.
+mod cli;
+// The video_pipeline, ml_training and api_service examples on small inputs.
+mod scenarios;
