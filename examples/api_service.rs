@@ -15,17 +15,17 @@ use std::time::{Duration, Instant};
 
 use taskorch::{Config, Orchestrator};
 
-#[path = "workflows/failure.rs"]
+#[path = "scenarios/failure.rs"]
 mod failure;
-#[path = "workflows/wait.rs"]
+#[path = "scenarios/api_service.rs"]
+mod scenario;
+#[path = "scenarios/wait.rs"]
 mod wait;
-#[path = "workflows/api_service.rs"]
-mod workflow;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let orch = Orchestrator::start(Config::default()).await?;
-    let settings = workflow::Settings {
+    let settings = scenario::Settings {
         workers: 4,
         clients: 16,
         requests_per_client: 1_000,
@@ -33,7 +33,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let started = Instant::now();
     let say = move |line: String| println!("[{:>6.2} s] {line}", started.elapsed().as_secs_f64());
-    let report = match workflow::run(&orch, &settings, &say).await {
+    let report = match scenario::run(&orch, &settings, &say).await {
         Ok(report) => report,
         Err(e) => {
             orch.shutdown().await?;

@@ -16,18 +16,18 @@ use std::time::{Duration, Instant};
 
 use taskorch::{Config, Orchestrator};
 
-#[path = "workflows/failure.rs"]
+#[path = "scenarios/failure.rs"]
 mod failure;
-#[path = "workflows/wait.rs"]
+#[path = "scenarios/ml_training.rs"]
+mod scenario;
+#[path = "scenarios/wait.rs"]
 mod wait;
-#[path = "workflows/ml_training.rs"]
-mod workflow;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let orch = Orchestrator::start(Config::default()).await?;
     let dir = tempfile::tempdir()?;
-    let settings = workflow::Settings {
+    let settings = scenario::Settings {
         dir: dir.path().to_path_buf(),
         epochs: 20,
         epoch_time: Duration::from_millis(150),
@@ -37,7 +37,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let started = Instant::now();
     let say = move |line: String| println!("[{:>6.2} s] {line}", started.elapsed().as_secs_f64());
-    let report = match workflow::run(&orch, &settings, &say).await {
+    let report = match scenario::run(&orch, &settings, &say).await {
         Ok(report) => report,
         Err(e) => {
             orch.shutdown().await?;

@@ -17,18 +17,18 @@ use std::time::Instant;
 
 use taskorch::{Config, Orchestrator};
 
-#[path = "workflows/failure.rs"]
+#[path = "scenarios/failure.rs"]
 mod failure;
-#[path = "workflows/video_pipeline.rs"]
-mod workflow;
+#[path = "scenarios/video_pipeline.rs"]
+mod scenario;
 
-use workflow::{Settings, Tools};
+use scenario::{Settings, Tools};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let orch = Orchestrator::start(Config::default()).await?;
     let work = tempfile::tempdir()?;
-    let tools = workflow::detect_tools(&orch).await?;
+    let tools = scenario::detect_tools(&orch).await?;
     println!(
         "tools: {}",
         match tools {
@@ -39,7 +39,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut inputs: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
     if inputs.is_empty() {
-        inputs = workflow::make_samples(&orch, tools, work.path(), 3, 4 << 20).await?;
+        inputs = scenario::make_samples(&orch, tools, work.path(), 3, 4 << 20).await?;
         println!(
             "made {} sample inputs in {}",
             inputs.len(),
@@ -55,7 +55,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let started = Instant::now();
     let say = move |line: String| println!("[{:>6.2} s] {line}", started.elapsed().as_secs_f64());
-    let report = workflow::run(&orch, tools, &settings, &say).await;
+    let report = scenario::run(&orch, tools, &settings, &say).await;
     let report = match report {
         Ok(report) => report,
         Err(e) => {

@@ -90,3 +90,34 @@ pub use taskorch_actors::{
     BreakerOptions, BreakerSpec, BreakerState, BreakerStatus, EVENT_SCHEMA_VERSION, Event,
     EventBody, EventItem, EventStream, RiskLimit,
 };
+
+// The README and the guides in docs/ are compiled as doctests, so every
+// Rust snippet in them builds against the API it shows (`no_run` where it
+// would start real programs). The fault-injection guide needs that feature.
+#[cfg(doctest)]
+#[allow(dead_code)]
+mod doc_snippets {
+    #[doc = include_str!("../README.md")]
+    struct Readme;
+    #[doc = include_str!("../docs/cli.md")]
+    struct Cli;
+    #[doc = include_str!("../docs/patterns.md")]
+    struct Patterns;
+    #[doc = include_str!("../docs/graphs.md")]
+    struct Graphs;
+    #[doc = include_str!("../docs/selection.md")]
+    struct Selection;
+    #[doc = include_str!("../docs/durability.md")]
+    struct Durability;
+    #[doc = include_str!("../docs/guarantees.md")]
+    struct Guarantees;
+    #[doc = include_str!("../docs/supervision.md")]
+    struct Supervision;
+    #[doc = include_str!("../docs/tracing.md")]
+    struct Tracing;
+    #[doc = include_str!("../docs/workflows.md")]
+    struct Workflows;
+    #[cfg(feature = "fault-injection")]
+    #[doc = include_str!("../docs/faults.md")]
+    struct Faults;
+}

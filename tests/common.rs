@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use taskorch::{Config, Orchestrator};
+use taskorch::{Config, Orchestrator, RunId, RunStatus};
 use tokio::sync::Semaphore;
 
 /// Short grace periods so termination paths finish quickly in tests.
@@ -63,6 +63,25 @@ pub async fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bo
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+/// Wait (up to 10 s) until `cond` holds, or fail the test naming `what`
+/// was awaited: the self-describing form of [`wait_until`].
+pub async fn wait_for(what: &str, cond: impl FnMut() -> bool) {
+    assert!(
+        wait_until(Duration::from_secs(10), cond).await,
+        "timed out waiting for {what}"
+    );
+}
+
+/// Wait (up to 10 s) until run `id` has `status`, or fail the test saying
+/// which status it has instead.
+pub async fn wait_for_status(orch: &Orchestrator, id: RunId, status: RunStatus) {
+    assert!(
+        wait_until(Duration::from_secs(10), || orch.status(id) == Some(status)).await,
+        "run {id} never became {status} (it is {:?})",
+        orch.status(id)
+    );
 }
 
 /// Whether `pid` is a live process (zombies count as dead: in a container

@@ -72,14 +72,6 @@ async fn one_at_a_time() -> Runtime {
     .await
 }
 
-async fn wait_for_status(rt: &Runtime, id: RunId, status: RunStatus) {
-    assert!(
-        wait_until(Duration::from_secs(10), || rt.status(id) == Some(status)).await,
-        "run {id} never became {status} (it is {:?})",
-        rt.status(id)
-    );
-}
-
 #[tokio::test]
 async fn launch_answers_when_accepted_and_any_number_may_wait() {
     let rt = one_at_a_time().await;

@@ -41,10 +41,6 @@ fn pid_of(reply: &str) -> u32 {
     reply.split(' ').next().unwrap().parse().unwrap()
 }
 
-async fn wait_for(what: &str, cond: impl FnMut() -> bool) {
-    assert!(wait_until(WAIT, cond).await, "timed out waiting for {what}");
-}
-
 fn spawn_request(pool: &Pool, line: &str) -> tokio::task::JoinHandle<taskorch::Result<String>> {
     let pool = pool.clone();
     let line = line.to_string();

@@ -1,46 +1,109 @@
 //! Integration tests: one binary, one module per capability.
+//!
+//! Run one module with `cargo test --all-features --test tests <module>::`.
+//! Shared fixtures (the `Runtime` whose Drop aborts, `wait_until`,
+//! `wait_for`, `wait_for_status`, pid checks) are in `common`.
 
 mod common;
 
+// ---- The six patterns, one module each, and automatic selection ----
+
+// Concurrent: `run_batch` and `orch.batch(spec)` (fail-fast, time-out, progress).
 mod batch;
-mod batch_crash;
-mod breaker;
-mod chaos;
-mod cli;
-mod containment;
-mod crash;
-mod durable;
-mod durable_crash;
-mod durable_faults;
-mod durable_graph;
-mod durable_store;
-mod durable_workflow;
-mod environment;
-mod events;
+// Automatic selection: `orch.execute(Request)` and conflicting options.
 mod execute;
-mod fault;
+// Task graphs: dependencies, priorities, resources, cancel, shutdown.
 mod graph;
-mod graph_crash;
+// Task graphs: property test of random DAGs against their invariants.
 mod graph_props;
-mod halt;
+// FireAndForget: `launch`, `status`, `wait`, `cancel`, `find_runs`, retention.
 mod launch;
-mod launch_crash;
-mod limits;
-mod logging;
+// LongRunning: `orch.stream`, `output`, `subscribe_output`, `cancel`.
 mod long_running;
+// LongRunning: byte-exact chunks and back-pressure of the run's own stream.
 mod long_running_bytes;
-mod long_running_crash;
-mod output_loss;
-mod panic_hook;
+// Periodic: schedules on paused time; one real-process shutdown test.
 mod periodic;
-mod periodic_crash;
-mod poison;
+// Pooled: routing, queueing, time-outs, worker crashes, recycling, resize, close.
 mod pool;
-mod pool_crash;
-mod run_panic;
-mod shutdown;
+// Simple: `orch.run(task)`, errors, retries, the registry entry.
 mod simple;
+
+// ---- What a crash of each pattern's actor does to callers, runs and processes ----
+
+// The batch coordinator mid-batch: finished results kept, rest interrupted.
+mod batch_crash;
+// The executor: no hung caller, no orphan, back for the next request.
+mod crash;
+// The batch coordinator mid-graph: adopted by the next incarnation.
+mod graph_crash;
+// The launcher: launched runs keep going; shutdown still ends them.
+mod launch_crash;
+// The executor mid-stream: run interrupted, lines kept.
+mod long_running_crash;
+// The scheduler: state kept outside, no tick fired twice or lost.
+mod periodic_crash;
+// The pool keeper: pools restored, queued requests survive.
+mod pool_crash;
+// A panic inside a run's own task ends the run in every pattern.
+mod run_panic;
+
+// ---- Processes and limits ----
+
+// Process groups, leader exit as a subreaper, the guardian after `kill -9`.
+mod containment;
+// A child's working directory and environment.
+mod environment;
+// Memory bounds: output ceiling, event ring bounds.
+mod limits;
+// A cut capture is reported (bytes dropped) on every surface.
+mod output_loss;
+// Durations and values no clock can hold are refused where they enter.
+mod poison;
+// Graceful shutdown: reverse order, runs ended, no orphans, idempotent.
+mod shutdown;
+
+// ---- Durable state (the redb store) ----
+
+// History, output and outcomes across a restart; queued runs started once.
+mod durable;
+// `kill -9` of the durable example at seeded points: nothing lost or run twice.
+mod durable_crash;
+// Failing commits: typed refusal, reopen, nothing acknowledged lost.
+mod durable_faults;
+// Task graphs adopted after a `kill -9`.
+mod durable_graph;
+// Damaged store files refused untouched; file permissions.
+mod durable_store;
+// The halt and workflows across a `kill -9`.
+mod durable_workflow;
+
+// ---- Operations: workflows, events, halt, breakers, tracing, faults ----
+
+// Circuit breakers with real processes.
+mod breaker;
+// The seeded chaos harness over every pattern, invariants checked.
+mod chaos;
+// The event stream: order, JSON form, lagging subscribers.
+mod events;
+// Fault injection: each fault in every actor, aimed faults, refusals.
+mod fault;
+// Emergency halt and resume; risk limits that halt.
+mod halt;
+// Structured logging (JSON lines) and the config presets.
+mod logging;
+// The runtime's panic hook chains to the application's.
+mod panic_hook;
+// The message trace, its exports, `tracing` spans, `TRACEPARENT`.
 mod trace;
+// Workflows end to end: data between blocks, command templates, risk limits.
 mod workflow;
+// Workflows under the global concurrency cap (no self-wait).
 mod workflow_slots;
-mod workflows;
+
+// ---- The command-line tool and the example programs ----
+
+// The `taskorch` binary: subcommands, exit codes, pipes, signals, the store.
+mod cli;
+// The video_pipeline, ml_training and api_service examples on small inputs.
+mod scenarios;

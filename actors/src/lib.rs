@@ -33,34 +33,86 @@
 //!     └── pool_worker × n               serve loop: pulls requests from the pool's queue
 //! ```
 //!
-//! More pattern actors (launcher, scheduler, pool_keeper) join this
-//! tree as they land; the supervisor takes any list of [`ChildSpec`]s.
+//! The supervisor takes any list of [`ChildSpec`]s; the five above are
+//! the ones the facade starts, in that order (they stop in reverse).
 //!
 //! # Layout
-//! - [`supervisor`]: root supervisor, child specs, strategies, status.
-//! - [`executor`]: the executor actor.
-//! - [`scheduler`]: the scheduler actor, triggers, the schedule store.
-//! - [`batch`]: the batch coordinator (Concurrent pattern).
-//! - [`pool`]: the pool keeper and its worker actors (Pooled).
-//! - [`graph`]: task graphs (dependencies, priorities, resources), driven
-//!   by the batch coordinator.
-//! - [`launcher`]: the launcher actor (FireAndForget).
-//! - `runner`: one run from start to terminal status (attempts, retries,
-//!   time-outs, cancellation), shared by every pattern actor.
-//! - `process`: spawning, process groups, termination, bounded capture.
-//! - [`lines`]: each run's bounded ring of output lines and its readers.
-//! - `stream`: [`RunStream`], the handle of a LongRunning run.
-//! - [`registry`]: the run registry.
-//! - `request`: [`Request`], what `Orchestrator::execute` is asked for,
-//!   and the check that its options fit one pattern.
-//! - [`store`]: the durable store (redb): run history, resume after restart.
-//! - [`shutdown`]: the one shutdown mechanism.
-//! - `fault` (feature `fault-injection`): faults injected into actors.
-//! - [`trace`]: the message trace (every message every actor handles).
-//! - [`events`]: the event stream (typed events, broadcast to subscribers).
-//! - [`halt`]: the emergency halt switch.
-//! - [`breaker`]: circuit breakers per dependency key.
-//! - [`risk`]: risk limits (checked values that can halt the runtime).
+//!
+//! The workspace, one row per module. A call goes: `Orchestrator` method
+//! (facade) -> typed message to the pattern's actor through its
+//! [`ActorSlot`] -> the actor starts the work in a tokio task it owns ->
+//! state changes go to the run registry and the event stream -> the caller
+//! gets its reply; `status`, `wait` and `runs` read the registry, never an
+//! actor.
+//!
+//! ```text
+//! Cargo.toml              workspace + root package `taskorch` (the facade)
+//! src/                    crate `taskorch`
+//!   lib.rs                the public API: re-exports of the runtime's types
+//!   orchestrator.rs       Orchestrator: start (wires the actor tree), shutdown, abort;
+//!   orchestrator/         one file per pattern (simple, long_running, concurrent,
+//!                         fire_and_forget, periodic, pooled), execute, graph, runs,
+//!                         durable (the store, history), events, halt (halt, risk
+//!                         limits, breakers), trace (trace, faults), workflow
+//!   config.rs             Config, its presets and checks
+//!   execution.rs          Execution, what `execute` answers
+//!   advisor.rs            Advisor: a pattern recommended from requirements
+//!   workflow.rs           Workflow definitions (JSON/TOML), BlockType, validation
+//!   logging.rs            opt-in tracing-subscriber setup (compact, pretty, JSON lines)
+//!   fault.rs, fault/      fault injection for users' tests (feature `fault-injection`);
+//!                         chaos/: the seeded chaos harness (plan, workload, hazards,
+//!                         process checks, report)
+//!   cli.rs, cli/          the CLI as a library (feature `cli`): one file per
+//!                         subcommand (run, batch, up, read, trace, advise), jobs
+//!                         files, joblog, pipes, signals, the store directory,
+//!                         up's read socket (serve) and its client, wire types, rendering
+//!   bin/taskorch.rs       the binary: parses arguments, maps errors to exit codes
+//! actors/src/             crate `taskorch-actors`: the runtime
+//!   supervisor.rs, supervisor/  root supervisor: child specs, strategies, restart
+//!                         window and backoff, status
+//!   executor.rs           the executor actor (Simple, LongRunning)
+//!   batch.rs, batch/      the batch coordinator (Concurrent): spec, handle, one driver per batch
+//!   graph.rs, graph/      task graphs, driven by the batch coordinator: spec, checked
+//!                         plan, state, ready queue (aging), resources, driver, handle,
+//!                         store hooks
+//!   launcher.rs           the launcher actor (FireAndForget); launched runs owned by the runtime
+//!   scheduler.rs, scheduler/  the scheduler actor (Periodic): triggers (croner), clock,
+//!                         schedule store (outside the actor), tick rules, timing heap,
+//!                         timer, store hooks
+//!   pool.rs, pool/        the pool keeper (Pooled), worker actors, serve loop (the hot
+//!                         path), spec, shared state, log ring
+//!   runner.rs             one run from start to terminal status: attempts, retries,
+//!                         time-outs, cancellation; shared by every pattern actor
+//!   process.rs, process/  resolution, spawning in process groups, termination, bounded
+//!                         capture, piped children (pool workers), the guardian,
+//!                         /proc, orphans of a crashed predecessor
+//!   lines.rs, lines/      each run's bounded ring of output lines: splitter, readers, times
+//!   stream.rs             RunStream, the handle of a LongRunning run
+//!   registry.rs, registry/  the run registry (outside the actors; survives restarts):
+//!                         state machine, retention, queries (RunQuery), store hooks
+//!   store.rs, store/      the durable store (redb): records (bincode + version byte),
+//!                         group-commit writer and retention, recovery, history, graphs
+//!   request.rs            Request (what `execute` is asked for) and its pattern check
+//!   context.rs            the runtime context: the state every actor shares
+//!   slot.rs               where callers find an actor's current incarnation; re-delivery
+//!   action.rs             in-process actions: named async functions from JSON to JSON
+//!   task.rs, run.rs, output.rs, pattern.rs  the vocabulary: Task, RunId/RunStatus/RunInfo,
+//!                         Output and output lines, the six patterns
+//!   error.rs              the one error type of the runtime
+//!   duration.rs, env.rs   user durations made safe; a child's environment
+//!   shutdown.rs           the one shutdown mechanism
+//!   events.rs, events/    the event stream: typed events, broadcast hub
+//!   halt.rs, risk.rs, breaker.rs  the emergency halt, risk limits, circuit breakers
+//!   trace.rs, trace/      the message trace: a pre-sized ring, correlation + TRACEPARENT
+//!   fault.rs              fault injection (feature `fault-injection`)
+//!   panic_hook.rs         the quiet panic hook, chained to the application's
+//! tests/                  one integration-test binary (tests/tests.rs lists the modules)
+//! benches/                benchmarks against raw floors (benches/README.md)
+//! examples/               runnable programs (listed in README.md); scenarios/: the
+//!                         code the video_pipeline, ml_training and api_service examples
+//!                         and tests/scenarios.rs share
+//! docs/                   the guides, compiled as doctests of `taskorch`
+//! ```
 //!
 //! # Layers
 //! Each top-level module imports only modules of its own layer or below,

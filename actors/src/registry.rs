@@ -11,10 +11,9 @@
 //! first; queued and running runs are never evicted. A run's output, for
 //! the budget, is its captured bytes plus the memory of its line ring
 //! ([`LineLog`]); stripping a run empties both (the ring's lines count as
-//! dropped).
-//! first; queued and running runs are never evicted. An evicted run is
-//! unknown from then on (`None` / `UnknownRun`), except to waiters that were
-//! already waiting: they hold the record and still get its outcome.
+//! dropped). An evicted run is unknown from then on (`None` /
+//! `UnknownRun`), except to waiters that were already waiting: they hold
+//! the record and still get its outcome.
 //!
 //! Queries (by status, name, pattern, most recent N) are in [`RunQuery`].
 //!

@@ -1,7 +1,7 @@
-//! The ML training workflow: a long-running training process whose
+//! The ML training scenario: a long-running training process whose
 //! metrics are streamed as it prints them, a periodic job that checkpoints
 //! its weights while it trains, and a fire-and-forget evaluation of the
-//! final checkpoint that the workflow collects later.
+//! final checkpoint that the scenario collects later.
 //!
 //! The trainer is a small Python program (logistic regression by gradient
 //! descent on two synthetic clusters, seeded, so every run learns the same
@@ -12,7 +12,7 @@
 //! held-out data.
 //!
 //! Shared by `examples/ml_training.rs` and the integration test
-//! (`tests/workflows.rs`).
+//! (`tests/scenarios.rs`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -21,7 +21,7 @@ use serde::Deserialize;
 use taskorch::{Execution, Orchestrator, Pattern, Request, RunId, RunStatus, Task};
 
 // Declared beside this module by whoever includes it (the example, the
-// test), so the test binary holds one copy for all three workflows.
+// test), so the test binary holds one copy for all three scenarios.
 use super::failure::{Failure, Result};
 use super::wait::wait_for;
 
@@ -207,7 +207,7 @@ pub async fn run(
     };
     say(format!("evaluation launched as run {eval_id}"));
 
-    // ...while the workflow goes on: list what the checkpoint job saved.
+    // ...while the scenario goes on: list what the checkpoint job saved.
     let checkpoints = list_checkpoints(&dir.join("checkpoints"))?;
     say(format!("{} checkpoints on disk", checkpoints.len()));
 

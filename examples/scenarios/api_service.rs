@@ -1,4 +1,4 @@
-//! The high-throughput API workflow: warm Python workers answer price-quote
+//! The high-throughput API scenario: warm Python workers answer price-quote
 //! requests (Pooled) from many concurrent clients, while a health check
 //! runs on a schedule (Periodic) and reports on the workers. Half-way, one
 //! worker is crashed on purpose: its request fails with `WorkerDied`, the
@@ -10,7 +10,7 @@
 //! one worker), scheduled with `.every(..)`.
 //!
 //! Shared by `examples/api_service.rs` and the integration test
-//! (`tests/workflows.rs`).
+//! (`tests/scenarios.rs`).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,7 +20,7 @@ use serde_json::json;
 use taskorch::{Error, Execution, Orchestrator, Pattern, Pool, PoolSpec, Request, Task};
 
 // Declared beside this module by whoever includes it (the example, the
-// test), so the test binary holds one copy for all three workflows.
+// test), so the test binary holds one copy for all three scenarios.
 use super::failure::{Failure, Result};
 use super::wait::wait_for;
 
@@ -117,7 +117,7 @@ pub async fn run(
         pool.worker_pids()
     ));
 
-    // The health check reaches the pool through a slot the workflow empties
+    // The health check reaches the pool through a slot the scenario empties
     // at the end: the action is registered in the runtime the pool belongs
     // to, and a handle held there for good would keep both alive forever.
     let slot = Arc::new(Mutex::new(Some(pool.clone())));

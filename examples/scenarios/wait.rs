@@ -1,6 +1,6 @@
-//! A bounded wait for the workflows: poll until a condition holds or a
+//! A bounded wait for the scenarios: poll until a condition holds or a
 //! time limit passes, which is a `TimedOut` failure rather than a hang.
-//! Included beside the workflow modules that need it (as `failure.rs` is)
+//! Included beside the scenario modules that need it (as `failure.rs` is)
 //! by the examples and by the integration test.
 
 use std::time::{Duration, Instant};

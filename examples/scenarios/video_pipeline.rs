@@ -1,4 +1,4 @@
-//! The video pipeline workflow: probe every input concurrently, launch a
+//! The video pipeline scenario: probe every input concurrently, launch a
 //! thumbnail for each in the background, transcode each one with live
 //! progress, verify the result, then collect the thumbnails.
 //!
@@ -15,14 +15,14 @@
 //! "thumbnail" that is the first 4 KiB of the file.
 //!
 //! Shared by `examples/video_pipeline.rs` and the integration test
-//! (`tests/workflows.rs`).
+//! (`tests/scenarios.rs`).
 
 use std::path::{Path, PathBuf};
 
 use taskorch::{Error, Execution, Orchestrator, Pattern, Request, RunId, RunStatus, Task};
 
 // Declared beside this module by whoever includes it (the example, the
-// test), so the test binary holds one copy for all three workflows.
+// test), so the test binary holds one copy for all three scenarios.
 use super::failure::{Failure, Result};
 
 /// The tools the stages run.

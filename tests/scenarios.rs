@@ -1,6 +1,6 @@
-//! The three example workflows, run with small inputs: the same code
+//! The three example scenarios, run with small inputs: the same code
 //! `cargo run --example video_pipeline | ml_training | api_service` runs
-//! (it lives in `examples/workflows/`).
+//! (it lives in `examples/scenarios/`).
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -9,19 +9,19 @@ use taskorch::{Error, Pattern, RunStatus};
 
 use crate::common::*;
 
-#[path = "../examples/workflows/failure.rs"]
+#[path = "../examples/scenarios/failure.rs"]
 mod failure;
-#[path = "../examples/workflows/wait.rs"]
+#[path = "../examples/scenarios/wait.rs"]
 mod wait;
 
-#[path = "../examples/workflows/api_service.rs"]
+#[path = "../examples/scenarios/api_service.rs"]
 mod api_service;
-#[path = "../examples/workflows/ml_training.rs"]
+#[path = "../examples/scenarios/ml_training.rs"]
 mod ml_training;
-#[path = "../examples/workflows/video_pipeline.rs"]
+#[path = "../examples/scenarios/video_pipeline.rs"]
 mod video_pipeline;
 
-/// Collects what a workflow says, for the assertions (and for the test's
+/// Collects what a scenario says, for the assertions (and for the test's
 /// output when one fails).
 #[derive(Default)]
 struct Log(Mutex<Vec<String>>);

@@ -1,11 +1,11 @@
-//! How a workflow fails: the orchestrator refused or lost the work, or a
+//! How a scenario fails: the orchestrator refused or lost the work, or a
 //! step ran and exited unsuccessfully (its exit code and stderr kept).
-//! Included once beside the workflow modules by each example and by the
+//! Included once beside the scenario modules by each example and by the
 //! integration test.
 
 use std::fmt;
 
-/// A workflow's error.
+/// A scenario's error.
 #[derive(Debug)]
 pub enum Failure {
     /// The orchestrator could not run or finish a step.
@@ -34,7 +34,7 @@ impl Failure {
 
 impl Failure {
     /// `execute` answered in another shape than the request's options
-    /// call for (it never does; this keeps the workflow free of panics).
+    /// call for (it never does; this keeps the scenario free of panics).
     pub fn unexpected(step: &str, answer: impl fmt::Debug) -> Self {
         Failure::broken(step, format!("execute() answered {answer:?}"))
     }
@@ -70,5 +70,5 @@ impl From<taskorch::Error> for Failure {
     }
 }
 
-/// A workflow's result.
+/// A scenario's result.
 pub type Result<T> = std::result::Result<T, Failure>;
