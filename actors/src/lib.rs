@@ -37,6 +37,8 @@
 //! tree as they land; the supervisor takes any list of [`ChildSpec`]s.
 //!
 //! # Layout
+//! - [`runtime`]: the wiring: [`Runtime::start`] builds all of the above
+//!   from a [`RuntimeConfig`] (the top layer of the crate).
 //! - [`supervisor`]: root supervisor, child specs, strategies, status.
 //! - [`executor`]: the executor actor.
 //! - [`scheduler`]: the scheduler actor, triggers, the schedule store.
@@ -90,6 +92,7 @@ mod request;
 pub mod risk;
 mod run;
 mod runner;
+pub mod runtime;
 pub mod scheduler;
 pub mod shutdown;
 mod slot;
@@ -123,6 +126,7 @@ pub use registry::{Registry, Retention, RunQuery, RunRecord};
 pub use request::{ExecutionPlan, Request};
 pub use risk::{RiskLimit, RiskLimits};
 pub use run::{ParseRunIdError, RetryNotice, RunId, RunInfo, RunStatus};
+pub use runtime::{Runtime, RuntimeConfig};
 pub use slot::{ActorSlot, Reply};
 pub use store::{HistoryQuery, Recovered, ResumedRun, Store, StoreLimits, StoredRun};
 pub use stream::{Retries, RunStream};
