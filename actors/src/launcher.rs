@@ -72,15 +72,16 @@ use tokio_util::task::TaskTracker;
 
 use crate::context::Context;
 use crate::error::{Error, Result};
+use crate::message::pattern_message;
 use crate::pattern::Pattern;
 use crate::registry::RunRecord;
 use crate::run::RunId;
 use crate::runner::{self, Owner, Prepared, drain_runs};
 use crate::slot::Reply;
 use crate::store::ResumedRun;
-use crate::supervisor::{ChildMessage, ChildReport};
+use crate::supervisor::ChildReport;
 use crate::task::{Task, TaskKind};
-use crate::trace::{Correlation, MessageInfo};
+use crate::trace::Correlation;
 
 #[cfg(test)]
 mod tests;
@@ -115,41 +116,11 @@ pub enum LauncherMessage {
     Status(RpcReplyPort<ChildReport>),
 }
 
-impl LauncherMessage {
-    /// Every variant's name, as the message trace shows it and fault
-    /// targets name it.
-    pub const KINDS: &'static [&'static str] = &["Launch", "Status"];
-
-    /// What the trace records about this message.
-    fn info(&self) -> MessageInfo {
-        let info = MessageInfo::new(self.kind());
-        match self {
-            LauncherMessage::Launch { reply, .. } => info.request(reply.envelope()),
-            LauncherMessage::Status(_) => info.replies(),
-        }
-    }
-
-    /// The variant's name, for traces.
-    fn kind(&self) -> &'static str {
-        match self {
-            LauncherMessage::Launch { .. } => "Launch",
-            LauncherMessage::Status(_) => "Status",
-        }
-    }
-
-    /// Arm the request's reply (see [`Reply::accept`]).
-    fn accept(&mut self) {
-        if let LauncherMessage::Launch { reply, .. } = self {
-            reply.accept();
-        }
-    }
-}
-
-impl ChildMessage for LauncherMessage {
-    fn status_request(reply: RpcReplyPort<ChildReport>) -> Self {
-        LauncherMessage::Status(reply)
-    }
-}
+pattern_message!(LauncherMessage {
+    requests: [Launch],
+    plain: [],
+    status: Status,
+});
 
 /// The answer to a launch: the accepted run's id. The run's process is
 /// spawned only once this answer has been dropped (or was never received):
@@ -402,35 +373,33 @@ impl Actor for Launcher {
     async fn handle(
         &self,
         _myself: ActorRef<Self::Msg>,
-        mut message: LauncherMessage,
+        message: LauncherMessage,
         state: &mut LauncherState,
     ) -> Result<(), ActorProcessingErr> {
-        message.accept();
         let launches = Arc::clone(&state.launches);
-        launches
-            .ctx
-            .handle(LAUNCHER, message.info(), async {
-                match message {
-                    LauncherMessage::Launch { task, reply } => {
-                        match launches.admit(task, reply.correlation()) {
-                            Ok(run) if launches.ctx.store().is_enabled() => {
-                                run.start_durable(&launches, reply);
-                            }
-                            admitted => reply.send(admitted.map(|run| run.start(&launches))),
+        let ctx = Arc::clone(&launches.ctx);
+        ctx.handle_message(LAUNCHER, message, |message| async move {
+            match message {
+                LauncherMessage::Launch { task, reply } => {
+                    match launches.admit(task, reply.correlation()) {
+                        Ok(run) if launches.ctx.store().is_enabled() => {
+                            run.start_durable(&launches, reply);
                         }
-                    }
-                    LauncherMessage::Status(reply) => {
-                        let _ = reply.send(ChildReport {
-                            detail: format!(
-                                "{} launched runs in flight (limit {})",
-                                launches.in_flight(),
-                                launches.max_queued
-                            ),
-                        });
+                        admitted => reply.send(admitted.map(|run| run.start(&launches))),
                     }
                 }
-            })
-            .await
+                LauncherMessage::Status(reply) => {
+                    let _ = reply.send(ChildReport {
+                        detail: format!(
+                            "{} launched runs in flight (limit {})",
+                            launches.in_flight(),
+                            launches.max_queued
+                        ),
+                    });
+                }
+            }
+        })
+        .await
     }
 
     async fn post_stop(

@@ -82,6 +82,7 @@ pub mod graph;
 pub mod halt;
 pub mod launcher;
 pub mod lines;
+mod message;
 mod output;
 mod panic_hook;
 mod pattern;

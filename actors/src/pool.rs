@@ -175,12 +175,11 @@ impl Actor for PoolKeeper {
     async fn handle(
         &self,
         myself: ActorRef<Self::Msg>,
-        mut message: PoolKeeperMessage,
+        message: PoolKeeperMessage,
         state: &mut PoolKeeperState,
     ) -> Result<(), ActorProcessingErr> {
-        message.accept();
         let ctx = Arc::clone(&state.ctx);
-        ctx.handle(POOL_KEEPER, message.info(), async {
+        ctx.handle_message(POOL_KEEPER, message, |message| async move {
             match message {
                 PoolKeeperMessage::Open { spec, reply } => {
                     reply.send(state.open(&myself, spec).await);
