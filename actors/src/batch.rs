@@ -71,17 +71,17 @@ pub use handle::{Batch, BatchProgress};
 pub use spec::{BatchJob, BatchSpec};
 
 /// The child name of the batch coordinator.
-pub const BATCH: &str = "batch";
+pub(crate) const BATCH: &str = "batch";
 
 /// The batch coordinator actor (stateless; see [`BatchState`]).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct BatchCoordinator;
+pub(crate) struct BatchCoordinator;
 
 /// What each coordinator incarnation starts with.
 #[derive(Debug, Clone)]
-pub struct BatchArguments {
+pub(crate) struct BatchArguments {
     /// The shared runtime context.
-    pub ctx: Arc<Context>,
+    pub(crate) ctx: Arc<Context>,
 }
 
 /// Messages the batch coordinator accepts.
@@ -108,7 +108,7 @@ pub enum BatchMessage {
     Status(RpcReplyPort<ChildReport>),
 }
 
-pattern_message!(BatchMessage {
+pattern_message!(pub BatchMessage {
     requests: [Start, StartGraph],
     plain: [],
     status: Status,
@@ -116,7 +116,7 @@ pattern_message!(BatchMessage {
 
 /// One incarnation's state.
 #[derive(Debug)]
-pub struct BatchState {
+pub(crate) struct BatchState {
     ctx: Arc<Context>,
     owner: Owner,
     // Dropped with the state: stops this incarnation's batches (see the

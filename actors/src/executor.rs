@@ -60,17 +60,17 @@ use crate::task::Task;
 use crate::trace::Correlation;
 
 /// The child name of the executor.
-pub const EXECUTOR: &str = "executor";
+pub(crate) const EXECUTOR: &str = "executor";
 
 /// The executor actor (stateless; see [`ExecutorState`]).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Executor;
+pub(crate) struct Executor;
 
 /// What each executor incarnation starts with.
 #[derive(Debug, Clone)]
-pub struct ExecutorArguments {
+pub(crate) struct ExecutorArguments {
     /// The shared runtime context.
-    pub ctx: Arc<Context>,
+    pub(crate) ctx: Arc<Context>,
 }
 
 /// Messages the executor accepts.
@@ -96,7 +96,7 @@ pub enum ExecutorMessage {
     Status(RpcReplyPort<ChildReport>),
 }
 
-pattern_message!(ExecutorMessage {
+pattern_message!(pub ExecutorMessage {
     requests: [Run, Stream],
     plain: [],
     status: Status,
@@ -104,7 +104,7 @@ pattern_message!(ExecutorMessage {
 
 /// One incarnation's state.
 #[derive(Debug)]
-pub struct ExecutorState {
+pub(crate) struct ExecutorState {
     ctx: Arc<Context>,
     owner: Owner,
     // Dropped with the state: stops this incarnation's runs (see the module

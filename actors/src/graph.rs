@@ -56,7 +56,7 @@ mod state;
 mod tests;
 
 pub(crate) use driver::drive;
-pub use durable::adopt;
+pub(crate) use durable::adopt;
 pub use handle::{GraphInfo, GraphReport, GraphRun, TaskResult};
 pub use job::{GraphJob, GraphTable};
 pub use resource::{Access, Resource, ResourceId, ResourceKind, ResourceTable, ResourceUsage};

@@ -87,17 +87,17 @@ use crate::trace::Correlation;
 mod tests;
 
 /// The child name of the launcher.
-pub const LAUNCHER: &str = "launcher";
+pub(crate) const LAUNCHER: &str = "launcher";
 
 /// The launcher actor (stateless; see [`LauncherState`]).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Launcher;
+pub(crate) struct Launcher;
 
 /// What each launcher incarnation starts with.
 #[derive(Debug, Clone)]
-pub struct LauncherArguments {
+pub(crate) struct LauncherArguments {
     /// The runtime's launched runs (and through them, its context).
-    pub launches: Arc<Launches>,
+    pub(crate) launches: Arc<Launches>,
 }
 
 /// Messages the launcher accepts.
@@ -116,7 +116,7 @@ pub enum LauncherMessage {
     Status(RpcReplyPort<ChildReport>),
 }
 
-pattern_message!(LauncherMessage {
+pattern_message!(pub LauncherMessage {
     requests: [Launch],
     plain: [],
     status: Status,
@@ -159,7 +159,7 @@ pub struct Launches {
 impl Launches {
     /// The launched runs of the runtime `ctx`, at most `max_queued` in
     /// flight at once (a bound of 0 is raised to 1).
-    pub fn new(ctx: Arc<Context>, max_queued: usize) -> Arc<Self> {
+    pub(crate) fn new(ctx: Arc<Context>, max_queued: usize) -> Arc<Self> {
         let owner = Owner::new(LAUNCHER, ctx.shutdown().root());
         Arc::new(Launches {
             ctx,
@@ -196,7 +196,7 @@ impl Launches {
     /// of an in-process action waits, `Queued`, until its action is
     /// registered again; one whose program is gone fails as a launch would
     /// have.
-    pub fn resume(&self, run: &ResumedRun) {
+    pub(crate) fn resume(&self, run: &ResumedRun) {
         let ctx = Arc::clone(&self.ctx);
         let record = ctx.registry().restore(run, Some(self.owner.token()));
         let task = Arc::new(run.task.clone());
@@ -351,7 +351,7 @@ impl Drop for Settle {
 
 /// One incarnation's state: only the shared [`Launches`].
 #[derive(Debug)]
-pub struct LauncherState {
+pub(crate) struct LauncherState {
     launches: Arc<Launches>,
 }
 

@@ -21,7 +21,7 @@ pub(crate) trait PatternMessage: ChildMessage {
 }
 
 /// Implement [`PatternMessage`] and [`ChildMessage`] for a message enum
-/// and give it a `KINDS` table (every variant's name, in the order listed,
+/// (written with the enum's own visibility) and give it a `KINDS` table (every variant's name, in the order listed,
 /// then the `also` kinds: events the actor handles like messages).
 ///
 /// - `requests`: struct variants with a `reply: Reply<_>` field: traced
@@ -30,7 +30,7 @@ pub(crate) trait PatternMessage: ChildMessage {
 /// - `status`: the tuple variant holding the supervisor's status probe.
 macro_rules! pattern_message {
     (
-        $msg:ident {
+        $vis:vis $msg:ident {
             requests: [$($request:ident),* $(,)?],
             plain: [$($plain:ident),* $(,)?],
             status: $status:ident
@@ -40,7 +40,7 @@ macro_rules! pattern_message {
         impl $msg {
             /// Every variant's name, as the message trace shows it and
             /// fault targets name it.
-            pub const KINDS: &'static [&'static str] = &[
+            $vis const KINDS: &'static [&'static str] = &[
                 $(stringify!($request),)*
                 $(stringify!($plain),)*
                 stringify!($status),

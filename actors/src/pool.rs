@@ -66,10 +66,11 @@ use crate::slot::ActorSlot;
 use crate::supervisor::ChildReport;
 pub use handle::{Pool, Pools};
 pub use log::{WorkerLog, WorkerLogLine};
-pub use messages::PoolKeeperMessage;
+pub(crate) use messages::PoolKeeperMessage;
 use serve::WorkerEnd;
 use shared::WorkerInfo;
-pub use shared::{PoolShared, PoolState, PoolStats, PoolTable};
+pub(crate) use shared::{PoolShared, PoolTable};
+pub use shared::{PoolState, PoolStats};
 pub use spec::{
     DEFAULT_LOG_LINES, DEFAULT_MAX_START_FAILURES, DEFAULT_REQUEST_TIMEOUT, MAX_WORKERS, PoolSpec,
 };
@@ -79,7 +80,7 @@ pub use worker::{POOL_ENV, WORKER_ENV};
 use worker::{PoolWorker, PoolWorkerArguments};
 
 /// The child name of the pool keeper.
-pub const POOL_KEEPER: &str = "pool_keeper";
+pub(crate) const POOL_KEEPER: &str = "pool_keeper";
 
 /// A worker that fails within this long of its start, without having
 /// answered a request, failed *at start*.
@@ -93,23 +94,23 @@ const DRAIN_POLL: Duration = Duration::from_millis(5);
 
 /// The pool keeper actor (stateless; see [`PoolKeeperState`]).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct PoolKeeper;
+pub(crate) struct PoolKeeper;
 
 /// What each keeper incarnation starts with.
 #[derive(Debug, Clone)]
-pub struct PoolKeeperArguments {
+pub(crate) struct PoolKeeperArguments {
     /// The shared runtime context.
-    pub ctx: Arc<Context>,
+    pub(crate) ctx: Arc<Context>,
     /// The pools, kept across keeper restarts.
-    pub pools: Arc<PoolTable>,
+    pub(crate) pools: Arc<PoolTable>,
     /// The slot callers find the keeper in: each pool watches it, so its
     /// queued requests are answered if the keeper is given up on.
-    pub slot: ActorSlot<PoolKeeperMessage>,
+    pub(crate) slot: ActorSlot<PoolKeeperMessage>,
 }
 
 /// One keeper incarnation's state: its workers.
 #[derive(Debug)]
-pub struct PoolKeeperState {
+pub(crate) struct PoolKeeperState {
     ctx: Arc<Context>,
     pools: Arc<PoolTable>,
     slot: ActorSlot<PoolKeeperMessage>,

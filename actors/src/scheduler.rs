@@ -81,19 +81,19 @@ use store::{EntryState, InFlight};
 use tick::Due;
 
 /// The child name of the scheduler.
-pub const SCHEDULER: &str = "scheduler";
+pub(crate) const SCHEDULER: &str = "scheduler";
 
 /// The scheduler actor (stateless; see [`SchedulerState`]).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Scheduler;
+pub(crate) struct Scheduler;
 
 /// What each scheduler incarnation starts with.
 #[derive(Debug, Clone)]
-pub struct SchedulerArguments {
+pub(crate) struct SchedulerArguments {
     /// The shared runtime context.
-    pub ctx: Arc<Context>,
+    pub(crate) ctx: Arc<Context>,
     /// The schedules (outside the actor, shared by every incarnation).
-    pub store: Arc<ScheduleStore>,
+    pub(crate) store: Arc<ScheduleStore>,
 }
 
 /// Messages the scheduler accepts.
@@ -135,7 +135,7 @@ pub enum SchedulerMessage {
     Status(RpcReplyPort<ChildReport>),
 }
 
-pattern_message!(SchedulerMessage {
+pattern_message!(pub SchedulerMessage {
     requests: [Add, SetEnabled, Remove],
     plain: [Tick],
     status: Status,
@@ -146,7 +146,7 @@ type Armed = (u64, Arc<ScheduleEntry>);
 
 /// One incarnation's state.
 #[derive(Debug)]
-pub struct SchedulerState {
+pub(crate) struct SchedulerState {
     myself: ActorRef<SchedulerMessage>,
     ctx: Arc<Context>,
     store: Arc<ScheduleStore>,

@@ -13,7 +13,7 @@ use crate::supervisor::ChildReport;
 
 /// Messages the pool keeper accepts.
 #[derive(Debug)]
-pub enum PoolKeeperMessage {
+pub(crate) enum PoolKeeperMessage {
     /// Open a pool and start its workers.
     Open {
         /// What to run (shared, so a lost request can be re-sent).
@@ -48,7 +48,7 @@ pub enum PoolKeeperMessage {
 
 // `WorkerEnded` is not a variant: a worker's exit, which the keeper handles
 // like a message.
-pattern_message!(PoolKeeperMessage {
+pattern_message!(pub(crate) PoolKeeperMessage {
     requests: [Open, Resize, Close],
     plain: [Respawn],
     status: Status,
