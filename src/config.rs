@@ -195,7 +195,7 @@ impl Config {
             },
             restart_wait: self.restart_wait,
             max_queued: self.max_queued,
-            clock: self.clock.clone(),
+            clock: self.clock,
             store: self.store.clone(),
         }
     }
