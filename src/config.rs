@@ -356,3 +356,82 @@ impl Config {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use taskorch_actors::{Backoff, LineLimits, RestartIntensity, RuntimeConfig, Strategy};
+
+    use super::Config;
+
+    #[test]
+    fn the_default_config_starts_the_runtime_with_its_own_defaults() {
+        assert_eq!(
+            format!("{:?}", Config::default().runtime()),
+            format!("{:?}", RuntimeConfig::default())
+        );
+    }
+
+    #[test]
+    fn every_setting_reaches_its_runtime_field() {
+        let ms = Duration::from_millis;
+        let config = Config {
+            max_concurrency: 3,
+            kill_grace: ms(1),
+            shutdown_grace: ms(2),
+            max_output: 5,
+            history_limit: 6,
+            output_budget: 7,
+            max_queued: 8,
+            strategy: Strategy::RestForOne,
+            restart_intensity: RestartIntensity {
+                max_restarts: 9,
+                within: ms(3),
+            },
+            restart_backoff: Backoff::fixed(ms(4)),
+            restart_wait: ms(5),
+            status_timeout: ms(6),
+            drain_timeout: ms(7),
+            output_ring_lines: 10,
+            output_ring_bytes: 11,
+            max_line_bytes: 12,
+            trace_capacity: 13,
+            event_capacity: 14,
+            event_capacity_bytes: 15,
+            ..Config::default()
+        }
+        .store("/tmp/x.redb");
+        let rt = config.runtime();
+        let l = rt.limits;
+        assert_eq!(l.max_concurrency, 3);
+        assert_eq!(
+            (l.process.kill_grace, l.process.drain_timeout),
+            (ms(1), ms(7))
+        );
+        assert_eq!(l.shutdown_grace, ms(2));
+        assert_eq!(l.max_output, 5);
+        assert_eq!(
+            l.lines,
+            LineLimits {
+                ring_lines: 10,
+                ring_bytes: 11,
+                max_line: 12
+            }
+        );
+        assert_eq!(
+            (l.trace_capacity, l.event_capacity, l.event_capacity_bytes),
+            (13, 14, 15)
+        );
+        assert_eq!(
+            (rt.retention.history_limit, rt.retention.output_budget),
+            (6, 7)
+        );
+        assert_eq!(rt.policy.strategy, Strategy::RestForOne);
+        assert_eq!(rt.policy.intensity, config.restart_intensity);
+        assert_eq!(rt.policy.backoff, Backoff::fixed(ms(4)));
+        assert_eq!(rt.policy.status_timeout, ms(6));
+        assert_eq!((rt.restart_wait, rt.max_queued), (ms(5), 8));
+        assert_eq!(rt.store, config.store);
+    }
+}

@@ -86,3 +86,76 @@ macro_rules! pattern_message {
 }
 
 pub(crate) use pattern_message;
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use ractor::RpcReplyPort;
+
+    use super::PatternMessage;
+    use crate::slot::{ActorSlot, Reply};
+    use crate::supervisor::{ChildMessage, ChildReport};
+    use crate::trace::MessageInfo;
+
+    #[derive(Debug)]
+    enum Probe {
+        Ask { reply: Reply<()> },
+        Tick,
+        Status(RpcReplyPort<ChildReport>),
+    }
+
+    pattern_message!(Probe {
+        requests: [Ask],
+        plain: [Tick],
+        status: Status,
+        also: ["Ended"],
+    });
+
+    #[test]
+    fn kinds_list_the_variants_in_order_then_the_extra_kinds() {
+        assert_eq!(Probe::KINDS, ["Ask", "Tick", "Status", "Ended"]);
+    }
+
+    #[test]
+    fn plain_and_status_messages_are_traced_by_kind_and_reply() {
+        let tick = Probe::Tick;
+        assert_eq!(tick.kind(), "Tick");
+        assert_eq!(tick.info(), MessageInfo::new("Tick"));
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        let status = Probe::status_request(tx.into());
+        assert_eq!(status.kind(), "Status");
+        assert_eq!(status.info(), MessageInfo::new("Status").replies());
+        // The probe's port is the one the supervisor waits on.
+        let Probe::Status(port) = status else {
+            panic!("status_request built {status:?}");
+        };
+        port.send(ChildReport {
+            detail: "up".into(),
+        })
+        .unwrap();
+        assert_eq!(rx.try_recv().unwrap().detail, "up");
+    }
+
+    #[tokio::test]
+    async fn a_request_is_traced_with_its_envelope_and_its_reply_armed() {
+        // No incarnation behind the slot: the request is built, then
+        // refused at once (no restart wait).
+        let slot = ActorSlot::<Probe>::new("probe", Duration::ZERO);
+        let seen = Mutex::new(None);
+        let answer = slot
+            .request(|reply| {
+                let envelope = reply.envelope();
+                let mut ask = Probe::Ask { reply };
+                ask.accept();
+                *seen.lock().unwrap() = Some((ask.kind(), ask.info(), envelope));
+                ask
+            })
+            .await;
+        assert!(answer.is_err());
+        let (kind, info, envelope) = seen.lock().unwrap().take().unwrap();
+        assert_eq!(kind, "Ask");
+        assert_eq!(info, MessageInfo::new("Ask").request(envelope));
+    }
+}
