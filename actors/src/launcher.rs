@@ -16,8 +16,8 @@
 //! With a store, a launch is answered only once the run's `Queued` record
 //! is committed (group commit: the actor does not wait; the run's own task
 //! answers after the commit). Runs found `Queued` after a restart are
-//! started again through [`Launches::resume`], owned by the runtime like
-//! launched runs.
+//! started again through `Launches::resume` (from `Runtime::start`),
+//! owned by the runtime like launched runs.
 //!
 //! # Supervision
 //! A permanent child of the root supervisor, started after the executor

@@ -2,15 +2,15 @@
 //! worker processes).
 //!
 //! # Messages
-//! - [`PoolKeeperMessage::Open`]: check the spec, resolve the program
+//! - `PoolKeeperMessage::Open`: check the spec, resolve the program
 //!   (`NotFound` before anything starts), start the workers, answer with
 //!   the pool.
-//! - [`PoolKeeperMessage::Resize`]: start workers, or retire some (idle
+//! - `PoolKeeperMessage::Resize`: start workers, or retire some (idle
 //!   ones first; each finishes its request in hand).
-//! - [`PoolKeeperMessage::Close`]: refuse new requests; workers drain the
+//! - `PoolKeeperMessage::Close`: refuse new requests; workers drain the
 //!   queue, then leave; the pool is removed once the last one is gone.
-//! - [`PoolKeeperMessage::Respawn`]: a delayed replacement coming due.
-//! - [`PoolKeeperMessage::Status`]: pools, workers, busy, queued.
+//! - `PoolKeeperMessage::Respawn`: a delayed replacement coming due.
+//! - `PoolKeeperMessage::Status`: pools, workers, busy, queued.
 //!
 //! Requests do not pass through the keeper: idle workers pull them from
 //! the pool's queue (see `pool/serve.rs`).
@@ -28,7 +28,7 @@
 //! drained: no replacement.
 //!
 //! # State outside the actor
-//! Every pool (spec, queue, counters, log ring) lives in the [`PoolTable`]
+//! Every pool (spec, queue, counters, log ring) lives in the `PoolTable`
 //! the keeper is started with; the keeper keeps only its worker table.
 //!
 //! # Restart and stop

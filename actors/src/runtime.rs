@@ -11,8 +11,8 @@
 //! keep the wiring out of the binary.
 //!
 //! Start order (the supervisor stops its children in reverse): executor,
-//! batch, launcher, scheduler, pool keeper, so the pool keeper, which
-//! serves requests of the others' runs, stops first.
+//! batch, launcher, scheduler, then the pool keeper, which therefore stops
+//! first.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -78,9 +78,9 @@ impl Default for RuntimeConfig {
 
 /// A started runtime: every handle the facade reaches it through.
 ///
-/// Nothing here stops the runtime on drop: the owner stops it with
-/// [`Shutdown`](crate::shutdown::Shutdown) through the supervisor (see
-/// `Orchestrator::shutdown`), or kills the supervisor.
+/// Nothing here stops the runtime on drop: its owner sends the supervisor
+/// [`SupervisorMessage::Shutdown`] for a graceful stop, or calls
+/// `ctx.shutdown().emergency()` and kills the supervisor.
 #[derive(Debug)]
 pub struct Runtime {
     /// The shared runtime state.
