@@ -133,8 +133,7 @@ pub use store::{HistoryQuery, Recovered, ResumedRun, Store, StoreLimits, StoredR
 pub use stream::{Retries, RunStream};
 pub use supervisor::{
     ChildMessage, ChildReport, ChildSpec, ChildState, ChildStatus, Restart, RestartIntensity,
-    RootSupervisor, Strategy, SupervisorArguments, SupervisorMessage, SupervisorPolicy,
-    SystemStatus,
+    Strategy, SupervisorMessage, SupervisorPolicy, SystemStatus,
 };
 pub use task::{Backoff, DEFAULT_MAX_OUTPUT, MAX_OUTPUT_CEILING, Task, TaskKind};
 pub use trace::{

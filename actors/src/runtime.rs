@@ -4,7 +4,7 @@
 //! [`Runtime::start`] opens the durable store (and recovers what it holds),
 //! builds the shared [`Context`], the five pattern actors' slots and their
 //! state outside the actors ([`Launches`], [`ScheduleStore`], the pool
-//! table), spawns the [`RootSupervisor`] over them, and then carries on
+//! table), spawns the root supervisor over them, and then carries on
 //! what the store held: a halt that was on, runs accepted but never
 //! started, unfinished task graphs. What it returns is every handle the
 //! facade needs, as mini-redis's `server::run` and pueue's `daemon::run`
