@@ -16,7 +16,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use taskorch_actors::scheduler::Clock;
-use taskorch_actors::{Backoff, Error, RestartIntensity, Result, Strategy};
+use taskorch_actors::{
+    Backoff, Error, Limits, LineLimits, ProcessLimits, RestartIntensity, Result, Retention,
+    RuntimeConfig, Strategy, SupervisorPolicy,
+};
 
 /// Orchestrator settings.
 #[derive(Debug, Clone)]
@@ -119,35 +122,81 @@ pub enum LogFormat {
 }
 
 impl Default for Config {
+    /// The runtime's own defaults ([`RuntimeConfig::default`]), so each
+    /// is written down once.
     fn default() -> Self {
+        let RuntimeConfig {
+            limits,
+            retention,
+            policy,
+            restart_wait,
+            max_queued,
+            clock,
+            store,
+        } = RuntimeConfig::default();
         Config {
-            max_concurrency: 64,
-            kill_grace: Duration::from_secs(2),
-            shutdown_grace: Duration::from_secs(5),
-            max_output: taskorch_actors::DEFAULT_MAX_OUTPUT,
-            history_limit: 10_000,
-            output_budget: 64 << 20,
-            max_queued: 100_000,
-            strategy: Strategy::OneForOne,
-            restart_intensity: RestartIntensity::default(),
-            restart_backoff: Backoff::exponential(
-                Duration::from_millis(10),
-                Duration::from_secs(2),
-            )
-            .with_jitter(0.2),
-            restart_wait: Duration::from_secs(5),
-            status_timeout: Duration::from_secs(1),
-            drain_timeout: Duration::from_millis(250),
-            output_ring_lines: taskorch_actors::lines::DEFAULT_RING_LINES,
-            output_ring_bytes: taskorch_actors::lines::DEFAULT_RING_BYTES,
-            max_line_bytes: taskorch_actors::lines::DEFAULT_MAX_LINE,
-            trace_capacity: taskorch_actors::trace::DEFAULT_TRACE_CAPACITY,
-            clock: Clock::system(),
-            store: None,
-            event_capacity: taskorch_actors::events::DEFAULT_EVENT_CAPACITY,
-            event_capacity_bytes: taskorch_actors::events::DEFAULT_EVENT_BYTES,
+            max_concurrency: limits.max_concurrency,
+            kill_grace: limits.process.kill_grace,
+            shutdown_grace: limits.shutdown_grace,
+            max_output: limits.max_output,
+            history_limit: retention.history_limit,
+            output_budget: retention.output_budget,
+            max_queued,
+            strategy: policy.strategy,
+            restart_intensity: policy.intensity,
+            restart_backoff: policy.backoff,
+            restart_wait,
+            status_timeout: policy.status_timeout,
+            drain_timeout: limits.process.drain_timeout,
+            output_ring_lines: limits.lines.ring_lines,
+            output_ring_bytes: limits.lines.ring_bytes,
+            max_line_bytes: limits.lines.max_line,
+            trace_capacity: limits.trace_capacity,
+            clock,
+            store,
+            event_capacity: limits.event_capacity,
+            event_capacity_bytes: limits.event_capacity_bytes,
             log_format: LogFormat::Compact,
             log_filter: "info".to_string(),
+        }
+    }
+}
+
+impl Config {
+    /// What the runtime is started with; the inverse of `Config::default`.
+    pub(crate) fn runtime(&self) -> RuntimeConfig {
+        RuntimeConfig {
+            limits: Limits {
+                process: ProcessLimits {
+                    kill_grace: self.kill_grace,
+                    drain_timeout: self.drain_timeout,
+                },
+                shutdown_grace: self.shutdown_grace,
+                max_output: self.max_output,
+                max_concurrency: self.max_concurrency,
+                lines: LineLimits {
+                    ring_lines: self.output_ring_lines,
+                    ring_bytes: self.output_ring_bytes,
+                    max_line: self.max_line_bytes,
+                },
+                trace_capacity: self.trace_capacity,
+                event_capacity: self.event_capacity,
+                event_capacity_bytes: self.event_capacity_bytes,
+            },
+            retention: Retention {
+                history_limit: self.history_limit,
+                output_budget: self.output_budget,
+            },
+            policy: SupervisorPolicy {
+                strategy: self.strategy,
+                intensity: self.restart_intensity,
+                backoff: self.restart_backoff,
+                status_timeout: self.status_timeout,
+            },
+            restart_wait: self.restart_wait,
+            max_queued: self.max_queued,
+            clock: self.clock,
+            store: self.store.clone(),
         }
     }
 }
@@ -305,5 +354,84 @@ impl Config {
             )));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use taskorch_actors::{Backoff, LineLimits, RestartIntensity, RuntimeConfig, Strategy};
+
+    use super::Config;
+
+    #[test]
+    fn the_default_config_starts_the_runtime_with_its_own_defaults() {
+        assert_eq!(
+            format!("{:?}", Config::default().runtime()),
+            format!("{:?}", RuntimeConfig::default())
+        );
+    }
+
+    #[test]
+    fn every_setting_reaches_its_runtime_field() {
+        let ms = Duration::from_millis;
+        let config = Config {
+            max_concurrency: 3,
+            kill_grace: ms(1),
+            shutdown_grace: ms(2),
+            max_output: 5,
+            history_limit: 6,
+            output_budget: 7,
+            max_queued: 8,
+            strategy: Strategy::RestForOne,
+            restart_intensity: RestartIntensity {
+                max_restarts: 9,
+                within: ms(3),
+            },
+            restart_backoff: Backoff::fixed(ms(4)),
+            restart_wait: ms(5),
+            status_timeout: ms(6),
+            drain_timeout: ms(7),
+            output_ring_lines: 10,
+            output_ring_bytes: 11,
+            max_line_bytes: 12,
+            trace_capacity: 13,
+            event_capacity: 14,
+            event_capacity_bytes: 15,
+            ..Config::default()
+        }
+        .store("/tmp/x.redb");
+        let rt = config.runtime();
+        let l = rt.limits;
+        assert_eq!(l.max_concurrency, 3);
+        assert_eq!(
+            (l.process.kill_grace, l.process.drain_timeout),
+            (ms(1), ms(7))
+        );
+        assert_eq!(l.shutdown_grace, ms(2));
+        assert_eq!(l.max_output, 5);
+        assert_eq!(
+            l.lines,
+            LineLimits {
+                ring_lines: 10,
+                ring_bytes: 11,
+                max_line: 12
+            }
+        );
+        assert_eq!(
+            (l.trace_capacity, l.event_capacity, l.event_capacity_bytes),
+            (13, 14, 15)
+        );
+        assert_eq!(
+            (rt.retention.history_limit, rt.retention.output_budget),
+            (6, 7)
+        );
+        assert_eq!(rt.policy.strategy, Strategy::RestForOne);
+        assert_eq!(rt.policy.intensity, config.restart_intensity);
+        assert_eq!(rt.policy.backoff, Backoff::fixed(ms(4)));
+        assert_eq!(rt.policy.status_timeout, ms(6));
+        assert_eq!((rt.restart_wait, rt.max_queued), (ms(5), 8));
+        assert_eq!(rt.store, config.store);
     }
 }

@@ -9,19 +9,16 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use ractor::{Actor, ActorRef};
+use ractor::ActorRef;
 use serde_json::Value;
-use taskorch_actors::LineLimits;
 use taskorch_actors::Pools;
-use taskorch_actors::batch::{BatchArguments, BatchCoordinator, BatchMessage};
-use taskorch_actors::executor::{Executor, ExecutorArguments, ExecutorMessage};
+use taskorch_actors::batch::BatchMessage;
+use taskorch_actors::executor::ExecutorMessage;
+use taskorch_actors::launcher::{LauncherMessage, Launches};
+use taskorch_actors::scheduler::{ScheduleStore, SchedulerMessage};
 use taskorch_actors::graph::GraphTable;
-use taskorch_actors::launcher::{Launcher, LauncherArguments, LauncherMessage, Launches};
-use taskorch_actors::pool::{PoolKeeper, PoolKeeperArguments, PoolTable};
-use taskorch_actors::scheduler::{ScheduleStore, Scheduler, SchedulerArguments, SchedulerMessage};
 use taskorch_actors::{
-    ActorSlot, ChildSpec, Context, Error, Limits, ProcessLimits, Result, Retention, RootSupervisor,
-    RunId, RunInfo, RunStatus, SupervisorArguments, SupervisorMessage, SupervisorPolicy,
+    ActorSlot, Context, Error, Result, RunId, RunInfo, RunStatus, Runtime, SupervisorMessage,
     SystemStatus,
 };
 
@@ -115,171 +112,21 @@ impl Orchestrator {
     /// be opened (corrupt, newer release, read-only, in use).
     pub async fn start(config: Config) -> Result<Orchestrator> {
         config.validate()?;
-        let limits = Limits {
-            process: ProcessLimits {
-                kill_grace: config.kill_grace,
-                drain_timeout: config.drain_timeout,
-            },
-            shutdown_grace: config.shutdown_grace,
-            max_output: config.max_output,
-            max_concurrency: config.max_concurrency,
-            lines: LineLimits {
-                ring_lines: config.output_ring_lines,
-                ring_bytes: config.output_ring_bytes,
-                max_line: config.max_line_bytes,
-            },
-            trace_capacity: config.trace_capacity,
-            event_capacity: config.event_capacity,
-            event_capacity_bytes: config.event_capacity_bytes,
-        };
-        let retention = Retention {
-            history_limit: config.history_limit,
-            output_budget: config.output_budget,
-        };
-        // Durable state: open the store and recover what it holds.
-        let (store, mut recovered) = durable::open_store(&config).await?;
-        let ctx = Context::with_store(limits, retention, store.clone());
-        // A graceful stop of a child waits out its runs' grace and kill
-        // periods; give it that long before the supervisor kills it.
-        // (Each at most `duration::MAX`, checked by `validate`: no overflow.)
-        let child_stop =
-            config.shutdown_grace + config.kill_grace + std::time::Duration::from_secs(2);
-
-        let executor = ActorSlot::new("executor", config.restart_wait);
-        let scheduler = ActorSlot::new("scheduler", config.restart_wait);
-        let schedules = ScheduleStore::with_store(config.clock, store);
-        schedules.restore_from(&recovered, ctx.registry());
-        let batch = ActorSlot::new("batch", config.restart_wait);
-        // Outside the coordinator, so a restarted one adopts its graphs.
-        let graphs = Arc::new(GraphTable::default());
-        let launcher = ActorSlot::new("launcher", config.restart_wait);
-        let launches = Launches::new(Arc::clone(&ctx), config.max_queued);
-        let pool_keeper = ActorSlot::new(taskorch_actors::pool::POOL_KEEPER, config.restart_wait);
-        // Outside the keeper, so a keeper restart restores every pool.
-        let pool_table = Arc::new(PoolTable::default());
-        let mut children = vec![
-            {
-                let ctx = Arc::clone(&ctx);
-                ChildSpec::new(executor.clone(), move || {
-                    (
-                        Executor,
-                        ExecutorArguments {
-                            ctx: Arc::clone(&ctx),
-                        },
-                    )
-                })
-                .shutdown_timeout(child_stop)
-            },
-            {
-                let ctx = Arc::clone(&ctx);
-                let graphs = Arc::clone(&graphs);
-                ChildSpec::new(batch.clone(), move || {
-                    (
-                        BatchCoordinator,
-                        BatchArguments {
-                            ctx: Arc::clone(&ctx),
-                            graphs: Arc::clone(&graphs),
-                        },
-                    )
-                })
-                .shutdown_timeout(child_stop)
-            },
-            {
-                let launches = Arc::clone(&launches);
-                ChildSpec::new(launcher.clone(), move || {
-                    (
-                        Launcher,
-                        LauncherArguments {
-                            launches: Arc::clone(&launches),
-                        },
-                    )
-                })
-                .shutdown_timeout(child_stop)
-            },
-            {
-                let ctx = Arc::clone(&ctx);
-                let store = Arc::clone(&schedules);
-                ChildSpec::new(scheduler.clone(), move || {
-                    (
-                        Scheduler,
-                        SchedulerArguments {
-                            ctx: Arc::clone(&ctx),
-                            store: Arc::clone(&store),
-                        },
-                    )
-                })
-                .shutdown_timeout(child_stop)
-            },
-        ];
-        // The pool keeper starts last (after batch, launcher, scheduler), so
-        // it stops first.
-        children.push({
-            let ctx = Arc::clone(&ctx);
-            let pools = Arc::clone(&pool_table);
-            let slot = pool_keeper.clone();
-            ChildSpec::new(pool_keeper.clone(), move || {
-                (
-                    PoolKeeper,
-                    PoolKeeperArguments {
-                        ctx: Arc::clone(&ctx),
-                        pools: Arc::clone(&pools),
-                        slot: slot.clone(),
-                    },
-                )
-            })
-            // Pool requests get `shutdown_grace`, then every worker is
-            // terminated (stdin closed, SIGTERM, SIGKILL).
-            .shutdown_timeout(child_stop + config.kill_grace)
-        });
-        let policy = SupervisorPolicy {
-            strategy: config.strategy,
-            intensity: config.restart_intensity,
-            backoff: config.restart_backoff,
-            status_timeout: config.status_timeout,
-        };
-        let (supervisor, _join) = Actor::spawn(
-            None,
-            RootSupervisor,
-            SupervisorArguments {
-                children,
-                policy,
-                trace: Arc::clone(ctx.trace()),
-                events: ctx.events().clone(),
-            },
-        )
-        .await
-        .map_err(|e| Error::actor_failed("supervisor", e.to_string()))?;
-        // A halt that was on when the application stopped holds again,
-        // before anything runs: runs found queued end `Cancelled`, as the
-        // halt would have ended them.
-        let halted = recovered.halted.take();
-        if let Some(reason) = &halted {
-            ctx.halt_runtime(reason);
-        }
-        // Durable state: runs accepted but never started, started once.
-        for run in &recovered.queued {
-            if halted.is_some() {
-                let record = ctx.registry().restore(run, None);
-                let cancelled = Err(Error::Cancelled { run: Some(run.id) });
-                let _ = ctx.registry().finish(&record, cancelled);
-            } else {
-                launches.resume(run);
-            }
-        }
-        // Task graphs a crash left unfinished carry on (finished tasks are
-        // not run again).
-        // One that cannot be rebuilt is left in the store as it is (not
-        // discarded) and reported; the rest of the runtime is already up.
-        let mut adopted = Vec::new();
-        for graph in std::mem::take(&mut recovered.graphs) {
-            match taskorch_actors::graph::adopt(&ctx, &graphs, batch.clone(), graph) {
-                Ok(run) => adopted.push(run),
-                Err(e) => tracing::error!(error = %e, "a stored task graph was not resumed"),
-            }
-        }
+        let Runtime {
+            ctx,
+            supervisor,
+            executor,
+            batch,
+            launcher,
+            launches,
+            scheduler,
+            schedules,
+            pools,
+            adopted,
+            graphs,
+        } = Runtime::start(config.runtime()).await?;
         let orch = Orchestrator {
             inner: Arc::new(Inner {
-                pools: Pools::new(Arc::clone(&ctx), pool_table, pool_keeper),
                 ctx,
                 config,
                 supervisor,
@@ -290,10 +137,12 @@ impl Orchestrator {
                 schedules,
                 batch,
                 graphs,
+                pools,
                 workflows: workflow::WorkflowTable::default(),
             }),
         };
-        // Workflows among them carry on in instances rebuilt from them.
+        // Task graphs the store held unfinished run again; workflows among
+        // them carry on in instances rebuilt from them.
         orch.resume_workflows(adopted);
         Ok(orch)
     }

@@ -62,29 +62,30 @@ use tokio_util::task::TaskTracker;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::graph::{self, Coordinator, GraphJob, GraphTable};
+use crate::message::pattern_message;
 use crate::runner::{Owner, OwnerGuard, drain_runs};
 use crate::slot::{ActorSlot, Reply};
-use crate::supervisor::{ChildMessage, ChildReport};
-use crate::trace::{Correlation, MessageInfo};
+use crate::supervisor::ChildReport;
+use crate::trace::Correlation;
 use driver::Driver;
 pub use handle::{Batch, BatchProgress};
 pub use spec::{BatchJob, BatchSpec};
 
 /// The child name of the batch coordinator.
-pub const BATCH: &str = "batch";
+pub(crate) const BATCH: &str = "batch";
 
 /// The batch coordinator actor (stateless; see [`BatchState`]).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct BatchCoordinator;
+pub(crate) struct BatchCoordinator;
 
 /// What each coordinator incarnation starts with.
 #[derive(Debug, Clone)]
-pub struct BatchArguments {
+pub(crate) struct BatchArguments {
     /// The shared runtime context.
-    pub ctx: Arc<Context>,
+    pub(crate) ctx: Arc<Context>,
     /// Task graphs in flight (outlive incarnations: a restarted
     /// coordinator adopts them).
-    pub graphs: Arc<GraphTable>,
+    pub(crate) graphs: Arc<GraphTable>,
 }
 
 /// Messages the batch coordinator accepts.
@@ -111,47 +112,11 @@ pub enum BatchMessage {
     Status(RpcReplyPort<ChildReport>),
 }
 
-impl BatchMessage {
-    /// Every variant's name, as the message trace shows it and fault
-    /// targets name it.
-    pub const KINDS: &'static [&'static str] = &["Start", "StartGraph", "Status"];
-
-    /// What the trace records about this message.
-    fn info(&self) -> MessageInfo {
-        let info = MessageInfo::new(self.kind());
-        match self {
-            BatchMessage::Start { reply, .. } | BatchMessage::StartGraph { reply, .. } => {
-                info.request(reply.envelope())
-            }
-            BatchMessage::Status(_) => info.replies(),
-        }
-    }
-
-    /// The variant's name, for traces.
-    fn kind(&self) -> &'static str {
-        match self {
-            BatchMessage::Start { .. } => "Start",
-            BatchMessage::StartGraph { .. } => "StartGraph",
-            BatchMessage::Status(_) => "Status",
-        }
-    }
-
-    /// Arm the request's reply (see [`Reply::accept`]).
-    fn accept(&mut self) {
-        match self {
-            BatchMessage::Start { reply, .. } | BatchMessage::StartGraph { reply, .. } => {
-                reply.accept()
-            }
-            BatchMessage::Status(_) => {}
-        }
-    }
-}
-
-impl ChildMessage for BatchMessage {
-    fn status_request(reply: RpcReplyPort<ChildReport>) -> Self {
-        BatchMessage::Status(reply)
-    }
-}
+pattern_message!(pub BatchMessage {
+    requests: [Start, StartGraph],
+    plain: [],
+    status: Status,
+});
 
 // The graph engine reaches its coordinator through this, so it does not
 // import the batch actor (which sits above it).
@@ -174,7 +139,7 @@ impl Coordinator for ActorSlot<BatchMessage> {
 
 /// One incarnation's state.
 #[derive(Debug)]
-pub struct BatchState {
+pub(crate) struct BatchState {
     ctx: Arc<Context>,
     graphs: Arc<GraphTable>,
     owner: Owner,
@@ -244,12 +209,11 @@ impl Actor for BatchCoordinator {
     async fn handle(
         &self,
         _myself: ActorRef<Self::Msg>,
-        mut message: BatchMessage,
+        message: BatchMessage,
         state: &mut BatchState,
     ) -> Result<(), ActorProcessingErr> {
-        message.accept();
         let ctx = Arc::clone(&state.ctx);
-        ctx.handle(BATCH, message.info(), async {
+        ctx.handle_message(BATCH, message, |message| async move {
             match message {
                 BatchMessage::Start { job, reply } => {
                     let correlation = reply.correlation();

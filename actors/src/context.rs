@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::events::Events;
 use crate::halt::Halt;
 use crate::lines::LineLimits;
+use crate::message::PatternMessage;
 use crate::process::ProcessLimits;
 use crate::process::resolve::ProgramCache;
 use crate::registry::{Registry, Retention};
@@ -328,6 +329,27 @@ impl Context {
         {
             false
         }
+    }
+
+    /// [`handle`](Self::handle) for a pattern actor's message: arms its
+    /// reply, records its kind and request envelope, and hands it to
+    /// `work`. Dropped unhandled (an injected fault), the message drops its
+    /// reply with it and the reply guard answers the caller.
+    pub(crate) async fn handle_message<M, F, Fut>(
+        &self,
+        actor: &'static str,
+        mut message: M,
+        work: F,
+    ) -> Result<(), ActorProcessingErr>
+    where
+        M: PatternMessage,
+        F: FnOnce(M) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        message.accept();
+        let info = message.info();
+        self.handle(actor, info, async move { work(message).await })
+            .await
     }
 
     /// Every actor handles each message through here: one place for what

@@ -48,27 +48,28 @@ use tokio_util::task::TaskTracker;
 
 use crate::context::Context;
 use crate::error::Result;
+use crate::message::pattern_message;
 use crate::output::Output;
 use crate::pattern::Pattern;
 use crate::runner::{self, Owner, OwnerGuard, drain_runs};
 use crate::slot::Reply;
 use crate::stream::RunStream;
-use crate::supervisor::{ChildMessage, ChildReport};
+use crate::supervisor::ChildReport;
 use crate::task::Task;
-use crate::trace::{Correlation, MessageInfo};
+use crate::trace::Correlation;
 
 /// The child name of the executor.
-pub const EXECUTOR: &str = "executor";
+pub(crate) const EXECUTOR: &str = "executor";
 
 /// The executor actor (stateless; see [`ExecutorState`]).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Executor;
+pub(crate) struct Executor;
 
 /// What each executor incarnation starts with.
 #[derive(Debug, Clone)]
-pub struct ExecutorArguments {
+pub(crate) struct ExecutorArguments {
     /// The shared runtime context.
-    pub ctx: Arc<Context>,
+    pub(crate) ctx: Arc<Context>,
 }
 
 /// Messages the executor accepts.
@@ -94,49 +95,15 @@ pub enum ExecutorMessage {
     Status(RpcReplyPort<ChildReport>),
 }
 
-impl ExecutorMessage {
-    /// Every variant's name, as the message trace shows it and fault
-    /// targets name it.
-    pub const KINDS: &'static [&'static str] = &["Run", "Stream", "Status"];
-
-    /// What the trace records about this message.
-    fn info(&self) -> MessageInfo {
-        let info = MessageInfo::new(self.kind());
-        match self {
-            ExecutorMessage::Run { reply, .. } => info.request(reply.envelope()),
-            ExecutorMessage::Stream { reply, .. } => info.request(reply.envelope()),
-            ExecutorMessage::Status(_) => info.replies(),
-        }
-    }
-
-    /// The variant's name, for traces.
-    fn kind(&self) -> &'static str {
-        match self {
-            ExecutorMessage::Run { .. } => "Run",
-            ExecutorMessage::Stream { .. } => "Stream",
-            ExecutorMessage::Status(_) => "Status",
-        }
-    }
-
-    /// Arm the request's reply (see [`Reply::accept`]).
-    fn accept(&mut self) {
-        match self {
-            ExecutorMessage::Run { reply, .. } => reply.accept(),
-            ExecutorMessage::Stream { reply, .. } => reply.accept(),
-            ExecutorMessage::Status(_) => {}
-        }
-    }
-}
-
-impl ChildMessage for ExecutorMessage {
-    fn status_request(reply: RpcReplyPort<ChildReport>) -> Self {
-        ExecutorMessage::Status(reply)
-    }
-}
+pattern_message!(pub ExecutorMessage {
+    requests: [Run, Stream],
+    plain: [],
+    status: Status,
+});
 
 /// One incarnation's state.
 #[derive(Debug)]
-pub struct ExecutorState {
+pub(crate) struct ExecutorState {
     ctx: Arc<Context>,
     owner: Owner,
     // Dropped with the state: stops this incarnation's runs (see the module
@@ -167,12 +134,11 @@ impl Actor for Executor {
     async fn handle(
         &self,
         _myself: ActorRef<Self::Msg>,
-        mut message: ExecutorMessage,
+        message: ExecutorMessage,
         state: &mut ExecutorState,
     ) -> Result<(), ActorProcessingErr> {
-        message.accept();
         let ctx = Arc::clone(&state.ctx);
-        ctx.handle(EXECUTOR, message.info(), async {
+        ctx.handle_message(EXECUTOR, message, |message| async move {
             match message {
                 ExecutorMessage::Run { task, reply } => state.run(task, reply),
                 ExecutorMessage::Stream { task, reply } => state.stream(task, reply),

@@ -39,9 +39,10 @@
 //!
 //! # With a durable store
 //! A graph's definition and its tasks' transitions are journaled; a start
-//! after a crash adopts the unfinished graphs again ([`adopt`]): finished
-//! tasks keep their result, tasks cut short end `Interrupted` (dependents
-//! `Skipped`), the rest run. See `graph/durable.rs`.
+//! after a crash adopts the unfinished graphs again (`adopt`, from
+//! `Runtime::start`): finished tasks keep their result, tasks cut short
+//! end `Interrupted` (dependents `Skipped`), the rest run. See
+//! `graph/durable.rs`.
 
 mod driver;
 mod durable;
@@ -56,7 +57,7 @@ mod state;
 mod tests;
 
 pub(crate) use driver::drive;
-pub use durable::adopt;
+pub(crate) use durable::adopt;
 pub use handle::{GraphInfo, GraphReport, GraphRun, TaskResult};
 pub use job::{Coordinator, GraphJob, GraphTable};
 pub use resource::{Access, Resource, ResourceId, ResourceKind, ResourceTable, ResourceUsage};

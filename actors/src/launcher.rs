@@ -16,8 +16,8 @@
 //! With a store, a launch is answered only once the run's `Queued` record
 //! is committed (group commit: the actor does not wait; the run's own task
 //! answers after the commit). Runs found `Queued` after a restart are
-//! started again through [`Launches::resume`], owned by the runtime like
-//! launched runs.
+//! started again through `Launches::resume` (from `Runtime::start`),
+//! owned by the runtime like launched runs.
 //!
 //! # Supervision
 //! A permanent child of the root supervisor, started after the executor
@@ -72,31 +72,32 @@ use tokio_util::task::TaskTracker;
 
 use crate::context::Context;
 use crate::error::{Error, Result};
+use crate::message::pattern_message;
 use crate::pattern::Pattern;
 use crate::registry::RunRecord;
 use crate::run::RunId;
 use crate::runner::{self, Owner, Prepared, drain_runs};
 use crate::slot::Reply;
 use crate::store::ResumedRun;
-use crate::supervisor::{ChildMessage, ChildReport};
+use crate::supervisor::ChildReport;
 use crate::task::{Task, TaskKind};
-use crate::trace::{Correlation, MessageInfo};
+use crate::trace::Correlation;
 
 #[cfg(test)]
 mod tests;
 
 /// The child name of the launcher.
-pub const LAUNCHER: &str = "launcher";
+pub(crate) const LAUNCHER: &str = "launcher";
 
 /// The launcher actor (stateless; see [`LauncherState`]).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Launcher;
+pub(crate) struct Launcher;
 
 /// What each launcher incarnation starts with.
 #[derive(Debug, Clone)]
-pub struct LauncherArguments {
+pub(crate) struct LauncherArguments {
     /// The runtime's launched runs (and through them, its context).
-    pub launches: Arc<Launches>,
+    pub(crate) launches: Arc<Launches>,
 }
 
 /// Messages the launcher accepts.
@@ -115,41 +116,11 @@ pub enum LauncherMessage {
     Status(RpcReplyPort<ChildReport>),
 }
 
-impl LauncherMessage {
-    /// Every variant's name, as the message trace shows it and fault
-    /// targets name it.
-    pub const KINDS: &'static [&'static str] = &["Launch", "Status"];
-
-    /// What the trace records about this message.
-    fn info(&self) -> MessageInfo {
-        let info = MessageInfo::new(self.kind());
-        match self {
-            LauncherMessage::Launch { reply, .. } => info.request(reply.envelope()),
-            LauncherMessage::Status(_) => info.replies(),
-        }
-    }
-
-    /// The variant's name, for traces.
-    fn kind(&self) -> &'static str {
-        match self {
-            LauncherMessage::Launch { .. } => "Launch",
-            LauncherMessage::Status(_) => "Status",
-        }
-    }
-
-    /// Arm the request's reply (see [`Reply::accept`]).
-    fn accept(&mut self) {
-        if let LauncherMessage::Launch { reply, .. } = self {
-            reply.accept();
-        }
-    }
-}
-
-impl ChildMessage for LauncherMessage {
-    fn status_request(reply: RpcReplyPort<ChildReport>) -> Self {
-        LauncherMessage::Status(reply)
-    }
-}
+pattern_message!(pub LauncherMessage {
+    requests: [Launch],
+    plain: [],
+    status: Status,
+});
 
 /// The answer to a launch: the accepted run's id. The run's process is
 /// spawned only once this answer has been dropped (or was never received):
@@ -188,7 +159,7 @@ pub struct Launches {
 impl Launches {
     /// The launched runs of the runtime `ctx`, at most `max_queued` in
     /// flight at once (a bound of 0 is raised to 1).
-    pub fn new(ctx: Arc<Context>, max_queued: usize) -> Arc<Self> {
+    pub(crate) fn new(ctx: Arc<Context>, max_queued: usize) -> Arc<Self> {
         let owner = Owner::new(LAUNCHER, ctx.shutdown().root());
         Arc::new(Launches {
             ctx,
@@ -225,7 +196,7 @@ impl Launches {
     /// of an in-process action waits, `Queued`, until its action is
     /// registered again; one whose program is gone fails as a launch would
     /// have.
-    pub fn resume(&self, run: &ResumedRun) {
+    pub(crate) fn resume(&self, run: &ResumedRun) {
         let ctx = Arc::clone(&self.ctx);
         let record = ctx.registry().restore(run, Some(self.owner.token()));
         let task = Arc::new(run.task.clone());
@@ -380,7 +351,7 @@ impl Drop for Settle {
 
 /// One incarnation's state: only the shared [`Launches`].
 #[derive(Debug)]
-pub struct LauncherState {
+pub(crate) struct LauncherState {
     launches: Arc<Launches>,
 }
 
@@ -402,35 +373,33 @@ impl Actor for Launcher {
     async fn handle(
         &self,
         _myself: ActorRef<Self::Msg>,
-        mut message: LauncherMessage,
+        message: LauncherMessage,
         state: &mut LauncherState,
     ) -> Result<(), ActorProcessingErr> {
-        message.accept();
         let launches = Arc::clone(&state.launches);
-        launches
-            .ctx
-            .handle(LAUNCHER, message.info(), async {
-                match message {
-                    LauncherMessage::Launch { task, reply } => {
-                        match launches.admit(task, reply.correlation()) {
-                            Ok(run) if launches.ctx.store().is_enabled() => {
-                                run.start_durable(&launches, reply);
-                            }
-                            admitted => reply.send(admitted.map(|run| run.start(&launches))),
+        let ctx = Arc::clone(&launches.ctx);
+        ctx.handle_message(LAUNCHER, message, |message| async move {
+            match message {
+                LauncherMessage::Launch { task, reply } => {
+                    match launches.admit(task, reply.correlation()) {
+                        Ok(run) if launches.ctx.store().is_enabled() => {
+                            run.start_durable(&launches, reply);
                         }
-                    }
-                    LauncherMessage::Status(reply) => {
-                        let _ = reply.send(ChildReport {
-                            detail: format!(
-                                "{} launched runs in flight (limit {})",
-                                launches.in_flight(),
-                                launches.max_queued
-                            ),
-                        });
+                        admitted => reply.send(admitted.map(|run| run.start(&launches))),
                     }
                 }
-            })
-            .await
+                LauncherMessage::Status(reply) => {
+                    let _ = reply.send(ChildReport {
+                        detail: format!(
+                            "{} launched runs in flight (limit {})",
+                            launches.in_flight(),
+                            launches.max_queued
+                        ),
+                    });
+                }
+            }
+        })
+        .await
     }
 
     async fn post_stop(

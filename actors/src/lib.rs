@@ -49,7 +49,7 @@
 //! Cargo.toml              workspace + root package `taskorch` (the facade)
 //! src/                    crate `taskorch`
 //!   lib.rs                the public API: re-exports of the runtime's types
-//!   orchestrator.rs       Orchestrator: start (wires the actor tree), shutdown, abort;
+//!   orchestrator.rs       Orchestrator: start (Config -> RuntimeConfig, Runtime::start), shutdown, abort;
 //!   orchestrator/         one file per pattern (simple, long_running, concurrent,
 //!                         fire_and_forget, periodic, pooled), execute, graph, runs,
 //!                         durable (the store, history), events, halt (halt, risk
@@ -92,6 +92,9 @@
 //!                         state machine, retention, queries (RunQuery), store hooks
 //!   store.rs, store/      the durable store (redb): records (bincode + version byte),
 //!                         group-commit writer and retention, recovery, history, graphs
+//!   runtime.rs            the wiring: Runtime::start builds the tree above from a
+//!                         RuntimeConfig (the top layer)
+//!   message.rs            the one message trait + macro of the five pattern actors
 //!   request.rs            Request (what `execute` is asked for) and its pattern check
 //!   context.rs            the runtime context: the state every actor shares
 //!   slot.rs               where callers find an actor's current incarnation; re-delivery
@@ -125,11 +128,13 @@
 //! 5. `task`, `process`: what runs, and how a process runs.
 //! 6. `store`, `supervisor`: durable state; the supervision tree.
 //! 7. `registry`, `fault`: the run registry; injected faults.
-//! 8. `halt`, `stream`: services over the registry.
+//! 8. `halt`, `stream`, `message`: services over the registry; the
+//!    pattern actors' message trait.
 //! 9. `context`: runtime-wide state only.
 //! 10. `runner`: one run from start to terminal status.
 //! 11. `executor`, `launcher`, `scheduler`, `pool`, `graph`, `batch`,
 //!     `request`: the pattern actors and the requests that pick them.
+//! 12. `runtime`: wires the tree ([`Runtime::start`]).
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![forbid(unsafe_code)]
@@ -149,6 +154,7 @@ pub mod graph;
 pub mod halt;
 pub mod launcher;
 pub mod lines;
+mod message;
 mod output;
 mod panic_hook;
 mod pattern;
@@ -159,6 +165,7 @@ mod request;
 pub mod risk;
 mod run;
 mod runner;
+pub mod runtime;
 pub mod scheduler;
 pub mod shutdown;
 mod slot;
@@ -193,13 +200,13 @@ pub use registry::{Registry, Retention, RunQuery, RunRecord};
 pub use request::{ExecutionPlan, Request};
 pub use risk::{RiskLimit, RiskLimits};
 pub use run::{ParseRunIdError, RetryNotice, RunId, RunInfo, RunStatus};
+pub use runtime::{Runtime, RuntimeConfig};
 pub use slot::{ActorSlot, Reply};
 pub use store::{HistoryQuery, Recovered, ResumedRun, Store, StoreLimits, StoredRun};
 pub use stream::{Retries, RunStream};
 pub use supervisor::{
     ChildMessage, ChildReport, ChildSpec, ChildState, ChildStatus, Restart, RestartIntensity,
-    RootSupervisor, Strategy, SupervisorArguments, SupervisorMessage, SupervisorPolicy,
-    SystemStatus,
+    Strategy, SupervisorMessage, SupervisorPolicy, SystemStatus,
 };
 pub use task::{Backoff, DEFAULT_MAX_OUTPUT, MAX_OUTPUT_CEILING, Task, TaskKind};
 pub use trace::{

@@ -2,15 +2,15 @@
 //! worker processes).
 //!
 //! # Messages
-//! - [`PoolKeeperMessage::Open`]: check the spec, resolve the program
+//! - `PoolKeeperMessage::Open`: check the spec, resolve the program
 //!   (`NotFound` before anything starts), start the workers, answer with
 //!   the pool.
-//! - [`PoolKeeperMessage::Resize`]: start workers, or retire some (idle
+//! - `PoolKeeperMessage::Resize`: start workers, or retire some (idle
 //!   ones first; each finishes its request in hand).
-//! - [`PoolKeeperMessage::Close`]: refuse new requests; workers drain the
+//! - `PoolKeeperMessage::Close`: refuse new requests; workers drain the
 //!   queue, then leave; the pool is removed once the last one is gone.
-//! - [`PoolKeeperMessage::Respawn`]: a delayed replacement coming due.
-//! - [`PoolKeeperMessage::Status`]: pools, workers, busy, queued.
+//! - `PoolKeeperMessage::Respawn`: a delayed replacement coming due.
+//! - `PoolKeeperMessage::Status`: pools, workers, busy, queued.
 //!
 //! Requests do not pass through the keeper: idle workers pull them from
 //! the pool's queue (see `pool/serve.rs`).
@@ -28,7 +28,7 @@
 //! drained: no replacement.
 //!
 //! # State outside the actor
-//! Every pool (spec, queue, counters, log ring) lives in the [`PoolTable`]
+//! Every pool (spec, queue, counters, log ring) lives in the `PoolTable`
 //! the keeper is started with; the keeper keeps only its worker table.
 //!
 //! # Restart and stop
@@ -66,10 +66,11 @@ use crate::slot::ActorSlot;
 use crate::supervisor::ChildReport;
 pub use handle::{Pool, Pools};
 pub use log::{WorkerLog, WorkerLogLine};
-pub use messages::PoolKeeperMessage;
+pub(crate) use messages::PoolKeeperMessage;
 use serve::WorkerEnd;
 use shared::WorkerInfo;
-pub use shared::{PoolShared, PoolState, PoolStats, PoolTable};
+pub(crate) use shared::{PoolShared, PoolTable};
+pub use shared::{PoolState, PoolStats};
 pub use spec::{
     DEFAULT_LOG_LINES, DEFAULT_MAX_START_FAILURES, DEFAULT_REQUEST_TIMEOUT, MAX_WORKERS, PoolSpec,
 };
@@ -79,7 +80,7 @@ pub use worker::{POOL_ENV, WORKER_ENV};
 use worker::{PoolWorker, PoolWorkerArguments};
 
 /// The child name of the pool keeper.
-pub const POOL_KEEPER: &str = "pool_keeper";
+pub(crate) const POOL_KEEPER: &str = "pool_keeper";
 
 /// A worker that fails within this long of its start, without having
 /// answered a request, failed *at start*.
@@ -93,23 +94,23 @@ const DRAIN_POLL: Duration = Duration::from_millis(5);
 
 /// The pool keeper actor (stateless; see [`PoolKeeperState`]).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct PoolKeeper;
+pub(crate) struct PoolKeeper;
 
 /// What each keeper incarnation starts with.
 #[derive(Debug, Clone)]
-pub struct PoolKeeperArguments {
+pub(crate) struct PoolKeeperArguments {
     /// The shared runtime context.
-    pub ctx: Arc<Context>,
+    pub(crate) ctx: Arc<Context>,
     /// The pools, kept across keeper restarts.
-    pub pools: Arc<PoolTable>,
+    pub(crate) pools: Arc<PoolTable>,
     /// The slot callers find the keeper in: each pool watches it, so its
     /// queued requests are answered if the keeper is given up on.
-    pub slot: ActorSlot<PoolKeeperMessage>,
+    pub(crate) slot: ActorSlot<PoolKeeperMessage>,
 }
 
 /// One keeper incarnation's state: its workers.
 #[derive(Debug)]
-pub struct PoolKeeperState {
+pub(crate) struct PoolKeeperState {
     ctx: Arc<Context>,
     pools: Arc<PoolTable>,
     slot: ActorSlot<PoolKeeperMessage>,
@@ -175,12 +176,11 @@ impl Actor for PoolKeeper {
     async fn handle(
         &self,
         myself: ActorRef<Self::Msg>,
-        mut message: PoolKeeperMessage,
+        message: PoolKeeperMessage,
         state: &mut PoolKeeperState,
     ) -> Result<(), ActorProcessingErr> {
-        message.accept();
         let ctx = Arc::clone(&state.ctx);
-        ctx.handle(POOL_KEEPER, message.info(), async {
+        ctx.handle_message(POOL_KEEPER, message, |message| async move {
             match message {
                 PoolKeeperMessage::Open { spec, reply } => {
                     reply.send(state.open(&myself, spec).await);

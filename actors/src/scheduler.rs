@@ -71,29 +71,29 @@ pub use trigger::Trigger;
 
 use crate::context::Context;
 use crate::error::Result;
+use crate::message::pattern_message;
 use crate::pattern::Pattern;
 use crate::runner::{self, Owner, OwnerGuard, drain_runs};
 use crate::slot::Reply;
-use crate::supervisor::{ChildMessage, ChildReport};
+use crate::supervisor::ChildReport;
 use crate::task::TaskKind;
-use crate::trace::MessageInfo;
 use store::{EntryState, InFlight};
 use tick::Due;
 
 /// The child name of the scheduler.
-pub const SCHEDULER: &str = "scheduler";
+pub(crate) const SCHEDULER: &str = "scheduler";
 
 /// The scheduler actor (stateless; see [`SchedulerState`]).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Scheduler;
+pub(crate) struct Scheduler;
 
 /// What each scheduler incarnation starts with.
 #[derive(Debug, Clone)]
-pub struct SchedulerArguments {
+pub(crate) struct SchedulerArguments {
     /// The shared runtime context.
-    pub ctx: Arc<Context>,
+    pub(crate) ctx: Arc<Context>,
     /// The schedules (outside the actor, shared by every incarnation).
-    pub store: Arc<ScheduleStore>,
+    pub(crate) store: Arc<ScheduleStore>,
 }
 
 /// Messages the scheduler accepts.
@@ -135,59 +135,18 @@ pub enum SchedulerMessage {
     Status(RpcReplyPort<ChildReport>),
 }
 
-impl SchedulerMessage {
-    /// Every variant's name, as the message trace shows it and fault
-    /// targets name it.
-    pub const KINDS: &'static [&'static str] = &["Add", "SetEnabled", "Remove", "Tick", "Status"];
-
-    /// What the trace records about this message.
-    fn info(&self) -> MessageInfo {
-        let info = MessageInfo::new(self.kind());
-        match self {
-            SchedulerMessage::Add { reply, .. } => info.request(reply.envelope()),
-            SchedulerMessage::SetEnabled { reply, .. } | SchedulerMessage::Remove { reply, .. } => {
-                info.request(reply.envelope())
-            }
-            SchedulerMessage::Tick => info,
-            SchedulerMessage::Status(_) => info.replies(),
-        }
-    }
-
-    /// The variant's name, for traces.
-    fn kind(&self) -> &'static str {
-        match self {
-            SchedulerMessage::Add { .. } => "Add",
-            SchedulerMessage::SetEnabled { .. } => "SetEnabled",
-            SchedulerMessage::Remove { .. } => "Remove",
-            SchedulerMessage::Tick => "Tick",
-            SchedulerMessage::Status(_) => "Status",
-        }
-    }
-
-    /// Arm the request's reply (see [`Reply::accept`]).
-    fn accept(&mut self) {
-        match self {
-            SchedulerMessage::Add { reply, .. } => reply.accept(),
-            SchedulerMessage::SetEnabled { reply, .. } | SchedulerMessage::Remove { reply, .. } => {
-                reply.accept()
-            }
-            SchedulerMessage::Tick | SchedulerMessage::Status(_) => {}
-        }
-    }
-}
-
-impl ChildMessage for SchedulerMessage {
-    fn status_request(reply: RpcReplyPort<ChildReport>) -> Self {
-        SchedulerMessage::Status(reply)
-    }
-}
+pattern_message!(pub SchedulerMessage {
+    requests: [Add, SetEnabled, Remove],
+    plain: [Tick],
+    status: Status,
+});
 
 /// A heap item: the schedule and the generation its tick belongs to.
 type Armed = (u64, Arc<ScheduleEntry>);
 
 /// One incarnation's state.
 #[derive(Debug)]
-pub struct SchedulerState {
+pub(crate) struct SchedulerState {
     myself: ActorRef<SchedulerMessage>,
     ctx: Arc<Context>,
     store: Arc<ScheduleStore>,
@@ -242,12 +201,11 @@ impl Actor for Scheduler {
     async fn handle(
         &self,
         _myself: ActorRef<Self::Msg>,
-        mut message: SchedulerMessage,
+        message: SchedulerMessage,
         state: &mut SchedulerState,
     ) -> Result<(), ActorProcessingErr> {
-        message.accept();
         let ctx = Arc::clone(&state.ctx);
-        ctx.handle(SCHEDULER, message.info(), async {
+        ctx.handle_message(SCHEDULER, message, |message| async move {
             let ticked = matches!(message, SchedulerMessage::Tick);
             match message {
                 SchedulerMessage::Add { spec, reply } => {

@@ -81,20 +81,20 @@ const SUPERVISOR: &str = "supervisor";
 
 /// The root supervisor actor (stateless; see [`SupervisorState`]).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct RootSupervisor;
+pub(crate) struct RootSupervisor;
 
 /// What the root supervisor starts with.
 #[derive(Debug)]
-pub struct SupervisorArguments {
+pub(crate) struct SupervisorArguments {
     /// Children, in start order.
-    pub children: Vec<ChildSpec>,
+    pub(crate) children: Vec<ChildSpec>,
     /// Strategy, intensity, backoff.
-    pub policy: SupervisorPolicy,
+    pub(crate) policy: SupervisorPolicy,
     /// Where its messages and its children's failures and restarts are
     /// recorded (the runtime's message trace).
-    pub trace: Arc<TraceRecorder>,
+    pub(crate) trace: Arc<TraceRecorder>,
     /// Where restarts and give-ups are emitted (the runtime's event stream).
-    pub events: crate::events::Events,
+    pub(crate) events: crate::events::Events,
 }
 
 /// Messages the root supervisor accepts.

@@ -31,8 +31,8 @@ const LAYERS: &[&[&str]] = &[
     &["store", "supervisor"],
     // The run registry; injected faults.
     &["registry", "fault"],
-    // Services over the registry.
-    &["halt", "stream"],
+    // Services over the registry; the pattern actors' message trait.
+    &["halt", "stream", "message"],
     // Runtime-wide state.
     &["context"],
     // Execution of one run.
@@ -47,6 +47,8 @@ const LAYERS: &[&[&str]] = &[
         "batch",
         "request",
     ],
+    // Wires the tree.
+    &["runtime"],
 ];
 
 /// One import of a top-level module by a file of another.

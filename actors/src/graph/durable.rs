@@ -186,7 +186,7 @@ fn task_row(plan: &Plan, task: &TaskState) -> GraphTaskRow {
 /// # Errors
 /// `Store` if the stored definition is not a valid graph any more (the
 /// path is the store's).
-pub fn adopt(
+pub(crate) fn adopt(
     ctx: &Arc<Context>,
     graphs: &GraphTable,
     coordinator: impl Coordinator,

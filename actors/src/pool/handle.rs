@@ -29,7 +29,7 @@ pub struct Pools {
 
 impl Pools {
     /// The pools in `table`, managed by the keeper in `keeper`.
-    pub fn new(
+    pub(crate) fn new(
         ctx: Arc<Context>,
         table: Arc<PoolTable>,
         keeper: ActorSlot<PoolKeeperMessage>,

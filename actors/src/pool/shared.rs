@@ -55,7 +55,7 @@ pub struct PoolStats {
 
 /// Every pool of one runtime, by name (see the module docs).
 #[derive(Debug, Default)]
-pub struct PoolTable {
+pub(crate) struct PoolTable {
     pools: Mutex<HashMap<String, Arc<PoolShared>>>,
     next_id: AtomicU64,
 }
@@ -108,7 +108,7 @@ impl PoolTable {
 /// One pool's shared state (see the module docs). Opaque: reach it through
 /// a `Pool` handle.
 #[derive(Debug)]
-pub struct PoolShared {
+pub(crate) struct PoolShared {
     /// Tells apart pools that reuse a name after a close.
     pub(crate) id: u64,
     pub(crate) spec: PoolSpec,

@@ -52,7 +52,7 @@ impl ScheduleStore {
     /// scheduler starts (it arms them). A schedule whose row can no longer
     /// be turned into a schedule (a time zone this system does not know)
     /// is left out, and returned with the reason.
-    pub fn restore_from(
+    pub(crate) fn restore_from(
         &self,
         recovered: &crate::store::Recovered,
         registry: &Registry,

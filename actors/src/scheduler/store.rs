@@ -46,13 +46,15 @@ pub struct ScheduleStore {
 }
 
 impl ScheduleStore {
-    /// An empty store whose cron schedules follow `clock`.
-    pub fn new(clock: Clock) -> Arc<Self> {
+    /// An empty store whose cron schedules follow `clock` (the runtime
+    /// always passes its store, disabled or not).
+    #[cfg(test)]
+    pub(crate) fn new(clock: Clock) -> Arc<Self> {
         ScheduleStore::with_store(clock, Store::disabled())
     }
 
     /// An empty store that journals its schedules to the durable `store`.
-    pub fn with_store(clock: Clock, store: Store) -> Arc<Self> {
+    pub(crate) fn with_store(clock: Clock, store: Store) -> Arc<Self> {
         Arc::new(ScheduleStore {
             durable: store,
             clock,
