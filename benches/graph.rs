@@ -29,7 +29,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
-use taskorch::{Config, GraphTask, Orchestrator, Task, TaskGraph};
+use taskorch::graph::{GraphTask, TaskGraph};
+use taskorch::{Config, Orchestrator, Task};
 use util::{Samples, fan_out, report, report_alone};
 
 #[global_allocator]

@@ -30,7 +30,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use taskorch::{Config, GraphTask, HistoryQuery, Orchestrator, RunId, Task, TaskGraph};
+use taskorch::graph::{GraphTask, TaskGraph};
+use taskorch::store::HistoryQuery;
+use taskorch::{Config, Orchestrator, RunId, Task};
 use util::Samples;
 
 const CALLERS: usize = 64;

@@ -26,7 +26,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use taskorch::{Block, BlockType, Config, Orchestrator, RunStatus, Task, ValueType, Workflow};
+use taskorch::workflow::{Block, BlockType, ValueType, Workflow};
+use taskorch::{Config, Orchestrator, RunStatus, Task};
 use util::{Samples, report, report_alone};
 
 const BLOCKS: usize = 1_000;

@@ -11,7 +11,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use taskorch::{BatchSpec, Config, Error, Orchestrator, Task};
+use taskorch::batch::BatchSpec;
+use taskorch::{Config, Error, Orchestrator, Task};
 
 #[tokio::main]
 async fn main() -> taskorch::Result<()> {

@@ -20,10 +20,11 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use taskorch::{
-    BlockType, CatchUp, Config, GraphTask, HistoryQuery, Orchestrator, Priority, RunStatus,
-    ScheduleSpec, Task, TaskGraph, Trigger, ValueType, Workflow,
-};
+use taskorch::graph::{GraphTask, TaskGraph};
+use taskorch::schedule::CatchUp;
+use taskorch::store::HistoryQuery;
+use taskorch::workflow::{BlockType, ValueType, Workflow};
+use taskorch::{Config, Orchestrator, Priority, RunStatus, ScheduleSpec, Task, Trigger};
 
 #[tokio::main]
 async fn main() -> taskorch::Result<()> {

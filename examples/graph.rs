@@ -16,10 +16,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime};
 
 use serde_json::json;
-use taskorch::{
-    Config, GraphReport, GraphTask, Orchestrator, Priority, Resource, ResourceId, Task, TaskGraph,
-    TaskResult, TaskStatus,
+use taskorch::graph::{
+    GraphReport, GraphTask, Resource, ResourceId, TaskGraph, TaskResult, TaskStatus,
 };
+use taskorch::{Config, Orchestrator, Priority, Task};
 
 /// The resource three tasks need to themselves.
 const DB: &str = "staging-db";

@@ -11,7 +11,9 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use taskorch::{BlockType, Config, EventItem, Orchestrator, ValueType, Workflow};
+use taskorch::events::EventItem;
+use taskorch::workflow::{BlockType, ValueType, Workflow};
+use taskorch::{Config, Orchestrator};
 
 #[tokio::main]
 async fn main() -> taskorch::Result<()> {

@@ -26,6 +26,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use taskorch_actors::{Error, Result};
 
+pub use crate::orchestrator::{BLOCK_ACTION, WorkflowReport, WorkflowRun};
+
 #[cfg(test)]
 mod tests;
 

@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::json;
-use taskorch::{BatchSpec, Config, Error, Orchestrator, Pattern, RunStatus, Task};
+use taskorch::batch::BatchSpec;
+use taskorch::{Config, Error, Orchestrator, Pattern, RunStatus, Task};
 use tokio::sync::Semaphore;
 
 use crate::common::*;

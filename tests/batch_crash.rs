@@ -6,7 +6,8 @@
 
 use std::time::Duration;
 
-use taskorch::{BatchSpec, ChildState, Error, Fault, RunStatus, Task};
+use taskorch::batch::BatchSpec;
+use taskorch::{ChildState, Error, Fault, RunStatus, Task};
 
 use crate::common::*;
 

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use taskorch::{BreakerOptions, BreakerState, Error, EventBody, EventItem, Task};
+use taskorch::events::{EventBody, EventItem};
+use taskorch::guard::{BreakerOptions, BreakerState};
+use taskorch::{Error, Task};
 
 use crate::common::{read_pids, start_runtime, wait_until};
 

@@ -139,7 +139,8 @@ mod host_death {
 
     use nix::sys::signal::{Signal, kill};
     use nix::unistd::Pid;
-    use taskorch::{HistoryQuery, Orchestrator, RunId, RunStatus};
+    use taskorch::store::HistoryQuery;
+    use taskorch::{Orchestrator, RunId, RunStatus};
     use tokio::io::{AsyncBufReadExt, BufReader};
 
     use super::HOST;

@@ -6,10 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use serde_json::json;
-use taskorch::{
-    CatchUp, Clock, Config, Error, HistoryQuery, Orchestrator, RunStatus, ScheduleSpec, Task,
-    Trigger,
-};
+use taskorch::schedule::{CatchUp, Clock};
+use taskorch::store::HistoryQuery;
+use taskorch::{Config, Error, Orchestrator, RunStatus, ScheduleSpec, Task, Trigger};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::common::{fast_config, read_pids, wait_until};

@@ -13,7 +13,8 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use taskorch::{HistoryQuery, Orchestrator, RunId, RunStatus};
+use taskorch::store::HistoryQuery;
+use taskorch::{Orchestrator, RunId, RunStatus};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::common::{Rng, env_or, fast_config, wait_until};

@@ -11,7 +11,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::json;
-use taskorch::{GraphRun, Orchestrator, TaskStatus};
+use taskorch::Orchestrator;
+use taskorch::graph::{GraphRun, TaskStatus};
 
 use crate::common::{fast_config, wait_until};
 use crate::durable::start_durable;
@@ -148,8 +149,8 @@ async fn a_waiting_task_and_an_action_task_complete_after_a_crash() {
 #[tokio::test]
 async fn without_a_store_graphs_lists_graphs_in_flight_only() {
     let orch = Orchestrator::start(fast_config()).await.unwrap();
-    let mut graph = taskorch::TaskGraph::new().named("mem");
-    graph.add(taskorch::GraphTask::new(
+    let mut graph = taskorch::graph::TaskGraph::new().named("mem");
+    graph.add(taskorch::graph::GraphTask::new(
         "t",
         taskorch::Task::command("sleep").arg("5"),
     ));

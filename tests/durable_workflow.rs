@@ -5,9 +5,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use taskorch::{
-    BlockType, Config, Error, Orchestrator, RunId, RunStatus, Task, TaskStatus, ValueType, Workflow,
-};
+use taskorch::graph::TaskStatus;
+use taskorch::workflow::{BlockType, ValueType, Workflow};
+use taskorch::{Config, Error, Orchestrator, RunId, RunStatus, Task};
 
 use crate::common::{fast_config, wait_until};
 use crate::durable::start_durable;

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use taskorch::{Event, EventBody, EventItem, EventStream, RunStatus, Task};
+use taskorch::events::{Event, EventBody, EventItem, EventStream};
+use taskorch::{RunStatus, Task};
 
 use crate::common::{fast_config, start_runtime, start_with};
 

@@ -9,10 +9,9 @@ use std::time::Duration;
 
 use serde_json::json;
 use taskorch::fault::{Fault, FaultTarget};
-use taskorch::{
-    ChildState, Error, EventKind, Outcome, PoolSpec, RestartIntensity, RunStatus, ScheduleSpec,
-    Task, Trigger,
-};
+use taskorch::supervision::RestartIntensity;
+use taskorch::trace::{EventKind, Outcome};
+use taskorch::{ChildState, Error, PoolSpec, RunStatus, ScheduleSpec, Task, Trigger};
 
 use crate::common::*;
 
@@ -388,7 +387,7 @@ async fn fault_stats_count_and_clear_drops_what_is_pending() {
 #[tokio::test]
 async fn system_status_answers_while_a_stalled_child_is_stopped_for_a_restart() {
     let rt = start_with(taskorch::Config {
-        strategy: taskorch::Strategy::OneForAll,
+        strategy: taskorch::supervision::Strategy::OneForAll,
         status_timeout: Duration::from_millis(200),
         ..fast_config()
     })

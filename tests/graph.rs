@@ -7,10 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use taskorch::{
-    Config, Error, GraphTask, Orchestrator, Pattern, Priority, Resource, ResourceId, RunStatus,
-    Task, TaskGraph, TaskStatus,
-};
+use taskorch::graph::{GraphTask, Resource, ResourceId, TaskGraph, TaskStatus};
+use taskorch::{Config, Error, Orchestrator, Pattern, Priority, RunStatus, Task};
 
 use crate::common::*;
 
@@ -684,7 +682,7 @@ async fn queries_by_status_and_tag_with_metadata() {
     let snapshot = run.snapshot();
     assert_eq!(snapshot.tasks.len(), 3);
     let json = serde_json::to_string(&snapshot).unwrap();
-    let back: taskorch::GraphState = serde_json::from_str(&json).unwrap();
+    let back: taskorch::graph::GraphState = serde_json::from_str(&json).unwrap();
     assert_eq!(back, snapshot, "the state is plain data");
 }
 

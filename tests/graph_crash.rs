@@ -11,10 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
-use taskorch::{
-    ChildState, Config, Error, Fault, GraphTask, Orchestrator, Priority, RestartIntensity,
-    RunStatus, Task, TaskGraph, TaskStatus,
-};
+use taskorch::graph::{GraphTask, TaskGraph, TaskStatus};
+use taskorch::supervision::RestartIntensity;
+use taskorch::{ChildState, Config, Error, Fault, Orchestrator, Priority, RunStatus, Task};
 
 use crate::common::*;
 

@@ -15,9 +15,8 @@
 use std::time::Duration;
 
 use proptest::prelude::*;
-use taskorch::{
-    Config, GraphTask, Orchestrator, Priority, Resource, ResourceId, TaskGraph, TaskStatus,
-};
+use taskorch::graph::{GraphTask, Resource, ResourceId, TaskGraph, TaskStatus};
+use taskorch::{Config, Orchestrator, Priority};
 
 use crate::graph::{Probe, failing};
 

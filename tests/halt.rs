@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use serde_json::json;
-use taskorch::{Error, EventBody, EventItem, PoolSpec, RunStatus, ScheduleSpec, Task, Trigger};
+use taskorch::events::{EventBody, EventItem};
+use taskorch::{Error, PoolSpec, RunStatus, ScheduleSpec, Task, Trigger};
 
 use crate::common::{assert_all_dead, start_runtime, wait_for_pids, wait_until};
 

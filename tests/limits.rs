@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use taskorch::{Config, Error, GraphTask, MAX_OUTPUT_CEILING, Orchestrator, Task, TaskGraph};
+use taskorch::graph::{GraphTask, TaskGraph};
+use taskorch::task::MAX_OUTPUT_CEILING;
+use taskorch::{Config, Error, Orchestrator, Task};
 
 use crate::common::*;
 

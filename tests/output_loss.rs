@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use taskorch::{EventBody, EventItem, HistoryQuery, Orchestrator, Task};
+use taskorch::events::{EventBody, EventItem};
+use taskorch::store::HistoryQuery;
+use taskorch::{Orchestrator, Task};
 
 use crate::common::{fast_config, start_runtime};
 

@@ -8,9 +8,9 @@ use std::time::{Duration, SystemTime};
 
 use chrono::{TimeZone, Utc};
 use serde_json::json;
+use taskorch::schedule::{CatchUp, Clock};
 use taskorch::{
-    Backoff, CatchUp, Clock, Config, Error, Overlap, Pattern, RunStatus, Schedule, ScheduleSpec,
-    Task, Trigger,
+    Backoff, Config, Error, Overlap, Pattern, RunStatus, Schedule, ScheduleSpec, Task, Trigger,
 };
 
 use crate::common::*;

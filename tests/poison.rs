@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
+use taskorch::batch::BatchSpec;
+use taskorch::guard::BreakerOptions;
+use taskorch::task::duration;
 use taskorch::{
-    Backoff, BatchSpec, BreakerOptions, ChildState, Config, Error, Orchestrator, PoolSpec,
-    ScheduleSpec, Task, Trigger, duration,
+    Backoff, ChildState, Config, Error, Orchestrator, PoolSpec, ScheduleSpec, Task, Trigger,
 };
 
 use crate::common::*;

@@ -5,7 +5,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use taskorch::{Backoff, Error, Pool, PoolSpec, PoolState};
+use taskorch::pool::PoolState;
+use taskorch::{Backoff, Error, Pool, PoolSpec};
 
 use crate::common::*;
 

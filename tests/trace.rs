@@ -7,10 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use taskorch::{
-    Config, Error, EventKind, GraphTask, Outcome, PoolSpec, ScheduleSpec, Task, TaskGraph,
-    TraceEvent, Trigger,
-};
+use taskorch::graph::{GraphTask, TaskGraph};
+use taskorch::trace::{EventKind, Outcome, TraceEvent};
+use taskorch::{Config, Error, PoolSpec, ScheduleSpec, Task, Trigger};
 use tracing::Instrument;
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::Registry;

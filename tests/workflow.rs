@@ -4,7 +4,10 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use taskorch::{BlockType, Error, EventItem, TaskStatus, ValueType, Workflow};
+use taskorch::Error;
+use taskorch::events::EventItem;
+use taskorch::graph::TaskStatus;
+use taskorch::workflow::{BlockType, ValueType, Workflow};
 
 use crate::common::{start_runtime, wait_until};
 

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use taskorch::{BlockType, Config, Orchestrator, RunStatus, Task, ValueType, Workflow};
+use taskorch::workflow::{BlockType, ValueType, Workflow};
+use taskorch::{Config, Orchestrator, RunStatus, Task};
 
 use crate::common::{fast_config, register_gate, start_with, wait_until};
 

@@ -32,9 +32,8 @@ use std::time::{Duration, Instant, SystemTime};
 use clap::Args as ClapArgs;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::{
-    BatchProgress, BatchSpec, Config, Error, Orchestrator, Output, Result as TaskResult, Task,
-};
+use crate::batch::{BatchProgress, BatchSpec};
+use crate::{Config, Error, Orchestrator, Output, Result as TaskResult, Task};
 
 use super::joblog::{self, Entry, JobLog};
 use super::run::{INTERRUPTED, exit_code};

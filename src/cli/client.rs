@@ -14,7 +14,8 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::net::unix::OwnedReadHalf;
 
-use crate::{HistoryQuery, OutputLine, RunId};
+use crate::store::HistoryQuery;
+use crate::{OutputLine, RunId};
 use taskorch_actors::Store;
 
 use super::CliError;

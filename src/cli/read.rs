@@ -9,7 +9,8 @@ use std::time::SystemTime;
 
 use clap::Args as ClapArgs;
 
-use crate::{HistoryQuery, RunStatus, StreamKind};
+use crate::store::HistoryQuery;
+use crate::{RunStatus, StreamKind};
 
 use super::client::Source;
 use super::store_dir::StoreDir;

@@ -15,7 +15,8 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinSet;
 
-use crate::{HistoryQuery, Orchestrator};
+use crate::Orchestrator;
+use crate::store::HistoryQuery;
 
 use super::CliError;
 use super::store_dir::StoreDir;

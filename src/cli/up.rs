@@ -30,10 +30,8 @@ use std::time::Duration;
 use clap::Args as ClapArgs;
 use tokio::task::JoinSet;
 
-use crate::{
-    Error, GraphTask, Orchestrator, Output, RunId, RunStatus, TaskGraph, TaskKey, TaskResult,
-    TaskStatus,
-};
+use crate::graph::{GraphTask, TaskGraph, TaskKey, TaskResult, TaskStatus};
+use crate::{Error, Orchestrator, Output, RunId, RunStatus};
 
 use super::jobs::{self, Jobs, TaskDef};
 use super::render::duration;

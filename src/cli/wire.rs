@@ -9,7 +9,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Output, OutputLine, RunId, RunInfo, RunStatus, StoredRun, Task, TaskKind};
+use crate::store::StoredRun;
+use crate::task::TaskKind;
+use crate::{Error, Output, OutputLine, RunId, RunInfo, RunStatus, Task};
 
 /// A read request.
 #[derive(Debug, Clone, Serialize, Deserialize)]

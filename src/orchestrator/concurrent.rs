@@ -59,7 +59,7 @@ impl Orchestrator {
     /// ```no_run
     /// # async fn f(orch: taskorch::Orchestrator, tasks: Vec<taskorch::Task>) -> taskorch::Result<()> {
     /// use std::time::Duration;
-    /// use taskorch::BatchSpec;
+    /// use taskorch::batch::BatchSpec;
     ///
     /// let spec = BatchSpec::new(tasks, 8).fail_fast(true).timeout(Duration::from_secs(600));
     /// let mut batch = orch.batch(spec).await?;

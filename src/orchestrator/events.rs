@@ -9,7 +9,7 @@ impl Orchestrator {
     /// output, finished; workflows and their blocks; schedules fired and
     /// skipped; actors restarted or given up on; halts and resumes; circuit
     /// breakers opened, half-open and closed; risk limits exceeded. Each
-    /// [`Event`](crate::Event) has a time, a correlation id and a stable JSON
+    /// [`Event`](crate::events::Event) has a time, a correlation id and a stable JSON
     /// form (`serde_json::to_string(&event)`; schema in the README section
     /// "Events").
     ///
@@ -17,7 +17,7 @@ impl Orchestrator {
     /// by one from event to event, also while many runs emit at once. One
     /// that falls more than `Config::event_capacity` events or
     /// `Config::event_capacity_bytes` bytes behind loses the oldest and
-    /// reads [`EventItem::Lagged`](crate::EventItem::Lagged)`(n)`; it never
+    /// reads [`EventItem::Lagged`](crate::events::EventItem::Lagged)`(n)`; it never
     /// slows the runtime, and pins at most that much memory. Without
     /// subscribers no event is even built.
     pub fn subscribe(&self) -> EventStream {

@@ -601,7 +601,9 @@ async fn execute_block(
         let value = produced
             .get(name)
             .ok_or_else(|| format!("did not produce output {name:?} (got {produced})"))?;
-        let want = ty.output_type(name).unwrap_or(crate::ValueType::Any);
+        let want = ty
+            .output_type(name)
+            .unwrap_or(crate::workflow::ValueType::Any);
         if !want.matches(value) {
             return Err(format!("output {name:?} should be {want:?}, got {value}"));
         }

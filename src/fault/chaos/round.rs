@@ -14,7 +14,8 @@ use tokio::time::sleep;
 use super::hazard::{self, Hazard};
 use super::procs;
 use super::workload::Workload;
-use crate::{BlockType, Orchestrator, ValueType, Workflow};
+use crate::Orchestrator;
+use crate::workflow::{BlockType, ValueType, Workflow};
 
 /// Block types of the round's workflow: an action that hands the next
 /// block its script, an action that takes one, and a command block that

@@ -1,0 +1,4 @@
+//! Guards on the runtime ([`Orchestrator::guard`](crate::Orchestrator::guard)): emergency
+//! halt, risk limits and circuit breakers.
+
+pub use taskorch_actors::{BreakerOptions, BreakerSpec, BreakerState, BreakerStatus, RiskLimit};
