@@ -93,7 +93,7 @@ async fn memory(orch: &Orchestrator) {
         .collect();
     let with_tasks = rss();
     let mut batch = orch
-        .batch(BatchSpec::new(tasks, ACTION_LIMIT))
+        .start_batch(BatchSpec::new(tasks, ACTION_LIMIT))
         .await
         .expect("batch");
     while batch.changed().await.running < ACTION_LIMIT {}

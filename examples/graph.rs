@@ -104,7 +104,7 @@ async fn main() -> taskorch::Result<()> {
         .map(|(_, t)| t.name().to_string())
         .collect();
 
-    let run = orch.submit_graph(graph).await?;
+    let run = orch.graphs().start(graph).await?;
     println!("events:");
     let t0 = SystemTime::now();
     let mut seen = vec![TaskStatus::Pending; run.len()];

@@ -272,7 +272,7 @@ mod injected {
         let mut graph = TaskGraph::new();
         let first = graph.add(GraphTask::new("first", Task::command("true")));
         graph.add(GraphTask::new("second", Task::command("true")).after(first));
-        let report = answered(rt.run_graph(graph)).await.unwrap();
+        let report = answered(rt.graphs().run(graph)).await.unwrap();
         let first = report.by_name("first").unwrap();
         assert_eq!(
             first.error_kind.as_deref(),

@@ -387,10 +387,11 @@ async fn run_tasks(orch: &Orchestrator, tasks: &[TaskDef], graph_name: String) {
     }
     let adopted = orch
         .graphs()
+        .list()
         .into_iter()
         .filter(|g| g.resumed && g.name.as_deref() == Some(graph_name.as_str()))
         .max_by_key(|g| g.id)
-        .and_then(|g| orch.graph(g.id));
+        .and_then(|g| orch.graphs().find(g.id));
     let run = match adopted {
         Some(run) => {
             let stats = run.stats();
@@ -410,7 +411,7 @@ async fn run_tasks(orch: &Orchestrator, tasks: &[TaskDef], graph_name: String) {
                 event("task", "-", "the tasks' dependencies form a cycle");
                 return;
             };
-            match orch.submit_graph(graph).await {
+            match orch.graphs().start(graph).await {
                 Ok(run) => run,
                 Err(e) => {
                     event("task", "-", format_args!("could not start the tasks: {e}"));

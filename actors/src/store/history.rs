@@ -13,7 +13,7 @@ use super::RUNS;
 use super::records::{self, RunRow};
 use crate::run::{RunId, RunInfo, RunStatus};
 
-/// Which stored runs [`Orchestrator::history`] returns: every field narrows
+/// Which stored runs [`Observer::history`] returns: every field narrows
 /// the result, `None` matches everything. Results are newest first.
 ///
 /// ```
@@ -37,7 +37,7 @@ use crate::run::{RunId, RunInfo, RunStatus};
 /// assert_eq!(query, same);
 /// ```
 ///
-/// [`Orchestrator::history`]: https://docs.rs/taskorch
+/// [`Observer::history`]: https://docs.rs/taskorch
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HistoryQuery {
     /// Only runs with exactly this name.
