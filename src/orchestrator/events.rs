@@ -62,7 +62,7 @@ impl Observer<'_> {
     /// own pace and never slows the run; a reader that falls a whole ring
     /// behind skips the lines dropped meanwhile (a jump in `seq`, counted
     /// by [`OutputSubscription::missed`]). Only the run's own
-    /// [`RunStream`] is lossless.
+    /// [`RunStream`](crate::RunStream) is lossless.
     ///
     /// # Errors
     /// `UnknownRun` if the id is unknown here.
