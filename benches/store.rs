@@ -30,8 +30,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use taskorch::RunQuery;
 use taskorch::graph::{GraphTask, TaskGraph};
-use taskorch::store::HistoryQuery;
 use taskorch::{Config, Orchestrator, RunId, Task};
 use util::Samples;
 
@@ -194,7 +194,7 @@ async fn restart(dir: &Path, n: usize) {
         starts.push(begin.elapsed());
         let stored = orch
             .observe()
-            .history(HistoryQuery::new().limit(1))
+            .history(&RunQuery::new().most_recent(1))
             .expect("history");
         assert_eq!(stored.len(), 1);
         orch.shutdown().await.expect("shutdown");
@@ -209,7 +209,7 @@ async fn restart(dir: &Path, n: usize) {
         .expect("start");
     let listed = orch
         .observe()
-        .history(HistoryQuery::new())
+        .history(&RunQuery::new())
         .expect("history")
         .len();
     orch.shutdown().await.expect("shutdown");

@@ -20,9 +20,9 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
+use taskorch::RunQuery;
 use taskorch::graph::{GraphTask, TaskGraph};
 use taskorch::schedule::CatchUp;
-use taskorch::store::HistoryQuery;
 use taskorch::workflow::{BlockType, ValueType, Workflow};
 use taskorch::{Config, Orchestrator, Priority, RunStatus, ScheduleSpec, Task, Trigger};
 
@@ -45,7 +45,7 @@ async fn demo() -> taskorch::Result<()> {
         ..Config::default().store(&path)
     };
     let orch = Orchestrator::start(config).await?;
-    let before = orch.observe().history(HistoryQuery::new())?;
+    let before = orch.observe().history(&RunQuery::new())?;
     if before.is_empty() {
         println!("empty history: first run");
     } else {
@@ -77,24 +77,24 @@ async fn demo() -> taskorch::Result<()> {
         for _ in 0..200 {
             let active = orch
                 .observe()
-                .history(HistoryQuery::new().status(RunStatus::Queued))?
+                .history(&RunQuery::new().status(RunStatus::Queued))?
                 .len()
                 + orch
                     .observe()
-                    .history(HistoryQuery::new().status(RunStatus::Running))?
+                    .history(&RunQuery::new().status(RunStatus::Running))?
                     .len();
             if active == 0 {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        for job in orch.observe().history(HistoryQuery::new())? {
+        for job in orch.observe().history(&RunQuery::new())? {
             println!("  now {} {:<12} {}", job.id, job.status, job.name);
         }
         for status in [RunStatus::Interrupted, RunStatus::Succeeded] {
             let n = orch
                 .observe()
-                .history(HistoryQuery::new().status(status))?
+                .history(&RunQuery::new().status(status))?
                 .len();
             println!("{n} runs {status}");
         }
@@ -112,7 +112,7 @@ async fn demo() -> taskorch::Result<()> {
     }
     tokio::time::sleep(Duration::from_millis(1200)).await;
     println!("long-export {long} is {:?}", orch.status(long));
-    for job in orch.observe().history(HistoryQuery::new())? {
+    for job in orch.observe().history(&RunQuery::new())? {
         println!("  {} {:<12} {}", job.id, job.status, job.name);
     }
     println!("crashing now (no shutdown): run me again");
@@ -271,7 +271,7 @@ async fn harness(db: &Path, marker: &Path, mode: &str) -> taskorch::Result<()> {
             // drain: no new ticks; let resumed runs finish, then stop.
             orch.schedule(spec).await?.disable().await?;
             let active = |orch: &Orchestrator| -> taskorch::Result<usize> {
-                let q = |s| orch.observe().history(HistoryQuery::new().status(s));
+                let q = |s| orch.observe().history(&RunQuery::new().status(s));
                 Ok(q(RunStatus::Queued)?.len() + q(RunStatus::Running)?.len())
             };
             let graphs_done = |orch: &Orchestrator| orch.graphs().list().iter().all(|g| g.finished);

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use serde_json::json;
+use taskorch::RunQuery;
 use taskorch::schedule::{CatchUp, Clock};
-use taskorch::store::HistoryQuery;
 use taskorch::{Config, Error, Orchestrator, RunStatus, ScheduleSpec, Task, Trigger};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -109,26 +109,23 @@ async fn history_output_and_outcomes_survive_a_restart() {
         matches!(orch.wait(slow).await, Err(Error::TimedOut { run: Some(id), .. }) if id == slow)
     );
 
-    let all = orch.observe().history(HistoryQuery::new()).unwrap();
+    let all = orch.observe().history(&RunQuery::new()).unwrap();
     let ids: Vec<_> = all.iter().map(|r| r.id).collect();
     assert_eq!(ids, [slow, failed, greet], "newest first");
     let named = orch
         .observe()
-        .history(HistoryQuery::new().name("fail"))
+        .history(&RunQuery::new().name("fail"))
         .unwrap();
     assert_eq!(named.len(), 1);
     assert_eq!(named[0].id, failed);
     let by_status = orch
         .observe()
-        .history(HistoryQuery {
-            status: Some(RunStatus::Succeeded),
-            ..HistoryQuery::default()
-        })
+        .history(&RunQuery::new().status(RunStatus::Succeeded))
         .unwrap();
     assert_eq!(by_status.len(), 1);
     assert_eq!(
         orch.observe()
-            .history(HistoryQuery::new().limit(2))
+            .history(&RunQuery::new().most_recent(2))
             .unwrap()
             .len(),
         2
@@ -136,14 +133,14 @@ async fn history_output_and_outcomes_survive_a_restart() {
     let future = SystemTime::now() + Duration::from_secs(3600);
     assert!(
         orch.observe()
-            .history(HistoryQuery::new().since(future))
+            .history(&RunQuery::new().since(future))
             .unwrap()
             .is_empty()
     );
     let past = SystemTime::now() - Duration::from_secs(3600);
     assert!(
         orch.observe()
-            .history(HistoryQuery::new().until(past))
+            .history(&RunQuery::new().until(past))
             .unwrap()
             .is_empty()
     );
@@ -160,7 +157,7 @@ async fn without_a_store_history_reads_memory() {
         .run_id;
     let found = orch
         .observe()
-        .history(HistoryQuery::new().name("mem"))
+        .history(&RunQuery::new().name("mem"))
         .unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].id, id);
@@ -224,7 +221,7 @@ async fn a_crash_interrupts_running_runs_and_resumes_queued_ones_once() {
     let orch = Orchestrator::start(stored(&db)).await.unwrap();
     let active = orch
         .observe()
-        .history(HistoryQuery::new().status(RunStatus::Queued))
+        .history(&RunQuery::new().status(RunStatus::Queued))
         .unwrap();
     assert!(active.is_empty());
     orch.shutdown().await.unwrap();
@@ -343,7 +340,7 @@ async fn retention_applies_to_the_store() {
     let orch = Orchestrator::start(config()).await.unwrap();
     let kept: Vec<_> = orch
         .observe()
-        .history(HistoryQuery::new())
+        .history(&RunQuery::new())
         .unwrap()
         .into_iter()
         .map(|r| r.id)

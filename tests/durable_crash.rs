@@ -13,7 +13,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use taskorch::store::HistoryQuery;
+use taskorch::RunQuery;
 use taskorch::{Orchestrator, RunId, RunStatus};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -83,7 +83,7 @@ async fn kill_9_at_seeded_points_loses_nothing_and_runs_nothing_twice() {
     }
 
     let orch = Orchestrator::start(fast_config().store(&db)).await.unwrap();
-    let history = orch.observe().history(HistoryQuery::new()).unwrap();
+    let history = orch.observe().history(&RunQuery::new()).unwrap();
     let status: HashMap<RunId, RunStatus> = history.iter().map(|r| (r.id, r.status)).collect();
     let mut marks: HashMap<RunId, usize> = HashMap::new();
     // "G <start>/<task>": a task of the graph submitted by one start.

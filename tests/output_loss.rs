@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
+use taskorch::RunQuery;
 use taskorch::events::{EventBody, EventItem};
-use taskorch::store::HistoryQuery;
 use taskorch::{Orchestrator, Task};
 
 use crate::common::{fast_config, start_runtime};
@@ -68,7 +68,7 @@ async fn a_stored_run_still_says_what_it_dropped_after_a_restart() {
         .unwrap();
     let info = orch.find_run(id).unwrap();
     assert_eq!((info.stdout_dropped, info.stderr_dropped), (90, 40));
-    let listed = orch.observe().history(HistoryQuery::new()).unwrap();
+    let listed = orch.observe().history(&RunQuery::new()).unwrap();
     let row = listed.iter().find(|r| r.id == id).unwrap();
     assert_eq!((row.stdout_dropped, row.stderr_dropped), (90, 40));
     let again = orch.wait(id).await.unwrap();

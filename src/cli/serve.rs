@@ -15,12 +15,11 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinSet;
 
-use crate::Orchestrator;
-use crate::store::HistoryQuery;
+use crate::{Orchestrator, RunQuery};
 
 use super::CliError;
 use super::store_dir::StoreDir;
-use super::wire::{Reply, Request, RunDetails, TimedLine};
+use super::wire::{Reply, Request, RunDetails, TimedLine, runs_query};
 
 /// The commands `up` started, by run name, for `show`.
 pub(super) type Commands = Arc<HashMap<String, String>>;
@@ -126,31 +125,23 @@ async fn serve(
             name,
             status,
             limit,
-        } => {
-            let query = HistoryQuery {
-                name,
-                status,
-                limit,
-                ..HistoryQuery::default()
-            };
-            match orch.observe().history(query) {
-                Ok(runs) => {
-                    let runs = runs
-                        .into_iter()
-                        .map(|info| {
-                            let fallback = commands.get(&info.name).cloned();
-                            match orch.observe().stored_run(info.id) {
-                                Some(run) => RunDetails::stored(run, fallback),
-                                None => RunDetails::new(info, fallback, None),
-                            }
-                        })
-                        .collect();
-                    send(Reply::Runs(runs)).await
-                }
-                Err(e) => send(Reply::Error(e.to_string())).await,
+        } => match orch.observe().history(&runs_query(name, status, limit)) {
+            Ok(runs) => {
+                let runs = runs
+                    .into_iter()
+                    .map(|info| {
+                        let fallback = commands.get(&info.name).cloned();
+                        match orch.observe().stored_run(info.id) {
+                            Some(run) => RunDetails::stored(run, fallback),
+                            None => RunDetails::new(info, fallback, None),
+                        }
+                    })
+                    .collect();
+                send(Reply::Runs(runs)).await
             }
-        }
-        Request::Ids => match orch.observe().history(HistoryQuery::default()) {
+            Err(e) => send(Reply::Error(e.to_string())).await,
+        },
+        Request::Ids => match orch.observe().history(&RunQuery::new()) {
             Ok(runs) => send(Reply::Ids(runs.into_iter().map(|r| r.id).collect())).await,
             Err(e) => send(Reply::Error(e.to_string())).await,
         },

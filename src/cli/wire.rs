@@ -11,7 +11,26 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::StoredRun;
 use crate::task::TaskKind;
-use crate::{Error, Output, OutputLine, RunId, RunInfo, RunStatus, Task};
+use crate::{Error, Output, OutputLine, RunId, RunInfo, RunQuery, RunStatus, Task};
+
+/// The query of `Request::Runs`, alike on the file and in a running `up`.
+pub(super) fn runs_query(
+    name: Option<String>,
+    status: Option<RunStatus>,
+    limit: Option<usize>,
+) -> RunQuery {
+    let mut query = RunQuery::new();
+    if let Some(name) = name {
+        query = query.name(name);
+    }
+    if let Some(status) = status {
+        query = query.status(status);
+    }
+    if let Some(limit) = limit {
+        query = query.most_recent(limit);
+    }
+    query
+}
 
 /// A read request.
 #[derive(Debug, Clone, Serialize, Deserialize)]

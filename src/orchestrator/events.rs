@@ -4,7 +4,7 @@
 
 use taskorch_actors::lines;
 use taskorch_actors::{
-    Error, EventStream, HistoryQuery, OutputSubscription, Result, RunId, RunInfo, StoredRun,
+    Error, EventStream, OutputSubscription, Result, RunId, RunInfo, RunQuery, StoredRun,
     TimedOutput,
 };
 
@@ -80,18 +80,18 @@ impl Observer<'_> {
         ))
     }
 
-    /// Runs matching `query` (name, status, accepted since / until, at
-    /// most `limit`), newest first. With a store (`Config::store`) this is
+    /// Runs matching `query` (name, status, pattern, accepted since /
+    /// until, the most recent N), newest first: the query
+    /// [`Orchestrator::find_runs`] answers from memory, oldest first. With a store (`Config::store`) this is
     /// the durable history, runs from before a restart included, up to
     /// `Config::history_limit` finished runs; without one, the runs held
     /// in memory.
     ///
     /// ```no_run
     /// # fn f(orch: taskorch::Orchestrator) -> taskorch::Result<()> {
-    /// use taskorch::RunStatus;
-    /// use taskorch::store::HistoryQuery;
+    /// use taskorch::{RunQuery, RunStatus};
     ///
-    /// let failed = orch.observe().history(HistoryQuery::new().status(RunStatus::Failed).limit(20))?;
+    /// let failed = orch.observe().history(&RunQuery::new().status(RunStatus::Failed).most_recent(20))?;
     /// for run in failed {
     ///     println!("{} {} {:?}", run.id, run.name, run.finished);
     /// }
@@ -104,12 +104,16 @@ impl Observer<'_> {
     /// # Errors
     /// `Store` if the file cannot be read, or the orchestrator has shut
     /// down (its store is closed).
-    pub fn history(&self, query: HistoryQuery) -> Result<Vec<RunInfo>> {
+    pub fn history(&self, query: &RunQuery) -> Result<Vec<RunInfo>> {
         let store = self.orch.inner.ctx.store();
         if store.is_enabled() {
-            store.history(&query)
+            store.history(query)
         } else {
-            Ok(query.select(self.orch.inner.ctx.registry().list()))
+            // The registry answers oldest first (its most recent N); the
+            // history reads newest first.
+            let mut runs = self.orch.inner.ctx.registry().query(query);
+            runs.reverse();
+            Ok(runs)
         }
     }
 
