@@ -22,6 +22,28 @@
 //! leaves a caller waiting forever, and never leaves a process behind.
 //! The runtime itself lives in the `taskorch-actors` crate; this crate is
 //! the facade.
+//!
+//! # Where the names are
+//! The crate root holds the public API contract: what to run, the
+//! [`Orchestrator`], the six patterns' specs and handles, runs and their
+//! output, status and the trace. Everything else is in the module of its
+//! concept: [`task`], [`output`], [`batch`], [`schedule`], [`pool`],
+//! [`graph`], [`workflow`], [`execution`], [`events`], [`trace`], [`guard`],
+//! [`store`], [`supervision`], [`logging`], and `fault` (feature
+//! `fault-injection`). The [`Orchestrator`]'s own docs list its methods and
+//! sub-handles.
+//!
+//! ```
+//! // Every contract name that exists today, from the root.
+//! #[allow(unused_imports)]
+//! use taskorch::{
+//!     Advisor, Backoff, CapturedOutput, ChildState, ChildStatus, Config, Error, Execution,
+//!     Orchestrator, Output, OutputLine, Overlap, Pattern, Pool, PoolSpec, PoolStats, Priority,
+//!     Recommendation, Request, Requirements, Restart, Result, RunId, RunInfo, RunQuery,
+//!     RunStatus, RunStream, Schedule, ScheduleInfo, ScheduleSpec, StreamKind, SystemStatus,
+//!     Task, TraceLog, Trigger,
+//! };
+//! ```
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![forbid(unsafe_code)]
