@@ -29,7 +29,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use taskorch::{BatchSpec, Config, Orchestrator, Task};
+use taskorch::batch::BatchSpec;
+use taskorch::{Config, Orchestrator, Task};
 use tokio::sync::Semaphore;
 use util::{Samples, fan_out};
 
@@ -92,7 +93,7 @@ async fn memory(orch: &Orchestrator) {
         .collect();
     let with_tasks = rss();
     let mut batch = orch
-        .batch(BatchSpec::new(tasks, ACTION_LIMIT))
+        .start_batch(BatchSpec::new(tasks, ACTION_LIMIT))
         .await
         .expect("batch");
     while batch.changed().await.running < ACTION_LIMIT {}
@@ -119,7 +120,10 @@ async fn raw_true(with_run_id: bool) {
     let mut command = tokio::process::Command::new("/bin/true");
     command.process_group(0).stdin(Stdio::null());
     if with_run_id {
-        command.env(taskorch::RUN_ID_ENV, "0190a5c4-7d1e-7cc0-9a55-2f6c1f0e4b11");
+        command.env(
+            taskorch::task::RUN_ID_ENV,
+            "0190a5c4-7d1e-7cc0-9a55-2f6c1f0e4b11",
+        );
     }
     let out = command.output().await.expect("raw spawn");
     assert!(out.status.success());

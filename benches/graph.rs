@@ -29,7 +29,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
-use taskorch::{Config, GraphTask, Orchestrator, Task, TaskGraph};
+use taskorch::graph::{GraphTask, TaskGraph};
+use taskorch::{Config, Orchestrator, Task};
 use util::{Samples, fan_out, report, report_alone};
 
 #[global_allocator]
@@ -109,7 +110,11 @@ async fn memory() {
     let orch = Orchestrator::start(config).await.expect("start");
     orch.register_action("noop", noop);
     // Warm up the runtime's own one-time allocations.
-    let warm = orch.run_graph(random_dag(100, LIMIT)).await.expect("graph");
+    let warm = orch
+        .graphs()
+        .run(random_dag(100, LIMIT))
+        .await
+        .expect("graph");
     assert!(warm.success());
     drop(warm);
     let runs_before = orch.runs().len();
@@ -117,7 +122,7 @@ async fn memory() {
     let region = Region::new(ALLOCATOR);
     let graph = random_dag(NODES, LIMIT);
     let built = region.change();
-    let run = orch.submit_graph(graph).await.expect("submit");
+    let run = orch.graphs().start(graph).await.expect("submit");
     let report = run.wait().await;
     assert!(report.success());
     drop(report);
@@ -151,7 +156,7 @@ async fn graph(orch: &Orchestrator, n: usize, limit: usize) -> Duration {
     // Built outside the timing: the caller's own work.
     let graph = random_dag(n, limit);
     let start = Instant::now();
-    let report = orch.run_graph(graph).await.expect("graph");
+    let report = orch.graphs().run(graph).await.expect("graph");
     let took = start.elapsed();
     assert!(report.success());
     took
@@ -223,13 +228,13 @@ async fn chain(orch: &Orchestrator, rounds: usize) {
         graph
     };
     // Warm-up, not counted.
-    assert!(orch.run_graph(build()).await.expect("chain").success());
+    assert!(orch.graphs().run(build()).await.expect("chain").success());
     raw_chain(&stamps).await;
     let (mut ours, mut floor) = (Samples::default(), Samples::default());
     for round in 0..rounds {
         for side in 0..2 {
             if (round + side) % 2 == 0 {
-                assert!(orch.run_graph(build()).await.expect("chain").success());
+                assert!(orch.graphs().run(build()).await.expect("chain").success());
                 hops(&stamps, &mut ours);
             } else {
                 raw_chain(&stamps).await;

@@ -64,7 +64,10 @@ async fn raw_true(with_run_id: bool) {
     let mut command = tokio::process::Command::new("/bin/true");
     command.process_group(0).stdin(Stdio::null());
     if with_run_id {
-        command.env(taskorch::RUN_ID_ENV, "0190a5c4-7d1e-7cc0-9a55-2f6c1f0e4b11");
+        command.env(
+            taskorch::task::RUN_ID_ENV,
+            "0190a5c4-7d1e-7cc0-9a55-2f6c1f0e4b11",
+        );
     }
     let out = command.output().await.expect("raw spawn");
     assert!(out.status.success());

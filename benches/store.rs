@@ -30,7 +30,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use taskorch::{Config, GraphTask, HistoryQuery, Orchestrator, RunId, Task, TaskGraph};
+use taskorch::RunQuery;
+use taskorch::graph::{GraphTask, TaskGraph};
+use taskorch::{Config, Orchestrator, RunId, Task};
 use util::Samples;
 
 const CALLERS: usize = 64;
@@ -63,7 +65,7 @@ async fn graph_round(dir: &Path, round: usize, n: usize, durable: bool) -> Durat
         ));
     }
     let start = Instant::now();
-    let report = orch.run_graph(graph).await.expect("graph");
+    let report = orch.graphs().run(graph).await.expect("graph");
     let took = start.elapsed();
     assert!(report.success());
     orch.shutdown().await.expect("shutdown");
@@ -190,7 +192,10 @@ async fn restart(dir: &Path, n: usize) {
             .await
             .expect("start");
         starts.push(begin.elapsed());
-        let stored = orch.history(HistoryQuery::new().limit(1)).expect("history");
+        let stored = orch
+            .observe()
+            .history(&RunQuery::new().most_recent(1))
+            .expect("history");
         assert_eq!(stored.len(), 1);
         orch.shutdown().await.expect("shutdown");
     }
@@ -202,7 +207,11 @@ async fn restart(dir: &Path, n: usize) {
     let orch = Orchestrator::start(config(Some(&path), n))
         .await
         .expect("start");
-    let listed = orch.history(HistoryQuery::new()).expect("history").len();
+    let listed = orch
+        .observe()
+        .history(&RunQuery::new())
+        .expect("history")
+        .len();
     orch.shutdown().await.expect("shutdown");
     let bytes = std::fs::metadata(&path).expect("store file").len();
     println!(

@@ -26,7 +26,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use taskorch::{Block, BlockType, Config, Orchestrator, RunStatus, Task, ValueType, Workflow};
+use taskorch::workflow::{Block, BlockType, ValueType, Workflow};
+use taskorch::{Config, Orchestrator, RunStatus, Task};
 use util::{Samples, report, report_alone};
 
 const BLOCKS: usize = 1_000;
@@ -71,11 +72,11 @@ async fn blocks(rounds: usize) {
             Ok(json!({ "x": x }))
         }
     });
-    orch.register_block_type(
+    orch.workflows().register_block_type(
         "first",
         BlockType::action("noop").output("x", ValueType::Number),
     );
-    orch.register_block_type(
+    orch.workflows().register_block_type(
         "next",
         BlockType::action("noop")
             .input("x", ValueType::Number)
@@ -106,7 +107,11 @@ async fn blocks(rounds: usize) {
     );
     for _ in 0..rounds {
         marks.lock().unwrap().clear();
-        let report = orch.run_workflow(workflow.clone()).await.expect("workflow");
+        let report = orch
+            .workflows()
+            .run(workflow.clone())
+            .await
+            .expect("workflow");
         assert!(report.succeeded);
         assert_eq!(
             report.outputs[&format!("b{}", BLOCKS - 1)]["x"],
@@ -150,7 +155,7 @@ async fn fan_out(rounds: usize) {
         alone.push(runs(&orch).await);
         let mut readers = Vec::new();
         for _ in 0..SUBSCRIBERS {
-            let mut stream = orch.subscribe();
+            let mut stream = orch.observe().subscribe();
             readers.push(tokio::spawn(async move {
                 let mut seen = 0u64;
                 while stream.next().await.is_some() {
@@ -213,14 +218,14 @@ async fn halt(rounds: usize) {
         }
         // Every process started (it has a pid) before the halt.
         while !ids.iter().all(|id| {
-            orch.run_info(*id)
+            orch.find_run(*id)
                 .is_some_and(|info| info.status == RunStatus::Running)
         }) {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
         let start = Instant::now();
-        let cancelled = orch.halt("bench");
+        let cancelled = orch.guard().halt("bench");
         call.push(start.elapsed());
         assert_eq!(cancelled, Some(PROCESSES));
         while !ids
@@ -230,7 +235,7 @@ async fn halt(rounds: usize) {
             tokio::task::yield_now().await;
         }
         ended.push(start.elapsed());
-        orch.resume();
+        orch.guard().resume();
     }
     report_alone("halt: halt() call, 100 running processes", &call, "-");
     report_alone(

@@ -11,7 +11,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use taskorch::{BatchSpec, Config, Error, Orchestrator, Task};
+use taskorch::batch::BatchSpec;
+use taskorch::{Config, Error, Orchestrator, Task};
 
 #[tokio::main]
 async fn main() -> taskorch::Result<()> {
@@ -26,7 +27,7 @@ async fn main() -> taskorch::Result<()> {
     let tasks = files
         .iter()
         .map(|file| Task::command("sha256sum").arg(file.to_string_lossy()));
-    let mut batch = orch.batch(BatchSpec::new(tasks, 4)).await?;
+    let mut batch = orch.start_batch(BatchSpec::new(tasks, 4)).await?;
 
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);

@@ -20,10 +20,11 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use taskorch::{
-    BlockType, CatchUp, Config, GraphTask, HistoryQuery, Orchestrator, Priority, RunStatus,
-    ScheduleSpec, Task, TaskGraph, Trigger, ValueType, Workflow,
-};
+use taskorch::RunQuery;
+use taskorch::graph::{GraphTask, TaskGraph};
+use taskorch::schedule::CatchUp;
+use taskorch::workflow::{BlockType, ValueType, Workflow};
+use taskorch::{Config, Orchestrator, Priority, RunStatus, ScheduleSpec, Task, Trigger};
 
 #[tokio::main]
 async fn main() -> taskorch::Result<()> {
@@ -44,7 +45,7 @@ async fn demo() -> taskorch::Result<()> {
         ..Config::default().store(&path)
     };
     let orch = Orchestrator::start(config).await?;
-    let before = orch.history(HistoryQuery::new())?;
+    let before = orch.observe().history(&RunQuery::new())?;
     if before.is_empty() {
         println!("empty history: first run");
     } else {
@@ -75,21 +76,26 @@ async fn demo() -> taskorch::Result<()> {
         // for them.
         for _ in 0..200 {
             let active = orch
-                .history(HistoryQuery::new().status(RunStatus::Queued))?
+                .observe()
+                .history(&RunQuery::new().status(RunStatus::Queued))?
                 .len()
                 + orch
-                    .history(HistoryQuery::new().status(RunStatus::Running))?
+                    .observe()
+                    .history(&RunQuery::new().status(RunStatus::Running))?
                     .len();
             if active == 0 {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        for job in orch.history(HistoryQuery::new())? {
+        for job in orch.observe().history(&RunQuery::new())? {
             println!("  now {} {:<12} {}", job.id, job.status, job.name);
         }
         for status in [RunStatus::Interrupted, RunStatus::Succeeded] {
-            let n = orch.history(HistoryQuery::new().status(status))?.len();
+            let n = orch
+                .observe()
+                .history(&RunQuery::new().status(status))?
+                .len();
             println!("{n} runs {status}");
         }
         orch.shutdown().await?;
@@ -106,7 +112,7 @@ async fn demo() -> taskorch::Result<()> {
     }
     tokio::time::sleep(Duration::from_millis(1200)).await;
     println!("long-export {long} is {:?}", orch.status(long));
-    for job in orch.history(HistoryQuery::new())? {
+    for job in orch.observe().history(&RunQuery::new())? {
         println!("  {} {:<12} {}", job.id, job.status, job.name);
     }
     println!("crashing now (no shutdown): run me again");
@@ -152,7 +158,7 @@ async fn harness(db: &Path, marker: &Path, mode: &str) -> taskorch::Result<()> {
             let left = graph.add(step("left", 5).after(first));
             let right = graph.add(step("right", 2).after(first));
             graph.add(step("last", 1).depends_on([left, right]));
-            orch.submit_graph(graph).await?;
+            orch.graphs().start(graph).await?;
             writeln!(out, "ready").ok();
             for i in 0u64.. {
                 let task = Task::shell(format!("{mark}; sleep 0.0{}", 1 + i % 5)).name("job");
@@ -202,7 +208,7 @@ async fn harness(db: &Path, marker: &Path, mode: &str) -> taskorch::Result<()> {
                     .await?;
                 writeln!(out, "queued {id}").ok();
             }
-            orch.halt("crash test");
+            orch.guard().halt("crash test");
             writeln!(out, "ready").ok();
             out.flush().ok();
             std::future::pending::<()>().await;
@@ -211,7 +217,7 @@ async fn harness(db: &Path, marker: &Path, mode: &str) -> taskorch::Result<()> {
             // a, then b (running at the crash, holding the only slot)
             // while c -> d wait.
             register_marking_blocks(&orch, marker);
-            let run = orch.start_workflow(marking_workflow()).await?;
+            let run = orch.workflows().start(marking_workflow()).await?;
             writeln!(out, "workflow {}", run.id()).ok();
             while !std::fs::read_to_string(marker)
                 .unwrap_or_default()
@@ -255,7 +261,7 @@ async fn harness(db: &Path, marker: &Path, mode: &str) -> taskorch::Result<()> {
                 );
                 graph
             };
-            let run = orch.submit_graph(graph).await?;
+            let run = orch.graphs().start(graph).await?;
             writeln!(out, "graph {}", run.id()).ok();
             writeln!(out, "ready").ok();
             out.flush().ok();
@@ -265,10 +271,10 @@ async fn harness(db: &Path, marker: &Path, mode: &str) -> taskorch::Result<()> {
             // drain: no new ticks; let resumed runs finish, then stop.
             orch.schedule(spec).await?.disable().await?;
             let active = |orch: &Orchestrator| -> taskorch::Result<usize> {
-                let q = |s| orch.history(HistoryQuery::new().status(s));
+                let q = |s| orch.observe().history(&RunQuery::new().status(s));
                 Ok(q(RunStatus::Queued)?.len() + q(RunStatus::Running)?.len())
             };
-            let graphs_done = |orch: &Orchestrator| orch.graphs().iter().all(|g| g.finished);
+            let graphs_done = |orch: &Orchestrator| orch.graphs().list().iter().all(|g| g.finished);
             while active(&orch)? > 0 || !graphs_done(&orch) {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -304,11 +310,11 @@ fn register_marking_blocks(orch: &Orchestrator, marker: &Path) {
             Ok(serde_json::Value::Null)
         }
     });
-    orch.register_block_type(
+    orch.workflows().register_block_type(
         "a",
         BlockType::action("act").output("out", ValueType::String),
     );
-    orch.register_block_type(
+    orch.workflows().register_block_type(
         "b",
         BlockType::action("hang")
             .input("x", ValueType::Any)
@@ -316,7 +322,7 @@ fn register_marking_blocks(orch: &Orchestrator, marker: &Path) {
     );
     for name in ["c", "d"] {
         let script = format!("echo {name} >> '{}'; echo {name}-done", marker.display());
-        orch.register_block_type(
+        orch.workflows().register_block_type(
             name,
             BlockType::command("sh", ["-c".to_string(), script])
                 .input("x", ValueType::Any)

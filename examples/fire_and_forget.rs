@@ -46,7 +46,7 @@ async fn main() -> taskorch::Result<()> {
         println!("{:<16} {:<12} {:>6} {:>9}", "job", "status", "exit", "took");
         let mut finished = 0;
         for &id in &ids {
-            let Some(run) = orch.run_info(id) else {
+            let Some(run) = orch.find_run(id) else {
                 continue;
             };
             let took = match (run.started, run.finished) {
@@ -75,7 +75,7 @@ async fn main() -> taskorch::Result<()> {
 
     println!("\n== what `wait` says about each job");
     for &id in &ids {
-        let name = orch.run_info(id).map(|r| r.name).unwrap_or_default();
+        let name = orch.find_run(id).map(|r| r.name).unwrap_or_default();
         match orch.wait(id).await {
             Ok(out) => println!(
                 "{name:<16} exit {:?}  stdout {:?}  stderr {:?}",

@@ -16,10 +16,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime};
 
 use serde_json::json;
-use taskorch::{
-    Config, GraphReport, GraphTask, Orchestrator, Priority, Resource, ResourceId, Task, TaskGraph,
-    TaskResult, TaskStatus,
+use taskorch::graph::{
+    GraphReport, GraphTask, Resource, ResourceId, TaskGraph, TaskResult, TaskStatus,
 };
+use taskorch::{Config, Orchestrator, Priority, Task};
 
 /// The resource three tasks need to themselves.
 const DB: &str = "staging-db";
@@ -104,7 +104,7 @@ async fn main() -> taskorch::Result<()> {
         .map(|(_, t)| t.name().to_string())
         .collect();
 
-    let run = orch.submit_graph(graph).await?;
+    let run = orch.graphs().start(graph).await?;
     println!("events:");
     let t0 = SystemTime::now();
     let mut seen = vec![TaskStatus::Pending; run.len()];

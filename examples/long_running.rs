@@ -67,7 +67,7 @@ async fn main() -> taskorch::Result<()> {
     drop(ticker);
     tokio::time::sleep(Duration::from_millis(700)).await;
     // A reader attaching now gets the backlog, then live lines.
-    let mut watcher = orch.subscribe_output(ticker_id)?;
+    let mut watcher = orch.observe().subscribe_output(ticker_id)?;
     for _ in 0..6 {
         if let Some(line) = watcher.next_line().await {
             println!("  watcher got #{} {}", line.seq, line.text);

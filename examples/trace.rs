@@ -14,9 +14,8 @@ use std::io::BufWriter;
 use std::time::Duration;
 
 use serde_json::json;
-use taskorch::{
-    Config, EventKind, Orchestrator, PoolSpec, ScheduleSpec, Task, TraceEvent, Trigger,
-};
+use taskorch::trace::{EventKind, TraceEvent};
+use taskorch::{Config, Orchestrator, PoolSpec, ScheduleSpec, Task, Trigger};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

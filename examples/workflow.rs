@@ -11,14 +11,16 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use taskorch::{BlockType, Config, EventItem, Orchestrator, ValueType, Workflow};
+use taskorch::events::EventItem;
+use taskorch::workflow::{BlockType, ValueType, Workflow};
+use taskorch::{Config, Orchestrator};
 
 #[tokio::main]
 async fn main() -> taskorch::Result<()> {
     let orch = Orchestrator::start(Config::default()).await?;
 
     // Print the event stream as it happens.
-    let mut events = orch.subscribe();
+    let mut events = orch.observe().subscribe();
     let printer = tokio::spawn(async move {
         while let Some(item) = events.next().await {
             match item {
@@ -41,38 +43,39 @@ async fn main() -> taskorch::Result<()> {
     orch.register_action("order", |input: Value| async move {
         Ok(json!({ "filled": input["inputs"]["qty"] }))
     });
-    orch.register_block_type(
+    orch.workflows().register_block_type(
         "quote",
         BlockType::action("quote").output("price", ValueType::Number),
     );
-    orch.register_block_type(
+    orch.workflows().register_block_type(
         "size",
         BlockType::action("size")
             .input("price", ValueType::Number)
             .output("qty", ValueType::Number)
             .output("notional", ValueType::Number),
     );
-    orch.register_block_type(
+    orch.workflows().register_block_type(
         "order",
         BlockType::action("order")
             .input("qty", ValueType::Number)
             .input("notional", ValueType::Number)
             .output("filled", ValueType::Number),
     );
-    orch.register_block_type(
+    orch.workflows().register_block_type(
         "confirm",
         BlockType::command("echo", ["filled {{filled}} shares"])
             .input("filled", ValueType::Number)
             .output("message", ValueType::String),
     );
     // Over 25,000 of exposure halts everything.
-    orch.register_limit("max_notional", 25_000.0, true)?;
+    orch.guard()
+        .register_limit("max_notional", 25_000.0, true)?;
 
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/workflow.json");
     let workflow = Workflow::from_file(path)?;
-    println!("order: {:?}", orch.validate_workflow(&workflow)?);
+    println!("order: {:?}", orch.workflows().validate(&workflow)?);
 
-    let report = orch.run_workflow(workflow.clone()).await?;
+    let report = orch.workflows().run(workflow.clone()).await?;
     println!(
         "first pass: succeeded={} confirm={:?}",
         report.succeeded, report.outputs["confirm"]["message"]
@@ -81,16 +84,16 @@ async fn main() -> taskorch::Result<()> {
     // The price jumps: 300 x 100 = 30,000 > 25,000.
     let mut hot = workflow;
     hot.blocks[0].params["price"] = json!(300.0);
-    let report = orch.run_workflow(hot).await?;
+    let report = orch.workflows().run(hot).await?;
     println!("second pass: succeeded={}", report.succeeded);
     for (block, status) in &report.blocks {
         println!("  {block:<9} {status:?}");
     }
-    println!("halted: {:?}", orch.halted());
+    println!("halted: {:?}", orch.guard().halted());
 
     // Give the printer a moment to drain, then stop.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    orch.resume();
+    orch.guard().resume();
     orch.shutdown().await?;
     printer.abort();
     Ok(())

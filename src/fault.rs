@@ -3,7 +3,7 @@
 //!
 //! - [`Orchestrator::inject_fault`](crate::Orchestrator::inject_fault)
 //!   queues a [`Fault`] for the next message of an actor;
-//!   [`inject_fault_at`](crate::Orchestrator::inject_fault_at) aims at the
+//!   [`orch.faults().inject_at`](Faults::inject_at) aims at the
 //!   nth message of a kind ([`FaultTarget`]).
 //! - [`Chaos`] runs a seeded mixed workload over every pattern (graphs,
 //!   workflows, pools and schedules included, the store on) while
@@ -19,7 +19,7 @@
 //! # async fn f() -> taskorch::Result<()> {
 //! let orch = Orchestrator::start(Config::default()).await?;
 //! // The third launch from now finds the launcher failing.
-//! orch.inject_fault_at("launcher", FaultTarget::message("Launch").nth(3), Fault::ErrorNextMessage)?;
+//! orch.faults().inject_at("launcher", FaultTarget::message("Launch").nth(3), Fault::ErrorNextMessage)?;
 //! for n in 1..=4 {
 //!     let launched = orch.launch(Task::command("true")).await;
 //!     assert_eq!(launched.is_err(), n == 3); // ActorFailed; the launcher is restarted
@@ -29,5 +29,6 @@
 
 mod chaos;
 
+pub use crate::orchestrator::Faults;
 pub use chaos::{Chaos, ChaosReport, PlannedFault};
 pub use taskorch_actors::{Fault, FaultStats, FaultTarget, process_alive, process_group_alive};

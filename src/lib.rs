@@ -22,73 +22,70 @@
 //! leaves a caller waiting forever, and never leaves a process behind.
 //! The runtime itself lives in the `taskorch-actors` crate; this crate is
 //! the facade.
+//!
+//! # Where the names are
+//! The crate root holds the public API contract: what to run, the
+//! [`Orchestrator`], the six patterns' specs and handles, runs and their
+//! output, status and the trace. Everything else is in the module of its
+//! concept: [`task`], [`output`], [`batch`], [`schedule`], [`pool`],
+//! [`graph`], [`workflow`], [`execution`], [`events`], [`trace`], [`guard`],
+//! [`store`], [`supervision`], [`logging`], and `fault` (feature
+//! `fault-injection`). The [`Orchestrator`]'s own docs list its methods and
+//! sub-handles.
+//!
+//! ```
+//! // Every contract name that exists today, from the root.
+//! #[allow(unused_imports)]
+//! use taskorch::{
+//!     Advisor, Backoff, CapturedOutput, ChildState, ChildStatus, Config, Error, Execution,
+//!     Orchestrator, Output, OutputLine, Overlap, Pattern, Pool, PoolSpec, PoolStats, Priority,
+//!     Recommendation, Request, Requirements, Restart, Result, RunId, RunInfo, RunQuery,
+//!     RunStatus, RunStream, Schedule, ScheduleInfo, ScheduleSpec, StreamKind, SystemStatus,
+//!     Task, TraceLog, Trigger,
+//! };
+//! ```
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![forbid(unsafe_code)]
 
 mod advisor;
+pub mod batch;
 // The `taskorch` command-line tool (feature `cli`, Unix: its read socket
 // is a unix socket).
 #[cfg(all(feature = "cli", unix))]
 pub mod cli;
 mod config;
-mod execution;
+pub mod events;
+pub mod execution;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
+pub mod graph;
+pub mod guard;
 pub mod logging;
 mod orchestrator;
+pub mod output;
+pub mod pool;
+pub mod schedule;
+pub mod store;
+pub mod supervision;
+pub mod task;
+pub mod trace;
 pub mod workflow;
 
+// The crate root holds the public API contract (DESIGN.md); everything
+// else lives in the module of its concept.
 pub use advisor::{Advisor, Alternative, Recommendation, Requirements};
-pub use config::{Config, LogFormat};
-pub use orchestrator::{BLOCK_ACTION, Orchestrator, WorkflowReport, WorkflowRun};
+pub use config::Config;
+pub use execution::Execution;
+pub use orchestrator::Orchestrator;
 #[cfg(feature = "fault-injection")]
 pub use taskorch_actors::Fault;
-pub use taskorch_actors::scheduler::{
-    CatchUp, Clock, Overlap, Schedule, ScheduleInfo, ScheduleSpec, Trigger,
-};
+pub use taskorch_actors::graph::Priority;
+pub use taskorch_actors::scheduler::{Overlap, Schedule, ScheduleInfo, ScheduleSpec, Trigger};
 pub use taskorch_actors::{
-    Backoff, ChildState, ChildStatus, Error, Output, OutputLine, Pattern, RUN_ID_ENV, Restart,
-    RestartIntensity, Result, RunId, RunInfo, RunStatus, Strategy, StreamKind, SystemStatus, Task,
-    TaskKind,
-};
-// The hard ceiling on captured bytes per stream.
-pub use taskorch_actors::MAX_OUTPUT_CEILING;
-pub use taskorch_actors::{Batch, BatchProgress, BatchSpec};
-// The limit on every duration, and its check.
-pub use taskorch_actors::duration;
-pub use taskorch_actors::{
-    CapturedOutput, LineTimes, OutputChunk, OutputSubscription, RunStream, TimedOutput,
-};
-pub use taskorch_actors::{
-    POOL_ENV, Pool, PoolSpec, PoolState, PoolStats, WORKER_ENV, WorkerLog, WorkerLogLine,
-};
-// What a retried run reports of each failed attempt.
-pub use taskorch_actors::{Retries, RetryNotice};
-pub use workflow::{Block, BlockType, RISK_LIMIT_BLOCK, ValueType, Workflow};
-// FireAndForget and the run registry.
-pub use taskorch_actors::RunQuery;
-// Automatic pattern selection.
-pub use execution::Execution;
-pub use taskorch_actors::{ExecutionPlan, Request};
-// Task graphs.
-pub use taskorch_actors::graph::{
-    Access, DEFAULT_AGING, GraphInfo, GraphReport, GraphRun, GraphState, GraphStats, GraphTask,
-    Priority, Resource, ResourceId, ResourceKind, ResourceUsage, TaskError, TaskGraph, TaskKey,
-    TaskResult, TaskState, TaskStatus,
-};
-// The message trace.
-pub use taskorch_actors::{
-    CorrelationId, EventKind, Outcome, TRACEPARENT_ENV, TraceEvent, TraceLog,
-};
-#[cfg(feature = "fault-injection")]
-pub use taskorch_actors::{FaultStats, FaultTarget};
-// Durable state: the store's history query.
-pub use taskorch_actors::{HistoryQuery, StoredRun};
-// Events, emergency halt, risk limits, circuit breakers.
-pub use taskorch_actors::{
-    BreakerOptions, BreakerSpec, BreakerState, BreakerStatus, EVENT_SCHEMA_VERSION, Event,
-    EventBody, EventItem, EventStream, RiskLimit,
+    Backoff, CapturedOutput, ChildState, ChildStatus, Error, Output, OutputLine, Pattern, Pool,
+    PoolSpec, PoolStats, Request, Restart, Result, RunId, RunInfo, RunQuery, RunStatus, RunStream,
+    StreamKind, SystemStatus, Task, TraceLog,
 };
 
 // The README and the guides in docs/ are compiled as doctests, so every

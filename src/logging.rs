@@ -23,7 +23,8 @@ use tracing::Subscriber;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
-use crate::config::{Config, LogFormat};
+use crate::config::Config;
+pub use crate::config::LogFormat;
 use crate::{Error, Result};
 
 /// Install the global `tracing` subscriber `config` describes

@@ -5,6 +5,28 @@
 //! registry. The handle is cheap to clone and can be shared freely.
 //!
 //! One `impl Orchestrator` block per pattern lives in `orchestrator/`.
+//!
+//! # The surface
+//! One verb scheme everywhere: `start_*` returns a handle, `run_*` waits
+//! for the end, `find_*` looks one item up, the plural noun lists them (or,
+//! for a sub-handle, gives the collection). The operational surface lives
+//! in sub-handles, each a borrow of the orchestrator returned by one
+//! method.
+//!
+//! | call | what it does |
+//! |---|---|
+//! | `start`, `shutdown`, `abort`, `config` | life cycle |
+//! | `run`, `stream`, `run_batch`, `start_batch`, `launch`, `schedule`, `pool`, `execute` | the six patterns, and the pick among them |
+//! | `register_action` | in-process actions for `Task::action` |
+//! | `status`, `find_run`, `runs`, `find_runs`, `wait`, `cancel`, `output` | runs in the registry |
+//! | `system_status`, `trace`, `inject_fault` | the actor tree, the message trace, a fault |
+//! | `schedules()` -> [`Schedules`](crate::schedule::Schedules) | `list`, `find` |
+//! | `pools()` -> [`Pools`](crate::pool::Pools) | `find`, `names` |
+//! | `graphs()` -> [`Graphs`](crate::graph::Graphs) | `start`, `run`, `find`, `list`; resources: `set_capacity`, `capacity`, `usage` |
+//! | `workflows()` -> [`Workflows`](crate::workflow::Workflows) | `register_block_type`, `validate`, `start`, `run`, `runs`, `halt` |
+//! | `guard()` -> [`Guard`](crate::guard::Guard) | `halt`, `resume`, `halted`, `register_limit`, `check_limit`, `check_registered_limit`, `risk_limits`, `breakers` |
+//! | `observe()` -> [`Observer`](crate::events::Observer) | `subscribe` (events), `subscribe_output`, `timed_output`, `history`, `stored_run`, `clear_trace` |
+//! | `faults()` -> `Faults` (feature `fault-injection`) | `inject_at`, `clear`, `stats` |
 
 use std::future::Future;
 use std::sync::Arc;
@@ -33,13 +55,19 @@ mod graph;
 mod halt;
 mod long_running;
 mod periodic;
-mod pooled;
+pub(crate) mod pooled;
 mod runs;
 mod simple;
 mod trace;
 mod workflow;
 
-pub use workflow::{BLOCK_ACTION, WorkflowReport, WorkflowRun};
+pub use events::Observer;
+pub use graph::Graphs;
+pub use halt::Guard;
+pub use periodic::Schedules;
+#[cfg(feature = "fault-injection")]
+pub use trace::Faults;
+pub use workflow::{BLOCK_ACTION, WorkflowReport, WorkflowRun, Workflows};
 
 /// Runs work in all six patterns under one root supervisor.
 ///
@@ -248,8 +276,11 @@ impl Orchestrator {
         self.inner.ctx.registry().status(id)
     }
 
-    /// A snapshot of run `id`.
-    pub fn run_info(&self, id: RunId) -> Option<RunInfo> {
+    /// A snapshot of run `id`; `None` if unknown here (as
+    /// [`status`](Self::status)). Runs from before a restart are in the
+    /// registry too; what else the store keeps of a run is
+    /// [`Observer::stored_run`](crate::events::Observer::stored_run).
+    pub fn find_run(&self, id: RunId) -> Option<RunInfo> {
         self.inner.ctx.registry().info(id)
     }
 
@@ -286,7 +317,7 @@ impl Orchestrator {
 
     /// Queue a fault for the next message of `actor` ("executor", ...).
     /// An actor no fault can target is refused with a warning in the log;
-    /// [`inject_fault_at`](Self::inject_fault_at) returns the error, and
+    /// [`Faults::inject_at`](crate::fault::Faults::inject_at) returns the error, and
     /// can aim at the nth message of a kind.
     #[cfg(feature = "fault-injection")]
     pub fn inject_fault(&self, actor: &str, fault: taskorch_actors::Fault) {

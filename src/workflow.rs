@@ -6,7 +6,7 @@
 //! each a reference `"block.output"` to an output of an earlier block —
 //! the outputs it exposes, and free `params`. A block's type is a
 //! [`BlockType`] registered with
-//! [`Orchestrator::register_block_type`](crate::Orchestrator::register_block_type):
+//! [`Workflows::register_block_type`](crate::workflow::Workflows::register_block_type):
 //! a registered action or a command template, with the names and
 //! [`ValueType`]s of its inputs and outputs. The built-in type
 //! `risk_limit` checks its `value` input against the registered risk limit
@@ -17,7 +17,7 @@
 //! reference to a block or output that does not exist, a type mismatch
 //! between an output and the input it feeds, a cycle. The order is the
 //! topological order of the data edges. Running a workflow compiles it
-//! into a task graph (see `Orchestrator::start_workflow`).
+//! into a task graph (see [`Workflows::start`](crate::workflow::Workflows::start)).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -25,6 +25,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use taskorch_actors::{Error, Result};
+
+pub use crate::orchestrator::{BLOCK_ACTION, WorkflowReport, WorkflowRun, Workflows};
 
 #[cfg(test)]
 mod tests;
@@ -36,7 +38,7 @@ pub const RISK_LIMIT_BLOCK: &str = "risk_limit";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Workflow {
-    /// The workflow's id (events and `halt_workflow` name it).
+    /// The workflow's id (events and `Workflows::halt` name it).
     pub id: String,
     /// Free text.
     #[serde(default)]
@@ -122,7 +124,7 @@ pub(crate) enum BlockRun {
 /// A registered block type: what it runs and its typed inputs and outputs.
 ///
 /// ```
-/// use taskorch::{BlockType, ValueType};
+/// use taskorch::workflow::{BlockType, ValueType};
 ///
 /// let sizer = BlockType::action("position_size")
 ///     .input("price", ValueType::Number)

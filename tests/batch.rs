@@ -1,5 +1,5 @@
 //! The Concurrent pattern: `orch.run_batch(tasks, limit)` and
-//! `orch.batch(spec)`.
+//! `orch.start_batch(spec)`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::json;
-use taskorch::{BatchSpec, Config, Error, Orchestrator, Pattern, RunStatus, Task};
+use taskorch::batch::BatchSpec;
+use taskorch::{Config, Error, Orchestrator, Pattern, RunStatus, Task};
 use tokio::sync::Semaphore;
 
 use crate::common::*;
@@ -110,7 +111,7 @@ async fn results_are_in_input_order_with_commands_and_actions_mixed() {
         RunStatus::Succeeded,
     ];
     for (out, status) in outs.iter().zip(expect) {
-        let info = rt.run_info(out.run_id).unwrap();
+        let info = rt.find_run(out.run_id).unwrap();
         assert_eq!(info.pattern, Pattern::Concurrent);
         assert_eq!(info.status, status);
     }
@@ -155,12 +156,12 @@ async fn a_limit_of_zero_is_an_invalid_task() {
         );
     }
     let err = rt
-        .batch(BatchSpec::new([Task::command("true")], 0))
+        .start_batch(BatchSpec::new([Task::command("true")], 0))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::InvalidTask(_)), "{err:?}");
     let err = rt
-        .batch(BatchSpec::new([Task::command("true")], 1).timeout(Duration::ZERO))
+        .start_batch(BatchSpec::new([Task::command("true")], 1).timeout(Duration::ZERO))
         .await
         .unwrap_err();
     assert!(
@@ -178,7 +179,7 @@ async fn an_empty_batch_is_an_empty_result() {
         rt.run_batch(Vec::new(), 0).await.is_empty(),
         "no slot to put an error in"
     );
-    let batch = rt.batch(BatchSpec::new([], 4)).await.unwrap();
+    let batch = rt.start_batch(BatchSpec::new([], 4)).await.unwrap();
     assert!(batch.is_empty() && batch.progress().is_finished());
     assert!(batch.wait().await.is_empty());
 }
@@ -188,7 +189,7 @@ async fn the_batch_limit_bounds_running_work_and_the_rest_waits() {
     let rt = start_runtime().await;
     let gate = Gate::register(&rt);
     let batch = rt
-        .batch(BatchSpec::new((0..8).map(Gate::task), 3))
+        .start_batch(BatchSpec::new((0..8).map(Gate::task), 3))
         .await
         .unwrap();
     assert!(
@@ -215,11 +216,11 @@ async fn the_global_cap_bounds_work_across_batches() {
     .await;
     let gate = Gate::register(&rt);
     let first = rt
-        .batch(BatchSpec::new((0..6).map(Gate::task), 3))
+        .start_batch(BatchSpec::new((0..6).map(Gate::task), 3))
         .await
         .unwrap();
     let second = rt
-        .batch(BatchSpec::new((0..6).map(Gate::task), 3))
+        .start_batch(BatchSpec::new((0..6).map(Gate::task), 3))
         .await
         .unwrap();
     // Each batch has 3 runs under way, but only 4 hold a runtime slot; the
@@ -264,7 +265,7 @@ async fn fail_fast_terminates_running_runs_and_cancels_queued_tasks() {
     ];
     let spec = BatchSpec::new(tasks, 3).fail_fast(true);
     let results = tokio::time::timeout(Duration::from_secs(30), async {
-        rt.batch(spec).await.unwrap().wait().await
+        rt.start_batch(spec).await.unwrap().wait().await
     })
     .await
     .expect("the batch ends");
@@ -292,7 +293,7 @@ async fn cancel_stops_the_whole_batch_and_leaves_no_process() {
     let dir = tempfile::tempdir().unwrap();
     let pids = dir.path().join("pids");
     let batch = rt
-        .batch(BatchSpec::new((0..4).map(|_| long(&pids)), 2))
+        .start_batch(BatchSpec::new((0..4).map(|_| long(&pids)), 2))
         .await
         .unwrap();
     let pids = wait_for_pids(&pids, 4).await;
@@ -320,7 +321,7 @@ async fn the_batch_timeout_ends_what_is_unfinished() {
     let pids = dir.path().join("pids");
     let after = Duration::from_millis(500);
     let spec = BatchSpec::new((0..3).map(|_| long(&pids)), 2).timeout(after);
-    let results = rt.batch(spec).await.unwrap().wait().await;
+    let results = rt.start_batch(spec).await.unwrap().wait().await;
     for (i, result) in results.iter().enumerate() {
         let Err(Error::TimedOut { run, after: a }) = result else {
             panic!("slot {i}: {result:?}");
@@ -342,7 +343,7 @@ async fn dropping_the_handle_does_not_stop_the_batch() {
     let rt = start_runtime().await;
     let gate = Gate::register(&rt);
     let batch = rt
-        .batch(BatchSpec::new((0..4).map(Gate::task), 2))
+        .start_batch(BatchSpec::new((0..4).map(Gate::task), 2))
         .await
         .unwrap();
     assert!(wait_until(Duration::from_secs(10), || gate.now() == 2).await);
@@ -386,7 +387,7 @@ async fn shutdown_mid_batch_interrupts_runs_and_refuses_the_rest() {
     let refused = rt.run_batch(vec![Task::command("true")], 1).await;
     assert!(matches!(refused[..], [Err(Error::ShuttingDown)]));
     let err = rt
-        .batch(BatchSpec::new([Task::command("true")], 1))
+        .start_batch(BatchSpec::new([Task::command("true")], 1))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::ShuttingDown));
@@ -412,7 +413,7 @@ async fn reported_output_bytes_are_not_held_again_for_wait() {
     let rt = start_runtime().await;
     let tasks = (0..3).map(|i| Task::shell(format!("echo job-{i}")));
     let mut batch = rt
-        .batch(BatchSpec::new(tasks, 2).report_each(true))
+        .start_batch(BatchSpec::new(tasks, 2).report_each(true))
         .await
         .unwrap();
     let mut seen = Vec::new();

@@ -6,7 +6,8 @@
 
 use std::time::Duration;
 
-use taskorch::{BatchSpec, ChildState, Error, Fault, RunStatus, Task};
+use taskorch::batch::BatchSpec;
+use taskorch::{ChildState, Error, Fault, RunStatus, Task};
 
 use crate::common::*;
 
@@ -31,7 +32,7 @@ async fn a_panic_mid_batch_keeps_finished_results_and_interrupts_the_rest() {
         Task::command("echo").arg("four"),
         Task::command("echo").arg("five"),
     ];
-    let batch = rt.batch(BatchSpec::new(tasks, 2)).await.unwrap();
+    let batch = rt.start_batch(BatchSpec::new(tasks, 2)).await.unwrap();
     // Both quick tasks are done and both long ones run: their shells and
     // their `sleep` grandchildren.
     let pids = wait_for_pids(&pids, 4).await;

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use taskorch::{BreakerOptions, BreakerState, Error, EventBody, EventItem, Task};
+use taskorch::events::{EventBody, EventItem};
+use taskorch::guard::{BreakerOptions, BreakerState};
+use taskorch::{Error, Task};
 
 use crate::common::{read_pids, start_runtime, wait_until};
 
@@ -22,7 +24,7 @@ async fn an_open_breaker_fails_fast_without_spawning_then_lets_one_trial_through
     let rt = start_runtime().await;
     let dir = tempfile::tempdir().unwrap();
     let pids = dir.path().join("pids");
-    let mut events = rt.subscribe();
+    let mut events = rt.observe().subscribe();
     for _ in 0..2 {
         assert!(!rt.run(failing(&pids)).await.unwrap().success());
     }
@@ -45,14 +47,14 @@ async fn an_open_breaker_fails_fast_without_spawning_then_lets_one_trial_through
     assert_eq!(status.breakers[0].opened, 1);
 
     assert!(
-        wait_until(Duration::from_secs(5), || rt.breakers()[0].state
+        wait_until(Duration::from_secs(5), || rt.guard().breakers()[0].state
             == BreakerState::HalfOpen)
         .await
     );
     // The trial succeeds: closed again.
     let ok = Task::command("true").breaker("payments-api");
     assert!(rt.run(ok).await.unwrap().success());
-    assert_eq!(rt.breakers()[0].state, BreakerState::Closed);
+    assert_eq!(rt.guard().breakers()[0].state, BreakerState::Closed);
 
     let mut seen = Vec::new();
     while let Some(EventItem::Event(e)) = events.try_next() {
@@ -102,6 +104,6 @@ async fn breaker_options_out_of_range_are_invalid_tasks() {
         let err = rt.run(task.clone()).await.unwrap_err();
         assert!(matches!(err, Error::InvalidTask(_)), "{task:?}: {err}");
     }
-    assert!(rt.breakers().is_empty());
+    assert!(rt.guard().breakers().is_empty());
     rt.shutdown().await.unwrap();
 }

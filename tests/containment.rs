@@ -139,7 +139,8 @@ mod host_death {
 
     use nix::sys::signal::{Signal, kill};
     use nix::unistd::Pid;
-    use taskorch::{HistoryQuery, Orchestrator, RunId, RunStatus};
+    use taskorch::RunQuery;
+    use taskorch::{Orchestrator, RunId, RunStatus};
     use tokio::io::{AsyncBufReadExt, BufReader};
 
     use super::HOST;
@@ -240,7 +241,7 @@ mod host_death {
         assert!(!acked.is_empty(), "round {index}: no run acknowledged");
         let orch = Orchestrator::start(fast_config().store(db)).await.unwrap();
         let statuses = || -> HashMap<RunId, RunStatus> {
-            let history = orch.history(HistoryQuery::new()).unwrap();
+            let history = orch.observe().history(&RunQuery::new()).unwrap();
             history.iter().map(|r| (r.id, r.status)).collect()
         };
         let settled = wait_until(Duration::from_secs(30), || {

@@ -85,7 +85,7 @@ async fn a_delayed_executor_still_answers_status() {
 #[tokio::test]
 async fn repeated_crashes_past_the_intensity_fail_fast() {
     let rt = start_with(taskorch::Config {
-        restart_intensity: taskorch::RestartIntensity {
+        restart_intensity: taskorch::supervision::RestartIntensity {
             max_restarts: 2,
             within: Duration::from_secs(60),
         },
@@ -115,7 +115,7 @@ async fn repeated_crashes_past_the_intensity_fail_fast() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_request_right_after_a_crash_succeeds() {
     let rt = start_with(taskorch::Config {
-        restart_intensity: taskorch::RestartIntensity {
+        restart_intensity: taskorch::supervision::RestartIntensity {
             max_restarts: 100,
             within: Duration::from_secs(60),
         },

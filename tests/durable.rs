@@ -6,10 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use serde_json::json;
-use taskorch::{
-    CatchUp, Clock, Config, Error, HistoryQuery, Orchestrator, RunStatus, ScheduleSpec, Task,
-    Trigger,
-};
+use taskorch::RunQuery;
+use taskorch::schedule::{CatchUp, Clock};
+use taskorch::{Config, Error, Orchestrator, RunStatus, ScheduleSpec, Task, Trigger};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::common::{fast_config, read_pids, wait_until};
@@ -87,7 +86,7 @@ async fn history_output_and_outcomes_survive_a_restart() {
     drop(orch);
 
     let orch = Orchestrator::start(stored(&path)).await.unwrap();
-    let info = orch.run_info(greet).expect("a run from before the restart");
+    let info = orch.find_run(greet).expect("a run from before the restart");
     assert_eq!(
         (info.name.as_str(), info.status, info.exit_code),
         ("greet", RunStatus::Succeeded, Some(0))
@@ -110,29 +109,38 @@ async fn history_output_and_outcomes_survive_a_restart() {
         matches!(orch.wait(slow).await, Err(Error::TimedOut { run: Some(id), .. }) if id == slow)
     );
 
-    let all = orch.history(HistoryQuery::new()).unwrap();
+    let all = orch.observe().history(&RunQuery::new()).unwrap();
     let ids: Vec<_> = all.iter().map(|r| r.id).collect();
     assert_eq!(ids, [slow, failed, greet], "newest first");
-    let named = orch.history(HistoryQuery::new().name("fail")).unwrap();
+    let named = orch
+        .observe()
+        .history(&RunQuery::new().name("fail"))
+        .unwrap();
     assert_eq!(named.len(), 1);
     assert_eq!(named[0].id, failed);
     let by_status = orch
-        .history(HistoryQuery {
-            status: Some(RunStatus::Succeeded),
-            ..HistoryQuery::default()
-        })
+        .observe()
+        .history(&RunQuery::new().status(RunStatus::Succeeded))
         .unwrap();
     assert_eq!(by_status.len(), 1);
-    assert_eq!(orch.history(HistoryQuery::new().limit(2)).unwrap().len(), 2);
+    assert_eq!(
+        orch.observe()
+            .history(&RunQuery::new().most_recent(2))
+            .unwrap()
+            .len(),
+        2
+    );
     let future = SystemTime::now() + Duration::from_secs(3600);
     assert!(
-        orch.history(HistoryQuery::new().since(future))
+        orch.observe()
+            .history(&RunQuery::new().since(future))
             .unwrap()
             .is_empty()
     );
     let past = SystemTime::now() - Duration::from_secs(3600);
     assert!(
-        orch.history(HistoryQuery::new().until(past))
+        orch.observe()
+            .history(&RunQuery::new().until(past))
             .unwrap()
             .is_empty()
     );
@@ -147,7 +155,10 @@ async fn without_a_store_history_reads_memory() {
         .await
         .unwrap()
         .run_id;
-    let found = orch.history(HistoryQuery::new().name("mem")).unwrap();
+    let found = orch
+        .observe()
+        .history(&RunQuery::new().name("mem"))
+        .unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].id, id);
     orch.shutdown().await.unwrap();
@@ -209,7 +220,8 @@ async fn a_crash_interrupts_running_runs_and_resumes_queued_ones_once() {
     // A second restart starts nothing again.
     let orch = Orchestrator::start(stored(&db)).await.unwrap();
     let active = orch
-        .history(HistoryQuery::new().status(RunStatus::Queued))
+        .observe()
+        .history(&RunQuery::new().status(RunStatus::Queued))
         .unwrap();
     assert!(active.is_empty());
     orch.shutdown().await.unwrap();
@@ -238,7 +250,7 @@ async fn schedules_come_back_with_their_state_and_are_adopted_when_added_again()
     drop(orch);
 
     let orch = Orchestrator::start(stored(&path)).await.unwrap();
-    let restored = orch.find_schedule("beat").expect("restored on start");
+    let restored = orch.schedules().find("beat").expect("restored on start");
     let info = restored.info();
     assert!(!info.enabled, "disabled stays disabled");
     assert_eq!(info.runs, before.runs);
@@ -263,7 +275,7 @@ async fn schedules_come_back_with_their_state_and_are_adopted_when_added_again()
 
     let orch = Orchestrator::start(stored(&path)).await.unwrap();
     assert!(
-        orch.find_schedule("beat").is_none(),
+        orch.schedules().find("beat").is_none(),
         "removed stays removed"
     );
     orch.shutdown().await.unwrap();
@@ -294,8 +306,8 @@ async fn a_tick_missed_while_down_follows_catch_up() {
     let orch = Orchestrator::start(at(down_at + interval * 2))
         .await
         .unwrap();
-    let last = orch.find_schedule("last").unwrap();
-    let skip = orch.find_schedule("skip").unwrap();
+    let last = orch.schedules().find("last").unwrap();
+    let skip = orch.schedules().find("skip").unwrap();
     assert!(wait_until(Duration::from_secs(10), || last.info().missed >= 1).await);
     assert!(
         wait_until(Duration::from_secs(10), || last.info().runs >= 1).await,
@@ -327,13 +339,14 @@ async fn retention_applies_to_the_store() {
     drop(orch);
     let orch = Orchestrator::start(config()).await.unwrap();
     let kept: Vec<_> = orch
-        .history(HistoryQuery::new())
+        .observe()
+        .history(&RunQuery::new())
         .unwrap()
         .into_iter()
         .map(|r| r.id)
         .collect();
     assert_eq!(kept, [ids[7], ids[6], ids[5]]);
-    assert!(orch.run_info(ids[0]).is_none(), "the oldest are forgotten");
+    assert!(orch.find_run(ids[0]).is_none(), "the oldest are forgotten");
     orch.shutdown().await.unwrap();
 }
 

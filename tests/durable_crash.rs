@@ -13,7 +13,8 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use taskorch::{HistoryQuery, Orchestrator, RunId, RunStatus};
+use taskorch::RunQuery;
+use taskorch::{Orchestrator, RunId, RunStatus};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::common::{Rng, env_or, fast_config, wait_until};
@@ -82,7 +83,7 @@ async fn kill_9_at_seeded_points_loses_nothing_and_runs_nothing_twice() {
     }
 
     let orch = Orchestrator::start(fast_config().store(&db)).await.unwrap();
-    let history = orch.history(HistoryQuery::new()).unwrap();
+    let history = orch.observe().history(&RunQuery::new()).unwrap();
     let status: HashMap<RunId, RunStatus> = history.iter().map(|r| (r.id, r.status)).collect();
     let mut marks: HashMap<RunId, usize> = HashMap::new();
     // "G <start>/<task>": a task of the graph submitted by one start.

@@ -21,14 +21,15 @@ async fn one_failed_write_is_absorbed_by_reopening_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.redb");
     let orch = Orchestrator::start(stored(&path)).await.unwrap();
-    orch.inject_fault_at("store", FaultTarget::next(), Fault::FailCommits(1))
+    orch.faults()
+        .inject_at("store", FaultTarget::next(), Fault::FailCommits(1))
         .unwrap();
-    assert_eq!(orch.fault_stats().pending, 1);
+    assert_eq!(orch.faults().stats().pending, 1);
     // The commit fails inside redb, which latches; the writer reopens the
     // file and commits again before answering.
     let id = orch.launch(Task::command("true")).await.unwrap();
     assert!(orch.wait(id).await.unwrap().success());
-    let stats = orch.fault_stats();
+    let stats = orch.faults().stats();
     assert_eq!((stats.injected, stats.fired, stats.pending), (1, 1, 0));
     orch.shutdown().await.unwrap();
 }
@@ -71,7 +72,8 @@ async fn failed_writes_refuse_typed_then_the_store_reopens_and_loses_nothing_ack
 
     // Two failures: the one of the launch's commit, and the one of the
     // immediate reopen's retry; then the store is down until a later try.
-    orch.inject_fault_at("store", FaultTarget::next(), Fault::FailCommits(3))
+    orch.faults()
+        .inject_at("store", FaultTarget::next(), Fault::FailCommits(3))
         .unwrap();
     let refused = Task::shell(format!("touch {}", marker.display())).name("refused");
     let err = orch.launch(refused).await.unwrap_err();
@@ -96,7 +98,7 @@ async fn failed_writes_refuse_typed_then_the_store_reopens_and_loses_nothing_ack
 
     let orch = Orchestrator::start(stored(&path)).await.unwrap();
     for (i, id) in acknowledged.iter().enumerate() {
-        let info = orch.run_info(*id).expect("acknowledged before the fault");
+        let info = orch.find_run(*id).expect("acknowledged before the fault");
         assert_eq!(info.status, RunStatus::Succeeded, "run {i}");
     }
     let first: Vec<String> = orch
@@ -119,7 +121,8 @@ async fn fail_commits_is_refused_where_it_cannot_apply() {
     // No store: nothing to fail.
     let orch = start_runtime().await;
     let err = orch
-        .inject_fault_at("store", FaultTarget::next(), Fault::FailCommits(1))
+        .faults()
+        .inject_at("store", FaultTarget::next(), Fault::FailCommits(1))
         .unwrap_err();
     assert!(matches!(err, Error::InvalidFault { .. }), "{err}");
 
@@ -134,14 +137,15 @@ async fn fail_commits_is_refused_where_it_cannot_apply() {
         ("store", FaultTarget::next().nth(2), Fault::FailCommits(1)),
     ] {
         let err = orch
-            .inject_fault_at(actor, target.clone(), fault.clone())
+            .faults()
+            .inject_at(actor, target.clone(), fault.clone())
             .unwrap_err();
         assert!(
             matches!(err, Error::InvalidFault { .. }),
             "{actor} {target:?} {fault:?}: {err}"
         );
     }
-    assert_eq!(orch.fault_stats().injected, 0);
+    assert_eq!(orch.faults().stats().injected, 0);
     let out = tokio::time::timeout(Duration::from_secs(10), orch.run(Task::command("true")))
         .await
         .unwrap()

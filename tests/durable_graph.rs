@@ -11,7 +11,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::json;
-use taskorch::{GraphRun, Orchestrator, TaskStatus};
+use taskorch::Orchestrator;
+use taskorch::graph::{GraphRun, TaskStatus};
 
 use crate::common::{fast_config, wait_until};
 use crate::durable::start_durable;
@@ -54,12 +55,13 @@ async fn crash_mid_graph(db: &Path, marker: &Path, mode: &str, running: &str) {
 fn adopted(orch: &Orchestrator, name: &str) -> GraphRun {
     let found: Vec<_> = orch
         .graphs()
+        .list()
         .into_iter()
         .filter(|g| g.name.as_deref() == Some(name))
         .collect();
     assert_eq!(found.len(), 1, "one graph {name:?}: {found:?}");
     assert!(found[0].resumed);
-    let run = orch.graph(found[0].id).expect("its handle");
+    let run = orch.graphs().find(found[0].id).expect("its handle");
     assert_eq!(run.id(), found[0].id);
     assert_eq!(run.graph_name(), Some(name));
     run
@@ -107,7 +109,11 @@ async fn a_crashed_graph_resumes_without_running_finished_tasks_again() {
 
     // Finished: the next start adopts nothing and runs nothing.
     let orch = Orchestrator::start(fast_config().store(&db)).await.unwrap();
-    assert!(orch.graphs().is_empty(), "{:?}", orch.graphs());
+    assert!(
+        orch.graphs().list().is_empty(),
+        "{:?}",
+        orch.graphs().list()
+    );
     orch.shutdown().await.unwrap();
     assert_eq!(runs_per_task(&marker), counts);
 }
@@ -148,23 +154,27 @@ async fn a_waiting_task_and_an_action_task_complete_after_a_crash() {
 #[tokio::test]
 async fn without_a_store_graphs_lists_graphs_in_flight_only() {
     let orch = Orchestrator::start(fast_config()).await.unwrap();
-    let mut graph = taskorch::TaskGraph::new().named("mem");
-    graph.add(taskorch::GraphTask::new(
+    let mut graph = taskorch::graph::TaskGraph::new().named("mem");
+    graph.add(taskorch::graph::GraphTask::new(
         "t",
         taskorch::Task::command("sleep").arg("5"),
     ));
-    let run = orch.submit_graph(graph).await.unwrap();
-    let listed = orch.graphs();
+    let run = orch.graphs().start(graph).await.unwrap();
+    let listed = orch.graphs().list();
     assert_eq!(listed.len(), 1);
     assert_eq!(
         (listed[0].id, listed[0].name.as_deref(), listed[0].resumed),
         (run.id(), Some("mem"), false)
     );
-    assert!(orch.graph(run.id()).is_some());
+    assert!(orch.graphs().find(run.id()).is_some());
     run.cancel_all();
     run.wait_timeout(Duration::from_secs(10)).await.unwrap();
     assert!(
-        wait_until(Duration::from_secs(5), || orch.graph(run.id()).is_none()).await,
+        wait_until(Duration::from_secs(5), || orch
+            .graphs()
+            .find(run.id())
+            .is_none())
+        .await,
         "a finished graph leaves the table"
     );
     orch.shutdown().await.unwrap();

@@ -5,9 +5,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use taskorch::{
-    BlockType, Config, Error, Orchestrator, RunId, RunStatus, Task, TaskStatus, ValueType, Workflow,
-};
+use taskorch::graph::TaskStatus;
+use taskorch::workflow::{BlockType, ValueType, Workflow};
+use taskorch::{Config, Error, Orchestrator, RunId, RunStatus, Task};
 
 use crate::common::{fast_config, wait_until};
 use crate::durable::start_durable;
@@ -54,7 +54,7 @@ async fn a_halt_holds_across_a_crash_until_resume() {
     assert_eq!(queued.len(), 2);
 
     let orch = Orchestrator::start(stored(&db)).await.unwrap();
-    assert_eq!(orch.halted().as_deref(), Some("crash test"));
+    assert_eq!(orch.guard().halted().as_deref(), Some("crash test"));
     assert!(matches!(
         orch.launch(Task::command("true")).await,
         Err(Error::Halted { reason }) if reason == "crash test"
@@ -73,7 +73,7 @@ async fn a_halt_holds_across_a_crash_until_resume() {
         "no queued run ran while halted: {marks}"
     );
     // Resumed, the restored schedule ticks again (it marks the file).
-    assert!(orch.resume());
+    assert!(orch.guard().resume());
     assert!(
         wait_until(Duration::from_secs(10), || std::fs::read_to_string(&marker)
             .is_ok_and(|m| !m.is_empty()))
@@ -85,7 +85,7 @@ async fn a_halt_holds_across_a_crash_until_resume() {
 
     // The resume is durable too.
     let orch = Orchestrator::start(stored(&db)).await.unwrap();
-    assert_eq!(orch.halted(), None);
+    assert_eq!(orch.guard().halted(), None);
     orch.shutdown().await.unwrap();
 }
 
@@ -94,14 +94,14 @@ async fn a_halt_holds_across_a_crash_until_resume() {
 fn register_marking_blocks(orch: &Orchestrator, marker: &Path) {
     for name in ["c", "d"] {
         let script = format!("echo {name} >> '{}'; echo {name}-done", marker.display());
-        orch.register_block_type(
+        orch.workflows().register_block_type(
             name,
             BlockType::command("sh", ["-c".to_string(), script])
                 .input("x", ValueType::Any)
                 .output("out", ValueType::String),
         );
     }
-    orch.register_block_type(
+    orch.workflows().register_block_type(
         "start",
         BlockType::command(
             "sh",
@@ -132,7 +132,7 @@ async fn a_workflow_adopted_after_a_crash_finishes_in_its_own_instance_running_e
     assert_eq!(runs_of(&marker, "c"), 0, "c waited for the slot b held");
 
     let orch = Orchestrator::start(stored(&db)).await.unwrap();
-    let resumed = orch.workflow_runs();
+    let resumed = orch.workflows().runs();
     assert_eq!(resumed.len(), 1, "the crashed workflow is resumed");
     assert_eq!(resumed[0].id(), "crashy");
     // A new workflow meanwhile has its own instance: the adopted blocks
@@ -140,7 +140,7 @@ async fn a_workflow_adopted_after_a_crash_finishes_in_its_own_instance_running_e
     let fresh = Workflow::from_json(r#"{"id": "fresh", "blocks": [{"id": "a", "type": "start"}]}"#)
         .unwrap();
     register_marking_blocks(&orch, &marker);
-    let report = tokio::time::timeout(Duration::from_secs(30), orch.run_workflow(fresh))
+    let report = tokio::time::timeout(Duration::from_secs(30), orch.workflows().run(fresh))
         .await
         .expect("the new workflow returns")
         .unwrap();
@@ -167,6 +167,12 @@ async fn a_workflow_adopted_after_a_crash_finishes_in_its_own_instance_running_e
     for block in ["b", "c", "d", "fresh"] {
         assert_eq!(runs_of(&marker, block), 1, "block {block} ran once");
     }
-    assert!(wait_until(Duration::from_secs(5), || orch.workflow_runs().is_empty()).await);
+    assert!(
+        wait_until(Duration::from_secs(5), || orch
+            .workflows()
+            .runs()
+            .is_empty())
+        .await
+    );
     orch.shutdown().await.unwrap();
 }

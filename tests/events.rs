@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use taskorch::{Event, EventBody, EventItem, EventStream, RunStatus, Task};
+use taskorch::events::{Event, EventBody, EventItem, EventStream};
+use taskorch::{RunStatus, Task};
 
 use crate::common::{fast_config, start_runtime, start_with};
 
@@ -37,7 +38,7 @@ fn kind(event: &Event) -> String {
 #[tokio::test]
 async fn a_run_emits_queued_started_output_finished_in_order() {
     let rt = start_runtime().await;
-    let mut events = rt.subscribe();
+    let mut events = rt.observe().subscribe();
     let out = rt.run(Task::shell("echo one; echo two >&2")).await.unwrap();
     let id = out.run_id;
     let seen = collect_until(
@@ -83,7 +84,7 @@ async fn a_run_emits_queued_started_output_finished_in_order() {
 #[tokio::test]
 async fn a_failed_run_reports_its_error_and_status() {
     let rt = start_runtime().await;
-    let mut events = rt.subscribe();
+    let mut events = rt.observe().subscribe();
     let err = rt
         .run(Task::shell("sleep 5").timeout(Duration::from_millis(50)))
         .await
@@ -109,7 +110,7 @@ async fn a_slow_subscriber_lags_without_stalling_the_runtime() {
     })
     .await;
     rt.register_action("noop", |_| async { Ok(json!(null)) });
-    let mut slow = rt.subscribe();
+    let mut slow = rt.observe().subscribe();
     // Nobody reads `slow` while 50 runs (150 events: queued, started,
     // finished) go through.
     for _ in 0..50 {
@@ -133,7 +134,7 @@ async fn a_slow_subscriber_lags_without_stalling_the_runtime() {
 async fn schedules_emit_fired_events() {
     let rt = start_runtime().await;
     rt.register_action("noop", |_| async { Ok(json!(null)) });
-    let mut events = rt.subscribe();
+    let mut events = rt.observe().subscribe();
     let _schedule = rt
         .schedule(taskorch::ScheduleSpec::new(
             "tick",
@@ -163,7 +164,7 @@ async fn seq_has_no_gap_and_no_swap_with_many_runs_at_once() {
     })
     .await;
     rt.register_action("noop", |_| async { Ok(json!(null)) });
-    let mut stream = rt.subscribe();
+    let mut stream = rt.observe().subscribe();
     let reader = tokio::spawn(async move {
         let mut seqs = Vec::new();
         while let Some(item) = stream.next().await {
@@ -194,7 +195,7 @@ async fn seq_has_no_gap_and_no_swap_with_many_runs_at_once() {
         caller.await.unwrap();
     }
     // A last event to tell the reader it has seen everything.
-    let _ = rt.check_limit("end", 1.0, 0.0, false);
+    let _ = rt.guard().check_limit("end", 1.0, 0.0, false);
     let seqs = tokio::time::timeout(Duration::from_secs(30), reader)
         .await
         .expect("the reader sees the last event")
@@ -219,7 +220,7 @@ async fn a_slow_subscriber_lags_by_bytes_before_it_pins_more_than_the_bound() {
         ..fast_config()
     })
     .await;
-    let mut slow = rt.subscribe();
+    let mut slow = rt.observe().subscribe();
     // 64 lines of 4 KiB: 256 KiB of output events nobody reads.
     let out = rt
         .run(Task::shell(

@@ -27,7 +27,7 @@ async fn no_options_is_simple_and_answers_like_run() {
         panic!("{done:?}")
     };
     assert_eq!(out.stdout_str(), "hi\n");
-    assert_eq!(rt.run_info(id).unwrap().pattern, Pattern::Simple);
+    assert_eq!(rt.find_run(id).unwrap().pattern, Pattern::Simple);
 
     // A non-zero exit is an output, as from `run`.
     let failed = rt.execute(Request::new(Task::shell("exit 3"))).await;
@@ -79,7 +79,7 @@ async fn streaming_returns_a_live_stream() {
     assert_eq!(lines.len(), 3, "{lines:?}");
     assert!(lines.contains(&(StreamKind::Stderr, "two".to_string())));
     assert!(stream.wait().await.unwrap().success());
-    assert_eq!(rt.run_info(id).unwrap().pattern, Pattern::LongRunning);
+    assert_eq!(rt.find_run(id).unwrap().pattern, Pattern::LongRunning);
 }
 
 #[tokio::test]
@@ -129,7 +129,7 @@ async fn not_waiting_launches_and_answers_a_run_id() {
         panic!("{launched:?}")
     };
     assert_eq!(rt.wait(id).await.unwrap().stdout_str(), "later\n");
-    let info = rt.run_info(id).unwrap();
+    let info = rt.find_run(id).unwrap();
     assert_eq!(info.pattern, Pattern::FireAndForget);
     assert_eq!(info.status, RunStatus::Succeeded);
 }
@@ -175,7 +175,7 @@ async fn every_schedules_the_task_under_its_name() {
     };
     assert_eq!(schedule.name(), "nightly");
     assert!(schedule.info().next_due.is_some());
-    assert_eq!(rt.schedules().len(), 1);
+    assert_eq!(rt.schedules().list().len(), 1);
 }
 
 #[tokio::test]
@@ -254,7 +254,7 @@ async fn conflicting_options_are_refused_before_anything_runs() {
         );
     }
     assert!(rt.runs().is_empty(), "nothing ran");
-    assert!(rt.schedules().is_empty(), "nothing was scheduled");
+    assert!(rt.schedules().list().is_empty(), "nothing was scheduled");
 
     let answer = rt
         .execute(Request::new(line()).pooled("echo").streaming(true))

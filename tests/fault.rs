@@ -9,10 +9,9 @@ use std::time::Duration;
 
 use serde_json::json;
 use taskorch::fault::{Fault, FaultTarget};
-use taskorch::{
-    ChildState, Error, EventKind, Outcome, PoolSpec, RestartIntensity, RunStatus, ScheduleSpec,
-    Task, Trigger,
-};
+use taskorch::supervision::RestartIntensity;
+use taskorch::trace::{EventKind, Outcome};
+use taskorch::{ChildState, Error, PoolSpec, RunStatus, ScheduleSpec, Task, Trigger};
 
 use crate::common::*;
 
@@ -113,7 +112,7 @@ async fn drop_reply_answers_actor_failed_in_every_actor_and_nothing_restarts() {
     assert_eq!(pool.request("still here").await.unwrap(), "still here");
     // A dropped request did nothing: no run, no schedule.
     assert_eq!(rt.runs().len(), 1);
-    assert!(rt.find_schedule("s").is_none());
+    assert!(rt.schedules().find("s").is_none());
     let dropped = rt
         .trace()
         .filter(|e| e.outcome() == Outcome::ReplyDropped)
@@ -142,7 +141,7 @@ async fn drop_reply_waits_for_a_request_and_leaves_ticks_alone() {
             >= before + 3)
         .await
     );
-    assert_eq!(rt.fault_stats().pending, 1);
+    assert_eq!(rt.faults().stats().pending, 1);
     // The next request takes it.
     assert_actor_failed(answered(schedule.disable()).await, "scheduler");
     assert!(schedule.info().enabled);
@@ -185,7 +184,8 @@ async fn kill_child_process_kills_the_next_process_of_that_actor() {
 #[tokio::test]
 async fn kill_child_process_can_aim_at_the_nth_spawn_of_a_batch() {
     let rt = start_runtime().await;
-    rt.inject_fault_at("batch", FaultTarget::next().nth(2), Fault::KillChildProcess)
+    rt.faults()
+        .inject_at("batch", FaultTarget::next().nth(2), Fault::KillChildProcess)
         .unwrap();
     // Limit 1: the tasks spawn in input order. (They sleep a little, so
     // the kill finds the process still there to kill.)
@@ -208,19 +208,20 @@ async fn kill_child_process_on_a_pool_kills_a_worker_which_is_replaced() {
     // documented), so wait for the replacement, then ask.
     assert!(wait_until(Duration::from_secs(10), || pool.stats().restarts >= 1).await);
     assert_eq!(answered(pool.request("hello")).await.unwrap(), "hello");
-    assert_eq!(rt.fault_stats().fired, 1);
+    assert_eq!(rt.faults().stats().fired, 1);
 }
 
 #[tokio::test]
 async fn a_fault_can_aim_at_the_nth_message_of_a_kind() {
     let rt = start_runtime().await;
     rt.register_action("noop", |_| async { Ok(json!(null)) });
-    rt.inject_fault_at(
-        "launcher",
-        FaultTarget::message("Launch").nth(3),
-        Fault::PanicNextMessage,
-    )
-    .unwrap();
+    rt.faults()
+        .inject_at(
+            "launcher",
+            FaultTarget::message("Launch").nth(3),
+            Fault::PanicNextMessage,
+        )
+        .unwrap();
     let mut failed = Vec::new();
     for n in 1..=4 {
         // Status probes reach the launcher too; they are not counted.
@@ -271,7 +272,7 @@ async fn bad_fault_injections_are_refused_with_invalid_fault() {
         ),
     ];
     for (actor, target, fault, says) in cases {
-        match rt.inject_fault_at(actor, target, fault) {
+        match rt.faults().inject_at(actor, target, fault) {
             Err(Error::InvalidFault {
                 actor: named,
                 reason,
@@ -284,7 +285,7 @@ async fn bad_fault_injections_are_refused_with_invalid_fault() {
     }
     // The unchecked form logs and drops what the checked one refuses.
     rt.inject_fault("exec", Fault::PanicNextMessage);
-    assert_eq!(rt.fault_stats(), Default::default());
+    assert_eq!(rt.faults().stats(), Default::default());
     assert!(rt.run(Task::command("true")).await.unwrap().success());
 }
 
@@ -372,23 +373,24 @@ async fn fault_stats_count_and_clear_drops_what_is_pending() {
         "executor",
         Fault::DelayNextMessage(Duration::from_millis(1)),
     );
-    rt.inject_fault_at(
-        "scheduler",
-        FaultTarget::message("Remove"),
-        Fault::PanicNextMessage,
-    )
-    .unwrap();
+    rt.faults()
+        .inject_at(
+            "scheduler",
+            FaultTarget::message("Remove"),
+            Fault::PanicNextMessage,
+        )
+        .unwrap();
     assert!(rt.run(Task::command("true")).await.unwrap().success());
-    let stats = rt.fault_stats();
+    let stats = rt.faults().stats();
     assert_eq!((stats.injected, stats.fired, stats.pending), (2, 1, 1));
-    assert_eq!(rt.clear_faults(), 1);
-    assert_eq!(rt.fault_stats().pending, 0);
+    assert_eq!(rt.faults().clear(), 1);
+    assert_eq!(rt.faults().stats().pending, 0);
 }
 
 #[tokio::test]
 async fn system_status_answers_while_a_stalled_child_is_stopped_for_a_restart() {
     let rt = start_with(taskorch::Config {
-        strategy: taskorch::Strategy::OneForAll,
+        strategy: taskorch::supervision::Strategy::OneForAll,
         status_timeout: Duration::from_millis(200),
         ..fast_config()
     })
@@ -399,7 +401,7 @@ async fn system_status_answers_while_a_stalled_child_is_stopped_for_a_restart() 
     rt.inject_fault("launcher", Fault::DelayNextMessage(Duration::from_secs(30)));
     let orch = rt.orch.clone();
     let stalled = tokio::spawn(async move { orch.launch(Task::command("true")).await });
-    assert!(wait_until(Duration::from_secs(10), || rt.fault_stats().fired >= 1).await);
+    assert!(wait_until(Duration::from_secs(10), || rt.faults().stats().fired >= 1).await);
     rt.inject_fault("executor", Fault::PanicNextMessage);
     assert_actor_failed(answered(rt.run(Task::command("true"))).await, "executor");
     // Every status query answers within its bound while the launcher is

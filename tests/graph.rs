@@ -1,4 +1,4 @@
-//! Task graphs: `orch.submit_graph(graph)` / `orch.run_graph(graph)`.
+//! Task graphs: `orch.graphs().start(graph)` / `orch.graphs().run(graph)`.
 //! In-process actions on paused time for the scheduling rules; real
 //! processes for cancel, shutdown and orphans.
 
@@ -7,10 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use taskorch::{
-    Config, Error, GraphTask, Orchestrator, Pattern, Priority, Resource, ResourceId, RunStatus,
-    Task, TaskGraph, TaskStatus,
-};
+use taskorch::graph::{GraphTask, Resource, ResourceId, TaskGraph, TaskStatus};
+use taskorch::{Config, Error, Orchestrator, Pattern, Priority, RunStatus, Task};
 
 use crate::common::*;
 
@@ -158,7 +156,7 @@ async fn build_then_test_and_lint_in_parallel_then_deploy() {
     let lint = g.add(step("lint", 20).after(build));
     let deploy = g.add(step("deploy", 10).depends_on([test, lint]));
 
-    let report = rt.run_graph(g).await.unwrap();
+    let report = rt.graphs().run(g).await.unwrap();
     assert!(report.success(), "{report:#?}");
     assert_eq!(report.stats.completed, 4);
     let (b, t, l, d) = (
@@ -175,7 +173,7 @@ async fn build_then_test_and_lint_in_parallel_then_deploy() {
     assert_eq!(deployed.name, "deploy");
     assert_eq!(deployed.attempts, 1);
     assert_eq!(deployed.output.as_ref().unwrap().value, Some(json!(1)));
-    let run = rt.run_info(deployed.run_id.unwrap()).unwrap();
+    let run = rt.find_run(deployed.run_id.unwrap()).unwrap();
     assert_eq!(
         (run.name.as_str(), run.pattern, run.status),
         ("deploy", Pattern::Concurrent, RunStatus::Succeeded)
@@ -202,7 +200,7 @@ async fn a_failure_after_its_retries_skips_everything_downstream_naming_it() {
     let deploy = g.add(step("deploy", 5).after(test));
     let docs = g.add(step("docs", 5));
 
-    let report = rt.run_graph(g).await.unwrap();
+    let report = rt.graphs().run(g).await.unwrap();
     let built = report.get(build).unwrap();
     assert_eq!(built.status, TaskStatus::Failed);
     assert_eq!(built.attempts, 3, "1 + 2 retries");
@@ -256,7 +254,7 @@ async fn retries_until_success_and_time_outs() {
     let slow = g.add(GraphTask::new("slow", work("slow", 10_000)).timeout(Duration::from_secs(1)));
     let after_slow = g.add(step("after-slow", 5).after(slow));
 
-    let report = rt.run_graph(g).await.unwrap();
+    let report = rt.graphs().run(g).await.unwrap();
     let r = report.get(flaky).unwrap();
     assert_eq!((r.status, r.attempts), (TaskStatus::Succeeded, 3));
     assert_eq!(
@@ -289,7 +287,7 @@ async fn ready_tasks_start_by_priority() {
     ] {
         g.add(step(name, 10).priority(p));
     }
-    assert!(rt.run_graph(g).await.unwrap().success());
+    assert!(rt.graphs().run(g).await.unwrap().success());
     assert_eq!(
         probe.started(),
         ["critical", "critical-2", "high", "normal", "low"]
@@ -314,7 +312,7 @@ async fn aging_lets_a_low_task_through_a_stream_of_critical_ones() {
                 .after(last),
         );
     }
-    assert!(rt.run_graph(g).await.unwrap().success());
+    assert!(rt.graphs().run(g).await.unwrap().success());
     let order = probe.started();
     let low_at = order.iter().position(|t| t == "low").unwrap();
     // "low" became ready first (rank 1); the i-th critical one ranks
@@ -342,7 +340,7 @@ async fn the_global_cap_holds_and_priorities_hold_under_it() {
     for i in (0..8).step_by(2) {
         expected.push(format!("t{i}"));
     }
-    assert!(rt.run_graph(g).await.unwrap().success());
+    assert!(rt.graphs().run(g).await.unwrap().success());
     assert_eq!(probe.peak(), 1);
     assert_eq!(probe.started(), expected);
 }
@@ -361,7 +359,7 @@ async fn write_claims_never_overlap_and_read_claims_share() {
         g.add(step(&format!("writer{i}"), 10).resource(Resource::write("db")));
     }
     g.add(step("exclusive", 10).resource(Resource::exclusive("db")));
-    assert!(rt.run_graph(g).await.unwrap().success());
+    assert!(rt.graphs().run(g).await.unwrap().success());
 
     let spans: Vec<(String, (u64, u64))> = probe
         .started()
@@ -385,7 +383,7 @@ async fn write_claims_never_overlap_and_read_claims_share() {
     }
     assert!(readers_overlapped, "readers share the lock: {spans:?}");
     assert_eq!(
-        rt.resource_usage(&ResourceId::lock("db")),
+        rt.graphs().usage(&ResourceId::lock("db")),
         Default::default()
     );
 }
@@ -394,9 +392,10 @@ async fn write_claims_never_overlap_and_read_claims_share() {
 async fn claims_in_opposite_orders_never_deadlock_and_counted_resources_fit() {
     let rt = start_runtime().await;
     let probe = Probe::register(&rt);
-    rt.set_resource_capacity(ResourceId::api("github"), 2)
+    rt.graphs()
+        .set_capacity(ResourceId::api("github"), 2)
         .unwrap();
-    rt.set_resource_capacity(ResourceId::cpu(), 4).unwrap();
+    rt.graphs().set_capacity(ResourceId::cpu(), 4).unwrap();
     let mut g = TaskGraph::new();
     for i in 0..10 {
         let (x, y) = if i % 2 == 0 { ("a", "b") } else { ("b", "a") };
@@ -408,7 +407,7 @@ async fn claims_in_opposite_orders_never_deadlock_and_counted_resources_fit() {
         g.add(step(&format!("api{i}"), 10).resource(Resource::api("github", 1)));
         g.add(step(&format!("cpu{i}"), 10).resource(Resource::cpu(3)));
     }
-    let report = tokio::time::timeout(Duration::from_secs(60), rt.run_graph(g))
+    let report = tokio::time::timeout(Duration::from_secs(60), rt.graphs().run(g))
         .await
         .expect("no deadlock")
         .unwrap();
@@ -442,7 +441,7 @@ async fn claims_hold_across_graphs() {
         }
         g
     };
-    let (a, b) = tokio::join!(rt.run_graph(graph("a")), rt.run_graph(graph("b")));
+    let (a, b) = tokio::join!(rt.graphs().run(graph("a")), rt.graphs().run(graph("b")));
     assert!(a.unwrap().success() && b.unwrap().success());
     let spans: Vec<(u64, u64)> = probe
         .started()
@@ -465,7 +464,7 @@ async fn bad_graphs_are_refused_before_anything_runs() {
     let a = g.add(step("a", 0));
     let b = g.add(step("b", 0).after(a));
     g.add_dependency(a, b).unwrap();
-    let err = rt.submit_graph(g).await.unwrap_err();
+    let err = rt.graphs().start(g).await.unwrap_err();
     assert!(
         matches!(&err, Error::DependencyCycle { path } if path == &["a", "b", "a"]),
         "{err:?}"
@@ -479,7 +478,7 @@ async fn bad_graphs_are_refused_before_anything_runs() {
     let foreign = other.add(step("x", 0));
     let mut g = TaskGraph::new();
     g.add(step("a", 0).after(foreign));
-    let err = rt.submit_graph(g).await.unwrap_err();
+    let err = rt.graphs().start(g).await.unwrap_err();
     assert!(
         matches!(&err, Error::UnknownDependency { task, dependency } if task == "a" && *dependency == foreign),
         "{err:?}"
@@ -495,7 +494,7 @@ async fn bad_graphs_are_refused_before_anything_runs() {
     let mut g = TaskGraph::new();
     g.add(step("a", 0));
     g.add(step("a", 0));
-    let err = rt.submit_graph(g).await.unwrap_err();
+    let err = rt.graphs().start(g).await.unwrap_err();
     assert!(
         matches!(&err, Error::DuplicateTask(name) if name == "a"),
         "{err:?}"
@@ -506,7 +505,8 @@ async fn bad_graphs_are_refused_before_anything_runs() {
     );
 
     let err = rt
-        .submit_graph(TaskGraph::new().limit(0))
+        .graphs()
+        .start(TaskGraph::new().limit(0))
         .await
         .unwrap_err();
     assert!(
@@ -520,7 +520,7 @@ async fn bad_graphs_are_refused_before_anything_runs() {
         "missing",
         Task::command("no-such-program-xyz"),
     ));
-    let err = rt.submit_graph(g).await.unwrap_err();
+    let err = rt.graphs().start(g).await.unwrap_err();
     assert!(
         matches!(&err, Error::NotFound { program } if program == "no-such-program-xyz"),
         "{err:?}"
@@ -528,7 +528,7 @@ async fn bad_graphs_are_refused_before_anything_runs() {
 
     let mut g = TaskGraph::new();
     g.add(GraphTask::new("a", Task::action("nope", json!(null))));
-    let err = rt.submit_graph(g).await.unwrap_err();
+    let err = rt.graphs().start(g).await.unwrap_err();
     assert!(
         matches!(&err, Error::UnknownAction(name) if name == "nope"),
         "{err:?}"
@@ -536,7 +536,7 @@ async fn bad_graphs_are_refused_before_anything_runs() {
 
     let mut g = TaskGraph::new();
     g.add(step("big", 0).resource(Resource::api("github", 5)));
-    let err = rt.submit_graph(g).await.unwrap_err();
+    let err = rt.graphs().start(g).await.unwrap_err();
     assert_eq!(
         err.to_string(),
         "invalid task: task \"big\" claims 5 units of API \"github\", more than its capacity of 1"
@@ -544,13 +544,13 @@ async fn bad_graphs_are_refused_before_anything_runs() {
 
     let mut g = TaskGraph::new();
     g.add(step("mem", 0).resource(Resource::memory(1 << 30)));
-    let err = rt.submit_graph(g).await.unwrap_err();
+    let err = rt.graphs().start(g).await.unwrap_err();
     assert!(
         matches!(&err, Error::InvalidTask(m) if m.contains("no capacity")),
         "{err:?}"
     );
     assert!(matches!(
-        rt.set_resource_capacity(ResourceId::lock("db"), 2),
+        rt.graphs().set_capacity(ResourceId::lock("db"), 2),
         Err(Error::InvalidConfig(_))
     ));
 
@@ -560,7 +560,7 @@ async fn bad_graphs_are_refused_before_anything_runs() {
 #[tokio::test]
 async fn an_empty_graph_finishes_at_once() {
     let rt = start_runtime().await;
-    let report = rt.run_graph(TaskGraph::new()).await.unwrap();
+    let report = rt.graphs().run(TaskGraph::new()).await.unwrap();
     assert_eq!(report.stats.total, 0);
     assert!(report.success());
 }
@@ -575,7 +575,7 @@ async fn cancel_stops_a_task_and_its_dependents_and_the_rest_goes_on() {
     let child = g.add(step("child", 0).after(held));
     let grandchild = g.add(step("grandchild", 0).after(child));
     let other = g.add(hold("other"));
-    let run = rt.submit_graph(g).await.unwrap();
+    let run = rt.graphs().start(g).await.unwrap();
     assert!(
         wait_until(Duration::from_secs(10), || {
             run.tasks_by_status(TaskStatus::Running).len() == 2
@@ -627,7 +627,7 @@ async fn wait_timeout_then_cancel_all() {
     let mut g = TaskGraph::new();
     let a = g.add(hold("a"));
     g.add(hold("b").after(a));
-    let run = rt.submit_graph(g).await.unwrap();
+    let run = rt.graphs().start(g).await.unwrap();
     let err = run
         .wait_timeout(Duration::from_millis(50))
         .await
@@ -661,7 +661,7 @@ async fn queries_by_status_and_tag_with_metadata() {
             .after(a),
     );
     let c = g.add(step("c", 5).after(b));
-    let run = rt.submit_graph(g).await.unwrap();
+    let run = rt.graphs().start(g).await.unwrap();
     assert_eq!(run.tasks_by_tag("build"), [a, b]);
     assert_eq!(run.tasks_by_tag("fast"), [a]);
     assert!(run.tasks_by_tag("none").is_empty());
@@ -684,7 +684,7 @@ async fn queries_by_status_and_tag_with_metadata() {
     let snapshot = run.snapshot();
     assert_eq!(snapshot.tasks.len(), 3);
     let json = serde_json::to_string(&snapshot).unwrap();
-    let back: taskorch::GraphState = serde_json::from_str(&json).unwrap();
+    let back: taskorch::graph::GraphState = serde_json::from_str(&json).unwrap();
     assert_eq!(back, snapshot, "the state is plain data");
 }
 
@@ -702,7 +702,7 @@ async fn a_cancelled_process_task_leaves_no_process_behind() {
         )),
     ));
     let after = g.add(GraphTask::new("after", Task::command("true")).after(long));
-    let run = rt.submit_graph(g).await.unwrap();
+    let run = rt.graphs().start(g).await.unwrap();
     let pids = wait_for_pids(&pids, 2).await;
     run.cancel(long).unwrap();
     let report = run
@@ -722,7 +722,7 @@ async fn a_non_zero_exit_fails_the_task_with_its_output() {
         "bad",
         Task::shell("echo out; echo 'disk full' >&2; exit 3"),
     ));
-    let report = rt.run_graph(g).await.unwrap();
+    let report = rt.graphs().run(g).await.unwrap();
     let r = report.get(bad).unwrap();
     assert_eq!(r.status, TaskStatus::Failed);
     assert_eq!(r.error_kind.as_deref(), Some("exit_code"));
@@ -754,7 +754,7 @@ async fn shutdown_interrupts_the_graph_and_leaves_no_process_behind() {
         .priority(Priority::Critical),
     );
     let queued = g.add(GraphTask::new("queued", Task::command("true")));
-    let run = rt.submit_graph(g).await.unwrap();
+    let run = rt.graphs().start(g).await.unwrap();
     let pids = wait_for_pids(&pids, 2).await;
     tokio::time::timeout(Duration::from_secs(10), rt.shutdown())
         .await
@@ -770,7 +770,7 @@ async fn shutdown_interrupts_the_graph_and_leaves_no_process_behind() {
     assert_eq!(r.error_kind.as_deref(), Some("shutting_down"));
     assert_eq!(report.get(queued).unwrap().status, TaskStatus::Interrupted);
     assert_eq!(report.stats.interrupted, 2);
-    let err = rt.submit_graph(TaskGraph::new()).await.unwrap_err();
+    let err = rt.graphs().start(TaskGraph::new()).await.unwrap_err();
     assert!(matches!(err, Error::ShuttingDown));
 }
 
@@ -799,7 +799,7 @@ async fn a_graphs_outputs_stay_within_the_output_budget() {
         };
         keys.push(g.add(task));
     }
-    let run = rt.submit_graph(g).await.unwrap();
+    let run = rt.graphs().start(g).await.unwrap();
     let report = run.wait().await;
     assert!(report.success(), "{report:?}");
     // What the graph holds besides its runs' records, plus what the report

@@ -11,10 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
-use taskorch::{
-    ChildState, Config, Error, Fault, GraphTask, Orchestrator, Priority, RestartIntensity,
-    RunStatus, Task, TaskGraph, TaskStatus,
-};
+use taskorch::graph::{GraphTask, TaskGraph, TaskStatus};
+use taskorch::supervision::RestartIntensity;
+use taskorch::{ChildState, Config, Error, Fault, Orchestrator, Priority, RunStatus, Task};
 
 use crate::common::*;
 
@@ -65,7 +64,7 @@ async fn a_coordinator_panic_interrupts_running_tasks_and_the_next_one_carries_o
     let running = g.add(GraphTask::new("long", long(&pids)).priority(Priority::High));
     let after = g.add(count("after-long").after(running));
     let later = g.add(count("later").priority(Priority::Low));
-    let run = rt.submit_graph(g).await.unwrap();
+    let run = rt.graphs().start(g).await.unwrap();
     let pids = wait_for_pids(&pids, 2).await;
     assert_eq!(run.status(first), Some(TaskStatus::Succeeded));
     assert_eq!(run.status(running), Some(TaskStatus::Running));
@@ -116,11 +115,11 @@ async fn a_graph_submitted_while_the_coordinator_restarts_is_delivered() {
     let second = tokio::spawn(async move { orch.run_batch(vec![Task::command("true")], 1).await });
     // Submit once the coordinator is stalled on the delayed message, so the
     // graph's request waits in the mailbox the panic then drops.
-    assert!(wait_until(Duration::from_secs(10), || rt.fault_stats().fired >= 1).await);
+    assert!(wait_until(Duration::from_secs(10), || rt.faults().stats().fired >= 1).await);
     let mut g = TaskGraph::new();
     let a = g.add(count("a"));
     g.add(count("b").after(a));
-    let report = rt.run_graph(g).await.unwrap();
+    let report = rt.graphs().run(g).await.unwrap();
     assert!(report.success(), "{report:?}");
     let _ = (first.await, second.await);
     assert_eq!(counts.lock().unwrap().values().sum::<u32>(), 2);
@@ -143,7 +142,7 @@ async fn a_coordinator_given_up_on_ends_the_graph_instead_of_leaving_it_hanging(
     let running = g.add(GraphTask::new("long", long(&pids)).priority(Priority::High));
     let after = g.add(count("after").after(running));
     let waiting = g.add(count("waiting").priority(Priority::Low));
-    let run = rt.submit_graph(g).await.unwrap();
+    let run = rt.graphs().start(g).await.unwrap();
     let pids = wait_for_pids(&pids, 2).await;
 
     crash_the_coordinator(&rt).await;
@@ -160,6 +159,6 @@ async fn a_coordinator_given_up_on_ends_the_graph_instead_of_leaving_it_hanging(
     assert_eq!(r.error_kind.as_deref(), Some("actor_failed"));
     let status = rt.system_status().await.unwrap();
     assert_eq!(status.child("batch").unwrap().state, ChildState::Failed);
-    let err = rt.submit_graph(TaskGraph::new()).await.unwrap_err();
+    let err = rt.graphs().start(TaskGraph::new()).await.unwrap_err();
     assert!(matches!(err, Error::ActorFailed { .. }), "{err:?}");
 }

@@ -15,9 +15,8 @@
 use std::time::Duration;
 
 use proptest::prelude::*;
-use taskorch::{
-    Config, GraphTask, Orchestrator, Priority, Resource, ResourceId, TaskGraph, TaskStatus,
-};
+use taskorch::graph::{GraphTask, Resource, ResourceId, TaskGraph, TaskStatus};
+use taskorch::{Config, Orchestrator, Priority};
 
 use crate::graph::{Probe, failing};
 
@@ -143,7 +142,8 @@ fn check(nodes: Vec<Node>, limit: usize, cap: usize) -> Result<(), TestCaseError
         })
         .await
         .unwrap();
-        orch.set_resource_capacity(ResourceId::api("quota"), QUOTA)
+        orch.graphs()
+            .set_capacity(ResourceId::api("quota"), QUOTA)
             .unwrap();
         let probe = Probe::register(&orch);
         let mut graph = TaskGraph::new().limit(limit).aging(3);
@@ -161,7 +161,7 @@ fn check(nodes: Vec<Node>, limit: usize, cap: usize) -> Result<(), TestCaseError
             }
             keys.push(graph.add(task));
         }
-        let report = orch.run_graph(graph).await.unwrap();
+        let report = orch.graphs().run(graph).await.unwrap();
         orch.shutdown().await.unwrap();
 
         // Exactly one terminal status each, the one the plan calls for.

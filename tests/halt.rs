@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use serde_json::json;
-use taskorch::{Error, EventBody, EventItem, PoolSpec, RunStatus, ScheduleSpec, Task, Trigger};
+use taskorch::events::{EventBody, EventItem};
+use taskorch::{Error, PoolSpec, RunStatus, ScheduleSpec, Task, Trigger};
 
 use crate::common::{assert_all_dead, start_runtime, wait_for_pids, wait_until};
 
@@ -30,11 +31,11 @@ async fn halt_cancels_every_run_kills_grandchildren_and_refuses_work_until_resum
     let streaming = rt.stream(Task::shell(script.clone())).await.unwrap();
     let all = wait_for_pids(&pids, 8).await;
 
-    let mut events = rt.subscribe();
-    assert_eq!(rt.halt("market closed"), Some(4));
+    let mut events = rt.observe().subscribe();
+    assert_eq!(rt.guard().halt("market closed"), Some(4));
     // Halt while halted: a no-op, the first reason stays.
-    assert_eq!(rt.halt("again"), None);
-    assert_eq!(rt.halted().as_deref(), Some("market closed"));
+    assert_eq!(rt.guard().halt("again"), None);
+    assert_eq!(rt.guard().halted().as_deref(), Some("market closed"));
 
     for id in &ids {
         assert!(matches!(rt.wait(*id).await, Err(Error::Cancelled { .. })));
@@ -70,10 +71,10 @@ async fn halt_cancels_every_run_kills_grandchildren_and_refuses_work_until_resum
         }
     );
 
-    assert!(rt.resume());
+    assert!(rt.guard().resume());
     // Resume while running: a no-op.
-    assert!(!rt.resume());
-    assert_eq!(rt.halted(), None);
+    assert!(!rt.guard().resume());
+    assert_eq!(rt.guard().halted(), None);
     assert!(rt.run(Task::command("true")).await.unwrap().success());
     rt.shutdown().await.unwrap();
 }
@@ -86,13 +87,13 @@ async fn pool_requests_are_refused_while_halted_and_served_after_resume() {
         .await
         .unwrap();
     assert_eq!(pool.request("before").await.unwrap(), "before");
-    rt.halt("maintenance");
+    rt.guard().halt("maintenance");
     halted(pool.request("during").await, "maintenance");
     halted(
-        rt.pool_handle("echo").unwrap().request("during").await,
+        rt.pools().find("echo").unwrap().request("during").await,
         "maintenance",
     );
-    assert!(rt.resume());
+    assert!(rt.guard().resume());
     assert_eq!(pool.request("after").await.unwrap(), "after");
     rt.shutdown().await.unwrap();
 }
@@ -110,8 +111,8 @@ async fn schedules_skip_their_ticks_while_halted_and_fire_again_after_resume() {
         .await
         .unwrap();
     assert!(wait_until(Duration::from_secs(5), || schedule.info().runs >= 1).await);
-    let mut events = rt.subscribe();
-    rt.halt("maintenance");
+    let mut events = rt.observe().subscribe();
+    rt.guard().halt("maintenance");
     let before = schedule.info().runs;
     let skipped = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
@@ -127,7 +128,7 @@ async fn schedules_skip_their_ticks_while_halted_and_fire_again_after_resume() {
     assert_eq!(skipped, ("tick".to_string(), "halted".to_string()));
     assert_eq!(schedule.info().runs, before, "no run started while halted");
     assert!(schedule.info().enabled, "halt pauses, it does not disable");
-    rt.resume();
+    rt.guard().resume();
     assert!(wait_until(Duration::from_secs(5), || schedule.info().runs > before).await);
     rt.shutdown().await.unwrap();
 }
@@ -135,25 +136,27 @@ async fn schedules_skip_their_ticks_while_halted_and_fire_again_after_resume() {
 #[tokio::test]
 async fn check_limit_passes_fails_and_halts_when_asked() {
     let rt = start_runtime().await;
-    let mut events = rt.subscribe();
-    rt.check_limit("exposure", 10.0, 10.0, true).unwrap();
-    match rt.check_limit("exposure", 10.5, 10.0, false) {
+    let mut events = rt.observe().subscribe();
+    rt.guard()
+        .check_limit("exposure", 10.0, 10.0, true)
+        .unwrap();
+    match rt.guard().check_limit("exposure", 10.5, 10.0, false) {
         Err(Error::RiskLimitExceeded { name, value, limit }) => {
             assert_eq!((name.as_str(), value, limit), ("exposure", 10.5, 10.0));
         }
         other => panic!("expected RiskLimitExceeded, got {other:?}"),
     }
-    assert_eq!(rt.halted(), None, "no auto_halt, no halt");
+    assert_eq!(rt.guard().halted(), None, "no auto_halt, no halt");
     // A value that cannot be compared does not pass.
     assert!(matches!(
-        rt.check_limit("exposure", f64::NAN, 10.0, false),
+        rt.guard().check_limit("exposure", f64::NAN, 10.0, false),
         Err(Error::RiskLimitExceeded { .. })
     ));
     assert!(matches!(
-        rt.check_limit("drawdown", 0.3, 0.2, true),
+        rt.guard().check_limit("drawdown", 0.3, 0.2, true),
         Err(Error::RiskLimitExceeded { .. })
     ));
-    let reason = rt.halted().expect("auto_halt halts");
+    let reason = rt.guard().halted().expect("auto_halt halts");
     assert!(reason.contains("drawdown"), "{reason}");
     halted(rt.run(Task::command("true")).await, &reason);
 
@@ -176,25 +179,25 @@ async fn check_limit_passes_fails_and_halts_when_asked() {
 #[tokio::test]
 async fn registered_limits_are_checked_by_name() {
     let rt = start_runtime().await;
-    rt.register_limit("position", 100.0, true).unwrap();
-    rt.check_registered_limit("position", 99.0).unwrap();
+    rt.guard().register_limit("position", 100.0, true).unwrap();
+    rt.guard().check_registered_limit("position", 99.0).unwrap();
     assert!(matches!(
-        rt.check_registered_limit("position", 101.0),
+        rt.guard().check_registered_limit("position", 101.0),
         Err(Error::RiskLimitExceeded { limit, .. }) if limit == 100.0
     ));
-    assert!(rt.halted().is_some());
+    assert!(rt.guard().halted().is_some());
     assert!(matches!(
-        rt.check_registered_limit("nope", 1.0),
+        rt.guard().check_registered_limit("nope", 1.0),
         Err(Error::InvalidConfig(msg)) if msg.contains("nope")
     ));
     assert!(matches!(
-        rt.register_limit("bad", f64::INFINITY, false),
+        rt.guard().register_limit("bad", f64::INFINITY, false),
         Err(Error::InvalidConfig(_))
     ));
     assert!(matches!(
-        rt.register_limit(" ", 1.0, false),
+        rt.guard().register_limit(" ", 1.0, false),
         Err(Error::InvalidConfig(_))
     ));
-    assert_eq!(rt.limits().len(), 1);
+    assert_eq!(rt.guard().risk_limits().len(), 1);
     rt.shutdown().await.unwrap();
 }

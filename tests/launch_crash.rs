@@ -6,7 +6,8 @@
 
 use std::time::Duration;
 
-use taskorch::{ChildState, Config, Error, Fault, RestartIntensity, RunStatus, Strategy, Task};
+use taskorch::supervision::{RestartIntensity, Strategy};
+use taskorch::{ChildState, Config, Error, Fault, RunStatus, Task};
 
 use crate::common::*;
 use crate::launch::Gate;

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use taskorch::{Config, Error, GraphTask, MAX_OUTPUT_CEILING, Orchestrator, Task, TaskGraph};
+use taskorch::graph::{GraphTask, TaskGraph};
+use taskorch::task::MAX_OUTPUT_CEILING;
+use taskorch::{Config, Error, Orchestrator, Task};
 
 use crate::common::*;
 
@@ -25,7 +27,7 @@ async fn a_max_output_past_the_ceiling_is_refused_naming_field_and_limit() {
     assert_invalid_task(rt.launch(unbounded.clone()).await);
     let mut g = TaskGraph::new();
     g.add(GraphTask::new("big", unbounded));
-    match rt.submit_graph(g).await {
+    match rt.graphs().start(g).await {
         Err(Error::InvalidTask(why)) => assert!(why.contains("max_output"), "{why}"),
         other => panic!("expected InvalidTask, got {other:?}"),
     }

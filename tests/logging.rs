@@ -4,7 +4,8 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use taskorch::{Config, Error, LogFormat, Task};
+use taskorch::logging::LogFormat;
+use taskorch::{Config, Error, Task};
 
 use crate::common::fast_config;
 

@@ -78,7 +78,7 @@ async fn lines_arrive_live_in_write_order_across_both_streams() {
     assert_eq!(out.stderr_str(), "err-1\n");
     assert_eq!(rt.status(id), Some(RunStatus::Failed));
     assert_eq!(
-        rt.run_info(id).unwrap().pattern,
+        rt.find_run(id).unwrap().pattern,
         taskorch::Pattern::LongRunning
     );
 }
@@ -171,7 +171,7 @@ async fn a_late_subscriber_gets_the_backlog_then_live_lines() {
     assert_eq!(next(&mut stream).await.unwrap().text, "two");
 
     // A UI attaching now still sees everything in the ring.
-    let mut late = rt.subscribe_output(stream.run_id()).unwrap();
+    let mut late = rt.observe().subscribe_output(stream.run_id()).unwrap();
     assert_eq!(late.run_id(), stream.run_id());
     let bounded = Duration::from_secs(10);
     let backlog = tokio::time::timeout(bounded, late.next_line())
@@ -195,7 +195,7 @@ async fn a_late_subscriber_gets_the_backlog_then_live_lines() {
     assert!(next(&mut stream).await.is_none());
 
     // After the end, a new subscriber reads it all and ends.
-    let after = rt.subscribe_output(stream.run_id()).unwrap();
+    let after = rt.observe().subscribe_output(stream.run_id()).unwrap();
     let all: Vec<OutputLine> = tokio::time::timeout(bounded, after.collect())
         .await
         .unwrap();
@@ -214,7 +214,7 @@ async fn a_full_ring_drops_the_oldest_lines_and_a_reader_sees_the_gap() {
     // as its owner would hold the child back.)
     let stream = rt.stream(Task::command("seq").arg("1000")).await.unwrap();
     let id = stream.run_id();
-    let mut reader = rt.subscribe_output(id).unwrap();
+    let mut reader = rt.observe().subscribe_output(id).unwrap();
     drop(stream);
     let out = tokio::time::timeout(Duration::from_secs(10), rt.wait(id))
         .await
@@ -241,7 +241,7 @@ async fn a_stalled_subscriber_never_slows_a_chatty_child() {
     // while a subscriber reads nothing.
     let stream = rt.stream(Task::command("seq").arg("200000")).await.unwrap();
     let id = stream.run_id();
-    let mut reader = rt.subscribe_output(id).unwrap();
+    let mut reader = rt.observe().subscribe_output(id).unwrap();
     drop(stream);
     let out = tokio::time::timeout(Duration::from_secs(30), rt.wait(id))
         .await
@@ -316,7 +316,7 @@ async fn cancel_while_queued_ends_cancelled_without_starting() {
     let id = queued.run_id();
     assert!(matches!(queued.wait().await, Err(Error::Cancelled { .. })));
     assert_eq!(rt.status(id), Some(RunStatus::Cancelled));
-    assert!(rt.run_info(id).unwrap().started.is_none());
+    assert!(rt.find_run(id).unwrap().started.is_none());
     assert!(rt.output(id).unwrap().lines.is_empty());
     touch(&go);
     assert!(blocker.wait().await.unwrap().success());
@@ -521,7 +521,7 @@ async fn bad_input_is_refused_before_anything_runs() {
     assert!(rt.runs().is_empty(), "refused tasks never become runs");
 
     let unknown = taskorch::RunId::new();
-    let err = rt.subscribe_output(unknown).unwrap_err();
+    let err = rt.observe().subscribe_output(unknown).unwrap_err();
     assert!(
         matches!(err, Error::UnknownRun(id) if id == unknown),
         "{err:?}"
@@ -540,7 +540,10 @@ async fn a_run_of_another_orchestrator_is_unknown() {
     let stream = a.stream(Task::command("true")).await.unwrap();
     let id = stream.run_id();
     assert!(b.output(id).is_none());
-    assert!(matches!(b.subscribe_output(id), Err(Error::UnknownRun(_))));
+    assert!(matches!(
+        b.observe().subscribe_output(id),
+        Err(Error::UnknownRun(_))
+    ));
     assert!(matches!(b.cancel(id).await, Err(Error::UnknownRun(_))));
     assert!(stream.wait().await.unwrap().success());
 }

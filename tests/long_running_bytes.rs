@@ -5,7 +5,8 @@
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
 
-use taskorch::{OutputChunk, RunStream, StreamKind, Task};
+use taskorch::output::OutputChunk;
+use taskorch::{RunStream, StreamKind, Task};
 
 use crate::common::*;
 

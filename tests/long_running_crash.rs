@@ -28,7 +28,7 @@ async fn an_executor_panic_mid_stream_interrupts_the_run_and_kills_its_group() {
     assert_eq!(first.unwrap().text, "progress 1");
     let pids = wait_for_pids(&pids, 2).await;
     // A late reader attached before the crash.
-    let mut watcher = rt.subscribe_output(id).unwrap();
+    let mut watcher = rt.observe().subscribe_output(id).unwrap();
 
     rt.inject_fault("executor", Fault::PanicNextMessage);
     assert!(rt.run(Task::command("true")).await.is_err());

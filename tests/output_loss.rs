@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use taskorch::{EventBody, EventItem, HistoryQuery, Orchestrator, Task};
+use taskorch::RunQuery;
+use taskorch::events::{EventBody, EventItem};
+use taskorch::{Orchestrator, Task};
 
 use crate::common::{fast_config, start_runtime};
 
@@ -17,7 +19,7 @@ fn chatty() -> Task {
 #[tokio::test]
 async fn the_run_finished_event_and_run_info_carry_the_dropped_bytes() {
     let rt = start_runtime().await;
-    let mut events = rt.subscribe();
+    let mut events = rt.observe().subscribe();
     let out = rt.run(chatty()).await.unwrap();
     assert_eq!((out.stdout_dropped, out.stderr_dropped), (90, 40));
     assert!(out.stdout_truncated && out.stderr_truncated);
@@ -41,11 +43,11 @@ async fn the_run_finished_event_and_run_info_carry_the_dropped_bytes() {
     assert_eq!(json["stdout_dropped"], 90);
     assert_eq!(json["stderr_dropped"], 40);
 
-    let info = rt.run_info(out.run_id).unwrap();
+    let info = rt.find_run(out.run_id).unwrap();
     assert_eq!((info.stdout_dropped, info.stderr_dropped), (90, 40));
     assert!(info.output_truncated());
     let whole = rt.run(Task::shell("echo short")).await.unwrap();
-    let info = rt.run_info(whole.run_id).unwrap();
+    let info = rt.find_run(whole.run_id).unwrap();
     assert_eq!((info.stdout_dropped, info.stderr_dropped), (0, 0));
     assert!(!info.output_truncated());
 }
@@ -64,9 +66,9 @@ async fn a_stored_run_still_says_what_it_dropped_after_a_restart() {
     let orch = Orchestrator::start(fast_config().store(&path))
         .await
         .unwrap();
-    let info = orch.run_info(id).unwrap();
+    let info = orch.find_run(id).unwrap();
     assert_eq!((info.stdout_dropped, info.stderr_dropped), (90, 40));
-    let listed = orch.history(HistoryQuery::new()).unwrap();
+    let listed = orch.observe().history(&RunQuery::new()).unwrap();
     let row = listed.iter().find(|r| r.id == id).unwrap();
     assert_eq!((row.stdout_dropped, row.stderr_dropped), (90, 40));
     let again = orch.wait(id).await.unwrap();

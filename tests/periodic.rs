@@ -8,9 +8,9 @@ use std::time::{Duration, SystemTime};
 
 use chrono::{TimeZone, Utc};
 use serde_json::json;
+use taskorch::schedule::{CatchUp, Clock};
 use taskorch::{
-    Backoff, CatchUp, Clock, Config, Error, Overlap, Pattern, RunStatus, Schedule, ScheduleSpec,
-    Task, Trigger,
+    Backoff, Config, Error, Overlap, Pattern, RunStatus, Schedule, ScheduleSpec, Task, Trigger,
 };
 
 use crate::common::*;
@@ -149,7 +149,7 @@ async fn bad_specs_are_invalid_task_and_add_nothing() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("interval"), "{err}");
-    assert!(rt.schedules().is_empty());
+    assert!(rt.schedules().list().is_empty());
 }
 
 #[tokio::test(start_paused = true)]
@@ -233,7 +233,7 @@ async fn names_are_unique_until_removed() {
         );
     }
     assert!(second.info().enabled);
-    assert_eq!(rt.schedules().len(), 1);
+    assert_eq!(rt.schedules().list().len(), 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -250,7 +250,7 @@ async fn removed_schedule_stops_and_keeps_its_final_info() {
     let info = s.info();
     assert_eq!(info.runs, 1);
     assert!(!info.enabled && info.next_due.is_none());
-    assert!(rt.find_schedule("gone").is_none());
+    assert!(rt.schedules().find("gone").is_none());
 }
 
 #[tokio::test(start_paused = true)]
@@ -261,7 +261,7 @@ async fn dropping_the_handle_does_not_remove_the_schedule() {
             .await
             .unwrap(),
     );
-    let s = rt.find_schedule("kept").expect("still there");
+    let s = rt.schedules().find("kept").expect("still there");
     for n in 1..=3 {
         advance(S).await;
         runs_reach(&s, n).await;
@@ -660,14 +660,15 @@ async fn schedules_are_listed_by_name_and_runs_count_against_the_cap() {
     }
     let names: Vec<String> = rt
         .schedules()
+        .list()
         .iter()
         .map(|s| s.name().to_string())
         .collect();
     assert_eq!(names, ["a", "b"]);
     advance(S).await;
     let (a, b) = (
-        rt.find_schedule("a").unwrap(),
-        rt.find_schedule("b").unwrap(),
+        rt.schedules().find("a").unwrap(),
+        rt.schedules().find("b").unwrap(),
     );
     runs_reach(&a, 1).await;
     runs_reach(&b, 1).await;

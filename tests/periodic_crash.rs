@@ -9,8 +9,9 @@ use std::time::{Duration, SystemTime};
 
 use chrono::{TimeZone, Utc};
 use serde_json::json;
+use taskorch::schedule::Clock;
 use taskorch::{
-    ChildState, Clock, Config, Error, Fault, RunStatus, Schedule, ScheduleSpec, Task, Trigger,
+    ChildState, Config, Error, Fault, RunStatus, Schedule, ScheduleSpec, Task, Trigger,
 };
 
 use crate::common::*;

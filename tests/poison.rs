@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
+use taskorch::batch::BatchSpec;
+use taskorch::guard::BreakerOptions;
+use taskorch::task::duration;
 use taskorch::{
-    Backoff, BatchSpec, BreakerOptions, ChildState, Config, Error, Orchestrator, PoolSpec,
-    ScheduleSpec, Task, Trigger, duration,
+    Backoff, ChildState, Config, Error, Orchestrator, PoolSpec, ScheduleSpec, Task, Trigger,
 };
 
 use crate::common::*;
@@ -75,7 +77,7 @@ async fn schedules_pools_batches_and_backoffs_refuse_duration_max() {
         "PoolSpec::max_age",
     );
     refused(
-        answered(rt.batch(BatchSpec::new(vec![task()], 1).timeout(Duration::MAX))).await,
+        answered(rt.start_batch(BatchSpec::new(vec![task()], 1).timeout(Duration::MAX))).await,
         "BatchSpec::timeout",
     );
     let huge = Backoff::exponential(Duration::from_millis(1), Duration::MAX);
@@ -270,7 +272,7 @@ async fn the_longest_accepted_durations_work() {
     .await
     .unwrap();
     assert_eq!(answered(pool.request("hi")).await.unwrap(), "hi");
-    let results = answered(rt.batch(BatchSpec::new(vec![task()], 1).timeout(long)))
+    let results = answered(rt.start_batch(BatchSpec::new(vec![task()], 1).timeout(long)))
         .await
         .unwrap();
     let results = answered(results.wait()).await;

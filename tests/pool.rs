@@ -5,7 +5,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use taskorch::{Backoff, Error, Pool, PoolSpec, PoolState};
+use taskorch::pool::PoolState;
+use taskorch::{Backoff, Error, Pool, PoolSpec};
 
 use crate::common::*;
 
@@ -201,7 +202,7 @@ async fn a_missing_program_is_not_found_at_open() {
         matches!(&err, Error::NotFound { program } if program == "no-such-worker-xyz"),
         "{err:?}"
     );
-    assert!(rt.pool_handle("ghost").is_none());
+    assert!(rt.pools().find("ghost").is_none());
 }
 
 #[tokio::test]
@@ -234,13 +235,13 @@ async fn one_open_pool_per_name_and_handles_find_it() {
         "{err:?}"
     );
 
-    let found = rt.pool_handle("dup").expect("found by name");
+    let found = rt.pools().find("dup").expect("found by name");
     assert_eq!(found.request("via handle").await.unwrap(), "via handle");
-    assert_eq!(rt.pool_names(), ["dup"]);
-    assert!(rt.pool_handle("other").is_none());
+    assert_eq!(rt.pools().names(), ["dup"]);
+    assert!(rt.pools().find("other").is_none());
 
     pool.close().await.unwrap();
-    assert!(rt.pool_handle("dup").is_none());
+    assert!(rt.pools().find("dup").is_none());
     let again = rt.pool(PoolSpec::command("dup", "cat")).await.unwrap();
     assert_eq!(again.request("reopened").await.unwrap(), "reopened");
 }

@@ -6,7 +6,9 @@
 
 use std::time::Duration;
 
-use taskorch::{ChildState, Error, Fault, PoolSpec, PoolState, RestartIntensity};
+use taskorch::pool::PoolState;
+use taskorch::supervision::RestartIntensity;
+use taskorch::{ChildState, Error, Fault, PoolSpec};
 
 use crate::common::*;
 

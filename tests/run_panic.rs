@@ -145,7 +145,7 @@ async fn a_timeout_of_duration_max_is_refused_and_the_longest_accepted_one_runs(
     }
     assert!(rt.runs().is_empty(), "a refused task never becomes a run");
     // The limit itself is accepted: the runner's deadline saturates.
-    let out = answered(rt.run(Task::command("true").timeout(taskorch::duration::MAX))).await;
+    let out = answered(rt.run(Task::command("true").timeout(taskorch::task::duration::MAX))).await;
     assert!(out.unwrap().success());
 }
 
@@ -154,7 +154,7 @@ mod injected {
     //! `Fault::PanicInRun` in the run task of every pattern.
 
     use taskorch::fault::Fault;
-    use taskorch::{GraphTask, TaskGraph};
+    use taskorch::graph::{GraphTask, TaskGraph};
 
     use super::*;
 
@@ -272,7 +272,7 @@ mod injected {
         let mut graph = TaskGraph::new();
         let first = graph.add(GraphTask::new("first", Task::command("true")));
         graph.add(GraphTask::new("second", Task::command("true")).after(first));
-        let report = answered(rt.run_graph(graph)).await.unwrap();
+        let report = answered(rt.graphs().run(graph)).await.unwrap();
         let first = report.by_name("first").unwrap();
         assert_eq!(
             first.error_kind.as_deref(),

@@ -104,7 +104,7 @@ async fn video_pipeline_probes_transcodes_and_thumbnails() {
     if tools == Tools::StandIn {
         assert!(log.contains("ffmpeg is not installed"));
     }
-    let thumbnails = rt.run_info(report.files[0].thumbnail_run).unwrap();
+    let thumbnails = rt.find_run(report.files[0].thumbnail_run).unwrap();
     assert_eq!(thumbnails.pattern, Pattern::FireAndForget);
     all_runs_ended(&rt);
 }
@@ -177,12 +177,15 @@ async fn ml_training_streams_metrics_checkpoints_and_evaluates() {
     assert!(saved.contains("\"epoch\": 5"), "{saved}");
     let (runs, failures) = report.checkpoint_runs;
     assert!(runs >= 1 && failures == 0, "{runs} runs, {failures} failed");
-    assert!(rt.schedules().is_empty(), "the checkpoint job was removed");
+    assert!(
+        rt.schedules().list().is_empty(),
+        "the checkpoint job was removed"
+    );
 
     let (eval_run, evaluation) = report.evaluation;
     assert_eq!(evaluation.epoch, 5);
     assert!(evaluation.accuracy > 0.8, "{evaluation:?}");
-    let info = rt.run_info(eval_run).unwrap();
+    let info = rt.find_run(eval_run).unwrap();
     assert_eq!(info.pattern, Pattern::FireAndForget);
     assert_eq!(info.status, RunStatus::Succeeded);
     all_runs_ended(&rt);
@@ -224,6 +227,9 @@ async fn api_service_answers_under_load_and_survives_a_worker_crash() {
     // The pool was closed: the first workers and the replacement are gone.
     assert_eq!(report.worker_pids.len(), 3, "{:?}", report.worker_pids);
     assert_all_dead(&report.worker_pids).await;
-    assert!(rt.schedules().is_empty(), "the health check was removed");
+    assert!(
+        rt.schedules().list().is_empty(),
+        "the health check was removed"
+    );
     all_runs_ended(&rt);
 }

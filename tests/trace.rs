@@ -7,10 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use taskorch::{
-    Config, Error, EventKind, GraphTask, Outcome, PoolSpec, ScheduleSpec, Task, TaskGraph,
-    TraceEvent, Trigger,
-};
+use taskorch::graph::{GraphTask, TaskGraph};
+use taskorch::trace::{EventKind, Outcome, TraceEvent};
+use taskorch::{Config, Error, PoolSpec, ScheduleSpec, Task, Trigger};
 use tracing::Instrument;
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::Registry;
@@ -169,7 +168,7 @@ async fn a_graph_request_follows_every_task_it_runs() {
     let first = graph.add(GraphTask::new("first", Task::action("noop", json!(null))));
     graph.add(GraphTask::new("second", Task::action("noop", json!(null))).after(first));
     graph.add(GraphTask::new("third", Task::action("noop", json!(null))).after(first));
-    let report = rt.run_graph(graph).await.unwrap();
+    let report = rt.graphs().run(graph).await.unwrap();
     assert!(report.success(), "{report:#?}");
     let trace = rt.trace();
     let submitted = trace
@@ -300,7 +299,7 @@ async fn a_small_ring_keeps_the_newest_events_and_zero_keeps_none() {
         seqs.windows(2).all(|w| w[1] == w[0] + 1),
         "the newest, in order: {seqs:?}"
     );
-    rt.clear_trace();
+    rt.observe().clear_trace();
     assert!(rt.trace().is_empty());
 
     let off = start_with(Config {

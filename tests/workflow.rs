@@ -4,7 +4,10 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use taskorch::{BlockType, Error, EventItem, TaskStatus, ValueType, Workflow};
+use taskorch::Error;
+use taskorch::events::EventItem;
+use taskorch::graph::TaskStatus;
+use taskorch::workflow::{BlockType, ValueType, Workflow};
 
 use crate::common::{start_runtime, wait_until};
 
@@ -36,38 +39,38 @@ async fn trading_runtime(limit: f64) -> crate::common::Runtime {
     rt.register_action("order", |input: Value| async move {
         Ok(json!({ "filled": input["inputs"]["qty"] }))
     });
-    rt.register_block_type(
+    rt.workflows().register_block_type(
         "quote",
         BlockType::action("quote").output("price", ValueType::Number),
     );
-    rt.register_block_type(
+    rt.workflows().register_block_type(
         "size",
         BlockType::action("size")
             .input("price", ValueType::Number)
             .output("qty", ValueType::Number)
             .output("notional", ValueType::Number),
     );
-    rt.register_block_type(
+    rt.workflows().register_block_type(
         "order",
         BlockType::action("order")
             .input("qty", ValueType::Number)
             .input("notional", ValueType::Number)
             .output("filled", ValueType::Number),
     );
-    rt.register_limit("notional", limit, true).unwrap();
+    rt.guard().register_limit("notional", limit, true).unwrap();
     rt
 }
 
 #[tokio::test]
 async fn outputs_feed_later_blocks_and_events_follow_the_workflow() {
     let rt = trading_runtime(1_000.0).await;
-    let mut events = rt.subscribe();
-    let report = rt.run_workflow(pipeline()).await.unwrap();
+    let mut events = rt.observe().subscribe();
+    let report = rt.workflows().run(pipeline()).await.unwrap();
     assert!(report.succeeded, "{report:?}");
     assert_eq!(report.outputs["size"]["notional"], json!(200.0));
     assert_eq!(report.outputs["order"]["filled"], json!(10));
     assert_eq!(
-        rt.validate_workflow(&pipeline()).unwrap(),
+        rt.workflows().validate(&pipeline()).unwrap(),
         ["quote", "size", "guard", "order"]
     );
 
@@ -98,26 +101,26 @@ async fn outputs_feed_later_blocks_and_events_follow_the_workflow() {
 #[tokio::test]
 async fn a_tripped_risk_limit_fails_its_block_skips_the_rest_and_halts() {
     let rt = trading_runtime(100.0).await;
-    let report = rt.run_workflow(pipeline()).await.unwrap();
+    let report = rt.workflows().run(pipeline()).await.unwrap();
     assert!(!report.succeeded);
     let status = |id: &str| report.blocks.iter().find(|(b, _)| b == id).unwrap().1;
     assert_eq!(status("size"), TaskStatus::Succeeded);
     assert_eq!(status("guard"), TaskStatus::Failed);
     assert_eq!(status("order"), TaskStatus::Skipped);
-    assert!(rt.halted().unwrap().contains("notional"));
+    assert!(rt.guard().halted().unwrap().contains("notional"));
     // Halted: the next workflow is refused.
     assert!(matches!(
-        rt.start_workflow(pipeline()).await,
+        rt.workflows().start(pipeline()).await,
         Err(Error::Halted { .. })
     ));
-    rt.resume();
+    rt.guard().resume();
     rt.shutdown().await.unwrap();
 }
 
 #[tokio::test]
 async fn command_blocks_render_their_inputs_and_their_stdout_is_the_output() {
     let rt = trading_runtime(1_000.0).await;
-    rt.register_block_type(
+    rt.workflows().register_block_type(
         "echo",
         BlockType::command("sh", ["-c", "echo \"qty={{qty}}\""])
             .input("qty", ValueType::Number)
@@ -141,7 +144,7 @@ inputs = { qty = "size.qty" }
 "#,
     )
     .unwrap();
-    let report = rt.run_workflow(wf).await.unwrap();
+    let report = rt.workflows().run(wf).await.unwrap();
     assert!(report.succeeded, "{report:?}");
     assert_eq!(report.outputs["say"]["line"], json!("qty=10"));
     rt.shutdown().await.unwrap();
@@ -152,7 +155,7 @@ async fn halt_workflow_stops_one_workflow_and_its_processes_only() {
     let rt = start_runtime().await;
     let dir = tempfile::tempdir().unwrap();
     let pids = dir.path().join("pids");
-    rt.register_block_type(
+    rt.workflows().register_block_type(
         "slow",
         BlockType::command(
             "sh",
@@ -168,20 +171,20 @@ async fn halt_workflow_stops_one_workflow_and_its_processes_only() {
     );
     let wf = Workflow::from_json(r#"{"id": "slow-one", "blocks": [{"id": "s", "type": "slow"}]}"#)
         .unwrap();
-    let run = rt.start_workflow(wf).await.unwrap();
+    let run = rt.workflows().start(wf).await.unwrap();
     let all = crate::common::wait_for_pids(&pids, 2).await;
     assert!(matches!(
-        rt.halt_workflow("nope"),
+        rt.workflows().halt("nope"),
         Err(Error::UnknownWorkflow(id)) if id == "nope"
     ));
-    rt.halt_workflow("slow-one").unwrap();
+    rt.workflows().halt("slow-one").unwrap();
     let report = tokio::time::timeout(Duration::from_secs(10), run.wait())
         .await
         .expect("the workflow ends");
     assert!(!report.succeeded);
     crate::common::assert_all_dead(&all).await;
     // The runtime itself is not halted.
-    assert_eq!(rt.halted(), None);
+    assert_eq!(rt.guard().halted(), None);
     assert!(
         rt.run(taskorch::Task::command("true"))
             .await
@@ -190,7 +193,8 @@ async fn halt_workflow_stops_one_workflow_and_its_processes_only() {
     );
     assert!(
         wait_until(Duration::from_secs(5), || rt
-            .halt_workflow("slow-one")
+            .workflows()
+            .halt("slow-one")
             .is_err())
         .await
     );
@@ -203,20 +207,21 @@ async fn bad_workflows_are_refused_before_anything_runs() {
     let unknown =
         Workflow::from_json(r#"{"id": "w", "blocks": [{"id": "x", "type": "nope"}]}"#).unwrap();
     assert!(matches!(
-        rt.start_workflow(unknown).await,
+        rt.workflows().start(unknown).await,
         Err(Error::InvalidWorkflow { block, .. }) if block == "x"
     ));
     let missing =
         Workflow::from_json(r#"{"id": "w", "blocks": [{"id": "s", "type": "size"}]}"#).unwrap();
     assert!(matches!(
-        rt.start_workflow(missing).await,
+        rt.workflows().start(missing).await,
         Err(Error::InvalidWorkflow { block, reason, .. }) if block == "s" && reason.contains("missing input")
     ));
-    rt.register_block_type("ghost", BlockType::action("unregistered"));
+    rt.workflows()
+        .register_block_type("ghost", BlockType::action("unregistered"));
     let ghost =
         Workflow::from_json(r#"{"id": "w", "blocks": [{"id": "g", "type": "ghost"}]}"#).unwrap();
     assert!(matches!(
-        rt.start_workflow(ghost).await,
+        rt.workflows().start(ghost).await,
         Err(Error::UnknownAction(name)) if name == "unregistered"
     ));
     assert!(rt.runs().is_empty(), "nothing ran");
@@ -238,13 +243,13 @@ async fn bad_workflows_are_refused_before_anything_runs() {
 async fn a_block_with_a_wrong_output_type_fails() {
     let rt = start_runtime().await;
     rt.register_action("liar", |_| async { Ok(json!({ "price": "high" })) });
-    rt.register_block_type(
+    rt.workflows().register_block_type(
         "liar",
         BlockType::action("liar").output("price", ValueType::Number),
     );
     let wf =
         Workflow::from_json(r#"{"id": "w", "blocks": [{"id": "l", "type": "liar"}]}"#).unwrap();
-    let report = rt.run_workflow(wf).await.unwrap();
+    let report = rt.workflows().run(wf).await.unwrap();
     assert!(!report.succeeded);
     let message = report.graph.tasks[0]
         .error_message

@@ -6,18 +6,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use taskorch::{BlockType, Config, Orchestrator, RunStatus, Task, ValueType, Workflow};
+use taskorch::workflow::{BlockType, ValueType, Workflow};
+use taskorch::{Config, Orchestrator, RunStatus, Task};
 
 use crate::common::{fast_config, register_gate, start_with, wait_until};
 
 fn register_echo(orch: &Orchestrator) {
-    orch.register_block_type(
+    orch.workflows().register_block_type(
         "echo",
         BlockType::command("sh", ["-c", "echo \"got {{x}}\""])
             .input("x", ValueType::Any)
             .output("line", ValueType::String),
     );
-    orch.register_block_type(
+    orch.workflows().register_block_type(
         "start",
         BlockType::command("echo", ["first"]).output("line", ValueType::String),
     );
@@ -43,10 +44,13 @@ async fn command_blocks_finish_with_a_single_execution_slot() {
     })
     .await;
     register_echo(&rt);
-    let report = tokio::time::timeout(Duration::from_secs(30), rt.run_workflow(chains("one", 2)))
-        .await
-        .expect("run_workflow returns with one slot")
-        .unwrap();
+    let report = tokio::time::timeout(
+        Duration::from_secs(30),
+        rt.workflows().run(chains("one", 2)),
+    )
+    .await
+    .expect("run_workflow returns with one slot")
+    .unwrap();
     assert!(report.succeeded, "{report:?}");
     assert_eq!(report.outputs["b1"]["line"], json!("got first"));
     // The cap is still one slot: not lost, not doubled.
@@ -94,14 +98,14 @@ async fn two_at_once(max_concurrency: usize) {
             Ok(json!({ "x": 1 }))
         }
     });
-    rt.register_block_type(
+    rt.workflows().register_block_type(
         "gate",
         BlockType::action("gate").output("x", ValueType::Any),
     );
     // Each workflow alone can fill half the slots with blocks, and more.
     let width = rt.config().max_concurrency / 2 + 8;
-    let left = rt.start_workflow(fan_out("left", width)).await.unwrap();
-    let right = rt.start_workflow(fan_out("right", width)).await.unwrap();
+    let left = rt.workflows().start(fan_out("left", width)).await.unwrap();
+    let right = rt.workflows().start(fan_out("right", width)).await.unwrap();
     let gates_running = || {
         rt.runs()
             .iter()

@@ -142,7 +142,7 @@ pub enum Error {
     PoolUnavailable(String),
 
     /// A pool with this name is already open (find it with
-    /// `pool_handle`, or close it first).
+    /// `orch.pools().find`, or close it first).
     #[error("a pool named {0:?} is already open")]
     PoolExists(String),
 
@@ -231,7 +231,7 @@ pub enum Error {
         reason: String,
     },
 
-    /// The runtime is halted (`Orchestrator::halt`): no new work is
+    /// The runtime is halted (`orch.guard().halt`): no new work is
     /// accepted until `Orchestrator::resume`. Runs cut short by the halt
     /// end `Cancelled`.
     #[error("the orchestrator is halted: {reason}")]

@@ -230,7 +230,7 @@ pub enum EventBody {
         /// Why.
         reason: String,
     },
-    /// The runtime was halted (`Orchestrator::halt`).
+    /// The runtime was halted (`orch.guard().halt`).
     Halted {
         /// The reason given.
         reason: String,

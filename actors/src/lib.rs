@@ -196,13 +196,13 @@ pub use pool::{
     POOL_ENV, Pool, PoolSpec, PoolState, PoolStats, Pools, WORKER_ENV, WorkerLog, WorkerLogLine,
 };
 pub use process::{ProcessLimits, RUN_ID_ENV};
-pub use registry::{Registry, Retention, RunQuery, RunRecord};
+pub use registry::{Registry, Retention, RunRecord};
 pub use request::{ExecutionPlan, Request};
 pub use risk::{RiskLimit, RiskLimits};
-pub use run::{ParseRunIdError, RetryNotice, RunId, RunInfo, RunStatus};
+pub use run::{ParseRunIdError, RetryNotice, RunId, RunInfo, RunQuery, RunStatus};
 pub use runtime::{Runtime, RuntimeConfig};
 pub use slot::{ActorSlot, Reply};
-pub use store::{HistoryQuery, Recovered, ResumedRun, Store, StoreLimits, StoredRun};
+pub use store::{Recovered, ResumedRun, Store, StoreLimits, StoredRun};
 pub use stream::{Retries, RunStream};
 pub use supervisor::{
     ChildMessage, ChildReport, ChildSpec, ChildState, ChildStatus, Restart, RestartIntensity,

@@ -3,7 +3,7 @@
 //!
 //! Every process run writes its stdout and stderr, split into lines, into a
 //! [`LineLog`] attached to its registry record. `orch.output(id)` copies
-//! what the ring holds, `orch.subscribe_output(id)` reads it line by line
+//! what the ring holds, `orch.observe().subscribe_output(id)` reads it line by line
 //! as it grows, during the run and after it. The run's own `RunStream`
 //! reads its own queue instead (see below).
 //!

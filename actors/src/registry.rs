@@ -49,7 +49,7 @@ mod query;
 #[cfg(test)]
 mod tests;
 
-pub use query::RunQuery;
+pub use crate::run::RunQuery;
 
 /// Retention limits of a [`Registry`].
 #[derive(Debug, Clone, Copy)]

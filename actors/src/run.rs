@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::pattern::Pattern;
 
+mod query;
+
+pub use query::RunQuery;
+
 /// Identifies one run. Time-ordered (UUID v7), so ids sort by creation and
 /// make good store keys; unique across orchestrators and processes, so an
 /// id from another orchestrator is simply unknown here.

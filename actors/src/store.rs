@@ -30,7 +30,7 @@
 //! - `recover`: opening the file, and what a start finds: runs `Running`
 //!   -> `Interrupted` (their process groups stopped), runs `Queued` ->
 //!   resumed, schedules -> restored.
-//! - `history`: [`HistoryQuery`] over the stored runs.
+//! - `history`: a [`RunQuery`](crate::RunQuery) over the stored runs.
 //! - `graphs`: task graphs (definition, per-task state), their changes,
 //!   retention and recovery; graphs are adopted again by
 //!   `graph::durable`.
@@ -66,7 +66,6 @@ pub(crate) use graphs::{
     GraphRow, GraphTaskDef, GraphTaskRow, StoredAccess, StoredPriority, StoredResource,
     StoredResourceId, StoredResourceKind, StoredTaskStatus,
 };
-pub use history::HistoryQuery;
 pub(crate) use records::{OutcomeRow, OutputRow, RunRow, ScheduleRow, TriggerRow, micros, time};
 pub use recover::{Recovered, ResumedRun};
 
@@ -445,7 +444,7 @@ impl Store {
     ///
     /// # Errors
     /// `Error::Store` if the file cannot be read.
-    pub fn history(&self, query: &HistoryQuery) -> Result<Vec<RunInfo>> {
+    pub fn history(&self, query: &crate::run::RunQuery) -> Result<Vec<RunInfo>> {
         let Some(shared) = &self.shared else {
             return Ok(Vec::new());
         };

@@ -32,9 +32,8 @@ use std::time::{Duration, Instant, SystemTime};
 use clap::Args as ClapArgs;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::{
-    BatchProgress, BatchSpec, Config, Error, Orchestrator, Output, Result as TaskResult, Task,
-};
+use crate::batch::{BatchProgress, BatchSpec};
+use crate::{Config, Error, Orchestrator, Output, Result as TaskResult, Task};
 
 use super::joblog::{self, Entry, JobLog};
 use super::run::{INTERRUPTED, exit_code};
@@ -245,7 +244,7 @@ pub(super) async fn run(
     });
     let began = Instant::now();
     let mut batch = orch
-        .batch(BatchSpec::new(tasks.collect::<Vec<_>>(), limit).report_each(true))
+        .start_batch(BatchSpec::new(tasks.collect::<Vec<_>>(), limit).report_each(true))
         .await?;
     let (printer, printer_stopped) = spool.printer(jobs.len());
     tokio::pin!(printer_stopped);
@@ -396,7 +395,7 @@ fn entry(
         Ok(out) => (out.duration, Some(out.run_id)),
         Err(e) => (Duration::ZERO, error_run(e)),
     };
-    let info = run.and_then(|id| orch.run_info(id));
+    let info = run.and_then(|id| orch.find_run(id));
     let start = info
         .as_ref()
         .and_then(|info| info.started)

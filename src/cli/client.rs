@@ -14,12 +14,12 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::net::unix::OwnedReadHalf;
 
-use crate::{HistoryQuery, OutputLine, RunId};
+use crate::{OutputLine, RunId, RunQuery, RunStatus};
 use taskorch_actors::Store;
 
 use super::CliError;
 use super::store_dir::StoreDir;
-use super::wire::{Reply, Request, RunDetails};
+use super::wire::{Reply, Request, RunDetails, runs_query};
 
 /// An open source of reads.
 pub(super) enum Source {
@@ -62,7 +62,7 @@ impl Source {
     pub(super) async fn ids(&self) -> Result<Vec<RunId>, CliError> {
         match self {
             Source::File(store) => Ok(store
-                .history(&HistoryQuery::default())?
+                .history(&RunQuery::new())?
                 .into_iter()
                 .map(|r| r.id)
                 .collect()),
@@ -85,10 +85,15 @@ impl Source {
     }
 
     /// Runs matching `query`, newest first.
-    pub(super) async fn runs(&self, query: HistoryQuery) -> Result<Vec<RunDetails>, CliError> {
+    pub(super) async fn runs(
+        &self,
+        name: Option<String>,
+        status: Option<RunStatus>,
+        limit: Option<usize>,
+    ) -> Result<Vec<RunDetails>, CliError> {
         match self {
             Source::File(store) => Ok(store
-                .history(&query)?
+                .history(&runs_query(name, status, limit))?
                 .into_iter()
                 .map(|info| match store.stored_run(info.id) {
                     Some(run) => RunDetails::stored(run, None),
@@ -97,9 +102,9 @@ impl Source {
                 .collect()),
             Source::Served(dir) => {
                 let request = Request::Runs {
-                    name: query.name,
-                    status: query.status,
-                    limit: query.limit,
+                    name,
+                    status,
+                    limit,
                 };
                 match Conn::ask(dir, &request).await?.next().await? {
                     Reply::Runs(runs) => Ok(runs),

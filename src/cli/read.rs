@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use clap::Args as ClapArgs;
 
-use crate::{HistoryQuery, RunStatus, StreamKind};
+use crate::{RunStatus, StreamKind};
 
 use super::client::Source;
 use super::store_dir::StoreDir;
@@ -116,14 +116,7 @@ fn json<T: serde::Serialize>(value: &T) -> String {
 /// `taskorch runs`.
 pub(super) async fn runs(args: RunsArgs, store: Option<PathBuf>) -> Result<i32, CliError> {
     let source = Source::open(&StoreDir::or_default(store)).await?;
-    let mut query = HistoryQuery::new().limit(args.limit);
-    if let Some(status) = args.status {
-        query = query.status(status);
-    }
-    if let Some(name) = args.name {
-        query = query.name(name);
-    }
-    let result = match source.runs(query).await {
+    let result = match source.runs(args.name, args.status, Some(args.limit)).await {
         Ok(runs) => source.ids().await.map(|all| (runs, all)),
         Err(e) => Err(e),
     };

@@ -15,11 +15,11 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinSet;
 
-use crate::{HistoryQuery, Orchestrator};
+use crate::{Orchestrator, RunQuery};
 
 use super::CliError;
 use super::store_dir::StoreDir;
-use super::wire::{Reply, Request, RunDetails, TimedLine};
+use super::wire::{Reply, Request, RunDetails, TimedLine, runs_query};
 
 /// The commands `up` started, by run name, for `show`.
 pub(super) type Commands = Arc<HashMap<String, String>>;
@@ -125,43 +125,35 @@ async fn serve(
             name,
             status,
             limit,
-        } => {
-            let query = HistoryQuery {
-                name,
-                status,
-                limit,
-                ..HistoryQuery::default()
-            };
-            match orch.history(query) {
-                Ok(runs) => {
-                    let runs = runs
-                        .into_iter()
-                        .map(|info| {
-                            let fallback = commands.get(&info.name).cloned();
-                            match orch.stored_run(info.id) {
-                                Some(run) => RunDetails::stored(run, fallback),
-                                None => RunDetails::new(info, fallback, None),
-                            }
-                        })
-                        .collect();
-                    send(Reply::Runs(runs)).await
-                }
-                Err(e) => send(Reply::Error(e.to_string())).await,
+        } => match orch.observe().history(&runs_query(name, status, limit)) {
+            Ok(runs) => {
+                let runs = runs
+                    .into_iter()
+                    .map(|info| {
+                        let fallback = commands.get(&info.name).cloned();
+                        match orch.observe().stored_run(info.id) {
+                            Some(run) => RunDetails::stored(run, fallback),
+                            None => RunDetails::new(info, fallback, None),
+                        }
+                    })
+                    .collect();
+                send(Reply::Runs(runs)).await
             }
-        }
-        Request::Ids => match orch.history(HistoryQuery::default()) {
+            Err(e) => send(Reply::Error(e.to_string())).await,
+        },
+        Request::Ids => match orch.observe().history(&RunQuery::new()) {
             Ok(runs) => send(Reply::Ids(runs.into_iter().map(|r| r.id).collect())).await,
             Err(e) => send(Reply::Error(e.to_string())).await,
         },
         Request::Show { id } => {
-            let Some(info) = orch.run_info(id) else {
+            let Some(info) = orch.find_run(id) else {
                 return send(Reply::UnknownRun(id)).await;
             };
             let fallback = commands.get(&info.name).cloned();
             // A finished run as the store keeps it: what a read of the file
             // prints (the store keeps times to the microsecond).
             if info.status.is_terminal()
-                && let Some(run) = orch.stored_run(id)
+                && let Some(run) = orch.observe().stored_run(id)
             {
                 let details = RunDetails::stored(run, fallback);
                 return send(Reply::Run(Box::new(details))).await;
@@ -173,6 +165,7 @@ async fn serve(
                 None
             };
             let command = orch
+                .observe()
                 .stored_run(id)
                 .and_then(|run| run.task)
                 .map(|task| super::wire::describe(&task))
@@ -181,7 +174,7 @@ async fn serve(
             send(Reply::Run(Box::new(details))).await
         }
         Request::Logs { id, follow: false } => {
-            let Some(timed) = orch.timed_output(id) else {
+            let Some(timed) = orch.observe().timed_output(id) else {
                 return send(Reply::UnknownRun(id)).await;
             };
             for (i, line) in timed.output.lines.into_iter().enumerate() {
@@ -194,7 +187,7 @@ async fn serve(
             .await
         }
         Request::Logs { id, follow: true } => {
-            let Ok(mut lines) = orch.subscribe_output(id) else {
+            let Ok(mut lines) = orch.observe().subscribe_output(id) else {
                 return send(Reply::UnknownRun(id)).await;
             };
             while let Some(line) = lines.next_line().await {

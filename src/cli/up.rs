@@ -30,10 +30,8 @@ use std::time::Duration;
 use clap::Args as ClapArgs;
 use tokio::task::JoinSet;
 
-use crate::{
-    Error, GraphTask, Orchestrator, Output, RunId, RunStatus, TaskGraph, TaskKey, TaskResult,
-    TaskStatus,
-};
+use crate::graph::{GraphTask, TaskGraph, TaskKey, TaskResult, TaskStatus};
+use crate::{Error, Orchestrator, Output, RunId, RunStatus};
 
 use super::jobs::{self, Jobs, TaskDef};
 use super::render::duration;
@@ -389,10 +387,11 @@ async fn run_tasks(orch: &Orchestrator, tasks: &[TaskDef], graph_name: String) {
     }
     let adopted = orch
         .graphs()
+        .list()
         .into_iter()
         .filter(|g| g.resumed && g.name.as_deref() == Some(graph_name.as_str()))
         .max_by_key(|g| g.id)
-        .and_then(|g| orch.graph(g.id));
+        .and_then(|g| orch.graphs().find(g.id));
     let run = match adopted {
         Some(run) => {
             let stats = run.stats();
@@ -412,7 +411,7 @@ async fn run_tasks(orch: &Orchestrator, tasks: &[TaskDef], graph_name: String) {
                 event("task", "-", "the tasks' dependencies form a cycle");
                 return;
             };
-            match orch.submit_graph(graph).await {
+            match orch.graphs().start(graph).await {
                 Ok(run) => run,
                 Err(e) => {
                     event("task", "-", format_args!("could not start the tasks: {e}"));

@@ -9,7 +9,28 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Output, OutputLine, RunId, RunInfo, RunStatus, StoredRun, Task, TaskKind};
+use crate::store::StoredRun;
+use crate::task::TaskKind;
+use crate::{Error, Output, OutputLine, RunId, RunInfo, RunQuery, RunStatus, Task};
+
+/// The query of `Request::Runs`, alike on the file and in a running `up`.
+pub(super) fn runs_query(
+    name: Option<String>,
+    status: Option<RunStatus>,
+    limit: Option<usize>,
+) -> RunQuery {
+    let mut query = RunQuery::new();
+    if let Some(name) = name {
+        query = query.name(name);
+    }
+    if let Some(status) = status {
+        query = query.status(status);
+    }
+    if let Some(limit) = limit {
+        query = query.most_recent(limit);
+    }
+    query
+}
 
 /// A read request.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -268,15 +268,17 @@ impl Chaos {
         for (round, planned) in plan.iter().enumerate() {
             // Every planned fault names a known actor and kind, so this
             // cannot be refused; if it were, the report would say so.
-            if let Err(e) =
-                orch.inject_fault_at(planned.actor, planned.target.clone(), planned.fault.clone())
-            {
+            if let Err(e) = orch.faults().inject_at(
+                planned.actor,
+                planned.target.clone(),
+                planned.fault.clone(),
+            ) {
                 workload.note_violation(format!("fault {round} refused: {e}"));
             }
             workload.round(round).await;
         }
-        let stats = orch.fault_stats();
-        orch.clear_faults();
+        let stats = orch.faults().stats();
+        orch.faults().clear();
         let mut report = workload.finish(poller).await;
         for planned in &plan {
             *report

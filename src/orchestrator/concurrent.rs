@@ -27,7 +27,7 @@ impl Orchestrator {
     /// An empty list returns an empty `Vec`. When the batch cannot start at
     /// all, every slot holds the same error: `InvalidTask` for a `limit` of
     /// 0, `ShuttingDown`, or `ActorFailed`. For fail-fast, a batch time-out,
-    /// live progress or cancelling, use [`batch`](Self::batch).
+    /// live progress or cancelling, use [`start_batch`](Self::start_batch).
     ///
     /// # Crashes and shutdown
     /// If the batch coordinator dies mid-batch, finished tasks keep their
@@ -44,7 +44,7 @@ impl Orchestrator {
             return Vec::new();
         }
         let total = tasks.len();
-        match self.batch(BatchSpec::new(tasks, limit)).await {
+        match self.start_batch(BatchSpec::new(tasks, limit)).await {
             Ok(batch) => batch.wait().await,
             Err(e) => vec![Err(e); total],
         }
@@ -59,10 +59,10 @@ impl Orchestrator {
     /// ```no_run
     /// # async fn f(orch: taskorch::Orchestrator, tasks: Vec<taskorch::Task>) -> taskorch::Result<()> {
     /// use std::time::Duration;
-    /// use taskorch::BatchSpec;
+    /// use taskorch::batch::BatchSpec;
     ///
     /// let spec = BatchSpec::new(tasks, 8).fail_fast(true).timeout(Duration::from_secs(600));
-    /// let mut batch = orch.batch(spec).await?;
+    /// let mut batch = orch.start_batch(spec).await?;
     /// loop {
     ///     let p = batch.changed().await;
     ///     eprintln!("{}/{} done, {} failed, {} running", p.done, p.total, p.failed, p.running);
@@ -82,7 +82,7 @@ impl Orchestrator {
     /// # Cancel safety
     /// If the future is dropped after the coordinator took the batch, the
     /// batch runs to its end without a handle.
-    pub async fn batch(&self, spec: BatchSpec) -> Result<Batch> {
+    pub async fn start_batch(&self, spec: BatchSpec) -> Result<Batch> {
         self.inner.ctx.shutdown().check()?;
         let (job, batch) = taskorch_actors::batch::BatchJob::new(spec)?;
         self.inner

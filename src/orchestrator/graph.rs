@@ -12,6 +12,25 @@ use taskorch_actors::graph::{
 use super::Orchestrator;
 
 impl Orchestrator {
+    /// Task graphs: start or run one, find the graphs in flight, and the
+    /// resources their tasks claim.
+    pub fn graphs(&self) -> Graphs<'_> {
+        Graphs { orch: self }
+    }
+}
+
+/// Task graphs ([`Orchestrator::graphs`]): start and run them, find them
+/// again, set and read the capacity of the resources their tasks claim.
+///
+/// Its async methods take the handle by value (it is `Copy`), so their
+/// futures borrow the orchestrator, not a temporary handle:
+/// `join!(orch.graphs().run(a), orch.graphs().run(b))` compiles.
+#[derive(Debug, Clone, Copy)]
+pub struct Graphs<'a> {
+    orch: &'a Orchestrator,
+}
+
+impl Graphs<'_> {
     /// Check `graph` and start it; returns a [`GraphRun`] handle once the
     /// batch coordinator has it under way. Follow it with
     /// [`GraphRun::status`], [`result`](GraphRun::result),
@@ -20,7 +39,8 @@ impl Orchestrator {
     ///
     /// ```no_run
     /// # async fn f(orch: taskorch::Orchestrator) -> taskorch::Result<()> {
-    /// use taskorch::{GraphTask, Priority, Resource, Task, TaskGraph};
+    /// use taskorch::graph::{GraphTask, Resource, TaskGraph};
+    /// use taskorch::{Priority, Task};
     ///
     /// let mut graph = TaskGraph::new();
     /// let build = graph.add(GraphTask::new("build", Task::command("make")));
@@ -32,7 +52,7 @@ impl Orchestrator {
     ///         .priority(Priority::Critical)
     ///         .resource(Resource::exclusive("production")),
     /// );
-    /// let run = orch.submit_graph(graph).await?;
+    /// let run = orch.graphs().start(graph).await?;
     /// let report = run.wait().await;
     /// println!("{} of {} succeeded", report.stats.completed, report.stats.total);
     /// # Ok(()) }
@@ -54,14 +74,15 @@ impl Orchestrator {
     /// # Cancel safety
     /// If the future is dropped after the coordinator took the graph, the
     /// graph runs to its end without a handle.
-    pub async fn submit_graph(&self, graph: TaskGraph) -> Result<GraphRun> {
-        self.inner.ctx.shutdown().check()?;
+    pub async fn start(self, graph: TaskGraph) -> Result<GraphRun> {
+        self.orch.inner.ctx.shutdown().check()?;
         let (job, run) = GraphJob::new(
             graph,
-            Arc::clone(self.inner.ctx.registry()),
-            self.inner.batch.clone(),
+            Arc::clone(self.orch.inner.ctx.registry()),
+            self.orch.inner.batch.clone(),
         )?;
-        self.inner
+        self.orch
+            .inner
             .batch
             .request(|reply| BatchMessage::StartGraph {
                 job: Arc::clone(&job),
@@ -71,16 +92,16 @@ impl Orchestrator {
         Ok(run)
     }
 
-    /// [`submit_graph`](Self::submit_graph), then wait for every task to
+    /// [`start`](Self::start), then wait for every task to
     /// finish and report.
     ///
     /// # Errors
-    /// As `submit_graph`; what happens to the tasks is in the report.
+    /// As `start`; what happens to the tasks is in the report.
     ///
     /// # Cancel safety
     /// Dropping the future does not stop the graph.
-    pub async fn run_graph(&self, graph: TaskGraph) -> Result<GraphReport> {
-        let run = self.submit_graph(graph).await?;
+    pub async fn run(self, graph: TaskGraph) -> Result<GraphReport> {
+        let run = self.start(graph).await?;
         Ok(run.wait().await)
     }
 
@@ -88,10 +109,11 @@ impl Orchestrator {
     /// flight, and those adopted from the durable store at start (kept
     /// after they finish, for the runtime's life), so a graph submitted
     /// before a crash can be found again (by [`GraphInfo::name`]) and
-    /// followed with [`graph`](Self::graph). Graphs submitted here are
+    /// followed with [`find`](Self::find). Graphs submitted here are
     /// listed until they finish; keep their [`GraphRun`] for longer.
-    pub fn graphs(&self) -> Vec<GraphInfo> {
-        self.inner
+    pub fn list(&self) -> Vec<GraphInfo> {
+        self.orch
+            .inner
             .graphs
             .all()
             .iter()
@@ -99,10 +121,14 @@ impl Orchestrator {
             .collect()
     }
 
-    /// A handle to graph `id` (see [`graphs`](Self::graphs)); `None` if
+    /// A handle to graph `id` (see [`list`](Self::list)); `None` if
     /// it is not in flight and was not adopted at start.
-    pub fn graph(&self, id: u64) -> Option<GraphRun> {
-        self.inner.graphs.find(id).map(|job| job.handle())
+    pub fn find(&self, id: u64) -> Option<GraphRun> {
+        self.orch
+            .inner
+            .graphs
+            .find(id)
+            .map(|job| job.handle())
     }
 
     /// Set the capacity of a counted resource that graph tasks claim: the
@@ -114,18 +140,22 @@ impl Orchestrator {
     /// # Errors
     /// `InvalidConfig` for a lock (locks have no capacity) or a capacity
     /// of 0.
-    pub fn set_resource_capacity(&self, id: ResourceId, capacity: u64) -> Result<()> {
-        self.inner.graphs.resources().set_capacity(id, capacity)
+    pub fn set_capacity(&self, id: ResourceId, capacity: u64) -> Result<()> {
+        self.orch
+            .inner
+            .graphs
+            .resources()
+            .set_capacity(id, capacity)
     }
 
     /// The capacity of `id` (`None` for a lock, and for the memory budget
     /// until one is set).
-    pub fn resource_capacity(&self, id: &ResourceId) -> Option<u64> {
-        self.inner.graphs.resources().capacity(id)
+    pub fn capacity(&self, id: &ResourceId) -> Option<u64> {
+        self.orch.inner.graphs.resources().capacity(id)
     }
 
     /// How much of `id` graph tasks hold right now.
-    pub fn resource_usage(&self, id: &ResourceId) -> ResourceUsage {
-        self.inner.graphs.resources().usage(id)
+    pub fn usage(&self, id: &ResourceId) -> ResourceUsage {
+        self.orch.inner.graphs.resources().usage(id)
     }
 }

@@ -1,10 +1,24 @@
-//! Emergency halt, risk limits and circuit breaker state.
+//! [`Guard`]: emergency halt, risk limits and circuit breaker state.
 
 use taskorch_actors::{BreakerStatus, Result, RiskLimit};
 
 use super::Orchestrator;
 
 impl Orchestrator {
+    /// The runtime's guards: emergency halt, risk limits, circuit breakers.
+    pub fn guard(&self) -> Guard<'_> {
+        Guard { orch: self }
+    }
+}
+
+/// The runtime's guards ([`Orchestrator::guard`]): emergency halt and
+/// resume, risk limits, circuit breaker state.
+#[derive(Debug, Clone, Copy)]
+pub struct Guard<'a> {
+    orch: &'a Orchestrator,
+}
+
+impl Guard<'_> {
     /// Emergency halt: cancel every unfinished run now (each process group
     /// gets SIGTERM, then SIGKILL after `kill_grace`; the runs end
     /// `Cancelled`), skip every schedule's ticks, and refuse new work with
@@ -15,19 +29,19 @@ impl Orchestrator {
     /// Returns how many runs were cancelled; `None` if the runtime was
     /// already halted (a no-op: the first reason stays).
     pub fn halt(&self, reason: impl Into<String>) -> Option<usize> {
-        self.inner.ctx.halt_runtime(&reason.into())
+        self.orch.inner.ctx.halt_runtime(&reason.into())
     }
 
     /// Accept work again after a [`halt`](Self::halt); schedules fire again
     /// from their next tick. `false` if the runtime was not halted (a
     /// no-op).
     pub fn resume(&self) -> bool {
-        self.inner.ctx.resume_runtime()
+        self.orch.inner.ctx.resume_runtime()
     }
 
     /// The reason of the current halt; `None` while running.
     pub fn halted(&self) -> Option<String> {
-        self.inner.ctx.halt().reason()
+        self.orch.inner.ctx.halt().reason()
     }
 
     /// Check `value` against `limit`: `Ok` when `value <= limit`. Otherwise
@@ -43,7 +57,8 @@ impl Orchestrator {
         limit: f64,
         auto_halt: bool,
     ) -> Result<()> {
-        self.inner
+        self.orch
+            .inner
             .ctx
             .check_risk(name.as_ref(), value, limit, auto_halt)
     }
@@ -55,7 +70,8 @@ impl Orchestrator {
     /// # Errors
     /// `InvalidConfig` for an empty name or a limit that is not finite.
     pub fn register_limit(&self, name: impl AsRef<str>, limit: f64, auto_halt: bool) -> Result<()> {
-        self.inner
+        self.orch
+            .inner
             .ctx
             .risk_limits()
             .register(name.as_ref(), limit, auto_halt)
@@ -67,17 +83,20 @@ impl Orchestrator {
     /// `RiskLimitExceeded` as [`check_limit`](Self::check_limit);
     /// `InvalidConfig` if no limit is registered under `name`.
     pub fn check_registered_limit(&self, name: impl AsRef<str>, value: f64) -> Result<()> {
-        self.inner.ctx.check_registered_risk(name.as_ref(), value)
+        self.orch
+            .inner
+            .ctx
+            .check_registered_risk(name.as_ref(), value)
     }
 
     /// Every registered risk limit, by name.
-    pub fn limits(&self) -> Vec<RiskLimit> {
-        self.inner.ctx.risk_limits().list()
+    pub fn risk_limits(&self) -> Vec<RiskLimit> {
+        self.orch.inner.ctx.risk_limits().list()
     }
 
     /// Every circuit breaker's state, by key (also in
-    /// [`system_status`](Self::system_status)).
+    /// [`Orchestrator::system_status`]).
     pub fn breakers(&self) -> Vec<BreakerStatus> {
-        self.inner.ctx.breakers().status()
+        self.orch.inner.ctx.breakers().status()
     }
 }

@@ -4,9 +4,7 @@
 use std::sync::Arc;
 
 use taskorch_actors::executor::ExecutorMessage;
-use taskorch_actors::{
-    CapturedOutput, Error, OutputSubscription, Result, RunId, RunStream, Task, TimedOutput,
-};
+use taskorch_actors::{CapturedOutput, Result, RunId, RunStream, Task};
 
 use super::Orchestrator;
 
@@ -20,7 +18,7 @@ impl Orchestrator {
     /// The stream is lossless: it gets every byte, and while its reader is
     /// behind, the child's pipes are not read (the child waits, as in a
     /// shell pipeline). Other readers ([`output`](Self::output),
-    /// [`subscribe_output`](Self::subscribe_output)) read a bounded ring
+    /// [`Observer::subscribe_output`](crate::events::Observer::subscribe_output)) read a bounded ring
     /// and are told what it dropped. See [`RunStream`].
     ///
     /// Dropping the stream does not stop the run (see [`RunStream`]);
@@ -61,36 +59,5 @@ impl Orchestrator {
     pub fn output(&self, id: RunId) -> Option<CapturedOutput> {
         let record = self.inner.ctx.registry().get(id)?;
         Some(record.captured())
-    }
-
-    /// [`output`](Self::output) with the wall-clock time each line was
-    /// captured (`times.get(i)` for `output.lines[i]`): the time the read
-    /// of the child's pipe that completed the line returned, shared by the
-    /// lines of one read, never going back within a run. Kept in the
-    /// durable store with the lines; unknown (`None`) for a run stored by
-    /// a release that did not keep times. `None` if the id is unknown here.
-    pub fn timed_output(&self, id: RunId) -> Option<TimedOutput> {
-        let record = self.inner.ctx.registry().get(id)?;
-        Some(record.timed_captured())
-    }
-
-    /// Another reader of run `id`'s output: every line still in its ring
-    /// (the backlog), then each new line as it is written, and the end when
-    /// the run ends. Any number of readers can follow one run, each at its
-    /// own pace and never slows the run; a reader that falls a whole ring
-    /// behind skips the lines dropped meanwhile (a jump in `seq`, counted
-    /// by [`OutputSubscription::missed`]). Only the run's own
-    /// [`RunStream`] is lossless.
-    ///
-    /// # Errors
-    /// `UnknownRun` if the id is unknown here.
-    pub fn subscribe_output(&self, id: RunId) -> Result<OutputSubscription> {
-        let record = self
-            .inner
-            .ctx
-            .registry()
-            .get(id)
-            .ok_or(Error::UnknownRun(id))?;
-        Ok(record.subscribe_output(self.inner.ctx.limits().lines))
     }
 }

@@ -27,7 +27,7 @@ impl Orchestrator {
     /// # Cancel safety
     /// If the future is dropped after the scheduler took the request, the
     /// schedule may still be added; find it with
-    /// [`find_schedule`](Self::find_schedule).
+    /// [`schedules().find`](Schedules::find).
     pub async fn schedule(&self, spec: ScheduleSpec) -> Result<Schedule> {
         self.inner.ctx.shutdown().check()?;
         let spec = Arc::new(spec);
@@ -42,22 +42,9 @@ impl Orchestrator {
         Ok(self.schedule_handle(entry))
     }
 
-    /// Every schedule, by name.
-    pub fn schedules(&self) -> Vec<Schedule> {
-        self.inner
-            .schedules
-            .list()
-            .into_iter()
-            .map(|entry| self.schedule_handle(entry))
-            .collect()
-    }
-
-    /// The schedule called `name`, if there is one.
-    pub fn find_schedule(&self, name: &str) -> Option<Schedule> {
-        self.inner
-            .schedules
-            .get(name)
-            .map(|entry| self.schedule_handle(entry))
+    /// The schedules: find one by name, list them all.
+    pub fn schedules(&self) -> Schedules<'_> {
+        Schedules { orch: self }
     }
 
     fn schedule_handle(&self, entry: Arc<taskorch_actors::scheduler::ScheduleEntry>) -> Schedule {
@@ -66,5 +53,33 @@ impl Orchestrator {
             Arc::clone(&self.inner.schedules),
             self.inner.scheduler.clone(),
         )
+    }
+}
+
+/// The schedules of an orchestrator ([`Orchestrator::schedules`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Schedules<'a> {
+    orch: &'a Orchestrator,
+}
+
+impl Schedules<'_> {
+    /// Every schedule, by name.
+    pub fn list(&self) -> Vec<Schedule> {
+        self.orch
+            .inner
+            .schedules
+            .list()
+            .into_iter()
+            .map(|entry| self.orch.schedule_handle(entry))
+            .collect()
+    }
+
+    /// The schedule called `name`, if there is one.
+    pub fn find(&self, name: &str) -> Option<Schedule> {
+        self.orch
+            .inner
+            .schedules
+            .get(name)
+            .map(|entry| self.orch.schedule_handle(entry))
     }
 }

@@ -12,7 +12,7 @@ impl Orchestrator {
     /// one reply line on stdout; what they write to stderr goes to the
     /// pool's log ring ([`Pool::logs`]). Send requests with
     /// [`Pool::request`]; find the pool again by name with
-    /// [`pool_handle`](Self::pool_handle).
+    /// [`pools().find`](Pools::find).
     ///
     /// # Errors
     /// `InvalidConfig` for a spec that cannot work (zero workers, ...),
@@ -24,13 +24,26 @@ impl Orchestrator {
         self.inner.pools.open(spec).await
     }
 
+    /// The pools opened here: find one by name, list their names.
+    pub fn pools(&self) -> Pools<'_> {
+        Pools { orch: self }
+    }
+}
+
+/// The pools of an orchestrator ([`Orchestrator::pools`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Pools<'a> {
+    orch: &'a Orchestrator,
+}
+
+impl Pools<'_> {
     /// The pool called `name` (open, closing, or failed), if there is one.
-    pub fn pool_handle(&self, name: impl AsRef<str>) -> Option<Pool> {
-        self.inner.pools.get(name.as_ref())
+    pub fn find(&self, name: impl AsRef<str>) -> Option<Pool> {
+        self.orch.inner.pools.get(name.as_ref())
     }
 
     /// Names of the pools, sorted.
-    pub fn pool_names(&self) -> Vec<String> {
-        self.inner.pools.names()
+    pub fn names(&self) -> Vec<String> {
+        self.orch.inner.pools.names()
     }
 }

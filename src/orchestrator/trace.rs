@@ -1,5 +1,5 @@
 //! Observing and breaking the runtime on purpose: the message trace, and
-//! fault injection (feature `fault-injection`).
+//! fault injection (feature `fault-injection`, through [`Faults`]).
 
 use taskorch_actors::TraceLog;
 #[cfg(feature = "fault-injection")]
@@ -15,15 +15,29 @@ impl Orchestrator {
     /// [`between`](TraceLog::between)) and write it out
     /// ([`write_json_lines`](TraceLog::write_json_lines),
     /// [`write_chrome_trace`](TraceLog::write_chrome_trace) for Perfetto).
+    /// Forget what was recorded so far with
+    /// [`Observer::clear_trace`](crate::events::Observer::clear_trace).
     pub fn trace(&self) -> TraceLog {
         self.inner.ctx.trace().snapshot()
     }
 
-    /// Forget the events recorded so far (a test's trace of one step).
-    pub fn clear_trace(&self) {
-        self.inner.ctx.trace().clear();
+    /// Fault injection beyond [`inject_fault`](Self::inject_fault): aimed
+    /// faults, clearing them, and their counts.
+    #[cfg(feature = "fault-injection")]
+    pub fn faults(&self) -> Faults<'_> {
+        Faults { orch: self }
     }
+}
 
+/// Fault injection ([`Orchestrator::faults`], feature `fault-injection`).
+#[cfg(feature = "fault-injection")]
+#[derive(Debug, Clone, Copy)]
+pub struct Faults<'a> {
+    orch: &'a Orchestrator,
+}
+
+#[cfg(feature = "fault-injection")]
+impl Faults<'_> {
     /// Queue `fault` for the message (or spawned process) of `actor` that
     /// `target` names: `FaultTarget::next()`, or
     /// `FaultTarget::message("Launch").nth(3)` for the third `Launch` from
@@ -37,20 +51,21 @@ impl Orchestrator {
     /// supervisor, a misspelt name), a message kind that actor does not
     /// handle, `nth(0)`, or a message kind given with `KillChildProcess`
     /// (which counts spawned processes).
-    #[cfg(feature = "fault-injection")]
-    pub fn inject_fault_at(&self, actor: &str, target: FaultTarget, fault: Fault) -> Result<()> {
-        self.inner.ctx.faults().inject_at(actor, &target, fault)
+    pub fn inject_at(&self, actor: &str, target: FaultTarget, fault: Fault) -> Result<()> {
+        self.orch
+            .inner
+            .ctx
+            .faults()
+            .inject_at(actor, &target, fault)
     }
 
     /// Drop every fault not fired yet; returns how many there were.
-    #[cfg(feature = "fault-injection")]
-    pub fn clear_faults(&self) -> usize {
-        self.inner.ctx.faults().clear()
+    pub fn clear(&self) -> usize {
+        self.orch.inner.ctx.faults().clear()
     }
 
     /// How many faults were injected, have fired, and are still pending.
-    #[cfg(feature = "fault-injection")]
-    pub fn fault_stats(&self) -> FaultStats {
-        self.inner.ctx.faults().stats()
+    pub fn stats(&self) -> FaultStats {
+        self.orch.inner.ctx.faults().stats()
     }
 }

@@ -69,12 +69,12 @@ struct Instance {
     types: HashMap<String, BlockType>,
     // Block id -> the outputs it produced.
     outputs: Mutex<HashMap<String, Map<String, Value>>>,
-    // Command runs in flight, cancelled by `halt_workflow`.
+    // Command runs in flight, cancelled by `Workflows::halt`.
     runs: Mutex<HashSet<RunId>>,
     graph: std::sync::OnceLock<GraphRun>,
 }
 
-/// A running workflow (`Orchestrator::start_workflow`).
+/// A running workflow ([`Workflows::start`]).
 #[derive(Debug, Clone)]
 pub struct WorkflowRun {
     id: String,
@@ -137,30 +137,10 @@ impl WorkflowRun {
 }
 
 impl Orchestrator {
-    /// Register the block type `name` for workflows (replacing an earlier
-    /// one). `risk_limit` is built in.
-    pub fn register_block_type(&self, name: impl Into<String>, block_type: BlockType) {
-        self.inner
-            .workflows
-            .types
-            .lock()
-            .expect("types lock")
-            .insert(name.into(), block_type);
-        self.inner.workflows.registered.notify_waiters();
-    }
-
-    /// Check `workflow` against the registered block types; its block ids
-    /// in the order they can run.
-    ///
-    /// # Errors
-    /// `InvalidWorkflow` naming the block (see [`Workflow::validate`]).
-    pub fn validate_workflow(&self, workflow: &Workflow) -> Result<Vec<String>> {
-        let types = self.block_types();
-        let order = workflow.validate(&types)?;
-        Ok(order
-            .into_iter()
-            .map(|i| workflow.blocks[i].id.clone())
-            .collect())
+    /// Workflows: register block types, validate, start and run
+    /// workflows, list and halt the running ones.
+    pub fn workflows(&self) -> Workflows<'_> {
+        Workflows { orch: self }
     }
 
     fn block_types(&self) -> HashMap<String, BlockType> {
@@ -177,6 +157,135 @@ impl Orchestrator {
         types
     }
 
+    /// Report the end of `instance`, and forget it, whoever waits.
+    fn watch(&self, instance_id: String, graph: GraphRun, instance: Arc<Instance>) {
+        let weak = Arc::downgrade(&self.inner);
+        let watched = graph;
+        let watched_instance = instance;
+        self.inner.ctx.tasks().spawn(async move {
+            let report = watched.wait().await;
+            let Some(inner) = weak.upgrade() else { return };
+            let events = inner.ctx.events();
+            for task in &report.tasks {
+                if !matches!(task.status, TaskStatus::Succeeded | TaskStatus::Failed) {
+                    events.emit(Some(watched_instance.correlation.clone()), || {
+                        EventBody::BlockFinished {
+                            workflow: watched_instance.workflow.id.clone(),
+                            block: task.name.clone(),
+                            status: task.status.as_str().to_string(),
+                        }
+                    });
+                }
+            }
+            events.emit(Some(watched_instance.correlation.clone()), || {
+                EventBody::WorkflowCompleted {
+                    workflow: watched_instance.workflow.id.clone(),
+                    succeeded: report.success(),
+                }
+            });
+            inner
+                .workflows
+                .instances
+                .lock()
+                .expect("instances lock")
+                .remove(&instance_id);
+        });
+    }
+
+    /// Take back the workflows among `graphs`, task graphs a start adopted
+    /// from the store (module docs): rebuild each instance from its
+    /// graph, and let their blocks run.
+    pub(super) fn resume_workflows(&self, graphs: Vec<GraphRun>) {
+        let mut resumed = false;
+        for graph in graphs {
+            let Some(instance_id) = graph
+                .graph_name()
+                .and_then(|name| name.strip_prefix(GRAPH_PREFIX))
+                .map(str::to_string)
+            else {
+                continue;
+            };
+            match rebuild_instance(&graph) {
+                Ok(instance) => {
+                    let instance = Arc::new(instance);
+                    let _ = instance.graph.set(graph.clone());
+                    self.inner
+                        .workflows
+                        .instances
+                        .lock()
+                        .expect("instances lock")
+                        .insert(instance_id.clone(), Arc::clone(&instance));
+                    self.watch(instance_id, graph, instance);
+                    resumed = true;
+                }
+                Err(e) => {
+                    // Its blocks find no instance and fail; nothing runs
+                    // blind.
+                    tracing::error!(instance = %instance_id, error = %e, "a stored workflow was not resumed");
+                }
+            }
+        }
+        if resumed {
+            self.register_block_action();
+        }
+    }
+
+    fn register_block_action(&self) {
+        if self.inner.ctx.actions().contains(BLOCK_ACTION) {
+            return;
+        }
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        self.inner
+            .ctx
+            .actions()
+            .register(BLOCK_ACTION, move |input| {
+                let weak = weak.clone();
+                async move {
+                    let inner = weak.upgrade().ok_or("the orchestrator is gone")?;
+                    run_block(Orchestrator { inner }, input).await
+                }
+            });
+    }
+}
+
+/// The workflows of an orchestrator ([`Orchestrator::workflows`]).
+///
+/// Its async methods take the handle by value (it is `Copy`), so their
+/// futures borrow the orchestrator, not a temporary handle:
+/// `join!(orch.workflows().run(a), orch.workflows().run(b))` compiles.
+#[derive(Debug, Clone, Copy)]
+pub struct Workflows<'a> {
+    orch: &'a Orchestrator,
+}
+
+impl Workflows<'_> {
+    /// Register the block type `name` for workflows (replacing an earlier
+    /// one). `risk_limit` is built in.
+    pub fn register_block_type(&self, name: impl Into<String>, block_type: BlockType) {
+        self.orch
+            .inner
+            .workflows
+            .types
+            .lock()
+            .expect("types lock")
+            .insert(name.into(), block_type);
+        self.orch.inner.workflows.registered.notify_waiters();
+    }
+
+    /// Check `workflow` against the registered block types; its block ids
+    /// in the order they can run.
+    ///
+    /// # Errors
+    /// `InvalidWorkflow` naming the block (see [`Workflow::validate`]).
+    pub fn validate(&self, workflow: &Workflow) -> Result<Vec<String>> {
+        let types = self.orch.block_types();
+        let order = workflow.validate(&types)?;
+        Ok(order
+            .into_iter()
+            .map(|i| workflow.blocks[i].id.clone())
+            .collect())
+    }
+
     /// Validate `workflow`, compile it into a task graph and start it.
     /// Events: `workflow_started`, then `block_started` / `block_finished`
     /// per block, then `workflow_completed`, all with the workflow's
@@ -185,25 +294,25 @@ impl Orchestrator {
     /// # Errors
     /// `InvalidWorkflow` naming the bad block; `UnknownAction` for a block
     /// type whose action is not registered; `Halted`, `ShuttingDown`, and
-    /// what [`submit_graph`](Self::submit_graph) returns.
-    pub async fn start_workflow(&self, workflow: Workflow) -> Result<WorkflowRun> {
-        self.inner.ctx.halt().check()?;
-        let types = self.block_types();
+    /// what [`Graphs::start`](crate::graph::Graphs::start) returns.
+    pub async fn start(self, workflow: Workflow) -> Result<WorkflowRun> {
+        self.orch.inner.ctx.halt().check()?;
+        let types = self.orch.block_types();
         let order = workflow.validate(&types)?;
         let mut blocks = HashMap::new();
         let mut used = HashMap::new();
         for (index, block) in workflow.blocks.iter().enumerate() {
             let ty = types[&block.block_type].clone();
             if let BlockRun::Action(name) = &ty.run
-                && !self.inner.ctx.actions().contains(name)
+                && !self.orch.inner.ctx.actions().contains(name)
             {
                 return Err(Error::UnknownAction(name.clone()));
             }
             blocks.insert(block.id.clone(), index);
             used.insert(block.block_type.clone(), ty);
         }
-        self.register_block_action();
-        let table = &self.inner.workflows;
+        self.orch.register_block_action();
+        let table = &self.orch.inner.workflows;
         // Unique across restarts: an adopted graph's blocks never find
         // another workflow's instance under their id.
         let instance_id = RunId::new().to_string();
@@ -246,12 +355,12 @@ impl Orchestrator {
             .expect("instances lock")
             .insert(instance_id.clone(), Arc::clone(&instance));
         let id = instance.workflow.id.clone();
-        let events = self.inner.ctx.events();
+        let events = self.orch.inner.ctx.events();
         events.emit(Some(correlation.clone()), || EventBody::WorkflowStarted {
             workflow: id.clone(),
             blocks: instance.workflow.blocks.len(),
         });
-        let graph = match self.submit_graph(graph).await {
+        let graph = match self.orch.graphs().start(graph).await {
             Ok(graph) => graph,
             Err(e) => {
                 table
@@ -263,7 +372,8 @@ impl Orchestrator {
             }
         };
         let _ = instance.graph.set(graph.clone());
-        self.watch(instance_id, graph.clone(), Arc::clone(&instance));
+        self.orch
+            .watch(instance_id, graph.clone(), Arc::clone(&instance));
         Ok(WorkflowRun {
             id,
             graph,
@@ -271,44 +381,10 @@ impl Orchestrator {
         })
     }
 
-    /// Report the end of `instance`, and forget it, whoever waits.
-    fn watch(&self, instance_id: String, graph: GraphRun, instance: Arc<Instance>) {
-        let weak = Arc::downgrade(&self.inner);
-        let watched = graph;
-        let watched_instance = instance;
-        self.inner.ctx.tasks().spawn(async move {
-            let report = watched.wait().await;
-            let Some(inner) = weak.upgrade() else { return };
-            let events = inner.ctx.events();
-            for task in &report.tasks {
-                if !matches!(task.status, TaskStatus::Succeeded | TaskStatus::Failed) {
-                    events.emit(Some(watched_instance.correlation.clone()), || {
-                        EventBody::BlockFinished {
-                            workflow: watched_instance.workflow.id.clone(),
-                            block: task.name.clone(),
-                            status: task.status.as_str().to_string(),
-                        }
-                    });
-                }
-            }
-            events.emit(Some(watched_instance.correlation.clone()), || {
-                EventBody::WorkflowCompleted {
-                    workflow: watched_instance.workflow.id.clone(),
-                    succeeded: report.success(),
-                }
-            });
-            inner
-                .workflows
-                .instances
-                .lock()
-                .expect("instances lock")
-                .remove(&instance_id);
-        });
-    }
-
     /// The workflows running now, those resumed after a restart included.
-    pub fn workflow_runs(&self) -> Vec<WorkflowRun> {
+    pub fn runs(&self) -> Vec<WorkflowRun> {
         let instances = self
+            .orch
             .inner
             .workflows
             .instances
@@ -326,50 +402,12 @@ impl Orchestrator {
             .collect()
     }
 
-    /// Take back the workflows among `graphs`, task graphs a start adopted
-    /// from the store (module docs): rebuild each instance from its
-    /// graph, and let their blocks run.
-    pub(super) fn resume_workflows(&self, graphs: Vec<GraphRun>) {
-        let mut resumed = false;
-        for graph in graphs {
-            let Some(instance_id) = graph
-                .graph_name()
-                .and_then(|name| name.strip_prefix(GRAPH_PREFIX))
-                .map(str::to_string)
-            else {
-                continue;
-            };
-            match rebuild_instance(&graph) {
-                Ok(instance) => {
-                    let instance = Arc::new(instance);
-                    let _ = instance.graph.set(graph.clone());
-                    self.inner
-                        .workflows
-                        .instances
-                        .lock()
-                        .expect("instances lock")
-                        .insert(instance_id.clone(), Arc::clone(&instance));
-                    self.watch(instance_id, graph, instance);
-                    resumed = true;
-                }
-                Err(e) => {
-                    // Its blocks find no instance and fail; nothing runs
-                    // blind.
-                    tracing::error!(instance = %instance_id, error = %e, "a stored workflow was not resumed");
-                }
-            }
-        }
-        if resumed {
-            self.register_block_action();
-        }
-    }
-
-    /// [`start_workflow`](Self::start_workflow), then wait for its end.
+    /// [`start`](Self::start), then wait for its end.
     ///
     /// # Errors
-    /// As `start_workflow`; how each block ended is in the report.
-    pub async fn run_workflow(&self, workflow: Workflow) -> Result<WorkflowReport> {
-        let run = self.start_workflow(workflow).await?;
+    /// As `start`; how each block ended is in the report.
+    pub async fn run(self, workflow: Workflow) -> Result<WorkflowReport> {
+        let run = self.start(workflow).await?;
         Ok(run.wait().await)
     }
 
@@ -380,9 +418,10 @@ impl Orchestrator {
     ///
     /// # Errors
     /// `UnknownWorkflow` if no workflow with this id is running.
-    pub fn halt_workflow(&self, id: impl AsRef<str>) -> Result<()> {
+    pub fn halt(&self, id: impl AsRef<str>) -> Result<()> {
         let id = id.as_ref();
         let matching: Vec<Arc<Instance>> = self
+            .orch
             .inner
             .workflows
             .instances
@@ -401,27 +440,10 @@ impl Orchestrator {
             }
             let runs: Vec<RunId> = instance.runs.lock().expect("runs lock").drain().collect();
             for run in runs {
-                let _ = self.inner.ctx.registry().cancel(run);
+                let _ = self.orch.inner.ctx.registry().cancel(run);
             }
         }
         Ok(())
-    }
-
-    fn register_block_action(&self) {
-        if self.inner.ctx.actions().contains(BLOCK_ACTION) {
-            return;
-        }
-        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
-        self.inner
-            .ctx
-            .actions()
-            .register(BLOCK_ACTION, move |input| {
-                let weak = weak.clone();
-                async move {
-                    let inner = weak.upgrade().ok_or("the orchestrator is gone")?;
-                    run_block(Orchestrator { inner }, input).await
-                }
-            });
     }
 }
 
@@ -582,7 +604,8 @@ async fn execute_block(
                 .as_str()
                 .ok_or("params.limit must name a registered risk limit")?;
             let value = inputs["value"].as_f64().unwrap_or(f64::NAN);
-            orch.check_registered_limit(limit, value)
+            orch.guard()
+                .check_registered_limit(limit, value)
                 .map_err(|e| e.to_string())?;
             json!({ "value": value })
         }
@@ -601,7 +624,9 @@ async fn execute_block(
         let value = produced
             .get(name)
             .ok_or_else(|| format!("did not produce output {name:?} (got {produced})"))?;
-        let want = ty.output_type(name).unwrap_or(crate::ValueType::Any);
+        let want = ty
+            .output_type(name)
+            .unwrap_or(crate::workflow::ValueType::Any);
         if !want.matches(value) {
             return Err(format!("output {name:?} should be {want:?}, got {value}"));
         }

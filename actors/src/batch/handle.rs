@@ -50,7 +50,7 @@ impl BatchProgress {
     }
 }
 
-/// A handle to a batch started with `Orchestrator::batch`: watch its
+/// A handle to a batch started with `Orchestrator::start_batch`: watch its
 /// progress, cancel it, and collect its results.
 ///
 /// Dropping the handle does not stop the batch: it runs to its end, and

@@ -247,7 +247,7 @@ pub enum EventItem {
     Lagged(u64),
 }
 
-/// One subscriber's view of the event stream (`Orchestrator::subscribe`).
+/// One subscriber's view of the event stream (`orch.observe().subscribe()`).
 /// Dropping it unsubscribes.
 #[derive(Debug)]
 pub struct EventStream {

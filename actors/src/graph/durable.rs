@@ -7,7 +7,7 @@
 //! - the definition (every task: name, `Task` with its timeout, retries
 //!   and backoff, dependencies, priority, claims, tags, metadata; the
 //!   limit and aging), when the coordinator accepts the graph;
-//!   `submit_graph` answers only once it is committed;
+//!   `Graphs::start` answers only once it is committed;
 //! - every task's move to `Running` and to its terminal status (attempts,
 //!   run id, times, outcome, error), under the graph's state lock, so in
 //!   the order they happened. A task's `Running` record goes before its

@@ -93,7 +93,7 @@ impl GraphReport {
     }
 }
 
-/// A handle to a graph started with `Orchestrator::submit_graph`: ask about
+/// A handle to a graph started with `orch.graphs().start`: ask about
 /// its tasks, cancel some or all of them, wait for the end.
 ///
 /// Cheap to clone. Dropping it does not stop the graph: it runs to its

@@ -307,7 +307,7 @@ impl GraphJob {
         }
         // Set once: `accepted` lets only one caller get here.
         let _ = self.prepared.set(prepared.into());
-        // Durable before `submit_graph` answers (the coordinator answers
+        // Durable before `Graphs::start` answers (the coordinator answers
         // once the store has committed it).
         self.journal_definition();
         if self.plan.len() == 0 {
@@ -431,7 +431,7 @@ impl GraphJob {
 pub struct GraphTable {
     active: Mutex<HashMap<u64, Arc<GraphJob>>>,
     /// Graphs adopted from the durable store at start, kept after they
-    /// finish so the caller can still find them (`Orchestrator::graph`).
+    /// finish so the caller can still find them (`orch.graphs().find`).
     adopted: Mutex<Vec<Arc<GraphJob>>>,
     resources: Arc<ResourceTable>,
 }

@@ -351,7 +351,7 @@ impl Table {
         match self.capacity(&claim.id) {
             None => invalid(format!(
                 "claims {units} units of {}, which has no capacity: set one with \
-                 Orchestrator::set_resource_capacity",
+                 orch.graphs().set_capacity",
                 claim.id
             )),
             Some(capacity) if units > capacity => invalid(format!(

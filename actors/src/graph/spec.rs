@@ -217,7 +217,7 @@ impl GraphTask {
 }
 
 /// A set of tasks with dependencies between them, run with
-/// `Orchestrator::submit_graph` (or `run_graph`).
+/// `orch.graphs().start` (or `run`).
 ///
 /// A task starts when every task it depends on has succeeded; if one of
 /// them fails (after its retries), it and everything downstream of it is

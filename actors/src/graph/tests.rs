@@ -219,7 +219,7 @@ fn impossible_claims_are_refused() {
     assert_eq!(
         refused(Resource::memory(1 << 20)),
         "task \"t\" claims 1048576 units of memory, which has no capacity: \
-         set one with Orchestrator::set_resource_capacity"
+         set one with orch.graphs().set_capacity"
     );
     assert_eq!(
         refused(Resource::api("x", 2)),

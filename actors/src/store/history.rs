@@ -1,4 +1,4 @@
-//! [`HistoryQuery`]: stored runs by name, status and time.
+//! Stored runs by a [`RunQuery`]: name, status, pattern and time.
 //!
 //! Run ids are UUID v7, whose first 48 bits are the acceptance time in
 //! milliseconds, and the run table is keyed by id: a time window is a key
@@ -11,101 +11,7 @@ use redb::{Database, ReadableDatabase};
 
 use super::RUNS;
 use super::records::{self, RunRow};
-use crate::run::{RunId, RunInfo, RunStatus};
-
-/// Which stored runs [`Orchestrator::history`] returns: every field narrows
-/// the result, `None` matches everything. Results are newest first.
-///
-/// ```
-/// use std::time::{Duration, SystemTime};
-/// use taskorch_actors::{HistoryQuery, RunStatus};
-///
-/// // The last 20 failed runs named "nightly-export" accepted in the past day.
-/// let query = HistoryQuery {
-///     name: Some("nightly-export".into()),
-///     status: Some(RunStatus::Failed),
-///     since: Some(SystemTime::now() - Duration::from_secs(86_400)),
-///     until: None,
-///     limit: Some(20),
-/// };
-/// // The same, built step by step.
-/// let same = HistoryQuery::new()
-///     .name("nightly-export")
-///     .status(RunStatus::Failed)
-///     .since(query.since.unwrap())
-///     .limit(20);
-/// assert_eq!(query, same);
-/// ```
-///
-/// [`Orchestrator::history`]: https://docs.rs/taskorch
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HistoryQuery {
-    /// Only runs with exactly this name.
-    pub name: Option<String>,
-    /// Only runs in this status.
-    pub status: Option<RunStatus>,
-    /// Only runs accepted at or after this time.
-    pub since: Option<SystemTime>,
-    /// Only runs accepted before this time.
-    pub until: Option<SystemTime>,
-    /// At most this many runs (the most recent ones).
-    pub limit: Option<usize>,
-}
-
-impl HistoryQuery {
-    /// A query matching every run.
-    pub fn new() -> Self {
-        HistoryQuery::default()
-    }
-
-    /// Only runs named `name`.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
-    }
-
-    /// Only runs in `status`.
-    pub fn status(mut self, status: RunStatus) -> Self {
-        self.status = Some(status);
-        self
-    }
-
-    /// Only runs accepted at or after `t`.
-    pub fn since(mut self, t: SystemTime) -> Self {
-        self.since = Some(t);
-        self
-    }
-
-    /// Only runs accepted before `t`.
-    pub fn until(mut self, t: SystemTime) -> Self {
-        self.until = Some(t);
-        self
-    }
-
-    /// At most `n` runs, the most recent.
-    pub fn limit(mut self, n: usize) -> Self {
-        self.limit = Some(n);
-        self
-    }
-
-    /// Whether `info` matches (the limit aside).
-    pub fn matches(&self, info: &RunInfo) -> bool {
-        self.name.as_deref().is_none_or(|n| n == info.name)
-            && self.status.is_none_or(|s| s == info.status)
-            && self.since.is_none_or(|t| info.queued >= t)
-            && self.until.is_none_or(|t| info.queued < t)
-    }
-
-    /// Apply the query to runs held in memory (no store): newest first.
-    pub fn select(&self, mut runs: Vec<RunInfo>) -> Vec<RunInfo> {
-        runs.retain(|info| self.matches(info));
-        runs.sort_unstable_by_key(|info| std::cmp::Reverse(info.id));
-        if let Some(limit) = self.limit {
-            runs.truncate(limit);
-        }
-        runs
-    }
-}
+use crate::run::{RunId, RunInfo, RunQuery};
 
 /// The smallest run id accepted at or after `t`.
 fn key_at(t: SystemTime, fill: u8) -> [u8; 16] {
@@ -118,8 +24,9 @@ fn key_at(t: SystemTime, fill: u8) -> [u8; 16] {
     key
 }
 
-pub(super) fn scan(db: &Database, query: &HistoryQuery) -> Result<Vec<RunInfo>, redb::Error> {
-    let limit = query.limit.unwrap_or(usize::MAX);
+/// The runs `query` matches, newest first.
+pub(super) fn scan(db: &Database, query: &RunQuery) -> Result<Vec<RunInfo>, redb::Error> {
+    let limit = query.most_recent.unwrap_or(usize::MAX);
     let mut found = Vec::new();
     if limit == 0 {
         return Ok(found);
@@ -140,8 +47,7 @@ pub(super) fn scan(db: &Database, query: &HistoryQuery) -> Result<Vec<RunInfo>, 
                 continue;
             }
         };
-        if query.name.as_deref().is_some_and(|n| n != row.name)
-            || query.status.is_some_and(|s| s != row.status)
+        if query.name.as_deref().is_some_and(|n| n != row.name) || !query.matches_status(row.status)
         {
             continue;
         }

@@ -559,7 +559,7 @@ async fn a_read_only_open_reads_the_store_as_it_is_and_changes_no_byte() {
     let before = std::fs::read(&path).unwrap();
 
     let reader = Store::open_read_only(&path).unwrap();
-    let runs = reader.history(&HistoryQuery::new()).unwrap();
+    let runs = reader.history(&crate::run::RunQuery::new()).unwrap();
     assert_eq!(runs.len(), 1);
     // Not recovered: the next writable open does that.
     assert_eq!(runs[0].status, RunStatus::Running);

@@ -14,7 +14,8 @@ use tokio::time::sleep;
 use super::hazard::{self, Hazard};
 use super::procs;
 use super::workload::Workload;
-use crate::{BlockType, Orchestrator, ValueType, Workflow};
+use crate::Orchestrator;
+use crate::workflow::{BlockType, ValueType, Workflow};
 
 /// Block types of the round's workflow: an action that hands the next
 /// block its script, an action that takes one, and a command block that
@@ -24,17 +25,17 @@ const ACTION_BLOCK: &str = "chaos-wf-action";
 const COMMAND_BLOCK: &str = "chaos-wf-command";
 
 pub(super) fn register_block_types(orch: &Orchestrator) {
-    orch.register_block_type(
+    orch.workflows().register_block_type(
         SOURCE_BLOCK,
         BlockType::action(hazard::ACTION).output("script", ValueType::String),
     );
-    orch.register_block_type(
+    orch.workflows().register_block_type(
         ACTION_BLOCK,
         BlockType::action(hazard::ACTION)
             .input("script", ValueType::String)
             .output("script", ValueType::String),
     );
-    orch.register_block_type(
+    orch.workflows().register_block_type(
         COMMAND_BLOCK,
         BlockType::command("sh", ["-c", "{{script}}"]).input("script", ValueType::String),
     );
@@ -153,14 +154,14 @@ impl Workload {
                 let key = graph.add(node);
                 first.get_or_insert(key);
             }
-            this.call(format!("graph {round}"), this.orch.run_graph(graph))
+            this.call(format!("graph {round}"), this.orch.graphs().run(graph))
                 .await;
         };
         let workflow = async {
             let Some(flow) = this.workflow(round, block_h) else {
                 return;
             };
-            this.call(format!("workflow {round}"), this.orch.run_workflow(flow))
+            this.call(format!("workflow {round}"), this.orch.workflows().run(flow))
                 .await;
         };
         let pooled = async {

@@ -1,0 +1,122 @@
+//! [`RunQuery`]: which runs, by status, name, pattern, acceptance time and
+//! most recent N. One query for the run registry (`Registry::query`,
+//! oldest first) and the durable store (`Store::history`, newest first).
+
+use std::time::SystemTime;
+
+use crate::pattern::Pattern;
+use crate::run::{RunInfo, RunStatus};
+
+/// Which runs `Registry::query` (oldest first) or `Store::history` (newest
+/// first) returns.
+/// A fresh query matches every run; each call narrows it.
+///
+/// ```
+/// use taskorch_actors::{RunQuery, RunStatus};
+///
+/// // The 20 most recent failed or timed-out runs named "nightly-export".
+/// let query = RunQuery::new()
+///     .name("nightly-export")
+///     .status(RunStatus::Failed)
+///     .status(RunStatus::TimedOut)
+///     .most_recent(20);
+/// # let _ = query;
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunQuery {
+    // One bit per `RunStatus` (its discriminant); 0 means any status.
+    pub(crate) statuses: u8,
+    pub(crate) name: Option<String>,
+    pattern: Option<Pattern>,
+    // Accepted at or after / before (the store scans these as a key range).
+    pub(crate) since: Option<SystemTime>,
+    pub(crate) until: Option<SystemTime>,
+    pub(crate) most_recent: Option<usize>,
+}
+
+impl RunQuery {
+    /// A query matching every run.
+    pub fn new() -> Self {
+        RunQuery::default()
+    }
+
+    /// Only runs in `status`. Called several times, runs in any of the
+    /// given statuses.
+    pub fn status(mut self, status: RunStatus) -> Self {
+        self.statuses |= bit(status);
+        self
+    }
+
+    /// Only runs that have not finished (`Queued` or `Running`).
+    pub fn active(self) -> Self {
+        self.status(RunStatus::Queued).status(RunStatus::Running)
+    }
+
+    /// Only runs that have finished, whatever their terminal status.
+    pub fn finished(self) -> Self {
+        [
+            RunStatus::Succeeded,
+            RunStatus::Failed,
+            RunStatus::Cancelled,
+            RunStatus::TimedOut,
+            RunStatus::Interrupted,
+        ]
+        .into_iter()
+        .fold(self, RunQuery::status)
+    }
+
+    /// Only runs whose name ([`RunInfo::name`]) is exactly `name`.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Only runs of `pattern`.
+    pub fn pattern(mut self, pattern: Pattern) -> Self {
+        self.pattern = Some(pattern);
+        self
+    }
+
+    /// Only runs accepted at or after `t`.
+    pub fn since(mut self, t: SystemTime) -> Self {
+        self.since = Some(t);
+        self
+    }
+
+    /// Only runs accepted before `t`.
+    pub fn until(mut self, t: SystemTime) -> Self {
+        self.until = Some(t);
+        self
+    }
+
+    /// Of the matching runs, only the `n` accepted last (in the answer's
+    /// own order: oldest first from the registry, newest first from the
+    /// store).
+    pub fn most_recent(mut self, n: usize) -> Self {
+        self.most_recent = Some(n);
+        self
+    }
+
+    /// Whether `info` matches (the `most_recent` limit aside).
+    pub fn matches(&self, info: &RunInfo) -> bool {
+        self.matches_fixed(&info.name, info.pattern, info.queued)
+            && self.matches_status(info.status)
+    }
+
+    // Name, pattern and acceptance time never change: checked without
+    // locking the record.
+    pub(crate) fn matches_fixed(&self, name: &str, pattern: Pattern, queued: SystemTime) -> bool {
+        self.name.as_deref().is_none_or(|want| want == name)
+            && self.pattern.is_none_or(|want| want == pattern)
+            && self.since.is_none_or(|t| queued >= t)
+            && self.until.is_none_or(|t| queued < t)
+    }
+
+    pub(crate) fn matches_status(&self, status: RunStatus) -> bool {
+        self.statuses == 0 || self.statuses & bit(status) != 0
+    }
+}
+
+fn bit(status: RunStatus) -> u8 {
+    1 << (status as u8)
+}

@@ -1,0 +1,5 @@
+//! Guards on the runtime ([`Orchestrator::guard`](crate::Orchestrator::guard)): emergency
+//! halt, risk limits and circuit breakers.
+
+pub use crate::orchestrator::Guard;
+pub use taskorch_actors::{BreakerOptions, BreakerSpec, BreakerState, BreakerStatus, RiskLimit};

@@ -1,0 +1,5 @@
+//! Periodic runs beyond [`ScheduleSpec`](crate::ScheduleSpec): missed-tick catch-up and
+//! the clock schedules read.
+
+pub use crate::orchestrator::Schedules;
+pub use taskorch_actors::scheduler::{CatchUp, Clock};
