@@ -206,7 +206,7 @@ impl Config {
     /// (created, with its directory, if missing). A restarted orchestrator
     /// on the same file marks the runs a crash cut short `Interrupted`,
     /// starts again the runs that were accepted but never started, brings
-    /// the schedules back, and answers `history`, `run_info` and `output`
+    /// the schedules back, and answers `observe().history`, `find_run` and `output`
     /// for runs from before the restart. One orchestrator per file.
     ///
     /// ```

@@ -1,5 +1,5 @@
 //! Workflows end to end: data flows between blocks, command templates,
-//! a risk limit that halts, halt_workflow, events.
+//! a risk limit that halts, workflows().halt, events.
 
 use std::time::Duration;
 
