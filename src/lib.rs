@@ -57,6 +57,9 @@ pub use taskorch_actors::MAX_OUTPUT_CEILING;
 pub use taskorch_actors::{Batch, BatchProgress, BatchSpec};
 // The limit on every duration, and its check.
 pub use taskorch_actors::duration;
+// The process layer's public face: liveness of pids and process groups,
+// what `/proc` says of a process (Linux), the run-id variable.
+pub use taskorch_actors::process;
 pub use taskorch_actors::{
     CapturedOutput, LineTimes, OutputChunk, OutputSubscription, RunStream, TimedOutput,
 };

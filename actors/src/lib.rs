@@ -84,7 +84,7 @@ mod output;
 mod panic_hook;
 mod pattern;
 pub mod pool;
-mod process;
+pub mod process;
 pub mod registry;
 mod request;
 pub mod risk;

@@ -16,8 +16,12 @@
 //! - [`piped`]: long-lived children with piped stdin/stdout/stderr (pool
 //!   workers).
 //! - `guardian`: kills every live group if the host process dies.
-//! - `procfs`: what `/proc` says about a group (Linux).
+//! - `procfs`: what `/proc` says about processes and groups (Linux): the
+//!   one reader of `/proc`, public for tests and the chaos harness.
 //! - `orphans`: stopping the groups a crashed predecessor left running.
+//!
+//! Nothing outside this module signals a process or reads `/proc`:
+//! [`pid_alive`], [`group_alive`] and [`kill_pid`] are the public way in.
 //!
 //! # Caveats
 //! When the direct child exits, the run is over: whatever is left of its
@@ -34,8 +38,8 @@ pub(crate) mod child;
 mod guardian;
 mod orphans;
 pub(crate) mod piped;
-#[cfg(unix)]
-pub(crate) mod procfs;
+#[cfg(target_os = "linux")]
+pub mod procfs;
 pub(crate) mod resolve;
 #[cfg(unix)]
 mod unix;
@@ -67,6 +71,47 @@ pub(crate) use windows::{GroupChild, SHELL, exit_signal};
 
 /// Environment variable every child gets: its run id.
 pub const RUN_ID_ENV: &str = "TASKORCH_RUN_ID";
+
+/// Whether process `pid` is alive. A zombie counts as dead: it has exited
+/// and only waits to be reaped (on Linux; elsewhere a process that still
+/// answers signals is taken as alive). Always `false` on Windows, where
+/// runs live in job objects.
+pub fn pid_alive(pid: u32) -> bool {
+    #[cfg(target_os = "linux")]
+    return procfs::pid_alive(pid);
+    #[cfg(all(unix, not(target_os = "linux")))]
+    return unix::pid_answers(pid);
+    #[cfg(windows)]
+    return {
+        let _ = pid;
+        false
+    };
+}
+
+/// Whether any process of process group `pgid` is alive (zombies count as
+/// dead, as in [`pid_alive`]). A run's pid is its group's id, so this
+/// checks the run's descendants too. Always `false` on Windows, where
+/// there is no process group to look up.
+pub fn group_alive(pgid: u32) -> bool {
+    #[cfg(target_os = "linux")]
+    return procfs::group_alive(pgid);
+    #[cfg(all(unix, not(target_os = "linux")))]
+    return unix::group_answers(pgid);
+    #[cfg(windows)]
+    return {
+        let _ = pgid;
+        false
+    };
+}
+
+/// Send SIGKILL to process `pid` alone (not its group); a pid that is gone
+/// is no error. Does nothing on Windows.
+pub fn kill_pid(pid: u32) {
+    #[cfg(unix)]
+    unix::kill_pid(pid);
+    #[cfg(windows)]
+    let _ = pid;
+}
 
 /// Timing limits of the process layer.
 #[derive(Debug, Clone, Copy)]
