@@ -4,16 +4,16 @@
 //! it running.
 //!
 //! # Layout
-//! - [`resolve`]: program name -> absolute path, with `NotFound` /
+//! - `resolve`: program name -> absolute path, with `NotFound` /
 //!   `PermissionDenied` before anything is spawned.
-//! - [`child`]: the small [`ChildProcess`](child::ChildProcess) trait and
+//! - `child`: the small `ChildProcess` trait and
 //!   the termination sequence (SIGTERM to the group, grace, SIGKILL).
 //! - `unix` / `windows`: process groups / job objects (through process-wrap).
-//! - [`capture`]: bounded stdout/stderr buffers, and the tap that feeds
+//! - `capture`: bounded stdout/stderr buffers, and the tap that feeds
 //!   the run's line ring (`crate::lines`) and its owner's queue from the
 //!   same reads; while the owner (the run's `RunStream`) is behind, the
 //!   pipes are not read, so the child waits on them (back-pressure).
-//! - [`piped`]: long-lived children with piped stdin/stdout/stderr (pool
+//! - `piped`: long-lived children with piped stdin/stdout/stderr (pool
 //!   workers).
 //! - `guardian`: kills every live group if the host process dies.
 //! - `procfs`: what `/proc` says about processes and groups (Linux): the
@@ -26,7 +26,7 @@
 //! # Caveats
 //! When the direct child exits, the run is over: whatever is left of its
 //! group gets SIGTERM, `kill_grace` to leave, then SIGKILL (see
-//! [`child::terminate`]). A descendant that left the group (`setsid`) and
+//! `child::terminate`). A descendant that left the group (`setsid`) and
 //! keeps a pipe open cannot hold the run hostage: output is drained for at
 //! most `drain_timeout` after the exit, then abandoned. What the pipes hold
 //! when the group is gone is read without waiting for a slow owner, so
