@@ -17,6 +17,7 @@ use taskorch_actors::batch::{BatchArguments, BatchCoordinator, BatchMessage};
 use taskorch_actors::executor::{Executor, ExecutorArguments, ExecutorMessage};
 use taskorch_actors::launcher::{Launcher, LauncherArguments, LauncherMessage, Launches};
 use taskorch_actors::pool::{PoolKeeper, PoolKeeperArguments, PoolTable};
+use taskorch_actors::registry::Admission;
 use taskorch_actors::scheduler::{ScheduleStore, Scheduler, SchedulerArguments, SchedulerMessage};
 use taskorch_actors::{
     ActorSlot, ChildSpec, Context, Error, Limits, ProcessLimits, Result, Retention, RootSupervisor,
@@ -251,9 +252,9 @@ impl Orchestrator {
         // Durable state: runs accepted but never started, started once.
         for run in &recovered.queued {
             if halted.is_some() {
-                let record = ctx.registry().restore(run, None);
+                let record = ctx.registry().admit(Admission::resumed(run));
                 let cancelled = Err(Error::Cancelled { run: Some(run.id) });
-                let _ = ctx.registry().finish(&record, cancelled);
+                let _ = ctx.registry().finish(&record, cancelled).await;
             } else {
                 launches.resume(run);
             }

@@ -227,7 +227,9 @@ impl Launches {
     /// have.
     pub fn resume(&self, run: &ResumedRun) {
         let ctx = Arc::clone(&self.ctx);
-        let record = ctx.registry().restore(run, Some(self.owner.token()));
+        let record = ctx
+            .registry()
+            .admit(crate::registry::Admission::resumed(run).parent(Some(self.owner.token())));
         let task = Arc::new(run.task.clone());
         let settle = Settle { ctx, record };
         let owner = self.owner.clone();
@@ -245,7 +247,7 @@ impl Launches {
                         } else {
                             owner.reason()
                         };
-                        let _ = ctx.registry().finish_durable(record, Err(stopped)).await;
+                        let _ = ctx.registry().finish(record, Err(stopped)).await;
                         return;
                     }
                 }
@@ -255,7 +257,7 @@ impl Launches {
                     let _ = runner::execute(&ctx, record, &prepared, &owner).await;
                 }
                 Err(e) => {
-                    let _ = ctx.registry().finish_durable(record, Err(e)).await;
+                    let _ = ctx.registry().finish(record, Err(e)).await;
                 }
             }
         });
@@ -273,11 +275,10 @@ impl Launches {
                 limit: self.max_queued,
             });
         }
-        let record = ctx.registry().register_task(
-            prepared.task.display_name(),
-            &prepared.task,
-            Pattern::FireAndForget,
-            Some(self.owner.token()),
+        let record = ctx.registry().admit(
+            crate::registry::Admission::new(prepared.task.display_name(), Pattern::FireAndForget)
+                .journal(crate::registry::Journal::WithTask(&prepared.task))
+                .parent(Some(self.owner.token())),
         );
         record.correlate(correlation);
         Ok(Admitted {
@@ -339,7 +340,10 @@ impl Admitted {
             let _alive = alive;
             if let Some((launched, reply)) = answer {
                 if let Err(e) = settle.record.durable().await {
-                    let _ = settle.ctx.registry().finish(&settle.record, Err(e.clone()));
+                    let _ = settle
+                        .ctx
+                        .registry()
+                        .finish_now(&settle.record, Err(e.clone()));
                     reply.send(Err(e));
                     return;
                 }

@@ -253,7 +253,7 @@ async fn drive(
         biased;
         _ = token.cancelled() => {
             let stopped = Err(stop_error(record, owner));
-            let _ = ctx.registry().finish_durable(record, stopped.clone()).await;
+            let _ = ctx.registry().finish(record, stopped.clone()).await;
             return record.outcome().unwrap_or(stopped);
         }
         slot = slot_for(ctx, held) => slot,
@@ -268,7 +268,7 @@ async fn drive(
     // started again (see `store`). Nothing to wait for without a store.
     if let Err(e) = record.durable().await {
         let failed = Err(e);
-        let _ = ctx.registry().finish(record, failed.clone());
+        let _ = ctx.registry().finish_now(record, failed.clone());
         return failed;
     }
     if ctx.trace().is_on() {
@@ -307,7 +307,7 @@ async fn drive(
     });
     // `finish` refuses only a second outcome, which cannot happen here: this
     // task is the run's only runner. Durable before its waiters hear of it.
-    let _ = ctx.registry().finish_durable(record, result.clone()).await;
+    let _ = ctx.registry().finish(record, result.clone()).await;
     result
 }
 
@@ -334,11 +334,7 @@ async fn panicked(ctx: &Context, record: &RunRecord, message: String) -> Result<
         message,
     };
     tracing::error!(run = %record.id(), %error, "a run's task panicked");
-    match ctx
-        .registry()
-        .finish_durable(record, Err(error.clone()))
-        .await
-    {
+    match ctx.registry().finish(record, Err(error.clone())).await {
         Ok(_) => Err(error),
         // It had ended before the panic: that outcome stands.
         Err(_) => record.outcome().unwrap_or(Err(error)),
@@ -378,7 +374,7 @@ impl Drop for RunGuard<'_> {
             Error::actor_failed(self.actor, "the run's task ended before the run did")
         };
         // Refused only if it finished in between: then its outcome stands.
-        let _ = self.ctx.registry().finish(self.record, Err(error));
+        let _ = self.ctx.registry().finish_now(self.record, Err(error));
     }
 }
 
