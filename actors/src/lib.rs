@@ -68,6 +68,7 @@
 mod action;
 pub mod batch;
 pub mod breaker;
+mod command;
 mod context;
 pub mod duration;
 mod env;

@@ -57,6 +57,7 @@ use tokio::process::ChildStdin;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::command::Launch;
 use crate::error::{Error, Result};
 use crate::lines::LineLog;
 use crate::output::StreamKind;
@@ -134,14 +135,8 @@ impl Default for ProcessLimits {
 /// One attempt of a command, fully resolved.
 #[derive(Debug)]
 pub(crate) struct ProcessSpec<'a> {
-    /// Absolute path of the program.
-    pub program: &'a Path,
-    /// The program as the task named it (for errors).
-    pub display: &'a str,
-    pub args: &'a [String],
-    /// Changes to the inherited environment, in order.
-    pub env: &'a [crate::env::EnvOp],
-    pub dir: Option<&'a Path>,
+    /// What to spawn.
+    pub launch: Launch<'a>,
     pub stdin: Option<&'a [u8]>,
     /// Hand our own stdin to the child (when `stdin` is `None`).
     pub inherit_stdin: bool,
@@ -318,20 +313,43 @@ fn open_tee(path: &Path) -> Result<capture::Tee> {
 
 fn spawn(spec: &ProcessSpec<'_>) -> Result<GroupChild> {
     let run_id = spec.run_id.to_string();
-    let command = CommandWrap::with_new(spec.program, |cmd| {
-        // A TRACEPARENT the task sets wins over the runtime's.
-        crate::env::apply(cmd, spec.env, spec.traceparent, &[(RUN_ID_ENV, &run_id)]);
-        cmd.args(spec.args)
-            .stdin(if spec.stdin.is_some() {
-                Stdio::piped()
-            } else if spec.inherit_stdin {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            })
+    let stdin = if spec.stdin.is_some() {
+        Stdio::piped()
+    } else if spec.inherit_stdin {
+        Stdio::inherit()
+    } else {
+        Stdio::null()
+    };
+    // A TRACEPARENT the task sets wins over the runtime's.
+    spawn_group(
+        &spec.launch,
+        stdin,
+        spec.traceparent,
+        &[(RUN_ID_ENV, &run_id)],
+    )
+}
+
+/// Spawn `launch` as the leader of a new process group (job object on
+/// Windows) with `stdin` and piped stdout and stderr; the runtime's own
+/// variables `extra_env` are set last. The one spawn of the process layer,
+/// for runs and pool workers alike.
+///
+/// # Errors
+/// `NotFound` / `PermissionDenied` naming the program, `Spawn` for any
+/// other failure to start it.
+fn spawn_group(
+    launch: &Launch<'_>,
+    stdin: Stdio,
+    traceparent: Option<&str>,
+    extra_env: &[(&str, &str)],
+) -> Result<GroupChild> {
+    let command = CommandWrap::with_new(launch.program, |cmd| {
+        crate::env::apply(cmd, launch.env, traceparent, extra_env);
+        cmd.args(launch.args)
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        if let Some(dir) = spec.dir {
+        if let Some(dir) = launch.dir {
             cmd.current_dir(dir);
         }
     });
@@ -340,7 +358,7 @@ fn spawn(spec: &ProcessSpec<'_>) -> Result<GroupChild> {
     #[cfg(windows)]
     let spawned = windows::spawn(command);
     spawned.map_err(|e| {
-        let program = spec.display.to_string();
+        let program = launch.display.to_string();
         match e.kind() {
             std::io::ErrorKind::NotFound => Error::NotFound { program },
             std::io::ErrorKind::PermissionDenied => Error::PermissionDenied { program },
@@ -363,7 +381,7 @@ async fn feed(stdin: Option<ChildStdin>, bytes: Option<&[u8]>) {
 
 fn wait_error(spec: &ProcessSpec<'_>, e: std::io::Error) -> Error {
     Error::io(
-        format!("waiting for {} (run {})", spec.display, spec.run_id),
+        format!("waiting for {} (run {})", spec.launch.display, spec.run_id),
         e,
     )
 }

@@ -35,6 +35,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::action::ActionFn;
+use crate::command::Launch;
 use crate::context::{Context, OwnedSlot};
 use crate::error::{Error, Result};
 use crate::lines::LineLog;
@@ -473,11 +474,13 @@ async fn attempt_once(
             // Only requests made inside a `tracing` span have one.
             let traceparent = record.correlation().and_then(|c| c.traceparent());
             let spec = ProcessSpec {
-                program,
-                display,
-                args,
-                env: task.env_ops(),
-                dir: task.dir(),
+                launch: Launch {
+                    program,
+                    display,
+                    args,
+                    env: task.env_ops(),
+                    dir: task.dir(),
+                },
                 stdin: task.stdin_bytes(),
                 inherit_stdin: task.inherits_stdin(),
                 tee: task.tee_paths(),
