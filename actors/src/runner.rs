@@ -35,7 +35,6 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::action::ActionFn;
-use crate::command::Launch;
 use crate::context::{Context, OwnedSlot};
 use crate::error::{Error, Result};
 use crate::lines::LineLog;
@@ -88,9 +87,10 @@ pub(crate) fn prepare(ctx: &Context, task: Arc<Task>) -> Result<Prepared> {
         )));
     }
     let work = match task.kind() {
-        TaskKind::Command { program, .. } => {
+        TaskKind::Command => {
             // The task's own PATH if it sets one; removed or not set, ours.
             let path = crate::env::lookup(task.env_ops(), "PATH").flatten();
+            let program = &task.command_spec().program;
             Work::Process(ctx.programs().resolve(program, path, task.dir())?)
         }
         TaskKind::Shell { .. } => Work::Process(ctx.programs().resolve(SHELL.0, None, None)?),
@@ -451,7 +451,7 @@ async fn attempt_once(
         Work::Process(program) => {
             let script_args;
             let (display, args): (&str, &[String]) = match task.kind() {
-                TaskKind::Command { program, args } => (program, args),
+                TaskKind::Command => (&task.command_spec().program, &task.command_spec().args),
                 TaskKind::Shell { script } => {
                     script_args = [SHELL.1.to_string(), script.clone()];
                     (SHELL.0, &script_args)
@@ -474,13 +474,7 @@ async fn attempt_once(
             // Only requests made inside a `tracing` span have one.
             let traceparent = record.correlation().and_then(|c| c.traceparent());
             let spec = ProcessSpec {
-                launch: Launch {
-                    program,
-                    display,
-                    args,
-                    env: task.env_ops(),
-                    dir: task.dir(),
-                },
+                launch: task.launch(program, display, args),
                 stdin: task.stdin_bytes(),
                 inherit_stdin: task.inherits_stdin(),
                 tee: task.tee_paths(),
