@@ -47,7 +47,10 @@
 //! - [`launcher`]: the launcher actor (FireAndForget).
 //! - `runner`: one run from start to terminal status (attempts, retries,
 //!   time-outs, cancellation), shared by every pattern actor.
-//! - `process`: spawning, process groups, termination, bounded capture.
+//! - [`process`]: spawning, process groups, termination, bounded capture;
+//!   the only module that signals a process or reads `/proc`.
+//! - `command`: `CommandSpec`, the one description of a program to start
+//!   (held by `Task` and `PoolSpec`).
 //! - [`lines`]: each run's bounded ring of output lines and its readers.
 //! - `stream`: [`RunStream`], the handle of a LongRunning run.
 //! - [`registry`]: the run registry.
