@@ -65,6 +65,9 @@ pub mod logging;
 mod orchestrator;
 pub mod output;
 pub mod pool;
+/// The process layer's public face: liveness of pids and process groups,
+/// what `/proc` says of a process (Linux), the run-id variable.
+pub use taskorch_actors::process;
 pub mod schedule;
 pub mod store;
 pub mod supervision;

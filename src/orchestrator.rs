@@ -36,9 +36,9 @@ use serde_json::Value;
 use taskorch_actors::Pools;
 use taskorch_actors::batch::BatchMessage;
 use taskorch_actors::executor::ExecutorMessage;
+use taskorch_actors::graph::GraphTable;
 use taskorch_actors::launcher::{LauncherMessage, Launches};
 use taskorch_actors::scheduler::{ScheduleStore, SchedulerMessage};
-use taskorch_actors::graph::GraphTable;
 use taskorch_actors::{
     ActorSlot, Context, Error, Result, RunId, RunInfo, RunStatus, Runtime, SupervisorMessage,
     SystemStatus,

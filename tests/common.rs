@@ -87,17 +87,7 @@ pub async fn wait_for_status(orch: &Orchestrator, id: RunId, status: RunStatus) 
 /// Whether `pid` is a live process (zombies count as dead: in a container
 /// the reaper of an orphan may be slow).
 pub fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => false,
-        Ok(stat) => {
-            // Field 3, after the parenthesised command name.
-            let state = stat
-                .rsplit(')')
-                .next()
-                .and_then(|rest| rest.split_whitespace().next());
-            !matches!(state, Some("Z") | Some("X") | None)
-        }
-    }
+    taskorch::process::pid_alive(pid)
 }
 
 /// Pids written one per line to `file` by a test script.

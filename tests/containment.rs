@@ -151,32 +151,24 @@ mod host_death {
 
     /// Processes of session `sid` (zombies included): `(pid, state)`.
     fn session(sid: u32) -> Vec<(u32, String)> {
-        let Ok(dir) = std::fs::read_dir("/proc") else {
-            return Vec::new();
-        };
-        dir.flatten()
-            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        use taskorch::process::{RUN_ID_ENV, procfs};
+        procfs::pids()
             .filter_map(|pid| {
-                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-                let (name, rest) = stat.rsplit_once(')')?;
-                let name = name.split_once('(')?.1;
-                let mut fields = rest.split_whitespace();
-                let state = fields.next()?;
-                let ppid = fields.next()?;
-                let pgid = fields.next()?;
-                let sid_of: u32 = fields.next()?.parse().ok()?;
-                let run = std::fs::read(format!("/proc/{pid}/environ"))
-                    .unwrap_or_default()
-                    .split(|&b| b == 0)
-                    .find_map(|v| v.strip_prefix(b"TASKORCH_RUN_ID=").map(<[u8]>::to_vec))
-                    .map(|v| String::from_utf8_lossy(&v).into_owned())
-                    .unwrap_or_default();
-                (sid_of == sid).then(|| {
-                    (
-                        pid,
-                        format!("{name}:{state} ppid {ppid} pgid {pgid} run {run}"),
-                    )
-                })
+                let stat = procfs::stat(pid).filter(|stat| stat.session == sid)?;
+                let name = procfs::cmdline(pid).unwrap_or_default();
+                let name = String::from_utf8_lossy(name.split(|&b| b == 0).next().unwrap_or(&[]));
+                let run = procfs::environ_var(pid, RUN_ID_ENV).unwrap_or_default();
+                let run = String::from_utf8_lossy(&run);
+                let procfs::Stat {
+                    state,
+                    parent,
+                    group,
+                    ..
+                } = stat;
+                Some((
+                    pid,
+                    format!("{name}:{state} ppid {parent} pgid {group} run {run}"),
+                ))
             })
             .collect()
     }

@@ -139,20 +139,12 @@ async fn kill_9_at_seeded_points_loses_nothing_and_runs_nothing_twice() {
 
 /// Live processes whose `TASKORCH_RUN_ID` is one of `ids`.
 fn run_processes(ids: &HashSet<String>) -> Vec<u32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+    use taskorch::process::{RUN_ID_ENV, procfs};
+    procfs::pids()
         .filter(|&pid| crate::common::alive(pid))
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
-                env.split(|&b| b == 0).any(|var| {
-                    var.strip_prefix(b"TASKORCH_RUN_ID=")
-                        .and_then(|v| std::str::from_utf8(v).ok())
-                        .is_some_and(|v| ids.contains(v))
-                })
-            })
+        .filter(|&pid| {
+            procfs::environ_var(pid, RUN_ID_ENV)
+                .is_some_and(|v| std::str::from_utf8(&v).is_ok_and(|v| ids.contains(v)))
         })
         .collect()
 }

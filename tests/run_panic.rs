@@ -160,14 +160,10 @@ mod injected {
 
     /// Live (not zombie) processes whose command line contains `marker`.
     fn processes_with(marker: &str) -> Vec<u32> {
-        let Ok(dir) = std::fs::read_dir("/proc") else {
-            return Vec::new();
-        };
-        dir.filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        use taskorch::process::procfs;
+        procfs::pids()
             .filter(|&pid| {
-                std::fs::read(format!("/proc/{pid}/cmdline"))
-                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(marker))
+                procfs::cmdline(pid).is_some_and(|c| String::from_utf8_lossy(&c).contains(marker))
                     && alive(pid)
             })
             .collect()

@@ -198,11 +198,10 @@ async fn run_streamed(ctx: &Context, owner: &Owner, task: Arc<Task>, reply: Repl
         Ok(prepared) => prepared,
         Err(e) => return reply.send(Err(e)),
     };
-    let record = ctx.registry().register_task(
-        prepared.task.display_name(),
-        &prepared.task,
-        Pattern::LongRunning,
-        Some(owner.token()),
+    let record = ctx.registry().admit(
+        crate::registry::Admission::new(prepared.task.display_name(), Pattern::LongRunning)
+            .journal(crate::registry::Journal::WithTask(&prepared.task))
+            .parent(Some(owner.token())),
     );
     record.correlate(reply.correlation());
     // Owned before the run starts, so the stream sees every byte.
@@ -221,11 +220,10 @@ async fn run_simple(
 ) -> Result<Output> {
     ctx.shutdown().check()?;
     let prepared = runner::prepare(ctx, task)?;
-    let record = ctx.registry().register_task(
-        prepared.task.display_name(),
-        &prepared.task,
-        Pattern::Simple,
-        Some(owner.token()),
+    let record = ctx.registry().admit(
+        crate::registry::Admission::new(prepared.task.display_name(), Pattern::Simple)
+            .journal(crate::registry::Journal::WithTask(&prepared.task))
+            .parent(Some(owner.token())),
     );
     record.correlate(correlation);
     runner::execute(ctx, &record, &prepared, owner).await

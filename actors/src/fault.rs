@@ -474,60 +474,19 @@ impl FaultPlan {
 }
 
 /// Whether process `pid` is still alive (a zombie counts as dead: it has
-/// exited and only waits to be reaped).
+/// exited and only waits to be reaped). The same as
+/// `taskorch_actors::process::pid_alive`, kept here for fault tests.
 pub fn process_alive(pid: u32) -> bool {
-    pid_alive(pid)
-}
-
-#[cfg(target_os = "linux")]
-fn pid_alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        let state = stat
-            .rsplit(')')
-            .next()
-            .and_then(|rest| rest.split_whitespace().next());
-        !matches!(state, Some("Z") | Some("X") | None)
-    })
-}
-
-#[cfg(all(unix, not(target_os = "linux")))]
-fn pid_alive(pid: u32) -> bool {
-    use nix::sys::signal::kill;
-    use nix::unistd::Pid;
-    i32::try_from(pid).is_ok_and(|pid| kill(Pid::from_raw(pid), None).is_ok())
-}
-
-#[cfg(windows)]
-fn pid_alive(_pid: u32) -> bool {
-    // Not needed on Windows, where runs live in job objects.
-    false
+    crate::process::pid_alive(pid)
 }
 
 /// Whether any process of process group `pgid` is still alive (zombies
 /// count as dead: they have exited and only wait to be reaped). For tests
 /// and the chaos harness: a run's pid is its group's id, so this checks
-/// the run's descendants too.
+/// the run's descendants too. The same as
+/// `taskorch_actors::process::group_alive`.
 pub fn process_group_alive(pgid: u32) -> bool {
-    group_alive(pgid)
-}
-
-#[cfg(target_os = "linux")]
-fn group_alive(pgid: u32) -> bool {
-    crate::process::procfs::group_has_live_member(pgid)
-}
-
-#[cfg(all(unix, not(target_os = "linux")))]
-fn group_alive(pgid: u32) -> bool {
-    use nix::sys::signal::killpg;
-    use nix::unistd::Pid;
-    i32::try_from(pgid).is_ok_and(|pgid| killpg(Pid::from_raw(pgid), None).is_ok())
-}
-
-#[cfg(windows)]
-fn group_alive(_pgid: u32) -> bool {
-    // Windows runs use job objects, which end with their run; there is no
-    // process group to look up.
-    false
+    crate::process::group_alive(pgid)
 }
 
 #[cfg(test)]

@@ -198,7 +198,9 @@ impl Launches {
     /// have.
     pub(crate) fn resume(&self, run: &ResumedRun) {
         let ctx = Arc::clone(&self.ctx);
-        let record = ctx.registry().restore(run, Some(self.owner.token()));
+        let record = ctx
+            .registry()
+            .admit(crate::registry::Admission::resumed(run).parent(Some(self.owner.token())));
         let task = Arc::new(run.task.clone());
         let settle = Settle { ctx, record };
         let owner = self.owner.clone();
@@ -216,7 +218,7 @@ impl Launches {
                         } else {
                             owner.reason()
                         };
-                        let _ = ctx.registry().finish_durable(record, Err(stopped)).await;
+                        let _ = ctx.registry().finish(record, Err(stopped)).await;
                         return;
                     }
                 }
@@ -226,7 +228,7 @@ impl Launches {
                     let _ = runner::execute(&ctx, record, &prepared, &owner).await;
                 }
                 Err(e) => {
-                    let _ = ctx.registry().finish_durable(record, Err(e)).await;
+                    let _ = ctx.registry().finish(record, Err(e)).await;
                 }
             }
         });
@@ -244,11 +246,10 @@ impl Launches {
                 limit: self.max_queued,
             });
         }
-        let record = ctx.registry().register_task(
-            prepared.task.display_name(),
-            &prepared.task,
-            Pattern::FireAndForget,
-            Some(self.owner.token()),
+        let record = ctx.registry().admit(
+            crate::registry::Admission::new(prepared.task.display_name(), Pattern::FireAndForget)
+                .journal(crate::registry::Journal::WithTask(&prepared.task))
+                .parent(Some(self.owner.token())),
         );
         record.correlate(correlation);
         Ok(Admitted {
@@ -310,7 +311,10 @@ impl Admitted {
             let _alive = alive;
             if let Some((launched, reply)) = answer {
                 if let Err(e) = settle.record.durable().await {
-                    let _ = settle.ctx.registry().finish(&settle.record, Err(e.clone()));
+                    let _ = settle
+                        .ctx
+                        .registry()
+                        .finish_now(&settle.record, Err(e.clone()));
                     reply.send(Err(e));
                     return;
                 }

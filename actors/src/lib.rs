@@ -85,7 +85,10 @@
 //!                         time-outs, cancellation; shared by every pattern actor
 //!   process.rs, process/  resolution, spawning in process groups, termination, bounded
 //!                         capture, piped children (pool workers), the guardian,
-//!                         /proc, orphans of a crashed predecessor
+//!                         /proc, orphans of a crashed predecessor: the only
+//!                         module that signals a process or reads /proc
+//!   command.rs            CommandSpec: the one description of a program to start
+//!                         (held by Task and PoolSpec)
 //!   lines.rs, lines/      each run's bounded ring of output lines: splitter, readers, times
 //!   stream.rs             RunStream, the handle of a LongRunning run
 //!   registry.rs, registry/  the run registry (outside the actors; survives restarts):
@@ -125,7 +128,7 @@
 //! 2. `run`, `error`, `output`, `trace`: the vocabulary of runs.
 //! 3. `duration`, `env`, `shutdown`, `events`: small services over it.
 //! 4. `breaker`, `lines`, `risk`, `slot`: per-run and per-actor parts.
-//! 5. `task`, `process`: what runs, and how a process runs.
+//! 5. `command`, `task`, `process`: what runs, and how a process runs.
 //! 6. `store`, `supervisor`: durable state; the supervision tree.
 //! 7. `registry`, `fault`: the run registry; injected faults.
 //! 8. `halt`, `stream`, `message`: services over the registry; the
@@ -142,6 +145,7 @@
 mod action;
 pub mod batch;
 pub mod breaker;
+mod command;
 mod context;
 pub mod duration;
 mod env;
@@ -159,7 +163,7 @@ mod output;
 mod panic_hook;
 mod pattern;
 pub mod pool;
-mod process;
+pub mod process;
 pub mod registry;
 mod request;
 pub mod risk;

@@ -263,7 +263,7 @@ impl PoolKeeperState {
     ) -> Result<Arc<PoolShared>> {
         self.ctx.shutdown().check()?;
         spec.validate()?;
-        if let Some(dir) = spec.dir()
+        if let Some(dir) = spec.command.dir()
             && !dir.is_dir()
         {
             return Err(Error::InvalidConfig(format!(
@@ -273,11 +273,11 @@ impl PoolKeeperState {
             )));
         }
         // The pool's own PATH if it sets one; removed or not set, ours.
-        let path = crate::env::lookup(&spec.env, "PATH").flatten();
-        let program = self
-            .ctx
-            .programs()
-            .resolve(&spec.program, path, spec.dir())?;
+        let path = crate::env::lookup(&spec.command.env, "PATH").flatten();
+        let program =
+            self.ctx
+                .programs()
+                .resolve(&spec.command.program, path, spec.command.dir())?;
         if let Some(existing) = self.pools.get(&spec.name)
             && matches!(existing.state(), PoolState::Open | PoolState::Closing)
         {
@@ -294,7 +294,7 @@ impl PoolKeeperState {
             if let Err(e) = self.spawn_worker(myself, &pool).await {
                 // Nothing was accepted yet: undo the pool and say why.
                 if matches!(e, Error::NotFound { .. } | Error::PermissionDenied { .. }) {
-                    self.ctx.programs().forget(&spec.program);
+                    self.ctx.programs().forget(&spec.command.program);
                 }
                 pool.set_state(PoolState::Closed);
                 pool.fail_queued(&e);

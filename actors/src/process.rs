@@ -4,25 +4,29 @@
 //! it running.
 //!
 //! # Layout
-//! - [`resolve`]: program name -> absolute path, with `NotFound` /
+//! - `resolve`: program name -> absolute path, with `NotFound` /
 //!   `PermissionDenied` before anything is spawned.
-//! - [`child`]: the small [`ChildProcess`](child::ChildProcess) trait and
+//! - `child`: the small `ChildProcess` trait and
 //!   the termination sequence (SIGTERM to the group, grace, SIGKILL).
 //! - `unix` / `windows`: process groups / job objects (through process-wrap).
-//! - [`capture`]: bounded stdout/stderr buffers, and the tap that feeds
+//! - `capture`: bounded stdout/stderr buffers, and the tap that feeds
 //!   the run's line ring (`crate::lines`) and its owner's queue from the
 //!   same reads; while the owner (the run's `RunStream`) is behind, the
 //!   pipes are not read, so the child waits on them (back-pressure).
-//! - [`piped`]: long-lived children with piped stdin/stdout/stderr (pool
+//! - `piped`: long-lived children with piped stdin/stdout/stderr (pool
 //!   workers).
 //! - `guardian`: kills every live group if the host process dies.
-//! - `procfs`: what `/proc` says about a group (Linux).
+//! - `procfs`: what `/proc` says about processes and groups (Linux): the
+//!   one reader of `/proc`, public for tests and the chaos harness.
 //! - `orphans`: stopping the groups a crashed predecessor left running.
+//!
+//! Nothing outside this module signals a process or reads `/proc`:
+//! [`pid_alive`], [`group_alive`] and [`kill_pid`] are the public way in.
 //!
 //! # Caveats
 //! When the direct child exits, the run is over: whatever is left of its
 //! group gets SIGTERM, `kill_grace` to leave, then SIGKILL (see
-//! [`child::terminate`]). A descendant that left the group (`setsid`) and
+//! `child::terminate`). A descendant that left the group (`setsid`) and
 //! keeps a pipe open cannot hold the run hostage: output is drained for at
 //! most `drain_timeout` after the exit, then abandoned. What the pipes hold
 //! when the group is gone is read without waiting for a slow owner, so
@@ -34,8 +38,8 @@ pub(crate) mod child;
 mod guardian;
 mod orphans;
 pub(crate) mod piped;
-#[cfg(unix)]
-pub(crate) mod procfs;
+#[cfg(target_os = "linux")]
+pub mod procfs;
 pub(crate) mod resolve;
 #[cfg(unix)]
 mod unix;
@@ -53,6 +57,7 @@ use tokio::process::ChildStdin;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::command::Launch;
 use crate::error::{Error, Result};
 use crate::lines::LineLog;
 use crate::output::StreamKind;
@@ -67,6 +72,47 @@ pub(crate) use windows::{GroupChild, SHELL, exit_signal};
 
 /// Environment variable every child gets: its run id.
 pub const RUN_ID_ENV: &str = "TASKORCH_RUN_ID";
+
+/// Whether process `pid` is alive. A zombie counts as dead: it has exited
+/// and only waits to be reaped (on Linux; elsewhere a process that still
+/// answers signals is taken as alive). Always `false` on Windows, where
+/// runs live in job objects.
+pub fn pid_alive(pid: u32) -> bool {
+    #[cfg(target_os = "linux")]
+    return procfs::pid_alive(pid);
+    #[cfg(all(unix, not(target_os = "linux")))]
+    return unix::pid_answers(pid);
+    #[cfg(windows)]
+    return {
+        let _ = pid;
+        false
+    };
+}
+
+/// Whether any process of process group `pgid` is alive (zombies count as
+/// dead, as in [`pid_alive`]). A run's pid is its group's id, so this
+/// checks the run's descendants too. Always `false` on Windows, where
+/// there is no process group to look up.
+pub fn group_alive(pgid: u32) -> bool {
+    #[cfg(target_os = "linux")]
+    return procfs::group_alive(pgid);
+    #[cfg(all(unix, not(target_os = "linux")))]
+    return unix::group_answers(pgid);
+    #[cfg(windows)]
+    return {
+        let _ = pgid;
+        false
+    };
+}
+
+/// Send SIGKILL to process `pid` alone (not its group); a pid that is gone
+/// is no error. Does nothing on Windows.
+pub fn kill_pid(pid: u32) {
+    #[cfg(unix)]
+    unix::kill_pid(pid);
+    #[cfg(windows)]
+    let _ = pid;
+}
 
 /// Timing limits of the process layer.
 #[derive(Debug, Clone, Copy)]
@@ -89,14 +135,8 @@ impl Default for ProcessLimits {
 /// One attempt of a command, fully resolved.
 #[derive(Debug)]
 pub(crate) struct ProcessSpec<'a> {
-    /// Absolute path of the program.
-    pub program: &'a Path,
-    /// The program as the task named it (for errors).
-    pub display: &'a str,
-    pub args: &'a [String],
-    /// Changes to the inherited environment, in order.
-    pub env: &'a [crate::env::EnvOp],
-    pub dir: Option<&'a Path>,
+    /// What to spawn.
+    pub launch: Launch<'a>,
     pub stdin: Option<&'a [u8]>,
     /// Hand our own stdin to the child (when `stdin` is `None`).
     pub inherit_stdin: bool,
@@ -273,20 +313,43 @@ fn open_tee(path: &Path) -> Result<capture::Tee> {
 
 fn spawn(spec: &ProcessSpec<'_>) -> Result<GroupChild> {
     let run_id = spec.run_id.to_string();
-    let command = CommandWrap::with_new(spec.program, |cmd| {
-        // A TRACEPARENT the task sets wins over the runtime's.
-        crate::env::apply(cmd, spec.env, spec.traceparent, &[(RUN_ID_ENV, &run_id)]);
-        cmd.args(spec.args)
-            .stdin(if spec.stdin.is_some() {
-                Stdio::piped()
-            } else if spec.inherit_stdin {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            })
+    let stdin = if spec.stdin.is_some() {
+        Stdio::piped()
+    } else if spec.inherit_stdin {
+        Stdio::inherit()
+    } else {
+        Stdio::null()
+    };
+    // A TRACEPARENT the task sets wins over the runtime's.
+    spawn_group(
+        &spec.launch,
+        stdin,
+        spec.traceparent,
+        &[(RUN_ID_ENV, &run_id)],
+    )
+}
+
+/// Spawn `launch` as the leader of a new process group (job object on
+/// Windows) with `stdin` and piped stdout and stderr; the runtime's own
+/// variables `extra_env` are set last. The one spawn of the process layer,
+/// for runs and pool workers alike.
+///
+/// # Errors
+/// `NotFound` / `PermissionDenied` naming the program, `Spawn` for any
+/// other failure to start it.
+fn spawn_group(
+    launch: &Launch<'_>,
+    stdin: Stdio,
+    traceparent: Option<&str>,
+    extra_env: &[(&str, &str)],
+) -> Result<GroupChild> {
+    let command = CommandWrap::with_new(launch.program, |cmd| {
+        crate::env::apply(cmd, launch.env, traceparent, extra_env);
+        cmd.args(launch.args)
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        if let Some(dir) = spec.dir {
+        if let Some(dir) = launch.dir {
             cmd.current_dir(dir);
         }
     });
@@ -295,7 +358,7 @@ fn spawn(spec: &ProcessSpec<'_>) -> Result<GroupChild> {
     #[cfg(windows)]
     let spawned = windows::spawn(command);
     spawned.map_err(|e| {
-        let program = spec.display.to_string();
+        let program = launch.display.to_string();
         match e.kind() {
             std::io::ErrorKind::NotFound => Error::NotFound { program },
             std::io::ErrorKind::PermissionDenied => Error::PermissionDenied { program },
@@ -318,7 +381,7 @@ async fn feed(stdin: Option<ChildStdin>, bytes: Option<&[u8]>) {
 
 fn wait_error(spec: &ProcessSpec<'_>, e: std::io::Error) -> Error {
     Error::io(
-        format!("waiting for {} (run {})", spec.display, spec.run_id),
+        format!("waiting for {} (run {})", spec.launch.display, spec.run_id),
         e,
     )
 }

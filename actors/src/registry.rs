@@ -83,6 +83,67 @@ pub struct IllegalTransition {
     pub to: RunStatus,
 }
 
+/// A run to accept with [`Registry::admit`].
+#[derive(Debug)]
+pub struct Admission<'a> {
+    /// Its id (new, or its own when it comes back from the store).
+    pub id: RunId,
+    /// Its name.
+    pub name: String,
+    /// The pattern that runs it.
+    pub pattern: Pattern,
+    /// When it was accepted.
+    pub queued: SystemTime,
+    /// Cancels the run along with it (an actor incarnation, a batch).
+    pub parent: Option<&'a CancellationToken>,
+    /// What a store keeps of it.
+    pub journal: Journal<'a>,
+}
+
+impl<'a> Admission<'a> {
+    /// A new run called `name`, accepted now under a new id, with no parent
+    /// and not journaled.
+    pub fn new(name: impl Into<String>, pattern: Pattern) -> Self {
+        Admission {
+            id: RunId::new(),
+            name: name.into(),
+            pattern,
+            queued: SystemTime::now(),
+            parent: None,
+            journal: Journal::Skip,
+        }
+    }
+
+    /// Cancel the run along with `parent`.
+    pub fn parent(mut self, parent: Option<&'a CancellationToken>) -> Self {
+        self.parent = parent;
+        self
+    }
+
+    /// Journal it with a store as `journal` says.
+    pub fn journal(mut self, journal: Journal<'a>) -> Self {
+        self.journal = journal;
+        self
+    }
+}
+
+/// What a store journals of a run when it is admitted (nothing without a
+/// store).
+#[derive(Debug, Clone, Copy)]
+pub enum Journal<'a> {
+    /// Nothing: the run is already stored (put back after a restart), or
+    /// not worth keeping.
+    Skip,
+    /// The run without its task: its history and output survive a
+    /// restart, and a restart never starts it on its own (a run found
+    /// `Queued` without a task ends `Interrupted`). For runs whose owner
+    /// decides what runs again: a task graph's.
+    Record,
+    /// The run with its task, so it can be started again if the
+    /// application stops before it starts.
+    WithTask(&'a crate::task::Task),
+}
+
 /// All runs of one orchestrator.
 #[derive(Debug)]
 pub struct Registry {
@@ -147,38 +208,17 @@ impl Registry {
         &self.store
     }
 
-    /// Accept a run: record it as `Queued` and return its record.
-    /// `parent` cancels the run along with it (an actor incarnation, a batch).
-    ///
-    /// A run registered without its task cannot be started again after a
-    /// restart: use [`register_task`](Self::register_task) with a store.
-    pub fn register(
-        &self,
-        name: impl Into<String>,
-        pattern: Pattern,
-        parent: Option<&CancellationToken>,
-    ) -> Arc<RunRecord> {
-        self.insert(
-            RunId::new(),
-            name.into(),
+    /// Accept a run: record it as `Queued` (journaled as `admission`
+    /// says) and return its record. The one way a run enters the registry.
+    pub fn admit(&self, admission: Admission<'_>) -> Arc<RunRecord> {
+        let Admission {
+            id,
+            name,
             pattern,
-            SystemTime::now(),
+            queued,
             parent,
-            None,
-        )
-    }
-
-    /// Insert a new `Queued` record; journal it (with `task`, if any)
-    /// unless it is already stored.
-    fn insert(
-        &self,
-        id: RunId,
-        name: String,
-        pattern: Pattern,
-        queued: SystemTime,
-        parent: Option<&CancellationToken>,
-        journal: Option<Option<&crate::task::Task>>,
-    ) -> Arc<RunRecord> {
+            journal,
+        } = admission;
         let token = parent.map_or_else(CancellationToken::new, |p| p.child_token());
         let record = Arc::new(RunRecord {
             id,
@@ -210,8 +250,10 @@ impl Registry {
             record.name(),
             record.pattern(),
         );
-        if let Some(task) = journal {
-            durable::journal_queued(&record, task);
+        match journal {
+            Journal::Skip => {}
+            Journal::Record => durable::journal_queued(&record, None),
+            Journal::WithTask(task) => durable::journal_queued(&record, Some(task)),
         }
         self.runs.insert(record.id, Arc::clone(&record));
         record
@@ -284,27 +326,46 @@ impl Registry {
 
     /// Record the outcome of `record` and move it to its terminal status
     /// (derived from the outcome by [`terminal_status`]), waking its waiters.
+    /// The one way a run ends.
+    ///
+    /// With a store the end is journaled and committed first, then recorded
+    /// here, so a waiter never sees an outcome a crash could take back. If
+    /// the commit fails the outcome is still recorded here (and logged):
+    /// the run is over either way. Without a store nothing is waited for.
     ///
     /// # Errors
     /// [`IllegalTransition`] if the run had already finished; its first
     /// outcome stays.
-    pub fn finish(
+    ///
+    /// # Cancel safety
+    /// Not cancel safe: with a store, a future dropped while it waits for
+    /// the commit has journaled the end but not recorded it here.
+    pub async fn finish(
         &self,
         record: &RunRecord,
         outcome: Result<Output>,
     ) -> Result<RunStatus, IllegalTransition> {
         let now = SystemTime::now();
         if self.store.is_enabled() {
-            // Journal only an end that will be recorded.
-            let (from, to) = (record.status(), terminal_status(&outcome));
-            if !from.can_become(to) {
-                return Err(IllegalTransition {
-                    run: record.id,
-                    from,
-                    to,
-                });
+            self.journal_end(record, &outcome, now)?;
+            if let Err(e) = self.store.sync().await {
+                tracing::error!(run = %record.id, error = %e, "the end of the run is not durable");
             }
-            durable::journal_finished(record, &outcome, now);
+        }
+        self.finish_at(record, outcome, now)
+    }
+
+    /// [`finish`](Self::finish) without waiting for the store's commit
+    /// (the end is journaled all the same), for who cannot wait: a drop
+    /// guard, or a run whose store has just failed to commit.
+    pub(crate) fn finish_now(
+        &self,
+        record: &RunRecord,
+        outcome: Result<Output>,
+    ) -> Result<RunStatus, IllegalTransition> {
+        let now = SystemTime::now();
+        if self.store.is_enabled() {
+            self.journal_end(record, &outcome, now)?;
         }
         self.finish_at(record, outcome, now)
     }

@@ -88,9 +88,10 @@ pub(crate) fn prepare(ctx: &Context, task: Arc<Task>) -> Result<Prepared> {
         )));
     }
     let work = match task.kind() {
-        TaskKind::Command { program, .. } => {
+        TaskKind::Command => {
             // The task's own PATH if it sets one; removed or not set, ours.
             let path = crate::env::lookup(task.env_ops(), "PATH").flatten();
+            let program = &task.command_spec().program;
             Work::Process(ctx.programs().resolve(program, path, task.dir())?)
         }
         TaskKind::Shell { .. } => Work::Process(ctx.programs().resolve(SHELL.0, None, None)?),
@@ -254,7 +255,7 @@ async fn drive(
         biased;
         _ = token.cancelled() => {
             let stopped = Err(stop_error(record, owner));
-            let _ = ctx.registry().finish_durable(record, stopped.clone()).await;
+            let _ = ctx.registry().finish(record, stopped.clone()).await;
             return record.outcome().unwrap_or(stopped);
         }
         permit = permit_for(ctx, held) => permit,
@@ -269,7 +270,7 @@ async fn drive(
     // started again (see `store`). Nothing to wait for without a store.
     if let Err(e) = record.durable().await {
         let failed = Err(e);
-        let _ = ctx.registry().finish(record, failed.clone());
+        let _ = ctx.registry().finish_now(record, failed.clone());
         return failed;
     }
     if ctx.trace().is_on() {
@@ -308,7 +309,7 @@ async fn drive(
     });
     // `finish` refuses only a second outcome, which cannot happen here: this
     // task is the run's only runner. Durable before its waiters hear of it.
-    let _ = ctx.registry().finish_durable(record, result.clone()).await;
+    let _ = ctx.registry().finish(record, result.clone()).await;
     result
 }
 
@@ -335,11 +336,7 @@ async fn panicked(ctx: &Context, record: &RunRecord, message: String) -> Result<
         message,
     };
     tracing::error!(run = %record.id(), %error, "a run's task panicked");
-    match ctx
-        .registry()
-        .finish_durable(record, Err(error.clone()))
-        .await
-    {
+    match ctx.registry().finish(record, Err(error.clone())).await {
         Ok(_) => Err(error),
         // It had ended before the panic: that outcome stands.
         Err(_) => record.outcome().unwrap_or(Err(error)),
@@ -379,7 +376,7 @@ impl Drop for RunGuard<'_> {
             Error::actor_failed(self.actor, "the run's task ended before the run did")
         };
         // Refused only if it finished in between: then its outcome stands.
-        let _ = self.ctx.registry().finish(self.record, Err(error));
+        let _ = self.ctx.registry().finish_now(self.record, Err(error));
     }
 }
 
@@ -458,7 +455,7 @@ async fn attempt_once(
         Work::Process(program) => {
             let script_args;
             let (display, args): (&str, &[String]) = match task.kind() {
-                TaskKind::Command { program, args } => (program, args),
+                TaskKind::Command => (&task.command_spec().program, &task.command_spec().args),
                 TaskKind::Shell { script } => {
                     script_args = [SHELL.1.to_string(), script.clone()];
                     (SHELL.0, &script_args)
@@ -481,11 +478,7 @@ async fn attempt_once(
             // Only requests made inside a `tracing` span have one.
             let traceparent = record.correlation().and_then(|c| c.traceparent());
             let spec = ProcessSpec {
-                program,
-                display,
-                args,
-                env: task.env_ops(),
-                dir: task.dir(),
+                launch: task.launch(program, display, args),
                 stdin: task.stdin_bytes(),
                 inherit_stdin: task.inherits_stdin(),
                 tee: task.tee_paths(),

@@ -27,6 +27,7 @@ use crate::executor::{Executor, ExecutorArguments, ExecutorMessage};
 use crate::graph::{GraphRun, GraphTable};
 use crate::launcher::{Launcher, LauncherArguments, LauncherMessage, Launches};
 use crate::pool::{POOL_KEEPER, PoolKeeper, PoolKeeperArguments, PoolTable, Pools};
+use crate::registry::Admission;
 use crate::registry::Retention;
 use crate::scheduler::{Clock, ScheduleStore, Scheduler, SchedulerArguments, SchedulerMessage};
 use crate::slot::ActorSlot;
@@ -247,7 +248,7 @@ impl Runtime {
         )
         .await
         .map_err(|e| Error::actor_failed("supervisor", e.to_string()))?;
-        recover(&ctx, &launches, &mut recovered);
+        recover(&ctx, &launches, &mut recovered).await;
         let adopted = adopt_graphs(&ctx, &graphs, &batch, &mut recovered);
         Ok(Runtime {
             pools: Pools::new(Arc::clone(&ctx), pool_table, pool_keeper),
@@ -287,7 +288,7 @@ async fn open_store(path: Option<PathBuf>, limits: StoreLimits) -> Result<(Store
 }
 
 /// Carry on the halt and the runs the store held.
-fn recover(ctx: &Context, launches: &Launches, recovered: &mut Recovered) {
+async fn recover(ctx: &Context, launches: &Launches, recovered: &mut Recovered) {
     // A halt that was on when the application stopped holds again,
     // before anything runs: runs found queued end `Cancelled`, as the
     // halt would have ended them.
@@ -298,9 +299,9 @@ fn recover(ctx: &Context, launches: &Launches, recovered: &mut Recovered) {
     // Durable state: runs accepted but never started, started once.
     for run in &recovered.queued {
         if halted.is_some() {
-            let record = ctx.registry().restore(run, None);
+            let record = ctx.registry().admit(Admission::resumed(run));
             let cancelled = Err(Error::Cancelled { run: Some(run.id) });
-            let _ = ctx.registry().finish(&record, cancelled);
+            let _ = ctx.registry().finish(&record, cancelled).await;
         } else {
             launches.resume(run);
         }

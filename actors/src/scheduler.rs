@@ -372,11 +372,10 @@ impl SchedulerState {
     /// run agree.
     fn start_run(&self, entry: &Arc<ScheduleEntry>, state: &mut EntryState) {
         let ctx = Arc::clone(&self.ctx);
-        let record = ctx.registry().register_task(
-            entry.name(),
-            &entry.spec.task,
-            Pattern::Periodic,
-            Some(self.owner.token()),
+        let record = ctx.registry().admit(
+            crate::registry::Admission::new(entry.name(), Pattern::Periodic)
+                .journal(crate::registry::Journal::WithTask(&entry.spec.task))
+                .parent(Some(self.owner.token())),
         );
         state.runs += 1;
         state.in_flight += 1;
@@ -416,7 +415,7 @@ impl SchedulerState {
                         } else {
                             owner.reason().for_run(record.id())
                         };
-                        let _ = ctx.registry().finish_durable(&record, Err(stopped)).await;
+                        let _ = ctx.registry().finish(&record, Err(stopped)).await;
                         return;
                     }
                 }
@@ -430,7 +429,7 @@ impl SchedulerState {
                 Err(e) => {
                     // Resolved when the schedule was added, gone since (a
                     // deleted program, an unregistered action): a failed run.
-                    let _ = ctx.registry().finish_durable(&record, Err(e)).await;
+                    let _ = ctx.registry().finish(&record, Err(e)).await;
                 }
             }
         });

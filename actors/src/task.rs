@@ -11,8 +11,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::breaker::{BreakerOptions, BreakerSpec};
-use crate::env::{EnvOp, EnvOps};
+use crate::command::{CommandSpec, Launch};
+use crate::env::EnvOp;
 use crate::error::{Error, Result};
+
+mod wire;
 
 /// Default cap on captured bytes per stream (1 MiB).
 pub const DEFAULT_MAX_OUTPUT: usize = 1 << 20;
@@ -25,16 +28,11 @@ pub const DEFAULT_MAX_OUTPUT: usize = 1 << 20;
 pub const MAX_OUTPUT_CEILING: usize = 256 << 20;
 
 /// The kind of work a [`Task`] does.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum TaskKind {
-    /// Run a program with arguments (no shell involved).
-    Command {
-        /// Program name (looked up on `PATH`) or path.
-        program: String,
-        /// Arguments, passed as they are.
-        args: Vec<String>,
-    },
+    /// Run a program with arguments (no shell involved); they are
+    /// [`Task::command_line`].
+    Command,
     /// Run a script with the system shell (`/bin/sh -c` on Unix,
     /// `cmd /C` on Windows).
     Shell {
@@ -46,7 +44,6 @@ pub enum TaskKind {
         /// The registered name.
         name: String,
         /// The input handed to the action.
-        #[serde(with = "json_in_binary")]
         input: serde_json::Value,
     },
 }
@@ -65,20 +62,21 @@ pub enum TaskKind {
 ///     .backoff(Backoff::exponential(Duration::from_secs(1), Duration::from_secs(30)));
 /// assert_eq!(task.display_name(), "rsync");
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Serialized (the durable store, task files) in the form it had before
+/// its command moved into a `CommandSpec`: see `wire`.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Task {
     kind: TaskKind,
-    #[serde(with = "crate::env::wire")]
-    env: EnvOps,
-    current_dir: Option<PathBuf>,
+    /// A command's program and arguments (empty for the other kinds), and
+    /// the environment and directory of every process task.
+    command: CommandSpec,
     stdin: Option<Vec<u8>>,
     // Not stored: a task read back from the store (a re-run, a recovered
     // run) has no stdin of ours to read, so it gets a null one.
-    #[serde(skip)]
     inherit_stdin: bool,
     // Not stored either: the files belong to the caller that asked (the
     // CLI's batch spool), not to a later re-run.
-    #[serde(skip)]
     tee: Option<Box<[PathBuf; 2]>>,
     name: Option<String>,
     timeout: Option<Duration>,
@@ -90,11 +88,10 @@ pub struct Task {
 }
 
 impl Task {
-    fn new(kind: TaskKind) -> Self {
+    fn new(kind: TaskKind, program: String) -> Self {
         Task {
             kind,
-            env: Vec::new(),
-            current_dir: None,
+            command: CommandSpec::new(program),
             stdin: None,
             inherit_stdin: false,
             tee: None,
@@ -110,32 +107,35 @@ impl Task {
 
     /// Run `program` directly (no shell). A bare name is looked up on `PATH`.
     pub fn command(program: impl Into<String>) -> Self {
-        Task::new(TaskKind::Command {
-            program: program.into(),
-            args: Vec::new(),
-        })
+        Task::new(TaskKind::Command, program.into())
     }
 
     /// Run `script` with the system shell.
     pub fn shell(script: impl Into<String>) -> Self {
-        Task::new(TaskKind::Shell {
-            script: script.into(),
-        })
+        Task::new(
+            TaskKind::Shell {
+                script: script.into(),
+            },
+            String::new(),
+        )
     }
 
     /// Call the in-process action registered under `name` with `input`.
     pub fn action(name: impl Into<String>, input: serde_json::Value) -> Self {
-        Task::new(TaskKind::Action {
-            name: name.into(),
-            input,
-        })
+        Task::new(
+            TaskKind::Action {
+                name: name.into(),
+                input,
+            },
+            String::new(),
+        )
     }
 
     /// Add one argument (commands only; ignored by shell and action tasks,
     /// which `validate` reports).
     pub fn arg(mut self, arg: impl Into<String>) -> Self {
-        if let Some(args) = self.args_mut() {
-            args.push(arg.into());
+        if self.takes_args() {
+            self.command.arg(arg);
         }
         self
     }
@@ -146,22 +146,22 @@ impl Task {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        if let Some(list) = self.args_mut() {
-            list.extend(args.into_iter().map(Into::into));
+        if self.takes_args() {
+            self.command.args(args);
         }
         self
     }
 
     /// Set an environment variable for the process (inherits the rest).
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.env.push(EnvOp::Set(key.into(), value.into()));
+        self.command.env(key, value);
         self
     }
 
     /// Remove an environment variable from the process's environment,
     /// inherited or set before. A later [`env`](Self::env) sets it again.
     pub fn env_remove(mut self, key: impl Into<String>) -> Self {
-        self.env.push(EnvOp::Remove(key.into()));
+        self.command.env_remove(key);
         self
     }
 
@@ -171,13 +171,13 @@ impl Task {
     /// `TRACEPARENT` inside a span). A bare program name is still looked up
     /// on the orchestrator's `PATH` unless the task sets one.
     pub fn env_clear(mut self) -> Self {
-        self.env.push(EnvOp::Clear);
+        self.command.env_clear();
         self
     }
 
     /// Run the process in this directory.
     pub fn current_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.current_dir = Some(dir.into());
+        self.command.current_dir(dir);
         self
     }
 
@@ -294,21 +294,31 @@ impl Task {
         self.breaker.as_ref()
     }
 
-    fn args_mut(&mut self) -> Option<&mut Vec<String>> {
-        match &mut self.kind {
-            TaskKind::Command { args, .. } => Some(args),
-            // Shell and action tasks have no argument list; the builder stays
-            // infallible and `validate` names the mistake.
-            _ => {
-                self.stray_args = true;
-                None
-            }
-        }
+    /// Whether arguments may be added (a command's); shell and action
+    /// tasks have no argument list: the builder stays infallible and
+    /// `validate` names the mistake.
+    fn takes_args(&mut self) -> bool {
+        let command = matches!(self.kind, TaskKind::Command);
+        self.stray_args |= !command;
+        command
     }
 
     /// What kind of work this is.
     pub fn kind(&self) -> &TaskKind {
         &self.kind
+    }
+
+    /// The command: a command task's program and arguments, every process
+    /// task's environment and directory.
+    pub(crate) fn command_spec(&self) -> &CommandSpec {
+        &self.command
+    }
+
+    /// A command's program (a bare name is looked up on `PATH`) and its
+    /// arguments; `None` for a shell script or an action.
+    pub fn command_line(&self) -> Option<(&str, &[String])> {
+        matches!(self.kind, TaskKind::Command)
+            .then(|| (self.command.program.as_str(), self.command.args.as_slice()))
     }
 
     /// The name runs of this task are listed under.
@@ -317,10 +327,13 @@ impl Task {
             return name;
         }
         match &self.kind {
-            TaskKind::Command { program, .. } => Path::new(program)
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or(program),
+            TaskKind::Command => {
+                let program = &self.command.program;
+                Path::new(program)
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or(program)
+            }
             TaskKind::Shell { .. } => "sh",
             TaskKind::Action { name, .. } => name,
         }
@@ -330,17 +343,33 @@ impl Task {
     /// set (see [`env_remove`](Self::env_remove) and
     /// [`env_clear`](Self::env_clear) for what else may change).
     pub fn env_vars(&self) -> impl Iterator<Item = (&str, &str)> {
-        crate::env::set_vars(&self.env)
+        crate::env::set_vars(&self.command.env)
     }
 
     /// Every change to the environment, in order.
     pub(crate) fn env_ops(&self) -> &[EnvOp] {
-        &self.env
+        &self.command.env
     }
 
     /// The working directory, if set.
     pub fn dir(&self) -> Option<&Path> {
-        self.current_dir.as_deref()
+        self.command.dir()
+    }
+
+    /// What the process layer spawns for this task: its program resolved
+    /// to `program`, shown as `display`, with `args` (a command's own, or
+    /// the shell's flag and script).
+    pub(crate) fn launch<'a>(
+        &'a self,
+        program: &'a Path,
+        display: &'a str,
+        args: &'a [String],
+    ) -> Launch<'a> {
+        Launch {
+            display,
+            args,
+            ..self.command.launch(program)
+        }
     }
 
     /// Bytes for stdin, if set.
@@ -397,7 +426,8 @@ impl Task {
     pub fn validate(&self) -> Result<()> {
         let invalid = |msg: String| Err(Error::InvalidTask(msg));
         match &self.kind {
-            TaskKind::Command { program, args } => {
+            TaskKind::Command => {
+                let CommandSpec { program, args, .. } = &self.command;
                 if program.trim().is_empty() {
                     return invalid("empty program name".into());
                 }
@@ -428,7 +458,7 @@ impl Task {
                 if self.is_action() { "action" } else { "shell" }
             ));
         }
-        crate::env::validate(&self.env, "", Error::InvalidTask)?;
+        crate::env::validate(&self.command.env, "", Error::InvalidTask)?;
         if let Some(limit) = self.timeout {
             if limit.is_zero() {
                 return invalid("timeout must be greater than zero".into());
@@ -557,32 +587,5 @@ impl Default for Backoff {
     /// Exponential from 100 ms to 10 s.
     fn default() -> Self {
         Backoff::exponential(Duration::from_millis(100), Duration::from_secs(10))
-    }
-}
-
-/// Action inputs in binary formats: a `serde_json::Value` needs a
-/// self-describing format to be read back, which bincode (the durable
-/// store's codec) is not. There the value travels as its JSON text; in
-/// human-readable formats (JSON, TOML) it stays the value it is, so task
-/// files look the same as ever.
-mod json_in_binary {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-    use serde_json::Value;
-
-    pub(super) fn serialize<S: Serializer>(value: &Value, s: S) -> Result<S::Ok, S::Error> {
-        if s.is_human_readable() {
-            value.serialize(s)
-        } else {
-            s.serialize_str(&value.to_string())
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
-        if d.is_human_readable() {
-            Value::deserialize(d)
-        } else {
-            let text = String::deserialize(d)?;
-            serde_json::from_str(&text).map_err(serde::de::Error::custom)
-        }
     }
 }

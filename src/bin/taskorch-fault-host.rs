@@ -98,13 +98,7 @@ mod unix {
     /// The state letter of process `pid`, `None` if there is no such
     /// process (not even a zombie).
     fn state(pid: u32) -> Option<char> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        stat.rsplit(')')
-            .next()?
-            .split_whitespace()
-            .next()?
-            .chars()
-            .next()
+        taskorch::process::procfs::stat(pid).map(|stat| stat.state)
     }
 
     pub(super) fn reap(host_args: &[String]) -> i32 {

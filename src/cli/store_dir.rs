@@ -61,9 +61,7 @@ impl StoreDir {
             .trim()
             .parse()
             .ok()?;
-        Path::new(&format!("/proc/{pid}"))
-            .exists()
-            .then(|| format!("taskorch up, pid {pid}"))
+        taskorch_actors::process::pid_alive(pid).then(|| format!("taskorch up, pid {pid}"))
     }
 
     /// The error for a store another process holds.

@@ -175,8 +175,9 @@ impl RunDetails {
 /// A task as a command line, for people.
 pub(super) fn describe(task: &Task) -> String {
     match task.kind() {
-        TaskKind::Command { program, args } => {
-            let mut line = program.clone();
+        TaskKind::Command => {
+            let (program, args) = task.command_line().unwrap_or_default();
+            let mut line = program.to_string();
             for arg in args {
                 line.push(' ');
                 line.push_str(&quote(arg));

@@ -124,11 +124,7 @@ impl Graphs<'_> {
     /// A handle to graph `id` (see [`list`](Self::list)); `None` if
     /// it is not in flight and was not adopted at start.
     pub fn find(&self, id: u64) -> Option<GraphRun> {
-        self.orch
-            .inner
-            .graphs
-            .find(id)
-            .map(|job| job.handle())
+        self.orch.inner.graphs.find(id).map(|job| job.handle())
     }
 
     /// Set the capacity of a counted resource that graph tasks claim: the

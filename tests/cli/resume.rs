@@ -27,18 +27,11 @@ fn kill9(pid: u32) {
 /// The guardian of `host` (see `taskorch_actors::process`): its child
 /// whose command line names it.
 fn guardian_of(host: u32) -> Option<u32> {
-    std::fs::read_dir("/proc").ok()?.find_map(|entry| {
-        let pid: u32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        let parent = status
-            .lines()
-            .find_map(|l| l.strip_prefix("PPid:"))?
-            .trim()
-            .parse::<u32>()
-            .ok()?;
-        (parent == host && String::from_utf8_lossy(&cmdline).contains("taskorch-guardian"))
-            .then_some(pid)
+    use taskorch::process::procfs;
+    procfs::pids().find(|&pid| {
+        procfs::stat(pid).is_some_and(|stat| stat.parent == host)
+            && procfs::cmdline(pid)
+                .is_some_and(|c| String::from_utf8_lossy(&c).contains("taskorch-guardian"))
     })
 }
 

@@ -233,11 +233,10 @@ async fn run_one(
     }
     // Bad input fails its own slot only: it never becomes a run.
     let prepared = runner::prepare(ctx, Arc::new(task))?;
-    let record = ctx.registry().register_task(
-        prepared.task.display_name(),
-        &prepared.task,
-        Pattern::Concurrent,
-        Some(owner.token()),
+    let record = ctx.registry().admit(
+        crate::registry::Admission::new(prepared.task.display_name(), Pattern::Concurrent)
+            .journal(crate::registry::Journal::WithTask(&prepared.task))
+            .parent(Some(owner.token())),
     );
     record.correlate(correlation);
     // A panic inside is the runner's to catch: it ends the run

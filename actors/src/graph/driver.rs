@@ -50,7 +50,7 @@ use crate::context::{Context, OwnedPermit};
 use crate::error::{Error, Result};
 use crate::output::Output;
 use crate::pattern::Pattern;
-use crate::registry::{RunRecord, terminal_status};
+use crate::registry::{Admission, Journal, RunRecord, terminal_status};
 use crate::runner::{self, Owner, OwnerGuard, Prepared};
 
 /// Drive `job` for the incarnation `incarnation` until the graph is done,
@@ -347,10 +347,10 @@ impl Driver {
             // Journaled (without its task) with a store, so its history
             // and output survive a restart; the graph, not the launcher,
             // decides whether it runs again.
-            let record = registry.register_journaled(
-                node.name.clone(),
-                Pattern::Concurrent,
-                Some(owner.token()),
+            let record = registry.admit(
+                Admission::new(node.name.clone(), Pattern::Concurrent)
+                    .journal(Journal::Record)
+                    .parent(Some(owner.token())),
             );
             if let Some(correlation) = self.job.correlation() {
                 record.correlate(correlation);

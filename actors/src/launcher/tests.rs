@@ -229,7 +229,9 @@ async fn emergency_stop_interrupts_launched_runs_at_once() {
 #[tokio::test]
 async fn a_run_task_that_dies_settles_its_run() {
     let (ctx, _gate) = context(1);
-    let record = ctx.registry().register("t", Pattern::FireAndForget, None);
+    let record = ctx
+        .registry()
+        .admit(crate::registry::Admission::new("t", Pattern::FireAndForget));
     drop(Settle {
         ctx: Arc::clone(&ctx),
         record: Arc::clone(&record),
@@ -242,9 +244,11 @@ async fn a_run_task_that_dies_settles_its_run() {
     );
 
     // A run that finished keeps its outcome.
-    let done = ctx.registry().register("t", Pattern::FireAndForget, None);
+    let done = ctx
+        .registry()
+        .admit(crate::registry::Admission::new("t", Pattern::FireAndForget));
     ctx.registry()
-        .finish(&done, Err(Error::Cancelled { run: None }))
+        .finish_now(&done, Err(Error::Cancelled { run: None }))
         .unwrap();
     drop(Settle {
         ctx: Arc::clone(&ctx),

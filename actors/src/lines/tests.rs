@@ -254,12 +254,12 @@ fn memory_stays_within_the_byte_cap() {
 #[tokio::test]
 async fn records_without_a_ring_give_empty_output_and_readers_that_end() {
     let registry = Registry::new(Retention::default());
-    let record = registry.register("action", Pattern::Simple, None);
+    let record = registry.admit(crate::registry::Admission::new("action", Pattern::Simple));
     assert_eq!(record.captured(), CapturedOutput::default());
     record.start().unwrap();
     let mut out = crate::output::Output::empty(record.id());
     out.value = Some(serde_json::json!(1));
-    registry.finish(&record, Ok(out)).unwrap();
+    registry.finish_now(&record, Ok(out)).unwrap();
     let mut reader = record.subscribe_output(LineLimits::default());
     let next = tokio::time::timeout(Duration::from_secs(5), reader.next_line()).await;
     assert_eq!(next.expect("a finished run's reader ends at once"), None);
@@ -268,7 +268,7 @@ async fn records_without_a_ring_give_empty_output_and_readers_that_end() {
 #[tokio::test]
 async fn a_reader_attached_before_the_run_writes_sees_all_of_it() {
     let registry = Registry::new(Retention::default());
-    let record = registry.register("cmd", Pattern::Simple, None);
+    let record = registry.admit(crate::registry::Admission::new("cmd", Pattern::Simple));
     let mut reader = record.subscribe_output(LineLimits::default());
     // The runner finds the same ring when the process starts.
     let log = record.lines_or_init(|| unreachable!("the reader attached a ring"));
@@ -276,7 +276,7 @@ async fn a_reader_attached_before_the_run_writes_sees_all_of_it() {
     record.start().unwrap();
     let mut out = crate::output::Output::empty(record.id());
     out.exit_code = Some(0);
-    registry.finish(&record, Ok(out)).unwrap();
+    registry.finish_now(&record, Ok(out)).unwrap();
     assert_eq!(reader.next_line().await.unwrap().text, "first");
     assert!(reader.next_line().await.is_none(), "finish closes the ring");
 }
@@ -289,7 +289,7 @@ fn the_registry_output_budget_counts_and_reclaims_rings() {
     });
     let mut records = Vec::new();
     for _ in 0..3 {
-        let record = registry.register("cmd", Pattern::Simple, None);
+        let record = registry.admit(crate::registry::Admission::new("cmd", Pattern::Simple));
         let log =
             record.lines_or_init(|| Arc::new(LineLog::new(record.id(), LineLimits::default())));
         for _ in 0..10 {
@@ -298,7 +298,7 @@ fn the_registry_output_budget_counts_and_reclaims_rings() {
         record.start().unwrap();
         let mut out = crate::output::Output::empty(record.id());
         out.exit_code = Some(0);
-        registry.finish(&record, Ok(out)).unwrap();
+        registry.finish_now(&record, Ok(out)).unwrap();
         records.push(record);
     }
     // Each ring holds ~2 KB (1000 bytes of text in a buffer grown by

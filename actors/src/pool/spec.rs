@@ -4,12 +4,12 @@
 //! nothing. [`PoolSpec::validate`] (called when the pool is opened) turns
 //! settings that cannot work into `Error::InvalidConfig` naming the field.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::env::{EnvOp, EnvOps};
+use crate::command::CommandSpec;
 use crate::error::{Error, Result};
 use crate::task::{Backoff, DEFAULT_MAX_OUTPUT};
 
@@ -43,11 +43,12 @@ pub const DEFAULT_MAX_START_FAILURES: u32 = 5;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PoolSpec {
     pub(crate) name: String,
-    pub(crate) program: String,
-    pub(crate) args: Vec<String>,
-    #[serde(with = "crate::env::wire")]
-    pub(crate) env: EnvOps,
-    pub(crate) current_dir: Option<PathBuf>,
+    /// Program, arguments, environment and directory of every worker.
+    /// Flattened, so the JSON form keeps the fields it had before they
+    /// moved into `CommandSpec` (a pool spec is never stored with bincode,
+    /// which cannot read a flattened struct back).
+    #[serde(flatten)]
+    pub(crate) command: CommandSpec,
     pub(crate) workers: usize,
     pub(crate) recycle_after: Option<u64>,
     pub(crate) max_age: Option<Duration>,
@@ -66,10 +67,7 @@ impl PoolSpec {
     pub fn command(name: impl Into<String>, program: impl Into<String>) -> Self {
         PoolSpec {
             name: name.into(),
-            program: program.into(),
-            args: Vec::new(),
-            env: Vec::new(),
-            current_dir: None,
+            command: CommandSpec::new(program.into()),
             workers: 1,
             recycle_after: None,
             max_age: None,
@@ -88,7 +86,7 @@ impl PoolSpec {
 
     /// Add one argument.
     pub fn arg(mut self, arg: impl Into<String>) -> Self {
-        self.args.push(arg.into());
+        self.command.arg(arg);
         self
     }
 
@@ -98,21 +96,21 @@ impl PoolSpec {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.args.extend(args.into_iter().map(Into::into));
+        self.command.args(args);
         self
     }
 
     /// Set an environment variable for every worker (on top of the
     /// orchestrator's environment).
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.env.push(EnvOp::Set(key.into(), value.into()));
+        self.command.env(key, value);
         self
     }
 
     /// Remove an environment variable from the workers' environment,
     /// inherited or set before. A later [`env`](Self::env) sets it again.
     pub fn env_remove(mut self, key: impl Into<String>) -> Self {
-        self.env.push(EnvOp::Remove(key.into()));
+        self.command.env_remove(key);
         self
     }
 
@@ -121,13 +119,13 @@ impl PoolSpec {
     /// environment, with the pool's own (`TASKORCH_POOL`, the worker id).
     /// A bare program name is still looked up on the orchestrator's `PATH`.
     pub fn env_clear(mut self) -> Self {
-        self.env.push(EnvOp::Clear);
+        self.command.env_clear();
         self
     }
 
     /// Run the workers in `dir`.
     pub fn current_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.current_dir = Some(dir.into());
+        self.command.current_dir(dir);
         self
     }
 
@@ -210,11 +208,7 @@ impl PoolSpec {
 
     /// The program the workers run, as given.
     pub fn program(&self) -> &str {
-        &self.program
-    }
-
-    pub(crate) fn dir(&self) -> Option<&Path> {
-        self.current_dir.as_deref()
+        &self.command.program
     }
 
     /// Check the spec for settings that cannot work.
@@ -232,16 +226,20 @@ impl PoolSpec {
         if name.trim().is_empty() {
             return invalid("PoolSpec name must not be empty".into());
         }
-        if self.program.trim().is_empty() {
+        if self.command.program.trim().is_empty() {
             return invalid(format!("pool {name}: empty program name"));
         }
-        if self.program.contains('\0') {
+        if self.command.program.contains('\0') {
             return invalid(format!("pool {name}: NUL byte in program name"));
         }
-        if let Some(i) = self.args.iter().position(|a| a.contains('\0')) {
+        if let Some(i) = self.command.args.iter().position(|a| a.contains('\0')) {
             return invalid(format!("pool {name}: NUL byte in argument {i}"));
         }
-        crate::env::validate(&self.env, &format!("pool {name}: "), Error::InvalidConfig)?;
+        crate::env::validate(
+            &self.command.env,
+            &format!("pool {name}: "),
+            Error::InvalidConfig,
+        )?;
         crate::duration::check("PoolSpec::request_timeout", self.request_timeout)?;
         if let Some(age) = self.max_age {
             crate::duration::check("PoolSpec::max_age", age)?;

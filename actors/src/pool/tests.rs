@@ -200,3 +200,17 @@ fn a_spec_round_trips_through_json() {
     let back: PoolSpec = serde_json::from_str(&json).unwrap();
     assert_eq!(back, spec);
 }
+
+#[test]
+fn the_json_form_keeps_the_command_fields_at_the_top() {
+    let spec = PoolSpec::command("scorer", "python3")
+        .arg("-u")
+        .env("MODEL", "small")
+        .current_dir("/srv");
+    let json = serde_json::to_value(&spec).unwrap();
+    assert_eq!(json["program"], "python3");
+    assert_eq!(json["args"], serde_json::json!(["-u"]));
+    assert_eq!(json["env"], serde_json::json!([["MODEL", "small"]]));
+    assert_eq!(json["current_dir"], "/srv");
+    assert!(json.get("command").is_none());
+}

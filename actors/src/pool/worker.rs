@@ -116,12 +116,8 @@ impl Actor for PoolWorker {
         // A failed spawn is returned as our own error type, so the keeper
         // can tell `NotFound` from the rest.
         let mut process = piped::spawn(&PipedSpec {
-            program: &pool.program,
-            display: &spec.program,
-            args: &spec.args,
-            env: &spec.env,
+            launch: spec.command.launch(&pool.program),
             extra_env: &extra_env,
-            dir: spec.dir(),
         })?;
         let pid = process.child.pid();
         // The injected fault `KillChildProcess`, aimed at the pool's

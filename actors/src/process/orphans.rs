@@ -9,16 +9,17 @@ use crate::run::RunId;
 /// start does not wait). Returns the groups signalled.
 #[cfg(target_os = "linux")]
 pub(crate) fn stop_orphan_groups(groups: &[(u32, RunId)], grace: std::time::Duration) -> Vec<u32> {
-    use nix::sys::signal::{Signal, killpg};
-    use nix::unistd::Pid;
+    use super::procfs::group_carries;
+    use super::unix::signal_group;
+    use nix::sys::signal::Signal;
 
     let ours: Vec<(u32, RunId)> = groups
         .iter()
         .copied()
-        .filter(|&(pgid, run)| group_is_ours(pgid, run))
+        .filter(|&(pgid, run)| group_carries(pgid, run))
         .collect();
     for &(pgid, _) in &ours {
-        let _ = killpg(Pid::from_raw(pgid as i32), Signal::SIGTERM);
+        let _ = signal_group(pgid, Some(Signal::SIGTERM));
     }
     if !ours.is_empty() {
         let later = ours.clone();
@@ -29,8 +30,8 @@ pub(crate) fn stop_orphan_groups(groups: &[(u32, RunId)], grace: std::time::Dura
                 for (pgid, run) in later {
                     // Checked again: in between, the group may have ended
                     // and its id been reused by someone else's.
-                    if group_is_ours(pgid, run) {
-                        let _ = killpg(Pid::from_raw(pgid as i32), Signal::SIGKILL);
+                    if group_carries(pgid, run) {
+                        let _ = signal_group(pgid, Some(Signal::SIGKILL));
                     }
                 }
             });
@@ -39,38 +40,6 @@ pub(crate) fn stop_orphan_groups(groups: &[(u32, RunId)], grace: std::time::Dura
         }
     }
     ours.into_iter().map(|(pgid, _)| pgid).collect()
-}
-
-/// Whether a live member of process group `pgid` carries run `run`'s id in
-/// its environment (every process of a run does, and its descendants
-/// inherit it), so a pid reused by another program is never signalled.
-#[cfg(target_os = "linux")]
-fn group_is_ours(pgid: u32, run: RunId) -> bool {
-    let needle = format!("{}={run}", super::RUN_ID_ENV);
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return false;
-    };
-    dir.flatten().any(|entry| {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            return false;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            return false;
-        };
-        // Fields after the parenthesised command: state, ppid, pgrp.
-        let mut rest = stat.rsplit(')').next().unwrap_or("").split_whitespace();
-        let state = rest.next();
-        let pgrp = rest.nth(1).and_then(|p| p.parse::<u32>().ok());
-        if pgrp != Some(pgid) || matches!(state, Some("Z") | Some("X")) {
-            return false;
-        }
-        std::fs::read(format!("/proc/{pid}/environ"))
-            .is_ok_and(|env| env.split(|&b| b == 0).any(|var| var == needle.as_bytes()))
-    })
 }
 
 /// Elsewhere a recycled pid cannot be told from ours, so nothing is

@@ -127,8 +127,44 @@ impl GroupChild {
             Err(Errno::ESRCH) => true,
             // Zombies answer signals too: the group may hold only members
             // that exited and wait for a parent that is not us to reap them.
-            _ => !super::procfs::group_has_live_member(pgid.as_raw() as u32),
+            _ => !has_live_member(pgid.as_raw() as u32),
         }
+    }
+}
+
+/// Whether group `pgid` has a member that has not exited. Without `/proc`
+/// a zombie cannot be told from a live process, so a group that answers
+/// signals is taken as alive.
+fn has_live_member(pgid: u32) -> bool {
+    #[cfg(target_os = "linux")]
+    return super::procfs::group_alive(pgid);
+    #[cfg(not(target_os = "linux"))]
+    return group_answers(pgid);
+}
+
+/// Send `signal` to every process of group `pgid` (`None`: only ask
+/// whether the group exists).
+pub(crate) fn signal_group(pgid: u32, signal: Option<Signal>) -> io::Result<()> {
+    let pgid = i32::try_from(pgid).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    killpg(Pid::from_raw(pgid), signal).map_err(io::Error::from)
+}
+
+/// Whether process `pid` answers signals (a zombie does).
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn pid_answers(pid: u32) -> bool {
+    i32::try_from(pid).is_ok_and(|pid| nix::sys::signal::kill(Pid::from_raw(pid), None).is_ok())
+}
+
+/// Whether some process of group `pgid` answers signals (a zombie does).
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn group_answers(pgid: u32) -> bool {
+    signal_group(pgid, None).is_ok()
+}
+
+/// SIGKILL to process `pid` alone; one that is gone is no error.
+pub(crate) fn kill_pid(pid: u32) {
+    if let Ok(pid) = i32::try_from(pid) {
+        let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
     }
 }
 

@@ -1,6 +1,6 @@
 //! The registry's hooks into the durable store: what each change of a run
-//! journals, runs accepted with their task, runs resumed after a restart,
-//! the durable end of a run, and records read back from the store.
+//! journals, runs resumed after a restart, the journaled end of a run, and
+//! records read back from the store.
 //!
 //! Without a store every hook returns at once (see [`Store::journal`]).
 
@@ -10,104 +10,52 @@ use std::time::SystemTime;
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
-use super::{IllegalTransition, Registry, RunRecord, RunState, terminal_status};
+use super::{
+    Admission, IllegalTransition, Journal, Registry, RunRecord, RunState, terminal_status,
+};
 use crate::error::Result;
 use crate::lines::LineLog;
 use crate::output::Output;
-use crate::pattern::Pattern;
 use crate::run::{RunId, RunStatus};
 use crate::store::{Finish, Op, OutcomeRow, OutputRow, ResumedRun, RunRow, Store};
 use crate::task::Task;
 
+impl Admission<'_> {
+    /// A run found `Queued` in the store after a restart, put back under
+    /// its own id, name and time of acceptance; it is already stored, so
+    /// nothing is journaled.
+    pub fn resumed(run: &ResumedRun) -> Self {
+        Admission {
+            id: run.id,
+            name: run.name.clone(),
+            pattern: run.pattern,
+            queued: run.queued,
+            parent: None,
+            journal: Journal::Skip,
+        }
+    }
+}
+
 impl Registry {
-    /// Accept a run of `task` under `name`: as
-    /// [`register`](Self::register), and with a store the task is journaled
-    /// with it, so the run can be started again if the application stops
-    /// before it starts.
-    pub fn register_task(
-        &self,
-        name: impl Into<String>,
-        task: &Task,
-        pattern: Pattern,
-        parent: Option<&CancellationToken>,
-    ) -> Arc<RunRecord> {
-        self.insert(
-            RunId::new(),
-            name.into(),
-            pattern,
-            SystemTime::now(),
-            parent,
-            Some(Some(task)),
-        )
-    }
-
-    /// Accept a run, as [`register`](Self::register), journaled with a
-    /// store but without its task: its history and output survive a
-    /// restart, and a restart never starts it on its own (a run found
-    /// `Queued` without a task ends `Interrupted`). For runs whose owner
-    /// decides what runs again: a task graph's.
-    pub fn register_journaled(
-        &self,
-        name: impl Into<String>,
-        pattern: Pattern,
-        parent: Option<&CancellationToken>,
-    ) -> Arc<RunRecord> {
-        self.insert(
-            RunId::new(),
-            name.into(),
-            pattern,
-            SystemTime::now(),
-            parent,
-            Some(None),
-        )
-    }
-
-    /// Put back a run found `Queued` in the store after a restart, under
-    /// its own id, `Queued`; it is already stored, so nothing is journaled.
-    pub fn restore(&self, run: &ResumedRun, parent: Option<&CancellationToken>) -> Arc<RunRecord> {
-        self.insert(
-            run.id,
-            run.name.clone(),
-            run.pattern,
-            run.queued,
-            parent,
-            None,
-        )
-    }
-
-    /// [`finish`](Self::finish), durably: the end is journaled and
-    /// committed first, then recorded here, which wakes the waiters. So a
-    /// waiter never sees an outcome a crash could take back. If the commit
-    /// fails the outcome is still recorded here (and logged): the run is
-    /// over either way.
-    ///
-    /// # Errors
-    /// As [`finish`](Self::finish).
-    pub async fn finish_durable(
+    /// Journal the end of `record` at `now`, unless it has ended already.
+    pub(super) fn journal_end(
         &self,
         record: &RunRecord,
-        outcome: Result<Output>,
-    ) -> Result<RunStatus, IllegalTransition> {
-        if !self.store.is_enabled() {
-            return self.finish(record, outcome);
-        }
-        let status = terminal_status(&outcome);
-        let from = record.status();
-        if !from.can_become(status) {
+        outcome: &Result<Output>,
+        now: SystemTime,
+    ) -> Result<(), IllegalTransition> {
+        // Journal only an end that will be recorded.
+        let (from, to) = (record.status(), terminal_status(outcome));
+        if !from.can_become(to) {
             return Err(IllegalTransition {
                 run: record.id,
                 from,
-                to: status,
+                to,
             });
         }
-        let now = SystemTime::now();
-        journal_finished(record, &outcome, now);
-        if let Err(e) = self.store.sync().await {
-            tracing::error!(run = %record.id, error = %e, "the end of the run is not durable");
-        }
-        self.finish_at(record, outcome, now)
+        journal_finished(record, outcome, now);
+        Ok(())
     }
 
     /// A finished run of the store (from before a restart, or evicted from

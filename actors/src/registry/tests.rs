@@ -38,14 +38,16 @@ fn state_machine_allows_only_forward_moves() {
 #[test]
 fn illegal_moves_are_refused_and_change_nothing() {
     let reg = Registry::new(Retention::default());
-    let run = reg.register("t", Pattern::Simple, None);
+    let run = reg.admit(Admission::new("t", Pattern::Simple));
     assert_eq!(run.status(), RunStatus::Queued);
     run.start().unwrap();
     let err = run.start().unwrap_err();
     assert_eq!((err.from, err.to), (RunStatus::Running, RunStatus::Running));
-    reg.finish(&run, Ok(ok_output(run.id(), 1, 0))).unwrap();
+    reg.finish_now(&run, Ok(ok_output(run.id(), 1, 0))).unwrap();
     assert!(run.start().is_err(), "finished -> running must be refused");
-    let again = reg.finish(&run, Ok(ok_output(run.id(), 0, 0))).unwrap_err();
+    let again = reg
+        .finish_now(&run, Ok(ok_output(run.id(), 0, 0)))
+        .unwrap_err();
     assert_eq!(again.from, RunStatus::Failed);
     assert_eq!(run.status(), RunStatus::Failed, "first outcome stays");
     assert_eq!(run.outcome().unwrap().unwrap().exit_code, Some(1));
@@ -54,8 +56,8 @@ fn illegal_moves_are_refused_and_change_nothing() {
 #[test]
 fn queued_run_may_end_without_running() {
     let reg = Registry::new(Retention::default());
-    let run = reg.register("t", Pattern::FireAndForget, None);
-    let status = reg.finish(
+    let run = reg.admit(Admission::new("t", Pattern::FireAndForget));
+    let status = reg.finish_now(
         &run,
         Err(Error::Cancelled {
             run: Some(run.id()),
@@ -87,10 +89,10 @@ fn finish_maps_outcome_to_status_and_keeps_first() {
         ),
     ];
     for (outcome, want) in cases {
-        let run = reg.register("t", Pattern::Simple, None);
+        let run = reg.admit(Admission::new("t", Pattern::Simple));
         run.start().unwrap();
         let outcome = outcome.map(|code| ok_output(run.id(), code, 0));
-        assert_eq!(reg.finish(&run, outcome), Ok(want));
+        assert_eq!(reg.finish_now(&run, outcome), Ok(want));
         assert_eq!(reg.status(run.id()), Some(want));
     }
 }
@@ -101,13 +103,13 @@ fn history_limit_evicts_oldest_finished_never_running() {
         history_limit: 2,
         output_budget: usize::MAX,
     });
-    let running = reg.register("long", Pattern::FireAndForget, None);
+    let running = reg.admit(Admission::new("long", Pattern::FireAndForget));
     running.start().unwrap();
     let ids: Vec<RunId> = (0..4)
         .map(|_| {
-            let r = reg.register("t", Pattern::Simple, None);
+            let r = reg.admit(Admission::new("t", Pattern::Simple));
             r.start().unwrap();
-            reg.finish(&r, Ok(ok_output(r.id(), 0, 0))).unwrap();
+            reg.finish_now(&r, Ok(ok_output(r.id(), 0, 0))).unwrap();
             r.id()
         })
         .collect();
@@ -127,9 +129,9 @@ fn output_budget_strips_oldest_output() {
     });
     let mut ids = Vec::new();
     for _ in 0..3 {
-        let r = reg.register("t", Pattern::Simple, None);
+        let r = reg.admit(Admission::new("t", Pattern::Simple));
         r.start().unwrap();
-        reg.finish(&r, Ok(ok_output(r.id(), 0, 60))).unwrap();
+        reg.finish_now(&r, Ok(ok_output(r.id(), 0, 60))).unwrap();
         ids.push(r);
     }
     let first = ids[0].outcome().unwrap().unwrap();
@@ -141,7 +143,7 @@ fn output_budget_strips_oldest_output() {
 #[tokio::test]
 async fn many_waiters_before_and_after_finish() {
     let reg = Arc::new(Registry::new(Retention::default()));
-    let run = reg.register("t", Pattern::FireAndForget, None);
+    let run = reg.admit(Admission::new("t", Pattern::FireAndForget));
     let id = run.id();
     let early: Vec<_> = (0..5)
         .map(|_| {
@@ -151,7 +153,7 @@ async fn many_waiters_before_and_after_finish() {
         .collect();
     tokio::task::yield_now().await;
     run.start().unwrap();
-    reg.finish(&run, Ok(ok_output(id, 0, 3))).unwrap();
+    reg.finish_now(&run, Ok(ok_output(id, 0, 3))).unwrap();
     for waiter in early {
         assert_eq!(waiter.await.unwrap().unwrap().stdout.len(), 3);
     }
@@ -161,14 +163,15 @@ async fn many_waiters_before_and_after_finish() {
 #[test]
 fn cancel_fires_token_only_while_live() {
     let reg = Registry::new(Retention::default());
-    let run = reg.register("t", Pattern::Simple, None);
+    let run = reg.admit(Admission::new("t", Pattern::Simple));
     let token = run.token().unwrap();
     reg.cancel(run.id()).unwrap();
     assert!(token.is_cancelled() && run.cancel_requested());
 
-    let done = reg.register("t", Pattern::Simple, None);
+    let done = reg.admit(Admission::new("t", Pattern::Simple));
     done.start().unwrap();
-    reg.finish(&done, Ok(ok_output(done.id(), 0, 0))).unwrap();
+    reg.finish_now(&done, Ok(ok_output(done.id(), 0, 0)))
+        .unwrap();
     reg.cancel(done.id()).unwrap();
     assert!(!done.cancel_requested());
 }
@@ -177,7 +180,7 @@ fn cancel_fires_token_only_while_live() {
 fn parent_token_cancels_children() {
     let reg = Registry::new(Retention::default());
     let parent = CancellationToken::new();
-    let run = reg.register("t", Pattern::Simple, Some(&parent));
+    let run = reg.admit(Admission::new("t", Pattern::Simple).parent(Some(&parent)));
     parent.cancel();
     assert!(run.token().unwrap().is_cancelled());
     assert!(!run.cancel_requested(), "runtime stop is not a user cancel");
@@ -189,12 +192,12 @@ fn eviction_never_touches_queued_runs_and_forgets_evicted_output() {
         history_limit: 2,
         output_budget: usize::MAX,
     });
-    let queued = reg.register("waiting", Pattern::FireAndForget, None);
+    let queued = reg.admit(Admission::new("waiting", Pattern::FireAndForget));
     let mut last = Vec::new();
     for _ in 0..10 {
-        let r = reg.register("t", Pattern::Simple, None);
+        let r = reg.admit(Admission::new("t", Pattern::Simple));
         r.start().unwrap();
-        reg.finish(&r, Ok(ok_output(r.id(), 0, 5))).unwrap();
+        reg.finish_now(&r, Ok(ok_output(r.id(), 0, 5))).unwrap();
         last.push(r.id());
     }
     assert_eq!(reg.status(queued.id()), Some(RunStatus::Queued));
@@ -212,12 +215,13 @@ async fn a_waiter_holding_an_evicted_run_still_gets_its_outcome() {
         history_limit: 1,
         output_budget: usize::MAX,
     });
-    let run = reg.register("first", Pattern::FireAndForget, None);
+    let run = reg.admit(Admission::new("first", Pattern::FireAndForget));
     let held = reg.get(run.id()).unwrap();
     run.start().unwrap();
-    reg.finish(&run, Ok(ok_output(run.id(), 0, 1))).unwrap();
-    let next = reg.register("second", Pattern::FireAndForget, None);
-    reg.finish(&next, Ok(ok_output(next.id(), 0, 1))).unwrap();
+    reg.finish_now(&run, Ok(ok_output(run.id(), 0, 1))).unwrap();
+    let next = reg.admit(Admission::new("second", Pattern::FireAndForget));
+    reg.finish_now(&next, Ok(ok_output(next.id(), 0, 1)))
+        .unwrap();
     assert!(matches!(reg.wait(run.id()).await, Err(Error::UnknownRun(id)) if id == run.id()));
     assert_eq!(held.wait().await.unwrap().exit_code, Some(0));
 }
@@ -233,14 +237,14 @@ fn sample() -> (Registry, Vec<RunId>) {
         ("a", Pattern::Concurrent, Some(0)),
         ("a", Pattern::FireAndForget, None),
     ] {
-        let r = reg.register(name, pattern, None);
+        let r = reg.admit(Admission::new(name, pattern));
         r.start().unwrap();
         if let Some(code) = code {
-            reg.finish(&r, Ok(ok_output(r.id(), code, 0))).unwrap();
+            reg.finish_now(&r, Ok(ok_output(r.id(), code, 0))).unwrap();
         }
         ids.push(r.id());
     }
-    ids.push(reg.register("c", Pattern::FireAndForget, None).id());
+    ids.push(reg.admit(Admission::new("c", Pattern::FireAndForget)).id());
     (reg, ids)
 }
 

@@ -50,7 +50,7 @@ fn the_in_flight_guard_counts_failures_and_hands_over_a_queued_run() {
         state.in_flight = 1;
         state.pending = true;
     }
-    let record = registry.register("q", Pattern::Periodic, None);
+    let record = registry.admit(crate::registry::Admission::new("q", Pattern::Periodic));
     // Dropped before the run finished (never happens in the runner, which
     // always records an outcome): counted as a failure, not lost.
     drop(InFlight {

@@ -19,6 +19,9 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
+use taskorch_actors::process;
+#[cfg(target_os = "linux")]
+use taskorch_actors::process::procfs;
 use tokio::time::{sleep, timeout};
 
 /// The environment variable every process of a harness carries: runs'
@@ -48,16 +51,8 @@ pub(super) struct Leftovers {
 /// (reaped).
 #[cfg(target_os = "linux")]
 fn stat(pid: u32) -> Option<(char, u32, u64)> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name is in parentheses and may hold spaces: the fields
-    // we want come after the last ')'.
-    let mut rest = text.rsplit_once(')')?.1.split_whitespace();
-    let state = rest.next()?.chars().next()?;
-    let parent = rest.next()?.parse().ok()?;
-    // Fields 3 and 4 are the state and parent; field 22, the start time,
-    // is 18 after the parent.
-    let start = rest.nth(17)?.parse().ok()?;
-    Some((state, parent, start))
+    let stat = procfs::stat(pid)?;
+    Some((stat.state, stat.parent, stat.start))
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -105,15 +100,8 @@ pub(super) fn recorded(file: &Path) -> Vec<Proc> {
 /// Live processes whose environment holds `MARKER=value` exactly.
 #[cfg(target_os = "linux")]
 pub(super) fn marked(value: &str) -> Vec<Proc> {
-    let wanted = format!("{MARKER}={value}");
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ"))
-                .is_ok_and(|env| env.split(|&b| b == 0).any(|var| var == wanted.as_bytes()))
-        })
+    procfs::pids()
+        .filter(|&pid| procfs::environ_var(pid, MARKER).is_some_and(|v| v == value.as_bytes()))
         .filter_map(record)
         .collect()
 }
@@ -178,12 +166,7 @@ pub(super) async fn leftovers(procs: &[Proc], markers: &[&str], within: Duration
     })
     .await;
     let left = scan();
-    if !left.live.is_empty() {
-        let _ = std::process::Command::new("kill")
-            .arg("-KILL")
-            .args(left.live.iter().map(u32::to_string))
-            .status();
-    }
+    left.live.iter().copied().for_each(process::kill_pid);
     left
 }
 
