@@ -26,7 +26,7 @@ const LAYERS: &[&[&str]] = &[
     // Per-run and per-actor parts.
     &["breaker", "lines", "risk", "slot"],
     // What runs, and how a process runs.
-    &["task", "process"],
+    &["command", "task", "process"],
     // Durable state; the supervision tree.
     &["store", "supervisor"],
     // The run registry; injected faults.
