@@ -70,6 +70,9 @@ pub(crate) use records::{
     JobRow, OutcomeRow, OutputRow, RunRow, ScheduleRow, TriggerRow, micros, time,
 };
 pub use recover::{Recovered, ResumedRun};
+// The graph engine converts it in its own module; its tests build rows.
+#[cfg(test)]
+pub(crate) use graphs::StoredPriority;
 
 /// Runs by id: [`RunRow`]s.
 const RUNS: TableDefinition<&[u8; 16], &[u8]> = TableDefinition::new("runs");

@@ -13,6 +13,9 @@ use crate::pattern::Pattern;
 use crate::run::RunStatus;
 use crate::task::Task;
 
+// The `jobs` table.
+mod jobs;
+
 fn limits() -> StoreLimits {
     StoreLimits {
         history_limit: 1000,
