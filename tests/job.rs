@@ -75,7 +75,10 @@ async fn malformed_options_are_refused_before_anything_runs() {
         (Task::command("true").key(""), "invalid_key"),
         (Task::command("true").key("a\nb"), "invalid_key"),
         (Task::command("true").label("", "v"), "invalid_label"),
-        (Task::command("true").label("k", "v".repeat(1025)), "invalid_label"),
+        (
+            Task::command("true").label("k", "v".repeat(1025)),
+            "invalid_label",
+        ),
         (Task::command("true").queue("no spaces"), "invalid_queue"),
         (
             Task::command("true").start_after(Duration::from_secs(u64::MAX)),
@@ -89,7 +92,10 @@ async fn malformed_options_are_refused_before_anything_runs() {
         assert_eq!(ran.as_ref().map_err(Error::kind), Err(kind), "run");
     }
     assert!(
-        orch.observe().history(&Default::default()).unwrap().is_empty(),
+        orch.observe()
+            .history(&Default::default())
+            .unwrap()
+            .is_empty(),
         "nothing was accepted"
     );
     orch.shutdown().await.unwrap();

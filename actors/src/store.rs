@@ -63,8 +63,8 @@ use crate::run::{RunId, RunInfo};
 pub(crate) use backend::FaultSwitch;
 pub use graphs::StoredGraph;
 pub(crate) use graphs::{
-    GraphRow, GraphTaskDef, GraphTaskRow, StoredAccess, StoredResource,
-    StoredResourceId, StoredResourceKind, StoredTaskStatus,
+    GraphRow, GraphTaskDef, GraphTaskRow, StoredAccess, StoredResource, StoredResourceId,
+    StoredResourceKind, StoredTaskStatus,
 };
 pub(crate) use records::{
     JobRow, OutcomeRow, OutputRow, RunRow, ScheduleRow, TriggerRow, micros, time,

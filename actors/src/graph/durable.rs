@@ -45,8 +45,7 @@ use crate::pattern::Pattern;
 use crate::runner::{self, Prepared};
 use crate::store::{
     GraphRow, GraphTaskDef, GraphTaskRow, Op, OutcomeRow, RunRow, StoredAccess, StoredGraph,
-    StoredResource, StoredResourceId, StoredResourceKind, StoredTaskStatus, micros,
-    time,
+    StoredResource, StoredResourceId, StoredResourceKind, StoredTaskStatus, micros, time,
 };
 use crate::task::TaskKind;
 

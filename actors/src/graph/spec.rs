@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use super::resource::Resource;
 use crate::error::{Error, Result};
-use crate::task::{Backoff, Task};
 pub use crate::priority::Priority;
+use crate::task::{Backoff, Task};
 pub use crate::task_key::TaskKey;
 
 /// Graph ids: unique in the process, so a key names one graph only.

@@ -99,7 +99,10 @@ impl Registry {
             store: Store::disabled(),
             // A read-back copy changes nothing worth an event.
             events: crate::events::Events::new(1),
-            job: self.store.job(id).map(|row| super::job::JobFacts::from_row(&row)),
+            job: self
+                .store
+                .job(id)
+                .map(|row| super::job::JobFacts::from_row(&row)),
         }))
     }
 }

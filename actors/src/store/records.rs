@@ -21,12 +21,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
+use super::graphs::StoredPriority;
 use crate::error::Error;
 use crate::lines::{CapturedOutput, LineTimes};
 use crate::output::Output;
 use crate::pattern::Pattern;
 use crate::run::{RunId, RunInfo, RunStatus};
-use super::graphs::StoredPriority;
 use crate::task::{JobOptions, Start, Task};
 
 /// The version byte in front of every record this release writes.
@@ -513,7 +513,11 @@ impl JobRow {
     pub(crate) fn new(job: &JobOptions, due: Option<SystemTime>, rerun_of: Option<RunId>) -> Self {
         JobRow {
             key: job.key.clone(),
-            labels: job.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            labels: job
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             priority: job.priority.into(),
             queue: job.queue.clone(),
             start: job.start.map(|start| match start {

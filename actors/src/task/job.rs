@@ -93,7 +93,11 @@ impl JobOptions {
             check_key(key)?;
         }
         if self.labels.len() > MAX_LABELS {
-            let (key, _) = self.labels.iter().nth(MAX_LABELS).expect("more than MAX_LABELS");
+            let (key, _) = self
+                .labels
+                .iter()
+                .nth(MAX_LABELS)
+                .expect("more than MAX_LABELS");
             return Err(Error::InvalidLabel {
                 key: key.clone(),
                 reason: format!(

@@ -25,7 +25,10 @@ fn a_run_without_options_reads_the_defaults() {
     assert_eq!(record.key(), None);
     assert!(record.labels().is_empty());
     assert_eq!(record.priority(), Priority::Normal);
-    assert_eq!((record.queue(), record.due(), record.rerun_of()), (None, None, None));
+    assert_eq!(
+        (record.queue(), record.due(), record.rerun_of()),
+        (None, None, None)
+    );
 }
 
 #[tokio::test]

@@ -100,7 +100,10 @@ fn label_keys_and_values_out_of_bounds_are_refused() {
     assert!(label_error("bot=1", "v").contains("'='"));
     assert!(label_error("k", &"v".repeat(MAX_LABEL_VALUE_BYTES + 1)).contains("1024"));
     task()
-        .label("k".repeat(MAX_LABEL_KEY_BYTES), "v".repeat(MAX_LABEL_VALUE_BYTES))
+        .label(
+            "k".repeat(MAX_LABEL_KEY_BYTES),
+            "v".repeat(MAX_LABEL_VALUE_BYTES),
+        )
         .label("A-z_0.9/x", "")
         .validate()
         .unwrap();
@@ -196,5 +199,9 @@ fn new_variants_have_stable_kinds() {
         assert_eq!(error.kind(), kind);
         assert!(!error.is_retryable(), "{kind} is final");
     }
-    assert!(Error::RunStillActive(id).to_string().contains(&id.to_string()));
+    assert!(
+        Error::RunStillActive(id)
+            .to_string()
+            .contains(&id.to_string())
+    );
 }
