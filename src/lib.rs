@@ -117,6 +117,8 @@ mod doc_snippets {
     struct Tracing;
     #[doc = include_str!("../docs/workflows.md")]
     struct Workflows;
+    #[doc = include_str!("../docs/jobs.md")]
+    struct Jobs;
     #[cfg(feature = "fault-injection")]
     #[doc = include_str!("../docs/faults.md")]
     struct Faults;

@@ -77,6 +77,9 @@ mod durable_graph;
 mod durable_store;
 // The halt and workflows across a `kill -9`.
 mod durable_workflow;
+// Job options (key, labels, priority, queue, start): refused when malformed,
+// stored with the run and read back after a restart.
+mod job;
 
 // ---- Operations: workflows, events, halt, breakers, tracing, faults ----
 

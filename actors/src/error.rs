@@ -319,6 +319,58 @@ pub enum Error {
     #[error("{0} is not a task of this graph")]
     UnknownTask(TaskKey),
 
+    /// A task's key (`Task::key`) is unusable: empty, longer than 256
+    /// bytes, or with a NUL or other control character. Nothing ran.
+    #[error("invalid job key {key:?}: {reason}")]
+    InvalidKey {
+        /// The key as given.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A task's label (`Task::label`) is unusable: an empty key, a key
+    /// longer than 64 bytes or with a character outside
+    /// `[A-Za-z0-9_.-/]`, a value longer than 1024 bytes, or more than 32
+    /// labels on one task. Nothing ran.
+    #[error("invalid label {key:?}: {reason}")]
+    InvalidLabel {
+        /// The label's key as given.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A queue name (`Task::queue`, a queue's spec) is unusable: empty,
+    /// longer than 64 bytes, or with a character outside
+    /// `[A-Za-z0-9_.-/]`. Nothing ran.
+    #[error("invalid queue name {queue:?}: {reason}")]
+    InvalidQueue {
+        /// The name as given.
+        queue: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// Work was sent to a queue that has not been declared. Nothing ran.
+    #[error("unknown queue {0:?}: declare it first")]
+    UnknownQueue(String),
+
+    /// A queue's rate limit cannot work: zero starts, or a zero or
+    /// out-of-range interval. The queue was left as it was.
+    #[error("invalid rate for queue {queue:?}: {reason}")]
+    InvalidRate {
+        /// The queue's name.
+        queue: String,
+        /// What is wrong with the rate.
+        reason: String,
+    },
+
+    /// A rerun of a run that has not ended yet (queued or running): a
+    /// rerun starts a new run of a finished one's task. Nothing ran.
+    #[error("run {0} has not ended yet; only a finished run can be rerun")]
+    RunStillActive(RunId),
+
     /// An I/O error while talking to a running process.
     #[error("i/o error on {context}: {source}")]
     Io {
@@ -421,6 +473,12 @@ impl Error {
             Error::UnknownDependency { .. } => "unknown_dependency",
             Error::DuplicateTask(_) => "duplicate_task",
             Error::UnknownTask(_) => "unknown_task",
+            Error::InvalidKey { .. } => "invalid_key",
+            Error::InvalidLabel { .. } => "invalid_label",
+            Error::InvalidQueue { .. } => "invalid_queue",
+            Error::UnknownQueue(_) => "unknown_queue",
+            Error::InvalidRate { .. } => "invalid_rate",
+            Error::RunStillActive(_) => "run_still_active",
         }
     }
 
@@ -460,6 +518,12 @@ impl Error {
                 | Error::UnknownDependency { .. }
                 | Error::DuplicateTask(_)
                 | Error::UnknownTask(_)
+                | Error::InvalidKey { .. }
+                | Error::InvalidLabel { .. }
+                | Error::InvalidQueue { .. }
+                | Error::UnknownQueue(_)
+                | Error::InvalidRate { .. }
+                | Error::RunStillActive(_)
         )
     }
 

@@ -201,6 +201,7 @@ async fn run_streamed(ctx: &Context, owner: &Owner, task: Arc<Task>, reply: Repl
     let record = ctx.registry().admit(
         crate::registry::Admission::new(prepared.task.display_name(), Pattern::LongRunning)
             .journal(crate::registry::Journal::WithTask(&prepared.task))
+            .job(prepared.task.job())
             .parent(Some(owner.token())),
     );
     record.correlate(reply.correlation());
@@ -223,6 +224,7 @@ async fn run_simple(
     let record = ctx.registry().admit(
         crate::registry::Admission::new(prepared.task.display_name(), Pattern::Simple)
             .journal(crate::registry::Journal::WithTask(&prepared.task))
+            .job(prepared.task.job())
             .parent(Some(owner.token())),
     );
     record.correlate(correlation);

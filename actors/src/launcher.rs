@@ -249,6 +249,7 @@ impl Launches {
         let record = ctx.registry().admit(
             crate::registry::Admission::new(prepared.task.display_name(), Pattern::FireAndForget)
                 .journal(crate::registry::Journal::WithTask(&prepared.task))
+                .job(prepared.task.job())
                 .parent(Some(self.owner.token())),
         );
         record.correlate(correlation);

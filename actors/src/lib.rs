@@ -124,7 +124,8 @@
 //! Each top-level module imports only modules of its own layer or below,
 //! with no cycle among them (checked by `actors/tests/layers.rs`, which
 //! holds the same list). Bottom first:
-//! 1. `pattern`, `task_key`, `action`, `panic_hook`: names and hooks.
+//! 1. `pattern`, `task_key`, `priority`, `action`, `panic_hook`: names
+//!    and hooks.
 //! 2. `run`, `error`, `output`, `trace`: the vocabulary of runs.
 //! 3. `duration`, `env`, `shutdown`, `events`: small services over it.
 //! 4. `breaker`, `lines`, `risk`, `slot`: per-run and per-actor parts.
@@ -163,6 +164,7 @@ mod output;
 mod panic_hook;
 mod pattern;
 pub mod pool;
+mod priority;
 pub mod process;
 pub mod registry;
 mod request;
@@ -212,7 +214,10 @@ pub use supervisor::{
     ChildMessage, ChildReport, ChildSpec, ChildState, ChildStatus, Restart, RestartIntensity,
     Strategy, SupervisorMessage, SupervisorPolicy, SystemStatus,
 };
-pub use task::{Backoff, DEFAULT_MAX_OUTPUT, MAX_OUTPUT_CEILING, Task, TaskKind};
+pub use task::{
+    Backoff, DEFAULT_MAX_OUTPUT, JobOptions, MAX_KEY_BYTES, MAX_LABEL_KEY_BYTES,
+    MAX_LABEL_VALUE_BYTES, MAX_LABELS, MAX_OUTPUT_CEILING, MAX_QUEUE_BYTES, Start, Task, TaskKind,
+};
 pub use trace::{
     Correlation, CorrelationId, EventKind, Outcome, TRACEPARENT_ENV, TraceEvent, TraceLog,
     TraceRecorder,

@@ -44,6 +44,7 @@ use crate::trace::Correlation;
 
 // Durable state: the store hooks (clearly apart from the in-memory logic).
 mod durable;
+mod job;
 mod output;
 mod query;
 #[cfg(test)]
@@ -98,6 +99,13 @@ pub struct Admission<'a> {
     pub parent: Option<&'a CancellationToken>,
     /// What a store keeps of it.
     pub journal: Journal<'a>,
+    /// Its task's job options (none by default; see [`Admission::job`]).
+    pub job: crate::task::JobOptions,
+    /// When it is due, if already fixed (a run restored from the store);
+    /// otherwise computed from `job.start` and `queued`.
+    pub due: Option<SystemTime>,
+    /// The run it reruns (see [`Admission::rerun_of`]).
+    pub rerun_of: Option<RunId>,
 }
 
 impl<'a> Admission<'a> {
@@ -111,6 +119,9 @@ impl<'a> Admission<'a> {
             queued: SystemTime::now(),
             parent: None,
             journal: Journal::Skip,
+            job: crate::task::JobOptions::default(),
+            due: None,
+            rerun_of: None,
         }
     }
 
@@ -218,6 +229,9 @@ impl Registry {
             queued,
             parent,
             journal,
+            job,
+            due,
+            rerun_of,
         } = admission;
         let token = parent.map_or_else(CancellationToken::new, |p| p.child_token());
         let record = Arc::new(RunRecord {
@@ -242,6 +256,7 @@ impl Registry {
             correlation: OnceLock::new(),
             store: self.store.clone(),
             events: self.events.clone(),
+            job: job::JobFacts::new(job, due, rerun_of, queued),
         });
         crate::events::run_queued(
             &record.events,
@@ -488,6 +503,9 @@ pub struct RunRecord {
     store: Store,
     // Where this run's events go.
     events: Events,
+    // Its job options, due time and rerun link; `None` for the many runs
+    // without any, so they cost one word.
+    job: Option<Box<job::JobFacts>>,
 }
 
 #[derive(Debug)]

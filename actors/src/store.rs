@@ -20,7 +20,9 @@
 //!
 //! # Layout
 //! - `records`: the record types (one per table) and their encoding
-//!   (schema version byte + bincode).
+//!   (schema version byte + bincode); a run's job options are a
+//!   `JobRow` in `JOBS`, written with its `Queued` record, read back
+//!   into `ResumedRun` and `StoredRun`, and removed with the run.
 //! - `writer`: the group-commit writer thread and background retention;
 //!   after a failed write (a full disk, EIO: redb then fails every later
 //!   operation of that handle) it reopens the file and commits what is
@@ -63,11 +65,16 @@ use crate::run::{RunId, RunInfo};
 pub(crate) use backend::FaultSwitch;
 pub use graphs::StoredGraph;
 pub(crate) use graphs::{
-    GraphRow, GraphTaskDef, GraphTaskRow, StoredAccess, StoredPriority, StoredResource,
-    StoredResourceId, StoredResourceKind, StoredTaskStatus,
+    GraphRow, GraphTaskDef, GraphTaskRow, StoredAccess, StoredResource, StoredResourceId,
+    StoredResourceKind, StoredTaskStatus,
 };
-pub(crate) use records::{OutcomeRow, OutputRow, RunRow, ScheduleRow, TriggerRow, micros, time};
+pub(crate) use records::{
+    JobRow, OutcomeRow, OutputRow, RunRow, ScheduleRow, TriggerRow, micros, time,
+};
 pub use recover::{Recovered, ResumedRun};
+// The graph engine converts it in its own module; its tests build rows.
+#[cfg(test)]
+pub(crate) use graphs::StoredPriority;
 
 /// Runs by id: [`RunRow`]s.
 const RUNS: TableDefinition<&[u8; 16], &[u8]> = TableDefinition::new("runs");
@@ -79,6 +86,10 @@ const OUTPUT: TableDefinition<&[u8; 16], &[u8]> = TableDefinition::new("output")
 const SCHEDULES: TableDefinition<&str, &[u8]> = TableDefinition::new("schedules");
 /// The emergency halt, while one is on: key "reason" (see `halt`).
 const HALT: TableDefinition<&str, &str> = TableDefinition::new("halt");
+/// Job options of runs that have any, by run id: [`JobRow`]s. Absent from
+/// files written before job options existed (read as "no options"; created
+/// by the first write).
+const JOBS: TableDefinition<&[u8; 16], &[u8]> = TableDefinition::new("jobs");
 /// File-wide facts: the schema version, the output bytes stored.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
@@ -89,8 +100,13 @@ const SCHEMA: u64 = 1;
 /// A change to journal (see [`Store::journal`]).
 #[derive(Debug)]
 pub(crate) enum Op {
-    /// A run was accepted.
-    Queued { id: RunId, row: Box<RunRow> },
+    /// A run was accepted; `job`: its job options, if it has any (written
+    /// to `JOBS` in the same transaction).
+    Queued {
+        id: RunId,
+        row: Box<RunRow>,
+        job: Option<Box<JobRow>>,
+    },
     /// A run started (`at`: microseconds since the epoch).
     Started { id: RunId, at: u64 },
     /// A run's attempt `attempt` runs as process (group) `pid`.
@@ -201,6 +217,14 @@ pub struct StoredRun {
     /// When each of `lines.lines` was captured; empty (unknown) for a run
     /// stored by a release that did not keep the times.
     pub line_times: crate::lines::LineTimes,
+    /// Its job options (also on `task`); empty for a run without any, or
+    /// one stored before job options existed.
+    pub job: crate::task::JobOptions,
+    /// When it was due to start, as fixed when it was accepted (`None`:
+    /// at once).
+    pub due: Option<std::time::SystemTime>,
+    /// The run it reruns, if it is a rerun.
+    pub rerun_of: Option<RunId>,
 }
 
 /// Limits of what the store keeps: the same as the registry's.
@@ -431,13 +455,38 @@ impl Store {
             .task
             .or_else(|| self.read(|db| graphs::task_of_run(db, id)).flatten());
         let (lines, line_times) = output.map(|o| (o.lines, o.times)).unwrap_or_default();
+        let job = self.job(id);
+        let options = job.as_ref().map(JobRow::options).unwrap_or_default();
         Some(StoredRun {
             info,
-            task,
+            task: task.map(|task| task.with_job(options.clone())),
             outcome,
             lines,
             line_times,
+            job: options,
+            due: job.as_ref().and_then(JobRow::due),
+            rerun_of: job.as_ref().and_then(JobRow::rerun_of),
         })
+    }
+
+    /// The job options stored for run `id`: `None` if it had none, the
+    /// file predates job options (no `jobs` table), or the row is
+    /// unreadable (logged).
+    pub(crate) fn job(&self, id: RunId) -> Option<JobRow> {
+        let bytes = self
+            .read(|db| {
+                let txn = db.begin_read()?;
+                let table = match txn.open_table(JOBS) {
+                    Ok(table) => table,
+                    Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+                    Err(e) => return Err(e.into()),
+                };
+                Ok(table.get(id.as_bytes())?.map(|v| v.value().to_vec()))
+            })
+            .flatten()?;
+        JobRow::decode(&bytes)
+            .inspect_err(|e| tracing::warn!(run = %id, error = %e, "unreadable stored job options"))
+            .ok()
     }
 
     /// Runs matching `query`, newest first.

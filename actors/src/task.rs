@@ -15,7 +15,13 @@ use crate::command::{CommandSpec, Launch};
 use crate::env::EnvOp;
 use crate::error::{Error, Result};
 
+mod job;
 mod wire;
+
+pub use job::{
+    JobOptions, MAX_KEY_BYTES, MAX_LABEL_KEY_BYTES, MAX_LABEL_VALUE_BYTES, MAX_LABELS,
+    MAX_QUEUE_BYTES, Start,
+};
 
 /// Default cap on captured bytes per stream (1 MiB).
 pub const DEFAULT_MAX_OUTPUT: usize = 1 << 20;
@@ -85,6 +91,9 @@ pub struct Task {
     max_output: Option<usize>,
     stray_args: bool,
     breaker: Option<BreakerSpec>,
+    // Not in the task's stored form (`wire`): the store keeps them in a
+    // table of their own, so that form stays what older releases read.
+    job: JobOptions,
 }
 
 impl Task {
@@ -102,6 +111,7 @@ impl Task {
             max_output: None,
             stray_args: false,
             breaker: None,
+            job: JobOptions::default(),
         }
     }
 
@@ -423,6 +433,9 @@ impl Task {
     /// arguments on a shell or action task, a zero timeout, a `max_output`
     /// over [`MAX_OUTPUT_CEILING`], or circuit breaker options out of range
     /// (or without a key).
+    ///
+    /// The job options are checked too ([`JobOptions::validate`]):
+    /// `InvalidKey`, `InvalidLabel`, `InvalidQueue` or `InvalidDuration`.
     pub fn validate(&self) -> Result<()> {
         let invalid = |msg: String| Err(Error::InvalidTask(msg));
         match &self.kind {
@@ -479,7 +492,7 @@ impl Task {
             }
             spec.options.validate(&spec.key)?;
         }
-        Ok(())
+        self.job.validate()
     }
 }
 

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 /// Keep in step with the `# Layers` section of `actors/src/lib.rs`.
 const LAYERS: &[&[&str]] = &[
     // Names and hooks that import nothing.
-    &["pattern", "task_key", "action", "panic_hook"],
+    &["pattern", "task_key", "priority", "action", "panic_hook"],
     // The vocabulary of runs.
     &["run", "error", "output", "trace"],
     // Small services over the vocabulary.

@@ -236,6 +236,7 @@ async fn run_one(
     let record = ctx.registry().admit(
         crate::registry::Admission::new(prepared.task.display_name(), Pattern::Concurrent)
             .journal(crate::registry::Journal::WithTask(&prepared.task))
+            .job(prepared.task.job())
             .parent(Some(owner.token())),
     );
     record.correlate(correlation);

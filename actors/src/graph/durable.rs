@@ -37,7 +37,7 @@ use super::handle::GraphRun;
 use super::job::{Coordinator, GraphJob, GraphTable};
 use super::plan::Plan;
 use super::resource::{Access, Resource, ResourceId, ResourceKind};
-use super::spec::{GraphTask, Priority, TaskGraph, TaskKey};
+use super::spec::{GraphTask, TaskGraph, TaskKey};
 use super::state::{GraphState, TaskError, TaskState, TaskStatus};
 use crate::context::Context;
 use crate::error::{Error, Result};
@@ -45,8 +45,7 @@ use crate::pattern::Pattern;
 use crate::runner::{self, Prepared};
 use crate::store::{
     GraphRow, GraphTaskDef, GraphTaskRow, Op, OutcomeRow, RunRow, StoredAccess, StoredGraph,
-    StoredPriority, StoredResource, StoredResourceId, StoredResourceKind, StoredTaskStatus, micros,
-    time,
+    StoredResource, StoredResourceId, StoredResourceKind, StoredTaskStatus, micros, time,
 };
 use crate::task::TaskKind;
 
@@ -400,28 +399,6 @@ impl From<StoredTaskStatus> for TaskStatus {
             StoredTaskStatus::Cancelled => TaskStatus::Cancelled,
             StoredTaskStatus::Interrupted => TaskStatus::Interrupted,
             StoredTaskStatus::Skipped => TaskStatus::Skipped,
-        }
-    }
-}
-
-impl From<Priority> for StoredPriority {
-    fn from(priority: Priority) -> Self {
-        match priority {
-            Priority::Low => StoredPriority::Low,
-            Priority::Normal => StoredPriority::Normal,
-            Priority::High => StoredPriority::High,
-            Priority::Critical => StoredPriority::Critical,
-        }
-    }
-}
-
-impl From<StoredPriority> for Priority {
-    fn from(priority: StoredPriority) -> Self {
-        match priority {
-            StoredPriority::Low => Priority::Low,
-            StoredPriority::Normal => Priority::Normal,
-            StoredPriority::High => Priority::High,
-            StoredPriority::Critical => Priority::Critical,
         }
     }
 }

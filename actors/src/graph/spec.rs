@@ -7,62 +7,17 @@
 //! graph is checked at submit, before anything runs, so every mistake is
 //! reported with the names involved in one place.
 
-use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use super::resource::Resource;
 use crate::error::{Error, Result};
+pub use crate::priority::Priority;
 use crate::task::{Backoff, Task};
 pub use crate::task_key::TaskKey;
 
 /// Graph ids: unique in the process, so a key names one graph only.
 static NEXT_GRAPH: AtomicU64 = AtomicU64::new(1);
-
-/// How urgently a ready task should start. Among the tasks whose
-/// dependencies have succeeded, the most urgent starts first; a task that
-/// keeps being passed over gains urgency as it waits (see
-/// [`TaskGraph::aging`]), so a `Low` task cannot starve.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Priority {
-    /// Whenever nothing more urgent is ready.
-    Low,
-    /// The default.
-    #[default]
-    Normal,
-    /// Before `Normal` and `Low`.
-    High,
-    /// Before everything else.
-    Critical,
-}
-
-impl Priority {
-    /// 0 (`Low`) to 3 (`Critical`).
-    pub fn level(&self) -> u8 {
-        *self as u8
-    }
-
-    /// Lower-case name.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Priority::Low => "low",
-            Priority::Normal => "normal",
-            Priority::High => "high",
-            Priority::Critical => "critical",
-        }
-    }
-}
-
-impl fmt::Display for Priority {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// One task of a graph: a [`Task`] under a name unique in its graph, plus
 /// what it waits for, how urgent it is and what it claims.

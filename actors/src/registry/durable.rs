@@ -33,6 +33,9 @@ impl Admission<'_> {
             queued: run.queued,
             parent: None,
             journal: Journal::Skip,
+            job: run.job.clone(),
+            due: run.due,
+            rerun_of: run.rerun_of,
         }
     }
 }
@@ -96,6 +99,10 @@ impl Registry {
             store: Store::disabled(),
             // A read-back copy changes nothing worth an event.
             events: crate::events::Events::new(1),
+            job: self
+                .store
+                .job(id)
+                .map(|row| super::job::JobFacts::from_row(&row)),
         }))
     }
 }
@@ -130,6 +137,7 @@ pub(super) fn journal_queued(record: &RunRecord, task: Option<&Task>) {
             task: task.cloned(),
             outcome: None,
         }),
+        job: record.job.as_ref().map(|facts| Box::new(facts.row())),
     });
 }
 

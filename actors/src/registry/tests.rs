@@ -3,6 +3,9 @@
 use super::*;
 use std::time::Duration;
 
+// Job options of runs.
+mod jobs;
+
 fn ok_output(id: RunId, code: i32, bytes: usize) -> Output {
     let mut out = Output::empty(id);
     out.exit_code = Some(code);

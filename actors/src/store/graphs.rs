@@ -42,6 +42,7 @@ use serde::{Deserialize, Serialize};
 
 use super::records::{self, DecodeFailure, ErrorRow, OutcomeRow, OutputRow, RunRow};
 use super::{OUTPUT, Op, StoreLimits};
+use crate::priority::Priority;
 use crate::run::{RunId, RunStatus};
 use crate::task::Task;
 
@@ -112,6 +113,30 @@ pub(crate) enum StoredPriority {
     Normal,
     High,
     Critical,
+}
+
+// Here, beside the mirror, so the store can convert job options too
+// (`records::JobRow`), not only the graph engine.
+impl From<Priority> for StoredPriority {
+    fn from(priority: Priority) -> Self {
+        match priority {
+            Priority::Low => StoredPriority::Low,
+            Priority::Normal => StoredPriority::Normal,
+            Priority::High => StoredPriority::High,
+            Priority::Critical => StoredPriority::Critical,
+        }
+    }
+}
+
+impl From<StoredPriority> for Priority {
+    fn from(priority: StoredPriority) -> Self {
+        match priority {
+            StoredPriority::Low => Priority::Low,
+            StoredPriority::Normal => Priority::Normal,
+            StoredPriority::High => Priority::High,
+            StoredPriority::Critical => Priority::Critical,
+        }
+    }
 }
 
 /// A resource claim, as stored.

@@ -21,12 +21,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
+use super::graphs::StoredPriority;
 use crate::error::Error;
 use crate::lines::{CapturedOutput, LineTimes};
 use crate::output::Output;
 use crate::pattern::Pattern;
 use crate::run::{RunId, RunInfo, RunStatus};
-use crate::task::Task;
+use crate::task::{JobOptions, Start, Task};
 
 /// The version byte in front of every record this release writes.
 pub(crate) const RECORD_VERSION: u8 = 1;
@@ -473,4 +474,94 @@ pub(crate) struct ScheduleRow {
     pub(crate) skipped: u64,
     pub(crate) missed: u64,
     pub(crate) last: Option<RunId>,
+}
+
+/// The version byte in front of every [`JobRow`]: a table of its own since
+/// the job options, versioned apart from the run records.
+pub(crate) const JOB_VERSION: u8 = 1;
+
+/// A run's job options (`Task::key`, `label`, `priority`, `queue`,
+/// `start_at`/`start_after`), when it was accepted, and what it reruns.
+/// Keyed by run id; written in the transaction of the run's `Queued`
+/// record, only for runs that have any, and removed with the run. Not in
+/// the task's own stored form, so [`RunRow`] reads as it always did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct JobRow {
+    pub(crate) key: Option<String>,
+    pub(crate) labels: Vec<(String, String)>,
+    pub(crate) priority: StoredPriority,
+    pub(crate) queue: Option<String>,
+    pub(crate) start: Option<StartRow>,
+    /// When it is due (microseconds since the epoch): fixed at acceptance,
+    /// so a restart keeps it.
+    pub(crate) due: Option<u64>,
+    /// The run this one reruns (its id's bytes).
+    pub(crate) rerun_of: Option<[u8; 16]>,
+}
+
+/// A delayed start, as stored (microseconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum StartRow {
+    /// At this time since the epoch.
+    At(u64),
+    /// This long after acceptance.
+    After(u64),
+}
+
+impl JobRow {
+    /// The row of a run with `job`, due at `due`, rerunning `rerun_of`.
+    pub(crate) fn new(job: &JobOptions, due: Option<SystemTime>, rerun_of: Option<RunId>) -> Self {
+        JobRow {
+            key: job.key.clone(),
+            labels: job
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            priority: job.priority.into(),
+            queue: job.queue.clone(),
+            start: job.start.map(|start| match start {
+                Start::At(at) => StartRow::At(micros(at)),
+                Start::After(delay) => {
+                    StartRow::After(u64::try_from(delay.as_micros()).unwrap_or(u64::MAX))
+                }
+            }),
+            due: due.map(micros),
+            rerun_of: rerun_of.map(|id| *id.as_bytes()),
+        }
+    }
+
+    /// The options as the task had them.
+    pub(crate) fn options(&self) -> JobOptions {
+        JobOptions {
+            key: self.key.clone(),
+            labels: self.labels.iter().cloned().collect(),
+            priority: self.priority.into(),
+            queue: self.queue.clone(),
+            start: self.start.map(|start| match start {
+                StartRow::At(us) => Start::At(time(us)),
+                StartRow::After(us) => Start::After(Duration::from_micros(us)),
+            }),
+        }
+    }
+
+    pub(crate) fn due(&self) -> Option<SystemTime> {
+        self.due.map(time)
+    }
+
+    pub(crate) fn rerun_of(&self) -> Option<RunId> {
+        self.rerun_of.map(RunId::from_bytes)
+    }
+
+    /// The row as a record of version [`JOB_VERSION`].
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        encode_as(JOB_VERSION, self)
+    }
+
+    /// A row written by [`encode`](Self::encode); a newer version is
+    /// `DecodeFailure::Newer`.
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, DecodeFailure> {
+        let (_, body) = decode_up_to(JOB_VERSION, bytes)?;
+        decode_body(body)
+    }
 }

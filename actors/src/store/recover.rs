@@ -29,11 +29,11 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 
 use super::backend::{Backend, FaultSwitch, Overlay};
 use super::graphs::{self, GraphRecovery, StoredGraph};
-use super::records::{self, DecodeFailure, ErrorRow, OutcomeRow, RunRow, ScheduleRow};
-use super::{ACTIVE, HALT, META, OUTPUT, RUNS, SCHEDULES, SCHEMA, StoreLimits};
+use super::records::{self, DecodeFailure, ErrorRow, JobRow, OutcomeRow, RunRow, ScheduleRow};
+use super::{ACTIVE, HALT, JOBS, META, OUTPUT, RUNS, SCHEDULES, SCHEMA, StoreLimits};
 use crate::error::{Error, Result, STORE_IN_USE};
 use crate::run::{RunId, RunStatus};
-use crate::task::Task;
+use crate::task::{JobOptions, Task};
 
 /// What a start found in the store.
 #[derive(Debug, Default)]
@@ -66,8 +66,15 @@ pub struct ResumedRun {
     pub pattern: crate::pattern::Pattern,
     /// When it was accepted.
     pub queued: SystemTime,
-    /// What it runs.
+    /// What it runs, with its job options.
     pub task: Task,
+    /// Its job options (also on `task`); empty for a run without any, or
+    /// one stored before job options existed.
+    pub job: JobOptions,
+    /// When it is due, as fixed when it was accepted (`None`: at once).
+    pub due: Option<SystemTime>,
+    /// The run it reruns, if it is a rerun.
+    pub rerun_of: Option<RunId>,
 }
 
 /// Why a run found `Running` is `Interrupted`.
@@ -374,6 +381,7 @@ fn check_schema(db: &Database, path: &Path) -> Result<u64> {
                 txn.open_table(ACTIVE)?;
                 txn.open_table(OUTPUT)?;
                 txn.open_table(SCHEDULES)?;
+                txn.open_table(JOBS)?;
                 txn.open_table(graphs::GRAPHS)?;
                 txn.open_table(graphs::GRAPH_TASKS)?;
                 txn.open_table(graphs::GRAPHS_ACTIVE)?;
@@ -437,12 +445,24 @@ fn recover(db: &Database, limits: StoreLimits) -> Result<Recovered, Recovery> {
             let mut row: RunRow = records::decode(&bytes).map_err(|e| Recovery::Record(id, e))?;
             match (row.status, row.task.take()) {
                 (RunStatus::Queued, Some(task)) => {
+                    // Created empty on a file from before job options.
+                    let jobs = txn.open_table(JOBS)?;
+                    let job = match jobs.get(&key)? {
+                        Some(bytes) => Some(
+                            JobRow::decode(bytes.value()).map_err(|e| Recovery::Record(id, e))?,
+                        ),
+                        None => None,
+                    };
+                    let options = job.as_ref().map(JobRow::options).unwrap_or_default();
                     found.queued.push(ResumedRun {
                         id,
                         name: row.name,
                         pattern: row.pattern,
                         queued: records::time(row.queued),
-                        task,
+                        task: task.with_job(options.clone()),
+                        job: options,
+                        due: job.as_ref().and_then(JobRow::due),
+                        rerun_of: job.as_ref().and_then(JobRow::rerun_of),
                     });
                     continue;
                 }

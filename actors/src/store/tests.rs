@@ -13,6 +13,9 @@ use crate::pattern::Pattern;
 use crate::run::RunStatus;
 use crate::task::Task;
 
+// The `jobs` table.
+mod jobs;
+
 fn limits() -> StoreLimits {
     StoreLimits {
         history_limit: 1000,
@@ -98,6 +101,7 @@ async fn changes_are_applied_as_deltas_and_synced() {
     store.journal(|| Op::Queued {
         id,
         row: queued(Some(Task::command("true"))),
+        job: None,
     });
     store.journal(|| Op::Started { id, at: 7 });
     store.journal(|| Op::Pid {
@@ -148,6 +152,7 @@ async fn a_restart_interrupts_running_runs_and_hands_back_queued_ones() {
     store.journal(|| Op::Queued {
         id: running,
         row: queued(Some(Task::command("sleep"))),
+        job: None,
     });
     store.journal(|| Op::Started { id: running, at: 1 });
     // A pid that is not ours (pid 1): recorded, never signalled.
@@ -159,10 +164,12 @@ async fn a_restart_interrupts_running_runs_and_hands_back_queued_ones() {
     store.journal(|| Op::Queued {
         id: waiting,
         row: queued(Some(Task::shell("echo hi"))),
+        job: None,
     });
     store.journal(|| Op::Queued {
         id: bare,
         row: queued(None),
+        job: None,
     });
     store.sync().await.unwrap();
     // No close: as after kill -9 the writer is simply gone.
@@ -208,6 +215,7 @@ async fn retention_keeps_the_newest_finished_runs_and_every_active_one() {
     store.journal(|| Op::Queued {
         id: active,
         row: queued(None),
+        job: None,
     });
     let mut ids = Vec::new();
     for _ in 0..10 {
@@ -216,6 +224,7 @@ async fn retention_keeps_the_newest_finished_runs_and_every_active_one() {
         store.journal(|| Op::Queued {
             id,
             row: queued(None),
+            job: None,
         });
         let output = OutputRow {
             stdout: vec![b'x'; 40],
@@ -381,7 +390,7 @@ fn graph_def(name: &str) -> Box<GraphRow> {
             name: "only".into(),
             task: Task::command("true"),
             deps: Vec::new(),
-            priority: super::StoredPriority::Normal,
+            priority: super::graphs::StoredPriority::Normal,
             resources: Vec::new(),
             tags: vec!["t".into()],
             metadata: "null".into(),
@@ -447,6 +456,7 @@ async fn graphs_are_recovered_settled_against_their_runs_and_retained() {
         store.journal(|| Op::Queued {
             id: run,
             row: queued(None),
+            job: None,
         });
         store.journal(|| Op::GraphTask {
             key,
@@ -552,6 +562,7 @@ async fn a_read_only_open_reads_the_store_as_it_is_and_changes_no_byte() {
     store.journal(|| Op::Queued {
         id: running,
         row: queued(Some(Task::command("sleep"))),
+        job: None,
     });
     store.journal(|| Op::Started { id: running, at: 1 });
     store.sync().await.unwrap();
@@ -627,6 +638,7 @@ async fn output_rows_keep_line_times_and_rows_of_version_1_still_read() {
         store.journal(|| Op::Queued {
             id,
             row: queued(None),
+            job: None,
         });
         store.journal(|| Op::Finished {
             id,

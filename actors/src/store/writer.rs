@@ -28,8 +28,8 @@ use parking_lot::RwLock;
 use redb::{Database, ReadableTable, ReadableTableMetadata, Table};
 
 use super::FaultSwitch;
-use super::records::{self, OutputRow, RunRow};
-use super::{ACTIVE, HALT, META, OUTPUT, Op, RUNS, SCHEDULES, StoreLimits};
+use super::records::{self, JobRow, OutputRow, RunRow};
+use super::{ACTIVE, HALT, JOBS, META, OUTPUT, Op, RUNS, SCHEDULES, StoreLimits};
 use super::{graphs, recover};
 use crate::error::{Error, Result};
 use crate::run::{RunId, RunStatus};
@@ -322,11 +322,17 @@ impl Writer {
             let mut schedules = txn.open_table(SCHEDULES)?;
             // Rows changed by this batch, written once at the end.
             let mut rows: HashMap<RunId, RunRow> = HashMap::new();
+            // Job options of runs accepted in this batch: their table is
+            // opened only when there are any (or retention removes a run).
+            let mut jobs: Vec<(RunId, &JobRow)> = Vec::new();
             for op in changes {
                 match op {
-                    Op::Queued { id, row } => {
+                    Op::Queued { id, row, job } => {
                         active.insert(id.as_bytes(), ())?;
                         rows.insert(*id, (**row).clone());
+                        if let Some(job) = job {
+                            jobs.push((*id, job));
+                        }
                     }
                     Op::Started { id, at } => {
                         if let Some(row) = row_mut(&mut rows, &runs, *id)? {
@@ -379,7 +385,18 @@ impl Writer {
             for (id, row) in &rows {
                 runs.insert(id.as_bytes(), records::encode(row).as_slice())?;
             }
-            self.retain(&mut runs, &active, &mut outputs)?;
+            let removed = self.retain(&mut runs, &active, &mut outputs)?;
+            if !jobs.is_empty() || !removed.is_empty() {
+                let mut table = txn.open_table(JOBS)?;
+                for (id, job) in jobs {
+                    table.insert(id.as_bytes(), job.encode().as_slice())?;
+                }
+                // After the inserts: a run accepted and retired in one batch
+                // keeps no options.
+                for key in &removed {
+                    table.remove(key)?;
+                }
+            }
             txn.open_table(META)?
                 .insert("output_bytes", self.output_bytes)?;
         }
@@ -407,16 +424,18 @@ impl Writer {
         Ok(())
     }
 
-    /// One bounded retention step (see the module docs).
+    /// One bounded retention step (see the module docs). Returns the runs
+    /// it removed, whose job options go with them.
     fn retain(
         &mut self,
         runs: &mut Table<&[u8; 16], &[u8]>,
         active: &Table<&[u8; 16], ()>,
         outputs: &mut Table<&[u8; 16], &[u8]>,
-    ) -> Result<(), redb::Error> {
+    ) -> Result<Vec<[u8; 16]>, redb::Error> {
         let finished = runs.len()?.saturating_sub(active.len()?);
         let excess = finished.saturating_sub(self.limits.history_limit as u64);
         let mut budget = RETENTION_STEP;
+        let mut removed = Vec::new();
         if excess > 0 {
             let mut doomed = Vec::new();
             for entry in runs.iter()? {
@@ -429,12 +448,13 @@ impl Writer {
                     doomed.push(key);
                 }
             }
-            for key in doomed {
-                runs.remove(&key)?;
-                if let Some(old) = outputs.remove(&key)? {
+            for key in &doomed {
+                runs.remove(key)?;
+                if let Some(old) = outputs.remove(key)? {
                     self.output_bytes = self.output_bytes.saturating_sub(old.value().len() as u64);
                 }
             }
+            removed = doomed;
         }
         while budget > 0 && self.output_bytes > self.limits.output_budget as u64 {
             budget -= 1;
@@ -444,7 +464,7 @@ impl Writer {
             };
             self.output_bytes = self.output_bytes.saturating_sub(old.value().len() as u64);
         }
-        Ok(())
+        Ok(removed)
     }
 }
 

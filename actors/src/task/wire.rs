@@ -142,6 +142,8 @@ impl<'de> Deserialize<'de> for Task {
             max_output: wire.max_output,
             stray_args: wire.stray_args,
             breaker: wire.breaker,
+            // Not in this form: the store keeps them beside the run.
+            job: super::JobOptions::default(),
         })
     }
 }
