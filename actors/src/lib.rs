@@ -108,6 +108,8 @@
 //!   duration.rs, env.rs   user durations made safe; a child's environment
 //!   shutdown.rs           the one shutdown mechanism
 //!   events.rs, events/    the event stream: typed events, broadcast hub
+//!   metrics.rs, metrics/  runtime-wide metrics: the recorder (atomics: counts,
+//!                         per-second rate ring, latency windows) and the snapshot
 //!   halt.rs, risk.rs, breaker.rs  the emergency halt, risk limits, circuit breakers
 //!   trace.rs, trace/      the message trace: a pre-sized ring, correlation + TRACEPARENT
 //!   fault.rs              fault injection (feature `fault-injection`)
@@ -126,7 +128,9 @@
 //! holds the same list). Bottom first:
 //! 1. `pattern`, `task_key`, `action`, `panic_hook`: names and hooks.
 //! 2. `run`, `error`, `output`, `trace`: the vocabulary of runs.
-//! 3. `duration`, `env`, `shutdown`, `events`: small services over it.
+//! 3. `duration`, `env`, `shutdown`, `events`, `metrics`: small services
+//!    over it (`metrics` records with atomics only, so the registry, the
+//!    store's writer and the supervisor below the context can all feed it).
 //! 4. `breaker`, `lines`, `risk`, `slot`: per-run and per-actor parts.
 //! 5. `command`, `task`, `process`: what runs, and how a process runs.
 //! 6. `store`, `supervisor`: durable state; the supervision tree.
@@ -159,6 +163,7 @@ pub mod halt;
 pub mod launcher;
 pub mod lines;
 mod message;
+pub mod metrics;
 mod output;
 mod panic_hook;
 mod pattern;
@@ -193,6 +198,9 @@ pub use fault::{
 };
 pub use halt::Halt;
 pub use lines::{CapturedOutput, LineLimits, LineLog, LineTimes, OutputSubscription, TimedOutput};
+pub use metrics::{
+    ActorMetrics, LatencySummary, Metrics, MetricsRecorder, QueueMetrics, RunCounts, StoreMetrics,
+};
 pub use output::{Output, OutputChunk, OutputLine, StreamKind};
 pub use panic_hook::install as install_quiet_panic_hook;
 pub use pattern::Pattern;

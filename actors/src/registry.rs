@@ -36,6 +36,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{Error, Result};
 use crate::events::Events;
 use crate::lines::LineLog;
+use crate::metrics::MetricsRecorder;
 use crate::output::Output;
 use crate::pattern::Pattern;
 use crate::run::{RunId, RunInfo, RunStatus};
@@ -154,6 +155,8 @@ pub struct Registry {
     store: Store,
     // Where run events go (see `events`).
     events: Events,
+    // Where every admission, transition and eviction is counted.
+    metrics: Arc<MetricsRecorder>,
 }
 
 /// Finished runs in finishing order, for eviction.
@@ -179,7 +182,20 @@ impl Registry {
             finished: Mutex::new(Finished::default()),
             store,
             events: Events::new(1),
+            metrics: Arc::new(MetricsRecorder::new()),
         }
+    }
+
+    /// Count runs in `metrics` (the runtime's recorder) instead of a
+    /// recorder of the registry's own.
+    pub fn with_metrics(mut self, metrics: Arc<MetricsRecorder>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The recorder every run of this registry is counted in.
+    pub fn metrics(&self) -> &Arc<MetricsRecorder> {
+        &self.metrics
     }
 
     /// Emit run events (queued, started, finished) to `events`.
@@ -220,11 +236,13 @@ impl Registry {
             journal,
         } = admission;
         let token = parent.map_or_else(CancellationToken::new, |p| p.child_token());
+        let queued_at = self.metrics.admitted(pattern);
         let record = Arc::new(RunRecord {
             id,
             name,
             pattern,
             queued,
+            queued_at,
             state: Mutex::new(RunState {
                 status: RunStatus::Queued,
                 started: None,
@@ -235,6 +253,7 @@ impl Registry {
                 retry: None,
                 outcome: None,
                 token: Some(token),
+                started_at: None,
             }),
             cancel_requested: AtomicBool::new(false),
             done: Notify::new(),
@@ -242,6 +261,7 @@ impl Registry {
             correlation: OnceLock::new(),
             store: self.store.clone(),
             events: self.events.clone(),
+            metrics: Some(Arc::clone(&self.metrics)),
         });
         crate::events::run_queued(
             &record.events,
@@ -255,7 +275,9 @@ impl Registry {
             Journal::Record => durable::journal_queued(&record, None),
             Journal::WithTask(task) => durable::journal_queued(&record, Some(task)),
         }
-        self.runs.insert(record.id, Arc::clone(&record));
+        if let Some(old) = self.runs.insert(record.id, Arc::clone(&record)) {
+            self.metrics.removed(old.pattern, old.status());
+        }
         record
     }
 
@@ -383,7 +405,11 @@ impl Registry {
             + record.lines().map_or(0, |lines| lines.held_bytes());
         {
             let mut state = record.state.lock();
+            let from = state.status;
             state.advance(record.id, status, now)?;
+            if let Some(metrics) = &record.metrics {
+                metrics.finished(record.pattern, from, status, state.started_at);
+            }
             if let Ok(out) = &outcome {
                 state.exit_code = out.exit_code;
                 state.attempts = state.attempts.max(out.attempts);
@@ -444,7 +470,9 @@ impl Registry {
         // Map updates happen outside the retention lock so readers of other
         // runs never wait on it.
         for old in evict {
-            self.runs.remove(&old);
+            if let Some((_, gone)) = self.runs.remove(&old) {
+                self.metrics.removed(gone.pattern, gone.status());
+            }
         }
         for old in strip {
             if let Some(record) = self.get(old) {
@@ -474,6 +502,8 @@ pub struct RunRecord {
     name: String,
     pattern: Pattern,
     queued: SystemTime,
+    // When it was admitted, on the metrics clock (its queue wait).
+    queued_at: u64,
     state: Mutex<RunState>,
     cancel_requested: AtomicBool,
     done: Notify,
@@ -488,6 +518,9 @@ pub struct RunRecord {
     store: Store,
     // Where this run's events go.
     events: Events,
+    // Where its start and end are counted (`None` for a copy read back
+    // from the store, which counts nowhere).
+    metrics: Option<Arc<MetricsRecorder>>,
 }
 
 #[derive(Debug)]
@@ -505,6 +538,8 @@ struct RunState {
     outcome: Option<Box<Result<Output>>>,
     // Dropped at finish: only a live run needs a way to be stopped.
     token: Option<CancellationToken>,
+    // When it started, on the metrics clock (its run time).
+    started_at: Option<u64>,
 }
 
 impl RunState {
@@ -589,9 +624,13 @@ impl RunRecord {
     /// durable ([`durable`](Self::durable)) before any work starts.
     pub fn start(&self) -> Result<(), IllegalTransition> {
         let now = SystemTime::now();
-        self.state
-            .lock()
-            .advance(self.id, RunStatus::Running, now)?;
+        {
+            let mut state = self.state.lock();
+            state.advance(self.id, RunStatus::Running, now)?;
+            if let Some(metrics) = &self.metrics {
+                state.started_at = Some(metrics.started(self.pattern, self.queued_at));
+            }
+        }
         durable::journal_started(self, now);
         crate::events::run_started(&self.events, self.correlation(), self.id);
         Ok(())

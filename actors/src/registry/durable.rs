@@ -76,6 +76,7 @@ impl Registry {
             name: row.name.clone(),
             pattern: row.pattern,
             queued: crate::store::time(row.queued),
+            queued_at: 0,
             state: Mutex::new(RunState {
                 status: row.status,
                 started: row.started.map(crate::store::time),
@@ -88,6 +89,7 @@ impl Registry {
                 // A stored run that is not finished belongs to a live
                 // runtime in memory; this copy cannot stop it.
                 token: None,
+                started_at: None,
             }),
             cancel_requested: AtomicBool::new(false),
             done: Notify::new(),
@@ -96,6 +98,7 @@ impl Registry {
             store: Store::disabled(),
             // A read-back copy changes nothing worth an event.
             events: crate::events::Events::new(1),
+            metrics: None,
         }))
     }
 }
