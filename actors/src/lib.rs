@@ -53,7 +53,9 @@
 //!   orchestrator/         one file per pattern (simple, long_running, concurrent,
 //!                         fire_and_forget, periodic, pooled), execute, graph, runs,
 //!                         durable (the store, history), events, halt (halt, risk
-//!                         limits, breakers), trace (trace, faults), workflow
+//!                         limits, breakers), metrics (metrics, is_running), trace
+//!                         (trace, faults), workflow
+//!   metrics.rs            the parts of Metrics (the snapshot is at the root)
 //!   config.rs             Config, its presets and checks
 //!   execution.rs          Execution, what `execute` answers
 //!   advisor.rs            Advisor: a pattern recommended from requirements
