@@ -146,7 +146,9 @@ async fn percentiles_of_queue_wait_and_run_time_on_paused_time() {
     register_sleep(&rt);
     // One at a time: run times of 10, 20, ... 100 ms.
     for n in 1..=10 {
-        rt.run(Task::action("sleep_ms", json!(n * 10))).await.unwrap();
+        rt.run(Task::action("sleep_ms", json!(n * 10)))
+            .await
+            .unwrap();
     }
     let m = rt.metrics();
     assert_eq!(m.run_time.count, 10);
@@ -161,7 +163,11 @@ async fn percentiles_of_queue_wait_and_run_time_on_paused_time() {
     // Three launched at once behind one permit: they wait 0, 100, 200 ms.
     let mut ids = Vec::new();
     for _ in 0..3 {
-        ids.push(rt.launch(Task::action("sleep_ms", json!(100))).await.unwrap());
+        ids.push(
+            rt.launch(Task::action("sleep_ms", json!(100)))
+                .await
+                .unwrap(),
+        );
     }
     for id in ids {
         rt.wait(id).await.unwrap();
@@ -264,8 +270,14 @@ async fn the_json_form_names_units_and_lists_every_series() {
     let json = serde_json::to_value(rt.metrics()).unwrap();
     assert_eq!(json["running"], true);
     assert!(json["uptime_seconds"].as_f64().unwrap() >= 0.0);
-    assert_eq!(json["runs_by_pattern"]["simple"]["finished"]["succeeded"], 1);
-    assert_eq!(json["runs_by_pattern"]["pooled"]["finished"]["timed_out"], 0);
+    assert_eq!(
+        json["runs_by_pattern"]["simple"]["finished"]["succeeded"],
+        1
+    );
+    assert_eq!(
+        json["runs_by_pattern"]["pooled"]["finished"]["timed_out"],
+        0
+    );
     assert_eq!(json["runs"]["current"]["queued"], 0);
     assert_eq!(json["queues"]["default"]["queued"], 0);
     assert!(json["run_time"]["p99_seconds"].as_f64().is_some());

@@ -19,8 +19,8 @@ use crate::error::{Error, Result};
 use crate::events::Events;
 use crate::halt::Halt;
 use crate::lines::LineLimits;
-use crate::metrics::{DEFAULT_QUEUE, Metrics, MetricsRecorder, QueueMetrics};
 use crate::message::PatternMessage;
+use crate::metrics::{DEFAULT_QUEUE, Metrics, MetricsRecorder, QueueMetrics};
 use crate::process::ProcessLimits;
 use crate::process::resolve::ProgramCache;
 use crate::registry::{Registry, Retention};
@@ -146,9 +146,9 @@ impl Context {
     /// a store). Never blocks on a run or an actor.
     pub fn metrics_snapshot(&self) -> Metrics {
         let running = !self.shutdown.is_closing();
-        let mut metrics = self
-            .metrics
-            .snapshot(Default::default(), self.store().commit_metrics(), running);
+        let mut metrics =
+            self.metrics
+                .snapshot(Default::default(), self.store().commit_metrics(), running);
         let queue = QueueMetrics {
             queued: metrics.runs.current(crate::run::RunStatus::Queued),
             running: metrics.runs.current(crate::run::RunStatus::Running),

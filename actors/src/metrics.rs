@@ -164,9 +164,13 @@ impl MetricsRecorder {
         nanos(self.epoch.elapsed())
     }
 
+    // The four calls below are the registry's (one per transition); they
+    // are public for benchmarks and for embedders with a registry of their
+    // own. Called by anyone else they skew the counts.
+
     /// A run of `pattern` was admitted (`Queued`); answers the time stamp
     /// the run keeps for [`started`](Self::started).
-    pub(crate) fn admitted(&self, pattern: Pattern) -> u64 {
+    pub fn admitted(&self, pattern: Pattern) -> u64 {
         let p = &self.patterns[pattern_index(pattern)];
         p.submitted.fetch_add(1, Ordering::Relaxed);
         p.current[status_index(RunStatus::Queued)].fetch_add(1, Ordering::Relaxed);
@@ -175,7 +179,7 @@ impl MetricsRecorder {
 
     /// A run of `pattern` admitted at `queued` started; answers the time
     /// stamp it keeps for [`finished`](Self::finished).
-    pub(crate) fn started(&self, pattern: Pattern, queued: u64) -> u64 {
+    pub fn started(&self, pattern: Pattern, queued: u64) -> u64 {
         let now = self.now();
         let p = &self.patterns[pattern_index(pattern)];
         p.started.fetch_add(1, Ordering::Relaxed);
@@ -187,13 +191,7 @@ impl MetricsRecorder {
 
     /// A run of `pattern` went from `from` to the terminal `to`; `started`
     /// is its start's time stamp (`None` if it never ran).
-    pub(crate) fn finished(
-        &self,
-        pattern: Pattern,
-        from: RunStatus,
-        to: RunStatus,
-        started: Option<u64>,
-    ) {
+    pub fn finished(&self, pattern: Pattern, from: RunStatus, to: RunStatus, started: Option<u64>) {
         let now = self.now();
         let p = &self.patterns[pattern_index(pattern)];
         p.finished[status_index(to)].fetch_add(1, Ordering::Relaxed);
@@ -206,7 +204,7 @@ impl MetricsRecorder {
 
     /// A run of `pattern` with `status` left the registry (evicted, or
     /// replaced by a record of the same id).
-    pub(crate) fn removed(&self, pattern: Pattern, status: RunStatus) {
+    pub fn removed(&self, pattern: Pattern, status: RunStatus) {
         let p = &self.patterns[pattern_index(pattern)];
         let _ = p.current[status_index(status)].fetch_update(
             Ordering::Relaxed,
@@ -218,11 +216,9 @@ impl MetricsRecorder {
     fn moved(&self, p: &PatternCounters, from: RunStatus, to: RunStatus) {
         p.current[status_index(to)].fetch_add(1, Ordering::Relaxed);
         // Never below zero, even if a transition races its snapshot.
-        let _ = p.current[status_index(from)].fetch_update(
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-            |n| n.checked_sub(1),
-        );
+        let _ =
+            p.current[status_index(from)]
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
     }
 
     /// List the supervised child `actor` with no restarts yet, so it is

@@ -295,8 +295,7 @@ impl Writer {
         match result {
             Ok(Ok(())) => {
                 // Transaction and fsync: what a waiter for durability waits.
-                self.commits
-                    .record(crate::metrics::nanos(began.elapsed()));
+                self.commits.record(crate::metrics::nanos(began.elapsed()));
                 Ok(())
             }
             Ok(Err(e)) => {
