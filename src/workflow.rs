@@ -451,6 +451,7 @@ impl Workflow {
                 )
             })?;
             rules::check_block(block, ty).map_err(|reason| bad(&block.id, reason))?;
+            rules::check_branches(block).map_err(|reason| bad(&block.id, reason))?;
             for output in &block.outputs {
                 let branch = block.is_condition() && BRANCHES.contains(&output.as_str());
                 if !branch && ty.output_type(output).is_none() {
@@ -518,7 +519,6 @@ impl Workflow {
                 }
                 edges[from].push(index[block.id.as_str()]);
             }
-            rules::check_branches(block).map_err(|reason| bad(&block.id, reason))?;
         }
         // Triggers start the workflow: every other root waits for them.
         let triggers: Vec<usize> = (0..self.blocks.len())
