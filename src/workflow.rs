@@ -500,9 +500,8 @@ impl Workflow {
                 } else {
                     src_type.and_then(|t| t.output_type(output))
                 };
-                let exposed = branch
-                    || src.outputs.is_empty()
-                    || src.outputs.iter().any(|o| o == output);
+                let exposed =
+                    branch || src.outputs.is_empty() || src.outputs.iter().any(|o| o == output);
                 let Some(have) = have.filter(|_| exposed) else {
                     return Err(bad(
                         &block.id,

@@ -222,14 +222,19 @@ async fn floors_trip_below_and_ceilings_above_and_both_pass_inside() {
         rt.guard().check(&ceiling, value).unwrap();
     }
     // The natural example the old `check_limit` waved through.
-    rt.guard().check_limit("daily_loss", -600.0, -500.0, false).unwrap();
+    rt.guard()
+        .check_limit("daily_loss", -600.0, -500.0, false)
+        .unwrap();
     match rt.guard().check(&floor, -600.0) {
         Err(Error::RiskLimitExceeded {
             name,
             value,
             limit,
             bound: Bound::Floor,
-        }) => assert_eq!((name.as_str(), value, limit), ("daily_loss", -600.0, -500.0)),
+        }) => assert_eq!(
+            (name.as_str(), value, limit),
+            ("daily_loss", -600.0, -500.0)
+        ),
         other => panic!("expected a floor RiskLimitExceeded, got {other:?}"),
     }
     assert!(matches!(
@@ -257,7 +262,9 @@ async fn floors_trip_below_and_ceilings_above_and_both_pass_inside() {
 
     // A registered halting floor halts, naming its side.
     rt.guard().register(floor.clone().halting()).unwrap();
-    rt.guard().check_registered_limit("daily_loss", -400.0).unwrap();
+    rt.guard()
+        .check_registered_limit("daily_loss", -400.0)
+        .unwrap();
     assert!(matches!(
         rt.guard().check_registered_limit("daily_loss", -500.5),
         Err(Error::RiskLimitExceeded {

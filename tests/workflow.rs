@@ -346,7 +346,11 @@ async fn a_condition_skips_the_branch_not_taken_and_the_workflow_succeeds() {
     assert_eq!(status(&report, "order"), TaskStatus::Skipped);
     assert_eq!(status(&report, "hold"), TaskStatus::Succeeded);
     assert_eq!(report.outputs["hold"]["held_at"], json!(70));
-    assert_eq!(report.outputs["hold"]["by"], json!("ops"), "the trigger's payload");
+    assert_eq!(
+        report.outputs["hold"]["by"],
+        json!("ops"),
+        "the trigger's payload"
+    );
 
     let mut skipped = Vec::new();
     let mut completed = Vec::new();
@@ -389,9 +393,13 @@ async fn triggers_start_the_workflow_and_a_failed_one_skips_it() {
 
     // A trigger that fails (an action standing for an outside event)
     // skips every block that waits for it.
-    rt.register_action("no_event", |_| async { Err("the feed is down".to_string()) });
-    rt.workflows()
-        .register_block_type("feed", BlockType::action("no_event").output("tick", ValueType::Any));
+    rt.register_action("no_event", |_| async {
+        Err("the feed is down".to_string())
+    });
+    rt.workflows().register_block_type(
+        "feed",
+        BlockType::action("no_event").output("tick", ValueType::Any),
+    );
     let wf = Workflow::from_json(
         r#"{"id": "never", "blocks": [
         {"id": "feed", "category": "triggers", "type": "feed"},
@@ -431,7 +439,10 @@ async fn a_floor_risk_block_trips_below_its_limit_and_halts() {
     assert!(rt.guard().halted().is_none());
     let report = rt.workflows().run(wf(-600.0)).await.unwrap();
     assert!(!report.succeeded);
-    assert_eq!(report.blocks[1], ("daily_loss".to_string(), TaskStatus::Failed));
+    assert_eq!(
+        report.blocks[1],
+        ("daily_loss".to_string(), TaskStatus::Failed)
+    );
     assert_eq!(report.blocks[2], ("size".to_string(), TaskStatus::Skipped));
     assert_eq!(
         rt.guard().halted().as_deref(),

@@ -30,7 +30,9 @@ pub(crate) const STORE_IN_USE: &str = "the store is in use by another orchestrat
 /// trips when the value is above it); a `Floor` is the smallest (daily
 /// P&L, free margin: trips when the value is below it). The limit itself
 /// passes either way, and a NaN value trips both.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Bound {
     /// Trip when the value is above the limit (the meaning of every limit

@@ -228,7 +228,10 @@ mod tests {
         let old: RiskLimit =
             serde_json::from_str(r#"{"name": "x", "limit": 1.0, "auto_halt": false}"#).unwrap();
         assert_eq!(old.bound, Bound::Ceiling);
-        assert!(matches!("sideways".parse::<Bound>(), Err(Error::InvalidConfig(_))));
+        assert!(matches!(
+            "sideways".parse::<Bound>(),
+            Err(Error::InvalidConfig(_))
+        ));
         assert_eq!("Floor".parse::<Bound>().unwrap(), Bound::Floor);
     }
 }

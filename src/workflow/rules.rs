@@ -90,17 +90,18 @@ pub(crate) enum RiskCheck {
 /// `auto_halt` and `name`).
 pub(crate) fn risk_limit(block: &Block) -> Result<RiskCheck, String> {
     let params = &block.params;
-    let bound = match &params["bound"] {
-        Value::Null => None,
-        Value::String(text) => Some(text.parse::<Bound>().map_err(|_| {
-            format!("params.bound must be \"ceiling\" or \"floor\", not {text:?}")
-        })?),
-        other => {
-            return Err(format!(
-                "params.bound must be \"ceiling\" or \"floor\", not {other}"
-            ));
-        }
-    };
+    let bound =
+        match &params["bound"] {
+            Value::Null => None,
+            Value::String(text) => Some(text.parse::<Bound>().map_err(|_| {
+                format!("params.bound must be \"ceiling\" or \"floor\", not {text:?}")
+            })?),
+            other => {
+                return Err(format!(
+                    "params.bound must be \"ceiling\" or \"floor\", not {other}"
+                ));
+            }
+        };
     match &params["limit"] {
         Value::String(name) if !name.trim().is_empty() => {
             if bound.is_some() || !params["auto_halt"].is_null() {
@@ -112,7 +113,10 @@ pub(crate) fn risk_limit(block: &Block) -> Result<RiskCheck, String> {
             Ok(RiskCheck::Registered(name.clone()))
         }
         Value::Number(n) => {
-            let limit = n.as_f64().filter(|l| l.is_finite()).ok_or("params.limit is not finite")?;
+            let limit = n
+                .as_f64()
+                .filter(|l| l.is_finite())
+                .ok_or("params.limit is not finite")?;
             let auto_halt = match &params["auto_halt"] {
                 Value::Null => false,
                 Value::Bool(b) => *b,
@@ -121,7 +125,11 @@ pub(crate) fn risk_limit(block: &Block) -> Result<RiskCheck, String> {
             let name = match &params["name"] {
                 Value::Null => block.id.clone(),
                 Value::String(name) if !name.trim().is_empty() => name.clone(),
-                other => return Err(format!("params.name must be a non-empty string, not {other}")),
+                other => {
+                    return Err(format!(
+                        "params.name must be a non-empty string, not {other}"
+                    ));
+                }
             };
             let limit = match bound.unwrap_or_default() {
                 Bound::Ceiling => RiskLimit::ceiling(name, limit),
@@ -167,7 +175,9 @@ pub(crate) fn compare(block: &Block) -> Result<(Op, Value), String> {
         return Err("params.than is missing: the value to compare with".into());
     }
     if !matches!(op, Op::Eq | Op::Ne) && !than.is_number() {
-        return Err(format!("params.than must be a number for an ordering, not {than}"));
+        return Err(format!(
+            "params.than must be a number for an ordering, not {than}"
+        ));
     }
     Ok((op, than))
 }

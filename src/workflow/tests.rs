@@ -291,21 +291,46 @@ fn the_original_executors_shape_maps_onto_the_same_model() {
 fn unknown_fields_are_refused_naming_the_field() {
     for (json, field) in [
         (
-            LEGACY.replacen("\"properties\": {\"symbol\"", "\"colour\": 1, \"properties\": {\"symbol\"", 1),
+            LEGACY.replacen(
+                "\"properties\": {\"symbol\"",
+                "\"colour\": 1, \"properties\": {\"symbol\"",
+                1,
+            ),
             "colour",
         ),
-        (LEGACY.replacen("\"blocks\"", "\"connections\": [], \"blocks\"", 1), "connections"),
-        (LEGACY.replacen("\"from\": \"quote.price\"", "\"source\": \"quote.price\"", 1), "source"),
-        (LEGACY.replacen("{\"name\": \"qty\", \"type\"", "{\"name\": \"qty\", \"unit\": \"btc\", \"type\"", 1), "unit"),
         (
-            r#"{"id": "w", "blocks": [{"id": "q", "type": "quote", "properties": {}}]}"#.to_string(),
+            LEGACY.replacen("\"blocks\"", "\"connections\": [], \"blocks\"", 1),
+            "connections",
+        ),
+        (
+            LEGACY.replacen(
+                "\"from\": \"quote.price\"",
+                "\"source\": \"quote.price\"",
+                1,
+            ),
+            "source",
+        ),
+        (
+            LEGACY.replacen(
+                "{\"name\": \"qty\", \"type\"",
+                "{\"name\": \"qty\", \"unit\": \"btc\", \"type\"",
+                1,
+            ),
+            "unit",
+        ),
+        (
+            r#"{"id": "w", "blocks": [{"id": "q", "type": "quote", "properties": {}}]}"#
+                .to_string(),
             "properties",
         ),
     ] {
         assert_ne!(json, LEGACY, "{field}: the replacement must apply");
         match Workflow::from_json(&json) {
             Err(Error::WorkflowParse { message, line, .. }) => {
-                assert!(message.contains(&format!("unknown field `{field}`")), "{message}");
+                assert!(
+                    message.contains(&format!("unknown field `{field}`")),
+                    "{message}"
+                );
                 assert!(line > 0);
             }
             other => panic!("{field}: expected WorkflowParse, got {other:?}"),
@@ -321,7 +346,11 @@ fn unknown_fields_are_refused_naming_the_field() {
 
 #[test]
 fn a_key_in_both_properties_and_config_is_refused() {
-    let json = LEGACY.replacen("\"config\": {\"venue\": \"paper\"}", "\"config\": {\"side\": \"sell\"}", 1);
+    let json = LEGACY.replacen(
+        "\"config\": {\"venue\": \"paper\"}",
+        "\"config\": {\"side\": \"sell\"}",
+        1,
+    );
     match Workflow::from_json(&json) {
         Err(Error::InvalidWorkflow { block, reason, .. }) => {
             assert_eq!(block, "order");
