@@ -117,6 +117,8 @@ mod doc_snippets {
     struct Tracing;
     #[doc = include_str!("../docs/workflows.md")]
     struct Workflows;
+    #[doc = include_str!("../docs/migrating.md")]
+    struct Migrating;
     #[cfg(feature = "fault-injection")]
     #[doc = include_str!("../docs/faults.md")]
     struct Faults;
