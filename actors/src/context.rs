@@ -150,7 +150,7 @@ impl Context {
     /// Check `value` against `limit` (see [`risk`](crate::risk)).
     ///
     /// # Errors
-    /// `RiskLimitExceeded { name, value, limit }` when `value > limit` or
+    /// `RiskLimitExceeded { name, value, limit, bound: Ceiling }` when `value > limit` or
     /// `value` is NaN.
     pub fn check_risk(&self, name: &str, value: f64, limit: f64, auto_halt: bool) -> Result<()> {
         crate::risk::check(&self.events, name, value, limit, auto_halt, |reason| {
