@@ -361,7 +361,15 @@ impl Workflow {
         if value.get("id").is_some() || !value.is_object() {
             return Ok((serde_json::from_str(text).map_err(parse_error)?, false));
         }
-        let legacy: legacy::LegacyWorkflow = serde_json::from_str(text).map_err(parse_error)?;
+        let legacy: legacy::LegacyWorkflow = serde_json::from_str(text).map_err(|e| {
+            let mut error = parse_error(e);
+            if let Error::WorkflowParse { message, .. } = &mut error {
+                // A document of this crate's shape that lost its id lands
+                // here: say which shape was read.
+                message.push_str(" (no top-level \"id\": read as the original executor's shape)");
+            }
+            error
+        })?;
         legacy.into_workflow()
     }
 

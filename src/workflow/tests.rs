@@ -336,6 +336,13 @@ fn unknown_fields_are_refused_naming_the_field() {
             other => panic!("{field}: expected WorkflowParse, got {other:?}"),
         }
     }
+    // A document that lost its top-level id is told which shape was read.
+    match Workflow::from_json(r#"{"blocks": [{"id": "q", "type": "quote", "inputs": {}}]}"#) {
+        Err(Error::WorkflowParse { message, .. }) => {
+            assert!(message.contains("original executor's shape"), "{message}");
+        }
+        other => panic!("expected WorkflowParse, got {other:?}"),
+    }
     // A port type that is no ValueType is refused too.
     let json = LEGACY.replacen("\"type\": \"number\"}]}", "\"type\": \"float\"}]}", 1);
     assert!(matches!(
