@@ -120,6 +120,8 @@ mod doc_snippets {
     struct Workflows;
     #[doc = include_str!("../docs/jobs.md")]
     struct Jobs;
+    #[doc = include_str!("../docs/migrating.md")]
+    struct Migrating;
     #[cfg(feature = "fault-injection")]
     #[doc = include_str!("../docs/faults.md")]
     struct Faults;

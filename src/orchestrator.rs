@@ -24,7 +24,7 @@
 //! | `pools()` -> [`Pools`](crate::pool::Pools) | `find`, `names` |
 //! | `graphs()` -> [`Graphs`](crate::graph::Graphs) | `start`, `run`, `find`, `list`; resources: `set_capacity`, `capacity`, `usage` |
 //! | `workflows()` -> [`Workflows`](crate::workflow::Workflows) | `register_block_type`, `validate`, `start`, `run`, `runs`, `halt` |
-//! | `guard()` -> [`Guard`](crate::guard::Guard) | `halt`, `resume`, `halted`, `register_limit`, `check_limit`, `check_registered_limit`, `risk_limits`, `breakers` |
+//! | `guard()` -> [`Guard`](crate::guard::Guard) | `halt`, `resume`, `halted`, `register`, `register_limit`, `check`, `check_limit`, `check_registered_limit`, `risk_limits`, `breakers` |
 //! | `observe()` -> [`Observer`](crate::events::Observer) | `subscribe` (events), `subscribe_output`, `timed_output`, `history`, `stored_run`, `clear_trace` |
 //! | `faults()` -> `Faults` (feature `fault-injection`) | `inject_at`, `clear`, `stats` |
 

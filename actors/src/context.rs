@@ -185,7 +185,7 @@ impl Context {
     /// Check `value` against `limit` (see [`risk`](crate::risk)).
     ///
     /// # Errors
-    /// `RiskLimitExceeded { name, value, limit }` when `value > limit` or
+    /// `RiskLimitExceeded { name, value, limit, bound: Ceiling }` when `value > limit` or
     /// `value` is NaN.
     pub fn check_risk(&self, name: &str, value: f64, limit: f64, auto_halt: bool) -> Result<()> {
         crate::risk::check(&self.events, name, value, limit, auto_halt, |reason| {
@@ -204,7 +204,18 @@ impl Context {
                 "no risk limit named {name:?}: register it with Orchestrator::register_limit"
             )));
         };
-        self.check_risk(name, value, limit.limit, limit.auto_halt)
+        self.check_risk_limit(&limit, value)
+    }
+
+    /// Check `value` against `limit`, a ceiling or a floor (see
+    /// [`risk`](crate::risk)).
+    ///
+    /// # Errors
+    /// `RiskLimitExceeded { bound, .. }` when it trips.
+    pub fn check_risk_limit(&self, limit: &crate::risk::RiskLimit, value: f64) -> Result<()> {
+        crate::risk::check_limit(&self.events, limit, value, |reason| {
+            self.halt_runtime(reason);
+        })
     }
 
     /// The registered risk limits.

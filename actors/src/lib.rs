@@ -193,7 +193,7 @@ pub use action::{ActionFn, ActionTable};
 pub use batch::{Batch, BatchProgress, BatchSpec};
 pub use breaker::{BreakerOptions, BreakerSpec, BreakerState, BreakerStatus, Breakers};
 pub use context::{Context, LentPermit, Limits};
-pub use error::{Error, Result};
+pub use error::{Bound, Error, Result};
 pub use events::{EVENT_SCHEMA_VERSION, Event, EventBody, EventItem, EventStream, Events};
 #[cfg(feature = "fault-injection")]
 pub use fault::{
