@@ -299,8 +299,13 @@ impl Launches {
                 .journal(crate::registry::Journal::WithTask(&prepared.task))
                 .job(prepared.task.job())
                 .parent(Some(self.owner.token()));
-        // A delayed start counts from acceptance on the runtime's clock.
-        admission.queued = self.delayed.clock().now();
+        // A delayed start counts from acceptance on the runtime's clock
+        // (simulated in tests), which also tells when it is due.
+        admission.due = prepared
+            .task
+            .job()
+            .start
+            .map(|start| start.due(self.delayed.clock().now()));
         let record = ctx.registry().admit(admission);
         record.correlate(correlation);
         Ok(Admitted {
