@@ -8,6 +8,8 @@
 
 mod bad_input;
 mod batch;
+// `run --after` / `--at`, and `start_after` / `start_at` in jobs files.
+mod delayed;
 mod pipe;
 mod pipes;
 mod read;
