@@ -82,7 +82,11 @@ async fn a_delayed_launch_starts_at_its_due_time_not_before() {
     assert_eq!(rt.status(at), Some(RunStatus::Queued));
 
     advance(10 * S - 10 * WHEEL).await;
-    assert_eq!(ran.load(Ordering::SeqCst), 0, "nothing ran before its due time");
+    assert_eq!(
+        ran.load(Ordering::SeqCst),
+        0,
+        "nothing ran before its due time"
+    );
     assert_eq!(rt.status(after), Some(RunStatus::Queued));
 
     advance(20 * WHEEL).await;
@@ -125,7 +129,10 @@ async fn a_due_time_in_the_past_runs_now() {
     let out = rt.wait(id).await.unwrap();
     assert!(out.success());
     assert_eq!(ran.load(Ordering::SeqCst), 1);
-    let id = rt.launch(count().start_after(Duration::ZERO)).await.unwrap();
+    let id = rt
+        .launch(count().start_after(Duration::ZERO))
+        .await
+        .unwrap();
     assert!(rt.wait(id).await.unwrap().success());
 }
 
@@ -214,10 +221,7 @@ async fn a_restart_keeps_the_due_time_and_runs_a_missed_one_once() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("state.redb");
     let marker = dir.path().join("marker");
-    let mark = |tag: &str| {
-        Task::shell(format!("echo {tag} >> '{}'", marker.display()))
-            .name(tag)
-    };
+    let mark = |tag: &str| Task::shell(format!("echo {tag} >> '{}'", marker.display())).name(tag);
     let orch = Orchestrator::start(fast_config().store(&db)).await.unwrap();
     let missed = orch.launch(mark("missed").start_after(S)).await.unwrap();
     let kept = orch.launch(mark("kept").start_after(4 * S)).await.unwrap();

@@ -10,6 +10,9 @@
 //!   ([`Launched`]), so the caller never waits behind a process spawn. From
 //!   then on it follows the run through the registry (`status`, `wait`,
 //!   `cancel`), never through this actor.
+//!   A task with a delayed start (`Task::start_at`, `start_after`) still
+//!   due ahead is answered at once as well, but waits, `Queued`, on the
+//!   shared timer of `delayed` until it is due; then it starts as above.
 //! - [`LauncherMessage::Status`]: how many launched runs are in flight.
 //!
 //! # Durable store

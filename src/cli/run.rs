@@ -135,9 +135,14 @@ impl StartArgs {
 
 /// An RFC 3339 time (`--at`): UTC (`Z`) or with an offset (`+01:00`).
 pub(super) fn parse_time(s: &str) -> Result<SystemTime, String> {
-    let bad = |why: String| format!("{s:?}: {why} (an RFC 3339 time, such as 2026-12-08T06:00:00Z)");
+    let bad =
+        |why: String| format!("{s:?}: {why} (an RFC 3339 time, such as 2026-12-08T06:00:00Z)");
     // humantime reads UTC times; an offset is applied here.
-    let (base, offset) = match s.len().checked_sub(6).and_then(|i| s.get(i..).map(|o| (i, o))) {
+    let (base, offset) = match s
+        .len()
+        .checked_sub(6)
+        .and_then(|i| s.get(i..).map(|o| (i, o)))
+    {
         Some((i, o)) if (o.starts_with('+') || o.starts_with('-')) && o.as_bytes()[3] == b':' => {
             let hours: u64 = o[1..3].parse().map_err(|_| bad("bad offset".into()))?;
             let minutes: u64 = o[4..].parse().map_err(|_| bad("bad offset".into()))?;
@@ -207,7 +212,9 @@ pub(super) async fn stream(
     store: Option<PathBuf>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<i32, CliError> {
-    let task = args.start.apply(task(&args.command, args.name.as_deref(), args.timeout));
+    let task = args
+        .start
+        .apply(task(&args.command, args.name.as_deref(), args.timeout));
     let framing = if args.timestamps {
         Framing::TimestampedLines
     } else {

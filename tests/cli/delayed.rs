@@ -16,8 +16,14 @@ fn run_after_waits_then_runs() {
     let out = taskorch(dir.path(), &["run", "--after", "1s", "--", "echo", "hi"]);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(out.stdout, "hi\n");
-    assert!(out.stderr.starts_with("taskorch: waiting until "), "{out:?}");
-    assert!(begun.elapsed() >= Duration::from_secs(1), "not before its time");
+    assert!(
+        out.stderr.starts_with("taskorch: waiting until "),
+        "{out:?}"
+    );
+    assert!(
+        begun.elapsed() >= Duration::from_secs(1),
+        "not before its time"
+    );
 }
 
 #[test]
@@ -25,7 +31,14 @@ fn run_at_a_past_time_runs_now_and_a_bad_time_is_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let out = taskorch(
         dir.path(),
-        &["run", "--at", "2020-01-01T01:00:00+01:00", "--", "echo", "past"],
+        &[
+            "run",
+            "--at",
+            "2020-01-01T01:00:00+01:00",
+            "--",
+            "echo",
+            "past",
+        ],
     );
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(out.stdout, "past\n");
@@ -35,7 +48,15 @@ fn run_at_a_past_time_runs_now_and_a_bad_time_is_exit_2() {
     assert!(out.stdout.is_empty());
     let out = taskorch(
         dir.path(),
-        &["run", "--after", "1s", "--at", "2020-01-01T00:00:00Z", "--", "true"],
+        &[
+            "run",
+            "--after",
+            "1s",
+            "--at",
+            "2020-01-01T00:00:00Z",
+            "--",
+            "true",
+        ],
     );
     assert_eq!(out.code, 2, "{out:?}");
 }

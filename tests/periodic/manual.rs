@@ -10,7 +10,11 @@ async fn trigger_now_starts_a_run_outside_the_pace() {
     // A simulated clock: the next due time reads the same twice.
     let (rt, _clock) = simulated_runtime(utc(2030, 1, 1, 12, 0)).await;
     let s = rt
-        .schedule(ScheduleSpec::new("hourly", Trigger::every(3600 * S), noop()))
+        .schedule(ScheduleSpec::new(
+            "hourly",
+            Trigger::every(3600 * S),
+            noop(),
+        ))
         .await
         .unwrap();
     let next = s.info().next_due;

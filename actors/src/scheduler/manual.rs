@@ -102,7 +102,14 @@ impl SchedulerState {
             });
         }
         let mut state = entry.state.lock();
-        let ticks = ticks_in(&entry, &state, self.store.clock(), self.store.crons(), from, to)?;
+        let ticks = ticks_in(
+            &entry,
+            &state,
+            self.store.clock(),
+            self.store.crons(),
+            from,
+            to,
+        )?;
         Ok((0..ticks)
             .map(|_| self.start_run(&entry, &mut state))
             .collect())
