@@ -258,3 +258,23 @@ async fn a_restart_keeps_the_due_time_and_runs_a_missed_one_once() {
     orch.shutdown().await.unwrap();
     assert_eq!(std::fs::read_to_string(&marker).unwrap(), marks);
 }
+
+#[tokio::test(start_paused = true)]
+async fn waiting_runs_count_against_max_queued() {
+    let rt = start_with(Config {
+        max_queued: 2,
+        clock: Clock::simulated(SystemTime::now()),
+        ..fast_config()
+    })
+    .await;
+    for _ in 0..2 {
+        rt.launch(Task::command("true").start_after(3600 * S))
+            .await
+            .unwrap();
+    }
+    let err = rt
+        .launch(Task::command("true").start_after(3600 * S))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::QueueFull { limit: 2 }), "{err:?}");
+}

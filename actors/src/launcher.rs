@@ -292,7 +292,7 @@ impl Launches {
         ctx.shutdown().check()?;
         // Input errors first: they say more than a full queue does.
         let prepared = runner::prepare(ctx, task)?;
-        if self.runs.len() >= self.max_queued {
+        if self.in_flight() >= self.max_queued {
             return Err(Error::QueueFull {
                 limit: self.max_queued,
             });

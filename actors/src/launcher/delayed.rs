@@ -62,11 +62,31 @@ pub(super) enum Pending {
 }
 
 impl Pending {
-    fn record(&self) -> &Arc<RunRecord> {
+    fn settle(&self) -> &Settle {
         match self {
-            Pending::Launched(admitted) => &admitted.settle.record,
-            Pending::Resumed { settle, .. } => &settle.record,
+            Pending::Launched(admitted) => &admitted.settle,
+            Pending::Resumed { settle, .. } => settle,
         }
+    }
+
+    fn record(&self) -> &Arc<RunRecord> {
+        &self.settle().record
+    }
+
+    /// Let go of the run, unstarted, as at shutdown: its waiters get
+    /// `ShuttingDown`; with a store it stays `Queued` there (with its due
+    /// time) for the next start, without one it ends `Interrupted`.
+    fn release(self) {
+        let Settle { ctx, record } = self.settle();
+        let registry = ctx.registry();
+        let stopped = Err(Error::ShuttingDown);
+        let _ = if registry.store().is_enabled() {
+            registry.finish_unjournaled(record, stopped)
+        } else {
+            registry.finish_now(record, stopped)
+        };
+        // Its guard now finds the run ended and journals nothing.
+        drop(self);
     }
 }
 
@@ -95,6 +115,18 @@ struct Waiting {
     fresh: Vec<(RunId, CancellationToken)>,
     // Shutdown has let go of everything: no entry is taken any more.
     closed: bool,
+}
+
+impl Drop for Delayed {
+    fn drop(&mut self) {
+        // The runtime was dropped without a shutdown: waiting runs are let
+        // go of all the same, so a store keeps them (their guards would
+        // otherwise journal them `Interrupted`).
+        let waiting = std::mem::take(&mut self.waiting.get_mut().by_due);
+        for pending in waiting.into_values() {
+            pending.release();
+        }
+    }
 }
 
 impl Delayed {
@@ -190,13 +222,11 @@ pub(super) async fn timer(delayed: Arc<Delayed>, launches: Weak<Launches>) {
                 id
             });
         }
-        let now = Instant::now();
-        let wake_at = match next {
-            Some(due) => delayed.clock.instant_at(due).min(now + RESYNC),
-            None => now + RESYNC,
-        };
+        // Nothing waiting: sleep until woken (no periodic wake-ups).
+        let wake_at = next.map(|due| delayed.clock.instant_at(due).min(Instant::now() + RESYNC));
+        let sleep = tokio::time::sleep_until(wake_at.unwrap_or_else(Instant::now));
         tokio::select! {
-            () = tokio::time::sleep_until(wake_at) => {
+            () = sleep, if wake_at.is_some() => {
                 let due = delayed.take_due(delayed.clock.now());
                 if due.is_empty() {
                     continue;
@@ -250,13 +280,6 @@ impl Launches {
     /// with a store it stays `Queued` there (with its due time) for the
     /// next start, without one it ends `Interrupted`.
     pub(super) fn let_go(&self, pending: Pending) {
-        let record = pending.record();
-        let stopped = Err(Error::ShuttingDown);
-        let registry = self.ctx.registry();
-        let _ = if registry.store().is_enabled() {
-            registry.finish_unjournaled(record, stopped)
-        } else {
-            registry.finish_now(record, stopped)
-        };
+        pending.release();
     }
 }
