@@ -226,6 +226,8 @@ async fn a_restart_keeps_the_due_time_and_runs_a_missed_one_once() {
     let missed = orch.launch(mark("missed").start_after(S)).await.unwrap();
     let kept = orch.launch(mark("kept").start_after(4 * S)).await.unwrap();
     let accepted = orch.find_run(kept).unwrap().queued;
+    let due = orch.observe().stored_run(kept).unwrap().due.unwrap();
+    assert!(due >= accepted + 4 * S);
     orch.shutdown().await.unwrap();
     // Its waiters were let go of; the store keeps it queued.
     assert!(matches!(orch.wait(missed).await, Err(Error::ShuttingDown)));
@@ -238,10 +240,11 @@ async fn a_restart_keeps_the_due_time_and_runs_a_missed_one_once() {
     let out = orch.wait(missed).await.unwrap();
     assert!(out.success());
     assert_eq!(orch.status(kept), Some(RunStatus::Queued));
+    assert_eq!(orch.observe().stored_run(kept).unwrap().due, Some(due));
     let out = orch.wait(kept).await.unwrap();
     assert!(out.success());
     let started = orch.find_run(kept).unwrap().started.unwrap();
-    assert!(started >= accepted + 4 * S, "not before its due time");
+    assert!(started >= due, "not before its due time");
     assert!(
         started < restarted + 4 * S,
         "the stored due time, not one counted again from the restart"

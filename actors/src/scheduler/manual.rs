@@ -34,7 +34,8 @@ pub enum Triggered {
     /// it).
     Queued,
     /// A run was in flight and the policy is `Skip` (or `Queue` with a run
-    /// queued already): nothing started; counted in `skipped`.
+    /// queued already, or on a disabled schedule): nothing started;
+    /// counted in `skipped`.
     Skipped {
         /// The run in flight that caused the skip.
         running: Option<RunId>,
@@ -62,7 +63,9 @@ impl SchedulerState {
             return Ok(Triggered::Started(self.start_run(&entry, &mut state)));
         }
         let triggered = match entry.spec.overlap {
-            Overlap::Queue if !state.pending => {
+            // A disabled schedule starts no queued run: only its own
+            // trigger now, which then has nothing to queue behind.
+            Overlap::Queue if !state.pending && state.enabled => {
                 state.pending = true;
                 Triggered::Queued
             }
