@@ -47,6 +47,8 @@ use taskorch_actors::{
 use crate::config::Config;
 
 mod concurrent;
+// run and stream of a task with a delayed start.
+mod delayed;
 mod durable;
 mod events;
 mod execute;

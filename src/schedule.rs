@@ -2,4 +2,4 @@
 //! the clock schedules read.
 
 pub use crate::orchestrator::Schedules;
-pub use taskorch_actors::scheduler::{CatchUp, Clock};
+pub use taskorch_actors::scheduler::{CatchUp, Clock, MAX_BACKFILL, Triggered};

@@ -8,6 +8,9 @@
 
 mod bad_input;
 mod batch;
+// `run --after` / `--at`, and `start_after` / `start_at` in jobs files.
+mod delayed;
+// `taskorch metrics` of a running `up`.
 mod metrics;
 mod pipe;
 mod pipes;

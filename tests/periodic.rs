@@ -119,4 +119,6 @@ mod bad_input;
 mod cron;
 mod interval;
 mod lifecycle;
+// Trigger now and backfill a range.
+mod manual;
 mod overlap;

@@ -16,6 +16,8 @@ mod execute;
 mod graph;
 // Task graphs: property test of random DAGs against their invariants.
 mod graph_props;
+// Delayed one-off jobs: `start_at` / `start_after` on launch and run, across a restart.
+mod delayed;
 // FireAndForget: `launch`, `status`, `wait`, `cancel`, `find_runs`, retention.
 mod launch;
 // LongRunning: `orch.stream`, `output`, `subscribe_output`, `cancel`.

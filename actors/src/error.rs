@@ -448,6 +448,41 @@ pub enum Error {
     #[error("run {0} has not ended yet; only a finished run can be rerun")]
     RunStillActive(RunId),
 
+    /// A delayed start (`Task::start_at`, `Task::start_after`) on a task
+    /// that cannot have one: a schedule's task (the schedule says when it
+    /// runs) or a task graph's (its dependencies do). Nothing was added.
+    #[error(
+        "{place}: a delayed start (Task::start_at / start_after) is not supported here; \
+         launch the task with `launch` instead"
+    )]
+    StartNotSupported {
+        /// Where the task was given ("schedule \"backup\"", "graph task \"build\"").
+        place: String,
+    },
+
+    /// A backfill range that is not a range: `from` is after `to`.
+    /// Nothing ran.
+    #[error("invalid backfill of schedule {schedule:?}: {reason}")]
+    InvalidBackfill {
+        /// The schedule's name.
+        schedule: String,
+        /// What is wrong with the range.
+        reason: String,
+    },
+
+    /// A backfill range holding more ticks than one backfill may run
+    /// (`scheduler::MAX_BACKFILL`). Nothing ran: split the range.
+    #[error(
+        "backfill of schedule {schedule:?}: the range holds more than {limit} ticks; \
+         split it into smaller ranges"
+    )]
+    BackfillTooLarge {
+        /// The schedule's name.
+        schedule: String,
+        /// The most ticks one backfill runs.
+        limit: usize,
+    },
+
     /// An I/O error while talking to a running process.
     #[error("i/o error on {context}: {source}")]
     Io {
@@ -556,6 +591,9 @@ impl Error {
             Error::UnknownQueue(_) => "unknown_queue",
             Error::InvalidRate { .. } => "invalid_rate",
             Error::RunStillActive(_) => "run_still_active",
+            Error::StartNotSupported { .. } => "start_not_supported",
+            Error::InvalidBackfill { .. } => "invalid_backfill",
+            Error::BackfillTooLarge { .. } => "backfill_too_large",
         }
     }
 
@@ -601,6 +639,9 @@ impl Error {
                 | Error::UnknownQueue(_)
                 | Error::InvalidRate { .. }
                 | Error::RunStillActive(_)
+                | Error::StartNotSupported { .. }
+                | Error::InvalidBackfill { .. }
+                | Error::BackfillTooLarge { .. }
         )
     }
 

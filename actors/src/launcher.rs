@@ -10,6 +10,9 @@
 //!   ([`Launched`]), so the caller never waits behind a process spawn. From
 //!   then on it follows the run through the registry (`status`, `wait`,
 //!   `cancel`), never through this actor.
+//!   A task with a delayed start (`Task::start_at`, `start_after`) still
+//!   due ahead is answered at once as well, but waits, `Queued`, on the
+//!   shared timer of `delayed` until it is due; then it starts as above.
 //! - [`LauncherMessage::Status`]: how many launched runs are in flight.
 //!
 //! # Durable store
@@ -64,11 +67,12 @@
 //! of growing memory without limit. Finished runs do not count: the
 //! registry's retention bounds those.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::SystemTime;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::oneshot;
-use tokio_util::task::TaskTracker;
+use tokio_util::task::{AbortOnDropHandle, TaskTracker};
 
 use crate::context::Context;
 use crate::error::{Error, Result};
@@ -77,14 +81,19 @@ use crate::pattern::Pattern;
 use crate::registry::RunRecord;
 use crate::run::RunId;
 use crate::runner::{self, Owner, Prepared, drain_runs};
+use crate::scheduler::Clock;
 use crate::slot::Reply;
 use crate::store::ResumedRun;
 use crate::supervisor::ChildReport;
 use crate::task::{Task, TaskKind};
 use crate::trace::Correlation;
 
+// Delayed launches: one timer for every run waiting for its due time.
+mod delayed;
 #[cfg(test)]
 mod tests;
+
+use delayed::{Delayed, Pending};
 
 /// The child name of the launcher.
 pub(crate) const LAUNCHER: &str = "launcher";
@@ -150,28 +159,51 @@ pub struct Launches {
     // Owns every launched run; stopped only by shutdown (or through the
     // shutdown root, by the emergency stop).
     owner: Owner,
-    // Every launched run task still going: its length is what the
+    // Every launched run task still going: with the delayed runs, what the
     // back-pressure bound counts.
     runs: TaskTracker,
     max_queued: usize,
+    // Delayed runs waiting for their due time (see `delayed`).
+    delayed: Arc<Delayed>,
+    // Their timer task, started with the first delayed run; aborted when
+    // the launches are dropped.
+    timer: OnceLock<AbortOnDropHandle<()>>,
+    // This value's own `Arc`, weakly, for the timer task.
+    me: Weak<Launches>,
 }
 
 impl Launches {
     /// The launched runs of the runtime `ctx`, at most `max_queued` in
     /// flight at once (a bound of 0 is raised to 1).
+    #[cfg(test)]
     pub(crate) fn new(ctx: Arc<Context>, max_queued: usize) -> Arc<Self> {
+        Launches::with_clock(ctx, max_queued, Clock::system())
+    }
+
+    /// [`new`](Self::new), reading due times of delayed launches on
+    /// `clock` (the runtime's, so tests can simulate it).
+    pub(crate) fn with_clock(ctx: Arc<Context>, max_queued: usize, clock: Clock) -> Arc<Self> {
         let owner = Owner::new(LAUNCHER, ctx.shutdown().root());
-        Arc::new(Launches {
+        Arc::new_cyclic(|me| Launches {
             ctx,
             owner,
             runs: TaskTracker::new(),
             max_queued: max_queued.max(1),
+            delayed: Arc::new(Delayed::new(clock)),
+            timer: OnceLock::new(),
+            me: me.clone(),
         })
     }
 
-    /// Launched runs not finished yet (queued or running).
+    /// Launched runs not finished yet (waiting for their due time, queued
+    /// or running).
     pub fn in_flight(&self) -> usize {
-        self.runs.len()
+        self.runs.len() + self.delayed.len()
+    }
+
+    /// Delayed launches waiting for their due time.
+    pub fn delayed(&self) -> usize {
+        self.delayed.len()
     }
 
     /// The back-pressure bound.
@@ -186,6 +218,11 @@ impl Launches {
     /// called again it returns as soon as nothing is left.
     pub async fn drain_at_shutdown(&self) {
         if self.ctx.shutdown().is_closing() {
+            // Delayed runs are not waited for: they are let go of at once
+            // (kept `Queued` in a store, for the next start).
+            for pending in self.delayed.close() {
+                self.let_go(pending);
+            }
             drain_runs(&self.ctx, &self.owner, &self.runs, LAUNCHER).await;
         }
     }
@@ -196,6 +233,11 @@ impl Launches {
     /// of an in-process action waits, `Queued`, until its action is
     /// registered again; one whose program is gone fails as a launch would
     /// have.
+    ///
+    /// A delayed run (`Task::start_at`, `start_after`) keeps its stored due
+    /// time: one still ahead waits for it; one that passed while the
+    /// application was down starts now, once (as systemd's `Persistent=`
+    /// timers do).
     pub(crate) fn resume(&self, run: &ResumedRun) {
         let ctx = Arc::clone(&self.ctx);
         let record = ctx
@@ -203,6 +245,15 @@ impl Launches {
             .admit(crate::registry::Admission::resumed(run).parent(Some(self.owner.token())));
         let task = Arc::new(run.task.clone());
         let settle = Settle { ctx, record };
+        if let Some(due) = self.ahead(settle.record.due()) {
+            self.delay(due, Pending::Resumed { task, settle });
+            return;
+        }
+        self.spawn_resumed(task, settle);
+    }
+
+    /// Run `task` of the resumed run `settle` now (see [`resume`](Self::resume)).
+    fn spawn_resumed(&self, task: Arc<Task>, settle: Settle) {
         let owner = self.owner.clone();
         let alive = settle.ctx.tasks().token();
         self.runs.spawn(async move {
@@ -241,17 +292,24 @@ impl Launches {
         ctx.shutdown().check()?;
         // Input errors first: they say more than a full queue does.
         let prepared = runner::prepare(ctx, task)?;
-        if self.runs.len() >= self.max_queued {
+        if self.in_flight() >= self.max_queued {
             return Err(Error::QueueFull {
                 limit: self.max_queued,
             });
         }
-        let record = ctx.registry().admit(
+        let mut admission =
             crate::registry::Admission::new(prepared.task.display_name(), Pattern::FireAndForget)
                 .journal(crate::registry::Journal::WithTask(&prepared.task))
                 .job(prepared.task.job())
-                .parent(Some(self.owner.token())),
-        );
+                .parent(Some(self.owner.token()));
+        // A delayed start counts from acceptance on the runtime's clock
+        // (simulated in tests), which also tells when it is due.
+        admission.due = prepared
+            .task
+            .job()
+            .start
+            .map(|start| start.due(self.delayed.clock().now()));
+        let record = ctx.registry().admit(admission);
         record.correlate(correlation);
         Ok(Admitted {
             prepared,
@@ -260,6 +318,77 @@ impl Launches {
                 record,
             },
         })
+    }
+}
+
+impl Launches {
+    /// `due` if it is still ahead on the runtime's clock (a due time in
+    /// the past, or none, means at once).
+    fn ahead(&self, due: Option<SystemTime>) -> Option<SystemTime> {
+        due.filter(|&due| due > self.delayed.clock().now())
+    }
+
+    /// Hold `pending` until `due` (starting the timer task if it is the
+    /// first delayed run); at shutdown, let go of it at once.
+    fn delay(&self, due: SystemTime, pending: Pending) {
+        if let Err(pending) = self.delayed.hold(due, pending) {
+            self.let_go(pending);
+            return;
+        }
+        self.timer.get_or_init(|| {
+            AbortOnDropHandle::new(tokio::spawn(delayed::timer(
+                Arc::clone(&self.delayed),
+                self.me.clone(),
+            )))
+        });
+    }
+
+    /// Start `pending`, now due: a launched run as a launch starts, a
+    /// resumed one as [`resume`](Self::resume) does.
+    fn start_pending(&self, pending: Pending) {
+        match pending {
+            Pending::Launched(admitted) => {
+                // The caller has its answer already: no go-ahead to wait
+                // for (a dropped sender reads as sent).
+                let (_, started) = oneshot::channel();
+                admitted.spawn(self, started, None);
+            }
+            Pending::Resumed { task, settle } => self.spawn_resumed(task, settle),
+        }
+    }
+
+    /// Accept `admitted`, due at `due` (ahead of now), and answer `reply`
+    /// with its id at once (with a store, once its `Queued` record, due
+    /// time included, is committed).
+    fn launch_delayed(&self, admitted: Admitted, due: SystemTime, reply: Reply<Launched>) {
+        let record = Arc::clone(&admitted.settle.record);
+        // The go-ahead does not apply: the due time starts the run.
+        let (go, _) = oneshot::channel();
+        let launched = Launched {
+            id: record.id(),
+            _go: go,
+        };
+        self.delay(due, Pending::Launched(admitted));
+        if !self.ctx.store().is_enabled() {
+            reply.send(Ok(launched));
+            return;
+        }
+        let ctx = Arc::clone(&self.ctx);
+        let delayed = Arc::clone(&self.delayed);
+        let alive = ctx.tasks().token();
+        self.runs.spawn(async move {
+            let _alive = alive;
+            match record.durable().await {
+                Ok(()) => reply.send(Ok(launched)),
+                Err(e) => {
+                    // Not accepted after all: it never starts.
+                    let pending = delayed.take(record.id());
+                    let _ = ctx.registry().finish_now(&record, Err(e.clone()));
+                    drop(pending);
+                    reply.send(Err(e));
+                }
+            }
+        });
     }
 }
 
@@ -386,19 +515,26 @@ impl Actor for Launcher {
         ctx.handle_message(LAUNCHER, message, |message| async move {
             match message {
                 LauncherMessage::Launch { task, reply } => {
-                    match launches.admit(task, reply.correlation()) {
-                        Ok(run) if launches.ctx.store().is_enabled() => {
+                    let admitted = launches.admit(task, reply.correlation());
+                    let due = admitted
+                        .as_ref()
+                        .ok()
+                        .and_then(|run| launches.ahead(run.settle.record.due()));
+                    match (admitted, due) {
+                        (Ok(run), Some(due)) => launches.launch_delayed(run, due, reply),
+                        (Ok(run), None) if launches.ctx.store().is_enabled() => {
                             run.start_durable(&launches, reply);
                         }
-                        admitted => reply.send(admitted.map(|run| run.start(&launches))),
+                        (admitted, _) => reply.send(admitted.map(|run| run.start(&launches))),
                     }
                 }
                 LauncherMessage::Status(reply) => {
                     let _ = reply.send(ChildReport {
                         detail: format!(
-                            "{} launched runs in flight (limit {})",
+                            "{} launched runs in flight (limit {}), {} of them delayed",
                             launches.in_flight(),
-                            launches.max_queued
+                            launches.max_queued,
+                            launches.delayed()
                         ),
                     });
                 }

@@ -407,6 +407,21 @@ impl Registry {
         self.finish_at(record, outcome, now)
     }
 
+    /// Record `outcome` here only, journaling nothing: the store keeps the
+    /// run as it last journaled it. For a delayed launch let go of at
+    /// shutdown, which stays `Queued` in the store so that the next start
+    /// runs it at its due time; its waiters here get `outcome`.
+    ///
+    /// # Errors
+    /// [`IllegalTransition`] if the run had already finished.
+    pub(crate) fn finish_unjournaled(
+        &self,
+        record: &RunRecord,
+        outcome: Result<Output>,
+    ) -> Result<RunStatus, IllegalTransition> {
+        self.finish_at(record, outcome, SystemTime::now())
+    }
+
     /// [`finish`](Self::finish) at time `now`, without journaling.
     fn finish_at(
         &self,

@@ -158,7 +158,7 @@ impl Runtime {
         // Outside the coordinator, so a restarted one adopts its graphs.
         let graphs = Arc::new(GraphTable::default());
         let launcher = ActorSlot::new("launcher", restart_wait);
-        let launches = Launches::new(Arc::clone(&ctx), max_queued);
+        let launches = Launches::with_clock(Arc::clone(&ctx), max_queued, *schedules.clock());
         let pool_keeper = ActorSlot::new(POOL_KEEPER, restart_wait);
         // Outside the keeper, so a keeper restart restores every pool.
         let pool_table = Arc::new(PoolTable::default());

@@ -7,6 +7,8 @@
 //!   store the schedule, and put its first tick on the timing heap.
 //! - [`SchedulerMessage::SetEnabled`], [`SchedulerMessage::Remove`]: change
 //!   one schedule, in order with the ticks.
+//! - [`SchedulerMessage::TriggerNow`], [`SchedulerMessage::Backfill`]:
+//!   runs of one schedule by hand, outside its pace (see `manual`).
 //! - [`SchedulerMessage::Tick`]: sent by this incarnation's timer task when
 //!   the earliest tick is due (or a queued run may start): pop every due
 //!   tick off the heap, apply the overlap and catch-up policies, start the
@@ -45,6 +47,8 @@ mod clock;
 // Durable state: schedules in the store, restored on start.
 mod durable;
 mod handle;
+// Trigger now and backfill.
+mod manual;
 mod spec;
 mod store;
 #[cfg(test)]
@@ -64,6 +68,7 @@ use tokio_util::task::{AbortOnDropHandle, TaskTracker};
 
 pub use clock::Clock;
 pub use handle::Schedule;
+pub use manual::{MAX_BACKFILL, Triggered};
 pub use spec::{CatchUp, DEFAULT_GRACE, Overlap, ScheduleSpec};
 pub use store::{ScheduleEntry, ScheduleInfo, ScheduleStore};
 pub use timeline::TimerHeap;
@@ -128,6 +133,30 @@ pub enum SchedulerMessage {
         /// Answered once it is removed.
         reply: Reply<()>,
     },
+    /// Start a run of the schedule `name` (if still the one with `id`)
+    /// now, under its overlap policy.
+    TriggerNow {
+        /// The schedule's name.
+        name: Arc<str>,
+        /// Its id in the store.
+        id: u64,
+        /// What the overlap policy made of it.
+        reply: Reply<Triggered>,
+    },
+    /// Run the ticks of the schedule `name` (if still the one with `id`)
+    /// due in `[from, to)`.
+    Backfill {
+        /// The schedule's name.
+        name: Arc<str>,
+        /// Its id in the store.
+        id: u64,
+        /// The start of the range (included).
+        from: SystemTime,
+        /// The end of the range (excluded).
+        to: SystemTime,
+        /// The ids of the runs started, one per tick, in tick order.
+        reply: Reply<Vec<crate::run::RunId>>,
+    },
     /// The earliest tick is due, or a queued run may start (from the
     /// incarnation's timer task).
     Tick,
@@ -136,7 +165,7 @@ pub enum SchedulerMessage {
 }
 
 pattern_message!(pub SchedulerMessage {
-    requests: [Add, SetEnabled, Remove],
+    requests: [Add, SetEnabled, Remove, TriggerNow, Backfill],
     plain: [Tick],
     status: Status,
 });
@@ -222,6 +251,16 @@ impl Actor for Scheduler {
                 SchedulerMessage::Remove { name, id, reply } => {
                     reply.send(state.remove(&name, id));
                 }
+                SchedulerMessage::TriggerNow { name, id, reply } => {
+                    reply.send(state.trigger_now(&name, id));
+                }
+                SchedulerMessage::Backfill {
+                    name,
+                    id,
+                    from,
+                    to,
+                    reply,
+                } => reply.send(state.backfill(&name, id, from, to)),
                 SchedulerMessage::Tick => state.tick(),
                 SchedulerMessage::Status(reply) => {
                     let _ = reply.send(ChildReport {
@@ -254,6 +293,13 @@ impl SchedulerState {
     fn add(&mut self, spec: &ScheduleSpec) -> Result<Arc<ScheduleEntry>> {
         self.ctx.shutdown().check()?;
         spec.validate()?;
+        // The trigger says when a schedule's task runs; a start of its own
+        // would be ignored on every tick, so it is refused.
+        if spec.task.job().start.is_some() {
+            return Err(crate::error::Error::StartNotSupported {
+                place: format!("schedule {:?}", spec.name),
+            });
+        }
         runner::prepare(&self.ctx, Arc::clone(&spec.task))?;
         let now = Instant::now();
         let first = tick::first_due(spec, now, self.store.clock().now(), self.store.crons());
@@ -370,7 +416,7 @@ impl SchedulerState {
     /// Register a run of `entry` and start it in a task this incarnation
     /// owns. Called with the schedule's lock held, so the counters and the
     /// run agree.
-    fn start_run(&self, entry: &Arc<ScheduleEntry>, state: &mut EntryState) {
+    fn start_run(&self, entry: &Arc<ScheduleEntry>, state: &mut EntryState) -> crate::run::RunId {
         let ctx = Arc::clone(&self.ctx);
         let record = ctx.registry().admit(
             crate::registry::Admission::new(entry.name(), Pattern::Periodic)
@@ -388,6 +434,7 @@ impl SchedulerState {
             record: Arc::clone(&record),
         };
         let owner = self.owner.clone();
+        let id = record.id();
         // Holding a token of the runtime-wide tracker lets shutdown wait for
         // this run's clean-up even if this incarnation dies first.
         let alive = ctx.tasks().token();
@@ -433,6 +480,7 @@ impl SchedulerState {
                 }
             }
         });
+        id
     }
 
     /// Put `entry`'s next tick on the heap, if it has one and is enabled.

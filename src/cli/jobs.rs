@@ -13,6 +13,13 @@
 //! Every entry needs a unique `name`. Commands are `command = ["prog",
 //! "arg", ..]` (no shell) or `shell = "script"`; options `env`, `cwd`,
 //! `timeout` (a human duration), `retries`. Unknown keys are refused.
+//! `[[launch]]` entries may wait before they start: `start_after =
+//! "10m"` (counted from when `up` launches it) or `start_at =
+//! "2026-12-08T06:00:00Z"` (RFC 3339; a time in the past starts at once),
+//! not both. Other entries refuse them: a `[[setup]]` would hold up
+//! everything after it, a `[[service]]` the services after it, a
+//! `[[task]]` starts when its `after` tasks allow and a `[[schedule]]`
+//! when its trigger fires.
 //!
 //! A file is checked whole before anything starts, every key with the
 //! runtime's own checks (`Task::validate`, `ScheduleSpec::validate`,
@@ -86,6 +93,10 @@ pub(super) struct TaskDef {
     timeout: Option<Spanned<Dur>>,
     #[serde(default)]
     retries: u32,
+    /// Start no earlier than this long after `up` reaches the entry.
+    start_after: Option<Spanned<Dur>>,
+    /// Start no earlier than this time.
+    start_at: Option<Spanned<At>>,
     /// `[[task]]` only: the tasks that must succeed first.
     #[serde(default)]
     pub(super) after: Vec<Spanned<String>>,
@@ -144,6 +155,19 @@ impl<'de> Deserialize<'de> for Dur {
         })?;
         super::check_duration(&text, parsed)
             .map(Dur)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// An RFC 3339 time in a jobs file (`"2026-12-08T06:00:00Z"`).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct At(pub(super) std::time::SystemTime);
+
+impl<'de> Deserialize<'de> for At {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        super::run::parse_time(&text)
+            .map(At)
             .map_err(serde::de::Error::custom)
     }
 }
@@ -281,9 +305,43 @@ fn check_task(def: &Spanned<TaskDef>, section: &str) -> Result<(), Located> {
     }
     let entry = format!("[[{section}]] {name:?}");
     task.keys().check(&entry)?;
+    check_start(task, section, &entry)?;
     task.task()
         .validate()
         .map_err(|e| at(def.span(), format!("{entry}: {}", why(e))))
+}
+
+/// `start_after` / `start_at`: one of them, on an entry that can wait,
+/// within the runtime's limits (`Task::validate`).
+fn check_start(task: &TaskDef, section: &str, entry: &str) -> Result<(), Located> {
+    let (key, span, start) = match (&task.start_after, &task.start_at) {
+        (None, None) => return Ok(()),
+        (Some(_), Some(at_time)) => {
+            return Err(at(
+                at_time.span(),
+                format!("{entry}: `start_at`: `start_after` is given too; keep one"),
+            ));
+        }
+        (Some(after), None) => (
+            "start_after",
+            after.span(),
+            Task::shell("true").start_after(after.get_ref().0),
+        ),
+        (None, Some(at_time)) => (
+            "start_at",
+            at_time.span(),
+            Task::shell("true").start_at(at_time.get_ref().0),
+        ),
+    };
+    if section != "launch" {
+        return Err(at(
+            span,
+            format!("{entry}: `{key}`: a delayed start is for [[launch]] entries only"),
+        ));
+    }
+    start
+        .validate()
+        .map_err(|e| at(span, format!("{entry}: `{key}`: {}", why(e))))
 }
 
 /// `[settings]`, each key with the runtime's own check
@@ -487,7 +545,12 @@ impl TaskDef {
 
     /// The task to run.
     pub(super) fn task(&self) -> Task {
-        self.keys().build(self.name.get_ref(), self.retries)
+        let task = self.keys().build(self.name.get_ref(), self.retries);
+        match (&self.start_after, &self.start_at) {
+            (Some(after), _) => task.start_after(after.get_ref().0),
+            (None, Some(at_time)) => task.start_at(at_time.get_ref().0),
+            (None, None) => task,
+        }
     }
 }
 

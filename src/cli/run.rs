@@ -34,7 +34,7 @@
 use std::future::Future;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use clap::Args as ClapArgs;
 
@@ -53,7 +53,9 @@ Examples:
   taskorch run -- make test
   taskorch run --timeout 30s --retries 2 -- curl -fsS https://example.com
   taskorch run --store .taskorch --name backup -- ./backup.sh   (kept in history)
-  tar c src | taskorch run -- gzip -9 > src.tar.gz              (stdin and stdout pass through)";
+  tar c src | taskorch run -- gzip -9 > src.tar.gz              (stdin and stdout pass through)
+  taskorch run --after 10m -- ./report.sh                       (waits, then runs; Ctrl-C before: exit 130)
+  taskorch run --at 2026-12-08T06:00:00Z -- ./backup.sh         (a time in the past runs now)";
 
 const STREAM_EXAMPLES: &str = "\
 Examples:
@@ -75,6 +77,9 @@ pub struct RunArgs {
     /// The run's name in the history (default: the program).
     #[arg(long)]
     pub name: Option<String>,
+    /// When to start the command (`--after`, `--at`).
+    #[command(flatten)]
+    pub start: StartArgs,
     /// The program and its arguments (after `--`).
     #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub command: Vec<String>,
@@ -95,9 +100,68 @@ pub struct StreamArgs {
     /// passed through byte for byte.
     #[arg(long)]
     pub timestamps: bool,
+    /// When to start the command (`--after`, `--at`).
+    #[command(flatten)]
+    pub start: StartArgs,
     /// The program and its arguments (after `--`).
     #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub command: Vec<String>,
+}
+
+/// When `run` and `stream` start the command (at once by default). The
+/// command waits in `taskorch`: Ctrl-C (or SIGTERM) before the start exits
+/// 130 and nothing runs.
+#[derive(Debug, Clone, Copy, ClapArgs)]
+pub struct StartArgs {
+    /// Start the command this long from now (`10s`, `5m`, `2h`).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION", conflicts_with = "at")]
+    pub after: Option<Duration>,
+    /// Start the command at this time (RFC 3339: `2026-12-08T06:00:00Z`,
+    /// `2026-12-08T07:00:00+01:00`); a time in the past starts it now.
+    #[arg(long, value_parser = parse_time, value_name = "TIME")]
+    pub at: Option<SystemTime>,
+}
+
+impl StartArgs {
+    /// `task` with the start these options ask for.
+    fn apply(self, task: Task) -> Task {
+        match (self.after, self.at) {
+            (Some(delay), _) => task.start_after(delay),
+            (None, Some(at)) => task.start_at(at),
+            (None, None) => task,
+        }
+    }
+}
+
+/// An RFC 3339 time (`--at`): UTC (`Z`) or with an offset (`+01:00`).
+pub(super) fn parse_time(s: &str) -> Result<SystemTime, String> {
+    let bad =
+        |why: String| format!("{s:?}: {why} (an RFC 3339 time, such as 2026-12-08T06:00:00Z)");
+    // humantime reads UTC times; an offset is applied here.
+    let (base, offset) = match s
+        .len()
+        .checked_sub(6)
+        .and_then(|i| s.get(i..).map(|o| (i, o)))
+    {
+        Some((i, o)) if (o.starts_with('+') || o.starts_with('-')) && o.as_bytes()[3] == b':' => {
+            let hours: u64 = o[1..3].parse().map_err(|_| bad("bad offset".into()))?;
+            let minutes: u64 = o[4..].parse().map_err(|_| bad("bad offset".into()))?;
+            if hours > 23 || minutes > 59 {
+                return Err(bad("bad offset".into()));
+            }
+            let offset = Duration::from_secs(hours * 3600 + minutes * 60);
+            (&s[..i], Some((o.starts_with('+'), offset)))
+        }
+        _ => (s, None),
+    };
+    let local = humantime::parse_rfc3339_weak(base).map_err(|e| bad(e.to_string()))?;
+    // Local time = UTC + offset, so UTC = local - offset.
+    let utc = match offset {
+        None => Some(local),
+        Some((true, ahead)) => local.checked_sub(ahead),
+        Some((false, behind)) => local.checked_add(behind),
+    };
+    utc.ok_or_else(|| bad("out of range".into()))
 }
 
 /// The task for `CMD ARGS..`.
@@ -139,7 +203,7 @@ pub(super) async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<i32, CliError> {
     let task = task(&args.command, args.name.as_deref(), args.timeout).retries(args.retries);
-    pass_through(task, store, Framing::Bytes, shutdown).await
+    pass_through(args.start.apply(task), store, Framing::Bytes, shutdown).await
 }
 
 /// `taskorch stream`.
@@ -148,7 +212,9 @@ pub(super) async fn stream(
     store: Option<PathBuf>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<i32, CliError> {
-    let task = task(&args.command, args.name.as_deref(), args.timeout);
+    let task = args
+        .start
+        .apply(task(&args.command, args.name.as_deref(), args.timeout));
     let framing = if args.timestamps {
         Framing::TimestampedLines
     } else {
@@ -193,7 +259,21 @@ async fn pass_through(
     } else {
         task.inherit_stdin()
     };
-    let mut stream = match orch.stream(task).await {
+    tokio::pin!(shutdown);
+    if let Some(start) = task.job().start {
+        let due = humantime::format_rfc3339_seconds(start.due(SystemTime::now()));
+        eprintln!("taskorch: waiting until {due} to start (Ctrl-C cancels)");
+    }
+    // A delayed start waits in `stream`; a stop before it leaves nothing
+    // behind (the future is dropped before anything was submitted).
+    let started = tokio::select! {
+        started = orch.stream(task) => started,
+        () = &mut shutdown => {
+            finish(&orch, dir.as_ref()).await?;
+            return Ok(INTERRUPTED);
+        }
+    };
+    let mut stream = match started {
         Ok(stream) => stream,
         Err(e) => {
             finish(&orch, dir.as_ref()).await?;

@@ -20,10 +20,18 @@ impl Orchestrator {
     /// stops it. Its outcome stays in the registry until retention evicts
     /// it (`Config::history_limit`, `Config::output_budget`).
     ///
+    /// A task with a delayed start (`Task::start_at`, `start_after`) is
+    /// answered at once too, and stays `Queued` until it is due (a time in
+    /// the past: at once); a cancel before then ends it `Cancelled` with
+    /// nothing started. With a store its due time survives a restart, and
+    /// one missed while the application was down runs once on the next
+    /// start (see `docs/jobs.md`).
+    ///
     /// # Errors
     /// Returned by `launch` itself, before anything runs: `InvalidTask` for
-    /// malformed input, `NotFound` / `PermissionDenied` for a program that
-    /// cannot be run, `UnknownAction`; `QueueFull` when `Config::max_queued`
+    /// malformed input, `InvalidDuration` for a start too far ahead,
+    /// `NotFound` / `PermissionDenied` for a program that cannot be run,
+    /// `UnknownAction`; `QueueFull` when `Config::max_queued`
     /// launched runs are already queued or running; `ShuttingDown`;
     /// `ActorFailed` if the launcher failed while handling this launch
     /// (the run was then not accepted). Everything that happens to the run

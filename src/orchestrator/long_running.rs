@@ -24,6 +24,10 @@ impl Orchestrator {
     /// Dropping the stream does not stop the run (see [`RunStream`]);
     /// [`cancel`](Self::cancel) or [`RunStream::cancel_on_drop`] do.
     ///
+    /// A task with a delayed start is waited for first, as by
+    /// [`run`](Self::run): the stream is answered once the task is due and
+    /// accepted.
+    ///
     /// # Errors
     /// Input errors before anything runs, as [`run`](Self::run):
     /// `InvalidTask`, `NotFound`, `PermissionDenied`, `UnknownAction`;
@@ -37,7 +41,7 @@ impl Orchestrator {
     /// listed by [`runs`](Self::runs).
     pub async fn stream(&self, task: Task) -> Result<RunStream> {
         self.inner.ctx.shutdown().check()?;
-        let task = Arc::new(task);
+        let task = Arc::new(self.until_start(task).await?);
         self.inner
             .executor
             .request(|reply| ExecutorMessage::Stream {

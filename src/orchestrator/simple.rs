@@ -14,11 +14,18 @@ impl Orchestrator {
     /// (`Task::retries`) happen before this returns, and
     /// [`Output::attempts`] counts them.
     ///
+    /// A task with a delayed start (`Task::start_at`, `start_after`) is
+    /// waited for here, in the caller, until it is due (a time in the past
+    /// is due at once), then run; the run is registered when it starts.
+    /// Dropping the future while it waits submits nothing.
+    ///
     /// # Errors
     /// `InvalidTask` for malformed input, `NotFound` / `PermissionDenied`
     /// for a program that cannot be run, `UnknownAction`, `TimedOut`,
     /// `Cancelled` (another task called [`cancel`](Self::cancel)),
-    /// `ActorFailed` if the executor died meanwhile, `ShuttingDown`.
+    /// `ActorFailed` if the executor died meanwhile, `ShuttingDown` (also
+    /// when shutdown begins while a delayed task waits); `InvalidDuration`
+    /// for a delayed start too far ahead.
     ///
     /// # Cancel safety
     /// Dropping the future does not stop the run: it continues to its end
@@ -26,7 +33,7 @@ impl Orchestrator {
     /// registry ([`runs`](Self::runs) lists it).
     pub async fn run(&self, task: Task) -> Result<Output> {
         self.inner.ctx.shutdown().check()?;
-        let task = Arc::new(task);
+        let task = Arc::new(self.until_start(task).await?);
         self.inner
             .executor
             .request(|reply| ExecutorMessage::Run {

@@ -13,7 +13,15 @@ pub(super) const TARGETS: &[(&str, &[&str])] = &[
     ("launcher", &["Launch", "Status"]),
     (
         "scheduler",
-        &["Add", "SetEnabled", "Remove", "Tick", "Status"],
+        &[
+            "Add",
+            "SetEnabled",
+            "Remove",
+            "TriggerNow",
+            "Backfill",
+            "Tick",
+            "Status",
+        ],
     ),
     (
         "pool_keeper",

@@ -75,6 +75,7 @@ impl Plan {
     /// # Errors
     /// `InvalidTask` for a limit or an aging of zero, or a task with an
     /// empty name; `DuplicateTask` for a name used twice;
+    /// `StartNotSupported` for a task with a delayed start;
     /// `UnknownDependency` for a dependency on a key of another graph;
     /// `DependencyCycle` naming the tasks of a cycle (a task depending on
     /// itself is a cycle of one).
@@ -99,6 +100,13 @@ impl Plan {
             }
             if !names.insert(task.name.as_str()) {
                 return Err(Error::DuplicateTask(task.name.clone()));
+            }
+            // A graph task starts when its dependencies allow: a start of
+            // its own would be silently ignored, so it is refused.
+            if task.task.job().start.is_some() {
+                return Err(Error::StartNotSupported {
+                    place: format!("graph task {:?}", task.name),
+                });
             }
         }
         drop(names);

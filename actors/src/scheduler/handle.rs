@@ -2,11 +2,14 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use super::SchedulerMessage;
+use super::manual::Triggered;
 use super::spec::ScheduleSpec;
 use super::store::{ScheduleEntry, ScheduleInfo, ScheduleStore};
 use crate::error::Result;
+use crate::run::RunId;
 use crate::slot::ActorSlot;
 
 /// A handle to one schedule. Cheap to clone; dropping it does **not**
@@ -90,6 +93,58 @@ impl Schedule {
             .request(|reply| SchedulerMessage::Remove {
                 name: Arc::clone(&name),
                 id,
+                reply,
+            })
+            .await
+    }
+
+    /// Start a run now, outside the schedule's pace; its next tick stays
+    /// when it was. The schedule's [`Overlap`](super::Overlap) policy
+    /// applies as to a tick: with a run in flight, `Skip` starts nothing
+    /// ([`Triggered::Skipped`], counted in `skipped`), `Queue` starts one
+    /// run when it ends ([`Triggered::Queued`]), `Allow` starts one now. A
+    /// disabled schedule can be triggered. The run is an ordinary run of
+    /// the schedule, counted in its [`info`](Self::info).
+    ///
+    /// # Errors
+    /// `UnknownSchedule` if the schedule was removed; `Halted` while the
+    /// runtime is halted; `ActorFailed` or `ShuttingDown` if the scheduler
+    /// cannot answer.
+    pub async fn trigger_now(&self) -> Result<Triggered> {
+        let (name, id) = (self.entry.spec.name.clone(), self.entry.id());
+        self.slot
+            .request(|reply| SchedulerMessage::TriggerNow {
+                name: Arc::clone(&name),
+                id,
+                reply,
+            })
+            .await
+    }
+
+    /// Run the ticks of the schedule's trigger that fall in `[from, to)`
+    /// (the ones missed while the application was down, say): one run
+    /// per tick, all started now, and their ids in tick order. The ticks
+    /// are the trigger's own: a cron expression's matching times, or for
+    /// `Trigger::every` the times on the schedule's pace (its next tick,
+    /// give or take whole intervals). Each run is an ordinary run of the
+    /// schedule (counted in [`info`](Self::info)), under the global
+    /// concurrency cap; the overlap policy does not hold them back, as the
+    /// caller asked for each. An empty range (`from == to`) runs nothing.
+    ///
+    /// # Errors
+    /// `InvalidBackfill` if `from` is after `to`; `BackfillTooLarge` if
+    /// the range holds more than [`MAX_BACKFILL`](super::MAX_BACKFILL)
+    /// ticks (nothing runs: split it); `UnknownSchedule` if the schedule
+    /// was removed; `Halted` while the runtime is halted; `ActorFailed` or
+    /// `ShuttingDown` if the scheduler cannot answer.
+    pub async fn backfill(&self, from: SystemTime, to: SystemTime) -> Result<Vec<RunId>> {
+        let (name, id) = (self.entry.spec.name.clone(), self.entry.id());
+        self.slot
+            .request(|reply| SchedulerMessage::Backfill {
+                name: Arc::clone(&name),
+                id,
+                from,
+                to,
                 reply,
             })
             .await
