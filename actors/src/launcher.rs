@@ -133,6 +133,13 @@ pub struct Launched {
 }
 
 impl Launched {
+    /// The answer for a launch that found its key's run: nothing waits
+    /// for it to be dropped.
+    fn existing(id: RunId) -> Self {
+        let (go, _) = oneshot::channel();
+        Launched { id, _go: go }
+    }
+
     /// The run's id. Take it and drop the `Launched`: the run starts when
     /// its caller has the id in hand, so a process spawn (half a millisecond
     /// or more of a worker thread, and a CPU for the new child) never sits
@@ -235,8 +242,13 @@ impl Launches {
     }
 
     /// Admit `task`: the checks and the registration of a launch. The run
-    /// is started by [`Admitted::start`].
-    fn admit(&self, task: Arc<Task>, correlation: Correlation) -> Result<Admitted> {
+    /// is started by [`Admitted::start`]. A task whose key names a live or
+    /// recent run gets that run's id instead (`Err(id)` inside `Ok`).
+    fn admit(
+        &self,
+        task: Arc<Task>,
+        correlation: Correlation,
+    ) -> Result<std::result::Result<Admitted, RunId>> {
         let ctx = &self.ctx;
         ctx.shutdown().check()?;
         // Input errors first: they say more than a full queue does.
@@ -246,20 +258,23 @@ impl Launches {
                 limit: self.max_queued,
             });
         }
-        let record = ctx.registry().admit(
+        let record = match ctx.registry().admit_keyed(
             crate::registry::Admission::new(prepared.task.display_name(), Pattern::FireAndForget)
                 .journal(crate::registry::Journal::WithTask(&prepared.task))
                 .job(prepared.task.job())
                 .parent(Some(self.owner.token())),
-        );
+        ) {
+            crate::registry::Keyed::New(record) => record,
+            crate::registry::Keyed::Existing(record) => return Ok(Err(record.id())),
+        };
         record.correlate(correlation);
-        Ok(Admitted {
+        Ok(Ok(Admitted {
             prepared,
             settle: Settle {
                 ctx: Arc::clone(ctx),
                 record,
             },
-        })
+        }))
     }
 }
 
@@ -387,10 +402,12 @@ impl Actor for Launcher {
             match message {
                 LauncherMessage::Launch { task, reply } => {
                     match launches.admit(task, reply.correlation()) {
-                        Ok(run) if launches.ctx.store().is_enabled() => {
+                        Ok(Ok(run)) if launches.ctx.store().is_enabled() => {
                             run.start_durable(&launches, reply);
                         }
-                        admitted => reply.send(admitted.map(|run| run.start(&launches))),
+                        Ok(Ok(run)) => reply.send(Ok(run.start(&launches))),
+                        Ok(Err(existing)) => reply.send(Ok(Launched::existing(existing))),
+                        Err(e) => reply.send(Err(e)),
                     }
                 }
                 LauncherMessage::Status(reply) => {

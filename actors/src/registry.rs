@@ -44,6 +44,7 @@ use crate::trace::Correlation;
 
 // Durable state: the store hooks (clearly apart from the in-memory logic).
 mod durable;
+mod index;
 mod job;
 mod output;
 mod query;
@@ -51,6 +52,7 @@ mod query;
 mod tests;
 
 pub use crate::run::RunQuery;
+pub use index::Keyed;
 
 /// Retention limits of a [`Registry`].
 #[derive(Debug, Clone, Copy)]
@@ -60,13 +62,25 @@ pub struct Retention {
     /// Bytes of captured output kept across all finished runs; past it the
     /// oldest finished runs lose their output (the record stays).
     pub output_budget: usize,
+    /// How long a finished run keeps its caller's key
+    /// ([`Task::key`](crate::Task::key)): a task submitted with the key
+    /// within this time after the run finished gets that run back
+    /// ([`Registry::admit_keyed`]). Zero: only live runs do.
+    pub key_window: std::time::Duration,
 }
+
+/// The default [`Retention::key_window`]: one minute, Oban's default
+/// uniqueness period. Long enough to absorb a client's retry of a submit
+/// whose answer it lost; short enough that a nightly job with a fixed key
+/// runs again the next night.
+pub const DEFAULT_KEY_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Default for Retention {
     fn default() -> Self {
         Retention {
             history_limit: 10_000,
             output_budget: 64 << 20,
+            key_window: DEFAULT_KEY_WINDOW,
         }
     }
 }
@@ -165,6 +179,9 @@ pub struct Registry {
     store: Store,
     // Where run events go (see `events`).
     events: Events,
+    // Caller's keys and labels of the runs (see `index`).
+    keys: Mutex<index::KeyIndex>,
+    labels: parking_lot::RwLock<index::LabelIndex>,
 }
 
 /// Finished runs in finishing order, for eviction.
@@ -184,13 +201,25 @@ impl Registry {
 
     /// An empty registry that journals every run to `store`.
     pub fn with_store(retention: Retention, store: Store) -> Self {
-        Registry {
+        let keyed = if store.is_enabled() {
+            let since = SystemTime::now()
+                .checked_sub(retention.key_window)
+                .unwrap_or(std::time::UNIX_EPOCH);
+            store.keyed_since(since)
+        } else {
+            Vec::new()
+        };
+        let registry = Registry {
             runs: DashMap::new(),
             retention,
             finished: Mutex::new(Finished::default()),
             store,
             events: Events::new(1),
-        }
+            keys: Mutex::default(),
+            labels: parking_lot::RwLock::default(),
+        };
+        registry.restore_keys(keyed);
+        registry
     }
 
     /// Emit run events (queued, started, finished) to `events`.
@@ -221,7 +250,19 @@ impl Registry {
 
     /// Accept a run: record it as `Queued` (journaled as `admission`
     /// says) and return its record. The one way a run enters the registry.
+    /// Its key, if it has one, is taken whatever run held it: submits that
+    /// should find the existing run use [`admit_keyed`](Self::admit_keyed).
     pub fn admit(&self, admission: Admission<'_>) -> Arc<RunRecord> {
+        if admission.job.key.is_some() {
+            let mut keys = self.keys.lock();
+            self.admit_indexed(admission, &mut keys)
+        } else {
+            self.admit_indexed(admission, &mut index::KeyIndex::default())
+        }
+    }
+
+    /// [`admit`](Self::admit) with the key lock held (`keys`).
+    fn admit_indexed(&self, admission: Admission<'_>, keys: &mut index::KeyIndex) -> Arc<RunRecord> {
         let Admission {
             id,
             name,
@@ -270,6 +311,7 @@ impl Registry {
             Journal::Record => durable::journal_queued(&record, None),
             Journal::WithTask(task) => durable::journal_queued(&record, Some(task)),
         }
+        self.index_admitted(&record, keys);
         self.runs.insert(record.id, Arc::clone(&record));
         record
     }
@@ -294,7 +336,13 @@ impl Registry {
     pub fn info(&self, id: RunId) -> Option<RunInfo> {
         match self.runs.get(&id) {
             Some(r) => Some(r.info()),
-            None => self.store.run(id).map(|row| row.info(id)),
+            None => self.store.run(id).map(|row| {
+                let mut info = row.info(id);
+                if let Some(job) = self.store.job(id) {
+                    job.fill(&mut info);
+                }
+                info
+            }),
         }
     }
 
@@ -417,6 +465,7 @@ impl Registry {
         if let Some(lines) = record.lines() {
             lines.close();
         }
+        self.index_finished(record, now);
         self.retire(record.id, held);
         Ok(status)
     }
@@ -459,7 +508,9 @@ impl Registry {
         // Map updates happen outside the retention lock so readers of other
         // runs never wait on it.
         for old in evict {
-            self.runs.remove(&old);
+            if let Some((_, record)) = self.runs.remove(&old) {
+                self.index_evicted(&record);
+            }
         }
         for old in strip {
             if let Some(record) = self.get(old) {
@@ -594,6 +645,8 @@ impl RunRecord {
             attempts: state.attempts,
             stdout_dropped: dropped(state, |out| out.stdout_dropped),
             stderr_dropped: dropped(state, |out| out.stderr_dropped),
+            key: self.key().map(str::to_string),
+            labels: self.labels().clone(),
         }
     }
 
