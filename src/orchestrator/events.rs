@@ -124,7 +124,7 @@ impl Observer<'_> {
     /// # async fn demo(orch: &taskorch::Orchestrator) -> taskorch::Result<()> {
     /// use taskorch::Task;
     ///
-    /// let id = orch.launch(Task::new("train").key("training_session_123")).await?;
+    /// let id = orch.launch(Task::command("train").key("training_session_123")).await?;
     /// let found = orch.observe().find_key("training_session_123")?;
     /// assert_eq!(found.map(|run| run.id), Some(id));
     /// # Ok(())
