@@ -241,10 +241,18 @@ impl Launches {
         });
     }
 
+    /// [`admit_or_existing`](Self::admit_or_existing) of a task without a
+    /// key (the unit tests' way in).
+    #[cfg(test)]
+    fn admit(&self, task: Arc<Task>, correlation: Correlation) -> Result<Admitted> {
+        self.admit_or_existing(task, correlation)
+            .map(|admitted| admitted.expect("an unkeyed task is always admitted"))
+    }
+
     /// Admit `task`: the checks and the registration of a launch. The run
     /// is started by [`Admitted::start`]. A task whose key names a live or
     /// recent run gets that run's id instead (`Err(id)` inside `Ok`).
-    fn admit(
+    fn admit_or_existing(
         &self,
         task: Arc<Task>,
         correlation: Correlation,
@@ -401,7 +409,7 @@ impl Actor for Launcher {
         ctx.handle_message(LAUNCHER, message, |message| async move {
             match message {
                 LauncherMessage::Launch { task, reply } => {
-                    match launches.admit(task, reply.correlation()) {
+                    match launches.admit_or_existing(task, reply.correlation()) {
                         Ok(Ok(run)) if launches.ctx.store().is_enabled() => {
                             run.start_durable(&launches, reply);
                         }
