@@ -42,6 +42,7 @@ mod advise;
 mod batch;
 mod client;
 mod ids;
+mod job_args;
 mod joblog;
 mod jobs;
 mod json;
