@@ -7,6 +7,7 @@
 //! SIGKILL if it does not exit in time).
 
 mod bad_input;
+mod labels;
 mod batch;
 mod pipe;
 mod pipes;
