@@ -26,7 +26,7 @@ use crate::run::{RunId, RunInfo, RunQuery};
 pub(super) struct KeyIndex {
     by_key: HashMap<String, RunId>,
     /// Finished keyed runs, in finishing order, with their finishing time.
-    expiring: VecDeque<(SystemTime, String, RunId)>,
+    pub(super) expiring: VecDeque<(SystemTime, String, RunId)>,
 }
 
 impl KeyIndex {

@@ -4,6 +4,7 @@ use super::*;
 use std::time::Duration;
 
 // Job options of runs.
+mod index;
 mod jobs;
 
 fn ok_output(id: RunId, code: i32, bytes: usize) -> Output {
