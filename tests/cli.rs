@@ -7,8 +7,8 @@
 //! SIGKILL if it does not exit in time).
 
 mod bad_input;
-mod labels;
 mod batch;
+mod labels;
 mod pipe;
 mod pipes;
 mod read;

@@ -214,13 +214,13 @@ async fn check_queries(orch: &Orchestrator, runs: &[taskorch::RunId], memory: bo
     assert_eq!(ids(&by_bot), vec![runs[0], runs[1], runs[4]]);
     assert_eq!(by_bot[0].labels.get("bot").map(String::as_str), Some("b-1"));
     // Several labels: all of them.
-    let both = ask(RunQuery::new().label("bot", "b-1").label("strategy", "mean"));
+    let both = ask(RunQuery::new()
+        .label("bot", "b-1")
+        .label("strategy", "mean"));
     assert_eq!(ids(&both), vec![runs[0], runs[4]]);
-    let failed = ask(
-        RunQuery::new()
-            .label("strategy", "mean")
-            .status(RunStatus::Failed),
-    );
+    let failed = ask(RunQuery::new()
+        .label("strategy", "mean")
+        .status(RunStatus::Failed));
     assert_eq!(ids(&failed), vec![runs[4]]);
     let nightly = ask(RunQuery::new().name_prefix("nightly-"));
     assert_eq!(ids(&nightly), vec![runs[0], runs[2], runs[4]]);
@@ -235,12 +235,10 @@ async fn check_queries(orch: &Orchestrator, runs: &[taskorch::RunId], memory: bo
         ask(RunQuery::new().label("bot", "b-1").since(future)).is_empty(),
         "time range applies"
     );
-    let before = ask(
-        RunQuery::new()
-            .label("bot", "b-1")
-            .until(future)
-            .since(SystemTime::UNIX_EPOCH),
-    );
+    let before = ask(RunQuery::new()
+        .label("bot", "b-1")
+        .until(future)
+        .since(SystemTime::UNIX_EPOCH));
     assert_eq!(before.len(), 3);
 }
 

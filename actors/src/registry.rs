@@ -262,7 +262,11 @@ impl Registry {
     }
 
     /// [`admit`](Self::admit) with the key lock held (`keys`).
-    fn admit_indexed(&self, admission: Admission<'_>, keys: &mut index::KeyIndex) -> Arc<RunRecord> {
+    fn admit_indexed(
+        &self,
+        admission: Admission<'_>,
+        keys: &mut index::KeyIndex,
+    ) -> Arc<RunRecord> {
         let Admission {
             id,
             name,

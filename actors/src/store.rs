@@ -22,7 +22,9 @@
 //! - `records`: the record types (one per table) and their encoding
 //!   (schema version byte + bincode); a run's job options are a
 //!   `JobRow` in `JOBS`, written with its `Queued` record, read back
-//!   into `ResumedRun` and `StoredRun`, and removed with the run.
+//!   into `ResumedRun` and `StoredRun`, and removed with the run; its
+//!   labels have one entry each in `LABELS`, written and removed with
+//!   the `JobRow` (the label index of `history`, see `history`).
 //! - `writer`: the group-commit writer thread and background retention;
 //!   after a failed write (a full disk, EIO: redb then fails every later
 //!   operation of that handle) it reopens the file and commits what is

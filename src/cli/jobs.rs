@@ -517,7 +517,13 @@ impl TaskDef {
         if let Some(key) = &self.key {
             task = task.key(key.get_ref());
         }
-        for (k, v) in self.labels.as_ref().map(Spanned::get_ref).into_iter().flatten() {
+        for (k, v) in self
+            .labels
+            .as_ref()
+            .map(Spanned::get_ref)
+            .into_iter()
+            .flatten()
+        {
             task = task.label(k, v);
         }
         task

@@ -12,8 +12,8 @@ use clap::Args as ClapArgs;
 use crate::{RunStatus, StreamKind};
 
 use super::client::Source;
-use super::wire::RunsFilter;
 use super::store_dir::StoreDir;
+use super::wire::RunsFilter;
 use super::{CliError, ids, json as json_out, pipe, render};
 
 const RUNS_EXAMPLES: &str = "\

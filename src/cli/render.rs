@@ -114,7 +114,12 @@ pub(super) fn details(d: &RunDetails, short: &str) -> String {
         rows.push(("key", key.clone()));
     }
     if !d.info.labels.is_empty() {
-        let labels: Vec<String> = d.info.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let labels: Vec<String> = d
+            .info
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         rows.push(("labels", labels.join(" ")));
     }
     rows.push(("accepted", time(d.info.queued)));

@@ -45,15 +45,40 @@ fn runs_filters_by_labels_and_key_and_show_prints_them() {
     // A key: the second run within the window is the first one again.
     let first = taskorch(
         dir.path(),
-        &["run", "--store", ".taskorch", "--key", "job-42", "--", "echo", "once"],
+        &[
+            "run",
+            "--store",
+            ".taskorch",
+            "--key",
+            "job-42",
+            "--",
+            "echo",
+            "once",
+        ],
     );
-    assert_eq!((first.code, first.stdout.as_str()), (0, "once\n"), "{first:?}");
+    assert_eq!(
+        (first.code, first.stdout.as_str()),
+        (0, "once\n"),
+        "{first:?}"
+    );
     let again = taskorch(
         dir.path(),
-        &["run", "--store", ".taskorch", "--key", "job-42", "--", "echo", "twice"],
+        &[
+            "run",
+            "--store",
+            ".taskorch",
+            "--key",
+            "job-42",
+            "--",
+            "echo",
+            "twice",
+        ],
     );
     assert_eq!(again.code, 0, "{again:?}");
-    assert_eq!(again.stdout, "once\n", "the stored run's output, not a new run");
+    assert_eq!(
+        again.stdout, "once\n",
+        "the stored run's output, not a new run"
+    );
     assert!(again.stderr.contains("key job-42 names run"), "{again:?}");
     let keyed = json_runs(dir.path(), &["--key", "job-42"]);
     assert_eq!(keyed.len(), 1, "one run for the key");
@@ -78,10 +103,46 @@ fn bad_keys_and_labels_are_exit_2_and_nothing_starts() {
     let long = "k".repeat(65);
     let long_label = format!("{long}=v");
     let cases: [&[&str]; 5] = [
-        &["run", "--store", ".taskorch", "--label", "=v", "--", "touch", "started"],
-        &["run", "--store", ".taskorch", "--label", "novalue", "--", "touch", "started"],
-        &["run", "--store", ".taskorch", "--label", &long_label, "--", "touch", "started"],
-        &["run", "--store", ".taskorch", "--key", "", "--", "touch", "started"],
+        &[
+            "run",
+            "--store",
+            ".taskorch",
+            "--label",
+            "=v",
+            "--",
+            "touch",
+            "started",
+        ],
+        &[
+            "run",
+            "--store",
+            ".taskorch",
+            "--label",
+            "novalue",
+            "--",
+            "touch",
+            "started",
+        ],
+        &[
+            "run",
+            "--store",
+            ".taskorch",
+            "--label",
+            &long_label,
+            "--",
+            "touch",
+            "started",
+        ],
+        &[
+            "run",
+            "--store",
+            ".taskorch",
+            "--key",
+            "",
+            "--",
+            "touch",
+            "started",
+        ],
         &["runs", "--label", "b@d=v"],
     ];
     for args in cases {

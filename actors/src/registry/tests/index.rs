@@ -38,7 +38,9 @@ async fn a_key_names_its_run_while_live_and_for_the_window() {
         panic!("a live key names its run");
     };
     assert_eq!(same.id(), first.id());
-    reg.finish(&first, Ok(Output::empty(first.id()))).await.unwrap();
+    reg.finish(&first, Ok(Output::empty(first.id())))
+        .await
+        .unwrap();
     assert!(matches!(
         reg.admit_keyed(Admission::new("c", Pattern::FireAndForget).job(&keyed("k"))),
         Keyed::Existing(r) if r.id() == first.id()
@@ -93,7 +95,9 @@ async fn evicted_runs_leave_the_label_index() {
         let bot = if i % 2 == 0 { "even" } else { "odd" };
         let record = reg.admit(Admission::new("l", Pattern::FireAndForget).job(&labelled(bot)));
         ids.push(record.id());
-        reg.finish(&record, Ok(Output::empty(record.id()))).await.unwrap();
+        reg.finish(&record, Ok(Output::empty(record.id())))
+            .await
+            .unwrap();
     }
     let found: Vec<RunId> = reg
         .query(&RunQuery::new().label("desk", "fx"))
@@ -102,7 +106,11 @@ async fn evicted_runs_leave_the_label_index() {
         .collect();
     assert_eq!(found, ids[3..]);
     let index = reg.labels.read();
-    let held: usize = index.values().flat_map(|values| values.values()).map(|ids| ids.len()).sum();
+    let held: usize = index
+        .values()
+        .flat_map(|values| values.values())
+        .map(|ids| ids.len())
+        .sum();
     assert_eq!(held, 4, "two labels of each of the two kept runs");
     assert_eq!(index["bot"].len(), 2, "{index:?}");
 }

@@ -13,7 +13,9 @@ use crate::run::{RunQuery, RunStatus};
 use crate::task::Task;
 
 fn labelled(key: Option<&str>) -> Box<JobRow> {
-    let mut task = Task::command("true").label("bot", "b-7").label("desk", "fx");
+    let mut task = Task::command("true")
+        .label("bot", "b-7")
+        .label("desk", "fx");
     if let Some(key) = key {
         task = task.key(key);
     }
