@@ -288,7 +288,10 @@ async fn store_retention_removes_label_entries_with_the_run() {
         .history(&RunQuery::new().label("bot", "b-1"))
         .unwrap();
     assert_eq!(history.len(), 2, "only retained runs are found by label");
-    let memory = orch.find_runs(&RunQuery::new().label("bot", "b-1"));
-    assert_eq!(memory.len(), 2, "evicted runs leave the memory index");
+    // Waiters wake before the finished run's retention step: wait for it.
+    crate::common::wait_for("evicted runs to leave the memory index", || {
+        orch.find_runs(&RunQuery::new().label("bot", "b-1")).len() == 2
+    })
+    .await;
     orch.shutdown().await.unwrap();
 }
