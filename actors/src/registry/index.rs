@@ -133,10 +133,11 @@ impl Registry {
     /// window.
     pub(super) fn index_finished(&self, record: &RunRecord, at: SystemTime) {
         if let Some(key) = record.key() {
-            self.keys
-                .lock()
-                .expiring
-                .push_back((at, key.to_string(), record.id));
+            let mut keys = self.keys.lock();
+            // Expired here too, so keys of streams (admitted without the
+            // check) never pile up when nobody submits with a key.
+            keys.expire(at, self.retention.key_window);
+            keys.expiring.push_back((at, key.to_string(), record.id));
         }
     }
 
