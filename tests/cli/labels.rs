@@ -194,3 +194,27 @@ fn jobs_files_take_key_and_labels_and_refuse_bad_ones() {
         assert!(!bad.path().join(".taskorch").exists(), "{entry}");
     }
 }
+
+#[tokio::test]
+async fn runs_label_and_key_filters_reach_a_running_up() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("jobs.toml"),
+        "[[service]]\nname = \"svc\"\nshell = \"echo up; sleep 300\"\nkey = \"svc-1\"\nlabels = { bot = \"b-7\" }\n\n\
+         [[service]]\nname = \"other\"\nshell = \"echo up; sleep 300\"\nlabels = { bot = \"b-8\" }\n",
+    )
+    .unwrap();
+    let mut up = super::Spawned::start(dir.path(), &["up", "jobs.toml"]);
+    up.wait_for("svc            | up").await;
+    up.wait_for("other          | up").await;
+    // Reads go to the running `up` over its socket.
+    let runs = json_runs(dir.path(), &["--label", "bot=b-7"]);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["name"], "svc");
+    assert_eq!(runs[0]["status"], "running");
+    let keyed = json_runs(dir.path(), &["--key", "svc-1"]);
+    assert_eq!(keyed.len(), 1, "{keyed:?}");
+    assert_eq!(keyed[0]["labels"]["bot"], "b-7");
+    up.signal("TERM");
+    assert_eq!(up.exit_code().await, 0, "stderr:\n{}", up.stderr());
+}
