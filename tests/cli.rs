@@ -9,6 +9,7 @@
 mod bad_input;
 mod batch;
 mod labels;
+mod metrics;
 mod pipe;
 mod pipes;
 mod read;
