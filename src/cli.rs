@@ -43,6 +43,7 @@ mod advise;
 mod batch;
 mod client;
 mod ids;
+mod job_args;
 mod joblog;
 mod jobs;
 mod json;

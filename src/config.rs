@@ -39,6 +39,16 @@ pub struct Config {
     pub history_limit: usize,
     /// Bytes of captured output kept across finished runs (default 64 MiB).
     pub output_budget: usize,
+    /// How long a finished run keeps its caller's key
+    /// ([`Task::key`](crate::Task::key)): a task submitted with that key
+    /// within this time after the run ended gets the finished run back
+    /// instead of a new one. Default 60 s
+    /// ([`DEFAULT_KEY_WINDOW`](taskorch_actors::registry::DEFAULT_KEY_WINDOW)),
+    /// Oban's default uniqueness period: it absorbs a client's retry of a
+    /// submit whose answer was lost, yet a nightly job with a fixed key
+    /// runs again the next night. Zero: only queued and running runs
+    /// hold their key (Temporal's "allow duplicate" reuse policy).
+    pub key_window: Duration,
     /// Most launched (fire-and-forget) runs in flight at once, waiting for
     /// an execution slot or running (default 100,000); past it `launch`
     /// answers `QueueFull`.
@@ -141,6 +151,7 @@ impl Default for Config {
             max_output: limits.max_output,
             history_limit: retention.history_limit,
             output_budget: retention.output_budget,
+            key_window: retention.key_window,
             max_queued,
             strategy: policy.strategy,
             restart_intensity: policy.intensity,
@@ -186,6 +197,7 @@ impl Config {
             retention: Retention {
                 history_limit: self.history_limit,
                 output_budget: self.output_budget,
+                key_window: self.key_window,
             },
             policy: SupervisorPolicy {
                 strategy: self.strategy,

@@ -11,6 +11,8 @@ mod batch;
 // `run --after` / `--at`, and `start_after` / `start_at` in jobs files.
 mod delayed;
 // `taskorch metrics` of a running `up`.
+// `runs --label/--key`, `run --key/--label`, keys and labels in jobs files.
+mod labels;
 mod metrics;
 mod pipe;
 mod pipes;

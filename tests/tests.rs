@@ -82,6 +82,9 @@ mod durable_workflow;
 // Job options (key, labels, priority, queue, start): refused when malformed,
 // stored with the run and read back after a restart.
 mod job;
+// Caller's keys (idempotent submits, kept across a restart) and label,
+// prefix, time and status queries in memory and in the store.
+mod job_keys;
 
 // ---- Operations: workflows, events, halt, breakers, tracing, faults ----
 

@@ -221,12 +221,16 @@ async fn run_simple(
 ) -> Result<Output> {
     ctx.shutdown().check()?;
     let prepared = runner::prepare(ctx, task)?;
-    let record = ctx.registry().admit(
+    let record = match ctx.registry().admit_keyed(
         crate::registry::Admission::new(prepared.task.display_name(), Pattern::Simple)
             .journal(crate::registry::Journal::WithTask(&prepared.task))
             .job(prepared.task.job())
             .parent(Some(owner.token())),
-    );
+    ) {
+        crate::registry::Keyed::New(record) => record,
+        // Its key names a live or recent run: that run's outcome is the answer.
+        crate::registry::Keyed::Existing(record) => return record.wait().await,
+    };
     record.correlate(correlation);
     runner::execute(ctx, &record, &prepared, owner).await
 }

@@ -142,6 +142,13 @@ pub struct Launched {
 }
 
 impl Launched {
+    /// The answer for a launch that found its key's run: nothing waits
+    /// for it to be dropped.
+    fn existing(id: RunId) -> Self {
+        let (go, _) = oneshot::channel();
+        Launched { id, _go: go }
+    }
+
     /// The run's id. Take it and drop the `Launched`: the run starts when
     /// its caller has the id in hand, so a process spawn (half a millisecond
     /// or more of a worker thread, and a CPU for the new child) never sits
@@ -285,9 +292,22 @@ impl Launches {
         });
     }
 
-    /// Admit `task`: the checks and the registration of a launch. The run
-    /// is started by [`Admitted::start`].
+    /// [`admit_or_existing`](Self::admit_or_existing) of a task without a
+    /// key (the unit tests' way in).
+    #[cfg(test)]
     fn admit(&self, task: Arc<Task>, correlation: Correlation) -> Result<Admitted> {
+        self.admit_or_existing(task, correlation)
+            .map(|admitted| admitted.expect("an unkeyed task is always admitted"))
+    }
+
+    /// Admit `task`: the checks and the registration of a launch. The run
+    /// is started by [`Admitted::start`]. A task whose key names a live or
+    /// recent run gets that run's id instead (`Err(id)` inside `Ok`).
+    fn admit_or_existing(
+        &self,
+        task: Arc<Task>,
+        correlation: Correlation,
+    ) -> Result<std::result::Result<Admitted, RunId>> {
         let ctx = &self.ctx;
         ctx.shutdown().check()?;
         // Input errors first: they say more than a full queue does.
@@ -309,15 +329,18 @@ impl Launches {
             .job()
             .start
             .map(|start| start.due(self.delayed.clock().now()));
-        let record = ctx.registry().admit(admission);
+        let record = match ctx.registry().admit_keyed(admission) {
+            crate::registry::Keyed::New(record) => record,
+            crate::registry::Keyed::Existing(record) => return Ok(Err(record.id())),
+        };
         record.correlate(correlation);
-        Ok(Admitted {
+        Ok(Ok(Admitted {
             prepared,
             settle: Settle {
                 ctx: Arc::clone(ctx),
                 record,
             },
-        })
+        }))
     }
 }
 
@@ -515,17 +538,16 @@ impl Actor for Launcher {
         ctx.handle_message(LAUNCHER, message, |message| async move {
             match message {
                 LauncherMessage::Launch { task, reply } => {
-                    let admitted = launches.admit(task, reply.correlation());
-                    let due = admitted
-                        .as_ref()
-                        .ok()
-                        .and_then(|run| launches.ahead(run.settle.record.due()));
-                    match (admitted, due) {
-                        (Ok(run), Some(due)) => launches.launch_delayed(run, due, reply),
-                        (Ok(run), None) if launches.ctx.store().is_enabled() => {
-                            run.start_durable(&launches, reply);
-                        }
-                        (admitted, _) => reply.send(admitted.map(|run| run.start(&launches))),
+                    match launches.admit_or_existing(task, reply.correlation()) {
+                        Ok(Ok(run)) => match launches.ahead(run.settle.record.due()) {
+                            Some(due) => launches.launch_delayed(run, due, reply),
+                            None if launches.ctx.store().is_enabled() => {
+                                run.start_durable(&launches, reply);
+                            }
+                            None => reply.send(Ok(run.start(&launches))),
+                        },
+                        Ok(Err(existing)) => reply.send(Ok(Launched::existing(existing))),
+                        Err(e) => reply.send(Err(e)),
                     }
                 }
                 LauncherMessage::Status(reply) => {

@@ -45,6 +45,7 @@ use crate::trace::Correlation;
 
 // Durable state: the store hooks (clearly apart from the in-memory logic).
 mod durable;
+mod index;
 mod job;
 mod output;
 mod query;
@@ -52,6 +53,7 @@ mod query;
 mod tests;
 
 pub use crate::run::RunQuery;
+pub use index::Keyed;
 
 /// Retention limits of a [`Registry`].
 #[derive(Debug, Clone, Copy)]
@@ -61,13 +63,25 @@ pub struct Retention {
     /// Bytes of captured output kept across all finished runs; past it the
     /// oldest finished runs lose their output (the record stays).
     pub output_budget: usize,
+    /// How long a finished run keeps its caller's key
+    /// ([`Task::key`](crate::Task::key)): a task submitted with the key
+    /// within this time after the run finished gets that run back
+    /// ([`Registry::admit_keyed`]). Zero: only live runs do.
+    pub key_window: std::time::Duration,
 }
+
+/// The default [`Retention::key_window`]: one minute, Oban's default
+/// uniqueness period. Long enough to absorb a client's retry of a submit
+/// whose answer it lost; short enough that a nightly job with a fixed key
+/// runs again the next night.
+pub const DEFAULT_KEY_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Default for Retention {
     fn default() -> Self {
         Retention {
             history_limit: 10_000,
             output_budget: 64 << 20,
+            key_window: DEFAULT_KEY_WINDOW,
         }
     }
 }
@@ -168,6 +182,9 @@ pub struct Registry {
     events: Events,
     // Where every admission, transition and eviction is counted.
     metrics: Arc<MetricsRecorder>,
+    // Caller's keys and labels of the runs (see `index`).
+    keys: Mutex<index::KeyIndex>,
+    labels: parking_lot::RwLock<index::LabelIndex>,
 }
 
 /// Finished runs in finishing order, for eviction.
@@ -187,14 +204,26 @@ impl Registry {
 
     /// An empty registry that journals every run to `store`.
     pub fn with_store(retention: Retention, store: Store) -> Self {
-        Registry {
+        let keyed = if store.is_enabled() {
+            let since = SystemTime::now()
+                .checked_sub(retention.key_window)
+                .unwrap_or(std::time::UNIX_EPOCH);
+            store.keyed_since(since)
+        } else {
+            Vec::new()
+        };
+        let registry = Registry {
             runs: DashMap::new(),
             retention,
             finished: Mutex::new(Finished::default()),
             store,
             events: Events::new(1),
             metrics: Arc::new(MetricsRecorder::new()),
-        }
+            keys: Mutex::default(),
+            labels: parking_lot::RwLock::default(),
+        };
+        registry.restore_keys(keyed);
+        registry
     }
 
     /// Count runs in `metrics` (the runtime's recorder) instead of a
@@ -237,7 +266,23 @@ impl Registry {
 
     /// Accept a run: record it as `Queued` (journaled as `admission`
     /// says) and return its record. The one way a run enters the registry.
+    /// Its key, if it has one, is taken whatever run held it: submits that
+    /// should find the existing run use [`admit_keyed`](Self::admit_keyed).
     pub fn admit(&self, admission: Admission<'_>) -> Arc<RunRecord> {
+        if admission.job.key.is_some() {
+            let mut keys = self.keys.lock();
+            self.admit_indexed(admission, &mut keys)
+        } else {
+            self.admit_indexed(admission, &mut index::KeyIndex::default())
+        }
+    }
+
+    /// [`admit`](Self::admit) with the key lock held (`keys`).
+    fn admit_indexed(
+        &self,
+        admission: Admission<'_>,
+        keys: &mut index::KeyIndex,
+    ) -> Arc<RunRecord> {
         let Admission {
             id,
             name,
@@ -290,6 +335,7 @@ impl Registry {
             Journal::Record => durable::journal_queued(&record, None),
             Journal::WithTask(task) => durable::journal_queued(&record, Some(task)),
         }
+        self.index_admitted(&record, keys);
         if let Some(old) = self.runs.insert(record.id, Arc::clone(&record)) {
             self.metrics.removed(old.pattern, old.status());
         }
@@ -316,7 +362,13 @@ impl Registry {
     pub fn info(&self, id: RunId) -> Option<RunInfo> {
         match self.runs.get(&id) {
             Some(r) => Some(r.info()),
-            None => self.store.run(id).map(|row| row.info(id)),
+            None => self.store.run(id).map(|row| {
+                let mut info = row.info(id);
+                if let Some(job) = self.store.job(id) {
+                    job.fill(&mut info);
+                }
+                info
+            }),
         }
     }
 
@@ -458,6 +510,7 @@ impl Registry {
         if let Some(lines) = record.lines() {
             lines.close();
         }
+        self.index_finished(record, now);
         self.retire(record.id, held);
         Ok(status)
     }
@@ -502,6 +555,7 @@ impl Registry {
         for old in evict {
             if let Some((_, gone)) = self.runs.remove(&old) {
                 self.metrics.removed(gone.pattern, gone.status());
+                self.index_evicted(&gone);
             }
         }
         for old in strip {
@@ -644,6 +698,8 @@ impl RunRecord {
             attempts: state.attempts,
             stdout_dropped: dropped(state, |out| out.stdout_dropped),
             stderr_dropped: dropped(state, |out| out.stderr_dropped),
+            key: self.key().map(str::to_string),
+            labels: self.labels().clone(),
         }
     }
 

@@ -191,6 +191,12 @@ pub struct RunInfo {
     /// The same for stderr (`Output::stderr_dropped`).
     #[serde(default)]
     pub stderr_dropped: u64,
+    /// The caller's key of the run's task ([`Task::key`](crate::Task::key)).
+    #[serde(default)]
+    pub key: Option<String>,
+    /// The labels of the run's task ([`Task::label`](crate::Task::label)).
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 impl RunInfo {

@@ -22,7 +22,9 @@
 //! - `records`: the record types (one per table) and their encoding
 //!   (schema version byte + bincode); a run's job options are a
 //!   `JobRow` in `JOBS`, written with its `Queued` record, read back
-//!   into `ResumedRun` and `StoredRun`, and removed with the run.
+//!   into `ResumedRun` and `StoredRun`, and removed with the run; its
+//!   labels have one entry each in `LABELS`, written and removed with
+//!   the `JobRow` (the label index of `history`, see `history`).
 //! - `writer`: the group-commit writer thread and background retention;
 //!   after a failed write (a full disk, EIO: redb then fails every later
 //!   operation of that handle) it reopens the file and commits what is
@@ -92,6 +94,11 @@ const HALT: TableDefinition<&str, &str> = TableDefinition::new("halt");
 /// by the first write).
 const JOBS: TableDefinition<&[u8; 16], &[u8]> = TableDefinition::new("jobs");
 /// File-wide facts: the schema version, the output bytes stored.
+/// The label index of stored runs: one entry per label of a run,
+/// `("key=value", run id)`, written with the run's [`JobRow`] and removed
+/// with it. A label key has no `=`, so the first `=` splits the two. A
+/// label query is a range scan of one label's entries, newest run last.
+const LABELS: TableDefinition<(&str, &[u8; 16]), ()> = TableDefinition::new("labels");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 /// The file's schema version (in `META`): bumped when a release changes the
@@ -476,6 +483,9 @@ impl Store {
             .or_else(|| self.read(|db| graphs::task_of_run(db, id)).flatten());
         let (lines, line_times) = output.map(|o| (o.lines, o.times)).unwrap_or_default();
         let job = self.job(id);
+        if let Some(job) = &job {
+            job.fill(&mut info);
+        }
         let options = job.as_ref().map(JobRow::options).unwrap_or_default();
         Some(StoredRun {
             info,
@@ -507,6 +517,18 @@ impl Store {
         JobRow::decode(&bytes)
             .inspect_err(|e| tracing::warn!(run = %id, error = %e, "unreadable stored job options"))
             .ok()
+    }
+
+    /// The caller's keys of stored runs that are live, or that finished
+    /// at or after `since`, with the time they finished (`None`: live).
+    /// Read when a registry is created, to rebuild its key index. Scans
+    /// the `jobs` table (only runs with job options have a row).
+    pub(crate) fn keyed_since(
+        &self,
+        since: std::time::SystemTime,
+    ) -> Vec<(String, RunId, Option<std::time::SystemTime>)> {
+        self.read(|db| history::keyed_since(db, since))
+            .unwrap_or_default()
     }
 
     /// Runs matching `query`, newest first.

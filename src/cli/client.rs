@@ -14,12 +14,12 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::net::unix::OwnedReadHalf;
 
-use crate::{OutputLine, RunId, RunQuery, RunStatus};
+use crate::{OutputLine, RunId, RunQuery};
 use taskorch_actors::Store;
 
 use super::CliError;
 use super::store_dir::StoreDir;
-use super::wire::{Reply, Request, RunDetails, runs_query};
+use super::wire::{Reply, Request, RunDetails, RunsFilter, runs_query};
 
 /// An open source of reads.
 pub(super) enum Source {
@@ -85,15 +85,10 @@ impl Source {
     }
 
     /// Runs matching `query`, newest first.
-    pub(super) async fn runs(
-        &self,
-        name: Option<String>,
-        status: Option<RunStatus>,
-        limit: Option<usize>,
-    ) -> Result<Vec<RunDetails>, CliError> {
+    pub(super) async fn runs(&self, filter: RunsFilter) -> Result<Vec<RunDetails>, CliError> {
         match self {
             Source::File(store) => Ok(store
-                .history(&runs_query(name, status, limit))?
+                .history(&runs_query(filter))?
                 .into_iter()
                 .map(|info| match store.stored_run(info.id) {
                     Some(run) => RunDetails::stored(run, None),
@@ -101,11 +96,7 @@ impl Source {
                 })
                 .collect()),
             Source::Served(dir) => {
-                let request = Request::Runs {
-                    name,
-                    status,
-                    limit,
-                };
+                let request = Request::Runs { filter };
                 match Conn::ask(dir, &request).await?.next().await? {
                     Reply::Runs(runs) => Ok(runs),
                     other => Err(unexpected(other)),

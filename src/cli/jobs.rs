@@ -12,7 +12,9 @@
 //!
 //! Every entry needs a unique `name`. Commands are `command = ["prog",
 //! "arg", ..]` (no shell) or `shell = "script"`; options `env`, `cwd`,
-//! `timeout` (a human duration), `retries`. Unknown keys are refused.
+//! `timeout` (a human duration), `retries`; on every entry but
+//! `[[schedule]]` and `[[pool]]` also `key = "id"` (`Task::key`) and
+//! `labels = { k = "v" }` (`Task::label`). Unknown keys are refused.
 //! `[[launch]]` entries may wait before they start: `start_after =
 //! "10m"` (counted from when `up` launches it) or `start_at =
 //! "2026-12-08T06:00:00Z"` (RFC 3339; a time in the past starts at once),
@@ -100,6 +102,12 @@ pub(super) struct TaskDef {
     /// `[[task]]` only: the tasks that must succeed first.
     #[serde(default)]
     pub(super) after: Vec<Spanned<String>>,
+    /// The caller's own id for the run (`Task::key`): a `[[launch]]` whose
+    /// key names a live run of the same `up` is not started twice.
+    key: Option<Spanned<String>>,
+    /// Labels (`Task::label`): `labels = { bot = "b-7" }`; `taskorch runs
+    /// --label bot=b-7` finds the runs.
+    labels: Option<Spanned<BTreeMap<String, String>>>,
 }
 
 /// `[[schedule]]`.
@@ -306,6 +314,24 @@ fn check_task(def: &Spanned<TaskDef>, section: &str) -> Result<(), Located> {
     let entry = format!("[[{section}]] {name:?}");
     task.keys().check(&entry)?;
     check_start(task, section, &entry)?;
+    let bad = |span: Range<usize>, key: &str, e: crate::Error| {
+        at(span, format!("{entry}: `{key}`: {}", why(e)))
+    };
+    if let Some(key) = &task.key {
+        Task::shell("true")
+            .key(key.get_ref())
+            .validate()
+            .map_err(|e| bad(key.span(), "key", e))?;
+    }
+    if let Some(labels) = &task.labels {
+        let mut labelled = Task::shell("true");
+        for (k, v) in labels.get_ref() {
+            labelled = labelled.label(k, v);
+        }
+        labelled
+            .validate()
+            .map_err(|e| bad(labels.span(), "labels", e))?;
+    }
     task.task()
         .validate()
         .map_err(|e| at(def.span(), format!("{entry}: {}", why(e))))
@@ -545,7 +571,19 @@ impl TaskDef {
 
     /// The task to run.
     pub(super) fn task(&self) -> Task {
-        let task = self.keys().build(self.name.get_ref(), self.retries);
+        let mut task = self.keys().build(self.name.get_ref(), self.retries);
+        if let Some(key) = &self.key {
+            task = task.key(key.get_ref());
+        }
+        for (k, v) in self
+            .labels
+            .as_ref()
+            .map(Spanned::get_ref)
+            .into_iter()
+            .flatten()
+        {
+            task = task.label(k, v);
+        }
         match (&self.start_after, &self.start_at) {
             (Some(after), _) => task.start_after(after.get_ref().0),
             (None, Some(at_time)) => task.start_at(at_time.get_ref().0),

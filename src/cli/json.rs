@@ -40,6 +40,10 @@ pub(super) struct Run<'a> {
     stdout_dropped: u64,
     stderr_dropped: u64,
     error: Option<&'a str>,
+    /// The caller's key of the run's task (`Task::key`).
+    key: Option<&'a str>,
+    /// Its labels (`Task::label`), an object.
+    labels: &'a std::collections::BTreeMap<String, String>,
 }
 
 impl<'a> Run<'a> {
@@ -65,6 +69,8 @@ impl<'a> Run<'a> {
             stdout_dropped: d.stdout_dropped.unwrap_or(0),
             stderr_dropped: d.stderr_dropped.unwrap_or(0),
             error: d.error.as_deref(),
+            key: d.info.key.as_deref(),
+            labels: &d.info.labels,
         }
     }
 }

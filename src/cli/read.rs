@@ -13,13 +13,16 @@ use crate::{RunStatus, StreamKind};
 
 use super::client::Source;
 use super::store_dir::StoreDir;
+use super::wire::RunsFilter;
 use super::{CliError, ids, json as json_out, pipe, render};
 
 const RUNS_EXAMPLES: &str = "\
 Examples:
   taskorch runs                          the 20 newest runs
   taskorch runs --status failed --limit 50
-  taskorch runs --name nightly-export --json | jq '.[0].exit_code'";
+  taskorch runs --name nightly-export --json | jq '.[0].exit_code'
+  taskorch runs --label bot=b-7 --label strategy=mean   (both labels)
+  taskorch runs --key training_session_123";
 
 const SHOW_EXAMPLES: &str = "\
 Examples:
@@ -43,6 +46,13 @@ pub struct RunsArgs {
     /// Only runs with exactly this name.
     #[arg(long, value_name = "N")]
     pub name: Option<String>,
+    /// Only runs labelled `k=v` (`Task::label`). Repeatable: runs that
+    /// carry every one of the labels.
+    #[arg(long = "label", value_parser = super::job_args::parse_label, value_name = "K=V")]
+    pub labels: Vec<(String, String)>,
+    /// Only runs whose task carried this key (`Task::key`).
+    #[arg(long, value_parser = super::job_args::parse_key, value_name = "KEY")]
+    pub key: Option<String>,
     /// At most this many runs (the newest).
     #[arg(long, default_value_t = 20, value_name = "K")]
     pub limit: usize,
@@ -116,7 +126,14 @@ fn json<T: serde::Serialize>(value: &T) -> String {
 /// `taskorch runs`.
 pub(super) async fn runs(args: RunsArgs, store: Option<PathBuf>) -> Result<i32, CliError> {
     let source = Source::open(&StoreDir::or_default(store)).await?;
-    let result = match source.runs(args.name, args.status, Some(args.limit)).await {
+    let filter = RunsFilter {
+        name: args.name,
+        status: args.status,
+        limit: Some(args.limit),
+        key: args.key,
+        labels: args.labels,
+    };
+    let result = match source.runs(filter).await {
         Ok(runs) => source.ids().await.map(|all| (runs, all)),
         Err(e) => Err(e),
     };

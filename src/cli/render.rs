@@ -110,6 +110,18 @@ pub(super) fn details(d: &RunDetails, short: &str) -> String {
     if let Some(command) = &d.command {
         rows.push(("command", command.clone()));
     }
+    if let Some(key) = &d.info.key {
+        rows.push(("key", key.clone()));
+    }
+    if !d.info.labels.is_empty() {
+        let labels: Vec<String> = d
+            .info
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        rows.push(("labels", labels.join(" ")));
+    }
     rows.push(("accepted", time(d.info.queued)));
     rows.push(("started", opt_time(d.info.started)));
     rows.push(("finished", opt_time(d.info.finished)));

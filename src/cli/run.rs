@@ -68,6 +68,15 @@ Examples:
 #[derive(Debug, ClapArgs)]
 #[command(after_help = RUN_EXAMPLES)]
 pub struct RunArgs {
+    /// The caller's own id for the run (`Task::key`). With `--store`, a
+    /// run of the same key that finished within the key window (60 s) is
+    /// not started again: its stored output and exit code are given back.
+    #[arg(long, value_parser = super::job_args::parse_key, value_name = "KEY")]
+    pub key: Option<String>,
+    /// A label `k=v` on the run (`Task::label`), repeatable; `taskorch runs
+    /// --label k=v` finds it.
+    #[arg(long = "label", value_parser = super::job_args::parse_label, value_name = "K=V")]
+    pub labels: Vec<(String, String)>,
     /// Stop the command after this long (`30s`, `5m`, `2h`); exit 124.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub timeout: Option<Duration>,
@@ -89,6 +98,15 @@ pub struct RunArgs {
 #[derive(Debug, ClapArgs)]
 #[command(after_help = STREAM_EXAMPLES)]
 pub struct StreamArgs {
+    /// The caller's own id for the run (`Task::key`). With `--store`, a
+    /// run of the same key that finished within the key window (60 s) is
+    /// not started again: its stored output and exit code are given back.
+    #[arg(long, value_parser = super::job_args::parse_key, value_name = "KEY")]
+    pub key: Option<String>,
+    /// A label `k=v` on the run (`Task::label`), repeatable; `taskorch runs
+    /// --label k=v` finds it.
+    #[arg(long = "label", value_parser = super::job_args::parse_label, value_name = "K=V")]
+    pub labels: Vec<(String, String)>,
     /// Stop the command after this long (`30s`, `5m`, `2h`); exit 124.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub timeout: Option<Duration>,
@@ -164,6 +182,17 @@ pub(super) fn parse_time(s: &str) -> Result<SystemTime, String> {
     utc.ok_or_else(|| bad("out of range".into()))
 }
 
+/// The job options of `run` and `stream`: `--key` and `--label`.
+fn with_job(mut task: Task, key: Option<String>, labels: Vec<(String, String)>) -> Task {
+    if let Some(key) = key {
+        task = task.key(key);
+    }
+    for (k, v) in labels {
+        task = task.label(k, v);
+    }
+    task
+}
+
 /// The task for `CMD ARGS..`.
 fn task(command: &[String], name: Option<&str>, timeout: Option<Duration>) -> Task {
     let mut task = Task::command(&command[0]).args(command[1..].iter().cloned());
@@ -203,6 +232,7 @@ pub(super) async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<i32, CliError> {
     let task = task(&args.command, args.name.as_deref(), args.timeout).retries(args.retries);
+    let task = with_job(task, args.key, args.labels);
     pass_through(args.start.apply(task), store, Framing::Bytes, shutdown).await
 }
 
@@ -212,9 +242,12 @@ pub(super) async fn stream(
     store: Option<PathBuf>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<i32, CliError> {
-    let task = args
-        .start
-        .apply(task(&args.command, args.name.as_deref(), args.timeout));
+    let task = with_job(
+        args.start
+            .apply(task(&args.command, args.name.as_deref(), args.timeout)),
+        args.key,
+        args.labels,
+    );
     let framing = if args.timestamps {
         Framing::TimestampedLines
     } else {
@@ -259,6 +292,10 @@ async fn pass_through(
     } else {
         task.inherit_stdin()
     };
+    if let Some(code) = keyed_run(&orch, &task).await {
+        finish(&orch, dir.as_ref()).await?;
+        return code;
+    }
     tokio::pin!(shutdown);
     if let Some(start) = task.job().start {
         let due = humantime::format_rfc3339_seconds(start.due(SystemTime::now()));
@@ -291,6 +328,43 @@ async fn pass_through(
     };
     finish(&orch, dir.as_ref()).await?;
     code
+}
+
+/// The answer for a task whose key names a stored run (finished within
+/// the key window, found after the store was reopened): that run's output
+/// and exit code, as `run` of a keyed task in the library gives back.
+/// `None` when the key names no run (or the task has no key).
+async fn keyed_run(orch: &Orchestrator, task: &Task) -> Option<Result<i32, CliError>> {
+    let key = task.job().key.as_deref()?;
+    let run = orch.observe().find_key(key).ok()??;
+    // `find_key` also names runs past the window: those start again.
+    let held = run.finished.is_none_or(|at| {
+        at.checked_add(orch.config().key_window)
+            .is_none_or(|end| end > std::time::SystemTime::now())
+    });
+    if !held {
+        return None;
+    }
+    let id = run.id;
+    let note = format!("taskorch: key {key} names run {id}; not started again");
+    Some(match orch.wait(id).await {
+        Ok(out) => {
+            let written = write_all(StreamKind::Stdout, &out.stdout)
+                .and_then(|()| write_all(StreamKind::Stderr, &out.stderr));
+            match written {
+                Ok(()) => {
+                    eprintln!("{note}");
+                    Ok(exit_code(&out))
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(CliError::OutputClosed),
+                Err(e) => Err(CliError::io("writing output")(e)),
+            }
+        }
+        Err(e) => {
+            eprintln!("{note}");
+            outcome_code(e)
+        }
+    })
 }
 
 /// Copy `stream`'s output to ours until it ends (`None`), or until

@@ -121,11 +121,7 @@ async fn serve(
         Err(e) => return send(Reply::Error(format!("unreadable request: {e}"))).await,
     };
     match request {
-        Request::Runs {
-            name,
-            status,
-            limit,
-        } => match orch.observe().history(&runs_query(name, status, limit)) {
+        Request::Runs { filter } => match orch.observe().history(&runs_query(filter)) {
             Ok(runs) => {
                 let runs = runs
                     .into_iter()

@@ -13,21 +13,38 @@ use crate::store::StoredRun;
 use crate::task::TaskKind;
 use crate::{Error, Output, OutputLine, RunId, RunInfo, RunQuery, RunStatus, Task};
 
-/// The query of `Request::Runs`, alike on the file and in a running `up`.
-pub(super) fn runs_query(
-    name: Option<String>,
-    status: Option<RunStatus>,
-    limit: Option<usize>,
-) -> RunQuery {
+/// What `taskorch runs` asks for, alike on the file and in a running
+/// `up` (the fields of `Request::Runs`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(super) struct RunsFilter {
+    pub(super) name: Option<String>,
+    pub(super) status: Option<RunStatus>,
+    pub(super) limit: Option<usize>,
+    /// The caller's key (absent in requests of an older client).
+    #[serde(default)]
+    pub(super) key: Option<String>,
+    /// Labels a run must all carry.
+    #[serde(default)]
+    pub(super) labels: Vec<(String, String)>,
+}
+
+/// The query of `Request::Runs`.
+pub(super) fn runs_query(filter: RunsFilter) -> RunQuery {
     let mut query = RunQuery::new();
-    if let Some(name) = name {
+    if let Some(name) = filter.name {
         query = query.name(name);
     }
-    if let Some(status) = status {
+    if let Some(status) = filter.status {
         query = query.status(status);
     }
-    if let Some(limit) = limit {
+    if let Some(limit) = filter.limit {
         query = query.most_recent(limit);
+    }
+    if let Some(key) = filter.key {
+        query = query.key(key);
+    }
+    for (k, v) in filter.labels {
+        query = query.label(k, v);
     }
     query
 }
@@ -40,9 +57,8 @@ pub(super) enum Request {
     Ids,
     /// Runs, newest first.
     Runs {
-        name: Option<String>,
-        status: Option<RunStatus>,
-        limit: Option<usize>,
+        #[serde(flatten)]
+        filter: RunsFilter,
     },
     /// One run.
     Show { id: RunId },

@@ -113,6 +113,35 @@ impl Observer<'_> {
         }
     }
 
+    /// The run the caller's key `key` ([`Task::key`](crate::Task::key))
+    /// names now: the run a `launch` of a task with that key would return
+    /// (queued or running, or finished within `Config::key_window`).
+    /// Otherwise the newest run ever given the key that is still known
+    /// (in memory, or with a store in its history); `None` if there is
+    /// none.
+    ///
+    /// ```no_run
+    /// # async fn demo(orch: &taskorch::Orchestrator) -> taskorch::Result<()> {
+    /// use taskorch::Task;
+    ///
+    /// let id = orch.launch(Task::command("train").key("training_session_123")).await?;
+    /// let found = orch.observe().find_key("training_session_123")?;
+    /// assert_eq!(found.map(|run| run.id), Some(id));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// `Error::Store` if the store cannot be read.
+    pub fn find_key(&self, key: &str) -> Result<Option<RunInfo>> {
+        let registry = self.orch.inner.ctx.registry();
+        if let Some(record) = registry.find_key(key) {
+            return Ok(Some(record.info()));
+        }
+        let query = RunQuery::new().key(key).most_recent(1);
+        Ok(self.history(&query)?.into_iter().next())
+    }
+
     /// Everything the store keeps of run `id`: its record, the task it
     /// ran, how it ended and its output lines (what `taskorch show` reads,
     /// alike through a running `up` and on the file). `None` without a

@@ -233,12 +233,16 @@ async fn run_one(
     }
     // Bad input fails its own slot only: it never becomes a run.
     let prepared = runner::prepare(ctx, Arc::new(task))?;
-    let record = ctx.registry().admit(
+    let record = match ctx.registry().admit_keyed(
         crate::registry::Admission::new(prepared.task.display_name(), Pattern::Concurrent)
             .journal(crate::registry::Journal::WithTask(&prepared.task))
             .job(prepared.task.job())
             .parent(Some(owner.token())),
-    );
+    ) {
+        crate::registry::Keyed::New(record) => record,
+        // Its key names a live or recent run: that run's outcome is the answer.
+        crate::registry::Keyed::Existing(record) => return record.wait().await,
+    };
     record.correlate(correlation);
     // A panic inside is the runner's to catch: it ends the run
     // `RunPanicked` and returns that.

@@ -286,6 +286,7 @@ fn the_registry_output_budget_counts_and_reclaims_rings() {
     let registry = Registry::new(Retention {
         history_limit: 100,
         output_budget: 3000,
+        ..Retention::default()
     });
     let mut records = Vec::new();
     for _ in 0..3 {

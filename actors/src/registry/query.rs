@@ -1,4 +1,5 @@
 //! Queries over the run registry: a [`RunQuery`] answered from memory.
+//! A query with labels reads the label index instead (see `index`).
 //!
 //! A query scans the registry once (it holds at most `history_limit`
 //! finished runs plus the live ones), locking a record only to read its
@@ -16,10 +17,13 @@ impl Registry {
     /// snapshot was taken; a run whose status changes (or that is evicted)
     /// while the query runs may be left out.
     pub fn query(&self, query: &RunQuery) -> Vec<RunInfo> {
-        let matching = self
-            .runs
-            .iter()
-            .filter(|entry| query.matches_fixed(entry.name(), entry.pattern(), entry.queued));
+        if let Some(found) = self.query_labelled(query) {
+            return found;
+        }
+        let matching = self.runs.iter().filter(|entry| {
+            query.matches_fixed(entry.name(), entry.pattern(), entry.queued)
+                && query.matches_job(entry.value().key(), entry.value().labels())
+        });
         let Some(limit) = query.most_recent else {
             let mut found: Vec<RunInfo> = matching
                 .filter_map(|entry| snapshot_if(entry.value(), query))

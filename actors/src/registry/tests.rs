@@ -4,6 +4,7 @@ use super::*;
 use std::time::Duration;
 
 // Job options of runs.
+mod index;
 mod jobs;
 
 fn ok_output(id: RunId, code: i32, bytes: usize) -> Output {
@@ -105,6 +106,7 @@ fn history_limit_evicts_oldest_finished_never_running() {
     let reg = Registry::new(Retention {
         history_limit: 2,
         output_budget: usize::MAX,
+        ..Retention::default()
     });
     let running = reg.admit(Admission::new("long", Pattern::FireAndForget));
     running.start().unwrap();
@@ -129,6 +131,7 @@ fn output_budget_strips_oldest_output() {
     let reg = Registry::new(Retention {
         history_limit: 100,
         output_budget: 150,
+        ..Retention::default()
     });
     let mut ids = Vec::new();
     for _ in 0..3 {
@@ -194,6 +197,7 @@ fn eviction_never_touches_queued_runs_and_forgets_evicted_output() {
     let reg = Registry::new(Retention {
         history_limit: 2,
         output_budget: usize::MAX,
+        ..Retention::default()
     });
     let queued = reg.admit(Admission::new("waiting", Pattern::FireAndForget));
     let mut last = Vec::new();
@@ -217,6 +221,7 @@ async fn a_waiter_holding_an_evicted_run_still_gets_its_outcome() {
     let reg = Registry::new(Retention {
         history_limit: 1,
         output_budget: usize::MAX,
+        ..Retention::default()
     });
     let run = reg.admit(Admission::new("first", Pattern::FireAndForget));
     let held = reg.get(run.id()).unwrap();

@@ -1,7 +1,8 @@
-//! [`RunQuery`]: which runs, by status, name, pattern, acceptance time and
-//! most recent N. One query for the run registry (`Registry::query`,
+//! [`RunQuery`]: which runs, by status, name (or name prefix), pattern,
+//! acceptance time, caller's key, labels and most recent N. One query for the run registry (`Registry::query`,
 //! oldest first) and the durable store (`Store::history`, newest first).
 
+use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use crate::pattern::Pattern;
@@ -32,6 +33,11 @@ pub struct RunQuery {
     pub(crate) since: Option<SystemTime>,
     pub(crate) until: Option<SystemTime>,
     pub(crate) most_recent: Option<usize>,
+    // Job options: the caller's key, and labels that must all be present
+    // (sorted, without duplicates, so equal queries compare equal).
+    pub(crate) key: Option<String>,
+    pub(crate) labels: Vec<(String, String)>,
+    pub(crate) name_prefix: Option<String>,
 }
 
 impl RunQuery {
@@ -71,6 +77,31 @@ impl RunQuery {
         self
     }
 
+    /// Only runs whose name starts with `prefix` (`"nightly-"` matches
+    /// `nightly-export` and `nightly-backup`).
+    pub fn name_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.name_prefix = Some(prefix.into());
+        self
+    }
+
+    /// Only runs whose task carried the caller's key `key`
+    /// ([`Task::key`](crate::Task::key)).
+    pub fn key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// Only runs labelled `key = value` ([`Task::label`](crate::Task::label)).
+    /// Called several times, runs that carry every one of the labels.
+    /// Answered from an index (in memory and in the store), not a scan.
+    pub fn label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        let label = (key.into(), value.into());
+        if let Err(at) = self.labels.binary_search(&label) {
+            self.labels.insert(at, label);
+        }
+        self
+    }
+
     /// Only runs of `pattern`.
     pub fn pattern(mut self, pattern: Pattern) -> Self {
         self.pattern = Some(pattern);
@@ -100,13 +131,32 @@ impl RunQuery {
     /// Whether `info` matches (the `most_recent` limit aside).
     pub fn matches(&self, info: &RunInfo) -> bool {
         self.matches_fixed(&info.name, info.pattern, info.queued)
+            && self.matches_job(info.key.as_deref(), &info.labels)
             && self.matches_status(info.status)
+    }
+
+    /// The labels the query asks for, sorted.
+    pub(crate) fn labels(&self) -> &[(String, String)] {
+        &self.labels
+    }
+
+    // The caller's key and the labels never change either.
+    pub(crate) fn matches_job(&self, key: Option<&str>, labels: &BTreeMap<String, String>) -> bool {
+        self.key.as_deref().is_none_or(|want| Some(want) == key)
+            && self
+                .labels
+                .iter()
+                .all(|(k, v)| labels.get(k).is_some_and(|have| have == v))
     }
 
     // Name, pattern and acceptance time never change: checked without
     // locking the record.
     pub(crate) fn matches_fixed(&self, name: &str, pattern: Pattern, queued: SystemTime) -> bool {
         self.name.as_deref().is_none_or(|want| want == name)
+            && self
+                .name_prefix
+                .as_deref()
+                .is_none_or(|prefix| name.starts_with(prefix))
             && self.pattern.is_none_or(|want| want == pattern)
             && self.since.is_none_or(|t| queued >= t)
             && self.until.is_none_or(|t| queued < t)

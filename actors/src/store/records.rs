@@ -147,6 +147,8 @@ impl RunRow {
             attempts: self.attempts,
             stdout_dropped: self.dropped().0,
             stderr_dropped: self.dropped().1,
+            key: None,
+            labels: std::collections::BTreeMap::new(),
         }
     }
 
@@ -543,6 +545,13 @@ impl JobRow {
                 StartRow::After(us) => Start::After(Duration::from_micros(us)),
             }),
         }
+    }
+
+    /// Give `info` (read from the run's [`RunRow`]) this row's key and
+    /// labels.
+    pub(crate) fn fill(&self, info: &mut crate::run::RunInfo) {
+        info.key.clone_from(&self.key);
+        info.labels = self.labels.iter().cloned().collect();
     }
 
     pub(crate) fn due(&self) -> Option<SystemTime> {

@@ -30,7 +30,7 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 use super::backend::{Backend, FaultSwitch, Overlay};
 use super::graphs::{self, GraphRecovery, StoredGraph};
 use super::records::{self, DecodeFailure, ErrorRow, JobRow, OutcomeRow, RunRow, ScheduleRow};
-use super::{ACTIVE, HALT, JOBS, META, OUTPUT, RUNS, SCHEDULES, SCHEMA, StoreLimits};
+use super::{ACTIVE, HALT, JOBS, LABELS, META, OUTPUT, RUNS, SCHEDULES, SCHEMA, StoreLimits};
 use crate::error::{Error, Result, STORE_IN_USE};
 use crate::run::{RunId, RunStatus};
 use crate::task::{JobOptions, Task};
@@ -382,6 +382,7 @@ fn check_schema(db: &Database, path: &Path) -> Result<u64> {
                 txn.open_table(OUTPUT)?;
                 txn.open_table(SCHEDULES)?;
                 txn.open_table(JOBS)?;
+                txn.open_table(LABELS)?;
                 txn.open_table(graphs::GRAPHS)?;
                 txn.open_table(graphs::GRAPH_TASKS)?;
                 txn.open_table(graphs::GRAPHS_ACTIVE)?;

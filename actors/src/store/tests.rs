@@ -15,6 +15,7 @@ use crate::task::Task;
 
 // The `jobs` table.
 mod jobs;
+mod labels;
 
 fn limits() -> StoreLimits {
     StoreLimits {

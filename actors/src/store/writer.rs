@@ -29,7 +29,7 @@ use redb::{Database, ReadableTable, ReadableTableMetadata, Table};
 
 use super::FaultSwitch;
 use super::records::{self, JobRow, OutputRow, RunRow};
-use super::{ACTIVE, HALT, JOBS, META, OUTPUT, Op, RUNS, SCHEDULES, StoreLimits};
+use super::{ACTIVE, HALT, JOBS, LABELS, META, OUTPUT, Op, RUNS, SCHEDULES, StoreLimits};
 use super::{graphs, recover};
 use crate::error::{Error, Result};
 use crate::metrics::LatencyWindow;
@@ -398,13 +398,26 @@ impl Writer {
             let removed = self.retain(&mut runs, &active, &mut outputs)?;
             if !jobs.is_empty() || !removed.is_empty() {
                 let mut table = txn.open_table(JOBS)?;
+                let mut labels = txn.open_table(LABELS)?;
                 for (id, job) in jobs {
                     table.insert(id.as_bytes(), job.encode().as_slice())?;
+                    for (k, v) in &job.labels {
+                        labels.insert((format!("{k}={v}").as_str(), id.as_bytes()), ())?;
+                    }
                 }
                 // After the inserts: a run accepted and retired in one batch
-                // keeps no options.
+                // keeps no options, nor label entries.
                 for key in &removed {
-                    table.remove(key)?;
+                    let Some(old) = table.remove(key)? else {
+                        continue;
+                    };
+                    let Ok(job) = JobRow::decode(old.value()) else {
+                        continue;
+                    };
+                    drop(old);
+                    for (k, v) in &job.labels {
+                        labels.remove((format!("{k}={v}").as_str(), key))?;
+                    }
                 }
             }
             txn.open_table(META)?
