@@ -69,7 +69,7 @@ pub(crate) use graphs::{
     StoredResourceKind, StoredTaskStatus,
 };
 pub(crate) use records::{
-    JobRow, OutcomeRow, OutputRow, RunRow, ScheduleRow, TriggerRow, micros, time,
+    JobRow, OutcomeRow, OutputRow, QueueRow, RunRow, ScheduleRow, TriggerRow, micros, time,
 };
 pub use recover::{Recovered, ResumedRun};
 // The graph engine converts it in its own module; its tests build rows.
@@ -90,6 +90,10 @@ const HALT: TableDefinition<&str, &str> = TableDefinition::new("halt");
 /// files written before job options existed (read as "no options"; created
 /// by the first write).
 const JOBS: TableDefinition<&[u8; 16], &[u8]> = TableDefinition::new("jobs");
+/// Declared queues by name: [`QueueRow`]s (their limits and whether they
+/// are paused). Absent from files written before queues existed (created
+/// by the first write or recovery).
+const QUEUES: TableDefinition<&str, &[u8]> = TableDefinition::new("queues");
 /// File-wide facts: the schema version, the output bytes stored.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
@@ -129,6 +133,8 @@ pub(crate) enum Op {
     GraphFinished { key: [u8; 16] },
     /// The runtime was halted for `Some(reason)`, or resumed (`None`).
     Halt { reason: Option<String> },
+    /// A queue was declared, changed, paused or resumed.
+    Queue { name: String, row: QueueRow },
     /// Answer once everything before it is committed.
     Sync(oneshot::Sender<Result<()>>),
     /// The same, for a caller that blocks (a std channel).
