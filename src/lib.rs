@@ -29,7 +29,7 @@
 //! output, status and the trace. Everything else is in the module of its
 //! concept: [`task`], [`output`], [`batch`], [`schedule`], [`pool`],
 //! [`graph`], [`workflow`], [`execution`], [`events`], [`trace`], [`guard`],
-//! [`store`], [`supervision`], [`logging`], and `fault` (feature
+//! [`queue`], [`store`], [`supervision`], [`logging`], and `fault` (feature
 //! `fault-injection`). The [`Orchestrator`]'s own docs list its methods and
 //! sub-handles.
 //!
@@ -39,7 +39,7 @@
 //! use taskorch::{
 //!     Advisor, Backoff, CapturedOutput, ChildState, ChildStatus, Config, Error, Execution,
 //!     Orchestrator, Output, OutputLine, Overlap, Pattern, Pool, PoolSpec, PoolStats, Priority,
-//!     Recommendation, Request, Requirements, Restart, Result, RunId, RunInfo, RunQuery,
+//!     QueueSpec, Recommendation, Request, Requirements, Restart, Result, RunId, RunInfo, RunQuery,
 //!     RunStatus, RunStream, Schedule, ScheduleInfo, ScheduleSpec, StreamKind, SystemStatus,
 //!     Task, TraceLog, Trigger,
 //! };
@@ -65,6 +65,7 @@ pub mod logging;
 mod orchestrator;
 pub mod output;
 pub mod pool;
+pub mod queue;
 /// The process layer's public face: liveness of pids and process groups,
 /// what `/proc` says of a process (Linux), the run-id variable.
 pub use taskorch_actors::process;
@@ -84,6 +85,7 @@ pub use orchestrator::Orchestrator;
 #[cfg(feature = "fault-injection")]
 pub use taskorch_actors::Fault;
 pub use taskorch_actors::graph::Priority;
+pub use taskorch_actors::queues::QueueSpec;
 pub use taskorch_actors::scheduler::{Overlap, Schedule, ScheduleInfo, ScheduleSpec, Trigger};
 pub use taskorch_actors::{
     Backoff, CapturedOutput, ChildState, ChildStatus, Error, Output, OutputLine, Pattern, Pool,

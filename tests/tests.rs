@@ -80,6 +80,8 @@ mod durable_workflow;
 // Job options (key, labels, priority, queue, start): refused when malformed,
 // stored with the run and read back after a restart.
 mod job;
+// Priorities and named queues of every run.
+mod queue;
 
 // ---- Operations: workflows, events, halt, breakers, tracing, faults ----
 
