@@ -24,9 +24,7 @@ use taskorch::RunQuery;
 use taskorch::graph::{GraphTask, TaskGraph};
 use taskorch::schedule::CatchUp;
 use taskorch::workflow::{BlockType, ValueType, Workflow};
-use taskorch::{
-    Config, Orchestrator, Priority, QueueSpec, RunStatus, ScheduleSpec, Task, Trigger,
-};
+use taskorch::{Config, Orchestrator, Priority, QueueSpec, RunStatus, ScheduleSpec, Task, Trigger};
 
 #[tokio::main]
 async fn main() -> taskorch::Result<()> {
@@ -351,8 +349,12 @@ fn marking_workflow() -> Workflow {
 /// three runs of different priorities waiting in it, then the crash.
 async fn queues(orch: &Orchestrator) -> taskorch::Result<()> {
     let mut out = std::io::stdout();
-    orch.queue(QueueSpec::new("reports").concurrency(1).rate(50, Duration::from_secs(1)))
-        .await?;
+    orch.queue(
+        QueueSpec::new("reports")
+            .concurrency(1)
+            .rate(50, Duration::from_secs(1)),
+    )
+    .await?;
     orch.pause_queue("reports").await?;
     // Never called here (the queue is paused); after the restart the test
     // registers its own, which notes the order the runs start in.

@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use std::sync::Mutex;
 use serde_json::{Value, json};
+use std::sync::Mutex;
 use taskorch::{
     Config, Error, Orchestrator, Priority, QueueSpec, RunStatus, ScheduleSpec, Task, Trigger,
 };
@@ -50,7 +50,10 @@ async fn under_a_cap_of_one_the_most_urgent_waiting_run_starts_first() {
     let orch = start_with(capped(1)).await;
     let gate = register_gate(&orch, "block");
     let log = register_log(&orch, "note");
-    let blocker = orch.launch(Task::action("block", json!(null))).await.unwrap();
+    let blocker = orch
+        .launch(Task::action("block", json!(null)))
+        .await
+        .unwrap();
     wait_for_status(&orch, blocker, RunStatus::Running).await;
     let note = |p: Priority| Task::action("note", json!(p.as_str())).priority(p);
     let mut ids = Vec::new();
@@ -74,7 +77,10 @@ async fn under_a_cap_of_one_the_most_urgent_waiting_run_starts_first() {
         orch.wait(id).await.unwrap();
     }
     let order: Vec<Value> = log.lock().unwrap().clone();
-    assert_eq!(order, ["critical", "high", "normal", "low"].map(|s| json!(s)));
+    assert_eq!(
+        order,
+        ["critical", "high", "normal", "low"].map(|s| json!(s))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -168,23 +174,38 @@ async fn a_zero_rate_or_concurrency_is_refused_naming_the_queue() {
         .queue(QueueSpec::new("fast").rate(0, Duration::from_secs(1)))
         .await
         .unwrap_err();
-    assert!(matches!(&err, Error::InvalidRate { queue, .. } if queue == "fast"), "{err}");
+    assert!(
+        matches!(&err, Error::InvalidRate { queue, .. } if queue == "fast"),
+        "{err}"
+    );
     let err = orch
         .queue(QueueSpec::new("fast").rate(5, Duration::ZERO))
         .await
         .unwrap_err();
-    assert!(matches!(&err, Error::InvalidRate { queue, .. } if queue == "fast"), "{err}");
+    assert!(
+        matches!(&err, Error::InvalidRate { queue, .. } if queue == "fast"),
+        "{err}"
+    );
     let err = orch
         .queue(QueueSpec::new("none").concurrency(0))
         .await
         .unwrap_err();
-    assert!(matches!(&err, Error::InvalidQueue { queue, .. } if queue == "none"), "{err}");
+    assert!(
+        matches!(&err, Error::InvalidQueue { queue, .. } if queue == "none"),
+        "{err}"
+    );
     assert!(orch.queues().find("fast").is_none(), "nothing was declared");
     // Re-declaring updates the limits.
-    orch.queue(QueueSpec::new("fast").concurrency(1)).await.unwrap();
-    orch.queue(QueueSpec::new("fast").concurrency(3).rate(10, Duration::from_secs(1)))
+    orch.queue(QueueSpec::new("fast").concurrency(1))
         .await
         .unwrap();
+    orch.queue(
+        QueueSpec::new("fast")
+            .concurrency(3)
+            .rate(10, Duration::from_secs(1)),
+    )
+    .await
+    .unwrap();
     let q = orch.queues().find("fast").unwrap();
     assert_eq!(q.concurrency, Some(3));
     assert_eq!(q.rate.map(|r| r.starts), Some(10));
@@ -218,7 +239,10 @@ async fn a_restart_keeps_queues_their_pause_and_their_runs_priorities() {
     let q = orch.queues().find("reports").expect("the queue is back");
     assert!(q.paused, "and still paused");
     assert_eq!(q.concurrency, Some(1));
-    assert_eq!(q.rate.map(|r| (r.starts, r.per)), Some((50, Duration::from_secs(1))));
+    assert_eq!(
+        q.rate.map(|r| (r.starts, r.per)),
+        Some((50, Duration::from_secs(1)))
+    );
     let log = register_log(&orch, "note");
     wait_for("the three runs waiting in the queue", || {
         depth(&orch, Some("reports")) == 3

@@ -19,8 +19,8 @@ use crate::events::Events;
 use crate::halt::Halt;
 use crate::lines::LineLimits;
 use crate::message::PatternMessage;
-use crate::process::ProcessLimits;
 use crate::priority::Priority;
+use crate::process::ProcessLimits;
 use crate::process::resolve::ProgramCache;
 use crate::queues::{Permit, Queues};
 use crate::registry::{Registry, Retention};
@@ -449,7 +449,10 @@ impl LentPermit {
         if let Some(ctx) = &self.ctx {
             // Critical: the run was running already and only lent its slot;
             // its own permit still holds its queue's slot.
-            ctx.queues.acquire(Priority::Critical, None).await.dissolve();
+            ctx.queues
+                .acquire(Priority::Critical, None)
+                .await
+                .dissolve();
         }
         self.ctx = None;
     }

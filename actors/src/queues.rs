@@ -366,7 +366,9 @@ pub struct Acquire {
 
 impl std::fmt::Debug for Acquire {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Acquire").field("queue", &self.lane).finish()
+        f.debug_struct("Acquire")
+            .field("queue", &self.lane)
+            .finish()
     }
 }
 
@@ -556,7 +558,9 @@ impl Queues {
         let mut state = self.gate.state.lock();
         for (name, row) in rows {
             let mut spec = QueueSpec::new(name.as_str());
-            spec.concurrency = row.concurrency.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+            spec.concurrency = row
+                .concurrency
+                .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
             spec.rate = row.rate.map(|(starts, micros)| Rate {
                 starts,
                 per: Duration::from_micros(micros),
@@ -649,7 +653,11 @@ impl Gate {
             let mut best: Option<(Key, Option<Arc<str>>)> = None;
             let mut consider = |name: Option<&Arc<str>>, lane: &mut Lane| match lane.ready(now) {
                 Ok(true) => {
-                    let head = *lane.waiters.keys().next().expect("ready lanes have waiters");
+                    let head = *lane
+                        .waiters
+                        .keys()
+                        .next()
+                        .expect("ready lanes have waiters");
                     if best.as_ref().is_none_or(|(key, _)| head < *key) {
                         best = Some((head, name.cloned()));
                     }

@@ -18,11 +18,11 @@ use crate::error::{Error, Result};
 mod job;
 mod wire;
 
+pub(crate) use job::check_queue;
 pub use job::{
     JobOptions, MAX_KEY_BYTES, MAX_LABEL_KEY_BYTES, MAX_LABEL_VALUE_BYTES, MAX_LABELS,
     MAX_QUEUE_BYTES, Start,
 };
-pub(crate) use job::check_queue;
 
 /// Default cap on captured bytes per stream (1 MiB).
 pub const DEFAULT_MAX_OUTPUT: usize = 1 << 20;

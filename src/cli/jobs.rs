@@ -226,13 +226,13 @@ fn parse(text: &str) -> Result<Jobs, Located> {
     for def in &file.queue {
         let name = &def.get_ref().name;
         def.get_ref().spec()?;
-        if queues
-            .insert(name.get_ref().clone(), name.span())
-            .is_some()
-        {
+        if queues.insert(name.get_ref().clone(), name.span()).is_some() {
             return Err(at(
                 name.span(),
-                format!("duplicate [[queue]] {:?}: declare each queue once", name.get_ref()),
+                format!(
+                    "duplicate [[queue]] {:?}: declare each queue once",
+                    name.get_ref()
+                ),
             ));
         }
     }

@@ -1,8 +1,8 @@
 //! Named queues: `queue`, `pause_queue`, `resume_queue` (contract methods)
 //! and the [`Queues`] sub-handle that reads their state.
 
-use taskorch_actors::queues::{QueueSpec, QueueState};
 use taskorch_actors::Result;
+use taskorch_actors::queues::{QueueSpec, QueueState};
 
 use super::Orchestrator;
 
@@ -32,7 +32,11 @@ impl Orchestrator {
     /// `UnknownQueue(name)` if it was never declared; `Store` if the pause
     /// could not be committed.
     pub async fn pause_queue(&self, name: impl AsRef<str>) -> Result<()> {
-        self.inner.ctx.queues().set_paused(name.as_ref(), true).await
+        self.inner
+            .ctx
+            .queues()
+            .set_paused(name.as_ref(), true)
+            .await
     }
 
     /// Let the queue `name` start its waiting work again after
@@ -43,7 +47,11 @@ impl Orchestrator {
     /// `UnknownQueue(name)` if it was never declared; `Store` if the change
     /// could not be committed.
     pub async fn resume_queue(&self, name: impl AsRef<str>) -> Result<()> {
-        self.inner.ctx.queues().set_paused(name.as_ref(), false).await
+        self.inner
+            .ctx
+            .queues()
+            .set_paused(name.as_ref(), false)
+            .await
     }
 
     /// The queues' state (depth, running, paused, tokens).

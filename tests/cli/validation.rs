@@ -193,6 +193,9 @@ fn queue_entries_and_keys_the_runtime_would_refuse_are_exit_2_naming_entry_and_k
         assert_eq!(out.code, 2, "{entry}\n{out:?}");
         assert_eq!(out.stderr, format!("taskorch: {expected}\n"), "{entry}");
         assert!(out.stdout.is_empty(), "{entry}: something started");
-        assert!(!dir.path().join("started").exists(), "{entry}: the setup step ran");
+        assert!(
+            !dir.path().join("started").exists(),
+            "{entry}: the setup step ran"
+        );
     }
 }

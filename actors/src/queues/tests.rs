@@ -58,7 +58,9 @@ async fn aging_lets_a_low_waiter_overtake_newcomers() {
 #[tokio::test]
 async fn a_queue_runs_at_most_its_concurrency() {
     let q = queues(8);
-    q.declare(&QueueSpec::new("q").concurrency(2)).await.unwrap();
+    q.declare(&QueueSpec::new("q").concurrency(2))
+        .await
+        .unwrap();
     let a = q.acquire(Priority::Normal, Some("q")).await;
     let _b = q.acquire(Priority::Normal, Some("q")).await;
     let mut c = q.acquire(Priority::Critical, Some("q"));
@@ -69,7 +71,10 @@ async fn a_queue_runs_at_most_its_concurrency() {
     drop(a);
     let _c = granted(&mut c).await.expect("a slot came free");
     let state = q.snapshot();
-    let named = state.iter().find(|s| s.name.as_deref() == Some("q")).unwrap();
+    let named = state
+        .iter()
+        .find(|s| s.name.as_deref() == Some("q"))
+        .unwrap();
     assert_eq!((named.running, named.depth), (2, 0));
 }
 
@@ -112,7 +117,10 @@ async fn a_paused_queue_starts_nothing_until_resumed() {
     let mut waiting = q.acquire(Priority::Critical, Some("p"));
     assert!(granted(&mut waiting).await.is_none(), "paused");
     let snap = q.snapshot();
-    let p = snap.iter().find(|s| s.name.as_deref() == Some("p")).unwrap();
+    let p = snap
+        .iter()
+        .find(|s| s.name.as_deref() == Some("p"))
+        .unwrap();
     assert!(p.paused);
     assert_eq!((p.running, p.depth), (1, 1), "what runs goes on");
     q.set_paused("p", false).await.unwrap();

@@ -32,9 +32,7 @@ use super::graphs::{self, GraphRecovery, StoredGraph};
 use super::records::{
     self, DecodeFailure, ErrorRow, JobRow, OutcomeRow, QueueRow, RunRow, ScheduleRow,
 };
-use super::{
-    ACTIVE, HALT, JOBS, META, OUTPUT, QUEUES, RUNS, SCHEDULES, SCHEMA, StoreLimits,
-};
+use super::{ACTIVE, HALT, JOBS, META, OUTPUT, QUEUES, RUNS, SCHEDULES, SCHEMA, StoreLimits};
 use crate::error::{Error, Result, STORE_IN_USE};
 use crate::run::{RunId, RunStatus};
 use crate::task::{JobOptions, Task};
