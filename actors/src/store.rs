@@ -16,13 +16,17 @@
 //!   its action called, so a run found `Queued` after a crash had
 //!   certainly not started, and starting it again runs it once;
 //! - a run's outcome is durable before its waiters are woken;
-//! - a schedule is durable before `schedule` answers.
+//! - a schedule is durable before `schedule` answers;
+//! - a queue's declaration or pause is durable before `queue`,
+//!   `pause_queue` or `resume_queue` answers.
 //!
 //! # Layout
 //! - `records`: the record types (one per table) and their encoding
 //!   (schema version byte + bincode); a run's job options are a
 //!   `JobRow` in `JOBS`, written with its `Queued` record, read back
-//!   into `ResumedRun` and `StoredRun`, and removed with the run.
+//!   into `ResumedRun` and `StoredRun`, and removed with the run; a
+//!   declared queue is a `QueueRow` in `QUEUES`, read back into
+//!   `Recovered` (restored by `queues::Queues::restore`).
 //! - `writer`: the group-commit writer thread and background retention;
 //!   after a failed write (a full disk, EIO: redb then fails every later
 //!   operation of that handle) it reopens the file and commits what is

@@ -182,3 +182,46 @@ async fn a_lent_permit_dropped_unreclaimed_is_paid_back() {
     drop(held);
     assert_eq!(q.free(), 1);
 }
+
+#[tokio::test]
+async fn a_high_waiter_takes_the_next_slot_under_a_flood_of_low_ones() {
+    let q = queues(4);
+    let mut held: Vec<Permit> = Vec::new();
+    for _ in 0..4 {
+        held.push(q.acquire(Priority::Normal, None).await);
+    }
+    let mut flood: Vec<Acquire> = (0..1000).map(|_| q.acquire(Priority::Low, None)).collect();
+    // Some turnovers of the flood first.
+    for i in 0..40 {
+        drop(held.remove(0));
+        held.push(granted(&mut flood[i]).await.expect("the oldest low goes"));
+    }
+    let mut high = q.acquire(Priority::High, None);
+    drop(held.remove(0));
+    let _high = granted(&mut high).await.expect("the very next slot");
+    assert!(granted(&mut flood[40]).await.is_none());
+}
+
+#[tokio::test]
+async fn redeclaring_updates_limits_and_keeps_the_pause() {
+    let q = queues(4);
+    q.declare(&QueueSpec::new("q").concurrency(1))
+        .await
+        .unwrap();
+    q.set_paused("q", true).await.unwrap();
+    q.declare(
+        &QueueSpec::new("q")
+            .concurrency(3)
+            .rate(5, Duration::from_secs(1)),
+    )
+    .await
+    .unwrap();
+    let state = q.snapshot().into_iter().find(|s| s.name.is_some()).unwrap();
+    assert!(state.paused);
+    assert_eq!(state.concurrency, Some(3));
+    assert_eq!(
+        state.tokens,
+        Some(5.0),
+        "a new rate starts with a full bucket"
+    );
+}
