@@ -18,6 +18,14 @@
 //!    `DashMap` lookup (target: median under 1 us), a `most_recent(20)`
 //!    query over them, and the memory one finished run record holds without
 //!    output, counted by the allocator (target: under 512 bytes).
+//! 4. Metrics: what recording costs each run (`orch.metrics()`'s counts,
+//!    rates and latency windows: the registry's admit, start and finish
+//!    calls into the recorder) vs a raw counter floor (three relaxed
+//!    `fetch_add`s per run on shared counters), from one thread and from
+//!    two at once; that cost as a share of one launched run of benchmark 2
+//!    (recording cannot be switched off, so this share is the launch
+//!    throughput lost to it); and the time of one snapshot (what a
+//!    `/metrics` scrape pays), which does not grow with the runs held.
 //!
 //! ```text
 //! cargo bench --bench launch
@@ -28,6 +36,7 @@ mod util;
 use std::alloc::System;
 use std::process::Stdio;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
@@ -35,7 +44,7 @@ use futures::FutureExt;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use taskorch::{Config, Orchestrator, Pattern, RunId, RunQuery, RunStatus, Task};
 use taskorch_actors::registry::Admission;
-use taskorch_actors::{Output, Registry, Retention};
+use taskorch_actors::{MetricsRecorder, Output, Registry, Retention};
 use tokio::sync::Semaphore;
 use util::{Samples, report, report_alone};
 
@@ -59,7 +68,8 @@ async fn benches() {
     // First, while nothing else in the process allocates.
     registry(100_000);
     launch_latency(samples).await;
-    end_to_end(samples).await;
+    let runs_per_second = end_to_end(samples).await;
+    metrics_recording(1_000_000, runs_per_second);
 }
 
 async fn raw_true(with_run_id: bool) {
@@ -154,7 +164,8 @@ async fn raw_fan_out(n: usize, with_run_id: bool) -> Duration {
     start.elapsed()
 }
 
-async fn end_to_end(n: usize) {
+/// Answers our throughput (runs per second).
+async fn end_to_end(n: usize) -> f64 {
     const ROUNDS: usize = 3;
     let mut launches = Samples::with_capacity(n * ROUNDS);
     let (mut ours, mut floor, mut floor_env) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
@@ -187,6 +198,94 @@ async fn end_to_end(n: usize) {
         "launch call while 2,000 runs pour through",
         &launches,
         "median < 20 us, p99 < 200 us",
+    );
+    rate(ours)
+}
+
+/// The raw floor of metrics recording: a counter per transition, shared.
+#[derive(Default)]
+struct RawCounters {
+    admitted: AtomicU64,
+    started: AtomicU64,
+    finished: AtomicU64,
+}
+
+impl RawCounters {
+    fn run(&self) {
+        self.admitted.fetch_add(1, Ordering::Relaxed);
+        self.started.fetch_add(1, Ordering::Relaxed);
+        self.finished.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// What the registry records of one run, in the order it does.
+fn recorded_run(metrics: &MetricsRecorder) {
+    let queued = metrics.admitted(Pattern::FireAndForget);
+    let started = metrics.started(Pattern::FireAndForget, queued);
+    metrics.finished(
+        Pattern::FireAndForget,
+        RunStatus::Running,
+        RunStatus::Succeeded,
+        Some(started),
+    );
+}
+
+/// Time `n` runs of `record`, split over `threads` threads at once; answers
+/// the time per run.
+fn per_run(n: usize, threads: usize, record: &(dyn Fn() + Sync)) -> Duration {
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                for _ in 0..n / threads {
+                    record();
+                }
+            });
+        }
+    });
+    start.elapsed() / n as u32
+}
+
+fn metrics_recording(n: usize, runs_per_second: f64) {
+    const ROUNDS: usize = 5;
+    let metrics = MetricsRecorder::new();
+    let raw = RawCounters::default();
+    for threads in [1, 2] {
+        let (mut ours, mut floor) = (Samples::default(), Samples::default());
+        for _ in 0..ROUNDS {
+            ours.push(per_run(n, threads, &|| recorded_run(&metrics)));
+            floor.push(per_run(n, threads, &|| raw.run()));
+        }
+        report(
+            &format!("metrics recorded per run, {threads} thread(s) vs 3 counters"),
+            &ours,
+            &floor,
+            "no target (see the share below)",
+        );
+        if threads == 2 {
+            let share = ours.median().as_secs_f64() * runs_per_second;
+            println!(
+                "metrics recording as a share of one launched run  {:>6.3} %  (at {runs_per_second:.0} runs/s of benchmark 2)  (target < 1 %)",
+                share * 100.0
+            );
+        }
+    }
+    std::hint::black_box(raw.admitted.load(Ordering::Relaxed));
+
+    let mut snapshots = Samples::default();
+    for _ in 0..200 {
+        let start = Instant::now();
+        let snap = metrics.snapshot(Default::default(), None, true);
+        snapshots.push(start.elapsed());
+        assert_eq!(
+            snap.run_time.window as usize,
+            taskorch::metrics::LATENCY_WINDOW
+        );
+    }
+    report_alone(
+        "metrics snapshot (full latency windows)",
+        &snapshots,
+        "no target (a scrape)",
     );
 }
 

@@ -90,6 +90,7 @@ async fn blocks(rounds: usize) {
     for i in 0..BLOCKS {
         workflow.blocks.push(Block {
             id: format!("b{i}"),
+            name: String::new(),
             category: "bench".into(),
             block_type: if i == 0 { "first" } else { "next" }.into(),
             inputs: if i == 0 {

@@ -13,6 +13,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use taskorch_actors::Pattern;
 
+pub use explanation::Explanation;
+
+mod explanation;
+
 /// Work at least this long is "long": worth watching and cancelling.
 const LONG: Duration = Duration::from_secs(60);
 /// Work at most this long, asked for often, costs less than a process start.
@@ -205,47 +209,18 @@ impl Advisor {
         }
     }
 
-    /// When to use `pattern`, when not to, and what it costs.
+    /// When to use `pattern`, when not to, and what it costs, as text:
+    /// [`explanation`](Self::explanation)`(pattern).to_string()` (the
+    /// contract's signature; the parts are in the struct).
     pub fn explain(pattern: Pattern) -> String {
-        let (what, when, not, cost) = match pattern {
-            Pattern::Simple => (
-                "Simple: run one task and wait for its exit code and output.",
-                "Use it for short work whose result you need before going on: a git command, a conversion, an in-process action.",
-                "Not for work that runs for minutes (you cannot watch it) or that you do not wait for (launch it).",
-                "A process start (about 1 ms here for /bin/true) plus a few microseconds of orchestration; an in-process action round trip costs a few microseconds.",
-            ),
-            Pattern::LongRunning => (
-                "LongRunning: run one task and watch its output live, line by line.",
-                "Use it for training jobs, encodes, log tails, anything that runs for minutes and should be watched, cancelled, or read back later by run id.",
-                "Not for many small tasks (use Concurrent) or request/response work (use Pooled).",
-                "The same process start as Simple; each line is delivered within microseconds and kept in a bounded ring per run.",
-            ),
-            Pattern::Concurrent => (
-                "Concurrent: run many tasks with a concurrency limit, results in input order.",
-                "Use it for fan-out: checksum 500 files 8 at a time, call an API for every row.",
-                "Not for work that must run in a particular order (use a task graph) or forever (use Periodic).",
-                "Commands run at about 75-90 % of a hand-written tokio fan-out's rate; each in-process task adds a few microseconds of bookkeeping. A queued task holds only its result slot (about 150 bytes): it becomes a run, with a record in the registry, when it starts.",
-            ),
-            Pattern::FireAndForget => (
-                "FireAndForget: start the work and get a run id back at once.",
-                "Use it when a request must return before the work ends: a nightly export started from a web request, shown on a dashboard later.",
-                "Not when the caller needs the result right away (use Simple).",
-                "Launching costs microseconds (the spawn happens after the call returns); the run and its output stay in the registry for status and wait.",
-            ),
-            Pattern::Periodic => (
-                "Periodic: run the work every N seconds or on a cron expression.",
-                "Use it for health checks, compaction, reports: anything on a clock, with overlap and catch-up policies so a slow run does not pile up.",
-                "Not for one-off delayed work or work triggered by events.",
-                "One timer per schedule in a shared heap; each firing costs what the task costs.",
-            ),
-            Pattern::Pooled => (
-                "Pooled: send many small requests to warm worker processes over pipes.",
-                "Use it for a model scorer, an image resizer, a linter server: per-request work far cheaper than starting the program.",
-                "Not for long or independent jobs, or when each request needs a clean process.",
-                "A pipe round trip (about 12 us to a `cat` worker) instead of a process start (about a millisecond, far more for an interpreter such as Python); each worker holds its memory while idle (1.6 MiB for `cat`, 13 MiB for a Python loop).",
-            ),
-        };
-        format!("{what}\nWhen: {when}\nWhen not: {not}\nCost: {cost}")
+        Advisor::explanation(pattern).to_string()
+    }
+
+    /// The explanation of `pattern` in parts: summary, when to use it, its
+    /// benefits, its limitations, its cost and an example call. Its
+    /// `Display` is [`explain`](Self::explain)'s text.
+    pub fn explanation(pattern: Pattern) -> Explanation {
+        explanation::of(pattern)
     }
 }
 

@@ -10,6 +10,7 @@
 //! | `batch FILE\|--stdin` | Concurrent | many commands, `-j N` at a time, progress, summary, joblog |
 //! | `up jobs.toml` | all six | setup steps, a task graph, services, launches, schedules, pools |
 //! | `runs`, `show`, `logs`, `trace` | — | read the store (and a running `up`) |
+//! | `metrics` | — | the live metrics of a running `up` |
 //! | `advise` | — | the [`Advisor`](crate::Advisor)'s recommendation |
 //!
 //! # The store directory
@@ -45,6 +46,7 @@ mod ids;
 mod joblog;
 mod jobs;
 mod json;
+mod metrics;
 pub mod pipe;
 mod read;
 mod render;
@@ -64,6 +66,7 @@ use clap::{Parser, Subcommand};
 
 pub use advise::AdviseArgs;
 pub use batch::BatchArgs;
+pub use metrics::MetricsArgs;
 pub use read::{LogsArgs, RunsArgs, ShowArgs};
 pub use run::{RunArgs, StreamArgs};
 pub use signals::{Signal, Signals};
@@ -119,6 +122,9 @@ pub enum Command {
     /// Summarise (or export) the message trace of the last process that
     /// worked on the store.
     Trace(TraceArgs),
+    /// Print the live metrics of a running `taskorch up`: runs by status,
+    /// rates, queue depth, latency percentiles, restarts, store commits.
+    Metrics(MetricsArgs),
     /// Recommend an execution pattern for a piece of work, and say why.
     Advise(AdviseArgs),
 }
@@ -165,6 +171,13 @@ pub enum CliError {
          `run`/`batch` with --store too)", .0.display()
     )]
     NoStore(PathBuf),
+    /// `metrics` found no running `taskorch up` on the store: live
+    /// figures need a live process. Exit 1.
+    #[error(
+        "no taskorch up is running on {}: metrics are live figures of a running runtime \
+         (start `taskorch up JOBS` with this store, or pass --store DIR)", .0.display()
+    )]
+    NotRunning(PathBuf),
     /// Our stdout's reader went away (`taskorch up | head -3`): what ran
     /// was stopped as after Ctrl-C. Exit 141 (128 + SIGPIPE), quietly
     /// (see [`pipe`]).
@@ -258,6 +271,7 @@ async fn dispatch(
         Command::Show(a) => read::show(a, store).await,
         Command::Logs(a) => read::logs(a, store, shutdown).await,
         Command::Trace(a) => trace::run(a, store).await,
+        Command::Metrics(a) => metrics::run(a, store).await,
         Command::Advise(a) => advise::run(a),
     }
 }

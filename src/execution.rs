@@ -8,6 +8,9 @@ use taskorch_actors::{Output, Pattern, Result, RunId, RunStream};
 /// The plan [`Request`](crate::Request) resolves to: the pattern picked, with its inputs.
 pub use taskorch_actors::ExecutionPlan;
 
+/// The [`Advisor`](crate::Advisor)'s explanation of a pattern, in parts.
+pub use crate::advisor::Explanation;
+
 /// The outcome of [`Orchestrator::execute`](crate::Orchestrator::execute),
 /// one variant per pattern: exactly what the pattern's own method returns.
 ///

@@ -2,4 +2,6 @@
 //! halt, risk limits and circuit breakers.
 
 pub use crate::orchestrator::Guard;
-pub use taskorch_actors::{BreakerOptions, BreakerSpec, BreakerState, BreakerStatus, RiskLimit};
+pub use taskorch_actors::{
+    Bound, BreakerOptions, BreakerSpec, BreakerState, BreakerStatus, RiskLimit,
+};

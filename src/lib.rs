@@ -29,7 +29,7 @@
 //! output, status and the trace. Everything else is in the module of its
 //! concept: [`task`], [`output`], [`batch`], [`schedule`], [`pool`],
 //! [`graph`], [`workflow`], [`execution`], [`events`], [`trace`], [`guard`],
-//! [`queue`], [`store`], [`supervision`], [`logging`], and `fault` (feature
+//! [`queue`], [`store`], [`supervision`], [`metrics`], [`logging`], and `fault` (feature
 //! `fault-injection`). The [`Orchestrator`]'s own docs list its methods and
 //! sub-handles.
 //!
@@ -38,10 +38,10 @@
 //! #[allow(unused_imports)]
 //! use taskorch::{
 //!     Advisor, Backoff, CapturedOutput, ChildState, ChildStatus, Config, Error, Execution,
-//!     Orchestrator, Output, OutputLine, Overlap, Pattern, Pool, PoolSpec, PoolStats, Priority,
-//!     QueueSpec, Recommendation, Request, Requirements, Restart, Result, RunId, RunInfo, RunQuery,
-//!     RunStatus, RunStream, Schedule, ScheduleInfo, ScheduleSpec, StreamKind, SystemStatus,
-//!     Task, TraceLog, Trigger,
+//!     Metrics, Orchestrator, Output, OutputLine, Overlap, Pattern, Pool, PoolSpec, PoolStats,
+//!     Priority, QueueSpec, Recommendation, Request, Requirements, Restart, Result, RunId,
+//!     RunInfo, RunQuery, RunStatus, RunStream, Schedule, ScheduleInfo, ScheduleSpec,
+//!     StreamKind, SystemStatus, Task, TraceLog, Trigger,
 //! };
 //! ```
 
@@ -62,6 +62,7 @@ pub mod fault;
 pub mod graph;
 pub mod guard;
 pub mod logging;
+pub mod metrics;
 mod orchestrator;
 pub mod output;
 pub mod pool;
@@ -88,9 +89,9 @@ pub use taskorch_actors::graph::Priority;
 pub use taskorch_actors::queues::QueueSpec;
 pub use taskorch_actors::scheduler::{Overlap, Schedule, ScheduleInfo, ScheduleSpec, Trigger};
 pub use taskorch_actors::{
-    Backoff, CapturedOutput, ChildState, ChildStatus, Error, Output, OutputLine, Pattern, Pool,
-    PoolSpec, PoolStats, Request, Restart, Result, RunId, RunInfo, RunQuery, RunStatus, RunStream,
-    StreamKind, SystemStatus, Task, TraceLog,
+    Backoff, CapturedOutput, ChildState, ChildStatus, Error, Metrics, Output, OutputLine, Pattern,
+    Pool, PoolSpec, PoolStats, Request, Restart, Result, RunId, RunInfo, RunQuery, RunStatus,
+    RunStream, StreamKind, SystemStatus, Task, TraceLog,
 };
 
 // The README and the guides in docs/ are compiled as doctests, so every
@@ -121,6 +122,8 @@ mod doc_snippets {
     struct Workflows;
     #[doc = include_str!("../docs/jobs.md")]
     struct Jobs;
+    #[doc = include_str!("../docs/migrating.md")]
+    struct Migrating;
     #[cfg(feature = "fault-injection")]
     #[doc = include_str!("../docs/faults.md")]
     struct Faults;

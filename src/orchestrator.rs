@@ -15,18 +15,18 @@
 //!
 //! | call | what it does |
 //! |---|---|
-//! | `start`, `shutdown`, `abort`, `config` | life cycle |
+//! | `start`, `shutdown`, `abort`, `config`, `is_running` | life cycle |
 //! | `run`, `stream`, `run_batch`, `start_batch`, `launch`, `schedule`, `pool`, `execute` | the six patterns, and the pick among them |
 //! | `register_action` | in-process actions for `Task::action` |
 //! | `status`, `find_run`, `runs`, `find_runs`, `wait`, `cancel`, `output` | runs in the registry |
-//! | `system_status`, `trace`, `inject_fault` | the actor tree, the message trace, a fault |
+//! | `system_status`, `metrics`, `trace`, `inject_fault` | the actor tree, runtime-wide metrics, the message trace, a fault |
 //! | `schedules()` -> [`Schedules`](crate::schedule::Schedules) | `list`, `find` |
 //! | `pools()` -> [`Pools`](crate::pool::Pools) | `find`, `names` |
 //! | `graphs()` -> [`Graphs`](crate::graph::Graphs) | `start`, `run`, `find`, `list`; resources: `set_capacity`, `capacity`, `usage` |
 //! | `workflows()` -> [`Workflows`](crate::workflow::Workflows) | `register_block_type`, `validate`, `start`, `run`, `runs`, `halt` |
 //! | `queue`, `pause_queue`, `resume_queue` | named queues: limits, pause |
 //! | `queues()` -> [`Queues`](crate::queue::Queues) | `list`, `find`: each queue's depth, running, paused, tokens |
-//! | `guard()` -> [`Guard`](crate::guard::Guard) | `halt`, `resume`, `halted`, `register_limit`, `check_limit`, `check_registered_limit`, `risk_limits`, `breakers` |
+//! | `guard()` -> [`Guard`](crate::guard::Guard) | `halt`, `resume`, `halted`, `register`, `register_limit`, `check`, `check_limit`, `check_registered_limit`, `risk_limits`, `breakers` |
 //! | `observe()` -> [`Observer`](crate::events::Observer) | `subscribe` (events), `subscribe_output`, `timed_output`, `history`, `stored_run`, `clear_trace` |
 //! | `faults()` -> `Faults` (feature `fault-injection`) | `inject_at`, `clear`, `stats` |
 
@@ -56,6 +56,7 @@ mod fire_and_forget;
 mod graph;
 mod halt;
 mod long_running;
+mod metrics;
 mod periodic;
 pub(crate) mod pooled;
 mod queues;

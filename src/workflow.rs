@@ -12,6 +12,39 @@
 //! `risk_limit` checks its `value` input against the registered risk limit
 //! named by `params.limit`.
 //!
+//! Two block categories have semantics of their own (the others are free
+//! text):
+//! - **`conditions`**: the block branches on an upstream value. Its type
+//!   declares a `Bool` output `result` (the built-in `compare` does: input
+//!   `value`, `params.op` one of `> >= < <= == !=`, `params.than`), and it
+//!   needs at least one input. Besides its type's outputs it exposes two
+//!   branch outputs, `true` and `false`: the one taken carries the tested
+//!   value (its `value` output, else `result`); every block reading the
+//!   other, and everything downstream of those, ends `Skipped` without
+//!   running, as graph tasks downstream of a failure are. A workflow whose
+//!   only unsuccessful blocks are such skips has succeeded.
+//! - **`triggers`**: the block starts the workflow. It takes no inputs,
+//!   and when a workflow has triggers, every other block without inputs
+//!   waits for all of them: nothing runs before they fire, and a trigger
+//!   that fails skips the whole workflow. Built in: `manual` fires at once
+//!   when the workflow starts (outputs `payload`, `params.payload` or
+//!   null, and `fired_at`, Unix milliseconds); `timer` fires
+//!   `params.after_ms` milliseconds later (at most a day; it holds no
+//!   execution slot while it waits; outputs `fired_at`). A registered
+//!   type with no inputs is a trigger too: an action that returns when an
+//!   outside event arrives makes an event trigger. A workflow runs once,
+//!   so an interval is a schedule's job: schedule an action that runs the
+//!   workflow.
+//!
+//! The built-in `risk_limit` block checks its `value` input: `params.limit`
+//! names a registered limit, or is a number for a limit of the block's own
+//! (`params.bound` `"ceiling"` (default) or `"floor"`, `params.auto_halt`,
+//! `params.name`, default the block's id).
+//!
+//! Definitions are also read in the block shape of the original workflow
+//! executor, `{"blocks": [{id, name, category, type, properties, config,
+//! inputs, outputs}]}` with no top-level `id` (see [`Workflow::from_json`]).
+//!
 //! [`Workflow::validate`] checks everything before anything runs and names
 //! the offending block: unknown type, missing or unknown input, a
 //! reference to a block or output that does not exist, a type mismatch
@@ -28,11 +61,25 @@ use taskorch_actors::{Error, Result};
 
 pub use crate::orchestrator::{BLOCK_ACTION, WorkflowReport, WorkflowRun, Workflows};
 
+mod legacy;
+pub(crate) mod rules;
 #[cfg(test)]
 mod tests;
 
-/// The built-in block type that checks a registered risk limit.
+/// The built-in block type that checks a risk limit.
 pub const RISK_LIMIT_BLOCK: &str = "risk_limit";
+/// The built-in condition type: compares its `value` input.
+pub const COMPARE_BLOCK: &str = "compare";
+/// The built-in trigger that fires when the workflow starts.
+pub const MANUAL_TRIGGER: &str = "manual";
+/// The built-in trigger that fires `params.after_ms` after the start.
+pub const TIMER_TRIGGER: &str = "timer";
+/// The category of blocks that branch (module docs).
+pub const CONDITIONS: &str = "conditions";
+/// The category of blocks that start the workflow (module docs).
+pub const TRIGGERS: &str = "triggers";
+/// The two branch outputs of a condition block.
+pub const BRANCHES: [&str; 2] = ["true", "false"];
 
 /// A workflow definition.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,7 +100,11 @@ pub struct Workflow {
 pub struct Block {
     /// Unique within the workflow; names the block's run.
     pub id: String,
-    /// Free text ("data", "risk", "execution", ...).
+    /// A display name (free text).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// [`CONDITIONS`] and [`TRIGGERS`] have semantics (module docs); any
+    /// other is free text ("data", "risk", "execution", ...).
     #[serde(default)]
     pub category: String,
     /// The registered [`BlockType`].
@@ -71,6 +122,18 @@ pub struct Block {
     pub params: Value,
 }
 
+impl Block {
+    /// Whether it is in the [`CONDITIONS`] category (ASCII case ignored).
+    pub fn is_condition(&self) -> bool {
+        self.category.eq_ignore_ascii_case(CONDITIONS)
+    }
+
+    /// Whether it is in the [`TRIGGERS`] category (ASCII case ignored).
+    pub fn is_trigger(&self) -> bool {
+        self.category.eq_ignore_ascii_case(TRIGGERS)
+    }
+}
+
 /// The type of a block input or output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -82,6 +145,7 @@ pub enum ValueType {
     /// A JSON string.
     String,
     /// A JSON boolean.
+    #[serde(alias = "boolean")]
     Bool,
     /// A JSON object.
     Object,
@@ -119,6 +183,12 @@ pub(crate) enum BlockRun {
     Command { program: String, args: Vec<String> },
     /// The built-in risk check.
     RiskLimit,
+    /// The built-in condition.
+    Compare,
+    /// The built-in trigger that fires at once.
+    Manual,
+    /// The built-in trigger that fires after a delay.
+    Timer,
 }
 
 /// A registered block type: what it runs and its typed inputs and outputs.
@@ -184,6 +254,50 @@ impl BlockType {
         }
     }
 
+    /// The built-in `compare` condition: input `value`, outputs `result`
+    /// and `value` (passed through).
+    pub(crate) fn compare() -> Self {
+        BlockType {
+            run: BlockRun::Compare,
+            inputs: vec![("value".into(), ValueType::Any)],
+            outputs: vec![
+                ("result".into(), ValueType::Bool),
+                ("value".into(), ValueType::Any),
+            ],
+        }
+    }
+
+    /// The built-in `manual` trigger: outputs `payload` and `fired_at`.
+    pub(crate) fn manual() -> Self {
+        BlockType {
+            run: BlockRun::Manual,
+            inputs: Vec::new(),
+            outputs: vec![
+                ("payload".into(), ValueType::Any),
+                ("fired_at".into(), ValueType::Number),
+            ],
+        }
+    }
+
+    /// The built-in `timer` trigger: output `fired_at`.
+    pub(crate) fn timer() -> Self {
+        BlockType {
+            run: BlockRun::Timer,
+            inputs: Vec::new(),
+            outputs: vec![("fired_at".into(), ValueType::Number)],
+        }
+    }
+
+    /// The built-in types, by name.
+    pub(crate) fn builtins() -> [(&'static str, BlockType); 4] {
+        [
+            (RISK_LIMIT_BLOCK, BlockType::risk_limit()),
+            (COMPARE_BLOCK, BlockType::compare()),
+            (MANUAL_TRIGGER, BlockType::manual()),
+            (TIMER_TRIGGER, BlockType::timer()),
+        ]
+    }
+
     /// Declare a required input.
     pub fn input(mut self, name: impl Into<String>, ty: ValueType) -> Self {
         self.inputs.push((name.into(), ty));
@@ -209,17 +323,54 @@ impl BlockType {
 }
 
 impl Workflow {
-    /// Parse a workflow from JSON.
+    /// Parse a workflow from JSON, in either shape:
+    /// - this crate's, `{"id", "description", "blocks": [{id, name,
+    ///   category, type, inputs: {input: "block.output"}, outputs:
+    ///   [name], params}]}`;
+    /// - the original executor's, with no top-level `id` (optional `name`,
+    ///   which becomes the id, default `"workflow"`, and `description`):
+    ///   `{"blocks": [{id, name, category, type, properties, config,
+    ///   inputs: [{name, from: "block.output", type}], outputs: [{name,
+    ///   type}]}]}`. `properties` and `config` become `params` (one object;
+    ///   a key in both is refused). An input port without `from` is not
+    ///   connected. A port's `type` must name a [`ValueType`]; the
+    ///   registered block type's declarations are what is checked.
+    ///
+    /// Every object refuses fields it does not know, naming them.
     ///
     /// # Errors
-    /// `WorkflowParse` with the line and column serde_json reports.
+    /// `WorkflowParse` with the line and column serde_json reports (an
+    /// unknown field too: the message names it); `InvalidWorkflow` for a
+    /// `properties` key also in `config`.
     pub fn from_json(text: &str) -> Result<Workflow> {
-        serde_json::from_str(text).map_err(|e| Error::WorkflowParse {
+        Ok(Workflow::parse_json(text)?.0)
+    }
+
+    /// The workflow, and whether it had no id of its own (the original
+    /// executor's shape without a `name`).
+    fn parse_json(text: &str) -> Result<(Workflow, bool)> {
+        let parse_error = |e: serde_json::Error| Error::WorkflowParse {
             format: "json",
             line: e.line(),
             column: e.column(),
             message: e.to_string(),
-        })
+        };
+        // The shape is told by the top-level `id`; each is then parsed
+        // from the text itself, so errors keep their line and column.
+        let value: Value = serde_json::from_str(text).map_err(parse_error)?;
+        if value.get("id").is_some() || !value.is_object() {
+            return Ok((serde_json::from_str(text).map_err(parse_error)?, false));
+        }
+        let legacy: legacy::LegacyWorkflow = serde_json::from_str(text).map_err(|e| {
+            let mut error = parse_error(e);
+            if let Error::WorkflowParse { message, .. } = &mut error {
+                // A document of this crate's shape that lost its id lands
+                // here: say which shape was read.
+                message.push_str(" (no top-level \"id\": read as the original executor's shape)");
+            }
+            error
+        })?;
+        legacy.into_workflow()
     }
 
     /// Parse a workflow from TOML (`[[blocks]]` tables).
@@ -240,7 +391,8 @@ impl Workflow {
         })
     }
 
-    /// Read a workflow file: TOML if its name ends in `.toml`, else JSON.
+    /// Read a workflow file: TOML if its name ends in `.toml`, else JSON
+    /// (either shape; one without an id or name takes the file's stem).
     ///
     /// # Errors
     /// `Io` if the file cannot be read; `WorkflowParse` as above.
@@ -251,10 +403,13 @@ impl Workflow {
             source: std::sync::Arc::new(e),
         })?;
         if path.extension().is_some_and(|ext| ext == "toml") {
-            Workflow::from_toml(&text)
-        } else {
-            Workflow::from_json(&text)
+            return Workflow::from_toml(&text);
         }
+        let (mut workflow, unnamed) = Workflow::parse_json(&text)?;
+        if unnamed && let Some(stem) = path.file_stem() {
+            workflow.id = stem.to_string_lossy().into_owned();
+        }
+        Ok(workflow)
     }
 
     /// Check the workflow against the block types `types` and return the
@@ -303,8 +458,11 @@ impl Workflow {
                     ),
                 )
             })?;
+            rules::check_block(block, ty).map_err(|reason| bad(&block.id, reason))?;
+            rules::check_branches(block).map_err(|reason| bad(&block.id, reason))?;
             for output in &block.outputs {
-                if ty.output_type(output).is_none() {
+                let branch = block.is_condition() && BRANCHES.contains(&output.as_str());
+                if !branch && ty.output_type(output).is_none() {
                     return Err(bad(
                         &block.id,
                         format!(
@@ -343,8 +501,15 @@ impl Workflow {
                 })?;
                 let src = &self.blocks[from];
                 let src_type = types.get(&src.block_type);
-                let have = src_type.and_then(|t| t.output_type(output));
-                let exposed = src.outputs.is_empty() || src.outputs.iter().any(|o| o == output);
+                // A condition's branch outputs carry whatever it tested.
+                let branch = src.is_condition() && BRANCHES.contains(&output);
+                let have = if branch {
+                    Some(ValueType::Any)
+                } else {
+                    src_type.and_then(|t| t.output_type(output))
+                };
+                let exposed =
+                    branch || src.outputs.is_empty() || src.outputs.iter().any(|o| o == output);
                 let Some(have) = have.filter(|_| exposed) else {
                     return Err(bad(
                         &block.id,
@@ -362,8 +527,48 @@ impl Workflow {
                 edges[from].push(index[block.id.as_str()]);
             }
         }
+        // Triggers start the workflow: every other root waits for them.
+        let triggers: Vec<usize> = (0..self.blocks.len())
+            .filter(|&i| self.blocks[i].is_trigger())
+            .collect();
+        for &root in &self.roots_after_triggers() {
+            for &t in &triggers {
+                edges[t].push(root);
+            }
+        }
         self.topological(&edges)
             .map_err(|cycle| bad(&cycle[0], format!("cycle: {}", cycle.join(" -> "))))
+    }
+
+    /// The blocks a block waits for: those its inputs read, and for a
+    /// block without inputs in a workflow with triggers, every trigger
+    /// (module docs). Ids, each once, in definition order.
+    pub fn upstream(&self, block: &Block) -> Vec<&str> {
+        let mut sources: Vec<&str> = Vec::new();
+        let reads: Vec<&str> = block
+            .inputs
+            .values()
+            .filter_map(|r| r.split_once('.').map(|(b, _)| b))
+            .collect();
+        let waits_for_triggers = block.inputs.is_empty() && !block.is_trigger();
+        for other in &self.blocks {
+            let read = reads.contains(&other.id.as_str());
+            if read || (waits_for_triggers && other.is_trigger()) {
+                sources.push(other.id.as_str());
+            }
+        }
+        sources
+    }
+
+    /// The blocks that wait for the triggers: non-triggers without inputs
+    /// (none if the workflow has no trigger).
+    fn roots_after_triggers(&self) -> Vec<usize> {
+        if !self.blocks.iter().any(Block::is_trigger) {
+            return Vec::new();
+        }
+        (0..self.blocks.len())
+            .filter(|&i| self.blocks[i].inputs.is_empty() && !self.blocks[i].is_trigger())
+            .collect()
     }
 
     /// Kahn's algorithm, stable in definition order; on a cycle, the ids

@@ -8,6 +8,7 @@
 
 mod bad_input;
 mod batch;
+mod metrics;
 mod pipe;
 mod pipes;
 mod read;

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use taskorch::events::{EventBody, EventItem};
+use taskorch::guard::{Bound, RiskLimit};
 use taskorch::{Error, PoolSpec, RunStatus, ScheduleSpec, Task, Trigger};
 
 use crate::common::{assert_all_dead, start_runtime, wait_for_pids, wait_until};
@@ -141,7 +142,12 @@ async fn check_limit_passes_fails_and_halts_when_asked() {
         .check_limit("exposure", 10.0, 10.0, true)
         .unwrap();
     match rt.guard().check_limit("exposure", 10.5, 10.0, false) {
-        Err(Error::RiskLimitExceeded { name, value, limit }) => {
+        Err(Error::RiskLimitExceeded {
+            name,
+            value,
+            limit,
+            bound: Bound::Ceiling,
+        }) => {
             assert_eq!((name.as_str(), value, limit), ("exposure", 10.5, 10.0));
         }
         other => panic!("expected RiskLimitExceeded, got {other:?}"),
@@ -199,5 +205,79 @@ async fn registered_limits_are_checked_by_name() {
         Err(Error::InvalidConfig(_))
     ));
     assert_eq!(rt.guard().risk_limits().len(), 1);
+    rt.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn floors_trip_below_and_ceilings_above_and_both_pass_inside() {
+    let rt = start_runtime().await;
+    let mut events = rt.observe().subscribe();
+    let floor = RiskLimit::floor("daily_loss", -500.0);
+    let ceiling = RiskLimit::ceiling("exposure", 10.0);
+    // Both pass at the limit and on their safe side.
+    for value in [-500.0, -499.0, 1e9] {
+        rt.guard().check(&floor, value).unwrap();
+    }
+    for value in [10.0, -1e9] {
+        rt.guard().check(&ceiling, value).unwrap();
+    }
+    // The natural example the old `check_limit` waved through.
+    rt.guard()
+        .check_limit("daily_loss", -600.0, -500.0, false)
+        .unwrap();
+    match rt.guard().check(&floor, -600.0) {
+        Err(Error::RiskLimitExceeded {
+            name,
+            value,
+            limit,
+            bound: Bound::Floor,
+        }) => assert_eq!(
+            (name.as_str(), value, limit),
+            ("daily_loss", -600.0, -500.0)
+        ),
+        other => panic!("expected a floor RiskLimitExceeded, got {other:?}"),
+    }
+    assert!(matches!(
+        rt.guard().check(&ceiling, 10.5),
+        Err(Error::RiskLimitExceeded {
+            bound: Bound::Ceiling,
+            ..
+        })
+    ));
+    assert!(matches!(
+        rt.guard().check(&floor, f64::NAN),
+        Err(Error::RiskLimitExceeded {
+            bound: Bound::Floor,
+            ..
+        })
+    ));
+    assert_eq!(rt.guard().halted(), None, "not halting, no halt");
+    let mut bounds = Vec::new();
+    while let Some(EventItem::Event(e)) = events.try_next() {
+        if let EventBody::LimitExceeded { bound, .. } = e.body {
+            bounds.push(bound);
+        }
+    }
+    assert_eq!(bounds, [Bound::Floor, Bound::Ceiling, Bound::Floor]);
+
+    // A registered halting floor halts, naming its side.
+    rt.guard().register(floor.clone().halting()).unwrap();
+    rt.guard()
+        .check_registered_limit("daily_loss", -400.0)
+        .unwrap();
+    assert!(matches!(
+        rt.guard().check_registered_limit("daily_loss", -500.5),
+        Err(Error::RiskLimitExceeded {
+            bound: Bound::Floor,
+            ..
+        })
+    ));
+    let reason = rt.guard().halted().expect("a halting floor halts");
+    assert_eq!(reason, "risk limit daily_loss exceeded: -500.5 < -500");
+    assert_eq!(rt.guard().risk_limits()[0].bound, Bound::Floor);
+    assert!(matches!(
+        rt.guard().check(&RiskLimit::floor("x", f64::NAN), 1.0),
+        Err(Error::InvalidConfig(_))
+    ));
     rt.shutdown().await.unwrap();
 }

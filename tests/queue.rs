@@ -265,3 +265,34 @@ async fn a_restart_keeps_queues_their_pause_and_their_runs_priorities() {
     assert!(!orch.queues().find("reports").unwrap().paused);
     orch.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_list_each_named_queue_beside_the_global_cap() {
+    let orch = start_with(capped(4)).await;
+    orch.queue(QueueSpec::new("narrow").concurrency(1))
+        .await
+        .unwrap();
+    let gate = register_gate(&orch, "block");
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let task = Task::action("block", json!(null)).queue("narrow");
+        ids.push(orch.launch(task).await.unwrap());
+    }
+    wait_for("1 running and 2 waiting", || {
+        depth(&orch, Some("narrow")) == 2
+    })
+    .await;
+    orch.pause_queue("narrow").await.unwrap();
+    let m = orch.metrics();
+    let narrow = &m.queues["narrow"];
+    assert_eq!((narrow.queued, narrow.running), (2, 1));
+    assert_eq!((narrow.concurrency, narrow.free), (1, 0));
+    assert!(narrow.paused);
+    let global = &m.queues[taskorch::metrics::DEFAULT_QUEUE];
+    assert_eq!((global.queued, global.running, global.free), (2, 1, 3));
+    orch.resume_queue("narrow").await.unwrap();
+    gate.add_permits(3);
+    for id in ids {
+        orch.wait(id).await.unwrap();
+    }
+}

@@ -95,6 +95,8 @@ mod events;
 mod fault;
 // Emergency halt and resume; risk limits that halt.
 mod halt;
+// Runtime-wide metrics and `is_running`: counts, rates, latencies, restarts.
+mod metrics;
 // Structured logging (JSON lines) and the config presets.
 mod logging;
 // The runtime's panic hook chains to the application's.

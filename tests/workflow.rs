@@ -263,3 +263,203 @@ async fn a_block_with_a_wrong_output_type_fails() {
     assert!(message.contains("should be Number"), "{message}");
     rt.shutdown().await.unwrap();
 }
+
+/// A dip buyer in the original executor's shape: a manual trigger, a
+/// quote, a condition whose `true` branch sizes and orders and whose
+/// `false` branch logs, and a daily loss floor on the order's P&L.
+fn dip_buyer(price: f64) -> Workflow {
+    Workflow::from_json(&format!(
+        r#"{{
+      "name": "dip-buyer",
+      "blocks": [
+        {{"id": "start", "name": "Start", "category": "triggers", "type": "manual",
+          "properties": {{"payload": {{"user": "ops"}}}}, "config": {{}}, "inputs": [],
+          "outputs": [{{"name": "payload", "type": "any"}}]}},
+        {{"id": "quote", "name": "Price", "category": "data", "type": "quote",
+          "properties": {{"price": {price}}}, "config": {{}}, "inputs": [],
+          "outputs": [{{"name": "price", "type": "number"}}]}},
+        {{"id": "dip", "name": "Under 60?", "category": "conditions", "type": "compare",
+          "properties": {{"op": "<", "than": 60}}, "config": {{}},
+          "inputs": [{{"name": "value", "type": "number", "from": "quote.price"}}],
+          "outputs": [{{"name": "true"}}, {{"name": "false"}}]}},
+        {{"id": "size", "name": "Size", "category": "risk", "type": "size", "properties": {{}},
+          "config": {{}}, "inputs": [{{"name": "price", "type": "number", "from": "dip.true"}}],
+          "outputs": []}},
+        {{"id": "order", "name": "Buy", "category": "execution", "type": "order",
+          "properties": {{}}, "config": {{}},
+          "inputs": [{{"name": "qty", "from": "size.qty"}}, {{"name": "notional", "from": "size.notional"}}],
+          "outputs": []}},
+        {{"id": "hold", "name": "Hold", "category": "execution", "type": "hold",
+          "properties": {{}}, "config": {{}},
+          "inputs": [{{"name": "price", "from": "dip.false"}}, {{"name": "who", "from": "start.payload"}}],
+          "outputs": []}}
+      ]}}"#
+    ))
+    .unwrap()
+}
+
+async fn dip_runtime() -> crate::common::Runtime {
+    let rt = trading_runtime(1_000_000.0).await;
+    rt.register_action("hold", |input: Value| async move {
+        Ok(json!({ "held_at": input["inputs"]["price"], "by": input["inputs"]["who"]["user"] }))
+    });
+    rt.workflows().register_block_type(
+        "hold",
+        BlockType::action("hold")
+            .input("price", ValueType::Number)
+            .input("who", ValueType::Any)
+            .output("held_at", ValueType::Number)
+            .output("by", ValueType::String),
+    );
+    rt
+}
+
+#[tokio::test]
+async fn a_condition_skips_the_branch_not_taken_and_the_workflow_succeeds() {
+    let rt = dip_runtime().await;
+    let mut events = rt.observe().subscribe();
+    // Under 60: the `true` branch sizes and orders, `hold` is skipped.
+    let report = rt.workflows().run(dip_buyer(50.0)).await.unwrap();
+    let status = |report: &taskorch::workflow::WorkflowReport, id: &str| {
+        report.blocks.iter().find(|(b, _)| b == id).unwrap().1
+    };
+    assert!(report.succeeded, "{report:?}");
+    assert_eq!(report.id, "dip-buyer");
+    for id in ["start", "quote", "dip", "size", "order"] {
+        assert_eq!(status(&report, id), TaskStatus::Succeeded, "{id}");
+    }
+    assert_eq!(status(&report, "hold"), TaskStatus::Skipped);
+    assert_eq!(report.outputs["dip"]["true"], json!(50));
+    assert!(!report.outputs["dip"].contains_key("false"));
+    assert_eq!(report.outputs["order"]["filled"], json!(10));
+    let hold = report.graph.by_name("hold").unwrap();
+    assert_eq!(hold.run_id, None, "a skipped block never runs");
+    assert_eq!(
+        hold.blocked_by,
+        Some(report.graph.by_name("dip").unwrap().key)
+    );
+
+    // Over 60: the other way round, and `size`'s reader is skipped too.
+    let report = rt.workflows().run(dip_buyer(70.0)).await.unwrap();
+    assert!(report.succeeded, "{report:?}");
+    assert_eq!(status(&report, "size"), TaskStatus::Skipped);
+    assert_eq!(status(&report, "order"), TaskStatus::Skipped);
+    assert_eq!(status(&report, "hold"), TaskStatus::Succeeded);
+    assert_eq!(report.outputs["hold"]["held_at"], json!(70));
+    assert_eq!(
+        report.outputs["hold"]["by"],
+        json!("ops"),
+        "the trigger's payload"
+    );
+
+    let mut skipped = Vec::new();
+    let mut completed = Vec::new();
+    while let Some(EventItem::Event(e)) = events.try_next() {
+        let json = serde_json::to_value(&e).unwrap();
+        if json["type"] == "block_finished" && json["status"] == "skipped" {
+            skipped.push(json["block"].as_str().unwrap().to_string());
+        }
+        if json["type"] == "workflow_completed" {
+            completed.push(json["succeeded"].clone());
+        }
+    }
+    skipped.sort();
+    assert_eq!(skipped, ["hold", "order", "size"]);
+    assert_eq!(completed, [json!(true), json!(true)]);
+    rt.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn triggers_start_the_workflow_and_a_failed_one_skips_it() {
+    let rt = dip_runtime().await;
+    // A timer trigger: `quote` (no inputs) waits for it.
+    let wf = Workflow::from_json(
+        r#"{"id": "later", "blocks": [
+        {"id": "quote", "category": "data", "type": "quote", "params": {"price": 1}},
+        {"id": "tick", "category": "triggers", "type": "timer", "params": {"after_ms": 300}}]}"#,
+    )
+    .unwrap();
+    let report = rt.workflows().run(wf).await.unwrap();
+    assert!(report.succeeded, "{report:?}");
+    let tick = report.graph.by_name("tick").unwrap();
+    let quote = report.graph.by_name("quote").unwrap();
+    assert!(
+        quote.started.unwrap() >= tick.finished.unwrap(),
+        "quote started before its trigger fired"
+    );
+    assert!(tick.duration.unwrap() >= Duration::from_millis(300));
+    let fired = report.outputs["tick"]["fired_at"].as_u64().unwrap();
+    assert!(fired > 0);
+
+    // A trigger that fails (an action standing for an outside event)
+    // skips every block that waits for it.
+    rt.register_action("no_event", |_| async {
+        Err("the feed is down".to_string())
+    });
+    rt.workflows().register_block_type(
+        "feed",
+        BlockType::action("no_event").output("tick", ValueType::Any),
+    );
+    let wf = Workflow::from_json(
+        r#"{"id": "never", "blocks": [
+        {"id": "feed", "category": "triggers", "type": "feed"},
+        {"id": "quote", "category": "data", "type": "quote", "params": {"price": 1}},
+        {"id": "size", "category": "risk", "type": "size", "inputs": {"price": "quote.price"}}]}"#,
+    )
+    .unwrap();
+    let report = rt.workflows().run(wf).await.unwrap();
+    assert!(!report.succeeded);
+    assert_eq!(
+        report.blocks,
+        [
+            ("feed".to_string(), TaskStatus::Failed),
+            ("quote".to_string(), TaskStatus::Skipped),
+            ("size".to_string(), TaskStatus::Skipped),
+        ]
+    );
+    rt.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_floor_risk_block_trips_below_its_limit_and_halts() {
+    let rt = dip_runtime().await;
+    let wf = |pnl: f64| {
+        Workflow::from_json(&format!(
+            r#"{{"id": "pnl", "blocks": [
+            {{"id": "quote", "category": "data", "type": "quote", "params": {{"price": {pnl}}}}},
+            {{"id": "daily_loss", "category": "risk", "type": "risk_limit",
+              "inputs": {{"value": "quote.price"}},
+              "params": {{"limit": -500, "bound": "floor", "auto_halt": true}}}},
+            {{"id": "size", "category": "risk", "type": "size", "inputs": {{"price": "daily_loss.value"}}}}]}}"#
+        ))
+        .unwrap()
+    };
+    let report = rt.workflows().run(wf(-400.0)).await.unwrap();
+    assert!(report.succeeded, "{report:?}");
+    assert!(rt.guard().halted().is_none());
+    let report = rt.workflows().run(wf(-600.0)).await.unwrap();
+    assert!(!report.succeeded);
+    assert_eq!(
+        report.blocks[1],
+        ("daily_loss".to_string(), TaskStatus::Failed)
+    );
+    assert_eq!(report.blocks[2], ("size".to_string(), TaskStatus::Skipped));
+    assert_eq!(
+        rt.guard().halted().as_deref(),
+        Some("risk limit daily_loss exceeded: -600 < -500")
+    );
+    rt.guard().resume();
+    // A bad direction is refused before anything runs.
+    let bad = Workflow::from_json(
+        &serde_json::to_string(&wf(1.0))
+            .unwrap()
+            .replace("\"floor\"", "\"down\""),
+    )
+    .unwrap();
+    assert!(matches!(
+        rt.workflows().start(bad).await,
+        Err(Error::InvalidWorkflow { block, reason, .. })
+            if block == "daily_loss" && reason.contains("\"down\"")
+    ));
+    rt.shutdown().await.unwrap();
+}

@@ -19,6 +19,7 @@ use crate::events::Events;
 use crate::halt::Halt;
 use crate::lines::LineLimits;
 use crate::message::PatternMessage;
+use crate::metrics::{DEFAULT_QUEUE, Metrics, MetricsRecorder, QueueMetrics};
 use crate::priority::Priority;
 use crate::process::ProcessLimits;
 use crate::process::resolve::ProgramCache;
@@ -92,6 +93,9 @@ pub struct Context {
     halt: Halt,
     breakers: Breakers,
     risk: RiskLimits,
+    // Runtime-wide counters and latencies (see `metrics`), shared with
+    // the registry and the supervisor.
+    metrics: Arc<MetricsRecorder>,
 }
 
 impl Context {
@@ -109,9 +113,14 @@ impl Context {
         if let Some(switch) = store.fault_switch() {
             faults.attach_store(switch);
         }
+        let metrics = Arc::new(MetricsRecorder::new());
         Arc::new(Context {
             queues: Queues::new(limits.max_concurrency.max(1), store.clone()),
-            registry: Arc::new(Registry::with_store(retention, store).with_events(events.clone())),
+            registry: Arc::new(
+                Registry::with_store(retention, store)
+                    .with_events(events.clone())
+                    .with_metrics(Arc::clone(&metrics)),
+            ),
             actions: ActionTable::default(),
             limits,
             shutdown: Shutdown::default(),
@@ -124,7 +133,49 @@ impl Context {
             events,
             halt: Halt::default(),
             risk: RiskLimits::default(),
+            metrics,
         })
+    }
+
+    /// The recorder of the runtime's metrics.
+    pub fn metrics(&self) -> &Arc<MetricsRecorder> {
+        &self.metrics
+    }
+
+    /// A snapshot of the runtime's metrics (see [`Metrics`]): the
+    /// recorder's counts, the one queue of the global concurrency cap
+    /// (under [`DEFAULT_QUEUE`]), and the store's commits (`None` without
+    /// a store). Never blocks on a run or an actor.
+    pub fn metrics_snapshot(&self) -> Metrics {
+        let running = !self.shutdown.is_closing();
+        let mut metrics =
+            self.metrics
+                .snapshot(Default::default(), self.store().commit_metrics(), running);
+        let queue = QueueMetrics {
+            queued: metrics.runs.current(crate::run::RunStatus::Queued),
+            running: metrics.runs.current(crate::run::RunStatus::Running),
+            concurrency: self.limits.max_concurrency.max(1),
+            free: self.free_permits(),
+            paused: false,
+        };
+        metrics.queues.insert(DEFAULT_QUEUE.to_string(), queue);
+        // Each named queue under its name ("default", the global cap above,
+        // cannot be declared): its runs waiting for a permit and running,
+        // its own limit (the global cap without one).
+        let global_free = self.free_permits();
+        for state in self.queues.snapshot() {
+            let Some(name) = state.name else { continue };
+            let concurrency = state.concurrency.unwrap_or(self.limits.max_concurrency);
+            let queue = QueueMetrics {
+                queued: state.depth as u64,
+                running: state.running as u64,
+                concurrency,
+                free: concurrency.saturating_sub(state.running).min(global_free),
+                paused: state.paused,
+            };
+            metrics.queues.insert(name, queue);
+        }
+        metrics
     }
 
     /// The event stream's sending side.
@@ -152,7 +203,7 @@ impl Context {
     /// Check `value` against `limit` (see [`risk`](crate::risk)).
     ///
     /// # Errors
-    /// `RiskLimitExceeded { name, value, limit }` when `value > limit` or
+    /// `RiskLimitExceeded { name, value, limit, bound: Ceiling }` when `value > limit` or
     /// `value` is NaN.
     pub fn check_risk(&self, name: &str, value: f64, limit: f64, auto_halt: bool) -> Result<()> {
         crate::risk::check(&self.events, name, value, limit, auto_halt, |reason| {
@@ -171,7 +222,18 @@ impl Context {
                 "no risk limit named {name:?}: register it with Orchestrator::register_limit"
             )));
         };
-        self.check_risk(name, value, limit.limit, limit.auto_halt)
+        self.check_risk_limit(&limit, value)
+    }
+
+    /// Check `value` against `limit`, a ceiling or a floor (see
+    /// [`risk`](crate::risk)).
+    ///
+    /// # Errors
+    /// `RiskLimitExceeded { bound, .. }` when it trips.
+    pub fn check_risk_limit(&self, limit: &crate::risk::RiskLimit, value: f64) -> Result<()> {
+        crate::risk::check_limit(&self.events, limit, value, |reason| {
+            self.halt_runtime(reason);
+        })
     }
 
     /// The registered risk limits.

@@ -22,6 +22,79 @@ pub(crate) const STORE_IN_USE: &str = "the store is in use by another orchestrat
      process); each orchestrator needs its own store file: stop the other one or choose another \
      path";
 
+// Here, not in `risk`: the error and the `limit_exceeded` event name it,
+// and both sit below the risk limits.
+/// Which side of a risk limit trips it.
+///
+/// A `Ceiling` is the largest value that passes (exposure, position size:
+/// trips when the value is above it); a `Floor` is the smallest (daily
+/// P&L, free margin: trips when the value is below it). The limit itself
+/// passes either way, and a NaN value trips both.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Bound {
+    /// Trip when the value is above the limit (the meaning of every limit
+    /// registered without a bound).
+    #[default]
+    Ceiling,
+    /// Trip when the value is below the limit.
+    Floor,
+}
+
+impl Bound {
+    /// Whether `value` trips a limit of this bound at `limit` (NaN trips).
+    pub fn trips(self, value: f64, limit: f64) -> bool {
+        use std::cmp::Ordering::{Equal, Greater, Less};
+        // `partial_cmp` is `None` for NaN, which must trip.
+        let passing = match self {
+            Bound::Ceiling => [Less, Equal],
+            Bound::Floor => [Greater, Equal],
+        };
+        !value
+            .partial_cmp(&limit)
+            .is_some_and(|order| passing.contains(&order))
+    }
+
+    /// `"ceiling"` or `"floor"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Bound::Ceiling => "ceiling",
+            Bound::Floor => "floor",
+        }
+    }
+
+    /// How a tripped value compares to the limit: `">"` or `"<"`.
+    pub(crate) fn tripped_sign(self) -> &'static str {
+        match self {
+            Bound::Ceiling => ">",
+            Bound::Floor => "<",
+        }
+    }
+}
+
+impl std::fmt::Display for Bound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Bound {
+    type Err = Error;
+
+    /// `"ceiling"` or `"floor"` (ASCII case ignored).
+    fn from_str(s: &str) -> Result<Bound> {
+        match s.to_ascii_lowercase().as_str() {
+            "ceiling" => Ok(Bound::Ceiling),
+            "floor" => Ok(Bound::Floor),
+            _ => Err(Error::InvalidConfig(format!(
+                "risk limit bound {s:?}: expected \"ceiling\" or \"floor\""
+            ))),
+        }
+    }
+}
+
 /// Everything that can keep work from running or finishing.
 ///
 /// A command that runs and exits non-zero is *not* an error: it is an
@@ -240,15 +313,19 @@ pub enum Error {
         reason: String,
     },
 
-    /// A risk limit was exceeded (`Orchestrator::check_limit`).
-    #[error("risk limit {name:?} exceeded: {value} > {limit}")]
+    /// A risk limit was tripped (`orch.guard().check_limit`, `check`):
+    /// a value above a ceiling or below a floor (or NaN).
+    #[error("risk limit {name:?} exceeded: {value} {} {limit}", bound.tripped_sign())]
     RiskLimitExceeded {
         /// The limit's name.
         name: String,
         /// The value that was checked.
         value: f64,
-        /// The limit it exceeded.
+        /// The limit it crossed.
         limit: f64,
+        /// Which side of the limit tripped: `Ceiling` (the value was
+        /// above it) or `Floor` (below it).
+        bound: Bound,
     },
 
     /// The circuit breaker of a dependency is open: the work was refused

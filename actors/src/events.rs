@@ -269,6 +269,8 @@ pub enum EventBody {
         value: f64,
         /// The limit.
         limit: f64,
+        /// Which side tripped: `ceiling` (above) or `floor` (below).
+        bound: crate::error::Bound,
         /// Whether it halted the runtime.
         auto_halt: bool,
     },

@@ -53,7 +53,9 @@
 //!   orchestrator/         one file per pattern (simple, long_running, concurrent,
 //!                         fire_and_forget, periodic, pooled), execute, graph, runs,
 //!                         durable (the store, history), events, halt (halt, risk
-//!                         limits, breakers), trace (trace, faults), workflow
+//!                         limits, breakers), metrics (metrics, is_running), trace
+//!                         (trace, faults), workflow
+//!   metrics.rs            the parts of Metrics (the snapshot is at the root)
 //!   config.rs             Config, its presets and checks
 //!   execution.rs          Execution, what `execute` answers
 //!   advisor.rs            Advisor: a pattern recommended from requirements
@@ -110,6 +112,8 @@
 //!   duration.rs, env.rs   user durations made safe; a child's environment
 //!   shutdown.rs           the one shutdown mechanism
 //!   events.rs, events/    the event stream: typed events, broadcast hub
+//!   metrics.rs, metrics/  runtime-wide metrics: the recorder (atomics: counts,
+//!                         per-second rate ring, latency windows) and the snapshot
 //!   halt.rs, risk.rs, breaker.rs  the emergency halt, risk limits, circuit breakers
 //!   trace.rs, trace/      the message trace: a pre-sized ring, correlation + TRACEPARENT
 //!   fault.rs              fault injection (feature `fault-injection`)
@@ -129,7 +133,9 @@
 //! 1. `pattern`, `task_key`, `priority`, `action`, `panic_hook`: names
 //!    and hooks.
 //! 2. `run`, `error`, `output`, `trace`: the vocabulary of runs.
-//! 3. `duration`, `env`, `shutdown`, `events`: small services over it.
+//! 3. `duration`, `env`, `shutdown`, `events`, `metrics`: small services
+//!    over it (`metrics` records with atomics only, so the registry, the
+//!    store's writer and the supervisor below the context can all feed it).
 //! 4. `breaker`, `lines`, `risk`, `slot`: per-run and per-actor parts.
 //! 5. `command`, `task`, `process`: what runs, and how a process runs.
 //! 6. `store`, `supervisor`: durable state; the supervision tree.
@@ -163,6 +169,7 @@ pub mod halt;
 pub mod launcher;
 pub mod lines;
 mod message;
+pub mod metrics;
 mod output;
 mod panic_hook;
 mod pattern;
@@ -190,7 +197,7 @@ pub use action::{ActionFn, ActionTable};
 pub use batch::{Batch, BatchProgress, BatchSpec};
 pub use breaker::{BreakerOptions, BreakerSpec, BreakerState, BreakerStatus, Breakers};
 pub use context::{Context, LentPermit, Limits};
-pub use error::{Error, Result};
+pub use error::{Bound, Error, Result};
 pub use events::{EVENT_SCHEMA_VERSION, Event, EventBody, EventItem, EventStream, Events};
 #[cfg(feature = "fault-injection")]
 pub use fault::{
@@ -199,6 +206,9 @@ pub use fault::{
 };
 pub use halt::Halt;
 pub use lines::{CapturedOutput, LineLimits, LineLog, LineTimes, OutputSubscription, TimedOutput};
+pub use metrics::{
+    ActorMetrics, LatencySummary, Metrics, MetricsRecorder, QueueMetrics, RunCounts, StoreMetrics,
+};
 pub use output::{Output, OutputChunk, OutputLine, StreamKind};
 pub use panic_hook::install as install_quiet_panic_hook;
 pub use pattern::Pattern;

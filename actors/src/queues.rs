@@ -42,6 +42,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::error::{Error, Result};
+use crate::metrics::DEFAULT_QUEUE;
 use crate::priority::Priority;
 use crate::store::{Op, QueueRow, Store};
 
@@ -116,11 +117,18 @@ impl QueueSpec {
     /// Check the spec.
     ///
     /// # Errors
-    /// `InvalidQueue` for a bad name (see `Task::queue`) or a concurrency
-    /// of 0; `InvalidRate` for a rate of 0 starts, a zero interval or one
+    /// `InvalidQueue` for a bad name (see `Task::queue`), the reserved
+    /// name `"default"`, or a concurrency of 0; `InvalidRate` for a rate of 0 starts, a zero interval or one
     /// over [`duration::MAX`](crate::duration::MAX). Each names the queue.
     pub fn validate(&self) -> Result<()> {
         crate::task::check_queue(&self.name)?;
+        // Metrics give the global cap this name.
+        if self.name == DEFAULT_QUEUE {
+            return Err(Error::InvalidQueue {
+                queue: self.name.clone(),
+                reason: "the name \"default\" is reserved for work that names no queue".into(),
+            });
+        }
         if self.concurrency == Some(0) {
             return Err(Error::InvalidQueue {
                 queue: self.name.clone(),

@@ -36,6 +36,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{Error, Result};
 use crate::events::Events;
 use crate::lines::LineLog;
+use crate::metrics::MetricsRecorder;
 use crate::output::Output;
 use crate::pattern::Pattern;
 use crate::run::{RunId, RunInfo, RunStatus};
@@ -165,6 +166,8 @@ pub struct Registry {
     store: Store,
     // Where run events go (see `events`).
     events: Events,
+    // Where every admission, transition and eviction is counted.
+    metrics: Arc<MetricsRecorder>,
 }
 
 /// Finished runs in finishing order, for eviction.
@@ -190,7 +193,20 @@ impl Registry {
             finished: Mutex::new(Finished::default()),
             store,
             events: Events::new(1),
+            metrics: Arc::new(MetricsRecorder::new()),
         }
+    }
+
+    /// Count runs in `metrics` (the runtime's recorder) instead of a
+    /// recorder of the registry's own.
+    pub fn with_metrics(mut self, metrics: Arc<MetricsRecorder>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The recorder every run of this registry is counted in.
+    pub fn metrics(&self) -> &Arc<MetricsRecorder> {
+        &self.metrics
     }
 
     /// Emit run events (queued, started, finished) to `events`.
@@ -234,11 +250,13 @@ impl Registry {
             rerun_of,
         } = admission;
         let token = parent.map_or_else(CancellationToken::new, |p| p.child_token());
+        let queued_at = self.metrics.admitted(pattern);
         let record = Arc::new(RunRecord {
             id,
             name,
             pattern,
             queued,
+            queued_at,
             state: Mutex::new(RunState {
                 status: RunStatus::Queued,
                 started: None,
@@ -249,6 +267,7 @@ impl Registry {
                 retry: None,
                 outcome: None,
                 token: Some(token),
+                started_at: None,
             }),
             cancel_requested: AtomicBool::new(false),
             done: Notify::new(),
@@ -257,6 +276,7 @@ impl Registry {
             store: self.store.clone(),
             events: self.events.clone(),
             job: job::JobFacts::new(job, due, rerun_of, queued),
+            metrics: Some(Arc::clone(&self.metrics)),
         });
         crate::events::run_queued(
             &record.events,
@@ -270,7 +290,9 @@ impl Registry {
             Journal::Record => durable::journal_queued(&record, None),
             Journal::WithTask(task) => durable::journal_queued(&record, Some(task)),
         }
-        self.runs.insert(record.id, Arc::clone(&record));
+        if let Some(old) = self.runs.insert(record.id, Arc::clone(&record)) {
+            self.metrics.removed(old.pattern, old.status());
+        }
         record
     }
 
@@ -398,7 +420,11 @@ impl Registry {
             + record.lines().map_or(0, |lines| lines.held_bytes());
         {
             let mut state = record.state.lock();
+            let from = state.status;
             state.advance(record.id, status, now)?;
+            if let Some(metrics) = &record.metrics {
+                metrics.finished(record.pattern, from, status, state.started_at);
+            }
             if let Ok(out) = &outcome {
                 state.exit_code = out.exit_code;
                 state.attempts = state.attempts.max(out.attempts);
@@ -459,7 +485,9 @@ impl Registry {
         // Map updates happen outside the retention lock so readers of other
         // runs never wait on it.
         for old in evict {
-            self.runs.remove(&old);
+            if let Some((_, gone)) = self.runs.remove(&old) {
+                self.metrics.removed(gone.pattern, gone.status());
+            }
         }
         for old in strip {
             if let Some(record) = self.get(old) {
@@ -489,6 +517,8 @@ pub struct RunRecord {
     name: String,
     pattern: Pattern,
     queued: SystemTime,
+    // When it was admitted, on the metrics clock (its queue wait).
+    queued_at: u64,
     state: Mutex<RunState>,
     cancel_requested: AtomicBool,
     done: Notify,
@@ -506,6 +536,9 @@ pub struct RunRecord {
     // Its job options, due time and rerun link; `None` for the many runs
     // without any, so they cost one word.
     job: Option<Box<job::JobFacts>>,
+    // Where its start and end are counted (`None` for a copy read back
+    // from the store, which counts nowhere).
+    metrics: Option<Arc<MetricsRecorder>>,
 }
 
 #[derive(Debug)]
@@ -523,6 +556,8 @@ struct RunState {
     outcome: Option<Box<Result<Output>>>,
     // Dropped at finish: only a live run needs a way to be stopped.
     token: Option<CancellationToken>,
+    // When it started, on the metrics clock (its run time).
+    started_at: Option<u64>,
 }
 
 impl RunState {
@@ -607,9 +642,13 @@ impl RunRecord {
     /// durable ([`durable`](Self::durable)) before any work starts.
     pub fn start(&self) -> Result<(), IllegalTransition> {
         let now = SystemTime::now();
-        self.state
-            .lock()
-            .advance(self.id, RunStatus::Running, now)?;
+        {
+            let mut state = self.state.lock();
+            state.advance(self.id, RunStatus::Running, now)?;
+            if let Some(metrics) = &self.metrics {
+                state.started_at = Some(metrics.started(self.pattern, self.queued_at));
+            }
+        }
         durable::journal_started(self, now);
         crate::events::run_started(&self.events, self.correlation(), self.id);
         Ok(())

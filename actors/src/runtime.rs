@@ -246,6 +246,7 @@ impl Runtime {
                 policy,
                 trace: Arc::clone(ctx.trace()),
                 events: ctx.events().clone(),
+                metrics: Arc::clone(ctx.metrics()),
             },
         )
         .await

@@ -64,6 +64,7 @@ use redb::{Database, ReadableDatabase, TableDefinition};
 use tokio::sync::oneshot;
 
 use crate::error::{Error, Result};
+use crate::metrics::{LatencyWindow, StoreMetrics};
 use crate::run::{RunId, RunInfo};
 
 pub(crate) use backend::FaultSwitch;
@@ -175,6 +176,8 @@ struct Shared {
     writer: Mutex<Option<JoinHandle<()>>>,
     /// Commits to fail on purpose (`Fault::FailCommits`).
     faults: Arc<FaultSwitch>,
+    /// How long each commit took, recorded by the writer thread.
+    commits: Arc<LatencyWindow>,
 }
 
 impl Shared {
@@ -272,6 +275,7 @@ impl Store {
         let db = Arc::new(db);
         let readers: writer::ReadSlot = Arc::new(RwLock::new(Some(Arc::clone(&db))));
         let (ops, rx) = mpsc::channel();
+        let commits = Arc::new(LatencyWindow::new(crate::metrics::LATENCY_WINDOW));
         let writer = writer::Writer::new(
             db,
             Arc::clone(&readers),
@@ -279,6 +283,7 @@ impl Store {
             limits,
             output_bytes,
             Arc::clone(&faults),
+            Arc::clone(&commits),
         );
         let handle = std::thread::Builder::new()
             .name("taskorch-store".into())
@@ -294,6 +299,7 @@ impl Store {
                 db: readers,
                 writer: Mutex::new(Some(handle)),
                 faults,
+                commits,
             })),
         };
         Ok((store, recovered))
@@ -326,6 +332,8 @@ impl Store {
                 db: readers,
                 writer: Mutex::new(None),
                 faults: Arc::default(),
+                // No writer, no commit.
+                commits: Arc::new(LatencyWindow::new(1)),
             })),
         })
     }
@@ -335,6 +343,18 @@ impl Store {
     #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
     pub(crate) fn fault_switch(&self) -> Option<Arc<FaultSwitch>> {
         self.shared.as_ref().map(|s| Arc::clone(&s.faults))
+    }
+
+    /// The commits of the writer so far (count and latency); `None`
+    /// without a file.
+    pub fn commit_metrics(&self) -> Option<StoreMetrics> {
+        self.shared.as_ref().map(|s| {
+            let commit_latency = s.commits.summary();
+            StoreMetrics {
+                commits: commit_latency.count,
+                commit_latency,
+            }
+        })
     }
 
     /// Whether a file backs this store.

@@ -95,6 +95,8 @@ pub(crate) struct SupervisorArguments {
     pub(crate) trace: Arc<TraceRecorder>,
     /// Where restarts and give-ups are emitted (the runtime's event stream).
     pub(crate) events: crate::events::Events,
+    /// Where restarts and give-ups are counted (the runtime's metrics).
+    pub(crate) metrics: Arc<crate::metrics::MetricsRecorder>,
 }
 
 /// Messages the root supervisor accepts.
@@ -132,6 +134,7 @@ pub struct SupervisorState {
     stopping: bool,
     trace: Arc<TraceRecorder>,
     events: crate::events::Events,
+    metrics: Arc<crate::metrics::MetricsRecorder>,
     /// Background stops not finished yet (see "Status never waits for a
     /// stop"): while any is, no child starts.
     stops_in_flight: usize,
@@ -210,12 +213,14 @@ impl Actor for RootSupervisor {
             stopping: false,
             trace: args.trace,
             events: args.events,
+            metrics: args.metrics,
             stops_in_flight: 0,
             deferred: Vec::new(),
             shutdown_waiters: Vec::new(),
         };
         for spec in args.children {
             let name = spec.name;
+            state.metrics.actor_started(name);
             match (spec.start)(myself.get_cell()).await {
                 Ok(cell) => state.children.push(Child {
                     spec,
@@ -338,6 +343,7 @@ impl SupervisorState {
             );
             child.set_state(ChildState::Failed, Some(&reason));
             crate::events::child_gave_up(&self.events, child.spec.name, &reason);
+            self.metrics.actor_gave_up(child.spec.name);
             child.last_failure = Some(reason);
             return;
         };
@@ -414,6 +420,7 @@ impl SupervisorState {
                         "child restarted"
                     );
                     crate::events::child_restarted(&self.events, child.spec.name, child.restarts);
+                    self.metrics.actor_restarted(child.spec.name);
                     self.trace.note(
                         child.spec.name,
                         "ChildRestarted",
@@ -440,6 +447,7 @@ impl SupervisorState {
                             let reason = format!("gave up: failed to restart: {reason}");
                             child.set_state(ChildState::Failed, Some(&reason));
                             crate::events::child_gave_up(&self.events, child.spec.name, &reason);
+                            self.metrics.actor_gave_up(child.spec.name);
                         }
                         Some(prior) => {
                             child.generation += 1;

@@ -22,7 +22,7 @@ const LAYERS: &[&[&str]] = &[
     // The vocabulary of runs.
     &["run", "error", "output", "trace"],
     // Small services over the vocabulary.
-    &["duration", "env", "shutdown", "events"],
+    &["duration", "env", "shutdown", "events", "metrics"],
     // Per-run and per-actor parts.
     &["breaker", "lines", "risk", "slot"],
     // What runs, and how a process runs.

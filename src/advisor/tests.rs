@@ -199,3 +199,37 @@ fn advice_agrees_with_selection_where_a_request_can_say_the_same() {
     }
     assert!(compared >= 6, "only {compared} valid combinations");
 }
+
+#[test]
+fn explanations_print_the_text_explain_always_gave() {
+    // Captured from `Advisor::explain` before it had a struct behind it.
+    let golden = include_str!("explain.golden");
+    let today: Vec<&str> = golden
+        .trim_end_matches('\n')
+        .split("\n\n----\n\n")
+        .collect();
+    assert_eq!(today.len(), Pattern::ALL.len());
+    for (pattern, text) in Pattern::ALL.into_iter().zip(today) {
+        let explanation = Advisor::explanation(pattern);
+        assert_eq!(explanation.pattern, pattern);
+        assert_eq!(explanation.to_string(), text, "{pattern}");
+        let explained: String = Advisor::explain(pattern);
+        assert_eq!(explained, text, "{pattern}");
+        assert!(explanation.benefits.len() >= 2, "{pattern}");
+        assert!(explanation.use_when.starts_with("Use it "), "{pattern}");
+        assert!(explanation.limitations.starts_with("Not "), "{pattern}");
+        assert!(explanation.example.contains("orch."), "{pattern}");
+        let json = serde_json::to_value(&explanation).unwrap();
+        for field in [
+            "pattern",
+            "summary",
+            "use_when",
+            "benefits",
+            "limitations",
+            "cost",
+            "example",
+        ] {
+            assert!(!json[field].is_null(), "{pattern}: {field}");
+        }
+    }
+}

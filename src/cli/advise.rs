@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::Args as ClapArgs;
 use serde::Serialize;
 
+use crate::execution::Explanation;
 use crate::{Advisor, Pattern, Recommendation, Requirements};
 
 use super::{CliError, parse_duration, pipe};
@@ -52,7 +53,10 @@ pub struct AdviseArgs {
 struct Advice<'a> {
     requirements: &'a Requirements,
     recommendation: &'a Recommendation,
+    /// The text `Advisor::explain` gives (as before the parts existed).
     explanation: String,
+    /// The same in parts, with benefits and an example.
+    details: &'a Explanation,
 }
 
 /// `taskorch advise`.
@@ -72,12 +76,13 @@ pub(super) fn run(args: AdviseArgs) -> Result<i32, CliError> {
         requests_per_second: args.rate,
     };
     let recommendation = Advisor::recommend(&requirements);
-    let explanation = Advisor::explain(recommendation.pattern);
+    let details = Advisor::explanation(recommendation.pattern);
     if args.json {
         let advice = Advice {
             requirements: &requirements,
             recommendation: &recommendation,
-            explanation,
+            explanation: details.to_string(),
+            details: &details,
         };
         // Plain data; serializing it cannot fail.
         pipe::line(serde_json::to_string_pretty(&advice).unwrap_or_default())?;
@@ -91,11 +96,17 @@ pub(super) fn run(args: AdviseArgs) -> Result<i32, CliError> {
         text.push_str(&format!("also consider {}: {}\n", alt.pattern, alt.reason));
     }
     text.push_str(&format!(
-        "\n{}: {}\n\nin taskorch: {}\n",
-        recommendation.pattern,
-        explanation,
-        how(recommendation.pattern)
+        "\n{}: {details}\nBenefits:\n",
+        recommendation.pattern
     ));
+    for benefit in &details.benefits {
+        text.push_str(&format!("  - {benefit}\n"));
+    }
+    text.push_str("Example:\n");
+    for line in details.example.lines() {
+        text.push_str(&format!("  {line}\n"));
+    }
+    text.push_str(&format!("\nin taskorch: {}\n", how(recommendation.pattern)));
     pipe::write_stdout(text.as_bytes())?;
     Ok(0)
 }

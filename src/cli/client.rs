@@ -180,6 +180,20 @@ impl Source {
     }
 }
 
+/// The metrics of the `up` running on `dir`.
+///
+/// # Errors
+/// `NotRunning` when no `up` answers on the store's socket.
+pub(super) async fn live_metrics(dir: &StoreDir) -> Result<crate::Metrics, CliError> {
+    if UnixStream::connect(dir.socket()).await.is_err() {
+        return Err(CliError::NotRunning(dir.dir.clone()));
+    }
+    match Conn::ask(dir, &Request::Metrics).await?.next().await? {
+        Reply::Metrics(metrics) => Ok(*metrics),
+        other => Err(unexpected(other)),
+    }
+}
+
 /// A reply that is an error, or not the one asked for.
 fn unexpected(reply: Reply) -> CliError {
     match reply {

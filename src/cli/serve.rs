@@ -203,5 +203,6 @@ async fn serve(
             Ok(()) => send(Reply::TraceWritten).await,
             Err(e) => send(Reply::Error(e.to_string())).await,
         },
+        Request::Metrics => send(Reply::Metrics(Box::new(orch.metrics()))).await,
     }
 }

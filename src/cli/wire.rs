@@ -50,6 +50,8 @@ pub(super) enum Request {
     Logs { id: RunId, follow: bool },
     /// Write the live trace into the store directory.
     Trace,
+    /// The live runtime metrics.
+    Metrics,
 }
 
 /// One reply line.
@@ -65,6 +67,7 @@ pub(super) enum Reply {
         dropped: u64,
     },
     TraceWritten,
+    Metrics(Box<crate::Metrics>),
     UnknownRun(RunId),
     Error(String),
 }

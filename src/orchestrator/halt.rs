@@ -44,12 +44,14 @@ impl Guard<'_> {
         self.orch.inner.ctx.halt().reason()
     }
 
-    /// Check `value` against `limit`: `Ok` when `value <= limit`. Otherwise
-    /// emit `limit_exceeded`, halt the runtime first if `auto_halt`, and
-    /// return the error. A NaN value counts as exceeded.
+    /// Check `value` against the ceiling `limit`: `Ok` when `value <=
+    /// limit`. Otherwise emit `limit_exceeded`, halt the runtime first if
+    /// `auto_halt`, and return the error. A NaN value counts as exceeded.
+    /// For a floor (trip when the value falls below the limit) use
+    /// [`check`](Self::check) with [`RiskLimit::floor`].
     ///
     /// # Errors
-    /// `RiskLimitExceeded { name, value, limit }`.
+    /// `RiskLimitExceeded { name, value, limit, bound: Ceiling }`.
     pub fn check_limit(
         &self,
         name: impl AsRef<str>,
@@ -63,9 +65,47 @@ impl Guard<'_> {
             .check_risk(name.as_ref(), value, limit, auto_halt)
     }
 
-    /// Register (or replace) the risk limit `name`, to be checked later by
-    /// name ([`check_registered_limit`](Self::check_registered_limit), or a
+    /// Check `value` against `limit`, a ceiling or a floor: `Ok` unless it
+    /// trips (above a ceiling, below a floor, or NaN). Otherwise emit
+    /// `limit_exceeded` (with its `bound`), halt the runtime first if the
+    /// limit is [`halting`](RiskLimit::halting), and return the error.
+    ///
+    /// ```no_run
+    /// use taskorch::guard::{Bound, RiskLimit};
+    /// use taskorch::Error;
+    ///
+    /// # fn f(orch: &taskorch::Orchestrator) {
+    /// let daily_loss = RiskLimit::floor("daily_loss", -500.0).halting();
+    /// match orch.guard().check(&daily_loss, -600.0) {
+    ///     Err(Error::RiskLimitExceeded { bound: Bound::Floor, .. }) => {} // halted
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// `RiskLimitExceeded { name, value, limit, bound }`; `InvalidConfig`
+    /// for an empty name or a limit that is not finite.
+    pub fn check(&self, limit: &RiskLimit, value: f64) -> Result<()> {
+        limit.validate()?;
+        self.orch.inner.ctx.check_risk_limit(limit, value)
+    }
+
+    /// Register (or replace) `limit` under its name, a ceiling or a floor,
+    /// to be checked later by name
+    /// ([`check_registered_limit`](Self::check_registered_limit), or a
     /// workflow's `risk_limit` block).
+    ///
+    /// # Errors
+    /// `InvalidConfig` for an empty name or a limit that is not finite.
+    pub fn register(&self, limit: RiskLimit) -> Result<()> {
+        self.orch.inner.ctx.risk_limits().add(limit)
+    }
+
+    /// Register (or replace) the ceiling `name`, to be checked later by
+    /// name ([`check_registered_limit`](Self::check_registered_limit), or a
+    /// workflow's `risk_limit` block). For a floor use
+    /// [`register`](Self::register) with [`RiskLimit::floor`].
     ///
     /// # Errors
     /// `InvalidConfig` for an empty name or a limit that is not finite.
@@ -77,7 +117,7 @@ impl Guard<'_> {
             .register(name.as_ref(), limit, auto_halt)
     }
 
-    /// Check `value` against the registered limit `name`.
+    /// Check `value` against the registered limit `name`, on its bound.
     ///
     /// # Errors
     /// `RiskLimitExceeded` as [`check_limit`](Self::check_limit);

@@ -37,7 +37,9 @@ use taskorch_actors::graph::{GraphReport, GraphRun, GraphTask, TaskGraph, TaskSt
 use taskorch_actors::{CorrelationId, Error, EventBody, Result, RunId, Task};
 
 use super::{Inner, Orchestrator};
-use crate::workflow::{BlockRun, BlockType, RISK_LIMIT_BLOCK, Workflow};
+use crate::workflow::{BRANCHES, BlockRun, BlockType, Workflow};
+
+mod builtin;
 
 /// The internal action every workflow block runs as.
 pub const BLOCK_ACTION: &str = "taskorch.workflow.block";
@@ -71,7 +73,9 @@ struct Instance {
     outputs: Mutex<HashMap<String, Map<String, Value>>>,
     // Command runs in flight, cancelled by `Workflows::halt`.
     runs: Mutex<HashSet<RunId>>,
-    graph: std::sync::OnceLock<GraphRun>,
+    // Set once the graph is started; a condition waits for it to skip the
+    // branch it does not take.
+    graph: tokio::sync::SetOnce<GraphRun>,
 }
 
 /// A running workflow ([`Workflows::start`]).
@@ -87,7 +91,8 @@ pub struct WorkflowRun {
 pub struct WorkflowReport {
     /// The workflow's id.
     pub id: String,
-    /// Whether every block succeeded.
+    /// Whether every block succeeded, or was skipped because a condition
+    /// took the other branch.
     pub succeeded: bool,
     /// Each block's id and how it ended, in definition order.
     pub blocks: Vec<(String, TaskStatus)>,
@@ -124,7 +129,7 @@ impl WorkflowRun {
             .collect();
         WorkflowReport {
             id: self.id.clone(),
-            succeeded: graph.success(),
+            succeeded: builtin::succeeded(&self.instance.workflow, &graph),
             blocks: graph
                 .tasks
                 .iter()
@@ -151,9 +156,9 @@ impl Orchestrator {
             .lock()
             .expect("types lock")
             .clone();
-        types
-            .entry(RISK_LIMIT_BLOCK.to_string())
-            .or_insert_with(BlockType::risk_limit);
+        for (name, builtin) in BlockType::builtins() {
+            types.entry(name.to_string()).or_insert(builtin);
+        }
         types
     }
 
@@ -180,7 +185,7 @@ impl Orchestrator {
             events.emit(Some(watched_instance.correlation.clone()), || {
                 EventBody::WorkflowCompleted {
                     workflow: watched_instance.workflow.id.clone(),
-                    succeeded: report.success(),
+                    succeeded: builtin::succeeded(&watched_instance.workflow, &report),
                 }
             });
             inner
@@ -332,11 +337,8 @@ impl Workflows<'_> {
                 "correlation": correlation,
                 "block": block,
             }));
-            let sources: HashSet<&str> = block
-                .inputs
-                .values()
-                .filter_map(|r| r.split_once('.').map(|(b, _)| b))
-                .collect();
+            // Data order: every source was added before its readers.
+            let sources = workflow.upstream(block);
             task = task.depends_on(sources.iter().map(|s| keys[*s]));
             keys.insert(block.id.as_str(), graph.add(task));
         }
@@ -346,7 +348,7 @@ impl Workflows<'_> {
             types: used,
             outputs: Mutex::new(HashMap::new()),
             runs: Mutex::new(HashSet::new()),
-            graph: std::sync::OnceLock::new(),
+            graph: tokio::sync::SetOnce::new(),
             workflow,
         });
         table
@@ -565,7 +567,7 @@ fn rebuild_instance(graph: &GraphRun) -> std::result::Result<Instance, String> {
         types: HashMap::new(),
         outputs: Mutex::new(outputs),
         runs: Mutex::new(HashSet::new()),
-        graph: std::sync::OnceLock::new(),
+        graph: tokio::sync::SetOnce::new(),
         workflow,
     })
 }
@@ -599,18 +601,11 @@ async fn execute_block(
                 .ok_or_else(|| format!("action {name:?} is not registered"))?;
             action(json!({ "inputs": inputs, "params": block.params })).await?
         }
-        BlockRun::RiskLimit => {
-            let limit = block.params["limit"]
-                .as_str()
-                .ok_or("params.limit must name a registered risk limit")?;
-            let value = inputs["value"].as_f64().unwrap_or(f64::NAN);
-            orch.guard()
-                .check_registered_limit(limit, value)
-                .map_err(|e| e.to_string())?;
-            json!({ "value": value })
-        }
         BlockRun::Command { program, args } => {
             run_command(orch, instance, block, ty, program, args, &inputs).await?
+        }
+        BlockRun::RiskLimit | BlockRun::Compare | BlockRun::Manual | BlockRun::Timer => {
+            builtin::run(orch, block, &ty.run, &inputs).await?
         }
     };
     // Keep the outputs this block exposes, checked against their types.
@@ -621,6 +616,9 @@ async fn execute_block(
     };
     let mut outputs = Map::new();
     for name in exposed {
+        if block.is_condition() && BRANCHES.contains(&name.as_str()) {
+            continue;
+        }
         let value = produced
             .get(name)
             .ok_or_else(|| format!("did not produce output {name:?} (got {produced})"))?;
@@ -631,6 +629,9 @@ async fn execute_block(
             return Err(format!("output {name:?} should be {want:?}, got {value}"));
         }
         outputs.insert(name.clone(), value.clone());
+    }
+    if block.is_condition() {
+        builtin::branch(instance, block, &produced, &mut outputs).await?;
     }
     Ok(outputs)
 }

@@ -20,6 +20,14 @@ fn advise_recommends_and_explains() {
         "{}",
         out.stdout
     );
+    let explained = taskorch::Advisor::explain(taskorch::Pattern::LongRunning);
+    assert!(out.stdout.contains(&explained), "{}", out.stdout);
+    assert!(out.stdout.contains("\nBenefits:\n  - "), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("\nExample:\n  let mut stream"),
+        "{}",
+        out.stdout
+    );
 
     let json = taskorch(
         dir.path(),
@@ -27,7 +35,21 @@ fn advise_recommends_and_explains() {
     );
     let json: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(json["recommendation"]["pattern"], "pooled");
-    assert!(json["explanation"].as_str().is_some_and(|e| !e.is_empty()));
+    assert_eq!(
+        json["explanation"].as_str(),
+        Some(taskorch::Advisor::explain(taskorch::Pattern::Pooled).as_str())
+    );
+    assert_eq!(json["details"]["pattern"], "pooled");
+    assert!(
+        json["details"]["benefits"]
+            .as_array()
+            .is_some_and(|b| !b.is_empty())
+    );
+    assert!(
+        json["details"]["example"]
+            .as_str()
+            .is_some_and(|e| e.contains("pool.request"))
+    );
 
     let bad = taskorch(dir.path(), &["advise", "--rate", "-3"]);
     assert_eq!(bad.code, 2);

@@ -40,6 +40,7 @@ async fn json_form_is_flat_and_versioned() {
         name: "exposure".into(),
         value: 12.5,
         limit: 10.0,
+        bound: crate::error::Bound::Ceiling,
         auto_halt: true,
     });
     let Some(EventItem::Event(event)) = stream.next().await else {
@@ -53,6 +54,7 @@ async fn json_form_is_flat_and_versioned() {
         keys,
         [
             "auto_halt",
+            "bound",
             "correlation",
             "limit",
             "name",

@@ -298,6 +298,33 @@ impl GraphRun {
         self.cancel_tasks((0..self.len()).collect());
     }
 
+    /// Skip `key`'s task and everything downstream of it that has not
+    /// started: they end `Skipped` with `cause` as their `blocked_by`, as
+    /// if `cause` had failed, while `cause` itself and the rest of the
+    /// graph go on (a workflow's condition skips the branch it does not
+    /// take). Tasks already running or finished are left alone. Called by
+    /// `cause`'s own run before it ends, the skipped tasks never start.
+    ///
+    /// # Errors
+    /// `UnknownTask` for a key (either) of another graph.
+    pub fn skip(&self, key: TaskKey, cause: TaskKey) -> Result<()> {
+        let plan = self.job.plan();
+        let i = plan.index(key).ok_or(Error::UnknownTask(key))?;
+        let by = plan.index(cause).ok_or(Error::UnknownTask(cause))?;
+        let why = TaskError {
+            kind: "skipped".into(),
+            message: format!("not run: skipped by {:?}", plan.nodes[by].name),
+            cause: Some(cause),
+        };
+        self.job.update(|state| {
+            for task in plan.downstream(i) {
+                state.end_unrun(task, TaskStatus::Skipped, why.clone());
+            }
+        });
+        self.job.poke().notify_one();
+        Ok(())
+    }
+
     fn cancel_tasks(&self, tasks: Vec<usize>) {
         let runs: Vec<RunId> = self.job.update(|state| {
             let mut runs = Vec::new();

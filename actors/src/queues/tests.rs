@@ -144,6 +144,10 @@ async fn bad_declarations_and_unknown_queues_are_named() {
         Err(Error::InvalidQueue { queue, .. }) if queue == "z"
     ));
     assert!(matches!(
+        q.declare(&QueueSpec::new("default")).await,
+        Err(Error::InvalidQueue { queue, .. }) if queue == "default"
+    ));
+    assert!(matches!(
         q.declare(&QueueSpec::new("a b")).await,
         Err(Error::InvalidQueue { queue, .. }) if queue == "a b"
     ));

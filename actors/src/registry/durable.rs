@@ -79,6 +79,7 @@ impl Registry {
             name: row.name.clone(),
             pattern: row.pattern,
             queued: crate::store::time(row.queued),
+            queued_at: 0,
             state: Mutex::new(RunState {
                 status: row.status,
                 started: row.started.map(crate::store::time),
@@ -91,6 +92,7 @@ impl Registry {
                 // A stored run that is not finished belongs to a live
                 // runtime in memory; this copy cannot stop it.
                 token: None,
+                started_at: None,
             }),
             cancel_requested: AtomicBool::new(false),
             done: Notify::new(),
@@ -103,6 +105,7 @@ impl Registry {
                 .store
                 .job(id)
                 .map(|row| super::job::JobFacts::from_row(&row)),
+            metrics: None,
         }))
     }
 }

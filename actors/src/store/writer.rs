@@ -32,6 +32,7 @@ use super::records::{self, JobRow, OutputRow, RunRow};
 use super::{ACTIVE, HALT, JOBS, META, OUTPUT, Op, QUEUES, RUNS, SCHEDULES, StoreLimits};
 use super::{graphs, recover};
 use crate::error::{Error, Result};
+use crate::metrics::LatencyWindow;
 use crate::run::{RunId, RunStatus};
 
 /// Most changes in one transaction: bounds the memory a batch holds and
@@ -69,6 +70,8 @@ pub(super) struct Writer {
     /// write failed (they are committed, in order, once the store is back).
     pending: Vec<Op>,
     down: Option<Down>,
+    /// How long each successful commit took (`Store::commit_metrics`).
+    commits: Arc<LatencyWindow>,
 }
 
 /// A store whose writes fail: when to try again, and why.
@@ -95,6 +98,7 @@ impl Writer {
         limits: StoreLimits,
         output_bytes: u64,
         faults: Arc<FaultSwitch>,
+        commits: Arc<LatencyWindow>,
     ) -> Self {
         Writer {
             db: Some(db),
@@ -105,6 +109,7 @@ impl Writer {
             faults,
             pending: Vec::new(),
             down: None,
+            commits,
         }
     }
 
@@ -284,10 +289,15 @@ impl Writer {
         // An injected failure hits this commit's first write inside redb.
         self.faults.arm_for_commit();
         let changes = std::mem::take(&mut self.pending);
+        let began = Instant::now();
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| self.apply(&db, &changes)));
         self.faults.disarm();
         match result {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(())) => {
+                // Transaction and fsync: what a waiter for durability waits.
+                self.commits.record(crate::metrics::nanos(began.elapsed()));
+                Ok(())
+            }
             Ok(Err(e)) => {
                 // The transaction was rolled back with its byte count.
                 self.output_bytes = before;

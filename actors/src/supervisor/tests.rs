@@ -129,6 +129,7 @@ async fn tree(policy: SupervisorPolicy, restart: [Restart; 3]) -> Tree {
             policy,
             trace: Arc::new(crate::trace::TraceRecorder::new(1024)),
             events: crate::events::Events::new(16),
+            metrics: Arc::default(),
         },
     )
     .await
