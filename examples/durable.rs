@@ -14,7 +14,7 @@
 //!
 //! The crash tests (`tests/durable_crash.rs`, `tests/durable_graph.rs`)
 //! drive the same binary with arguments:
-//! `durable <db> <marker> work|drain|hold|graph|graph-action|halt|workflow`.
+//! `durable <db> <marker> work|drain|hold|graph|graph-action|halt|workflow|queues`.
 
 use std::io::Write;
 use std::path::Path;
@@ -24,7 +24,7 @@ use taskorch::RunQuery;
 use taskorch::graph::{GraphTask, TaskGraph};
 use taskorch::schedule::CatchUp;
 use taskorch::workflow::{BlockType, ValueType, Workflow};
-use taskorch::{Config, Orchestrator, Priority, RunStatus, ScheduleSpec, Task, Trigger};
+use taskorch::{Config, Orchestrator, Priority, QueueSpec, RunStatus, ScheduleSpec, Task, Trigger};
 
 #[tokio::main]
 async fn main() -> taskorch::Result<()> {
@@ -196,6 +196,7 @@ async fn harness(db: &Path, marker: &Path, mode: &str) -> taskorch::Result<()> {
             out.flush().ok();
             std::future::pending::<()>().await;
         }
+        "queues" => queues(&orch).await?,
         "halt" => {
             // Halted with a schedule, a run in flight and runs queued: the
             // crash must not lift the halt.
@@ -342,4 +343,31 @@ fn marking_workflow() -> Workflow {
         ]}"#,
     )
     .expect("a valid workflow")
+}
+
+/// The queue restart test's child (`tests/queue.rs`): a paused queue with
+/// three runs of different priorities waiting in it, then the crash.
+async fn queues(orch: &Orchestrator) -> taskorch::Result<()> {
+    let mut out = std::io::stdout();
+    orch.queue(
+        QueueSpec::new("reports")
+            .concurrency(1)
+            .rate(50, Duration::from_secs(1)),
+    )
+    .await?;
+    orch.pause_queue("reports").await?;
+    // Never called here (the queue is paused); after the restart the test
+    // registers its own, which notes the order the runs start in.
+    orch.register_action("note", |input| async move { Ok(input) });
+    for priority in [Priority::Low, Priority::High, Priority::Normal] {
+        let task = Task::action("note", serde_json::json!(priority.as_str()))
+            .priority(priority)
+            .queue("reports");
+        let id = orch.launch(task).await?;
+        writeln!(out, "queued {priority} {id}").ok();
+    }
+    writeln!(out, "ready").ok();
+    out.flush().ok();
+    std::future::pending::<()>().await;
+    Ok(())
 }

@@ -29,7 +29,7 @@
 //! output, status and the trace. Everything else is in the module of its
 //! concept: [`task`], [`output`], [`batch`], [`schedule`], [`pool`],
 //! [`graph`], [`workflow`], [`execution`], [`events`], [`trace`], [`guard`],
-//! [`store`], [`supervision`], [`metrics`], [`logging`], and `fault` (feature
+//! [`queue`], [`store`], [`supervision`], [`metrics`], [`logging`], and `fault` (feature
 //! `fault-injection`). The [`Orchestrator`]'s own docs list its methods and
 //! sub-handles.
 //!
@@ -39,9 +39,9 @@
 //! use taskorch::{
 //!     Advisor, Backoff, CapturedOutput, ChildState, ChildStatus, Config, Error, Execution,
 //!     Metrics, Orchestrator, Output, OutputLine, Overlap, Pattern, Pool, PoolSpec, PoolStats,
-//!     Priority, Recommendation, Request, Requirements, Restart, Result, RunId, RunInfo,
-//!     RunQuery, RunStatus, RunStream, Schedule, ScheduleInfo, ScheduleSpec, StreamKind,
-//!     SystemStatus, Task, TraceLog, Trigger,
+//!     Priority, QueueSpec, Recommendation, Request, Requirements, Restart, Result, RunId,
+//!     RunInfo, RunQuery, RunStatus, RunStream, Schedule, ScheduleInfo, ScheduleSpec,
+//!     StreamKind, SystemStatus, Task, TraceLog, Trigger,
 //! };
 //! ```
 
@@ -66,6 +66,7 @@ pub mod metrics;
 mod orchestrator;
 pub mod output;
 pub mod pool;
+pub mod queue;
 /// The process layer's public face: liveness of pids and process groups,
 /// what `/proc` says of a process (Linux), the run-id variable.
 pub use taskorch_actors::process;
@@ -85,6 +86,7 @@ pub use orchestrator::Orchestrator;
 #[cfg(feature = "fault-injection")]
 pub use taskorch_actors::Fault;
 pub use taskorch_actors::graph::Priority;
+pub use taskorch_actors::queues::QueueSpec;
 pub use taskorch_actors::scheduler::{Overlap, Schedule, ScheduleInfo, ScheduleSpec, Trigger};
 pub use taskorch_actors::{
     Backoff, CapturedOutput, ChildState, ChildStatus, Error, Metrics, Output, OutputLine, Pattern,

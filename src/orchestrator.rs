@@ -24,6 +24,8 @@
 //! | `pools()` -> [`Pools`](crate::pool::Pools) | `find`, `names` |
 //! | `graphs()` -> [`Graphs`](crate::graph::Graphs) | `start`, `run`, `find`, `list`; resources: `set_capacity`, `capacity`, `usage` |
 //! | `workflows()` -> [`Workflows`](crate::workflow::Workflows) | `register_block_type`, `validate`, `start`, `run`, `runs`, `halt` |
+//! | `queue`, `pause_queue`, `resume_queue` | named queues: limits, pause |
+//! | `queues()` -> [`Queues`](crate::queue::Queues) | `list`, `find`: each queue's depth, running, paused, tokens |
 //! | `guard()` -> [`Guard`](crate::guard::Guard) | `halt`, `resume`, `halted`, `register`, `register_limit`, `check`, `check_limit`, `check_registered_limit`, `risk_limits`, `breakers` |
 //! | `observe()` -> [`Observer`](crate::events::Observer) | `subscribe` (events), `subscribe_output`, `timed_output`, `history`, `stored_run`, `clear_trace` |
 //! | `faults()` -> `Faults` (feature `fault-injection`) | `inject_at`, `clear`, `stats` |
@@ -59,6 +61,7 @@ mod long_running;
 mod metrics;
 mod periodic;
 pub(crate) mod pooled;
+mod queues;
 mod runs;
 mod simple;
 mod trace;
@@ -68,6 +71,7 @@ pub use events::Observer;
 pub use graph::Graphs;
 pub use halt::Guard;
 pub use periodic::Schedules;
+pub use queues::Queues;
 #[cfg(feature = "fault-injection")]
 pub use trace::Faults;
 pub use workflow::{BLOCK_ACTION, WorkflowReport, WorkflowRun, Workflows};

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use taskorch::task::{JobOptions, Start};
-use taskorch::{Config, Error, Orchestrator, Priority, RunStatus, Task};
+use taskorch::{Config, Error, Orchestrator, Priority, QueueSpec, RunStatus, Task};
 
 use crate::common::fast_config;
 
@@ -16,7 +16,7 @@ fn stored(path: &Path) -> Config {
 }
 
 /// A task with every option. The start is in the past, so it is due at
-/// once. (When named queues land, declare "reports" before launching.)
+/// once. Its queue, "reports", is declared before it is launched.
 fn keyed(at: SystemTime) -> Task {
     Task::command("true")
         .name("keyed")
@@ -48,6 +48,7 @@ async fn a_runs_job_options_are_read_back_after_the_store_is_reopened() {
 
     let (id, plain) = {
         let orch = Orchestrator::start(stored(&db)).await.unwrap();
+        orch.queue(QueueSpec::new("reports")).await.unwrap();
         let id = orch.launch(keyed(at)).await.unwrap();
         let plain = orch.launch(Task::command("true")).await.unwrap();
         assert_eq!(orch.wait(id).await.unwrap().exit_code, Some(0));

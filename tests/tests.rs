@@ -85,6 +85,8 @@ mod job;
 // Caller's keys (idempotent submits, kept across a restart) and label,
 // prefix, time and status queries in memory and in the store.
 mod job_keys;
+// Priorities and named queues of every run.
+mod queue;
 
 // ---- Operations: workflows, events, halt, breakers, tracing, faults ----
 

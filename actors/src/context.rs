@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::ActorProcessingErr;
-use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
@@ -21,8 +20,10 @@ use crate::halt::Halt;
 use crate::lines::LineLimits;
 use crate::message::PatternMessage;
 use crate::metrics::{DEFAULT_QUEUE, Metrics, MetricsRecorder, QueueMetrics};
+use crate::priority::Priority;
 use crate::process::ProcessLimits;
 use crate::process::resolve::ProgramCache;
+use crate::queues::{Permit, Queues};
 use crate::registry::{Registry, Retention};
 use crate::risk::RiskLimits;
 use crate::shutdown::Shutdown;
@@ -79,8 +80,9 @@ pub struct Context {
     // Every run task of every actor incarnation, so shutdown can wait for
     // clean-up even of runs whose actor died.
     tasks: TaskTracker,
-    // The global concurrency cap: one permit per executing run.
-    permits: Semaphore,
+    // The global concurrency cap (one permit per executing run), handed out
+    // by priority and named queue.
+    queues: Queues,
     programs: ProgramCache,
     // The message trace: shared with the supervisor and pool workers.
     trace: Arc<TraceRecorder>,
@@ -113,6 +115,7 @@ impl Context {
         }
         let metrics = Arc::new(MetricsRecorder::new());
         Arc::new(Context {
+            queues: Queues::new(limits.max_concurrency.max(1), store.clone()),
             registry: Arc::new(
                 Registry::with_store(retention, store)
                     .with_events(events.clone())
@@ -122,7 +125,6 @@ impl Context {
             limits,
             shutdown: Shutdown::default(),
             tasks: TaskTracker::new(),
-            permits: Semaphore::new(limits.max_concurrency.clamp(1, Semaphore::MAX_PERMITS)),
             programs: ProgramCache::default(),
             trace: Arc::new(TraceRecorder::new(limits.trace_capacity)),
             #[cfg(feature = "fault-injection")]
@@ -152,11 +154,27 @@ impl Context {
         let queue = QueueMetrics {
             queued: metrics.runs.current(crate::run::RunStatus::Queued),
             running: metrics.runs.current(crate::run::RunStatus::Running),
-            concurrency: self.limits.max_concurrency.clamp(1, Semaphore::MAX_PERMITS),
+            concurrency: self.limits.max_concurrency.max(1),
             free: self.free_permits(),
             paused: false,
         };
         metrics.queues.insert(DEFAULT_QUEUE.to_string(), queue);
+        // Each named queue under its name ("default", the global cap above,
+        // cannot be declared): its runs waiting for a permit and running,
+        // its own limit (the global cap without one).
+        let global_free = self.free_permits();
+        for state in self.queues.snapshot() {
+            let Some(name) = state.name else { continue };
+            let concurrency = state.concurrency.unwrap_or(self.limits.max_concurrency);
+            let queue = QueueMetrics {
+                queued: state.depth as u64,
+                running: state.running as u64,
+                concurrency,
+                free: concurrency.saturating_sub(state.running).min(global_free),
+                paused: state.paused,
+            };
+            metrics.queues.insert(name, queue);
+        }
         metrics
     }
 
@@ -296,28 +314,37 @@ impl Context {
         &self.faults
     }
 
-    /// Wait for an execution permit under the global concurrency cap.
+    /// The execution permits and named queues (see [`queues`](crate::queues)).
+    pub fn queues(&self) -> &Queues {
+        &self.queues
+    }
+
+    /// Wait for an execution permit for work of `priority` in `queue`
+    /// (`None`: the default queue): the one entry point of every run's
+    /// permit (the runner calls it for every pattern; a run due later calls
+    /// it at its due time). Who waits longest is not who goes first: see
+    /// [`queues`](crate::queues).
     ///
     /// # Cancel safety
     /// Cancel safe: a waiter that gives up holds no permit.
-    pub(crate) async fn execution_permit(&self) -> SemaphorePermit<'_> {
-        // The semaphore is never closed, so `acquire` cannot fail.
-        self.permits
-            .acquire()
-            .await
-            .expect("the concurrency semaphore is never closed")
+    pub(crate) async fn execution_permit(
+        &self,
+        priority: Priority,
+        queue: Option<&str>,
+    ) -> OwnedPermit {
+        self.queues.acquire(priority, queue).await
     }
 
-    /// Like [`execution_permit`](Self::execution_permit), but the permit is not
-    /// tied to a borrow of the context: for work that takes its permit in one
-    /// task and runs in another (a graph driver hands each task the permit it
-    /// took, so the graph's tasks start in the driver's priority order).
+    /// Like [`execution_permit`](Self::execution_permit) in the default
+    /// queue at `Normal` priority, but the future does not borrow the
+    /// context: for work that takes its permit in one task and runs in
+    /// another (a graph driver hands each task the permit it took, so the
+    /// graph's tasks start in the driver's priority order).
     ///
     /// # Cancel safety
     /// Cancel safe, as `execution_permit`.
     pub(crate) async fn owned_execution_permit(self: Arc<Self>) -> OwnedPermit {
-        self.execution_permit().await.forget();
-        OwnedPermit(self)
+        self.queues.acquire(Priority::Normal, None).await
     }
 
     /// Give the execution permit the calling run holds back to the others
@@ -329,7 +356,7 @@ impl Context {
     /// Call it only from a run's own work (an action), which always holds
     /// one permit.
     pub fn lend_permit(self: &Arc<Self>) -> LentPermit {
-        self.permits.add_permits(1);
+        self.queues.lend();
         LentPermit {
             ctx: Some(Arc::clone(self)),
         }
@@ -337,14 +364,12 @@ impl Context {
 
     /// A permit at once, if one is free.
     pub(crate) fn try_owned_execution_permit(self: &Arc<Self>) -> Option<OwnedPermit> {
-        let permit = self.permits.try_acquire().ok()?;
-        permit.forget();
-        Some(OwnedPermit(Arc::clone(self)))
+        self.queues.try_acquire()
     }
 
     /// Execution permits free right now.
     pub fn free_permits(&self) -> usize {
-        self.permits.available_permits()
+        self.queues.free()
     }
 
     /// Whether the process just spawned for `actor`'s work is to be killed
@@ -458,15 +483,9 @@ impl Context {
     }
 }
 
-/// One execution permit under the global cap, owned (see
-/// [`Context::owned_execution_permit`]); dropping it frees the permit.
-pub(crate) struct OwnedPermit(Arc<Context>);
-
-impl std::fmt::Debug for OwnedPermit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("OwnedPermit")
-    }
-}
+/// One execution permit under the global cap and its queue's limits (see
+/// [`Context::execution_permit`]); dropping it frees the permit.
+pub(crate) type OwnedPermit = Permit;
 
 /// A permit given back by its run ([`Context::lend_permit`]), to be taken
 /// again before the run goes on. Dropped without
@@ -490,7 +509,12 @@ impl LentPermit {
     /// Cancel safe: dropped while waiting, the permit is taken back later.
     pub async fn reclaim(mut self) {
         if let Some(ctx) = &self.ctx {
-            ctx.execution_permit().await.forget();
+            // Critical: the run was running already and only lent its slot;
+            // its own permit still holds its queue's slot.
+            ctx.queues
+                .acquire(Priority::Critical, None)
+                .await
+                .dissolve();
         }
         self.ctx = None;
     }
@@ -498,23 +522,8 @@ impl LentPermit {
 
 impl Drop for LentPermit {
     fn drop(&mut self) {
-        let Some(ctx) = self.ctx.take() else {
-            return;
-        };
-        if let Ok(permit) = ctx.permits.try_acquire() {
-            permit.forget();
-            return;
+        if let Some(ctx) = self.ctx.take() {
+            ctx.queues.take_back();
         }
-        // Without a runtime there is nothing left to cap.
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move { ctx.execution_permit().await.forget() });
-        }
-    }
-}
-
-impl Drop for OwnedPermit {
-    fn drop(&mut self) {
-        // The semaphore permit was forgotten when this was taken: give it back.
-        self.0.permits.add_permits(1);
     }
 }

@@ -420,8 +420,9 @@ pub enum Error {
 
     /// A queue name (`Task::queue`, a queue's spec) is unusable: empty,
     /// longer than 64 bytes, or with a character outside
-    /// `[A-Za-z0-9_.-/]`. Nothing ran.
-    #[error("invalid queue name {queue:?}: {reason}")]
+    /// `[A-Za-z0-9_.-/]`; or a queue's spec has a concurrency of 0.
+    /// Nothing ran; the queue was left as it was.
+    #[error("invalid queue {queue:?}: {reason}")]
     InvalidQueue {
         /// The name as given.
         queue: String,

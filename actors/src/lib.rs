@@ -102,6 +102,8 @@
 //!   message.rs            the one message trait + macro of the five pattern actors
 //!   request.rs            Request (what `execute` is asked for) and its pattern check
 //!   context.rs            the runtime context: the state every actor shares
+//!   queues.rs, queues/    execution permits: priority with aging, named queues
+//!                         (concurrency, rate limit, pause), their snapshot
 //!   slot.rs               where callers find an actor's current incarnation; re-delivery
 //!   action.rs             in-process actions: named async functions from JSON to JSON
 //!   task.rs, run.rs, output.rs, pattern.rs  the vocabulary: Task, RunId/RunStatus/RunInfo,
@@ -138,8 +140,9 @@
 //! 5. `command`, `task`, `process`: what runs, and how a process runs.
 //! 6. `store`, `supervisor`: durable state; the supervision tree.
 //! 7. `registry`, `fault`: the run registry; injected faults.
-//! 8. `halt`, `stream`, `message`: services over the registry; the
-//!    pattern actors' message trait.
+//! 8. `halt`, `stream`, `message`, `queues`: services over the registry;
+//!    the pattern actors' message trait; execution permits by priority and
+//!    named queue.
 //! 9. `context`: runtime-wide state only.
 //! 10. `runner`: one run from start to terminal status.
 //! 11. `executor`, `launcher`, `scheduler`, `pool`, `graph`, `batch`,
@@ -173,6 +176,7 @@ mod pattern;
 pub mod pool;
 mod priority;
 pub mod process;
+pub mod queues;
 pub mod registry;
 mod request;
 pub mod risk;
@@ -212,6 +216,7 @@ pub use pool::{
     POOL_ENV, Pool, PoolSpec, PoolState, PoolStats, Pools, WORKER_ENV, WorkerLog, WorkerLogLine,
 };
 pub use process::{ProcessLimits, RUN_ID_ENV};
+pub use queues::{QueueSpec, QueueState, Queues, Rate};
 pub use registry::{Registry, Retention, RunRecord};
 pub use request::{ExecutionPlan, Request};
 pub use risk::{RiskLimit, RiskLimits};

@@ -55,8 +55,8 @@ mod window;
 pub(crate) use rate::RateRing;
 pub(crate) use window::LatencyWindow;
 
-/// The name of the one queue every run waits in today (the global
-/// concurrency cap): the key of [`Metrics::queues`] for it.
+/// The key of [`Metrics::queues`] for the global concurrency cap, which
+/// every run waits in; reserved (a named queue cannot be called so).
 pub const DEFAULT_QUEUE: &str = "default";
 
 /// The span [`Metrics::starts_per_second`] and
@@ -311,9 +311,10 @@ pub struct Metrics {
     /// Runs per pattern, keyed by [`Pattern::as_str`]; every pattern is
     /// listed.
     pub runs_by_pattern: BTreeMap<String, RunCounts>,
-    /// Runs waiting and running per queue. Today there is one queue, the
-    /// global concurrency cap (`Config::max_concurrency`), under
-    /// [`DEFAULT_QUEUE`]; named queues add their own entries.
+    /// Runs waiting and running per queue: the global concurrency cap
+    /// (`Config::max_concurrency`, every run) under [`DEFAULT_QUEUE`], and
+    /// each named queue (`Orchestrator::queue`) under its name, counting
+    /// its runs waiting for a permit in it and running.
     pub queues: BTreeMap<String, QueueMetrics>,
     /// Runs started per second, averaged over [`rate_window`](Self::rate_window).
     pub starts_per_second: f64,

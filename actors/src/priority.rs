@@ -34,6 +34,19 @@ impl Priority {
         *self as u8
     }
 
+    /// The rank of work at this priority stamped `stamp` on an aging clock
+    /// (smaller starts first): `stamp - level * aging`. The one aging rule
+    /// of the runtime, shared by graph ready queues (the clock counts tasks
+    /// that became ready) and execution permits (it counts permits
+    /// granted). Waiting work keeps its rank while newcomers' ranks grow
+    /// with the clock, so after `aging` ticks it ranks like a newcomer one
+    /// level up: a `Low` item is overtaken by at most `3 * aging` ticks'
+    /// worth of later arrivals, and never starves.
+    pub fn aged_rank(&self, stamp: u64, aging: u32) -> i64 {
+        let stamp = i64::try_from(stamp).unwrap_or(i64::MAX);
+        stamp.saturating_sub(i64::from(self.level()) * i64::from(aging))
+    }
+
     /// Lower-case name.
     pub fn as_str(&self) -> &'static str {
         match self {

@@ -70,10 +70,12 @@ enum Work {
 ///
 /// # Errors
 /// `InvalidTask` (malformed task, missing working directory), `NotFound`,
-/// `PermissionDenied`, `UnknownAction`; `Halted` while the runtime is
-/// halted; `CircuitOpen` while the task's breaker is open.
+/// `PermissionDenied`, `UnknownAction`; `UnknownQueue` for a queue never
+/// declared; `Halted` while the runtime is halted; `CircuitOpen` while the
+/// task's breaker is open.
 pub(crate) fn prepare(ctx: &Context, task: Arc<Task>) -> Result<Prepared> {
     task.validate()?;
+    ctx.queues().check(task.job().queue.as_deref())?;
     // Halted, or the task's circuit open: refused before anything exists.
     ctx.halt().check()?;
     if let Some(spec) = task.breaker_spec() {
@@ -258,7 +260,7 @@ async fn drive(
             let _ = ctx.registry().finish(record, stopped.clone()).await;
             return record.outcome().unwrap_or(stopped);
         }
-        permit = permit_for(ctx, held) => permit,
+        permit = permit_for(ctx, record, held) => permit,
     };
     if record.start().is_err() {
         return record
@@ -381,17 +383,15 @@ impl Drop for RunGuard<'_> {
 }
 
 /// The permit a run holds while it executes: the one it was handed, or one
-/// it waited for. (A pair rather than an enum: it is only ever held.)
-async fn permit_for(
-    ctx: &Context,
-    held: Option<OwnedPermit>,
-) -> (
-    Option<OwnedPermit>,
-    Option<tokio::sync::SemaphorePermit<'_>>,
-) {
+/// it waited for, by its priority and in its queue (kept with the run, so
+/// a run resumed after a restart waits as it did before).
+async fn permit_for(ctx: &Context, record: &RunRecord, held: Option<OwnedPermit>) -> OwnedPermit {
     match held {
-        Some(permit) => (Some(permit), None),
-        None => (None, Some(ctx.execution_permit().await)),
+        Some(permit) => permit,
+        None => {
+            ctx.execution_permit(record.priority(), record.queue())
+                .await
+        }
     }
 }
 

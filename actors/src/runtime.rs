@@ -149,6 +149,8 @@ impl Runtime {
         };
         let (store, mut recovered) = open_store(store, store_limits).await?;
         let ctx = Context::with_store(limits, retention, store.clone());
+        // Before any recovered run waits for a permit in one of them.
+        ctx.queues().restore(&recovered.queues);
 
         let executor = ActorSlot::new("executor", restart_wait);
         let scheduler = ActorSlot::new("scheduler", restart_wait);

@@ -421,6 +421,8 @@ impl SchedulerState {
         let record = ctx.registry().admit(
             crate::registry::Admission::new(entry.name(), Pattern::Periodic)
                 .journal(crate::registry::Journal::WithTask(&entry.spec.task))
+                // Its priority and queue decide when it gets a permit.
+                .job(entry.spec.task.job())
                 .parent(Some(self.owner.token())),
         );
         state.runs += 1;

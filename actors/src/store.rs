@@ -16,7 +16,9 @@
 //!   its action called, so a run found `Queued` after a crash had
 //!   certainly not started, and starting it again runs it once;
 //! - a run's outcome is durable before its waiters are woken;
-//! - a schedule is durable before `schedule` answers.
+//! - a schedule is durable before `schedule` answers;
+//! - a queue's declaration or pause is durable before `queue`,
+//!   `pause_queue` or `resume_queue` answers.
 //!
 //! # Layout
 //! - `records`: the record types (one per table) and their encoding
@@ -24,7 +26,9 @@
 //!   `JobRow` in `JOBS`, written with its `Queued` record, read back
 //!   into `ResumedRun` and `StoredRun`, and removed with the run; its
 //!   labels have one entry each in `LABELS`, written and removed with
-//!   the `JobRow` (the label index of `history`, see `history`).
+//!   the `JobRow` (the label index of `history`, see `history`); a
+//!   declared queue is a `QueueRow` in `QUEUES`, read back into
+//!   `Recovered` (restored by `queues::Queues::restore`).
 //! - `writer`: the group-commit writer thread and background retention;
 //!   after a failed write (a full disk, EIO: redb then fails every later
 //!   operation of that handle) it reopens the file and commits what is
@@ -72,7 +76,7 @@ pub(crate) use graphs::{
     StoredResourceKind, StoredTaskStatus,
 };
 pub(crate) use records::{
-    JobRow, OutcomeRow, OutputRow, RunRow, ScheduleRow, TriggerRow, micros, time,
+    JobRow, OutcomeRow, OutputRow, QueueRow, RunRow, ScheduleRow, TriggerRow, micros, time,
 };
 pub use recover::{Recovered, ResumedRun};
 // The graph engine converts it in its own module; its tests build rows.
@@ -93,12 +97,16 @@ const HALT: TableDefinition<&str, &str> = TableDefinition::new("halt");
 /// files written before job options existed (read as "no options"; created
 /// by the first write).
 const JOBS: TableDefinition<&[u8; 16], &[u8]> = TableDefinition::new("jobs");
-/// File-wide facts: the schema version, the output bytes stored.
+/// Declared queues by name: [`QueueRow`]s (their limits and whether they
+/// are paused). Absent from files written before queues existed (created
+/// by the first write or recovery).
+const QUEUES: TableDefinition<&str, &[u8]> = TableDefinition::new("queues");
 /// The label index of stored runs: one entry per label of a run,
 /// `("key=value", run id)`, written with the run's [`JobRow`] and removed
 /// with it. A label key has no `=`, so the first `=` splits the two. A
 /// label query is a range scan of one label's entries, newest run last.
 const LABELS: TableDefinition<(&str, &[u8; 16]), ()> = TableDefinition::new("labels");
+/// File-wide facts: the schema version, the output bytes stored.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 /// The file's schema version (in `META`): bumped when a release changes the
@@ -137,6 +145,8 @@ pub(crate) enum Op {
     GraphFinished { key: [u8; 16] },
     /// The runtime was halted for `Some(reason)`, or resumed (`None`).
     Halt { reason: Option<String> },
+    /// A queue was declared, changed, paused or resumed.
+    Queue { name: String, row: QueueRow },
     /// Answer once everything before it is committed.
     Sync(oneshot::Sender<Result<()>>),
     /// The same, for a caller that blocks (a std channel).

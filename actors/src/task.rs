@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 mod job;
 mod wire;
 
+pub(crate) use job::check_queue;
 pub use job::{
     JobOptions, MAX_KEY_BYTES, MAX_LABEL_KEY_BYTES, MAX_LABEL_VALUE_BYTES, MAX_LABELS,
     MAX_QUEUE_BYTES, Start,

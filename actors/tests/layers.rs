@@ -32,7 +32,7 @@ const LAYERS: &[&[&str]] = &[
     // The run registry; injected faults.
     &["registry", "fault"],
     // Services over the registry; the pattern actors' message trait.
-    &["halt", "stream", "message"],
+    &["halt", "stream", "message", "queues"],
     // Runtime-wide state.
     &["context"],
     // Execution of one run.

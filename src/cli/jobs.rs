@@ -9,10 +9,12 @@
 //! | `[[launch]]` | FireAndForget | launches it and reports its end |
 //! | `[[schedule]]` | Periodic | `every = "5s"` or `cron = "*/10 * * * * *"` (+ `zone`) |
 //! | `[[pool]]` | Pooled | warm workers; `requests = [..]` are sent once they are up |
+//! | `[[queue]]` | (named queue) | declared before anything starts: `concurrency = n`, `rate = "100/1s"` |
 //!
 //! Every entry needs a unique `name`. Commands are `command = ["prog",
 //! "arg", ..]` (no shell) or `shell = "script"`; options `env`, `cwd`,
-//! `timeout` (a human duration), `retries`; on every entry but
+//! `timeout` (a human duration), `retries`, `priority` (`"low"`, `"normal"`,
+//! `"high"`, `"critical"`) and `queue` (a `[[queue]]` of the same file); on every entry but
 //! `[[schedule]]` and `[[pool]]` also `key = "id"` (`Task::key`) and
 //! `labels = { k = "v" }` (`Task::label`). Unknown keys are refused.
 //! `[[launch]]` entries may wait before they start: `start_after =
@@ -37,7 +39,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::{Overlap, PoolSpec, ScheduleSpec, Task, Trigger};
+use crate::{Overlap, PoolSpec, Priority, QueueSpec, ScheduleSpec, Task, Trigger};
 
 use super::{CliError, why};
 
@@ -51,6 +53,7 @@ pub(super) struct Jobs {
     pub(super) launch: Vec<TaskDef>,
     pub(super) schedule: Vec<ScheduleDef>,
     pub(super) pool: Vec<PoolDef>,
+    pub(super) queue: Vec<QueueDef>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -69,6 +72,8 @@ struct File {
     schedule: Vec<Spanned<ScheduleDef>>,
     #[serde(default)]
     pool: Vec<Spanned<PoolDef>>,
+    #[serde(default)]
+    queue: Vec<Spanned<QueueDef>>,
 }
 
 /// `[settings]`: orchestrator settings.
@@ -99,6 +104,8 @@ pub(super) struct TaskDef {
     start_after: Option<Spanned<Dur>>,
     /// Start no earlier than this time.
     start_at: Option<Spanned<At>>,
+    priority: Option<Spanned<String>>,
+    queue: Option<Spanned<String>>,
     /// `[[task]]` only: the tasks that must succeed first.
     #[serde(default)]
     pub(super) after: Vec<Spanned<String>>,
@@ -128,6 +135,18 @@ pub(super) struct ScheduleDef {
     timeout: Option<Spanned<Dur>>,
     #[serde(default)]
     retries: u32,
+    priority: Option<Spanned<String>>,
+    queue: Option<Spanned<String>>,
+}
+
+/// `[[queue]]`: a named queue, declared before anything starts.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct QueueDef {
+    name: Spanned<String>,
+    concurrency: Option<Spanned<usize>>,
+    /// `"N/interval"`: `"100/1s"`, `"5/m"`.
+    rate: Option<Spanned<String>>,
 }
 
 /// `[[pool]]`.
@@ -234,6 +253,20 @@ fn parse(text: &str) -> Result<Jobs, Located> {
     if let Some(settings) = &file.settings {
         check_settings(settings)?;
     }
+    let mut queues: HashMap<String, Range<usize>> = HashMap::new();
+    for def in &file.queue {
+        let name = &def.get_ref().name;
+        def.get_ref().spec()?;
+        if queues.insert(name.get_ref().clone(), name.span()).is_some() {
+            return Err(at(
+                name.span(),
+                format!(
+                    "duplicate [[queue]] {:?}: declare each queue once",
+                    name.get_ref()
+                ),
+            ));
+        }
+    }
     let mut names: HashMap<String, Range<usize>> = HashMap::new();
     let mut unique = |name: &Spanned<String>, section: &str| -> Result<(), Located> {
         if name.get_ref().trim().is_empty() {
@@ -259,11 +292,15 @@ fn parse(text: &str) -> Result<Jobs, Located> {
         for def in list {
             unique(&def.get_ref().name, section)?;
             check_task(def, section)?;
+            let entry = format!("[[{section}]] {:?}", def.get_ref().name());
+            def.get_ref().keys().check_queue(&queues, &entry)?;
         }
     }
     for def in &file.schedule {
         unique(&def.get_ref().name, "schedule")?;
         def.get_ref().spec()?;
+        let entry = format!("[[schedule]] {:?}", def.get_ref().name());
+        def.get_ref().keys().check_queue(&queues, &entry)?;
     }
     for def in &file.pool {
         unique(&def.get_ref().name, "pool")?;
@@ -279,6 +316,7 @@ fn parse(text: &str) -> Result<Jobs, Located> {
         launch: inner(file.launch),
         schedule: file.schedule.into_iter().map(Spanned::into_inner).collect(),
         pool: file.pool.into_iter().map(Spanned::into_inner).collect(),
+        queue: file.queue.into_iter().map(Spanned::into_inner).collect(),
     })
 }
 
@@ -473,9 +511,47 @@ struct CommandKeys<'a> {
     env: Option<&'a Spanned<BTreeMap<String, String>>>,
     cwd: Option<&'a Spanned<PathBuf>>,
     timeout: Option<&'a Spanned<Dur>>,
+    priority: Option<&'a Spanned<String>>,
+    queue: Option<&'a Spanned<String>>,
+}
+
+/// A `priority` key's value.
+fn priority(value: &Spanned<String>, entry: &str) -> Result<Priority, Located> {
+    match value.get_ref().as_str() {
+        "low" => Ok(Priority::Low),
+        "normal" => Ok(Priority::Normal),
+        "high" => Ok(Priority::High),
+        "critical" => Ok(Priority::Critical),
+        other => Err(at(
+            value.span(),
+            format!(
+                "{entry}: `priority`: invalid priority {other:?} (expected \"low\", \"normal\", \"high\" or \"critical\")"
+            ),
+        )),
+    }
 }
 
 impl CommandKeys<'_> {
+    /// `queue` names a `[[queue]]` of the file (`queues`, by name).
+    fn check_queue(
+        &self,
+        queues: &HashMap<String, Range<usize>>,
+        entry: &str,
+    ) -> Result<(), Located> {
+        if let Some(queue) = self.queue
+            && !queues.contains_key(queue.get_ref())
+        {
+            return Err(at(
+                queue.span(),
+                format!(
+                    "{entry}: `queue`: unknown queue {:?}: declare it with a [[queue]] entry",
+                    queue.get_ref()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Check each key on its own with the runtime's own checks (the ones
     /// that would otherwise refuse the task after `up` started), so the
     /// message can name the key. `entry` is `[[task]] "name"`.
@@ -524,6 +600,15 @@ impl CommandKeys<'_> {
                 .validate()
                 .map_err(|e| bad(limit.span(), "timeout", e))?;
         }
+        if let Some(value) = self.priority {
+            priority(value, entry)?;
+        }
+        if let Some(queue) = self.queue {
+            Task::shell("true")
+                .queue(queue.get_ref())
+                .validate()
+                .map_err(|e| bad(queue.span(), "queue", e))?;
+        }
         Ok(())
     }
 
@@ -549,6 +634,13 @@ impl CommandKeys<'_> {
         if let Some(limit) = self.timeout {
             task = task.timeout(limit.get_ref().0);
         }
+        // Checked while the file is read (`check`).
+        if let Some(p) = self.priority.and_then(|p| priority(p, "").ok()) {
+            task = task.priority(p);
+        }
+        if let Some(queue) = self.queue {
+            task = task.queue(queue.get_ref());
+        }
         task
     }
 }
@@ -566,6 +658,8 @@ impl TaskDef {
             env: self.env.as_ref(),
             cwd: self.cwd.as_ref(),
             timeout: self.timeout.as_ref(),
+            priority: self.priority.as_ref(),
+            queue: self.queue.as_ref(),
         }
     }
 
@@ -596,6 +690,18 @@ impl ScheduleDef {
     /// The entry's name.
     pub(super) fn name(&self) -> &str {
         self.name.get_ref()
+    }
+
+    fn keys(&self) -> CommandKeys<'_> {
+        CommandKeys {
+            command: self.command.as_ref(),
+            shell: self.shell.as_ref(),
+            env: self.env.as_ref(),
+            cwd: self.cwd.as_ref(),
+            timeout: self.timeout.as_ref(),
+            priority: self.priority.as_ref(),
+            queue: self.queue.as_ref(),
+        }
     }
 
     /// The schedule to add; checked (cron expression, zone, overlap) while
@@ -644,13 +750,7 @@ impl ScheduleDef {
             }
             _ => {}
         }
-        let keys = CommandKeys {
-            command: self.command.as_ref(),
-            shell: self.shell.as_ref(),
-            env: self.env.as_ref(),
-            cwd: self.cwd.as_ref(),
-            timeout: self.timeout.as_ref(),
-        };
+        let keys = self.keys();
         let entry = format!("[[schedule]] {name:?}");
         keys.check(&entry)?;
         let task = keys.build(name, self.retries);
@@ -672,6 +772,54 @@ impl ScheduleDef {
             .map_err(|e| at(self.name.span(), format!("{entry}: {}", why(e))))?;
         Ok(spec)
     }
+}
+
+impl QueueDef {
+    /// The queue to declare, each key checked with the runtime's own check
+    /// (`QueueSpec::validate`), naming the key.
+    pub(super) fn spec(&self) -> Result<QueueSpec, Located> {
+        let name = self.name.get_ref();
+        let entry = format!("[[queue]] {name:?}");
+        let bad = |span: Range<usize>, key: &str, e: crate::Error| {
+            at(span, format!("{entry}: `{key}`: {}", why(e)))
+        };
+        let mut spec = QueueSpec::new(name);
+        spec.validate()
+            .map_err(|e| bad(self.name.span(), "name", e))?;
+        if let Some(n) = &self.concurrency {
+            spec = spec.concurrency(*n.get_ref());
+            spec.validate()
+                .map_err(|e| bad(n.span(), "concurrency", e))?;
+        }
+        if let Some(rate) = &self.rate {
+            let (starts, per) = parse_rate(rate.get_ref())
+                .map_err(|why| at(rate.span(), format!("{entry}: `rate`: {why}")))?;
+            spec = spec.rate(starts, per);
+            spec.validate().map_err(|e| bad(rate.span(), "rate", e))?;
+        }
+        Ok(spec)
+    }
+}
+
+/// `"N/interval"` (`"100/1s"`, `"5/m"`: a bare unit is one of it).
+fn parse_rate(text: &str) -> Result<(u32, Duration), String> {
+    let hint = "(expected \"N/interval\", as \"100/1s\" or \"5/m\")";
+    let Some((n, per)) = text.split_once('/') else {
+        return Err(format!("invalid rate {text:?} {hint}"));
+    };
+    let starts: u32 = n
+        .trim()
+        .parse()
+        .map_err(|e| format!("invalid rate {text:?}: starts {n:?}: {e} {hint}"))?;
+    let per = per.trim();
+    let per = if per.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        format!("1{per}")
+    } else {
+        per.to_string()
+    };
+    let per = humantime::parse_duration(&per)
+        .map_err(|e| format!("invalid rate {text:?}: interval: {e} {hint}"))?;
+    Ok((starts, per))
 }
 
 impl PoolDef {

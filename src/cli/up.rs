@@ -126,6 +126,12 @@ pub(super) async fn run(
     // signal during the store's recovery is held, and stops us below,
     // once the orchestrator can stop what it started.
     let orch = dir.start(config).await?;
+    // Before anything is sent to them; checked while the file was read.
+    for def in &jobs.queue {
+        if let Ok(spec) = def.spec() {
+            orch.queue(spec).await?;
+        }
+    }
     let pid = std::process::id();
     let _ = std::fs::write(dir.pid_file(), format!("{pid}\n"));
     let server = match Server::start(orch.clone(), &dir, commands(&jobs)) {

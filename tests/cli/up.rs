@@ -214,3 +214,33 @@ async fn a_failed_setup_step_stops_up_with_exit_1() {
         "taskorch: setup step \"migrate\" failed; nothing else was started\n"
     );
 }
+
+#[tokio::test]
+async fn up_declares_its_queues_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    // Each launch holds the directory `lock` for a while: two at once
+    // would make one of them fail. The queue lets one run at a time.
+    let hold = "mkdir lock || exit 7; sleep 0.3; rmdir lock";
+    std::fs::write(
+        dir.path().join("jobs.toml"),
+        format!(
+            "[[queue]]\nname = \"one\"\nconcurrency = 1\nrate = \"10/1s\"\n\n\
+             [[launch]]\nname = \"a\"\nshell = \"{hold}\"\nqueue = \"one\"\n\n\
+             [[launch]]\nname = \"b\"\nshell = \"{hold}\"\nqueue = \"one\"\npriority = \"high\"\n"
+        ),
+    )
+    .unwrap();
+    let out = taskorch(
+        dir.path(),
+        &["up", "jobs.toml", "--store", "st", "--for", "2s"],
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    for name in ["a", "b"] {
+        assert!(
+            out.stdout
+                .contains(&format!("launch   {name:<14} succeeded")),
+            "{name} did not succeed:\n{}",
+            out.stdout
+        );
+    }
+}

@@ -161,3 +161,41 @@ fn an_upper_case_toml_extension_is_a_jobs_file() {
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(out.stdout, "from-toml\n");
 }
+
+#[test]
+fn queue_entries_and_keys_the_runtime_would_refuse_are_exit_2_naming_entry_and_key() {
+    let cases = [
+        (
+            "[[queue]]\nname = \"q\"\nrate = \"0/1s\"\n",
+            "jobs.toml:7:8: [[queue]] \"q\": `rate`: invalid rate for queue \"q\": a rate of 0 starts would never start anything",
+        ),
+        (
+            "[[queue]]\nname = \"q\"\nrate = \"often\"\n",
+            "jobs.toml:7:8: [[queue]] \"q\": `rate`: invalid rate \"often\" (expected \"N/interval\", as \"100/1s\" or \"5/m\")",
+        ),
+        (
+            "[[queue]]\nname = \"q\"\nconcurrency = 0\n",
+            "jobs.toml:7:15: [[queue]] \"q\": `concurrency`: invalid queue \"q\": a concurrency of 0 would never start anything: give at least 1",
+        ),
+        (
+            "[[launch]]\nname = \"l\"\nshell = \"true\"\nqueue = \"nope\"\n",
+            "jobs.toml:8:9: [[launch]] \"l\": `queue`: unknown queue \"nope\": declare it with a [[queue]] entry",
+        ),
+        (
+            "[[task]]\nname = \"t\"\nshell = \"true\"\npriority = \"urgent\"\n",
+            "jobs.toml:8:12: [[task]] \"t\": `priority`: invalid priority \"urgent\" (expected \"low\", \"normal\", \"high\" or \"critical\")",
+        ),
+    ];
+    for (entry, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("jobs.toml"), format!("{MARKER}{entry}")).unwrap();
+        let out = taskorch(dir.path(), &["up", "jobs.toml", "--for", "1s"]);
+        assert_eq!(out.code, 2, "{entry}\n{out:?}");
+        assert_eq!(out.stderr, format!("taskorch: {expected}\n"), "{entry}");
+        assert!(out.stdout.is_empty(), "{entry}: something started");
+        assert!(
+            !dir.path().join("started").exists(),
+            "{entry}: the setup step ran"
+        );
+    }
+}

@@ -8,7 +8,8 @@
 //! waiting task ranks like one a level higher: a `Low` task is overtaken by
 //! at most `3 * aging` later `Critical` ones. The rank never changes once
 //! pushed, so a plain binary heap keeps the order (O(log n) per push and
-//! pop).
+//! pop). The rule itself is [`Priority::aged_rank`], shared with the
+//! execution permits of every run (see `queues`).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -18,7 +19,7 @@ use super::spec::Priority;
 /// See the module docs.
 #[derive(Debug)]
 pub(crate) struct ReadyQueue {
-    aging: i64,
+    aging: u32,
     // (rank, seq, index), smallest first; `seq` breaks ties for the task
     // that waited longer.
     heap: BinaryHeap<Reverse<(i64, u64, u32)>>,
@@ -27,14 +28,14 @@ pub(crate) struct ReadyQueue {
 impl ReadyQueue {
     pub(crate) fn new(aging: u32) -> Self {
         ReadyQueue {
-            aging: i64::from(aging),
+            aging,
             heap: BinaryHeap::new(),
         }
     }
 
     /// Queue task `index`, which became ready as the `seq`-th one.
     pub(crate) fn push(&mut self, index: usize, priority: Priority, seq: u64) {
-        let rank = seq as i64 - i64::from(priority.level()) * self.aging;
+        let rank = priority.aged_rank(seq, self.aging);
         self.heap.push(Reverse((rank, seq, index as u32)));
     }
 

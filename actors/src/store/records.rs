@@ -574,3 +574,14 @@ impl JobRow {
         decode_body(body)
     }
 }
+
+/// A declared queue, in `QUEUES` under its name: its limits as declared
+/// and whether it is paused, so a restart declares it again as it was.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct QueueRow {
+    /// Most runs of the queue at once (`None`: only the global cap).
+    pub(crate) concurrency: Option<u64>,
+    /// Starts allowed per interval: (starts, interval in microseconds).
+    pub(crate) rate: Option<(u32, u64)>,
+    pub(crate) paused: bool,
+}

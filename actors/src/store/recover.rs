@@ -29,8 +29,12 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 
 use super::backend::{Backend, FaultSwitch, Overlay};
 use super::graphs::{self, GraphRecovery, StoredGraph};
-use super::records::{self, DecodeFailure, ErrorRow, JobRow, OutcomeRow, RunRow, ScheduleRow};
-use super::{ACTIVE, HALT, JOBS, LABELS, META, OUTPUT, RUNS, SCHEDULES, SCHEMA, StoreLimits};
+use super::records::{
+    self, DecodeFailure, ErrorRow, JobRow, OutcomeRow, QueueRow, RunRow, ScheduleRow,
+};
+use super::{
+    ACTIVE, HALT, JOBS, LABELS, META, OUTPUT, QUEUES, RUNS, SCHEDULES, SCHEMA, StoreLimits,
+};
 use crate::error::{Error, Result, STORE_IN_USE};
 use crate::run::{RunId, RunStatus};
 use crate::task::{JobOptions, Task};
@@ -48,6 +52,8 @@ pub struct Recovered {
     pub killed_groups: Vec<u32>,
     /// Schedules, by name.
     pub(crate) schedules: Vec<(String, ScheduleRow)>,
+    /// Declared queues, by name.
+    pub(crate) queues: Vec<(String, QueueRow)>,
     /// Task graphs not finished: adopt each again (`graph::adopt`).
     pub graphs: Vec<StoredGraph>,
     /// The reason of the emergency halt that was on when the application
@@ -383,6 +389,7 @@ fn check_schema(db: &Database, path: &Path) -> Result<u64> {
                 txn.open_table(SCHEDULES)?;
                 txn.open_table(JOBS)?;
                 txn.open_table(LABELS)?;
+                txn.open_table(QUEUES)?;
                 txn.open_table(graphs::GRAPHS)?;
                 txn.open_table(graphs::GRAPH_TASKS)?;
                 txn.open_table(graphs::GRAPHS_ACTIVE)?;
@@ -497,6 +504,18 @@ fn recover(db: &Database, limits: StoreLimits) -> Result<Recovered, Recovery> {
             let row =
                 records::decode(bytes.value()).map_err(|e| Recovery::Schedule(name.clone(), e))?;
             found.schedules.push((name, row));
+        }
+        // Created empty on a file from before queues.
+        let queues = txn.open_table(QUEUES)?;
+        for entry in queues.iter()? {
+            let (name, bytes) = entry?;
+            let name = name.value().to_string();
+            match records::decode(bytes.value()) {
+                Ok(row) => found.queues.push((name, row)),
+                // One unreadable definition must not keep the runtime
+                // down: its runs fall back to the default queue.
+                Err(e) => tracing::error!(queue = %name, error = %e, "queue definition unreadable"),
+            }
         }
         let halt = txn.open_table(HALT)?;
         found.halted = halt.get("reason")?.map(|v| v.value().to_string());

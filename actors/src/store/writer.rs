@@ -29,7 +29,7 @@ use redb::{Database, ReadableTable, ReadableTableMetadata, Table};
 
 use super::FaultSwitch;
 use super::records::{self, JobRow, OutputRow, RunRow};
-use super::{ACTIVE, HALT, JOBS, LABELS, META, OUTPUT, Op, RUNS, SCHEDULES, StoreLimits};
+use super::{ACTIVE, HALT, JOBS, LABELS, META, OUTPUT, Op, QUEUES, RUNS, SCHEDULES, StoreLimits};
 use super::{graphs, recover};
 use crate::error::{Error, Result};
 use crate::metrics::LatencyWindow;
@@ -383,6 +383,10 @@ impl Writer {
                             Some(reason) => halt.insert("reason", reason.as_str())?,
                             None => halt.remove("reason")?,
                         };
+                    }
+                    Op::Queue { name, row } => {
+                        txn.open_table(QUEUES)?
+                            .insert(name.as_str(), records::encode(row).as_slice())?;
                     }
                     Op::Sync(_)
                     | Op::SyncBlocking(_)
