@@ -27,7 +27,7 @@
 //! one that gave up in between comes back when the channel drops it.
 //!
 //! With a store, declarations and pauses are journaled (table `queues`) and
-//! restored on start ([`Queues::restore`]) before any recovered run waits
+//! restored on start (`Queues::restore`) before any recovered run waits
 //! for a permit.
 
 use std::collections::{BTreeMap, HashMap};
