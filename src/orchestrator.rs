@@ -18,7 +18,7 @@
 //! | `start`, `shutdown`, `abort`, `config` | life cycle |
 //! | `run`, `stream`, `run_batch`, `start_batch`, `launch`, `schedule`, `pool`, `execute` | the six patterns, and the pick among them |
 //! | `register_action` | in-process actions for `Task::action` |
-//! | `status`, `find_run`, `runs`, `find_runs`, `wait`, `cancel`, `output` | runs in the registry |
+//! | `status`, `find_run`, `runs`, `find_runs`, `wait`, `cancel`, `output`, `rerun` | runs in the registry |
 //! | `system_status`, `trace`, `inject_fault` | the actor tree, the message trace, a fault |
 //! | `schedules()` -> [`Schedules`](crate::schedule::Schedules) | `list`, `find` |
 //! | `pools()` -> [`Pools`](crate::pool::Pools) | `find`, `names` |
@@ -56,6 +56,7 @@ mod halt;
 mod long_running;
 mod periodic;
 pub(crate) mod pooled;
+mod rerun;
 mod runs;
 mod simple;
 mod trace;

@@ -80,6 +80,9 @@ mod durable_workflow;
 // Job options (key, labels, priority, queue, start): refused when malformed,
 // stored with the run and read back after a restart.
 mod job;
+// Reruns by hand (`Orchestrator::rerun`), before and after a restart, and
+// the dead-letter view (`RunQuery::dead_letter`).
+mod rerun;
 
 // ---- Operations: workflows, events, halt, breakers, tracing, faults ----
 

@@ -371,6 +371,17 @@ pub enum Error {
     #[error("run {0} has not ended yet; only a finished run can be rerun")]
     RunStillActive(RunId),
 
+    /// A rerun of a run whose task was not kept: one admitted without it
+    /// (a task graph's run without a store), or one evicted from memory
+    /// with no store holding it. Nothing ran.
+    #[error("run {run} cannot be rerun: {reason}")]
+    TaskNotKept {
+        /// The run asked for.
+        run: RunId,
+        /// Why its task is not at hand.
+        reason: String,
+    },
+
     /// An I/O error while talking to a running process.
     #[error("i/o error on {context}: {source}")]
     Io {
@@ -479,6 +490,7 @@ impl Error {
             Error::UnknownQueue(_) => "unknown_queue",
             Error::InvalidRate { .. } => "invalid_rate",
             Error::RunStillActive(_) => "run_still_active",
+            Error::TaskNotKept { .. } => "task_not_kept",
         }
     }
 
@@ -524,6 +536,7 @@ impl Error {
                 | Error::UnknownQueue(_)
                 | Error::InvalidRate { .. }
                 | Error::RunStillActive(_)
+                | Error::TaskNotKept { .. }
         )
     }
 

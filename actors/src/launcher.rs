@@ -109,6 +109,9 @@ pub enum LauncherMessage {
         /// What to run (shared, so a request lost in a crash can be
         /// re-sent without copying the task).
         task: Arc<Task>,
+        /// The finished run this one reruns (`Orchestrator::rerun`), kept
+        /// with the new run's record.
+        rerun_of: Option<RunId>,
         /// Where the run id (or the refusal) goes.
         reply: Reply<Launched>,
     },
@@ -236,7 +239,12 @@ impl Launches {
 
     /// Admit `task`: the checks and the registration of a launch. The run
     /// is started by [`Admitted::start`].
-    fn admit(&self, task: Arc<Task>, correlation: Correlation) -> Result<Admitted> {
+    fn admit(
+        &self,
+        task: Arc<Task>,
+        rerun_of: Option<RunId>,
+        correlation: Correlation,
+    ) -> Result<Admitted> {
         let ctx = &self.ctx;
         ctx.shutdown().check()?;
         // Input errors first: they say more than a full queue does.
@@ -246,12 +254,15 @@ impl Launches {
                 limit: self.max_queued,
             });
         }
-        let record = ctx.registry().admit(
+        let mut admission =
             crate::registry::Admission::new(prepared.task.display_name(), Pattern::FireAndForget)
                 .journal(crate::registry::Journal::WithTask(&prepared.task))
                 .job(prepared.task.job())
-                .parent(Some(self.owner.token())),
-        );
+                .parent(Some(self.owner.token()));
+        if let Some(old) = rerun_of {
+            admission = admission.rerun_of(old);
+        }
+        let record = ctx.registry().admit(admission);
         record.correlate(correlation);
         Ok(Admitted {
             prepared,
@@ -385,14 +396,16 @@ impl Actor for Launcher {
         let ctx = Arc::clone(&launches.ctx);
         ctx.handle_message(LAUNCHER, message, |message| async move {
             match message {
-                LauncherMessage::Launch { task, reply } => {
-                    match launches.admit(task, reply.correlation()) {
-                        Ok(run) if launches.ctx.store().is_enabled() => {
-                            run.start_durable(&launches, reply);
-                        }
-                        admitted => reply.send(admitted.map(|run| run.start(&launches))),
+                LauncherMessage::Launch {
+                    task,
+                    rerun_of,
+                    reply,
+                } => match launches.admit(task, rerun_of, reply.correlation()) {
+                    Ok(run) if launches.ctx.store().is_enabled() => {
+                        run.start_durable(&launches, reply);
                     }
-                }
+                    admitted => reply.send(admitted.map(|run| run.start(&launches))),
+                },
                 LauncherMessage::Status(reply) => {
                     let _ = reply.send(ChildReport {
                         detail: format!(

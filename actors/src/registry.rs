@@ -234,6 +234,12 @@ impl Registry {
             rerun_of,
         } = admission;
         let token = parent.map_or_else(CancellationToken::new, |p| p.child_token());
+        // The task a store journals is the one a rerun starts again; kept in
+        // memory too, so a rerun works without a store.
+        let task = match journal {
+            Journal::WithTask(task) => Some(Arc::new(task.clone())),
+            Journal::Skip | Journal::Record => None,
+        };
         let record = Arc::new(RunRecord {
             id,
             name,
@@ -257,6 +263,7 @@ impl Registry {
             store: self.store.clone(),
             events: self.events.clone(),
             job: job::JobFacts::new(job, due, rerun_of, queued),
+            task,
         });
         crate::events::run_queued(
             &record.events,
@@ -506,6 +513,11 @@ pub struct RunRecord {
     // Its job options, due time and rerun link; `None` for the many runs
     // without any, so they cost one word.
     job: Option<Box<job::JobFacts>>,
+    // The task it runs, when it was admitted with one (`Journal::WithTask`):
+    // what `Orchestrator::rerun` starts again. `None` for runs admitted
+    // without their task (a graph's) and for copies read back from the
+    // store (the store keeps the task itself).
+    task: Option<Arc<crate::task::Task>>,
 }
 
 #[derive(Debug)]
@@ -567,6 +579,14 @@ impl RunRecord {
     /// The pattern running it.
     pub fn pattern(&self) -> Pattern {
         self.pattern
+    }
+
+    /// The task the run was admitted with, if it was kept in memory (see
+    /// [`Journal::WithTask`]); `None` for a run admitted without its task
+    /// and for a run read back from the store (ask
+    /// [`Store::stored_run`](crate::store::Store::stored_run) there).
+    pub fn task(&self) -> Option<&Arc<crate::task::Task>> {
+        self.task.as_ref()
     }
 
     /// Current status.

@@ -103,6 +103,8 @@ impl Registry {
                 .store
                 .job(id)
                 .map(|row| super::job::JobFacts::from_row(&row)),
+            // The store holds the task; `Store::stored_run` reads it.
+            task: None,
         }))
     }
 }
