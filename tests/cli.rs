@@ -11,6 +11,7 @@ mod batch;
 mod pipe;
 mod pipes;
 mod read;
+mod rerun;
 mod resume;
 mod run;
 mod scripting;

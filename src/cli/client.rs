@@ -89,11 +89,12 @@ impl Source {
         &self,
         name: Option<String>,
         status: Option<RunStatus>,
+        dead: bool,
         limit: Option<usize>,
     ) -> Result<Vec<RunDetails>, CliError> {
         match self {
             Source::File(store) => Ok(store
-                .history(&runs_query(name, status, limit))?
+                .history(&runs_query(name, status, dead, limit))?
                 .into_iter()
                 .map(|info| match store.stored_run(info.id) {
                     Some(run) => RunDetails::stored(run, None),
@@ -104,6 +105,7 @@ impl Source {
                 let request = Request::Runs {
                     name,
                     status,
+                    dead,
                     limit,
                 };
                 match Conn::ask(dir, &request).await?.next().await? {

@@ -40,6 +40,8 @@ pub(super) struct Run<'a> {
     stdout_dropped: u64,
     stderr_dropped: u64,
     error: Option<&'a str>,
+    /// The run it reruns (`taskorch rerun`), if it is a rerun.
+    rerun_of: Option<String>,
 }
 
 impl<'a> Run<'a> {
@@ -65,6 +67,7 @@ impl<'a> Run<'a> {
             stdout_dropped: d.stdout_dropped.unwrap_or(0),
             stderr_dropped: d.stderr_dropped.unwrap_or(0),
             error: d.error.as_deref(),
+            rerun_of: d.rerun_of.map(|id| id.to_string()),
         }
     }
 }

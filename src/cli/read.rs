@@ -19,6 +19,7 @@ const RUNS_EXAMPLES: &str = "\
 Examples:
   taskorch runs                          the 20 newest runs
   taskorch runs --status failed --limit 50
+  taskorch runs --dead                   runs that failed after every attempt (then `taskorch rerun ID`)
   taskorch runs --name nightly-export --json | jq '.[0].exit_code'";
 
 const SHOW_EXAMPLES: &str = "\
@@ -40,6 +41,11 @@ pub struct RunsArgs {
     /// cancelled, timed_out, interrupted.
     #[arg(long, value_parser = parse_status, value_name = "S")]
     pub status: Option<RunStatus>,
+    /// Only dead letters: runs that failed for good, every attempt their
+    /// task allowed used up (they ended `failed` or `timed_out`; cancelled
+    /// and interrupted runs are not). With `--status`, runs in either.
+    #[arg(long)]
+    pub dead: bool,
     /// Only runs with exactly this name.
     #[arg(long, value_name = "N")]
     pub name: Option<String>,
@@ -116,7 +122,10 @@ fn json<T: serde::Serialize>(value: &T) -> String {
 /// `taskorch runs`.
 pub(super) async fn runs(args: RunsArgs, store: Option<PathBuf>) -> Result<i32, CliError> {
     let source = Source::open(&StoreDir::or_default(store)).await?;
-    let result = match source.runs(args.name, args.status, Some(args.limit)).await {
+    let result = match source
+        .runs(args.name, args.status, args.dead, Some(args.limit))
+        .await
+    {
         Ok(runs) => source.ids().await.map(|all| (runs, all)),
         Err(e) => Err(e),
     };

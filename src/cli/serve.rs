@@ -124,8 +124,12 @@ async fn serve(
         Request::Runs {
             name,
             status,
+            dead,
             limit,
-        } => match orch.observe().history(&runs_query(name, status, limit)) {
+        } => match orch
+            .observe()
+            .history(&runs_query(name, status, dead, limit))
+        {
             Ok(runs) => {
                 let runs = runs
                     .into_iter()

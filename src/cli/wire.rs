@@ -17,9 +17,13 @@ use crate::{Error, Output, OutputLine, RunId, RunInfo, RunQuery, RunStatus, Task
 pub(super) fn runs_query(
     name: Option<String>,
     status: Option<RunStatus>,
+    dead: bool,
     limit: Option<usize>,
 ) -> RunQuery {
     let mut query = RunQuery::new();
+    if dead {
+        query = query.dead_letter();
+    }
     if let Some(name) = name {
         query = query.name(name);
     }
@@ -42,6 +46,9 @@ pub(super) enum Request {
     Runs {
         name: Option<String>,
         status: Option<RunStatus>,
+        /// Only dead letters (`runs --dead`); absent from an older client.
+        #[serde(default)]
+        dead: bool,
         limit: Option<usize>,
     },
     /// One run.
@@ -123,6 +130,9 @@ pub(super) struct RunDetails {
     pub(super) stderr_dropped: Option<u64>,
     /// Why it could not run or finish (timed out, not found, ...).
     pub(super) error: Option<String>,
+    /// The run it reruns (`taskorch rerun`); absent from an older `up`.
+    #[serde(default)]
+    pub(super) rerun_of: Option<RunId>,
 }
 
 impl RunDetails {
@@ -141,6 +151,7 @@ impl RunDetails {
             stdout_dropped: None,
             stderr_dropped: None,
             error: None,
+            rerun_of: None,
         };
         match outcome {
             Some(Ok(out)) => {
@@ -168,7 +179,11 @@ impl RunDetails {
     /// store has no task for it (runs `up` started before it stored tasks).
     pub(super) fn stored(run: StoredRun, fallback: Option<String>) -> Self {
         let command = run.task.as_ref().map(describe).or(fallback);
-        RunDetails::new(run.info, command, run.outcome.as_ref())
+        let rerun_of = run.rerun_of;
+        RunDetails {
+            rerun_of,
+            ..RunDetails::new(run.info, command, run.outcome.as_ref())
+        }
     }
 }
 
