@@ -371,6 +371,19 @@ pub enum Error {
     #[error("run {0} has not ended yet; only a finished run can be rerun")]
     RunStillActive(RunId),
 
+    /// A retry of a graph task that did not fail (`GraphRun::retry`): only
+    /// a task that ended failed, timed out or interrupted runs again.
+    /// Nothing changed.
+    #[error(
+        "graph task {task:?} is {status}: only a failed, timed-out or interrupted task can be retried"
+    )]
+    TaskNotFailed {
+        /// The task's name.
+        task: String,
+        /// Its status (`succeeded`, `running`, `skipped`, ...).
+        status: String,
+    },
+
     /// A rerun of a run whose task was not kept: one admitted without it
     /// (a task graph's run without a store), or one evicted from memory
     /// with no store holding it. Nothing ran.
@@ -491,6 +504,7 @@ impl Error {
             Error::InvalidRate { .. } => "invalid_rate",
             Error::RunStillActive(_) => "run_still_active",
             Error::TaskNotKept { .. } => "task_not_kept",
+            Error::TaskNotFailed { .. } => "task_not_failed",
         }
     }
 
@@ -537,6 +551,7 @@ impl Error {
                 | Error::InvalidRate { .. }
                 | Error::RunStillActive(_)
                 | Error::TaskNotKept { .. }
+                | Error::TaskNotFailed { .. }
         )
     }
 
