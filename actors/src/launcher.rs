@@ -237,9 +237,15 @@ impl Launches {
         });
     }
 
-    /// Admit `task`: the checks and the registration of a launch. The run
-    /// is started by [`Admitted::start`].
-    fn admit(
+    /// A launch that is not a rerun (how the unit tests admit).
+    #[cfg(test)]
+    fn admit(&self, task: Arc<Task>, correlation: Correlation) -> Result<Admitted> {
+        self.admit_rerun(task, None, correlation)
+    }
+
+    /// Admit `task`, as a rerun of `rerun_of` if given: the checks and the
+    /// registration of a launch. The run is started by [`Admitted::start`].
+    fn admit_rerun(
         &self,
         task: Arc<Task>,
         rerun_of: Option<RunId>,
@@ -400,7 +406,7 @@ impl Actor for Launcher {
                     task,
                     rerun_of,
                     reply,
-                } => match launches.admit(task, rerun_of, reply.correlation()) {
+                } => match launches.admit_rerun(task, rerun_of, reply.correlation()) {
                     Ok(run) if launches.ctx.store().is_enabled() => {
                         run.start_durable(&launches, reply);
                     }
