@@ -83,7 +83,7 @@ fn rerun_runs_a_stored_run_again_and_exits_with_its_code() {
     assert_eq!(runs[0]["rerun_of"], old_id.as_str());
     assert_eq!(runs[1]["rerun_of"], serde_json::Value::Null);
     let show = taskorch(dir.path(), &["show", runs[0]["short_id"].as_str().unwrap()]);
-    assert!(show.stdout.contains(&format!("rerun of")), "{show:?}");
+    assert!(show.stdout.contains("rerun of"), "{show:?}");
     assert!(show.stdout.contains(&old_id), "{show:?}");
 }
 

@@ -292,14 +292,12 @@ pub(super) fn apply(
                 active.remove(key)?;
                 finished_any = true;
             }
-            Op::GraphReopened { key, reset } => {
-                // Only a graph retention has not removed yet: a reopened
-                // graph without its definition could not be adopted.
-                if graphs.get(key)?.is_some() {
-                    active.insert(key, ())?;
-                    for &index in reset {
-                        tasks.remove(&task_key(key, index))?;
-                    }
+            // Only a graph retention has not removed yet: a reopened graph
+            // without its definition could not be adopted.
+            Op::GraphReopened { key, reset } if graphs.get(key)?.is_some() => {
+                active.insert(key, ())?;
+                for &index in reset {
+                    tasks.remove(&task_key(key, index))?;
                 }
             }
             _ => {}
