@@ -17,6 +17,11 @@
 //!
 //! Queries (by status, name, pattern, most recent N) are in [`RunQuery`].
 //!
+//! Reruns: a run admitted with its task ([`Journal::WithTask`]) keeps it
+//! in its record ([`RunRecord::task`]), for `Orchestrator::rerun`; the
+//! task's memory is its own (program, arguments, environment), not
+//! counted by the output budget.
+//!
 //! Durable state: with a [`Store`], every change of a run is journaled
 //! from here (acceptance, start, pid, end; see `durable`), and a run this
 //! registry no longer holds in memory (from before a restart, or evicted)

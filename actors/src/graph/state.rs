@@ -31,7 +31,9 @@ use crate::run::{RunId, RunStatus};
 /// Where a graph task is in its life. It only moves forward:
 /// `Pending -> Ready -> Running -> {Succeeded, Failed, TimedOut, Cancelled,
 /// Interrupted}`; a task that never runs ends `Skipped`, `Cancelled` or
-/// `Interrupted` from `Pending` or `Ready`.
+/// `Interrupted` from `Pending` or `Ready`. The one way back is a retry by
+/// hand (`GraphRun::retry`): a `Failed`, `TimedOut` or `Interrupted` task,
+/// and the tasks `Skipped` because of it, go back to `Pending`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskStatus {
