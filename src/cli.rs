@@ -9,8 +9,9 @@
 //! | `stream -- CMD ..` | LongRunning | the same, `--timestamps` for timed lines; Ctrl-C cancels the process group (exit 130) |
 //! | `batch FILE\|--stdin` | Concurrent | many commands, `-j N` at a time, progress, summary, joblog |
 //! | `up jobs.toml` | all six | setup steps, a task graph, services, launches, schedules, pools |
-//! | `runs`, `show`, `logs`, `trace` | — | read the store (and a running `up`) |
+//! | `runs`, `show`, `logs`, `trace` | — | read the store (and a running `up`); `runs --dead` lists dead letters |
 //! | `metrics` | — | the live metrics of a running `up` |
+//! | `rerun ID` | FireAndForget | runs a finished run's task again on the store (read-write), waits, exits with its code |
 //! | `advise` | — | the [`Advisor`](crate::Advisor)'s recommendation |
 //!
 //! # The store directory
@@ -51,6 +52,7 @@ mod metrics;
 pub mod pipe;
 mod read;
 mod render;
+mod rerun;
 mod run;
 mod serve;
 pub mod signals;
@@ -69,6 +71,7 @@ pub use advise::AdviseArgs;
 pub use batch::BatchArgs;
 pub use metrics::MetricsArgs;
 pub use read::{LogsArgs, RunsArgs, ShowArgs};
+pub use rerun::RerunArgs;
 pub use run::{RunArgs, StreamArgs};
 pub use signals::{Signal, Signals};
 pub use trace::TraceArgs;
@@ -81,6 +84,7 @@ Examples:
   seq 100 | sed 's/^/echo /' | taskorch batch --stdin -j 8
   taskorch up examples/jobs.toml --for 10s    tasks, graph, schedules, pools
   taskorch runs --status failed --limit 20    history from ./.taskorch/
+  taskorch rerun 2e4b6a70                     run a finished run's task again
   taskorch advise --duration 2h --streaming --tasks 1";
 
 /// `taskorch`: run commands under a supervising orchestrator, and read
@@ -91,7 +95,7 @@ pub struct Args {
     /// Where taskorch keeps its history: a directory holding the run
     /// database (`taskorch.redb`), the last message trace, and `up.sock`
     /// while `taskorch up` runs (the read commands ask it). Default
-    /// `./.taskorch/` for `up`, `runs`, `show`, `logs` and `trace`; `run`,
+    /// `./.taskorch/` for `up`, `runs`, `show`, `logs`, `trace` and `rerun`; `run`,
     /// `stream` and `batch` keep no history unless it is given.
     #[arg(long, global = true, value_name = "DIR", env = "TASKORCH_STORE")]
     pub store: Option<PathBuf>,
@@ -116,6 +120,9 @@ pub enum Command {
     Up(UpArgs),
     /// List runs from the store, newest first.
     Runs(RunsArgs),
+    /// Run a finished run's task again, as a new run linked to it; wait
+    /// for it and exit with its code (the store must not be held by `up`).
+    Rerun(RerunArgs),
     /// Show one run: status, times, exit code, outcome.
     Show(ShowArgs),
     /// Print one run's output lines; `--follow` waits for new ones.
@@ -269,6 +276,7 @@ async fn dispatch(
         }
         Command::Up(a) => up::run(a, store, shutdown, forced).await,
         Command::Runs(a) => read::runs(a, store).await,
+        Command::Rerun(a) => rerun::run(a, store, shutdown).await,
         Command::Show(a) => read::show(a, store).await,
         Command::Logs(a) => read::logs(a, store, shutdown).await,
         Command::Trace(a) => trace::run(a, store).await,

@@ -18,7 +18,7 @@
 //! | `start`, `shutdown`, `abort`, `config`, `is_running` | life cycle |
 //! | `run`, `stream`, `run_batch`, `start_batch`, `launch`, `schedule`, `pool`, `execute` | the six patterns, and the pick among them |
 //! | `register_action` | in-process actions for `Task::action` |
-//! | `status`, `find_run`, `runs`, `find_runs`, `wait`, `cancel`, `output` | runs in the registry |
+//! | `status`, `find_run`, `runs`, `find_runs`, `wait`, `cancel`, `output`, `rerun` | runs in the registry |
 //! | `system_status`, `metrics`, `trace`, `inject_fault` | the actor tree, runtime-wide metrics, the message trace, a fault |
 //! | `schedules()` -> [`Schedules`](crate::schedule::Schedules) | `list`, `find` |
 //! | `pools()` -> [`Pools`](crate::pool::Pools) | `find`, `names` |
@@ -62,6 +62,7 @@ mod metrics;
 mod periodic;
 pub(crate) mod pooled;
 mod queues;
+mod rerun;
 mod runs;
 mod simple;
 mod trace;

@@ -17,6 +17,7 @@ mod metrics;
 mod pipe;
 mod pipes;
 mod read;
+mod rerun;
 mod resume;
 mod run;
 mod scripting;

@@ -153,3 +153,4 @@ mod order;
 mod outcomes;
 mod priority;
 mod resources;
+mod retry;

@@ -87,6 +87,9 @@ mod job;
 mod job_keys;
 // Priorities and named queues of every run.
 mod queue;
+// Reruns by hand (`Orchestrator::rerun`), before and after a restart, and
+// the dead-letter view (`RunQuery::dead_letter`).
+mod rerun;
 
 // ---- Operations: workflows, events, halt, breakers, tracing, faults ----
 

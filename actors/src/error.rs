@@ -484,6 +484,30 @@ pub enum Error {
         limit: usize,
     },
 
+    /// A retry of a graph task that did not fail (`GraphRun::retry`): only
+    /// a task that ended failed, timed out or interrupted runs again.
+    /// Nothing changed.
+    #[error(
+        "graph task {task:?} is {status}: only a failed, timed-out or interrupted task can be retried"
+    )]
+    TaskNotFailed {
+        /// The task's name.
+        task: String,
+        /// Its status (`succeeded`, `running`, `skipped`, ...).
+        status: String,
+    },
+
+    /// A rerun of a run whose task was not kept: one admitted without it
+    /// (a task graph's run without a store), or one evicted from memory
+    /// with no store holding it. Nothing ran.
+    #[error("run {run} cannot be rerun: {reason}")]
+    TaskNotKept {
+        /// The run asked for.
+        run: RunId,
+        /// Why its task is not at hand.
+        reason: String,
+    },
+
     /// An I/O error while talking to a running process.
     #[error("i/o error on {context}: {source}")]
     Io {
@@ -595,6 +619,8 @@ impl Error {
             Error::StartNotSupported { .. } => "start_not_supported",
             Error::InvalidBackfill { .. } => "invalid_backfill",
             Error::BackfillTooLarge { .. } => "backfill_too_large",
+            Error::TaskNotKept { .. } => "task_not_kept",
+            Error::TaskNotFailed { .. } => "task_not_failed",
         }
     }
 
@@ -643,6 +669,8 @@ impl Error {
                 | Error::StartNotSupported { .. }
                 | Error::InvalidBackfill { .. }
                 | Error::BackfillTooLarge { .. }
+                | Error::TaskNotKept { .. }
+                | Error::TaskNotFailed { .. }
         )
     }
 

@@ -118,6 +118,9 @@ pub enum LauncherMessage {
         /// What to run (shared, so a request lost in a crash can be
         /// re-sent without copying the task).
         task: Arc<Task>,
+        /// The finished run this one reruns (`Orchestrator::rerun`), kept
+        /// with the new run's record.
+        rerun_of: Option<RunId>,
         /// Where the run id (or the refusal) goes.
         reply: Reply<Launched>,
     },
@@ -293,19 +296,21 @@ impl Launches {
     }
 
     /// [`admit_or_existing`](Self::admit_or_existing) of a task without a
-    /// key (the unit tests' way in).
+    /// key that is not a rerun (the unit tests' way in).
     #[cfg(test)]
     fn admit(&self, task: Arc<Task>, correlation: Correlation) -> Result<Admitted> {
-        self.admit_or_existing(task, correlation)
+        self.admit_or_existing(task, None, correlation)
             .map(|admitted| admitted.expect("an unkeyed task is always admitted"))
     }
 
-    /// Admit `task`: the checks and the registration of a launch. The run
-    /// is started by [`Admitted::start`]. A task whose key names a live or
-    /// recent run gets that run's id instead (`Err(id)` inside `Ok`).
+    /// Admit `task`, as a rerun of `rerun_of` if given: the checks and the
+    /// registration of a launch. The run is started by [`Admitted::start`].
+    /// A task whose key names a live or recent run gets that run's id
+    /// instead (`Err(id)` inside `Ok`).
     fn admit_or_existing(
         &self,
         task: Arc<Task>,
+        rerun_of: Option<RunId>,
         correlation: Correlation,
     ) -> Result<std::result::Result<Admitted, RunId>> {
         let ctx = &self.ctx;
@@ -322,6 +327,9 @@ impl Launches {
                 .journal(crate::registry::Journal::WithTask(&prepared.task))
                 .job(prepared.task.job())
                 .parent(Some(self.owner.token()));
+        if let Some(old) = rerun_of {
+            admission = admission.rerun_of(old);
+        }
         // A delayed start counts from acceptance on the runtime's clock
         // (simulated in tests), which also tells when it is due.
         admission.due = prepared
@@ -537,19 +545,21 @@ impl Actor for Launcher {
         let ctx = Arc::clone(&launches.ctx);
         ctx.handle_message(LAUNCHER, message, |message| async move {
             match message {
-                LauncherMessage::Launch { task, reply } => {
-                    match launches.admit_or_existing(task, reply.correlation()) {
-                        Ok(Ok(run)) => match launches.ahead(run.settle.record.due()) {
-                            Some(due) => launches.launch_delayed(run, due, reply),
-                            None if launches.ctx.store().is_enabled() => {
-                                run.start_durable(&launches, reply);
-                            }
-                            None => reply.send(Ok(run.start(&launches))),
-                        },
-                        Ok(Err(existing)) => reply.send(Ok(Launched::existing(existing))),
-                        Err(e) => reply.send(Err(e)),
-                    }
-                }
+                LauncherMessage::Launch {
+                    task,
+                    rerun_of,
+                    reply,
+                } => match launches.admit_or_existing(task, rerun_of, reply.correlation()) {
+                    Ok(Ok(run)) => match launches.ahead(run.settle.record.due()) {
+                        Some(due) => launches.launch_delayed(run, due, reply),
+                        None if launches.ctx.store().is_enabled() => {
+                            run.start_durable(&launches, reply);
+                        }
+                        None => reply.send(Ok(run.start(&launches))),
+                    },
+                    Ok(Err(existing)) => reply.send(Ok(Launched::existing(existing))),
+                    Err(e) => reply.send(Err(e)),
+                },
                 LauncherMessage::Status(reply) => {
                     let _ = reply.send(ChildReport {
                         detail: format!(

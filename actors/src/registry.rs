@@ -17,6 +17,11 @@
 //!
 //! Queries (by status, name, pattern, most recent N) are in [`RunQuery`].
 //!
+//! Reruns: a run admitted with its task ([`Journal::WithTask`]) keeps it
+//! in its record ([`RunRecord::task`]), for `Orchestrator::rerun`; the
+//! task's memory is its own (program, arguments, environment), not
+//! counted by the output budget.
+//!
 //! Durable state: with a [`Store`], every change of a run is journaled
 //! from here (acceptance, start, pid, end; see `durable`), and a run this
 //! registry no longer holds in memory (from before a restart, or evicted)
@@ -296,6 +301,12 @@ impl Registry {
         } = admission;
         let token = parent.map_or_else(CancellationToken::new, |p| p.child_token());
         let queued_at = self.metrics.admitted(pattern);
+        // The task a store journals is the one a rerun starts again; kept in
+        // memory too, so a rerun works without a store.
+        let task = match journal {
+            Journal::WithTask(task) => Some(Arc::new(task.clone())),
+            Journal::Skip | Journal::Record => None,
+        };
         let record = Arc::new(RunRecord {
             id,
             name,
@@ -322,6 +333,7 @@ impl Registry {
             events: self.events.clone(),
             job: job::JobFacts::new(job, due, rerun_of, queued),
             metrics: Some(Arc::clone(&self.metrics)),
+            task,
         });
         crate::events::run_queued(
             &record.events,
@@ -608,6 +620,11 @@ pub struct RunRecord {
     // Where its start and end are counted (`None` for a copy read back
     // from the store, which counts nowhere).
     metrics: Option<Arc<MetricsRecorder>>,
+    // The task it runs, when it was admitted with one (`Journal::WithTask`):
+    // what `Orchestrator::rerun` starts again. `None` for runs admitted
+    // without their task (a graph's) and for copies read back from the
+    // store (the store keeps the task itself).
+    task: Option<Arc<crate::task::Task>>,
 }
 
 #[derive(Debug)]
@@ -671,6 +688,14 @@ impl RunRecord {
     /// The pattern running it.
     pub fn pattern(&self) -> Pattern {
         self.pattern
+    }
+
+    /// The task the run was admitted with, if it was kept in memory (see
+    /// [`Journal::WithTask`]); `None` for a run admitted without its task
+    /// and for a run read back from the store (ask
+    /// [`Store::stored_run`](crate::store::Store::stored_run) there).
+    pub fn task(&self) -> Option<&Arc<crate::task::Task>> {
+        self.task.as_ref()
     }
 
     /// Current status.

@@ -143,6 +143,9 @@ pub(crate) enum Op {
     },
     /// Graph `key` finished: not resumed again, subject to retention.
     GraphFinished { key: [u8; 16] },
+    /// Graph `key` was reopened by a retry: active again, and the rows of
+    /// its tasks `reset` (back to `Pending`, which is never stored) gone.
+    GraphReopened { key: [u8; 16], reset: Vec<u32> },
     /// The runtime was halted for `Some(reason)`, or resumed (`None`).
     Halt { reason: Option<String> },
     /// A queue was declared, changed, paused or resumed.

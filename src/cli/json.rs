@@ -44,6 +44,8 @@ pub(super) struct Run<'a> {
     key: Option<&'a str>,
     /// Its labels (`Task::label`), an object.
     labels: &'a std::collections::BTreeMap<String, String>,
+    /// The run it reruns (`taskorch rerun`), if it is a rerun.
+    rerun_of: Option<String>,
 }
 
 impl<'a> Run<'a> {
@@ -71,6 +73,7 @@ impl<'a> Run<'a> {
             error: d.error.as_deref(),
             key: d.info.key.as_deref(),
             labels: &d.info.labels,
+            rerun_of: d.rerun_of.map(|id| id.to_string()),
         }
     }
 }

@@ -20,6 +20,7 @@ const RUNS_EXAMPLES: &str = "\
 Examples:
   taskorch runs                          the 20 newest runs
   taskorch runs --status failed --limit 50
+  taskorch runs --dead                   runs that failed after every attempt (then `taskorch rerun ID`)
   taskorch runs --name nightly-export --json | jq '.[0].exit_code'
   taskorch runs --label bot=b-7 --label strategy=mean   (both labels)
   taskorch runs --key training_session_123";
@@ -43,6 +44,11 @@ pub struct RunsArgs {
     /// cancelled, timed_out, interrupted.
     #[arg(long, value_parser = parse_status, value_name = "S")]
     pub status: Option<RunStatus>,
+    /// Only dead letters: runs that failed for good, every attempt their
+    /// task allowed used up (they ended `failed` or `timed_out`; cancelled
+    /// and interrupted runs are not). With `--status`, runs in either.
+    #[arg(long)]
+    pub dead: bool,
     /// Only runs with exactly this name.
     #[arg(long, value_name = "N")]
     pub name: Option<String>,
@@ -132,6 +138,7 @@ pub(super) async fn runs(args: RunsArgs, store: Option<PathBuf>) -> Result<i32, 
         limit: Some(args.limit),
         key: args.key,
         labels: args.labels,
+        dead: args.dead,
     };
     let result = match source.runs(filter).await {
         Ok(runs) => source.ids().await.map(|all| (runs, all)),

@@ -122,6 +122,9 @@ pub(super) fn details(d: &RunDetails, short: &str) -> String {
             .collect();
         rows.push(("labels", labels.join(" ")));
     }
+    if let Some(old) = d.rerun_of {
+        rows.push(("rerun of", old.to_string()));
+    }
     rows.push(("accepted", time(d.info.queued)));
     rows.push(("started", opt_time(d.info.started)));
     rows.push(("finished", opt_time(d.info.finished)));

@@ -467,7 +467,7 @@ pub(super) fn exit_code(out: &Output) -> i32 {
 }
 
 /// A run that could not run or finish: the exit code, or the error.
-fn outcome_code(e: Error) -> Result<i32, CliError> {
+pub(super) fn outcome_code(e: Error) -> Result<i32, CliError> {
     match e {
         Error::TimedOut { after, .. } => {
             eprintln!(

@@ -26,11 +26,17 @@ pub(super) struct RunsFilter {
     /// Labels a run must all carry.
     #[serde(default)]
     pub(super) labels: Vec<(String, String)>,
+    /// Only dead letters (`runs --dead`); absent from an older client.
+    #[serde(default)]
+    pub(super) dead: bool,
 }
 
 /// The query of `Request::Runs`.
 pub(super) fn runs_query(filter: RunsFilter) -> RunQuery {
     let mut query = RunQuery::new();
+    if filter.dead {
+        query = query.dead_letter();
+    }
     if let Some(name) = filter.name {
         query = query.name(name);
     }
@@ -142,6 +148,9 @@ pub(super) struct RunDetails {
     pub(super) stderr_dropped: Option<u64>,
     /// Why it could not run or finish (timed out, not found, ...).
     pub(super) error: Option<String>,
+    /// The run it reruns (`taskorch rerun`); absent from an older `up`.
+    #[serde(default)]
+    pub(super) rerun_of: Option<RunId>,
 }
 
 impl RunDetails {
@@ -160,6 +169,7 @@ impl RunDetails {
             stdout_dropped: None,
             stderr_dropped: None,
             error: None,
+            rerun_of: None,
         };
         match outcome {
             Some(Ok(out)) => {
@@ -187,7 +197,11 @@ impl RunDetails {
     /// store has no task for it (runs `up` started before it stored tasks).
     pub(super) fn stored(run: StoredRun, fallback: Option<String>) -> Self {
         let command = run.task.as_ref().map(describe).or(fallback);
-        RunDetails::new(run.info, command, run.outcome.as_ref())
+        let rerun_of = run.rerun_of;
+        RunDetails {
+            rerun_of,
+            ..RunDetails::new(run.info, command, run.outcome.as_ref())
+        }
     }
 }
 

@@ -155,6 +155,13 @@ impl Observer<'_> {
         }
     }
 
+    /// The run that run `id` reruns ([`Orchestrator::rerun`]): `None` if
+    /// `id` is not a rerun or is unknown. Read from memory, or from the
+    /// store for a run from before a restart.
+    pub fn rerun_of(&self, id: RunId) -> Option<RunId> {
+        self.orch.inner.ctx.registry().get(id)?.rerun_of()
+    }
+
     /// Forget the message trace recorded so far (a test's trace of one
     /// step); [`Orchestrator::trace`] reads it.
     pub fn clear_trace(&self) {

@@ -42,12 +42,19 @@ impl Orchestrator {
     /// not have been accepted; an accepted run goes on and is listed by
     /// [`runs`](Self::runs).
     pub async fn launch(&self, task: Task) -> Result<RunId> {
+        self.submit_launch(task, None).await
+    }
+
+    /// Launch `task`, as a rerun of `rerun_of` if given (see
+    /// [`rerun`](Self::rerun)).
+    pub(super) async fn submit_launch(&self, task: Task, rerun_of: Option<RunId>) -> Result<RunId> {
         self.inner.ctx.shutdown().check()?;
         let task = Arc::new(task);
         self.inner
             .launcher
             .request(|reply| LauncherMessage::Launch {
                 task: Arc::clone(&task),
+                rerun_of,
                 reply,
             })
             .await

@@ -168,6 +168,9 @@ impl Driver {
             }
             let mut poked = pin!(job.poke().notified());
             poked.as_mut().enable();
+            if job.take_recount() {
+                self.recount();
+            }
 
             if self.stopping.is_none() && incarnation.is_cancelled() {
                 self.stop();
@@ -179,7 +182,12 @@ impl Driver {
                 self.start_ready(&mut running, &mut permit_wait);
             }
             if running.is_empty() && (job.is_finished() || self.stopping.is_some() || closing) {
-                break;
+                if self.stopping.is_some() || closing || job.close_if_finished(&self.graphs) {
+                    break;
+                }
+                // A retry reopened the graph meanwhile: drive on (its
+                // recount is pending).
+                continue;
             }
             tokio::select! {
                 biased;
@@ -236,6 +244,27 @@ impl Driver {
                         ready.push(i, plan.nodes[i].priority, state.tasks[i].ready_seq)
                     }
                     _ => {}
+                }
+            }
+        });
+    }
+
+    /// After a retry reset tasks to `Pending` (see `job/retry.rs`): what
+    /// each task waits for, counted again; tasks with nothing left to wait
+    /// for become ready.
+    fn recount(&mut self) {
+        let plan = self.job.plan();
+        let (waiting, ready) = (&mut self.waiting, &mut self.ready);
+        self.job.update(|state| {
+            for (i, waits) in waiting.iter_mut().enumerate() {
+                *waits = plan
+                    .deps(i)
+                    .iter()
+                    .filter(|&&d| state.status(d as usize) != TaskStatus::Succeeded)
+                    .count() as u32;
+                if *waits == 0 && state.status(i) == TaskStatus::Pending {
+                    state.set_status(i, TaskStatus::Ready);
+                    ready.push(i, plan.nodes[i].priority, state.tasks[i].ready_seq);
                 }
             }
         });
@@ -328,19 +357,21 @@ impl Driver {
         let node = &plan.nodes[index];
         let registry = self.ctx.registry();
         let owner = &self.owner;
-        let unprepared = self.prepared[index].is_none();
-        let actor = self.job.actor();
+        // Only an adopted graph has unprepared tasks: those that had ended
+        // when it was adopted. One runs only after a retry, and is prepared
+        // now (its program or action checked again), never run blind.
+        let prepared = match &self.prepared[index] {
+            Some(prepared) => Ok(prepared.clone()),
+            None => runner::prepare(&self.ctx, Arc::clone(&node.task)),
+        };
         // Registered under the state lock, so a cancel sees either a task
         // not started or a task with its run.
         let record = self.job.update(|state| {
             if state.status(index) != TaskStatus::Ready {
                 return None;
             }
-            if unprepared {
-                // Only an adopted graph has unprepared tasks, and those
-                // ended when it was adopted; never run one blind.
-                let error = Error::actor_failed(actor, "the task was not prepared");
-                state.end_unrun(index, TaskStatus::Failed, TaskError::from_error(&error));
+            if let Err(error) = &prepared {
+                state.end_unrun(index, TaskStatus::Failed, TaskError::from_error(error));
                 skip_downstream(state, plan, index);
                 return None;
             }
@@ -361,18 +392,15 @@ impl Driver {
             state.set_status(index, TaskStatus::Running);
             Some(record)
         })?;
+        // Checked above, before the run was registered.
+        let prepared = prepared.ok()?;
         let ctx = Arc::clone(&self.ctx);
         let owner = self.owner.clone();
-        let prepared = Arc::clone(&self.prepared);
         // Boxed inside the task, as in the batch driver: the run's future
         // is large, and tokio copies what it spawns.
         let handle = tokio::spawn(async move {
             let _held = grant;
-            // Checked in `launch` above, before the run was registered.
-            let task = prepared[index]
-                .as_ref()
-                .expect("a started task is prepared");
-            Box::pin(run_one(&ctx, &owner, record, task, permit)).await
+            Box::pin(run_one(&ctx, &owner, record, &prepared, permit)).await
         });
         Some(Joined { index, handle })
     }
@@ -469,8 +497,10 @@ impl Driver {
                 return;
             }
         }
-        self.job.close_lease();
-        self.graphs.remove(self.job.id());
+        if !self.job.close_if_finished(&self.graphs) {
+            // Reopened by a retry after all: the next driver takes it.
+            hand_back(&self.ctx, Arc::clone(&self.graphs), Arc::clone(&self.job));
+        }
     }
 }
 

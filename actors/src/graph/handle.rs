@@ -293,6 +293,62 @@ impl GraphRun {
         Ok(())
     }
 
+    /// Run `key`'s task again after it failed, and let the tasks that were
+    /// skipped because of it run after all: the task goes back to
+    /// `Pending` (then `Ready`: its dependencies had succeeded) and runs as
+    /// a new run, with its full retries; every task `Skipped` downstream of
+    /// it goes back to `Pending` and runs once its dependencies succeed. A
+    /// dependent that also waits on another task that did not succeed stays
+    /// `Skipped`, now naming that task. The task's previous run stays in
+    /// the registry; its result in the graph is replaced.
+    ///
+    /// A graph the failure had finished is reopened: it is driven again,
+    /// and [`wait`](Self::wait) waits for its new finish. With a store the
+    /// retry is durable: a restart adopts the reopened graph.
+    ///
+    /// ```no_run
+    /// # async fn f(graph: taskorch_actors::graph::GraphRun, build: taskorch_actors::graph::TaskKey) -> taskorch_actors::Result<()> {
+    /// let report = graph.wait().await;
+    /// if !report.success() {
+    ///     // Fix what made "build" fail (a flaky mirror, a full disk), then:
+    ///     graph.retry(build).await?;
+    ///     let report = graph.wait().await;
+    ///     # let _ = report;
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// - `UnknownTask` for a key of another graph;
+    /// - `TaskNotFailed` (naming the task and its status) for a task that
+    ///   did not end `Failed`, `TimedOut` or `Interrupted`: one that is
+    ///   pending, running, succeeded, cancelled or skipped (retry the task
+    ///   it was skipped for). Nothing changed;
+    /// - for a finished graph, the coordinator's refusal to drive it again
+    ///   (`ShuttingDown`, `ActorFailed`): what the retry reopened then ends
+    ///   `Interrupted`.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: the reset happens before the first await, and handing
+    /// a reopened graph back to the coordinator goes on in a task of its
+    /// own if the future is dropped.
+    pub async fn retry(&self, key: TaskKey) -> Result<()> {
+        let i = self.job.plan().index(key).ok_or(Error::UnknownTask(key))?;
+        if !self.job.reset_failed(i)? {
+            return Ok(());
+        }
+        let job = Arc::clone(&self.job);
+        // Its own task: a caller that gives up must not leave a reopened
+        // graph that no driver will finish (and whose waiters would hang).
+        // It ends with the coordinator's answer.
+        tokio::spawn(async move { job.drive_again().await })
+            .await
+            .map_err(|e| {
+                Error::actor_failed(self.job.actor(), format!("reopening the graph failed: {e}"))
+            })?
+    }
+
     /// Cancel every task not finished yet (see [`cancel`](Self::cancel)).
     pub fn cancel_all(&self) {
         self.cancel_tasks((0..self.len()).collect());

@@ -35,6 +35,8 @@ use crate::registry::Registry;
 use crate::runner::{self, Prepared};
 use crate::trace::Correlation;
 
+mod retry;
+
 /// What a graph needs of the actor that drives it (the batch coordinator,
 /// which implements this for its slot): the graph engine sits below that
 /// actor and must not import it.
@@ -83,7 +85,13 @@ pub struct GraphJob {
     /// back.
     coordinator: Arc<dyn Coordinator>,
     submitted: Instant,
-    finished: OnceLock<Instant>,
+    /// When the graph finished; cleared when a retry reopens it.
+    finished: Mutex<Option<Instant>>,
+    /// Set by a retry: the driver recounts what each task waits for.
+    recount: AtomicBool,
+    /// Set by a retry that reopened a finished graph: the coordinator
+    /// takes the graph again without checking its tasks a second time.
+    reopened: AtomicBool,
     /// The request that submitted the graph: every task's run carries it
     /// (trace, `TRACEPARENT`).
     correlation: OnceLock<Correlation>,
@@ -155,7 +163,9 @@ impl GraphJob {
             registry,
             coordinator,
             submitted: Instant::now(),
-            finished: OnceLock::new(),
+            finished: Mutex::new(None),
+            recount: AtomicBool::new(false),
+            reopened: AtomicBool::new(false),
             correlation: OnceLock::new(),
             store_key,
             resumed,
@@ -220,7 +230,7 @@ impl GraphJob {
             self.journal_changes(&mut state);
             (result, finished)
         };
-        if finished && self.finished.set(Instant::now()).is_ok() {
+        if finished && self.mark_finished() {
             self.journal_finished();
             self.done.notify_waiters();
         }
@@ -249,16 +259,25 @@ impl GraphJob {
         }
     }
 
+    /// Note the finish; `false` if it was already noted.
+    fn mark_finished(&self) -> bool {
+        let mut finished = self.finished.lock();
+        if finished.is_some() {
+            return false;
+        }
+        *finished = Some(Instant::now());
+        true
+    }
+
     /// Whether every task is in a terminal status.
     pub(crate) fn is_finished(&self) -> bool {
-        self.finished.get().is_some()
+        self.finished.lock().is_some()
     }
 
     /// From submit to finish (or to now, while it runs).
     pub(crate) fn elapsed(&self) -> Duration {
         self.finished
-            .get()
-            .copied()
+            .lock()
             .unwrap_or_else(Instant::now)
             .duration_since(self.submitted)
     }
@@ -275,6 +294,11 @@ impl GraphJob {
     /// (program, action, claims). Refuses a job already accepted.
     pub(crate) fn accept(&self, ctx: &Context, graphs: &GraphTable) -> Result<()> {
         if self.accepted.swap(true, Ordering::AcqRel) {
+            // A graph a retry reopened: its tasks were checked when it was
+            // first accepted (see `retry`).
+            if self.reopened.swap(false, Ordering::AcqRel) {
+                return Ok(());
+            }
             // Only a request delivered twice could get here, and requests
             // are re-sent only when never handled.
             return Err(Error::InvalidTask("this graph was already started".into()));

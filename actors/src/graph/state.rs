@@ -31,7 +31,9 @@ use crate::run::{RunId, RunStatus};
 /// Where a graph task is in its life. It only moves forward:
 /// `Pending -> Ready -> Running -> {Succeeded, Failed, TimedOut, Cancelled,
 /// Interrupted}`; a task that never runs ends `Skipped`, `Cancelled` or
-/// `Interrupted` from `Pending` or `Ready`.
+/// `Interrupted` from `Pending` or `Ready`. The one way back is a retry by
+/// hand (`GraphRun::retry`): a `Failed`, `TimedOut` or `Interrupted` task,
+/// and the tasks `Skipped` because of it, go back to `Pending`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskStatus {
@@ -354,6 +356,32 @@ impl GraphState {
         }
         self.stats.count(old, false);
         self.stats.count(status, true);
+        true
+    }
+
+    /// Put terminal task `i` back to `Pending`, as if it had never run (a
+    /// retry by hand: `GraphRun::retry`), keeping the counts; its
+    /// `ready_seq` is kept, so aging still counts from when it first
+    /// became ready. The one way back from a terminal status; returns
+    /// whether it was terminal.
+    pub(crate) fn reopen(&mut self, i: usize) -> bool {
+        let old = self.tasks[i].status;
+        if !old.is_terminal() {
+            return false;
+        }
+        let ready_seq = self.tasks[i].ready_seq;
+        let task = std::mem::replace(&mut self.tasks[i], TaskState::pending());
+        self.tasks[i].ready_seq = ready_seq;
+        if let Some(took) = task.duration {
+            self.stats.executed -= 1;
+            self.stats.total_exec = self.stats.total_exec.saturating_sub(took);
+            self.stats.avg_exec = match self.stats.executed {
+                0 => Duration::ZERO,
+                n => self.stats.total_exec / n as u32,
+            };
+        }
+        self.stats.count(old, false);
+        self.stats.count(TaskStatus::Pending, true);
         true
     }
 

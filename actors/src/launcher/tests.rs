@@ -76,6 +76,7 @@ impl Fixture {
         self.slot
             .request(|reply| LauncherMessage::Launch {
                 task: Arc::clone(&task),
+                rerun_of: None,
                 reply,
             })
             .await

@@ -106,6 +106,8 @@ impl Registry {
                 .job(id)
                 .map(|row| super::job::JobFacts::from_row(&row)),
             metrics: None,
+            // The store holds the task; `Store::stored_run` reads it.
+            task: None,
         }))
     }
 }

@@ -71,6 +71,28 @@ impl RunQuery {
         .fold(self, RunQuery::status)
     }
 
+    /// Only dead letters: runs that failed for good, with every attempt
+    /// their task allowed used up. Exactly the runs that ended `Failed` or
+    /// `TimedOut`: a run ends in one of those only after its last allowed
+    /// attempt (a failed attempt that will be retried leaves the run
+    /// `Running`), so a task without retries is dead on its first failure,
+    /// one with `retries(n)` after `n + 1`. Runs stopped from outside
+    /// (`Cancelled`, `Interrupted` by a shutdown or a dead actor) are not
+    /// dead letters: they did not fail, they were stopped. Combines with
+    /// the other filters (name, pattern, time, most recent N); a status
+    /// added with [`status`](Self::status) widens it as usual.
+    ///
+    /// ```
+    /// use taskorch_actors::RunQuery;
+    ///
+    /// // The 50 most recent runs of "nightly-export" that failed for good.
+    /// let dead = RunQuery::new().dead_letter().name("nightly-export").most_recent(50);
+    /// # let _ = dead;
+    /// ```
+    pub fn dead_letter(self) -> Self {
+        self.status(RunStatus::Failed).status(RunStatus::TimedOut)
+    }
+
     /// Only runs whose name ([`RunInfo::name`]) is exactly `name`.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());

@@ -261,7 +261,10 @@ fn task_key(graph: &[u8; 16], index: u32) -> [u8; 20] {
 pub(super) fn is_graph_op(op: &Op) -> bool {
     matches!(
         op,
-        Op::Graph { .. } | Op::GraphTask { .. } | Op::GraphFinished { .. }
+        Op::Graph { .. }
+            | Op::GraphTask { .. }
+            | Op::GraphFinished { .. }
+            | Op::GraphReopened { .. }
     )
 }
 
@@ -288,6 +291,14 @@ pub(super) fn apply(
             Op::GraphFinished { key } => {
                 active.remove(key)?;
                 finished_any = true;
+            }
+            // Only a graph retention has not removed yet: a reopened graph
+            // without its definition could not be adopted.
+            Op::GraphReopened { key, reset } if graphs.get(key)?.is_some() => {
+                active.insert(key, ())?;
+                for &index in reset {
+                    tasks.remove(&task_key(key, index))?;
+                }
             }
             _ => {}
         }

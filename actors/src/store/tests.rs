@@ -677,3 +677,52 @@ async fn output_rows_keep_line_times_and_rows_of_version_1_still_read() {
     assert_eq!(stored.line_times.get(0), None, "its times are unknown");
     store.close();
 }
+
+/// A finished graph reopened by a retry is active again (the next start
+/// finds it), and its reset tasks have no row (they read as never started);
+/// a reopen of a graph retention removed is ignored.
+#[tokio::test]
+async fn a_reopened_graph_is_found_again_with_its_reset_tasks_pending() {
+    use super::StoredTaskStatus as TaskStatus;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.redb");
+    let (store, _) = Store::open(&path, limits()).unwrap();
+    let key = *RunId::new().as_bytes();
+    store.journal(|| Op::Graph {
+        key,
+        row: graph_def("retried"),
+    });
+    store.journal(|| Op::GraphTask {
+        key,
+        index: 0,
+        row: graph_task(TaskStatus::Failed, None),
+    });
+    store.journal(|| Op::GraphFinished { key });
+    let gone = *RunId::new().as_bytes();
+    store.journal(|| Op::GraphReopened {
+        key: gone,
+        reset: vec![0],
+    });
+    store.sync().await.unwrap();
+    store.close();
+    let (store, found) = Store::open(&path, limits()).unwrap();
+    assert!(
+        found.graphs.is_empty(),
+        "finished, and an unknown key ignored"
+    );
+
+    store.journal(|| Op::GraphReopened {
+        key,
+        reset: vec![0],
+    });
+    store.sync().await.unwrap();
+    store.close();
+    let (store, found) = Store::open(&path, limits()).unwrap();
+    assert_eq!(found.graphs.len(), 1);
+    assert_eq!(found.graphs[0].name(), Some("retried"));
+    assert!(
+        found.graphs[0].tasks[0].is_none(),
+        "the reset task has no row"
+    );
+    store.close();
+}

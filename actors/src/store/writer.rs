@@ -393,7 +393,8 @@ impl Writer {
                     | Op::Close(_)
                     | Op::Graph { .. }
                     | Op::GraphTask { .. }
-                    | Op::GraphFinished { .. } => {}
+                    | Op::GraphFinished { .. }
+                    | Op::GraphReopened { .. } => {}
                 }
             }
             for (id, row) in &rows {

@@ -194,6 +194,13 @@ fn new_variants_have_stable_kinds() {
             "invalid_rate",
         ),
         (Error::RunStillActive(id), "run_still_active"),
+        (
+            Error::TaskNotKept {
+                run: id,
+                reason: String::new(),
+            },
+            "task_not_kept",
+        ),
     ];
     for (error, kind) in cases {
         assert_eq!(error.kind(), kind);
