@@ -18,31 +18,6 @@ use taskorch::{Config, Error, Orchestrator, RunStatus, ScheduleSpec, Task, Trigg
 use crate::common::*;
 
 const S: Duration = Duration::from_secs(1);
-/// tokio's timer wheel rounds deadlines up to the next millisecond.
-const WHEEL: Duration = Duration::from_millis(1);
-
-/// Let the runtime's tasks run without moving paused time.
-async fn settle() {
-    for _ in 0..200 {
-        tokio::task::yield_now().await;
-    }
-}
-
-/// Yield until `cond` holds (bounded by yields, not by time).
-async fn settle_until(mut cond: impl FnMut() -> bool) -> bool {
-    for _ in 0..20_000 {
-        if cond() {
-            return true;
-        }
-        tokio::task::yield_now().await;
-    }
-    cond()
-}
-
-async fn advance(d: Duration) {
-    tokio::time::advance(d).await;
-    settle().await;
-}
 
 /// A runtime on a simulated clock with a "count" action that counts its
 /// runs.
