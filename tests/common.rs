@@ -207,3 +207,14 @@ pub async fn long_schedule_recording_pids(orch: &Orchestrator, pids: &Path) -> S
     .await
     .unwrap()
 }
+
+/// Waiting on run `id` fails as `Cancelled` naming it, and its status is
+/// `Cancelled`.
+pub async fn assert_ends_cancelled(orch: &Orchestrator, id: RunId) {
+    let err = orch.wait(id).await.unwrap_err();
+    assert!(
+        matches!(err, taskorch::Error::Cancelled { run: Some(r) } if r == id),
+        "{err:?}"
+    );
+    assert_eq!(orch.status(id), Some(RunStatus::Cancelled));
+}

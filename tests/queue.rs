@@ -184,22 +184,16 @@ async fn work_for_an_undeclared_queue_is_refused_before_anything_is_accepted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_zero_rate_or_concurrency_is_refused_naming_the_queue() {
     let orch = start_with(fast_config()).await;
-    let err = orch
-        .queue(QueueSpec::new("fast").rate(0, Duration::from_secs(1)))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, Error::InvalidRate { queue, .. } if queue == "fast"),
-        "{err}"
-    );
-    let err = orch
-        .queue(QueueSpec::new("fast").rate(5, Duration::ZERO))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, Error::InvalidRate { queue, .. } if queue == "fast"),
-        "{err}"
-    );
+    for (starts, per) in [(0, Duration::from_secs(1)), (5, Duration::ZERO)] {
+        let err = orch
+            .queue(QueueSpec::new("fast").rate(starts, per))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidRate { queue, .. } if queue == "fast"),
+            "{starts}/{per:?}: {err}"
+        );
+    }
     let err = orch
         .queue(QueueSpec::new("none").concurrency(0))
         .await
