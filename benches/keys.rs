@@ -26,9 +26,9 @@ mod util;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
-use taskorch::{Config, Orchestrator, Pattern, RunId, RunQuery, Task};
+use taskorch::{Config, Orchestrator, Pattern, RunQuery, Task};
 use taskorch_actors::registry::{Admission, Journal};
-use taskorch_actors::{Output, Registry, Retention, Store, StoreLimits};
+use taskorch_actors::{Registry, Retention, Store, StoreLimits};
 use util::{Samples, report, report_alone};
 
 const WARMUP: usize = 100;
@@ -105,23 +105,6 @@ fn labelled(i: usize) -> (String, Task) {
     (name, task)
 }
 
-fn output(run_id: RunId) -> Output {
-    Output {
-        run_id,
-        exit_code: Some(0),
-        stdout: Vec::new(),
-        stderr: Vec::new(),
-        stdout_truncated: false,
-        stderr_truncated: false,
-        stdout_dropped: 0,
-        stderr_dropped: 0,
-        value: None,
-        duration: Duration::from_millis(3),
-        attempts: 1,
-        signal: None,
-    }
-}
-
 fn labels_in_memory(n: usize) {
     let registry = Registry::new(Retention {
         history_limit: n,
@@ -132,7 +115,7 @@ fn labels_in_memory(n: usize) {
         let run = registry.admit(Admission::new(name, Pattern::FireAndForget).job(task.job()));
         run.start().expect("queued -> running");
         registry
-            .finish(&run, Ok(output(run.id())))
+            .finish(&run, Ok(util::empty_output(run.id())))
             .now_or_never()
             .expect("no store: nothing to wait for")
             .expect("running -> succeeded");
@@ -192,7 +175,7 @@ async fn labels_in_store(n: usize) {
             futures::future::join_all(
                 records
                     .iter()
-                    .map(|run| registry.finish(run, Ok(output(run.id())))),
+                    .map(|run| registry.finish(run, Ok(util::empty_output(run.id())))),
             )
             .await;
         }

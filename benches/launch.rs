@@ -44,7 +44,7 @@ use futures::FutureExt;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use taskorch::{Config, Orchestrator, Pattern, RunId, RunQuery, RunStatus, Task};
 use taskorch_actors::registry::Admission;
-use taskorch_actors::{MetricsRecorder, Output, Registry, Retention};
+use taskorch_actors::{MetricsRecorder, Registry, Retention};
 use tokio::sync::Semaphore;
 use util::{Samples, report, report_alone};
 
@@ -289,24 +289,6 @@ fn metrics_recording(n: usize, runs_per_second: f64) {
     );
 }
 
-/// A finished run's output without captured bytes.
-fn empty_output(run_id: RunId) -> Output {
-    Output {
-        run_id,
-        exit_code: Some(0),
-        stdout: Vec::new(),
-        stderr: Vec::new(),
-        stdout_truncated: false,
-        stderr_truncated: false,
-        stdout_dropped: 0,
-        stderr_dropped: 0,
-        value: None,
-        duration: Duration::from_millis(3),
-        attempts: 1,
-        signal: None,
-    }
-}
-
 fn registry(n: usize) {
     let registry = Registry::new(Retention {
         history_limit: n,
@@ -321,7 +303,7 @@ fn registry(n: usize) {
         let id = run.id();
         // Without a store, finishing never waits.
         registry
-            .finish(&run, Ok(empty_output(id)))
+            .finish(&run, Ok(util::empty_output(id)))
             .now_or_never()
             .expect("no store: nothing to wait for")
             .expect("running -> succeeded");

@@ -9,6 +9,8 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use taskorch::RunId;
+use taskorch_actors::Output;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::Semaphore;
@@ -162,4 +164,23 @@ where
         done.expect("job");
     }
     start.elapsed()
+}
+
+/// A finished run's output without captured bytes, for the benches that
+/// drive the registry directly.
+pub fn empty_output(run_id: RunId) -> Output {
+    Output {
+        run_id,
+        exit_code: Some(0),
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+        stdout_truncated: false,
+        stderr_truncated: false,
+        stdout_dropped: 0,
+        stderr_dropped: 0,
+        value: None,
+        duration: Duration::from_millis(3),
+        attempts: 1,
+        signal: None,
+    }
 }

@@ -1,5 +1,6 @@
 //! Shared fixtures: a runtime with short grace periods, condition waits,
-//! a gated action, and process liveness checks by pid.
+//! a gated action, process liveness checks by pid, and steps of paused
+//! time.
 
 #![allow(dead_code)]
 
@@ -7,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use taskorch::{Config, Orchestrator, RunId, RunStatus};
+use taskorch::{Config, Orchestrator, RunId, RunStatus, Schedule, ScheduleSpec, Task, Trigger};
 use tokio::sync::Semaphore;
 
 /// Short grace periods so termination paths finish quickly in tests.
@@ -158,4 +159,62 @@ pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(default)
+}
+
+/// tokio's timer wheel rounds deadlines up to the next millisecond: a
+/// timer due at `due` fires within a millisecond after it.
+pub const WHEEL: Duration = Duration::from_millis(1);
+
+/// Let the runtime's tasks run without moving paused time.
+pub async fn settle() {
+    for _ in 0..200 {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Yield until `cond` holds (bounded by a number of yields, not by time,
+/// so paused time does not move).
+pub async fn settle_until(mut cond: impl FnMut() -> bool) -> bool {
+    for _ in 0..20_000 {
+        if cond() {
+            return true;
+        }
+        tokio::task::yield_now().await;
+    }
+    cond()
+}
+
+/// Move paused time forward by `d`, then let everything due run.
+pub async fn advance(d: Duration) {
+    tokio::time::advance(d).await;
+    settle().await;
+}
+
+/// An hourly schedule named "long" that fires at once; its run starts a
+/// `sleep 100` child, appends the child's pid and its own to `pids` and
+/// waits, so a test can check that the run's whole group is gone (see
+/// `wait_for_pids`, `assert_all_dead`).
+pub async fn long_schedule_recording_pids(orch: &Orchestrator, pids: &Path) -> Schedule {
+    let script = format!(
+        "sleep 100 & echo $! >> {p}; echo $$ >> {p}; wait",
+        p = pids.display()
+    );
+    orch.schedule(ScheduleSpec::new(
+        "long",
+        Trigger::every(Duration::from_secs(3600)).immediately(),
+        Task::shell(script),
+    ))
+    .await
+    .unwrap()
+}
+
+/// Waiting on run `id` fails as `Cancelled` naming it, and its status is
+/// `Cancelled`.
+pub async fn assert_ends_cancelled(orch: &Orchestrator, id: RunId) {
+    let err = orch.wait(id).await.unwrap_err();
+    assert!(
+        matches!(err, taskorch::Error::Cancelled { run: Some(r) } if r == id),
+        "{err:?}"
+    );
+    assert_eq!(orch.status(id), Some(RunStatus::Cancelled));
 }

@@ -18,31 +18,6 @@ use taskorch::{Config, Error, Orchestrator, RunStatus, ScheduleSpec, Task, Trigg
 use crate::common::*;
 
 const S: Duration = Duration::from_secs(1);
-/// tokio's timer wheel rounds deadlines up to the next millisecond.
-const WHEEL: Duration = Duration::from_millis(1);
-
-/// Let the runtime's tasks run without moving paused time.
-async fn settle() {
-    for _ in 0..200 {
-        tokio::task::yield_now().await;
-    }
-}
-
-/// Yield until `cond` holds (bounded by yields, not by time).
-async fn settle_until(mut cond: impl FnMut() -> bool) -> bool {
-    for _ in 0..20_000 {
-        if cond() {
-            return true;
-        }
-        tokio::task::yield_now().await;
-    }
-    cond()
-}
-
-async fn advance(d: Duration) {
-    tokio::time::advance(d).await;
-    settle().await;
-}
 
 /// A runtime on a simulated clock with a "count" action that counts its
 /// runs.
@@ -142,12 +117,7 @@ async fn a_cancel_before_the_start_ends_it_cancelled_and_nothing_runs() {
     let id = rt.launch(count().start_after(60 * S)).await.unwrap();
     settle().await;
     rt.cancel(id).await.unwrap();
-    let err = rt.wait(id).await.unwrap_err();
-    assert!(
-        matches!(err, Error::Cancelled { run: Some(r) } if r == id),
-        "{err:?}"
-    );
-    assert_eq!(rt.status(id), Some(RunStatus::Cancelled));
+    assert_ends_cancelled(&rt, id).await;
     advance(120 * S).await;
     assert_eq!(ran.load(Ordering::SeqCst), 0, "the cancelled run never ran");
     assert_eq!(rt.find_run(id).unwrap().started, None);

@@ -17,35 +17,6 @@ use crate::common::*;
 
 const S: Duration = Duration::from_secs(1);
 
-/// Let the runtime's tasks run without moving paused time.
-async fn settle() {
-    for _ in 0..200 {
-        tokio::task::yield_now().await;
-    }
-}
-
-/// Yield until `cond` holds (bounded by a number of yields, not by time,
-/// so paused time does not move).
-async fn settle_until(mut cond: impl FnMut() -> bool) -> bool {
-    for _ in 0..20_000 {
-        if cond() {
-            return true;
-        }
-        tokio::task::yield_now().await;
-    }
-    cond()
-}
-
-/// Move paused time forward by `d`, then let everything due run.
-async fn advance(d: Duration) {
-    tokio::time::advance(d).await;
-    settle().await;
-}
-
-/// tokio's timer wheel rounds deadlines up to the next millisecond: a tick
-/// due at `due` fires within a millisecond after it.
-const WHEEL: Duration = Duration::from_millis(1);
-
 /// Advance paused time to `due` on `clock`, plus the timer wheel's
 /// rounding.
 async fn advance_to(clock: &Clock, due: SystemTime) {

@@ -18,23 +18,6 @@ use crate::common::*;
 
 const S: Duration = Duration::from_secs(1);
 
-async fn settle_until(mut cond: impl FnMut() -> bool) -> bool {
-    for _ in 0..20_000 {
-        if cond() {
-            return true;
-        }
-        tokio::task::yield_now().await;
-    }
-    cond()
-}
-
-async fn advance(d: Duration) {
-    tokio::time::advance(d).await;
-    for _ in 0..200 {
-        tokio::task::yield_now().await;
-    }
-}
-
 async fn scheduler_restarts(rt: &Runtime) -> u32 {
     let status = rt.system_status().await.unwrap();
     let child = status.child("scheduler").unwrap();
@@ -150,18 +133,7 @@ async fn runs_in_flight_when_the_scheduler_dies_are_interrupted_not_orphaned() {
     let rt = start_runtime().await;
     let dir = tempfile::tempdir().unwrap();
     let pids = dir.path().join("pids");
-    let script = format!(
-        "sleep 100 & echo $! >> {p}; echo $$ >> {p}; wait",
-        p = pids.display()
-    );
-    let s = rt
-        .schedule(ScheduleSpec::new(
-            "long",
-            Trigger::every(Duration::from_secs(3600)).immediately(),
-            Task::shell(script),
-        ))
-        .await
-        .unwrap();
+    let s = long_schedule_recording_pids(&rt, &pids).await;
     let pids = wait_for_pids(&pids, 2).await;
     let due = s.info().next_due;
 

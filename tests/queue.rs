@@ -10,10 +10,12 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use std::sync::Mutex;
 use taskorch::{
-    Config, Error, Orchestrator, Priority, QueueSpec, RunStatus, ScheduleSpec, Task, Trigger,
+    Config, Error, Orchestrator, Priority, QueueSpec, RunId, RunStatus, ScheduleSpec, Task, Trigger,
 };
 
-use crate::common::{fast_config, register_gate, start_with, wait_for, wait_for_status};
+use tokio::sync::Semaphore;
+
+use crate::common::{Runtime, fast_config, register_gate, start_with, wait_for, wait_for_status};
 
 /// Registers the action `name`, which appends its input to the returned log.
 fn register_log(orch: &Orchestrator, name: &str) -> Arc<Mutex<Vec<Value>>> {
@@ -43,6 +45,27 @@ fn depth(orch: &Orchestrator, name: Option<&str>) -> usize {
         .into_iter()
         .find(|q| q.name.as_deref() == name)
         .map_or(0, |q| q.depth)
+}
+
+/// A runtime on `config` with a queue "narrow" of `concurrency` slots and
+/// `n` runs launched into it, each held by the returned gate until a test
+/// adds its permits.
+async fn gated_in_narrow(
+    config: Config,
+    concurrency: usize,
+    n: usize,
+) -> (Runtime, Arc<Semaphore>, Vec<RunId>) {
+    let orch = start_with(config).await;
+    orch.queue(QueueSpec::new("narrow").concurrency(concurrency))
+        .await
+        .unwrap();
+    let gate = register_gate(&orch, "block");
+    let mut ids = Vec::new();
+    for _ in 0..n {
+        let task = Task::action("block", json!(null)).queue("narrow");
+        ids.push(orch.launch(task).await.unwrap());
+    }
+    (orch, gate, ids)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -85,16 +108,7 @@ async fn under_a_cap_of_one_the_most_urgent_waiting_run_starts_first() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queue_runs_at_most_its_concurrency_within_the_global_cap() {
-    let orch = start_with(capped(8)).await;
-    orch.queue(QueueSpec::new("narrow").concurrency(2))
-        .await
-        .unwrap();
-    let gate = register_gate(&orch, "block");
-    let mut ids = Vec::new();
-    for _ in 0..5 {
-        let task = Task::action("block", json!(null)).queue("narrow");
-        ids.push(orch.launch(task).await.unwrap());
-    }
+    let (orch, gate, ids) = gated_in_narrow(capped(8), 2, 5).await;
     wait_for("2 running and 3 waiting in the queue", || {
         let q = orch.queues().find("narrow").unwrap();
         (q.running, q.depth) == (2, 3)
@@ -170,22 +184,16 @@ async fn work_for_an_undeclared_queue_is_refused_before_anything_is_accepted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_zero_rate_or_concurrency_is_refused_naming_the_queue() {
     let orch = start_with(fast_config()).await;
-    let err = orch
-        .queue(QueueSpec::new("fast").rate(0, Duration::from_secs(1)))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, Error::InvalidRate { queue, .. } if queue == "fast"),
-        "{err}"
-    );
-    let err = orch
-        .queue(QueueSpec::new("fast").rate(5, Duration::ZERO))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, Error::InvalidRate { queue, .. } if queue == "fast"),
-        "{err}"
-    );
+    for (starts, per) in [(0, Duration::from_secs(1)), (5, Duration::ZERO)] {
+        let err = orch
+            .queue(QueueSpec::new("fast").rate(starts, per))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidRate { queue, .. } if queue == "fast"),
+            "{starts}/{per:?}: {err}"
+        );
+    }
     let err = orch
         .queue(QueueSpec::new("none").concurrency(0))
         .await
@@ -268,16 +276,7 @@ async fn a_restart_keeps_queues_their_pause_and_their_runs_priorities() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_list_each_named_queue_beside_the_global_cap() {
-    let orch = start_with(capped(4)).await;
-    orch.queue(QueueSpec::new("narrow").concurrency(1))
-        .await
-        .unwrap();
-    let gate = register_gate(&orch, "block");
-    let mut ids = Vec::new();
-    for _ in 0..3 {
-        let task = Task::action("block", json!(null)).queue("narrow");
-        ids.push(orch.launch(task).await.unwrap());
-    }
+    let (orch, gate, ids) = gated_in_narrow(capped(4), 1, 3).await;
     wait_for("1 running and 2 waiting", || {
         depth(&orch, Some("narrow")) == 2
     })

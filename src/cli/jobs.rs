@@ -515,6 +515,22 @@ struct CommandKeys<'a> {
     queue: Option<&'a Spanned<String>>,
 }
 
+/// The [`CommandKeys`] of an entry struct whose fields spell them alike:
+/// one place to add a key, whatever entry kinds share it.
+macro_rules! command_keys {
+    ($def:expr) => {
+        CommandKeys {
+            command: $def.command.as_ref(),
+            shell: $def.shell.as_ref(),
+            env: $def.env.as_ref(),
+            cwd: $def.cwd.as_ref(),
+            timeout: $def.timeout.as_ref(),
+            priority: $def.priority.as_ref(),
+            queue: $def.queue.as_ref(),
+        }
+    };
+}
+
 /// A `priority` key's value.
 fn priority(value: &Spanned<String>, entry: &str) -> Result<Priority, Located> {
     match value.get_ref().as_str() {
@@ -652,15 +668,7 @@ impl TaskDef {
     }
 
     fn keys(&self) -> CommandKeys<'_> {
-        CommandKeys {
-            command: self.command.as_ref(),
-            shell: self.shell.as_ref(),
-            env: self.env.as_ref(),
-            cwd: self.cwd.as_ref(),
-            timeout: self.timeout.as_ref(),
-            priority: self.priority.as_ref(),
-            queue: self.queue.as_ref(),
-        }
+        command_keys!(self)
     }
 
     /// The task to run.
@@ -693,15 +701,7 @@ impl ScheduleDef {
     }
 
     fn keys(&self) -> CommandKeys<'_> {
-        CommandKeys {
-            command: self.command.as_ref(),
-            shell: self.shell.as_ref(),
-            env: self.env.as_ref(),
-            cwd: self.cwd.as_ref(),
-            timeout: self.timeout.as_ref(),
-            priority: self.priority.as_ref(),
-            queue: self.queue.as_ref(),
-        }
+        command_keys!(self)
     }
 
     /// The schedule to add; checked (cron expression, zone, overlap) while

@@ -2,7 +2,16 @@
 //! and labels in `show` and `runs --json`, jobs-file `key`/`labels`, and
 //! their bad input (exit 2, naming it, nothing started).
 
-use super::taskorch;
+use super::{Done, taskorch};
+
+/// `taskorch run --store .taskorch OPTIONS -- COMMAND` in `dir`.
+fn run_stored(dir: &std::path::Path, options: &[&str], command: &[&str]) -> Done {
+    let mut args = vec!["run", "--store", ".taskorch"];
+    args.extend_from_slice(options);
+    args.push("--");
+    args.extend_from_slice(command);
+    taskorch(dir, &args)
+}
 
 fn json_runs(dir: &std::path::Path, args: &[&str]) -> Vec<serde_json::Value> {
     let mut all = vec!["runs", "--json"];
@@ -16,19 +25,15 @@ fn json_runs(dir: &std::path::Path, args: &[&str]) -> Vec<serde_json::Value> {
 fn runs_filters_by_labels_and_key_and_show_prints_them() {
     let dir = tempfile::tempdir().unwrap();
     for (bot, strategy) in [("b-1", "mean"), ("b-1", "trend"), ("b-2", "mean")] {
-        let out = taskorch(
+        let out = run_stored(
             dir.path(),
             &[
-                "run",
-                "--store",
-                ".taskorch",
                 "--label",
                 &format!("bot={bot}"),
                 "--label",
                 &format!("strategy={strategy}"),
-                "--",
-                "true",
             ],
+            &["true"],
         );
         assert_eq!(out.code, 0, "{out:?}");
     }
@@ -43,37 +48,13 @@ fn runs_filters_by_labels_and_key_and_show_prints_them() {
     assert!(json_runs(dir.path(), &["--label", "bot=b-9"]).is_empty());
 
     // A key: the second run within the window is the first one again.
-    let first = taskorch(
-        dir.path(),
-        &[
-            "run",
-            "--store",
-            ".taskorch",
-            "--key",
-            "job-42",
-            "--",
-            "echo",
-            "once",
-        ],
-    );
+    let first = run_stored(dir.path(), &["--key", "job-42"], &["echo", "once"]);
     assert_eq!(
         (first.code, first.stdout.as_str()),
         (0, "once\n"),
         "{first:?}"
     );
-    let again = taskorch(
-        dir.path(),
-        &[
-            "run",
-            "--store",
-            ".taskorch",
-            "--key",
-            "job-42",
-            "--",
-            "echo",
-            "twice",
-        ],
-    );
+    let again = run_stored(dir.path(), &["--key", "job-42"], &["echo", "twice"]);
     assert_eq!(again.code, 0, "{again:?}");
     assert_eq!(
         again.stdout, "once\n",
@@ -102,50 +83,28 @@ fn bad_keys_and_labels_are_exit_2_and_nothing_starts() {
     let dir = tempfile::tempdir().unwrap();
     let long = "k".repeat(65);
     let long_label = format!("{long}=v");
-    let cases: [&[&str]; 5] = [
-        &[
+    let mut cases: Vec<Vec<&str>> = [
+        ["--label", "=v"],
+        ["--label", "novalue"],
+        ["--label", &long_label],
+        ["--key", ""],
+    ]
+    .into_iter()
+    .map(|[option, value]| {
+        vec![
             "run",
             "--store",
             ".taskorch",
-            "--label",
-            "=v",
+            option,
+            value,
             "--",
             "touch",
             "started",
-        ],
-        &[
-            "run",
-            "--store",
-            ".taskorch",
-            "--label",
-            "novalue",
-            "--",
-            "touch",
-            "started",
-        ],
-        &[
-            "run",
-            "--store",
-            ".taskorch",
-            "--label",
-            &long_label,
-            "--",
-            "touch",
-            "started",
-        ],
-        &[
-            "run",
-            "--store",
-            ".taskorch",
-            "--key",
-            "",
-            "--",
-            "touch",
-            "started",
-        ],
-        &["runs", "--label", "b@d=v"],
-    ];
-    for args in cases {
+        ]
+    })
+    .collect();
+    cases.push(vec!["runs", "--label", "b@d=v"]);
+    for args in &cases {
         let out = taskorch(dir.path(), args);
         assert_eq!(out.code, 2, "{args:?}: {out:?}");
         assert!(

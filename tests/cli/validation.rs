@@ -9,6 +9,30 @@ use super::taskorch;
 /// A `[[setup]]` step that leaves a marker: if it ran, `up` started.
 const MARKER: &str = "[[setup]]\nname = \"marker\"\nshell = \"touch started\"\n\n";
 
+/// `up` on a jobs file of [`MARKER`] then `entry` exits 2 with exactly
+/// `taskorch: EXPECTED` on stderr, before anything started: no output, the
+/// setup step not run, no store opened.
+fn assert_up_refuses_before_starting(entry: &str, expected: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("jobs.toml"), format!("{MARKER}{entry}")).unwrap();
+    let out = taskorch(dir.path(), &["up", "jobs.toml", "--for", "1s"]);
+    assert_eq!(out.code, 2, "{entry}\n{out:?}");
+    assert_eq!(out.stderr, format!("taskorch: {expected}\n"), "{entry}");
+    assert!(
+        out.stdout.is_empty(),
+        "{entry}: something started: {}",
+        out.stdout
+    );
+    assert!(
+        !dir.path().join("started").exists(),
+        "{entry}: the setup step ran"
+    );
+    assert!(
+        !dir.path().join(".taskorch").exists(),
+        "{entry}: the store was opened"
+    );
+}
+
 #[test]
 fn jobs_file_keys_the_runtime_would_refuse_are_exit_2_naming_entry_and_key() {
     let cases = [
@@ -54,24 +78,7 @@ fn jobs_file_keys_the_runtime_would_refuse_are_exit_2_naming_entry_and_key() {
         ),
     ];
     for (entry, expected) in cases {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("jobs.toml"), format!("{MARKER}{entry}")).unwrap();
-        let out = taskorch(dir.path(), &["up", "jobs.toml", "--for", "1s"]);
-        assert_eq!(out.code, 2, "{entry}\n{out:?}");
-        assert_eq!(out.stderr, format!("taskorch: {expected}\n"), "{entry}");
-        assert!(
-            out.stdout.is_empty(),
-            "{entry}: something started: {}",
-            out.stdout
-        );
-        assert!(
-            !dir.path().join("started").exists(),
-            "{entry}: the setup step ran"
-        );
-        assert!(
-            !dir.path().join(".taskorch").exists(),
-            "{entry}: the store was opened"
-        );
+        assert_up_refuses_before_starting(entry, expected);
     }
 }
 
@@ -187,15 +194,6 @@ fn queue_entries_and_keys_the_runtime_would_refuse_are_exit_2_naming_entry_and_k
         ),
     ];
     for (entry, expected) in cases {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("jobs.toml"), format!("{MARKER}{entry}")).unwrap();
-        let out = taskorch(dir.path(), &["up", "jobs.toml", "--for", "1s"]);
-        assert_eq!(out.code, 2, "{entry}\n{out:?}");
-        assert_eq!(out.stderr, format!("taskorch: {expected}\n"), "{entry}");
-        assert!(out.stdout.is_empty(), "{entry}: something started");
-        assert!(
-            !dir.path().join("started").exists(),
-            "{entry}: the setup step ran"
-        );
+        assert_up_refuses_before_starting(entry, expected);
     }
 }

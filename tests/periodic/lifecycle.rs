@@ -85,18 +85,7 @@ async fn shutdown_stops_schedules_and_leaves_no_process() {
     let rt = start_runtime().await;
     let dir = tempfile::tempdir().unwrap();
     let pids = dir.path().join("pids");
-    let script = format!(
-        "sleep 100 & echo $! >> {p}; echo $$ >> {p}; wait",
-        p = pids.display()
-    );
-    let s = rt
-        .schedule(ScheduleSpec::new(
-            "long",
-            Trigger::every(Duration::from_secs(3600)).immediately(),
-            Task::shell(script),
-        ))
-        .await
-        .unwrap();
+    let s = long_schedule_recording_pids(&rt, &pids).await;
     let pids = wait_for_pids(&pids, 2).await;
     rt.shutdown().await.unwrap();
     assert_all_dead(&pids).await;

@@ -196,9 +196,9 @@ async fn a_high_waiter_takes_the_next_slot_under_a_flood_of_low_ones() {
     }
     let mut flood: Vec<Acquire> = (0..1000).map(|_| q.acquire(Priority::Low, None)).collect();
     // Some turnovers of the flood first.
-    for i in 0..40 {
+    for waiter in flood.iter_mut().take(40) {
         drop(held.remove(0));
-        held.push(granted(&mut flood[i]).await.expect("the oldest low goes"));
+        held.push(granted(waiter).await.expect("the oldest low goes"));
     }
     let mut high = q.acquire(Priority::High, None);
     drop(held.remove(0));

@@ -52,6 +52,75 @@ fn finish(status: RunStatus, output: Option<OutputRow>) -> Box<Finish> {
     })
 }
 
+/// Five runs queued with `job` and finished one by one under a history
+/// limit of two, so retention has removed the three oldest: the tests of
+/// each table that retention must clear with a run start from here.
+async fn five_runs_under_a_limit_of_two(
+    job: impl Fn() -> Box<records::JobRow>,
+) -> (tempfile::TempDir, std::path::PathBuf, Store, Vec<RunId>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.redb");
+    let (store, _) = Store::open(
+        &path,
+        StoreLimits {
+            history_limit: 2,
+            ..limits()
+        },
+    )
+    .unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let id = RunId::new();
+        ids.push(id);
+        store.journal(|| Op::Queued {
+            id,
+            row: queued(None),
+            job: Some(job()),
+        });
+        store.journal(|| Op::Finished {
+            id,
+            end: finish(RunStatus::Succeeded, None),
+        });
+        store.sync().await.unwrap();
+    }
+    (dir, path, store, ids)
+}
+
+/// Writes by hand, into a store file that exists, an active run `id` with
+/// the encoded record `run`, plus whatever `more` writes in the same
+/// transaction: how a file a newer release left is made.
+fn write_active_run(
+    path: &std::path::Path,
+    id: RunId,
+    run: &[u8],
+    more: impl FnOnce(&redb::WriteTransaction),
+) {
+    let db = redb::Database::create(path).unwrap();
+    let txn = db.begin_write().unwrap();
+    txn.open_table(RUNS)
+        .unwrap()
+        .insert(id.as_bytes(), run)
+        .unwrap();
+    txn.open_table(ACTIVE)
+        .unwrap()
+        .insert(id.as_bytes(), ())
+        .unwrap();
+    more(&txn);
+    txn.commit().unwrap();
+}
+
+/// Opening `path` fails with a store error naming run `id` as newer.
+fn assert_start_refuses_newer(path: &std::path::Path, id: RunId) {
+    let err = Store::open(path, limits()).unwrap_err();
+    let Error::Store { reason, .. } = &err else {
+        panic!("{err}")
+    };
+    assert!(
+        reason.contains(&id.to_string()) && reason.contains("newer"),
+        "{reason}"
+    );
+}
+
 #[test]
 fn records_round_trip_with_their_version_byte() {
     let task = Task::action("resize", json!({"w": 640, "tags": ["a", null]}))
@@ -326,29 +395,10 @@ fn a_newer_record_fails_the_start_naming_the_run() {
     let (store, _) = Store::open(&path, limits()).unwrap();
     store.close();
     let id = RunId::new();
-    {
-        let db = redb::Database::create(&path).unwrap();
-        let txn = db.begin_write().unwrap();
-        let mut bytes = records::encode(&*queued(None));
-        bytes[0] = RECORD_VERSION + 1;
-        txn.open_table(RUNS)
-            .unwrap()
-            .insert(id.as_bytes(), bytes.as_slice())
-            .unwrap();
-        txn.open_table(ACTIVE)
-            .unwrap()
-            .insert(id.as_bytes(), ())
-            .unwrap();
-        txn.commit().unwrap();
-    }
-    let err = Store::open(&path, limits()).unwrap_err();
-    let Error::Store { reason, .. } = &err else {
-        panic!("{err}")
-    };
-    assert!(
-        reason.contains(&id.to_string()) && reason.contains("newer"),
-        "{reason}"
-    );
+    let mut bytes = records::encode(&*queued(None));
+    bytes[0] = RECORD_VERSION + 1;
+    write_active_run(&path, id, &bytes, |_| {});
+    assert_start_refuses_newer(&path, id);
 }
 
 #[cfg(unix)]

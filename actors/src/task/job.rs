@@ -151,40 +151,42 @@ fn check_key(key: &str) -> Result<()> {
     Ok(())
 }
 
-/// Whether `name` uses only the characters of label keys and queue names.
-fn bad_char(name: &str) -> Option<char> {
+/// Why `name` is no valid name of a label key or a queue (`what` says
+/// which, as "label key"): empty, over `max` bytes, or with a character
+/// outside `[A-Za-z0-9_.-/]`; `None` if it is valid.
+fn name_problem(what: &str, name: &str, max: usize) -> Option<String> {
+    if name.is_empty() {
+        return Some(format!("a {what} must not be empty"));
+    }
+    if name.len() > max {
+        return Some(format!(
+            "a {what} is at most {max} bytes, not {}",
+            name.len()
+        ));
+    }
     name.chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '/')))
+        .map(|c| {
+            format!("{c:?} in the {what}: only A-Z, a-z, 0-9, '_', '.', '-' and '/' are allowed")
+        })
 }
 
 fn check_label(key: &str, value: &str) -> Result<()> {
-    let invalid = |reason: String| {
-        Err(Error::InvalidLabel {
+    let reason = name_problem("label key", key, MAX_LABEL_KEY_BYTES).or_else(|| {
+        (value.len() > MAX_LABEL_VALUE_BYTES).then(|| {
+            format!(
+                "a label value is at most {MAX_LABEL_VALUE_BYTES} bytes, not {}",
+                value.len()
+            )
+        })
+    });
+    match reason {
+        Some(reason) => Err(Error::InvalidLabel {
             key: key.to_string(),
             reason,
-        })
-    };
-    if key.is_empty() {
-        return invalid("a label key must not be empty".into());
+        }),
+        None => Ok(()),
     }
-    if key.len() > MAX_LABEL_KEY_BYTES {
-        return invalid(format!(
-            "a label key is at most {MAX_LABEL_KEY_BYTES} bytes, not {}",
-            key.len()
-        ));
-    }
-    if let Some(c) = bad_char(key) {
-        return invalid(format!(
-            "{c:?} in the label key: only A-Z, a-z, 0-9, '_', '.', '-' and '/' are allowed"
-        ));
-    }
-    if value.len() > MAX_LABEL_VALUE_BYTES {
-        return invalid(format!(
-            "a label value is at most {MAX_LABEL_VALUE_BYTES} bytes, not {}",
-            value.len()
-        ));
-    }
-    Ok(())
 }
 
 /// Check a queue name (also for the queue slices: a queue's own spec).
@@ -193,27 +195,13 @@ fn check_label(key: &str, value: &str) -> Result<()> {
 /// `InvalidQueue` naming it: empty, over [`MAX_QUEUE_BYTES`], or with a
 /// character outside `[A-Za-z0-9_.-/]`.
 pub(crate) fn check_queue(queue: &str) -> Result<()> {
-    let invalid = |reason: String| {
-        Err(Error::InvalidQueue {
+    match name_problem("queue name", queue, MAX_QUEUE_BYTES) {
+        Some(reason) => Err(Error::InvalidQueue {
             queue: queue.to_string(),
             reason,
-        })
-    };
-    if queue.is_empty() {
-        return invalid("a queue name must not be empty".into());
+        }),
+        None => Ok(()),
     }
-    if queue.len() > MAX_QUEUE_BYTES {
-        return invalid(format!(
-            "a queue name is at most {MAX_QUEUE_BYTES} bytes, not {}",
-            queue.len()
-        ));
-    }
-    if let Some(c) = bad_char(queue) {
-        return invalid(format!(
-            "{c:?} in the queue name: only A-Z, a-z, 0-9, '_', '.', '-' and '/' are allowed"
-        ));
-    }
-    Ok(())
 }
 
 impl Task {

@@ -8,7 +8,10 @@ use redb::{ReadableDatabase, ReadableTableMetadata};
 
 use super::super::records::{DecodeFailure, JOB_VERSION, JobRow};
 use super::super::*;
-use super::{finish, limits, queued};
+use super::{
+    assert_start_refuses_newer, finish, five_runs_under_a_limit_of_two, limits, queued,
+    write_active_run,
+};
 use crate::priority::Priority;
 use crate::run::RunStatus;
 use crate::task::{JobOptions, Start, Task};
@@ -115,31 +118,7 @@ async fn job_options_survive_a_restart_for_queued_and_finished_runs() {
 
 #[tokio::test]
 async fn retention_removes_a_runs_job_options_with_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.redb");
-    let (store, _) = Store::open(
-        &path,
-        StoreLimits {
-            history_limit: 2,
-            ..limits()
-        },
-    )
-    .unwrap();
-    let mut ids = Vec::new();
-    for _ in 0..5 {
-        let id = RunId::new();
-        ids.push(id);
-        store.journal(|| Op::Queued {
-            id,
-            row: queued(None),
-            job: Some(row(None)),
-        });
-        store.journal(|| Op::Finished {
-            id,
-            end: finish(RunStatus::Succeeded, None),
-        });
-        store.sync().await.unwrap();
-    }
+    let (_dir, path, store, ids) = five_runs_under_a_limit_of_two(|| row(None)).await;
     let kept: Vec<RunId> = ids
         .iter()
         .copied()
@@ -159,34 +138,16 @@ fn a_newer_job_row_fails_the_start_naming_the_run() {
     let (store, _) = Store::open(&path, limits()).unwrap();
     store.close();
     let id = RunId::new();
-    {
-        let db = redb::Database::create(&path).unwrap();
-        let txn = db.begin_write().unwrap();
-        let run = records::encode(&*queued(Some(Task::command("true"))));
-        txn.open_table(RUNS)
-            .unwrap()
-            .insert(id.as_bytes(), run.as_slice())
-            .unwrap();
-        txn.open_table(ACTIVE)
-            .unwrap()
-            .insert(id.as_bytes(), ())
-            .unwrap();
+    let run = records::encode(&*queued(Some(Task::command("true"))));
+    write_active_run(&path, id, &run, |txn| {
         let mut job = row(None).encode();
         job[0] = JOB_VERSION + 1;
         txn.open_table(JOBS)
             .unwrap()
             .insert(id.as_bytes(), job.as_slice())
             .unwrap();
-        txn.commit().unwrap();
-    }
-    let err = Store::open(&path, limits()).unwrap_err();
-    let Error::Store { reason, .. } = &err else {
-        panic!("{err}")
-    };
-    assert!(
-        reason.contains(&id.to_string()) && reason.contains("newer"),
-        "{reason}"
-    );
+    });
+    assert_start_refuses_newer(&path, id);
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use redb::{ReadableDatabase, ReadableTableMetadata};
 
 use super::super::records::JobRow;
 use super::super::*;
-use super::{finish, limits, queued};
+use super::{finish, five_runs_under_a_limit_of_two, limits, queued};
 use crate::run::{RunQuery, RunStatus};
 use crate::task::Task;
 
@@ -24,31 +24,7 @@ fn labelled(key: Option<&str>) -> Box<JobRow> {
 
 #[tokio::test]
 async fn retention_removes_a_runs_label_entries_with_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.redb");
-    let (store, _) = Store::open(
-        &path,
-        StoreLimits {
-            history_limit: 2,
-            ..limits()
-        },
-    )
-    .unwrap();
-    let mut ids = Vec::new();
-    for _ in 0..5 {
-        let id = RunId::new();
-        ids.push(id);
-        store.journal(|| Op::Queued {
-            id,
-            row: queued(None),
-            job: Some(labelled(None)),
-        });
-        store.journal(|| Op::Finished {
-            id,
-            end: finish(RunStatus::Succeeded, None),
-        });
-        store.sync().await.unwrap();
-    }
+    let (_dir, path, store, ids) = five_runs_under_a_limit_of_two(|| labelled(None)).await;
     let found = store
         .history(&RunQuery::new().label("desk", "fx").label("bot", "b-7"))
         .unwrap();
