@@ -148,11 +148,10 @@ fn aging_lets_a_low_task_pass_after_three_times_aging_critical_arrivals() {
     let mut q = ReadyQueue::new(aging);
     q.push(0, Priority::Low, 1);
     // One critical task arrives after each start (a stream of them).
-    let mut seq = 2;
     let mut started = Vec::new();
-    for i in 1..=20 {
+    // Each arrives with the next sequence number, from 2.
+    for (i, seq) in (1..=20).zip(2..) {
         q.push(i, Priority::Critical, seq);
-        seq += 1;
         started.push(q.pop().unwrap().index());
     }
     let low_at = started.iter().position(|&i| i == 0).unwrap();
