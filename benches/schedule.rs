@@ -174,7 +174,7 @@ async fn memory() {
             "memory per schedule",
             held / N as f64
         );
-        for s in orch.schedules().list() {
+        for s in orch.observe().schedules().list() {
             s.remove().await.expect("remove");
         }
     }

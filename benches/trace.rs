@@ -53,7 +53,7 @@ async fn benches() {
     .await;
     println!(
         "taskorch message-trace benchmarks ({rounds} rounds each, traced (capacity {}) vs untraced, interleaved)",
-        traced.config().trace_capacity
+        traced.observe().config().trace_capacity
     );
     batch(&traced, &untraced, rounds).await;
     one_at_a_time(&traced, &untraced, rounds).await;

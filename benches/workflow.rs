@@ -219,7 +219,8 @@ async fn halt(rounds: usize) {
         }
         // Every process started (it has a pid) before the halt.
         while !ids.iter().all(|id| {
-            orch.find_run(*id)
+            orch.observe()
+                .find_run(*id)
                 .is_some_and(|info| info.status == RunStatus::Running)
         }) {
             tokio::time::sleep(Duration::from_millis(5)).await;

@@ -46,7 +46,7 @@ async fn main() -> taskorch::Result<()> {
         println!("{:<16} {:<12} {:>6} {:>9}", "job", "status", "exit", "took");
         let mut finished = 0;
         for &id in &ids {
-            let Some(run) = orch.find_run(id) else {
+            let Some(run) = orch.observe().find_run(id) else {
                 continue;
             };
             let took = match (run.started, run.finished) {
@@ -75,7 +75,11 @@ async fn main() -> taskorch::Result<()> {
 
     println!("\n== what `wait` says about each job");
     for &id in &ids {
-        let name = orch.find_run(id).map(|r| r.name).unwrap_or_default();
+        let name = orch
+            .observe()
+            .find_run(id)
+            .map(|r| r.name)
+            .unwrap_or_default();
         match orch.wait(id).await {
             Ok(out) => println!(
                 "{name:<16} exit {:?}  stdout {:?}  stderr {:?}",
@@ -88,14 +92,14 @@ async fn main() -> taskorch::Result<()> {
     }
 
     println!("\n== registry queries");
-    let failed = orch.find_runs(
+    let failed = orch.observe().find_runs(
         &RunQuery::new()
             .status(RunStatus::Failed)
             .status(RunStatus::TimedOut),
     );
     let names: Vec<&str> = failed.iter().map(|r| r.name.as_str()).collect();
     println!("failed or timed out: {names:?}");
-    let last_two = orch.find_runs(&RunQuery::new().most_recent(2));
+    let last_two = orch.observe().find_runs(&RunQuery::new().most_recent(2));
     let names: Vec<&str> = last_two.iter().map(|r| r.name.as_str()).collect();
     println!("two most recent: {names:?}");
 

@@ -73,7 +73,7 @@ async fn main() -> taskorch::Result<()> {
     }
 
     println!("== schedules");
-    for schedule in orch.schedules().list() {
+    for schedule in orch.observe().schedules().list() {
         println!("{:<12} {}", schedule.name(), schedule.spec().trigger());
     }
     orch.shutdown().await

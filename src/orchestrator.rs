@@ -15,19 +15,16 @@
 //!
 //! | call | what it does |
 //! |---|---|
-//! | `start`, `shutdown`, `abort`, `config`, `is_running` | life cycle |
+//! | `start`, `shutdown`, `abort`, `is_running` | life cycle |
 //! | `run`, `stream`, `run_batch`, `start_batch`, `launch`, `schedule`, `pool`, `execute` | the six patterns, and the pick among them |
 //! | `register_action` | in-process actions for `Task::action` |
-//! | `status`, `find_run`, `runs`, `find_runs`, `wait`, `cancel`, `output`, `rerun` | runs in the registry |
+//! | `status`, `runs`, `wait`, `cancel`, `output`, `rerun` | runs in the registry |
 //! | `system_status`, `metrics`, `trace`, `inject_fault` | the actor tree, runtime-wide metrics, the message trace, a fault |
-//! | `schedules()` -> [`Schedules`](crate::schedule::Schedules) | `list`, `find` |
-//! | `pools()` -> [`Pools`](crate::pool::Pools) | `find`, `names` |
 //! | `graphs()` -> [`Graphs`](crate::graph::Graphs) | `start`, `run`, `find`, `list`; resources: `set_capacity`, `capacity`, `usage` |
 //! | `workflows()` -> [`Workflows`](crate::workflow::Workflows) | `register_block_type`, `validate`, `start`, `run`, `runs`, `halt` |
 //! | `queue`, `pause_queue`, `resume_queue` | named queues: limits, pause |
-//! | `queues()` -> [`Queues`](crate::queue::Queues) | `list`, `find`: each queue's depth, running, paused, tokens |
 //! | `guard()` -> [`Guard`](crate::guard::Guard) | `halt`, `resume`, `halted`, `register`, `register_limit`, `check`, `check_limit`, `check_registered_limit`, `risk_limits`, `breakers` |
-//! | `observe()` -> [`Observer`](crate::events::Observer) | `subscribe` (events), `subscribe_output`, `timed_output`, `history`, `stored_run`, `clear_trace` |
+//! | `observe()` -> [`Observer`](crate::events::Observer) | every look-up: `find_run`, `find_runs`, `find_key`, `history`, `stored_run`, `rerun_of`; `schedules()` -> [`Schedules`](crate::schedule::Schedules) (`list`, `find`), `pools()` -> [`Pools`](crate::pool::Pools) (`find`, `names`), `queues()` -> [`Queues`](crate::queue::Queues) (`list`, `find`), `config`; and watching: `subscribe` (events), `subscribe_output`, `timed_output`, `clear_trace` |
 //! | `faults()` -> `Faults` (feature `fault-injection`) | `inject_at`, `clear`, `stats` |
 
 use std::future::Future;
@@ -284,14 +281,6 @@ impl Orchestrator {
         self.inner.ctx.registry().status(id)
     }
 
-    /// A snapshot of run `id`; `None` if unknown here (as
-    /// [`status`](Self::status)). Runs from before a restart are in the
-    /// registry too; what else the store keeps of a run is
-    /// [`Observer::stored_run`](crate::events::Observer::stored_run).
-    pub fn find_run(&self, id: RunId) -> Option<RunInfo> {
-        self.inner.ctx.registry().info(id)
-    }
-
     /// Snapshots of every run in the registry, oldest first.
     pub fn runs(&self) -> Vec<RunInfo> {
         self.inner.ctx.registry().list()
@@ -331,9 +320,19 @@ impl Orchestrator {
     pub fn inject_fault(&self, actor: &str, fault: taskorch_actors::Fault) {
         self.inner.ctx.faults().inject(actor, fault);
     }
+}
 
-    /// The configuration this orchestrator was started with.
-    pub fn config(&self) -> &Config {
-        &self.inner.config
+impl<'a> crate::events::Observer<'a> {
+    /// A snapshot of run `id`; `None` if unknown here (as
+    /// [`Orchestrator::status`]). Runs from before a restart are in the
+    /// registry too; what else the store keeps of a run is
+    /// [`stored_run`](Self::stored_run).
+    pub fn find_run(&self, id: RunId) -> Option<RunInfo> {
+        self.orch.inner.ctx.registry().info(id)
+    }
+
+    /// The configuration the orchestrator was started with.
+    pub fn config(&self) -> &'a Config {
+        &self.orch.inner.config
     }
 }

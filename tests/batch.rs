@@ -111,7 +111,7 @@ async fn results_are_in_input_order_with_commands_and_actions_mixed() {
         RunStatus::Succeeded,
     ];
     for (out, status) in outs.iter().zip(expect) {
-        let info = rt.find_run(out.run_id).unwrap();
+        let info = rt.observe().find_run(out.run_id).unwrap();
         assert_eq!(info.pattern, Pattern::Concurrent);
         assert_eq!(info.status, status);
     }

@@ -120,7 +120,7 @@ async fn a_cancel_before_the_start_ends_it_cancelled_and_nothing_runs() {
     assert_ends_cancelled(&rt, id).await;
     advance(120 * S).await;
     assert_eq!(ran.load(Ordering::SeqCst), 0, "the cancelled run never ran");
-    assert_eq!(rt.find_run(id).unwrap().started, None);
+    assert_eq!(rt.observe().find_run(id).unwrap().started, None);
 }
 
 #[tokio::test]
@@ -179,7 +179,7 @@ async fn schedules_and_graph_tasks_refuse_a_delayed_start() {
         matches!(&err, Error::StartNotSupported { place } if place == "graph task \"build\""),
         "{err:?}"
     );
-    assert!(rt.schedules().list().is_empty());
+    assert!(rt.observe().schedules().list().is_empty());
 }
 
 /// A run launched with a store: one due in 1 s, missed while the
@@ -195,7 +195,7 @@ async fn a_restart_keeps_the_due_time_and_runs_a_missed_one_once() {
     let orch = Orchestrator::start(fast_config().store(&db)).await.unwrap();
     let missed = orch.launch(mark("missed").start_after(S)).await.unwrap();
     let kept = orch.launch(mark("kept").start_after(4 * S)).await.unwrap();
-    let accepted = orch.find_run(kept).unwrap().queued;
+    let accepted = orch.observe().find_run(kept).unwrap().queued;
     let due = orch.observe().stored_run(kept).unwrap().due.unwrap();
     assert!(due >= accepted + 4 * S);
     orch.shutdown().await.unwrap();
@@ -213,7 +213,7 @@ async fn a_restart_keeps_the_due_time_and_runs_a_missed_one_once() {
     assert_eq!(orch.observe().stored_run(kept).unwrap().due, Some(due));
     let out = orch.wait(kept).await.unwrap();
     assert!(out.success());
-    let started = orch.find_run(kept).unwrap().started.unwrap();
+    let started = orch.observe().find_run(kept).unwrap().started.unwrap();
     assert!(started >= due, "not before its due time");
     assert!(
         started < restarted + 4 * S,

@@ -86,7 +86,10 @@ async fn history_output_and_outcomes_survive_a_restart() {
     drop(orch);
 
     let orch = Orchestrator::start(stored(&path)).await.unwrap();
-    let info = orch.find_run(greet).expect("a run from before the restart");
+    let info = orch
+        .observe()
+        .find_run(greet)
+        .expect("a run from before the restart");
     assert_eq!(
         (info.name.as_str(), info.status, info.exit_code),
         ("greet", RunStatus::Succeeded, Some(0))
@@ -250,7 +253,11 @@ async fn schedules_come_back_with_their_state_and_are_adopted_when_added_again()
     drop(orch);
 
     let orch = Orchestrator::start(stored(&path)).await.unwrap();
-    let restored = orch.schedules().find("beat").expect("restored on start");
+    let restored = orch
+        .observe()
+        .schedules()
+        .find("beat")
+        .expect("restored on start");
     let info = restored.info();
     assert!(!info.enabled, "disabled stays disabled");
     assert_eq!(info.runs, before.runs);
@@ -275,7 +282,7 @@ async fn schedules_come_back_with_their_state_and_are_adopted_when_added_again()
 
     let orch = Orchestrator::start(stored(&path)).await.unwrap();
     assert!(
-        orch.schedules().find("beat").is_none(),
+        orch.observe().schedules().find("beat").is_none(),
         "removed stays removed"
     );
     orch.shutdown().await.unwrap();
@@ -306,8 +313,8 @@ async fn a_tick_missed_while_down_follows_catch_up() {
     let orch = Orchestrator::start(at(down_at + interval * 2))
         .await
         .unwrap();
-    let last = orch.schedules().find("last").unwrap();
-    let skip = orch.schedules().find("skip").unwrap();
+    let last = orch.observe().schedules().find("last").unwrap();
+    let skip = orch.observe().schedules().find("skip").unwrap();
     assert!(wait_until(Duration::from_secs(10), || last.info().missed >= 1).await);
     assert!(
         wait_until(Duration::from_secs(10), || last.info().runs >= 1).await,
@@ -346,7 +353,10 @@ async fn retention_applies_to_the_store() {
         .map(|r| r.id)
         .collect();
     assert_eq!(kept, [ids[7], ids[6], ids[5]]);
-    assert!(orch.find_run(ids[0]).is_none(), "the oldest are forgotten");
+    assert!(
+        orch.observe().find_run(ids[0]).is_none(),
+        "the oldest are forgotten"
+    );
     orch.shutdown().await.unwrap();
 }
 

@@ -98,7 +98,10 @@ async fn failed_writes_refuse_typed_then_the_store_reopens_and_loses_nothing_ack
 
     let orch = Orchestrator::start(stored(&path)).await.unwrap();
     for (i, id) in acknowledged.iter().enumerate() {
-        let info = orch.find_run(*id).expect("acknowledged before the fault");
+        let info = orch
+            .observe()
+            .find_run(*id)
+            .expect("acknowledged before the fault");
         assert_eq!(info.status, RunStatus::Succeeded, "run {i}");
     }
     let first: Vec<String> = orch

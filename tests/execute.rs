@@ -27,7 +27,7 @@ async fn no_options_is_simple_and_answers_like_run() {
         panic!("{done:?}")
     };
     assert_eq!(out.stdout_str(), "hi\n");
-    assert_eq!(rt.find_run(id).unwrap().pattern, Pattern::Simple);
+    assert_eq!(rt.observe().find_run(id).unwrap().pattern, Pattern::Simple);
 
     // A non-zero exit is an output, as from `run`.
     let failed = rt.execute(Request::new(Task::shell("exit 3"))).await;
@@ -79,7 +79,10 @@ async fn streaming_returns_a_live_stream() {
     assert_eq!(lines.len(), 3, "{lines:?}");
     assert!(lines.contains(&(StreamKind::Stderr, "two".to_string())));
     assert!(stream.wait().await.unwrap().success());
-    assert_eq!(rt.find_run(id).unwrap().pattern, Pattern::LongRunning);
+    assert_eq!(
+        rt.observe().find_run(id).unwrap().pattern,
+        Pattern::LongRunning
+    );
 }
 
 #[tokio::test]
@@ -104,7 +107,9 @@ async fn batch_runs_concurrently_with_results_in_input_order() {
     assert_eq!(results[0].as_ref().unwrap().stdout_str(), "slow\n");
     assert_eq!(results[1].as_ref().unwrap().stdout_str(), "fast\n");
     assert!(matches!(results[2], Err(Error::NotFound { .. })));
-    let runs = rt.find_runs(&RunQuery::new().pattern(Pattern::Concurrent));
+    let runs = rt
+        .observe()
+        .find_runs(&RunQuery::new().pattern(Pattern::Concurrent));
     assert_eq!(runs.len(), 2, "the task that cannot run is no run");
 
     let empty = rt
@@ -129,7 +134,7 @@ async fn not_waiting_launches_and_answers_a_run_id() {
         panic!("{launched:?}")
     };
     assert_eq!(rt.wait(id).await.unwrap().stdout_str(), "later\n");
-    let info = rt.find_run(id).unwrap();
+    let info = rt.observe().find_run(id).unwrap();
     assert_eq!(info.pattern, Pattern::FireAndForget);
     assert_eq!(info.status, RunStatus::Succeeded);
 }
@@ -175,7 +180,7 @@ async fn every_schedules_the_task_under_its_name() {
     };
     assert_eq!(schedule.name(), "nightly");
     assert!(schedule.info().next_due.is_some());
-    assert_eq!(rt.schedules().list().len(), 1);
+    assert_eq!(rt.observe().schedules().list().len(), 1);
 }
 
 #[tokio::test]
@@ -254,7 +259,10 @@ async fn conflicting_options_are_refused_before_anything_runs() {
         );
     }
     assert!(rt.runs().is_empty(), "nothing ran");
-    assert!(rt.schedules().list().is_empty(), "nothing was scheduled");
+    assert!(
+        rt.observe().schedules().list().is_empty(),
+        "nothing was scheduled"
+    );
 
     let answer = rt
         .execute(Request::new(line()).pooled("echo").streaming(true))

@@ -112,7 +112,7 @@ async fn drop_reply_answers_actor_failed_in_every_actor_and_nothing_restarts() {
     assert_eq!(pool.request("still here").await.unwrap(), "still here");
     // A dropped request did nothing: no run, no schedule.
     assert_eq!(rt.runs().len(), 1);
-    assert!(rt.schedules().find("s").is_none());
+    assert!(rt.observe().schedules().find("s").is_none());
     let dropped = rt
         .trace()
         .filter(|e| e.outcome() == Outcome::ReplyDropped)

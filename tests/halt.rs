@@ -91,7 +91,12 @@ async fn pool_requests_are_refused_while_halted_and_served_after_resume() {
     rt.guard().halt("maintenance");
     halted(pool.request("during").await, "maintenance");
     halted(
-        rt.pools().find("echo").unwrap().request("during").await,
+        rt.observe()
+            .pools()
+            .find("echo")
+            .unwrap()
+            .request("during")
+            .await,
         "maintenance",
     );
     assert!(rt.guard().resume());

@@ -54,7 +54,7 @@ async fn a_live_key_returns_the_existing_run_from_launch_run_and_batch() {
         .await;
     let ids: Vec<_> = batch.iter().map(|r| r.as_ref().unwrap().run_id).collect();
     assert_eq!(ids[0], ids[1], "two batch items with one key are one run");
-    let keyed = orch.find_runs(&RunQuery::new().key("session-1"));
+    let keyed = orch.observe().find_runs(&RunQuery::new().key("session-1"));
     assert_eq!(keyed.len(), 1);
     assert_eq!(keyed[0].key.as_deref(), Some("session-1"));
     // Without a key nothing is shared.
@@ -87,7 +87,12 @@ async fn a_finished_run_keeps_its_key_for_the_window_only() {
         .unwrap();
     assert_ne!(after, first, "after the window a new run starts");
     orch.wait(after).await.unwrap();
-    assert_eq!(orch.find_runs(&RunQuery::new().key("nightly")).len(), 2);
+    assert_eq!(
+        orch.observe()
+            .find_runs(&RunQuery::new().key("nightly"))
+            .len(),
+        2
+    );
 
     // A zero window: only live runs hold their key.
     let orch = start_with(window(Duration::ZERO)).await;
@@ -114,7 +119,10 @@ async fn concurrent_launches_of_one_key_start_exactly_one_run() {
         .map(Result::unwrap)
         .collect();
     assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
-    assert_eq!(orch.find_runs(&RunQuery::new().key("race")).len(), 1);
+    assert_eq!(
+        orch.observe().find_runs(&RunQuery::new().key("race")).len(),
+        1
+    );
     assert_eq!(orch.runs().len(), 1, "no other run was admitted");
 }
 
@@ -205,7 +213,7 @@ fn ids(runs: &[taskorch::RunInfo]) -> Vec<taskorch::RunId> {
 async fn check_queries(orch: &Orchestrator, runs: &[taskorch::RunId], memory: bool) {
     let ask = |query: RunQuery| {
         if memory {
-            orch.find_runs(&query)
+            orch.observe().find_runs(&query)
         } else {
             orch.observe().history(&query).unwrap()
         }
@@ -290,7 +298,10 @@ async fn store_retention_removes_label_entries_with_the_run() {
     assert_eq!(history.len(), 2, "only retained runs are found by label");
     // Waiters wake before the finished run's retention step: wait for it.
     crate::common::wait_for("evicted runs to leave the memory index", || {
-        orch.find_runs(&RunQuery::new().label("bot", "b-1")).len() == 2
+        orch.observe()
+            .find_runs(&RunQuery::new().label("bot", "b-1"))
+            .len()
+            == 2
     })
     .await;
     orch.shutdown().await.unwrap();

@@ -86,7 +86,7 @@ async fn launch_answers_when_accepted_and_any_number_may_wait() {
         .launch(Task::command("echo").arg("hi").name("greeting"))
         .await
         .unwrap();
-    let info = rt.find_run(id).unwrap();
+    let info = rt.observe().find_run(id).unwrap();
     assert_eq!(info.status, RunStatus::Queued);
     assert_eq!(info.pattern, Pattern::FireAndForget);
     assert_eq!(info.name, "greeting");
@@ -108,7 +108,7 @@ async fn launch_answers_when_accepted_and_any_number_may_wait() {
     assert_eq!(late.stdout_str(), "hi\n");
     assert!(rt.wait(blocker).await.unwrap().success());
 
-    let info = rt.find_run(id).unwrap();
+    let info = rt.observe().find_run(id).unwrap();
     assert_eq!(info.status, RunStatus::Succeeded);
     assert_eq!((info.exit_code, info.attempts), (Some(0), 1));
     assert!(info.started.is_some() && info.finished >= info.started);
@@ -129,7 +129,7 @@ async fn a_failing_launched_run_is_an_output_and_its_retries_count() {
     assert!(!out.success());
     assert_eq!((out.exit_code, out.attempts), (Some(3), 2));
     assert_eq!(out.stderr_str(), "nope\n");
-    let info = rt.find_run(id).unwrap();
+    let info = rt.observe().find_run(id).unwrap();
     assert_eq!(info.status, RunStatus::Failed);
     assert_eq!((info.exit_code, info.attempts), (Some(3), 2));
 }
@@ -186,7 +186,7 @@ async fn unknown_and_foreign_ids_are_unknown() {
     let never: RunId = "0190a5c4-7d1e-7cc0-9a55-2f6c1f0e4b11".parse().unwrap();
     for id in [theirs, never] {
         assert_eq!(rt.status(id), None);
-        assert_eq!(rt.find_run(id), None);
+        assert_eq!(rt.observe().find_run(id), None);
         assert!(matches!(rt.wait(id).await, Err(Error::UnknownRun(x)) if x == id));
         assert!(matches!(rt.cancel(id).await, Err(Error::UnknownRun(x)) if x == id));
     }
@@ -253,7 +253,7 @@ async fn cancelling_a_queued_launched_run_ends_it_before_it_starts() {
         rt.wait(queued).await,
         Err(Error::Cancelled { .. })
     ));
-    let info = rt.find_run(queued).unwrap();
+    let info = rt.observe().find_run(queued).unwrap();
     assert_eq!(info.status, RunStatus::Cancelled);
     assert!(info.started.is_none(), "it never ran");
     gate.open();
@@ -373,7 +373,13 @@ async fn find_runs_by_status_name_and_recency() {
         rt.wait(id).await.unwrap();
         ids.push(id);
     }
-    let found = |q: RunQuery| rt.find_runs(&q).iter().map(|r| r.id).collect::<Vec<_>>();
+    let found = |q: RunQuery| {
+        rt.observe()
+            .find_runs(&q)
+            .iter()
+            .map(|r| r.id)
+            .collect::<Vec<_>>()
+    };
     assert_eq!(
         found(RunQuery::new().status(RunStatus::Failed)),
         [ids[1], ids[3]]

@@ -78,7 +78,7 @@ async fn lines_arrive_live_in_write_order_across_both_streams() {
     assert_eq!(out.stderr_str(), "err-1\n");
     assert_eq!(rt.status(id), Some(RunStatus::Failed));
     assert_eq!(
-        rt.find_run(id).unwrap().pattern,
+        rt.observe().find_run(id).unwrap().pattern,
         taskorch::Pattern::LongRunning
     );
 }
@@ -316,7 +316,7 @@ async fn cancel_while_queued_ends_cancelled_without_starting() {
     let id = queued.run_id();
     assert!(matches!(queued.wait().await, Err(Error::Cancelled { .. })));
     assert_eq!(rt.status(id), Some(RunStatus::Cancelled));
-    assert!(rt.find_run(id).unwrap().started.is_none());
+    assert!(rt.observe().find_run(id).unwrap().started.is_none());
     assert!(rt.output(id).unwrap().lines.is_empty());
     touch(&go);
     assert!(blocker.wait().await.unwrap().success());

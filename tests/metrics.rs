@@ -76,8 +76,8 @@ async fn counts_by_pattern_and_status_after_real_processes() {
 
     let queue = &m.queues[DEFAULT_QUEUE];
     assert_eq!((queue.queued, queue.running), (0, 0));
-    assert_eq!(queue.concurrency, rt.config().max_concurrency);
-    assert_eq!(queue.free, rt.config().max_concurrency);
+    assert_eq!(queue.concurrency, rt.observe().config().max_concurrency);
+    assert_eq!(queue.free, rt.observe().config().max_concurrency);
     assert!(!queue.paused);
     assert!(m.store.is_none(), "no store, no commit figures");
     assert!(m.running);

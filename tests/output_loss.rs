@@ -43,11 +43,11 @@ async fn the_run_finished_event_and_run_info_carry_the_dropped_bytes() {
     assert_eq!(json["stdout_dropped"], 90);
     assert_eq!(json["stderr_dropped"], 40);
 
-    let info = rt.find_run(out.run_id).unwrap();
+    let info = rt.observe().find_run(out.run_id).unwrap();
     assert_eq!((info.stdout_dropped, info.stderr_dropped), (90, 40));
     assert!(info.output_truncated());
     let whole = rt.run(Task::shell("echo short")).await.unwrap();
-    let info = rt.find_run(whole.run_id).unwrap();
+    let info = rt.observe().find_run(whole.run_id).unwrap();
     assert_eq!((info.stdout_dropped, info.stderr_dropped), (0, 0));
     assert!(!info.output_truncated());
 }
@@ -66,7 +66,7 @@ async fn a_stored_run_still_says_what_it_dropped_after_a_restart() {
     let orch = Orchestrator::start(fast_config().store(&path))
         .await
         .unwrap();
-    let info = orch.find_run(id).unwrap();
+    let info = orch.observe().find_run(id).unwrap();
     assert_eq!((info.stdout_dropped, info.stderr_dropped), (90, 40));
     let listed = orch.observe().history(&RunQuery::new()).unwrap();
     let row = listed.iter().find(|r| r.id == id).unwrap();

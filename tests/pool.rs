@@ -202,7 +202,7 @@ async fn a_missing_program_is_not_found_at_open() {
         matches!(&err, Error::NotFound { program } if program == "no-such-worker-xyz"),
         "{err:?}"
     );
-    assert!(rt.pools().find("ghost").is_none());
+    assert!(rt.observe().pools().find("ghost").is_none());
 }
 
 #[tokio::test]
@@ -235,13 +235,13 @@ async fn one_open_pool_per_name_and_handles_find_it() {
         "{err:?}"
     );
 
-    let found = rt.pools().find("dup").expect("found by name");
+    let found = rt.observe().pools().find("dup").expect("found by name");
     assert_eq!(found.request("via handle").await.unwrap(), "via handle");
-    assert_eq!(rt.pools().names(), ["dup"]);
-    assert!(rt.pools().find("other").is_none());
+    assert_eq!(rt.observe().pools().names(), ["dup"]);
+    assert!(rt.observe().pools().find("other").is_none());
 
     pool.close().await.unwrap();
-    assert!(rt.pools().find("dup").is_none());
+    assert!(rt.observe().pools().find("dup").is_none());
     let again = rt.pool(PoolSpec::command("dup", "cat")).await.unwrap();
     assert_eq!(again.request("reopened").await.unwrap(), "reopened");
 }

@@ -40,7 +40,8 @@ fn capped(n: usize) -> Config {
 
 /// Runs waiting for a permit in the default queue (`None`) or queue `name`.
 fn depth(orch: &Orchestrator, name: Option<&str>) -> usize {
-    orch.queues()
+    orch.observe()
+        .queues()
         .list()
         .into_iter()
         .find(|q| q.name.as_deref() == name)
@@ -110,7 +111,7 @@ async fn under_a_cap_of_one_the_most_urgent_waiting_run_starts_first() {
 async fn a_queue_runs_at_most_its_concurrency_within_the_global_cap() {
     let (orch, gate, ids) = gated_in_narrow(capped(8), 2, 5).await;
     wait_for("2 running and 3 waiting in the queue", || {
-        let q = orch.queues().find("narrow").unwrap();
+        let q = orch.observe().queues().find("narrow").unwrap();
         (q.running, q.depth) == (2, 3)
     })
     .await;
@@ -150,7 +151,7 @@ async fn a_paused_queue_keeps_its_waiting_runs_and_cancels_nothing() {
         depth(&orch, Some("p")) == 1
     })
     .await;
-    assert!(orch.queues().find("p").unwrap().paused);
+    assert!(orch.observe().queues().find("p").unwrap().paused);
     gate.add_permits(1);
     assert!(
         orch.wait(running).await.unwrap().success(),
@@ -162,7 +163,7 @@ async fn a_paused_queue_keeps_its_waiting_runs_and_cancels_nothing() {
     orch.resume_queue("p").await.unwrap();
     gate.add_permits(1);
     assert!(orch.wait(waiting).await.unwrap().success());
-    assert!(!orch.queues().find("p").unwrap().paused);
+    assert!(!orch.observe().queues().find("p").unwrap().paused);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -202,7 +203,10 @@ async fn a_zero_rate_or_concurrency_is_refused_naming_the_queue() {
         matches!(&err, Error::InvalidQueue { queue, .. } if queue == "none"),
         "{err}"
     );
-    assert!(orch.queues().find("fast").is_none(), "nothing was declared");
+    assert!(
+        orch.observe().queues().find("fast").is_none(),
+        "nothing was declared"
+    );
     // Re-declaring updates the limits.
     orch.queue(QueueSpec::new("fast").concurrency(1))
         .await
@@ -214,7 +218,7 @@ async fn a_zero_rate_or_concurrency_is_refused_naming_the_queue() {
     )
     .await
     .unwrap();
-    let q = orch.queues().find("fast").unwrap();
+    let q = orch.observe().queues().find("fast").unwrap();
     assert_eq!(q.concurrency, Some(3));
     assert_eq!(q.rate.map(|r| r.starts), Some(10));
 }
@@ -244,7 +248,11 @@ async fn a_restart_keeps_queues_their_pause_and_their_runs_priorities() {
     child.wait().await.unwrap();
 
     let orch = start_with(fast_config().store(&db)).await;
-    let q = orch.queues().find("reports").expect("the queue is back");
+    let q = orch
+        .observe()
+        .queues()
+        .find("reports")
+        .expect("the queue is back");
     assert!(q.paused, "and still paused");
     assert_eq!(q.concurrency, Some(1));
     assert_eq!(
@@ -270,7 +278,7 @@ async fn a_restart_keeps_queues_their_pause_and_their_runs_priorities() {
 
     // The resume is durable too.
     let orch = Orchestrator::start(fast_config().store(&db)).await.unwrap();
-    assert!(!orch.queues().find("reports").unwrap().paused);
+    assert!(!orch.observe().queues().find("reports").unwrap().paused);
     orch.shutdown().await.unwrap();
 }
 

@@ -30,7 +30,7 @@ async fn a_rerun_of_a_finished_run_runs_the_same_task_under_a_new_id() {
     let out = orch.wait(new).await.unwrap();
     assert_eq!(out.exit_code, Some(3));
     assert_eq!(out.stdout_str().trim(), "again");
-    let info = orch.find_run(new).unwrap();
+    let info = orch.observe().find_run(new).unwrap();
     assert_eq!(info.name, "flaky");
     assert_eq!(info.status, RunStatus::Failed);
     assert_eq!(orch.observe().rerun_of(new), Some(old));
@@ -113,7 +113,7 @@ async fn a_run_from_before_a_restart_is_rerun_from_the_store() {
     let new = orch.rerun(old).await.unwrap();
     let out = orch.wait(new).await.unwrap();
     assert_eq!(out.stdout_str().trim(), "stored");
-    assert_eq!(orch.find_run(new).unwrap().name, "nightly");
+    assert_eq!(orch.observe().find_run(new).unwrap().name, "nightly");
     assert_eq!(orch.observe().rerun_of(new), Some(old));
     // An action whose name was not registered again cannot run.
     let err = orch.rerun(action).await.unwrap_err();
@@ -156,7 +156,11 @@ async fn one_of_each(orch: &Orchestrator) -> (Vec<RunId>, Vec<RunId>) {
     for id in [ok, fails, slow, cancelled] {
         let _ = orch.wait(id).await;
     }
-    assert_eq!(orch.find_run(fails).unwrap().attempts, 2, "retried once");
+    assert_eq!(
+        orch.observe().find_run(fails).unwrap().attempts,
+        2,
+        "retried once"
+    );
     (vec![fails, slow], vec![ok, cancelled])
 }
 
@@ -170,7 +174,7 @@ fn ids(runs: &[taskorch::RunInfo]) -> Vec<RunId> {
 async fn dead_letters_are_the_runs_that_failed_after_every_attempt() {
     let orch = Orchestrator::start(fast_config()).await.unwrap();
     let (dead, _alive) = one_of_each(&orch).await;
-    let found = orch.find_runs(&RunQuery::new().dead_letter());
+    let found = orch.observe().find_runs(&RunQuery::new().dead_letter());
     assert_eq!(ids(&found), dead);
     assert_eq!(
         ids(&orch

@@ -104,7 +104,10 @@ async fn video_pipeline_probes_transcodes_and_thumbnails() {
     if tools == Tools::StandIn {
         assert!(log.contains("ffmpeg is not installed"));
     }
-    let thumbnails = rt.find_run(report.files[0].thumbnail_run).unwrap();
+    let thumbnails = rt
+        .observe()
+        .find_run(report.files[0].thumbnail_run)
+        .unwrap();
     assert_eq!(thumbnails.pattern, Pattern::FireAndForget);
     all_runs_ended(&rt);
 }
@@ -178,14 +181,14 @@ async fn ml_training_streams_metrics_checkpoints_and_evaluates() {
     let (runs, failures) = report.checkpoint_runs;
     assert!(runs >= 1 && failures == 0, "{runs} runs, {failures} failed");
     assert!(
-        rt.schedules().list().is_empty(),
+        rt.observe().schedules().list().is_empty(),
         "the checkpoint job was removed"
     );
 
     let (eval_run, evaluation) = report.evaluation;
     assert_eq!(evaluation.epoch, 5);
     assert!(evaluation.accuracy > 0.8, "{evaluation:?}");
-    let info = rt.find_run(eval_run).unwrap();
+    let info = rt.observe().find_run(eval_run).unwrap();
     assert_eq!(info.pattern, Pattern::FireAndForget);
     assert_eq!(info.status, RunStatus::Succeeded);
     all_runs_ended(&rt);
@@ -228,7 +231,7 @@ async fn api_service_answers_under_load_and_survives_a_worker_crash() {
     assert_eq!(report.worker_pids.len(), 3, "{:?}", report.worker_pids);
     assert_all_dead(&report.worker_pids).await;
     assert!(
-        rt.schedules().list().is_empty(),
+        rt.observe().schedules().list().is_empty(),
         "the health check was removed"
     );
     all_runs_ended(&rt);

@@ -304,7 +304,7 @@ async fn retries_allow_one_plus_n_attempts() {
         .unwrap();
     assert!(!out.success(), "two attempts are not enough");
     assert_eq!(out.attempts, 2);
-    assert_eq!(rt.find_run(out.run_id).unwrap().attempts, 2);
+    assert_eq!(rt.observe().find_run(out.run_id).unwrap().attempts, 2);
 
     // Timeouts are retried too; the last error is returned.
     let err = rt
@@ -436,7 +436,7 @@ async fn a_run_waiting_for_a_slot_is_queued_and_can_be_cancelled() {
         matches!(err, Error::Cancelled { run: Some(r) } if r == id),
         "{err:?}"
     );
-    let info = rt.find_run(id).unwrap();
+    let info = rt.observe().find_run(id).unwrap();
     assert_eq!(info.status, RunStatus::Cancelled);
     assert!(info.started.is_none(), "it never ran");
     let blocker_id = rt

@@ -103,7 +103,7 @@ async fn two_at_once(max_concurrency: usize) {
         BlockType::action("gate").output("x", ValueType::Any),
     );
     // Each workflow alone can fill half the slots with blocks, and more.
-    let width = rt.config().max_concurrency / 2 + 8;
+    let width = rt.observe().config().max_concurrency / 2 + 8;
     let left = rt.workflows().start(fan_out("left", width)).await.unwrap();
     let right = rt.workflows().start(fan_out("right", width)).await.unwrap();
     let gates_running = || {

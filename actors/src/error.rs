@@ -215,7 +215,7 @@ pub enum Error {
     PoolUnavailable(String),
 
     /// A pool with this name is already open (find it with
-    /// `orch.pools().find`, or close it first).
+    /// `orch.observe().pools().find`, or close it first).
     #[error("a pool named {0:?} is already open")]
     PoolExists(String),
 

@@ -125,7 +125,7 @@ pub async fn bench(orch: &Orchestrator) {
     })
     .await;
     line("Pooled: 4 cat workers", rate, "requests/s");
-    if let Some(pool) = orch.pools().find("bench-rate") {
+    if let Some(pool) = orch.observe().pools().find("bench-rate") {
         pool.close().await.expect("close");
     }
 

@@ -395,7 +395,7 @@ fn entry(
         Ok(out) => (out.duration, Some(out.run_id)),
         Err(e) => (Duration::ZERO, error_run(e)),
     };
-    let info = run.and_then(|id| orch.find_run(id));
+    let info = run.and_then(|id| orch.observe().find_run(id));
     let start = info
         .as_ref()
         .and_then(|info| info.started)

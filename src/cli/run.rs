@@ -339,7 +339,7 @@ async fn keyed_run(orch: &Orchestrator, task: &Task) -> Option<Result<i32, CliEr
     let run = orch.observe().find_key(key).ok()??;
     // `find_key` also names runs past the window: those start again.
     let held = run.finished.is_none_or(|at| {
-        at.checked_add(orch.config().key_window)
+        at.checked_add(orch.observe().config().key_window)
             .is_none_or(|end| end > std::time::SystemTime::now())
     });
     if !held {

@@ -142,7 +142,7 @@ async fn serve(
             Err(e) => send(Reply::Error(e.to_string())).await,
         },
         Request::Show { id } => {
-            let Some(info) = orch.find_run(id) else {
+            let Some(info) = orch.observe().find_run(id) else {
                 return send(Reply::UnknownRun(id)).await;
             };
             let fallback = commands.get(&info.name).cloned();

@@ -10,8 +10,10 @@ use taskorch_actors::{
 use super::Orchestrator;
 
 impl Orchestrator {
-    /// Watch the runtime: subscribe to its events or to a run's output,
-    /// read a run's output with times, query the durable history.
+    /// Watch and look up: the event stream, a run's output (live, with
+    /// times), runs (in memory and the durable history), and the named
+    /// things of the runtime (schedules, pools, queues) and its
+    /// configuration.
     pub fn observe(&self) -> Observer<'_> {
         Observer { orch: self }
     }
@@ -21,7 +23,7 @@ impl Orchestrator {
 /// live and timed output, the durable history, the trace's reset.
 #[derive(Debug, Clone, Copy)]
 pub struct Observer<'a> {
-    orch: &'a Orchestrator,
+    pub(super) orch: &'a Orchestrator,
 }
 
 impl Observer<'_> {
@@ -78,7 +80,7 @@ impl Observer<'_> {
 
     /// Runs matching `query` (name, status, pattern, accepted since /
     /// until, the most recent N), newest first: the query
-    /// [`Orchestrator::find_runs`] answers from memory, oldest first. With a store (`Config::store`) this is
+    /// [`Observer::find_runs`](crate::events::Observer::find_runs) answers from memory, oldest first. With a store (`Config::store`) this is
     /// the durable history, runs from before a restart included, up to
     /// `Config::history_limit` finished runs; without one, the runs held
     /// in memory.

@@ -12,7 +12,7 @@ impl Orchestrator {
     /// (registered as `Queued`), before its process is spawned. Follow it
     /// with [`status`](Self::status), [`wait`](Self::wait) (any number of
     /// waiters, before or after it ends), [`cancel`](Self::cancel),
-    /// [`find_run`](Self::find_run) and [`find_runs`](Self::find_runs).
+    /// [`observe().find_run`](crate::events::Observer::find_run) and [`observe().find_runs`](crate::events::Observer::find_runs).
     ///
     /// The run belongs to the runtime, not to the caller or to the launcher
     /// actor: it keeps going if the launcher crashes and restarts, and only

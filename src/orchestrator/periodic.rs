@@ -42,11 +42,6 @@ impl Orchestrator {
         Ok(self.schedule_handle(entry))
     }
 
-    /// The schedules: find one by name, list them all.
-    pub fn schedules(&self) -> Schedules<'_> {
-        Schedules { orch: self }
-    }
-
     fn schedule_handle(&self, entry: Arc<taskorch_actors::scheduler::ScheduleEntry>) -> Schedule {
         Schedule::new(
             entry,
@@ -56,7 +51,7 @@ impl Orchestrator {
     }
 }
 
-/// The schedules of an orchestrator ([`Orchestrator::schedules`]).
+/// The schedules of an orchestrator ([`Observer::schedules`](crate::events::Observer::schedules)).
 #[derive(Debug, Clone, Copy)]
 pub struct Schedules<'a> {
     orch: &'a Orchestrator,
@@ -81,5 +76,12 @@ impl Schedules<'_> {
             .schedules
             .get(name)
             .map(|entry| self.orch.schedule_handle(entry))
+    }
+}
+
+impl<'a> crate::events::Observer<'a> {
+    /// The schedules: find one by name, list them all.
+    pub fn schedules(&self) -> Schedules<'a> {
+        Schedules { orch: self.orch }
     }
 }

@@ -23,14 +23,16 @@ impl Orchestrator {
     pub async fn pool(&self, spec: PoolSpec) -> Result<Pool> {
         self.inner.pools.open(spec).await
     }
+}
 
+impl<'a> crate::events::Observer<'a> {
     /// The pools opened here: find one by name, list their names.
-    pub fn pools(&self) -> Pools<'_> {
-        Pools { orch: self }
+    pub fn pools(&self) -> Pools<'a> {
+        Pools { orch: self.orch }
     }
 }
 
-/// The pools of an orchestrator ([`Orchestrator::pools`]).
+/// The pools of an orchestrator ([`Observer::pools`](crate::events::Observer::pools)).
 #[derive(Debug, Clone, Copy)]
 pub struct Pools<'a> {
     orch: &'a Orchestrator,

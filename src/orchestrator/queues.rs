@@ -53,14 +53,16 @@ impl Orchestrator {
             .set_paused(name.as_ref(), false)
             .await
     }
+}
 
+impl<'a> crate::events::Observer<'a> {
     /// The queues' state (depth, running, paused, tokens).
-    pub fn queues(&self) -> Queues<'_> {
-        Queues { orch: self }
+    pub fn queues(&self) -> Queues<'a> {
+        Queues { orch: self.orch }
     }
 }
 
-/// The queues' state ([`Orchestrator::queues`]), as the metrics read it.
+/// The queues' state ([`Observer::queues`](crate::events::Observer::queues)), as the metrics read it.
 #[derive(Debug, Clone, Copy)]
 pub struct Queues<'a> {
     orch: &'a Orchestrator,

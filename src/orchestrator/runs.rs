@@ -2,9 +2,7 @@
 
 use taskorch_actors::{RunInfo, RunQuery};
 
-use super::Orchestrator;
-
-impl Orchestrator {
+impl crate::events::Observer<'_> {
     /// Snapshots of the runs `query` matches (by status, name, pattern,
     /// most recent N), oldest first:
     ///
@@ -12,9 +10,9 @@ impl Orchestrator {
     /// # fn f(orch: taskorch::Orchestrator) {
     /// use taskorch::{RunQuery, RunStatus};
     ///
-    /// let failed = orch.find_runs(&RunQuery::new().status(RunStatus::Failed));
-    /// let in_flight = orch.find_runs(&RunQuery::new().active());
-    /// let last_exports = orch.find_runs(&RunQuery::new().name("export").most_recent(10));
+    /// let failed = orch.observe().find_runs(&RunQuery::new().status(RunStatus::Failed));
+    /// let in_flight = orch.observe().find_runs(&RunQuery::new().active());
+    /// let last_exports = orch.observe().find_runs(&RunQuery::new().name("export").most_recent(10));
     /// # let _ = (failed, in_flight, last_exports);
     /// # }
     /// ```
@@ -22,6 +20,6 @@ impl Orchestrator {
     /// Finished runs are kept up to `Config::history_limit`; older ones no
     /// longer appear.
     pub fn find_runs(&self, query: &RunQuery) -> Vec<RunInfo> {
-        self.inner.ctx.registry().query(query)
+        self.orch.inner.ctx.registry().query(query)
     }
 }

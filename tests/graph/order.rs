@@ -29,7 +29,7 @@ async fn build_then_test_and_lint_in_parallel_then_deploy() {
     assert_eq!(deployed.name, "deploy");
     assert_eq!(deployed.attempts, 1);
     assert_eq!(deployed.output.as_ref().unwrap().value, Some(json!(1)));
-    let run = rt.find_run(deployed.run_id.unwrap()).unwrap();
+    let run = rt.observe().find_run(deployed.run_id.unwrap()).unwrap();
     assert_eq!(
         (run.name.as_str(), run.pattern, run.status),
         ("deploy", Pattern::Concurrent, RunStatus::Succeeded)

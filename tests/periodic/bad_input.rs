@@ -25,7 +25,7 @@ async fn bad_specs_are_invalid_task_and_add_nothing() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("interval"), "{err}");
-    assert!(rt.schedules().list().is_empty());
+    assert!(rt.observe().schedules().list().is_empty());
 }
 
 #[tokio::test(start_paused = true)]
@@ -109,5 +109,5 @@ async fn names_are_unique_until_removed() {
         );
     }
     assert!(second.info().enabled);
-    assert_eq!(rt.schedules().list().len(), 1);
+    assert_eq!(rt.observe().schedules().list().len(), 1);
 }

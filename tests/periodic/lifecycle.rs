@@ -16,7 +16,7 @@ async fn removed_schedule_stops_and_keeps_its_final_info() {
     let info = s.info();
     assert_eq!(info.runs, 1);
     assert!(!info.enabled && info.next_due.is_none());
-    assert!(rt.schedules().find("gone").is_none());
+    assert!(rt.observe().schedules().find("gone").is_none());
 }
 
 #[tokio::test(start_paused = true)]
@@ -27,7 +27,7 @@ async fn dropping_the_handle_does_not_remove_the_schedule() {
             .await
             .unwrap(),
     );
-    let s = rt.schedules().find("kept").expect("still there");
+    let s = rt.observe().schedules().find("kept").expect("still there");
     for n in 1..=3 {
         advance(S).await;
         runs_reach(&s, n).await;
@@ -52,6 +52,7 @@ async fn schedules_are_listed_by_name_and_runs_count_against_the_cap() {
         .unwrap();
     }
     let names: Vec<String> = rt
+        .observe()
         .schedules()
         .list()
         .iter()
@@ -60,8 +61,8 @@ async fn schedules_are_listed_by_name_and_runs_count_against_the_cap() {
     assert_eq!(names, ["a", "b"]);
     advance(S).await;
     let (a, b) = (
-        rt.schedules().find("a").unwrap(),
-        rt.schedules().find("b").unwrap(),
+        rt.observe().schedules().find("a").unwrap(),
+        rt.observe().schedules().find("b").unwrap(),
     );
     runs_reach(&a, 1).await;
     runs_reach(&b, 1).await;

@@ -24,7 +24,7 @@ async fn trigger_now_starts_a_run_outside_the_pace() {
     };
     assert_eq!(triggered.run_id(), Some(id));
     assert!(rt.wait(id).await.unwrap().success());
-    let run = rt.find_run(id).unwrap();
+    let run = rt.observe().find_run(id).unwrap();
     assert_eq!(run.pattern, Pattern::Periodic);
     assert_eq!(run.name, "hourly");
     assert!(settle_until(|| s.info().in_flight == 0).await);

@@ -377,7 +377,7 @@ impl Workload {
             }
         }
         for (id, name) in &ledger.returned {
-            match self.orch.find_run(*id) {
+            match self.orch.observe().find_run(*id) {
                 None => out.push(format!(
                     "run {id} ({name}) was returned but is not in the registry"
                 )),
