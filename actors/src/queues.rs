@@ -365,7 +365,10 @@ impl Drop for Permit {
 /// leaves the queue, and a permit granted meanwhile is given back.
 #[must_use = "a permit is granted only to a waiter that is polled"]
 pub struct Acquire {
-    rx: oneshot::Receiver<Permit>,
+    // Granted at once (nobody waited and the queue could start): no
+    // channel, no waiter entry — the common, uncontended case.
+    ready: Option<Permit>,
+    rx: Option<oneshot::Receiver<Permit>>,
     gate: Arc<Gate>,
     lane: Option<Arc<str>>,
     key: Key,
@@ -384,7 +387,14 @@ impl Future for Acquire {
     type Output = Permit;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Permit> {
-        match Pin::new(&mut self.rx).poll(cx) {
+        if let Some(permit) = self.ready.take() {
+            self.done = true;
+            return Poll::Ready(permit);
+        }
+        let Some(rx) = self.rx.as_mut() else {
+            unreachable!("an Acquire without a channel was granted at once and polled once")
+        };
+        match Pin::new(rx).poll(cx) {
             Poll::Ready(Ok(permit)) => {
                 self.done = true;
                 Poll::Ready(permit)
@@ -399,7 +409,8 @@ impl Future for Acquire {
 
 impl Drop for Acquire {
     fn drop(&mut self) {
-        if self.done {
+        // Granted at once: the permit (if not taken) drops with `ready`.
+        if self.done || self.rx.is_none() {
             return;
         }
         let mut state = self.gate.state.lock();
@@ -431,7 +442,21 @@ impl Queues {
     /// # Cancel safety
     /// Cancel safe (see [`Acquire`]).
     pub fn acquire(&self, priority: Priority, queue: Option<&str>) -> Acquire {
-        let (tx, rx) = oneshot::channel();
+        let (tx, rx) = {
+            let mut state = self.gate.state.lock();
+            if let Some(permit) = self.grant_at_once(&mut state, queue) {
+                return Acquire {
+                    ready: Some(permit),
+                    rx: None,
+                    gate: Arc::clone(&self.gate),
+                    lane: None,
+                    key: (0, 0),
+                    done: false,
+                };
+            }
+            drop(state);
+            oneshot::channel()
+        };
         let (lane, key, grants) = {
             let mut state = self.gate.state.lock();
             state.seq += 1;
@@ -442,12 +467,46 @@ impl Queues {
         };
         hand_over(grants);
         Acquire {
-            rx,
+            ready: None,
+            rx: Some(rx),
             gate: Arc::clone(&self.gate),
             lane,
             key,
             done: false,
         }
+    }
+
+    /// A permit for `queue` without queueing, when a slot is free, nobody
+    /// waits in any queue (so no one ranks before us) and `queue` may
+    /// start now: what [`Gate::dispatch`] would decide, without the
+    /// waiter's channel and map entry.
+    fn grant_at_once(&self, state: &mut State, queue: Option<&str>) -> Option<Permit> {
+        if state.free == 0
+            || !state.default.waiters.is_empty()
+            || state.lanes.values().any(|lane| !lane.waiters.is_empty())
+        {
+            return None;
+        }
+        let name = state.lane_name(queue);
+        let lane = state.lane(name.as_deref());
+        if lane.paused || lane.limit.is_some_and(|limit| lane.running >= limit) {
+            return None;
+        }
+        if let Some(bucket) = &mut lane.bucket {
+            bucket.refill(Instant::now());
+            if !bucket.has_token() {
+                return None;
+            }
+            bucket.tokens -= 1.0;
+        }
+        lane.running += 1;
+        state.free -= 1;
+        state.clock += 1;
+        Some(Permit {
+            gate: Arc::clone(&self.gate),
+            lane: name,
+            live: true,
+        })
     }
 
     /// A permit of the default queue at once, if one is free and nobody

@@ -171,8 +171,9 @@ pub enum Journal<'a> {
     /// decides what runs again: a task graph's.
     Record,
     /// The run with its task, so it can be started again if the
-    /// application stops before it starts.
-    WithTask(&'a crate::task::Task),
+    /// application stops before it starts. Shared, not copied: the
+    /// record keeps the same `Arc` for a rerun.
+    WithTask(&'a Arc<crate::task::Task>),
 }
 
 /// All runs of one orchestrator.
@@ -304,7 +305,7 @@ impl Registry {
         // The task a store journals is the one a rerun starts again; kept in
         // memory too, so a rerun works without a store.
         let task = match journal {
-            Journal::WithTask(task) => Some(Arc::new(task.clone())),
+            Journal::WithTask(task) => Some(Arc::clone(task)),
             Journal::Skip | Journal::Record => None,
         };
         let record = Arc::new(RunRecord {

@@ -41,13 +41,14 @@ async fn options_are_kept_journaled_and_restored_after_a_restart() {
         .priority(Priority::High)
         .queue("slow")
         .start_after(Duration::from_secs(3600));
+    let shared = std::sync::Arc::new(task.clone());
     let old = RunId::new();
     let accepted = UNIX_EPOCH + Duration::from_secs(1_750_000_000);
     let (waiting, finished) = {
         let (store, _) = crate::store::Store::open(&path, limits()).unwrap();
         let reg = Registry::with_store(Retention::default(), store.clone());
         let mut admission = Admission::new("keyed", Pattern::FireAndForget)
-            .journal(Journal::WithTask(&task))
+            .journal(Journal::WithTask(&shared))
             .job(task.job())
             .rerun_of(old);
         admission.queued = accepted;
@@ -60,7 +61,7 @@ async fn options_are_kept_journaled_and_restored_after_a_restart() {
         assert_eq!(waiting.rerun_of(), Some(old));
         let finished = reg.admit(
             Admission::new("labelled", Pattern::FireAndForget)
-                .journal(Journal::WithTask(&task))
+                .journal(Journal::WithTask(&shared))
                 .job(Task::command("x").label("k", "v").job()),
         );
         let id = finished.id();
