@@ -324,7 +324,7 @@ impl Registry {
                 retry: None,
                 outcome: None,
                 token: Some(token),
-                started_at: None,
+                started_at: NOT_STARTED,
             }),
             cancel_requested: AtomicBool::new(false),
             done: Notify::new(),
@@ -503,7 +503,12 @@ impl Registry {
             let from = state.status;
             state.advance(record.id, status, now)?;
             if let Some(metrics) = &record.metrics {
-                metrics.finished(record.pattern, from, status, state.started_at);
+                metrics.finished(
+                    record.pattern,
+                    from,
+                    status,
+                    (state.started_at != NOT_STARTED).then_some(state.started_at),
+                );
             }
             if let Ok(out) = &outcome {
                 state.exit_code = out.exit_code;
@@ -643,9 +648,14 @@ struct RunState {
     outcome: Option<Box<Result<Output>>>,
     // Dropped at finish: only a live run needs a way to be stopped.
     token: Option<CancellationToken>,
-    // When it started, on the metrics clock (its run time).
-    started_at: Option<u64>,
+    // When it started, on the metrics clock (its run time); NOT_STARTED
+    // before. A sentinel, not an Option: 8 bytes less on every record
+    // the registry keeps.
+    started_at: u64,
 }
+
+/// `RunState::started_at` of a run that has not started.
+const NOT_STARTED: u64 = u64::MAX;
 
 impl RunState {
     /// The one place a status changes: refuses anything
@@ -743,7 +753,7 @@ impl RunRecord {
             let mut state = self.state.lock();
             state.advance(self.id, RunStatus::Running, now)?;
             if let Some(metrics) = &self.metrics {
-                state.started_at = Some(metrics.started(self.pattern, self.queued_at));
+                state.started_at = metrics.started(self.pattern, self.queued_at);
             }
         }
         durable::journal_started(self, now);

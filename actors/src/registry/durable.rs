@@ -92,7 +92,7 @@ impl Registry {
                 // A stored run that is not finished belongs to a live
                 // runtime in memory; this copy cannot stop it.
                 token: None,
-                started_at: None,
+                started_at: super::NOT_STARTED,
             }),
             cancel_requested: AtomicBool::new(false),
             done: Notify::new(),
