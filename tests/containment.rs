@@ -202,6 +202,8 @@ mod host_death {
             wait_until(Duration::from_secs(30), || ready.exists()).await,
             "round {index}: the host did not get going"
         );
+        // The seeded random moment of the kill is what this test varies
+        // (not a wait for a condition): the host dies wherever it is.
         tokio::time::sleep(delay).await;
         kill(Pid::from_raw(host), Signal::SIGKILL).unwrap();
         let killed = Instant::now();

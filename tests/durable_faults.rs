@@ -42,6 +42,7 @@ async fn launch_once_available(orch: &Orchestrator, task: Task) -> RunId {
         match orch.launch(task.clone()).await {
             Ok(id) => return id,
             Err(Error::StoreUnavailable { .. }) if tokio::time::Instant::now() < deadline => {
+                // Poll the condition (the store reopened) under the deadline.
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
             Err(e) => panic!("the store never took work again: {e}"),

@@ -142,18 +142,7 @@ fn short_ids_are_printed_by_runs_and_accepted_by_show_and_logs() {
 fn show_and_logs_say_the_capture_was_truncated_with_the_bytes_dropped() {
     let dir = tempfile::tempdir().unwrap();
     // 1,100,000 bytes against the default 1 MiB capture cap.
-    let ran = taskorch(
-        dir.path(),
-        &[
-            "run",
-            "--store",
-            ".taskorch",
-            "--",
-            "sh",
-            "-c",
-            "yes | head -c 1100000",
-        ],
-    );
+    let ran = run_stored(dir.path(), "yes | head -c 1100000");
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     let dropped = 1_100_000 - 1_048_576;
     let run = &runs_json(dir.path())[0];
@@ -312,6 +301,14 @@ fn split_stamp(line: &str) -> (SystemTime, &str) {
     (parse_time(stamp), text)
 }
 
+/// `taskorch run --store .taskorch -- sh -c SCRIPT` in `dir`.
+fn run_stored(dir: &Path, script: &str) -> super::Done {
+    taskorch(
+        dir,
+        &["run", "--store", ".taskorch", "--", "sh", "-c", script],
+    )
+}
+
 fn millis(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
@@ -319,18 +316,7 @@ fn millis(t: SystemTime) -> String {
 #[test]
 fn logs_timestamps_print_each_lines_capture_time_from_the_store_file() {
     let dir = tempfile::tempdir().unwrap();
-    let ran = taskorch(
-        dir.path(),
-        &[
-            "run",
-            "--store",
-            ".taskorch",
-            "--",
-            "sh",
-            "-c",
-            "echo one; echo two >&2; sleep 0.1; echo three",
-        ],
-    );
+    let ran = run_stored(dir.path(), "echo one; echo two >&2; sleep 0.1; echo three");
     assert_eq!(ran.code, 0, "{ran:?}");
     let id = runs_json(dir.path())[0]["short_id"]
         .as_str()
