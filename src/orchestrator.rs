@@ -23,7 +23,7 @@
 //! | `graphs()` -> [`Graphs`](crate::graph::Graphs) | `start`, `run`, `find`, `list`; resources: `set_capacity`, `capacity`, `usage` |
 //! | `workflows()` -> [`Workflows`](crate::workflow::Workflows) | `register_block_type`, `validate`, `start`, `run`, `runs`, `halt` |
 //! | `queue`, `pause_queue`, `resume_queue` | named queues: limits, pause |
-//! | `guard()` -> [`Guard`](crate::guard::Guard) | `halt`, `resume`, `halted`, `register`, `register_limit`, `check`, `check_limit`, `check_registered_limit`, `risk_limits`, `breakers` |
+//! | `guard()` -> [`Guard`](crate::guard::Guard) | `halt`, `resume`, `halted`, `register`, `register_limit`, `check`, `check_limit`, `check_registered_limit`, `risk_limits`, `breakers`; `actors()` -> [`UserActors`](crate::supervision::UserActors) (the application's own actors under the root: `spawn`, `group`, `names`) |
 //! | `observe()` -> [`Observer`](crate::events::Observer) | every look-up: `find_run`, `find_runs`, `find_key`, `history`, `stored_run`, `rerun_of`; `schedules()` -> [`Schedules`](crate::schedule::Schedules) (`list`, `find`), `pools()` -> [`Pools`](crate::pool::Pools) (`find`, `names`), `queues()` -> [`Queues`](crate::queue::Queues) (`list`, `find`), `config`; and watching: `subscribe` (events), `subscribe_output`, `timed_output`, `clear_trace` |
 //! | `faults()` -> `Faults` (feature `fault-injection`) | `inject_at`, `clear`, `stats` |
 
@@ -103,6 +103,8 @@ struct Inner {
     pools: Pools,
     /// Workflow block types and running instances.
     workflows: workflow::WorkflowTable,
+    /// The application's own actors under the root supervisor.
+    actors: taskorch_actors::user::UserActors,
 }
 
 impl std::fmt::Debug for Orchestrator {
@@ -158,6 +160,12 @@ impl Orchestrator {
             adopted,
             graphs,
         } = Runtime::start(config.runtime()).await?;
+        let actors = taskorch_actors::user::UserActors::new(
+            Arc::clone(&ctx),
+            supervisor.clone(),
+            config.runtime().policy,
+            config.restart_wait,
+        );
         let orch = Orchestrator {
             inner: Arc::new(Inner {
                 ctx,
@@ -172,6 +180,7 @@ impl Orchestrator {
                 graphs,
                 pools,
                 workflows: workflow::WorkflowTable::default(),
+                actors,
             }),
         };
         // Task graphs the store held unfinished run again; workflows among

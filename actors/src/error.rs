@@ -517,6 +517,37 @@ pub enum Error {
         #[source]
         source: Arc<std::io::Error>,
     },
+
+    /// A user actor (or actor group) is already supervised under this
+    /// name by this orchestrator: names are unique across the whole tree,
+    /// because status, the trace and fault injection find actors by name.
+    #[error("an actor named {name:?} is already supervised here")]
+    DuplicateActor {
+        /// The name asked for.
+        name: String,
+    },
+
+    /// A user actor (or actor group) name that cannot be used: empty, too
+    /// long, or one of the runtime's own actors ("executor", "batch",
+    /// "launcher", "scheduler", "pool_keeper", "pool_worker",
+    /// "supervisor", "store").
+    #[error("invalid actor name {name:?}: {reason}")]
+    InvalidActorName {
+        /// The name asked for.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A user actor could not be started: its factory failed or its
+    /// `pre_start` returned an error. Nothing was added to the tree.
+    #[error("actor {actor} failed to start: {reason}")]
+    ActorStart {
+        /// The actor's name.
+        actor: String,
+        /// The factory's or `pre_start`'s error.
+        reason: String,
+    },
 }
 
 fn worker(pid: &Option<u32>) -> String {
@@ -621,6 +652,9 @@ impl Error {
             Error::BackfillTooLarge { .. } => "backfill_too_large",
             Error::TaskNotKept { .. } => "task_not_kept",
             Error::TaskNotFailed { .. } => "task_not_failed",
+            Error::DuplicateActor { .. } => "duplicate_actor",
+            Error::InvalidActorName { .. } => "invalid_actor_name",
+            Error::ActorStart { .. } => "actor_start",
         }
     }
 
@@ -671,6 +705,8 @@ impl Error {
                 | Error::BackfillTooLarge { .. }
                 | Error::TaskNotKept { .. }
                 | Error::TaskNotFailed { .. }
+                | Error::DuplicateActor { .. }
+                | Error::InvalidActorName { .. }
         )
     }
 

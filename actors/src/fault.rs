@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 
 mod kinds;
 
@@ -220,6 +220,9 @@ pub struct FaultPlan {
     fired: AtomicU64,
     /// The store's fault switch, when the runtime has a store.
     store: OnceLock<Arc<FaultSwitch>>,
+    /// The application's own supervised actors, with the message kinds
+    /// each declares (see [`register_actor`](Self::register_actor)).
+    users: RwLock<Vec<(&'static str, &'static [&'static str])>>,
 }
 
 impl FaultPlan {
@@ -248,8 +251,13 @@ impl FaultPlan {
         if actor == STORE_FAULT_TARGET || matches!(fault, Fault::FailCommits(_)) {
             return self.inject_store(actor, target, fault);
         }
+        let user = self.users.read().iter().find(|(name, _)| *name == actor).copied();
+        if let Some((name, kinds)) = user {
+            return self.inject_user(name, kinds, target, fault);
+        }
         let Some(&(name, kinds)) = ACTORS.iter().find(|(name, _)| *name == actor) else {
-            let known: Vec<&str> = ACTORS.iter().map(|(name, _)| *name).collect();
+            let mut known: Vec<&str> = ACTORS.iter().map(|(name, _)| *name).collect();
+            known.extend(self.users.read().iter().map(|(name, _)| *name));
             let reason = if actor == "supervisor" {
                 "the root supervisor takes no faults (nothing would restart it)".to_string()
             } else {
@@ -289,6 +297,70 @@ impl FaultPlan {
                     ))
                 })?)
             }
+        };
+        self.pending.lock().push(Armed {
+            actor: name,
+            kind,
+            left: target.nth,
+            fault,
+        });
+        self.injected.fetch_add(1, Ordering::Relaxed);
+        self.armed.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Make the application's actor `name` a fault target; `kinds` are
+    /// the message kinds it declares (`FaultTarget::message` must name
+    /// one of them; with none declared, only untargeted faults apply).
+    /// Registering a name again replaces its kinds.
+    pub fn register_actor(&self, name: &'static str, kinds: &'static [&'static str]) {
+        let mut users = self.users.write();
+        match users.iter_mut().find(|(known, _)| *known == name) {
+            Some(entry) => entry.1 = kinds,
+            None => users.push((name, kinds)),
+        }
+    }
+
+    /// A fault for one of the application's actors: it only handles
+    /// messages (no runs, no processes of taskorch's).
+    fn inject_user(
+        &self,
+        name: &'static str,
+        kinds: &'static [&'static str],
+        target: &FaultTarget,
+        fault: Fault,
+    ) -> Result<()> {
+        let invalid = |reason: String| Error::InvalidFault {
+            actor: name.to_string(),
+            reason,
+        };
+        if !fault.counts_messages() {
+            return Err(invalid(format!(
+                "{} does not apply to an application's actor (it starts no runs or processes \
+                 of taskorch's); message faults do",
+                fault.name()
+            )));
+        }
+        if target.nth == 0 {
+            return Err(invalid(
+                "nth counts from 1 (nth(1) is the next message)".to_string(),
+            ));
+        }
+        let kind = match &target.kind {
+            None => None,
+            Some(kind) => Some(*kinds.iter().find(|k| **k == kind.as_str()).ok_or_else(|| {
+                invalid(if kinds.is_empty() {
+                    format!(
+                        "its message type declares no KINDS, so no {kind:?} can be aimed at; \
+                         use FaultTarget::next()"
+                    )
+                } else {
+                    format!(
+                        "{name} handles no {kind:?} messages; it handles {}",
+                        kinds.join(", ")
+                    )
+                })
+            })?),
         };
         self.pending.lock().push(Armed {
             actor: name,

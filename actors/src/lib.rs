@@ -144,7 +144,9 @@
 //!    the pattern actors' message trait; execution permits by priority and
 //!    named queue.
 //! 9. `context`: runtime-wide state only.
-//! 10. `runner`: one run from start to terminal status.
+//! 10. `runner`, `user`: one run from start to terminal status; the
+//!     application's own actors and actor groups under the root
+//!     supervisor.
 //! 11. `executor`, `launcher`, `scheduler`, `pool`, `graph`, `batch`,
 //!     `request`: the pattern actors and the requests that pick them.
 //! 12. `runtime`: wires the tree ([`Runtime::start`]).
@@ -192,6 +194,7 @@ pub mod supervisor;
 mod task;
 mod task_key;
 pub mod trace;
+pub mod user;
 
 pub use action::{ActionFn, ActionTable};
 pub use batch::{Batch, BatchProgress, BatchSpec};

@@ -247,6 +247,7 @@ impl Runtime {
                 trace: Arc::clone(ctx.trace()),
                 events: ctx.events().clone(),
                 metrics: Arc::clone(ctx.metrics()),
+                escalate: false,
             },
         )
         .await

@@ -56,7 +56,7 @@
 //! There is none: it is the root. It handles no user input and catches
 //! nothing it could fail on, so a failure here is a bug.
 
-mod spec;
+pub(crate) mod spec;
 mod status;
 #[cfg(test)]
 mod tests;
@@ -97,6 +97,10 @@ pub(crate) struct SupervisorArguments {
     pub(crate) events: crate::events::Events,
     /// Where restarts and give-ups are counted (the runtime's metrics).
     pub(crate) metrics: Arc<crate::metrics::MetricsRecorder>,
+    /// Fail itself when it gives up on a child, so its own supervisor
+    /// restarts the whole group (an actor group under the root, OTP's
+    /// escalation); the root never does (it marks the child `Failed`).
+    pub(crate) escalate: bool,
 }
 
 /// Messages the root supervisor accepts.
@@ -112,6 +116,9 @@ pub enum SupervisorMessage {
     Stopped,
     /// Stop every child in reverse start order, then answer.
     Shutdown(RpcReplyPort<()>),
+    /// Start one more child, after the others (so it stops before them):
+    /// a user actor, or an actor group. Answers once it runs.
+    StartChild(ChildSpec, RpcReplyPort<crate::error::Result<()>>),
 }
 
 impl SupervisorMessage {
@@ -122,6 +129,7 @@ impl SupervisorMessage {
             SupervisorMessage::Restart(_) => "Restart",
             SupervisorMessage::Stopped => "Stopped",
             SupervisorMessage::Shutdown(_) => "Shutdown",
+            SupervisorMessage::StartChild(..) => "StartChild",
         }
     }
 }
@@ -142,6 +150,11 @@ pub struct SupervisorState {
     deferred: Vec<(usize, u64)>,
     /// Callers of `Shutdown` waiting for the last stop.
     shutdown_waiters: Vec<RpcReplyPort<()>>,
+    /// See [`SupervisorArguments::escalate`].
+    escalate: bool,
+    /// Set when a child was given up on under `escalate`: the handler
+    /// that set it stops the group and fails the supervisor.
+    escalation: Option<String>,
 }
 
 /// A child taken out of the table, to be stopped (see [`Stop::run`]).
@@ -217,6 +230,8 @@ impl Actor for RootSupervisor {
             stops_in_flight: 0,
             deferred: Vec::new(),
             shutdown_waiters: Vec::new(),
+            escalate: args.escalate,
+            escalation: None,
         };
         for spec in args.children {
             let name = spec.name;
@@ -255,8 +270,24 @@ impl Actor for RootSupervisor {
             SupervisorMessage::Restart(targets) => state.restart(&myself, targets).await,
             SupervisorMessage::Stopped => state.stopped(&myself).await,
             SupervisorMessage::Shutdown(reply) => state.shut_down(&myself, reply),
+            SupervisorMessage::StartChild(spec, reply) => {
+                let started = state.start_child(&myself, spec).await;
+                let _ = reply.send(started);
+            }
         }
         handling.finish(Outcome::Ok);
+        state.escalate_if_due().await
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        // An actor group stopped by its own supervisor (the runtime shuts
+        // down): stop its children gracefully, last started first, before
+        // ractor would kill whatever is left. The root has none left here.
+        state.stop_all().await;
         Ok(())
     }
 
@@ -276,7 +307,7 @@ impl Actor for RootSupervisor {
         if let Some(index) = state.index_of(&cell) {
             state.child_exited(&myself, index, failure).await;
         }
-        Ok(())
+        state.escalate_if_due().await
     }
 }
 
@@ -325,11 +356,12 @@ impl SupervisorState {
             child.set_state(state, failure.as_deref());
             return;
         }
-        let Some(prior) = child.window.admit(Instant::now(), policy.intensity) else {
+        let (intensity, backoff) = child.spec.limits(&policy);
+        let Some(prior) = child.window.admit(Instant::now(), intensity) else {
             let reason = format!(
                 "gave up after {} restarts within {:?}; last failure: {}",
-                policy.intensity.max_restarts,
-                policy.intensity.within,
+                intensity.max_restarts,
+                intensity.within,
                 failure.as_deref().unwrap_or("stopped")
             );
             tracing::error!(child = child.spec.name, %reason, "child failed for good");
@@ -344,19 +376,27 @@ impl SupervisorState {
             child.set_state(ChildState::Failed, Some(&reason));
             crate::events::child_gave_up(&self.events, child.spec.name, &reason);
             self.metrics.actor_gave_up(child.spec.name);
+            if self.escalate {
+                self.escalation = Some(format!("{}: {reason}", child.spec.name));
+            }
             child.last_failure = Some(reason);
             return;
         };
         let delay = if prior == 0 {
             Duration::ZERO
         } else {
-            policy.backoff.delay(prior)
+            backoff.delay(prior)
         };
 
+        // A child restarted alone is no part of the strategy's group, in
+        // either direction.
+        let alone = child.spec.alone;
+        let grouped = |j: &usize| !self.children[*j].spec.alone;
         let group: Vec<usize> = match policy.strategy {
+            _ if alone => vec![index],
             Strategy::OneForOne => vec![index],
-            Strategy::OneForAll => (0..self.children.len()).collect(),
-            Strategy::RestForOne => (index..self.children.len()).collect(),
+            Strategy::OneForAll => (0..self.children.len()).filter(grouped).collect(),
+            Strategy::RestForOne => (index..self.children.len()).filter(grouped).collect(),
         };
         let stops: Vec<Stop> = group
             .iter()
@@ -433,8 +473,8 @@ impl SupervisorState {
                 Err(reason) => {
                     tracing::warn!(child = child.spec.name, %reason, "child failed to restart");
                     child.last_failure = Some(reason.clone());
-                    let policy = self.policy;
-                    match child.window.admit(Instant::now(), policy.intensity) {
+                    let (intensity, backoff) = child.spec.limits(&self.policy);
+                    match child.window.admit(Instant::now(), intensity) {
                         None => {
                             self.trace.note(
                                 child.spec.name,
@@ -448,11 +488,14 @@ impl SupervisorState {
                             child.set_state(ChildState::Failed, Some(&reason));
                             crate::events::child_gave_up(&self.events, child.spec.name, &reason);
                             self.metrics.actor_gave_up(child.spec.name);
+                            if self.escalate {
+                                self.escalation = Some(format!("{}: {reason}", child.spec.name));
+                            }
                         }
                         Some(prior) => {
                             child.generation += 1;
                             // Never retry a failing start without a pause.
-                            let delay = policy.backoff.delay(prior.max(1));
+                            let delay = backoff.delay(prior.max(1));
                             let target = vec![(index, child.generation)];
                             myself.send_after(delay, move || SupervisorMessage::Restart(target));
                         }
@@ -571,6 +614,59 @@ impl SupervisorState {
         }
     }
 
+    /// Add `spec` after the other children and start it.
+    async fn start_child(
+        &mut self,
+        myself: &ActorRef<SupervisorMessage>,
+        spec: ChildSpec,
+    ) -> crate::error::Result<()> {
+        use crate::error::Error;
+        if self.stopping {
+            return Err(Error::ShuttingDown);
+        }
+        let name = spec.name;
+        if self.children.iter().any(|c| c.spec.name == name) {
+            return Err(Error::DuplicateActor { name: name.into() });
+        }
+        let cell = (spec.start)(myself.get_cell())
+            .await
+            .map_err(|reason| Error::ActorStart {
+                actor: name.into(),
+                reason,
+            })?;
+        self.metrics.actor_started(name);
+        self.children.push(Child {
+            spec,
+            state: ChildState::Running,
+            cell: Some(cell),
+            restarts: 0,
+            window: RestartWindow::default(),
+            generation: 0,
+            last_failure: None,
+            down_since: None,
+        });
+        Ok(())
+    }
+
+    /// Under `escalate`, once a child was given up on: stop every child,
+    /// last started first, and fail, so the supervisor above restarts the
+    /// whole group (its start brings every child back). Callers of the
+    /// children wait for that meanwhile (their slots say `Restarting`).
+    async fn escalate_if_due(&mut self) -> Result<(), ActorProcessingErr> {
+        let Some(reason) = self.escalation.take() else {
+            return Ok(());
+        };
+        self.stopping = true;
+        self.deferred.clear();
+        for index in (0..self.children.len()).rev() {
+            if let Some(stop) = self.detach(index, ChildState::Restarting) {
+                stop.run().await;
+            }
+            self.children[index].set_state(ChildState::Restarting, None);
+        }
+        Err(format!("gave up on child {reason}").into())
+    }
+
     fn status(&self, reply: RpcReplyPort<SystemStatus>) {
         let timeout = self.policy.status_timeout;
         let snapshot: Vec<_> = self
@@ -585,29 +681,41 @@ impl SupervisorState {
                     detail: None,
                 };
                 let probe = (c.state == ChildState::Running).then(|| c.spec.probe.clone());
-                (status, probe)
+                let nested = c.spec.nested.clone().map(|nested| (nested, c.state));
+                (status, probe, nested)
             })
             .collect();
         // Probes run in their own task so a slow child never blocks the
         // supervisor; each is bounded by `status_timeout`, so the task
         // always ends.
         tokio::spawn(async move {
-            let reports = join_all(snapshot.iter().map(|(_, probe)| async move {
-                let probe = probe.as_ref()?;
-                match tokio::time::timeout(timeout, probe()).await {
-                    Ok(report) => report.map(|r| r.detail),
-                    Err(_) => Some(format!("did not answer within {timeout:?}")),
-                }
+            let reports = join_all(snapshot.iter().map(|(_, probe, nested)| async move {
+                let detail = match probe {
+                    None => None,
+                    Some(probe) => match tokio::time::timeout(timeout, probe()).await {
+                        Ok(report) => report.map(|r| r.detail),
+                        Err(_) => Some(format!("did not answer within {timeout:?}")),
+                    },
+                };
+                let below = match nested {
+                    None => Vec::new(),
+                    // A group answers its own query within its own
+                    // `status_timeout`; this bound only guards a stuck one.
+                    Some((nested, state)) => {
+                        tokio::time::timeout(timeout * 2, nested(*state))
+                            .await
+                            .unwrap_or_default()
+                    }
+                };
+                (detail, below)
             }))
             .await;
-            let children = snapshot
-                .into_iter()
-                .zip(reports)
-                .map(|((mut status, _), detail)| {
-                    status.detail = detail;
-                    status
-                })
-                .collect();
+            let mut children = Vec::with_capacity(snapshot.len());
+            for ((mut status, _, _), (detail, below)) in snapshot.into_iter().zip(reports) {
+                status.detail = detail;
+                children.push(status);
+                children.extend(below);
+            }
             let _ = reply.send(SystemStatus {
                 children,
                 ..SystemStatus::default()
