@@ -11,3 +11,6 @@ pub use taskorch_actors::user::{
     ActorGroup, ActorMessage, ActorSpec, GroupSpec, SupervisedActor, UserActors,
 };
 pub use taskorch_actors::{Reply, RestartIntensity, Strategy};
+/// The actor framework user actors are written in, at the version taskorch
+/// supervises (ractor 0.16).
+pub use ractor;

@@ -111,6 +111,9 @@ mod logging;
 mod panic_hook;
 // The message trace, its exports, `tracing` spans, `TRACEPARENT`.
 mod trace;
+// The application's own actors under the root: restarts, groups, status,
+// trace, faults, refusals, stop order.
+mod user_actors;
 // Workflows end to end: data between blocks, command templates, risk limits.
 mod workflow;
 // Workflows under the global concurrency cap (no self-wait).

@@ -12,9 +12,17 @@ use crate::slot::{ActorSlot, Reply};
 /// The handle never holds an incarnation: every call reads the current
 /// one, and a call made while the actor restarts waits for the next
 /// (up to `Config::restart_wait`). Clones share the actor.
-#[derive(Debug)]
 pub struct SupervisedActor<M> {
     slot: ActorSlot<M>,
+}
+
+impl<M: ractor::Message> std::fmt::Debug for SupervisedActor<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SupervisedActor")
+            .field("name", &self.slot.name())
+            .field("running", &self.slot.current().is_some())
+            .finish()
+    }
 }
 
 impl<M> Clone for SupervisedActor<M> {
