@@ -116,6 +116,8 @@ mod doc_snippets {
     struct Guarantees;
     #[doc = include_str!("../docs/supervision.md")]
     struct Supervision;
+    #[doc = include_str!("../docs/actors.md")]
+    struct Actors;
     #[doc = include_str!("../docs/tracing.md")]
     struct Tracing;
     #[doc = include_str!("../docs/workflows.md")]

@@ -6,11 +6,11 @@
 //! [`ActorGroup`]) and what their messages tell the trace ([`ActorMessage`],
 //! [`Envelope`]).
 
+/// The actor framework user actors are written in, at the version taskorch
+/// supervises (ractor 0.16).
+pub use ractor;
 pub use taskorch_actors::trace::Envelope;
 pub use taskorch_actors::user::{
     ActorGroup, ActorMessage, ActorSpec, GroupSpec, SupervisedActor, UserActors,
 };
 pub use taskorch_actors::{Reply, RestartIntensity, Strategy};
-/// The actor framework user actors are written in, at the version taskorch
-/// supervises (ractor 0.16).
-pub use ractor;

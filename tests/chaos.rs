@@ -70,7 +70,10 @@ async fn user_actors_take_faults_by_name_and_lose_no_acknowledged_message() {
     let chaos = Chaos::new(11).faults(40).store(false).user_actors(true);
     let plan = chaos.plan();
     for actor in ["chaos_actor", "chaos_member_a", "chaos_member_b"] {
-        assert!(plan.iter().any(|p| p.actor == actor), "{actor} never aimed at");
+        assert!(
+            plan.iter().any(|p| p.actor == actor),
+            "{actor} never aimed at"
+        );
     }
     let report = chaos.run().await.expect("the harness runs");
     // `is_ok` includes the check that every user actor's total (kept

@@ -251,7 +251,12 @@ impl FaultPlan {
         if actor == STORE_FAULT_TARGET || matches!(fault, Fault::FailCommits(_)) {
             return self.inject_store(actor, target, fault);
         }
-        let user = self.users.read().iter().find(|(name, _)| *name == actor).copied();
+        let user = self
+            .users
+            .read()
+            .iter()
+            .find(|(name, _)| *name == actor)
+            .copied();
         if let Some((name, kinds)) = user {
             return self.inject_user(name, kinds, target, fault);
         }

@@ -27,14 +27,20 @@
 //! │                                     stopped by shutdown), state outside: Launches
 //! ├── scheduler  Periodic               timing heap + timer task, rebuilt on restart
 //! │                                     state outside: ScheduleStore { schedules, counters, next due }
-//! └── pool_keeper  Pooled               one worker actor per warm process, restarted
-//!     │                                 by the keeper (backoff, give-up on bad programs)
-//!     │                                 state outside: PoolTable { spec, queue, counters, logs }
-//!     └── pool_worker × n               serve loop: pulls requests from the pool's queue
+//! ├── pool_keeper  Pooled               one worker actor per warm process, restarted
+//! │   │                                 by the keeper (backoff, give-up on bad programs)
+//! │   │                                 state outside: PoolTable { spec, queue, counters, logs }
+//! │   └── pool_worker × n               serve loop: pulls requests from the pool's queue
+//! ├── <user actor>                      the application's own (`user`), added at run
+//! │                                     time, restarted alone; state outside: its own
+//! └── <actor group>                     a second RootSupervisor (its strategy, escalation)
+//!     └── <user actor> × n              members, started from a list kept outside it
 //! ```
 //!
 //! The supervisor takes any list of [`ChildSpec`]s; the five above are
-//! the ones the facade starts, in that order (they stop in reverse).
+//! the ones the facade starts, in that order (they stop in reverse). User
+//! actors and groups come after them, in the order the application starts
+//! them, so they stop first.
 //!
 //! # Layout
 //!
@@ -116,6 +122,8 @@
 //!                         per-second rate ring, latency windows) and the snapshot
 //!   halt.rs, risk.rs, breaker.rs  the emergency halt, risk limits, circuit breakers
 //!   trace.rs, trace/      the message trace: a pre-sized ring, correlation + TRACEPARENT
+//!   user.rs, user/        the application's own actors under the root: specs, names,
+//!                         the tracing wrapper, handles, actor groups
 //!   fault.rs              fault injection (feature `fault-injection`)
 //!   panic_hook.rs         the quiet panic hook, chained to the application's
 //! tests/                  one integration-test binary (tests/tests.rs lists the modules)

@@ -248,6 +248,7 @@ impl Runtime {
                 events: ctx.events().clone(),
                 metrics: Arc::clone(ctx.metrics()),
                 escalate: false,
+                name: crate::supervisor::SUPERVISOR,
             },
         )
         .await

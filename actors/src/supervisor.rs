@@ -14,6 +14,9 @@
 //! - [`SupervisorMessage::Stopped`]: children stopped in the background
 //!   are gone (see below).
 //! - [`SupervisorMessage::Shutdown`]: stop every child, last started first.
+//! - [`SupervisorMessage::StartChild`]: add a child after the others (a
+//!   user actor or an actor group, see [`user`](crate::user)) and start
+//!   it; a name already in the table is refused.
 //!
 //! # Status never waits for a stop
 //! The supervisor handles one message at a time, so nothing it handles may
@@ -46,9 +49,20 @@
 //! runtime [`Context`](crate::Context), and every (re)start publishes the
 //! new `ActorRef` into the child's [`ActorSlot`](crate::ActorSlot).
 //!
+//! # Actor groups
+//! The same actor supervises a user's actor group, as a child of the root
+//! ([`user::ActorGroup`](crate::user::ActorGroup)), with `escalate` on:
+//! past a member's intensity it stops every member and fails, so the root
+//! restarts the group whole (OTP's escalation). Stopped by the root, it
+//! stops its members itself, last started first (`post_stop`). Children
+//! marked `alone` (user actors under the root, groups) are restarted on
+//! their own whatever the strategy, and never with a sibling; a child's
+//! own intensity and backoff, when its spec sets them, replace the
+//! policy's.
+//!
 //! # Trace
 //! Its own messages are recorded in the message trace under the actor name
-//! "supervisor"; what happens to a child is recorded on the child's name:
+//! "supervisor" (a group's under the group's name); what happens to a child is recorded on the child's name:
 //! `ChildFailed`, `ChildRestarted` (spanning the time the child was down)
 //! and `ChildGaveUp`.
 //!
@@ -76,8 +90,8 @@ use window::RestartWindow;
 pub use crate::slot::SlotControl;
 use crate::trace::{EventKind, MessageInfo, Outcome, TraceRecorder};
 
-/// The supervisor's name in the message trace.
-const SUPERVISOR: &str = "supervisor";
+/// The root supervisor's name in the message trace.
+pub(crate) const SUPERVISOR: &str = "supervisor";
 
 /// The root supervisor actor (stateless; see [`SupervisorState`]).
 #[derive(Debug, Clone, Copy, Default)]
@@ -101,6 +115,9 @@ pub(crate) struct SupervisorArguments {
     /// restarts the whole group (an actor group under the root, OTP's
     /// escalation); the root never does (it marks the child `Failed`).
     pub(crate) escalate: bool,
+    /// Its name in the message trace: "supervisor" for the root, the
+    /// group's name for an actor group.
+    pub(crate) name: &'static str,
 }
 
 /// Messages the root supervisor accepts.
@@ -152,6 +169,8 @@ pub struct SupervisorState {
     shutdown_waiters: Vec<RpcReplyPort<()>>,
     /// See [`SupervisorArguments::escalate`].
     escalate: bool,
+    /// See [`SupervisorArguments::name`].
+    name: &'static str,
     /// Set when a child was given up on under `escalate`: the handler
     /// that set it stops the group and fails the supervisor.
     escalation: Option<String>,
@@ -232,6 +251,7 @@ impl Actor for RootSupervisor {
             shutdown_waiters: Vec::new(),
             escalate: args.escalate,
             escalation: None,
+            name: args.name,
         };
         for spec in args.children {
             let name = spec.name;
@@ -264,7 +284,7 @@ impl Actor for RootSupervisor {
     ) -> Result<(), ActorProcessingErr> {
         // Recorded, but never faulted: nothing would restart the root.
         let trace = Arc::clone(&state.trace);
-        let handling = trace.begin(SUPERVISOR, MessageInfo::new(message.kind()));
+        let handling = trace.begin(state.name, MessageInfo::new(message.kind()));
         match message {
             SupervisorMessage::Status(reply) => state.status(reply),
             SupervisorMessage::Restart(targets) => state.restart(&myself, targets).await,
@@ -701,11 +721,9 @@ impl SupervisorState {
                     None => Vec::new(),
                     // A group answers its own query within its own
                     // `status_timeout`; this bound only guards a stuck one.
-                    Some((nested, state)) => {
-                        tokio::time::timeout(timeout * 2, nested(*state))
-                            .await
-                            .unwrap_or_default()
-                    }
+                    Some((nested, state)) => tokio::time::timeout(timeout * 2, nested(*state))
+                        .await
+                        .unwrap_or_default(),
                 };
                 (detail, below)
             }))

@@ -131,6 +131,7 @@ async fn tree(policy: SupervisorPolicy, restart: [Restart; 3]) -> Tree {
             events: crate::events::Events::new(16),
             metrics: Arc::default(),
             escalate: false,
+            name: super::SUPERVISOR,
         },
     )
     .await

@@ -63,6 +63,7 @@ impl ActorGroup {
                     events: ctx.events().clone(),
                     metrics: Arc::clone(ctx.metrics()),
                     escalate,
+                    name,
                 };
                 let slot = slot.clone();
                 Box::pin(async move {

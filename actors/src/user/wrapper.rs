@@ -26,7 +26,7 @@ impl<A> Supervised<A> {
 }
 
 /// What the trace and the fault plan see of `message`.
-fn info<M: ActorMessage>(message: &M) -> MessageInfo {
+pub(super) fn info<M: ActorMessage>(message: &M) -> MessageInfo {
     let info = MessageInfo::new(message.kind());
     match message.envelope() {
         Some(envelope) if message.has_reply() => info.request(envelope),

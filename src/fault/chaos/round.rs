@@ -194,7 +194,9 @@ impl Workload {
             }
         };
         let users = this.user_round(round);
-        tokio::join!(run, stream, batch, launch, graph, workflow, pooled, toggle, users);
+        tokio::join!(
+            run, stream, batch, launch, graph, workflow, pooled, toggle, users
+        );
         if self
             .pool
             .as_ref()
