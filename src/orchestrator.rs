@@ -321,7 +321,9 @@ impl Orchestrator {
         self.inner.ctx.registry().cancel(id)
     }
 
-    /// Queue a fault for the next message of `actor` ("executor", ...).
+    /// Queue a fault for the next message of `actor` ("executor", ..., or
+    /// the name of one of the application's own actors, see
+    /// [`Guard::actors`](crate::guard::Guard::actors)).
     /// An actor no fault can target is refused with a warning in the log;
     /// [`Faults::inject_at`](crate::fault::Faults::inject_at) returns the error, and
     /// can aim at the nth message of a kind.

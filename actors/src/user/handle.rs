@@ -56,7 +56,9 @@ impl<M: ActorMessage> SupervisedActor<M> {
     ///
     /// # Errors
     /// `ActorFailed` if the actor failed for good or did not come back
-    /// within the restart wait; `ShuttingDown` once it was stopped.
+    /// within the restart wait; `ShuttingDown` once it was stopped for
+    /// good (at shutdown, or a transient or temporary actor that stopped
+    /// normally).
     pub async fn cast(&self, message: M) -> Result<()> {
         self.slot.send(message).await
     }
