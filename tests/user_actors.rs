@@ -853,3 +853,51 @@ mod faults {
         orch.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_first_restart_in_the_window_is_immediate_and_later_ones_wait_the_backoff() {
+    let orch = start_runtime().await;
+    let outside = Arc::new(Outside::default());
+    let spec = probe("paced", &outside)
+        .intensity(5, Duration::from_secs(60))
+        .backoff(Backoff::fixed(Duration::from_secs(1)));
+    let paced = orch.guard().actors().spawn(spec).await.unwrap();
+    let starts = || outside.starts.load(Ordering::SeqCst);
+    paced.cast(Probe::Panic).await.unwrap();
+    // Back without any time passing.
+    assert!(settle_until(|| starts() == 2 && paced.actor_ref().is_some()).await);
+    paced.cast(Probe::Panic).await.unwrap();
+    assert!(settle_until(|| paced.actor_ref().is_none()).await);
+    advance(Duration::from_millis(990)).await;
+    assert_eq!(starts(), 2, "the second restart waits its backoff");
+    assert!(paced.actor_ref().is_none());
+    advance(Duration::from_millis(10) + WHEEL).await;
+    assert!(settle_until(|| starts() == 3 && paced.actor_ref().is_some()).await);
+    orch.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn callers_of_an_escalated_group_wait_for_its_next_incarnation() {
+    // The root restarts the group at once the first time, after 300 ms
+    // the second time.
+    let orch = start_with(Config {
+        restart_backoff: Backoff::fixed(Duration::from_millis(300)),
+        ..fast_config()
+    })
+    .await;
+    let (outsides, members) = group_of_three(
+        &orch,
+        GroupSpec::new("waiting").intensity(0, Duration::from_secs(60)),
+    )
+    .await;
+    members[0].cast(Probe::Panic).await.unwrap();
+    wait_for_child(&orch, "waiting", ChildState::Running, 1).await;
+    assert_eq!(members[1].call(Probe::Incarnation).await.unwrap(), 2);
+    members[0].cast(Probe::Panic).await.unwrap();
+    wait_for_child(&orch, "waiting", ChildState::Restarting, 1).await;
+    // The group is down for its backoff: a caller waits for it instead of
+    // being told the actor stopped for good.
+    assert_eq!(members[1].call(Probe::Incarnation).await.unwrap(), 3);
+    assert_eq!(starts(&outsides), [3, 3, 3]);
+    orch.shutdown().await.unwrap();
+}

@@ -174,6 +174,9 @@ pub struct SupervisorState {
     /// Set when a child was given up on under `escalate`: the handler
     /// that set it stops the group and fails the supervisor.
     escalation: Option<String>,
+    /// The group escalated: its children are stopped and wait for the
+    /// next incarnation (`post_stop` must not mark them stopped for good).
+    escalated: bool,
 }
 
 /// A child taken out of the table, to be stopped (see [`Stop::run`]).
@@ -251,6 +254,7 @@ impl Actor for RootSupervisor {
             shutdown_waiters: Vec::new(),
             escalate: args.escalate,
             escalation: None,
+            escalated: false,
             name: args.name,
         };
         for spec in args.children {
@@ -306,8 +310,12 @@ impl Actor for RootSupervisor {
     ) -> Result<(), ActorProcessingErr> {
         // An actor group stopped by its own supervisor (the runtime shuts
         // down): stop its children gracefully, last started first, before
-        // ractor would kill whatever is left. The root has none left here.
-        state.stop_all().await;
+        // ractor would kill whatever is left. The root has none left here;
+        // an escalated group stopped its children already, and they wait
+        // for its next incarnation.
+        if !state.escalated {
+            state.stop_all().await;
+        }
         Ok(())
     }
 
@@ -677,6 +685,7 @@ impl SupervisorState {
             return Ok(());
         };
         self.stopping = true;
+        self.escalated = true;
         self.deferred.clear();
         for index in (0..self.children.len()).rev() {
             if let Some(stop) = self.detach(index, ChildState::Restarting) {
