@@ -48,11 +48,13 @@ mod driver;
 mod durable;
 mod handle;
 mod job;
+mod names;
 mod plan;
 mod ready;
 mod resource;
 mod spec;
 mod state;
+mod watch;
 #[cfg(test)]
 mod tests;
 

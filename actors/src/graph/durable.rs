@@ -35,7 +35,7 @@ use std::time::Duration;
 use super::driver::skip_downstream;
 use super::handle::GraphRun;
 use super::job::{Coordinator, GraphJob, GraphTable};
-use super::plan::Plan;
+use super::plan::{External, Plan};
 use super::resource::{Access, Resource, ResourceId, ResourceKind};
 use super::spec::{GraphTask, TaskGraph, TaskKey};
 use super::state::{GraphState, TaskError, TaskState, TaskStatus};
@@ -44,7 +44,7 @@ use crate::error::{Error, Result};
 use crate::pattern::Pattern;
 use crate::runner::{self, Prepared};
 use crate::store::{
-    GraphRow, GraphTaskDef, GraphTaskRow, Op, OutcomeRow, RunRow, StoredAccess, StoredGraph,
+    GraphExternalsRow, GraphRow, GraphTaskDef, StoredExternal, GraphTaskRow, Op, OutcomeRow, RunRow, StoredAccess, StoredGraph,
     StoredResource, StoredResourceId, StoredResourceKind, StoredTaskStatus, micros, time,
 };
 use crate::task::TaskKind;
@@ -67,7 +67,7 @@ impl GraphJob {
             store.journal(|| Op::GraphTask {
                 key,
                 index: i,
-                row: Box::new(task_row(plan, task)),
+                row: Box::new(task_row(&plan, task)),
             });
         }
     }
@@ -81,13 +81,51 @@ impl GraphJob {
         }
     }
 
-    /// Journal the definition of a graph just accepted.
-    pub(super) fn journal_definition(&self) {
+    /// Journal the definition of a graph just accepted or grown (then
+    /// under the state lock), with its tasks' dependencies outside it
+    /// (tasks of other graphs named by their store key, found in
+    /// `graphs`).
+    pub(super) fn journal_definition(&self, graphs: &GraphTable) {
         let Some(key) = self.store_key else {
             return;
         };
         let plan = self.plan();
-        self.registry().store().journal(|| Op::Graph {
+        let store = self.registry().store();
+        let externals: Vec<(u32, Vec<StoredExternal>)> = plan
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, node)| !node.externals.is_empty())
+            .map(|(i, node)| {
+                let stored = node
+                    .externals
+                    .iter()
+                    .filter_map(|external| match *external {
+                        External::Run(run) => Some(StoredExternal::Run(run)),
+                        External::Stored { graph, index } => {
+                            Some(StoredExternal::Task { graph, index })
+                        }
+                        // Checked when it was accepted: the other graph is
+                        // known, and with a store it has a store key.
+                        External::Task(other) => graphs
+                            .lookup(other.graph())
+                            .and_then(|job| job.store_key())
+                            .map(|graph| StoredExternal::Task {
+                                graph,
+                                index: other.index() as u32,
+                            }),
+                    })
+                    .collect();
+                (i as u32, stored)
+            })
+            .collect();
+        if !externals.is_empty() {
+            store.journal(|| Op::GraphExternals {
+                key,
+                row: Box::new(GraphExternalsRow { tasks: externals }),
+            });
+        }
+        store.journal(|| Op::Graph {
             key,
             row: Box::new(GraphRow {
                 name: plan.name.clone(),
@@ -127,7 +165,7 @@ impl GraphJob {
             match runner::prepare(ctx, Arc::clone(&node.task)) {
                 Ok(task) => prepared.push(Some(task)),
                 Err(e) => {
-                    self.update(|state| {
+                    self.update_planned(|state, plan| {
                         state.end_unrun(i, TaskStatus::Failed, TaskError::from_error(&e));
                         skip_downstream(state, plan, i);
                     });
@@ -187,7 +225,7 @@ fn task_row(plan: &Plan, task: &TaskState) -> GraphTaskRow {
 /// path is the store's).
 pub(crate) fn adopt(
     ctx: &Arc<Context>,
-    graphs: &GraphTable,
+    graphs: &Arc<GraphTable>,
     coordinator: impl Coordinator,
     stored: StoredGraph,
 ) -> Result<GraphRun> {
@@ -199,7 +237,7 @@ pub(crate) fn adopt(
             stored.name().unwrap_or("(unnamed)")
         ),
     };
-    let graph = rebuild(&stored.row);
+    let graph = rebuild(&stored.row, &stored.externals);
     let plan = Plan::build(graph).map_err(invalid)?;
     let state = restore(&plan, &stored);
     let (job, run) = GraphJob::assemble(
@@ -212,8 +250,7 @@ pub(crate) fn adopt(
     );
     // Tasks a crash cut short end `Interrupted`, and everything that did
     // not succeed skips its dependents; journaled like any change.
-    job.update(|state| {
-        let plan = job.plan();
+    job.update_planned(|state, plan| {
         let crash = Error::actor_failed(
             "runtime",
             "the application stopped (crash or kill) while the task ran",
@@ -231,6 +268,7 @@ pub(crate) fn adopt(
             }
         }
     });
+    job.attach(ctx, graphs);
     graphs.keep_adopted(Arc::clone(&job));
     if job.is_finished() {
         job.close_lease();
@@ -263,17 +301,27 @@ pub(crate) fn adopt(
     Ok(run)
 }
 
-/// The graph `row` describes, under a new in-process id.
-fn rebuild(row: &GraphRow) -> TaskGraph {
+/// The graph `row` describes, with the dependencies outside it that
+/// `externals` lists, under a new in-process id.
+fn rebuild(row: &GraphRow, externals: &GraphExternalsRow) -> TaskGraph {
     let mut graph = TaskGraph::new()
         .limit(usize::try_from(row.limit).unwrap_or(usize::MAX))
         .aging(row.aging);
     graph.name = row.name.clone();
     let id = graph.id();
-    for def in &row.tasks {
+    for (i, def) in row.tasks.iter().enumerate() {
         let metadata = serde_json::from_str(&def.metadata).unwrap_or(serde_json::Value::Null);
+        let mut task = GraphTask::new(def.name.clone(), def.task.clone());
+        for (_, outside) in externals.tasks.iter().filter(|(t, _)| *t as usize == i) {
+            for external in outside {
+                match *external {
+                    StoredExternal::Run(run) => task.runs.push(run),
+                    StoredExternal::Task { graph, index } => task.stored_deps.push((graph, index)),
+                }
+            }
+        }
         graph.add(
-            GraphTask::new(def.name.clone(), def.task.clone())
+            task
                 .depends_on(def.deps.iter().map(|&d| TaskKey::new(id, d)))
                 .priority(def.priority.into())
                 .resources(def.resources.iter().map(Resource::from))
