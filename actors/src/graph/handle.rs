@@ -425,6 +425,8 @@ impl GraphRun {
     /// As [`add`](Self::add).
     pub async fn extend(&self, tasks: TaskGraph) -> Result<Vec<TaskKey>> {
         let (keys, reopen) = self.job.grow(tasks)?;
+        // Durable before it answers (a no-op without a store).
+        self.job.registry().store().sync().await?;
         if reopen {
             let job = Arc::clone(&self.job);
             // Its own task, as for a retry: a caller that gives up must not
