@@ -92,3 +92,55 @@ async fn a_queue_limit_holds_for_graph_tasks() {
     assert!(report.success(), "{report:#?}");
     assert_eq!(probe.peak(), 1, "the queue's limit, not the graph's");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_keyed_task_retried_by_hand_runs_again() {
+    let rt = start_runtime().await;
+    let probe = Probe::register(&rt);
+    let mut g = TaskGraph::new();
+    let flaky = g.add(GraphTask::new(
+        "flaky",
+        failing("flaky", 5, 1).key("flaky-job"),
+    ));
+    let run = rt.graphs().start(g).await.unwrap();
+    let first = run.wait().await;
+    assert_eq!(first.get(flaky).unwrap().status, TaskStatus::Failed);
+    // Its failed run still holds the key (the key window): the retry
+    // must not be answered by it.
+    run.retry(flaky).await.unwrap();
+    let report = run.wait().await;
+    assert_eq!(report.get(flaky).unwrap().status, TaskStatus::Succeeded);
+    assert_eq!(probe.calls("flaky"), 2);
+    assert_ne!(
+        report.get(flaky).unwrap().run_id,
+        first.get(flaky).unwrap().run_id
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_priority_ranks_a_graph_task_for_its_permit() {
+    let rt = start_with(Config {
+        max_concurrency: 1,
+        ..fast_config()
+    })
+    .await;
+    let probe = Probe::register(&rt);
+    let gate = register_gate(&rt, "gate");
+    // The one permit is held; a flood of Normal launches waits for it.
+    let holder = rt.launch(Task::action("gate", json!(null))).await.unwrap();
+    wait_for_status(&rt, holder, RunStatus::Running).await;
+    for i in 0..5 {
+        let name = format!("normal{i}");
+        rt.launch(work(&name, 1)).await.unwrap();
+    }
+    let mut g = TaskGraph::new();
+    g.add(GraphTask::new("urgent", work("urgent", 1).priority(Priority::High)));
+    let run = rt.graphs().start(g).await.unwrap();
+    wait_for("the graph task to wait for its permit", || {
+        run.stats().ready == 1
+    })
+    .await;
+    gate.add_permits(1);
+    assert!(run.wait().await.success());
+    assert_eq!(probe.started().first().map(String::as_str), Some("urgent"));
+}

@@ -254,8 +254,14 @@ impl Plan {
             uses_resources |= !claims.is_empty();
             nodes.push(Arc::new(Node {
                 name: t.name,
+                // The graph task's own priority, or else its task's (as
+                // every run of the task would have).
+                priority: if t.priority == Priority::Normal {
+                    t.task.job().priority
+                } else {
+                    t.priority
+                },
                 task: Arc::new(t.task),
-                priority: t.priority,
                 claims,
                 tags: t.tags.into(),
                 metadata: t.metadata,

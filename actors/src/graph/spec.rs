@@ -110,7 +110,10 @@ impl GraphTask {
         &self.runs
     }
 
-    /// How urgently to start once ready (default `Normal`).
+    /// How urgently to start once ready (default: the task's own
+    /// [`Task::priority`], itself `Normal` by default). It ranks the task
+    /// among the graph's ready tasks and, for the execution permit, among
+    /// every run waiting for one.
     pub fn priority(mut self, priority: Priority) -> Self {
         self.priority = priority;
         self
