@@ -72,8 +72,8 @@ use crate::run::{RunId, RunInfo};
 pub(crate) use backend::FaultSwitch;
 pub use graphs::StoredGraph;
 pub(crate) use graphs::{
-    GraphExternalsRow, GraphRow, GraphTaskDef, StoredExternal, GraphTaskRow, StoredAccess, StoredResource, StoredResourceId,
-    StoredResourceKind, StoredTaskStatus,
+    GraphExternalsRow, GraphRow, GraphTaskDef, GraphTaskRow, StoredAccess, StoredExternal,
+    StoredResource, StoredResourceId, StoredResourceKind, StoredTaskStatus,
 };
 pub(crate) use records::{
     JobRow, OutcomeRow, OutputRow, QueueRow, RunRow, ScheduleRow, TriggerRow, micros, time,
@@ -579,7 +579,8 @@ impl Store {
     /// finished one retention has not removed): `None` if the graph or the
     /// task is not stored, or the task never started (`Pending`).
     pub(crate) fn graph_task_status(&self, key: [u8; 16], index: u32) -> Option<StoredTaskStatus> {
-        self.read(|db| graphs::task_status(db, key, index)).flatten()
+        self.read(|db| graphs::task_status(db, key, index))
+            .flatten()
     }
 
     fn read<T>(&self, f: impl FnOnce(&Database) -> Result<T, redb::Error>) -> Option<T> {

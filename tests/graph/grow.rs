@@ -87,7 +87,12 @@ async fn a_task_waits_for_a_task_of_another_graph_and_for_a_run() {
     assert!(first.wait().await.success());
 
     let late = second
-        .add(step("late", 5).after_run(launched).after(slow).after(gather))
+        .add(
+            step("late", 5)
+                .after_run(launched)
+                .after(slow)
+                .after(gather),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -136,7 +141,10 @@ async fn an_add_refuses_bad_tasks_and_changes_nothing() {
     let run = rt.graphs().start(g).await.unwrap();
 
     let err = run.add(step("a", 5)).await.unwrap_err();
-    assert!(matches!(&err, Error::DuplicateTask(name) if name == "a"), "{err:?}");
+    assert!(
+        matches!(&err, Error::DuplicateTask(name) if name == "a"),
+        "{err:?}"
+    );
 
     let unknown = RunId::new();
     let err = run.add(step("u", 5).after_run(unknown)).await.unwrap_err();
@@ -168,15 +176,24 @@ async fn an_add_refuses_bad_tasks_and_changes_nothing() {
     );
 
     let err = run
-        .add(GraphTask::new("n", Task::action("no-such-action", json!(1))))
+        .add(GraphTask::new(
+            "n",
+            Task::action("no-such-action", json!(1)),
+        ))
         .await
         .unwrap_err();
-    assert!(matches!(&err, Error::UnknownAction(name) if name == "no-such-action"), "{err:?}");
+    assert!(
+        matches!(&err, Error::UnknownAction(name) if name == "no-such-action"),
+        "{err:?}"
+    );
     let err = run
         .add(GraphTask::new("q", work("q", 5).queue("undeclared")))
         .await
         .unwrap_err();
-    assert!(matches!(&err, Error::UnknownQueue(name) if name == "undeclared"), "{err:?}");
+    assert!(
+        matches!(&err, Error::UnknownQueue(name) if name == "undeclared"),
+        "{err:?}"
+    );
 
     assert_eq!(run.len(), 1, "nothing was added");
     gate.add_permits(1);

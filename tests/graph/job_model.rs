@@ -18,9 +18,7 @@ async fn graph_task_runs_carry_their_labels_and_priority() {
     g.add(step("b", 5));
     let report = rt.graphs().run(g).await.unwrap();
     let run = report.get(a).unwrap().run_id.unwrap();
-    let found = rt
-        .observe()
-        .find_runs(&RunQuery::new().label("bot", "b-7"));
+    let found = rt.observe().find_runs(&RunQuery::new().label("bot", "b-7"));
     assert_eq!(found.iter().map(|r| r.id).collect::<Vec<_>>(), [run]);
     assert_eq!(found[0].labels.get("bot").map(String::as_str), Some("b-7"));
 }
@@ -50,7 +48,10 @@ async fn a_graph_task_whose_key_is_live_follows_that_run() {
     let report = run.wait().await;
     assert!(report.success(), "{report:#?}");
     assert_eq!(probe.calls("build"), 0, "the existing run answered for it");
-    assert_eq!(report.get(build).unwrap().output.as_ref().unwrap().value, Some(json!("shared")));
+    assert_eq!(
+        report.get(build).unwrap().output.as_ref().unwrap().value,
+        Some(json!("shared"))
+    );
     assert_eq!(report.get(after).unwrap().status, TaskStatus::Succeeded);
 }
 
@@ -86,7 +87,10 @@ async fn a_queue_limit_holds_for_graph_tasks() {
     let mut g = TaskGraph::new();
     for i in 0..4 {
         let name = format!("t{i}");
-        g.add(GraphTask::new(&name, work(&name, 10).queue("one-at-a-time")));
+        g.add(GraphTask::new(
+            &name,
+            work(&name, 10).queue("one-at-a-time"),
+        ));
     }
     let report = rt.graphs().run(g).await.unwrap();
     assert!(report.success(), "{report:#?}");
@@ -134,7 +138,10 @@ async fn a_task_priority_ranks_a_graph_task_for_its_permit() {
         rt.launch(work(&name, 1)).await.unwrap();
     }
     let mut g = TaskGraph::new();
-    g.add(GraphTask::new("urgent", work("urgent", 1).priority(Priority::High)));
+    g.add(GraphTask::new(
+        "urgent",
+        work("urgent", 1).priority(Priority::High),
+    ));
     let run = rt.graphs().start(g).await.unwrap();
     wait_for("the graph task to wait for its permit", || {
         run.stats().ready == 1

@@ -398,7 +398,8 @@ impl Driver {
                 continue;
             };
             let lane: Lane = node.task.job().queue.clone();
-            if permits.lanes.contains(&lane) || node.claims.iter().any(|c| reserved.contains(c.id()))
+            if permits.lanes.contains(&lane)
+                || node.claims.iter().any(|c| reserved.contains(c.id()))
             {
                 parked.push(entry);
                 continue;

@@ -44,8 +44,9 @@ use crate::error::{Error, Result};
 use crate::pattern::Pattern;
 use crate::runner::{self, Prepared};
 use crate::store::{
-    GraphExternalsRow, GraphRow, GraphTaskDef, StoredExternal, GraphTaskRow, Op, OutcomeRow, RunRow, StoredAccess, StoredGraph,
-    StoredResource, StoredResourceId, StoredResourceKind, StoredTaskStatus, micros, time,
+    GraphExternalsRow, GraphRow, GraphTaskDef, GraphTaskRow, Op, OutcomeRow, RunRow, StoredAccess,
+    StoredExternal, StoredGraph, StoredResource, StoredResourceId, StoredResourceKind,
+    StoredTaskStatus, micros, time,
 };
 use crate::task::TaskKind;
 
@@ -321,8 +322,7 @@ fn rebuild(row: &GraphRow, externals: &GraphExternalsRow) -> TaskGraph {
             }
         }
         graph.add(
-            task
-                .depends_on(def.deps.iter().map(|&d| TaskKey::new(id, d)))
+            task.depends_on(def.deps.iter().map(|&d| TaskKey::new(id, d)))
                 .priority(def.priority.into())
                 .resources(def.resources.iter().map(Resource::from))
                 .tags(def.tags.iter().cloned())

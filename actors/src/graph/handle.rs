@@ -196,9 +196,9 @@ impl GraphRun {
     /// dropped.
     pub fn result(&self, key: TaskKey) -> Option<TaskResult> {
         let i = self.job.plan().index(key)?;
-        let mut result = self
-            .job
-            .read_planned(|state, plan| (i < state.tasks.len()).then(|| result_of(plan, state, i)))?;
+        let mut result = self.job.read_planned(|state, plan| {
+            (i < state.tasks.len()).then(|| result_of(plan, state, i))
+        })?;
         self.fill(&mut result);
         Some(result)
     }

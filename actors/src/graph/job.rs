@@ -569,8 +569,7 @@ fn check_external(
 ) -> Result<()> {
     match external {
         External::Run(run) => {
-            let known =
-                ctx.registry().get(run).is_some() || ctx.store().stored_run(run).is_some();
+            let known = ctx.registry().get(run).is_some() || ctx.store().stored_run(run).is_some();
             if !known {
                 return Err(Error::UnknownRunDependency {
                     task: task.to_string(),

@@ -11,9 +11,12 @@ use std::sync::OnceLock;
 /// Enough segments for every index a `u32` task index can reach.
 const SEGMENTS: usize = 33;
 
+/// One segment: its names, each set once.
+type Segment = Box<[OnceLock<Box<str>>]>;
+
 /// See the module docs.
 pub(crate) struct Names {
-    segments: [OnceLock<Box<[OnceLock<Box<str>>]>>; SEGMENTS],
+    segments: [OnceLock<Segment>; SEGMENTS],
 }
 
 impl std::fmt::Debug for Names {

@@ -180,8 +180,7 @@ impl Plan {
         // the cycle check), on old ones, and outside the graph.
         let mut local: Vec<Vec<u32>> = Vec::with_capacity(n);
         let mut deps: Vec<Vec<u32>> = (0..old).map(|i| self.deps(i).to_vec()).collect();
-        let mut dependents: Vec<Vec<u32>> =
-            (0..old).map(|i| self.dependents(i).to_vec()).collect();
+        let mut dependents: Vec<Vec<u32>> = (0..old).map(|i| self.dependents(i).to_vec()).collect();
         dependents.resize(old + n, Vec::new());
         let mut externals: Vec<Vec<External>> = Vec::with_capacity(n);
         for (i, task) in more.tasks.iter().enumerate() {

@@ -54,7 +54,11 @@ async fn outcome(ctx: &Context, graphs: &GraphTable, external: External) -> Opti
             }
             None => {
                 let what = format!("task #{index} of stored graph {}", RunId::from_bytes(graph));
-                match ctx.store().graph_task_status(graph, index).map(TaskStatus::from) {
+                match ctx
+                    .store()
+                    .graph_task_status(graph, index)
+                    .map(TaskStatus::from)
+                {
                     Some(TaskStatus::Succeeded) => None,
                     Some(status) => Some(skipped(what, status.verb(), None)),
                     None => Some(skipped(what, "is not known any more", None)),
