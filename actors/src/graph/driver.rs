@@ -302,7 +302,9 @@ impl Driver {
         self.blocked.resize(n, None);
         for i in self.watched..n {
             let externals = &plan.nodes[i].externals;
-            if externals.is_empty() || state.status(i).is_terminal() {
+            // A task found ready had them all succeed (a new incarnation's
+            // driver counting again).
+            if externals.is_empty() || state.status(i) != TaskStatus::Pending {
                 continue;
             }
             self.outside[i] = externals.len() as u32;
@@ -412,12 +414,16 @@ impl Driver {
                         Some(permit) => permit,
                         None => {
                             // Its lane waits (paused, at its limit or rate,
-                            // or the global cap is taken): other lanes go on.
+                            // or the global cap is taken): other lanes go on,
+                            // unless no permit is free for anyone.
                             permits.lanes.insert(lane.clone());
                             permits
                                 .waits
                                 .push(Box::pin(async move { (lane, acquire.await) }));
                             parked.push(entry);
+                            if self.ctx.free_permits() == 0 {
+                                break;
+                            }
                             continue;
                         }
                     }

@@ -62,7 +62,14 @@ impl GraphJob {
             self.names.set(i, &grown.nodes[i].name);
         }
         let grown = Arc::new(grown);
+        let reopens = self.is_finished();
         self.update(|state| {
+            if reopens {
+                // Store retention may have removed a finished graph with its
+                // task rows: written again with the definition, so a crash
+                // never runs a finished task a second time.
+                state.changed.extend(0..old as u32);
+            }
             state.grow(added);
             *self.plan.write() = Arc::clone(&grown);
             self.prepared.lock().extend(prepared);
