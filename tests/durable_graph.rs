@@ -208,5 +208,18 @@ async fn a_task_added_before_a_crash_runs_after_it_with_its_outside_dependencies
     assert_eq!(counts.get("late"), Some(&1), "{counts:?}");
     assert_eq!(counts.get("a"), Some(&1));
     assert_eq!(counts.get("pre"), Some(&1));
+    // Its run carries its task's label, in memory and in the store.
+    let query = taskorch::RunQuery::new().label("grown", "yes");
+    let late_run = report.get(late).unwrap().run_id;
+    let found = orch.observe().find_runs(&query);
+    assert_eq!(
+        found.iter().map(|r| Some(r.id)).collect::<Vec<_>>(),
+        [late_run]
+    );
+    let stored = orch.observe().history(&query).unwrap();
+    assert_eq!(
+        stored.iter().map(|r| Some(r.id)).collect::<Vec<_>>(),
+        [late_run]
+    );
     orch.shutdown().await.unwrap();
 }

@@ -72,8 +72,8 @@ use crate::run::{RunId, RunInfo};
 pub(crate) use backend::FaultSwitch;
 pub use graphs::StoredGraph;
 pub(crate) use graphs::{
-    GraphExternalsRow, GraphRow, GraphTaskDef, GraphTaskRow, StoredAccess, StoredExternal,
-    StoredResource, StoredResourceId, StoredResourceKind, StoredTaskStatus,
+    GraphExtrasRow, GraphRow, GraphTaskDef, GraphTaskExtras, GraphTaskRow, StoredAccess,
+    StoredExternal, StoredResource, StoredResourceId, StoredResourceKind, StoredTaskStatus,
 };
 pub(crate) use records::{
     JobRow, OutcomeRow, OutputRow, QueueRow, RunRow, ScheduleRow, TriggerRow, micros, time,
@@ -146,11 +146,12 @@ pub(crate) enum Op {
     /// Graph `key` was reopened by a retry: active again, and the rows of
     /// its tasks `reset` (back to `Pending`, which is never stored) gone.
     GraphReopened { key: [u8; 16], reset: Vec<u32> },
-    /// The dependencies outside graph `key` of its tasks (written with
-    /// its definition when any task has one).
-    GraphExternals {
+    /// What graph `key`'s definition does not carry of its tasks (their
+    /// dependencies outside it, their job options), written with the
+    /// definition when any task has any.
+    GraphExtras {
         key: [u8; 16],
-        row: Box<GraphExternalsRow>,
+        row: Box<GraphExtrasRow>,
     },
     /// The runtime was halted for `Some(reason)`, or resumed (`None`).
     Halt { reason: Option<String> },

@@ -6,8 +6,13 @@
 //! With one, through the store's group-commit writer:
 //! - the definition (every task: name, `Task` with its timeout, retries
 //!   and backoff, dependencies, priority, claims, tags, metadata; the
-//!   limit and aging), when the coordinator accepts the graph;
-//!   `Graphs::start` answers only once it is committed;
+//!   limit and aging), when the coordinator accepts the graph, and again,
+//!   whole, when it grows (`job/grow.rs`); `Graphs::start` and
+//!   `GraphRun::add` answer only once it is committed. Beside it, in
+//!   their own row (`graph_extras`), what the definition's format does
+//!   not carry: the tasks' dependencies outside the graph (runs by id,
+//!   other graphs' tasks by store key) and their tasks' job options
+//!   (labels, key, priority, queue);
 //! - every task's move to `Running` and to its terminal status (attempts,
 //!   run id, times, outcome, error), under the graph's state lock, so in
 //!   the order they happened. A task's `Running` record goes before its
@@ -44,9 +49,9 @@ use crate::error::{Error, Result};
 use crate::pattern::Pattern;
 use crate::runner::{self, Prepared};
 use crate::store::{
-    GraphExternalsRow, GraphRow, GraphTaskDef, GraphTaskRow, Op, OutcomeRow, RunRow, StoredAccess,
-    StoredExternal, StoredGraph, StoredResource, StoredResourceId, StoredResourceKind,
-    StoredTaskStatus, micros, time,
+    GraphExtrasRow, GraphRow, GraphTaskDef, GraphTaskExtras, GraphTaskRow, JobRow, Op, OutcomeRow,
+    RunRow, StoredAccess, StoredExternal, StoredGraph, StoredResource, StoredResourceId,
+    StoredResourceKind, StoredTaskStatus, micros, time,
 };
 use crate::task::TaskKind;
 
@@ -92,13 +97,13 @@ impl GraphJob {
         };
         let plan = self.plan();
         let store = self.registry().store();
-        let externals: Vec<(u32, Vec<StoredExternal>)> = plan
+        let extras: Vec<GraphTaskExtras> = plan
             .nodes
             .iter()
             .enumerate()
-            .filter(|(_, node)| !node.externals.is_empty())
+            .filter(|(_, node)| !node.externals.is_empty() || !node.task.job().is_empty())
             .map(|(i, node)| {
-                let stored = node
+                let externals = node
                     .externals
                     .iter()
                     .filter_map(|external| match *external {
@@ -117,13 +122,18 @@ impl GraphJob {
                             }),
                     })
                     .collect();
-                (i as u32, stored)
+                let job = node.task.job();
+                GraphTaskExtras {
+                    index: i as u32,
+                    externals,
+                    job: (!job.is_empty()).then(|| JobRow::new(job, None, None)),
+                }
             })
             .collect();
-        if !externals.is_empty() {
-            store.journal(|| Op::GraphExternals {
+        if !extras.is_empty() {
+            store.journal(|| Op::GraphExtras {
                 key,
-                row: Box::new(GraphExternalsRow { tasks: externals }),
+                row: Box::new(GraphExtrasRow { tasks: extras }),
             });
         }
         store.journal(|| Op::Graph {
@@ -302,9 +312,9 @@ pub(crate) fn adopt(
     Ok(run)
 }
 
-/// The graph `row` describes, with the dependencies outside it that
-/// `externals` lists, under a new in-process id.
-fn rebuild(row: &GraphRow, externals: &GraphExternalsRow) -> TaskGraph {
+/// The graph `row` describes, with what `extras` adds to its tasks
+/// (dependencies outside it, job options), under a new in-process id.
+fn rebuild(row: &GraphRow, extras: &GraphExtrasRow) -> TaskGraph {
     let mut graph = TaskGraph::new()
         .limit(usize::try_from(row.limit).unwrap_or(usize::MAX))
         .aging(row.aging);
@@ -313,12 +323,15 @@ fn rebuild(row: &GraphRow, externals: &GraphExternalsRow) -> TaskGraph {
     for (i, def) in row.tasks.iter().enumerate() {
         let metadata = serde_json::from_str(&def.metadata).unwrap_or(serde_json::Value::Null);
         let mut task = GraphTask::new(def.name.clone(), def.task.clone());
-        for (_, outside) in externals.tasks.iter().filter(|(t, _)| *t as usize == i) {
-            for external in outside {
+        for extra in extras.tasks.iter().filter(|e| e.index as usize == i) {
+            for external in &extra.externals {
                 match *external {
                     StoredExternal::Run(run) => task.runs.push(run),
                     StoredExternal::Task { graph, index } => task.stored_deps.push((graph, index)),
                 }
+            }
+            if let Some(job) = &extra.job {
+                task.task = task.task.with_job(job.options());
             }
         }
         graph.add(

@@ -11,9 +11,10 @@
 //!   transition rewrites one small row, never the whole graph.
 //! - `graphs_active`: the keys of graphs not finished: what a start looks
 //!   at.
-//! - `graph_externals`: per graph, its tasks' dependencies outside it
-//!   (runs, tasks of other graphs by their store key), written with the
-//!   definition when there are any. A graph that grows (`GraphRun::add`)
+//! - `graph_extras`: per graph, its tasks' dependencies outside it
+//!   (runs, tasks of other graphs by their store key) and their tasks' job
+//!   options (labels, key, priority, queue), written with the definition
+//!   when any task has any. A graph that grows (`GraphRun::add`)
 //!   has its definition row (and this one) written again, whole, which
 //!   also makes it active again.
 //!
@@ -45,7 +46,7 @@ use redb::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::records::{self, DecodeFailure, ErrorRow, OutcomeRow, OutputRow, RunRow};
+use super::records::{self, DecodeFailure, ErrorRow, JobRow, OutcomeRow, OutputRow, RunRow};
 use super::{OUTPUT, Op, StoreLimits};
 use crate::priority::Priority;
 use crate::run::{RunId, RunStatus};
@@ -59,11 +60,11 @@ pub(super) const GRAPH_TASKS: TableDefinition<&[u8; 20], &[u8]> =
 /// Store keys of the graphs not finished.
 pub(super) const GRAPHS_ACTIVE: TableDefinition<&[u8; 16], ()> =
     TableDefinition::new("graphs_active");
-/// Dependencies outside the graph, by store key: [`GraphExternalsRow`]s.
-/// A table of its own, so the [`GraphRow`] format (and every graph stored
-/// before graphs could depend on other graphs and runs) stays as it was.
-pub(super) const GRAPH_EXTERNALS: TableDefinition<&[u8; 16], &[u8]> =
-    TableDefinition::new("graph_externals");
+/// What a graph's definition row does not carry, by store key:
+/// [`GraphExtrasRow`]s. A table of its own, so the [`GraphRow`] format
+/// (and every graph stored before) stays as it was.
+pub(super) const GRAPH_EXTRAS: TableDefinition<&[u8; 16], &[u8]> =
+    TableDefinition::new("graph_extras");
 
 /// Most finished graphs retention removes per commit.
 const RETENTION_STEP: usize = 64;
@@ -218,11 +219,22 @@ pub(crate) enum StoredExternal {
     Task { graph: [u8; 16], index: u32 },
 }
 
-/// The dependencies outside its graph of each task that has any.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct GraphExternalsRow {
-    /// By task index.
-    pub(crate) tasks: Vec<(u32, Vec<StoredExternal>)>,
+/// What a [`GraphRow`] does not carry of its tasks, for each task that
+/// has any: its dependencies outside the graph and its task's job options
+/// (labels, key, priority, queue: a stored `Task` leaves them out, as a
+/// run's row does).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct GraphExtrasRow {
+    pub(crate) tasks: Vec<GraphTaskExtras>,
+}
+
+/// One task's part of a [`GraphExtrasRow`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct GraphTaskExtras {
+    /// The task's index.
+    pub(crate) index: u32,
+    pub(crate) externals: Vec<StoredExternal>,
+    pub(crate) job: Option<JobRow>,
 }
 
 /// One task's state, once it started or ended.
@@ -254,7 +266,7 @@ pub struct StoredGraph {
     pub(crate) tasks: Vec<Option<(GraphTaskRow, Option<OutputRow>)>>,
     /// Its tasks' dependencies outside the graph (none for a graph stored
     /// before they existed).
-    pub(crate) externals: GraphExternalsRow,
+    pub(crate) externals: GraphExtrasRow,
 }
 
 impl StoredGraph {
@@ -294,7 +306,7 @@ pub(super) fn is_graph_op(op: &Op) -> bool {
             | Op::GraphTask { .. }
             | Op::GraphFinished { .. }
             | Op::GraphReopened { .. }
-            | Op::GraphExternals { .. }
+            | Op::GraphExtras { .. }
     )
 }
 
@@ -308,7 +320,7 @@ pub(super) fn apply(
     let mut graphs = txn.open_table(GRAPHS)?;
     let mut tasks = txn.open_table(GRAPH_TASKS)?;
     let mut active = txn.open_table(GRAPHS_ACTIVE)?;
-    let mut externals = txn.open_table(GRAPH_EXTERNALS)?;
+    let mut externals = txn.open_table(GRAPH_EXTRAS)?;
     let mut finished_any = false;
     for op in ops {
         match op {
@@ -319,7 +331,7 @@ pub(super) fn apply(
             Op::GraphTask { key, index, row } => {
                 tasks.insert(&task_key(key, *index), records::encode(&**row).as_slice())?;
             }
-            Op::GraphExternals { key, row } => {
+            Op::GraphExtras { key, row } => {
                 externals.insert(key, records::encode(&**row).as_slice())?;
             }
             Op::GraphFinished { key } => {
@@ -405,7 +417,7 @@ pub(super) fn recover(
     let tasks = txn.open_table(GRAPH_TASKS)?;
     let active = txn.open_table(GRAPHS_ACTIVE)?;
     let outputs = txn.open_table(OUTPUT)?;
-    let externals = txn.open_table(GRAPH_EXTERNALS)?;
+    let externals = txn.open_table(GRAPH_EXTRAS)?;
     let mut found = Vec::new();
     for entry in active.iter()? {
         let key = *entry?.0.value();
@@ -439,7 +451,7 @@ pub(super) fn recover(
         let externals = match externals.get(&key)? {
             Some(bytes) => records::decode(bytes.value())
                 .map_err(|e| GraphRecovery::Record(name.clone(), e))?,
-            None => GraphExternalsRow::default(),
+            None => GraphExtrasRow::default(),
         };
         found.push(StoredGraph {
             key,

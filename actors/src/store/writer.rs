@@ -395,7 +395,7 @@ impl Writer {
                     | Op::GraphTask { .. }
                     | Op::GraphFinished { .. }
                     | Op::GraphReopened { .. }
-                    | Op::GraphExternals { .. } => {}
+                    | Op::GraphExtras { .. } => {}
                 }
             }
             for (id, row) in &rows {
