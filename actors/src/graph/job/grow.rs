@@ -72,7 +72,12 @@ impl GraphJob {
             }
             state.grow(added);
             *self.plan.write() = Arc::clone(&grown);
-            self.prepared.lock().extend(prepared);
+            let mut all = self.prepared.lock();
+            // An adopted graph that had finished was never prepared: its
+            // old tasks stay unprepared (prepared again if retried).
+            all.resize(old, None);
+            all.extend(prepared);
+            drop(all);
             self.journal_definition(&graphs);
         });
         // As a retry decides it (see `reset_failed`): under the lease
