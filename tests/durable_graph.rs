@@ -223,7 +223,11 @@ async fn a_task_added_before_a_crash_runs_after_it_with_its_outside_dependencies
     assert_eq!(grown.get(again).unwrap().status, TaskStatus::Succeeded);
     let counts = runs_per_task(&marker);
     assert_eq!(counts.get("again"), Some(&1), "{counts:?}");
-    assert_eq!(counts.get("late"), Some(&1), "nothing ran twice: {counts:?}");
+    assert_eq!(
+        counts.get("late"),
+        Some(&1),
+        "nothing ran twice: {counts:?}"
+    );
     // Its run carries its task's label, in memory and in the store.
     let query = taskorch::RunQuery::new().label("grown", "yes");
     let late_run = report.get(late).unwrap().run_id;

@@ -248,7 +248,7 @@ pub(crate) fn adopt(
             stored.name().unwrap_or("(unnamed)")
         ),
     };
-    let graph = rebuild(&stored.row, &stored.externals);
+    let graph = rebuild(&stored.row, &stored.extras);
     let plan = Plan::build(graph).map_err(invalid)?;
     let state = restore(&plan, &stored);
     let (job, run) = GraphJob::assemble(

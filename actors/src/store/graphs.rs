@@ -264,9 +264,9 @@ pub struct StoredGraph {
     /// By task index: the stored state (`None`: it never got anywhere),
     /// with its run's output.
     pub(crate) tasks: Vec<Option<(GraphTaskRow, Option<OutputRow>)>>,
-    /// Its tasks' dependencies outside the graph (none for a graph stored
-    /// before they existed).
-    pub(crate) externals: GraphExtrasRow,
+    /// What its definition does not carry of its tasks (empty for a graph
+    /// stored before there was any, or without any).
+    pub(crate) extras: GraphExtrasRow,
 }
 
 impl StoredGraph {
@@ -320,7 +320,7 @@ pub(super) fn apply(
     let mut graphs = txn.open_table(GRAPHS)?;
     let mut tasks = txn.open_table(GRAPH_TASKS)?;
     let mut active = txn.open_table(GRAPHS_ACTIVE)?;
-    let mut externals = txn.open_table(GRAPH_EXTRAS)?;
+    let mut extras = txn.open_table(GRAPH_EXTRAS)?;
     let mut finished_any = false;
     for op in ops {
         match op {
@@ -332,7 +332,7 @@ pub(super) fn apply(
                 tasks.insert(&task_key(key, *index), records::encode(&**row).as_slice())?;
             }
             Op::GraphExtras { key, row } => {
-                externals.insert(key, records::encode(&**row).as_slice())?;
+                extras.insert(key, records::encode(&**row).as_slice())?;
             }
             Op::GraphFinished { key } => {
                 active.remove(key)?;
@@ -350,7 +350,7 @@ pub(super) fn apply(
         }
     }
     if finished_any {
-        retain(&mut graphs, &mut tasks, &active, &mut externals, limits)?;
+        retain(&mut graphs, &mut tasks, &active, &mut extras, limits)?;
     }
     Ok(())
 }
@@ -360,7 +360,7 @@ fn retain(
     graphs: &mut Table<&[u8; 16], &[u8]>,
     tasks: &mut Table<&[u8; 20], &[u8]>,
     active: &Table<&[u8; 16], ()>,
-    externals: &mut Table<&[u8; 16], &[u8]>,
+    extras: &mut Table<&[u8; 16], &[u8]>,
     limits: StoreLimits,
 ) -> Result<(), redb::Error> {
     let finished = graphs.len()?.saturating_sub(active.len()?);
@@ -380,7 +380,7 @@ fn retain(
     }
     for key in doomed {
         graphs.remove(&key)?;
-        externals.remove(&key)?;
+        extras.remove(&key)?;
         let (first, last) = task_bounds(&key);
         let rows: Vec<[u8; 20]> = tasks
             .range::<&[u8; 20]>(&first..=&last)?
@@ -417,7 +417,7 @@ pub(super) fn recover(
     let tasks = txn.open_table(GRAPH_TASKS)?;
     let active = txn.open_table(GRAPHS_ACTIVE)?;
     let outputs = txn.open_table(OUTPUT)?;
-    let externals = txn.open_table(GRAPH_EXTRAS)?;
+    let extras_table = txn.open_table(GRAPH_EXTRAS)?;
     let mut found = Vec::new();
     for entry in active.iter()? {
         let key = *entry?.0.value();
@@ -448,7 +448,7 @@ pub(super) fn recover(
             };
             *slot = Some((task, output));
         }
-        let externals = match externals.get(&key)? {
+        let extras = match extras_table.get(&key)? {
             Some(bytes) => records::decode(bytes.value())
                 .map_err(|e| GraphRecovery::Record(name.clone(), e))?,
             None => GraphExtrasRow::default(),
@@ -457,7 +457,7 @@ pub(super) fn recover(
             key,
             row,
             tasks: states,
-            externals,
+            extras,
         });
     }
     Ok(found)
