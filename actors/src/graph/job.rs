@@ -73,7 +73,8 @@ pub struct GraphJob {
     ///
     /// [`update_planned`]: GraphJob::update_planned
     plan: RwLock<Arc<Plan>>,
-    /// The graph's name (never changes).
+    /// The graph's id and name (neither changes as it grows).
+    id: u64,
     graph_name: Option<String>,
     /// The tasks' names, for handles to lend out.
     names: Names,
@@ -180,6 +181,7 @@ impl GraphJob {
             names.set(i, &node.name);
         }
         let job = Arc::new(GraphJob {
+            id: plan.graph,
             graph_name: plan.name.clone(),
             plan: RwLock::new(Arc::new(plan)),
             names,
@@ -220,7 +222,7 @@ impl GraphJob {
 
     /// The graph's id.
     pub fn id(&self) -> u64 {
-        self.plan.read().graph
+        self.id
     }
 
     /// The graph's name, if it was given one.
