@@ -376,14 +376,27 @@ pub enum Error {
         path: Vec<String>,
     },
 
-    /// A graph task depends on a key that is not a task of its graph (a
-    /// key from another `TaskGraph`). Nothing of the graph ran.
+    /// A graph task depends on a key that names no task: a key of a
+    /// `TaskGraph` never submitted to this runtime (nor adopted from its
+    /// store), or past the tasks of its graph. Nothing of the graph (or
+    /// of what was being added to it) ran.
     #[error("task {task:?} depends on {dependency}, which is not a task of this graph")]
     UnknownDependency {
         /// The name of the task that declared the dependency.
         task: String,
         /// The key it named.
         dependency: TaskKey,
+    },
+
+    /// A graph task depends on a run (`GraphTask::after_run`) that
+    /// neither the registry nor the store knows. Nothing of the graph (or
+    /// of what was being added to it) ran.
+    #[error("task {task:?} depends on run {run}, which this runtime does not know")]
+    UnknownRunDependency {
+        /// The name of the task that declared the dependency.
+        task: String,
+        /// The run it named.
+        run: RunId,
     },
 
     /// Two tasks of one graph have the same name; names are unique within
@@ -639,6 +652,7 @@ impl Error {
             Error::UnknownWorkflow(_) => "unknown_workflow",
             Error::DependencyCycle { .. } => "dependency_cycle",
             Error::UnknownDependency { .. } => "unknown_dependency",
+            Error::UnknownRunDependency { .. } => "unknown_run_dependency",
             Error::DuplicateTask(_) => "duplicate_task",
             Error::UnknownTask(_) => "unknown_task",
             Error::InvalidKey { .. } => "invalid_key",
@@ -692,6 +706,7 @@ impl Error {
                 | Error::UnknownWorkflow(_)
                 | Error::DependencyCycle { .. }
                 | Error::UnknownDependency { .. }
+                | Error::UnknownRunDependency { .. }
                 | Error::DuplicateTask(_)
                 | Error::UnknownTask(_)
                 | Error::InvalidKey { .. }

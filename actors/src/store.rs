@@ -72,8 +72,8 @@ use crate::run::{RunId, RunInfo};
 pub(crate) use backend::FaultSwitch;
 pub use graphs::StoredGraph;
 pub(crate) use graphs::{
-    GraphRow, GraphTaskDef, GraphTaskRow, StoredAccess, StoredResource, StoredResourceId,
-    StoredResourceKind, StoredTaskStatus,
+    GraphExtrasRow, GraphRow, GraphTaskDef, GraphTaskExtras, GraphTaskRow, StoredAccess,
+    StoredExternal, StoredResource, StoredResourceId, StoredResourceKind, StoredTaskStatus,
 };
 pub(crate) use records::{
     JobRow, OutcomeRow, OutputRow, QueueRow, RunRow, ScheduleRow, TriggerRow, micros, time,
@@ -146,6 +146,13 @@ pub(crate) enum Op {
     /// Graph `key` was reopened by a retry: active again, and the rows of
     /// its tasks `reset` (back to `Pending`, which is never stored) gone.
     GraphReopened { key: [u8; 16], reset: Vec<u32> },
+    /// What graph `key`'s definition does not carry of its tasks (their
+    /// dependencies outside it, their job options), written with the
+    /// definition when any task has any.
+    GraphExtras {
+        key: [u8; 16],
+        row: Box<GraphExtrasRow>,
+    },
     /// The runtime was halted for `Some(reason)`, or resumed (`None`).
     Halt { reason: Option<String> },
     /// A queue was declared, changed, paused or resumed.
@@ -567,6 +574,14 @@ impl Store {
         self.path()
             .and_then(|p| std::fs::metadata(p).ok())
             .map_or(0, |m| m.len())
+    }
+
+    /// The stored status of task `index` of graph `key` (any graph, also a
+    /// finished one retention has not removed): `None` if the graph or the
+    /// task is not stored, or the task never started (`Pending`).
+    pub(crate) fn graph_task_status(&self, key: [u8; 16], index: u32) -> Option<StoredTaskStatus> {
+        self.read(|db| graphs::task_status(db, key, index))
+            .flatten()
     }
 
     fn read<T>(&self, f: impl FnOnce(&Database) -> Result<T, redb::Error>) -> Option<T> {

@@ -394,7 +394,8 @@ impl Writer {
                     | Op::Graph { .. }
                     | Op::GraphTask { .. }
                     | Op::GraphFinished { .. }
-                    | Op::GraphReopened { .. } => {}
+                    | Op::GraphReopened { .. }
+                    | Op::GraphExtras { .. } => {}
                 }
             }
             for (id, row) in &rows {
