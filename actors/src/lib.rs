@@ -31,6 +31,9 @@
 //!     │                                 by the keeper (backoff, give-up on bad programs)
 //!     │                                 state outside: PoolTable { spec, queue, counters, logs }
 //!     └── pool_worker × n               serve loop: pulls requests from the pool's queue
+//!
+//! Services (beside the tree)          one keeper task per supervised service: its own
+//!                                     restart policy, window and backoff (see `service`)
 //! ```
 //!
 //! The supervisor takes any list of [`ChildSpec`]s; the five above are
@@ -83,6 +86,9 @@
 //!                         timer, store hooks
 //!   pool.rs, pool/        the pool keeper (Pooled), worker actors, serve loop (the hot
 //!                         path), spec, shared state, log ring
+//!   service.rs, service/  supervised services: spec, one keeper task per service
+//!                         (restart policy, intensity, backoff), incarnations as runs,
+//!                         readiness/liveness probes, dependency order, store records
 //!   runner.rs             one run from start to terminal status: attempts, retries,
 //!                         time-outs, cancellation; shared by every pattern actor
 //!   process.rs, process/  resolution, spawning in process groups, termination, bounded
@@ -146,7 +152,8 @@
 //! 9. `context`: runtime-wide state only.
 //! 10. `runner`: one run from start to terminal status.
 //! 11. `executor`, `launcher`, `scheduler`, `pool`, `graph`, `batch`,
-//!     `request`: the pattern actors and the requests that pick them.
+//!     `request`, `service`: the pattern actors and the requests that
+//!     pick them; the application's supervised services.
 //! 12. `runtime`: wires the tree ([`Runtime::start`]).
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
@@ -184,6 +191,7 @@ mod run;
 mod runner;
 pub mod runtime;
 pub mod scheduler;
+pub mod service;
 pub mod shutdown;
 mod slot;
 pub mod store;
@@ -215,13 +223,16 @@ pub use pattern::Pattern;
 pub use pool::{
     POOL_ENV, Pool, PoolSpec, PoolState, PoolStats, Pools, WORKER_ENV, WorkerLog, WorkerLogLine,
 };
-pub use process::{ProcessLimits, RUN_ID_ENV};
+pub use process::{ProcessLimits, RUN_ID_ENV, StopSignal};
 pub use queues::{QueueSpec, QueueState, Queues, Rate};
 pub use registry::{Registry, Retention, RunRecord};
 pub use request::{ExecutionPlan, Request};
 pub use risk::{RiskLimit, RiskLimits};
 pub use run::{ParseRunIdError, RetryNotice, RunId, RunInfo, RunQuery, RunStatus};
 pub use runtime::{Runtime, RuntimeConfig};
+pub use service::{
+    Escalation, Liveness, Readiness, Service, ServiceSpec, ServiceState, ServiceStatus, Services,
+};
 pub use slot::{ActorSlot, Reply};
 pub use store::{Recovered, ResumedRun, Store, StoreLimits, StoredRun};
 pub use stream::{Retries, RunStream};
