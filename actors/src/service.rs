@@ -144,6 +144,9 @@ pub(crate) struct Table {
     /// Command services restored from the store and not yet supervised
     /// again: `supervise` of such a name adopts the restored service.
     restored: Mutex<HashSet<String>>,
+    /// Ends every keeper: cancelled by `shutdown` once every service is
+    /// stopped, and with the runtime's root token (the emergency stop).
+    pub(crate) closed: tokio_util::sync::CancellationToken,
 }
 
 impl Table {
@@ -226,13 +229,14 @@ impl Services {
     pub(crate) fn new(ctx: Arc<Context>) -> Self {
         Services {
             table: Arc::new(Table {
-                ctx,
                 cells: RwLock::new(Vec::new()),
                 next_order: AtomicU64::new(0),
                 keepers: TaskTracker::new(),
                 unhealthy: Mutex::new(Vec::new()),
                 stored: Mutex::new(HashMap::new()),
                 restored: Mutex::new(HashSet::new()),
+                closed: ctx.shutdown().root().child_token(),
+                ctx,
             }),
         }
     }
@@ -418,6 +422,7 @@ impl Services {
             .ok_or_else(|| Error::UnknownService(name.to_string()))?;
         service.stop().await?;
         self.table.cells.write().retain(|c| c.spec.name != name);
+        service.cell.send(Control::Forget);
         #[cfg(feature = "fault-injection")]
         self.table.ctx.faults().detach_service(name);
         let name = name.to_string();
@@ -444,6 +449,7 @@ impl Services {
             let _ = tokio::time::timeout(bound, rx).await;
         }
         self.table.cells.write().clear();
+        self.table.closed.cancel();
         self.table.keepers.close();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.table.keepers.wait()).await;
     }

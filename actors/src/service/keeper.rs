@@ -27,8 +27,10 @@
 //! # How it stops
 //! `Stop`: the incarnation's token fires, its group gets the stop signal,
 //! `stop_grace`, then SIGKILL (`process::run`); the keeper waits for that
-//! and answers. The keeper itself ends when every handle and the table are
-//! gone (its channel closes) or the runtime's emergency stop fires.
+//! and answers. The keeper itself ends on `Forget` (the service was
+//! removed), when its channel closes, or when the table closes (after the
+//! shutdown has stopped every service, or at the runtime's emergency stop:
+//! the table's token is a child of the runtime's root token).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -80,6 +82,8 @@ pub(crate) enum Control {
     Restart {
         done: Option<oneshot::Sender<()>>,
     },
+    /// The service was removed: stop and end the keeper.
+    Forget,
     /// An injected fault, due at the `nth` readiness from now.
     #[cfg(feature = "fault-injection")]
     Fault(crate::fault::Fault, u32),
@@ -177,7 +181,7 @@ impl Keeper {
             }
             Begin::Run => Phase::Start(Duration::ZERO),
         };
-        let root = self.table.ctx.shutdown().root().clone();
+        let root = self.table.closed.clone();
         loop {
             phase = match phase {
                 Phase::Exit => return,
@@ -193,7 +197,7 @@ impl Keeper {
     /// A message while nothing runs.
     fn idle(&mut self, control: Option<Control>) -> Phase {
         match control {
-            None => Phase::Exit,
+            None | Some(Control::Forget) => Phase::Exit,
             Some(Control::Stop { done, .. }) => {
                 answer(done);
                 Phase::Idle
@@ -221,7 +225,7 @@ impl Keeper {
     /// Wait out `delay`, then the dependencies, then run an incarnation
     /// and decide what follows it.
     async fn start_after(&mut self, delay: Duration) -> Phase {
-        let root = self.table.ctx.shutdown().root().clone();
+        let root = self.table.closed.clone();
         if !delay.is_zero() {
             let sleep = tokio::time::sleep(delay);
             tokio::pin!(sleep);
@@ -230,7 +234,7 @@ impl Keeper {
                     _ = &mut sleep => break,
                     _ = root.cancelled() => return Phase::Exit,
                     control = self.rx.recv() => match control {
-                        None => return Phase::Exit,
+                        None | Some(Control::Forget) => return Phase::Exit,
                         Some(Control::Stop { by, reason, done }) => {
                             return self.stopped(by, reason, done);
                         }
@@ -260,7 +264,7 @@ impl Keeper {
     /// message said otherwise).
     async fn wait_dependencies(&mut self) -> Option<Phase> {
         let deps = self.table.dependencies_of(&self.cell.spec);
-        let root = self.table.ctx.shutdown().root().clone();
+        let root = self.table.closed.clone();
         for dep in deps {
             let mut watch = dep.status.subscribe();
             loop {
@@ -279,7 +283,7 @@ impl Keeper {
                     },
                     _ = root.cancelled() => return Some(Phase::Exit),
                     control = self.rx.recv() => match control {
-                        None => return Some(Phase::Exit),
+                        None | Some(Control::Forget) => return Some(Phase::Exit),
                         Some(Control::Stop { by, reason, done }) => {
                             return Some(self.stopped(by, reason, done));
                         }
@@ -333,7 +337,7 @@ impl Keeper {
         tokio::pin!(expiry);
         let mut ready = false;
         let mut liveness: BoxFuture<'static, String> = std::future::pending().boxed();
-        let root = ctx.shutdown().root().clone();
+        let root = self.table.closed.clone();
         #[cfg(feature = "fault-injection")]
         let mut stall_end: Option<Instant> = None;
         #[cfg(feature = "fault-injection")]
@@ -401,11 +405,12 @@ impl Keeper {
                     }
                 }
                 _ = root.cancelled() => {
+                    stop.cancel();
                     let _ = (&mut task).await;
                     break Left::Gone;
                 }
                 control = self.rx.recv() => match control {
-                    None => {
+                    None | Some(Control::Forget) => {
                         stop.cancel();
                         let _ = (&mut task).await;
                         break Left::Gone;
