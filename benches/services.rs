@@ -68,7 +68,10 @@ async fn restart_latency(orch: &Orchestrator, samples: usize) {
     svc.wait_ready().await.expect("ready");
     let mut events = orch.observe().subscribe();
     let mut raw = spawn_raw();
-    let (mut ours, mut floor) = (Samples::with_capacity(samples), Samples::with_capacity(samples));
+    let (mut ours, mut floor) = (
+        Samples::with_capacity(samples),
+        Samples::with_capacity(samples),
+    );
     for i in 0..WARMUP + samples {
         // Ours: kill, then the next ServiceReady of this service.
         let pid = svc.status().pid.expect("a running incarnation");
@@ -114,7 +117,11 @@ async fn restart_latency(orch: &Orchestrator, samples: usize) {
         ours.p99().as_secs_f64() * 1e6,
         floor.p99().as_secs_f64() * 1e6
     );
-    orch.observe().services().remove("bench-sleep").await.expect("remove");
+    orch.observe()
+        .services()
+        .remove("bench-sleep")
+        .await
+        .expect("remove");
 }
 
 fn spawn_raw() -> tokio::process::Child {
@@ -150,7 +157,10 @@ async fn crash_loop_cpu(orch: &Orchestrator) {
     let cpu = cpu_time();
     let started = Instant::now();
     let svc = orch
-        .supervise(ServiceSpec::command("bench-crash", "/bin/false").intensity(10, Duration::from_secs(60)))
+        .supervise(
+            ServiceSpec::command("bench-crash", "/bin/false")
+                .intensity(10, Duration::from_secs(60)),
+        )
         .await
         .expect("supervise");
     let _ = svc.wait_ready().await;
@@ -174,7 +184,11 @@ async fn crash_loop_cpu(orch: &Orchestrator) {
         svc.status().restarts,
         count
     );
-    orch.observe().services().remove("bench-crash").await.expect("remove");
+    orch.observe()
+        .services()
+        .remove("bench-crash")
+        .await
+        .expect("remove");
 }
 
 async fn memory(orch: &Orchestrator) {
@@ -182,7 +196,7 @@ async fn memory(orch: &Orchestrator) {
     let region = Region::new(GLOBAL);
     let mut handles = Vec::with_capacity(ACTIONS);
     for i in 0..ACTIONS {
-        let spec = ServiceSpec::action(format!("idle-{i:04}"), || std::future::pending());
+        let spec = ServiceSpec::action(format!("idle-{i:04}"), std::future::pending);
         handles.push(orch.supervise(spec).await.expect("supervise"));
     }
     for h in &handles {

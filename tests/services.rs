@@ -91,7 +91,10 @@ async fn a_permanent_service_comes_back_after_a_crash_with_an_event_and_a_new_ru
     }
     assert_eq!(seen, ["started", "ready", "restarting", "started", "ready"]);
     orch.shutdown().await.unwrap();
-    assert!(!alive(second), "the service's process outlived the shutdown");
+    assert!(
+        !alive(second),
+        "the service's process outlived the shutdown"
+    );
 }
 
 #[tokio::test]
@@ -141,7 +144,8 @@ async fn a_crash_loop_trips_the_intensity_and_fails_with_the_last_exit_and_stder
     let orch = start_runtime().await;
     let svc = orch
         .supervise(quick(
-            sh("crasher", "echo 'fatal: no config' >&2; exit 3").intensity(3, Duration::from_secs(30)),
+            sh("crasher", "echo 'fatal: no config' >&2; exit 3")
+                .intensity(3, Duration::from_secs(30)),
         ))
         .await
         .unwrap();
@@ -173,8 +177,11 @@ async fn ready_on_a_line_of_output() {
     let orch = start_runtime().await;
     let svc = orch
         .supervise(
-            sh("web", "echo starting; sleep 0.3; echo 'INFO listening on :8080'; exec sleep 30")
-                .ready(Readiness::Line("listening on".into())),
+            sh(
+                "web",
+                "echo starting; sleep 0.3; echo 'INFO listening on :8080'; exec sleep 30",
+            )
+            .ready(Readiness::Line("listening on".into())),
         )
         .await
         .unwrap();
@@ -196,7 +203,9 @@ async fn ready_when_a_tcp_port_accepts() {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(svc.status().state, ServiceState::Starting);
-    let _listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let _listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
     tokio::time::timeout(Duration::from_secs(10), svc.wait_ready())
         .await
         .expect("ready within 10 s")
@@ -343,8 +352,10 @@ async fn bad_specs_are_refused_with_typed_errors_before_anything_starts() {
         Err(Error::InvalidService { service, reason }) if service == "z" && reason.contains("window")
     ));
     assert!(matches!(
-        orch.supervise(ServiceSpec::action("act", || async { Ok(()) })
-            .ready(Readiness::Line("x".into()))).await,
+        orch.supervise(
+            ServiceSpec::action("act", || async { Ok(()) }).ready(Readiness::Line("x".into()))
+        )
+        .await,
         Err(Error::InvalidService { .. })
     ));
     assert!(matches!(
@@ -352,10 +363,14 @@ async fn bad_specs_are_refused_with_typed_errors_before_anything_starts() {
         Err(Error::InvalidService { reason, .. }) if reason.contains("https")
     ));
     assert!(matches!(
-        orch.supervise(ServiceSpec::command("missing", "/no/such/program")).await,
+        orch.supervise(ServiceSpec::command("missing", "/no/such/program"))
+            .await,
         Err(Error::NotFound { .. })
     ));
-    assert!(services.names().is_empty(), "a refused spec started something");
+    assert!(
+        services.names().is_empty(),
+        "a refused spec started something"
+    );
     orch.supervise(sh("dup", "exec sleep 30")).await.unwrap();
     assert!(matches!(
         orch.supervise(sh("dup", "exec sleep 30")).await,
@@ -381,7 +396,10 @@ async fn an_ignored_stop_signal_gets_sigkill_of_the_group_after_the_grace() {
     let pids = wait_for_pids(&pids, 2).await;
     let started = Instant::now();
     svc.stop().await.unwrap();
-    assert!(started.elapsed() >= Duration::from_millis(450), "stopped before the grace");
+    assert!(
+        started.elapsed() >= Duration::from_millis(450),
+        "stopped before the grace"
+    );
     assert_eq!(svc.status().state, ServiceState::Stopped);
     crate::common::assert_all_dead(&pids).await;
 }
@@ -405,9 +423,15 @@ async fn a_custom_stop_signal_is_what_the_group_gets() {
     let run = svc.status().run_id.unwrap();
     let started = Instant::now();
     svc.stop().await.unwrap();
-    assert!(started.elapsed() < Duration::from_secs(10), "SIGINT was not honoured");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "SIGINT was not honoured"
+    );
     let output = orch.output(run).unwrap();
-    assert!(output.lines.iter().any(|l| l.text == "got-int"), "{output:?}");
+    assert!(
+        output.lines.iter().any(|l| l.text == "got-int"),
+        "{output:?}"
+    );
 }
 
 #[tokio::test]
@@ -416,7 +440,9 @@ async fn one_for_all_restarts_the_whole_group_and_requires_follows_its_dependenc
     let services = orch.observe().services();
     let handles = services
         .supervise_all(vec![
-            sh("a", "exec sleep 30").group("g").strategy(Strategy::OneForAll),
+            sh("a", "exec sleep 30")
+                .group("g")
+                .strategy(Strategy::OneForAll),
             sh("b", "exec sleep 30").group("g"),
             sh("c", "exec sleep 30").requires("a"),
             sh("d", "exec sleep 30"),
@@ -436,7 +462,11 @@ async fn one_for_all_restarts_the_whole_group_and_requires_follows_its_dependenc
     .await;
     // Only the failed one counts a restart of its own.
     assert_eq!(handles[0].status().restarts, 1);
-    assert_eq!(handles[3].status().run_id, before[3], "d is outside the group");
+    assert_eq!(
+        handles[3].status().run_id,
+        before[3],
+        "d is outside the group"
+    );
 }
 
 #[tokio::test]
@@ -446,7 +476,9 @@ async fn rest_for_one_restarts_only_the_members_after_the_failed_one() {
     let handles = services
         .supervise_all(vec![
             sh("first", "exec sleep 30").group("g"),
-            sh("mid", "exec sleep 30").group("g").strategy(Strategy::RestForOne),
+            sh("mid", "exec sleep 30")
+                .group("g")
+                .strategy(Strategy::RestForOne),
             sh("last", "exec sleep 30").group("g"),
         ])
         .unwrap();
@@ -477,7 +509,10 @@ async fn a_missing_heartbeat_restarts_the_service() {
         )
         .await
         .unwrap();
-    wait_for("a restart for the missing heartbeat", || svc.status().restarts >= 1).await;
+    wait_for("a restart for the missing heartbeat", || {
+        svc.status().restarts >= 1
+    })
+    .await;
     assert!(
         svc.status()
             .last_exit
@@ -502,7 +537,10 @@ async fn a_failed_liveness_probe_restarts_the_service() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(svc.status().restarts, 0, "a passing probe restarted it");
     drop(listener);
-    wait_for("a restart for the failed probe", || svc.status().restarts >= 1).await;
+    wait_for("a restart for the failed probe", || {
+        svc.status().restarts >= 1
+    })
+    .await;
     assert!(svc.status().last_exit.unwrap().contains("liveness"));
 }
 
@@ -541,12 +579,17 @@ async fn an_action_crash_loop_backs_off_and_gives_up_without_spinning() {
                 async { Err::<(), _>("boom".to_string()) }
             })
             .intensity(4, Duration::from_secs(60))
-            .backoff(Backoff::exponential(Duration::from_secs(1), Duration::from_secs(60))),
+            .backoff(Backoff::exponential(
+                Duration::from_secs(1),
+                Duration::from_secs(60),
+            )),
         )
         .await
         .unwrap();
     assert!(
-        wait_until(Duration::from_secs(600), || svc.status().state == ServiceState::Failed).await
+        wait_until(Duration::from_secs(600), || svc.status().state
+            == ServiceState::Failed)
+        .await
     );
     // 1 + 4 restarts; the first restart is immediate, then 1 s, 2 s, 4 s.
     assert_eq!(calls.load(Ordering::SeqCst), 5);
@@ -555,7 +598,12 @@ async fn an_action_crash_loop_backs_off_and_gives_up_without_spinning() {
         elapsed >= Duration::from_secs(7) && elapsed < Duration::from_secs(9),
         "{elapsed:?}"
     );
-    assert!(svc.status().reason.unwrap().contains("returned an error: boom"));
+    assert!(
+        svc.status()
+            .reason
+            .unwrap()
+            .contains("returned an error: boom")
+    );
     orch.shutdown().await.unwrap();
 }
 
@@ -569,7 +617,7 @@ async fn an_action_service_escalates_as_configured() {
                 .intensity(1, Duration::from_secs(10))
                 .group("g")
                 .escalation(Escalation::StopGroup),
-            ServiceSpec::action("sibling", || std::future::pending()).group("g"),
+            ServiceSpec::action("sibling", std::future::pending).group("g"),
             ServiceSpec::action("sad", || async { Err::<(), _>("no".to_string()) })
                 .intensity(1, Duration::from_secs(10))
                 .escalation(Escalation::Unhealthy),
@@ -598,10 +646,15 @@ async fn permanent_services_come_back_after_a_reopen_and_failed_ones_stay_failed
     let old_pid = keep.status().pid.unwrap();
     let old_run = keep.status().run_id.unwrap();
     let broken = orch
-        .supervise(quick(sh("broken", "echo bad >&2; exit 7").intensity(1, Duration::from_secs(30))))
+        .supervise(quick(
+            sh("broken", "echo bad >&2; exit 7").intensity(1, Duration::from_secs(30)),
+        ))
         .await
         .unwrap();
-    wait_for("broken to fail", || broken.status().state == ServiceState::Failed).await;
+    wait_for("broken to fail", || {
+        broken.status().state == ServiceState::Failed
+    })
+    .await;
     orch.shutdown().await.unwrap();
     assert!(!alive(old_pid));
 
@@ -612,7 +665,9 @@ async fn permanent_services_come_back_after_a_reopen_and_failed_ones_stay_failed
     keep.wait_ready().await.unwrap();
     assert_ne!(keep.status().run_id, Some(old_run));
     let broken = orch
-        .supervise(quick(sh("broken", "echo bad >&2; exit 7").intensity(1, Duration::from_secs(30))))
+        .supervise(quick(
+            sh("broken", "echo bad >&2; exit 7").intensity(1, Duration::from_secs(30)),
+        ))
         .await
         .expect("a restored service is adopted by supervise");
     assert_eq!(broken.status().state, ServiceState::Failed);
@@ -663,13 +718,42 @@ async fn faults_reach_services_by_name() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(svc.status().restarts, 1);
     svc.restart().await.unwrap();
-    wait_for("the fault on the second readiness", || svc.status().restarts == 2).await;
+    wait_for("the fault on the second readiness", || {
+        svc.status().restarts == 2
+    })
+    .await;
     assert!(matches!(
         orch.faults().inject_at("ghost", FaultTarget::next(), Fault::CrashService),
         Err(Error::InvalidFault { actor, .. }) if actor == "ghost"
     ));
     assert!(matches!(
-        orch.faults().inject_at("victim", FaultTarget::next(), Fault::StallService(Duration::ZERO)),
+        orch.faults().inject_at(
+            "victim",
+            FaultTarget::next(),
+            Fault::StallService(Duration::ZERO)
+        ),
         Err(Error::InvalidFault { .. })
     ));
+    // A stall: the heartbeat stops, liveness restarts it.
+    let beat = orch
+        .supervise(
+            sh("beat", "while :; do echo tick; sleep 0.1; done")
+                .liveness(Liveness::Heartbeat {
+                    line: "tick".into(),
+                    within: Duration::from_millis(800),
+                })
+                .stop_grace(Duration::from_millis(300)),
+        )
+        .await
+        .unwrap();
+    beat.wait_ready().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(beat.status().restarts, 0, "a steady heartbeat was missed");
+    orch.inject_fault("beat", Fault::StallService(Duration::from_secs(30)));
+    wait_for("the stalled service to be restarted", || {
+        beat.status().restarts == 1 && beat.status().state == ServiceState::Ready
+    })
+    .await;
+    assert!(beat.status().last_exit.unwrap().contains("heartbeat"));
+    assert!(orch.faults().stats().fired >= 4);
 }

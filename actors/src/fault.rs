@@ -412,7 +412,9 @@ impl FaultPlan {
             )));
         }
         if target.nth == 0 {
-            return Err(invalid("nth counts from 1 (nth(1) is the next time)".into()));
+            return Err(invalid(
+                "nth counts from 1 (nth(1) is the next time)".into(),
+            ));
         }
         if let Fault::StallService(d) = fault
             && d.is_zero()

@@ -65,8 +65,8 @@ use crate::output::StreamKind;
 use crate::run::RunId;
 use capture::{BoundedCapture, drain};
 use child::{ChildProcess, terminate_with};
-pub use stop_signal::StopSignal;
 pub(crate) use orphans::stop_orphan_groups;
+pub use stop_signal::StopSignal;
 #[cfg(unix)]
 pub(crate) use unix::{GroupChild, SHELL, exit_signal};
 #[cfg(windows)]

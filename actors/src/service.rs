@@ -272,7 +272,9 @@ impl Services {
                 Ok(()) => {
                     self.table.restored.lock().insert(name);
                 }
-                Err(e) => tracing::error!(service = %name, error = %e, "stored service not restored"),
+                Err(e) => {
+                    tracing::error!(service = %name, error = %e, "stored service not restored")
+                }
             }
         }
     }
@@ -325,10 +327,7 @@ impl Services {
             let order = self.table.next_order.fetch_add(1, Ordering::Relaxed);
             self.add_resolved(spec, work, order, initial);
         }
-        Ok(names
-            .iter()
-            .filter_map(|name| self.find(name))
-            .collect())
+        Ok(names.iter().filter_map(|name| self.find(name)).collect())
     }
 
     fn add(&self, spec: ServiceSpec, order: u64, initial: Initial) -> Result<()> {
@@ -426,7 +425,10 @@ impl Services {
         #[cfg(feature = "fault-injection")]
         self.table.ctx.faults().detach_service(name);
         let name = name.to_string();
-        self.table.ctx.store().journal(|| Op::Service { name, record: None });
+        self.table
+            .ctx
+            .store()
+            .journal(|| Op::Service { name, record: None });
         Ok(())
     }
 
@@ -445,7 +447,8 @@ impl Services {
             });
             // The stop takes at most the grace plus the SIGKILL settle time;
             // a keeper that is gone answers at once (the sender drops).
-            let bound = cell.spec.stop_grace + crate::process::child::KILL_SETTLE + Duration::from_secs(1);
+            let bound =
+                cell.spec.stop_grace + crate::process::child::KILL_SETTLE + Duration::from_secs(1);
             let _ = tokio::time::timeout(bound, rx).await;
         }
         self.table.cells.write().clear();
@@ -454,7 +457,6 @@ impl Services {
         let _ = tokio::time::timeout(Duration::from_secs(5), self.table.keepers.wait()).await;
     }
 }
-
 
 fn status_of(cell: &Cell) -> ServiceStatus {
     let mut status = cell.status.borrow().clone();

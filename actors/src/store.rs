@@ -76,11 +76,9 @@ pub(crate) use graphs::{
     StoredResourceKind, StoredTaskStatus,
 };
 pub(crate) use records::{
-    decode as decode_record, encode as encode_record,
-};
-pub(crate) use records::{
     JobRow, OutcomeRow, OutputRow, QueueRow, RunRow, ScheduleRow, TriggerRow, micros, time,
 };
+pub(crate) use records::{decode as decode_record, encode as encode_record};
 pub use recover::{Recovered, ResumedRun};
 // The graph engine converts it in its own module; its tests build rows.
 #[cfg(test)]

@@ -80,8 +80,16 @@ mod tests {
     fn names_parse_with_or_without_sig_in_any_case() {
         for signal in StopSignal::ALL {
             assert_eq!(signal.as_str().parse::<StopSignal>(), Ok(signal));
-            assert_eq!(signal.as_str()[3..].to_lowercase().parse::<StopSignal>(), Ok(signal));
+            assert_eq!(
+                signal.as_str()[3..].to_lowercase().parse::<StopSignal>(),
+                Ok(signal)
+            );
         }
-        assert!("SIGKILL".parse::<StopSignal>().unwrap_err().contains("SIGTERM"));
+        assert!(
+            "SIGKILL"
+                .parse::<StopSignal>()
+                .unwrap_err()
+                .contains("SIGTERM")
+        );
     }
 }

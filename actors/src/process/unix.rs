@@ -165,7 +165,11 @@ pub(crate) fn nix_signal(signal: super::StopSignal) -> Signal {
 /// Freeze (SIGSTOP) or thaw (SIGCONT) every process of group `pgid`; a
 /// group that is gone is no error.
 pub(crate) fn freeze_group(pgid: u32, frozen: bool) {
-    let signal = if frozen { Signal::SIGSTOP } else { Signal::SIGCONT };
+    let signal = if frozen {
+        Signal::SIGSTOP
+    } else {
+        Signal::SIGCONT
+    };
     let _ = signal_group(pgid, Some(signal));
 }
 

@@ -125,7 +125,9 @@ pub(crate) async fn start(
     record.set_attempt(1);
     let lines = match work {
         Resolved::Command { .. } => Some(Arc::clone(record.lines_or_init(|| {
-            Arc::new(LineLog::new(record.id(), ctx.limits().lines).with_events(record.events().clone()))
+            Arc::new(
+                LineLog::new(record.id(), ctx.limits().lines).with_events(record.events().clone()),
+            )
         }))),
         Resolved::Action(_) => None,
     };

@@ -79,9 +79,7 @@ pub(crate) enum Control {
     /// Stop the incarnation and start a new one at once; `counted`: as a
     /// restart of this service (`Service::restart`), else a restart caused
     /// by another service (group strategy, `requires`).
-    Restart {
-        done: Option<oneshot::Sender<()>>,
-    },
+    Restart { done: Option<oneshot::Sender<()>> },
     /// The service was removed: stop and end the keeper.
     Forget,
     /// An injected fault, due at the `nth` readiness from now.
@@ -229,6 +227,9 @@ impl Keeper {
         if !delay.is_zero() {
             let sleep = tokio::time::sleep(delay);
             tokio::pin!(sleep);
+            // Only an injected fault (queued for later) keeps it waiting;
+            // without the feature every arm leaves the loop.
+            #[cfg_attr(not(feature = "fault-injection"), allow(clippy::never_loop))]
             loop {
                 tokio::select! {
                     _ = &mut sleep => break,
@@ -272,7 +273,8 @@ impl Keeper {
                 match state {
                     ServiceState::Ready => break,
                     ServiceState::Failed | ServiceState::Stopped => {
-                        let reason = format!("service {:?} it starts after is {state}", dep.spec.name);
+                        let reason =
+                            format!("service {:?} it starts after is {state}", dep.spec.name);
                         return Some(self.stopped(StopBy::Dependency, Some(reason), None));
                     }
                     ServiceState::Starting | ServiceState::Restarting => {}
@@ -466,7 +468,8 @@ impl Keeper {
                     probe: spec.ready.to_string(),
                     after: spec.start_timeout,
                 };
-                self.cell.update(|s| s.last_exit = Some("stopped: not ready in time".into()));
+                self.cell
+                    .update(|s| s.last_exit = Some("stopped: not ready in time".into()));
                 self.stopped(StopBy::Dependency, Some(error.to_string()), None);
                 // After `stopped`, which clears the failure a stop sets.
                 self.cell.set_failure(error);
@@ -480,7 +483,11 @@ impl Keeper {
             }) => self.ended(clean, what, stderr_tail),
             Left::Ended(Ended::Stopped) => {
                 // Stopped from outside the keeper (the run was cancelled).
-                self.ended(false, "stopped from outside (the run was cancelled)".into(), String::new())
+                self.ended(
+                    false,
+                    "stopped from outside (the run was cancelled)".into(),
+                    String::new(),
+                )
             }
             Left::Ended(Ended::NotStarted(e)) => {
                 self.ended(false, format!("could not start: {e}"), String::new())
@@ -532,8 +539,14 @@ impl Keeper {
         let ctx = &self.table.ctx;
         let run_id = self.cell.status.borrow().run_id;
         tracing::info!(service = %name, restarts, ?delay, %reason, "service restarting");
-        ctx.trace().note(TRACE_ACTOR, "ServiceRestarted", EventKind::Supervisor,
-            TraceOutcome::Error, None, run_id);
+        ctx.trace().note(
+            TRACE_ACTOR,
+            "ServiceRestarted",
+            EventKind::Supervisor,
+            TraceOutcome::Error,
+            None,
+            run_id,
+        );
         crate::events::service(ctx.events(), || EventBody::ServiceRestarting {
             service: name.clone(),
             restarts,
@@ -567,8 +580,14 @@ impl Keeper {
         });
         let ctx = &self.table.ctx;
         let run_id = self.cell.status.borrow().run_id;
-        ctx.trace().note(TRACE_ACTOR, "ServiceGaveUp", EventKind::Supervisor,
-            TraceOutcome::Error, None, run_id);
+        ctx.trace().note(
+            TRACE_ACTOR,
+            "ServiceGaveUp",
+            EventKind::Supervisor,
+            TraceOutcome::Error,
+            None,
+            run_id,
+        );
         crate::events::service(ctx.events(), || EventBody::ServiceFailed {
             service: name.clone(),
             reason: reason.clone(),
@@ -600,7 +619,12 @@ impl Keeper {
     }
 
     /// Nothing runs any more: `Stopped`, the waiters told, then answer.
-    fn stopped(&mut self, by: StopBy, reason: Option<String>, done: Option<oneshot::Sender<()>>) -> Phase {
+    fn stopped(
+        &mut self,
+        by: StopBy,
+        reason: Option<String>,
+        done: Option<oneshot::Sender<()>>,
+    ) -> Phase {
         let name = self.cell.spec.name.clone();
         self.cell.update(|s| {
             s.state = ServiceState::Stopped;
@@ -640,8 +664,14 @@ impl Keeper {
         let ctx = &self.table.ctx;
         for fault in due {
             ctx.faults().service_fault_fired();
-            ctx.trace().note(TRACE_ACTOR, fault.name(), EventKind::Fault,
-                TraceOutcome::Ok, None, Some(record.id()));
+            ctx.trace().note(
+                TRACE_ACTOR,
+                fault.name(),
+                EventKind::Fault,
+                TraceOutcome::Ok,
+                None,
+                Some(record.id()),
+            );
             match fault {
                 Fault::CrashService | Fault::ExitService(_) => {
                     if let Fault::ExitService(code) = fault {
@@ -771,7 +801,9 @@ fn live(
                     let deadline = crate::duration::after(last, within);
                     match tokio::time::timeout_at(deadline, reader.next_line()).await {
                         Err(_) => {
-                            return format!("liveness: no heartbeat line {line:?} within {within:?}");
+                            return format!(
+                                "liveness: no heartbeat line {line:?} within {within:?}"
+                            );
                         }
                         Ok(Some(l)) if probe::line_matches(&l.text, &line) => last = Instant::now(),
                         Ok(Some(_)) => {}
@@ -792,4 +824,3 @@ impl std::fmt::Debug for Keeper {
             .finish_non_exhaustive()
     }
 }
-

@@ -14,7 +14,10 @@ use crate::error::{Error, Result};
 /// `ServiceExists` for a name given twice (or already supervised),
 /// `UnknownServiceDependency` for a dependency no service has,
 /// `ServiceCycle` naming the first cycle found.
-pub(crate) fn order(specs: Vec<ServiceSpec>, existing: &HashSet<String>) -> Result<Vec<ServiceSpec>> {
+pub(crate) fn order(
+    specs: Vec<ServiceSpec>,
+    existing: &HashSet<String>,
+) -> Result<Vec<ServiceSpec>> {
     let mut index = HashMap::new();
     for (i, spec) in specs.iter().enumerate() {
         if existing.contains(&spec.name) || index.insert(spec.name.clone(), i).is_some() {
@@ -52,10 +55,7 @@ pub(crate) fn order(specs: Vec<ServiceSpec>, existing: &HashSet<String>) -> Resu
         order.push(next);
     }
     let mut slots: Vec<Option<ServiceSpec>> = specs.into_iter().map(Some).collect();
-    Ok(order
-        .into_iter()
-        .filter_map(|i| slots[i].take())
-        .collect())
+    Ok(order.into_iter().filter_map(|i| slots[i].take()).collect())
 }
 
 /// The first cycle among `specs`, as a path that repeats its first name.
@@ -80,8 +80,10 @@ fn find_cycle(specs: &[ServiceSpec], index: &HashMap<String, usize>) -> Option<V
             match marks[j] {
                 Mark::OnPath => {
                     let from = path.iter().position(|&k| k == j).unwrap_or(0);
-                    let mut cycle: Vec<String> =
-                        path[from..].iter().map(|&k| specs[k].name.clone()).collect();
+                    let mut cycle: Vec<String> = path[from..]
+                        .iter()
+                        .map(|&k| specs[k].name.clone())
+                        .collect();
                     cycle.push(specs[j].name.clone());
                     return Some(cycle);
                 }

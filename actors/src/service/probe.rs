@@ -39,7 +39,9 @@ impl HttpTarget {
             Some(at) => (&rest[..at], &rest[at..]),
             None => (rest, "/"),
         };
-        if authority.is_empty() || authority.contains(['@', ' ']) || path.contains([' ', '\r', '\n'])
+        if authority.is_empty()
+            || authority.contains(['@', ' '])
+            || path.contains([' ', '\r', '\n'])
         {
             return Err(format!("{url:?} has no usable host or path"));
         }
@@ -131,9 +133,17 @@ mod tests {
         assert_eq!(t.path, "/health?x=1");
         let t = HttpTarget::parse("http://localhost").unwrap();
         assert_eq!((t.addr.as_str(), t.path.as_str()), ("localhost:80", "/"));
-        assert!(HttpTarget::parse("https://x/").unwrap_err().contains("https"));
+        assert!(
+            HttpTarget::parse("https://x/")
+                .unwrap_err()
+                .contains("https")
+        );
         assert!(HttpTarget::parse("ftp://x/").is_err());
-        assert!(HttpTarget::parse("http://x:99999/").unwrap_err().contains("port"));
+        assert!(
+            HttpTarget::parse("http://x:99999/")
+                .unwrap_err()
+                .contains("port")
+        );
         assert!(HttpTarget::parse("http:///").is_err());
     }
 
@@ -154,7 +164,11 @@ mod tests {
                 let (mut s, _) = listener.accept().await.unwrap();
                 let mut buf = [0u8; 1024];
                 let n = s.read(&mut buf).await.unwrap();
-                assert!(std::str::from_utf8(&buf[..n]).unwrap().starts_with("GET /h HTTP/1.1"));
+                assert!(
+                    std::str::from_utf8(&buf[..n])
+                        .unwrap()
+                        .starts_with("GET /h HTTP/1.1")
+                );
                 let reply = format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n");
                 s.write_all(reply.as_bytes()).await.unwrap();
             }

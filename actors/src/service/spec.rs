@@ -380,7 +380,9 @@ impl ServiceSpec {
                 }
                 check_probe(probe, action).map_err(|r| invalid(format!("liveness: {r}")))?;
                 if every.is_zero() {
-                    return Err(invalid("liveness: the probe interval must be positive".into()));
+                    return Err(invalid(
+                        "liveness: the probe interval must be positive".into(),
+                    ));
                 }
                 crate::duration::check("liveness interval", *every)?;
             }
@@ -395,7 +397,9 @@ impl ServiceSpec {
                     return Err(invalid("liveness: an empty heartbeat text".into()));
                 }
                 if within.is_zero() {
-                    return Err(invalid("liveness: the heartbeat interval must be positive".into()));
+                    return Err(invalid(
+                        "liveness: the heartbeat interval must be positive".into(),
+                    ));
                 }
                 crate::duration::check("heartbeat interval", *within)?;
             }

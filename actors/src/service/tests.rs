@@ -90,10 +90,12 @@ fn spec_checks_name_the_setting() {
         .contains("checks nothing")
     );
     assert!(
-        reason(ServiceSpec::action("a", || async { Ok(()) }).liveness(Liveness::Heartbeat {
-            line: "x".into(),
-            within: Duration::from_secs(1)
-        }))
+        reason(
+            ServiceSpec::action("a", || async { Ok(()) }).liveness(Liveness::Heartbeat {
+                line: "x".into(),
+                within: Duration::from_secs(1)
+            })
+        )
         .contains("heartbeat")
     );
     assert!(
@@ -171,7 +173,10 @@ async fn the_first_restart_in_the_window_is_immediate_and_later_ones_back_off() 
     }
     // Restart 1 at once, 2 and 3 after 2 s each.
     let elapsed = started.elapsed();
-    assert!(elapsed >= Duration::from_secs(4) && elapsed < Duration::from_secs(5), "{elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_secs(4) && elapsed < Duration::from_secs(5),
+        "{elapsed:?}"
+    );
     assert_eq!(svc.status().restarts, 3);
     assert_eq!(svc.status().state, ServiceState::Ready);
     services.shutdown().await;
@@ -194,7 +199,10 @@ async fn a_stop_during_the_backoff_stops_it_and_start_clears_the_failure() {
     assert_eq!(svc.status().state, ServiceState::Restarting);
     svc.stop().await.unwrap();
     assert_eq!(svc.status().state, ServiceState::Stopped);
-    assert!(matches!(svc.wait_ready().await, Err(Error::ServiceStopped(_))));
+    assert!(matches!(
+        svc.wait_ready().await,
+        Err(Error::ServiceStopped(_))
+    ));
     svc.start().await.unwrap();
     assert_ne!(svc.status().state, ServiceState::Stopped);
     services.shutdown().await;
