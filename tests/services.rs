@@ -678,6 +678,13 @@ async fn permanent_services_come_back_after_a_reopen_and_failed_ones_stay_failed
         .history(&RunQuery::new().label(SERVICE_LABEL, "keep"))
         .unwrap();
     assert!(history.iter().any(|r| r.id == old_run));
+    orch.shutdown().await.unwrap();
+
+    // Still failed, with its reason, after one more restart of the host.
+    let orch = Orchestrator::start(fast_config().store(&db)).await.unwrap();
+    let broken = orch.observe().services().find("broken").unwrap();
+    assert_eq!(broken.status().state, ServiceState::Failed);
+    assert!(broken.status().reason.unwrap().contains("exit 7"));
     // Told otherwise, it runs again (and fails again).
     broken.start().await.unwrap();
     wait_for("broken to run again", || broken.status().run_id.is_some()).await;

@@ -344,7 +344,13 @@ impl Services {
             Initial::Failed(_) => ServiceState::Failed,
             Initial::Stopped => ServiceState::Stopped,
         };
-        let (status, _) = watch::channel(ServiceStatus::new(&spec.name, state));
+        let mut first = ServiceStatus::new(&spec.name, state);
+        if let Initial::Failed(reason) = &initial {
+            // Journaled below with the record: the reason must survive the
+            // next restart too.
+            first.reason = Some(reason.clone());
+        }
+        let (status, _) = watch::channel(first);
         let cell = Arc::new(Cell {
             spec,
             order,
