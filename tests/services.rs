@@ -764,3 +764,30 @@ async fn faults_reach_services_by_name() {
     assert!(beat.status().last_exit.unwrap().contains("heartbeat"));
     assert!(orch.faults().stats().fired >= 4);
 }
+
+#[tokio::test]
+async fn a_restored_service_waits_for_an_action_it_starts_after_to_be_supervised_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.redb");
+    let pump = || ServiceSpec::action("pump", std::future::pending);
+    let orch = Orchestrator::start(fast_config().store(&db)).await.unwrap();
+    orch.supervise(pump()).await.unwrap();
+    let api = orch
+        .supervise(sh("api", "exec sleep 30").after("pump"))
+        .await
+        .unwrap();
+    api.wait_ready().await.unwrap();
+    orch.shutdown().await.unwrap();
+
+    let orch = Orchestrator::start(fast_config().store(&db)).await.unwrap();
+    let api = orch.observe().services().find("api").expect("restored");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(api.status().state, ServiceState::Starting);
+    assert_eq!(api.status().run_id, None, "started before its dependency");
+    orch.supervise(pump()).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), api.wait_ready())
+        .await
+        .expect("ready once pump is back")
+        .unwrap();
+    orch.shutdown().await.unwrap();
+}

@@ -144,18 +144,22 @@ pub(crate) struct Table {
     /// Command services restored from the store and not yet supervised
     /// again: `supervise` of such a name adopts the restored service.
     restored: Mutex<HashSet<String>>,
+    /// Woken whenever a service is added (keepers waiting for a
+    /// dependency not supervised yet look again).
+    pub(crate) added: tokio::sync::Notify,
     /// Ends every keeper: cancelled by `shutdown` once every service is
     /// stopped, and with the runtime's root token (the emergency stop).
     pub(crate) closed: tokio_util::sync::CancellationToken,
 }
 
 impl Table {
-    /// The cells of the services `spec` starts after.
-    pub(crate) fn dependencies_of(&self, spec: &ServiceSpec) -> Vec<Arc<Cell>> {
-        let cells = self.cells.read();
-        spec.dependencies()
-            .filter_map(|d| cells.iter().find(|c| c.spec.name == d).cloned())
-            .collect()
+    /// The cell of service `name`, if it is supervised.
+    pub(crate) fn cell(&self, name: &str) -> Option<Arc<Cell>> {
+        self.cells
+            .read()
+            .iter()
+            .find(|c| c.spec.name == name)
+            .cloned()
     }
 
     /// The services that start after `name` (`after` or `requires`).
@@ -235,6 +239,7 @@ impl Services {
                 unhealthy: Mutex::new(Vec::new()),
                 stored: Mutex::new(HashMap::new()),
                 restored: Mutex::new(HashSet::new()),
+                added: tokio::sync::Notify::new(),
                 closed: ctx.shutdown().root().child_token(),
                 ctx,
             }),
@@ -365,6 +370,7 @@ impl Services {
             cells.push(Arc::clone(&cell));
             cells.sort_by_key(|c| c.order);
         }
+        self.table.added.notify_waiters();
         #[cfg(feature = "fault-injection")]
         {
             let sink = cell.control.clone();

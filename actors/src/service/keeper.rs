@@ -262,11 +262,31 @@ impl Keeper {
 
     /// Wait until every service this one depends on is ready. `Some`: what
     /// to do instead of starting (a dependency failed or was stopped, or a
-    /// message said otherwise).
+    /// message said otherwise). A dependency not supervised yet (an action
+    /// service a restored one starts after, until the application
+    /// supervises it again) is waited for.
     async fn wait_dependencies(&mut self) -> Option<Phase> {
-        let deps = self.table.dependencies_of(&self.cell.spec);
+        let names: Vec<String> = self.cell.spec.dependencies().map(str::to_string).collect();
         let root = self.table.closed.clone();
-        for dep in deps {
+        let table = Arc::clone(&self.table);
+        for name in names {
+            let dep = loop {
+                let added = table.added.notified();
+                tokio::pin!(added);
+                added.as_mut().enable();
+                if let Some(cell) = table.cell(&name) {
+                    break cell;
+                }
+                tokio::select! {
+                    () = &mut added => {}
+                    _ = root.cancelled() => return Some(Phase::Exit),
+                    control = self.rx.recv() => {
+                        if let Some(phase) = self.while_waiting(control) {
+                            return Some(phase);
+                        }
+                    }
+                }
+            };
             let mut watch = dep.status.subscribe();
             loop {
                 let state = watch.borrow_and_update().state;
@@ -284,21 +304,32 @@ impl Keeper {
                         return Some(Phase::Exit);
                     },
                     _ = root.cancelled() => return Some(Phase::Exit),
-                    control = self.rx.recv() => match control {
-                        None | Some(Control::Forget) => return Some(Phase::Exit),
-                        Some(Control::Stop { by, reason, done }) => {
-                            return Some(self.stopped(by, reason, done));
+                    control = self.rx.recv() => {
+                        if let Some(phase) = self.while_waiting(control) {
+                            return Some(phase);
                         }
-                        Some(Control::Start { done } | Control::Restart { done }) => answer(done),
-                        #[cfg(feature = "fault-injection")]
-                        Some(Control::Fault(fault, nth)) => {
-                            self.faults.push(PendingFault { fault, left: nth });
-                        }
-                    },
+                    }
                 }
             }
         }
         None
+    }
+
+    /// A message while waiting for dependencies: `Some` to stop waiting.
+    fn while_waiting(&mut self, control: Option<Control>) -> Option<Phase> {
+        match control {
+            None | Some(Control::Forget) => Some(Phase::Exit),
+            Some(Control::Stop { by, reason, done }) => Some(self.stopped(by, reason, done)),
+            Some(Control::Start { done } | Control::Restart { done }) => {
+                answer(done);
+                None
+            }
+            #[cfg(feature = "fault-injection")]
+            Some(Control::Fault(fault, nth)) => {
+                self.faults.push(PendingFault { fault, left: nth });
+                None
+            }
+        }
     }
 
     /// Start one incarnation and keep it until it is left.
