@@ -48,6 +48,7 @@
 //! a restored name returns the restored service (its stored spec stays).
 
 mod durable;
+mod handle;
 mod incarnation;
 mod keeper;
 mod order;
@@ -66,6 +67,7 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::task::TaskTracker;
 
+pub use handle::Service;
 pub use incarnation::SERVICE_LABEL;
 pub use spec::{
     DEFAULT_START_TIMEOUT, DEFAULT_STOP_GRACE, Escalation, Liveness, Readiness, ServiceFn,
@@ -75,7 +77,6 @@ pub use status::{ServiceState, ServiceStatus};
 
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::lines::OutputSubscription;
 use crate::registry::RunRecord;
 use crate::store::Op;
 use durable::ServiceRow;
@@ -393,10 +394,7 @@ impl Services {
             .read()
             .iter()
             .find(|c| c.spec.name == name)
-            .map(|cell| Service {
-                cell: Arc::clone(cell),
-                ctx: Arc::clone(&self.table.ctx),
-            })
+            .map(|cell| Service::new(Arc::clone(cell), Arc::clone(&self.table.ctx)))
     }
 
     /// Names of the services, in supervise order.
@@ -433,7 +431,7 @@ impl Services {
             .ok_or_else(|| Error::UnknownService(name.to_string()))?;
         service.stop().await?;
         self.table.cells.write().retain(|c| c.spec.name != name);
-        service.cell.send(Control::Forget);
+        service.forget();
         #[cfg(feature = "fault-injection")]
         self.table.ctx.faults().detach_service(name);
         let name = name.to_string();
@@ -476,137 +474,4 @@ fn status_of(cell: &Cell) -> ServiceStatus {
         status.pid = cell.current.lock().as_ref().and_then(|r| r.pid());
     }
     status
-}
-
-/// A handle to one supervised service. Cheap to clone; dropping it does
-/// not stop the service.
-#[derive(Clone)]
-pub struct Service {
-    cell: Arc<Cell>,
-    ctx: Arc<Context>,
-}
-
-impl std::fmt::Debug for Service {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Service")
-            .field("name", &self.cell.spec.name)
-            .field("state", &self.cell.status.borrow().state)
-            .finish()
-    }
-}
-
-impl Service {
-    /// The service's name.
-    pub fn name(&self) -> &str {
-        &self.cell.spec.name
-    }
-
-    /// The service's spec.
-    pub fn spec(&self) -> &ServiceSpec {
-        &self.cell.spec
-    }
-
-    /// A snapshot of its state, restarts, current run and pid.
-    pub fn status(&self) -> ServiceStatus {
-        status_of(&self.cell)
-    }
-
-    /// Wait until it is ready.
-    ///
-    /// # Errors
-    /// `ReadinessTimedOut` (naming the probe) if its readiness probe did
-    /// not succeed within the start timeout; `ServiceFailed` if it gave up;
-    /// `ServiceStopped` if it was stopped.
-    ///
-    /// # Cancel safety
-    /// Cancel safe: dropping the future only stops waiting.
-    pub async fn wait_ready(&self) -> Result<()> {
-        let mut watch = self.cell.status.subscribe();
-        loop {
-            let state = watch.borrow_and_update().state;
-            match state {
-                ServiceState::Ready => return Ok(()),
-                ServiceState::Failed | ServiceState::Stopped => {
-                    return Err(self
-                        .cell
-                        .failure
-                        .lock()
-                        .clone()
-                        .unwrap_or_else(|| Error::ServiceStopped(self.name().to_string())));
-                }
-                ServiceState::Starting | ServiceState::Restarting => {}
-            }
-            if watch.changed().await.is_err() {
-                return Err(Error::ServiceStopped(self.name().to_string()));
-            }
-        }
-    }
-
-    /// Stop it: its group gets the stop signal, `stop_grace`, then
-    /// SIGKILL; it stays `Stopped` (a restart policy does not apply) until
-    /// [`start`](Self::start).
-    ///
-    /// # Errors
-    /// `ShuttingDown` if the runtime is gone.
-    pub async fn stop(&self) -> Result<()> {
-        self.ask(|done| Control::Stop {
-            by: StopBy::User,
-            reason: Some("stopped by request".into()),
-            done: Some(done),
-        })
-        .await
-    }
-
-    /// Start it again after a stop or a failure (its restart window is
-    /// cleared; a failed service is failed no longer). Starting a running
-    /// service does nothing.
-    ///
-    /// # Errors
-    /// `ShuttingDown` if the runtime is gone.
-    pub async fn start(&self) -> Result<()> {
-        self.ctx.shutdown().check()?;
-        self.ask(|done| Control::Start { done: Some(done) }).await
-    }
-
-    /// Stop the current incarnation (stop signal, grace, SIGKILL) and
-    /// start a new one at once; a stopped or failed service is started.
-    /// Returns once the new incarnation is on its way (not ready: see
-    /// [`wait_ready`](Self::wait_ready)).
-    ///
-    /// # Errors
-    /// `ShuttingDown` if the runtime is gone.
-    pub async fn restart(&self) -> Result<()> {
-        self.ctx.shutdown().check()?;
-        self.ask(|done| Control::Restart { done: Some(done) }).await
-    }
-
-    /// The output of the current incarnation, from its first line kept.
-    ///
-    /// # Errors
-    /// `UnknownService` while no incarnation has started; `InvalidService`
-    /// for an action service (it writes no lines).
-    pub fn subscribe_output(&self) -> Result<OutputSubscription> {
-        if !self.cell.spec.is_command() {
-            return Err(Error::InvalidService {
-                service: self.name().to_string(),
-                reason: "an action service writes no output lines".into(),
-            });
-        }
-        let record = self
-            .cell
-            .current
-            .lock()
-            .clone()
-            .ok_or_else(|| Error::UnknownService(self.name().to_string()))?;
-        Ok(record.subscribe_output(self.ctx.limits().lines))
-    }
-
-    async fn ask(&self, control: impl FnOnce(oneshot::Sender<()>) -> Control) -> Result<()> {
-        let (tx, rx) = oneshot::channel();
-        self.cell
-            .control
-            .send(control(tx))
-            .map_err(|_| Error::ShuttingDown)?;
-        rx.await.map_err(|_| Error::ShuttingDown)
-    }
 }

@@ -41,8 +41,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::incarnation::{self, Ended, Incarnation};
-use super::probe;
-use super::spec::{Escalation, Liveness, Readiness};
+use super::probe::{live, readiness};
+use super::spec::Escalation;
 use super::status::ServiceState;
 use super::{Cell, Table};
 use crate::error::Error;
@@ -744,108 +744,6 @@ fn answer(done: Option<oneshot::Sender<()>>) {
     if let Some(done) = done {
         let _ = done.send(());
     }
-}
-
-/// First pause between two probe attempts; doubles up to [`PROBE_MAX`].
-const PROBE_MIN: Duration = Duration::from_millis(20);
-/// Longest pause between two probe attempts (and the bound of one).
-const PROBE_MAX: Duration = Duration::from_millis(500);
-
-/// The future that completes when `ready` succeeds (never, if it never
-/// does: the start timeout ends it).
-fn readiness(
-    ready: &Readiness,
-    lines: Option<Arc<crate::lines::LineLog>>,
-    spawned: oneshot::Receiver<()>,
-    bound: Duration,
-) -> BoxFuture<'static, ()> {
-    let ready = ready.clone();
-    async move {
-        // Every probe starts once the process exists.
-        if spawned.await.is_err() {
-            return std::future::pending().await;
-        }
-        match ready {
-            Readiness::Started => {}
-            Readiness::Line(pattern) => {
-                let Some(lines) = lines else {
-                    return std::future::pending().await;
-                };
-                let mut reader = lines.subscribe();
-                loop {
-                    match reader.next_line().await {
-                        Some(line) if probe::line_matches(&line.text, &pattern) => break,
-                        Some(_) => {}
-                        None => return std::future::pending().await,
-                    }
-                }
-            }
-            Readiness::Tcp(_) | Readiness::Http(_) => {
-                let mut pause = PROBE_MIN;
-                while !probe_once(&ready, PROBE_MAX.min(bound)).await {
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(PROBE_MAX);
-                }
-            }
-        }
-    }
-    .boxed()
-}
-
-/// One attempt of a `Tcp` or `Http` probe.
-async fn probe_once(probe: &Readiness, bound: Duration) -> bool {
-    match probe {
-        Readiness::Tcp(port) => probe::tcp(*port, bound).await,
-        Readiness::Http(url) => match probe::HttpTarget::parse(url) {
-            Ok(target) => probe::http(&target, bound).await,
-            Err(_) => false,
-        },
-        Readiness::Started | Readiness::Line(_) => true,
-    }
-}
-
-/// The future that completes, with what failed, when the liveness check
-/// fails (never without one).
-fn live(
-    liveness: Option<&Liveness>,
-    lines: Option<Arc<crate::lines::LineLog>>,
-) -> BoxFuture<'static, String> {
-    let Some(liveness) = liveness.cloned() else {
-        return std::future::pending().boxed();
-    };
-    async move {
-        match liveness {
-            Liveness::Probe { probe, every } => loop {
-                tokio::time::sleep(every).await;
-                if !probe_once(&probe, every).await {
-                    return format!("liveness: {probe} failed");
-                }
-            },
-            Liveness::Heartbeat { line, within } => {
-                let Some(lines) = lines else {
-                    return std::future::pending().await;
-                };
-                let mut reader = lines.subscribe();
-                // Lines before readiness are not heartbeats of this period.
-                let mut last = Instant::now();
-                loop {
-                    let deadline = crate::duration::after(last, within);
-                    match tokio::time::timeout_at(deadline, reader.next_line()).await {
-                        Err(_) => {
-                            return format!(
-                                "liveness: no heartbeat line {line:?} within {within:?}"
-                            );
-                        }
-                        Ok(Some(l)) if probe::line_matches(&l.text, &line) => last = Instant::now(),
-                        Ok(Some(_)) => {}
-                        // The incarnation ended: its end is reported instead.
-                        Ok(None) => return std::future::pending().await,
-                    }
-                }
-            }
-        }
-    }
-    .boxed()
 }
 
 impl std::fmt::Debug for Keeper {

@@ -1,15 +1,23 @@
 //! Readiness and liveness probes: a TCP connect, an HTTP/1.1 GET over a
-//! plain tokio `TcpStream`, and the line matcher.
+//! plain tokio `TcpStream`, the line matcher, and the futures the keeper
+//! waits on (ready; liveness failed).
 //!
 //! The HTTP probe is written here rather than pulled from a client crate:
 //! it sends one `GET` with `Connection: close` and reads only the status
 //! line, which is all a probe needs, and keeps an HTTP stack out of the
 //! runtime. No TLS: `https://` is refused when the spec is checked.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
+use futures::future::BoxFuture;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use super::spec::{Liveness, Readiness};
 
 /// Where an HTTP probe connects and what it asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,6 +127,108 @@ fn parse_status(head: &[u8]) -> Option<u16> {
 /// Whether an output line satisfies a line probe: a plain substring match.
 pub(crate) fn line_matches(line: &str, pattern: &str) -> bool {
     line.contains(pattern)
+}
+
+/// First pause between two probe attempts; doubles up to [`PROBE_MAX`].
+const PROBE_MIN: Duration = Duration::from_millis(20);
+/// Longest pause between two probe attempts (and the bound of one).
+const PROBE_MAX: Duration = Duration::from_millis(500);
+
+/// The future that completes when `ready` succeeds (never, if it never
+/// does: the start timeout ends it).
+pub(crate) fn readiness(
+    ready: &Readiness,
+    lines: Option<Arc<crate::lines::LineLog>>,
+    spawned: oneshot::Receiver<()>,
+    bound: Duration,
+) -> BoxFuture<'static, ()> {
+    let ready = ready.clone();
+    async move {
+        // Every probe starts once the process exists.
+        if spawned.await.is_err() {
+            return std::future::pending().await;
+        }
+        match ready {
+            Readiness::Started => {}
+            Readiness::Line(pattern) => {
+                let Some(lines) = lines else {
+                    return std::future::pending().await;
+                };
+                let mut reader = lines.subscribe();
+                loop {
+                    match reader.next_line().await {
+                        Some(line) if line_matches(&line.text, &pattern) => break,
+                        Some(_) => {}
+                        None => return std::future::pending().await,
+                    }
+                }
+            }
+            Readiness::Tcp(_) | Readiness::Http(_) => {
+                let mut pause = PROBE_MIN;
+                while !probe_once(&ready, PROBE_MAX.min(bound)).await {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(PROBE_MAX);
+                }
+            }
+        }
+    }
+    .boxed()
+}
+
+/// One attempt of a `Tcp` or `Http` probe.
+async fn probe_once(probe: &Readiness, bound: Duration) -> bool {
+    match probe {
+        Readiness::Tcp(port) => tcp(*port, bound).await,
+        Readiness::Http(url) => match HttpTarget::parse(url) {
+            Ok(target) => http(&target, bound).await,
+            Err(_) => false,
+        },
+        Readiness::Started | Readiness::Line(_) => true,
+    }
+}
+
+/// The future that completes, with what failed, when the liveness check
+/// fails (never without one).
+pub(crate) fn live(
+    liveness: Option<&Liveness>,
+    lines: Option<Arc<crate::lines::LineLog>>,
+) -> BoxFuture<'static, String> {
+    let Some(liveness) = liveness.cloned() else {
+        return std::future::pending().boxed();
+    };
+    async move {
+        match liveness {
+            Liveness::Probe { probe, every } => loop {
+                tokio::time::sleep(every).await;
+                if !probe_once(&probe, every).await {
+                    return format!("liveness: {probe} failed");
+                }
+            },
+            Liveness::Heartbeat { line, within } => {
+                let Some(lines) = lines else {
+                    return std::future::pending().await;
+                };
+                let mut reader = lines.subscribe();
+                // Lines before readiness are not heartbeats of this period.
+                let mut last = Instant::now();
+                loop {
+                    let deadline = crate::duration::after(last, within);
+                    match tokio::time::timeout_at(deadline, reader.next_line()).await {
+                        Err(_) => {
+                            return format!(
+                                "liveness: no heartbeat line {line:?} within {within:?}"
+                            );
+                        }
+                        Ok(Some(l)) if line_matches(&l.text, &line) => last = Instant::now(),
+                        Ok(Some(_)) => {}
+                        // The incarnation ended: its end is reported instead.
+                        Ok(None) => return std::future::pending().await,
+                    }
+                }
+            }
+        }
+    }
+    .boxed()
 }
 
 #[cfg(test)]
