@@ -50,6 +50,11 @@ use crate::events::EventBody;
 use crate::supervisor::{Restart, RestartWindow, Strategy};
 use crate::trace::{EventKind, Outcome as TraceOutcome};
 
+#[cfg(feature = "fault-injection")]
+mod faults;
+#[cfg(feature = "fault-injection")]
+use faults::PendingFault;
+
 /// The keeper's name in the message trace (service names are the
 /// user's: the run id says which service).
 const TRACE_ACTOR: &str = "service";
@@ -123,14 +128,6 @@ enum Phase {
     Idle,
     /// The keeper ends.
     Exit,
-}
-
-/// A pending injected fault.
-#[cfg(feature = "fault-injection")]
-struct PendingFault {
-    fault: crate::fault::Fault,
-    /// Readiness events still to go; fires at 1.
-    left: u32,
 }
 
 pub(crate) struct Keeper {
@@ -670,72 +667,6 @@ impl Keeper {
         });
         answer(done);
         Phase::Idle
-    }
-
-    /// Apply the faults due at this readiness.
-    #[cfg(feature = "fault-injection")]
-    fn on_ready(
-        &mut self,
-        record: &crate::registry::RunRecord,
-        stop: &tokio_util::sync::CancellationToken,
-        stall_end: &mut Option<Instant>,
-        exit_as: &mut Option<i32>,
-    ) {
-        use crate::fault::Fault;
-        let mut due = Vec::new();
-        self.faults.retain_mut(|p| {
-            if p.left <= 1 {
-                due.push(p.fault.clone());
-                false
-            } else {
-                p.left -= 1;
-                true
-            }
-        });
-        let ctx = &self.table.ctx;
-        for fault in due {
-            ctx.faults().service_fault_fired();
-            ctx.trace().note(
-                TRACE_ACTOR,
-                fault.name(),
-                EventKind::Fault,
-                TraceOutcome::Ok,
-                None,
-                Some(record.id()),
-            );
-            match fault {
-                Fault::CrashService | Fault::ExitService(_) => {
-                    if let Fault::ExitService(code) = fault {
-                        *exit_as = Some(code);
-                    }
-                    match record.pid() {
-                        Some(pid) => crate::process::signal_group(pid, None),
-                        // An action: dropped as a failure.
-                        None => {
-                            if exit_as.is_none() {
-                                *exit_as = Some(1);
-                            }
-                            stop.cancel();
-                        }
-                    }
-                }
-                Fault::StallService(d) => {
-                    if let Some(pid) = record.pid() {
-                        crate::process::freeze_group(pid, true);
-                    }
-                    *stall_end = Some(crate::duration::after(Instant::now(), d));
-                }
-                _ => {}
-            }
-        }
-    }
-
-    /// End an injected stall.
-    #[cfg(feature = "fault-injection")]
-    fn thaw(&self, record: &crate::registry::RunRecord) {
-        if let Some(pid) = record.pid() {
-            crate::process::freeze_group(pid, false);
-        }
     }
 }
 
