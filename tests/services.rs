@@ -741,6 +741,19 @@ async fn faults_reach_services_by_name() {
         ),
         Err(Error::InvalidFault { .. })
     ));
+    // An action service: its future is dropped as a failure.
+    let act = orch
+        .supervise(ServiceSpec::action("act", std::future::pending))
+        .await
+        .unwrap();
+    act.wait_ready().await.unwrap();
+    orch.inject_fault("act", Fault::CrashService);
+    wait_for("the action to be restarted", || act.status().restarts == 1).await;
+    assert!(
+        act.status().last_exit.unwrap().contains("CrashService"),
+        "{:?}",
+        act.status()
+    );
     // A stall: the heartbeat stops, liveness restarts it.
     let beat = orch
         .supervise(
@@ -762,7 +775,7 @@ async fn faults_reach_services_by_name() {
     })
     .await;
     assert!(beat.status().last_exit.unwrap().contains("heartbeat"));
-    assert!(orch.faults().stats().fired >= 4);
+    assert!(orch.faults().stats().fired >= 5);
 }
 
 #[tokio::test]

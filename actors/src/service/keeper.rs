@@ -371,7 +371,7 @@ impl Keeper {
         #[cfg(feature = "fault-injection")]
         let mut stall_end: Option<Instant> = None;
         #[cfg(feature = "fault-injection")]
-        let mut exit_as: Option<i32> = None;
+        let mut exit_as: Option<(i32, &'static str)> = None;
         let left = loop {
             #[cfg(feature = "fault-injection")]
             let thaw = async {
@@ -391,9 +391,9 @@ impl Keeper {
                     });
                     #[cfg(feature = "fault-injection")]
                     let ended = match exit_as {
-                        Some(code) => Ended::Exited {
+                        Some((code, fault)) => Ended::Exited {
                             clean: code == 0,
-                            what: format!("exit {code} (injected fault ExitService)"),
+                            what: format!("exit {code} (injected fault {fault})"),
                             stderr_tail: String::new(),
                         },
                         None => ended,

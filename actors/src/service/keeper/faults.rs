@@ -21,7 +21,7 @@ impl Keeper {
         record: &crate::registry::RunRecord,
         stop: &tokio_util::sync::CancellationToken,
         stall_end: &mut Option<Instant>,
-        exit_as: &mut Option<i32>,
+        exit_as: &mut Option<(i32, &'static str)>,
     ) {
         use crate::fault::Fault;
         let mut due = Vec::new();
@@ -48,14 +48,14 @@ impl Keeper {
             match fault {
                 Fault::CrashService | Fault::ExitService(_) => {
                     if let Fault::ExitService(code) = fault {
-                        *exit_as = Some(code);
+                        *exit_as = Some((code, fault.name()));
                     }
                     match record.pid() {
                         Some(pid) => crate::process::signal_group(pid, None),
                         // An action: dropped as a failure.
                         None => {
                             if exit_as.is_none() {
-                                *exit_as = Some(1);
+                                *exit_as = Some((1, fault.name()));
                             }
                             stop.cancel();
                         }
