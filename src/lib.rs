@@ -29,7 +29,7 @@
 //! output, status and the trace. Everything else is in the module of its
 //! concept: [`task`], [`output`], [`batch`], [`schedule`], [`pool`],
 //! [`graph`], [`workflow`], [`execution`], [`events`], [`trace`], [`guard`],
-//! [`queue`], [`store`], [`supervision`], [`metrics`], [`logging`], and `fault` (feature
+//! [`queue`], [`store`], [`service`], [`supervision`], [`metrics`], [`logging`], and `fault` (feature
 //! `fault-injection`). The [`Orchestrator`]'s own docs list its methods and
 //! sub-handles.
 //!
@@ -39,9 +39,10 @@
 //! use taskorch::{
 //!     Advisor, Backoff, CapturedOutput, ChildState, ChildStatus, Config, Error, Execution,
 //!     Metrics, Orchestrator, Output, OutputLine, Overlap, Pattern, Pool, PoolSpec, PoolStats,
-//!     Priority, QueueSpec, Recommendation, Request, Requirements, Restart, Result, RunId,
-//!     RunInfo, RunQuery, RunStatus, RunStream, Schedule, ScheduleInfo, ScheduleSpec,
-//!     StreamKind, SystemStatus, Task, TraceLog, Trigger,
+//!     Priority, QueueSpec, Readiness, Recommendation, Request, Requirements, Restart, Result,
+//!     RunId, RunInfo, RunQuery, RunStatus, RunStream, Schedule, ScheduleInfo, ScheduleSpec,
+//!     Service, ServiceSpec, ServiceState, ServiceStatus, StreamKind, SystemStatus, Task,
+//!     TraceLog, Trigger,
 //! };
 //! ```
 
@@ -71,6 +72,7 @@ pub mod queue;
 /// what `/proc` says of a process (Linux), the run-id variable.
 pub use taskorch_actors::process;
 pub mod schedule;
+pub mod service;
 pub mod store;
 pub mod supervision;
 pub mod task;
@@ -93,6 +95,7 @@ pub use taskorch_actors::{
     Pool, PoolSpec, PoolStats, Request, Restart, Result, RunId, RunInfo, RunQuery, RunStatus,
     RunStream, StreamKind, SystemStatus, Task, TraceLog,
 };
+pub use taskorch_actors::{Readiness, Service, ServiceSpec, ServiceState, ServiceStatus};
 
 // The README and the guides in docs/ are compiled as doctests, so every
 // Rust snippet in them builds against the API it shows (`no_run` where it
@@ -126,6 +129,8 @@ mod doc_snippets {
     struct Jobs;
     #[doc = include_str!("../docs/migrating.md")]
     struct Migrating;
+    #[doc = include_str!("../docs/services.md")]
+    struct Services;
     #[cfg(feature = "fault-injection")]
     #[doc = include_str!("../docs/faults.md")]
     struct Faults;

@@ -24,7 +24,8 @@
 //! | `workflows()` -> [`Workflows`](crate::workflow::Workflows) | `register_block_type`, `validate`, `start`, `run`, `runs`, `halt` |
 //! | `queue`, `pause_queue`, `resume_queue` | named queues: limits, pause |
 //! | `guard()` -> [`Guard`](crate::guard::Guard) | `halt`, `resume`, `halted`, `register`, `register_limit`, `check`, `check_limit`, `check_registered_limit`, `risk_limits`, `breakers`; `actors()` -> [`UserActors`](crate::supervision::UserActors) (the application's own actors under the root: `spawn`, `group`, `names`) |
-//! | `observe()` -> [`Observer`](crate::events::Observer) | every look-up: `find_run`, `find_runs`, `find_key`, `history`, `stored_run`, `rerun_of`; `schedules()` -> [`Schedules`](crate::schedule::Schedules) (`list`, `find`), `pools()` -> [`Pools`](crate::pool::Pools) (`find`, `names`), `queues()` -> [`Queues`](crate::queue::Queues) (`list`, `find`), `config`; and watching: `subscribe` (events), `subscribe_output`, `timed_output`, `clear_trace` |
+//! | `supervise` | supervised services (`docs/services.md`) |
+//! | `observe()` -> [`Observer`](crate::events::Observer) | every look-up: `services()` -> [`Services`](crate::service::Services) (`list`, `find`, `names`, `unhealthy`, `supervise_all`, `remove`), `find_run`, `find_runs`, `find_key`, `history`, `stored_run`, `rerun_of`; `schedules()` -> [`Schedules`](crate::schedule::Schedules) (`list`, `find`), `pools()` -> [`Pools`](crate::pool::Pools) (`find`, `names`), `queues()` -> [`Queues`](crate::queue::Queues) (`list`, `find`), `config`; and watching: `subscribe` (events), `subscribe_output`, `timed_output`, `clear_trace` |
 //! | `faults()` -> `Faults` (feature `fault-injection`) | `inject_at`, `clear`, `stats` |
 
 use std::future::Future;
@@ -61,6 +62,7 @@ pub(crate) mod pooled;
 mod queues;
 mod rerun;
 mod runs;
+mod services;
 mod simple;
 mod trace;
 mod workflow;
@@ -105,6 +107,8 @@ struct Inner {
     workflows: workflow::WorkflowTable,
     /// The application's own actors under the root supervisor.
     actors: taskorch_actors::user::UserActors,
+    /// Supervised services.
+    services: taskorch_actors::Services,
 }
 
 impl std::fmt::Debug for Orchestrator {
@@ -159,6 +163,7 @@ impl Orchestrator {
             pools,
             adopted,
             graphs,
+            services,
         } = Runtime::start(config.runtime()).await?;
         let actors = taskorch_actors::user::UserActors::new(
             Arc::clone(&ctx),
@@ -181,6 +186,7 @@ impl Orchestrator {
                 pools,
                 workflows: workflow::WorkflowTable::default(),
                 actors,
+                services,
             }),
         };
         // Task graphs the store held unfinished run again; workflows among
@@ -207,6 +213,9 @@ impl Orchestrator {
             .ctx
             .shutdown()
             .run_once(|| async {
+                // Services first, dependents before what they depend on,
+                // each with its own stop signal and grace.
+                inner.services.shutdown().await;
                 let (tx, rx) = tokio::sync::oneshot::channel();
                 if inner
                     .supervisor

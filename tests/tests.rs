@@ -30,6 +30,8 @@ mod periodic;
 mod pool;
 // Simple: `orch.run(task)`, errors, retries, the registry entry.
 mod simple;
+// Supervised services: policies, intensity, probes, dependencies, groups, stop, store.
+mod services;
 
 // ---- What a crash of each pattern's actor does to callers, runs and processes ----
 

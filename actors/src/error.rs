@@ -521,6 +521,73 @@ pub enum Error {
         reason: String,
     },
 
+    /// A service spec that cannot work: an empty name, a zero restart
+    /// window or start timeout, a readiness probe its kind of service
+    /// cannot have. Nothing was started.
+    #[error("service {service:?}: {reason}")]
+    InvalidService {
+        /// The service's name.
+        service: String,
+        /// What is wrong, naming the setting.
+        reason: String,
+    },
+
+    /// A service of that name is already supervised here.
+    #[error("a service named {0:?} is already supervised")]
+    ServiceExists(String),
+
+    /// No service of that name is supervised here.
+    #[error("no service named {0:?}")]
+    UnknownService(String),
+
+    /// A service starts `after` (or `requires`) a name no service has.
+    /// Nothing was started.
+    #[error("service {service:?} depends on {dependency:?}, which is not a supervised service")]
+    UnknownServiceDependency {
+        /// The service that declared the dependency.
+        service: String,
+        /// The name it gave.
+        dependency: String,
+    },
+
+    /// Services' `after` / `requires` form a cycle, so none of them could
+    /// ever start. Nothing was started.
+    #[error("dependency cycle among services: {} (each starts after the next)", path.join(" -> "))]
+    ServiceCycle {
+        /// The services of the cycle, each starting after the next; the
+        /// first is repeated at the end (`["a", "b", "a"]`).
+        path: Vec<String>,
+    },
+
+    /// A service's readiness probe did not succeed within its start
+    /// timeout; the service was stopped, not left half-up.
+    #[error("service {service:?} was not ready within {after:?}: probe {probe} never succeeded")]
+    ReadinessTimedOut {
+        /// The service.
+        service: String,
+        /// The probe, as `Readiness` displays it (`line "listening"`,
+        /// `tcp 127.0.0.1:8080`, ...).
+        probe: String,
+        /// The start timeout.
+        after: Duration,
+    },
+
+    /// The service gave up (restart intensity exceeded, or a dependency
+    /// it requires failed for good).
+    #[error("service {service:?} failed: {reason}")]
+    ServiceFailed {
+        /// The service.
+        service: String,
+        /// Why: the last exit and the last lines of its stderr, or the
+        /// required service that failed.
+        reason: String,
+    },
+
+    /// The service was stopped (by `stop`, a dependency, or shutdown)
+    /// while the caller waited for it to be ready.
+    #[error("service {0:?} is stopped")]
+    ServiceStopped(String),
+
     /// An I/O error while talking to a running process.
     #[error("i/o error on {context}: {source}")]
     Io {
@@ -669,6 +736,14 @@ impl Error {
             Error::DuplicateActor { .. } => "duplicate_actor",
             Error::InvalidActorName { .. } => "invalid_actor_name",
             Error::ActorStart { .. } => "actor_start",
+            Error::InvalidService { .. } => "invalid_service",
+            Error::ServiceExists(_) => "service_exists",
+            Error::UnknownService(_) => "unknown_service",
+            Error::UnknownServiceDependency { .. } => "unknown_service_dependency",
+            Error::ServiceCycle { .. } => "service_cycle",
+            Error::ReadinessTimedOut { .. } => "readiness_timed_out",
+            Error::ServiceFailed { .. } => "service_failed",
+            Error::ServiceStopped(_) => "service_stopped",
         }
     }
 
@@ -722,6 +797,13 @@ impl Error {
                 | Error::TaskNotFailed { .. }
                 | Error::DuplicateActor { .. }
                 | Error::InvalidActorName { .. }
+                | Error::InvalidService { .. }
+                | Error::ServiceExists(_)
+                | Error::UnknownService(_)
+                | Error::UnknownServiceDependency { .. }
+                | Error::ServiceCycle { .. }
+                | Error::ServiceFailed { .. }
+                | Error::ServiceStopped(_)
         )
     }
 

@@ -35,6 +35,9 @@
 //! │                                     time, restarted alone; state outside: its own
 //! └── <actor group>                     a second RootSupervisor (its strategy, escalation)
 //!     └── <user actor> × n              members, started from a list kept outside it
+//!
+//! Services (beside the tree)          one keeper task per supervised service: its own
+//!                                     restart policy, window and backoff (see `service`)
 //! ```
 //!
 //! The supervisor takes any list of [`ChildSpec`]s; the five above are
@@ -89,6 +92,9 @@
 //!                         timer, store hooks
 //!   pool.rs, pool/        the pool keeper (Pooled), worker actors, serve loop (the hot
 //!                         path), spec, shared state, log ring
+//!   service.rs, service/  supervised services: spec, one keeper task per service
+//!                         (restart policy, intensity, backoff), incarnations as runs,
+//!                         readiness/liveness probes, dependency order, store records
 //!   runner.rs             one run from start to terminal status: attempts, retries,
 //!                         time-outs, cancellation; shared by every pattern actor
 //!   process.rs, process/  resolution, spawning in process groups, termination, bounded
@@ -156,7 +162,8 @@
 //!     application's own actors and actor groups under the root
 //!     supervisor.
 //! 11. `executor`, `launcher`, `scheduler`, `pool`, `graph`, `batch`,
-//!     `request`: the pattern actors and the requests that pick them.
+//!     `request`, `service`: the pattern actors and the requests that
+//!     pick them; the application's supervised services.
 //! 12. `runtime`: wires the tree ([`Runtime::start`]).
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
@@ -194,6 +201,7 @@ mod run;
 mod runner;
 pub mod runtime;
 pub mod scheduler;
+pub mod service;
 pub mod shutdown;
 mod slot;
 pub mod store;
@@ -226,13 +234,16 @@ pub use pattern::Pattern;
 pub use pool::{
     POOL_ENV, Pool, PoolSpec, PoolState, PoolStats, Pools, WORKER_ENV, WorkerLog, WorkerLogLine,
 };
-pub use process::{ProcessLimits, RUN_ID_ENV};
+pub use process::{ProcessLimits, RUN_ID_ENV, StopSignal};
 pub use queues::{QueueSpec, QueueState, Queues, Rate};
 pub use registry::{Registry, Retention, RunRecord};
 pub use request::{ExecutionPlan, Request};
 pub use risk::{RiskLimit, RiskLimits};
 pub use run::{ParseRunIdError, RetryNotice, RunId, RunInfo, RunQuery, RunStatus};
 pub use runtime::{Runtime, RuntimeConfig};
+pub use service::{
+    Escalation, Liveness, Readiness, Service, ServiceSpec, ServiceState, ServiceStatus, Services,
+};
 pub use slot::{ActorSlot, Reply};
 pub use store::{Recovered, ResumedRun, Store, StoreLimits, StoredRun};
 pub use stream::{Retries, RunStream};

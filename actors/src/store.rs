@@ -78,6 +78,7 @@ pub(crate) use graphs::{
 pub(crate) use records::{
     JobRow, OutcomeRow, OutputRow, QueueRow, RunRow, ScheduleRow, TriggerRow, micros, time,
 };
+pub(crate) use records::{decode as decode_record, encode as encode_record};
 pub use recover::{Recovered, ResumedRun};
 // The graph engine converts it in its own module; its tests build rows.
 #[cfg(test)]
@@ -106,6 +107,10 @@ const QUEUES: TableDefinition<&str, &[u8]> = TableDefinition::new("queues");
 /// with it. A label key has no `=`, so the first `=` splits the two. A
 /// label query is a range scan of one label's entries, newest run last.
 const LABELS: TableDefinition<(&str, &[u8; 16]), ()> = TableDefinition::new("labels");
+/// Supervised services by name: the bytes of a `service::durable`
+/// record (the store does not read them). Absent from files written
+/// before services existed (created by the first write or recovery).
+const SERVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("services");
 /// File-wide facts: the schema version, the output bytes stored.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
@@ -157,6 +162,11 @@ pub(crate) enum Op {
     Halt { reason: Option<String> },
     /// A queue was declared, changed, paused or resumed.
     Queue { name: String, row: QueueRow },
+    /// A service was supervised or changed (`Some(record)`), or removed.
+    Service {
+        name: String,
+        record: Option<Vec<u8>>,
+    },
     /// Answer once everything before it is committed.
     Sync(oneshot::Sender<Result<()>>),
     /// The same, for a caller that blocks (a std channel).

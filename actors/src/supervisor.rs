@@ -85,7 +85,7 @@ use tokio::time::Instant;
 
 pub use spec::{ChildMessage, ChildSpec, Restart, RestartIntensity, Strategy, SupervisorPolicy};
 pub use status::{ChildReport, ChildState, ChildStatus, SystemStatus};
-use window::RestartWindow;
+pub(crate) use window::RestartWindow;
 
 pub use crate::slot::SlotControl;
 use crate::trace::{EventKind, MessageInfo, Outcome, TraceRecorder};

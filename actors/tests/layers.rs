@@ -46,6 +46,7 @@ const LAYERS: &[&[&str]] = &[
         "graph",
         "batch",
         "request",
+        "service",
     ],
     // Wires the tree.
     &["runtime"],
