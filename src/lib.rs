@@ -71,6 +71,9 @@ pub mod queue;
 /// what `/proc` says of a process (Linux), the run-id variable.
 pub use taskorch_actors::process;
 pub mod schedule;
+// The HTTP API (feature `server`).
+#[cfg(feature = "server")]
+pub mod server;
 pub mod store;
 pub mod supervision;
 pub mod task;
@@ -83,6 +86,8 @@ pub use advisor::{Advisor, Alternative, Recommendation, Requirements};
 pub use config::Config;
 pub use execution::Execution;
 pub use orchestrator::Orchestrator;
+#[cfg(feature = "server")]
+pub use server::serve;
 #[cfg(feature = "fault-injection")]
 pub use taskorch_actors::Fault;
 pub use taskorch_actors::graph::Priority;
