@@ -78,6 +78,10 @@ pub struct HttpConfig {
     pub header_timeout: Duration,
     /// Time a client has to send its request body (default 10 s).
     pub body_timeout: Duration,
+    /// Longest a write to a client may make no progress (default 30 s):
+    /// a client that stopped reading (an SSE client that never reads) is
+    /// disconnected after it.
+    pub write_timeout: Duration,
     /// Events one `/events` client may fall behind by before it is sent
     /// a `lagged` event and dropped (default 1024).
     pub client_buffer: usize,
@@ -97,6 +101,7 @@ impl Default for HttpConfig {
             max_query: 4 * 1024,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(30),
             client_buffer: 1024,
             replay: 4096,
             max_page: 1000,
@@ -115,6 +120,7 @@ impl std::fmt::Debug for HttpConfig {
             .field("max_query", &self.max_query)
             .field("header_timeout", &self.header_timeout)
             .field("body_timeout", &self.body_timeout)
+            .field("write_timeout", &self.write_timeout)
             .field("client_buffer", &self.client_buffer)
             .field("replay", &self.replay)
             .field("max_page", &self.max_page)
@@ -239,6 +245,7 @@ impl Http {
         let token = self.config.token.clone();
         let limits = listen::Limits {
             header_timeout: self.config.header_timeout,
+            write_timeout: self.config.write_timeout,
         };
         let router = self.router();
         listen::Listener::start(addr, router, limits, token, generated).await

@@ -6,16 +6,23 @@
 //! for: a client must send its request head within `header_timeout`
 //! (hyper then closes the connection: a slow-loris client holds a socket
 //! for that long at most), and at most [`MAX_CONNECTIONS`] connections
-//! are served at once (more wait in the kernel's backlog).
+//! are served at once (more wait in the kernel's backlog). And one our
+//! own: a write that makes no progress for `write_timeout` fails the
+//! connection ([`StallGuard`]), so an SSE client that stopped reading is
+//! dropped instead of holding its stream forever.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinSet;
 use tower::Service;
@@ -32,6 +39,7 @@ const MAX_HEADER_BYTES: usize = 16 * 1024;
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
     pub(crate) header_timeout: Duration,
+    pub(crate) write_timeout: Duration,
 }
 
 /// A served API; [`stop`](Self::stop) (or dropping it) closes the port
@@ -153,11 +161,104 @@ async fn accept_loop(
                 .header_read_timeout(limits.header_timeout)
                 .max_buf_size(MAX_HEADER_BYTES);
             let served = builder
-                .serve_connection(TokioIo::new(stream), service)
+                .serve_connection(
+                    TokioIo::new(StallGuard::new(stream, limits.write_timeout)),
+                    service,
+                )
                 .await;
             if let Err(e) = served {
                 tracing::debug!(error = %e, %peer, "http: connection ended");
             }
         });
+    }
+}
+
+/// A connection whose writes fail once one has been pending (the peer's
+/// window full: it stopped reading) for longer than `limit`.
+struct StallGuard {
+    inner: TcpStream,
+    limit: Duration,
+    /// Armed when a write first returns `Pending`, disarmed by progress.
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl StallGuard {
+    fn new(inner: TcpStream, limit: Duration) -> Self {
+        StallGuard {
+            inner,
+            limit,
+            stalled: None,
+        }
+    }
+
+    /// After a write returned `Pending`: fail once the stall outlasts the
+    /// limit (the sleep's waker wakes the task to see it).
+    fn check_stall(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        let limit = self.limit;
+        let timer = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("the client read nothing for {limit:?}"),
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl AsyncRead for StallGuard {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for StallGuard {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match Pin::new(&mut self.inner).poll_write(cx, buf) {
+            Poll::Pending => self.check_stall(cx),
+            done => {
+                self.stalled = None;
+                done
+            }
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
+            Poll::Pending => self.check_stall(cx),
+            done => {
+                self.stalled = None;
+                done
+            }
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }

@@ -49,6 +49,7 @@ pub(crate) fn router(state: AppState) -> axum::Router {
     api.route("/openapi.json", get(move || openapi::serve(doc)))
         .route("/", get(dashboard::index))
         .fallback(no_route)
+        .method_not_allowed_fallback(no_route)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::guard,
