@@ -29,7 +29,8 @@
 //! output, status and the trace. Everything else is in the module of its
 //! concept: [`task`], [`output`], [`batch`], [`schedule`], [`pool`],
 //! [`graph`], [`workflow`], [`execution`], [`events`], [`trace`], [`guard`],
-//! [`queue`], [`store`], [`supervision`], [`metrics`], [`logging`], and `fault` (feature
+//! [`queue`], [`store`], [`supervision`], [`metrics`], [`logging`], `server` (feature
+//! `server`: the HTTP API and `serve`), and `fault` (feature
 //! `fault-injection`). The [`Orchestrator`]'s own docs list its methods and
 //! sub-handles.
 //!
@@ -132,4 +133,7 @@ mod doc_snippets {
     #[cfg(feature = "fault-injection")]
     #[doc = include_str!("../docs/faults.md")]
     struct Faults;
+    #[cfg(feature = "server")]
+    #[doc = include_str!("../docs/http.md")]
+    struct Http;
 }
