@@ -157,15 +157,16 @@ impl HttpConfig {
 /// # Errors
 /// `InvalidConfig` if it cannot be read or is empty.
 pub fn read_token_file(path: &std::path::Path) -> Result<String> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::InvalidConfig(format!("token file {}: {e}", path.display()))
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::InvalidConfig(format!("token file {}: {e}", path.display())))?;
     check_token(text.trim(), &path.display().to_string())
 }
 
 fn check_token(token: &str, source: &str) -> Result<String> {
     if token.is_empty() {
-        return Err(Error::InvalidConfig(format!("{source}: the token is empty")));
+        return Err(Error::InvalidConfig(format!(
+            "{source}: the token is empty"
+        )));
     }
     Ok(token.to_string())
 }

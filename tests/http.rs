@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::Value;
-use taskorch::server::{Http, HttpConfig, Listener};
 use taskorch::Orchestrator;
+use taskorch::server::{Http, HttpConfig, Listener};
 
 use crate::common::*;
 
@@ -171,9 +171,15 @@ impl SseReader {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_string();
-        assert!(content_type.starts_with("text/event-stream"), "{content_type}");
+        assert!(
+            content_type.starts_with("text/event-stream"),
+            "{content_type}"
+        );
         SseReader {
-            stream: response.bytes_stream().map(|r| r.map(|b| b.to_vec())).boxed(),
+            stream: response
+                .bytes_stream()
+                .map(|r| r.map(|b| b.to_vec()))
+                .boxed(),
             buf: String::new(),
         }
     }

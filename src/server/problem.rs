@@ -97,10 +97,9 @@ impl IntoResponse for Problem {
         // Plain data: serializing it cannot fail.
         let body = serde_json::to_vec(&doc).unwrap_or_default();
         let mut response = (status, body).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(PROBLEM_JSON),
-        );
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if matches!(self.0, Error::Unauthorized { .. }) {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

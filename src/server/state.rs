@@ -104,9 +104,11 @@ impl AppState {
                 }
                 Ok(ids)
             }
-            Backend::Stored(store) => {
-                Ok(store.history(&RunQuery::new())?.into_iter().map(|r| r.id).collect())
-            }
+            Backend::Stored(store) => Ok(store
+                .history(&RunQuery::new())?
+                .into_iter()
+                .map(|r| r.id)
+                .collect()),
         }
     }
 

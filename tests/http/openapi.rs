@@ -59,14 +59,21 @@ async fn the_document_lists_exactly_the_routes_and_each_is_served() {
             .replace("{name}", "none");
         let request = match method.as_str() {
             "get" => s.client.get(s.url(&concrete)),
-            _ => s.client.post(s.url(&concrete)).bearer_auth(TOKEN).body("{}"),
+            _ => s
+                .client
+                .post(s.url(&concrete))
+                .bearer_auth(TOKEN)
+                .body("{}"),
         };
         let response = request
             .timeout(std::time::Duration::from_secs(2))
             .send()
             .await
             .expect("answered");
-        if response.headers().get("content-type").and_then(|v| v.to_str().ok())
+        if response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
             == Some("application/problem+json")
         {
             let problem: Value = response.json().await.unwrap();
@@ -74,5 +81,8 @@ async fn the_document_lists_exactly_the_routes_and_each_is_served() {
         }
     }
     // The security scheme the mutating routes name.
-    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
 }
