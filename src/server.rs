@@ -199,6 +199,8 @@ impl Http {
 
     /// The read-only API of a store no process holds (`taskorch serve`):
     /// runs and their output; everything live answers `read_only`.
+    // Only the CLI builds these (a library user serves a live orchestrator).
+    #[cfg_attr(not(all(feature = "cli", unix)), allow(dead_code))]
     pub(crate) fn stored(store: taskorch_actors::Store) -> Http {
         Http {
             backend: Backend::Stored(Arc::new(store)),
@@ -215,6 +217,7 @@ impl Http {
 
     /// Commands by run name, for runs whose task the store does not keep
     /// (what `taskorch up` started).
+    #[cfg_attr(not(all(feature = "cli", unix)), allow(dead_code))]
     pub(crate) fn commands(mut self, commands: Arc<HashMap<String, String>>) -> Http {
         self.commands = commands;
         self

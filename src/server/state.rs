@@ -20,6 +20,7 @@ pub(crate) enum Backend {
     /// A running orchestrator: every route.
     Live(Orchestrator),
     /// A store file opened read-only: runs and their output only.
+    #[cfg_attr(not(all(feature = "cli", unix)), allow(dead_code))]
     Stored(Arc<Store>),
 }
 
