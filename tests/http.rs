@@ -78,7 +78,7 @@ impl Served {
     pub async fn wait_run(&self, id: &str) -> Value {
         let parsed = id.parse().expect("a run id");
         let orch = self.orch().clone();
-        let _ = tokio::time::timeout(Duration::from_secs(20), orch.wait(parsed)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(60), orch.wait(parsed)).await;
         self.get_json(&format!("/runs/{id}")).await
     }
 }

@@ -52,6 +52,7 @@ pub(crate) fn status(e: &Error) -> StatusCode {
         | Error::UnknownWorkflow(_)
         | Error::UnknownQueue(_)
         | Error::UnknownAction(_)
+        | Error::UnknownGraph(_)
         | Error::NoRoute { .. } => StatusCode::NOT_FOUND,
         Error::UnresolvedRunId { matches: 0, .. } => StatusCode::NOT_FOUND,
         Error::UnresolvedRunId { .. }

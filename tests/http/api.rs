@@ -281,3 +281,31 @@ async fn an_embedded_router_serves_inside_the_applications_own_app() {
     assert_problem(launch, 401, "unauthorized").await;
     server.abort();
 }
+
+#[tokio::test]
+async fn graphs_are_listed_and_shown_with_their_edges_and_states() {
+    use taskorch::graph::{GraphTask, TaskGraph};
+    let s = serve().await;
+    let mut g = TaskGraph::new();
+    let build = g.add(GraphTask::new("build", Task::shell("true")));
+    g.add(GraphTask::new("test", Task::shell("sleep 30")).after(build));
+    let run = s.orch().graphs().start(g).await.unwrap();
+    let list = s.get_json("/graphs").await;
+    assert_eq!(list[0]["id"], run.id());
+    // Wait until `test` runs (so `build` succeeded).
+    let mut graph = Value::Null;
+    for _ in 0..200 {
+        graph = s.get_json(&format!("/graphs/{}", run.id())).await;
+        if graph["tasks"][1]["status"] == "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(graph["tasks"][0]["name"], "build");
+    assert_eq!(graph["tasks"][0]["status"], "succeeded");
+    assert!(graph["tasks"][0]["run_id"].is_string(), "{graph}");
+    assert_eq!(graph["tasks"][1]["depends_on"], json!(["build"]));
+    assert_eq!(graph["tasks"][1]["status"], "running");
+    assert_problem(s.get("/graphs/999999").await, 404, "unknown_graph").await;
+    assert_problem(s.get("/graphs/x").await, 400, "bad_request").await;
+}
