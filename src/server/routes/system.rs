@@ -378,7 +378,7 @@ pub(crate) async fn graph(
     let run = orch
         .graphs()
         .find(number)
-        .ok_or_else(|| Error::UnknownGraph(number))?;
+        .ok_or(Error::UnknownGraph(number))?;
     let tasks = run
         .results()
         .into_iter()
