@@ -112,22 +112,25 @@ fn print_rate(what: &str, ours: f64, floor: f64, target: &str) {
 }
 
 async fn read_and_launch(window: Duration, concurrency: usize, rounds: usize) {
-    let orch = Orchestrator::start(Config::default()).await.expect("start");
-    let listener = serve(&orch).await;
-    let ours = listener.local_addr();
+    // Reads and launches on separate orchestrators: the launches pile up
+    // runs, which the reads of one run must not have to look past.
+    let reader = Orchestrator::start(Config::default()).await.expect("start");
+    let launcher = Orchestrator::start(Config::default()).await.expect("start");
+    let read_api = serve(&reader).await;
+    let launch_api = serve(&launcher).await;
     let floor = hello_world().await;
-    let id = orch
+    let id = reader
         .launch(Task::command("/bin/true"))
         .await
         .expect("launch");
-    orch.wait(id).await.expect("wait");
+    reader.wait(id).await.expect("wait");
     let (mut read, mut read_floor, mut post, mut post_floor) = (0.0, 0.0, 0.0, 0.0);
     for _ in 0..rounds {
-        let url = format!("http://{ours}/runs/{id}");
+        let url = format!("http://{}/runs/{id}", read_api.local_addr());
         read += rate(window, concurrency, move |c| c.get(&url)).await;
         let url = format!("http://{floor}/");
         read_floor += rate(window, concurrency, move |c| c.get(&url)).await;
-        let url = format!("http://{ours}/runs");
+        let url = format!("http://{}/runs", launch_api.local_addr());
         post += rate(window, concurrency, move |c| {
             c.post(&url)
                 .bearer_auth(TOKEN)
@@ -147,8 +150,10 @@ async fn read_and_launch(window: Duration, concurrency: usize, rounds: usize) {
         post_floor,
         "none",
     );
-    listener.stop().await;
-    orch.shutdown().await.expect("shutdown");
+    read_api.stop().await;
+    launch_api.stop().await;
+    reader.shutdown().await.expect("shutdown");
+    launcher.shutdown().await.expect("shutdown");
 }
 
 async fn sse_latency(clients: usize, samples: usize) {
