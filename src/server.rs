@@ -29,7 +29,7 @@ use std::time::Duration;
 use crate::{Error, Orchestrator, Result};
 
 mod auth;
-pub mod dashboard;
+mod dashboard;
 mod hub;
 mod listen;
 mod metrics;
