@@ -111,6 +111,9 @@ mod logging;
 mod panic_hook;
 // The message trace, its exports, `tracing` spans, `TRACEPARENT`.
 mod trace;
+// OpenTelemetry: a run's span, its parent, and the child's TRACEPARENT.
+#[cfg(feature = "otel")]
+mod otel;
 // Workflows end to end: data between blocks, command templates, risk limits.
 mod workflow;
 // Workflows under the global concurrency cap (no self-wait).
