@@ -13,6 +13,7 @@
 //! | `metrics` | — | the live metrics of a running `up` |
 //! | `rerun ID` | FireAndForget | runs a finished run's task again on the store (read-write), waits, exits with its code |
 //! | `advise` | — | the [`Advisor`](crate::Advisor)'s recommendation |
+//! | `serve` | — | the store's runs over HTTP, read-only (`up --http` serves a live API; see [`HttpArgs`]) |
 //!
 //! # The store directory
 //! `--store DIR` (default `./.taskorch/` for `up` and the read commands;
@@ -43,6 +44,7 @@
 mod advise;
 mod batch;
 mod client;
+mod http;
 mod ids;
 mod job_args;
 mod joblog;
@@ -69,6 +71,7 @@ use clap::{Parser, Subcommand};
 
 pub use advise::AdviseArgs;
 pub use batch::BatchArgs;
+pub use http::{HttpArgs, ServeArgs};
 pub use metrics::MetricsArgs;
 pub use read::{LogsArgs, RunsArgs, ShowArgs};
 pub use rerun::RerunArgs;
@@ -135,6 +138,9 @@ pub enum Command {
     Metrics(MetricsArgs),
     /// Recommend an execution pattern for a piece of work, and say why.
     Advise(AdviseArgs),
+    /// Serve the store's runs over HTTP, read-only (no `up` may hold it;
+    /// `up JOBS --http ADDR` serves a live one), until Ctrl-C.
+    Serve(ServeArgs),
 }
 
 /// Why a `taskorch` command could not do what was asked. The binary maps
@@ -246,7 +252,8 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()> + Send) -> Resul
 /// # Errors
 /// A [`CliError`] when the tool itself could not do what was asked.
 pub async fn run_with_signals(args: Args, signals: &Signals) -> Result<i32, CliError> {
-    let up = matches!(args.command, Command::Up(_));
+    // For `up` and `serve` a signal is the normal way to stop.
+    let up = matches!(args.command, Command::Up(_) | Command::Serve(_));
     let code = dispatch(args, signals.shutdown(), signals.forced()).await?;
     Ok(match signals.received() {
         // The commands report a stop by any signal as Ctrl-C's code.
@@ -282,6 +289,7 @@ async fn dispatch(
         Command::Trace(a) => trace::run(a, store).await,
         Command::Metrics(a) => metrics::run(a, store).await,
         Command::Advise(a) => advise::run(a),
+        Command::Serve(a) => http::serve(a, store, shutdown).await,
     }
 }
 

@@ -29,7 +29,8 @@
 //! output, status and the trace. Everything else is in the module of its
 //! concept: [`task`], [`output`], [`batch`], [`schedule`], [`pool`],
 //! [`graph`], [`workflow`], [`execution`], [`events`], [`trace`], [`guard`],
-//! [`queue`], [`store`], [`supervision`], [`metrics`], [`logging`], and `fault` (feature
+//! [`queue`], [`store`], [`supervision`], [`metrics`], [`logging`], `server` (feature
+//! `server`: the HTTP API and `serve`), and `fault` (feature
 //! `fault-injection`). The [`Orchestrator`]'s own docs list its methods and
 //! sub-handles.
 //!
@@ -73,6 +74,9 @@ pub mod queue;
 /// what `/proc` says of a process (Linux), the run-id variable.
 pub use taskorch_actors::process;
 pub mod schedule;
+// The HTTP API (feature `server`).
+#[cfg(feature = "server")]
+pub mod server;
 pub mod store;
 pub mod supervision;
 pub mod task;
@@ -85,6 +89,8 @@ pub use advisor::{Advisor, Alternative, Recommendation, Requirements};
 pub use config::Config;
 pub use execution::Execution;
 pub use orchestrator::Orchestrator;
+#[cfg(feature = "server")]
+pub use server::serve;
 #[cfg(feature = "fault-injection")]
 pub use taskorch_actors::Fault;
 pub use taskorch_actors::graph::Priority;
@@ -132,4 +138,7 @@ mod doc_snippets {
     #[cfg(feature = "otel")]
     #[doc = include_str!("../docs/opentelemetry.md")]
     struct OpenTelemetry;
+    #[cfg(feature = "server")]
+    #[doc = include_str!("../docs/http.md")]
+    struct Http;
 }

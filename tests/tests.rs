@@ -101,6 +101,9 @@ mod chaos;
 mod events;
 // Fault injection: each fault in every actor, aimed faults, refusals.
 mod fault;
+// The HTTP API: routes, SSE over the wire, metrics, OpenAPI, bad input.
+#[cfg(feature = "server")]
+mod http;
 // Emergency halt and resume; risk limits that halt.
 mod halt;
 // Runtime-wide metrics and `is_running`: counts, rates, latencies, restarts.

@@ -508,6 +508,78 @@ pub enum Error {
         reason: String,
     },
 
+    /// An HTTP request the API cannot take (feature `server`): malformed
+    /// JSON, an unknown field, a value of the wrong type, a bad query
+    /// parameter or path segment. `what` names the part (`body`, `query`,
+    /// `id`, ...); `reason` says what is wrong with it.
+    #[error("bad request: {what}: {reason}")]
+    BadRequest {
+        /// The part of the request at fault.
+        what: String,
+        /// What is wrong with it (serde's message names the field).
+        reason: String,
+    },
+
+    /// A short run id (a suffix of the id's hex digits) that names no run
+    /// (`matches == 0`) or several.
+    #[error("run id {id:?} matches {matches} runs; give the full id or more digits")]
+    UnresolvedRunId {
+        /// The id as given.
+        id: String,
+        /// How many runs it matches.
+        matches: usize,
+    },
+
+    /// An HTTP request without the bearer token it needs, or with a wrong
+    /// one.
+    #[error("unauthorized: {reason}")]
+    Unauthorized {
+        /// Missing, malformed or wrong; never the token itself.
+        reason: String,
+    },
+
+    /// An HTTP request body over the server's limit.
+    #[error("request body over the limit of {limit} bytes")]
+    BodyTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+
+    /// An HTTP query string over the server's limit.
+    #[error("query string of {len} bytes is over the limit of {limit} bytes")]
+    QueryTooLarge {
+        /// Its length, in bytes.
+        len: usize,
+        /// The limit, in bytes.
+        limit: usize,
+    },
+
+    /// An HTTP request whose body did not arrive within the server's
+    /// timeout (a slow or stalled client).
+    #[error("request body not received within {after:?}")]
+    RequestTimeout {
+        /// The timeout.
+        after: Duration,
+    },
+
+    /// No HTTP route for this method and path (a path with `..`, odd
+    /// encodings and unknown resources included).
+    #[error("no route for {method} {path}")]
+    NoRoute {
+        /// The request's method.
+        method: String,
+        /// The request's path, as received.
+        path: String,
+    },
+
+    /// A route that needs a live orchestrator, asked of a server that
+    /// serves a store read-only (`taskorch serve`).
+    #[error("{what} is not available: this server reads a store, read-only")]
+    ReadOnly {
+        /// What was asked ("POST /runs").
+        what: String,
+    },
+
     /// An I/O error while talking to a running process.
     #[error("i/o error on {context}: {source}")]
     Io {
@@ -621,6 +693,14 @@ impl Error {
             Error::BackfillTooLarge { .. } => "backfill_too_large",
             Error::TaskNotKept { .. } => "task_not_kept",
             Error::TaskNotFailed { .. } => "task_not_failed",
+            Error::BadRequest { .. } => "bad_request",
+            Error::UnresolvedRunId { .. } => "unresolved_run_id",
+            Error::Unauthorized { .. } => "unauthorized",
+            Error::BodyTooLarge { .. } => "body_too_large",
+            Error::QueryTooLarge { .. } => "query_too_large",
+            Error::RequestTimeout { .. } => "request_timeout",
+            Error::NoRoute { .. } => "no_route",
+            Error::ReadOnly { .. } => "read_only",
         }
     }
 
@@ -671,6 +751,13 @@ impl Error {
                 | Error::BackfillTooLarge { .. }
                 | Error::TaskNotKept { .. }
                 | Error::TaskNotFailed { .. }
+                | Error::BadRequest { .. }
+                | Error::UnresolvedRunId { .. }
+                | Error::Unauthorized { .. }
+                | Error::BodyTooLarge { .. }
+                | Error::QueryTooLarge { .. }
+                | Error::NoRoute { .. }
+                | Error::ReadOnly { .. }
         )
     }
 
