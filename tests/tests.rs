@@ -104,6 +104,9 @@ mod fault;
 // The HTTP API: routes, SSE over the wire, metrics, OpenAPI, bad input.
 #[cfg(feature = "server")]
 mod http;
+// The dashboard in headless Chromium through WebDriver (chromedriver).
+#[cfg(all(feature = "server", unix))]
+mod dashboard;
 // Emergency halt and resume; risk limits that halt.
 mod halt;
 // Runtime-wide metrics and `is_running`: counts, rates, latencies, restarts.
