@@ -21,7 +21,7 @@ use serde_json::json;
 use taskorch::{RunId, RunStatus, ScheduleSpec, Task, Trigger};
 
 use crate::common::start_runtime;
-use crate::http::{Served, config, serve_orch, TOKEN};
+use crate::http::{Served, TOKEN, config, serve_orch};
 
 /// What each wait for the page allows: generous, a cold Chromium on a
 /// busy machine is slow; a passing test waits only as long as it must.
@@ -480,4 +480,65 @@ async fn disabling_a_schedule_from_its_page_disables_it_in_the_runtime() {
     let url = browser.client.current_url().await.unwrap();
     assert!(!url.as_str().contains(TOKEN), "the token left the address bar: {url}");
     browser.close().await;
+}
+
+// ---- the page over plain HTTP (no browser needed) ----
+
+#[tokio::test]
+async fn the_page_and_its_assets_carry_their_types_and_a_csp_and_need_no_token() {
+    // Reads need the token too, as on a non-loopback bind.
+    let mut guarded = config();
+    guarded.token_for_reads = true;
+    let s = serve_orch(start_runtime().await, guarded).await;
+    for (path, kind) in [
+        ("/", "text/html; charset=utf-8"),
+        ("/dashboard/dashboard.js", "text/javascript; charset=utf-8"),
+        ("/dashboard/dashboard.css", "text/css; charset=utf-8"),
+    ] {
+        let response = s.get(path).await;
+        assert_eq!(response.status(), 200, "{path}");
+        let headers = response.headers();
+        assert_eq!(headers["content-type"], kind, "{path}");
+        assert_eq!(
+            headers["content-security-policy"],
+            taskorch::server::dashboard::CONTENT_SECURITY_POLICY,
+            "{path}"
+        );
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+    }
+    let csp = taskorch::server::dashboard::CONTENT_SECURITY_POLICY;
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"));
+    let page = s.get("/").await.text().await.unwrap();
+    assert!(page.contains("src=\"/dashboard/dashboard.js\""), "{page}");
+    // The data behind it still needs the token.
+    assert_eq!(s.get("/runs").await.status(), 401);
+}
+
+#[tokio::test]
+async fn nested_under_a_prefix_the_page_points_at_its_own_assets() {
+    let rt = start_runtime().await;
+    let app = axum::Router::new().nest("/taskorch", rt.orch.http_router());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let client = reqwest::Client::new();
+    let page = client
+        .get(format!("http://{addr}/taskorch"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains("src=\"/taskorch/dashboard/dashboard.js\""),
+        "{page}"
+    );
+    let script = client
+        .get(format!("http://{addr}/taskorch/dashboard/dashboard.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(script.status(), 200);
+    assert!(script.text().await.unwrap().contains("openStream"));
+    server.abort();
 }
