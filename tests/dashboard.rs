@@ -271,7 +271,10 @@ impl Gate {
 
     /// Shell that waits for the gate.
     fn wait(&self) -> String {
-        format!("while [ ! -e '{}' ]; do sleep 0.05; done", self.path.display())
+        format!(
+            "while [ ! -e '{}' ]; do sleep 0.05; done",
+            self.path.display()
+        )
     }
 
     fn open(&self) {
@@ -331,9 +334,11 @@ async fn a_launched_run_appears_and_finishes_live_in_the_runs_table() {
         .await
         .unwrap();
     browser
-        .wait_text(&format!("{} .status", row(failed)), "the failure shown", |t| {
-            t == "failed"
-        })
+        .wait_text(
+            &format!("{} .status", row(failed)),
+            "the failure shown",
+            |t| t == "failed",
+        )
         .await;
     let select = browser
         .client
@@ -342,16 +347,37 @@ async fn a_launched_run_appears_and_finishes_live_in_the_runs_table() {
         .unwrap();
     select.select_by_value("failed").await.unwrap();
     browser
-        .wait_attr("#runs tbody tr", "data-run-id", "only the failed run", |v| {
-            v == failed.to_string()
-        })
+        .wait_attr(
+            "#runs tbody tr",
+            "data-run-id",
+            "only the failed run",
+            |v| v == failed.to_string(),
+        )
         .await;
     select.select_by_value("").await.unwrap();
+
+    // At a phone's width the page itself does not scroll sideways (the
+    // table does, inside its box).
+    browser.client.set_window_size(390, 844).await.unwrap();
+    let fits = browser
+        .client
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(fits, json!(true), "the page fits a phone's width");
+    browser.client.set_window_size(1280, 860).await.unwrap();
 
     if std::env::var("TASKORCH_SCREENSHOT").as_deref() == Ok("1") {
         let slow = s
             .orch()
-            .launch(Task::shell("sleep 30").name("reindex-search").label("team", "search"))
+            .launch(
+                Task::shell("sleep 30")
+                    .name("reindex-search")
+                    .label("team", "search"),
+            )
             .await
             .unwrap();
         browser
@@ -393,7 +419,10 @@ async fn a_runs_page_streams_its_output_live_and_shows_the_outcome() {
             t.contains("first line") && t.contains("to stderr")
         })
         .await;
-    assert_eq!(browser.text("#run-status").await.as_deref(), Some("running"));
+    assert_eq!(
+        browser.text("#run-status").await.as_deref(),
+        Some("running")
+    );
     assert_eq!(
         browser.text("#output .stderr").await.as_deref(),
         Some("to stderr"),
@@ -401,7 +430,9 @@ async fn a_runs_page_streams_its_output_live_and_shows_the_outcome() {
     );
     gate.open();
     let output = browser
-        .wait_text("#output", "the rest and the end", |t| t.contains("succeeded"))
+        .wait_text("#output", "the rest and the end", |t| {
+            t.contains("succeeded")
+        })
         .await;
     assert!(output.contains("second line"), "{output}");
     browser
@@ -429,7 +460,9 @@ async fn cancel_on_a_long_run_asks_for_the_token_then_ends_it_cancelled() {
 
     // Without the token the server refuses: the page asks for it.
     browser.click("#run-cancel").await;
-    browser.wait_shown("#token-form", "the token form, after a 401").await;
+    browser
+        .wait_shown("#token-form", "the token form, after a 401")
+        .await;
     assert_eq!(s.orch().status(id), Some(RunStatus::Running));
     browser.enter_token().await;
     browser.click("#run-cancel").await;
@@ -438,7 +471,9 @@ async fn cancel_on_a_long_run_asks_for_the_token_then_ends_it_cancelled() {
         .await;
     assert_eq!(s.orch().status(id), Some(RunStatus::Cancelled));
     browser
-        .wait_text("#output", "the end of the stream", |t| t.contains("cancelled"))
+        .wait_text("#output", "the end of the stream", |t| {
+            t.contains("cancelled")
+        })
         .await;
     browser.close().await;
 }
@@ -461,24 +496,31 @@ async fn disabling_a_schedule_from_its_page_disables_it_in_the_runtime() {
         .unwrap();
     assert!(schedule.info().enabled);
     // The token by link: taken from the fragment and dropped from it.
+    browser.goto(&format!("{}/#token={TOKEN}", s.base)).await;
     browser
-        .goto(&format!("{}/#token={TOKEN}", s.base))
-        .await;
-    browser
-        .wait_text("#token-button", "the token from the link", |t| t.contains('✓'))
+        .wait_text("#token-button", "the token from the link", |t| {
+            t.contains('✓')
+        })
         .await;
     browser.click("nav a[data-view=schedules]").await;
     let row = "#schedules tr[data-schedule='hourly-sync']";
     browser
-        .wait_text(&format!("{row} .enabled"), "the schedule listed", |t| t == "yes")
+        .wait_text(&format!("{row} .enabled"), "the schedule listed", |t| {
+            t == "yes"
+        })
         .await;
     browser.click(&format!("{row} button.toggle")).await;
     browser
-        .wait_text(&format!("{row} .enabled"), "the schedule disabled", |t| t == "no")
+        .wait_text(&format!("{row} .enabled"), "the schedule disabled", |t| {
+            t == "no"
+        })
         .await;
     assert!(!schedule.info().enabled, "disabled in the runtime");
     let url = browser.client.current_url().await.unwrap();
-    assert!(!url.as_str().contains(TOKEN), "the token left the address bar: {url}");
+    assert!(
+        !url.as_str().contains(TOKEN),
+        "the token left the address bar: {url}"
+    );
     browser.close().await;
 }
 

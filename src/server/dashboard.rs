@@ -58,7 +58,10 @@ fn asset(content_type: &'static str, body: impl Into<axum::body::Body>) -> Respo
 /// The page at `/` (of wherever the router is nested).
 pub async fn index(OriginalUri(uri): OriginalUri) -> Response {
     let base = escape(uri.path().trim_end_matches('/'));
-    asset("text/html; charset=utf-8", INDEX_HTML.replace("{base}", &base))
+    asset(
+        "text/html; charset=utf-8",
+        INDEX_HTML.replace("{base}", &base),
+    )
 }
 
 /// `text` safe inside a double-quoted HTML attribute. A routed path has
