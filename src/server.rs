@@ -29,7 +29,7 @@ use std::time::Duration;
 use crate::{Error, Orchestrator, Result};
 
 mod auth;
-pub mod dashboard;
+mod dashboard;
 mod hub;
 mod listen;
 mod metrics;
@@ -157,15 +157,16 @@ impl HttpConfig {
 /// # Errors
 /// `InvalidConfig` if it cannot be read or is empty.
 pub fn read_token_file(path: &std::path::Path) -> Result<String> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::InvalidConfig(format!("token file {}: {e}", path.display()))
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::InvalidConfig(format!("token file {}: {e}", path.display())))?;
     check_token(text.trim(), &path.display().to_string())
 }
 
 fn check_token(token: &str, source: &str) -> Result<String> {
     if token.is_empty() {
-        return Err(Error::InvalidConfig(format!("{source}: the token is empty")));
+        return Err(Error::InvalidConfig(format!(
+            "{source}: the token is empty"
+        )));
     }
     Ok(token.to_string())
 }
@@ -198,6 +199,8 @@ impl Http {
 
     /// The read-only API of a store no process holds (`taskorch serve`):
     /// runs and their output; everything live answers `read_only`.
+    // Only the CLI builds these (a library user serves a live orchestrator).
+    #[cfg_attr(not(all(feature = "cli", unix)), allow(dead_code))]
     pub(crate) fn stored(store: taskorch_actors::Store) -> Http {
         Http {
             backend: Backend::Stored(Arc::new(store)),
@@ -214,6 +217,7 @@ impl Http {
 
     /// Commands by run name, for runs whose task the store does not keep
     /// (what `taskorch up` started).
+    #[cfg_attr(not(all(feature = "cli", unix)), allow(dead_code))]
     pub(crate) fn commands(mut self, commands: Arc<HashMap<String, String>>) -> Http {
         self.commands = commands;
         self

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::Value;
-use taskorch::server::{Http, HttpConfig, Listener};
 use taskorch::Orchestrator;
+use taskorch::server::{Http, HttpConfig, Listener};
 
 use crate::common::*;
 
@@ -78,7 +78,7 @@ impl Served {
     pub async fn wait_run(&self, id: &str) -> Value {
         let parsed = id.parse().expect("a run id");
         let orch = self.orch().clone();
-        let _ = tokio::time::timeout(Duration::from_secs(20), orch.wait(parsed)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(60), orch.wait(parsed)).await;
         self.get_json(&format!("/runs/{id}")).await
     }
 }
@@ -171,9 +171,15 @@ impl SseReader {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_string();
-        assert!(content_type.starts_with("text/event-stream"), "{content_type}");
+        assert!(
+            content_type.starts_with("text/event-stream"),
+            "{content_type}"
+        );
         SseReader {
-            stream: response.bytes_stream().map(|r| r.map(|b| b.to_vec())).boxed(),
+            stream: response
+                .bytes_stream()
+                .map(|r| r.map(|b| b.to_vec()))
+                .boxed(),
             buf: String::new(),
         }
     }

@@ -572,6 +572,11 @@ pub enum Error {
         path: String,
     },
 
+    /// No task graph with this id is known here (`graphs().find`, `GET
+    /// /graphs/{id}`).
+    #[error("unknown graph {0}")]
+    UnknownGraph(u64),
+
     /// A route that needs a live orchestrator, asked of a server that
     /// serves a store read-only (`taskorch serve`).
     #[error("{what} is not available: this server reads a store, read-only")]
@@ -701,6 +706,7 @@ impl Error {
             Error::RequestTimeout { .. } => "request_timeout",
             Error::NoRoute { .. } => "no_route",
             Error::ReadOnly { .. } => "read_only",
+            Error::UnknownGraph(_) => "unknown_graph",
         }
     }
 
@@ -758,6 +764,7 @@ impl Error {
                 | Error::QueryTooLarge { .. }
                 | Error::NoRoute { .. }
                 | Error::ReadOnly { .. }
+                | Error::UnknownGraph(_)
         )
     }
 

@@ -123,4 +123,3 @@ impl TimedLine {
             .map(|us| UNIX_EPOCH + Duration::from_micros(us))
     }
 }
-

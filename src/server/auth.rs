@@ -126,7 +126,12 @@ mod tests {
         ] {
             assert!(check_path(bad).is_err(), "{bad}");
         }
-        for good in ["/", "/runs", "/runs/0197b2c4-8a2e-7c31-9a55-3f1d2e4b6a70", "/runs/..x"] {
+        for good in [
+            "/",
+            "/runs",
+            "/runs/0197b2c4-8a2e-7c31-9a55-3f1d2e4b6a70",
+            "/runs/..x",
+        ] {
             assert!(check_path(good).is_ok(), "{good}");
         }
     }

@@ -26,7 +26,7 @@ const DASHBOARD_CSS: &str = include_str!("dashboard/dashboard.css");
 
 /// The policy every dashboard answer carries (see the module docs).
 /// `img-src data:` is the page's empty favicon.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
     style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; \
     form-action 'none'; frame-ancestors 'none'";
 
@@ -56,7 +56,7 @@ fn asset(content_type: &'static str, body: impl Into<axum::body::Body>) -> Respo
 }
 
 /// The page at `/` (of wherever the router is nested).
-pub async fn index(OriginalUri(uri): OriginalUri) -> Response {
+pub(crate) async fn index(OriginalUri(uri): OriginalUri) -> Response {
     let base = escape(uri.path().trim_end_matches('/'));
     asset(
         "text/html; charset=utf-8",
@@ -83,11 +83,11 @@ fn escape(text: &str) -> String {
 }
 
 /// `/dashboard/dashboard.js`.
-pub async fn script() -> Response {
+pub(crate) async fn script() -> Response {
     asset("text/javascript; charset=utf-8", DASHBOARD_JS)
 }
 
 /// `/dashboard/dashboard.css`.
-pub async fn stylesheet() -> Response {
+pub(crate) async fn stylesheet() -> Response {
     asset("text/css; charset=utf-8", DASHBOARD_CSS)
 }

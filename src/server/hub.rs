@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use tokio::sync::{broadcast, oneshot};
 
-use crate::events::{EventBody, EventItem};
 use crate::Orchestrator;
+use crate::events::{EventBody, EventItem};
 
 use super::HttpConfig;
 use super::metrics::HttpMetrics;
@@ -47,7 +47,11 @@ pub(crate) struct Joined {
 }
 
 impl Hub {
-    pub(crate) fn start(orch: &Orchestrator, config: &HttpConfig, metrics: Arc<HttpMetrics>) -> Hub {
+    pub(crate) fn start(
+        orch: &Orchestrator,
+        config: &HttpConfig,
+        metrics: Arc<HttpMetrics>,
+    ) -> Hub {
         let capacity = config.replay.max(1);
         let ring = Arc::new(Mutex::new(VecDeque::with_capacity(capacity.min(1024))));
         let (tx, _) = broadcast::channel(config.client_buffer.max(1));
@@ -73,7 +77,9 @@ impl Hub {
                         });
                         {
                             // Never poisoned: nothing panics while holding it.
-                            let mut ring = pump_ring.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                            let mut ring = pump_ring
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner);
                             if ring.len() == capacity {
                                 ring.pop_front();
                             }
@@ -108,7 +114,10 @@ impl Hub {
                 live,
             };
         };
-        let ring = self.ring.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let ring = self
+            .ring
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let replay: Vec<Arc<Frame>> = ring.iter().filter(|f| f.seq > last).cloned().collect();
         let missed = match (replay.first(), ring.back()) {
             (Some(first), _) => first.seq.saturating_sub(last + 1),

@@ -89,7 +89,9 @@ impl HttpMetrics {
             ("pattern", pattern.as_str().to_string()),
             ("status", status.as_str().to_string()),
         ];
-        self.run_time.get_or_create(&labels).observe(took.as_secs_f64());
+        self.run_time
+            .get_or_create(&labels)
+            .observe(took.as_secs_f64());
     }
 
     /// An SSE client was dropped for lag.
@@ -155,68 +157,152 @@ impl Collector for Runtime {
                 .map(|(p, counts)| (label("pattern", p.clone()), f(counts)))
                 .collect()
         };
-        counter(&mut e, "taskorch_runs_submitted", "Runs accepted", None, &by_pattern(&|c| c.submitted))?;
-        counter(&mut e, "taskorch_runs_started", "Runs that got their slot and started", None, &by_pattern(&|c| c.started))?;
-        let finished: Vec<(Labels, u64)> = m
-            .runs_by_pattern
-            .iter()
-            .flat_map(|(p, counts)| {
-                counts.finished.iter().map(move |(s, n)| {
-                    (vec![("pattern", p.clone()), ("status", s.clone())], *n)
+        counter(
+            &mut e,
+            "taskorch_runs_submitted",
+            "Runs accepted",
+            None,
+            &by_pattern(&|c| c.submitted),
+        )?;
+        counter(
+            &mut e,
+            "taskorch_runs_started",
+            "Runs that got their slot and started",
+            None,
+            &by_pattern(&|c| c.started),
+        )?;
+        let finished: Vec<(Labels, u64)> =
+            m.runs_by_pattern
+                .iter()
+                .flat_map(|(p, counts)| {
+                    counts.finished.iter().map(move |(s, n)| {
+                        (vec![("pattern", p.clone()), ("status", s.clone())], *n)
+                    })
                 })
-            })
-            .collect();
-        counter(&mut e, "taskorch_runs_finished", "Runs that reached a terminal status", None, &finished)?;
+                .collect();
+        counter(
+            &mut e,
+            "taskorch_runs_finished",
+            "Runs that reached a terminal status",
+            None,
+            &finished,
+        )?;
         let current: Vec<(Labels, f64)> = m
             .runs
             .current
             .iter()
             .map(|(s, n)| (label("status", s.clone()), *n as f64))
             .collect();
-        gauge(&mut e, "taskorch_runs", "Runs held in the registry now, by status", None, &current)?;
+        gauge(
+            &mut e,
+            "taskorch_runs",
+            "Runs held in the registry now, by status",
+            None,
+            &current,
+        )?;
         let depth: Vec<(Labels, f64)> = m
             .queues
             .iter()
             .map(|(q, qm)| (label("queue", q.clone()), qm.queued as f64))
             .collect();
-        gauge(&mut e, "taskorch_queue_depth", "Runs waiting in the queue", None, &depth)?;
+        gauge(
+            &mut e,
+            "taskorch_queue_depth",
+            "Runs waiting in the queue",
+            None,
+            &depth,
+        )?;
         let running: Vec<(Labels, f64)> = m
             .queues
             .iter()
             .map(|(q, qm)| (label("queue", q.clone()), qm.running as f64))
             .collect();
-        gauge(&mut e, "taskorch_queue_running", "Runs of the queue running", None, &running)?;
+        gauge(
+            &mut e,
+            "taskorch_queue_running",
+            "Runs of the queue running",
+            None,
+            &running,
+        )?;
         let restarts: Vec<(Labels, u64)> = m
             .actors
             .iter()
             .map(|(a, am)| (label("actor", a.clone()), am.restarts))
             .collect();
-        counter(&mut e, "taskorch_actor_restarts", "Restarts of supervised actors", None, &restarts)?;
+        counter(
+            &mut e,
+            "taskorch_actor_restarts",
+            "Restarts of supervised actors",
+            None,
+            &restarts,
+        )?;
         self.pools(&mut e)?;
         self.schedules(&mut e)?;
         if let Some(store) = m.store {
-            counter(&mut e, "taskorch_store_commits", "Store commits", None, &[(Vec::new(), store.commits)])?;
+            counter(
+                &mut e,
+                "taskorch_store_commits",
+                "Store commits",
+                None,
+                &[(Vec::new(), store.commits)],
+            )?;
             let mut spent = e.encode_descriptor(
                 "taskorch_store_commit_seconds",
                 "Time spent committing to the store",
                 None,
                 MetricType::Counter,
             )?;
-            ConstCounter::new(store.commit_latency.sum.as_secs_f64()).encode(spent.encode_family(&Vec::<(&str, String)>::new())?)?;
+            ConstCounter::new(store.commit_latency.sum.as_secs_f64())
+                .encode(spent.encode_family(&Vec::<(&str, String)>::new())?)?;
             let l = store.commit_latency;
-            let quantiles: Vec<(Labels, f64)> = [("0.5", l.p50), ("0.9", l.p90), ("0.99", l.p99), ("1", l.max)]
-                .into_iter()
-                .filter_map(|(q, d)| d.map(|d| (label("quantile", q), d.as_secs_f64())))
-                .collect();
-            gauge(&mut e, "taskorch_store_commit_latency_seconds", "Store commit latency over the recent window", None, &quantiles)?;
+            let quantiles: Vec<(Labels, f64)> = [
+                ("0.5", l.p50),
+                ("0.9", l.p90),
+                ("0.99", l.p99),
+                ("1", l.max),
+            ]
+            .into_iter()
+            .filter_map(|(q, d)| d.map(|d| (label("quantile", q), d.as_secs_f64())))
+            .collect();
+            gauge(
+                &mut e,
+                "taskorch_store_commit_latency_seconds",
+                "Store commit latency over the recent window",
+                None,
+                &quantiles,
+            )?;
         }
         let clients = self.state.hub.as_ref().map_or(0, |h| h.clients());
-        gauge(&mut e, "taskorch_event_subscribers", "Clients of /events", None, &[(Vec::new(), clients as f64)])?;
+        gauge(
+            &mut e,
+            "taskorch_event_subscribers",
+            "Clients of /events",
+            None,
+            &[(Vec::new(), clients as f64)],
+        )?;
         let lagged = self.state.metrics.lagged.load(Ordering::Relaxed);
-        counter(&mut e, "taskorch_event_subscribers_lagged", "Event subscribers that fell behind (clients dropped, hub lag)", None, &[(Vec::new(), lagged)])?;
+        counter(
+            &mut e,
+            "taskorch_event_subscribers_lagged",
+            "Event subscribers that fell behind (clients dropped, hub lag)",
+            None,
+            &[(Vec::new(), lagged)],
+        )?;
         let unauthorized = self.state.metrics.unauthorized.load(Ordering::Relaxed);
-        counter(&mut e, "taskorch_http_unauthorized", "Requests refused for a missing or wrong token", None, &[(Vec::new(), unauthorized)])?;
-        gauge(&mut e, "taskorch_uptime_seconds", "Time since the orchestrator started", None, &[(Vec::new(), m.uptime.as_secs_f64())])?;
+        counter(
+            &mut e,
+            "taskorch_http_unauthorized",
+            "Requests refused for a missing or wrong token",
+            None,
+            &[(Vec::new(), unauthorized)],
+        )?;
+        gauge(
+            &mut e,
+            "taskorch_uptime_seconds",
+            "Time since the orchestrator started",
+            None,
+            &[(Vec::new(), m.uptime.as_secs_f64())],
+        )?;
         Ok(())
     }
 }
@@ -232,14 +318,38 @@ impl Runtime {
             };
             let stats = pool.stats();
             let idle = stats.workers.saturating_sub(stats.busy);
-            workers.push((vec![("pool", name.clone()), ("state", "busy".to_string())], stats.busy as f64));
-            workers.push((vec![("pool", name.clone()), ("state", "idle".to_string())], idle as f64));
+            workers.push((
+                vec![("pool", name.clone()), ("state", "busy".to_string())],
+                stats.busy as f64,
+            ));
+            workers.push((
+                vec![("pool", name.clone()), ("state", "idle".to_string())],
+                idle as f64,
+            ));
             served.push((label("pool", name.clone()), stats.served));
             queued.push((label("pool", name), stats.queued as f64));
         }
-        gauge(e, "taskorch_pool_workers", "Pool workers, busy or idle", None, &workers)?;
-        counter(e, "taskorch_pool_requests", "Pool requests served", None, &served)?;
-        gauge(e, "taskorch_pool_queued_requests", "Pool requests waiting for a worker", None, &queued)
+        gauge(
+            e,
+            "taskorch_pool_workers",
+            "Pool workers, busy or idle",
+            None,
+            &workers,
+        )?;
+        counter(
+            e,
+            "taskorch_pool_requests",
+            "Pool requests served",
+            None,
+            &served,
+        )?;
+        gauge(
+            e,
+            "taskorch_pool_queued_requests",
+            "Pool requests waiting for a worker",
+            None,
+            &queued,
+        )
     }
 
     fn schedules(&self, e: &mut DescriptorEncoder) -> std::fmt::Result {
@@ -259,7 +369,13 @@ impl Runtime {
                 (label("schedule", s.name()), late.as_secs_f64())
             })
             .collect();
-        gauge(e, "taskorch_schedule_lateness_seconds", "How far past due the schedule's next fire is", None, &late)
+        gauge(
+            e,
+            "taskorch_schedule_lateness_seconds",
+            "How far past due the schedule's next fire is",
+            None,
+            &late,
+        )
     }
 }
 
@@ -306,7 +422,9 @@ pub(crate) async fn get_metrics(State(state): State<AppState>) -> Response {
             let mut response = text.into_response();
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
-                HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+                HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
             );
             response
         }

@@ -52,6 +52,7 @@ pub(crate) fn status(e: &Error) -> StatusCode {
         | Error::UnknownWorkflow(_)
         | Error::UnknownQueue(_)
         | Error::UnknownAction(_)
+        | Error::UnknownGraph(_)
         | Error::NoRoute { .. } => StatusCode::NOT_FOUND,
         Error::UnresolvedRunId { matches: 0, .. } => StatusCode::NOT_FOUND,
         Error::UnresolvedRunId { .. }
@@ -97,10 +98,9 @@ impl IntoResponse for Problem {
         // Plain data: serializing it cannot fail.
         let body = serde_json::to_vec(&doc).unwrap_or_default();
         let mut response = (status, body).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(PROBLEM_JSON),
-        );
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if matches!(self.0, Error::Unauthorized { .. }) {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

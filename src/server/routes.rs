@@ -40,6 +40,8 @@ pub(crate) fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(system::trigger_schedule))
         .routes(routes!(system::pools))
         .routes(routes!(system::resize_pool))
+        .routes(routes!(system::graphs))
+        .routes(routes!(system::graph))
 }
 
 /// The whole router of one API.

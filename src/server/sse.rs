@@ -171,7 +171,9 @@ pub(crate) async fn events(
         last: seen,
         state: state.clone(),
     });
-    Sse::new(feed).keep_alive(KeepAlive::default()).into_response()
+    Sse::new(feed)
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }
 
 /// A run's output, live, ending with its outcome.
@@ -243,5 +245,7 @@ pub(crate) async fn output_stream(
             Some((Ok(end), (None, None, state)))
         },
     );
-    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }

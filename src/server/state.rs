@@ -20,6 +20,7 @@ pub(crate) enum Backend {
     /// A running orchestrator: every route.
     Live(Orchestrator),
     /// A store file opened read-only: runs and their output only.
+    #[cfg_attr(not(all(feature = "cli", unix)), allow(dead_code))]
     Stored(Arc<Store>),
 }
 
@@ -104,9 +105,11 @@ impl AppState {
                 }
                 Ok(ids)
             }
-            Backend::Stored(store) => {
-                Ok(store.history(&RunQuery::new())?.into_iter().map(|r| r.id).collect())
-            }
+            Backend::Stored(store) => Ok(store
+                .history(&RunQuery::new())?
+                .into_iter()
+                .map(|r| r.id)
+                .collect()),
         }
     }
 

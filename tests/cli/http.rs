@@ -60,7 +60,11 @@ async fn up_with_http_serves_the_runs_and_takes_the_printed_token() {
     let token = up
         .stderr()
         .lines()
-        .find_map(|l| l.split("bearer token (Authorization: Bearer ...): ").nth(1).map(str::to_string))
+        .find_map(|l| {
+            l.split("bearer token (Authorization: Bearer ...): ")
+                .nth(1)
+                .map(str::to_string)
+        })
         .expect("a printed token");
     let refused = client
         .post(format!("http://{addr}/runs"))
@@ -81,7 +85,10 @@ async fn up_with_http_serves_the_runs_and_takes_the_printed_token() {
     assert_eq!(up.exit_code().await, 0, "stderr:\n{}", up.stderr());
 
     // The same object as `runs --json` prints, key for key.
-    let listed = taskorch(dir.path(), &["runs", "--store", "st", "--json", "--name", "hello"]);
+    let listed = taskorch(
+        dir.path(),
+        &["runs", "--store", "st", "--json", "--name", "hello"],
+    );
     let listed: Vec<Value> = serde_json::from_str(&listed.stdout).unwrap();
     let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
     assert_eq!(keys(&listed[0]), keys(&runs[0]));
@@ -90,11 +97,21 @@ async fn up_with_http_serves_the_runs_and_takes_the_printed_token() {
 #[tokio::test]
 async fn serve_reads_a_store_read_only() {
     let dir = tempfile::tempdir().unwrap();
-    let ran = taskorch(dir.path(), &["--store", "st", "run", "--", "echo", "stored"]);
+    let ran = taskorch(
+        dir.path(),
+        &["--store", "st", "run", "--", "echo", "stored"],
+    );
     assert_eq!(ran.code, 0, "{ran:?}");
     let mut serve = Spawned::start(
         dir.path(),
-        &["--store", "st", "serve", "--addr", "127.0.0.1:0", "--http-loopback-writes"],
+        &[
+            "--store",
+            "st",
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--http-loopback-writes",
+        ],
     );
     let addr = served_addr(&serve).await;
     let client = reqwest::Client::new();

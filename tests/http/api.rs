@@ -37,7 +37,11 @@ const RUN_KEYS: [&str; 23] = [
 ];
 
 fn keys(run: &Value) -> BTreeSet<String> {
-    run.as_object().expect("a run object").keys().cloned().collect()
+    run.as_object()
+        .expect("a run object")
+        .keys()
+        .cloned()
+        .collect()
 }
 
 #[tokio::test]
@@ -66,29 +70,56 @@ async fn launch_list_show_and_page_output() {
 
     // The short id the run carries names it too, as in the CLI.
     let short = run["short_id"].as_str().unwrap().to_string();
-    assert_eq!(s.get_json(&format!("/runs/{short}")).await["id"], id.as_str());
+    assert_eq!(
+        s.get_json(&format!("/runs/{short}")).await["id"],
+        id.as_str()
+    );
 
     // Filters as query parameters.
     let other = s.launch(json!({"shell": "exit 3", "name": "fails"})).await;
     s.wait_run(&other).await;
     let labelled = s.get_json("/runs?label=team=a").await;
-    let ids: Vec<&str> = labelled.as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = labelled
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, vec![id.as_str()]);
     let failed = s.get_json("/runs?status=failed").await;
     assert_eq!(failed.as_array().unwrap().len(), 1);
     assert_eq!(failed[0]["id"], other.as_str());
     assert_eq!(s.get_json("/runs?key=greet-1").await[0]["id"], id.as_str());
-    assert_eq!(s.get_json("/runs?prefix=gr").await.as_array().unwrap().len(), 1);
+    assert_eq!(
+        s.get_json("/runs?prefix=gr")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     assert_eq!(s.get_json("/runs?dead=true").await[0]["id"], other.as_str());
     // Newest first; limit and offset page through.
     let all = s.get_json("/runs").await;
     assert_eq!(all[0]["id"], other.as_str());
-    assert_eq!(s.get_json("/runs?limit=1&offset=1").await[0]["id"], id.as_str());
-    assert_eq!(s.get_json("/runs?since=2000-01-01T00:00:00Z&until=2000-01-02T00:00:00Z").await, json!([]));
+    assert_eq!(
+        s.get_json("/runs?limit=1&offset=1").await[0]["id"],
+        id.as_str()
+    );
+    assert_eq!(
+        s.get_json("/runs?since=2000-01-01T00:00:00Z&until=2000-01-02T00:00:00Z")
+            .await,
+        json!([])
+    );
 
     // Output, paged by seq.
     let page = s.get_json(&format!("/runs/{id}/output?limit=2")).await;
-    let texts: Vec<&str> = page["lines"].as_array().unwrap().iter().map(|l| l["text"].as_str().unwrap()).collect();
+    let texts: Vec<&str> = page["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["text"].as_str().unwrap())
+        .collect();
     assert_eq!(texts, ["one", "two"]);
     assert_eq!(page["lines"][0]["stream"], "stdout");
     assert!(page["lines"][0]["time"].is_string());
@@ -149,24 +180,54 @@ async fn schedules_are_listed_disabled_enabled_and_triggered() {
     let list = s.get_json("/schedules").await;
     assert_eq!(list[0]["name"], "tick");
     assert_eq!(list[0]["enabled"], true);
-    let off: Value = s.post("/schedules/tick/disable", "").await.json().await.unwrap();
+    let off: Value = s
+        .post("/schedules/tick/disable", "")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(off["enabled"], false);
-    let on: Value = s.post("/schedules/tick/enable", "").await.json().await.unwrap();
+    let on: Value = s
+        .post("/schedules/tick/enable", "")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(on["enabled"], true);
-    let fired: Value = s.post("/schedules/tick/trigger", "").await.json().await.unwrap();
+    let fired: Value = s
+        .post("/schedules/tick/trigger", "")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(fired["outcome"], "started");
     let id = fired["run_id"].as_str().unwrap().to_string();
     assert_eq!(s.wait_run(&id).await["status"], "succeeded");
-    assert_problem(s.post("/schedules/nope/trigger", "").await, 404, "unknown_schedule").await;
+    assert_problem(
+        s.post("/schedules/nope/trigger", "").await,
+        404,
+        "unknown_schedule",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn system_status_halt_and_resume() {
     let s = serve().await;
     let status = s.get_json("/system").await;
-    let names: Vec<&str> = status["children"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = status["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
     assert!(names.contains(&"executor"), "{status}");
-    let halted: Value = s.post("/halt", r#"{"reason":"maintenance"}"#).await.json().await.unwrap();
+    let halted: Value = s
+        .post("/halt", r#"{"reason":"maintenance"}"#)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(halted["halted"], "maintenance");
     assert_eq!(halted["changed"], true);
     let refused = s.post("/runs", r#"{"shell":"true"}"#).await;
@@ -198,9 +259,17 @@ async fn an_embedded_router_serves_inside_the_applications_own_app() {
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     let client = reqwest::Client::new();
-    let health = client.get(format!("http://{addr}/health")).send().await.unwrap();
+    let health = client
+        .get(format!("http://{addr}/health"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.text().await.unwrap(), "ok");
-    let runs = client.get(format!("http://{addr}/taskorch/runs")).send().await.unwrap();
+    let runs = client
+        .get(format!("http://{addr}/taskorch/runs"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(runs.status(), 200);
     // No token configured in this process: writes are refused, typed.
     let launch = client
@@ -211,4 +280,32 @@ async fn an_embedded_router_serves_inside_the_applications_own_app() {
         .unwrap();
     assert_problem(launch, 401, "unauthorized").await;
     server.abort();
+}
+
+#[tokio::test]
+async fn graphs_are_listed_and_shown_with_their_edges_and_states() {
+    use taskorch::graph::{GraphTask, TaskGraph};
+    let s = serve().await;
+    let mut g = TaskGraph::new();
+    let build = g.add(GraphTask::new("build", Task::shell("true")));
+    g.add(GraphTask::new("test", Task::shell("sleep 30")).after(build));
+    let run = s.orch().graphs().start(g).await.unwrap();
+    let list = s.get_json("/graphs").await;
+    assert_eq!(list[0]["id"], run.id());
+    // Wait until `test` runs (so `build` succeeded).
+    let mut graph = Value::Null;
+    for _ in 0..200 {
+        graph = s.get_json(&format!("/graphs/{}", run.id())).await;
+        if graph["tasks"][1]["status"] == "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(graph["tasks"][0]["name"], "build");
+    assert_eq!(graph["tasks"][0]["status"], "succeeded");
+    assert!(graph["tasks"][0]["run_id"].is_string(), "{graph}");
+    assert_eq!(graph["tasks"][1]["depends_on"], json!(["build"]));
+    assert_eq!(graph["tasks"][1]["status"], "running");
+    assert_problem(s.get("/graphs/999999").await, 404, "unknown_graph").await;
+    assert_problem(s.get("/graphs/x").await, 400, "bad_request").await;
 }

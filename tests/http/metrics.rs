@@ -25,8 +25,11 @@ fn parse(text: &str) -> (BTreeMap<String, String>, Vec<Sample>) {
     assert_eq!(lines.last(), Some(&"# EOF"), "ends with # EOF");
     let valid_name = |n: &str| {
         !n.is_empty()
-            && n.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+            && n.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
     };
     for line in &lines[..lines.len() - 1] {
         if let Some(rest) = line.strip_prefix("# ") {
@@ -37,8 +40,14 @@ fn parse(text: &str) -> (BTreeMap<String, String>, Vec<Sample>) {
             match kind {
                 "TYPE" => {
                     let t = parts.next().expect("a type");
-                    assert!(["counter", "gauge", "histogram", "info", "unknown"].contains(&t), "{line}");
-                    assert!(types.insert(name.to_string(), t.to_string()).is_none(), "one TYPE per family: {line}");
+                    assert!(
+                        ["counter", "gauge", "histogram", "info", "unknown"].contains(&t),
+                        "{line}"
+                    );
+                    assert!(
+                        types.insert(name.to_string(), t.to_string()).is_none(),
+                        "one TYPE per family: {line}"
+                    );
                 }
                 "HELP" | "UNIT" => {}
                 other => panic!("unknown comment {other}: {line}"),
@@ -69,7 +78,10 @@ fn parse(text: &str) -> (BTreeMap<String, String>, Vec<Sample>) {
         let suffix = &name[family.len()..];
         match types[family].as_str() {
             "counter" => assert!(["_total", "_created"].contains(&suffix), "{line}"),
-            "histogram" => assert!(["_bucket", "_sum", "_count", "_created"].contains(&suffix), "{line}"),
+            "histogram" => assert!(
+                ["_bucket", "_sum", "_count", "_created"].contains(&suffix),
+                "{line}"
+            ),
             _ => assert_eq!(suffix, "", "{line}"),
         }
         samples.push(Sample {
@@ -84,7 +96,12 @@ fn parse(text: &str) -> (BTreeMap<String, String>, Vec<Sample>) {
 fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     samples
         .iter()
-        .find(|s| s.name == name && labels.iter().all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v)))
+        .find(|s| {
+            s.name == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+        })
         .map(|s| s.value)
 }
 
@@ -97,8 +114,14 @@ async fn metrics_parse_and_name_what_the_issue_asks_for() {
     s.wait_run(&bad).await;
     let response = s.get("/metrics").await;
     assert_eq!(response.status(), 200);
-    let content_type = response.headers()["content-type"].to_str().unwrap().to_string();
-    assert!(content_type.starts_with("application/openmetrics-text"), "{content_type}");
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
     let text = response.text().await.unwrap();
     let (types, samples) = parse(&text);
 
@@ -126,16 +149,31 @@ async fn metrics_parse_and_name_what_the_issue_asks_for() {
     assert_eq!(types["taskorch_queue_wait_seconds"], "histogram");
 
     let fire = [("pattern", "fire_and_forget")];
-    assert_eq!(value(&samples, "taskorch_runs_started_total", &fire), Some(2.0));
+    assert_eq!(
+        value(&samples, "taskorch_runs_started_total", &fire),
+        Some(2.0)
+    );
     let failed = [("pattern", "fire_and_forget"), ("status", "failed")];
-    assert_eq!(value(&samples, "taskorch_runs_finished_total", &failed), Some(1.0));
-    assert_eq!(value(&samples, "taskorch_queue_wait_seconds_count", &fire), Some(2.0));
+    assert_eq!(
+        value(&samples, "taskorch_runs_finished_total", &failed),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&samples, "taskorch_queue_wait_seconds_count", &fire),
+        Some(2.0)
+    );
     let succeeded = [("pattern", "fire_and_forget"), ("status", "succeeded")];
-    assert_eq!(value(&samples, "taskorch_run_duration_seconds_count", &succeeded), Some(1.0));
+    assert_eq!(
+        value(&samples, "taskorch_run_duration_seconds_count", &succeeded),
+        Some(1.0)
+    );
     // Buckets rise and end with +Inf = count.
     let buckets: Vec<&Sample> = samples
         .iter()
-        .filter(|s| s.name == "taskorch_run_duration_seconds_bucket" && s.labels.get("status").map(String::as_str) == Some("succeeded"))
+        .filter(|s| {
+            s.name == "taskorch_run_duration_seconds_bucket"
+                && s.labels.get("status").map(String::as_str) == Some("succeeded")
+        })
         .collect();
     assert!(buckets.windows(2).all(|w| w[0].value <= w[1].value));
     assert_eq!(buckets.last().unwrap().labels["le"], "+Inf");
@@ -145,11 +183,11 @@ async fn metrics_parse_and_name_what_the_issue_asks_for() {
 #[test]
 fn the_parser_refuses_what_prometheus_would() {
     for bad in [
-        "foo 1\n# EOF",                                      // undeclared family
-        "# TYPE foo counter\nfoo 1\n# EOF",                  // counter without _total
-        "# TYPE foo gauge\nfoo{a=\"b\"} x\n# EOF",           // not a number
-        "# TYPE 9foo gauge\n9foo 1\n# EOF",                  // bad name
-        "# TYPE foo gauge\nfoo 1\n",                         // no EOF
+        "foo 1\n# EOF",                            // undeclared family
+        "# TYPE foo counter\nfoo 1\n# EOF",        // counter without _total
+        "# TYPE foo gauge\nfoo{a=\"b\"} x\n# EOF", // not a number
+        "# TYPE 9foo gauge\n9foo 1\n# EOF",        // bad name
+        "# TYPE foo gauge\nfoo 1\n",               // no EOF
     ] {
         assert!(std::panic::catch_unwind(|| parse(bad)).is_err(), "{bad}");
     }

@@ -13,11 +13,17 @@ async fn events_stream_live_and_replay_after_a_reconnect_with_last_event_id() {
     let mut events = SseReader::new(s.get("/events").await);
     let first = s.launch(json!({"shell": "echo hi"})).await;
     let seen = events.until(|e| finished(e, &first)).await;
-    let types: Vec<String> = seen.iter().map(|e| json(e)["type"].as_str().unwrap().to_string()).collect();
+    let types: Vec<String> = seen
+        .iter()
+        .map(|e| json(e)["type"].as_str().unwrap().to_string())
+        .collect();
     assert!(types.contains(&"run_queued".to_string()), "{types:?}");
     assert!(types.contains(&"run_output".to_string()), "{types:?}");
     // Ids are the events' seq, one apart.
-    let ids: Vec<u64> = seen.iter().map(|e| e.id.as_deref().unwrap().parse().unwrap()).collect();
+    let ids: Vec<u64> = seen
+        .iter()
+        .map(|e| e.id.as_deref().unwrap().parse().unwrap())
+        .collect();
     assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "{ids:?}");
     for (event, id) in seen.iter().zip(&ids) {
         assert_eq!(json(event)["seq"], *id);
@@ -39,8 +45,14 @@ async fn events_stream_live_and_replay_after_a_reconnect_with_last_event_id() {
         .unwrap();
     let mut events = SseReader::new(response);
     let replayed = events.until(|e| finished(e, &second)).await;
-    assert_eq!(replayed[0].id.as_deref(), Some((last + 1).to_string().as_str()));
-    assert!(replayed.iter().all(|e| e.event.is_none()), "no loss: {replayed:?}");
+    assert_eq!(
+        replayed[0].id.as_deref(),
+        Some((last + 1).to_string().as_str())
+    );
+    assert!(
+        replayed.iter().all(|e| e.event.is_none()),
+        "no loss: {replayed:?}"
+    );
 
     // The query form, for a first EventSource connect.
     let mut from_query = SseReader::new(s.get(&format!("/events?last_event_id={last}")).await);
@@ -107,7 +119,10 @@ async fn output_stream_replays_follows_and_ends_with_the_outcome() {
         .await;
     let mut stream = SseReader::new(s.get(&format!("/runs/{id}/output/stream")).await);
     let seen = stream.until(|e| e.event.as_deref() == Some("end")).await;
-    let lines: Vec<_> = seen.iter().filter(|e| e.event.as_deref() == Some("line")).collect();
+    let lines: Vec<_> = seen
+        .iter()
+        .filter(|e| e.event.as_deref() == Some("line"))
+        .collect();
     assert_eq!(lines.len(), 2, "{seen:?}");
     assert_eq!(json(lines[0])["text"], "first");
     assert_eq!(json(lines[0])["stream"], "stdout");
@@ -117,7 +132,10 @@ async fn output_stream_replays_follows_and_ends_with_the_outcome() {
     assert_eq!(end["id"], id.as_str());
     assert_eq!(end["status"], "failed");
     assert_eq!(end["exit_code"], 4);
-    assert!(stream.next().await.is_none(), "the stream closes after `end`");
+    assert!(
+        stream.next().await.is_none(),
+        "the stream closes after `end`"
+    );
 
     // Reconnecting after the first line: only what followed it, then the end.
     let first_id = lines[0].id.clone().unwrap();

@@ -180,6 +180,14 @@ impl GraphRun {
         plan.index(key).map(|i| plan.nodes[i].name.as_str())
     }
 
+    /// The tasks `key`'s task depends on (its edges in the DAG); `None`
+    /// for a key of another graph.
+    pub fn dependencies(&self, key: TaskKey) -> Option<Vec<TaskKey>> {
+        let plan = self.job.plan();
+        let i = plan.index(key)?;
+        Some(plan.deps(i).iter().map(|&d| plan.key(d as usize)).collect())
+    }
+
     /// Where `key`'s task is; `None` for a key of another graph.
     pub fn status(&self, key: TaskKey) -> Option<TaskStatus> {
         let i = self.job.plan().index(key)?;

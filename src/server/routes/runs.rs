@@ -73,7 +73,10 @@ pub(crate) fn runs_query(
                     .parse::<usize>()
                     .map_err(|e| bad("limit", format!("{value:?}: {e}")))?;
                 if limit > max_page {
-                    return Err(bad("limit", format!("{limit} is over the page limit of {max_page}")));
+                    return Err(bad(
+                        "limit",
+                        format!("{limit} is over the page limit of {max_page}"),
+                    ));
                 }
             }
             "offset" => {
@@ -206,7 +209,9 @@ impl TaskBody {
             },
             (None, Some(script)) => Task::shell(script),
             (Some(_), Some(_)) => return Err(bad("body", "give `command` or `shell`, not both")),
-            (None, None) => return Err(bad("body", "give `command` (a list) or `shell` (a script)")),
+            (None, None) => {
+                return Err(bad("body", "give `command` (a list) or `shell` (a script)"));
+            }
         };
         if let Some(name) = self.name {
             task = task.name(name);

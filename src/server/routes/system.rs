@@ -1,6 +1,7 @@
 //! The runtime's other resources: its status (actors, breakers, halt),
 //! halt and resume, risk limits, schedules (list, enable, disable,
-//! trigger now), pools (stats, resize).
+//! trigger now), pools (stats, resize), task graphs (list; one with its
+//! tasks, their states and edges).
 
 use axum::Json;
 use axum::body::Body;
@@ -312,5 +313,92 @@ pub(crate) async fn resize_pool(
     Ok(Json(PoolJson {
         name,
         stats: pool.stats(),
+    }))
+}
+
+/// Every graph the orchestrator knows of (`graphs().list()`).
+#[utoipa::path(
+    get,
+    path = "/graphs",
+    tag = "graphs",
+    responses((status = 200, description = "GraphInfo list as JSON", body = [Object]))
+)]
+pub(crate) async fn graphs(
+    State(state): State<AppState>,
+) -> Answer<Json<Vec<crate::graph::GraphInfo>>> {
+    let orch = state.live("GET /graphs")?;
+    Ok(Json(orch.graphs().list()))
+}
+
+/// One task of a graph, with its edges.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct GraphTaskJson {
+    name: String,
+    /// pending, ready, running, succeeded, failed, ... (`TaskStatus`)
+    #[schema(value_type = String)]
+    status: crate::graph::TaskStatus,
+    /// The names of the tasks it waits for.
+    depends_on: Vec<String>,
+    /// Its run, once it has one.
+    run_id: Option<String>,
+    attempts: u32,
+    error: Option<String>,
+    tags: Vec<String>,
+}
+
+/// A graph with its tasks (for drawing it as a DAG with live states).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct GraphJson {
+    #[schema(value_type = Object)]
+    info: crate::graph::GraphInfo,
+    tasks: Vec<GraphTaskJson>,
+}
+
+/// One graph and its tasks.
+#[utoipa::path(
+    get,
+    path = "/graphs/{id}",
+    tag = "graphs",
+    params(("id" = u64, Path, description = "the graph's id (`GET /graphs`)")),
+    responses(
+        (status = 200, description = "the graph", body = GraphJson),
+        (status = 400, description = "not a graph id", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "no such graph", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn graph(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Answer<Json<GraphJson>> {
+    let orch = state.live("GET /graphs/{id}")?;
+    let number: u64 = id.parse().map_err(|e| Error::BadRequest {
+        what: "id".to_string(),
+        reason: format!("{id:?} is not a graph id: {e}"),
+    })?;
+    let run = orch
+        .graphs()
+        .find(number)
+        .ok_or(Error::UnknownGraph(number))?;
+    let tasks = run
+        .results()
+        .into_iter()
+        .map(|r| GraphTaskJson {
+            depends_on: run
+                .dependencies(r.key)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|d| run.name(d).map(str::to_string))
+                .collect(),
+            run_id: r.output.as_ref().map(|o| o.run_id.to_string()),
+            name: r.name,
+            status: r.status,
+            attempts: r.attempts,
+            error: r.error_message,
+            tags: r.tags,
+        })
+        .collect();
+    Ok(Json(GraphJson {
+        info: run.info(),
+        tasks,
     }))
 }
