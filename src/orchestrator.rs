@@ -20,6 +20,7 @@
 //! | `register_action` | in-process actions for `Task::action` |
 //! | `status`, `runs`, `wait`, `cancel`, `output`, `rerun` | runs in the registry |
 //! | `system_status`, `metrics`, `trace`, `inject_fault` | the actor tree, runtime-wide metrics, the message trace, a fault |
+//! | `http_router` (feature `server`) | the HTTP API as an `axum::Router` to nest in an application (`crate::server`) |
 //! | `graphs()` -> [`Graphs`](crate::graph::Graphs) | `start`, `run`, `find`, `list`; resources: `set_capacity`, `capacity`, `usage` |
 //! | `workflows()` -> [`Workflows`](crate::workflow::Workflows) | `register_block_type`, `validate`, `start`, `run`, `runs`, `halt` |
 //! | `queue`, `pause_queue`, `resume_queue` | named queues: limits, pause |

@@ -281,3 +281,38 @@ async fn raw_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
         .unwrap_or(0);
     (status, answer)
 }
+
+#[tokio::test]
+async fn no_cors_headers_so_another_origin_cannot_read_or_preflight() {
+    let s = serve().await;
+    let read = s
+        .client
+        .get(s.url("/runs"))
+        .header("Origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+    assert!(read.headers().get("access-control-allow-origin").is_none());
+    let preflight = s
+        .client
+        .request(reqwest::Method::OPTIONS, s.url("/runs"))
+        .header("Origin", "http://evil.example")
+        .header("Access-Control-Request-Method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        preflight
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    assert!(
+        preflight
+            .headers()
+            .get("access-control-allow-methods")
+            .is_none()
+    );
+    assert!(!preflight.status().is_success(), "{}", preflight.status());
+}
