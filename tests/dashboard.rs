@@ -62,10 +62,18 @@ struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        // The group id is the driver's pid (process_group(0)).
-        let _ = Command::new("kill")
-            .args(["-KILL", &format!("-{}", self.child.id())])
-            .status();
+        // The group id is the driver's pid (process_group(0)). A direct
+        // killpg, checked: group 0 would be our own, and a `kill` command
+        // given a negative id may take it for an option ("-1": every
+        // process we may signal).
+        if let Ok(pgid) = i32::try_from(self.child.id())
+            && pgid > 1
+        {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pgid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -543,7 +551,12 @@ async fn the_page_and_its_assets_carry_their_types_and_a_csp_and_need_no_token()
         let headers = response.headers();
         assert_eq!(headers["content-type"], kind, "{path}");
         assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
-        policies.push(headers["content-security-policy"].to_str().unwrap().to_string());
+        policies.push(
+            headers["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .to_string(),
+        );
     }
     let csp = &policies[0];
     assert!(policies.iter().all(|p| p == csp), "{policies:?}");
@@ -590,4 +603,78 @@ async fn nested_under_a_prefix_the_page_points_at_its_own_assets() {
     assert_eq!(script.status(), 200);
     assert!(script.text().await.unwrap().contains("openStream"));
     server.abort();
+}
+
+#[tokio::test]
+async fn a_graph_is_drawn_with_its_task_states_changing_live() {
+    use taskorch::graph::{GraphTask, TaskGraph};
+    let _one = ONE_BROWSER.lock().await;
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let s = serve().await;
+    let gate = Gate::new();
+    let mut g = TaskGraph::new();
+    let build = g.add(GraphTask::new("build", Task::shell("true")));
+    let test = g.add(GraphTask::new("test", Task::shell(gate.wait())).after(build));
+    let lint = g.add(GraphTask::new("lint", Task::shell("true")).after(build));
+    // Deploy waits too: a finished graph leaves the API, so the live
+    // change is watched while the graph still runs.
+    let last = Gate::new();
+    let deploy = g.add(GraphTask::new("deploy", Task::shell(last.wait())).depends_on([test, lint]));
+    let run = s.orch().graphs().start(g).await.unwrap();
+    let id = run.info().id;
+
+    browser.goto(&format!("{}/#/graphs", s.base)).await;
+    browser
+        .click(&format!("#graphs tr[data-graph='{id}'] a"))
+        .await;
+    let node = |task: &str| format!("#dag g.node[data-task='{task}']");
+    browser
+        .wait_attr(&node("test"), "data-status", "test running", |v| {
+            v == "running"
+        })
+        .await;
+    assert_eq!(
+        browser.attr(&node("build"), "data-status").await.as_deref(),
+        Some("succeeded")
+    );
+    assert_eq!(
+        browser
+            .attr(&node("deploy"), "data-status")
+            .await
+            .as_deref(),
+        Some("pending")
+    );
+    let edges = browser
+        .client
+        .find_all(Locator::Css("#dag path.edge"))
+        .await
+        .unwrap();
+    assert_eq!(
+        edges.len(),
+        4,
+        "build->test, build->lint, test->deploy, lint->deploy"
+    );
+    gate.open();
+    browser
+        .wait_attr(
+            &node("deploy"),
+            "data-status",
+            "deploy started, live",
+            |v| v == "running",
+        )
+        .await;
+    assert_eq!(
+        browser.attr(&node("test"), "data-status").await.as_deref(),
+        Some("succeeded")
+    );
+    last.open();
+    assert!(
+        crate::common::wait_until(PAGE_WAIT, || {
+            run.status(deploy) == Some(taskorch::graph::TaskStatus::Succeeded)
+        })
+        .await
+    );
+    browser.close().await;
 }

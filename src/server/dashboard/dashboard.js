@@ -1,7 +1,7 @@
 // taskorch dashboard: plain JavaScript over the HTTP API (docs/http.md),
 // no build step. Views are chosen by the URL fragment (#/runs,
-// #/runs/ID, #/schedules, #/pools, #/system, #/events); one /events
-// stream keeps every view live. Streams are read with fetch, not
+// #/runs/ID, #/graphs, #/graphs/ID, #/schedules, #/pools, #/system,
+// #/events); one /events stream keeps every view live. Streams are read with fetch, not
 // EventSource: EventSource cannot send the bearer token, which a server
 // bound beyond loopback asks for on reads too.
 'use strict';
@@ -407,6 +407,108 @@
     }
   }
 
+  // ---- graphs ----
+
+  let shownGraph = null;
+
+  async function loadGraphs() {
+    let graphs;
+    try {
+      graphs = await api('GET', '/graphs');
+    } catch (error) {
+      report(error);
+      return;
+    }
+    $('#graphs tbody').replaceChildren(...graphs.map((g) => el('tr', { 'data-graph': g.id },
+      el('td', { class: 'mono' }, el('a', { href: `#/graphs/${g.id}`, text: g.id })),
+      el('td', { text: g.name || '' }),
+      el('td', { class: 'finished', text: g.finished ? 'yes' : 'no' }),
+      el('td', { class: 'wide', text: g.resumed ? 'yes' : 'no' }),
+    )));
+    $('#graphs-empty').hidden = graphs.length > 0;
+  }
+
+  const SVG = 'http://www.w3.org/2000/svg';
+  function svg(tag, attrs, ...children) {
+    const node = document.createElementNS(SVG, tag);
+    for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
+    node.append(...children);
+    return node;
+  }
+
+  // Tasks in columns by depth (the longest chain of dependencies before
+  // them), edges from each dependency to its dependant.
+  function drawGraph(graph) {
+    const tasks = graph.tasks;
+    const byName = new Map(tasks.map((t) => [t.name, t]));
+    const depth = new Map();
+    const depthOf = (task, seen = new Set()) => {
+      if (depth.has(task.name)) return depth.get(task.name);
+      if (seen.has(task.name)) return 0; // a cycle is refused at submit; never loop
+      seen.add(task.name);
+      const d = Math.max(-1, ...task.depends_on.map((n) => (byName.has(n) ? depthOf(byName.get(n), seen) : -1))) + 1;
+      depth.set(task.name, d);
+      return d;
+    };
+    const columns = [];
+    for (const task of tasks) {
+      const d = depthOf(task);
+      (columns[d] = columns[d] || []).push(task);
+    }
+    const W = 170; const H = 44; const GAPX = 60; const GAPY = 18;
+    const at = new Map();
+    columns.forEach((column, x) => column.forEach((task, y) => {
+      at.set(task.name, { x: 10 + x * (W + GAPX), y: 10 + y * (H + GAPY) });
+    }));
+    const width = 20 + columns.length * (W + GAPX) - GAPX;
+    const height = 20 + Math.max(1, ...columns.map((c) => c.length)) * (H + GAPY) - GAPY;
+    const dag = $('#dag');
+    dag.setAttribute('width', String(Math.max(width, 100)));
+    dag.setAttribute('height', String(Math.max(height, 60)));
+    const edges = [];
+    for (const task of tasks) {
+      for (const dep of task.depends_on) {
+        const from = at.get(dep);
+        const to = at.get(task.name);
+        if (!from || !to) continue;
+        const x1 = from.x + W; const y1 = from.y + H / 2; const x2 = to.x; const y2 = to.y + H / 2;
+        const mid = (x1 + x2) / 2;
+        edges.push(svg('path', { class: 'edge', d: `M${x1},${y1} C${mid},${y1} ${mid},${y2} ${x2},${y2}` }));
+      }
+    }
+    const nodes = tasks.map((task) => {
+      const p = at.get(task.name);
+      const label = task.name.length > 22 ? `${task.name.slice(0, 21)}…` : task.name;
+      const body = [
+        svg('rect', { x: p.x, y: p.y, width: W, height: H, rx: 6 }),
+        svg('text', { x: p.x + 8, y: p.y + 18 }, label),
+        svg('text', { x: p.x + 8, y: p.y + 35, class: 'state' }, task.status),
+      ];
+      const title = svg('title', {}, `${task.name}: ${task.status}${task.error ? ` (${task.error})` : ''}`);
+      const content = task.run_id ? [svg('a', { href: `#/runs/${task.run_id}` }, ...body)] : body;
+      return svg('g', { class: `node ${task.status}`, 'data-task': task.name, 'data-status': task.status }, title, ...content);
+    });
+    dag.replaceChildren(...edges, ...nodes);
+  }
+
+  async function showGraph(id) {
+    shownGraph = id;
+    try {
+      const graph = await api('GET', `/graphs/${encodeURIComponent(id)}`);
+      if (shownGraph !== id) return;
+      $('#graph-name').textContent = `${graph.info.name || 'graph'} #${graph.info.id}${graph.info.finished ? ' (finished)' : ''}`;
+      drawGraph(graph);
+    } catch (error) {
+      // A graph leaves the API once it finished: keep the last drawing.
+      if (error instanceof HttpError && error.status === 404 && $('#dag').childElementCount > 0) {
+        if (!$('#graph-name').textContent.endsWith('(finished)')) $('#graph-name').append(' (finished)');
+        shownGraph = null;
+        return;
+      }
+      report(error);
+    }
+  }
+
   // ---- pools ----
 
   async function loadPools() {
@@ -538,6 +640,10 @@
       if (currentView === 'runs') soon('runs', loadRuns);
       if (currentView === 'run' && e.run_id === shownRun) soon('run', () => refreshRun(e.run_id));
     }
+    if (e.type && e.type.startsWith('run_') && e.type !== 'run_output') {
+      if (currentView === 'graph' && shownGraph !== null) soon('graph', () => showGraph(shownGraph));
+      if (currentView === 'graphs') soon('graphs', loadGraphs, 500);
+    }
     if (e.type && e.type.startsWith('schedule_') && currentView === 'schedules') soon('schedules', loadSchedules);
     if (e.type === 'halted' || e.type === 'resumed') {
       showHalted(e.type === 'halted' ? e.reason : null);
@@ -568,22 +674,32 @@
     const parts = hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
     let view = parts[0] || 'runs';
     if (view === 'runs' && parts[1]) view = 'run';
-    if (!['runs', 'run', 'schedules', 'pools', 'system', 'events'].includes(view)) view = 'runs';
+    if (view === 'graphs' && parts[1]) view = 'graph';
+    if (!['runs', 'run', 'graphs', 'graph', 'schedules', 'pools', 'system', 'events'].includes(view)) view = 'runs';
     currentView = view;
     for (const section of document.querySelectorAll('.view')) {
       section.hidden = section.id !== `view-${view}`;
     }
     for (const link of document.querySelectorAll('nav a')) {
-      link.classList.toggle('current', link.dataset.view === (view === 'run' ? 'runs' : view));
+      const section = { run: 'runs', graph: 'graphs' }[view] || view;
+      link.classList.toggle('current', link.dataset.view === section);
     }
     if (view !== 'run') closeRun();
     if (view === 'runs') loadRuns();
     if (view === 'run') showRun(parts[1]);
+    if (view !== 'graph') shownGraph = null;
+    if (view === 'graphs') loadGraphs();
+    if (view === 'graph') showGraph(parts[1]);
     if (view === 'schedules') loadSchedules();
     if (view === 'pools') loadPools();
     if (view === 'system') loadSystem();
     if (view === 'events') renderEvents();
   }
+
+  // A graph's task states (ready, skipped...) change without run events.
+  setInterval(() => {
+    if (!document.hidden && currentView === 'graph' && shownGraph !== null) showGraph(shownGraph);
+  }, 2000);
 
   // Schedules' next due times and pools' counters change without events.
   setInterval(() => {
