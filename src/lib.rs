@@ -66,6 +66,8 @@ pub mod guard;
 pub mod logging;
 pub mod metrics;
 mod orchestrator;
+#[cfg(feature = "otel")]
+pub mod otel;
 pub mod output;
 pub mod pool;
 pub mod queue;
@@ -140,6 +142,9 @@ mod doc_snippets {
     #[cfg(feature = "fault-injection")]
     #[doc = include_str!("../docs/faults.md")]
     struct Faults;
+    #[cfg(feature = "otel")]
+    #[doc = include_str!("../docs/opentelemetry.md")]
+    struct OpenTelemetry;
     #[cfg(feature = "server")]
     #[doc = include_str!("../docs/http.md")]
     struct Http;

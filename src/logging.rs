@@ -53,16 +53,7 @@ pub fn subscriber<W>(config: &Config, writer: W) -> Result<Box<dyn Subscriber + 
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(env) if !env.trim().is_empty() => EnvFilter::try_new(env),
-        _ => EnvFilter::try_new(&config.log_filter),
-    }
-    .map_err(|e| {
-        Error::InvalidConfig(format!(
-            "Config::log_filter {:?} is not a valid filter: {e}",
-            config.log_filter
-        ))
-    })?;
+    let filter = env_filter(config)?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);
@@ -76,5 +67,23 @@ where
                 .with_span_list(true)
                 .finish(),
         ),
+    })
+}
+
+/// The filter [`init`] applies: `RUST_LOG` when set, else
+/// `Config::log_filter`.
+///
+/// # Errors
+/// `InvalidConfig` if the directive is not a valid filter.
+pub(crate) fn env_filter(config: &Config) -> Result<EnvFilter> {
+    match std::env::var("RUST_LOG") {
+        Ok(env) if !env.trim().is_empty() => EnvFilter::try_new(env),
+        _ => EnvFilter::try_new(&config.log_filter),
+    }
+    .map_err(|e| {
+        Error::InvalidConfig(format!(
+            "Config::log_filter {:?} is not a valid filter: {e}",
+            config.log_filter
+        ))
     })
 }

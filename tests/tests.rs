@@ -106,6 +106,9 @@ mod fault;
 // The HTTP API: routes, SSE over the wire, metrics, OpenAPI, bad input.
 #[cfg(feature = "server")]
 mod http;
+// The dashboard in headless Chromium through WebDriver (chromedriver).
+#[cfg(all(feature = "server", unix))]
+mod dashboard;
 // Emergency halt and resume; risk limits that halt.
 mod halt;
 // Runtime-wide metrics and `is_running`: counts, rates, latencies, restarts.
@@ -119,6 +122,9 @@ mod trace;
 // The application's own actors under the root: restarts, groups, status,
 // trace, faults, refusals, stop order.
 mod user_actors;
+// OpenTelemetry: a run's span, its parent, and the child's TRACEPARENT.
+#[cfg(feature = "otel")]
+mod otel;
 // Workflows end to end: data between blocks, command templates, risk limits.
 mod workflow;
 // Workflows under the global concurrency cap (no self-wait).

@@ -208,16 +208,20 @@ async fn execute_in(
         actor = owner.actor,
         message = "run",
         run_id = %record.id(),
+        pattern = record.pattern().as_str(),
         correlation = tracing::field::Empty,
+        status = tracing::field::Empty,
     );
     if let Some(id) = correlation {
         span.record("correlation", tracing::field::display(id));
     }
+    #[cfg(feature = "otel")]
+    crate::trace::otel::adopt(&span, record.correlation().and_then(|c| c.otel_parent));
     let mut started = None;
     let guard = RunGuard::new(ctx, record, owner.actor);
     let driven = AssertUnwindSafe(drive(ctx, record, prepared, owner, held, &mut started))
         .catch_unwind()
-        .instrument(span)
+        .instrument(span.clone())
         .await;
     let result = match driven {
         Ok(result) => result,
@@ -228,6 +232,7 @@ async fn execute_in(
         }
     };
     drop(guard);
+    span.record("status", record.status().as_str());
     let ok = matches!(&result, Ok(out) if out.success());
     ctx.trace()
         .run(owner.actor, record.id(), correlation, entered, started, ok);
@@ -475,7 +480,13 @@ async fn attempt_once(
             });
             // Chunks for the run's owner say which attempt wrote them.
             lines.begin_attempt(record.attempt());
-            // Only requests made inside a `tracing` span have one.
+            // With an OpenTelemetry layer, the run's own span (this is
+            // inside it); else only requests made inside a `tracing` span
+            // have one.
+            #[cfg(feature = "otel")]
+            let traceparent = crate::trace::otel::traceparent()
+                .or_else(|| record.correlation().and_then(|c| c.traceparent()));
+            #[cfg(not(feature = "otel"))]
             let traceparent = record.correlation().and_then(|c| c.traceparent());
             let spec = ProcessSpec {
                 launch: task.launch(program, display, args),

@@ -35,11 +35,15 @@
 //!   ([`Envelope`]), and the W3C `TRACEPARENT` derived from it.
 //! - `log`: [`TraceLog`], a snapshot with its filters.
 //! - `export`: JSON lines and the Chrome trace event format.
+//! - `otel` (feature `otel`): OpenTelemetry parents for run spans and the
+//!   `TRACEPARENT` of the run's span.
 
 mod correlation;
 mod event;
 mod export;
 mod log;
+#[cfg(feature = "otel")]
+pub(crate) mod otel;
 #[cfg(test)]
 mod tests;
 
@@ -51,6 +55,8 @@ use parking_lot::Mutex;
 pub use correlation::{Correlation, CorrelationId, Envelope, MessageInfo, TRACEPARENT_ENV};
 pub use event::{EventKind, Outcome, TraceEvent};
 pub use log::TraceLog;
+#[cfg(feature = "otel")]
+pub use otel::OtelParent;
 
 use crate::run::RunId;
 

@@ -49,13 +49,15 @@ pub(crate) fn router(state: AppState) -> axum::Router {
     let (api, doc) = api().split_for_parts();
     let doc = std::sync::Arc::new(openapi::finish(doc));
     api.route("/openapi.json", get(move || openapi::serve(doc)))
-        .route("/", get(dashboard::index))
         .fallback(no_route)
         .method_not_allowed_fallback(no_route)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::guard,
         ))
+        // After the guard: the page holds no data, and a browser must be
+        // able to load it to enter the token (see `dashboard`).
+        .merge(dashboard::routes())
         .with_state(state)
 }
 

@@ -79,6 +79,10 @@ pub struct Correlation {
     pub id: CorrelationId,
     /// The id of the caller's current `tracing` span, if it had one.
     pub parent_span: Option<NonZeroU64>,
+    /// The caller's OpenTelemetry span, if it had one: the parent of the
+    /// runs the request starts (see `trace::otel`).
+    #[cfg(feature = "otel")]
+    pub otel_parent: Option<super::otel::OtelParent>,
 }
 
 impl Correlation {
@@ -90,6 +94,8 @@ impl Correlation {
             parent_span: tracing::Span::current()
                 .id()
                 .map(|id| id.into_non_zero_u64()),
+            #[cfg(feature = "otel")]
+            otel_parent: super::otel::OtelParent::of_caller(),
         }
     }
 

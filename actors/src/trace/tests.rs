@@ -87,6 +87,8 @@ fn a_handler_that_unwinds_is_recorded_as_a_panic() {
     let correlation = Correlation {
         id: CorrelationId::next(),
         parent_span: None,
+        #[cfg(feature = "otel")]
+        otel_parent: None,
     };
     let sent = Envelope::stamp(correlation);
     recorder
@@ -260,11 +262,15 @@ fn traceparent_is_derived_from_the_correlation_and_the_callers_span() {
     let without = Correlation {
         id,
         parent_span: None,
+        #[cfg(feature = "otel")]
+        otel_parent: None,
     };
     assert_eq!(without.traceparent(), None);
     let with = Correlation {
         id,
         parent_span: NonZeroU64::new(0xabc),
+        #[cfg(feature = "otel")]
+        otel_parent: None,
     };
     let tp = with.traceparent().unwrap();
     let parts: Vec<&str> = tp.split('-').collect();
