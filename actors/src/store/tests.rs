@@ -535,7 +535,7 @@ async fn graphs_are_recovered_settled_against_their_runs_and_retained() {
     assert_eq!(store.run(never).unwrap().status, RunStatus::Interrupted);
     assert!(found.queued.is_empty() && !found.interrupted.contains(&never));
     // Retention: of the five finished graphs, the two newest are kept.
-    let db = store.shared.as_ref().unwrap().db.read();
+    let db = store.shared.as_ref().unwrap().as_redb().unwrap().db.read();
     let txn = db.as_ref().unwrap().begin_read().unwrap();
     let table = txn.open_table(graphs::GRAPHS).unwrap();
     let kept: Vec<bool> = finished
