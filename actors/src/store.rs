@@ -48,6 +48,7 @@
 //! an older file gets them created empty on its first write.
 
 mod backend;
+mod config;
 mod engine;
 mod graphs;
 mod history;
@@ -73,6 +74,7 @@ use crate::metrics::{LatencyWindow, StoreMetrics};
 use crate::run::{RunId, RunInfo};
 
 pub(crate) use backend::FaultSwitch;
+pub use config::{PostgresUrl, StoreConfig};
 use engine::Engine;
 pub use graphs::StoredGraph;
 pub(crate) use graphs::{
@@ -378,6 +380,22 @@ impl Store {
             },
             recovered,
         ))
+    }
+
+    /// Open the PostgreSQL store at `url` for reading only, as it is: no
+    /// migration, no recovery, no writer, and no lock, so it works while an
+    /// orchestrator holds the database. For readers outside the runtime
+    /// (the `taskorch` CLI's `runs`, `show` and `logs`). Blocking.
+    ///
+    /// # Errors
+    /// [`Error::InvalidStoreUrl`], [`Error::StoreConnect`] or
+    /// [`Error::StoreSchemaTooNew`], as for [`open_postgres`](Self::open_postgres).
+    #[cfg(feature = "postgres")]
+    pub fn open_postgres_read_only(url: &str) -> Result<Store> {
+        let shared: Arc<dyn Engine> = Arc::new(postgres::Postgres::open_read_only(url)?);
+        Ok(Store {
+            shared: Some(shared),
+        })
     }
 
     /// The switch that fails commits on purpose (`Fault::FailCommits`);

@@ -74,6 +74,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio_postgres::{Client, NoTls};
 
+use super::config::redact;
 use super::engine::Engine;
 use super::records::{JobRow, OutputRow, RunRow};
 use super::{FaultSwitch, Op, Recovered, StoreLimits};
@@ -216,6 +217,42 @@ impl Postgres {
             },
             recovered,
         ))
+    }
+
+    /// Connect for reading only: no migration (a database of an older
+    /// schema, or none, is read as it is), no lock, no recovery, no
+    /// writer. For readers outside the runtime (the CLI). Blocking.
+    pub(super) fn open_read_only(url: &str) -> Result<Postgres> {
+        let shown = redact(url);
+        let config: tokio_postgres::Config = url.parse().map_err(|e| Error::InvalidStoreUrl {
+            url: shown.clone(),
+            reason: format!("{e}"),
+        })?;
+        let runtime = Runtime::new().map_err(|e| Error::StoreConnect {
+            url: shown.clone(),
+            reason: format!("could not start the store's runtime: {e}"),
+        })?;
+        let client = {
+            let (config, shown) = (config.clone(), shown.clone());
+            runtime
+                .block(async move {
+                    let client = connect(&config, &shown).await?;
+                    schema::check(&client, &shown).await?;
+                    Ok::<_, Error>(client)
+                })
+                .unwrap_or_else(|| Err(closed(&redact(url))))?
+        };
+        // No writer: a journaled change (a reader makes none) goes nowhere.
+        let (ops, _) = mpsc::channel();
+        Ok(Postgres {
+            location: PathBuf::from(&shown),
+            config,
+            runtime,
+            ops,
+            writer: Mutex::new(None),
+            reader: Mutex::new(Some(Arc::new(client))),
+            commits: Arc::new(LatencyWindow::new(1)),
+        })
     }
 
     /// Run a read with the reads' connection (connecting it first if
@@ -435,38 +472,6 @@ fn unavailable(shown: &str, reason: &str) -> Error {
         path: PathBuf::from(shown),
         reason: format!("the database cannot be reached ({reason}); try again shortly"),
     }
-}
-
-/// `url` with its password replaced by `***`, for messages: a URL's
-/// `user:password@`, or a key-value string's `password=...`.
-pub(crate) fn redact(url: &str) -> String {
-    if let Some(scheme_end) = url.find("://") {
-        let rest = &url[scheme_end + 3..];
-        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        let authority = &rest[..authority_end];
-        if let Some(at) = authority.rfind('@') {
-            let userinfo = &authority[..at];
-            if let Some(colon) = userinfo.find(':') {
-                return format!(
-                    "{}{}:***{}",
-                    &url[..scheme_end + 3],
-                    &userinfo[..colon],
-                    &url[scheme_end + 3 + at..]
-                );
-            }
-        }
-        return url.to_string();
-    }
-    url.split_whitespace()
-        .map(|part| {
-            if part.starts_with("password=") {
-                "password=***"
-            } else {
-                part
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 #[cfg(test)]

@@ -112,3 +112,34 @@ pub(super) async fn migrate_to(client: &mut Client, shown: &str, target: u64) ->
     txn.commit().await.map_err(fail)?;
     Ok(found)
 }
+
+/// Refuse a database written by a newer taskorch, changing nothing (for
+/// readers, which do not migrate).
+///
+/// # Errors
+/// `StoreSchemaTooNew`; `StoreConnect` if the version cannot be read.
+pub(super) async fn check(client: &Client, shown: &str) -> Result<u64> {
+    let fail = |e: tokio_postgres::Error| Error::StoreConnect {
+        url: shown.to_string(),
+        reason: format!("reading the schema version failed: {e}"),
+    };
+    let found = client
+        .query_one(
+            "SELECT CASE WHEN to_regclass('taskorch_meta') IS NULL THEN 0
+                    ELSE (SELECT coalesce(max(value), 0) FROM taskorch_meta WHERE key = 'schema')
+                    END",
+            &[],
+        )
+        .await
+        .map_err(fail)?
+        .get::<_, i64>(0)
+        .max(0) as u64;
+    if found > SCHEMA {
+        return Err(Error::StoreSchemaTooNew {
+            store: shown.to_string(),
+            found,
+            supported: SCHEMA,
+        });
+    }
+    Ok(found)
+}

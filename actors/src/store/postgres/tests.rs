@@ -542,16 +542,7 @@ async fn graphs_are_recovered_and_a_task_run_finds_its_task() {
 }
 
 #[test]
-fn a_password_is_never_shown() {
-    assert_eq!(
-        redact("postgres://me:hunter2@db:5432/app?sslmode=disable"),
-        "postgres://me:***@db:5432/app?sslmode=disable"
-    );
-    assert_eq!(redact("postgres://me@db/app"), "postgres://me@db/app");
-    assert_eq!(
-        redact("host=db user=me password=hunter2"),
-        "host=db user=me password=***"
-    );
+fn a_database_name_is_swapped_in_a_url() {
     assert_eq!(
         with_database("postgres://u@h:1/postgres?x=1", "t"),
         "postgres://u@h:1/t?x=1"
