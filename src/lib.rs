@@ -124,6 +124,8 @@ mod doc_snippets {
     struct Jobs;
     #[doc = include_str!("../docs/migrating.md")]
     struct Migrating;
+    #[doc = include_str!("../docs/postgres.md")]
+    struct Postgres;
     #[cfg(feature = "fault-injection")]
     #[doc = include_str!("../docs/faults.md")]
     struct Faults;
