@@ -162,12 +162,14 @@ fn output(text: &str) -> OutputRow {
 }
 
 fn job(key: Option<&str>, labels: &[(&str, &str)]) -> Box<records::JobRow> {
-    let mut options = JobOptions::default();
-    options.key = key.map(Into::into);
-    options.labels = labels
-        .iter()
-        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
-        .collect();
+    let options = JobOptions {
+        key: key.map(Into::into),
+        labels: labels
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect(),
+        ..JobOptions::default()
+    };
     Box::new(records::JobRow::new(&options, None, None))
 }
 

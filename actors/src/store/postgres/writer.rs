@@ -19,6 +19,7 @@
 //! applied again harmlessly.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -157,11 +158,11 @@ impl Writer {
             self.bound_pending();
             return Err(self.unavailable());
         }
-        if self.client.as_ref().is_none_or(Client::is_closed) {
-            if let Err(reason) = self.reconnect() {
-                self.went_down(reason);
-                return Err(self.unavailable());
-            }
+        if self.client.as_ref().is_none_or(Client::is_closed)
+            && let Err(reason) = self.reconnect()
+        {
+            self.went_down(reason);
+            return Err(self.unavailable());
         }
         if self.pending.is_empty() {
             self.up();
@@ -491,7 +492,7 @@ async fn row_mut<'a>(
     rows: &'a mut Rows,
     id: RunId,
 ) -> Result<Option<&'a mut (RunRow, bool)>, tokio_postgres::Error> {
-    if !rows.contains_key(&id) {
+    if let Entry::Vacant(slot) = rows.entry(id) {
         let found = txn
             .query_opt(
                 "SELECT row, active FROM taskorch_runs WHERE id = $1",
@@ -508,7 +509,7 @@ async fn row_mut<'a>(
                 }
             }
         });
-        rows.insert(id, entry);
+        slot.insert(entry);
     }
     Ok(rows.get_mut(&id).and_then(Option::as_mut))
 }
