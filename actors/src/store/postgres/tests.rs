@@ -550,3 +550,53 @@ fn a_database_name_is_swapped_in_a_url() {
         "postgres://u@h:1/t?x=1"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_the_database_is_unreachable_commits_are_refused_typed_then_resume_losing_nothing() {
+    let Some(db) = TestDb::new() else { return };
+    let url = db.url.clone();
+    let (store, _) = tokio::task::spawn_blocking(move || Store::open_postgres(&url, limits()))
+        .await
+        .unwrap()
+        .unwrap();
+    let acknowledged = RunId::new();
+    store.journal(|| Op::Queued {
+        id: acknowledged,
+        row: queued("acknowledged", None),
+        job: None,
+    });
+    store.sync().await.unwrap();
+    // The database goes away: no new session, and ours are cut.
+    db.admin(format!(
+        "ALTER DATABASE {0} ALLOW_CONNECTIONS false; SELECT pg_terminate_backend(pid) FROM \
+         pg_stat_activity WHERE datname = '{0}' AND pid <> pg_backend_pid()",
+        db.name
+    ));
+    let during = RunId::new();
+    store.journal(|| Op::Queued {
+        id: during,
+        row: queued("during", None),
+        job: None,
+    });
+    let refused = store.sync().await.unwrap_err();
+    assert!(
+        matches!(refused, Error::StoreUnavailable { .. }),
+        "{refused}"
+    );
+    // It comes back: the pending change is committed by the next attempt.
+    db.admin(format!("ALTER DATABASE {} ALLOW_CONNECTIONS true", db.name));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match store.sync().await {
+            Ok(()) => break,
+            Err(e) if std::time::Instant::now() < deadline => {
+                assert!(matches!(e, Error::StoreUnavailable { .. }), "{e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("the store did not come back: {e}"),
+        }
+    }
+    assert_eq!(store.run(acknowledged).unwrap().name, "acknowledged");
+    assert_eq!(store.run(during).unwrap().name, "during");
+    store.close();
+}
