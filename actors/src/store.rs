@@ -52,6 +52,7 @@ mod config;
 mod engine;
 mod graphs;
 mod history;
+mod node;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod records;
@@ -75,6 +76,7 @@ use crate::run::{RunId, RunInfo};
 
 pub(crate) use backend::FaultSwitch;
 pub use config::{PostgresUrl, StoreConfig};
+pub use node::NodeInfo;
 use engine::Engine;
 pub use graphs::StoredGraph;
 pub(crate) use graphs::{
@@ -566,6 +568,20 @@ impl Store {
         match &self.shared {
             None => Ok(Vec::new()),
             Some(shared) => shared.history(query),
+        }
+    }
+
+    /// The orchestrators that started on this store, newest first, with
+    /// their liveness: for PostgreSQL, every node on record (gone ones for
+    /// a day); empty for the redb file, which one process holds.
+    ///
+    /// # Errors
+    /// `Error::Store` or `Error::StoreUnavailable` if the database cannot
+    /// be read.
+    pub fn nodes(&self) -> Result<Vec<NodeInfo>> {
+        match &self.shared {
+            None => Ok(Vec::new()),
+            Some(shared) => shared.nodes(),
         }
     }
 

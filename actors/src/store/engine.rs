@@ -68,6 +68,12 @@ pub(crate) trait Engine: Send + Sync {
     /// Runs matching `query`, newest first.
     fn history(&self, query: &RunQuery) -> Result<Vec<RunInfo>>;
 
+    /// The nodes on record (see [`Store::nodes`](super::Store::nodes)):
+    /// none for a backend without nodes.
+    fn nodes(&self) -> Result<Vec<super::NodeInfo>> {
+        Ok(Vec::new())
+    }
+
     /// The redb store, for tests that look at its tables.
     #[cfg(test)]
     fn as_redb(&self) -> Option<&super::Shared> {

@@ -60,6 +60,7 @@
 //! one of the application's runtime (it blocks that thread as a redb read
 //! does, and never needs it to make progress).
 
+mod nodes;
 mod read;
 mod recover;
 mod schema;
@@ -99,6 +100,9 @@ pub(crate) struct Postgres {
     /// connects again).
     reader: Mutex<Option<Arc<Client>>>,
     commits: Arc<LatencyWindow>,
+    /// This orchestrator's node row and its heartbeat task (`None` for a
+    /// reader).
+    node: Mutex<Option<([u8; 16], tokio::task::AbortHandle)>>,
 }
 
 /// The backend's own tokio runtime (see "Threads" in the module docs).
@@ -182,11 +186,16 @@ impl Postgres {
                                 path: PathBuf::from(&shown),
                                 reason: format!("recovering the store failed: {e}"),
                             })?;
-                    Ok::<_, Error>((client, recovered))
+                    let node = nodes::register(&client).await.map_err(|e| Error::Store {
+                        path: PathBuf::from(&shown),
+                        reason: format!("registering this node failed: {e}"),
+                    })?;
+                    let beat = tokio::spawn(nodes::heartbeat(config, shown, node));
+                    Ok::<_, Error>((client, recovered, (node, beat.abort_handle())))
                 })
                 .unwrap_or_else(|| Err(closed(&shown)))
         };
-        let (client, recovered) = started?;
+        let (client, recovered, node) = started?;
         let location = PathBuf::from(&shown);
         let commits = Arc::new(LatencyWindow::new(crate::metrics::LATENCY_WINDOW));
         let (ops, rx) = mpsc::channel();
@@ -214,6 +223,7 @@ impl Postgres {
                 writer: Mutex::new(Some(handle)),
                 reader: Mutex::new(None),
                 commits,
+                node: Mutex::new(Some(node)),
             },
             recovered,
         ))
@@ -252,6 +262,7 @@ impl Postgres {
             writer: Mutex::new(None),
             reader: Mutex::new(Some(Arc::new(client))),
             commits: Arc::new(LatencyWindow::new(1)),
+            node: Mutex::new(None),
         })
     }
 
@@ -331,6 +342,13 @@ impl Engine for Postgres {
         if let Some(handle) = self.writer.lock().take() {
             let _ = handle.join();
         }
+        let node = self.node.lock().take();
+        if let Some((id, beat)) = node {
+            beat.abort();
+            // Best effort: a node that cannot say so shows as gone once its
+            // lease has passed.
+            let _ = self.try_read(move |c| async move { nodes::stopped(&c, id).await });
+        }
         self.reader.lock().take();
     }
 
@@ -368,6 +386,10 @@ impl Engine for Postgres {
     ) -> Vec<(String, RunId, Option<std::time::SystemTime>)> {
         self.read(move |c| read::keyed_since(c, since))
             .unwrap_or_default()
+    }
+
+    fn nodes(&self) -> Result<Vec<super::NodeInfo>> {
+        self.try_read(nodes::list)
     }
 
     fn history(&self, query: &RunQuery) -> Result<Vec<RunInfo>> {

@@ -49,6 +49,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
                                         row bytea NOT NULL, run bytea,
                                         PRIMARY KEY (key, index));
      CREATE INDEX taskorch_graph_tasks_run ON taskorch_graph_tasks (run);",
+    // 3: node identity and liveness: one row per orchestrator start, its
+    // heartbeat written with the database's clock.
+    "CREATE TABLE taskorch_nodes (id bytea PRIMARY KEY, host text NOT NULL,
+                                  pid integer NOT NULL,
+                                  started timestamptz NOT NULL DEFAULT now(),
+                                  heartbeat timestamptz NOT NULL DEFAULT now(),
+                                  stopped timestamptz);",
 ];
 
 /// Bring the database to [`SCHEMA`] (see the module docs).

@@ -600,3 +600,37 @@ async fn while_the_database_is_unreachable_commits_are_refused_typed_then_resume
     assert_eq!(store.run(during).unwrap().name, "during");
     store.close();
 }
+
+#[test]
+fn each_start_is_a_node_live_while_it_heartbeats_and_stopped_after_close() {
+    let Some(db) = TestDb::new() else { return };
+    let (store, _) = Store::open_postgres(&db.url, limits()).unwrap();
+    let nodes = store.nodes().unwrap();
+    assert_eq!(nodes.len(), 1);
+    assert!(nodes[0].live && nodes[0].stopped.is_none());
+    assert_eq!(nodes[0].pid, std::process::id());
+    let first = nodes[0].id.clone();
+    store.close();
+    drop(store);
+
+    let (store, _) = Store::open_postgres(&db.url, limits()).unwrap();
+    // A node whose heartbeat is older than the lease (by the database's
+    // clock) is gone: what a killed or frozen node looks like.
+    let second = store.nodes().unwrap()[0].id.clone();
+    db.with(move |c| async move {
+        c.execute(
+            "UPDATE taskorch_nodes SET heartbeat = now() - interval '1 minute' WHERE id = $1",
+            &[&uuid::Uuid::parse_str(&second).unwrap().as_bytes().as_slice()],
+        )
+        .await
+        .unwrap();
+    });
+    let reader = Store::open_postgres_read_only(&db.url).unwrap();
+    let nodes = reader.nodes().unwrap();
+    assert_eq!(nodes.len(), 2, "newest first: {nodes:?}");
+    assert!(!nodes[0].live && nodes[0].stopped.is_none(), "lease expired");
+    assert_eq!(nodes[1].id, first);
+    assert!(!nodes[1].live && nodes[1].stopped.is_some(), "stopped cleanly");
+    reader.close();
+    store.close();
+}
