@@ -3,4 +3,4 @@
 //! and which backend keeps it: [`StoreConfig`] (a redb file, the default, or
 //! PostgreSQL with the `postgres` feature; see docs/postgres.md).
 
-pub use taskorch_actors::{PostgresUrl, StoreConfig, StoredRun};
+pub use taskorch_actors::{NodeInfo, PostgresUrl, StoreConfig, StoredRun};

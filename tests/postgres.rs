@@ -1,7 +1,7 @@
 //! The PostgreSQL store (feature `postgres`) through the public API and the
 //! CLI: history, output and outcomes across a restart, a `kill -9`ed node's
 //! runs interrupted and its queued runs started once, typed start errors,
-//! and `--store postgres://…`.
+//! and `--store postgres://…` (`run`, `runs`, `nodes`).
 //!
 //! Each test creates its own database in the cluster `TASKORCH_TEST_PG_URL`
 //! names (`.ci/run` and `scripts/dev-postgres.sh` start one), so they run
@@ -242,7 +242,7 @@ async fn the_cli_runs_and_lists_runs_on_a_postgres_store() {
     };
     let dir = tempfile::tempdir().unwrap();
     let url = db.url.clone();
-    let (ran, listed) = tokio::task::spawn_blocking(move || {
+    let (ran, listed, nodes, on_redb) = tokio::task::spawn_blocking(move || {
         let ran = crate::cli::taskorch(
             dir.path(),
             &[
@@ -250,7 +250,9 @@ async fn the_cli_runs_and_lists_runs_on_a_postgres_store() {
             ],
         );
         let listed = crate::cli::taskorch(dir.path(), &["runs", "--store", &url, "--json"]);
-        (ran, listed)
+        let nodes = crate::cli::taskorch(dir.path(), &["nodes", "--store", &url, "--json"]);
+        let on_redb = crate::cli::taskorch(dir.path(), &["nodes"]);
+        (ran, listed, nodes, on_redb)
     })
     .await
     .unwrap();
@@ -258,4 +260,16 @@ async fn the_cli_runs_and_lists_runs_on_a_postgres_store() {
     assert_eq!(ran.stdout, "hi\n");
     assert_eq!(listed.code, 0, "{}", listed.stderr);
     assert!(listed.stdout.contains("\"hello\""), "{}", listed.stdout);
+    // The `run` process was one node; it stopped cleanly.
+    assert_eq!(nodes.code, 0, "{}", nodes.stderr);
+    let list: serde_json::Value = serde_json::from_str(&nodes.stdout).unwrap();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 1, "{}", nodes.stdout);
+    assert_eq!(list[0]["live"], false);
+    assert!(list[0]["stopped"].is_string(), "{}", nodes.stdout);
+    assert_eq!(
+        on_redb.code, 2,
+        "a redb store has no nodes: {}",
+        on_redb.stderr
+    );
 }

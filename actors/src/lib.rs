@@ -223,7 +223,9 @@ pub use risk::{RiskLimit, RiskLimits};
 pub use run::{ParseRunIdError, RetryNotice, RunId, RunInfo, RunQuery, RunStatus};
 pub use runtime::{Runtime, RuntimeConfig};
 pub use slot::{ActorSlot, Reply};
-pub use store::{NodeInfo, PostgresUrl, Recovered, ResumedRun, Store, StoreConfig, StoreLimits, StoredRun};
+pub use store::{
+    NodeInfo, PostgresUrl, Recovered, ResumedRun, Store, StoreConfig, StoreLimits, StoredRun,
+};
 pub use stream::{Retries, RunStream};
 pub use supervisor::{
     ChildMessage, ChildReport, ChildSpec, ChildState, ChildStatus, Restart, RestartIntensity,

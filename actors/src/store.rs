@@ -76,13 +76,13 @@ use crate::run::{RunId, RunInfo};
 
 pub(crate) use backend::FaultSwitch;
 pub use config::{PostgresUrl, StoreConfig};
-pub use node::NodeInfo;
 use engine::Engine;
 pub use graphs::StoredGraph;
 pub(crate) use graphs::{
     GraphRow, GraphTaskDef, GraphTaskRow, StoredAccess, StoredResource, StoredResourceId,
     StoredResourceKind, StoredTaskStatus,
 };
+pub use node::NodeInfo;
 pub(crate) use records::{
     JobRow, OutcomeRow, OutputRow, QueueRow, RunRow, ScheduleRow, TriggerRow, micros, time,
 };

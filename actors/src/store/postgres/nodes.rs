@@ -84,7 +84,9 @@ pub(super) async fn stopped(client: &Client, id: [u8; 16]) -> Result<(), tokio_p
 }
 
 /// Every node on record, newest first.
-pub(super) async fn list(client: std::sync::Arc<Client>) -> Result<Vec<NodeInfo>, tokio_postgres::Error> {
+pub(super) async fn list(
+    client: std::sync::Arc<Client>,
+) -> Result<Vec<NodeInfo>, tokio_postgres::Error> {
     let lease = LEASE.as_secs_f64();
     let rows = client
         .query(

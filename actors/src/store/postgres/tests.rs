@@ -620,7 +620,10 @@ fn each_start_is_a_node_live_while_it_heartbeats_and_stopped_after_close() {
     db.with(move |c| async move {
         c.execute(
             "UPDATE taskorch_nodes SET heartbeat = now() - interval '1 minute' WHERE id = $1",
-            &[&uuid::Uuid::parse_str(&second).unwrap().as_bytes().as_slice()],
+            &[&uuid::Uuid::parse_str(&second)
+                .unwrap()
+                .as_bytes()
+                .as_slice()],
         )
         .await
         .unwrap();
@@ -628,9 +631,15 @@ fn each_start_is_a_node_live_while_it_heartbeats_and_stopped_after_close() {
     let reader = Store::open_postgres_read_only(&db.url).unwrap();
     let nodes = reader.nodes().unwrap();
     assert_eq!(nodes.len(), 2, "newest first: {nodes:?}");
-    assert!(!nodes[0].live && nodes[0].stopped.is_none(), "lease expired");
+    assert!(
+        !nodes[0].live && nodes[0].stopped.is_none(),
+        "lease expired"
+    );
     assert_eq!(nodes[1].id, first);
-    assert!(!nodes[1].live && nodes[1].stopped.is_some(), "stopped cleanly");
+    assert!(
+        !nodes[1].live && nodes[1].stopped.is_some(),
+        "stopped cleanly"
+    );
     reader.close();
     store.close();
 }
