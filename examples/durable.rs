@@ -14,7 +14,7 @@
 //!
 //! The crash tests (`tests/durable_crash.rs`, `tests/durable_graph.rs`)
 //! drive the same binary with arguments:
-//! `durable <db> <marker> work|drain|hold|graph|graph-action|halt|workflow|queues`.
+//! `durable <db> <marker> work|drain|hold|graph|graph-action|graph-grow|halt|workflow|queues`.
 
 use std::io::Write;
 use std::path::Path;
@@ -266,6 +266,51 @@ async fn harness(db: &Path, marker: &Path, mode: &str) -> taskorch::Result<()> {
             };
             let run = orch.graphs().start(graph).await?;
             writeln!(out, "graph {}", run.id()).ok();
+            writeln!(out, "ready").ok();
+            out.flush().ok();
+            std::future::pending::<()>().await;
+        }
+        "graph-grow" => {
+            let step = |name: &str, tail: &str| {
+                GraphTask::new(
+                    name,
+                    Task::shell(format!("echo {name} >> '{}'{tail}", marker.display())),
+                )
+            };
+            // What the added task waits for outside its graph: a launched
+            // run and a task of another graph, both finished before the
+            // crash.
+            let pre = orch
+                .launch(Task::shell(format!("echo pre >> '{}'", marker.display())))
+                .await?;
+            orch.wait(pre).await?;
+            let mut other = TaskGraph::new().named("other");
+            let o = other.add(step("o", ""));
+            // Kept: a finished graph's tasks can be named while something
+            // holds its handle.
+            let other = orch.graphs().start(other).await?;
+            other.wait().await;
+            // Limit 1: `slow` holds the graph's one slot at the crash, so
+            // the task added meanwhile is still waiting.
+            let mut graph = TaskGraph::new().named("growing").limit(1);
+            let a = graph.add(step("a", ""));
+            graph.add(
+                step("slow", "; sleep 60")
+                    .after(a)
+                    .priority(Priority::Critical),
+            );
+            let run = orch.graphs().start(graph).await?;
+            while !std::fs::read_to_string(marker)
+                .unwrap_or_default()
+                .contains("slow\n")
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let late = GraphTask::new(
+                "late",
+                Task::shell(format!("echo late >> '{}'", marker.display())).label("grown", "yes"),
+            );
+            run.add(late.after(a).after(o).after_run(pre)).await?;
             writeln!(out, "ready").ok();
             out.flush().ok();
             std::future::pending::<()>().await;

@@ -14,6 +14,7 @@
 //! | `nodes` | — | the nodes of a PostgreSQL store (`--store postgres://…`): live, stopped or gone |
 //! | `rerun ID` | FireAndForget | runs a finished run's task again on the store (read-write), waits, exits with its code |
 //! | `advise` | — | the [`Advisor`](crate::Advisor)'s recommendation |
+//! | `serve` | — | the store's runs over HTTP, read-only (`up --http` serves a live API; see [`HttpArgs`]) |
 //!
 //! # The store directory
 //! `--store DIR` (default `./.taskorch/` for `up` and the read commands;
@@ -44,6 +45,7 @@
 mod advise;
 mod batch;
 mod client;
+mod http;
 mod ids;
 mod job_args;
 mod joblog;
@@ -71,6 +73,7 @@ use clap::{Parser, Subcommand};
 
 pub use advise::AdviseArgs;
 pub use batch::BatchArgs;
+pub use http::{HttpArgs, ServeArgs};
 pub use metrics::MetricsArgs;
 pub use read::{LogsArgs, RunsArgs, ShowArgs};
 pub use rerun::RerunArgs;
@@ -140,6 +143,9 @@ pub enum Command {
     Nodes(nodes::NodesArgs),
     /// Recommend an execution pattern for a piece of work, and say why.
     Advise(AdviseArgs),
+    /// Serve the store's runs over HTTP, read-only (no `up` may hold it;
+    /// `up JOBS --http ADDR` serves a live one), until Ctrl-C.
+    Serve(ServeArgs),
 }
 
 /// Why a `taskorch` command could not do what was asked. The binary maps
@@ -251,7 +257,8 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()> + Send) -> Resul
 /// # Errors
 /// A [`CliError`] when the tool itself could not do what was asked.
 pub async fn run_with_signals(args: Args, signals: &Signals) -> Result<i32, CliError> {
-    let up = matches!(args.command, Command::Up(_));
+    // For `up` and `serve` a signal is the normal way to stop.
+    let up = matches!(args.command, Command::Up(_) | Command::Serve(_));
     let code = dispatch(args, signals.shutdown(), signals.forced()).await?;
     Ok(match signals.received() {
         // The commands report a stop by any signal as Ctrl-C's code.
@@ -288,6 +295,7 @@ async fn dispatch(
         Command::Metrics(a) => metrics::run(a, store).await,
         Command::Nodes(a) => nodes::run(a, store).await,
         Command::Advise(a) => advise::run(a),
+        Command::Serve(a) => http::serve(a, store, shutdown).await,
     }
 }
 

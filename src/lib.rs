@@ -29,7 +29,8 @@
 //! output, status and the trace. Everything else is in the module of its
 //! concept: [`task`], [`output`], [`batch`], [`schedule`], [`pool`],
 //! [`graph`], [`workflow`], [`execution`], [`events`], [`trace`], [`guard`],
-//! [`queue`], [`store`], [`supervision`], [`metrics`], [`logging`], and `fault` (feature
+//! [`queue`], [`store`], [`service`], [`supervision`], [`metrics`], [`logging`], `server` (feature
+//! `server`: the HTTP API and `serve`), and `fault` (feature
 //! `fault-injection`). The [`Orchestrator`]'s own docs list its methods and
 //! sub-handles.
 //!
@@ -39,9 +40,10 @@
 //! use taskorch::{
 //!     Advisor, Backoff, CapturedOutput, ChildState, ChildStatus, Config, Error, Execution,
 //!     Metrics, Orchestrator, Output, OutputLine, Overlap, Pattern, Pool, PoolSpec, PoolStats,
-//!     Priority, QueueSpec, Recommendation, Request, Requirements, Restart, Result, RunId,
-//!     RunInfo, RunQuery, RunStatus, RunStream, Schedule, ScheduleInfo, ScheduleSpec,
-//!     StreamKind, SystemStatus, Task, TraceLog, Trigger,
+//!     Priority, QueueSpec, Readiness, Recommendation, Request, Requirements, Restart, Result,
+//!     RunId, RunInfo, RunQuery, RunStatus, RunStream, Schedule, ScheduleInfo, ScheduleSpec,
+//!     Service, ServiceSpec, ServiceState, ServiceStatus, StreamKind, SystemStatus, Task,
+//!     TraceLog, Trigger,
 //! };
 //! ```
 
@@ -71,6 +73,10 @@ pub mod queue;
 /// what `/proc` says of a process (Linux), the run-id variable.
 pub use taskorch_actors::process;
 pub mod schedule;
+pub mod service;
+// The HTTP API (feature `server`).
+#[cfg(feature = "server")]
+pub mod server;
 pub mod store;
 pub mod supervision;
 pub mod task;
@@ -83,6 +89,8 @@ pub use advisor::{Advisor, Alternative, Recommendation, Requirements};
 pub use config::Config;
 pub use execution::Execution;
 pub use orchestrator::Orchestrator;
+#[cfg(feature = "server")]
+pub use server::serve;
 #[cfg(feature = "fault-injection")]
 pub use taskorch_actors::Fault;
 pub use taskorch_actors::graph::Priority;
@@ -93,6 +101,7 @@ pub use taskorch_actors::{
     Pool, PoolSpec, PoolStats, Request, Restart, Result, RunId, RunInfo, RunQuery, RunStatus,
     RunStream, StreamKind, SystemStatus, Task, TraceLog,
 };
+pub use taskorch_actors::{Readiness, Service, ServiceSpec, ServiceState, ServiceStatus};
 
 // The README and the guides in docs/ are compiled as doctests, so every
 // Rust snippet in them builds against the API it shows (`no_run` where it
@@ -116,6 +125,8 @@ mod doc_snippets {
     struct Guarantees;
     #[doc = include_str!("../docs/supervision.md")]
     struct Supervision;
+    #[doc = include_str!("../docs/actors.md")]
+    struct Actors;
     #[doc = include_str!("../docs/tracing.md")]
     struct Tracing;
     #[doc = include_str!("../docs/workflows.md")]
@@ -126,7 +137,12 @@ mod doc_snippets {
     struct Migrating;
     #[doc = include_str!("../docs/postgres.md")]
     struct Postgres;
+    #[doc = include_str!("../docs/services.md")]
+    struct Services;
     #[cfg(feature = "fault-injection")]
     #[doc = include_str!("../docs/faults.md")]
     struct Faults;
+    #[cfg(feature = "server")]
+    #[doc = include_str!("../docs/http.md")]
+    struct Http;
 }

@@ -20,11 +20,13 @@
 //! | `register_action` | in-process actions for `Task::action` |
 //! | `status`, `runs`, `wait`, `cancel`, `output`, `rerun` | runs in the registry |
 //! | `system_status`, `metrics`, `trace`, `inject_fault` | the actor tree, runtime-wide metrics, the message trace, a fault |
+//! | `http_router` (feature `server`) | the HTTP API as an `axum::Router` to nest in an application (`crate::server`) |
 //! | `graphs()` -> [`Graphs`](crate::graph::Graphs) | `start`, `run`, `find`, `list`; resources: `set_capacity`, `capacity`, `usage` |
 //! | `workflows()` -> [`Workflows`](crate::workflow::Workflows) | `register_block_type`, `validate`, `start`, `run`, `runs`, `halt` |
 //! | `queue`, `pause_queue`, `resume_queue` | named queues: limits, pause |
-//! | `guard()` -> [`Guard`](crate::guard::Guard) | `halt`, `resume`, `halted`, `register`, `register_limit`, `check`, `check_limit`, `check_registered_limit`, `risk_limits`, `breakers` |
-//! | `observe()` -> [`Observer`](crate::events::Observer) | every look-up: `find_run`, `find_runs`, `find_key`, `history`, `stored_run`, `rerun_of`; `schedules()` -> [`Schedules`](crate::schedule::Schedules) (`list`, `find`), `pools()` -> [`Pools`](crate::pool::Pools) (`find`, `names`), `queues()` -> [`Queues`](crate::queue::Queues) (`list`, `find`), `config`; and watching: `subscribe` (events), `subscribe_output`, `timed_output`, `clear_trace` |
+//! | `guard()` -> [`Guard`](crate::guard::Guard) | `halt`, `resume`, `halted`, `register`, `register_limit`, `check`, `check_limit`, `check_registered_limit`, `risk_limits`, `breakers`; `actors()` -> [`UserActors`](crate::supervision::UserActors) (the application's own actors under the root: `spawn`, `group`, `names`) |
+//! | `supervise` | supervised services (`docs/services.md`) |
+//! | `observe()` -> [`Observer`](crate::events::Observer) | every look-up: `services()` -> [`Services`](crate::service::Services) (`list`, `find`, `names`, `unhealthy`, `supervise_all`, `remove`), `find_run`, `find_runs`, `find_key`, `history`, `stored_run`, `rerun_of`; `schedules()` -> [`Schedules`](crate::schedule::Schedules) (`list`, `find`), `pools()` -> [`Pools`](crate::pool::Pools) (`find`, `names`), `queues()` -> [`Queues`](crate::queue::Queues) (`list`, `find`), `config`; and watching: `subscribe` (events), `subscribe_output`, `timed_output`, `clear_trace` |
 //! | `faults()` -> `Faults` (feature `fault-injection`) | `inject_at`, `clear`, `stats` |
 
 use std::future::Future;
@@ -61,6 +63,7 @@ pub(crate) mod pooled;
 mod queues;
 mod rerun;
 mod runs;
+mod services;
 mod simple;
 mod trace;
 mod workflow;
@@ -103,6 +106,10 @@ struct Inner {
     pools: Pools,
     /// Workflow block types and running instances.
     workflows: workflow::WorkflowTable,
+    /// The application's own actors under the root supervisor.
+    actors: taskorch_actors::user::UserActors,
+    /// Supervised services.
+    services: taskorch_actors::Services,
 }
 
 impl std::fmt::Debug for Orchestrator {
@@ -157,7 +164,14 @@ impl Orchestrator {
             pools,
             adopted,
             graphs,
+            services,
         } = Runtime::start(config.runtime()).await?;
+        let actors = taskorch_actors::user::UserActors::new(
+            Arc::clone(&ctx),
+            supervisor.clone(),
+            config.runtime().policy,
+            config.restart_wait,
+        );
         let orch = Orchestrator {
             inner: Arc::new(Inner {
                 ctx,
@@ -172,6 +186,8 @@ impl Orchestrator {
                 graphs,
                 pools,
                 workflows: workflow::WorkflowTable::default(),
+                actors,
+                services,
             }),
         };
         // Task graphs the store held unfinished run again; workflows among
@@ -198,6 +214,9 @@ impl Orchestrator {
             .ctx
             .shutdown()
             .run_once(|| async {
+                // Services first, dependents before what they depend on,
+                // each with its own stop signal and grace.
+                inner.services.shutdown().await;
                 let (tx, rx) = tokio::sync::oneshot::channel();
                 if inner
                     .supervisor
@@ -312,7 +331,9 @@ impl Orchestrator {
         self.inner.ctx.registry().cancel(id)
     }
 
-    /// Queue a fault for the next message of `actor` ("executor", ...).
+    /// Queue a fault for the next message of `actor` ("executor", ..., or
+    /// the name of one of the application's own actors, see
+    /// [`Guard::actors`](crate::guard::Guard::actors)).
     /// An actor no fault can target is refused with a warning in the log;
     /// [`Faults::inject_at`](crate::fault::Faults::inject_at) returns the error, and
     /// can aim at the nth message of a kind.

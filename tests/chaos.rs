@@ -65,6 +65,24 @@ async fn a_fixed_seed_run_with_faults_inside_runs_keeps_every_invariant() {
     assert!(report.pids_checked > 200, "{report}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_actors_take_faults_by_name_and_lose_no_acknowledged_message() {
+    let chaos = Chaos::new(11).faults(40).store(false).user_actors(true);
+    let plan = chaos.plan();
+    for actor in ["chaos_actor", "chaos_member_a", "chaos_member_b"] {
+        assert!(
+            plan.iter().any(|p| p.actor == actor),
+            "{actor} never aimed at"
+        );
+    }
+    let report = chaos.run().await.expect("the harness runs");
+    // `is_ok` includes the check that every user actor's total (kept
+    // outside the actor) is exactly what its callers were acknowledged.
+    assert!(report.is_ok(), "{report}");
+    assert!(report.hung_calls.is_empty(), "{report}");
+    assert_eq!(report.faults_injected, 40);
+}
+
 #[test]
 fn the_same_seed_gives_the_same_fault_sequence() {
     let plan = Chaos::new(7).faults(500).plan();

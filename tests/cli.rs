@@ -10,6 +10,8 @@ mod bad_input;
 mod batch;
 // `run --after` / `--at`, and `start_after` / `start_at` in jobs files.
 mod delayed;
+// `up --http` and `serve`: the HTTP API from the command line.
+mod http;
 // `taskorch metrics` of a running `up`.
 // `runs --label/--key`, `run --key/--label`, keys and labels in jobs files.
 mod labels;

@@ -179,3 +179,67 @@ async fn without_a_store_graphs_lists_graphs_in_flight_only() {
     );
     orch.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_added_before_a_crash_runs_after_it_with_its_outside_dependencies() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, marker) = (dir.path().join("state.redb"), dir.path().join("marker"));
+    // At the crash: `a` succeeded, `slow` runs, and `late`, added while
+    // `slow` ran, waits for the one slot. It also waits on a launched run
+    // and on a task of another graph, both finished before the crash.
+    crash_mid_graph(&db, &marker, "graph-grow", "slow").await;
+    assert_eq!(runs_per_task(&marker).get("late"), None);
+
+    let orch = Orchestrator::start(fast_config().store(&db)).await.unwrap();
+    let run = adopted(&orch, "growing");
+    assert_eq!(run.len(), 3, "the added task is part of the stored graph");
+    let late = run.key("late").expect("the added task");
+    let report = run.wait_timeout(Duration::from_secs(20)).await.unwrap();
+    assert_eq!(
+        report.by_name("slow").unwrap().status,
+        TaskStatus::Interrupted
+    );
+    assert_eq!(
+        report.get(late).unwrap().status,
+        TaskStatus::Succeeded,
+        "{report:#?}"
+    );
+    let counts = runs_per_task(&marker);
+    assert_eq!(counts.get("late"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("a"), Some(&1));
+    assert_eq!(counts.get("pre"), Some(&1));
+    // The adopted graph, finished, grows again: reopened and driven here.
+    let again = run
+        .add(
+            taskorch::graph::GraphTask::new(
+                "again",
+                taskorch::Task::shell(format!("echo again >> '{}'", marker.display())),
+            )
+            .after(late),
+        )
+        .await
+        .unwrap();
+    let grown = run.wait_timeout(Duration::from_secs(20)).await.unwrap();
+    assert_eq!(grown.get(again).unwrap().status, TaskStatus::Succeeded);
+    let counts = runs_per_task(&marker);
+    assert_eq!(counts.get("again"), Some(&1), "{counts:?}");
+    assert_eq!(
+        counts.get("late"),
+        Some(&1),
+        "nothing ran twice: {counts:?}"
+    );
+    // Its run carries its task's label, in memory and in the store.
+    let query = taskorch::RunQuery::new().label("grown", "yes");
+    let late_run = report.get(late).unwrap().run_id;
+    let found = orch.observe().find_runs(&query);
+    assert_eq!(
+        found.iter().map(|r| Some(r.id)).collect::<Vec<_>>(),
+        [late_run]
+    );
+    let stored = orch.observe().history(&query).unwrap();
+    assert_eq!(
+        stored.iter().map(|r| Some(r.id)).collect::<Vec<_>>(),
+        [late_run]
+    );
+    orch.shutdown().await.unwrap();
+}

@@ -149,6 +149,8 @@ fn hold(name: &str) -> GraphTask {
 // The tests, by topic (each file uses the fixtures above).
 mod bad_input;
 mod cancel;
+mod grow;
+mod job_model;
 mod order;
 mod outcomes;
 mod priority;

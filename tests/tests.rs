@@ -30,6 +30,8 @@ mod periodic;
 mod pool;
 // Simple: `orch.run(task)`, errors, retries, the registry entry.
 mod simple;
+// Supervised services: policies, intensity, probes, dependencies, groups, stop, store.
+mod services;
 
 // ---- What a crash of each pattern's actor does to callers, runs and processes ----
 
@@ -105,6 +107,9 @@ mod chaos;
 mod events;
 // Fault injection: each fault in every actor, aimed faults, refusals.
 mod fault;
+// The HTTP API: routes, SSE over the wire, metrics, OpenAPI, bad input.
+#[cfg(feature = "server")]
+mod http;
 // Emergency halt and resume; risk limits that halt.
 mod halt;
 // Runtime-wide metrics and `is_running`: counts, rates, latencies, restarts.
@@ -115,6 +120,9 @@ mod logging;
 mod panic_hook;
 // The message trace, its exports, `tracing` spans, `TRACEPARENT`.
 mod trace;
+// The application's own actors under the root: restarts, groups, status,
+// trace, faults, refusals, stop order.
+mod user_actors;
 // Workflows end to end: data between blocks, command templates, risk limits.
 mod workflow;
 // Workflows under the global concurrency cap (no self-wait).

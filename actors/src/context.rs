@@ -335,18 +335,6 @@ impl Context {
         self.queues.acquire(priority, queue).await
     }
 
-    /// Like [`execution_permit`](Self::execution_permit) in the default
-    /// queue at `Normal` priority, but the future does not borrow the
-    /// context: for work that takes its permit in one task and runs in
-    /// another (a graph driver hands each task the permit it took, so the
-    /// graph's tasks start in the driver's priority order).
-    ///
-    /// # Cancel safety
-    /// Cancel safe, as `execution_permit`.
-    pub(crate) async fn owned_execution_permit(self: Arc<Self>) -> OwnedPermit {
-        self.queues.acquire(Priority::Normal, None).await
-    }
-
     /// Give the execution permit the calling run holds back to the others
     /// while it waits for runs of its own (a workflow's command block
     /// waiting for its command's run), and get one again with
@@ -360,11 +348,6 @@ impl Context {
         LentPermit {
             ctx: Some(Arc::clone(self)),
         }
-    }
-
-    /// A permit at once, if one is free.
-    pub(crate) fn try_owned_execution_permit(self: &Arc<Self>) -> Option<OwnedPermit> {
-        self.queues.try_acquire()
     }
 
     /// Execution permits free right now.

@@ -412,14 +412,27 @@ pub enum Error {
         path: Vec<String>,
     },
 
-    /// A graph task depends on a key that is not a task of its graph (a
-    /// key from another `TaskGraph`). Nothing of the graph ran.
+    /// A graph task depends on a key that names no task: a key of a
+    /// `TaskGraph` never submitted to this runtime (nor adopted from its
+    /// store), or past the tasks of its graph. Nothing of the graph (or
+    /// of what was being added to it) ran.
     #[error("task {task:?} depends on {dependency}, which is not a task of this graph")]
     UnknownDependency {
         /// The name of the task that declared the dependency.
         task: String,
         /// The key it named.
         dependency: TaskKey,
+    },
+
+    /// A graph task depends on a run (`GraphTask::after_run`) that
+    /// neither the registry nor the store knows. Nothing of the graph (or
+    /// of what was being added to it) ran.
+    #[error("task {task:?} depends on run {run}, which this runtime does not know")]
+    UnknownRunDependency {
+        /// The name of the task that declared the dependency.
+        task: String,
+        /// The run it named.
+        run: RunId,
     },
 
     /// Two tasks of one graph have the same name; names are unique within
@@ -544,6 +557,149 @@ pub enum Error {
         reason: String,
     },
 
+    /// A service spec that cannot work: an empty name, a zero restart
+    /// window or start timeout, a readiness probe its kind of service
+    /// cannot have. Nothing was started.
+    #[error("service {service:?}: {reason}")]
+    InvalidService {
+        /// The service's name.
+        service: String,
+        /// What is wrong, naming the setting.
+        reason: String,
+    },
+
+    /// A service of that name is already supervised here.
+    #[error("a service named {0:?} is already supervised")]
+    ServiceExists(String),
+
+    /// No service of that name is supervised here.
+    #[error("no service named {0:?}")]
+    UnknownService(String),
+
+    /// A service starts `after` (or `requires`) a name no service has.
+    /// Nothing was started.
+    #[error("service {service:?} depends on {dependency:?}, which is not a supervised service")]
+    UnknownServiceDependency {
+        /// The service that declared the dependency.
+        service: String,
+        /// The name it gave.
+        dependency: String,
+    },
+
+    /// Services' `after` / `requires` form a cycle, so none of them could
+    /// ever start. Nothing was started.
+    #[error("dependency cycle among services: {} (each starts after the next)", path.join(" -> "))]
+    ServiceCycle {
+        /// The services of the cycle, each starting after the next; the
+        /// first is repeated at the end (`["a", "b", "a"]`).
+        path: Vec<String>,
+    },
+
+    /// A service's readiness probe did not succeed within its start
+    /// timeout; the service was stopped, not left half-up.
+    #[error("service {service:?} was not ready within {after:?}: probe {probe} never succeeded")]
+    ReadinessTimedOut {
+        /// The service.
+        service: String,
+        /// The probe, as `Readiness` displays it (`line "listening"`,
+        /// `tcp 127.0.0.1:8080`, ...).
+        probe: String,
+        /// The start timeout.
+        after: Duration,
+    },
+
+    /// The service gave up (restart intensity exceeded, or a dependency
+    /// it requires failed for good).
+    #[error("service {service:?} failed: {reason}")]
+    ServiceFailed {
+        /// The service.
+        service: String,
+        /// Why: the last exit and the last lines of its stderr, or the
+        /// required service that failed.
+        reason: String,
+    },
+
+    /// The service was stopped (by `stop`, a dependency, or shutdown)
+    /// while the caller waited for it to be ready.
+    #[error("service {0:?} is stopped")]
+    ServiceStopped(String),
+    /// An HTTP request the API cannot take (feature `server`): malformed
+    /// JSON, an unknown field, a value of the wrong type, a bad query
+    /// parameter or path segment. `what` names the part (`body`, `query`,
+    /// `id`, ...); `reason` says what is wrong with it.
+    #[error("bad request: {what}: {reason}")]
+    BadRequest {
+        /// The part of the request at fault.
+        what: String,
+        /// What is wrong with it (serde's message names the field).
+        reason: String,
+    },
+
+    /// A short run id (a suffix of the id's hex digits) that names no run
+    /// (`matches == 0`) or several.
+    #[error("run id {id:?} matches {matches} runs; give the full id or more digits")]
+    UnresolvedRunId {
+        /// The id as given.
+        id: String,
+        /// How many runs it matches.
+        matches: usize,
+    },
+
+    /// An HTTP request without the bearer token it needs, or with a wrong
+    /// one.
+    #[error("unauthorized: {reason}")]
+    Unauthorized {
+        /// Missing, malformed or wrong; never the token itself.
+        reason: String,
+    },
+
+    /// An HTTP request body over the server's limit.
+    #[error("request body over the limit of {limit} bytes")]
+    BodyTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+
+    /// An HTTP query string over the server's limit.
+    #[error("query string of {len} bytes is over the limit of {limit} bytes")]
+    QueryTooLarge {
+        /// Its length, in bytes.
+        len: usize,
+        /// The limit, in bytes.
+        limit: usize,
+    },
+
+    /// An HTTP request whose body did not arrive within the server's
+    /// timeout (a slow or stalled client).
+    #[error("request body not received within {after:?}")]
+    RequestTimeout {
+        /// The timeout.
+        after: Duration,
+    },
+
+    /// No HTTP route for this method and path (a path with `..`, odd
+    /// encodings and unknown resources included).
+    #[error("no route for {method} {path}")]
+    NoRoute {
+        /// The request's method.
+        method: String,
+        /// The request's path, as received.
+        path: String,
+    },
+
+    /// No task graph with this id is known here (`graphs().find`, `GET
+    /// /graphs/{id}`).
+    #[error("unknown graph {0}")]
+    UnknownGraph(u64),
+
+    /// A route that needs a live orchestrator, asked of a server that
+    /// serves a store read-only (`taskorch serve`).
+    #[error("{what} is not available: this server reads a store, read-only")]
+    ReadOnly {
+        /// What was asked ("POST /runs").
+        what: String,
+    },
+
     /// An I/O error while talking to a running process.
     #[error("i/o error on {context}: {source}")]
     Io {
@@ -552,6 +708,37 @@ pub enum Error {
         /// The operating system's error.
         #[source]
         source: Arc<std::io::Error>,
+    },
+
+    /// A user actor (or actor group) is already supervised under this
+    /// name by this orchestrator: names are unique across the whole tree,
+    /// because status, the trace and fault injection find actors by name.
+    #[error("an actor named {name:?} is already supervised here")]
+    DuplicateActor {
+        /// The name asked for.
+        name: String,
+    },
+
+    /// A user actor (or actor group) name that cannot be used: empty, too
+    /// long, or one of the runtime's own actors ("executor", "batch",
+    /// "launcher", "scheduler", "pool_keeper", "pool_worker",
+    /// "supervisor", "store").
+    #[error("invalid actor name {name:?}: {reason}")]
+    InvalidActorName {
+        /// The name asked for.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A user actor could not be started: its factory failed or its
+    /// `pre_start` returned an error. Nothing was added to the tree.
+    #[error("actor {actor} failed to start: {reason}")]
+    ActorStart {
+        /// The actor's name.
+        actor: String,
+        /// The factory's or `pre_start`'s error.
+        reason: String,
     },
 }
 
@@ -647,6 +834,7 @@ impl Error {
             Error::UnknownWorkflow(_) => "unknown_workflow",
             Error::DependencyCycle { .. } => "dependency_cycle",
             Error::UnknownDependency { .. } => "unknown_dependency",
+            Error::UnknownRunDependency { .. } => "unknown_run_dependency",
             Error::DuplicateTask(_) => "duplicate_task",
             Error::UnknownTask(_) => "unknown_task",
             Error::InvalidKey { .. } => "invalid_key",
@@ -660,6 +848,26 @@ impl Error {
             Error::BackfillTooLarge { .. } => "backfill_too_large",
             Error::TaskNotKept { .. } => "task_not_kept",
             Error::TaskNotFailed { .. } => "task_not_failed",
+            Error::DuplicateActor { .. } => "duplicate_actor",
+            Error::InvalidActorName { .. } => "invalid_actor_name",
+            Error::ActorStart { .. } => "actor_start",
+            Error::InvalidService { .. } => "invalid_service",
+            Error::ServiceExists(_) => "service_exists",
+            Error::UnknownService(_) => "unknown_service",
+            Error::UnknownServiceDependency { .. } => "unknown_service_dependency",
+            Error::ServiceCycle { .. } => "service_cycle",
+            Error::ReadinessTimedOut { .. } => "readiness_timed_out",
+            Error::ServiceFailed { .. } => "service_failed",
+            Error::ServiceStopped(_) => "service_stopped",
+            Error::BadRequest { .. } => "bad_request",
+            Error::UnresolvedRunId { .. } => "unresolved_run_id",
+            Error::Unauthorized { .. } => "unauthorized",
+            Error::BodyTooLarge { .. } => "body_too_large",
+            Error::QueryTooLarge { .. } => "query_too_large",
+            Error::RequestTimeout { .. } => "request_timeout",
+            Error::NoRoute { .. } => "no_route",
+            Error::ReadOnly { .. } => "read_only",
+            Error::UnknownGraph(_) => "unknown_graph",
         }
     }
 
@@ -699,6 +907,7 @@ impl Error {
                 | Error::UnknownWorkflow(_)
                 | Error::DependencyCycle { .. }
                 | Error::UnknownDependency { .. }
+                | Error::UnknownRunDependency { .. }
                 | Error::DuplicateTask(_)
                 | Error::UnknownTask(_)
                 | Error::InvalidKey { .. }
@@ -712,6 +921,23 @@ impl Error {
                 | Error::BackfillTooLarge { .. }
                 | Error::TaskNotKept { .. }
                 | Error::TaskNotFailed { .. }
+                | Error::DuplicateActor { .. }
+                | Error::InvalidActorName { .. }
+                | Error::InvalidService { .. }
+                | Error::ServiceExists(_)
+                | Error::UnknownService(_)
+                | Error::UnknownServiceDependency { .. }
+                | Error::ServiceCycle { .. }
+                | Error::ServiceFailed { .. }
+                | Error::ServiceStopped(_)
+                | Error::BadRequest { .. }
+                | Error::UnresolvedRunId { .. }
+                | Error::Unauthorized { .. }
+                | Error::BodyTooLarge { .. }
+                | Error::QueryTooLarge { .. }
+                | Error::NoRoute { .. }
+                | Error::ReadOnly { .. }
+                | Error::UnknownGraph(_)
         )
     }
 

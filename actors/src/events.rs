@@ -113,6 +113,13 @@ impl Event {
             | EventBody::BreakerClosed { key } => key.len(),
             EventBody::LimitExceeded { name, .. } => name.len(),
             EventBody::RunStarted { .. } => 0,
+            EventBody::ServiceStarted { service, .. }
+            | EventBody::ServiceReady { service, .. }
+            | EventBody::ServiceStopped { service } => service.len(),
+            EventBody::ServiceRestarting {
+                service, reason, ..
+            }
+            | EventBody::ServiceFailed { service, reason } => service.len() + reason.len(),
         };
         std::mem::size_of::<Event>() + correlation.map_or(0, str::len) + text
     }
@@ -229,6 +236,44 @@ pub enum EventBody {
         child: String,
         /// Why.
         reason: String,
+    },
+    /// A supervised service started an incarnation (a new run).
+    ServiceStarted {
+        /// The service's name.
+        service: String,
+        /// The incarnation's run.
+        run_id: RunId,
+    },
+    /// A service's readiness probe succeeded.
+    ServiceReady {
+        /// The service's name.
+        service: String,
+        /// The incarnation's run.
+        run_id: RunId,
+    },
+    /// A service's incarnation ended and the service will start again
+    /// after `delay_ms`.
+    ServiceRestarting {
+        /// The service's name.
+        service: String,
+        /// Its restarts so far, this one included.
+        restarts: u32,
+        /// Milliseconds of backoff before the new incarnation.
+        delay_ms: u64,
+        /// How the last incarnation ended (`exit 1`, `signal 9`, ...).
+        reason: String,
+    },
+    /// A service gave up for good (`Failed`).
+    ServiceFailed {
+        /// The service's name.
+        service: String,
+        /// Why (last exit and stderr lines, or the required service).
+        reason: String,
+    },
+    /// A service was stopped (by `stop`, a dependency or shutdown).
+    ServiceStopped {
+        /// The service's name.
+        service: String,
     },
     /// The runtime was halted (`orch.guard().halt`).
     Halted {
@@ -412,4 +457,9 @@ pub(crate) fn schedule_skipped(events: &Events, schedule: &str, reason: &str) {
         schedule: schedule.to_string(),
         reason: reason.to_string(),
     });
+}
+
+/// The event of a service's life, built only with subscribers.
+pub(crate) fn service(events: &Events, body: impl FnOnce() -> EventBody) {
+    events.emit(None, body);
 }

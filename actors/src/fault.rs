@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 
 mod kinds;
 
@@ -76,6 +76,20 @@ pub enum Fault {
     /// rolls it back and latches the database handle (`PreviousIo`), so
     /// the store's reopen path runs exactly as after a real I/O error.
     FailCommits(u32),
+    /// Crash a supervised service (target: the service's name): SIGKILL
+    /// its current process group, or drop an action service's future as a
+    /// failure. Its restart policy decides what follows. With
+    /// `FaultTarget::next().nth(n)`, it hits the `n`th time the service is
+    /// ready from now (a service ready now counts as the first).
+    CrashService,
+    /// Stall a supervised service for this long: SIGSTOP its process group,
+    /// then SIGCONT (an action service's future is not polled meanwhile).
+    /// A liveness check may catch it. Targets as `CrashService`.
+    StallService(Duration),
+    /// End a supervised service's current incarnation as if it had exited
+    /// with this code (its group is killed; the restart policy sees the
+    /// code: 0 is a clean exit). Targets as `CrashService`.
+    ExitService(i32),
 }
 
 impl Fault {
@@ -89,6 +103,9 @@ impl Fault {
             Fault::DropReply => "DropReply",
             Fault::PanicInRun => "PanicInRun",
             Fault::FailCommits(_) => "FailCommits",
+            Fault::CrashService => "CrashService",
+            Fault::StallService(_) => "StallService",
+            Fault::ExitService(_) => "ExitService",
         }
     }
 
@@ -98,6 +115,14 @@ impl Fault {
         !matches!(
             self,
             Fault::KillChildProcess | Fault::PanicInRun | Fault::FailCommits(_)
+        ) && !self.is_service_fault()
+    }
+
+    /// Whether the fault targets a supervised service (by its name).
+    pub fn is_service_fault(&self) -> bool {
+        matches!(
+            self,
+            Fault::CrashService | Fault::StallService(_) | Fault::ExitService(_)
         )
     }
 }
@@ -220,7 +245,27 @@ pub struct FaultPlan {
     fired: AtomicU64,
     /// The store's fault switch, when the runtime has a store.
     store: OnceLock<Arc<FaultSwitch>>,
+    /// The application's own supervised actors, with the message kinds
+    /// each declares (see [`register_actor`](Self::register_actor)).
+    users: RwLock<Vec<(&'static str, &'static [&'static str])>>,
+    /// Where faults for supervised services go, by service name (the
+    /// services sit above the plan: each registers its own sink).
+    services: ServiceSinks,
 }
+
+/// The fault sinks of the supervised services, by name.
+#[derive(Default)]
+struct ServiceSinks(Mutex<std::collections::HashMap<String, ServiceSink>>);
+
+impl std::fmt::Debug for ServiceSinks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.lock().keys()).finish()
+    }
+}
+
+/// Hands a service fault (and the readiness count it fires at) to a
+/// service's keeper.
+pub(crate) type ServiceSink = Arc<dyn Fn(Fault, u32) + Send + Sync>;
 
 impl FaultPlan {
     /// Queue `fault` for the next message of `actor` ("executor", ...).
@@ -248,8 +293,21 @@ impl FaultPlan {
         if actor == STORE_FAULT_TARGET || matches!(fault, Fault::FailCommits(_)) {
             return self.inject_store(actor, target, fault);
         }
+        let user = self
+            .users
+            .read()
+            .iter()
+            .find(|(name, _)| *name == actor)
+            .copied();
+        if let Some((name, kinds)) = user {
+            return self.inject_user(name, kinds, target, fault);
+        }
+        if fault.is_service_fault() {
+            return self.inject_service(actor, target, fault);
+        }
         let Some(&(name, kinds)) = ACTORS.iter().find(|(name, _)| *name == actor) else {
-            let known: Vec<&str> = ACTORS.iter().map(|(name, _)| *name).collect();
+            let mut known: Vec<&str> = ACTORS.iter().map(|(name, _)| *name).collect();
+            known.extend(self.users.read().iter().map(|(name, _)| *name));
             let reason = if actor == "supervisor" {
                 "the root supervisor takes no faults (nothing would restart it)".to_string()
             } else {
@@ -301,6 +359,70 @@ impl FaultPlan {
         Ok(())
     }
 
+    /// Make the application's actor `name` a fault target; `kinds` are
+    /// the message kinds it declares (`FaultTarget::message` must name
+    /// one of them; with none declared, only untargeted faults apply).
+    /// Registering a name again replaces its kinds.
+    pub fn register_actor(&self, name: &'static str, kinds: &'static [&'static str]) {
+        let mut users = self.users.write();
+        match users.iter_mut().find(|(known, _)| *known == name) {
+            Some(entry) => entry.1 = kinds,
+            None => users.push((name, kinds)),
+        }
+    }
+
+    /// A fault for one of the application's actors: it only handles
+    /// messages (no runs, no processes of taskorch's).
+    fn inject_user(
+        &self,
+        name: &'static str,
+        kinds: &'static [&'static str],
+        target: &FaultTarget,
+        fault: Fault,
+    ) -> Result<()> {
+        let invalid = |reason: String| Error::InvalidFault {
+            actor: name.to_string(),
+            reason,
+        };
+        if !fault.counts_messages() {
+            return Err(invalid(format!(
+                "{} does not apply to an application's actor (it starts no runs or processes \
+                 of taskorch's); message faults do",
+                fault.name()
+            )));
+        }
+        if target.nth == 0 {
+            return Err(invalid(
+                "nth counts from 1 (nth(1) is the next message)".to_string(),
+            ));
+        }
+        let kind = match &target.kind {
+            None => None,
+            Some(kind) => Some(*kinds.iter().find(|k| **k == kind.as_str()).ok_or_else(|| {
+                invalid(if kinds.is_empty() {
+                    format!(
+                        "its message type declares no KINDS, so no {kind:?} can be aimed at; \
+                         use FaultTarget::next()"
+                    )
+                } else {
+                    format!(
+                        "{name} handles no {kind:?} messages; it handles {}",
+                        kinds.join(", ")
+                    )
+                })
+            })?),
+        };
+        self.pending.lock().push(Armed {
+            actor: name,
+            kind,
+            left: target.nth,
+            fault,
+        });
+        self.injected.fetch_add(1, Ordering::Relaxed);
+        self.armed.store(true, Ordering::Release);
+        Ok(())
+    }
+
     /// Connect the store's fault switch (once, by the runtime's context).
     pub(crate) fn attach_store(&self, switch: Arc<FaultSwitch>) {
         let _ = self.store.set(switch);
@@ -340,6 +462,56 @@ impl FaultPlan {
         switch.fail_commits(n);
         self.injected.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Register the fault sink of service `name` (replacing an earlier
+    /// one of that name).
+    pub(crate) fn attach_service(&self, name: &str, sink: ServiceSink) {
+        self.services.0.lock().insert(name.to_string(), sink);
+    }
+
+    /// Forget service `name`'s sink (the service was removed).
+    pub(crate) fn detach_service(&self, name: &str) {
+        self.services.0.lock().remove(name);
+    }
+
+    /// A service fault: handed to the service's keeper at once, which
+    /// applies it at the `nth` readiness.
+    fn inject_service(&self, actor: &str, target: &FaultTarget, fault: Fault) -> Result<()> {
+        let invalid = |reason: String| Error::InvalidFault {
+            actor: actor.to_string(),
+            reason,
+        };
+        if target.kind.is_some() {
+            return Err(invalid(format!(
+                "{} counts readiness of the service, not messages: give no message kind",
+                fault.name()
+            )));
+        }
+        if target.nth == 0 {
+            return Err(invalid(
+                "nth counts from 1 (nth(1) is the next time)".into(),
+            ));
+        }
+        if let Fault::StallService(d) = fault
+            && d.is_zero()
+        {
+            return Err(invalid("StallService(0) stalls nothing".into()));
+        }
+        let Some(sink) = self.services.0.lock().get(actor).cloned() else {
+            return Err(invalid(format!(
+                "{} targets a supervised service by name, and no service is called {actor:?}",
+                fault.name()
+            )));
+        };
+        self.injected.fetch_add(1, Ordering::Relaxed);
+        sink(fault, target.nth);
+        Ok(())
+    }
+
+    /// Count a service fault as fired (by the service's keeper).
+    pub(crate) fn service_fault_fired(&self) {
+        self.fired.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Drop every pending fault; returns how many there were.
@@ -466,9 +638,15 @@ impl FaultPlan {
                 "injected fault: {actor} returns an error handling {kind}"
             )),
             Some(Fault::DropReply) => Verdict::DropReply,
-            Some(Fault::KillChildProcess | Fault::PanicInRun | Fault::FailCommits(_)) | None => {
-                Verdict::Handle
-            }
+            Some(
+                Fault::KillChildProcess
+                | Fault::PanicInRun
+                | Fault::FailCommits(_)
+                | Fault::CrashService
+                | Fault::StallService(_)
+                | Fault::ExitService(_),
+            )
+            | None => Verdict::Handle,
         }
     }
 }

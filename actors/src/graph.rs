@@ -3,11 +3,13 @@
 //! two jobs writing the database at once; critical jobs first").
 //!
 //! A [`TaskGraph`] of [`GraphTask`]s is checked at submit (cycles,
-//! dependencies on other graphs' keys, duplicate names, then every task's
-//! program or action and every claim), before anything runs. Then each
-//! task starts once all its dependencies succeeded, ready tasks by
-//! [`Priority`] with aging, each holding its [`Resource`] claims, under
-//! the graph's limit and the runtime-wide concurrency cap. Each task
+//! dependencies on unknown graphs or runs, duplicate names, then every
+//! task's program or action and every claim), before anything runs. Then
+//! each task starts once all its dependencies succeeded (tasks of its
+//! graph, tasks of other graphs, runs), ready tasks by [`Priority`] with
+//! aging, each holding its [`Resource`] claims, under the graph's limit
+//! and an execution permit of its queue (as every run). A running graph
+//! grows with [`GraphRun::add`] (see `job/grow.rs`). Each task
 //! becomes one run in the registry ([`Pattern::Concurrent`](crate::Pattern),
 //! named after the task). A task that fails after its retries has every
 //! task downstream of it `Skipped`, naming it as the cause. The caller
@@ -48,6 +50,7 @@ mod driver;
 mod durable;
 mod handle;
 mod job;
+mod names;
 mod plan;
 mod ready;
 mod resource;
@@ -55,6 +58,7 @@ mod spec;
 mod state;
 #[cfg(test)]
 mod tests;
+mod watch;
 
 pub(crate) use driver::drive;
 pub(crate) use durable::adopt;

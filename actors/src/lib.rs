@@ -27,14 +27,23 @@
 //! │                                     stopped by shutdown), state outside: Launches
 //! ├── scheduler  Periodic               timing heap + timer task, rebuilt on restart
 //! │                                     state outside: ScheduleStore { schedules, counters, next due }
-//! └── pool_keeper  Pooled               one worker actor per warm process, restarted
-//!     │                                 by the keeper (backoff, give-up on bad programs)
-//!     │                                 state outside: PoolTable { spec, queue, counters, logs }
-//!     └── pool_worker × n               serve loop: pulls requests from the pool's queue
+//! ├── pool_keeper  Pooled               one worker actor per warm process, restarted
+//! │   │                                 by the keeper (backoff, give-up on bad programs)
+//! │   │                                 state outside: PoolTable { spec, queue, counters, logs }
+//! │   └── pool_worker × n               serve loop: pulls requests from the pool's queue
+//! ├── <user actor>                      the application's own (`user`), added at run
+//! │                                     time, restarted alone; state outside: its own
+//! └── <actor group>                     a second RootSupervisor (its strategy, escalation)
+//!     └── <user actor> × n              members, started from a list kept outside it
+//!
+//! Services (beside the tree)          one keeper task per supervised service: its own
+//!                                     restart policy, window and backoff (see `service`)
 //! ```
 //!
 //! The supervisor takes any list of [`ChildSpec`]s; the five above are
-//! the ones the facade starts, in that order (they stop in reverse).
+//! the ones the facade starts, in that order (they stop in reverse). User
+//! actors and groups come after them, in the order the application starts
+//! them, so they stop first.
 //!
 //! # Layout
 //!
@@ -83,6 +92,9 @@
 //!                         timer, store hooks
 //!   pool.rs, pool/        the pool keeper (Pooled), worker actors, serve loop (the hot
 //!                         path), spec, shared state, log ring
+//!   service.rs, service/  supervised services: spec, one keeper task per service
+//!                         (restart policy, intensity, backoff), incarnations as runs,
+//!                         readiness/liveness probes, dependency order, store records
 //!   runner.rs             one run from start to terminal status: attempts, retries,
 //!                         time-outs, cancellation; shared by every pattern actor
 //!   process.rs, process/  resolution, spawning in process groups, termination, bounded
@@ -116,6 +128,8 @@
 //!                         per-second rate ring, latency windows) and the snapshot
 //!   halt.rs, risk.rs, breaker.rs  the emergency halt, risk limits, circuit breakers
 //!   trace.rs, trace/      the message trace: a pre-sized ring, correlation + TRACEPARENT
+//!   user.rs, user/        the application's own actors under the root: specs, names,
+//!                         the tracing wrapper, handles, actor groups
 //!   fault.rs              fault injection (feature `fault-injection`)
 //!   panic_hook.rs         the quiet panic hook, chained to the application's
 //! tests/                  one integration-test binary (tests/tests.rs lists the modules)
@@ -144,9 +158,12 @@
 //!    the pattern actors' message trait; execution permits by priority and
 //!    named queue.
 //! 9. `context`: runtime-wide state only.
-//! 10. `runner`: one run from start to terminal status.
+//! 10. `runner`, `user`: one run from start to terminal status; the
+//!     application's own actors and actor groups under the root
+//!     supervisor.
 //! 11. `executor`, `launcher`, `scheduler`, `pool`, `graph`, `batch`,
-//!     `request`: the pattern actors and the requests that pick them.
+//!     `request`, `service`: the pattern actors and the requests that
+//!     pick them; the application's supervised services.
 //! 12. `runtime`: wires the tree ([`Runtime::start`]).
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
@@ -184,6 +201,7 @@ mod run;
 mod runner;
 pub mod runtime;
 pub mod scheduler;
+pub mod service;
 pub mod shutdown;
 mod slot;
 pub mod store;
@@ -192,6 +210,7 @@ pub mod supervisor;
 mod task;
 mod task_key;
 pub mod trace;
+pub mod user;
 
 pub use action::{ActionFn, ActionTable};
 pub use batch::{Batch, BatchProgress, BatchSpec};
@@ -215,13 +234,16 @@ pub use pattern::Pattern;
 pub use pool::{
     POOL_ENV, Pool, PoolSpec, PoolState, PoolStats, Pools, WORKER_ENV, WorkerLog, WorkerLogLine,
 };
-pub use process::{ProcessLimits, RUN_ID_ENV};
+pub use process::{ProcessLimits, RUN_ID_ENV, StopSignal};
 pub use queues::{QueueSpec, QueueState, Queues, Rate};
 pub use registry::{Registry, Retention, RunRecord};
 pub use request::{ExecutionPlan, Request};
 pub use risk::{RiskLimit, RiskLimits};
 pub use run::{ParseRunIdError, RetryNotice, RunId, RunInfo, RunQuery, RunStatus};
 pub use runtime::{Runtime, RuntimeConfig};
+pub use service::{
+    Escalation, Liveness, Readiness, Service, ServiceSpec, ServiceState, ServiceStatus, Services,
+};
 pub use slot::{ActorSlot, Reply};
 pub use store::{
     NodeInfo, PostgresUrl, Recovered, ResumedRun, Store, StoreConfig, StoreLimits, StoredRun,

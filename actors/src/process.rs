@@ -41,6 +41,7 @@ pub(crate) mod piped;
 #[cfg(target_os = "linux")]
 pub mod procfs;
 pub(crate) mod resolve;
+mod stop_signal;
 #[cfg(unix)]
 mod unix;
 #[cfg(windows)]
@@ -63,8 +64,9 @@ use crate::lines::LineLog;
 use crate::output::StreamKind;
 use crate::run::RunId;
 use capture::{BoundedCapture, drain};
-use child::{ChildProcess, terminate};
+use child::{ChildProcess, terminate_with};
 pub(crate) use orphans::stop_orphan_groups;
+pub use stop_signal::StopSignal;
 #[cfg(unix)]
 pub(crate) use unix::{GroupChild, SHELL, exit_signal};
 #[cfg(windows)]
@@ -114,6 +116,26 @@ pub fn kill_pid(pid: u32) {
     let _ = pid;
 }
 
+/// Freeze (SIGSTOP) or thaw (SIGCONT) every process of group `pgid` (the
+/// injected stall of a service). Does nothing on Windows.
+#[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
+pub(crate) fn freeze_group(pgid: u32, frozen: bool) {
+    #[cfg(unix)]
+    unix::freeze_group(pgid, frozen);
+    #[cfg(windows)]
+    let _ = (pgid, frozen);
+}
+
+/// Send `signal` (`None`: SIGKILL) to every process of group `pgid`; a
+/// group that is gone is no error. Does nothing on Windows.
+#[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
+pub(crate) fn signal_group(pgid: u32, signal: Option<StopSignal>) {
+    #[cfg(unix)]
+    unix::stop_group(pgid, signal);
+    #[cfg(windows)]
+    let _ = (pgid, signal);
+}
+
 /// Timing limits of the process layer.
 #[derive(Debug, Clone, Copy)]
 pub struct ProcessLimits {
@@ -149,6 +171,8 @@ pub(crate) struct ProcessSpec<'a> {
     pub traceparent: Option<&'a str>,
     /// The run's line ring, fed from both streams as they are read.
     pub lines: Option<&'a LineLog>,
+    /// The polite stop the group gets before SIGKILL.
+    pub stop_signal: StopSignal,
 }
 
 /// How an attempt ended.
@@ -254,7 +278,7 @@ pub(crate) async fn run(
             // look, no signal.
             Ok(status) if child.wait().now_or_never().is_some() => (status, Ending::Exited),
             ending => {
-                let stopping = terminate(&mut child, limits.kill_grace);
+                let stopping = terminate_with(&mut child, spec.stop_signal, limits.kill_grace);
                 tokio::pin!(stopping);
                 let stopped = loop {
                     tokio::select! {

@@ -486,6 +486,7 @@ async fn attempt_once(
                 run_id: record.id(),
                 traceparent: traceparent.as_deref(),
                 lines: Some(lines),
+                stop_signal: process::StopSignal::Term,
             };
             let limits = ctx.limits().process;
             let on_spawn = |pid| {

@@ -113,6 +113,8 @@ pub struct Runtime {
     /// Task graphs the store held unfinished, driven again (the facade
     /// rebuilds workflow instances from them).
     pub adopted: Vec<GraphRun>,
+    /// Supervised services (those the store held are back already).
+    pub services: crate::service::Services,
 }
 
 impl Runtime {
@@ -255,13 +257,19 @@ impl Runtime {
                 trace: Arc::clone(ctx.trace()),
                 events: ctx.events().clone(),
                 metrics: Arc::clone(ctx.metrics()),
+                escalate: false,
+                name: crate::supervisor::SUPERVISOR,
             },
         )
         .await
         .map_err(|e| Error::actor_failed("supervisor", e.to_string()))?;
         recover(&ctx, &launches, &mut recovered).await;
         let adopted = adopt_graphs(&ctx, &graphs, &batch, &mut recovered);
+        // Services last: their incarnations are runs like any other.
+        let services = crate::service::Services::new(Arc::clone(&ctx));
+        services.restore(std::mem::take(&mut recovered.services));
         Ok(Runtime {
+            services,
             pools: Pools::new(Arc::clone(&ctx), pool_table, pool_keeper),
             ctx,
             supervisor,

@@ -79,13 +79,14 @@ pub use config::{PostgresUrl, StoreConfig};
 use engine::Engine;
 pub use graphs::StoredGraph;
 pub(crate) use graphs::{
-    GraphRow, GraphTaskDef, GraphTaskRow, StoredAccess, StoredResource, StoredResourceId,
-    StoredResourceKind, StoredTaskStatus,
+    GraphExtrasRow, GraphRow, GraphTaskDef, GraphTaskExtras, GraphTaskRow, StoredAccess,
+    StoredExternal, StoredResource, StoredResourceId, StoredResourceKind, StoredTaskStatus,
 };
 pub use node::NodeInfo;
 pub(crate) use records::{
     JobRow, OutcomeRow, OutputRow, QueueRow, RunRow, ScheduleRow, TriggerRow, micros, time,
 };
+pub(crate) use records::{decode as decode_record, encode as encode_record};
 pub use recover::{Recovered, ResumedRun};
 // The graph engine converts it in its own module; its tests build rows.
 #[cfg(test)]
@@ -114,6 +115,10 @@ const QUEUES: TableDefinition<&str, &[u8]> = TableDefinition::new("queues");
 /// with it. A label key has no `=`, so the first `=` splits the two. A
 /// label query is a range scan of one label's entries, newest run last.
 const LABELS: TableDefinition<(&str, &[u8; 16]), ()> = TableDefinition::new("labels");
+/// Supervised services by name: the bytes of a `service::durable`
+/// record (the store does not read them). Absent from files written
+/// before services existed (created by the first write or recovery).
+const SERVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("services");
 /// File-wide facts: the schema version, the output bytes stored.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
@@ -154,10 +159,22 @@ pub(crate) enum Op {
     /// Graph `key` was reopened by a retry: active again, and the rows of
     /// its tasks `reset` (back to `Pending`, which is never stored) gone.
     GraphReopened { key: [u8; 16], reset: Vec<u32> },
+    /// What graph `key`'s definition does not carry of its tasks (their
+    /// dependencies outside it, their job options), written with the
+    /// definition when any task has any.
+    GraphExtras {
+        key: [u8; 16],
+        row: Box<GraphExtrasRow>,
+    },
     /// The runtime was halted for `Some(reason)`, or resumed (`None`).
     Halt { reason: Option<String> },
     /// A queue was declared, changed, paused or resumed.
     Queue { name: String, row: QueueRow },
+    /// A service was supervised or changed (`Some(record)`), or removed.
+    Service {
+        name: String,
+        record: Option<Vec<u8>>,
+    },
     /// Answer once everything before it is committed.
     Sync(oneshot::Sender<Result<()>>),
     /// The same, for a caller that blocks (a std channel).
@@ -591,6 +608,13 @@ impl Store {
         self.shared.as_ref().map_or(0, |s| s.size())
     }
 
+    /// The stored status of task `index` of graph `key` (any graph, also a
+    /// finished one retention has not removed): `None` if the graph or the
+    /// task is not stored, or the task never started (`Pending`).
+    pub(crate) fn graph_task_status(&self, key: [u8; 16], index: u32) -> Option<StoredTaskStatus> {
+        self.shared.as_ref()?.graph_task_status(key, index)
+    }
+
     fn closed_error(&self) -> Error {
         Error::Store {
             path: self.path().map(Path::to_path_buf).unwrap_or_default(),
@@ -696,6 +720,11 @@ impl Engine for Shared {
             path: self.path.clone(),
             reason: format!("reading the history failed: {e}"),
         })
+    }
+
+    fn graph_task_status(&self, key: [u8; 16], index: u32) -> Option<StoredTaskStatus> {
+        self.read(|db| graphs::task_status(db, key, index))
+            .flatten()
     }
 
     #[cfg(test)]

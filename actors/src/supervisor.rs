@@ -14,6 +14,9 @@
 //! - [`SupervisorMessage::Stopped`]: children stopped in the background
 //!   are gone (see below).
 //! - [`SupervisorMessage::Shutdown`]: stop every child, last started first.
+//! - [`SupervisorMessage::StartChild`]: add a child after the others (a
+//!   user actor or an actor group, see [`user`](crate::user)) and start
+//!   it; a name already in the table is refused.
 //!
 //! # Status never waits for a stop
 //! The supervisor handles one message at a time, so nothing it handles may
@@ -46,9 +49,20 @@
 //! runtime [`Context`](crate::Context), and every (re)start publishes the
 //! new `ActorRef` into the child's [`ActorSlot`](crate::ActorSlot).
 //!
+//! # Actor groups
+//! The same actor supervises a user's actor group, as a child of the root
+//! ([`user::ActorGroup`](crate::user::ActorGroup)), with `escalate` on:
+//! past a member's intensity it stops every member and fails, so the root
+//! restarts the group whole (OTP's escalation). Stopped by the root, it
+//! stops its members itself, last started first (`post_stop`). Children
+//! marked `alone` (user actors under the root, groups) are restarted on
+//! their own whatever the strategy, and never with a sibling; a child's
+//! own intensity and backoff, when its spec sets them, replace the
+//! policy's.
+//!
 //! # Trace
 //! Its own messages are recorded in the message trace under the actor name
-//! "supervisor"; what happens to a child is recorded on the child's name:
+//! "supervisor" (a group's under the group's name); what happens to a child is recorded on the child's name:
 //! `ChildFailed`, `ChildRestarted` (spanning the time the child was down)
 //! and `ChildGaveUp`.
 //!
@@ -56,7 +70,7 @@
 //! There is none: it is the root. It handles no user input and catches
 //! nothing it could fail on, so a failure here is a bug.
 
-mod spec;
+pub(crate) mod spec;
 mod status;
 #[cfg(test)]
 mod tests;
@@ -71,13 +85,13 @@ use tokio::time::Instant;
 
 pub use spec::{ChildMessage, ChildSpec, Restart, RestartIntensity, Strategy, SupervisorPolicy};
 pub use status::{ChildReport, ChildState, ChildStatus, SystemStatus};
-use window::RestartWindow;
+pub(crate) use window::RestartWindow;
 
 pub use crate::slot::SlotControl;
 use crate::trace::{EventKind, MessageInfo, Outcome, TraceRecorder};
 
-/// The supervisor's name in the message trace.
-const SUPERVISOR: &str = "supervisor";
+/// The root supervisor's name in the message trace.
+pub(crate) const SUPERVISOR: &str = "supervisor";
 
 /// The root supervisor actor (stateless; see [`SupervisorState`]).
 #[derive(Debug, Clone, Copy, Default)]
@@ -97,6 +111,13 @@ pub(crate) struct SupervisorArguments {
     pub(crate) events: crate::events::Events,
     /// Where restarts and give-ups are counted (the runtime's metrics).
     pub(crate) metrics: Arc<crate::metrics::MetricsRecorder>,
+    /// Fail itself when it gives up on a child, so its own supervisor
+    /// restarts the whole group (an actor group under the root, OTP's
+    /// escalation); the root never does (it marks the child `Failed`).
+    pub(crate) escalate: bool,
+    /// Its name in the message trace: "supervisor" for the root, the
+    /// group's name for an actor group.
+    pub(crate) name: &'static str,
 }
 
 /// Messages the root supervisor accepts.
@@ -112,6 +133,9 @@ pub enum SupervisorMessage {
     Stopped,
     /// Stop every child in reverse start order, then answer.
     Shutdown(RpcReplyPort<()>),
+    /// Start one more child, after the others (so it stops before them):
+    /// a user actor, or an actor group. Answers once it runs.
+    StartChild(ChildSpec, RpcReplyPort<crate::error::Result<()>>),
 }
 
 impl SupervisorMessage {
@@ -122,6 +146,7 @@ impl SupervisorMessage {
             SupervisorMessage::Restart(_) => "Restart",
             SupervisorMessage::Stopped => "Stopped",
             SupervisorMessage::Shutdown(_) => "Shutdown",
+            SupervisorMessage::StartChild(..) => "StartChild",
         }
     }
 }
@@ -142,6 +167,16 @@ pub struct SupervisorState {
     deferred: Vec<(usize, u64)>,
     /// Callers of `Shutdown` waiting for the last stop.
     shutdown_waiters: Vec<RpcReplyPort<()>>,
+    /// See [`SupervisorArguments::escalate`].
+    escalate: bool,
+    /// See [`SupervisorArguments::name`].
+    name: &'static str,
+    /// Set when a child was given up on under `escalate`: the handler
+    /// that set it stops the group and fails the supervisor.
+    escalation: Option<String>,
+    /// The group escalated: its children are stopped and wait for the
+    /// next incarnation (`post_stop` must not mark them stopped for good).
+    escalated: bool,
 }
 
 /// A child taken out of the table, to be stopped (see [`Stop::run`]).
@@ -217,6 +252,10 @@ impl Actor for RootSupervisor {
             stops_in_flight: 0,
             deferred: Vec::new(),
             shutdown_waiters: Vec::new(),
+            escalate: args.escalate,
+            escalation: None,
+            escalated: false,
+            name: args.name,
         };
         for spec in args.children {
             let name = spec.name;
@@ -249,14 +288,34 @@ impl Actor for RootSupervisor {
     ) -> Result<(), ActorProcessingErr> {
         // Recorded, but never faulted: nothing would restart the root.
         let trace = Arc::clone(&state.trace);
-        let handling = trace.begin(SUPERVISOR, MessageInfo::new(message.kind()));
+        let handling = trace.begin(state.name, MessageInfo::new(message.kind()));
         match message {
             SupervisorMessage::Status(reply) => state.status(reply),
             SupervisorMessage::Restart(targets) => state.restart(&myself, targets).await,
             SupervisorMessage::Stopped => state.stopped(&myself).await,
             SupervisorMessage::Shutdown(reply) => state.shut_down(&myself, reply),
+            SupervisorMessage::StartChild(spec, reply) => {
+                let started = state.start_child(&myself, spec).await;
+                let _ = reply.send(started);
+            }
         }
         handling.finish(Outcome::Ok);
+        state.escalate_if_due().await
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        // An actor group stopped by its own supervisor (the runtime shuts
+        // down): stop its children gracefully, last started first, before
+        // ractor would kill whatever is left. The root has none left here;
+        // an escalated group stopped its children already, and they wait
+        // for its next incarnation.
+        if !state.escalated {
+            state.stop_all().await;
+        }
         Ok(())
     }
 
@@ -276,7 +335,7 @@ impl Actor for RootSupervisor {
         if let Some(index) = state.index_of(&cell) {
             state.child_exited(&myself, index, failure).await;
         }
-        Ok(())
+        state.escalate_if_due().await
     }
 }
 
@@ -325,11 +384,12 @@ impl SupervisorState {
             child.set_state(state, failure.as_deref());
             return;
         }
-        let Some(prior) = child.window.admit(Instant::now(), policy.intensity) else {
+        let (intensity, backoff) = child.spec.limits(&policy);
+        let Some(prior) = child.window.admit(Instant::now(), intensity) else {
             let reason = format!(
                 "gave up after {} restarts within {:?}; last failure: {}",
-                policy.intensity.max_restarts,
-                policy.intensity.within,
+                intensity.max_restarts,
+                intensity.within,
                 failure.as_deref().unwrap_or("stopped")
             );
             tracing::error!(child = child.spec.name, %reason, "child failed for good");
@@ -344,19 +404,27 @@ impl SupervisorState {
             child.set_state(ChildState::Failed, Some(&reason));
             crate::events::child_gave_up(&self.events, child.spec.name, &reason);
             self.metrics.actor_gave_up(child.spec.name);
+            if self.escalate {
+                self.escalation = Some(format!("{}: {reason}", child.spec.name));
+            }
             child.last_failure = Some(reason);
             return;
         };
         let delay = if prior == 0 {
             Duration::ZERO
         } else {
-            policy.backoff.delay(prior)
+            backoff.delay(prior)
         };
 
+        // A child restarted alone is no part of the strategy's group, in
+        // either direction.
+        let alone = child.spec.alone;
+        let grouped = |j: &usize| !self.children[*j].spec.alone;
         let group: Vec<usize> = match policy.strategy {
+            _ if alone => vec![index],
             Strategy::OneForOne => vec![index],
-            Strategy::OneForAll => (0..self.children.len()).collect(),
-            Strategy::RestForOne => (index..self.children.len()).collect(),
+            Strategy::OneForAll => (0..self.children.len()).filter(grouped).collect(),
+            Strategy::RestForOne => (index..self.children.len()).filter(grouped).collect(),
         };
         let stops: Vec<Stop> = group
             .iter()
@@ -433,8 +501,8 @@ impl SupervisorState {
                 Err(reason) => {
                     tracing::warn!(child = child.spec.name, %reason, "child failed to restart");
                     child.last_failure = Some(reason.clone());
-                    let policy = self.policy;
-                    match child.window.admit(Instant::now(), policy.intensity) {
+                    let (intensity, backoff) = child.spec.limits(&self.policy);
+                    match child.window.admit(Instant::now(), intensity) {
                         None => {
                             self.trace.note(
                                 child.spec.name,
@@ -448,11 +516,14 @@ impl SupervisorState {
                             child.set_state(ChildState::Failed, Some(&reason));
                             crate::events::child_gave_up(&self.events, child.spec.name, &reason);
                             self.metrics.actor_gave_up(child.spec.name);
+                            if self.escalate {
+                                self.escalation = Some(format!("{}: {reason}", child.spec.name));
+                            }
                         }
                         Some(prior) => {
                             child.generation += 1;
                             // Never retry a failing start without a pause.
-                            let delay = policy.backoff.delay(prior.max(1));
+                            let delay = backoff.delay(prior.max(1));
                             let target = vec![(index, child.generation)];
                             myself.send_after(delay, move || SupervisorMessage::Restart(target));
                         }
@@ -571,6 +642,60 @@ impl SupervisorState {
         }
     }
 
+    /// Add `spec` after the other children and start it.
+    async fn start_child(
+        &mut self,
+        myself: &ActorRef<SupervisorMessage>,
+        spec: ChildSpec,
+    ) -> crate::error::Result<()> {
+        use crate::error::Error;
+        if self.stopping {
+            return Err(Error::ShuttingDown);
+        }
+        let name = spec.name;
+        if self.children.iter().any(|c| c.spec.name == name) {
+            return Err(Error::DuplicateActor { name: name.into() });
+        }
+        let cell = (spec.start)(myself.get_cell())
+            .await
+            .map_err(|reason| Error::ActorStart {
+                actor: name.into(),
+                reason,
+            })?;
+        self.metrics.actor_started(name);
+        self.children.push(Child {
+            spec,
+            state: ChildState::Running,
+            cell: Some(cell),
+            restarts: 0,
+            window: RestartWindow::default(),
+            generation: 0,
+            last_failure: None,
+            down_since: None,
+        });
+        Ok(())
+    }
+
+    /// Under `escalate`, once a child was given up on: stop every child,
+    /// last started first, and fail, so the supervisor above restarts the
+    /// whole group (its start brings every child back). Callers of the
+    /// children wait for that meanwhile (their slots say `Restarting`).
+    async fn escalate_if_due(&mut self) -> Result<(), ActorProcessingErr> {
+        let Some(reason) = self.escalation.take() else {
+            return Ok(());
+        };
+        self.stopping = true;
+        self.escalated = true;
+        self.deferred.clear();
+        for index in (0..self.children.len()).rev() {
+            if let Some(stop) = self.detach(index, ChildState::Restarting) {
+                stop.run().await;
+            }
+            self.children[index].set_state(ChildState::Restarting, None);
+        }
+        Err(format!("gave up on child {reason}").into())
+    }
+
     fn status(&self, reply: RpcReplyPort<SystemStatus>) {
         let timeout = self.policy.status_timeout;
         let snapshot: Vec<_> = self
@@ -585,29 +710,39 @@ impl SupervisorState {
                     detail: None,
                 };
                 let probe = (c.state == ChildState::Running).then(|| c.spec.probe.clone());
-                (status, probe)
+                let nested = c.spec.nested.clone().map(|nested| (nested, c.state));
+                (status, probe, nested)
             })
             .collect();
         // Probes run in their own task so a slow child never blocks the
         // supervisor; each is bounded by `status_timeout`, so the task
         // always ends.
         tokio::spawn(async move {
-            let reports = join_all(snapshot.iter().map(|(_, probe)| async move {
-                let probe = probe.as_ref()?;
-                match tokio::time::timeout(timeout, probe()).await {
-                    Ok(report) => report.map(|r| r.detail),
-                    Err(_) => Some(format!("did not answer within {timeout:?}")),
-                }
+            let reports = join_all(snapshot.iter().map(|(_, probe, nested)| async move {
+                let detail = match probe {
+                    None => None,
+                    Some(probe) => match tokio::time::timeout(timeout, probe()).await {
+                        Ok(report) => report.map(|r| r.detail),
+                        Err(_) => Some(format!("did not answer within {timeout:?}")),
+                    },
+                };
+                let below = match nested {
+                    None => Vec::new(),
+                    // A group answers its own query within its own
+                    // `status_timeout`; this bound only guards a stuck one.
+                    Some((nested, state)) => tokio::time::timeout(timeout * 2, nested(*state))
+                        .await
+                        .unwrap_or_default(),
+                };
+                (detail, below)
             }))
             .await;
-            let children = snapshot
-                .into_iter()
-                .zip(reports)
-                .map(|((mut status, _), detail)| {
-                    status.detail = detail;
-                    status
-                })
-                .collect();
+            let mut children = Vec::with_capacity(snapshot.len());
+            for ((mut status, _, _), (detail, below)) in snapshot.into_iter().zip(reports) {
+                status.detail = detail;
+                children.push(status);
+                children.extend(below);
+            }
             let _ = reply.send(SystemStatus {
                 children,
                 ..SystemStatus::default()

@@ -8,8 +8,10 @@ use serde::{Deserialize, Serialize};
 
 /// Names one task of one [`TaskGraph`](crate::graph::TaskGraph): returned by [`TaskGraph::add`](crate::graph::TaskGraph::add),
 /// used to declare dependencies and to ask a [`GraphRun`](crate::graph::GraphRun)
-/// about the task. A key from another graph is refused
-/// (`UnknownDependency` at submit, `UnknownTask` from a handle).
+/// about the task. A key of another graph is a dependency outside the
+/// graph ([`GraphTask::after`](crate::graph::GraphTask::after); refused
+/// with `UnknownDependency` if the runtime does not know that graph), and
+/// refused by a handle (`UnknownTask`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct TaskKey {
     graph: u64,

@@ -35,8 +35,8 @@ const LAYERS: &[&[&str]] = &[
     &["halt", "stream", "message", "queues"],
     // Runtime-wide state.
     &["context"],
-    // Execution of one run.
-    &["runner"],
+    // Execution of one run; the application's own actors.
+    &["runner", "user"],
     // The pattern actors and the requests that pick them.
     &[
         "executor",
@@ -46,6 +46,7 @@ const LAYERS: &[&[&str]] = &[
         "graph",
         "batch",
         "request",
+        "service",
     ],
     // Wires the tree.
     &["runtime"],

@@ -3,55 +3,20 @@
 //! but the end is random. A run is named by a unique suffix of its 32 hex
 //! digits, dashes ignored (as `docker` and `pueue` accept short ids):
 //! `taskorch runs` prints the shortest unique suffix of at least
-//! [`SHOWN`] digits, and every command that takes a run id accepts any
+//! `SHOWN` digits (8), and every command that takes a run id accepts any
 //! unique suffix of at least [`MIN`] digits, or the full id.
 
 use crate::RunId;
 
 use super::CliError;
 
-/// Digits `runs` prints at least: 32 random bits, so a clash among the
-/// runs of one store is rare (and then more digits are printed).
-pub(super) const SHOWN: usize = 8;
-
-/// Digits a short id must have at least, so a typo is not taken for a
-/// match by chance.
-pub(super) const MIN: usize = 6;
-
-/// The id's 32 lowercase hex digits, without dashes.
-fn hex(id: RunId) -> String {
-    id.to_string().replace('-', "")
-}
-
-/// The shortest suffix of `id` (at least [`SHOWN`] digits) that no other
-/// id of `all` ends with.
-pub(super) fn short(id: RunId, all: &[RunId]) -> String {
-    let own = hex(id);
-    let shared = all
-        .iter()
-        .filter(|&&other| other != id)
-        .map(|&other| {
-            own.bytes()
-                .rev()
-                .zip(hex(other).bytes().rev())
-                .take_while(|(a, b)| a == b)
-                .count()
-        })
-        .max()
-        .unwrap_or(0);
-    let len = (shared + 1).clamp(SHOWN, own.len());
-    own[own.len() - len..].to_string()
-}
+pub(super) use crate::server::run_json::{MIN, short};
+use crate::server::run_json::{is_short_form, matching};
 
 /// A run id as typed: the full id, or a short one. Checks the form only
 /// (clap's value parser): which run it names is [`resolve`]'s job.
 pub(super) fn parse(text: &str) -> Result<String, String> {
-    let digits = text.trim().to_ascii_lowercase().replace('-', "");
-    if text.parse::<RunId>().is_ok()
-        || (digits.len() >= MIN
-            && digits.len() <= 32
-            && digits.bytes().all(|b| b.is_ascii_hexdigit()))
-    {
+    if text.parse::<RunId>().is_ok() || is_short_form(text) {
         Ok(text.trim().to_string())
     } else {
         Err(format!(
@@ -71,12 +36,7 @@ pub(super) fn resolve(text: &str, all: &[RunId]) -> Result<RunId, CliError> {
     if let Ok(id) = text.parse::<RunId>() {
         return Ok(id);
     }
-    let digits = text.trim().to_ascii_lowercase().replace('-', "");
-    let matches: Vec<RunId> = all
-        .iter()
-        .copied()
-        .filter(|&id| hex(id).ends_with(&digits))
-        .collect();
+    let matches = matching(text, all);
     match matches.as_slice() {
         [] => Err(CliError::UnknownRun(text.to_string())),
         [one] => Ok(*one),

@@ -58,6 +58,13 @@ pub struct UpArgs {
     /// waiting for Ctrl-C.
     #[arg(long = "for", value_parser = parse_duration, value_name = "DURATION")]
     pub run_for: Option<Duration>,
+    /// Serve the HTTP API and the dashboard on this address
+    /// (`127.0.0.1:8080`; port 0 picks a free one) while `up` runs.
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<std::net::SocketAddr>,
+    /// Token options of `--http`.
+    #[command(flatten)]
+    pub http_args: super::http::HttpArgs,
 }
 
 /// One event line. A reader that went away (`| head`) is noticed by
@@ -134,6 +141,20 @@ pub(super) async fn run(
     }
     let pid = std::process::id();
     let _ = std::fs::write(dir.pid_file(), format!("{pid}\n"));
+    let listener = match args.http {
+        Some(addr) => {
+            let http = crate::server::Http::new(&orch).commands(commands(&jobs));
+            match super::http::start(http, addr, &args.http_args).await {
+                Ok(listener) => Some(listener),
+                Err(e) => {
+                    let _ = orch.shutdown().await;
+                    let _ = std::fs::remove_file(dir.pid_file());
+                    return Err(e);
+                }
+            }
+        }
+        None => None,
+    };
     let server = match Server::start(orch.clone(), &dir, commands(&jobs)) {
         Ok(server) => Some(server),
         Err(e) => {
@@ -203,6 +224,9 @@ pub(super) async fn run(
     background.abort_all();
     if let Some(server) = server {
         server.stop();
+    }
+    if let Some(listener) = listener {
+        listener.stop().await;
     }
     let _ = std::fs::remove_file(dir.pid_file());
     dir.write_trace(&orch)?;

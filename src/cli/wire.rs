@@ -9,9 +9,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::StoredRun;
-use crate::task::TaskKind;
-use crate::{Error, Output, OutputLine, RunId, RunInfo, RunQuery, RunStatus, Task};
+use crate::{OutputLine, RunId, RunQuery, RunStatus};
+
+// One JSON shape for a run everywhere: the HTTP API's run resource.
+pub(super) use crate::server::run_json::{RunDetails, describe};
 
 /// What `taskorch runs` asks for, alike on the file and in a running
 /// `up` (the fields of `Request::Runs`).
@@ -120,116 +121,5 @@ impl TimedLine {
     pub(super) fn time(&self) -> Option<SystemTime> {
         self.time_us
             .map(|us| UNIX_EPOCH + Duration::from_micros(us))
-    }
-}
-
-/// One run, as `show` prints it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(super) struct RunDetails {
-    /// The run's record.
-    #[serde(flatten)]
-    pub(super) info: RunInfo,
-    /// What it runs, when known.
-    pub(super) command: Option<String>,
-    /// Wall time of the whole run, once it ended.
-    pub(super) duration: Option<Duration>,
-    /// The signal that killed it.
-    pub(super) signal: Option<i32>,
-    /// Bytes of stdout and stderr captured.
-    pub(super) stdout_bytes: Option<usize>,
-    pub(super) stderr_bytes: Option<usize>,
-    /// Bytes of stdout and stderr read past the capture cap (`max_output`)
-    /// and discarded: `Some` only when the capture was cut. Renamed on the
-    /// wire: the flattened `RunInfo` has fields of these names (which also
-    /// count bytes the output budget reclaimed later).
-    #[serde(rename = "capture_stdout_dropped")]
-    pub(super) stdout_dropped: Option<u64>,
-    #[serde(rename = "capture_stderr_dropped")]
-    pub(super) stderr_dropped: Option<u64>,
-    /// Why it could not run or finish (timed out, not found, ...).
-    pub(super) error: Option<String>,
-    /// The run it reruns (`taskorch rerun`); absent from an older `up`.
-    #[serde(default)]
-    pub(super) rerun_of: Option<RunId>,
-}
-
-impl RunDetails {
-    pub(super) fn new(
-        info: RunInfo,
-        command: Option<String>,
-        outcome: Option<&Result<Output, Error>>,
-    ) -> Self {
-        let mut details = RunDetails {
-            info,
-            command,
-            duration: None,
-            signal: None,
-            stdout_bytes: None,
-            stderr_bytes: None,
-            stdout_dropped: None,
-            stderr_dropped: None,
-            error: None,
-            rerun_of: None,
-        };
-        match outcome {
-            Some(Ok(out)) => {
-                details.duration = Some(out.duration);
-                details.signal = out.signal;
-                details.stdout_bytes = Some(out.stdout.len());
-                details.stderr_bytes = Some(out.stderr.len());
-                details.stdout_dropped = out.stdout_truncated.then_some(out.stdout_dropped);
-                details.stderr_dropped = out.stderr_truncated.then_some(out.stderr_dropped);
-            }
-            Some(Err(e)) => details.error = Some(e.to_string()),
-            None => {}
-        }
-        if details.duration.is_none()
-            && let (Some(start), Some(end)) = (details.info.started, details.info.finished)
-        {
-            details.duration = end.duration_since(start).ok();
-        }
-        details
-    }
-}
-
-impl RunDetails {
-    /// A run as the store keeps it; `fallback` names its command when the
-    /// store has no task for it (runs `up` started before it stored tasks).
-    pub(super) fn stored(run: StoredRun, fallback: Option<String>) -> Self {
-        let command = run.task.as_ref().map(describe).or(fallback);
-        let rerun_of = run.rerun_of;
-        RunDetails {
-            rerun_of,
-            ..RunDetails::new(run.info, command, run.outcome.as_ref())
-        }
-    }
-}
-
-/// A task as a command line, for people.
-pub(super) fn describe(task: &Task) -> String {
-    match task.kind() {
-        TaskKind::Command => {
-            let (program, args) = task.command_line().unwrap_or_default();
-            let mut line = program.to_string();
-            for arg in args {
-                line.push(' ');
-                line.push_str(&quote(arg));
-            }
-            line
-        }
-        TaskKind::Shell { script } => format!("sh -c {}", quote(script)),
-        TaskKind::Action { name, .. } => format!("action {name}"),
-    }
-}
-
-fn quote(arg: &str) -> String {
-    if !arg.is_empty()
-        && arg
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+%".contains(c))
-    {
-        arg.to_string()
-    } else {
-        format!("'{}'", arg.replace('\'', r"'\''"))
     }
 }

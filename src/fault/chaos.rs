@@ -36,6 +36,7 @@
 //! The same seed gives the same fault sequence and the same workload; how
 //! the two interleave is up to the machine.
 
+mod actors;
 mod hazard;
 mod procs;
 mod report;
@@ -57,8 +58,8 @@ use workload::Workload;
 /// One fault of the plan: into which actor, which message, what.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedFault {
-    /// The actor ("executor", "batch", ..., or "store" for the store's
-    /// writer).
+    /// The actor ("executor", "batch", ..., "store" for the store's
+    /// writer, or a user actor's name with [`Chaos::user_actors`]).
     pub actor: &'static str,
     /// Which of its messages (or spawned processes).
     pub target: FaultTarget,
@@ -101,6 +102,7 @@ pub struct Chaos {
     call_timeout: Duration,
     max_delay: Duration,
     store: bool,
+    user_actors: bool,
 }
 
 impl Chaos {
@@ -125,6 +127,7 @@ impl Chaos {
             call_timeout: Duration::from_secs(30),
             max_delay: Duration::from_millis(40),
             store: true,
+            user_actors: false,
         }
     }
 
@@ -133,6 +136,18 @@ impl Chaos {
     /// [`config`](Self::config) names one).
     pub fn store(mut self, on: bool) -> Self {
         self.store = on;
+        self
+    }
+
+    /// Whether the workload also runs the application's own actors
+    /// (default: no): one under the root ("chaos_actor") and a one_for_all
+    /// actor group ("chaos_group") of two ("chaos_member_a",
+    /// "chaos_member_b"), each counting additions in state kept outside
+    /// the actor. The plan then aims at them too (message faults, by
+    /// name), and the report checks that each total is exactly what its
+    /// callers were acknowledged.
+    pub fn user_actors(mut self, on: bool) -> Self {
+        self.user_actors = on;
         self
     }
 
@@ -173,7 +188,9 @@ impl Chaos {
     /// The fault sequence this seed gives, in injection order: message
     /// faults and killed processes into any actor the workload exercises,
     /// panics inside the run tasks of the actors that own runs
-    /// (`PanicInRun`), and, with a store, failed commits (`FailCommits`).
+    /// (`PanicInRun`), with a store, failed commits (`FailCommits`), and
+    /// with [`user_actors`](Self::user_actors), message faults into the
+    /// user actors by name.
     pub fn plan(&self) -> Vec<PlannedFault> {
         let mut rng = StdRng::seed_from_u64(self.seed);
         let max_delay = u64::try_from(self.max_delay.as_millis())
@@ -181,7 +198,17 @@ impl Chaos {
             .max(1);
         (0..self.faults)
             .map(|_| {
-                let (mut actor, kinds) = EXERCISED[rng.random_range(0..EXERCISED.len())];
+                let user_targets = if self.user_actors {
+                    actors::TARGETS
+                } else {
+                    &[]
+                };
+                let drawn = rng.random_range(0..EXERCISED.len() + user_targets.len());
+                let (mut actor, kinds) = match drawn.checked_sub(EXERCISED.len()) {
+                    None => EXERCISED[drawn],
+                    Some(user) => user_targets[user],
+                };
+                let user = drawn >= EXERCISED.len();
                 let fault = match rng.random_range(0..100) {
                     0..20 => Fault::PanicNextMessage,
                     20..35 => Fault::ErrorNextMessage,
@@ -194,6 +221,11 @@ impl Chaos {
                     // which would starve the rest of the workload.
                     94..100 if self.store => Fault::FailCommits(rng.random_range(1..=3)),
                     _ => Fault::PanicInRun,
+                };
+                let fault = match fault {
+                    // A user actor starts no process of taskorch's.
+                    Fault::KillChildProcess if user => Fault::PanicNextMessage,
+                    other => other,
                 };
                 match fault {
                     Fault::PanicInRun => {
@@ -227,8 +259,9 @@ impl Chaos {
     ///
     /// # Errors
     /// Only if the harness cannot run at all: the orchestrator does not
-    /// start (`InvalidConfig`, `ActorFailed`), or its scratch directory
-    /// cannot be made (`Io`). Broken invariants are in the report.
+    /// start (`InvalidConfig`, `ActorFailed`), its user actors do not
+    /// start (`ActorStart`), or its scratch directory cannot be made
+    /// (`Io`). Broken invariants are in the report.
     pub async fn run(self) -> Result<ChaosReport> {
         let started = Instant::now();
         let plan = self.plan();
@@ -265,6 +298,9 @@ impl Chaos {
         );
         let poller = workload.poll_status();
         workload.setup().await;
+        if self.user_actors {
+            workload.users = actors::UserActors::start(&orch).await?;
+        }
         for (round, planned) in plan.iter().enumerate() {
             // Every planned fault names a known actor and kind, so this
             // cannot be refused; if it were, the report would say so.

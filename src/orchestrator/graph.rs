@@ -59,13 +59,19 @@ impl Graphs<'_> {
     /// ```
     ///
     /// Every task becomes a run in the registry (pattern `Concurrent`,
-    /// named after the task) when it starts, and waits, besides the
-    /// graph's own limit, for the runtime-wide `max_concurrency` cap.
+    /// named after the task, with its task's labels) when it starts, and
+    /// waits, besides the graph's own limit, for an execution permit as
+    /// every run does (its priority, its queue, the runtime-wide
+    /// `max_concurrency` cap). Tasks may depend on tasks of other graphs
+    /// and on runs; the graph can grow while it runs
+    /// ([`GraphRun::add`]).
     ///
     /// # Errors
     /// Before anything runs: `DependencyCycle { path }` naming the tasks of
-    /// a cycle, `UnknownDependency` for a dependency on another graph's
-    /// key, `DuplicateTask` for a name used twice, `InvalidTask` for a
+    /// a cycle, `UnknownDependency` for a dependency on a key of a graph
+    /// this runtime does not know, `UnknownRunDependency` for one on a run
+    /// it does not know, `UnknownQueue` for an undeclared queue,
+    /// `DuplicateTask` for a name used twice, `InvalidTask` for a
     /// limit or aging of 0, a malformed task or a claim no capacity can
     /// hold, `NotFound` / `PermissionDenied` / `UnknownAction` for a task
     /// that cannot run; `ShuttingDown`; `ActorFailed` if the coordinator

@@ -1,4 +1,5 @@
-//! [`Guard`]: emergency halt, risk limits and circuit breaker state.
+//! [`Guard`]: emergency halt, risk limits and circuit breaker state, and
+//! the application's own supervised actors.
 
 use taskorch_actors::{BreakerStatus, Result, RiskLimit};
 
@@ -18,7 +19,15 @@ pub struct Guard<'a> {
     orch: &'a Orchestrator,
 }
 
-impl Guard<'_> {
+impl<'a> Guard<'a> {
+    /// The application's own actors under the root supervisor: start
+    /// them (or a named actor group) with restart policies, listed in
+    /// `system_status()`, traced and reachable by `inject_fault`. See
+    /// [`supervision`](crate::supervision) and docs/actors.md.
+    pub fn actors(&self) -> &'a taskorch_actors::user::UserActors {
+        &self.orch.inner.actors
+    }
+
     /// Emergency halt: cancel every unfinished run now (each process group
     /// gets SIGTERM, then SIGKILL after `kill_grace`; the runs end
     /// `Cancelled`), skip every schedule's ticks, and refuse new work with

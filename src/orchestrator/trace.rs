@@ -42,9 +42,11 @@ impl Faults<'_> {
     /// `target` names: `FaultTarget::next()`, or
     /// `FaultTarget::message("Launch").nth(3)` for the third `Launch` from
     /// now. Actors: "executor", "batch", "launcher", "scheduler",
-    /// "pool_keeper", "pool_worker"; and "store" (with `Config::store`),
+    /// "pool_keeper", "pool_worker"; "store" (with `Config::store`),
     /// which takes only `Fault::FailCommits(n)` at `FaultTarget::next()`:
-    /// the store writer's next `n` commits fail as on a full disk.
+    /// the store writer's next `n` commits fail as on a full disk; and the
+    /// application's own actors by name (message faults only; a kind must
+    /// be one of the message type's `ActorMessage::KINDS`).
     ///
     /// # Errors
     /// `InvalidFault` for an actor faults cannot target (the root

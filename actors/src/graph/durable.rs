@@ -6,8 +6,13 @@
 //! With one, through the store's group-commit writer:
 //! - the definition (every task: name, `Task` with its timeout, retries
 //!   and backoff, dependencies, priority, claims, tags, metadata; the
-//!   limit and aging), when the coordinator accepts the graph;
-//!   `Graphs::start` answers only once it is committed;
+//!   limit and aging), when the coordinator accepts the graph, and again,
+//!   whole, when it grows (`job/grow.rs`); `Graphs::start` and
+//!   `GraphRun::add` answer only once it is committed. Beside it, in
+//!   their own row (`graph_extras`), what the definition's format does
+//!   not carry: the tasks' dependencies outside the graph (runs by id,
+//!   other graphs' tasks by store key) and their tasks' job options
+//!   (labels, key, priority, queue);
 //! - every task's move to `Running` and to its terminal status (attempts,
 //!   run id, times, outcome, error), under the graph's state lock, so in
 //!   the order they happened. A task's `Running` record goes before its
@@ -35,7 +40,7 @@ use std::time::Duration;
 use super::driver::skip_downstream;
 use super::handle::GraphRun;
 use super::job::{Coordinator, GraphJob, GraphTable};
-use super::plan::Plan;
+use super::plan::{External, Plan};
 use super::resource::{Access, Resource, ResourceId, ResourceKind};
 use super::spec::{GraphTask, TaskGraph, TaskKey};
 use super::state::{GraphState, TaskError, TaskState, TaskStatus};
@@ -44,8 +49,9 @@ use crate::error::{Error, Result};
 use crate::pattern::Pattern;
 use crate::runner::{self, Prepared};
 use crate::store::{
-    GraphRow, GraphTaskDef, GraphTaskRow, Op, OutcomeRow, RunRow, StoredAccess, StoredGraph,
-    StoredResource, StoredResourceId, StoredResourceKind, StoredTaskStatus, micros, time,
+    GraphExtrasRow, GraphRow, GraphTaskDef, GraphTaskExtras, GraphTaskRow, JobRow, Op, OutcomeRow,
+    RunRow, StoredAccess, StoredExternal, StoredGraph, StoredResource, StoredResourceId,
+    StoredResourceKind, StoredTaskStatus, micros, time,
 };
 use crate::task::TaskKind;
 
@@ -67,7 +73,7 @@ impl GraphJob {
             store.journal(|| Op::GraphTask {
                 key,
                 index: i,
-                row: Box::new(task_row(plan, task)),
+                row: Box::new(task_row(&plan, task)),
             });
         }
     }
@@ -81,13 +87,56 @@ impl GraphJob {
         }
     }
 
-    /// Journal the definition of a graph just accepted.
-    pub(super) fn journal_definition(&self) {
+    /// Journal the definition of a graph just accepted or grown (then
+    /// under the state lock), with its tasks' dependencies outside it
+    /// (tasks of other graphs named by their store key, found in
+    /// `graphs`).
+    pub(super) fn journal_definition(&self, graphs: &GraphTable) {
         let Some(key) = self.store_key else {
             return;
         };
         let plan = self.plan();
-        self.registry().store().journal(|| Op::Graph {
+        let store = self.registry().store();
+        let extras: Vec<GraphTaskExtras> = plan
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, node)| !node.externals.is_empty() || !node.task.job().is_empty())
+            .map(|(i, node)| {
+                let externals = node
+                    .externals
+                    .iter()
+                    .filter_map(|external| match *external {
+                        External::Run(run) => Some(StoredExternal::Run(run)),
+                        External::Stored { graph, index } => {
+                            Some(StoredExternal::Task { graph, index })
+                        }
+                        // Checked when it was accepted: the other graph is
+                        // known, and with a store it has a store key.
+                        External::Task(other) => graphs
+                            .lookup(other.graph())
+                            .and_then(|job| job.store_key())
+                            .map(|graph| StoredExternal::Task {
+                                graph,
+                                index: other.index() as u32,
+                            }),
+                    })
+                    .collect();
+                let job = node.task.job();
+                GraphTaskExtras {
+                    index: i as u32,
+                    externals,
+                    job: (!job.is_empty()).then(|| JobRow::new(job, None, None)),
+                }
+            })
+            .collect();
+        if !extras.is_empty() {
+            store.journal(|| Op::GraphExtras {
+                key,
+                row: Box::new(GraphExtrasRow { tasks: extras }),
+            });
+        }
+        store.journal(|| Op::Graph {
             key,
             row: Box::new(GraphRow {
                 name: plan.name.clone(),
@@ -127,7 +176,7 @@ impl GraphJob {
             match runner::prepare(ctx, Arc::clone(&node.task)) {
                 Ok(task) => prepared.push(Some(task)),
                 Err(e) => {
-                    self.update(|state| {
+                    self.update_planned(|state, plan| {
                         state.end_unrun(i, TaskStatus::Failed, TaskError::from_error(&e));
                         skip_downstream(state, plan, i);
                     });
@@ -187,7 +236,7 @@ fn task_row(plan: &Plan, task: &TaskState) -> GraphTaskRow {
 /// path is the store's).
 pub(crate) fn adopt(
     ctx: &Arc<Context>,
-    graphs: &GraphTable,
+    graphs: &Arc<GraphTable>,
     coordinator: impl Coordinator,
     stored: StoredGraph,
 ) -> Result<GraphRun> {
@@ -199,7 +248,7 @@ pub(crate) fn adopt(
             stored.name().unwrap_or("(unnamed)")
         ),
     };
-    let graph = rebuild(&stored.row);
+    let graph = rebuild(&stored.row, &stored.extras);
     let plan = Plan::build(graph).map_err(invalid)?;
     let state = restore(&plan, &stored);
     let (job, run) = GraphJob::assemble(
@@ -212,8 +261,7 @@ pub(crate) fn adopt(
     );
     // Tasks a crash cut short end `Interrupted`, and everything that did
     // not succeed skips its dependents; journaled like any change.
-    job.update(|state| {
-        let plan = job.plan();
+    job.update_planned(|state, plan| {
         let crash = Error::actor_failed(
             "runtime",
             "the application stopped (crash or kill) while the task ran",
@@ -231,6 +279,7 @@ pub(crate) fn adopt(
             }
         }
     });
+    job.attach(ctx, graphs);
     graphs.keep_adopted(Arc::clone(&job));
     if job.is_finished() {
         job.close_lease();
@@ -263,18 +312,30 @@ pub(crate) fn adopt(
     Ok(run)
 }
 
-/// The graph `row` describes, under a new in-process id.
-fn rebuild(row: &GraphRow) -> TaskGraph {
+/// The graph `row` describes, with what `extras` adds to its tasks
+/// (dependencies outside it, job options), under a new in-process id.
+fn rebuild(row: &GraphRow, extras: &GraphExtrasRow) -> TaskGraph {
     let mut graph = TaskGraph::new()
         .limit(usize::try_from(row.limit).unwrap_or(usize::MAX))
         .aging(row.aging);
     graph.name = row.name.clone();
     let id = graph.id();
-    for def in &row.tasks {
+    for (i, def) in row.tasks.iter().enumerate() {
         let metadata = serde_json::from_str(&def.metadata).unwrap_or(serde_json::Value::Null);
+        let mut task = GraphTask::new(def.name.clone(), def.task.clone());
+        for extra in extras.tasks.iter().filter(|e| e.index as usize == i) {
+            for external in &extra.externals {
+                match *external {
+                    StoredExternal::Run(run) => task.runs.push(run),
+                    StoredExternal::Task { graph, index } => task.stored_deps.push((graph, index)),
+                }
+            }
+            if let Some(job) = &extra.job {
+                task.task = task.task.with_job(job.options());
+            }
+        }
         graph.add(
-            GraphTask::new(def.name.clone(), def.task.clone())
-                .depends_on(def.deps.iter().map(|&d| TaskKey::new(id, d)))
+            task.depends_on(def.deps.iter().map(|&d| TaskKey::new(id, d)))
                 .priority(def.priority.into())
                 .resources(def.resources.iter().map(Resource::from))
                 .tags(def.tags.iter().cloned())

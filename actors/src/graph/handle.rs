@@ -9,7 +9,8 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use super::job::GraphJob;
-use super::spec::TaskKey;
+use super::plan::Plan;
+use super::spec::{GraphTask, TaskGraph, TaskKey};
 use super::state::{GraphState, GraphStats, TaskError, TaskStatus};
 use crate::error::{Error, Result};
 use crate::output::Output;
@@ -131,7 +132,7 @@ impl GraphRun {
 
     /// The graph's name, if it was given one (`TaskGraph::named`).
     pub fn graph_name(&self) -> Option<&str> {
-        self.job.plan().name.as_deref()
+        self.job.graph_name()
     }
 
     /// Whether the graph was adopted from the durable store at start
@@ -176,14 +177,23 @@ impl GraphRun {
 
     /// The name of `key`'s task.
     pub fn name(&self, key: TaskKey) -> Option<&str> {
+        let i = self.job.plan().index(key)?;
+        self.job.task_name(i)
+    }
+
+    /// The tasks `key`'s task depends on (its edges in the DAG); `None`
+    /// for a key of another graph.
+    pub fn dependencies(&self, key: TaskKey) -> Option<Vec<TaskKey>> {
         let plan = self.job.plan();
-        plan.index(key).map(|i| plan.nodes[i].name.as_str())
+        let i = plan.index(key)?;
+        Some(plan.deps(i).iter().map(|&d| plan.key(d as usize)).collect())
     }
 
     /// Where `key`'s task is; `None` for a key of another graph.
     pub fn status(&self, key: TaskKey) -> Option<TaskStatus> {
         let i = self.job.plan().index(key)?;
-        Some(self.job.read(|state| state.status(i)))
+        self.job
+            .read(|state| state.tasks.get(i).map(|task| task.status))
     }
 
     /// `key`'s task's result so far (final once its status is terminal);
@@ -194,7 +204,9 @@ impl GraphRun {
     /// dropped.
     pub fn result(&self, key: TaskKey) -> Option<TaskResult> {
         let i = self.job.plan().index(key)?;
-        let mut result = self.job.read(|state| result_of(&self.job, state, i));
+        let mut result = self.job.read_planned(|state, plan| {
+            (i < state.tasks.len()).then(|| result_of(plan, state, i))
+        })?;
         self.fill(&mut result);
         Some(result)
     }
@@ -202,9 +214,9 @@ impl GraphRun {
     /// Every task's result so far, in the order they were added (outputs
     /// as [`result`](Self::result) has them).
     pub fn results(&self) -> Vec<TaskResult> {
-        let mut results: Vec<TaskResult> = self.job.read(|state| {
+        let mut results: Vec<TaskResult> = self.job.read_planned(|state, plan| {
             (0..state.tasks.len())
-                .map(|i| result_of(&self.job, state, i))
+                .map(|i| result_of(plan, state, i))
                 .collect()
         });
         for result in &mut results {
@@ -237,8 +249,7 @@ impl GraphRun {
 
     /// The tasks now in `status`.
     pub fn tasks_by_status(&self, status: TaskStatus) -> Vec<TaskKey> {
-        let plan = self.job.plan();
-        self.job.read(|state| {
+        self.job.read_planned(|state, plan| {
             (0..state.tasks.len())
                 .filter(|&i| state.status(i) == status)
                 .map(|i| plan.key(i))
@@ -287,9 +298,8 @@ impl GraphRun {
     /// # Errors
     /// `UnknownTask` for a key of another graph.
     pub fn cancel(&self, key: TaskKey) -> Result<()> {
-        let plan = self.job.plan();
-        let i = plan.index(key).ok_or(Error::UnknownTask(key))?;
-        self.cancel_tasks(plan.downstream(i));
+        let i = self.job.plan().index(key).ok_or(Error::UnknownTask(key))?;
+        self.cancel_tasks(Some(i));
         Ok(())
     }
 
@@ -351,7 +361,94 @@ impl GraphRun {
 
     /// Cancel every task not finished yet (see [`cancel`](Self::cancel)).
     pub fn cancel_all(&self) {
-        self.cancel_tasks((0..self.len()).collect());
+        self.cancel_tasks(None);
+    }
+
+    /// Add `task` to the graph while it runs, and return its key. It may
+    /// depend ([`GraphTask::after`]) on any task of this graph, on a task
+    /// of another graph of this runtime (in flight, adopted, or finished
+    /// and still held by a handle), and on any run
+    /// ([`GraphTask::after_run`]). A dependency that already succeeded is
+    /// satisfied at once; one that already failed (or was skipped,
+    /// cancelled, interrupted) skips the new task, as a failed dependency
+    /// does. The task is checked as a submit checks it, and runs under the
+    /// graph's limit, priority and aging rules like the others.
+    ///
+    /// A graph that had finished is reopened (as by a
+    /// [`retry`](Self::retry)): [`wait`](Self::wait) then waits for its new
+    /// finish. With a store the grown graph is durable before this
+    /// returns: a restart adopts it with the new task.
+    ///
+    /// ```no_run
+    /// # async fn f(graph: taskorch_actors::graph::GraphRun, build: taskorch_actors::graph::TaskKey) -> taskorch_actors::Result<()> {
+    /// use taskorch_actors::graph::GraphTask;
+    /// use taskorch_actors::Task;
+    ///
+    /// let publish = graph
+    ///     .add(GraphTask::new("publish", Task::command("./publish.sh")).after(build))
+    ///     .await?;
+    /// # let _ = publish;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// Nothing is added on any error:
+    /// - `DuplicateTask` if a task of the graph has its name;
+    /// - `UnknownDependency` for a key of a graph this runtime does not
+    ///   know, or past a graph's tasks; `UnknownRunDependency` for a run
+    ///   neither the registry nor the store knows;
+    /// - what a submit returns for a task: `InvalidTask`, `NotFound`,
+    ///   `PermissionDenied`, `UnknownAction`, `UnknownQueue`,
+    ///   `StartNotSupported`, a claim no capacity can hold;
+    /// - `ShuttingDown` once the runtime stops; for a finished graph, the
+    ///   coordinator's refusal to drive it again (`ActorFailed`): what was
+    ///   added then ends `Interrupted`.
+    ///
+    /// # Cancel safety
+    /// As [`retry`](Self::retry): the task is added before the first
+    /// await; handing a reopened graph back to the coordinator goes on if
+    /// the future is dropped.
+    pub async fn add(&self, task: GraphTask) -> Result<TaskKey> {
+        let mut more = TaskGraph::new();
+        let name = task.name().to_string();
+        more.add(task);
+        self.extend(more)
+            .await?
+            .pop()
+            .ok_or_else(|| Error::InvalidTask(format!("graph task {name:?} was not added")))
+    }
+
+    /// Add every task of `tasks` at once (see [`add`](Self::add)) and
+    /// return their new keys, in the order they were added to `tasks`.
+    /// Their dependencies may also name each other (by the keys `tasks`
+    /// gave them); a cycle among them is refused (`DependencyCycle`, naming
+    /// it) and nothing is added. `tasks`' own limit, aging and name are
+    /// not used: the graph keeps its own.
+    ///
+    /// # Errors
+    /// As [`add`](Self::add), and `DependencyCycle`.
+    ///
+    /// # Cancel safety
+    /// As [`add`](Self::add).
+    pub async fn extend(&self, tasks: TaskGraph) -> Result<Vec<TaskKey>> {
+        let (keys, reopen) = self.job.grow(tasks)?;
+        // Durable before it answers (a no-op without a store).
+        self.job.registry().store().sync().await?;
+        if reopen {
+            let job = Arc::clone(&self.job);
+            // Its own task, as for a retry: a caller that gives up must not
+            // leave a reopened graph that no driver will finish.
+            tokio::spawn(async move { job.drive_again().await })
+                .await
+                .map_err(|e| {
+                    Error::actor_failed(
+                        self.job.actor(),
+                        format!("reopening the graph failed: {e}"),
+                    )
+                })??;
+        }
+        Ok(keys)
     }
 
     /// Skip `key`'s task and everything downstream of it that has not
@@ -372,7 +469,7 @@ impl GraphRun {
             message: format!("not run: skipped by {:?}", plan.nodes[by].name),
             cause: Some(cause),
         };
-        self.job.update(|state| {
+        self.job.update_planned(|state, plan| {
             for task in plan.downstream(i) {
                 state.end_unrun(task, TaskStatus::Skipped, why.clone());
             }
@@ -381,8 +478,15 @@ impl GraphRun {
         Ok(())
     }
 
-    fn cancel_tasks(&self, tasks: Vec<usize>) {
-        let runs: Vec<RunId> = self.job.update(|state| {
+    /// Cancel task `root` and everything downstream of it (`None`: every
+    /// task), as the plan is under the state lock: a task added meanwhile
+    /// downstream of it is cancelled too.
+    fn cancel_tasks(&self, root: Option<usize>) {
+        let runs: Vec<RunId> = self.job.update_planned(|state, plan| {
+            let tasks = match root {
+                Some(i) => plan.downstream(i),
+                None => (0..state.tasks.len()).collect(),
+            };
             let mut runs = Vec::new();
             for i in tasks {
                 match state.status(i) {
@@ -453,8 +557,7 @@ impl GraphRun {
     }
 }
 
-fn result_of(job: &GraphJob, state: &GraphState, i: usize) -> TaskResult {
-    let plan = job.plan();
+fn result_of(plan: &Plan, state: &GraphState, i: usize) -> TaskResult {
     let node = &plan.nodes[i];
     let task = &state.tasks[i];
     let error = task.error.as_deref();

@@ -15,16 +15,17 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::handle::GraphRun;
-use super::plan::Plan;
+use super::names::Names;
+use super::plan::{External, Plan};
 use super::resource::ResourceTable;
 use super::spec::TaskGraph;
 use super::state::{GraphState, TaskError, TaskStatus};
@@ -35,6 +36,7 @@ use crate::registry::Registry;
 use crate::runner::{self, Prepared};
 use crate::trace::Correlation;
 
+mod grow;
 mod retry;
 
 /// What a graph needs of the actor that drives it (the batch coordinator,
@@ -65,21 +67,44 @@ enum Lease {
 /// [`GraphRun`] and the driver that runs it. Built by [`GraphJob::new`];
 /// sent to the batch coordinator (its `StartGraph` message).
 pub struct GraphJob {
-    plan: Plan,
+    /// Swapped, under the state lock, when the graph grows (see
+    /// `plan.rs`): read it under that lock ([`update_planned`]) wherever
+    /// the state and the plan must agree on the tasks.
+    ///
+    /// [`update_planned`]: GraphJob::update_planned
+    plan: RwLock<Arc<Plan>>,
+    /// The graph's id and name (neither changes as it grows).
+    id: u64,
+    graph_name: Option<String>,
+    /// The tasks' names, for handles to lend out.
+    names: Names,
     state: Mutex<GraphState>,
     /// Woken when the graph finishes.
     done: Notify,
     /// Woken when the handle changed the state (a cancel), so the driver
     /// looks again.
     poke: Notify,
+    /// Woken when a task started or ended: graphs with a task that waits
+    /// on one of this graph's watch it.
+    progress: Notify,
     lease: Mutex<Lease>,
     lease_changed: Notify,
     /// Set by the coordinator that accepted the graph.
     accepted: AtomicBool,
-    /// Every task, checked and resolved at submit. `None` only in an
-    /// adopted graph, for a task that will not run (it had ended, or
-    /// could not be prepared again and ended `Failed`).
-    prepared: OnceLock<Arc<[Option<Prepared>]>>,
+    /// Every task, checked and resolved at submit or add. `None` only in
+    /// an adopted graph, for a task that will not run (it had ended, or
+    /// could not be prepared again and ended `Failed`). Grows with the
+    /// graph.
+    prepared: Mutex<Vec<Option<Prepared>>>,
+    /// The runtime and its graph table, once the coordinator accepted the
+    /// graph: what an add checks its tasks against. Weak: the table keeps
+    /// jobs, and a handle must not keep a stopped runtime alive.
+    runtime: OnceLock<(Weak<Context>, Weak<GraphTable>)>,
+    /// Held by an add from its check to its swap (see `job/grow.rs`).
+    growing: Mutex<()>,
+    /// Runs of tasks a retry by hand reset: a keyed task retried must not
+    /// be answered by its own old run (see the driver's `launch`).
+    superseded: Mutex<Vec<crate::run::RunId>>,
     registry: Arc<Registry>,
     /// The coordinator: tells the caretaker when no incarnation will come
     /// back.
@@ -105,7 +130,7 @@ pub struct GraphJob {
 impl std::fmt::Debug for GraphJob {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GraphJob")
-            .field("graph", &self.plan.graph)
+            .field("graph", &self.id())
             .field("stats", &self.state.lock().stats)
             .finish_non_exhaustive()
     }
@@ -151,15 +176,26 @@ impl GraphJob {
         store_key: Option<[u8; 16]>,
         resumed: bool,
     ) -> (Arc<GraphJob>, GraphRun) {
+        let names = Names::default();
+        for (i, node) in plan.nodes.iter().enumerate() {
+            names.set(i, &node.name);
+        }
         let job = Arc::new(GraphJob {
-            plan,
+            id: plan.graph,
+            graph_name: plan.name.clone(),
+            plan: RwLock::new(Arc::new(plan)),
+            names,
             state: Mutex::new(state),
             done: Notify::new(),
             poke: Notify::new(),
+            progress: Notify::new(),
             lease: Mutex::new(Lease::Free),
             lease_changed: Notify::new(),
             accepted: AtomicBool::new(false),
-            prepared: OnceLock::new(),
+            prepared: Mutex::new(Vec::new()),
+            runtime: OnceLock::new(),
+            growing: Mutex::new(()),
+            superseded: Mutex::new(Vec::new()),
             registry,
             coordinator,
             submitted: Instant::now(),
@@ -186,7 +222,22 @@ impl GraphJob {
 
     /// The graph's id.
     pub fn id(&self) -> u64 {
-        self.plan.graph
+        self.id
+    }
+
+    /// The graph's name, if it was given one.
+    pub(crate) fn graph_name(&self) -> Option<&str> {
+        self.graph_name.as_deref()
+    }
+
+    /// The name of task `i`.
+    pub(crate) fn task_name(&self, i: usize) -> Option<&str> {
+        self.names.get(i)
+    }
+
+    /// The graph's store key (`None` without a store).
+    pub(crate) fn store_key(&self) -> Option<[u8; 16]> {
+        self.store_key
     }
 
     /// A handle to the graph.
@@ -205,8 +256,10 @@ impl GraphJob {
         self.correlation.get().copied()
     }
 
-    pub(crate) fn plan(&self) -> &Plan {
-        &self.plan
+    /// The plan as it is now (a graph that grows gets a new one; see
+    /// `plan.rs`).
+    pub(crate) fn plan(&self) -> Arc<Plan> {
+        Arc::clone(&self.plan.read())
     }
 
     pub(crate) fn registry(&self) -> &Registry {
@@ -218,6 +271,23 @@ impl GraphJob {
         f(&self.state.lock())
     }
 
+    /// Read the state with the plan that matches it (taken under the
+    /// state lock, which a graph that grows holds while it swaps plans).
+    pub(crate) fn read_planned<R>(&self, f: impl FnOnce(&GraphState, &Plan) -> R) -> R {
+        let state = self.state.lock();
+        let plan = self.plan();
+        f(&state, &plan)
+    }
+
+    /// [`update`](Self::update) with the plan that matches the state (see
+    /// [`read_planned`](Self::read_planned)).
+    pub(crate) fn update_planned<R>(&self, f: impl FnOnce(&mut GraphState, &Plan) -> R) -> R {
+        self.update(|state| {
+            let plan = self.plan();
+            f(state, &plan)
+        })
+    }
+
     /// Change the state; wakes the waiters when this change finished the
     /// graph.
     pub(crate) fn update<R>(&self, f: impl FnOnce(&mut GraphState) -> R) -> R {
@@ -225,6 +295,9 @@ impl GraphJob {
             let mut state = self.state.lock();
             let result = f(&mut state);
             let finished = state.stats.is_finished();
+            if !state.changed.is_empty() {
+                self.progress.notify_waiters();
+            }
             // Journaled under the lock, so the store sees a graph's changes
             // in the order they happened.
             self.journal_changes(&mut state);
@@ -290,9 +363,13 @@ impl GraphJob {
         &self.poke
     }
 
+    pub(crate) fn progress(&self) -> &Notify {
+        &self.progress
+    }
+
     /// Take the job for the coordinator: check and resolve every task
     /// (program, action, claims). Refuses a job already accepted.
-    pub(crate) fn accept(&self, ctx: &Context, graphs: &GraphTable) -> Result<()> {
+    pub(crate) fn accept(&self, ctx: &Arc<Context>, graphs: &Arc<GraphTable>) -> Result<()> {
         if self.accepted.swap(true, Ordering::AcqRel) {
             // A graph a retry reopened: its tasks were checked when it was
             // first accepted (see `retry`).
@@ -310,39 +387,44 @@ impl GraphJob {
         checked
     }
 
-    fn prepare(&self, ctx: &Context, graphs: &GraphTable) -> Result<()> {
+    /// Note the runtime the graph runs in (what an add checks its tasks
+    /// against); the first call wins.
+    pub(super) fn attach(&self, ctx: &Arc<Context>, graphs: &Arc<GraphTable>) {
+        let _ = self
+            .runtime
+            .set((Arc::downgrade(ctx), Arc::downgrade(graphs)));
+    }
+
+    fn prepare(&self, ctx: &Arc<Context>, graphs: &Arc<GraphTable>) -> Result<()> {
+        self.attach(ctx, graphs);
+        let plan = self.plan();
         if self.resumed {
             // Its tasks were checked when it was first submitted.
             let prepared = self.prepare_adopted(ctx);
-            let _ = self.prepared.set(prepared.into());
+            *self.prepared.lock() = prepared;
             return Ok(());
         }
-        let resources = graphs.resources();
-        let mut prepared = Vec::with_capacity(self.plan.len());
-        for node in self.plan.nodes.iter() {
-            resources.check(&node.name, &node.claims)?;
-            let task = runner::prepare(ctx, Arc::clone(&node.task)).map_err(|e| match e {
-                Error::InvalidTask(why) => {
-                    Error::InvalidTask(format!("graph task {:?}: {why}", node.name))
-                }
-                other => other,
-            })?;
-            prepared.push(Some(task));
-        }
+        let prepared = prepare_nodes(ctx, graphs, &plan, 0)?;
         // Set once: `accepted` lets only one caller get here.
-        let _ = self.prepared.set(prepared.into());
+        *self.prepared.lock() = prepared;
         // Durable before `Graphs::start` answers (the coordinator answers
         // once the store has committed it).
-        self.journal_definition();
-        if self.plan.len() == 0 {
+        self.journal_definition(graphs);
+        if plan.len() == 0 {
             // Nothing to run: finished on arrival.
             self.update(|_| ());
         }
         Ok(())
     }
 
-    pub(crate) fn prepared(&self) -> Arc<[Option<Prepared>]> {
-        Arc::clone(self.prepared.get().expect("a driven graph was accepted"))
+    /// Runs a retry by hand replaced (see the field).
+    pub(crate) fn superseded(&self) -> Vec<crate::run::RunId> {
+        self.superseded.lock().clone()
+    }
+
+    /// Task `i`, as checked at submit or add (`None`: see the field).
+    pub(crate) fn prepared(&self, i: usize) -> Option<Prepared> {
+        self.prepared.lock().get(i).cloned().flatten()
     }
 
     /// Wait for the lease; `false` once the graph is done (nothing to
@@ -448,6 +530,72 @@ impl GraphJob {
     }
 }
 
+/// Check and resolve the tasks of `plan` from index `from` on: claims,
+/// program or action, and their dependencies outside the graph (see
+/// [`check_external`]).
+pub(super) fn prepare_nodes(
+    ctx: &Context,
+    graphs: &GraphTable,
+    plan: &Plan,
+    from: usize,
+) -> Result<Vec<Option<Prepared>>> {
+    let resources = graphs.resources();
+    let mut prepared = Vec::with_capacity(plan.len().saturating_sub(from));
+    for node in plan.nodes.iter().skip(from) {
+        resources.check(&node.name, &node.claims)?;
+        for external in node.externals.iter() {
+            check_external(ctx, graphs, &node.name, *external)?;
+        }
+        let task = runner::prepare(ctx, Arc::clone(&node.task)).map_err(|e| match e {
+            Error::InvalidTask(why) => {
+                Error::InvalidTask(format!("graph task {:?}: {why}", node.name))
+            }
+            other => other,
+        })?;
+        prepared.push(Some(task));
+    }
+    Ok(prepared)
+}
+
+/// `Ok` if `external`, a dependency of task `task`, names something the
+/// runtime knows: a run in the registry or the store, a task of a graph
+/// in flight, adopted, or still held by a handle.
+///
+/// # Errors
+/// `UnknownRunDependency` for a run; `UnknownDependency` for a key.
+fn check_external(
+    ctx: &Context,
+    graphs: &GraphTable,
+    task: &str,
+    external: External,
+) -> Result<()> {
+    match external {
+        External::Run(run) => {
+            let known = ctx.registry().get(run).is_some() || ctx.store().stored_run(run).is_some();
+            if !known {
+                return Err(Error::UnknownRunDependency {
+                    task: task.to_string(),
+                    run,
+                });
+            }
+        }
+        External::Task(key) => {
+            let known = graphs
+                .lookup(key.graph())
+                .is_some_and(|other| key.index() < other.plan().len());
+            if !known {
+                return Err(Error::UnknownDependency {
+                    task: task.to_string(),
+                    dependency: key,
+                });
+            }
+        }
+        // Stored ones come from a definition that was checked.
+        External::Stored { .. } => {}
+    }
+    Ok(())
+}
+
 /// Task graphs in flight and the resource table of one runtime (see the
 /// module docs). Held by the batch coordinator's arguments and the facade,
 /// outside the coordinator (not in the [`Context`]: it is one actor's state).
@@ -457,6 +605,10 @@ pub struct GraphTable {
     /// Graphs adopted from the durable store at start, kept after they
     /// finish so the caller can still find them (`orch.graphs().find`).
     adopted: Mutex<Vec<Arc<GraphJob>>>,
+    /// Every graph accepted here, while anything holds it (a handle, a
+    /// driver): so a task can depend on a task of a graph that finished
+    /// (`GraphTask::after`). Dead entries are swept as the map grows.
+    known: Mutex<HashMap<u64, Weak<GraphJob>>>,
     resources: Arc<ResourceTable>,
 }
 
@@ -482,7 +634,40 @@ impl GraphTable {
     }
 
     pub(crate) fn insert(&self, job: Arc<GraphJob>) {
+        {
+            let mut known = self.known.lock();
+            // Swept when it doubles since the last sweep, so the sweeps cost
+            // O(1) per insert over time.
+            if known.len() >= 64 && known.len().is_power_of_two() {
+                known.retain(|_, job| job.strong_count() > 0);
+            }
+            known.insert(job.id(), Arc::downgrade(&job));
+        }
         self.active.lock().insert(job.id(), job);
+    }
+
+    /// The graph `id`, as [`find`](Self::find) finds it, or finished but
+    /// still held by someone (a handle).
+    pub(crate) fn lookup(&self, id: u64) -> Option<Arc<GraphJob>> {
+        self.find(id)
+            .or_else(|| self.known.lock().get(&id).and_then(Weak::upgrade))
+    }
+
+    /// The graph whose store key is `key`, in flight or adopted.
+    pub(crate) fn by_store_key(&self, key: [u8; 16]) -> Option<Arc<GraphJob>> {
+        if let Some(job) = self
+            .active
+            .lock()
+            .values()
+            .find(|j| j.store_key == Some(key))
+        {
+            return Some(Arc::clone(job));
+        }
+        self.adopted
+            .lock()
+            .iter()
+            .find(|j| j.store_key == Some(key))
+            .cloned()
     }
 
     /// The graph `id`: in flight, or adopted from the store at start.

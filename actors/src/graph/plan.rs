@@ -5,6 +5,20 @@
 //! Edges are kept in two compressed adjacency lists (dependencies and
 //! dependents of every task, each one slice of a shared array), which costs
 //! 8 bytes per edge and no allocation per task.
+//!
+//! # Growing
+//! A plan never changes: a graph that grows ([`Plan::extend`], from
+//! `GraphRun::add`) gets a new plan with the old tasks (shared, not copied:
+//! nodes are behind `Arc`) and the new ones appended, which the job swaps
+//! in under its state lock. New tasks depend only on tasks that exist
+//! already or come with them, so a cycle can only lie among the new ones,
+//! and that is what is checked.
+//!
+//! # Dependencies outside the graph
+//! A dependency on a task of another graph or on a run
+//! ([`External`]) is not an edge: the driver watches it and counts it as
+//! one more dependency of its task until it succeeds (or skips the task
+//! when it does not).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -12,7 +26,27 @@ use std::sync::Arc;
 use super::resource::{Resource, normalize};
 use super::spec::{Priority, TaskGraph, TaskKey};
 use crate::error::{Error, Result};
+use crate::run::RunId;
 use crate::task::Task;
+
+/// A dependency on something outside the graph (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum External {
+    /// A run of this runtime (launched, or another graph's task run),
+    /// by id: ids survive a restart.
+    Run(RunId),
+    /// A task of another graph of this process, by key (checked when the
+    /// graph is accepted or grown).
+    Task(TaskKey),
+    /// A task of another graph, as the store names it (an adopted graph:
+    /// graph ids are per process); resolved when the graph is driven.
+    Stored {
+        /// The other graph's store key.
+        graph: [u8; 16],
+        /// The task's index in it.
+        index: u32,
+    },
+}
 
 /// One task of a checked graph.
 #[derive(Debug)]
@@ -24,6 +58,8 @@ pub(crate) struct Node {
     pub(crate) claims: Box<[Resource]>,
     pub(crate) tags: Box<[String]>,
     pub(crate) metadata: serde_json::Value,
+    /// What it waits for outside the graph, each once.
+    pub(crate) externals: Box<[External]>,
 }
 
 /// A checked graph (see the module docs).
@@ -31,7 +67,7 @@ pub(crate) struct Node {
 pub(crate) struct Plan {
     pub(crate) graph: u64,
     pub(crate) name: Option<String>,
-    pub(crate) nodes: Box<[Node]>,
+    pub(crate) nodes: Box<[Arc<Node>]>,
     deps: Adjacency,
     dependents: Adjacency,
     pub(crate) limit: usize,
@@ -76,7 +112,8 @@ impl Plan {
     /// `InvalidTask` for a limit or an aging of zero, or a task with an
     /// empty name; `DuplicateTask` for a name used twice;
     /// `StartNotSupported` for a task with a delayed start;
-    /// `UnknownDependency` for a dependency on a key of another graph;
+    /// `UnknownDependency` for a key of this graph past its tasks (a key
+    /// of another graph is an [`External::Task`], checked at accept);
     /// `DependencyCycle` naming the tasks of a cycle (a task depending on
     /// itself is a cycle of one).
     pub(crate) fn build(graph: TaskGraph) -> Result<Plan> {
@@ -90,12 +127,40 @@ impl Plan {
                 "graph aging must be at least 1 (got 0)".into(),
             ));
         }
-        let n = graph.tasks.len();
-        let mut names = HashSet::with_capacity(n);
-        for (i, task) in graph.tasks.iter().enumerate() {
+        let empty = Plan {
+            graph: graph.id,
+            name: graph.name.clone(),
+            nodes: Box::new([]),
+            deps: Adjacency::from_lists(&[]),
+            dependents: Adjacency::from_lists(&[]),
+            limit: graph.limit,
+            aging: graph.aging,
+            uses_resources: false,
+        };
+        empty.extend(graph)
+    }
+
+    /// This plan with `more`'s tasks appended (a graph that grows, see the
+    /// module docs). A dependency of a new task may name a task of
+    /// `more`, a task of this graph, or anything else: a key of another
+    /// graph becomes an [`External::Task`] (checked by the caller, who
+    /// knows the other graphs), a run an [`External::Run`].
+    ///
+    /// # Errors
+    /// As [`build`](Self::build), for the new tasks: names are unique
+    /// across old and new tasks; `UnknownDependency` for a key of this
+    /// graph or of `more` past its tasks; `DependencyCycle` among the new
+    /// tasks.
+    pub(crate) fn extend(&self, more: TaskGraph) -> Result<Plan> {
+        let old = self.len();
+        let n = more.tasks.len();
+        let mut names: HashSet<&str> = HashSet::with_capacity(old + n);
+        names.extend(self.nodes.iter().map(|node| node.name.as_str()));
+        for (i, task) in more.tasks.iter().enumerate() {
             if task.name.trim().is_empty() {
                 return Err(Error::InvalidTask(format!(
-                    "graph task #{i} has an empty name (names tell the runs and skip reasons apart)"
+                    "graph task #{} has an empty name (names tell the runs and skip reasons apart)",
+                    old + i
                 )));
             }
             if !names.insert(task.name.as_str()) {
@@ -111,61 +176,105 @@ impl Plan {
         }
         drop(names);
 
-        let mut deps: Vec<Vec<u32>> = Vec::with_capacity(n);
-        let mut dependents: Vec<Vec<u32>> = vec![Vec::new(); n];
-        for (i, task) in graph.tasks.iter().enumerate() {
+        // Dependencies of the new tasks: on new ones (local indices, for
+        // the cycle check), on old ones, and outside the graph.
+        let mut local: Vec<Vec<u32>> = Vec::with_capacity(n);
+        let mut deps: Vec<Vec<u32>> = (0..old).map(|i| self.deps(i).to_vec()).collect();
+        let mut dependents: Vec<Vec<u32>> = (0..old).map(|i| self.dependents(i).to_vec()).collect();
+        dependents.resize(old + n, Vec::new());
+        let mut externals: Vec<Vec<External>> = Vec::with_capacity(n);
+        for (i, task) in more.tasks.iter().enumerate() {
+            let me = (old + i) as u32;
             let mut mine = Vec::with_capacity(task.deps.len());
+            let mut new_deps = Vec::new();
+            let mut outside = Vec::new();
             for &key in &task.deps {
-                if !belongs(graph.id, n, key) {
-                    return Err(Error::UnknownDependency {
-                        task: task.name.clone(),
-                        dependency: key,
-                    });
-                }
-                let dep = key.index() as u32;
+                let dep = if key.graph() == more.id {
+                    if key.index() >= n {
+                        return Err(Error::UnknownDependency {
+                            task: task.name.clone(),
+                            dependency: key,
+                        });
+                    }
+                    if !new_deps.contains(&(key.index() as u32)) {
+                        new_deps.push(key.index() as u32);
+                    }
+                    (old + key.index()) as u32
+                } else if key.graph() == self.graph {
+                    if key.index() >= old {
+                        return Err(Error::UnknownDependency {
+                            task: task.name.clone(),
+                            dependency: key,
+                        });
+                    }
+                    key.index() as u32
+                } else {
+                    if !outside.contains(&External::Task(key)) {
+                        outside.push(External::Task(key));
+                    }
+                    continue;
+                };
                 // Declaring a dependency twice means it once.
                 if !mine.contains(&dep) {
                     mine.push(dep);
-                    dependents[dep as usize].push(i as u32);
+                    dependents[dep as usize].push(me);
+                }
+            }
+            for &run in &task.runs {
+                if !outside.contains(&External::Run(run)) {
+                    outside.push(External::Run(run));
+                }
+            }
+            for &(graph, index) in &task.stored_deps {
+                let stored = External::Stored { graph, index };
+                if !outside.contains(&stored) {
+                    outside.push(stored);
                 }
             }
             deps.push(mine);
+            local.push(new_deps);
+            externals.push(outside);
         }
-        if let Some(path) = find_cycle(&deps) {
+        if let Some(path) = find_cycle(&local) {
             let path = path
                 .into_iter()
-                .map(|i| graph.tasks[i as usize].name.clone())
+                .map(|i| more.tasks[i as usize].name.clone())
                 .collect();
             return Err(Error::DependencyCycle { path });
         }
 
         let deps = Adjacency::from_lists(&deps);
         let dependents = Adjacency::from_lists(&dependents);
-        let mut uses_resources = false;
-        let nodes: Box<[Node]> = graph
-            .tasks
-            .into_iter()
-            .map(|t| {
-                let claims = normalize(&t.resources);
-                uses_resources |= !claims.is_empty();
-                Node {
-                    name: t.name,
-                    task: Arc::new(t.task),
-                    priority: t.priority,
-                    claims,
-                    tags: t.tags.into(),
-                    metadata: t.metadata,
-                }
-            })
-            .collect();
+        let mut uses_resources = self.uses_resources;
+        let mut nodes: Vec<Arc<Node>> = Vec::with_capacity(old + n);
+        nodes.extend(self.nodes.iter().cloned());
+        for (t, outside) in more.tasks.into_iter().zip(externals) {
+            let claims = normalize(&t.resources);
+            uses_resources |= !claims.is_empty();
+            nodes.push(Arc::new(Node {
+                name: t.name,
+                // The graph task's own priority, or else its task's (as
+                // every run of the task would have).
+                priority: if t.priority == Priority::Normal {
+                    t.task.job().priority
+                } else {
+                    t.priority
+                },
+                task: Arc::new(t.task),
+                claims,
+                tags: t.tags.into(),
+                metadata: t.metadata,
+                externals: outside.into(),
+            }));
+        }
         Ok(Plan {
-            graph: graph.id,
-            name: graph.name,
-            nodes,
+            graph: self.graph,
+            name: self.name.clone(),
+            nodes: nodes.into(),
             deps,
             dependents,
-            limit: graph.limit,
-            aging: graph.aging,
+            limit: self.limit,
+            aging: self.aging,
             uses_resources,
         })
     }

@@ -49,10 +49,6 @@ impl ReadyQueue {
     pub(crate) fn put_back(&mut self, entry: Entry) {
         self.heap.push(Reverse(entry.0));
     }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.heap.is_empty()
-    }
 }
 
 /// A popped task, with its rank kept for [`ReadyQueue::put_back`].

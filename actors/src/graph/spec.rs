@@ -13,6 +13,7 @@ use std::time::Duration;
 use super::resource::Resource;
 use crate::error::{Error, Result};
 pub use crate::priority::Priority;
+use crate::run::RunId;
 use crate::task::{Backoff, Task};
 pub use crate::task_key::TaskKey;
 
@@ -47,6 +48,11 @@ pub struct GraphTask {
     pub(crate) name: String,
     pub(crate) task: Task,
     pub(crate) deps: Vec<TaskKey>,
+    /// Runs it waits for (outside any graph, or of another graph).
+    pub(crate) runs: Vec<RunId>,
+    /// Tasks of other graphs it waits for, as the store names them (a
+    /// graph rebuilt from the store: store key and task index).
+    pub(crate) stored_deps: Vec<([u8; 16], u32)>,
     pub(crate) priority: Priority,
     pub(crate) resources: Vec<Resource>,
     pub(crate) tags: Vec<String>,
@@ -61,6 +67,8 @@ impl GraphTask {
             name: name.into(),
             task,
             deps: Vec::new(),
+            runs: Vec::new(),
+            stored_deps: Vec::new(),
             priority: Priority::Normal,
             resources: Vec::new(),
             tags: Vec::new(),
@@ -68,7 +76,12 @@ impl GraphTask {
         }
     }
 
-    /// Start only after `key` has succeeded.
+    /// Start only after `key` has succeeded: a task of this graph, or of
+    /// another graph of this runtime, in flight or finished (a finished
+    /// one that succeeded is satisfied at once; one that did not skips
+    /// this task, as any failed dependency does). A key of a graph the
+    /// runtime does not know is refused at submit or add
+    /// (`UnknownDependency`).
     pub fn after(mut self, key: TaskKey) -> Self {
         self.deps.push(key);
         self
@@ -80,7 +93,27 @@ impl GraphTask {
         self
     }
 
-    /// How urgently to start once ready (default `Normal`).
+    /// Start only after run `run` has succeeded: any run of this runtime
+    /// (launched, run, a batch's, a schedule's, another graph task's),
+    /// live or finished. One that already succeeded is satisfied at once;
+    /// one that failed, timed out, was cancelled or interrupted skips this
+    /// task and its dependents, as a failed dependency in the graph does.
+    /// A run the runtime does not know (nor its store) is refused at
+    /// submit or add (`UnknownRunDependency`).
+    pub fn after_run(mut self, run: RunId) -> Self {
+        self.runs.push(run);
+        self
+    }
+
+    /// The runs it waits for (see [`after_run`](Self::after_run)).
+    pub fn run_dependencies(&self) -> &[RunId] {
+        &self.runs
+    }
+
+    /// How urgently to start once ready (default: the task's own
+    /// [`Task::priority`], itself `Normal` by default). It ranks the task
+    /// among the graph's ready tasks and, for the execution permit, among
+    /// every run waiting for one.
     pub fn priority(mut self, priority: Priority) -> Self {
         self.priority = priority;
         self

@@ -87,7 +87,7 @@ impl TaskStatus {
     }
 
     /// How a skip reason says a dependency ended ("failed", "timed out").
-    fn verb(&self) -> &'static str {
+    pub(crate) fn verb(&self) -> &'static str {
         match self {
             TaskStatus::Failed => "failed",
             TaskStatus::TimedOut => "timed out",
@@ -322,6 +322,13 @@ impl GraphState {
             next_ready: 1,
             changed: Vec::new(),
         }
+    }
+
+    /// `n` more tasks, pending (a graph that grows).
+    pub(crate) fn grow(&mut self, n: usize) {
+        self.tasks.extend((0..n).map(|_| TaskState::pending()));
+        self.stats.total += n;
+        self.stats.pending += n;
     }
 
     /// Task `i`'s status.

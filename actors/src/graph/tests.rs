@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::plan::Plan;
+use super::plan::{External, Plan};
 use super::ready::ReadyQueue;
 use super::resource::{Refusal, normalize};
 use super::state::GraphState;
@@ -59,15 +59,23 @@ fn a_long_chain_is_checked_without_recursion() {
 }
 
 #[test]
-fn a_key_of_another_graph_is_an_unknown_dependency() {
+fn a_key_of_another_graph_is_a_dependency_outside_the_graph() {
     let mut other = TaskGraph::new();
     let foreign = other.add(node("x"));
     let mut g = TaskGraph::new();
     g.add(node("a").after(foreign));
+    // Checked against the runtime's graphs at accept, not here.
+    let plan = Plan::build(g).unwrap();
+    assert_eq!(&*plan.nodes[0].externals, [External::Task(foreign)]);
+    assert!(plan.deps(0).is_empty());
+    // A key of the graph itself past its tasks names nothing.
+    let mut g = TaskGraph::new();
+    let beyond = crate::graph::TaskKey::new(g.id(), 5);
+    g.add(node("a").after(beyond));
     match Plan::build(g) {
         Err(Error::UnknownDependency { task, dependency }) => {
             assert_eq!(task, "a");
-            assert_eq!(dependency, foreign);
+            assert_eq!(dependency, beyond);
         }
         other => panic!("expected UnknownDependency, got {other:?}"),
     }
@@ -329,4 +337,47 @@ fn stored_mirrors_encode_as_the_graph_types_did() {
         assert_eq!(bytes(&claim), bytes(&stored), "{claim:?}");
         assert_eq!(Resource::from(&stored), claim);
     }
+}
+
+#[test]
+fn a_plan_grows_with_new_tasks_that_depend_on_old_new_and_outside_ones() {
+    let mut g = TaskGraph::new();
+    let a = g.add(node("a"));
+    let b = g.add(node("b").after(a));
+    let plan = Plan::build(g).unwrap();
+    let run = crate::run::RunId::new();
+    let mut other = TaskGraph::new();
+    let foreign = other.add(node("x"));
+    let mut more = TaskGraph::new();
+    let c = more.add(node("c").after(b).after_run(run));
+    more.add(node("d").after(c).after(a).after(foreign));
+    let grown = plan.extend(more).unwrap();
+    assert_eq!(grown.len(), 4);
+    assert_eq!(grown.deps(2), [1]);
+    assert_eq!(grown.deps(3), [2, 0]);
+    assert_eq!(grown.dependents(0), [1, 3]);
+    assert_eq!(grown.dependents(1), [2]);
+    assert_eq!(&*grown.nodes[2].externals, [External::Run(run)]);
+    assert_eq!(&*grown.nodes[3].externals, [External::Task(foreign)]);
+    // The old tasks are shared, not copied.
+    assert!(Arc::ptr_eq(&plan.nodes[0], &grown.nodes[0]));
+    assert_eq!(grown.key(3).graph(), plan.graph);
+}
+
+#[test]
+fn growing_refuses_a_cycle_among_new_tasks_and_a_name_taken() {
+    let mut g = TaskGraph::new();
+    g.add(node("a"));
+    let plan = Plan::build(g).unwrap();
+    let mut more = TaskGraph::new();
+    let x = more.add(node("x"));
+    let y = more.add(node("y").after(x));
+    more.add_dependency(x, y).unwrap();
+    match plan.extend(more) {
+        Err(Error::DependencyCycle { path }) => assert_eq!(path, ["x", "y", "x"]),
+        other => panic!("expected DependencyCycle, got {other:?}"),
+    }
+    let mut more = TaskGraph::new();
+    more.add(node("a"));
+    assert!(matches!(plan.extend(more), Err(Error::DuplicateTask(name)) if name == "a"));
 }

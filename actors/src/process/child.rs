@@ -22,6 +22,12 @@ pub(crate) trait ChildProcess: Send {
     /// Ask the whole group to stop (SIGTERM on Unix; Windows has no polite
     /// signal for arbitrary processes, so it kills).
     fn request_stop(&mut self) -> io::Result<()>;
+    /// Ask the whole group to stop with `signal` (a service's own stop
+    /// signal). Where there is no such signal (Windows), the polite stop.
+    fn request_signal(&mut self, signal: super::StopSignal) -> io::Result<()> {
+        let _ = signal;
+        self.request_stop()
+    }
     /// Kill the whole group (SIGKILL / terminate the job object).
     fn kill(&mut self) -> io::Result<()>;
     /// Wait until nothing of the group is left — the direct child reaped,
@@ -53,8 +59,21 @@ pub(crate) async fn terminate<C: ChildProcess + ?Sized>(
     child: &mut C,
     grace: Duration,
 ) -> io::Result<ExitStatus> {
+    terminate_with(child, super::StopSignal::Term, grace).await
+}
+
+/// [`terminate`] with `signal` as the polite stop (SIGINT, SIGQUIT, ...
+/// for a service that stops on those).
+///
+/// # Errors
+/// As [`terminate`].
+pub(crate) async fn terminate_with<C: ChildProcess + ?Sized>(
+    child: &mut C,
+    signal: super::StopSignal,
+    grace: Duration,
+) -> io::Result<ExitStatus> {
     if !grace.is_zero() {
-        let _ = child.request_stop();
+        let _ = child.request_signal(signal);
         if let Ok(status) = tokio::time::timeout(grace, child.wait()).await {
             return status;
         }

@@ -149,6 +149,37 @@ pub(crate) fn signal_group(pgid: u32, signal: Option<Signal>) -> io::Result<()> 
     killpg(Pid::from_raw(pgid), signal).map_err(io::Error::from)
 }
 
+/// The nix signal of a stop signal.
+pub(crate) fn nix_signal(signal: super::StopSignal) -> Signal {
+    use super::StopSignal;
+    match signal {
+        StopSignal::Term => Signal::SIGTERM,
+        StopSignal::Int => Signal::SIGINT,
+        StopSignal::Quit => Signal::SIGQUIT,
+        StopSignal::Hup => Signal::SIGHUP,
+        StopSignal::Usr1 => Signal::SIGUSR1,
+        StopSignal::Usr2 => Signal::SIGUSR2,
+    }
+}
+
+/// Freeze (SIGSTOP) or thaw (SIGCONT) every process of group `pgid`; a
+/// group that is gone is no error.
+pub(crate) fn freeze_group(pgid: u32, frozen: bool) {
+    let signal = if frozen {
+        Signal::SIGSTOP
+    } else {
+        Signal::SIGCONT
+    };
+    let _ = signal_group(pgid, Some(signal));
+}
+
+/// Send `signal` to group `pgid`; a group that is gone is no error.
+#[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
+pub(crate) fn stop_group(pgid: u32, signal: Option<super::StopSignal>) {
+    let signal = signal.map_or(Signal::SIGKILL, nix_signal);
+    let _ = signal_group(pgid, Some(signal));
+}
+
 /// Whether process `pid` answers signals (a zombie does).
 #[cfg(not(target_os = "linux"))]
 pub(crate) fn pid_answers(pid: u32) -> bool {
@@ -188,6 +219,10 @@ impl ChildProcess for GroupChild {
 
     fn request_stop(&mut self) -> io::Result<()> {
         self.signal_group(Signal::SIGTERM)
+    }
+
+    fn request_signal(&mut self, signal: super::StopSignal) -> io::Result<()> {
+        self.signal_group(nix_signal(signal))
     }
 
     fn kill(&mut self) -> io::Result<()> {

@@ -65,6 +65,9 @@ pub(crate) trait Engine: Send + Sync {
         since: std::time::SystemTime,
     ) -> Vec<(String, RunId, Option<std::time::SystemTime>)>;
 
+    /// The stored status of task `index` of graph `key`.
+    fn graph_task_status(&self, key: [u8; 16], index: u32) -> Option<super::StoredTaskStatus>;
+
     /// Runs matching `query`, newest first.
     fn history(&self, query: &RunQuery) -> Result<Vec<RunInfo>>;
 

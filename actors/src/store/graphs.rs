@@ -11,6 +11,12 @@
 //!   transition rewrites one small row, never the whole graph.
 //! - `graphs_active`: the keys of graphs not finished: what a start looks
 //!   at.
+//! - `graph_extras`: per graph, its tasks' dependencies outside it
+//!   (runs, tasks of other graphs by their store key) and their tasks' job
+//!   options (labels, key, priority, queue), written with the definition
+//!   when any task has any. A graph that grows (`GraphRun::add`)
+//!   has its definition row (and this one) written again, whole, which
+//!   also makes it active again.
 //!
 //! Only transitions to `Running` and to a terminal status are written:
 //! `Pending` and `Ready` are what a restart recomputes from the
@@ -40,7 +46,7 @@ use redb::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::records::{self, DecodeFailure, ErrorRow, OutcomeRow, OutputRow, RunRow};
+use super::records::{self, DecodeFailure, ErrorRow, JobRow, OutcomeRow, OutputRow, RunRow};
 use super::{OUTPUT, Op, StoreLimits};
 use crate::priority::Priority;
 use crate::run::{RunId, RunStatus};
@@ -54,6 +60,11 @@ pub(super) const GRAPH_TASKS: TableDefinition<&[u8; 20], &[u8]> =
 /// Store keys of the graphs not finished.
 pub(super) const GRAPHS_ACTIVE: TableDefinition<&[u8; 16], ()> =
     TableDefinition::new("graphs_active");
+/// What a graph's definition row does not carry, by store key:
+/// [`GraphExtrasRow`]s. A table of its own, so the [`GraphRow`] format
+/// (and every graph stored before) stays as it was.
+pub(super) const GRAPH_EXTRAS: TableDefinition<&[u8; 16], &[u8]> =
+    TableDefinition::new("graph_extras");
 
 /// Most finished graphs retention removes per commit.
 const RETENTION_STEP: usize = 64;
@@ -199,6 +210,33 @@ pub(crate) struct GraphTaskDef {
     pub(crate) metadata: String,
 }
 
+/// A dependency of a graph task outside its graph, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum StoredExternal {
+    /// A run, by id.
+    Run(RunId),
+    /// Task `index` of the graph stored under `graph`.
+    Task { graph: [u8; 16], index: u32 },
+}
+
+/// What a [`GraphRow`] does not carry of its tasks, for each task that
+/// has any: its dependencies outside the graph and its task's job options
+/// (labels, key, priority, queue: a stored `Task` leaves them out, as a
+/// run's row does).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct GraphExtrasRow {
+    pub(crate) tasks: Vec<GraphTaskExtras>,
+}
+
+/// One task's part of a [`GraphExtrasRow`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct GraphTaskExtras {
+    /// The task's index.
+    pub(crate) index: u32,
+    pub(crate) externals: Vec<StoredExternal>,
+    pub(crate) job: Option<JobRow>,
+}
+
 /// One task's state, once it started or ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct GraphTaskRow {
@@ -226,6 +264,9 @@ pub struct StoredGraph {
     /// By task index: the stored state (`None`: it never got anywhere),
     /// with its run's output.
     pub(crate) tasks: Vec<Option<(GraphTaskRow, Option<OutputRow>)>>,
+    /// What its definition does not carry of its tasks (empty for a graph
+    /// stored before there was any, or without any).
+    pub(crate) extras: GraphExtrasRow,
 }
 
 impl StoredGraph {
@@ -265,6 +306,7 @@ pub(super) fn is_graph_op(op: &Op) -> bool {
             | Op::GraphTask { .. }
             | Op::GraphFinished { .. }
             | Op::GraphReopened { .. }
+            | Op::GraphExtras { .. }
     )
 }
 
@@ -278,6 +320,7 @@ pub(super) fn apply(
     let mut graphs = txn.open_table(GRAPHS)?;
     let mut tasks = txn.open_table(GRAPH_TASKS)?;
     let mut active = txn.open_table(GRAPHS_ACTIVE)?;
+    let mut extras = txn.open_table(GRAPH_EXTRAS)?;
     let mut finished_any = false;
     for op in ops {
         match op {
@@ -287,6 +330,9 @@ pub(super) fn apply(
             }
             Op::GraphTask { key, index, row } => {
                 tasks.insert(&task_key(key, *index), records::encode(&**row).as_slice())?;
+            }
+            Op::GraphExtras { key, row } => {
+                extras.insert(key, records::encode(&**row).as_slice())?;
             }
             Op::GraphFinished { key } => {
                 active.remove(key)?;
@@ -304,7 +350,7 @@ pub(super) fn apply(
         }
     }
     if finished_any {
-        retain(&mut graphs, &mut tasks, &active, limits)?;
+        retain(&mut graphs, &mut tasks, &active, &mut extras, limits)?;
     }
     Ok(())
 }
@@ -314,6 +360,7 @@ fn retain(
     graphs: &mut Table<&[u8; 16], &[u8]>,
     tasks: &mut Table<&[u8; 20], &[u8]>,
     active: &Table<&[u8; 16], ()>,
+    extras: &mut Table<&[u8; 16], &[u8]>,
     limits: StoreLimits,
 ) -> Result<(), redb::Error> {
     let finished = graphs.len()?.saturating_sub(active.len()?);
@@ -333,6 +380,7 @@ fn retain(
     }
     for key in doomed {
         graphs.remove(&key)?;
+        extras.remove(&key)?;
         let (first, last) = task_bounds(&key);
         let rows: Vec<[u8; 20]> = tasks
             .range::<&[u8; 20]>(&first..=&last)?
@@ -369,6 +417,7 @@ pub(super) fn recover(
     let tasks = txn.open_table(GRAPH_TASKS)?;
     let active = txn.open_table(GRAPHS_ACTIVE)?;
     let outputs = txn.open_table(OUTPUT)?;
+    let extras_table = txn.open_table(GRAPH_EXTRAS)?;
     let mut found = Vec::new();
     for entry in active.iter()? {
         let key = *entry?.0.value();
@@ -399,10 +448,16 @@ pub(super) fn recover(
             };
             *slot = Some((task, output));
         }
+        let extras = match extras_table.get(&key)? {
+            Some(bytes) => records::decode(bytes.value())
+                .map_err(|e| GraphRecovery::Record(name.clone(), e))?,
+            None => GraphExtrasRow::default(),
+        };
         found.push(StoredGraph {
             key,
             row,
             tasks: states,
+            extras,
         });
     }
     Ok(found)
@@ -436,6 +491,27 @@ pub(super) fn task_of_run(db: &redb::Database, run: RunId) -> Result<Option<Task
         return Ok(definition.tasks.into_iter().nth(index).map(|t| t.task));
     }
     Ok(None)
+}
+
+/// The stored status of task `index` of graph `key` (see
+/// `Store::graph_task_status`).
+pub(super) fn task_status(
+    db: &redb::Database,
+    key: [u8; 16],
+    index: u32,
+) -> Result<Option<StoredTaskStatus>, redb::Error> {
+    let txn = db.begin_read()?;
+    let tasks = match txn.open_table(GRAPH_TASKS) {
+        Ok(tasks) => tasks,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let Some(bytes) = tasks.get(&task_key(&key, index))? else {
+        return Ok(None);
+    };
+    Ok(records::decode::<GraphTaskRow>(bytes.value())
+        .ok()
+        .map(|row| row.status))
 }
 
 /// A task found `Running`, against its run's row (module docs).

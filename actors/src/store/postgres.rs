@@ -388,6 +388,11 @@ impl Engine for Postgres {
             .unwrap_or_default()
     }
 
+    fn graph_task_status(&self, key: [u8; 16], index: u32) -> Option<super::StoredTaskStatus> {
+        self.read(move |c| read::graph_task_status(c, key, index))
+            .flatten()
+    }
+
     fn nodes(&self) -> Result<Vec<super::NodeInfo>> {
         self.try_read(nodes::list)
     }

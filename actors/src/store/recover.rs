@@ -33,7 +33,8 @@ use super::records::{
     self, DecodeFailure, ErrorRow, JobRow, OutcomeRow, QueueRow, RunRow, ScheduleRow,
 };
 use super::{
-    ACTIVE, HALT, JOBS, LABELS, META, OUTPUT, QUEUES, RUNS, SCHEDULES, SCHEMA, StoreLimits,
+    ACTIVE, HALT, JOBS, LABELS, META, OUTPUT, QUEUES, RUNS, SCHEDULES, SCHEMA, SERVICES,
+    StoreLimits,
 };
 use crate::error::{Error, Result, STORE_IN_USE};
 use crate::run::{RunId, RunStatus};
@@ -54,6 +55,8 @@ pub struct Recovered {
     pub(crate) schedules: Vec<(String, ScheduleRow)>,
     /// Declared queues, by name.
     pub(crate) queues: Vec<(String, QueueRow)>,
+    /// Supervised services, by name: their records (read by `service`).
+    pub(crate) services: Vec<(String, Vec<u8>)>,
     /// Task graphs not finished: adopt each again (`graph::adopt`).
     pub graphs: Vec<StoredGraph>,
     /// The reason of the emergency halt that was on when the application
@@ -390,6 +393,7 @@ fn check_schema(db: &Database, path: &Path) -> Result<u64> {
                 txn.open_table(JOBS)?;
                 txn.open_table(LABELS)?;
                 txn.open_table(QUEUES)?;
+                txn.open_table(SERVICES)?;
                 txn.open_table(graphs::GRAPHS)?;
                 txn.open_table(graphs::GRAPH_TASKS)?;
                 txn.open_table(graphs::GRAPHS_ACTIVE)?;
@@ -516,6 +520,14 @@ fn recover(db: &Database, limits: StoreLimits) -> Result<Recovered, Recovery> {
                 // down: its runs fall back to the default queue.
                 Err(e) => tracing::error!(queue = %name, error = %e, "queue definition unreadable"),
             }
+        }
+        // Created empty on a file from before services.
+        let services = txn.open_table(SERVICES)?;
+        for entry in services.iter()? {
+            let (name, bytes) = entry?;
+            found
+                .services
+                .push((name.value().to_string(), bytes.value().to_vec()));
         }
         let halt = txn.open_table(HALT)?;
         found.halted = halt.get("reason")?.map(|v| v.value().to_string());

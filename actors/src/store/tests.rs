@@ -776,3 +776,85 @@ async fn a_reopened_graph_is_found_again_with_its_reset_tasks_pending() {
     );
     store.close();
 }
+
+/// A graph's extras (outside dependencies, job options) come back with
+/// it, a graph stored without any reads as it was, the status of a
+/// finished graph's task is found by store key, and retention takes the
+/// extras with their graph.
+#[tokio::test]
+async fn graph_extras_are_recovered_and_retained_with_their_graph() {
+    use super::StoredTaskStatus as TaskStatus;
+    use super::graphs::{GraphExtrasRow, GraphTaskExtras, StoredExternal};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.redb");
+    let small = StoreLimits {
+        history_limit: 1,
+        ..limits()
+    };
+    let (store, _) = Store::open(&path, small).unwrap();
+    let done = *RunId::new().as_bytes();
+    store.journal(|| Op::Graph {
+        key: done,
+        row: graph_def("done"),
+    });
+    store.journal(|| Op::GraphTask {
+        key: done,
+        index: 0,
+        row: graph_task(TaskStatus::Succeeded, None),
+    });
+    store.journal(|| Op::GraphFinished { key: done });
+    let (plain, grown) = (*RunId::new().as_bytes(), *RunId::new().as_bytes());
+    let run = RunId::new();
+    let job = crate::task::Task::command("true")
+        .label("bot", "b-7")
+        .queue("q");
+    let extras = GraphExtrasRow {
+        tasks: vec![GraphTaskExtras {
+            index: 0,
+            externals: vec![
+                StoredExternal::Run(run),
+                StoredExternal::Task {
+                    graph: done,
+                    index: 0,
+                },
+            ],
+            job: Some(super::JobRow::new(job.job(), None, None)),
+        }],
+    };
+    for (key, name) in [(plain, "plain"), (grown, "grown")] {
+        store.journal(|| Op::Graph {
+            key,
+            row: graph_def(name),
+        });
+    }
+    store.journal(|| Op::GraphExtras {
+        key: grown,
+        row: Box::new(extras.clone()),
+    });
+    store.sync().await.unwrap();
+    assert_eq!(
+        store.graph_task_status(done, 0),
+        Some(TaskStatus::Succeeded)
+    );
+    assert_eq!(store.graph_task_status(done, 1), None);
+    store.close();
+
+    let (store, found) = Store::open(&path, small).unwrap();
+    let mut graphs = found.graphs;
+    graphs.sort_by_key(|g| g.name().map(str::to_string));
+    assert_eq!(graphs[0].name(), Some("grown"));
+    assert_eq!(graphs[0].extras, extras);
+    assert_eq!(graphs[1].extras, GraphExtrasRow::default());
+    // Both finish; retention keeps one finished graph, the newest.
+    for key in [plain, grown] {
+        store.journal(|| Op::GraphFinished { key });
+    }
+    store.sync().await.unwrap();
+    let db = store.shared.as_ref().unwrap().as_redb().unwrap().db.read();
+    let txn = db.as_ref().unwrap().begin_read().unwrap();
+    let table = txn.open_table(graphs::GRAPH_EXTRAS).unwrap();
+    assert!(table.get(&grown).unwrap().is_some(), "kept with its graph");
+    drop((table, txn, db));
+    assert_eq!(store.graph_task_status(done, 0), None, "retained away");
+    store.close();
+}

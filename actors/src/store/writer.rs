@@ -29,7 +29,9 @@ use redb::{Database, ReadableTable, ReadableTableMetadata, Table};
 
 use super::FaultSwitch;
 use super::records::{self, JobRow, OutputRow, RunRow};
-use super::{ACTIVE, HALT, JOBS, LABELS, META, OUTPUT, Op, QUEUES, RUNS, SCHEDULES, StoreLimits};
+use super::{
+    ACTIVE, HALT, JOBS, LABELS, META, OUTPUT, Op, QUEUES, RUNS, SCHEDULES, SERVICES, StoreLimits,
+};
 use super::{graphs, recover};
 use crate::error::{Error, Result};
 use crate::metrics::LatencyWindow;
@@ -388,13 +390,21 @@ impl Writer {
                         txn.open_table(QUEUES)?
                             .insert(name.as_str(), records::encode(row).as_slice())?;
                     }
+                    Op::Service { name, record } => {
+                        let mut table = txn.open_table(SERVICES)?;
+                        match record {
+                            Some(bytes) => table.insert(name.as_str(), bytes.as_slice())?,
+                            None => table.remove(name.as_str())?,
+                        };
+                    }
                     Op::Sync(_)
                     | Op::SyncBlocking(_)
                     | Op::Close(_)
                     | Op::Graph { .. }
                     | Op::GraphTask { .. }
                     | Op::GraphFinished { .. }
-                    | Op::GraphReopened { .. } => {}
+                    | Op::GraphReopened { .. }
+                    | Op::GraphExtras { .. } => {}
                 }
             }
             for (id, row) in &rows {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use ractor::{Actor, ActorCell, Message, RpcReplyPort};
 
-use super::status::ChildReport;
+use super::status::{ChildReport, ChildState, ChildStatus};
 use crate::slot::{ActorSlot, SlotControl};
 use crate::task::Backoff;
 
@@ -88,9 +88,13 @@ pub trait ChildMessage: Message {
     fn status_request(reply: RpcReplyPort<ChildReport>) -> Self;
 }
 
-type StartFn =
+pub(crate) type StartFn =
     Arc<dyn Fn(ActorCell) -> BoxFuture<'static, Result<ActorCell, String>> + Send + Sync>;
-type ProbeFn = Arc<dyn Fn() -> BoxFuture<'static, Option<ChildReport>> + Send + Sync>;
+pub(crate) type ProbeFn = Arc<dyn Fn() -> BoxFuture<'static, Option<ChildReport>> + Send + Sync>;
+/// The status lines of a child's own children (an actor group), given the
+/// child's state: listed right after the child's own line.
+pub(crate) type NestedFn =
+    Arc<dyn Fn(ChildState) -> BoxFuture<'static, Vec<ChildStatus>> + Send + Sync>;
 
 /// One child of the root supervisor.
 #[derive(Clone)]
@@ -101,6 +105,16 @@ pub struct ChildSpec {
     pub(crate) start: StartFn,
     pub(crate) probe: ProbeFn,
     pub(crate) slot: Arc<dyn SlotControl>,
+    /// Restart intensity and backoff of this child instead of the
+    /// supervisor's (user actors bring their own).
+    pub(crate) intensity: Option<RestartIntensity>,
+    pub(crate) backoff: Option<Backoff>,
+    /// Restarted on its own whatever the supervisor's strategy, and never
+    /// restarted with a sibling: a user actor under the root is no part
+    /// of the pattern actors' group.
+    pub(crate) alone: bool,
+    /// Its own children's status lines (an actor group).
+    pub(crate) nested: Option<NestedFn>,
 }
 
 impl std::fmt::Debug for ChildSpec {
@@ -148,14 +162,48 @@ impl ChildSpec {
                 rx.await.ok()
             })
         });
+        ChildSpec::from_parts(name, start, probe, Arc::new(slot))
+    }
+
+    /// A child from its start and probe functions.
+    pub(crate) fn from_parts(
+        name: &'static str,
+        start: StartFn,
+        probe: ProbeFn,
+        slot: Arc<dyn SlotControl>,
+    ) -> Self {
         ChildSpec {
             name,
             restart: Restart::Permanent,
             shutdown_timeout: Duration::from_secs(10),
             start,
             probe,
-            slot: Arc::new(slot),
+            slot,
+            intensity: None,
+            backoff: None,
+            alone: false,
+            nested: None,
         }
+    }
+
+    /// Restart intensity for this child instead of the supervisor's.
+    pub fn intensity(mut self, intensity: RestartIntensity) -> Self {
+        self.intensity = Some(intensity);
+        self
+    }
+
+    /// Backoff between this child's restarts instead of the supervisor's.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = Some(backoff);
+        self
+    }
+
+    /// The intensity and backoff that apply to this child under `policy`.
+    pub(crate) fn limits(&self, policy: &SupervisorPolicy) -> (RestartIntensity, Backoff) {
+        (
+            self.intensity.unwrap_or(policy.intensity),
+            self.backoff.unwrap_or(policy.backoff),
+        )
     }
 
     /// Set the restart type (default permanent).

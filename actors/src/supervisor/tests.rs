@@ -130,6 +130,8 @@ async fn tree(policy: SupervisorPolicy, restart: [Restart; 3]) -> Tree {
             trace: Arc::new(crate::trace::TraceRecorder::new(1024)),
             events: crate::events::Events::new(16),
             metrics: Arc::default(),
+            escalate: false,
+            name: super::SUPERVISOR,
         },
     )
     .await

@@ -119,6 +119,14 @@ impl Envelope {
             correlation,
         }
     }
+
+    /// An envelope stamped now for a new request, in the caller's current
+    /// `tracing` span: a user actor's message that carries one gets a
+    /// queue time and correlation in the message trace (see
+    /// `user::ActorMessage`).
+    pub fn now() -> Self {
+        Envelope::stamp(Correlation::for_caller())
+    }
 }
 
 /// What the trace (and fault injection) needs to know about one message

@@ -193,7 +193,10 @@ impl Workload {
                     .await;
             }
         };
-        tokio::join!(run, stream, batch, launch, graph, workflow, pooled, toggle);
+        let users = this.user_round(round);
+        tokio::join!(
+            run, stream, batch, launch, graph, workflow, pooled, toggle, users
+        );
         if self
             .pool
             .as_ref()

@@ -82,6 +82,8 @@ pub(super) struct Workload {
     pub(super) pool: Option<Pool>,
     pub(super) schedules: Vec<Schedule>,
     tick_panics: Arc<TickPanics>,
+    /// The application's own actors, with `Chaos::user_actors` (else none).
+    pub(super) users: super::actors::UserActors,
 }
 
 impl Workload {
@@ -103,6 +105,7 @@ impl Workload {
             pool: None,
             schedules: Vec::new(),
             tick_panics: Arc::default(),
+            users: super::actors::UserActors::default(),
         }
     }
 
@@ -248,6 +251,7 @@ impl Workload {
             }
         }
         self.check_recovery().await;
+        self.check_user_actors();
         let launched = std::mem::take(&mut self.ledger().launched);
         for id in launched {
             self.call(format!("wait {id}"), async {

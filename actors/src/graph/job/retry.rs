@@ -34,10 +34,9 @@ impl GraphJob {
     /// `TaskNotFailed` naming the task and its status, if it did not end
     /// `Failed`, `TimedOut` or `Interrupted`.
     pub(crate) fn reset_failed(&self, i: usize) -> Result<bool> {
-        let plan = self.plan();
         let store = self.registry().store();
         let store_key = self.store_key;
-        self.update(|state| {
+        self.update_planned(|state, plan| {
             let status = state.status(i);
             if !matches!(
                 status,
@@ -47,6 +46,12 @@ impl GraphJob {
                     task: plan.nodes[i].name.clone(),
                     status: status.to_string(),
                 });
+            }
+            // Only keyed tasks can be answered by their old run.
+            if plan.nodes[i].task.job().key.is_some()
+                && let Some(old) = state.tasks[i].run
+            {
+                self.superseded.lock().push(old);
             }
             state.reopen(i);
             let mut reset = vec![i];

@@ -13,7 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio_postgres::Client;
 
-use super::super::graphs::{GraphRow, GraphTaskRow};
+use super::super::graphs::{GraphRow, GraphTaskRow, StoredTaskStatus};
 use super::super::records::{self, JobRow, OutputRow, RunRow};
 use crate::run::{RunId, RunInfo, RunQuery};
 use crate::task::Task;
@@ -226,4 +226,23 @@ pub(super) async fn history(client: Arc<Client>, query: RunQuery) -> DbResult<Ve
             return Ok(found);
         }
     }
+}
+
+/// The stored status of task `index` of graph `key`.
+pub(super) async fn graph_task_status(
+    client: Arc<Client>,
+    key: [u8; 16],
+    index: u32,
+) -> DbResult<Option<StoredTaskStatus>> {
+    let row = client
+        .query_opt(
+            "SELECT row FROM taskorch_graph_tasks WHERE key = $1 AND index = $2",
+            &[&key.as_slice(), &(index as i32)],
+        )
+        .await?;
+    Ok(row.and_then(|r| {
+        records::decode::<GraphTaskRow>(&r.get::<_, Vec<u8>>(0))
+            .ok()
+            .map(|t| t.status)
+    }))
 }

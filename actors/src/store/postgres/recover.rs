@@ -12,7 +12,7 @@ use std::time::SystemTime;
 
 use tokio_postgres::{Client, Transaction};
 
-use super::super::graphs::{GraphRow, GraphTaskRow, StoredGraph, StoredTaskStatus};
+use super::super::graphs::{GraphExtrasRow, GraphRow, GraphTaskRow, StoredGraph, StoredTaskStatus};
 use super::super::records::{self, ErrorRow, JobRow, OutcomeRow, OutputRow, RunRow};
 use super::super::{Recovered, ResumedRun, StoreLimits};
 use crate::run::{RunId, RunStatus};
@@ -142,6 +142,15 @@ pub(super) async fn recover(
             Err(e) => tracing::error!(queue = %name, error = %e, "queue definition unreadable"),
         }
     }
+    for entry in txn
+        .query(
+            "SELECT name, record FROM taskorch_services ORDER BY name",
+            &[],
+        )
+        .await?
+    {
+        found.services.push((entry.get(0), entry.get(1)));
+    }
     found.halted = txn
         .query_opt("SELECT reason FROM taskorch_halt", &[])
         .await?
@@ -199,10 +208,22 @@ async fn graphs(txn: &Transaction<'_>, now: u64) -> Result<Vec<StoredGraph>, Fai
             };
             *slot = Some((task, output));
         }
+        let extras = match txn
+            .query_opt(
+                "SELECT row FROM taskorch_graph_extras WHERE key = $1",
+                &[&key.as_slice()],
+            )
+            .await?
+        {
+            Some(r) => records::decode(&r.get::<_, Vec<u8>>(0))
+                .map_err(|e| Failure::Record(format!("graph {name}"), e))?,
+            None => GraphExtrasRow::default(),
+        };
         found.push(StoredGraph {
             key,
             row,
             tasks: states,
+            extras,
         });
     }
     Ok(found)

@@ -56,6 +56,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
                                   started timestamptz NOT NULL DEFAULT now(),
                                   heartbeat timestamptz NOT NULL DEFAULT now(),
                                   stopped timestamptz);",
+    // 4: supervised services (their records, read by `service`), and what a
+    // graph's definition does not carry of its tasks (`graph_extras`).
+    "CREATE TABLE taskorch_services (name text PRIMARY KEY, record bytea NOT NULL);
+     CREATE TABLE taskorch_graph_extras (key bytea PRIMARY KEY, row bytea NOT NULL);",
 ];
 
 /// Bring the database to [`SCHEMA`] (see the module docs).

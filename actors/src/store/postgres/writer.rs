@@ -451,6 +451,28 @@ async fn apply(
                     .await?;
                 }
             }
+            Op::GraphExtras { key, row } => {
+                txn.execute(
+                    "INSERT INTO taskorch_graph_extras (key, row) VALUES ($1, $2)
+                     ON CONFLICT (key) DO UPDATE SET row = EXCLUDED.row",
+                    &[&key.as_slice(), &records::encode(&**row)],
+                )
+                .await?;
+            }
+            Op::Service { name, record } => match record {
+                Some(bytes) => {
+                    txn.execute(
+                        "INSERT INTO taskorch_services (name, record) VALUES ($1, $2)
+                         ON CONFLICT (name) DO UPDATE SET record = EXCLUDED.record",
+                        &[name, bytes],
+                    )
+                    .await?;
+                }
+                None => {
+                    txn.execute("DELETE FROM taskorch_services WHERE name = $1", &[name])
+                        .await?;
+                }
+            },
             Op::Sync(_) | Op::SyncBlocking(_) | Op::Close(_) => {}
         }
     }
@@ -476,7 +498,8 @@ async fn apply(
                  DELETE FROM taskorch_graphs WHERE key IN (
                      SELECT key FROM taskorch_graphs WHERE NOT active
                      ORDER BY key DESC OFFSET $1 LIMIT $2)
-                 RETURNING key)
+                 RETURNING key),
+             extras AS (DELETE FROM taskorch_graph_extras WHERE key IN (SELECT key FROM doomed))
              DELETE FROM taskorch_graph_tasks WHERE key IN (SELECT key FROM doomed)",
             &[&(limits.history_limit as i64), &GRAPH_RETENTION_STEP],
         )
