@@ -445,9 +445,11 @@ async fn the_writer_reconnects_after_its_connection_is_killed_and_loses_nothing(
         job: None,
     });
     store.sync().await.unwrap();
-    // What a server restart does to every session.
+    // What a server restart does to every session (waiting until they
+    // have ended, as after a restart: see "The database going away" in
+    // docs/postgres.md for a session the server has not ended yet).
     db.admin(format!(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}' AND pid <> \
+        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = '{}' AND pid <> \
          pg_backend_pid()",
         db.name
     ));
@@ -568,7 +570,7 @@ async fn while_the_database_is_unreachable_commits_are_refused_typed_then_resume
     store.sync().await.unwrap();
     // The database goes away: no new session, and ours are cut.
     db.admin(format!(
-        "ALTER DATABASE {0} ALLOW_CONNECTIONS false; SELECT pg_terminate_backend(pid) FROM \
+        "ALTER DATABASE {0} ALLOW_CONNECTIONS false; SELECT pg_terminate_backend(pid, 5000) FROM \
          pg_stat_activity WHERE datname = '{0}' AND pid <> pg_backend_pid()",
         db.name
     ));
