@@ -23,6 +23,7 @@ use std::time::Duration;
 use taskorch::RunQuery;
 use taskorch::graph::{GraphTask, TaskGraph};
 use taskorch::schedule::CatchUp;
+use taskorch::store::StoreConfig;
 use taskorch::workflow::{BlockType, ValueType, Workflow};
 use taskorch::{Config, Orchestrator, Priority, QueueSpec, RunStatus, ScheduleSpec, Task, Trigger};
 
@@ -126,7 +127,8 @@ async fn harness(db: &Path, marker: &Path, mode: &str) -> taskorch::Result<()> {
         kill_grace: Duration::from_millis(200),
         shutdown_grace: Duration::from_millis(200),
         max_concurrency: if hold { 1 } else { 4 },
-        ..Config::default().store(db)
+        // A `postgres://` URL (tests/postgres.rs) is a PostgreSQL store.
+        ..Config::default().store(db.to_str().map_or_else(|| db.into(), StoreConfig::parse))
     })
     .await?;
     let mark = format!("echo \"$TASKORCH_RUN_ID\" >> '{}'", marker.display());

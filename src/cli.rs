@@ -11,6 +11,7 @@
 //! | `up jobs.toml` | all six | setup steps, a task graph, services, launches, schedules, pools |
 //! | `runs`, `show`, `logs`, `trace` | — | read the store (and a running `up`); `runs --dead` lists dead letters |
 //! | `metrics` | — | the live metrics of a running `up` |
+//! | `nodes` | — | the nodes of a PostgreSQL store (`--store postgres://…`): live, stopped or gone |
 //! | `rerun ID` | FireAndForget | runs a finished run's task again on the store (read-write), waits, exits with its code |
 //! | `advise` | — | the [`Advisor`](crate::Advisor)'s recommendation |
 //! | `serve` | — | the store's runs over HTTP, read-only (`up --http` serves a live API; see [`HttpArgs`]) |
@@ -51,6 +52,7 @@ mod joblog;
 mod jobs;
 mod json;
 mod metrics;
+mod nodes;
 pub mod pipe;
 mod read;
 mod render;
@@ -136,6 +138,9 @@ pub enum Command {
     /// Print the live metrics of a running `taskorch up`: runs by status,
     /// rates, queue depth, latency percentiles, restarts, store commits.
     Metrics(MetricsArgs),
+    /// List the orchestrators (nodes) that started on a PostgreSQL store,
+    /// and which of them are live.
+    Nodes(nodes::NodesArgs),
     /// Recommend an execution pattern for a piece of work, and say why.
     Advise(AdviseArgs),
     /// Serve the store's runs over HTTP, read-only (no `up` may hold it;
@@ -288,6 +293,7 @@ async fn dispatch(
         Command::Logs(a) => read::logs(a, store, shutdown).await,
         Command::Trace(a) => trace::run(a, store).await,
         Command::Metrics(a) => metrics::run(a, store).await,
+        Command::Nodes(a) => nodes::run(a, store).await,
         Command::Advise(a) => advise::run(a),
         Command::Serve(a) => http::serve(a, store, shutdown).await,
     }

@@ -20,6 +20,7 @@ use taskorch_actors::{
     Backoff, Error, Limits, LineLimits, ProcessLimits, RestartIntensity, Result, Retention,
     RuntimeConfig, Strategy, SupervisorPolicy,
 };
+use taskorch_actors::{PostgresUrl, StoreConfig};
 
 /// Orchestrator settings.
 #[derive(Debug, Clone)]
@@ -97,6 +98,10 @@ pub struct Config {
     /// everything lives in memory and a restart forgets it). Set it with
     /// [`Config::store`]; see the README section "Durable state".
     pub store: Option<PathBuf>,
+    /// The PostgreSQL store (feature `postgres`; see docs/postgres.md):
+    /// when set, used instead of `store`. Set it with
+    /// `Config::store(StoreConfig::postgres(url))`.
+    pub postgres: Option<PostgresUrl>,
     /// Events a subscriber of the event stream (`Orchestrator::subscribe`)
     /// may fall behind by before it loses the oldest (it then reads a
     /// `Lagged(n)` marker). Default 4,096; at least 1, at most 1,048,576
@@ -143,6 +148,7 @@ impl Default for Config {
             max_queued,
             clock,
             store,
+            postgres,
         } = RuntimeConfig::default();
         Config {
             max_concurrency: limits.max_concurrency,
@@ -165,6 +171,7 @@ impl Default for Config {
             trace_capacity: limits.trace_capacity,
             clock,
             store,
+            postgres,
             event_capacity: limits.event_capacity,
             event_capacity_bytes: limits.event_capacity_bytes,
             log_format: LogFormat::Compact,
@@ -209,6 +216,7 @@ impl Config {
             max_queued: self.max_queued,
             clock: self.clock,
             store: self.store.clone(),
+            postgres: self.postgres.clone(),
         }
     }
 }
@@ -221,12 +229,30 @@ impl Config {
     /// the schedules back, and answers `observe().history`, `find_run` and `output`
     /// for runs from before the restart. One orchestrator per file.
     ///
+    /// A [`StoreConfig::postgres`] URL (or a string starting with
+    /// `postgres://`) keeps the same state in a PostgreSQL database
+    /// instead (feature `postgres`, see docs/postgres.md); the start then
+    /// fails with `Error::StoreConnect`, `Error::InvalidStoreUrl` or
+    /// `Error::StoreSchemaTooNew` if the database cannot be used.
+    ///
     /// ```
+    /// use taskorch::store::StoreConfig;
     /// let config = taskorch::Config::default().store("/var/lib/myapp/taskorch.redb");
     /// assert!(config.store.is_some());
+    /// let config = config.store(StoreConfig::postgres("postgres://app@db/taskorch"));
+    /// assert!(config.store.is_none() && config.postgres.is_some());
     /// ```
-    pub fn store(mut self, path: impl Into<PathBuf>) -> Self {
-        self.store = Some(path.into());
+    pub fn store(mut self, store: impl Into<StoreConfig>) -> Self {
+        match store.into() {
+            StoreConfig::File(path) => {
+                self.store = Some(path);
+                self.postgres = None;
+            }
+            StoreConfig::Postgres(url) => {
+                self.store = None;
+                self.postgres = Some(url);
+            }
+        }
         self
     }
 

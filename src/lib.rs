@@ -137,6 +137,8 @@ mod doc_snippets {
     struct Jobs;
     #[doc = include_str!("../docs/migrating.md")]
     struct Migrating;
+    #[doc = include_str!("../docs/postgres.md")]
+    struct Postgres;
     #[doc = include_str!("../docs/services.md")]
     struct Services;
     #[cfg(feature = "fault-injection")]

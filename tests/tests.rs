@@ -81,6 +81,10 @@ mod durable_graph;
 mod durable_store;
 // The halt and workflows across a `kill -9`.
 mod durable_workflow;
+// The PostgreSQL store (feature `postgres`) against a real server: restart,
+// a killed node, typed start errors, the CLI's `--store postgres://…`.
+#[cfg(feature = "postgres")]
+mod postgres;
 // Job options (key, labels, priority, queue, start): refused when malformed,
 // stored with the run and read back after a restart.
 mod job;

@@ -304,6 +304,42 @@ pub enum Error {
         reason: String,
     },
 
+    /// A store URL (`StoreConfig::postgres`, `--store postgres://…`) that
+    /// does not parse, or names a backend this build does not have.
+    #[error("invalid store URL {url}: {reason}")]
+    InvalidStoreUrl {
+        /// The URL, without its password.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The PostgreSQL store could not be reached at start: the server is
+    /// down or unreachable, the credentials are wrong, the database does
+    /// not exist, or another orchestrator holds it.
+    #[error("cannot connect to the store {url}: {reason}")]
+    StoreConnect {
+        /// The URL, without its password.
+        url: String,
+        /// What the server (or the network) said, and what to do.
+        reason: String,
+    },
+
+    /// The store was written by a newer taskorch: its schema version is
+    /// past what this release knows. Nothing was changed.
+    #[error(
+        "store {store} has schema version {found}, newer than {supported}, the newest this \
+         taskorch knows; nothing was changed: upgrade taskorch, or use another database"
+    )]
+    StoreSchemaTooNew {
+        /// The store (URL without its password, or file).
+        store: String,
+        /// The schema version found.
+        found: u64,
+        /// The newest schema version this release reads.
+        supported: u64,
+    },
+
     /// The runtime is halted (`orch.guard().halt`): no new work is
     /// accepted until `Orchestrator::resume`. Runs cut short by the halt
     /// end `Cancelled`.
@@ -787,6 +823,9 @@ impl Error {
             Error::Io { .. } => "io",
             Error::Store { .. } => "store",
             Error::StoreUnavailable { .. } => "store_unavailable",
+            Error::InvalidStoreUrl { .. } => "invalid_store_url",
+            Error::StoreConnect { .. } => "store_connect",
+            Error::StoreSchemaTooNew { .. } => "store_schema_too_new",
             Error::Halted { .. } => "halted",
             Error::RiskLimitExceeded { .. } => "risk_limit_exceeded",
             Error::CircuitOpen { .. } => "circuit_open",
@@ -858,6 +897,8 @@ impl Error {
                 | Error::PoolExists(_)
                 | Error::InvalidFault { .. }
                 | Error::Store { .. }
+                | Error::InvalidStoreUrl { .. }
+                | Error::StoreSchemaTooNew { .. }
                 | Error::Halted { .. }
                 | Error::RiskLimitExceeded { .. }
                 | Error::CircuitOpen { .. }

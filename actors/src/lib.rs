@@ -245,7 +245,9 @@ pub use service::{
     Escalation, Liveness, Readiness, Service, ServiceSpec, ServiceState, ServiceStatus, Services,
 };
 pub use slot::{ActorSlot, Reply};
-pub use store::{Recovered, ResumedRun, Store, StoreLimits, StoredRun};
+pub use store::{
+    NodeInfo, PostgresUrl, Recovered, ResumedRun, Store, StoreConfig, StoreLimits, StoredRun,
+};
 pub use stream::{Retries, RunStream};
 pub use supervisor::{
     ChildMessage, ChildReport, ChildSpec, ChildState, ChildStatus, Restart, RestartIntensity,

@@ -31,7 +31,7 @@ use crate::registry::Admission;
 use crate::registry::Retention;
 use crate::scheduler::{Clock, ScheduleStore, Scheduler, SchedulerArguments, SchedulerMessage};
 use crate::slot::ActorSlot;
-use crate::store::{Recovered, Store, StoreLimits};
+use crate::store::{PostgresUrl, Recovered, Store, StoreLimits};
 use crate::supervisor::{
     ChildSpec, RootSupervisor, SupervisorArguments, SupervisorMessage, SupervisorPolicy,
 };
@@ -61,6 +61,9 @@ pub struct RuntimeConfig {
     pub clock: Clock,
     /// The durable store's file; `None` keeps everything in memory.
     pub store: Option<PathBuf>,
+    /// The PostgreSQL store (feature `postgres`), used instead of `store`
+    /// when set.
+    pub postgres: Option<PostgresUrl>,
 }
 
 impl Default for RuntimeConfig {
@@ -73,6 +76,7 @@ impl Default for RuntimeConfig {
             max_queued: DEFAULT_MAX_QUEUED,
             clock: Clock::system(),
             store: None,
+            postgres: None,
         }
     }
 }
@@ -136,6 +140,7 @@ impl Runtime {
             max_queued,
             clock,
             store,
+            postgres,
         } = config;
         let kill_grace = limits.process.kill_grace;
         // A graceful stop of a child waits out its runs' grace and kill
@@ -149,7 +154,10 @@ impl Runtime {
             output_budget: retention.output_budget,
             kill_grace,
         };
-        let (store, mut recovered) = open_store(store, store_limits).await?;
+        let (store, mut recovered) = match postgres {
+            Some(url) => open_postgres(url, store_limits).await?,
+            None => open_store(store, store_limits).await?,
+        };
         let ctx = Context::with_store(limits, retention, store.clone());
         // Before any recovered run waits for a permit in one of them.
         ctx.queues().restore(&recovered.queues);
@@ -296,6 +304,32 @@ async fn open_store(path: Option<PathBuf>, limits: StoreLimits) -> Result<(Store
                 ),
             })
         })
+}
+
+/// Open the PostgreSQL store at `url` and recover it, off the async
+/// threads (connecting, migrating and recovering block).
+#[cfg(feature = "postgres")]
+async fn open_postgres(url: PostgresUrl, limits: StoreLimits) -> Result<(Store, Recovered)> {
+    let shown = url.to_string();
+    tokio::task::spawn_blocking(move || Store::open_postgres(url.as_str(), limits))
+        .await
+        .unwrap_or_else(|e| {
+            Err(Error::StoreConnect {
+                url: shown,
+                reason: format!("opening the store failed: {e}"),
+            })
+        })
+}
+
+/// Without the `postgres` feature a PostgreSQL store cannot be opened.
+#[cfg(not(feature = "postgres"))]
+async fn open_postgres(url: PostgresUrl, _: StoreLimits) -> Result<(Store, Recovered)> {
+    Err(Error::InvalidStoreUrl {
+        url: url.to_string(),
+        reason: "this build of taskorch has no PostgreSQL support: enable the `postgres` \
+                 feature"
+            .into(),
+    })
 }
 
 /// Carry on the halt and the runs the store held.

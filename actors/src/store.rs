@@ -48,8 +48,13 @@
 //! an older file gets them created empty on its first write.
 
 mod backend;
+mod config;
+mod engine;
 mod graphs;
 mod history;
+mod node;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod records;
 mod recover;
 #[cfg(test)]
@@ -70,11 +75,14 @@ use crate::metrics::{LatencyWindow, StoreMetrics};
 use crate::run::{RunId, RunInfo};
 
 pub(crate) use backend::FaultSwitch;
+pub use config::{PostgresUrl, StoreConfig};
+use engine::Engine;
 pub use graphs::StoredGraph;
 pub(crate) use graphs::{
     GraphExtrasRow, GraphRow, GraphTaskDef, GraphTaskExtras, GraphTaskRow, StoredAccess,
     StoredExternal, StoredResource, StoredResourceId, StoredResourceKind, StoredTaskStatus,
 };
+pub use node::NodeInfo;
 pub(crate) use records::{
     JobRow, OutcomeRow, OutputRow, QueueRow, RunRow, ScheduleRow, TriggerRow, micros, time,
 };
@@ -191,10 +199,11 @@ pub(crate) struct Finish {
 /// module docs). Cheap to clone.
 #[derive(Clone, Default)]
 pub struct Store {
-    shared: Option<Arc<Shared>>,
+    shared: Option<Arc<dyn Engine>>,
 }
 
-struct Shared {
+/// The redb store: the file, its writer thread and the readers' handle.
+pub(crate) struct Shared {
     path: PathBuf,
     ops: mpsc::Sender<Op>,
     // For reads. Taken (and the file closed) by `close`; swapped by the
@@ -235,7 +244,7 @@ impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.shared {
             None => f.write_str("Store(in memory)"),
-            Some(shared) => write!(f, "Store({})", shared.path.display()),
+            Some(shared) => write!(f, "Store({})", shared.location().display()),
         }
     }
 }
@@ -319,17 +328,20 @@ impl Store {
                 path: path.clone(),
                 reason: format!("could not start the store's writer thread: {e}"),
             })?;
-        let store = Store {
-            shared: Some(Arc::new(Shared {
-                path,
-                ops,
-                db: readers,
-                writer: Mutex::new(Some(handle)),
-                faults,
-                commits,
-            })),
-        };
-        Ok((store, recovered))
+        let shared: Arc<dyn Engine> = Arc::new(Shared {
+            path,
+            ops,
+            db: readers,
+            writer: Mutex::new(Some(handle)),
+            faults,
+            commits,
+        });
+        Ok((
+            Store {
+                shared: Some(shared),
+            },
+            recovered,
+        ))
     }
 
     /// Open the store at `path` for reading only, as it is: no recovery
@@ -352,16 +364,56 @@ impl Store {
         // No writer: journaled changes (none are made by a reader) go
         // nowhere, and `close` only releases the file.
         let (ops, _) = mpsc::channel();
+        let shared: Arc<dyn Engine> = Arc::new(Shared {
+            path,
+            ops,
+            db: readers,
+            writer: Mutex::new(None),
+            faults: Arc::default(),
+            // No writer, no commit.
+            commits: Arc::new(LatencyWindow::new(1)),
+        });
         Ok(Store {
-            shared: Some(Arc::new(Shared {
-                path,
-                ops,
-                db: readers,
-                writer: Mutex::new(None),
-                faults: Arc::default(),
-                // No writer, no commit.
-                commits: Arc::new(LatencyWindow::new(1)),
-            })),
+            shared: Some(shared),
+        })
+    }
+
+    /// Open (or create) the PostgreSQL store at `url`: connect, apply the
+    /// schema migrations, recover what a previous start left in it, and
+    /// start its writer. Blocking: call it from `spawn_blocking` in async
+    /// code. See the `postgres` module for what is stored and guaranteed.
+    ///
+    /// # Errors
+    /// [`Error::InvalidStoreUrl`] (the URL does not parse),
+    /// [`Error::StoreConnect`] (unreachable, wrong credentials, or the
+    /// database is in use by another orchestrator),
+    /// [`Error::StoreSchemaTooNew`] (written by a newer taskorch), and
+    /// `Error::Store` if recovery fails.
+    #[cfg(feature = "postgres")]
+    pub fn open_postgres(url: &str, limits: StoreLimits) -> Result<(Store, Recovered)> {
+        let (engine, recovered) = postgres::Postgres::open(url, limits)?;
+        let shared: Arc<dyn Engine> = Arc::new(engine);
+        Ok((
+            Store {
+                shared: Some(shared),
+            },
+            recovered,
+        ))
+    }
+
+    /// Open the PostgreSQL store at `url` for reading only, as it is: no
+    /// migration, no recovery, no writer, and no lock, so it works while an
+    /// orchestrator holds the database. For readers outside the runtime
+    /// (the `taskorch` CLI's `runs`, `show` and `logs`). Blocking.
+    ///
+    /// # Errors
+    /// [`Error::InvalidStoreUrl`], [`Error::StoreConnect`] or
+    /// [`Error::StoreSchemaTooNew`], as for [`open_postgres`](Self::open_postgres).
+    #[cfg(feature = "postgres")]
+    pub fn open_postgres_read_only(url: &str) -> Result<Store> {
+        let shared: Arc<dyn Engine> = Arc::new(postgres::Postgres::open_read_only(url)?);
+        Ok(Store {
+            shared: Some(shared),
         })
     }
 
@@ -369,14 +421,14 @@ impl Store {
     /// `None` without a file.
     #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
     pub(crate) fn fault_switch(&self) -> Option<Arc<FaultSwitch>> {
-        self.shared.as_ref().map(|s| Arc::clone(&s.faults))
+        self.shared.as_ref().and_then(|s| s.faults())
     }
 
     /// The commits of the writer so far (count and latency); `None`
     /// without a file.
     pub fn commit_metrics(&self) -> Option<StoreMetrics> {
         self.shared.as_ref().map(|s| {
-            let commit_latency = s.commits.summary();
+            let commit_latency = s.commits().summary();
             StoreMetrics {
                 commits: commit_latency.count,
                 commit_latency,
@@ -389,9 +441,10 @@ impl Store {
         self.shared.is_some()
     }
 
-    /// The database file, if any.
+    /// The database file, if any (for PostgreSQL: its URL without the
+    /// password).
     pub fn path(&self) -> Option<&Path> {
-        self.shared.as_deref().map(|s| s.path.as_path())
+        self.shared.as_deref().map(|s| s.location())
     }
 
     /// Queue `op` for the next commit (nothing if disabled). Never waits.
@@ -400,7 +453,7 @@ impl Store {
             // Refused only once the writer has stopped (after `close`):
             // the runtime has shut down, and what still happens is not
             // journaled, as documented.
-            let _ = shared.ops.send(op());
+            let _ = shared.ops().send(op());
         }
     }
 
@@ -417,7 +470,7 @@ impl Store {
             return Ok(());
         };
         let (tx, rx) = oneshot::channel();
-        if shared.ops.send(Op::Sync(tx)).is_err() {
+        if shared.ops().send(Op::Sync(tx)).is_err() {
             return Err(self.closed_error());
         }
         rx.await.unwrap_or_else(|_| Err(self.closed_error()))
@@ -435,13 +488,13 @@ impl Store {
             return Ok(());
         };
         let (tx, rx) = mpsc::channel();
-        if shared.ops.send(Op::SyncBlocking(tx)).is_err() {
+        if shared.ops().send(Op::SyncBlocking(tx)).is_err() {
             return Err(self.closed_error());
         }
         match rx.recv_timeout(bound) {
             Ok(result) => result,
             Err(mpsc::RecvTimeoutError::Timeout) => Err(Error::StoreUnavailable {
-                path: shared.path.clone(),
+                path: shared.location().to_path_buf(),
                 reason: format!("the commit took longer than {bound:?}"),
             }),
             Err(mpsc::RecvTimeoutError::Disconnected) => Err(self.closed_error()),
@@ -459,36 +512,12 @@ impl Store {
 
     /// The stored run `id`.
     pub(crate) fn run(&self, id: RunId) -> Option<RunRow> {
-        self.read(|db| {
-            let txn = db.begin_read()?;
-            let table = txn.open_table(RUNS)?;
-            Ok(table.get(id.as_bytes())?.map(|v| v.value().to_vec()))
-        })
-        .flatten()
-        .and_then(|bytes| self.decoded(id, &bytes))
+        self.shared.as_ref()?.run(id)
     }
 
     /// The stored run `id` with its output.
     pub(crate) fn run_with_output(&self, id: RunId) -> Option<(RunRow, Option<OutputRow>)> {
-        let (row, output) = self
-            .read(|db| {
-                let txn = db.begin_read()?;
-                let runs = txn.open_table(RUNS)?;
-                let Some(row) = runs.get(id.as_bytes())? else {
-                    return Ok(None);
-                };
-                let outputs = txn.open_table(OUTPUT)?;
-                let output = outputs.get(id.as_bytes())?.map(|v| v.value().to_vec());
-                Ok(Some((row.value().to_vec(), output)))
-            })
-            .flatten()?;
-        let row: RunRow = self.decoded(id, &row)?;
-        let output = output.and_then(|bytes| {
-            OutputRow::decode(&bytes)
-                .inspect_err(|e| tracing::warn!(run = %id, error = %e, "unreadable stored output"))
-                .ok()
-        });
-        Some((row, output))
+        self.shared.as_ref()?.run_with_output(id)
     }
 
     /// Everything the store keeps of run `id`: its record, the task it
@@ -508,9 +537,7 @@ impl Store {
             info.stdout_dropped = out.stdout_dropped;
             info.stderr_dropped = out.stderr_dropped;
         }
-        let task = row
-            .task
-            .or_else(|| self.read(|db| graphs::task_of_run(db, id)).flatten());
+        let task = row.task.or_else(|| self.shared.as_ref()?.task_of_run(id));
         let (lines, line_times) = output.map(|o| (o.lines, o.times)).unwrap_or_default();
         let job = self.job(id);
         if let Some(job) = &job {
@@ -533,6 +560,133 @@ impl Store {
     /// file predates job options (no `jobs` table), or the row is
     /// unreadable (logged).
     pub(crate) fn job(&self, id: RunId) -> Option<JobRow> {
+        self.shared.as_ref()?.job(id)
+    }
+
+    /// The caller's keys of stored runs that are live, or that finished
+    /// at or after `since`, with the time they finished (`None`: live).
+    /// Read when a registry is created, to rebuild its key index. Scans
+    /// the `jobs` table (only runs with job options have a row).
+    pub(crate) fn keyed_since(
+        &self,
+        since: std::time::SystemTime,
+    ) -> Vec<(String, RunId, Option<std::time::SystemTime>)> {
+        self.shared
+            .as_ref()
+            .map(|s| s.keyed_since(since))
+            .unwrap_or_default()
+    }
+
+    /// Runs matching `query`, newest first.
+    ///
+    /// # Errors
+    /// `Error::Store` if the database cannot be read.
+    pub fn history(&self, query: &crate::run::RunQuery) -> Result<Vec<RunInfo>> {
+        match &self.shared {
+            None => Ok(Vec::new()),
+            Some(shared) => shared.history(query),
+        }
+    }
+
+    /// The orchestrators that started on this store, newest first, with
+    /// their liveness: for PostgreSQL, every node on record (gone ones for
+    /// a day); empty for the redb file, which one process holds.
+    ///
+    /// # Errors
+    /// `Error::Store` or `Error::StoreUnavailable` if the database cannot
+    /// be read.
+    pub fn nodes(&self) -> Result<Vec<NodeInfo>> {
+        match &self.shared {
+            None => Ok(Vec::new()),
+            Some(shared) => shared.nodes(),
+        }
+    }
+
+    /// Size of the database file in bytes (0 without one, and for
+    /// PostgreSQL).
+    pub fn file_size(&self) -> u64 {
+        self.shared.as_ref().map_or(0, |s| s.size())
+    }
+
+    /// The stored status of task `index` of graph `key` (any graph, also a
+    /// finished one retention has not removed): `None` if the graph or the
+    /// task is not stored, or the task never started (`Pending`).
+    pub(crate) fn graph_task_status(&self, key: [u8; 16], index: u32) -> Option<StoredTaskStatus> {
+        self.shared.as_ref()?.graph_task_status(key, index)
+    }
+
+    fn closed_error(&self) -> Error {
+        Error::Store {
+            path: self.path().map(Path::to_path_buf).unwrap_or_default(),
+            reason: "the store is closed (the orchestrator has shut down)".into(),
+        }
+    }
+}
+
+/// The redb backend of the store interface: the bodies are what `Store`
+/// did before there was a second backend.
+impl Engine for Shared {
+    fn location(&self) -> &Path {
+        &self.path
+    }
+
+    fn ops(&self) -> &mpsc::Sender<Op> {
+        &self.ops
+    }
+
+    fn close(&self) {
+        Shared::close(self);
+    }
+
+    fn faults(&self) -> Option<Arc<FaultSwitch>> {
+        Some(Arc::clone(&self.faults))
+    }
+
+    fn commits(&self) -> &LatencyWindow {
+        &self.commits
+    }
+
+    fn size(&self) -> u64 {
+        std::fs::metadata(&self.path).map_or(0, |m| m.len())
+    }
+
+    fn run(&self, id: RunId) -> Option<RunRow> {
+        self.read(|db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(RUNS)?;
+            Ok(table.get(id.as_bytes())?.map(|v| v.value().to_vec()))
+        })
+        .flatten()
+        .and_then(|bytes| decoded(id, &bytes))
+    }
+
+    fn run_with_output(&self, id: RunId) -> Option<(RunRow, Option<OutputRow>)> {
+        let (row, output) = self
+            .read(|db| {
+                let txn = db.begin_read()?;
+                let runs = txn.open_table(RUNS)?;
+                let Some(row) = runs.get(id.as_bytes())? else {
+                    return Ok(None);
+                };
+                let outputs = txn.open_table(OUTPUT)?;
+                let output = outputs.get(id.as_bytes())?.map(|v| v.value().to_vec());
+                Ok(Some((row.value().to_vec(), output)))
+            })
+            .flatten()?;
+        let row: RunRow = decoded(id, &row)?;
+        let output = output.and_then(|bytes| {
+            OutputRow::decode(&bytes)
+                .inspect_err(|e| tracing::warn!(run = %id, error = %e, "unreadable stored output"))
+                .ok()
+        });
+        Some((row, output))
+    }
+
+    fn task_of_run(&self, run: RunId) -> Option<crate::task::Task> {
+        self.read(|db| graphs::task_of_run(db, run)).flatten()
+    }
+
+    fn job(&self, id: RunId) -> Option<JobRow> {
         let bytes = self
             .read(|db| {
                 let txn = db.begin_read()?;
@@ -549,11 +703,7 @@ impl Store {
             .ok()
     }
 
-    /// The caller's keys of stored runs that are live, or that finished
-    /// at or after `since`, with the time they finished (`None`: live).
-    /// Read when a registry is created, to rebuild its key index. Scans
-    /// the `jobs` table (only runs with job options have a row).
-    pub(crate) fn keyed_since(
+    fn keyed_since(
         &self,
         since: std::time::SystemTime,
     ) -> Vec<(String, RunId, Option<std::time::SystemTime>)> {
@@ -561,73 +711,58 @@ impl Store {
             .unwrap_or_default()
     }
 
-    /// Runs matching `query`, newest first.
-    ///
-    /// # Errors
-    /// `Error::Store` if the file cannot be read.
-    pub fn history(&self, query: &crate::run::RunQuery) -> Result<Vec<RunInfo>> {
-        let Some(shared) = &self.shared else {
-            return Ok(Vec::new());
-        };
-        let db = shared.db.read();
+    fn history(&self, query: &crate::run::RunQuery) -> Result<Vec<RunInfo>> {
+        let db = self.db.read();
         let Some(db) = db.as_ref() else {
             return Err(self.unreadable_error());
         };
         history::scan(db, query).map_err(|e| Error::Store {
-            path: shared.path.clone(),
+            path: self.path.clone(),
             reason: format!("reading the history failed: {e}"),
         })
     }
 
-    /// Size of the database file in bytes (0 without one).
-    pub fn file_size(&self) -> u64 {
-        self.path()
-            .and_then(|p| std::fs::metadata(p).ok())
-            .map_or(0, |m| m.len())
-    }
-
-    /// The stored status of task `index` of graph `key` (any graph, also a
-    /// finished one retention has not removed): `None` if the graph or the
-    /// task is not stored, or the task never started (`Pending`).
-    pub(crate) fn graph_task_status(&self, key: [u8; 16], index: u32) -> Option<StoredTaskStatus> {
+    fn graph_task_status(&self, key: [u8; 16], index: u32) -> Option<StoredTaskStatus> {
         self.read(|db| graphs::task_status(db, key, index))
             .flatten()
     }
 
+    #[cfg(test)]
+    fn as_redb(&self) -> Option<&Shared> {
+        Some(self)
+    }
+}
+
+impl Shared {
     fn read<T>(&self, f: impl FnOnce(&Database) -> Result<T, redb::Error>) -> Option<T> {
-        let shared = self.shared.as_ref()?;
-        let db = shared.db.read();
+        let db = self.db.read();
         match f(db.as_ref()?) {
             Ok(value) => Some(value),
             Err(e) => {
-                tracing::warn!(path = %shared.path.display(), error = %e, "store read failed");
+                tracing::warn!(path = %self.path.display(), error = %e, "store read failed");
                 None
             }
         }
     }
 
-    fn decoded<T: serde::de::DeserializeOwned>(&self, id: RunId, bytes: &[u8]) -> Option<T> {
-        records::decode(bytes)
-            .inspect_err(|e| tracing::warn!(run = %id, error = %e, "unreadable stored record"))
-            .ok()
-    }
-
     /// Why there is no database to read: closed, or being reopened after
     /// a failed write.
     fn unreadable_error(&self) -> Error {
-        match &self.shared {
-            Some(shared) if shared.writer.lock().is_some() => Error::StoreUnavailable {
-                path: shared.path.clone(),
+        if self.writer.lock().is_some() {
+            return Error::StoreUnavailable {
+                path: self.path.clone(),
                 reason: "a write failed and the store is reopening; try again shortly".into(),
-            },
-            _ => self.closed_error(),
+            };
         }
-    }
-
-    fn closed_error(&self) -> Error {
         Error::Store {
-            path: self.path().map(Path::to_path_buf).unwrap_or_default(),
+            path: self.path.clone(),
             reason: "the store is closed (the orchestrator has shut down)".into(),
         }
     }
+}
+
+fn decoded<T: serde::de::DeserializeOwned>(id: RunId, bytes: &[u8]) -> Option<T> {
+    records::decode(bytes)
+        .inspect_err(|e| tracing::warn!(run = %id, error = %e, "unreadable stored record"))
+        .ok()
 }

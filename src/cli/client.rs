@@ -35,6 +35,9 @@ impl Source {
         if UnixStream::connect(dir.socket()).await.is_ok() {
             return Ok(Source::Served(dir.clone()));
         }
+        if let Some(pg) = dir.postgres() {
+            return open_postgres(pg).await;
+        }
         let path = dir.database();
         if !path.exists() {
             return Err(CliError::NoStore(dir.dir.clone()));
@@ -246,4 +249,31 @@ impl Conn {
             ))
         })
     }
+}
+
+/// Read a PostgreSQL store as it is (no recovery, no writer, no lock: the
+/// `up` that holds it keeps running).
+#[cfg(feature = "postgres")]
+async fn open_postgres(pg: crate::store::StoreConfig) -> Result<Source, CliError> {
+    let crate::store::StoreConfig::Postgres(url) = pg else {
+        return Err(CliError::Usage("not a PostgreSQL store".into()));
+    };
+    let opened = tokio::task::spawn_blocking(move || Store::open_postgres_read_only(url.as_str()))
+        .await
+        .map_err(|e| CliError::Usage(format!("opening the store failed: {e}")))?;
+    Ok(Source::File(opened?))
+}
+
+/// Without the `postgres` feature, a PostgreSQL store cannot be read.
+#[cfg(not(feature = "postgres"))]
+async fn open_postgres(pg: crate::store::StoreConfig) -> Result<Source, CliError> {
+    let url = match pg {
+        crate::store::StoreConfig::Postgres(url) => url.to_string(),
+        crate::store::StoreConfig::File(path) => path.display().to_string(),
+    };
+    Err(CliError::Runtime(crate::Error::InvalidStoreUrl {
+        url,
+        reason: "this build of taskorch has no PostgreSQL support: enable the `postgres` feature"
+            .into(),
+    }))
 }

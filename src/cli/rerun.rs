@@ -55,7 +55,7 @@ pub(super) async fn run(
     let dir = StoreDir::or_default(store);
     // Starting an orchestrator would create an empty store: there would
     // be nothing to rerun in it.
-    if !dir.database().exists() {
+    if !dir.exists() {
         return Err(CliError::NoStore(dir.dir.clone()));
     }
     let orch = dir.start(config_for(1)).await?;

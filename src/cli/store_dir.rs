@@ -8,10 +8,15 @@
 //!   trace.jsonl         the message trace of the last process that worked
 //!   trace.chrome.json   on the store, as JSON lines and as a Chrome trace
 //! ```
+//!
+//! `--store postgres://…` (feature `postgres`) keeps the store in that
+//! PostgreSQL database instead; the socket, pid file and traces then go in
+//! `./.taskorch/`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::store::StoreConfig;
 use crate::{Config, Orchestrator};
 
 use super::CliError;
@@ -37,20 +42,52 @@ impl StoreDir {
         self.dir.join("taskorch.redb")
     }
 
+    /// The PostgreSQL store `--store` names, if it is a URL.
+    pub(super) fn postgres(&self) -> Option<StoreConfig> {
+        match StoreConfig::parse(self.dir.to_str()?) {
+            StoreConfig::File(_) => None,
+            pg => Some(pg),
+        }
+    }
+
+    /// Whether the store exists: the file, or for PostgreSQL (created by
+    /// the first start) always.
+    pub(super) fn exists(&self) -> bool {
+        self.postgres().is_some() || self.database().exists()
+    }
+
+    /// How the store is named in messages: the directory, or the URL
+    /// without its password.
+    pub(super) fn shown(&self) -> String {
+        match self.postgres() {
+            Some(StoreConfig::Postgres(url)) => url.to_string(),
+            _ => self.dir.display().to_string(),
+        }
+    }
+
+    /// Where the local files go: the directory, or `./.taskorch/` for a
+    /// PostgreSQL store.
+    fn local(&self) -> PathBuf {
+        match self.postgres() {
+            Some(_) => PathBuf::from(DEFAULT_DIR),
+            None => self.dir.clone(),
+        }
+    }
+
     pub(super) fn socket(&self) -> PathBuf {
-        self.dir.join("up.sock")
+        self.local().join("up.sock")
     }
 
     pub(super) fn pid_file(&self) -> PathBuf {
-        self.dir.join("up.pid")
+        self.local().join("up.pid")
     }
 
     pub(super) fn trace_jsonl(&self) -> PathBuf {
-        self.dir.join("trace.jsonl")
+        self.local().join("trace.jsonl")
     }
 
     pub(super) fn trace_chrome(&self) -> PathBuf {
-        self.dir.join("trace.chrome.json")
+        self.local().join("trace.chrome.json")
     }
 
     /// Who holds the store, from the pid file a `taskorch up` leaves
@@ -74,7 +111,16 @@ impl StoreDir {
 
     /// Start an orchestrator on this store (created if missing).
     pub(super) async fn start(&self, config: Config) -> Result<Orchestrator, CliError> {
-        let config = config.store(self.database());
+        let config = match self.postgres() {
+            Some(pg) => {
+                // The redb store creates its directory; here nothing else
+                // would, and the socket and pid file go in it.
+                std::fs::create_dir_all(self.local())
+                    .map_err(CliError::io(format!("creating {DEFAULT_DIR}")))?;
+                config.store(pg)
+            }
+            None => config.store(self.database()),
+        };
         match Orchestrator::start(config).await {
             Ok(orch) => Ok(orch),
             Err(e) if e.is_store_in_use() => Err(self.in_use()),

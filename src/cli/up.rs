@@ -165,7 +165,7 @@ pub(super) async fn run(
     say(format_args!(
         "taskorch up {}: store {}, pid {pid}; {}",
         args.file.display(),
-        dir.dir.display(),
+        dir.shown(),
         match args.run_for {
             Some(d) => format!("stopping in {}", humantime::format_duration(d)),
             None => "Ctrl-C to stop".into(),

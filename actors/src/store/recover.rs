@@ -87,7 +87,7 @@ pub struct ResumedRun {
 }
 
 /// Why a run found `Running` is `Interrupted`.
-fn crash_error() -> ErrorRow {
+pub(super) fn crash_error() -> ErrorRow {
     ErrorRow::ActorFailed {
         actor: "runtime".into(),
         reason: "the application stopped (crash or kill) while the run was in flight".into(),

@@ -535,7 +535,7 @@ async fn graphs_are_recovered_settled_against_their_runs_and_retained() {
     assert_eq!(store.run(never).unwrap().status, RunStatus::Interrupted);
     assert!(found.queued.is_empty() && !found.interrupted.contains(&never));
     // Retention: of the five finished graphs, the two newest are kept.
-    let db = store.shared.as_ref().unwrap().db.read();
+    let db = store.shared.as_ref().unwrap().as_redb().unwrap().db.read();
     let txn = db.as_ref().unwrap().begin_read().unwrap();
     let table = txn.open_table(graphs::GRAPHS).unwrap();
     let kept: Vec<bool> = finished
@@ -850,7 +850,7 @@ async fn graph_extras_are_recovered_and_retained_with_their_graph() {
         store.journal(|| Op::GraphFinished { key });
     }
     store.sync().await.unwrap();
-    let db = store.shared.as_ref().unwrap().db.read();
+    let db = store.shared.as_ref().unwrap().as_redb().unwrap().db.read();
     let txn = db.as_ref().unwrap().begin_read().unwrap();
     let table = txn.open_table(graphs::GRAPH_EXTRAS).unwrap();
     assert!(table.get(&grown).unwrap().is_some(), "kept with its graph");
