@@ -22,7 +22,7 @@
 //!
 //! # Messages, trace and faults
 //! Each user actor runs inside a thin wrapper actor with the same message
-//! type, so the [`ActorRef`](ractor::ActorRef) the application holds is a
+//! type, so the [`ActorRef`] the application holds is a
 //! plain `ActorRef<M>`. The wrapper records every message in the message
 //! trace under the actor's name (kind, handling time; queue time and
 //! correlation when the message carries an [`Envelope`]: a
