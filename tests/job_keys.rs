@@ -1,14 +1,15 @@
 //! Caller-supplied keys and labels: a task whose key names a live run (or
 //! one finished within `Config::key_window`) gets that run back from
 //! `launch`, `run` and `run_batch`; concurrent submits of one key start
-//! one run; the key index survives a restart with the store; runs are
+//! one run (a `stream` of a live key follows the run instead); the key
+//! index survives a restart with the store; runs are
 //! found by key, label, name prefix, time and status, in memory and in
 //! the store.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use taskorch::{Config, Orchestrator, RunQuery, RunStatus, Task};
+use taskorch::{Config, Execution, Orchestrator, Request, RunQuery, RunStatus, Task};
 
 use crate::common::{fast_config, start_with, wait_for_status};
 
@@ -304,5 +305,134 @@ async fn store_retention_removes_label_entries_with_the_run() {
             == 2
     })
     .await;
+    orch.shutdown().await.unwrap();
+}
+
+/// A script that prints `one`, waits until `gate` exists, prints `two`.
+fn gated(gate: &Path) -> String {
+    format!(
+        "echo one; while [ ! -e '{}' ]; do sleep 0.02; done; echo two",
+        gate.display()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_stream_of_a_live_key_follows_the_first_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let gate = dir.path().join("gate");
+    let orch = start_with(fast_config()).await;
+    let mut owner = orch
+        .stream(Task::shell(gated(&gate)).key("watch"))
+        .await
+        .unwrap();
+    assert!(owner.is_owner());
+    assert_eq!(owner.next_line().await.unwrap().text, "one");
+
+    // Different content, same key: nothing new starts; the backlog, then
+    // the live lines of the first run.
+    let mut follower = orch
+        .stream(Task::shell("echo other").key("watch"))
+        .await
+        .unwrap();
+    assert_eq!(follower.run_id(), owner.run_id());
+    assert!(!follower.is_owner());
+    let by_execute = orch
+        .execute(Request::new(Task::command("true").key("watch")).streaming(true))
+        .await
+        .unwrap();
+    let Execution::Streaming(mut chunks) = by_execute else {
+        panic!("streaming(true) answers with a stream");
+    };
+    assert_eq!(chunks.run_id(), owner.run_id());
+    assert_eq!(
+        orch.launch(Task::command("true").key("watch"))
+            .await
+            .unwrap(),
+        owner.run_id()
+    );
+    assert_eq!(follower.next_line().await.unwrap().text, "one");
+    std::fs::write(&gate, b"").unwrap();
+    assert_eq!(owner.next_line().await.unwrap().text, "two");
+    assert_eq!(follower.next_line().await.unwrap().text, "two");
+    assert!(follower.next_line().await.is_none());
+    // A follower's chunks are its lines with their newline.
+    let first = chunks.next_chunk().await.unwrap();
+    assert_eq!(first.bytes, b"one\n");
+    assert_eq!(chunks.next_chunk().await.unwrap().bytes, b"two\n");
+    assert!(chunks.next_chunk().await.is_none());
+    assert_eq!(follower.missed(), 0);
+
+    let (a, b) = (owner.wait().await.unwrap(), follower.wait().await.unwrap());
+    assert_eq!(a.run_id, b.run_id);
+    assert_eq!(b.stdout_str(), "one\ntwo\n");
+    assert_eq!(orch.runs().len(), 1, "one run for four submits of the key");
+
+    // Finished within the window: a stream replays what the ring kept and
+    // ends at once.
+    let mut late = orch
+        .stream(Task::shell("echo late").key("watch"))
+        .await
+        .unwrap();
+    assert_eq!(late.run_id(), a.run_id);
+    assert_eq!(late.next_line().await.unwrap().text, "one");
+    assert_eq!(late.next_line().await.unwrap().text, "two");
+    assert!(late.next_line().await.is_none());
+    assert_eq!(late.wait().await.unwrap().exit_code, Some(0));
+    assert_eq!(orch.runs().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_streams_of_one_key_start_exactly_one_run() {
+    let orch = start_with(fast_config()).await;
+    let streams = (0..16).map(|i| {
+        let orch = orch.orch.clone();
+        tokio::spawn(async move {
+            let stream = orch
+                .stream(Task::shell(format!("sleep 0.2; echo {i}")).key("race"))
+                .await
+                .unwrap();
+            (stream.run_id(), stream.is_owner())
+        })
+    });
+    let got: Vec<_> = futures::future::join_all(streams)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert!(got.iter().all(|(id, _)| *id == got[0].0), "{got:?}");
+    assert_eq!(got.iter().filter(|(_, owner)| *owner).count(), 1);
+    assert_eq!(orch.runs().len(), 1, "no other run was admitted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_of_a_key_after_a_restart_follows_the_stored_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.redb");
+    let first = {
+        let orch = Orchestrator::start(stored(&db)).await.unwrap();
+        let stream = orch
+            .stream(Task::shell("echo hello; echo world >&2").key("report"))
+            .await
+            .unwrap();
+        let out = stream.wait().await.unwrap();
+        orch.shutdown().await.unwrap();
+        out.run_id
+    };
+    let orch = Orchestrator::start(stored(&db)).await.unwrap();
+    let mut again = orch
+        .stream(Task::shell("echo other").key("report"))
+        .await
+        .unwrap();
+    assert_eq!(again.run_id(), first, "the key names the stored run");
+    assert!(!again.is_owner());
+    let mut lines = Vec::new();
+    while let Some(line) = again.next_line().await {
+        lines.push(line.text);
+    }
+    lines.sort();
+    assert_eq!(lines, ["hello", "world"]);
+    let out = again.wait().await.unwrap();
+    assert_eq!((out.run_id, out.exit_code), (first, Some(0)));
+    assert_eq!(orch.runs().len(), 0, "nothing new was admitted");
     orch.shutdown().await.unwrap();
 }

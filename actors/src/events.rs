@@ -327,6 +327,9 @@ pub enum EventBody {
 // They take the run's data, not the registry's `RunRecord`: the events sit
 // below the registry, which calls them.
 
+/// The correlation id as events carry it. Formatting it costs more than
+/// the rest of a run's event bookkeeping, so callers ask only while
+/// somebody subscribes (`Events::is_active`).
 fn correlation_id(correlation: Option<Correlation>) -> Option<String> {
     correlation.map(|c| c.id.to_string())
 }
@@ -338,6 +341,9 @@ pub(crate) fn run_queued(
     name: &str,
     pattern: Pattern,
 ) {
+    if !events.is_active() {
+        return;
+    }
     events.emit(correlation_id(correlation), || EventBody::RunQueued {
         run_id,
         name: name.to_string(),
@@ -346,6 +352,9 @@ pub(crate) fn run_queued(
 }
 
 pub(crate) fn run_started(events: &Events, correlation: Option<Correlation>, run_id: RunId) {
+    if !events.is_active() {
+        return;
+    }
     events.emit(correlation_id(correlation), || EventBody::RunStarted {
         run_id,
     });

@@ -10,7 +10,8 @@
 //! - [`ExecutorMessage::Stream`]: the same, but answer as soon as the run
 //!   is registered, with a [`RunStream`] reading the run's line ring from
 //!   its first line. The run is owned by this incarnation exactly like a
-//!   `Run`; the stream only reads the registry.
+//!   `Run`; the stream only reads the registry. A task whose key names a
+//!   live or recent run starts nothing: the answer follows that run.
 //! - [`ExecutorMessage::Status`]: how many runs are in flight.
 //!
 //! # Supervision
@@ -198,12 +199,22 @@ async fn run_streamed(ctx: &Context, owner: &Owner, task: Arc<Task>, reply: Repl
         Ok(prepared) => prepared,
         Err(e) => return reply.send(Err(e)),
     };
-    let record = ctx.registry().admit(
+    let record = match ctx.registry().admit_keyed(
         crate::registry::Admission::new(prepared.task.display_name(), Pattern::LongRunning)
             .journal(crate::registry::Journal::WithTask(&prepared.task))
             .job(prepared.task.job())
             .parent(Some(owner.token())),
-    );
+    ) {
+        crate::registry::Keyed::New(record) => record,
+        // Its key names a live or recent run: follow that run through its
+        // ring. Taking over the lossless queue would rob the stream that
+        // started it, and a second queue would make the run wait for two
+        // readers (see `stream` module docs, "Keys").
+        crate::registry::Keyed::Existing(record) => {
+            let lines = record.subscribe_output(ctx.limits().lines);
+            return reply.send(Ok(RunStream::follow(record, lines)));
+        }
+    };
     record.correlate(reply.correlation());
     // Owned before the run starts, so the stream sees every byte.
     let lines = record.own_output(ctx.limits().lines);

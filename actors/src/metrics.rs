@@ -17,8 +17,10 @@
 //! `await`. A run costs a handful of relaxed `fetch_add`s on counters
 //! indexed by pattern and status, one compare-and-swap per rate ring
 //! (starts, finishes), one store into a latency window per measured time,
-//! and two clock readings (`tokio::time::Instant`, so tests on paused time
-//! see exact times). Restarts take a small lock, but only on a restart.
+//! and three clock readings (`tokio::time::Instant`, so tests on paused time
+//! see exact times): at admission, and the start and end readings the
+//! runner takes anyway, which also time the run (`Output::duration`) and
+//! stamp its trace event, so one reading serves all three. Restarts take a small lock, but only on a restart.
 //! Everything that costs (copying and sorting windows, building maps) is
 //! done by [`MetricsRecorder::snapshot`], i.e. by whoever asks.
 //!
@@ -180,7 +182,20 @@ impl MetricsRecorder {
     /// A run of `pattern` admitted at `queued` started; answers the time
     /// stamp it keeps for [`finished`](Self::finished).
     pub fn started(&self, pattern: Pattern, queued: u64) -> u64 {
-        let now = self.now();
+        self.started_at(pattern, queued, Instant::now())
+    }
+
+    /// The time stamp of clock reading `at` (0 for a reading before the
+    /// recorder was made).
+    pub(crate) fn stamp(&self, at: Instant) -> u64 {
+        nanos(at.saturating_duration_since(self.epoch))
+    }
+
+    /// [`started`](Self::started) at clock reading `at`, which the caller
+    /// also uses (the runner times the run and traces it from the same
+    /// reading: one clock read, not three).
+    pub(crate) fn started_at(&self, pattern: Pattern, queued: u64, at: Instant) -> u64 {
+        let now = self.stamp(at);
         let p = &self.patterns[pattern_index(pattern)];
         p.started.fetch_add(1, Ordering::Relaxed);
         self.moved(p, RunStatus::Queued, RunStatus::Running);
@@ -192,7 +207,20 @@ impl MetricsRecorder {
     /// A run of `pattern` went from `from` to the terminal `to`; `started`
     /// is its start's time stamp (`None` if it never ran).
     pub fn finished(&self, pattern: Pattern, from: RunStatus, to: RunStatus, started: Option<u64>) {
-        let now = self.now();
+        self.finished_at(pattern, from, to, started, Instant::now());
+    }
+
+    /// [`finished`](Self::finished) at clock reading `at` (see
+    /// [`started_at`](Self::started_at)).
+    pub(crate) fn finished_at(
+        &self,
+        pattern: Pattern,
+        from: RunStatus,
+        to: RunStatus,
+        started: Option<u64>,
+        at: Instant,
+    ) {
+        let now = self.stamp(at);
         let p = &self.patterns[pattern_index(pattern)];
         p.finished[status_index(to)].fetch_add(1, Ordering::Relaxed);
         self.moved(p, from, to);

@@ -715,6 +715,14 @@ impl Gate {
     /// caller once the lock is released ([`hand_over`]).
     fn dispatch(self: &Arc<Self>, state: &mut State) -> Vec<(oneshot::Sender<Permit>, Permit)> {
         let mut grants = Vec::new();
+        // Every run's permit release dispatches; with nobody waiting there
+        // is nothing to grant, and no clock to read.
+        if state.free == 0
+            || (state.default.waiters.is_empty()
+                && state.lanes.values().all(|lane| lane.waiters.is_empty()))
+        {
+            return grants;
+        }
         let now = Instant::now();
         while state.free > 0 {
             let mut best: Option<(Key, Option<Arc<str>>)> = None;

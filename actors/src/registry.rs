@@ -120,7 +120,9 @@ pub struct Admission<'a> {
     /// What a store keeps of it.
     pub journal: Journal<'a>,
     /// Its task's job options (none by default; see [`Admission::job`]).
-    pub job: crate::task::JobOptions,
+    /// Borrowed from the task where it can be: most runs have none, and
+    /// the record copies them only if there are some.
+    pub job: std::borrow::Cow<'a, crate::task::JobOptions>,
     /// When it is due, if already fixed (a run restored from the store);
     /// otherwise computed from `job.start` and `queued`.
     pub due: Option<SystemTime>,
@@ -139,7 +141,7 @@ impl<'a> Admission<'a> {
             queued: SystemTime::now(),
             parent: None,
             journal: Journal::Skip,
-            job: crate::task::JobOptions::default(),
+            job: std::borrow::Cow::Owned(crate::task::JobOptions::default()),
             due: None,
             rerun_of: None,
         }
@@ -447,6 +449,19 @@ impl Registry {
         record: &RunRecord,
         outcome: Result<Output>,
     ) -> Result<RunStatus, IllegalTransition> {
+        self.finish_timed(record, outcome, tokio::time::Instant::now())
+            .await
+    }
+
+    /// [`finish`](Self::finish), timed (for the metrics) by the caller's
+    /// monotonic clock reading `at`: the runner's end-of-run reading, which
+    /// also gives the run's duration and its trace event's end.
+    pub(crate) async fn finish_timed(
+        &self,
+        record: &RunRecord,
+        outcome: Result<Output>,
+        at: tokio::time::Instant,
+    ) -> Result<RunStatus, IllegalTransition> {
         let now = SystemTime::now();
         if self.store.is_enabled() {
             self.journal_end(record, &outcome, now)?;
@@ -454,7 +469,7 @@ impl Registry {
                 tracing::error!(run = %record.id, error = %e, "the end of the run is not durable");
             }
         }
-        self.finish_at(record, outcome, now)
+        self.finish_at(record, outcome, now, at)
     }
 
     /// [`finish`](Self::finish) without waiting for the store's commit
@@ -465,11 +480,22 @@ impl Registry {
         record: &RunRecord,
         outcome: Result<Output>,
     ) -> Result<RunStatus, IllegalTransition> {
+        self.finish_now_timed(record, outcome, tokio::time::Instant::now())
+    }
+
+    /// [`finish_now`](Self::finish_now), timed by the caller's monotonic
+    /// clock reading `at` (see [`finish_timed`](Self::finish_timed)).
+    pub(crate) fn finish_now_timed(
+        &self,
+        record: &RunRecord,
+        outcome: Result<Output>,
+        at: tokio::time::Instant,
+    ) -> Result<RunStatus, IllegalTransition> {
         let now = SystemTime::now();
         if self.store.is_enabled() {
             self.journal_end(record, &outcome, now)?;
         }
-        self.finish_at(record, outcome, now)
+        self.finish_at(record, outcome, now, at)
     }
 
     /// Record `outcome` here only, journaling nothing: the store keeps the
@@ -484,15 +510,22 @@ impl Registry {
         record: &RunRecord,
         outcome: Result<Output>,
     ) -> Result<RunStatus, IllegalTransition> {
-        self.finish_at(record, outcome, SystemTime::now())
+        self.finish_at(
+            record,
+            outcome,
+            SystemTime::now(),
+            tokio::time::Instant::now(),
+        )
     }
 
-    /// [`finish`](Self::finish) at time `now`, without journaling.
+    /// [`finish`](Self::finish) at time `now` (`at` on the monotonic
+    /// clock), without journaling.
     fn finish_at(
         &self,
         record: &RunRecord,
         outcome: Result<Output>,
         now: SystemTime,
+        at: tokio::time::Instant,
     ) -> Result<RunStatus, IllegalTransition> {
         let status = terminal_status(&outcome);
         let event = crate::events::finish_summary(&record.events, &outcome);
@@ -503,11 +536,12 @@ impl Registry {
             let from = state.status;
             state.advance(record.id, status, now)?;
             if let Some(metrics) = &record.metrics {
-                metrics.finished(
+                metrics.finished_at(
                     record.pattern,
                     from,
                     status,
                     (state.started_at != NOT_STARTED).then_some(state.started_at),
+                    at,
                 );
             }
             if let Ok(out) = &outcome {
@@ -748,12 +782,18 @@ impl RunRecord {
     /// With a store, the start is journaled; the runner waits for it to be
     /// durable ([`durable`](Self::durable)) before any work starts.
     pub fn start(&self) -> Result<(), IllegalTransition> {
+        self.start_at(tokio::time::Instant::now())
+    }
+
+    /// [`start`](Self::start), timed by the caller's monotonic clock
+    /// reading `at` (see [`MetricsRecorder::started_at`]).
+    pub(crate) fn start_at(&self, at: tokio::time::Instant) -> Result<(), IllegalTransition> {
         let now = SystemTime::now();
         {
             let mut state = self.state.lock();
             state.advance(self.id, RunStatus::Running, now)?;
             if let Some(metrics) = &self.metrics {
-                state.started_at = metrics.started(self.pattern, self.queued_at);
+                state.started_at = metrics.started_at(self.pattern, self.queued_at, at);
             }
         }
         durable::journal_started(self, now);

@@ -26,7 +26,7 @@
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant as StdInstant};
+use std::time::Duration;
 
 use futures::FutureExt;
 use tokio::time::Instant;
@@ -200,7 +200,13 @@ async fn execute_in(
 ) -> Result<Output> {
     // Off, the trace costs no clock reads either.
     let traced = ctx.trace().is_on();
-    let entered = if traced { crate::trace::now() } else { 0 };
+    // On the runtime's clock, like the run's start and end readings, so
+    // the three stay in order under tokio's paused clock too.
+    let entered = if traced {
+        trace_ticks(Instant::now())
+    } else {
+        0
+    };
     let correlation = record.correlation().map(|c| c.id);
     let span = tracing::debug_span!(
         target: "taskorch::run",
@@ -217,12 +223,17 @@ async fn execute_in(
     }
     #[cfg(feature = "otel")]
     crate::trace::otel::adopt(&span, record.correlation().and_then(|c| c.otel_parent));
-    let mut started = None;
+    let mut times = RunTimes::default();
     let guard = RunGuard::new(ctx, record, owner.actor);
-    let driven = AssertUnwindSafe(drive(ctx, record, prepared, owner, held, &mut started))
-        .catch_unwind()
-        .instrument(span.clone())
-        .await;
+    let driven = {
+        // Pinned where it is made: the run's future is large, and each
+        // adapter below would otherwise move it again.
+        let driving = std::pin::pin!(drive(ctx, record, prepared, owner, held, &mut times));
+        AssertUnwindSafe(driving)
+            .catch_unwind()
+            .instrument(span.clone())
+            .await
+    };
     let result = match driven {
         Ok(result) => result,
         Err(payload) => {
@@ -234,20 +245,48 @@ async fn execute_in(
     drop(guard);
     span.record("status", record.status().as_str());
     let ok = matches!(&result, Ok(out) if out.success());
-    ctx.trace()
-        .run(owner.actor, record.id(), correlation, entered, started, ok);
+    if traced {
+        // A run stopped before it started, or whose task panicked, has no
+        // end reading of its own.
+        let ended = times.ended.unwrap_or_else(Instant::now);
+        ctx.trace().run(
+            owner.actor,
+            record.id(),
+            correlation,
+            entered,
+            times.started.map(trace_ticks),
+            Some(trace_ticks(ended)),
+            ok,
+        );
+    }
     result
 }
 
-/// [`execute_in`] without the trace; notes in `started_at` when the run
-/// got its execution permit.
+/// The clock readings of a run that [`drive`] takes and [`execute_in`]
+/// traces: one reading at the start and one at the end serve the metrics,
+/// `Output::duration` and the trace event alike.
+#[derive(Debug, Default)]
+struct RunTimes {
+    /// When the run got its execution permit and started.
+    started: Option<Instant>,
+    /// When its work ended (before its end was recorded).
+    ended: Option<Instant>,
+}
+
+/// The trace clock reading of `at`.
+fn trace_ticks(at: Instant) -> u64 {
+    crate::trace::ticks(at.into_std())
+}
+
+/// [`execute_in`] without the trace; notes in `times` when the run got its
+/// execution permit and when its work ended.
 async fn drive(
     ctx: &Context,
     record: &RunRecord,
     prepared: &Prepared,
     owner: &Owner,
     held: Option<OwnedPermit>,
-    started_at: &mut Option<u64>,
+    times: &mut RunTimes,
 ) -> Result<Output> {
     let Some(token) = record.token() else {
         // Ended before it started (cancelled while queued).
@@ -262,16 +301,18 @@ async fn drive(
         biased;
         _ = token.cancelled() => {
             let stopped = Err(stop_error(record, owner));
-            let _ = ctx.registry().finish(record, stopped.clone()).await;
+            let _ = finish(ctx, record, stopped.clone(), Instant::now()).await;
             return record.outcome().unwrap_or(stopped);
         }
         permit = permit_for(ctx, record, held) => permit,
     };
-    if record.start().is_err() {
+    let started = Instant::now();
+    if record.start_at(started).is_err() {
         return record
             .outcome()
             .unwrap_or_else(|| Err(stop_error(record, owner)));
     }
+    times.started = Some(started);
     // Durable store: the start is committed before any work starts, so a
     // run found `Queued` after a crash certainly never started and may be
     // started again (see `store`). Nothing to wait for without a store.
@@ -280,10 +321,6 @@ async fn drive(
         let _ = ctx.registry().finish_now(record, failed.clone());
         return failed;
     }
-    if ctx.trace().is_on() {
-        *started_at = Some(crate::trace::now());
-    }
-    let started = StdInstant::now();
     let task = &prepared.task;
     // The injected fault `PanicInRun` hits the run's first attempt.
     let mut inject_panic = ctx.panic_in_run(owner.actor);
@@ -292,8 +329,16 @@ async fn drive(
         attempt += 1;
         record.set_attempt(attempt);
         let fault = std::mem::take(&mut inject_panic);
-        let attempt_future = attempt_once(ctx, record, prepared, &token, owner, fault);
-        let result = guarded(ctx, task, attempt_future).await;
+        let result = match admit_attempt(ctx, task) {
+            Err(refused) => Err(refused),
+            Ok(trial) => {
+                let result = attempt_once(ctx, record, prepared, &token, owner, fault).await;
+                if let Some(trial) = trial {
+                    trial.record(&result);
+                }
+                result
+            }
+        };
         let failed = match &result {
             Ok(out) => !out.success(),
             Err(e) => e.is_retryable(),
@@ -309,15 +354,36 @@ async fn drive(
             _ = token.cancelled() => break Err(stop_error(record, owner)),
         }
     };
+    let ended = Instant::now();
+    times.ended = Some(ended);
     let result = result.map(|mut out| {
         out.attempts = attempt;
-        out.duration = started.elapsed();
+        out.duration = ended.saturating_duration_since(started);
         out
     });
     // `finish` refuses only a second outcome, which cannot happen here: this
     // task is the run's only runner. Durable before its waiters hear of it.
-    let _ = ctx.registry().finish(record, result.clone()).await;
+    let registry = ctx.registry();
+    if registry.store().is_enabled() {
+        // Boxed: see `finish`.
+        let _ = Box::pin(registry.finish_timed(record, result.clone(), ended)).await;
+    } else {
+        let _ = registry.finish_now_timed(record, result.clone(), ended);
+    }
     result
+}
+
+/// End `record` with `outcome` (see `Registry::finish_timed`), its end
+/// read at `at`. Boxed: the future that waits for the store's commit is
+/// ~400 bytes, and inline it would grow every run's future (which must
+/// stay small to be cheap to allocate) for the runs without a store too.
+async fn finish(
+    ctx: &Context,
+    record: &RunRecord,
+    outcome: Result<Output>,
+    at: Instant,
+) -> std::result::Result<crate::run::RunStatus, crate::registry::IllegalTransition> {
+    Box::pin(ctx.registry().finish_timed(record, outcome, at)).await
 }
 
 /// What a caller watching the run hears of failed attempt `attempt`.
@@ -343,7 +409,7 @@ async fn panicked(ctx: &Context, record: &RunRecord, message: String) -> Result<
         message,
     };
     tracing::error!(run = %record.id(), %error, "a run's task panicked");
-    match ctx.registry().finish(record, Err(error.clone())).await {
+    match finish(ctx, record, Err(error.clone()), Instant::now()).await {
         Ok(_) => Err(error),
         // It had ended before the panic: that outcome stands.
         Err(_) => record.outcome().unwrap_or(Err(error)),
@@ -598,20 +664,21 @@ pub(crate) async fn drain_runs(
     let _ = tokio::time::timeout(bound, runs.wait()).await;
 }
 
-/// Run one attempt under the runtime's halt and the task's breaker: refused
-/// at once while halted or while the breaker is open; otherwise run, and
-/// count its outcome. Here, not in `breaker.rs`: it reads the runtime's
+/// Admit one attempt under the runtime's halt and the task's breaker:
+/// refused at once while halted or while the breaker is open; otherwise
+/// the breaker's trial (if the task has a breaker), which counts the
+/// attempt's outcome. Here, not in `breaker.rs`: it reads the runtime's
 /// halt and the task, which sit above the breakers.
-async fn guarded<F>(ctx: &Context, task: &Task, attempt: F) -> Result<Output>
-where
-    F: std::future::Future<Output = Result<Output>>,
-{
+///
+/// A plain function, not an async wrapper around the attempt: a wrapper
+/// future would hold the attempt's future twice (as its argument and as
+/// what it awaits), adding ~600 bytes to every run's future.
+fn admit_attempt<'a>(
+    ctx: &'a Context,
+    task: &'a Task,
+) -> Result<Option<crate::breaker::Trial<'a>>> {
     ctx.halt().check()?;
-    let Some(spec) = task.breaker_spec() else {
-        return attempt.await;
-    };
-    let trial = ctx.breakers().admit(spec)?;
-    let result = attempt.await;
-    trial.record(&result);
-    result
+    task.breaker_spec()
+        .map(|spec| ctx.breakers().admit(spec))
+        .transpose()
 }

@@ -8,6 +8,18 @@
 //! | `orch.subscribe_output(id)` | the ring's backlog, then live lines | skips what the ring dropped (`missed`) |
 //! | `orch.output(id)` | what the ring holds now | `CapturedOutput::dropped` counts the rest |
 //! | `Output::stdout`/`stderr` | the first `max_output` bytes | `*_truncated`, `*_dropped` |
+//! | a [`RunStream`] that follows a keyed run | as `subscribe_output` | as `subscribe_output` |
+//!
+//! # Keys
+//! A task's key ([`Task::key`](crate::Task::key)) names one run, as for
+//! `launch` and `run`: streaming a task whose key names a live run (or
+//! one finished within `Retention::key_window`) starts nothing. The
+//! answer is a [`RunStream`] that *follows* that run
+//! ([`is_owner`](RunStream::is_owner) is `false`): it reads the run's ring
+//! like `subscribe_output` (the backlog it still holds, then live lines),
+//! and its `wait` gives the run's outcome. It does not take over the
+//! lossless queue of the stream that started the run: that one keeps every
+//! byte and its back-pressure, and a follower never slows the run down.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -17,7 +29,7 @@ use futures::Stream;
 use futures::stream::FusedStream;
 
 use crate::error::Result;
-use crate::lines::OwnedOutput;
+use crate::lines::{OutputSubscription, OwnedOutput};
 use crate::output::{Output, OutputChunk, OutputLine};
 use crate::registry::RunRecord;
 use crate::run::{RunId, RunStatus};
@@ -58,6 +70,14 @@ use crate::run::{RunId, RunStatus};
 ///   [`OutputLine::seq`] strictly increasing and equal to the `seq` the
 ///   ring gives the same line.
 ///
+/// # Following a keyed run
+/// A stream of a task whose key names a live or recent run follows that
+/// run instead of starting another (see the module docs): it reads the
+/// bounded ring, so it may miss lines ([`missed`](Self::missed)), and
+/// [`next_chunk`](Self::next_chunk) gives lines, not the raw bytes.
+/// [`cancel`](Self::cancel) and [`cancel_on_drop`](Self::cancel_on_drop)
+/// act on that shared run.
+///
 /// # Dropping
 /// Dropping a `RunStream` does **not** cancel the run: it keeps going
 /// (its output now only into the bounded ring, so nothing waits for a
@@ -69,17 +89,43 @@ use crate::run::{RunId, RunStatus};
 #[derive(Debug)]
 pub struct RunStream {
     record: Arc<RunRecord>,
-    out: OwnedOutput,
+    out: Reader,
     cancel_on_drop: bool,
+}
+
+/// Where a [`RunStream`] reads the output from.
+#[derive(Debug)]
+enum Reader {
+    /// The run's lossless queue: this handle started the run.
+    Owner(OwnedOutput),
+    /// The run's ring: the run was started by another submit of its key.
+    Follower(OutputSubscription),
 }
 
 impl RunStream {
     pub(crate) fn new(record: Arc<RunRecord>, out: OwnedOutput) -> Self {
         RunStream {
             record,
-            out,
+            out: Reader::Owner(out),
             cancel_on_drop: false,
         }
+    }
+
+    /// A stream following `record`, a run its task's key named, through
+    /// the reader `sub` of its ring.
+    pub(crate) fn follow(record: Arc<RunRecord>, sub: OutputSubscription) -> Self {
+        RunStream {
+            record,
+            out: Reader::Follower(sub),
+            cancel_on_drop: false,
+        }
+    }
+
+    /// Whether this handle started its run and reads it losslessly;
+    /// `false` for a stream that follows a run its task's key named (see
+    /// the type docs).
+    pub fn is_owner(&self) -> bool {
+        matches!(self.out, Reader::Owner(_))
     }
 
     /// The run's id.
@@ -104,12 +150,16 @@ impl RunStream {
     /// Cancel safe: a line is taken only when it is returned, so a
     /// `next_line` dropped in a `select!` loses nothing.
     pub async fn next_line(&mut self) -> Option<OutputLine> {
-        std::future::poll_fn(|cx| self.out.poll_line(cx)).await
+        std::future::poll_fn(|cx| self.poll_line(cx)).await
     }
 
     /// The next raw chunk of output, stdout and stderr kept apart; `None`
     /// once the run has ended and every byte has been read. The bytes are
     /// exactly what the child wrote (see [`OutputChunk`]).
+    ///
+    /// A stream that follows a keyed run reads a ring of lines, not bytes:
+    /// each chunk is then one line, its text followed by `\n`, with the
+    /// attempt the run was at when the line was read.
     ///
     /// # Errors
     /// None: the end of the output is `None`, and how the run ended is for
@@ -118,34 +168,69 @@ impl RunStream {
     /// # Cancel safety
     /// Cancel safe: a chunk is taken only when it is returned.
     pub async fn next_chunk(&mut self) -> Option<OutputChunk> {
-        std::future::poll_fn(|cx| self.out.poll_chunk(cx)).await
+        std::future::poll_fn(|cx| match &mut self.out {
+            Reader::Owner(out) => out.poll_chunk(cx),
+            Reader::Follower(sub) => Pin::new(sub).poll_next(cx).map(|line| {
+                line.map(|line| {
+                    let mut bytes = line.text.into_bytes();
+                    bytes.push(b'\n');
+                    OutputChunk {
+                        stream: line.stream,
+                        bytes,
+                        attempt: self.record.attempt(),
+                    }
+                })
+            }),
+        })
+        .await
     }
 
-    /// Lines this stream never returned: always 0, as the run's own stream
-    /// is lossless (see the type docs). Kept for readers written against
-    /// the ring, where `OutputSubscription::missed` can be non-zero.
+    /// Lines this stream never returned: always 0 for the run's own stream,
+    /// which is lossless (see the type docs); for a stream that follows a
+    /// keyed run, the lines the ring dropped before it read them (as
+    /// `OutputSubscription::missed`).
     pub fn missed(&self) -> u64 {
-        0
+        match &self.out {
+            Reader::Owner(_) => 0,
+            Reader::Follower(sub) => sub.missed(),
+        }
     }
 
-    /// Bytes read from the child and not yet returned by this stream.
+    /// Bytes read from the child and not yet returned by this stream (0
+    /// for a follower, which queues nothing).
     pub fn queued_bytes(&self) -> usize {
-        self.out.queued_bytes()
+        match &self.out {
+            Reader::Owner(out) => out.queued_bytes(),
+            Reader::Follower(_) => 0,
+        }
     }
 
     /// The most bytes this stream's queue ever held: the memory a slow
     /// reader costs, at most `OWNER_QUEUE_BYTES` plus one read (64 KiB),
     /// plus `OWNER_ENDING_ALLOWANCE` for what the pipes hold when the
-    /// process group is gone.
+    /// process group is gone (0 for a follower).
     pub fn peak_queued_bytes(&self) -> usize {
-        self.out.peak_queued_bytes()
+        match &self.out {
+            Reader::Owner(out) => out.peak_queued_bytes(),
+            Reader::Follower(_) => 0,
+        }
     }
 
     /// Whether the line last returned is a piece of a line longer than
     /// `Config::max_line_bytes`, cut at that cap and continued by the next
     /// line of the same stream.
     pub fn last_split(&self) -> bool {
-        self.out.last_split()
+        match &self.out {
+            Reader::Owner(out) => out.last_split(),
+            Reader::Follower(sub) => sub.last_split(),
+        }
+    }
+
+    fn poll_line(&mut self, cx: &mut Context<'_>) -> Poll<Option<OutputLine>> {
+        match &mut self.out {
+            Reader::Owner(out) => out.poll_line(cx),
+            Reader::Follower(sub) => Pin::new(sub).poll_next(cx),
+        }
     }
 
     /// The run's failed attempts that are being retried (the task's
@@ -173,7 +258,9 @@ impl RunStream {
     /// [`cancel_on_drop`](Self::cancel_on_drop) was set.
     pub async fn wait(mut self) -> Result<Output> {
         // Nobody reads this stream from here on: it must not hold the child.
-        self.out.release();
+        if let Reader::Owner(out) = &mut self.out {
+            out.release();
+        }
         self.record.wait().await
     }
 
@@ -196,13 +283,16 @@ impl Stream for RunStream {
     type Item = OutputLine;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<OutputLine>> {
-        self.get_mut().out.poll_line(cx)
+        self.get_mut().poll_line(cx)
     }
 }
 
 impl FusedStream for RunStream {
     fn is_terminated(&self) -> bool {
-        self.out.is_done()
+        match &self.out {
+            Reader::Owner(out) => out.is_done(),
+            Reader::Follower(sub) => sub.is_terminated(),
+        }
     }
 }
 

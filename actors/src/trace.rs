@@ -219,7 +219,9 @@ impl TraceRecorder {
     }
 
     /// Record one run: entered the runner at `entered`, started executing
-    /// at `started` (`None` if it never did), ended now.
+    /// at `started` (`None` if it never did), ended at `ended` (`None`:
+    /// now; the runner passes the reading that also timed the run).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn run(
         &self,
         actor: &'static str,
@@ -227,12 +229,13 @@ impl TraceRecorder {
         correlation: Option<CorrelationId>,
         entered: u64,
         started: Option<u64>,
+        ended: Option<u64>,
         ok: bool,
     ) {
         if !self.is_on() {
             return;
         }
-        let ended = now();
+        let ended = ended.unwrap_or_else(now);
         self.push(TraceEvent {
             seq: 0,
             actor,

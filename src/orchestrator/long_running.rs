@@ -24,6 +24,15 @@ impl Orchestrator {
     /// Dropping the stream does not stop the run (see [`RunStream`]);
     /// [`cancel`](Self::cancel) or [`RunStream::cancel_on_drop`] do.
     ///
+    /// A task whose key ([`Task::key`]) names a live run, or one finished
+    /// within `Config::key_window`, starts nothing, as with
+    /// [`launch`](Self::launch): the answer follows that run
+    /// ([`RunStream::is_owner`] is `false`), reading its ring like
+    /// `subscribe_output` (the lines it still holds, then live ones, so it
+    /// may miss lines and never slows the run), and its `wait` gives that
+    /// run's outcome. The stream that started the run keeps its lossless
+    /// queue.
+    ///
     /// A task with a delayed start is waited for first, as by
     /// [`run`](Self::run): the stream is answered once the task is due and
     /// accepted.
@@ -41,7 +50,13 @@ impl Orchestrator {
     /// listed by [`runs`](Self::runs).
     pub async fn stream(&self, task: Task) -> Result<RunStream> {
         self.inner.ctx.shutdown().check()?;
-        let task = Arc::new(self.until_start(task).await?);
+        // Most tasks start at once: they skip `until_start`, whose future
+        // would copy the (large) task in and out again.
+        let task = if task.job().start.is_none() {
+            Arc::new(task)
+        } else {
+            Arc::new(self.until_start(task).await?)
+        };
         self.inner
             .executor
             .request(|reply| ExecutorMessage::Stream {

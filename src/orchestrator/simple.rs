@@ -33,7 +33,13 @@ impl Orchestrator {
     /// registry ([`runs`](Self::runs) lists it).
     pub async fn run(&self, task: Task) -> Result<Output> {
         self.inner.ctx.shutdown().check()?;
-        let task = Arc::new(self.until_start(task).await?);
+        // Most tasks start at once: they skip `until_start`, whose future
+        // would copy the (large) task in and out again.
+        let task = if task.job().start.is_none() {
+            Arc::new(task)
+        } else {
+            Arc::new(self.until_start(task).await?)
+        };
         self.inner
             .executor
             .request(|reply| ExecutorMessage::Run {

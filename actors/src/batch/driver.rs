@@ -178,6 +178,10 @@ impl Driver {
         let ctx = Arc::clone(&self.ctx);
         let owner = self.owner.clone();
         let correlation = self.correlation;
+        // Shared from here: a `Task` is ~500 bytes, and by value it would
+        // be copied into the spawned future, into tokio's task cell and into
+        // the run's future before the run puts it behind an `Arc` anyway.
+        let task = Arc::new(task);
         // Boxed inside the task: the run's future is ~1 KiB, and tokio
         // copies what it spawns; the box is made on the run's own thread.
         tokio::spawn(async move { Box::pin(run_one(&ctx, &owner, task, correlation)).await })
@@ -224,7 +228,7 @@ impl Driver {
 async fn run_one(
     ctx: &Context,
     owner: &Owner,
-    task: Task,
+    task: Arc<Task>,
     correlation: Correlation,
 ) -> Result<Output> {
     // Stopped between the hand-over and now: it never started.
@@ -232,7 +236,7 @@ async fn run_one(
         return Err(owner.reason());
     }
     // Bad input fails its own slot only: it never becomes a run.
-    let prepared = runner::prepare(ctx, Arc::new(task))?;
+    let prepared = runner::prepare(ctx, task)?;
     let record = match ctx.registry().admit_keyed(
         crate::registry::Admission::new(prepared.task.display_name(), Pattern::Concurrent)
             .journal(crate::registry::Journal::WithTask(&prepared.task))

@@ -33,7 +33,7 @@ impl Admission<'_> {
             queued: run.queued,
             parent: None,
             journal: Journal::Skip,
-            job: run.job.clone(),
+            job: std::borrow::Cow::Owned(run.job.clone()),
             due: run.due,
             rerun_of: run.rerun_of,
         }

@@ -134,8 +134,9 @@ impl Registry {
     pub(super) fn index_finished(&self, record: &RunRecord, at: SystemTime) {
         if let Some(key) = record.key() {
             let mut keys = self.keys.lock();
-            // Expired here too, so keys of streams (admitted without the
-            // check) never pile up when nobody submits with a key.
+            // Expired here too, so keys of runs admitted without the check
+            // (graph tasks, schedule ticks, resumed runs) never pile up
+            // when nobody submits with a key.
             keys.expire(at, self.retention.key_window);
             keys.expiring.push_back((at, key.to_string(), record.id));
         }

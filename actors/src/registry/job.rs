@@ -5,6 +5,7 @@
 //!
 //! Most runs have none: a record then holds `None`, not an empty copy.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
@@ -29,7 +30,7 @@ impl JobFacts {
     /// and reruns nothing. A `due` given (a restored run) wins over one
     /// computed from the options' start.
     pub(super) fn new(
-        options: JobOptions,
+        options: Cow<'_, JobOptions>,
         due: Option<SystemTime>,
         rerun_of: Option<RunId>,
         queued: SystemTime,
@@ -39,7 +40,7 @@ impl JobFacts {
         }
         let due = due.or_else(|| options.start.map(|start| start.due(queued)));
         Some(Box::new(JobFacts {
-            options,
+            options: options.into_owned(),
             due,
             rerun_of,
         }))
@@ -60,11 +61,11 @@ impl JobFacts {
     }
 }
 
-impl Admission<'_> {
+impl<'a> Admission<'a> {
     /// Give the run `job`'s options (a task's [`Task::job`](crate::Task::job)):
     /// kept by its record and, with a store, journaled with it.
-    pub fn job(mut self, job: &JobOptions) -> Self {
-        self.job = job.clone();
+    pub fn job(mut self, job: &'a JobOptions) -> Self {
+        self.job = Cow::Borrowed(job);
         self
     }
 

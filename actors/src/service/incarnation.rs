@@ -117,6 +117,7 @@ pub(crate) async fn start(
         .journal(Journal::Record);
     admission
         .job
+        .to_mut()
         .labels
         .insert(SERVICE_LABEL.to_string(), name.to_string());
     let record = ctx.registry().admit(admission);

@@ -74,7 +74,15 @@ fn recording_never_grows_the_ring() {
 fn a_zero_capacity_recorder_records_nothing() {
     let recorder = TraceRecorder::off();
     recorder.push(message(1));
-    recorder.run("executor", crate::RunId::new(), None, 1, Some(2), true);
+    recorder.run(
+        "executor",
+        crate::RunId::new(),
+        None,
+        1,
+        Some(2),
+        None,
+        true,
+    );
     drop(recorder.begin("executor", MessageInfo::new("Run")));
     assert!(!recorder.is_on());
     assert!(recorder.snapshot().is_empty());
