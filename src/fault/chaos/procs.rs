@@ -201,6 +201,16 @@ mod tests {
             .env(MARKER, &tag)
             .spawn()
             .unwrap();
+        // Seen in CI under load: the first scan of /proc right after the
+        // spawn missed the child's environment; wait (bounded) until it
+        // is readable, as the harness only scans long after its spawns.
+        timeout(Duration::from_secs(10), async {
+            while marked(&tag).is_empty() {
+                sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("the marked child shows up in /proc");
         let left = leftovers(&[], &[&tag], Duration::from_millis(100)).await;
         assert_eq!(left.live, [child.id()]);
         // Killed on the way out.
