@@ -172,6 +172,7 @@ impl Orchestrator {
             config.runtime().policy,
             config.restart_wait,
         );
+        services.share_names_with(&actors);
         let orch = Orchestrator {
             inner: Arc::new(Inner {
                 ctx,

@@ -5,6 +5,7 @@ mod api;
 mod bad_input;
 mod metrics;
 mod openapi;
+mod services;
 mod sse;
 
 use std::time::Duration;

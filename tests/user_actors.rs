@@ -439,6 +439,56 @@ async fn bad_names_and_windows_are_refused_with_typed_errors() {
 }
 
 #[tokio::test]
+async fn actors_and_services_share_one_namespace_in_both_directions() {
+    let orch = start_runtime().await;
+    let actors = orch.guard().actors();
+    let outside = Arc::new(Outside::default());
+    actors.spawn(probe("worker", &outside)).await.unwrap();
+    actors.group(GroupSpec::new("crew")).await.unwrap();
+    // A service may not take an actor's or a group's name: fault
+    // injection finds either by name.
+    for taken in ["worker", "crew"] {
+        assert!(
+            matches!(
+                orch.supervise(taskorch::ServiceSpec::command(taken, "/bin/sleep").args(["30"]))
+                    .await,
+                Err(Error::DuplicateActor { ref name }) if name == taken
+            ),
+            "service {taken} must be refused"
+        );
+    }
+    // Nor may one of a set; nothing of the set starts.
+    assert!(matches!(
+        orch.observe().services().supervise_all(vec![
+            taskorch::ServiceSpec::command("fine", "/bin/sleep").args(["30"]),
+            taskorch::ServiceSpec::command("worker", "/bin/sleep").args(["30"]),
+        ]),
+        Err(Error::DuplicateActor { ref name }) if name == "worker"
+    ));
+    assert!(orch.observe().services().names().is_empty());
+    // And an actor (or a group, or a group's member) may not take a
+    // service's name.
+    orch.supervise(taskorch::ServiceSpec::command("db", "/bin/sleep").args(["30"]))
+        .await
+        .unwrap();
+    assert!(matches!(
+        actors.spawn(probe("db", &outside)).await,
+        Err(Error::ServiceExists(ref name)) if name == "db"
+    ));
+    assert!(matches!(
+        actors.group(GroupSpec::new("db")).await,
+        Err(Error::ServiceExists(ref name)) if name == "db"
+    ));
+    let crew = actors.group(GroupSpec::new("crew2")).await.unwrap();
+    assert!(matches!(
+        crew.spawn(probe("db", &outside)).await,
+        Err(Error::ServiceExists(ref name)) if name == "db"
+    ));
+    assert_eq!(actors.names(), ["worker", "crew", "crew2"]);
+    orch.shutdown().await.unwrap();
+}
+
+#[tokio::test]
 async fn spawning_after_shutdown_is_refused() {
     let orch = start_runtime().await;
     let actors = orch.guard().actors();

@@ -133,6 +133,9 @@ impl std::fmt::Debug for Services {
 
 pub(crate) struct Table {
     pub(crate) ctx: Arc<Context>,
+    /// The user actors of the same orchestrator: one namespace for both
+    /// (fault injection targets either by name).
+    actors: std::sync::OnceLock<crate::user::UserActors>,
     /// In supervise order.
     cells: RwLock<Vec<Arc<Cell>>>,
     next_order: AtomicU64,
@@ -235,6 +238,7 @@ impl Services {
         Services {
             table: Arc::new(Table {
                 cells: RwLock::new(Vec::new()),
+                actors: std::sync::OnceLock::new(),
                 next_order: AtomicU64::new(0),
                 keepers: TaskTracker::new(),
                 unhealthy: Mutex::new(Vec::new()),
@@ -245,6 +249,25 @@ impl Services {
                 ctx,
             }),
         }
+    }
+
+    /// Share one namespace with `actors` (the user actors of the same
+    /// orchestrator), in both directions: a service may not take an
+    /// actor's name (`DuplicateActor`), nor an actor a service's
+    /// (`ServiceExists`). Set once; later calls are ignored.
+    pub fn share_names_with(&self, actors: &crate::user::UserActors) {
+        if self.table.actors.set(actors.clone()).is_err() {
+            return;
+        }
+        // Weak: the actors' check must not keep the services alive.
+        let table = Arc::downgrade(&self.table);
+        actors.share_names_with(Box::new(move |name| {
+            table.upgrade().is_some_and(|table| {
+                table.cells.read().iter().any(|c| c.spec.name == name)
+                    || table.restored.lock().contains(name)
+                    || table.stored.lock().contains_key(name)
+            })
+        }));
     }
 
     /// Bring back the services the store held (`records`: name and
@@ -308,7 +331,8 @@ impl Services {
     ///
     /// # Errors
     /// `InvalidService` (bad settings, e.g. a zero restart window),
-    /// `ServiceExists`, `UnknownServiceDependency`, `ServiceCycle`,
+    /// `ServiceExists`, `DuplicateActor` (a user actor has that name),
+    /// `UnknownServiceDependency`, `ServiceCycle`,
     /// `NotFound` / `PermissionDenied` for a program that cannot run,
     /// `ShuttingDown`.
     pub fn supervise_all(&self, specs: Vec<ServiceSpec>) -> Result<Vec<Service>> {
@@ -318,6 +342,11 @@ impl Services {
         }
         let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
         let existing: HashSet<String> = self.names().into_iter().collect();
+        if let Some(actors) = self.table.actors.get()
+            && let Some(name) = names.iter().find(|n| actors.is_taken(n))
+        {
+            return Err(Error::DuplicateActor { name: name.clone() });
+        }
         let ordered = order::order(specs, &existing)?;
         // Every program resolved before any service starts.
         let resolved = ordered

@@ -46,6 +46,7 @@
 mod group;
 mod handle;
 mod names;
+pub use names::NameTaken;
 mod spec;
 #[cfg(test)]
 mod tests;
@@ -205,6 +206,19 @@ impl UserActors {
         let started = start_on(&shared.root, child).await;
         shared.names.settle(name, started.is_ok());
         started.map(|()| group)
+    }
+
+    /// Share the namespace with names taken elsewhere (the services):
+    /// a name for which `taken` answers true is refused with
+    /// `ServiceExists`. Set once per orchestrator; later calls are ignored.
+    pub fn share_names_with(&self, taken: names::NameTaken) {
+        self.shared.names.share_with(taken);
+    }
+
+    /// Whether `name` is taken by a user actor or group (started or
+    /// starting).
+    pub fn is_taken(&self, name: &str) -> bool {
+        self.shared.names.is_taken(name)
     }
 
     /// The names taken by user actors and groups, in the order they were

@@ -53,6 +53,7 @@ pub(crate) fn status(e: &Error) -> StatusCode {
         | Error::UnknownQueue(_)
         | Error::UnknownAction(_)
         | Error::UnknownGraph(_)
+        | Error::UnknownService(_)
         | Error::NoRoute { .. } => StatusCode::NOT_FOUND,
         Error::UnresolvedRunId { matches: 0, .. } => StatusCode::NOT_FOUND,
         Error::UnresolvedRunId { .. }

@@ -17,6 +17,7 @@ use super::state::AppState;
 use super::{auth, dashboard, metrics, openapi, sse};
 
 pub(crate) mod runs;
+pub(crate) mod services;
 pub(crate) mod system;
 
 /// The API routes and their OpenAPI document.
@@ -42,6 +43,11 @@ pub(crate) fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(system::resize_pool))
         .routes(routes!(system::graphs))
         .routes(routes!(system::graph))
+        .routes(routes!(services::services))
+        .routes(routes!(services::service))
+        .routes(routes!(services::restart_service))
+        .routes(routes!(services::stop_service))
+        .routes(routes!(services::start_service))
 }
 
 /// The whole router of one API.

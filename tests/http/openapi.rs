@@ -9,7 +9,7 @@ use super::*;
 
 /// The routes of the contract (DESIGN.md, issue 24) plus the other
 /// resources; the document must list exactly these.
-const ROUTES: [(&str, &str); 23] = [
+const ROUTES: [(&str, &str); 28] = [
     ("get", "/"),
     ("get", "/openapi.json"),
     ("get", "/runs"),
@@ -33,6 +33,11 @@ const ROUTES: [(&str, &str); 23] = [
     ("post", "/pools/{name}/resize"),
     ("get", "/graphs"),
     ("get", "/graphs/{id}"),
+    ("get", "/services"),
+    ("get", "/services/{name}"),
+    ("post", "/services/{name}/restart"),
+    ("post", "/services/{name}/stop"),
+    ("post", "/services/{name}/start"),
 ];
 
 #[tokio::test]

@@ -25,10 +25,24 @@ pub(crate) const RESERVED: &[&str] = &[
 /// and trace exports.
 pub(crate) const MAX_NAME_BYTES: usize = 128;
 
+/// Whether a name is taken outside the user actors (by a service).
+pub type NameTaken = Box<dyn Fn(&str) -> bool + Send + Sync>;
+
 /// The names taken in one orchestrator, in the order they were taken.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(super) struct Names {
     taken: Mutex<Vec<Taken>>,
+    /// Services share the namespace (fault injection finds either by
+    /// name), but live a layer above: they hand in this check.
+    elsewhere: OnceLock<NameTaken>,
+}
+
+impl std::fmt::Debug for Names {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Names")
+            .field("taken", &self.taken)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]
@@ -42,6 +56,9 @@ impl Names {
     /// Check `name` and reserve it.
     pub(super) fn reserve(&self, name: &str) -> Result<&'static str> {
         check(name)?;
+        if self.elsewhere.get().is_some_and(|taken| taken(name)) {
+            return Err(Error::ServiceExists(name.into()));
+        }
         let mut taken = self.taken.lock();
         if taken.iter().any(|t| t.name == name) {
             return Err(Error::DuplicateActor { name: name.into() });
@@ -52,6 +69,12 @@ impl Names {
             started: false,
         });
         Ok(name)
+    }
+
+    /// Refuse names for which `taken` answers true (set once; later
+    /// calls are ignored).
+    pub(super) fn share_with(&self, taken: NameTaken) {
+        let _ = self.elsewhere.set(taken);
     }
 
     /// The start of `name` is over: keep the name if it started, else free
@@ -65,6 +88,11 @@ impl Names {
         } else {
             taken.retain(|t| t.name != name);
         }
+    }
+
+    /// Whether `name` is taken (started, or its start in flight).
+    pub(super) fn is_taken(&self, name: &str) -> bool {
+        self.taken.lock().iter().any(|t| t.name == name)
     }
 
     /// The names of actors and groups that started.
