@@ -414,7 +414,11 @@ async fn a_custom_stop_signal_is_what_the_group_gets() {
                 "trap 'echo got-int; exit 0' INT; trap '' TERM; echo up; while :; do sleep 0.05; done",
             )
             .stop_signal(StopSignal::Int)
-            .stop_grace(Duration::from_secs(20))
+            // A grace far above any stop under load: ending well inside
+            // it (and the trap's line) shows SIGINT ended the service, not
+            // the SIGKILL after the grace. 20 s with a 10 s bound failed
+            // once in the full suite on 2 loaded cores.
+            .stop_grace(Duration::from_secs(60))
             .ready(Readiness::Line("up".into())),
         )
         .await
@@ -423,9 +427,10 @@ async fn a_custom_stop_signal_is_what_the_group_gets() {
     let run = svc.status().run_id.unwrap();
     let started = Instant::now();
     svc.stop().await.unwrap();
+    let took = started.elapsed();
     assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "SIGINT was not honoured"
+        took < Duration::from_secs(50),
+        "SIGINT was not honoured: stopped after {took:?}"
     );
     let output = orch.output(run).unwrap();
     assert!(
