@@ -406,6 +406,7 @@ async fn an_ignored_stop_signal_gets_sigkill_of_the_group_after_the_grace() {
 
 #[tokio::test]
 async fn a_custom_stop_signal_is_what_the_group_gets() {
+    sigint_not_ignored();
     let orch = start_runtime().await;
     let svc = orch
         .supervise(
@@ -808,4 +809,21 @@ async fn a_restored_service_waits_for_an_action_it_starts_after_to_be_supervised
         .expect("ready once pump is back")
         .unwrap();
     orch.shutdown().await.unwrap();
+}
+
+/// A test process started in the background of a non-interactive shell
+/// (`cmd &`, as scripts and some CI runners start it) inherits SIGINT
+/// ignored, children inherit that across exec, and a non-interactive `sh`
+/// cannot trap a signal ignored on entry: the service under test could
+/// then never honour SIGINT. Put the default action back when SIGINT is
+/// ignored; leave any installed handler alone.
+fn sigint_not_ignored() {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    // SAFETY: installs the default action (no handler code of ours runs),
+    // and puts the previous action back unless it was "ignore".
+    let previous = unsafe { sigaction(Signal::SIGINT, &default) }.expect("sigaction SIGINT");
+    if !matches!(previous.handler(), SigHandler::SigIgn) {
+        unsafe { sigaction(Signal::SIGINT, &previous) }.expect("sigaction SIGINT");
+    }
 }
