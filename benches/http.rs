@@ -134,12 +134,15 @@ async fn read_and_launch(window: Duration, concurrency: usize, rounds: usize) {
         post += rate(window, concurrency, move |c| {
             c.post(&url)
                 .bearer_auth(TOKEN)
+                .header("content-type", "application/json")
                 .body(r#"{"command": ["/bin/true"]}"#)
         })
         .await;
         let url = format!("http://{floor}/");
         post_floor += rate(window, concurrency, move |c| {
-            c.post(&url).body(r#"{"command": ["/bin/true"]}"#)
+            c.post(&url)
+                .header("content-type", "application/json")
+                .body(r#"{"command": ["/bin/true"]}"#)
         })
         .await;
     }
