@@ -90,8 +90,13 @@ async fn rate(
             let mut done = 0u64;
             while Instant::now() < deadline {
                 let response = request(&client).send().await.expect("answered");
-                assert!(response.status().is_success(), "{}", response.status());
-                let _ = response.bytes().await;
+                let status = response.status();
+                let body = response.bytes().await.unwrap_or_default();
+                assert!(
+                    status.is_success(),
+                    "{status}: {}",
+                    String::from_utf8_lossy(&body)
+                );
                 done += 1;
             }
             done
