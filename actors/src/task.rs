@@ -309,9 +309,16 @@ impl Task {
     /// tasks have no argument list: the builder stays infallible and
     /// `validate` names the mistake.
     fn takes_args(&mut self) -> bool {
-        let command = matches!(self.kind, TaskKind::Command);
-        self.stray_args |= !command;
-        command
+        // Written as a branch that only ever sets the flag: the
+        // `stray_args |= !is_command` form came out of rustc 1.95's
+        // release build setting the flag for command tasks too (every
+        // `Task::command(..).args(..)` then failed validation; debug builds
+        // were right).
+        if let TaskKind::Command = self.kind {
+            return true;
+        }
+        self.stray_args = true;
+        false
     }
 
     /// What kind of work this is.
